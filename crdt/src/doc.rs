@@ -1,0 +1,404 @@
+//! The Automerge document wrapper shared by every document kind.
+//!
+//! Three ideas live here:
+//! - **Deterministic genesis.** Every document starts with the same first change on every
+//!   replica (fixed actor, fixed time, same content), so the top-level maps are the *same*
+//!   objects everywhere. Two tills that create "their" catalog independently therefore
+//!   still merge into one catalog, instead of two conflicting root maps where one wins and
+//!   the other's products vanish.
+//! - **Records through serde.** Immutable records (sales, movements) are written as one
+//!   nested Automerge map in one batch and read back through `serde_json::Value`, so the
+//!   typed structs stay plain Rust.
+//! - **Remote input never panics.** Loading and merging foreign bytes returns errors; a
+//!   record that does not decode is reported, not unwrapped.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use automerge::hydrate;
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::ids::{DocId, DocKind};
+
+/// Errors from reading or changing a document.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DocError {
+    /// The bytes are not a valid Automerge document or change.
+    #[error("corrupt document data: {0}")]
+    Corrupt(String),
+    /// The document is valid Automerge but not a Kasir document of the expected shape.
+    #[error("document {doc} is not a {expected} document")]
+    WrongShape {
+        /// The document.
+        doc: DocId,
+        /// The kind that was expected.
+        expected: &'static str,
+    },
+    /// A record could not be encoded or decoded.
+    #[error("record {key:?}: {reason}")]
+    BadRecord {
+        /// The record's key in its map.
+        key: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// An Automerge operation failed.
+    #[error("automerge: {0}")]
+    Automerge(#[from] automerge::AutomergeError),
+}
+
+/// One Automerge document with its Kasir identity.
+#[derive(Debug)]
+pub struct Doc {
+    id: DocId,
+    kind: DocKind,
+    am: AutoCommit,
+}
+
+/// A scalar written into the genesis change.
+#[derive(Debug, Clone)]
+pub(crate) enum GenesisValue {
+    Str(String),
+    Map,
+}
+
+impl Doc {
+    /// A new document at its deterministic genesis, then switched to `actor` for writes.
+    pub(crate) fn genesis(
+        id: DocId,
+        kind: DocKind,
+        fields: &[(&str, GenesisValue)],
+        actor: ActorId,
+    ) -> Result<Doc, DocError> {
+        let genesis_actor = ActorId::from(&blake3::hash(&id.0).as_bytes()[..16]);
+        let mut am = AutoCommit::new().with_actor(genesis_actor);
+        am.put(ROOT, "kind", kind.as_str())?;
+        am.put(ROOT, "doc_id", id.to_string())?;
+        for (key, value) in fields {
+            match value {
+                GenesisValue::Str(s) => am.put(ROOT, *key, s.as_str())?,
+                GenesisValue::Map => {
+                    am.put_object(ROOT, *key, ObjType::Map)?;
+                }
+            }
+        }
+        am.commit_with(CommitOptions::default().with_time(0));
+        am.set_actor(actor);
+        Ok(Doc { id, kind, am })
+    }
+
+    /// Loads a document from saved chunks (snapshots and incremental changes, any order).
+    pub fn load<'a>(
+        id: DocId,
+        kind: DocKind,
+        chunks: impl IntoIterator<Item = &'a [u8]>,
+        actor: ActorId,
+    ) -> Result<Doc, DocError> {
+        let mut am = AutoCommit::new().with_actor(actor);
+        for chunk in chunks {
+            guarded(|| am.load_incremental(chunk))?;
+        }
+        let doc = Doc { id, kind, am };
+        doc.check_shape()?;
+        Ok(doc)
+    }
+
+    fn check_shape(&self) -> Result<(), DocError> {
+        let ok = self.root_str("kind").as_deref() == Some(self.kind.as_str())
+            && self.root_str("doc_id") == Some(self.id.to_string());
+        if ok {
+            Ok(())
+        } else {
+            Err(DocError::WrongShape {
+                doc: self.id,
+                expected: self.kind.as_str(),
+            })
+        }
+    }
+
+    /// The document id.
+    pub fn id(&self) -> DocId {
+        self.id
+    }
+
+    /// The document kind.
+    pub fn kind(&self) -> DocKind {
+        self.kind
+    }
+
+    /// The underlying Automerge document, for the sync protocol.
+    pub fn automerge(&mut self) -> &mut AutoCommit {
+        &mut self.am
+    }
+
+    /// Read-only access to the underlying Automerge document.
+    pub fn automerge_ref(&self) -> &AutoCommit {
+        &self.am
+    }
+
+    /// The current heads.
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.am.get_heads()
+    }
+
+    /// A hash over the sorted heads: equal iff two replicas hold the same changes.
+    pub fn heads_hash(&mut self) -> [u8; 32] {
+        let mut heads = self.am.get_heads();
+        heads.sort();
+        let mut h = blake3::Hasher::new();
+        for head in &heads {
+            h.update(&head.0);
+        }
+        *h.finalize().as_bytes()
+    }
+
+    /// The changes since the last `save_incremental` or `save`.
+    pub fn save_incremental(&mut self) -> Vec<u8> {
+        self.am.save_incremental()
+    }
+
+    /// The whole document, compacted.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.am.save()
+    }
+
+    /// Merges foreign bytes (a saved document or changes). Never panics on bad input.
+    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<usize, DocError> {
+        let n = guarded(|| self.am.load_incremental(bytes))?;
+        self.check_shape()?;
+        Ok(n)
+    }
+
+    /// Merges another replica of the same document.
+    pub fn merge(&mut self, other: &mut Doc) -> Result<(), DocError> {
+        if other.id != self.id {
+            return Err(DocError::WrongShape {
+                doc: other.id,
+                expected: self.kind.as_str(),
+            });
+        }
+        guarded(|| self.am.merge(&mut other.am))?;
+        Ok(())
+    }
+
+    /// Commits pending operations at `time_ms`.
+    pub(crate) fn commit(&mut self, time_ms: i64) {
+        self.am
+            .commit_with(CommitOptions::default().with_time(time_ms / 1000));
+    }
+
+    /// Discards uncommitted operations.
+    pub(crate) fn rollback(&mut self) {
+        self.am.rollback();
+    }
+
+    pub(crate) fn root_str(&self, key: &str) -> Option<String> {
+        match self.am.get(ROOT, key) {
+            Ok(Some((automerge::Value::Scalar(s), _))) => match s.as_ref() {
+                ScalarValue::Str(s) => Some(s.to_string()),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The object id of a top-level map created at genesis.
+    pub(crate) fn root_map(&self, key: &'static str) -> Result<ObjId, DocError> {
+        match self.am.get(ROOT, key)? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => Ok(id),
+            _ => Err(DocError::WrongShape {
+                doc: self.id,
+                expected: self.kind.as_str(),
+            }),
+        }
+    }
+
+    /// Writes an immutable record under `key` in `map` (one batch of operations).
+    pub(crate) fn put_record<T: Serialize>(
+        &mut self,
+        map: &ObjId,
+        key: &str,
+        record: &T,
+    ) -> Result<(), DocError> {
+        let json = serde_json::to_value(record).map_err(|e| DocError::BadRecord {
+            key: key.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let value = json_to_hydrate(&json);
+        if value.is_scalar() {
+            return Err(DocError::BadRecord {
+                key: key.to_owned(),
+                reason: "a record must be an object".into(),
+            });
+        }
+        self.am.batch_create_object(map, key, &value, false)?;
+        Ok(())
+    }
+
+    /// Whether `map` has `key`.
+    pub(crate) fn has_key(&self, map: &ObjId, key: &str) -> bool {
+        matches!(self.am.get(map, key), Ok(Some(_)))
+    }
+
+    /// Reads the record under `key` in `map`.
+    pub(crate) fn get_record<T: DeserializeOwned>(
+        &self,
+        map: &ObjId,
+        key: &str,
+    ) -> Result<Option<T>, DocError> {
+        let Some((value, id)) = self.am.get(map, key)? else {
+            return Ok(None);
+        };
+        decode_record(&self.am, key, value, id).map(Some)
+    }
+
+    /// All records of `map` in key order; undecodable records are returned as errors.
+    pub(crate) fn records<'a, T: DeserializeOwned + 'a>(
+        &'a self,
+        map: &ObjId,
+    ) -> impl Iterator<Item = Result<T, DocError>> + 'a {
+        self.am
+            .map_range(map.clone(), ..)
+            .map(move |item| {
+                let id = item.id();
+                decode_record(&self.am, &item.key, item.value.into(), id)
+            })
+    }
+
+    /// The keys of `map`.
+    pub(crate) fn keys(&self, map: &ObjId) -> impl Iterator<Item = String> + '_ {
+        self.am.keys(map.clone())
+    }
+
+    /// Number of entries in `map`.
+    pub(crate) fn len(&self, map: &ObjId) -> usize {
+        self.am.length(map.clone())
+    }
+
+    /// Sets scalar fields of the map under `key` in `parent` (creating it), LWW per field.
+    /// Only fields whose value differs are written, so unchanged fields keep their clock.
+    pub(crate) fn put_fields(
+        &mut self,
+        parent: &ObjId,
+        key: &str,
+        fields: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<bool, DocError> {
+        let obj = match self.am.get(parent, key)? {
+            Some((automerge::Value::Object(ObjType::Map), id)) => id,
+            _ => self.am.put_object(parent, key, ObjType::Map)?,
+        };
+        let mut changed = false;
+        for (field, value) in fields {
+            let new = json_to_scalar(value);
+            let current = match self.am.get(&obj, field.as_str())? {
+                Some((automerge::Value::Scalar(s), _)) => Some(s.into_owned()),
+                _ => None,
+            };
+            if current.as_ref() != Some(&new) {
+                self.am.put(&obj, field.as_str(), new)?;
+                changed = true;
+            }
+        }
+        Ok(changed)
+    }
+}
+
+fn decode_record<T: DeserializeOwned>(
+    am: &AutoCommit,
+    key: &str,
+    value: automerge::Value<'_>,
+    id: ObjId,
+) -> Result<T, DocError> {
+    let bad = |reason: String| DocError::BadRecord {
+        key: key.to_owned(),
+        reason,
+    };
+    let hydrated = match value {
+        automerge::Value::Object(_) => am.hydrate(&id, None)?,
+        automerge::Value::Scalar(s) => hydrate::Value::Scalar(s.into_owned()),
+    };
+    serde_json::from_value(hydrate_to_json(&hydrated)).map_err(|e| bad(e.to_string()))
+}
+
+/// Runs an Automerge call on untrusted bytes: errors and panics both become `Corrupt`.
+fn guarded<T>(
+    f: impl FnOnce() -> Result<T, automerge::AutomergeError>,
+) -> Result<T, DocError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(DocError::Corrupt(e.to_string())),
+        Err(_) => Err(DocError::Corrupt("automerge rejected the data".into())),
+    }
+}
+
+fn json_to_scalar(value: &serde_json::Value) -> ScalarValue {
+    match value {
+        serde_json::Value::Null => ScalarValue::Null,
+        serde_json::Value::Bool(b) => ScalarValue::Boolean(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => ScalarValue::Int(i),
+            None => ScalarValue::F64(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::String(s) => ScalarValue::Str(s.as_str().into()),
+        // Nested values in an LWW field are stored as JSON text.
+        other => ScalarValue::Str(other.to_string().into()),
+    }
+}
+
+fn json_to_hydrate(value: &serde_json::Value) -> hydrate::Value {
+    match value {
+        serde_json::Value::Array(items) => {
+            hydrate::Value::from(items.iter().map(json_to_hydrate).collect::<Vec<_>>())
+        }
+        serde_json::Value::Object(map) => {
+            let m: HashMap<String, hydrate::Value> = map
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), json_to_hydrate(v)))
+                .collect();
+            hydrate::Value::Map(hydrate::Map::from(m))
+        }
+        scalar => hydrate::Value::Scalar(json_to_scalar(scalar)),
+    }
+}
+
+fn hydrate_to_json(value: &hydrate::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        hydrate::Value::Scalar(s) => match s {
+            ScalarValue::Str(s) => J::String(s.to_string()),
+            ScalarValue::Int(i) => J::from(*i),
+            ScalarValue::Uint(u) => J::from(*u),
+            ScalarValue::F64(f) => J::from(*f),
+            ScalarValue::Counter(c) => J::from(i64::from(c)),
+            ScalarValue::Timestamp(t) => J::from(*t),
+            ScalarValue::Boolean(b) => J::Bool(*b),
+            ScalarValue::Null | ScalarValue::Bytes(_) | ScalarValue::Unknown { .. } => J::Null,
+        },
+        hydrate::Value::Map(m) => J::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), hydrate_to_json(&v.value)))
+                .collect(),
+        ),
+        hydrate::Value::List(l) => J::Array(l.iter().map(|v| hydrate_to_json(&v.value)).collect()),
+        hydrate::Value::Text(t) => J::String(t.to_string()),
+    }
+}
+
+/// Reads a map of scalar fields (an LWW record such as a product) as JSON.
+pub(crate) fn map_fields(
+    am: &AutoCommit,
+    obj: &ObjId,
+) -> Result<serde_json::Map<String, serde_json::Value>, DocError> {
+    match am.hydrate(obj, None)? {
+        hydrate::Value::Map(m) => Ok(m
+            .iter()
+            .map(|(k, v)| (k.clone(), hydrate_to_json(&v.value)))
+            .collect()),
+        _ => Ok(serde_json::Map::new()),
+    }
+}

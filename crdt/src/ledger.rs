@@ -1,0 +1,311 @@
+//! The ledger: one till's records for one business day.
+//!
+//! Single writer (the till), append-only, records keyed by id in maps (not lists, which
+//! slow down as they grow), so merging two replicas is a union and a closed day never
+//! changes again.
+
+use automerge::ActorId;
+
+use crate::doc::{Doc, DocError, GenesisValue};
+use crate::ids::{BusinessDate, DeviceId, DocId, DocKind, StoreId};
+use crate::money::Qty;
+use crate::records::{MovementKind, Refund, Sale, ShiftClose, ShiftOpen, StockMovement, Void};
+
+const SALES: &str = "sales";
+const VOIDS: &str = "voids";
+const REFUNDS: &str = "refunds";
+const MOVEMENTS: &str = "movements";
+const SHIFTS_OPEN: &str = "shifts_open";
+const SHIFTS_CLOSE: &str = "shifts_close";
+const FEEDBACK: &str = "feedback";
+
+/// Who wrote a ledger and for which day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerMeta {
+    /// The store.
+    pub store: StoreId,
+    /// The till that writes it.
+    pub till: DeviceId,
+    /// The business day.
+    pub date: BusinessDate,
+}
+
+/// One effect on stock, keyed by a movement id that is the same on every replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StockEffect {
+    /// Unique per effect; a void of the same sale on two tills yields the same ids.
+    pub movement_id: String,
+    /// Why.
+    pub kind: MovementKind,
+    /// Which SKU.
+    pub sku: String,
+    /// Signed change.
+    pub qty: Qty,
+    /// When (ms).
+    pub at_ms: i64,
+}
+
+/// A till's ledger for one day.
+#[derive(Debug)]
+pub struct LedgerDoc {
+    doc: Doc,
+    meta: LedgerMeta,
+}
+
+impl LedgerDoc {
+    /// The id of the ledger described by `meta`.
+    pub fn id_for(meta: &LedgerMeta) -> DocId {
+        DocId::ledger(meta.store, meta.till, &meta.date)
+    }
+
+    /// A new (or the deterministic start of an existing) ledger.
+    pub fn create(meta: LedgerMeta, actor: ActorId) -> Result<LedgerDoc, DocError> {
+        let id = Self::id_for(&meta);
+        let mut fields = vec![
+            ("store_id", GenesisValue::Str(meta.store.to_string())),
+            ("till", GenesisValue::Str(meta.till.to_string())),
+            ("date", GenesisValue::Str(meta.date.to_string())),
+        ];
+        for key in [SALES, VOIDS, REFUNDS, MOVEMENTS, SHIFTS_OPEN, SHIFTS_CLOSE, FEEDBACK] {
+            fields.push((key, GenesisValue::Map));
+        }
+        let doc = Doc::genesis(id, DocKind::Ledger, &fields, actor)?;
+        Ok(LedgerDoc { doc, meta })
+    }
+
+    /// Wraps a loaded document, reading its meta. Fails if it is not a ledger.
+    pub fn from_doc(doc: Doc) -> Result<LedgerDoc, DocError> {
+        let shape = || DocError::WrongShape {
+            doc: doc.id(),
+            expected: "ledger",
+        };
+        if doc.kind() != DocKind::Ledger {
+            return Err(shape());
+        }
+        let store = doc.root_str("store_id").and_then(|s| s.parse().ok());
+        let till = doc.root_str("till").and_then(|s| s.parse().ok());
+        let date = doc.root_str("date").and_then(|s| s.parse().ok());
+        let (Some(store), Some(till), Some(date)) = (store, till, date) else {
+            return Err(shape());
+        };
+        let meta = LedgerMeta { store, till, date };
+        if Self::id_for(&meta) != doc.id() {
+            return Err(shape());
+        }
+        Ok(LedgerDoc { doc, meta })
+    }
+
+    /// Who wrote it, which day.
+    pub fn meta(&self) -> &LedgerMeta {
+        &self.meta
+    }
+
+    /// The underlying document.
+    pub fn doc(&mut self) -> &mut Doc {
+        &mut self.doc
+    }
+
+    /// Read-only access to the underlying document.
+    pub fn doc_ref(&self) -> &Doc {
+        &self.doc
+    }
+
+    fn append<T: serde::Serialize>(
+        &mut self,
+        map: &'static str,
+        id: &str,
+        record: &T,
+        at_ms: i64,
+    ) -> Result<bool, DocError> {
+        let obj = self.doc.root_map(map)?;
+        if self.doc.has_key(&obj, id) {
+            return Ok(false);
+        }
+        if let Err(e) = self.doc.put_record(&obj, id, record) {
+            self.doc.rollback();
+            return Err(e);
+        }
+        self.doc.commit(at_ms);
+        Ok(true)
+    }
+
+    /// Records a sale; `false` if a sale with this id is already there.
+    pub fn record_sale(&mut self, sale: &Sale) -> Result<bool, DocError> {
+        self.append(SALES, &sale.id, sale, sale.created_at_ms)
+    }
+
+    /// Records a void.
+    pub fn record_void(&mut self, void: &Void) -> Result<bool, DocError> {
+        self.append(VOIDS, &void.id, void, void.at_ms)
+    }
+
+    /// Records a refund.
+    pub fn record_refund(&mut self, refund: &Refund) -> Result<bool, DocError> {
+        self.append(REFUNDS, &refund.id, refund, refund.at_ms)
+    }
+
+    /// Records a stock movement (receive, adjust, opname, transfer).
+    pub fn record_movement(&mut self, movement: &StockMovement) -> Result<bool, DocError> {
+        self.append(MOVEMENTS, &movement.id, movement, movement.at_ms)
+    }
+
+    /// Records a shift opening.
+    pub fn record_shift_open(&mut self, shift: &ShiftOpen) -> Result<bool, DocError> {
+        self.append(SHIFTS_OPEN, &shift.id, shift, shift.at_ms)
+    }
+
+    /// Records a shift closing.
+    pub fn record_shift_close(&mut self, close: &ShiftClose) -> Result<bool, DocError> {
+        self.append(SHIFTS_CLOSE, &close.id, close, close.at_ms)
+    }
+
+    /// Records free-form feedback (e.g. an ML correction) as JSON under `id`.
+    pub fn record_feedback(
+        &mut self,
+        id: &str,
+        feedback: &serde_json::Value,
+        at_ms: i64,
+    ) -> Result<bool, DocError> {
+        self.append(FEEDBACK, id, feedback, at_ms)
+    }
+
+    /// One sale by id.
+    pub fn sale(&self, id: &str) -> Result<Option<Sale>, DocError> {
+        let obj = self.doc.root_map(SALES)?;
+        self.doc.get_record(&obj, id)
+    }
+
+    /// Number of sales.
+    pub fn sale_count(&self) -> usize {
+        self.doc
+            .root_map(SALES)
+            .map(|obj| self.doc.len(&obj))
+            .unwrap_or(0)
+    }
+
+    /// All sales, in id order (UUIDv7: time order).
+    pub fn sales(&self) -> Vec<Result<Sale, DocError>> {
+        self.all(SALES)
+    }
+
+    /// All voids.
+    pub fn voids(&self) -> Vec<Result<Void, DocError>> {
+        self.all(VOIDS)
+    }
+
+    /// All refunds.
+    pub fn refunds(&self) -> Vec<Result<Refund, DocError>> {
+        self.all(REFUNDS)
+    }
+
+    /// All stock movements.
+    pub fn movements(&self) -> Vec<Result<StockMovement, DocError>> {
+        self.all(MOVEMENTS)
+    }
+
+    /// All shift openings.
+    pub fn shift_opens(&self) -> Vec<Result<ShiftOpen, DocError>> {
+        self.all(SHIFTS_OPEN)
+    }
+
+    /// All shift closings.
+    pub fn shift_closes(&self) -> Vec<Result<ShiftClose, DocError>> {
+        self.all(SHIFTS_CLOSE)
+    }
+
+    /// All feedback records.
+    pub fn feedback(&self) -> Vec<Result<serde_json::Value, DocError>> {
+        self.all(FEEDBACK)
+    }
+
+    /// The ids of all sales.
+    pub fn sale_ids(&self) -> Vec<String> {
+        match self.doc.root_map(SALES) {
+            Ok(obj) => self.doc.keys(&obj).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    fn all<T: serde::de::DeserializeOwned>(&self, map: &'static str) -> Vec<Result<T, DocError>> {
+        match self.doc.root_map(map) {
+            Ok(obj) => self.doc.records(&obj).collect(),
+            Err(e) => vec![Err(e)],
+        }
+    }
+
+    /// Every stock effect in this ledger; undecodable records are skipped and counted.
+    pub fn stock_effects(&self) -> (Vec<StockEffect>, usize) {
+        let mut effects = Vec::new();
+        let mut bad = 0;
+        for sale in self.sales() {
+            match sale {
+                Ok(sale) => effects.extend(sale_effects(&sale)),
+                Err(_) => bad += 1,
+            }
+        }
+        for void in self.voids() {
+            match void {
+                Ok(void) => effects.extend(void_effects(&void)),
+                Err(_) => bad += 1,
+            }
+        }
+        for refund in self.refunds() {
+            match refund {
+                Ok(refund) => effects.extend(refund_effects(&refund)),
+                Err(_) => bad += 1,
+            }
+        }
+        for movement in self.movements() {
+            match movement {
+                Ok(m) => effects.push(movement_effect(&m)),
+                Err(_) => bad += 1,
+            }
+        }
+        (effects, bad)
+    }
+}
+
+/// The stock effects of a sale: one negative movement per line.
+pub fn sale_effects(sale: &Sale) -> impl Iterator<Item = StockEffect> + '_ {
+    sale.lines.iter().enumerate().map(move |(i, line)| StockEffect {
+        movement_id: format!("sale:{}:{i}", sale.id),
+        kind: MovementKind::Sale,
+        sku: line.sku.clone(),
+        qty: line.qty.neg(),
+        at_ms: sale.created_at_ms,
+    })
+}
+
+/// The stock effects of a void. Keyed by the *sale*, so two tills voiding the same sale
+/// while partitioned return its stock once, not twice.
+pub fn void_effects(void: &Void) -> impl Iterator<Item = StockEffect> + '_ {
+    void.lines.iter().enumerate().map(move |(i, line)| StockEffect {
+        movement_id: format!("void:{}:{i}", void.sale_id),
+        kind: MovementKind::Void,
+        sku: line.sku.clone(),
+        qty: line.qty,
+        at_ms: void.at_ms,
+    })
+}
+
+/// The stock effects of a refund: goods come back.
+pub fn refund_effects(refund: &Refund) -> impl Iterator<Item = StockEffect> + '_ {
+    refund.lines.iter().enumerate().map(move |(i, line)| StockEffect {
+        movement_id: format!("refund:{}:{i}", refund.id),
+        kind: MovementKind::Refund,
+        sku: line.sku.clone(),
+        qty: line.qty,
+        at_ms: refund.at_ms,
+    })
+}
+
+/// The stock effect of a movement record.
+pub fn movement_effect(m: &StockMovement) -> StockEffect {
+    StockEffect {
+        movement_id: m.id.clone(),
+        kind: m.kind,
+        sku: m.sku.clone(),
+        qty: m.qty,
+        at_ms: m.at_ms,
+    }
+}

@@ -1,0 +1,274 @@
+//! The immutable records a till writes into its ledger, and the product record.
+//!
+//! These structs *are* a storage format (they are serialised into Automerge), so field
+//! names are short-lived-proof: add fields with `#[serde(default)]`, never rename.
+
+use serde::{Deserialize, Serialize};
+
+use crate::money::{Qty, Rupiah};
+use crate::tax::TaxRule;
+
+/// A product in the catalog. Fields merge last-writer-wins, each on its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    /// Derived from the SKU: see [`crate::ids::product_id`].
+    pub id: String,
+    /// Stock keeping unit, unique in the store.
+    pub sku: String,
+    /// Display name (Bahasa Indonesia as the shop writes it).
+    pub name: String,
+    /// Barcodes (EAN-13, EAN-8, UPC-A or in-store codes).
+    #[serde(default)]
+    pub barcodes: Vec<String>,
+    /// Selling price in rupiah.
+    pub price: Rupiah,
+    /// Purchase cost in rupiah, for margin reports.
+    #[serde(default)]
+    pub cost: Option<Rupiah>,
+    /// Category name.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Unit: `pcs`, `kg`, `liter`...
+    #[serde(default = "default_unit")]
+    pub unit: String,
+    /// Tax code; `None` means the store's default rule.
+    #[serde(default)]
+    pub tax_code: Option<String>,
+    /// Inactive products cannot be sold but stay in history.
+    #[serde(default = "default_true")]
+    pub active: bool,
+    /// When this product was last written (ms since the Unix epoch).
+    #[serde(default)]
+    pub updated_at_ms: i64,
+}
+
+fn default_unit() -> String {
+    "pcs".to_owned()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// One line of a sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleLine {
+    /// The product sold.
+    pub product_id: String,
+    /// Its SKU at the time of sale.
+    pub sku: String,
+    /// Its name at the time of sale (receipts reprint exactly what was sold).
+    pub name: String,
+    /// Quantity in thousandths.
+    pub qty: Qty,
+    /// Price per unit.
+    pub unit_price: Rupiah,
+    /// Discount on this line in rupiah (positive reduces the price).
+    #[serde(default)]
+    pub discount: Rupiah,
+    /// This line's share of the sale's tax (sums exactly to the sale's tax).
+    #[serde(default)]
+    pub tax: Rupiah,
+    /// `unit_price × qty − discount`.
+    pub line_total: Rupiah,
+}
+
+/// One payment of a sale; a sale may be split over several methods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Payment {
+    /// `cash`, `qris`, `card`, `transfer`, `ewallet`...
+    pub method: String,
+    /// Amount tendered in rupiah.
+    pub amount: Rupiah,
+}
+
+impl Payment {
+    /// Whether this is a cash payment (only cash gives change and is rounded).
+    pub fn is_cash(&self) -> bool {
+        self.method == "cash"
+    }
+}
+
+/// A completed sale. Never modified: voids and refunds are separate records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sale {
+    /// UUIDv7 chosen by the till.
+    pub id: String,
+    /// The id the client sent for idempotent retries.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// `{till_code}-{yyMMdd}-{seq}`.
+    pub receipt_no: String,
+    /// The till's endpoint id.
+    pub till: String,
+    /// The till's short code.
+    pub till_code: String,
+    /// The cashier's name.
+    #[serde(default)]
+    pub cashier: Option<String>,
+    /// When the sale was made (ms since the Unix epoch).
+    pub created_at_ms: i64,
+    /// The business day, `YYYY-MM-DD`.
+    pub business_date: String,
+    /// What was sold.
+    pub lines: Vec<SaleLine>,
+    /// Σ line totals.
+    pub subtotal: Rupiah,
+    /// Service charge.
+    #[serde(default)]
+    pub service_charge: Rupiah,
+    /// Tax amount (inside `total` when the rule is inclusive).
+    #[serde(default)]
+    pub tax: Rupiah,
+    /// DPP (taxable amount without tax), for PKP receipts.
+    #[serde(default)]
+    pub dpp: Rupiah,
+    /// DPP nilai lain (base factor applied).
+    #[serde(default)]
+    pub dpp_other: Rupiah,
+    /// The tax rule in force.
+    #[serde(default)]
+    pub tax_rule: TaxRule,
+    /// Cash rounding (pembulatan) applied to the total.
+    #[serde(default)]
+    pub rounding: Rupiah,
+    /// What the customer pays.
+    pub total: Rupiah,
+    /// Tendered payments.
+    pub payments: Vec<Payment>,
+    /// Change given back in cash.
+    pub change: Rupiah,
+}
+
+/// A void of a whole sale: its stock comes back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Void {
+    /// UUIDv7.
+    pub id: String,
+    /// The voided sale.
+    pub sale_id: String,
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+    /// Who.
+    #[serde(default)]
+    pub cashier: Option<String>,
+    /// When (ms).
+    pub at_ms: i64,
+    /// The sale's lines, copied so the stock effect is known without the sale's ledger.
+    pub lines: Vec<StockLine>,
+}
+
+/// A refund of part of a sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    /// UUIDv7.
+    pub id: String,
+    /// The refunded sale.
+    pub sale_id: String,
+    /// Returned goods.
+    pub lines: Vec<StockLine>,
+    /// Money returned.
+    pub amount: Rupiah,
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+    /// When (ms).
+    pub at_ms: i64,
+}
+
+/// A quantity of one SKU.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockLine {
+    /// The SKU.
+    pub sku: String,
+    /// Quantity (positive).
+    pub qty: Qty,
+}
+
+/// Why stock moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MovementKind {
+    /// Goods received from a supplier.
+    Receive,
+    /// A manual correction (damage, loss, found).
+    Adjust,
+    /// A stocktake: `qty` is the delta against what the counting till knew.
+    Opname,
+    /// Goods moved to or from another store.
+    Transfer,
+    /// Derived from a sale line (never stored as a movement record).
+    Sale,
+    /// Derived from a void (never stored as a movement record).
+    Void,
+    /// Derived from a refund (never stored as a movement record).
+    Refund,
+}
+
+impl MovementKind {
+    /// The name used in APIs and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MovementKind::Receive => "receive",
+            MovementKind::Adjust => "adjust",
+            MovementKind::Opname => "opname",
+            MovementKind::Transfer => "transfer",
+            MovementKind::Sale => "sale",
+            MovementKind::Void => "void",
+            MovementKind::Refund => "refund",
+        }
+    }
+}
+
+/// A stock movement record written by a till.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StockMovement {
+    /// UUIDv7.
+    pub id: String,
+    /// Why.
+    pub kind: MovementKind,
+    /// Which SKU.
+    pub sku: String,
+    /// Signed change to on-hand stock.
+    pub qty: Qty,
+    /// For an opname: the counted quantity.
+    #[serde(default)]
+    pub counted: Option<Qty>,
+    /// For a transfer: the other store.
+    #[serde(default)]
+    pub other_store: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub note: Option<String>,
+    /// When (ms).
+    pub at_ms: i64,
+}
+
+/// Opening a cash shift (buka kasir).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShiftOpen {
+    /// UUIDv7.
+    pub id: String,
+    /// The cashier.
+    pub cashier: String,
+    /// Cash in the drawer at the start.
+    pub opening_cash: Rupiah,
+    /// When (ms).
+    pub at_ms: i64,
+}
+
+/// Closing a cash shift (tutup kasir) with the counted cash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShiftClose {
+    /// UUIDv7.
+    pub id: String,
+    /// The shift closed.
+    pub shift_id: String,
+    /// Cash counted in the drawer.
+    pub counted_cash: Rupiah,
+    /// Cash the till expected (opening + cash sales − change − cash refunds).
+    pub expected_cash: Rupiah,
+    /// When (ms).
+    pub at_ms: i64,
+}

@@ -1,0 +1,282 @@
+//! The store document: profile, device roster, users and invites.
+
+use automerge::{ActorId, ObjType, ReadDoc};
+use serde::{Deserialize, Serialize};
+
+use crate::doc::{Doc, DocError, GenesisValue, map_fields};
+use crate::ids::{DeviceId, DocId, DocKind, StoreId};
+use crate::money::CashRounding;
+use crate::tax::TaxRule;
+
+const PROFILE: &str = "profile";
+const DEVICES: &str = "devices";
+const INVITES: &str = "invites";
+const USERS: &str = "users";
+
+/// What a device may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Created the store; everything.
+    Owner,
+    /// Catalog, prices, stock, voids, enrolment of tills.
+    Manager,
+    /// Sells.
+    Till,
+    /// The cloud relay (hub).
+    Relay,
+}
+
+impl Role {
+    /// The name used in APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Manager => "manager",
+            Role::Till => "till",
+            Role::Relay => "relay",
+        }
+    }
+}
+
+/// The store's profile, printed on receipts and used for tax.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreProfile {
+    /// Shop name.
+    pub name: String,
+    /// Address lines.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Phone.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// 16-digit NPWP, printed when the store is PKP.
+    #[serde(default)]
+    pub npwp: Option<String>,
+    /// Offset of the store's time zone from UTC in minutes (WIB 420, WITA 480, WIT 540).
+    #[serde(default = "wib")]
+    pub utc_offset_minutes: i32,
+    /// The tax rule.
+    #[serde(default)]
+    pub tax_rule: TaxRule,
+    /// Cash rounding.
+    #[serde(default)]
+    pub cash_rounding: CashRounding,
+    /// Extra receipt header line.
+    #[serde(default)]
+    pub receipt_header: Option<String>,
+    /// Receipt footer line.
+    #[serde(default)]
+    pub receipt_footer: Option<String>,
+}
+
+fn wib() -> i32 {
+    420
+}
+
+impl StoreProfile {
+    /// A profile with a name and defaults for everything else (WIB, no tax).
+    pub fn named(name: &str) -> StoreProfile {
+        StoreProfile {
+            name: name.to_owned(),
+            address: None,
+            phone: None,
+            npwp: None,
+            utc_offset_minutes: wib(),
+            tax_rule: TaxRule::none(),
+            cash_rounding: CashRounding::default(),
+            receipt_header: None,
+            receipt_footer: Some("Terima kasih".to_owned()),
+        }
+    }
+
+    /// `WIB`, `WITA`, `WIT` or `UTC+h`.
+    pub fn zone_name(&self) -> String {
+        match self.utc_offset_minutes {
+            420 => "WIB".into(),
+            480 => "WITA".into(),
+            540 => "WIT".into(),
+            m => format!("UTC{:+}", m / 60),
+        }
+    }
+}
+
+/// A device in the store's roster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// Short code printed on receipts, e.g. `T1`.
+    pub till_code: String,
+    /// What it may do.
+    pub role: Role,
+    /// Revoked devices are refused at the connection.
+    #[serde(default)]
+    pub revoked: bool,
+    /// Addresses it was last reached at (`ip:port`), for reconnecting without discovery.
+    #[serde(default)]
+    pub addrs: Vec<String>,
+    /// When it joined (ms).
+    #[serde(default)]
+    pub joined_at_ms: i64,
+}
+
+/// A one-time invitation to join the store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Invite {
+    /// The role the new device gets.
+    pub role: Role,
+    /// The till code it gets, if fixed by the inviter.
+    #[serde(default)]
+    pub till_code: Option<String>,
+    /// Who made it.
+    pub created_by: String,
+    /// When (ms).
+    pub created_at_ms: i64,
+    /// After this (ms) it is refused.
+    pub expires_at_ms: i64,
+    /// The device that used it, once used.
+    #[serde(default)]
+    pub used_by: Option<String>,
+}
+
+/// The store document.
+#[derive(Debug)]
+pub struct StoreDoc {
+    doc: Doc,
+    store: StoreId,
+}
+
+impl StoreDoc {
+    /// The store document at its deterministic genesis.
+    pub fn create(store: StoreId, actor: ActorId) -> Result<StoreDoc, DocError> {
+        let fields = [
+            ("store_id", GenesisValue::Str(store.to_string())),
+            (PROFILE, GenesisValue::Map),
+            (DEVICES, GenesisValue::Map),
+            (INVITES, GenesisValue::Map),
+            (USERS, GenesisValue::Map),
+        ];
+        let doc = Doc::genesis(DocId::store(store), DocKind::Store, &fields, actor)?;
+        Ok(StoreDoc { doc, store })
+    }
+
+    /// Wraps a loaded document.
+    pub fn from_doc(doc: Doc) -> Result<StoreDoc, DocError> {
+        let store = doc.root_str("store_id").and_then(|s| s.parse::<StoreId>().ok());
+        match store {
+            Some(store) if doc.kind() == DocKind::Store && DocId::store(store) == doc.id() => {
+                Ok(StoreDoc { doc, store })
+            }
+            _ => Err(DocError::WrongShape {
+                doc: doc.id(),
+                expected: "store",
+            }),
+        }
+    }
+
+    /// The store id.
+    pub fn store_id(&self) -> StoreId {
+        self.store
+    }
+
+    /// The underlying document.
+    pub fn doc(&mut self) -> &mut Doc {
+        &mut self.doc
+    }
+
+    /// Read-only access to the underlying document.
+    pub fn doc_ref(&self) -> &Doc {
+        &self.doc
+    }
+
+    fn put(&mut self, map: &'static str, key: &str, value: impl Serialize, at_ms: i64) -> Result<bool, DocError> {
+        let parent = self.doc.root_map(map)?;
+        let fields = match serde_json::to_value(value) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => {
+                return Err(DocError::BadRecord {
+                    key: key.to_owned(),
+                    reason: "not an object".into(),
+                });
+            }
+        };
+        match self.doc.put_fields(&parent, key, &fields) {
+            Ok(changed) => {
+                self.doc.commit(at_ms);
+                Ok(changed)
+            }
+            Err(e) => {
+                self.doc.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(&self, map: &'static str, key: &str) -> Result<Option<T>, DocError> {
+        let parent = self.doc.root_map(map)?;
+        let am = self.doc.automerge_ref();
+        let Some((automerge::Value::Object(ObjType::Map), obj)) = am.get(&parent, key)? else {
+            return Ok(None);
+        };
+        let mut fields = map_fields(am, &obj)?;
+        // Nested values are stored as JSON text in LWW fields.
+        for value in fields.values_mut() {
+            if let serde_json::Value::String(s) = value
+                && (s.starts_with('{') || s.starts_with('['))
+                && let Ok(parsed) = serde_json::from_str(s)
+            {
+                *value = parsed;
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(fields))
+            .map(Some)
+            .map_err(|e| DocError::BadRecord {
+                key: key.to_owned(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// Sets the profile (fields merge LWW).
+    pub fn set_profile(&mut self, profile: &StoreProfile, at_ms: i64) -> Result<bool, DocError> {
+        self.put(PROFILE, "main", profile, at_ms)
+    }
+
+    /// The profile, if set.
+    pub fn profile(&self) -> Result<Option<StoreProfile>, DocError> {
+        self.get(PROFILE, "main")
+    }
+
+    /// Adds or updates a device in the roster.
+    pub fn put_device(&mut self, id: DeviceId, device: &Device, at_ms: i64) -> Result<bool, DocError> {
+        self.put(DEVICES, &id.to_string(), device, at_ms)
+    }
+
+    /// A device by id.
+    pub fn device(&self, id: DeviceId) -> Result<Option<Device>, DocError> {
+        self.get(DEVICES, &id.to_string())
+    }
+
+    /// The whole roster; entries that do not decode are skipped.
+    pub fn devices(&self) -> Vec<(DeviceId, Device)> {
+        let Ok(parent) = self.doc.root_map(DEVICES) else {
+            return Vec::new();
+        };
+        self.doc
+            .keys(&parent)
+            .filter_map(|k| {
+                let id = k.parse().ok()?;
+                let device = self.get(DEVICES, &k).ok()??;
+                Some((id, device))
+            })
+            .collect()
+    }
+
+    /// Stores an invite under the hash of its secret.
+    pub fn put_invite(&mut self, secret_hash: &str, invite: &Invite, at_ms: i64) -> Result<bool, DocError> {
+        self.put(INVITES, secret_hash, invite, at_ms)
+    }
+
+    /// An invite by the hash of its secret.
+    pub fn invite(&self, secret_hash: &str) -> Result<Option<Invite>, DocError> {
+        self.get(INVITES, secret_hash)
+    }
+}
