@@ -17,7 +17,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::hydrate;
 use automerge::transaction::{CommitOptions, Transactable};
-use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, ObjType, ROOT, ReadDoc, ScalarValue};
+use automerge::{
+    ActorId, AutoCommit, ChangeHash, LoadOptions, ObjId, ObjType, OnPartialLoad, ROOT, ReadDoc,
+    ScalarValue, VerificationMode,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -98,13 +101,43 @@ impl Doc {
         chunks: impl IntoIterator<Item = &'a [u8]>,
         actor: ActorId,
     ) -> Result<Doc, DocError> {
-        let mut am = AutoCommit::new().with_actor(actor);
+        let mut doc = Doc {
+            id,
+            kind,
+            am: AutoCommit::new().with_actor(actor),
+        };
         for chunk in chunks {
-            guarded(|| am.load_incremental(chunk))?;
+            doc.check_incoming(chunk)?;
+            guarded(|| doc.am.load_incremental(chunk))?;
         }
-        let doc = Doc { id, kind, am };
         doc.check_shape()?;
         Ok(doc)
+    }
+
+    /// Checks foreign bytes *before* anything of them is applied. Automerge's
+    /// `load_incremental` applies the chunks that parse and silently drops the rest, so
+    /// corrupt bytes would "merge" without error; and a complete history of another
+    /// document would merge in as a second genesis, conflicting on the root keys.
+    fn check_incoming(&self, bytes: &[u8]) -> Result<(), DocError> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let options = LoadOptions::new()
+            .on_partial_load(OnPartialLoad::Error)
+            .verification_mode(VerificationMode::Check);
+        match catch_unwind(AssertUnwindSafe(|| AutoCommit::load_with_options(bytes, options))) {
+            // A history from its genesis on: it must be this document.
+            Ok(Ok(am)) => Doc {
+                id: self.id,
+                kind: self.kind,
+                am,
+            }
+            .check_shape(),
+            // Well-formed changes that build on history they do not carry.
+            Ok(Err(automerge::AutomergeError::MissingDeps)) => Ok(()),
+            Ok(Err(e)) => Err(DocError::Corrupt(e.to_string())),
+            Err(_) => Err(DocError::Corrupt("automerge rejected the data".into())),
+        }
     }
 
     fn check_shape(&self) -> Result<(), DocError> {
@@ -166,8 +199,10 @@ impl Doc {
         self.am.save()
     }
 
-    /// Merges foreign bytes (a saved document or changes). Never panics on bad input.
+    /// Merges foreign bytes (a saved document or changes). Never panics on bad input;
+    /// corrupt bytes or another document's history are refused and change nothing.
     pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<usize, DocError> {
+        self.check_incoming(bytes)?;
         let n = guarded(|| self.am.load_incremental(bytes))?;
         self.check_shape()?;
         Ok(n)

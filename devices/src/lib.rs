@@ -1,1 +1,36 @@
-//! placeholder
+//! Receipts (struk) and till hardware for Kasir.
+//!
+//! [`receipt`] renders a [`kasir_crdt::records::Sale`] as a plain-ASCII struk for a
+//! thermal printer of a given column count (32 on 58 mm paper, 42 or 48 on 80 mm).
+//! ESC/POS transports, scanners and the cash drawer will live alongside it.
+//!
+//! **API Boundary:** everything public here. **Architecture Invariant:** rendering is
+//! pure (no IO, no clock: times come from the sale) and never panics on a record.
+//!
+//! ```
+//! use kasir_crdt::money::Qty;
+//! use kasir_crdt::records::{Payment, Sale, SaleLine};
+//! use kasir_crdt::store::StoreProfile;
+//! use kasir_crdt::tax::TaxRule;
+//! use kasir_devices::receipt::{render_text, ReceiptOptions};
+//!
+//! let line = SaleLine {
+//!     product_id: "p".into(), sku: "INDOMIE".into(), name: "Indomie Goreng".into(),
+//!     qty: Qty::units(3), unit_price: 3_500, discount: 0, tax: 0, line_total: 10_500,
+//! };
+//! let sale = Sale {
+//!     id: "s".into(), client_id: None, receipt_no: "T1-250612-000001".into(),
+//!     till: "t".into(), till_code: "T1".into(), cashier: Some("Ani".into()),
+//!     created_at_ms: 1_749_711_900_000, business_date: "2025-06-12".into(),
+//!     lines: vec![line], subtotal: 10_500, service_charge: 0, tax: 0, dpp: 10_500,
+//!     dpp_other: 10_500, tax_rule: TaxRule::none(), rounding: 0, total: 10_500,
+//!     payments: vec![Payment { method: "cash".into(), amount: 20_000 }], change: 9_500,
+//! };
+//! let text = render_text(&StoreProfile::named("Warung Bu Sri"), &sale, &ReceiptOptions::default())?;
+//! assert!(text.contains("12/06/2025 14:05 WIB"));
+//! assert!(text.lines().all(|l| l.len() <= 32));
+//! # Ok::<(), kasir_devices::receipt::ReceiptError>(())
+//! ```
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod receipt;

@@ -1,1 +1,23 @@
-//! placeholder
+//! The Kasir till engine.
+//!
+//! - [`node::Node`]: the embedding API (open a data directory, add products, sell, query).
+//! - [`storage`]: SQLite layout of document chunks and read tables; durability rules.
+//! - [`tables`]: the read tables (products with full-text search, stock, sales).
+//! - [`import`]: CSV/XLSX product import.
+//! - [`http`]: the HTTP API of `kasir run`; [`daemon`]: the daemon and its discovery file.
+//!
+//! **Architecture Invariant:** a write is acknowledged only after its SQLite transaction
+//! (document chunk + read-table rows) has committed with `synchronous=FULL`.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod daemon;
+pub mod error;
+pub mod http;
+pub mod identity;
+pub mod import;
+pub mod node;
+pub mod storage;
+pub mod tables;
+
+pub use error::NodeError;
+pub use node::Node;

@@ -1,0 +1,942 @@
+//! The plain-text struk (receipt) of a sale, for a thermal printer of a given width.
+//!
+//! The layout follows the usual Indonesian retail struk (see `pos-anchors.md` §4.5): the
+//! store's header, receipt number, local date and cashier, the items with their name on
+//! one line and `qty x price` with the amount on the next, the totals and payments, the
+//! DPP/PPN block that PER-03/PJ/2022 asks of a PKP's *faktur pajak digunggung*, and the
+//! footer. Every line is plain ASCII (code pages vary between printers), at most
+//! [`ReceiptOptions::width`] characters long, and ends with `'\n'`; amounts are
+//! right-aligned and numbers are never split across lines.
+//!
+//! Tax decisions (whether the NPWP and the tax block are printed, inclusive or not) follow
+//! the sale's own [`TaxRule`](kasir_crdt::tax::TaxRule), so a reprint shows exactly the
+//! tax that was charged even if the store's rule has changed since.
+
+use std::mem;
+
+use kasir_crdt::money::{Rupiah, format_number};
+use kasir_crdt::records::Sale;
+use kasir_crdt::store::StoreProfile;
+use kasir_crdt::tax::TaxKind;
+
+/// The narrowest receipt [`render_text`] accepts, in columns.
+pub const MIN_WIDTH: usize = 24;
+/// The widest receipt [`render_text`] accepts, in columns.
+pub const MAX_WIDTH: usize = 80;
+
+/// How to print a receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptOptions {
+    /// Characters per line: 32 (58 mm, font A), 42 (58 mm font B or 80 mm on 512-dot
+    /// heads), 48 (80 mm, font A) or 64 (80 mm, font B). [`MIN_WIDTH`] to [`MAX_WIDTH`].
+    pub width: usize,
+    /// A status printed prominently at the end, e.g. `DIBATALKAN` for a voided sale.
+    pub status: Option<String>,
+    /// Prints `SALINAN` (copy): this is not the original receipt.
+    pub reprint: bool,
+}
+
+impl Default for ReceiptOptions {
+    /// A 32-column original (58 mm paper, font A), without status.
+    fn default() -> ReceiptOptions {
+        ReceiptOptions {
+            width: 32,
+            status: None,
+            reprint: false,
+        }
+    }
+}
+
+/// Why a receipt cannot be rendered.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReceiptError {
+    /// The width is outside [`MIN_WIDTH`]..=[`MAX_WIDTH`].
+    #[error("unsupported receipt width {0}: use 24 to 80 columns")]
+    BadWidth(usize),
+}
+
+/// Renders `sale` as a plain-ASCII struk of `opts.width` columns.
+///
+/// Times are printed in the store's zone (`profile.utc_offset_minutes`), e.g.
+/// `12/06/2025 14:05 WIB`. Every line ends with `'\n'`, the last one included.
+pub fn render_text(profile: &StoreProfile, sale: &Sale, opts: &ReceiptOptions) -> Result<String, ReceiptError> {
+    if !(MIN_WIDTH..=MAX_WIDTH).contains(&opts.width) {
+        return Err(ReceiptError::BadWidth(opts.width));
+    }
+    let rule = sale.tax_rule;
+    let taxed = rule.kind != TaxKind::None;
+    let mut s = Struk {
+        width: opts.width,
+        lines: Vec::new(),
+    };
+
+    // Header.
+    s.centered(&clean(&profile.name).to_ascii_uppercase());
+    for text in [&profile.receipt_header, &profile.address].into_iter().flatten() {
+        s.centered_lines(text);
+    }
+    if let Some(phone) = profile.phone.as_deref().map(clean).filter(|p| !p.is_empty()) {
+        s.centered(&format!("Telp. {phone}"));
+    }
+    if taxed && let Some(npwp) = profile.npwp.as_deref().map(clean).filter(|n| !n.is_empty()) {
+        s.centered(&format!("NPWP {npwp}"));
+    }
+    s.rule();
+
+    // Receipt number, local time, cashier, till.
+    s.left(&format!("No: {}", sale.receipt_no));
+    let when = local_time(sale.created_at_ms, profile.utc_offset_minutes).unwrap_or_else(|| clean(&sale.business_date));
+    let when = format!("{when} {}", profile.zone_name());
+    match sale.cashier.as_deref().map(clean).filter(|c| !c.is_empty()) {
+        Some(cashier) => {
+            let cashier = format!("Ksr: {cashier}");
+            if s.pair_fits(0, &when, &cashier) {
+                s.pair(0, &when, &cashier);
+            } else {
+                s.left(&when);
+                s.left(&cashier);
+            }
+        }
+        None => s.left(&when),
+    }
+    s.left(&format!("Till: {}", sale.till_code));
+    s.rule();
+
+    // Items.
+    for line in &sale.lines {
+        let name = clean(&line.name);
+        s.left(if name.is_empty() { &line.sku } else { &name });
+        let gross = line.line_total.saturating_add(line.discount);
+        let qty_price = format!("{} x {}", line.qty, format_number(line.unit_price));
+        s.pair(2, &qty_price, &format_number(gross));
+        if line.discount != 0 {
+            s.pair(2, "Diskon", &format_number(line.discount.saturating_neg()));
+        }
+    }
+    s.rule();
+
+    // Totals and payments.
+    if sale.subtotal != sale.total {
+        s.amount("Subtotal", sale.subtotal);
+    }
+    if sale.service_charge > 0 {
+        let label = if rule.service_bp > 0 {
+            format!("Service {}", percent(rule.service_bp))
+        } else {
+            "Service".to_owned()
+        };
+        s.amount(&label, sale.service_charge);
+    }
+    let tax_label = rule.label().unwrap_or_else(|| "Pajak".to_owned());
+    if taxed && !rule.inclusive {
+        s.amount(&tax_label, sale.tax);
+    }
+    if sale.rounding != 0 {
+        s.amount("Pembulatan", sale.rounding);
+    }
+    s.amount("TOTAL", sale.total);
+    for payment in &sale.payments {
+        s.amount(&payment_label(&payment.method), payment.amount);
+    }
+    if sale.change > 0 {
+        s.amount("KEMBALI", sale.change);
+    }
+
+    // Tax block for PKP stores (faktur pajak digunggung).
+    if taxed {
+        s.rule();
+        s.amount("DPP", sale.dpp);
+        if rule.base_num != rule.base_den {
+            s.amount(&format!("DPP Nilai Lain {}/{}", rule.base_num, rule.base_den), sale.dpp_other);
+        }
+        s.amount(&tax_label, sale.tax);
+        if rule.inclusive {
+            let tax_name = match rule.kind {
+                TaxKind::Pbjt => "PBJT",
+                TaxKind::Ppn | TaxKind::None => "PPN",
+            };
+            s.left(&format!("Harga sudah termasuk {tax_name}"));
+        }
+    }
+    s.rule();
+
+    // Status, copy mark and footer.
+    if let Some(status) = opts.status.as_deref().map(clean).filter(|t| !t.is_empty()) {
+        let status = status.to_ascii_uppercase();
+        let starred = format!("*** {status} ***");
+        s.centered(if starred.len() <= s.width { &starred } else { &status });
+    }
+    if opts.reprint {
+        s.centered("SALINAN");
+    }
+    if let Some(footer) = &profile.receipt_footer {
+        s.centered_lines(footer);
+    }
+
+    let mut out = String::with_capacity(s.lines.iter().map(|l| l.len() + 1).sum());
+    for line in s.lines {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Lines being laid out at a fixed width.
+struct Struk {
+    width: usize,
+    lines: Vec<String>,
+}
+
+impl Struk {
+    /// A full-width rule of `-`.
+    fn rule(&mut self) {
+        self.lines.push("-".repeat(self.width));
+    }
+
+    /// `text` wrapped on word boundaries, left-aligned.
+    fn left(&mut self, text: &str) {
+        self.indented(0, text);
+    }
+
+    /// `text` wrapped to the width less `indent`, each line indented.
+    fn indented(&mut self, indent: usize, text: &str) {
+        let pad = " ".repeat(indent);
+        for line in wrap(&clean(text), self.width.saturating_sub(indent)) {
+            self.lines.push(format!("{pad}{line}"));
+        }
+    }
+
+    /// `text` wrapped and centred (no trailing spaces).
+    fn centered(&mut self, text: &str) {
+        for line in wrap(&clean(text), self.width) {
+            let pad = (self.width - line.chars().count()) / 2;
+            self.lines.push(format!("{}{line}", " ".repeat(pad)));
+        }
+    }
+
+    /// Each line of a multi-line field (address, footer), wrapped and centred.
+    fn centered_lines(&mut self, text: &str) {
+        for line in text.lines() {
+            self.centered(line);
+        }
+    }
+
+    /// `text` right-aligned, hard-split only if longer than the whole width.
+    fn right(&mut self, text: &str) {
+        for line in wrap(&clean(text), self.width) {
+            let pad = self.width - line.chars().count();
+            self.lines.push(format!("{}{line}", " ".repeat(pad)));
+        }
+    }
+
+    /// Whether `left` and `right` fit on one line with at least one space between.
+    fn pair_fits(&self, indent: usize, left: &str, right: &str) -> bool {
+        indent + clean(left).chars().count() + 1 + clean(right).chars().count() <= self.width
+    }
+
+    /// `left` (indented) and `right` right-aligned on one line; or, when they do not fit,
+    /// `left` wrapped and `right` right-aligned on the line after.
+    fn pair(&mut self, indent: usize, left: &str, right: &str) {
+        let (left, right) = (clean(left), clean(right));
+        if self.pair_fits(indent, &left, &right) {
+            let gap = self.width - indent - left.chars().count() - right.chars().count();
+            self.lines.push(format!("{}{left}{}{right}", " ".repeat(indent), " ".repeat(gap)));
+        } else {
+            self.indented(indent, &left);
+            self.right(&right);
+        }
+    }
+
+    /// A label with a right-aligned amount (`15.766`, `-1.000`).
+    fn amount(&mut self, label: &str, amount: Rupiah) {
+        self.pair(0, label, &format_number(amount));
+    }
+}
+
+/// Words of `text` greedily packed into lines of at most `width` characters. A word is
+/// never split unless it alone is longer than the width, and a number stays on the line
+/// of the word after it (`2 Liter`, `5 kg`) when both fit on one line.
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut cur = String::new();
+    let mut cur_len = 0;
+    for word in glue_numbers(text, width) {
+        let chars: Vec<char> = word.chars().collect();
+        if cur_len > 0 && cur_len + 1 + chars.len() <= width {
+            cur.push(' ');
+            cur.extend(&chars);
+            cur_len += 1 + chars.len();
+            continue;
+        }
+        if cur_len > 0 {
+            lines.push(mem::take(&mut cur));
+        }
+        let mut rest = chars.as_slice();
+        while rest.len() > width {
+            let (head, tail) = rest.split_at(width);
+            lines.push(head.iter().collect());
+            rest = tail;
+        }
+        cur.extend(rest);
+        cur_len = rest.len();
+    }
+    if cur_len > 0 {
+        lines.push(cur);
+    }
+    lines
+}
+
+/// The words of `text` grouped into units [`wrap`] will not break when they fit in `width`:
+/// a number is joined to the word after it (`2 Liter`, `5 kg`) and to a short word before
+/// it (`No. 12,`, `Km 5`, `RT 03`).
+fn glue_numbers(text: &str, width: usize) -> Vec<String> {
+    let is_number = |w: &str| {
+        !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b',')
+            && w.bytes().any(|b| b.is_ascii_digit())
+    };
+    let mut units: Vec<String> = Vec::new();
+    let mut prev: Option<&str> = None;
+    for word in text.split_whitespace() {
+        let after_number = prev.is_some_and(|p| is_number(p) && p.ends_with(|c: char| c.is_ascii_digit()));
+        let number_after_short = prev.is_some_and(|p| p.chars().count() <= 4)
+            && is_number(word.trim_end_matches([',', '.', ';', ':', ')']));
+        match units.last_mut() {
+            Some(last)
+                if (after_number || number_after_short)
+                    && last.chars().count() + 1 + word.chars().count() <= width =>
+            {
+                last.push(' ');
+                last.push_str(word);
+            }
+            _ => units.push(word.to_owned()),
+        }
+        prev = Some(word);
+    }
+    units
+}
+
+/// `text` as printable ASCII on one line: accents folded, typographic punctuation replaced,
+/// anything else printed as `?`, whitespace runs collapsed to one space.
+fn clean(text: &str) -> String {
+    let mut ascii = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii_graphic() {
+            ascii.push(c);
+        } else if c.is_whitespace() || c.is_control() {
+            ascii.push(' ');
+        } else {
+            ascii.push_str(fold(c));
+        }
+    }
+    ascii.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A plain-ASCII stand-in for a non-ASCII character.
+fn fold(c: char) -> &'static str {
+    match c {
+        'À'..='Å' => "A",
+        'à'..='å' => "a",
+        'Æ' => "AE",
+        'æ' => "ae",
+        'Ç' => "C",
+        'ç' => "c",
+        'È'..='Ë' => "E",
+        'è'..='ë' => "e",
+        'Ì'..='Ï' => "I",
+        'ì'..='ï' => "i",
+        'Ð' => "D",
+        'ð' => "d",
+        'Ñ' => "N",
+        'ñ' => "n",
+        'Ò'..='Ö' | 'Ø' => "O",
+        'ò'..='ö' | 'ø' => "o",
+        'Ù'..='Ü' => "U",
+        'ù'..='ü' => "u",
+        'Ý' => "Y",
+        'ý' | 'ÿ' => "y",
+        'ß' => "ss",
+        'Œ' => "OE",
+        'œ' => "oe",
+        '‘' | '’' | '‚' | '′' | '´' | '`' => "'",
+        '“' | '”' | '„' | '″' | '«' | '»' => "\"",
+        '‐' | '‑' | '‒' | '–' | '—' | '−' => "-",
+        '…' => "...",
+        '×' => "x",
+        '÷' => "/",
+        '•' | '·' => "-",
+        '°' => "o",
+        '²' => "2",
+        '³' => "3",
+        '¼' => "1/4",
+        '½' => "1/2",
+        '¾' => "3/4",
+        '©' => "(C)",
+        '®' => "(R)",
+        '™' => "TM",
+        _ => "?",
+    }
+}
+
+/// `dd/mm/yyyy HH:MM` of `ms` (Unix epoch, UTC) shifted by `offset_minutes`.
+fn local_time(ms: i64, offset_minutes: i32) -> Option<String> {
+    let shifted = ms.checked_add(i64::from(offset_minutes) * 60_000)?;
+    let time = chrono::DateTime::from_timestamp_millis(shifted)?;
+    Some(time.format("%d/%m/%Y %H:%M").to_string())
+}
+
+/// Basis points as an Indonesian percentage: `5%`, `2,50%`.
+fn percent(bp: i64) -> String {
+    let (whole, frac) = (bp / 100, (bp % 100).abs());
+    if frac == 0 {
+        format!("{whole}%")
+    } else {
+        format!("{whole},{frac:02}%")
+    }
+}
+
+/// The struk label of a payment method: `TUNAI`, `QRIS`, `KARTU`, `TRANSFER`, or the
+/// method's name in capitals (`e_wallet` → `E WALLET`).
+fn payment_label(method: &str) -> String {
+    match method.trim().to_ascii_lowercase().as_str() {
+        "cash" => "TUNAI".to_owned(),
+        "qris" => "QRIS".to_owned(),
+        "card" => "KARTU".to_owned(),
+        "transfer" => "TRANSFER".to_owned(),
+        other => clean(&other.replace('_', " ")).to_ascii_uppercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+    use kasir_crdt::money::{CashRounding, Qty};
+    use kasir_crdt::records::{Payment, SaleLine};
+    use kasir_crdt::tax::TaxRule;
+
+    use super::*;
+
+    /// 12/06/2025 14:05 WIB.
+    const JUNE_12_1405_WIB: i64 = 1_749_711_900_000;
+
+    /// Renders, checks every line against the width, and compares with the snapshot.
+    fn check(profile: &StoreProfile, sale: &Sale, opts: &ReceiptOptions, expect: Expect) {
+        let text = render_text(profile, sale, opts).unwrap();
+        assert!(text.ends_with('\n'), "last line must end with a newline");
+        for line in text.lines() {
+            assert!(line.chars().count() <= opts.width, "line longer than {}: {line:?}", opts.width);
+            assert!(line.is_ascii(), "non-ASCII line: {line:?}");
+        }
+        expect.assert_eq(&text);
+    }
+
+    fn item(name: &str, qty: Qty, unit_price: Rupiah, discount: Rupiah) -> SaleLine {
+        SaleLine {
+            product_id: format!("p-{name}"),
+            sku: name.to_ascii_uppercase().replace(' ', "-"),
+            name: name.to_owned(),
+            qty,
+            unit_price,
+            discount,
+            tax: 0,
+            line_total: qty.times_price(unit_price) - discount,
+        }
+    }
+
+    fn pay(method: &str, amount: Rupiah) -> Payment {
+        Payment {
+            method: method.to_owned(),
+            amount,
+        }
+    }
+
+    /// An untaxed sale of `lines`: total = subtotal, change = paid − total.
+    fn sale(lines: Vec<SaleLine>, payments: Vec<Payment>) -> Sale {
+        let subtotal = lines.iter().map(|l| l.line_total).sum();
+        let paid: Rupiah = payments.iter().map(|p| p.amount).sum();
+        Sale {
+            id: "0197667a-0000-7000-8000-000000000001".into(),
+            client_id: None,
+            receipt_no: "T1-250612-000042".into(),
+            till: "till-endpoint".into(),
+            till_code: "T1".into(),
+            cashier: Some("Ani".into()),
+            created_at_ms: JUNE_12_1405_WIB,
+            business_date: "2025-06-12".into(),
+            lines,
+            subtotal,
+            service_charge: 0,
+            tax: 0,
+            dpp: subtotal,
+            dpp_other: subtotal,
+            tax_rule: TaxRule::none(),
+            rounding: 0,
+            total: subtotal,
+            payments,
+            change: paid - subtotal,
+        }
+    }
+
+    fn warung() -> StoreProfile {
+        let mut p = StoreProfile::named("Warung Bu Sri");
+        p.address = Some("Jl. Kaliurang Km 5 No. 12, Sleman, Yogyakarta".into());
+        p.phone = Some("0812-2233-4455".into());
+        p
+    }
+
+    fn opts(width: usize) -> ReceiptOptions {
+        ReceiptOptions {
+            width,
+            ..ReceiptOptions::default()
+        }
+    }
+
+    #[test]
+    fn no_tax_32_columns() {
+        let s = sale(
+            vec![
+                item("Indomie Goreng", Qty::units(3), 3_500, 0),
+                item("Cabai Rawit Merah", Qty(250), 60_000, 0),
+                item("Aqua 600ml", Qty::units(2), 4_000, 1_000),
+            ],
+            vec![pay("cash", 50_000)],
+        );
+        check(
+            &warung(),
+            &s,
+            &ReceiptOptions::default(),
+            expect![[r#"
+                         WARUNG BU SRI
+                   Jl. Kaliurang Km 5 No. 12,
+                       Sleman, Yogyakarta
+                      Telp. 0812-2233-4455
+                --------------------------------
+                No: T1-250612-000042
+                12/06/2025 14:05 WIB    Ksr: Ani
+                Till: T1
+                --------------------------------
+                Indomie Goreng
+                  3 x 3.500               10.500
+                Cabai Rawit Merah
+                  0,25 x 60.000           15.000
+                Aqua 600ml
+                  2 x 4.000                8.000
+                  Diskon                  -1.000
+                --------------------------------
+                TOTAL                     32.500
+                TUNAI                     50.000
+                KEMBALI                   17.500
+                --------------------------------
+                          Terima kasih
+            "#]],
+        );
+    }
+
+    #[test]
+    fn ppn_12_on_11_12_inclusive_48_columns() {
+        let mut profile = StoreProfile::named("Toko Makmur Jaya");
+        profile.address = Some("Jl. Merdeka No. 10, Bandung".into());
+        profile.npwp = Some("0123456789012345".into());
+        profile.tax_rule = TaxRule::ppn_12_dpp_11_12(true);
+        let mut s = sale(
+            vec![
+                item("Indomie Goreng Ayam", Qty::units(3), 3_500, 0),
+                item("Aqua 600ml", Qty::units(2), 4_000, 1_000),
+            ],
+            vec![pay("cash", 20_000)],
+        );
+        s.receipt_no = "MJ1-250612-000123".into();
+        s.till_code = "MJ1".into();
+        s.tax_rule = TaxRule::ppn_12_dpp_11_12(true);
+        s.dpp = 15_766;
+        s.dpp_other = 14_452;
+        s.tax = 1_734;
+        assert_eq!((s.total, s.change), (17_500, 2_500));
+        check(&profile, &s, &opts(48), expect![[r#"
+                            TOKO MAKMUR JAYA
+                      Jl. Merdeka No. 10, Bandung
+                         NPWP 0123456789012345
+            ------------------------------------------------
+            No: MJ1-250612-000123
+            12/06/2025 14:05 WIB                    Ksr: Ani
+            Till: MJ1
+            ------------------------------------------------
+            Indomie Goreng Ayam
+              3 x 3.500                               10.500
+            Aqua 600ml
+              2 x 4.000                                8.000
+              Diskon                                  -1.000
+            ------------------------------------------------
+            TOTAL                                     17.500
+            TUNAI                                     20.000
+            KEMBALI                                    2.500
+            ------------------------------------------------
+            DPP                                       15.766
+            DPP Nilai Lain 11/12                      14.452
+            PPN 12%                                    1.734
+            Harga sudah termasuk PPN
+            ------------------------------------------------
+                              Terima kasih
+        "#]]);
+    }
+
+    #[test]
+    fn long_names_wrap_at_32_and_48() {
+        let mut s = sale(
+            vec![
+                item("Kecap Manis Bango Refill Pouch 550ml Ekstra Kental", Qty::units(12), 23_900, 0),
+                item("Minyak Goreng Bimoli Klasik 2 Liter", Qty::units(1), 38_500, 2_500),
+                item("Paket Sembako Lebaran Istimewa", Qty::units(150), 1_250_000, 0),
+                item("KERUPUKUDANGSIDOARJOSUPERPREMIUMMANTAP 250g", Qty::units(1), 18_000, 0),
+            ],
+            vec![pay("transfer", 188_050_300)],
+        );
+        s.cashier = Some("Muhammad Rizky Pratama".into());
+        check(&warung(), &s, &opts(32), expect![[r#"
+                     WARUNG BU SRI
+               Jl. Kaliurang Km 5 No. 12,
+                   Sleman, Yogyakarta
+                  Telp. 0812-2233-4455
+            --------------------------------
+            No: T1-250612-000042
+            12/06/2025 14:05 WIB
+            Ksr: Muhammad Rizky Pratama
+            Till: T1
+            --------------------------------
+            Kecap Manis Bango Refill Pouch
+            550ml Ekstra Kental
+              12 x 23.900            286.800
+            Minyak Goreng Bimoli Klasik
+            2 Liter
+              1 x 38.500              38.500
+              Diskon                  -2.500
+            Paket Sembako Lebaran Istimewa
+              150 x 1.250.000    187.500.000
+            KERUPUKUDANGSIDOARJOSUPERPREMIUM
+            MANTAP 250g
+              1 x 18.000              18.000
+            --------------------------------
+            TOTAL                187.840.800
+            TRANSFER             188.050.300
+            KEMBALI                  209.500
+            --------------------------------
+                      Terima kasih
+        "#]]);
+        check(&warung(), &s, &opts(48), expect![[r#"
+                             WARUNG BU SRI
+             Jl. Kaliurang Km 5 No. 12, Sleman, Yogyakarta
+                          Telp. 0812-2233-4455
+            ------------------------------------------------
+            No: T1-250612-000042
+            12/06/2025 14:05 WIB Ksr: Muhammad Rizky Pratama
+            Till: T1
+            ------------------------------------------------
+            Kecap Manis Bango Refill Pouch 550ml Ekstra
+            Kental
+              12 x 23.900                            286.800
+            Minyak Goreng Bimoli Klasik 2 Liter
+              1 x 38.500                              38.500
+              Diskon                                  -2.500
+            Paket Sembako Lebaran Istimewa
+              150 x 1.250.000                    187.500.000
+            KERUPUKUDANGSIDOARJOSUPERPREMIUMMANTAP 250g
+              1 x 18.000                              18.000
+            ------------------------------------------------
+            TOTAL                                187.840.800
+            TRANSFER                             188.050.300
+            KEMBALI                                  209.500
+            ------------------------------------------------
+                              Terima kasih
+        "#]]);
+    }
+
+    #[test]
+    fn split_payment_qris_and_cash_with_change() {
+        let s = sale(
+            vec![
+                item("Beras Pandan Wangi 5kg", Qty::units(1), 72_000, 0),
+                item("Gula Pasir Gulaku 1kg", Qty::units(1), 17_500, 0),
+                item("Telur Ayam Negeri", Qty(1500), 28_000, 0),
+                item("Teh Celup Sariwangi", Qty::units(1), 7_000, 0),
+            ],
+            vec![pay("qris", 100_000), pay("cash", 40_000)],
+        );
+        assert_eq!((s.total, s.change), (138_500, 1_500));
+        check(&warung(), &s, &ReceiptOptions::default(), expect![[r#"
+                     WARUNG BU SRI
+               Jl. Kaliurang Km 5 No. 12,
+                   Sleman, Yogyakarta
+                  Telp. 0812-2233-4455
+            --------------------------------
+            No: T1-250612-000042
+            12/06/2025 14:05 WIB    Ksr: Ani
+            Till: T1
+            --------------------------------
+            Beras Pandan Wangi 5kg
+              1 x 72.000              72.000
+            Gula Pasir Gulaku 1kg
+              1 x 17.500              17.500
+            Telur Ayam Negeri
+              1,5 x 28.000            42.000
+            Teh Celup Sariwangi
+              1 x 7.000                7.000
+            --------------------------------
+            TOTAL                    138.500
+            QRIS                     100.000
+            TUNAI                     40.000
+            KEMBALI                    1.500
+            --------------------------------
+                      Terima kasih
+        "#]]);
+    }
+
+    #[test]
+    fn cash_rounding_prints_subtotal_and_pembulatan() {
+        let mut profile = warung();
+        profile.cash_rounding = CashRounding { unit: 100, down: false };
+        let mut s = sale(
+            vec![
+                item("Bawang Merah", Qty(350), 42_000, 0),
+                item("Tempe Papan", Qty::units(2), 5_000, 0),
+                item("Kerupuk Udang", Qty::units(1), 2_330, 0),
+            ],
+            vec![pay("cash", 30_000)],
+        );
+        s.rounding = profile.cash_rounding.adjustment(s.subtotal);
+        s.total = s.subtotal + s.rounding;
+        s.change = 30_000 - s.total;
+        assert_eq!((s.subtotal, s.rounding, s.total, s.change), (27_030, -30, 27_000, 3_000));
+        check(&profile, &s, &ReceiptOptions::default(), expect![[r#"
+                     WARUNG BU SRI
+               Jl. Kaliurang Km 5 No. 12,
+                   Sleman, Yogyakarta
+                  Telp. 0812-2233-4455
+            --------------------------------
+            No: T1-250612-000042
+            12/06/2025 14:05 WIB    Ksr: Ani
+            Till: T1
+            --------------------------------
+            Bawang Merah
+              0,35 x 42.000           14.700
+            Tempe Papan
+              2 x 5.000               10.000
+            Kerupuk Udang
+              1 x 2.330                2.330
+            --------------------------------
+            Subtotal                  27.030
+            Pembulatan                   -30
+            TOTAL                     27.000
+            TUNAI                     30.000
+            KEMBALI                    3.000
+            --------------------------------
+                      Terima kasih
+        "#]]);
+    }
+
+    #[test]
+    fn voided_reprint_pbjt_exclusive_with_service_42_columns() {
+        let mut rule = TaxRule::pbjt(1000, false);
+        rule.service_bp = 500;
+        let mut profile = StoreProfile::named("Kedai Kopi Senja");
+        profile.address = Some("Ruko Galaxy Blok B-7\nJl. Raya Darmo Permai, Surabaya".into());
+        profile.npwp = Some("0987654321098765".into());
+        profile.tax_rule = rule;
+        profile.receipt_header = Some("Cabang Darmo".into());
+        profile.receipt_footer = Some("Terima kasih, sampai jumpa lagi!\nIG @kopisenja".into());
+        let mut s = sale(
+            vec![
+                item("Es Kopi Susu Gula Aren", Qty::units(2), 18_000, 0),
+                item("Roti Bakar Cokelat Keju", Qty::units(1), 14_000, 0),
+            ],
+            vec![],
+        );
+        let b = rule.apply(s.subtotal);
+        s.tax_rule = rule;
+        s.service_charge = b.service_charge;
+        s.tax = b.tax;
+        s.dpp = b.dpp;
+        s.dpp_other = b.dpp_other;
+        s.total = b.gross;
+        s.payments = vec![pay("card", b.gross)];
+        s.change = 0;
+        let opts = ReceiptOptions {
+            width: 42,
+            status: Some("dibatalkan".into()),
+            reprint: true,
+        };
+        check(&profile, &s, &opts, expect![[r#"
+                         KEDAI KOPI SENJA
+                           Cabang Darmo
+                       Ruko Galaxy Blok B-7
+                 Jl. Raya Darmo Permai, Surabaya
+                      NPWP 0987654321098765
+            ------------------------------------------
+            No: T1-250612-000042
+            12/06/2025 14:05 WIB              Ksr: Ani
+            Till: T1
+            ------------------------------------------
+            Es Kopi Susu Gula Aren
+              2 x 18.000                        36.000
+            Roti Bakar Cokelat Keju
+              1 x 14.000                        14.000
+            ------------------------------------------
+            Subtotal                            50.000
+            Service 5%                           2.500
+            PBJT 10%                             5.000
+            TOTAL                               57.500
+            KARTU                               57.500
+            ------------------------------------------
+            DPP                                 50.000
+            PBJT 10%                             5.000
+            ------------------------------------------
+                        *** DIBATALKAN ***
+                             SALINAN
+                 Terima kasih, sampai jumpa lagi!
+                          IG @kopisenja
+        "#]]);
+    }
+
+    #[test]
+    fn width_outside_24_to_80_is_refused() {
+        let s = sale(vec![item("Kopi", Qty::units(1), 5_000, 0)], vec![pay("cash", 5_000)]);
+        for width in [0, 10, 23, 81] {
+            let err = render_text(&warung(), &s, &opts(width)).unwrap_err();
+            assert!(matches!(err, ReceiptError::BadWidth(w) if w == width));
+        }
+        assert_eq!(
+            ReceiptError::BadWidth(10).to_string(),
+            "unsupported receipt width 10: use 24 to 80 columns"
+        );
+        assert!(render_text(&warung(), &s, &opts(24)).is_ok());
+        assert!(render_text(&warung(), &s, &opts(80)).is_ok());
+    }
+
+    #[test]
+    fn wrapping_keeps_numbers_whole_and_text_ascii() {
+        assert_eq!(wrap("Harga spesial 1.250.000 rupiah", 12), ["Harga", "spesial", "1.250.000", "rupiah"]);
+        assert_eq!(wrap("Teh Botol Sosro 450 ml isi 24", 16), ["Teh Botol Sosro", "450 ml isi 24"]);
+        assert_eq!(wrap("ABCDEFGHIJ xy", 4), ["ABCD", "EFGH", "IJ", "xy"]);
+        assert_eq!(wrap("  ", 10), Vec::<String>::new());
+        assert_eq!(clean("Crème  Brûlée – ½\tporsi ☕"), "Creme Brulee - 1/2 porsi ?");
+        assert_eq!(payment_label("e_wallet"), "E WALLET");
+        assert_eq!(local_time(JUNE_12_1405_WIB, 540).as_deref(), Some("12/06/2025 16:05"));
+        assert_eq!(local_time(i64::MAX, 420), None);
+        assert_eq!(percent(550), "5,50%");
+    }
+
+    /// SplitMix64: deterministic, good enough to shake the layout.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn amount(&mut self) -> Rupiah {
+            match self.below(6) {
+                0 => i64::MAX,
+                1 => i64::MIN,
+                2 => -(self.below(1_000_000) as i64),
+                3 => self.next() as i64,
+                _ => self.below(10_000_000_000) as i64,
+            }
+        }
+
+        fn text(&mut self, max_words: u64) -> String {
+            const PIECES: &[&str] = &[
+                "Kecap", "Manis", "Bango", "550ml", "Ekstra", "Kental", "1.250.000", "x", "-", "Crème",
+                "Brûlée", "–", "\t", "\n", "🍜", "Kopi", "½", "Gula", "Aren",
+            ];
+            let words = self.below(max_words + 1);
+            let mut out = String::new();
+            for _ in 0..words {
+                if self.below(5) == 0 {
+                    let len = self.below(100) as usize + 1;
+                    out.extend((0..len).map(|i| char::from(b'A' + (i % 26) as u8)));
+                } else {
+                    out.push_str(PIECES[self.below(PIECES.len() as u64) as usize]);
+                }
+                out.push(if self.below(8) == 0 { '\u{a0}' } else { ' ' });
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn random_receipts_never_exceed_the_width() {
+        let mut rng = Rng(0x4B41_5349_5200_0001);
+        let kinds = [
+            TaxRule::none(),
+            TaxRule::ppn_11(false),
+            TaxRule::ppn_12_dpp_11_12(true),
+            TaxRule::pbjt(1000, false),
+        ];
+        for round in 0..400 {
+            let mut profile = StoreProfile::named(&rng.text(12));
+            profile.address = Some(rng.text(30));
+            profile.phone = Some(rng.text(3));
+            profile.npwp = Some(rng.text(2));
+            profile.receipt_header = Some(rng.text(10));
+            profile.receipt_footer = Some(rng.text(20));
+            profile.utc_offset_minutes = [420, 480, 540, 0, -600][rng.below(5) as usize];
+            let lines = (0..rng.below(6))
+                .map(|_| SaleLine {
+                    product_id: "p".into(),
+                    sku: rng.text(1),
+                    name: rng.text(15),
+                    qty: Qty(rng.amount()),
+                    unit_price: rng.amount(),
+                    discount: rng.amount(),
+                    tax: rng.amount(),
+                    line_total: rng.amount(),
+                })
+                .collect();
+            let payments = (0..rng.below(4)).map(|_| pay(&rng.text(3), rng.amount())).collect();
+            let mut s = sale(Vec::new(), Vec::new());
+            s.lines = lines;
+            s.payments = payments;
+            s.receipt_no = rng.text(3);
+            s.till_code = rng.text(2);
+            s.cashier = Some(rng.text(6));
+            s.created_at_ms = rng.amount();
+            let mut rule = kinds[round % kinds.len()];
+            rule.service_bp = rng.below(1_000) as i64;
+            s.tax_rule = rule;
+            s.subtotal = rng.amount();
+            s.service_charge = rng.amount();
+            s.tax = rng.amount();
+            s.dpp = rng.amount();
+            s.dpp_other = rng.amount();
+            s.rounding = rng.amount();
+            s.total = rng.amount();
+            s.change = rng.amount();
+            for width in [32, 42, 48] {
+                let opts = ReceiptOptions {
+                    width,
+                    status: Some(rng.text(8)),
+                    reprint: rng.below(2) == 0,
+                };
+                let text = render_text(&profile, &s, &opts).unwrap();
+                assert!(text.ends_with('\n'));
+                for line in text.lines() {
+                    assert!(line.is_ascii(), "round {round}: non-ASCII {line:?}");
+                    assert!(
+                        line.chars().count() <= width,
+                        "round {round}, width {width}: {line:?} is {} long",
+                        line.chars().count()
+                    );
+                    assert_eq!(line, line.trim_end(), "round {round}: trailing space in {line:?}");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! `kasir run`: the daemon, and the client other commands use to reach it.
+//!
+//! - The daemon owns the [`Node`] (and with it the data directory's lock) and serves the
+//!   HTTP API. It writes `daemon.json` with its address into the data directory, so a
+//!   `kasir sell` on the same directory finds it and goes through it instead of failing on
+//!   the lock.
+//! - Shutdown: a [`CancellationToken`] fired by Ctrl-C or SIGTERM; axum drains in-flight
+//!   requests, so an acknowledged sale was committed before the process exits.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::http::{AppState, router};
+use crate::node::Node;
+
+/// File in the data directory that tells CLI commands where the daemon listens.
+pub const DAEMON_FILE: &str = "daemon.json";
+
+/// What `daemon.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    /// The HTTP API address.
+    pub http: SocketAddr,
+    /// The daemon's process id.
+    pub pid: u32,
+}
+
+/// Options of `kasir run`.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// HTTP API address; a loopback port is chosen when `None`.
+    pub http: Option<SocketAddr>,
+}
+
+/// Reads `daemon.json` from a data directory.
+pub fn daemon_info(dir: &Path) -> Option<DaemonInfo> {
+    let bytes = std::fs::read(dir.join(DAEMON_FILE)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+struct DaemonFileGuard(PathBuf);
+
+impl Drop for DaemonFileGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Runs the daemon until `cancel` fires.
+pub async fn run(node: Node, opts: RunOptions, cancel: CancellationToken) -> anyhow::Result<()> {
+    let dir = node.dir().to_owned();
+    let addr = opts.http.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    let info = DaemonInfo {
+        http: local,
+        pid: std::process::id(),
+    };
+    let path = dir.join(DAEMON_FILE);
+    let tmp = dir.join(format!("{DAEMON_FILE}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec(&info)?)?;
+    std::fs::rename(&tmp, &path)?;
+    let _guard = DaemonFileGuard(path);
+    tracing::info!(http = %local, "kasir daemon listening");
+    let state = AppState::new(node);
+    let app = router(state);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await?;
+    Ok(())
+}
+
+/// Fires the token on Ctrl-C or SIGTERM.
+pub fn cancel_on_signals(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    cancel.cancel();
+                    return;
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+        cancel.cancel();
+    });
+}

@@ -1,0 +1,377 @@
+//! The till's HTTP API (axum): the endpoints of `contract.md` over one shared [`Node`].
+//!
+//! The node is synchronous (SQLite); every handler runs it on the blocking pool behind
+//! one mutex, which also serialises writers exactly as the single-writer ledger wants.
+//! Bodies are parsed by hand so malformed JSON gets the contract's error shape.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use kasir_crdt::Qty;
+use kasir_crdt::records::{MovementKind, Payment};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::NodeError;
+use crate::node::{MovementInput, Node, ProductInput, SaleItem, SaleRequest};
+
+/// Shared state of the HTTP server.
+#[derive(Clone)]
+pub struct AppState {
+    node: Arc<Mutex<Node>>,
+    metrics: Arc<Metrics>,
+}
+
+#[derive(Default)]
+struct Metrics {
+    requests: std::sync::atomic::AtomicU64,
+    sales_created: std::sync::atomic::AtomicU64,
+    sale_commit_micros: std::sync::atomic::AtomicU64,
+}
+
+impl AppState {
+    /// Wraps a node for serving.
+    pub fn new(node: Node) -> AppState {
+        AppState {
+            node: Arc::new(Mutex::new(node)),
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+
+    /// The shared node (the sync engine uses the same one).
+    pub fn node(&self) -> Arc<Mutex<Node>> {
+        self.node.clone()
+    }
+}
+
+/// An error response in the contract's shape.
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<NodeError> for ApiError {
+    fn from(e: NodeError) -> ApiError {
+        ApiError {
+            status: StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+async fn with_node<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&mut Node) -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let node = state.node.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut guard = node.lock().map_err(|_| NodeError::Invalid("node state poisoned".into()))?;
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| ApiError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        code: "internal",
+        message: e.to_string(),
+    })?
+    .map_err(ApiError::from)
+}
+
+fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("malformed JSON body: {e}")))
+}
+
+fn qty_from_json(v: &Value, what: &str) -> Result<Qty, ApiError> {
+    let n = v
+        .as_f64()
+        .ok_or_else(|| ApiError::bad_request("invalid_request", format!("{what} must be a number")))?;
+    Qty::from_f64(n).map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))
+}
+
+fn ok_json(status: StatusCode, v: impl serde::Serialize) -> ApiResult {
+    Ok((status, axum::Json(v)).into_response())
+}
+
+/// The router with every endpoint.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/v1/status", get(status))
+        .route("/v1/products", post(add_product).get(search_products))
+        .route("/v1/stock", get(stock))
+        .route("/v1/stock/movements", post(movement))
+        .route("/v1/sales", post(sell).get(list_sales))
+        .route("/v1/sales/{sale_id}", get(get_sale))
+        .route("/v1/sales/{sale_id}/void", post(void_sale))
+        .route("/v1/sales/{sale_id}/receipt", get(receipt))
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            ApiError {
+                status: StatusCode::NOT_FOUND,
+                code: "not_found",
+                message: "no such endpoint".into(),
+            }
+        })
+        .with_state(state)
+}
+
+async fn health() -> ApiResult {
+    ok_json(StatusCode::OK, json!({"ok": true}))
+}
+
+async fn status(State(state): State<AppState>) -> ApiResult {
+    let s = with_node(&state, |n| n.status()).await?;
+    ok_json(StatusCode::OK, s)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductBody {
+    sku: String,
+    name: String,
+    price: i64,
+    #[serde(default)]
+    barcode: Option<String>,
+    #[serde(default)]
+    barcodes: Vec<String>,
+    #[serde(default)]
+    cost: Option<i64>,
+    #[serde(default)]
+    category: Option<String>,
+    #[serde(default)]
+    unit: Option<String>,
+    #[serde(default)]
+    stock: Option<Value>,
+}
+
+async fn add_product(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    let b: ProductBody = parse_body(&body)?;
+    let stock = b.stock.as_ref().filter(|v| !v.is_null()).map(|v| qty_from_json(v, "stock")).transpose()?;
+    let mut barcodes = b.barcodes;
+    barcodes.extend(b.barcode);
+    let input = ProductInput {
+        sku: b.sku,
+        name: b.name,
+        price: b.price,
+        barcodes,
+        cost: b.cost,
+        category: b.category,
+        unit: b.unit,
+        stock,
+    };
+    let added = with_node(&state, move |n| n.add_product(&input)).await?;
+    ok_json(StatusCode::CREATED, added)
+}
+
+#[derive(Deserialize)]
+struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
+async fn search_products(State(state): State<AppState>, Query(q): Query<SearchQuery>) -> ApiResult {
+    let products = with_node(&state, move |n| n.search_products(&q.q, q.limit.unwrap_or(20))).await?;
+    ok_json(StatusCode::OK, json!({ "products": products }))
+}
+
+#[derive(Deserialize)]
+struct StockQuery {
+    #[serde(default)]
+    sku: Option<String>,
+}
+
+async fn stock(State(state): State<AppState>, Query(q): Query<StockQuery>) -> ApiResult {
+    let rows = with_node(&state, move |n| n.stock(q.sku.as_deref())).await?;
+    ok_json(StatusCode::OK, json!({ "stock": rows }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MovementBody {
+    kind: String,
+    sku: String,
+    #[serde(default)]
+    qty: Option<Value>,
+    #[serde(default)]
+    counted: Option<Value>,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+async fn movement(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    let b: MovementBody = parse_body(&body)?;
+    let kind = match b.kind.as_str() {
+        "receive" => MovementKind::Receive,
+        "adjust" => MovementKind::Adjust,
+        "opname" => MovementKind::Opname,
+        other => {
+            return Err(ApiError::bad_request(
+                "invalid_request",
+                format!("unknown movement kind {other:?}: use receive, adjust or opname"),
+            ));
+        }
+    };
+    let input = MovementInput {
+        kind,
+        sku: b.sku,
+        qty: b.qty.as_ref().map(|v| qty_from_json(v, "qty")).transpose()?,
+        counted: b.counted.as_ref().map(|v| qty_from_json(v, "counted")).transpose()?,
+        note: b.note,
+    };
+    let out = with_node(&state, move |n| n.record_movement(&input)).await?;
+    ok_json(StatusCode::CREATED, out)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SaleBody {
+    #[serde(default)]
+    client_id: Option<String>,
+    lines: Vec<SaleLineBody>,
+    #[serde(default)]
+    payments: Vec<Payment>,
+    #[serde(default)]
+    cashier: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SaleLineBody {
+    sku: String,
+    qty: Value,
+    #[serde(default)]
+    discount: i64,
+}
+
+async fn sell(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    let b: SaleBody = parse_body(&body)?;
+    let mut items = Vec::with_capacity(b.lines.len());
+    for l in b.lines {
+        items.push(SaleItem {
+            qty: qty_from_json(&l.qty, "qty")?,
+            code: l.sku,
+            discount: l.discount,
+        });
+    }
+    let req = SaleRequest {
+        client_id: b.client_id,
+        items,
+        payments: b.payments,
+        cashier: b.cashier,
+    };
+    let started = Instant::now();
+    let out = with_node(&state, move |n| n.sell(&req)).await?;
+    let m = &state.metrics;
+    if out.created {
+        m.sales_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        m.sale_commit_micros
+            .fetch_add(started.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+    let status = if out.created { StatusCode::CREATED } else { StatusCode::OK };
+    ok_json(status, out)
+}
+
+#[derive(Deserialize)]
+struct SalesQuery {
+    #[serde(default)]
+    date: Option<String>,
+}
+
+async fn list_sales(State(state): State<AppState>, Query(q): Query<SalesQuery>) -> ApiResult {
+    let rows = with_node(&state, move |n| n.sales(q.date.as_deref())).await?;
+    ok_json(StatusCode::OK, json!({ "sales": rows }))
+}
+
+async fn get_sale(State(state): State<AppState>, Path(sale_id): Path<String>) -> ApiResult {
+    let (sale, status) = with_node(&state, move |n| {
+        let sale = n.sale(&sale_id)?;
+        let status = n.sale_status(&sale_id)?;
+        Ok((sale, status))
+    })
+    .await?;
+    let mut v = serde_json::to_value(sale).unwrap_or(Value::Null);
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("status".into(), Value::String(status));
+    }
+    ok_json(StatusCode::OK, v)
+}
+
+#[derive(Deserialize, Default)]
+struct VoidBody {
+    #[serde(default)]
+    reason: String,
+}
+
+async fn void_sale(State(state): State<AppState>, Path(sale_id): Path<String>, body: Bytes) -> ApiResult {
+    let b: VoidBody = if body.is_empty() { VoidBody::default() } else { parse_body(&body)? };
+    let void_id = with_node(&state, move |n| n.void_sale(&sale_id, &b.reason)).await?;
+    ok_json(StatusCode::CREATED, json!({ "void_id": void_id }))
+}
+
+#[derive(Deserialize)]
+struct ReceiptQuery {
+    #[serde(default)]
+    width: Option<usize>,
+}
+
+async fn receipt(State(state): State<AppState>, Path(sale_id): Path<String>, Query(q): Query<ReceiptQuery>) -> ApiResult {
+    let text = with_node(&state, move |n| n.receipt_text(&sale_id, q.width.unwrap_or(32))).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
+}
+
+async fn metrics(State(state): State<AppState>) -> ApiResult {
+    let status = with_node(&state, |n| n.status()).await?;
+    let m = &state.metrics;
+    let created = m.sales_created.load(std::sync::atomic::Ordering::Relaxed);
+    let micros = m.sale_commit_micros.load(std::sync::atomic::Ordering::Relaxed);
+    let connected = status.peers.iter().filter(|p| p.connected).count();
+    let text = format!(
+        "# HELP kasir_sales Sales held by this node (all tills).\n# TYPE kasir_sales gauge\nkasir_sales {}\n\
+         # HELP kasir_products Products in the catalog.\n# TYPE kasir_products gauge\nkasir_products {}\n\
+         # HELP kasir_docs Documents held.\n# TYPE kasir_docs gauge\nkasir_docs {}\n\
+         # HELP kasir_unsynced_docs Documents with changes no peer has acknowledged.\n# TYPE kasir_unsynced_docs gauge\nkasir_unsynced_docs {}\n\
+         # HELP kasir_peers Known peers.\n# TYPE kasir_peers gauge\nkasir_peers {}\n\
+         # HELP kasir_peers_connected Peers connected now.\n# TYPE kasir_peers_connected gauge\nkasir_peers_connected {}\n\
+         # HELP kasir_sales_created_total Sales created through this API since start.\n# TYPE kasir_sales_created_total counter\nkasir_sales_created_total {}\n\
+         # HELP kasir_sale_commit_seconds_total Time spent committing those sales.\n# TYPE kasir_sale_commit_seconds_total counter\nkasir_sale_commit_seconds_total {}\n",
+        status.sales,
+        status.products,
+        status.docs,
+        status.unsynced_docs,
+        status.peers.len(),
+        connected,
+        created,
+        micros as f64 / 1e6,
+    );
+    m.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}

@@ -1,0 +1,272 @@
+//! Product import from CSV and XLSX: header aliases in English and Bahasa Indonesia,
+//! rupiah written the Indonesian way (`Rp12.500`), and per-row errors that never stop
+//! the rows that are fine.
+
+use std::path::Path;
+
+use calamine::{Data, Reader, open_workbook_auto};
+use kasir_crdt::Qty;
+use serde::Serialize;
+
+use crate::error::NodeError;
+use crate::node::{Node, ProductInput};
+
+/// One row that could not be imported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    /// Spreadsheet row number (the header is row 1).
+    pub row: usize,
+    /// Why.
+    pub error: String,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImportReport {
+    /// Rows written.
+    pub imported: usize,
+    /// Rows refused.
+    pub failed: Vec<RowError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Sku,
+    Name,
+    Price,
+    Barcode,
+    Cost,
+    Category,
+    Unit,
+    Stock,
+}
+
+fn column_of(header: &str) -> Option<Column> {
+    let h = header.trim().to_lowercase().replace([' ', '-'], "_");
+    Some(match h.as_str() {
+        "sku" | "kode" | "kode_barang" | "kode_produk" | "plu" => Column::Sku,
+        "name" | "nama" | "nama_barang" | "nama_produk" | "product" | "produk" => Column::Name,
+        "price" | "harga" | "harga_jual" => Column::Price,
+        "barcode" | "barcodes" | "ean" => Column::Barcode,
+        "cost" | "modal" | "harga_beli" | "harga_pokok" => Column::Cost,
+        "category" | "kategori" => Column::Category,
+        "unit" | "satuan" => Column::Unit,
+        "stock" | "stok" | "qty" | "jumlah" => Column::Stock,
+        _ => return None,
+    })
+}
+
+/// Parses rupiah as shops write it: `12500`, `12.500`, `Rp 12.500`, `12.500,00`.
+pub fn parse_rupiah(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let t = t
+        .strip_prefix("Rp")
+        .or_else(|| t.strip_prefix("rp"))
+        .or_else(|| t.strip_prefix("RP"))
+        .unwrap_or(t)
+        .trim()
+        .trim_start_matches('.');
+    let (int_part, frac) = match t.split_once(',') {
+        Some((i, f)) => (i, f),
+        None => (t, ""),
+    };
+    if !frac.bytes().all(|b| b == b'0') {
+        return Err(format!("{s:?} has sen: rupiah amounts are whole numbers"));
+    }
+    let digits: String = int_part.chars().filter(|c| *c != '.' && *c != ' ').collect();
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 13 {
+        return Err(format!("{s:?} is not an amount in rupiah"));
+    }
+    digits.parse().map_err(|_| format!("{s:?} is not an amount in rupiah"))
+}
+
+fn cell_text(d: &Data) -> String {
+    match d {
+        Data::Int(i) => i.to_string(),
+        Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{}", *f as i64),
+        Data::Float(f) => f.to_string().replace('.', ","),
+        Data::String(s) => s.clone(),
+        Data::Bool(b) => b.to_string(),
+        Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::DateTime(d) => d.to_string(),
+        Data::Error(e) => format!("#{e:?}"),
+        Data::Empty => String::new(),
+    }
+}
+
+fn build_input(columns: &[Option<Column>], cells: &[String]) -> Result<ProductInput, String> {
+    let mut input = ProductInput::default();
+    let mut has_price = false;
+    for (col, value) in columns.iter().zip(cells) {
+        let value = value.trim();
+        let Some(col) = col else { continue };
+        if value.is_empty() {
+            continue;
+        }
+        match col {
+            Column::Sku => input.sku = value.to_owned(),
+            Column::Name => input.name = value.to_owned(),
+            Column::Price => {
+                input.price = parse_rupiah(value)?;
+                has_price = true;
+            }
+            Column::Barcode => {
+                input.barcodes = value
+                    .split([';', '|', ' '])
+                    .filter(|b| !b.is_empty())
+                    .map(str::to_owned)
+                    .collect();
+            }
+            Column::Cost => input.cost = Some(parse_rupiah(value)?),
+            Column::Category => input.category = Some(value.to_owned()),
+            Column::Unit => input.unit = Some(value.to_owned()),
+            Column::Stock => input.stock = Some(value.parse::<Qty>().map_err(|e| e.to_string())?),
+        }
+    }
+    if input.sku.is_empty() {
+        return Err("missing sku".into());
+    }
+    if input.name.is_empty() {
+        return Err("missing name".into());
+    }
+    if !has_price {
+        return Err("missing price".into());
+    }
+    Node::validate_product_input(&input).map_err(|e| e.to_string())?;
+    Ok(input)
+}
+
+/// Parsed rows: (row number, input or error).
+pub type ParsedRows = Vec<(usize, Result<ProductInput, String>)>;
+
+fn from_table(header: Vec<String>, rows: impl Iterator<Item = (usize, Vec<String>)>) -> Result<ParsedRows, NodeError> {
+    let columns: Vec<Option<Column>> = header.iter().map(|h| column_of(h)).collect();
+    for needed in [Column::Sku, Column::Name, Column::Price] {
+        if !columns.contains(&Some(needed)) {
+            return Err(NodeError::Invalid(format!(
+                "the header row must name sku, name and price columns (found: {})",
+                header.join(", ")
+            )));
+        }
+    }
+    Ok(rows
+        .filter(|(_, cells)| cells.iter().any(|c| !c.trim().is_empty()))
+        .map(|(n, cells)| (n, build_input(&columns, &cells)))
+        .collect())
+}
+
+/// Reads a CSV (comma or semicolon separated, as Indonesian Excel exports it) or an
+/// XLSX/XLS/ODS file (first sheet).
+pub fn read_file(path: &Path) -> Result<ParsedRows, NodeError> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_lowercase();
+    match ext.as_str() {
+        "xlsx" | "xlsm" | "xls" | "ods" => read_sheet(path),
+        _ => read_csv(path),
+    }
+}
+
+fn read_csv(path: &Path) -> Result<ParsedRows, NodeError> {
+    let bytes = std::fs::read(path).map_err(NodeError::io(format!("reading {}", path.display())))?;
+    let text = String::from_utf8_lossy(&bytes);
+    let text = text.trim_start_matches('\u{feff}');
+    let first_line = text.lines().next().unwrap_or("");
+    let delimiter = if first_line.matches(';').count() > first_line.matches(',').count() {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let header: Vec<String> = match records.next() {
+        Some(Ok(h)) => h.iter().map(str::to_owned).collect(),
+        Some(Err(e)) => return Err(NodeError::Invalid(format!("{}: {e}", path.display()))),
+        None => return Err(NodeError::Invalid(format!("{} is empty", path.display()))),
+    };
+    let rows: Vec<(usize, Vec<String>)> = records
+        .enumerate()
+        .map(|(i, r)| match r {
+            Ok(r) => (i + 2, r.iter().map(str::to_owned).collect()),
+            // A broken record becomes a row with no sku, reported as an error for that row.
+            Err(_) => (i + 2, vec!["\u{0}".into()]),
+        })
+        .collect();
+    from_table(header, rows.into_iter())
+}
+
+fn read_sheet(path: &Path) -> Result<ParsedRows, NodeError> {
+    let mut wb = open_workbook_auto(path)
+        .map_err(|e| NodeError::Invalid(format!("{} is not a readable spreadsheet: {e}", path.display())))?;
+    let range = wb
+        .worksheet_range_at(0)
+        .ok_or_else(|| NodeError::Invalid(format!("{} has no sheets", path.display())))?
+        .map_err(|e| NodeError::Invalid(format!("{}: {e}", path.display())))?;
+    let first_row = range.start().map(|(r, _)| r as usize).unwrap_or(0);
+    let mut rows = range.rows().enumerate();
+    let header: Vec<String> = match rows.next() {
+        Some((_, cells)) => cells.iter().map(cell_text).collect(),
+        None => return Err(NodeError::Invalid(format!("{} is empty", path.display()))),
+    };
+    let data: Vec<(usize, Vec<String>)> = rows
+        .map(|(i, cells)| (first_row + i + 1, cells.iter().map(cell_text).collect()))
+        .collect();
+    from_table(header, data.into_iter())
+}
+
+/// Imports parsed rows in batches, calling `progress(done, total)` after each batch.
+pub fn import(node: &mut Node, rows: ParsedRows, mut progress: impl FnMut(usize, usize)) -> Result<ImportReport, NodeError> {
+    let total = rows.len();
+    let mut failed = Vec::new();
+    let mut good = Vec::new();
+    for (row, parsed) in rows {
+        match parsed {
+            Ok(input) => good.push((row, input)),
+            Err(error) => failed.push(RowError {
+                row,
+                error: error.replace('\u{0}', "malformed CSV record"),
+            }),
+        }
+    }
+    let mut imported = 0;
+    let mut done = failed.len();
+    for batch in good.chunks(2_000) {
+        let inputs: Vec<ProductInput> = batch.iter().map(|(_, i)| i.clone()).collect();
+        node.add_products(&inputs)?;
+        imported += inputs.len();
+        done += inputs.len();
+        progress(done, total);
+    }
+    failed.sort_by_key(|f| f.row);
+    Ok(ImportReport { imported, failed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rupiah_as_shops_write_it() {
+        assert_eq!(parse_rupiah("12500"), Ok(12_500));
+        assert_eq!(parse_rupiah("12.500"), Ok(12_500));
+        assert_eq!(parse_rupiah("Rp 1.250.000"), Ok(1_250_000));
+        assert_eq!(parse_rupiah("12.500,00"), Ok(12_500));
+        assert!(parse_rupiah("12.500,50").is_err());
+        assert!(parse_rupiah("-5").is_err());
+        assert!(parse_rupiah("abc").is_err());
+    }
+
+    #[test]
+    fn headers_in_bahasa() {
+        assert_eq!(column_of("Nama Barang"), Some(Column::Name));
+        assert_eq!(column_of("HARGA"), Some(Column::Price));
+        assert_eq!(column_of("stok"), Some(Column::Stock));
+        assert_eq!(column_of("whatever"), None);
+    }
+}

@@ -1,0 +1,1160 @@
+//! The `Node`: the embedding API the CLI, the HTTP daemon and a mobile app all use.
+//!
+//! A `Node` owns one data directory: the SQLite database, the device key, and the
+//! in-memory documents it has loaded (the store document, the catalog, and the ledgers
+//! it touches — today's own ledger, not a year of history). It holds an exclusive lock
+//! on the directory for its whole life, so two processes never write the same documents.
+//!
+//! Every write follows one pattern: change the document in memory, append the change's
+//! bytes and the read-table rows it implies in **one** SQLite transaction, commit (fsync),
+//! and only then report success. If anything fails before the commit, the in-memory
+//! document is dropped and reloaded from disk, so memory never holds what disk does not.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use kasir_crdt::catalog::CatalogDoc;
+use kasir_crdt::ids::product_id;
+use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
+use kasir_crdt::pricing::{CartLine, price_cart};
+use kasir_crdt::records::{MovementKind, Payment, Product, Sale, ShiftClose, ShiftOpen, StockLine, StockMovement, Void};
+use kasir_crdt::stock::opname_delta;
+use kasir_crdt::store::{Device, Role, StoreDoc, StoreProfile};
+use kasir_crdt::{ActorId, BusinessDate, DeviceId, DocId, DocKind, Qty, StoreId};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde::Serialize;
+
+use crate::error::NodeError;
+use crate::identity::Identity;
+use crate::storage::{self, COMPACT_AFTER_CHUNKS, READ_TABLES_VERSION};
+use crate::tables::{self, ProductRow, SaleRow, StockRow};
+
+/// Name of the lock file in the data directory.
+pub const LOCK_FILE: &str = "kasir.lock";
+
+/// How a new store is created.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// The shop's name.
+    pub store_name: String,
+    /// This till's short code, e.g. `T1`.
+    pub till_code: String,
+}
+
+/// A product to add or update. `None` fields keep what the catalog has.
+#[derive(Debug, Clone, Default)]
+pub struct ProductInput {
+    /// SKU (identity of the product).
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Selling price.
+    pub price: i64,
+    /// Barcodes to add.
+    pub barcodes: Vec<String>,
+    /// Cost.
+    pub cost: Option<i64>,
+    /// Category.
+    pub category: Option<String>,
+    /// Unit (`pcs` by default).
+    pub unit: Option<String>,
+    /// Set on-hand stock to this quantity.
+    pub stock: Option<Qty>,
+}
+
+/// The result of adding a product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProductAdded {
+    /// Product id.
+    pub product_id: String,
+    /// SKU.
+    pub sku: String,
+}
+
+/// A requested stock movement.
+#[derive(Debug, Clone)]
+pub struct MovementInput {
+    /// `Receive`, `Adjust` or `Opname`.
+    pub kind: MovementKind,
+    /// SKU or barcode.
+    pub sku: String,
+    /// Quantity for receive (positive) and adjust (signed).
+    pub qty: Option<Qty>,
+    /// Counted quantity for an opname.
+    pub counted: Option<Qty>,
+    /// Free text.
+    pub note: Option<String>,
+}
+
+/// A recorded movement.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MovementOutcome {
+    /// Movement id.
+    pub movement_id: String,
+    /// The change applied to on-hand stock.
+    pub delta: f64,
+}
+
+/// One line of a sale request.
+#[derive(Debug, Clone)]
+pub struct SaleItem {
+    /// SKU or barcode.
+    pub code: String,
+    /// Quantity.
+    pub qty: Qty,
+    /// Discount in rupiah on this line.
+    pub discount: i64,
+}
+
+/// A sale request.
+#[derive(Debug, Clone, Default)]
+pub struct SaleRequest {
+    /// Client-chosen id: the same id again returns the first result.
+    pub client_id: Option<String>,
+    /// What is bought.
+    pub items: Vec<SaleItem>,
+    /// Payments; exact cash when empty.
+    pub payments: Vec<Payment>,
+    /// Cashier name.
+    pub cashier: Option<String>,
+}
+
+/// The result of a sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SaleOutcome {
+    /// Sale id.
+    pub sale_id: String,
+    /// Receipt number.
+    pub receipt_no: String,
+    /// Total.
+    pub total: i64,
+    /// Change.
+    pub change: i64,
+    /// `false` when this is the first result of an earlier request with the same client id.
+    #[serde(skip)]
+    pub created: bool,
+}
+
+/// Identity and sync state of the node.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStatus {
+    /// Store id.
+    pub store_id: String,
+    /// This device's endpoint id.
+    pub endpoint_id: String,
+    /// This till's code.
+    pub till_code: String,
+    /// Store name.
+    pub store_name: String,
+    /// Peers and whether they are connected.
+    pub peers: Vec<PeerStatus>,
+    /// Documents with changes not yet acknowledged by any peer.
+    pub unsynced_docs: u64,
+    /// Documents held.
+    pub docs: u64,
+    /// Products in the catalog.
+    pub products: u64,
+    /// Sales held (all tills).
+    pub sales: u64,
+}
+
+/// One peer in the status.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerStatus {
+    /// The peer's endpoint id.
+    pub endpoint_id: String,
+    /// Whether a connection is open now.
+    pub connected: bool,
+}
+
+/// A Kasir till engine over one data directory.
+pub struct Node {
+    dir: PathBuf,
+    db: Connection,
+    identity: Identity,
+    actor: ActorId,
+    till_code: String,
+    store: StoreDoc,
+    catalog: CatalogDoc,
+    profile: StoreProfile,
+    ledgers: HashMap<DocId, LedgerDoc>,
+    _lock: File,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("dir", &self.dir)
+            .field("store", &self.store.store_id())
+            .field("till_code", &self.till_code)
+            .finish()
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The business date of `at_ms` in a zone `offset_minutes` east of UTC.
+pub fn business_date(at_ms: i64, offset_minutes: i32) -> BusinessDate {
+    let local = chrono::DateTime::from_timestamp_millis(at_ms + i64::from(offset_minutes) * 60_000)
+        .unwrap_or_default();
+    // A formatted chrono date always parses.
+    local
+        .format("%Y-%m-%d")
+        .to_string()
+        .parse()
+        .unwrap_or_else(|_| BusinessDate::try_from("1970-01-01".to_owned()).unwrap_or_else(|_| unreachable!()))
+}
+
+fn lock_dir(dir: &Path) -> Result<File, NodeError> {
+    let path = dir.join(LOCK_FILE);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(NodeError::io(format!("opening {}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(NodeError::Locked(dir.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(NodeError::io(format!("locking {}", path.display()))(e)),
+    }
+}
+
+fn validate_till_code(code: &str) -> Result<String, NodeError> {
+    let code = code.trim().to_uppercase();
+    if code.is_empty() || code.len() > 8 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(NodeError::Invalid(format!(
+            "invalid till code {code:?}: use 1 to 8 letters or digits"
+        )));
+    }
+    Ok(code)
+}
+
+fn validate_text(what: &str, value: &str, max: usize) -> Result<(), NodeError> {
+    if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
+        return Err(NodeError::Invalid(format!("invalid {what} {value:?}: 1 to {max} printable characters")));
+    }
+    Ok(())
+}
+
+fn validate_code(what: &str, value: &str) -> Result<(), NodeError> {
+    if value.is_empty() || value.len() > 64 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(NodeError::Invalid(format!(
+            "invalid {what} {value:?}: 1 to 64 characters without spaces"
+        )));
+    }
+    Ok(())
+}
+
+const MAX_PRICE: i64 = 1_000_000_000_000;
+
+impl Node {
+    /// Creates a new store in `dir` with this device as its owner.
+    pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, NodeError> {
+        validate_text("store name", &opts.store_name, 120)?;
+        let till_code = validate_till_code(&opts.till_code)?;
+        fs::create_dir_all(dir).map_err(NodeError::io(format!("creating {}", dir.display())))?;
+        let lock = lock_dir(dir)?;
+        if dir.join(storage::DB_FILE).exists() || dir.join(crate::identity::KEY_FILE).exists() {
+            return Err(NodeError::AlreadyInitialised(dir.display().to_string()));
+        }
+        let identity = Identity::generate();
+        identity.store(dir)?;
+        let mut db = storage::open_db(dir, true)?;
+        let actor = ActorId::random();
+        let store_id = StoreId(uuid::Uuid::now_v7());
+        let now = now_ms();
+        let mut store = StoreDoc::create(store_id, actor.clone())?;
+        let profile = StoreProfile::named(opts.store_name.trim());
+        store.set_profile(&profile, now)?;
+        let device = Device {
+            till_code: till_code.clone(),
+            role: Role::Owner,
+            revoked: false,
+            addrs: Vec::new(),
+            joined_at_ms: now,
+        };
+        store.put_device(identity.device_id(), &device, now)?;
+        let mut catalog = CatalogDoc::create(store_id, actor.clone())?;
+        let tx = db.transaction()?;
+        storage::meta_set(&tx, "store_id", &store_id.to_string())?;
+        storage::meta_set(&tx, "till_code", &till_code)?;
+        storage::meta_set(&tx, "read_tables_version", &READ_TABLES_VERSION.to_string())?;
+        for doc in [store.doc(), catalog.doc()] {
+            storage::register_doc(&tx, doc.id(), doc.kind(), None, None)?;
+            storage::append_chunk(&tx, doc.id(), &doc.save_incremental())?;
+        }
+        tx.commit()?;
+        Ok(Node {
+            dir: dir.to_owned(),
+            db,
+            identity,
+            actor,
+            till_code,
+            store,
+            catalog,
+            profile,
+            ledgers: HashMap::new(),
+            _lock: lock,
+        })
+    }
+
+    /// Opens the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Node, NodeError> {
+        if !dir.join(storage::DB_FILE).exists() {
+            return Err(NodeError::NotInitialised(dir.display().to_string()));
+        }
+        let lock = lock_dir(dir)?;
+        let identity = Identity::load(dir)?;
+        let db = storage::open_db(dir, false)?;
+        let store_id: StoreId = storage::meta_get(&db, "store_id")?
+            .ok_or_else(|| NodeError::NotInitialised(dir.display().to_string()))?
+            .parse()
+            .map_err(|e| NodeError::Corrupt(format!("store id in meta: {e}")))?;
+        let till_code = storage::meta_get(&db, "till_code")?
+            .ok_or_else(|| NodeError::Corrupt("till code missing from meta".into()))?;
+        let actor = ActorId::random();
+        let store = match storage::load_doc(&db, DocId::store(store_id), DocKind::Store, actor.clone())? {
+            Some(doc) => StoreDoc::from_doc(doc)?,
+            None => StoreDoc::create(store_id, actor.clone())?,
+        };
+        let catalog = match storage::load_doc(&db, DocId::catalog(store_id), DocKind::Catalog, actor.clone())? {
+            Some(doc) => CatalogDoc::from_doc(doc)?,
+            None => CatalogDoc::create(store_id, actor.clone())?,
+        };
+        let profile = store
+            .profile()?
+            .unwrap_or_else(|| StoreProfile::named("Toko"));
+        let mut node = Node {
+            dir: dir.to_owned(),
+            db,
+            identity,
+            actor,
+            till_code,
+            store,
+            catalog,
+            profile,
+            ledgers: HashMap::new(),
+            _lock: lock,
+        };
+        let version = storage::meta_get(&node.db, "read_tables_version")?;
+        if version.as_deref() != Some(&READ_TABLES_VERSION.to_string()) {
+            node.rebuild_read_tables()?;
+        }
+        Ok(node)
+    }
+
+    /// The data directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The store id.
+    pub fn store_id(&self) -> StoreId {
+        self.store.store_id()
+    }
+
+    /// This device's id (its iroh endpoint id).
+    pub fn device_id(&self) -> DeviceId {
+        self.identity.device_id()
+    }
+
+    /// This device's identity.
+    pub fn identity(&self) -> &Identity {
+        &self.identity
+    }
+
+    /// This till's code.
+    pub fn till_code(&self) -> &str {
+        &self.till_code
+    }
+
+    /// The store profile.
+    pub fn profile(&self) -> &StoreProfile {
+        &self.profile
+    }
+
+    /// The database (read-only use: benchmarks and diagnostics).
+    pub fn db(&self) -> &Connection {
+        &self.db
+    }
+
+    /// Replaces the store profile (tax rule, rounding, receipt texts...).
+    pub fn set_profile(&mut self, profile: StoreProfile) -> Result<(), NodeError> {
+        validate_text("store name", &profile.name, 120)?;
+        if !profile.tax_rule.is_valid() {
+            return Err(NodeError::Invalid("invalid tax rule".into()));
+        }
+        if profile.cash_rounding.unit < 0 {
+            return Err(NodeError::Invalid("cash rounding unit must not be negative".into()));
+        }
+        let result = (|| {
+            self.store.set_profile(&profile, now_ms())?;
+            let tx = self.db.transaction()?;
+            let doc = self.store.doc();
+            storage::append_chunk(&tx, doc.id(), &doc.save_incremental())?;
+            tx.commit()?;
+            Ok(())
+        })();
+        self.after_write(DocKind::Store, result)?;
+        self.profile = profile;
+        Ok(())
+    }
+
+    /// Identity, peers and counts.
+    pub fn status(&self) -> Result<NodeStatus, NodeError> {
+        let count = |sql: &str| -> Result<u64, NodeError> {
+            Ok(self.db.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
+        };
+        let peers = self
+            .store
+            .devices()
+            .into_iter()
+            .filter(|(id, d)| *id != self.device_id() && !d.revoked)
+            .map(|(id, _)| PeerStatus {
+                endpoint_id: id.to_string(),
+                connected: false,
+            })
+            .collect();
+        Ok(NodeStatus {
+            store_id: self.store_id().to_string(),
+            endpoint_id: self.device_id().to_string(),
+            till_code: self.till_code.clone(),
+            store_name: self.profile.name.clone(),
+            peers,
+            unsynced_docs: 0,
+            docs: count("SELECT COUNT(*) FROM docs")?,
+            products: count("SELECT COUNT(*) FROM products")?,
+            sales: count("SELECT COUNT(*) FROM sales")?,
+        })
+    }
+
+    /// Drops in-memory documents whose write failed, so they reload from disk.
+    fn after_write<T>(&mut self, kind: DocKind, result: Result<T, NodeError>) -> Result<T, NodeError> {
+        if result.is_err() {
+            let actor = self.actor.clone();
+            match kind {
+                DocKind::Store => {
+                    if let Some(doc) = storage::load_doc(&self.db, DocId::store(self.store_id()), kind, actor)? {
+                        self.store = StoreDoc::from_doc(doc)?;
+                    }
+                }
+                DocKind::Catalog => {
+                    if let Some(doc) = storage::load_doc(&self.db, DocId::catalog(self.store_id()), kind, actor)? {
+                        self.catalog = CatalogDoc::from_doc(doc)?;
+                    }
+                }
+                DocKind::Ledger => self.ledgers.clear(),
+            }
+        }
+        result
+    }
+
+    fn today(&self) -> BusinessDate {
+        business_date(now_ms(), self.profile.utc_offset_minutes)
+    }
+
+    /// This till's ledger for `date`, loaded or created.
+    fn own_ledger(&mut self, date: &BusinessDate) -> Result<&mut LedgerDoc, NodeError> {
+        let meta = LedgerMeta {
+            store: self.store_id(),
+            till: self.device_id(),
+            date: date.clone(),
+        };
+        let id = LedgerDoc::id_for(&meta);
+        if !self.ledgers.contains_key(&id) {
+            if self.ledgers.len() >= 8 {
+                self.ledgers.clear();
+            }
+            let ledger = match storage::load_doc(&self.db, id, DocKind::Ledger, self.actor.clone())? {
+                Some(doc) => LedgerDoc::from_doc(doc)?,
+                None => LedgerDoc::create(meta, self.actor.clone())?,
+            };
+            self.ledgers.insert(id, ledger);
+        }
+        self.ledgers
+            .get_mut(&id)
+            .ok_or_else(|| NodeError::NotFound(format!("ledger {id}")))
+    }
+
+    /// Any ledger this node holds, by id.
+    fn ledger(&mut self, id: DocId) -> Result<&mut LedgerDoc, NodeError> {
+        if !self.ledgers.contains_key(&id) {
+            let doc = storage::load_doc(&self.db, id, DocKind::Ledger, self.actor.clone())?
+                .ok_or_else(|| NodeError::NotFound(format!("ledger {id}")))?;
+            if self.ledgers.len() >= 8 {
+                self.ledgers.clear();
+            }
+            self.ledgers.insert(id, LedgerDoc::from_doc(doc)?);
+        }
+        self.ledgers
+            .get_mut(&id)
+            .ok_or_else(|| NodeError::NotFound(format!("ledger {id}")))
+    }
+
+    fn maybe_compact(&mut self, id: DocId) -> Result<(), NodeError> {
+        if storage::chunk_count(&self.db, id)? <= COMPACT_AFTER_CHUNKS {
+            return Ok(());
+        }
+        let store_id = self.store_id();
+        let doc = if id == DocId::store(store_id) {
+            self.store.doc()
+        } else if id == DocId::catalog(store_id) {
+            self.catalog.doc()
+        } else {
+            match self.ledgers.get_mut(&id) {
+                Some(l) => l.doc(),
+                None => return Ok(()),
+            }
+        };
+        storage::compact(&mut self.db, doc)
+    }
+
+    /// Compacts every document this node holds into one snapshot each.
+    pub fn compact_all(&mut self) -> Result<usize, NodeError> {
+        let mut n = 0;
+        for kind in [DocKind::Store, DocKind::Catalog, DocKind::Ledger] {
+            for (id, _, _) in storage::docs_of_kind(&self.db, kind)? {
+                if storage::chunk_count(&self.db, id)? <= 1 {
+                    continue;
+                }
+                let Some(mut doc) = storage::load_doc(&self.db, id, kind, self.actor.clone())? else {
+                    continue;
+                };
+                storage::compact(&mut self.db, &mut doc)?;
+                n += 1;
+            }
+        }
+        // Loaded documents may now be ahead of nothing; drop cached ledgers to stay simple.
+        self.ledgers.clear();
+        Ok(n)
+    }
+
+    /// Rebuilds every read table from the documents.
+    pub fn rebuild_read_tables(&mut self) -> Result<(), NodeError> {
+        let ledgers = storage::docs_of_kind(&self.db, DocKind::Ledger)?;
+        let tx = self.db.transaction()?;
+        tables::clear(&tx)?;
+        tables::index_catalog(&tx, &self.catalog)?;
+        for (id, _, _) in ledgers {
+            if let Some(doc) = storage::load_doc(&tx, id, DocKind::Ledger, self.actor.clone())? {
+                tables::index_ledger(&tx, &LedgerDoc::from_doc(doc)?)?;
+            }
+        }
+        storage::meta_set(&tx, "read_tables_version", &READ_TABLES_VERSION.to_string())?;
+        tx.commit()?;
+        self.bump_counters_from_sales()?;
+        Ok(())
+    }
+
+    /// Makes sure the receipt counter of every day is past every receipt this till has
+    /// issued (after a rebuild or a restore), so numbers are never reused.
+    fn bump_counters_from_sales(&mut self) -> Result<(), NodeError> {
+        let prefix = format!("{}-", self.till_code);
+        let rows: Vec<(String, String)> = {
+            let mut stmt = self
+                .db
+                .prepare("SELECT business_date, receipt_no FROM sales WHERE till_code = ?1")?;
+            stmt.query_map([&self.till_code], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut max: HashMap<String, i64> = HashMap::new();
+        for (date, receipt) in rows {
+            let seq = receipt
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.rsplit('-').next())
+                .and_then(|s| s.parse::<i64>().ok());
+            if let Some(seq) = seq {
+                let e = max.entry(date).or_insert(0);
+                *e = (*e).max(seq);
+            }
+        }
+        let tx = self.db.transaction()?;
+        for (date, seq) in max {
+            tx.execute(
+                "INSERT INTO receipt_counters(date, seq) VALUES (?1, ?2)
+                 ON CONFLICT(date) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+                params![date, seq],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn product_row(&self, code: &str) -> Result<ProductRow, NodeError> {
+        tables::product_by_code(&self.db, code)?.ok_or_else(|| NodeError::UnknownSku(code.to_owned()))
+    }
+
+    fn validate_product(input: &ProductInput) -> Result<(), NodeError> {
+        validate_code("SKU", &input.sku)?;
+        validate_text("product name", &input.name, 200)?;
+        if !(0..=MAX_PRICE).contains(&input.price) {
+            return Err(NodeError::Invalid(format!("invalid price {}: must be 0 or more rupiah", input.price)));
+        }
+        if let Some(cost) = input.cost
+            && !(0..=MAX_PRICE).contains(&cost)
+        {
+            return Err(NodeError::Invalid(format!("invalid cost {cost}")));
+        }
+        for b in &input.barcodes {
+            validate_code("barcode", b)?;
+        }
+        if let Some(unit) = &input.unit {
+            validate_text("unit", unit, 16)?;
+        }
+        if let Some(stock) = input.stock
+            && stock.milli() < 0
+        {
+            return Err(NodeError::Invalid("initial stock must not be negative".into()));
+        }
+        Ok(())
+    }
+
+    fn merged_product(&self, input: &ProductInput, now: i64) -> Result<Product, NodeError> {
+        let id = product_id(self.store_id(), &input.sku);
+        let existing = self.catalog.product(&id)?;
+        let mut barcodes = existing.as_ref().map(|p| p.barcodes.clone()).unwrap_or_default();
+        for b in &input.barcodes {
+            if !barcodes.contains(b) {
+                barcodes.push(b.clone());
+            }
+        }
+        Ok(Product {
+            id,
+            sku: input.sku.clone(),
+            name: input.name.trim().to_owned(),
+            barcodes,
+            price: input.price,
+            cost: input.cost.or(existing.as_ref().and_then(|p| p.cost)),
+            category: input.category.clone().or(existing.as_ref().and_then(|p| p.category.clone())),
+            unit: input
+                .unit
+                .clone()
+                .or(existing.as_ref().map(|p| p.unit.clone()))
+                .unwrap_or_else(|| "pcs".into()),
+            tax_code: existing.as_ref().and_then(|p| p.tax_code.clone()),
+            active: true,
+            updated_at_ms: now,
+        })
+    }
+
+    /// Adds or updates a product (and sets its stock when `input.stock` is given).
+    pub fn add_product(&mut self, input: &ProductInput) -> Result<ProductAdded, NodeError> {
+        Self::validate_product(input)?;
+        let now = now_ms();
+        let product = self.merged_product(input, now)?;
+        let is_new = self.catalog.product(&product.id)?.is_none();
+        let stock_move = match input.stock {
+            Some(target) => {
+                let current = tables::on_hand(&self.db, &product.sku)?;
+                let delta = opname_delta(target, current);
+                (delta.milli() != 0).then(|| StockMovement {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    kind: if is_new && current.milli() == 0 { MovementKind::Receive } else { MovementKind::Opname },
+                    sku: product.sku.clone(),
+                    qty: delta,
+                    counted: Some(target),
+                    other_store: None,
+                    note: Some("product add --stock".into()),
+                    at_ms: now,
+                })
+            }
+            None => None,
+        };
+        let today = self.today();
+        let result = (|| -> Result<(), NodeError> {
+            self.catalog.upsert_product(&product)?;
+            let catalog_bytes = self.catalog.doc().save_incremental();
+            let ledger_write = match &stock_move {
+                Some(m) => {
+                    let ledger = self.own_ledger(&today)?;
+                    ledger.record_movement(m)?;
+                    Some((ledger.doc().id(), ledger.doc().save_incremental()))
+                }
+                None => None,
+            };
+            let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let catalog_id = DocId::catalog(self.store.store_id());
+            storage::append_chunk(&tx, catalog_id, &catalog_bytes)?;
+            tables::upsert_product(&tx, &product)?;
+            if let (Some((id, bytes)), Some(m)) = (ledger_write, &stock_move) {
+                storage::register_doc(&tx, id, DocKind::Ledger, Some(&self.identity.device_id().to_string()), Some(today.as_str()))?;
+                storage::append_chunk(&tx, id, &bytes)?;
+                tables::index_movement(&tx, m)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })();
+        if result.is_err() {
+            self.ledgers.clear();
+        }
+        self.after_write(DocKind::Catalog, result)?;
+        self.maybe_compact(DocId::catalog(self.store_id()))?;
+        Ok(ProductAdded {
+            product_id: product.id,
+            sku: product.sku,
+        })
+    }
+
+    /// Adds or updates many products in one catalog change (imports), with their stock
+    /// levels when given, in one transaction. Every input must already be valid (see
+    /// [`Node::validate_product_input`]).
+    pub fn add_products(&mut self, inputs: &[ProductInput]) -> Result<usize, NodeError> {
+        for input in inputs {
+            Self::validate_product(input)?;
+        }
+        let now = now_ms();
+        let products = inputs
+            .iter()
+            .map(|i| self.merged_product(i, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut moves = Vec::new();
+        for (input, product) in inputs.iter().zip(&products) {
+            if let Some(target) = input.stock {
+                let current = tables::on_hand(&self.db, &product.sku)?;
+                let delta = opname_delta(target, current);
+                if delta.milli() != 0 {
+                    moves.push(StockMovement {
+                        id: uuid::Uuid::now_v7().to_string(),
+                        kind: MovementKind::Opname,
+                        sku: product.sku.clone(),
+                        qty: delta,
+                        counted: Some(target),
+                        other_store: None,
+                        note: Some("import".into()),
+                        at_ms: now,
+                    });
+                }
+            }
+        }
+        let today = self.today();
+        let device = self.device_id().to_string();
+        let result = (|| -> Result<usize, NodeError> {
+            let n = self.catalog.upsert_products(&products, now)?;
+            let bytes = self.catalog.doc().save_incremental();
+            let ledger_write = if moves.is_empty() {
+                None
+            } else {
+                let ledger = self.own_ledger(&today)?;
+                for m in &moves {
+                    ledger.record_movement(m)?;
+                }
+                Some((ledger.doc().id(), ledger.doc().save_incremental()))
+            };
+            let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            storage::append_chunk(&tx, DocId::catalog(self.store.store_id()), &bytes)?;
+            for p in &products {
+                tables::upsert_product(&tx, p)?;
+            }
+            if let Some((id, bytes)) = ledger_write {
+                storage::register_doc(&tx, id, DocKind::Ledger, Some(&device), Some(today.as_str()))?;
+                storage::append_chunk(&tx, id, &bytes)?;
+                for m in &moves {
+                    tables::index_movement(&tx, m)?;
+                }
+            }
+            tx.commit()?;
+            Ok(n)
+        })();
+        if result.is_err() {
+            self.ledgers.clear();
+        }
+        let n = self.after_write(DocKind::Catalog, result)?;
+        self.maybe_compact(DocId::catalog(self.store_id()))?;
+        Ok(n)
+    }
+
+    /// Checks a product input without writing anything.
+    pub fn validate_product_input(input: &ProductInput) -> Result<(), NodeError> {
+        Self::validate_product(input)
+    }
+
+    /// Searches products by name, SKU or barcode.
+    pub fn search_products(&self, query: &str, limit: usize) -> Result<Vec<ProductRow>, NodeError> {
+        tables::search_products(&self.db, query, limit)
+    }
+
+    /// Stock levels (all SKUs, or one).
+    pub fn stock(&self, sku: Option<&str>) -> Result<Vec<StockRow>, NodeError> {
+        if let Some(sku) = sku {
+            self.product_row(sku)?;
+        }
+        tables::stock_levels(&self.db, sku)
+    }
+
+    /// Records a stock movement: receive, adjust or opname.
+    pub fn record_movement(&mut self, input: &MovementInput) -> Result<MovementOutcome, NodeError> {
+        let product = self.product_row(&input.sku)?;
+        let note = input.note.clone().filter(|n| !n.trim().is_empty());
+        if let Some(n) = &note {
+            validate_text("note", n, 500)?;
+        }
+        let (qty, counted) = match input.kind {
+            MovementKind::Receive => match input.qty {
+                Some(q) if q.milli() > 0 => (q, None),
+                _ => return Err(NodeError::Invalid("receive needs a positive qty".into())),
+            },
+            MovementKind::Adjust => match input.qty {
+                Some(q) if q.milli() != 0 => (q, None),
+                _ => return Err(NodeError::Invalid("adjust needs a non-zero qty".into())),
+            },
+            MovementKind::Opname => match input.counted {
+                Some(c) if c.milli() >= 0 => {
+                    let known = tables::on_hand(&self.db, &product.sku)?;
+                    (opname_delta(c, known), Some(c))
+                }
+                _ => return Err(NodeError::Invalid("opname needs a counted quantity of 0 or more".into())),
+            },
+            other => {
+                return Err(NodeError::Invalid(format!(
+                    "movement kind {} cannot be recorded directly",
+                    other.as_str()
+                )));
+            }
+        };
+        let movement = StockMovement {
+            id: uuid::Uuid::now_v7().to_string(),
+            kind: input.kind,
+            sku: product.sku.clone(),
+            qty,
+            counted,
+            other_store: None,
+            note,
+            at_ms: now_ms(),
+        };
+        let today = self.today();
+        let device = self.device_id().to_string();
+        let result = (|| -> Result<DocId, NodeError> {
+            let ledger = self.own_ledger(&today)?;
+            ledger.record_movement(&movement)?;
+            let id = ledger.doc().id();
+            let bytes = ledger.doc().save_incremental();
+            let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            storage::register_doc(&tx, id, DocKind::Ledger, Some(&device), Some(today.as_str()))?;
+            storage::append_chunk(&tx, id, &bytes)?;
+            tables::index_movement(&tx, &movement)?;
+            tx.commit()?;
+            Ok(id)
+        })();
+        let id = self.after_write(DocKind::Ledger, result)?;
+        self.maybe_compact(id)?;
+        Ok(MovementOutcome {
+            movement_id: movement.id,
+            delta: qty.as_f64(),
+        })
+    }
+
+    fn sale_by_client_id(&self, client_id: &str) -> Result<Option<SaleOutcome>, NodeError> {
+        Ok(self
+            .db
+            .prepare_cached("SELECT sale_id, receipt_no, total, change FROM sales WHERE client_id = ?1")?
+            .query_row([client_id], |r| {
+                Ok(SaleOutcome {
+                    sale_id: r.get(0)?,
+                    receipt_no: r.get(1)?,
+                    total: r.get(2)?,
+                    change: r.get(3)?,
+                    created: false,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Records a sale. Returns only once the sale is durable on disk.
+    ///
+    /// The same `client_id` again returns the first sale's result (with `created: false`)
+    /// instead of selling twice. Unknown SKUs and short payments are refused before
+    /// anything is written.
+    pub fn sell(&mut self, req: &SaleRequest) -> Result<SaleOutcome, NodeError> {
+        if let Some(cid) = &req.client_id {
+            validate_code("client id", cid)?;
+            if let Some(first) = self.sale_by_client_id(cid)? {
+                return Ok(first);
+            }
+        }
+        if let Some(c) = &req.cashier {
+            validate_text("cashier", c, 60)?;
+        }
+        if req.items.len() > 500 {
+            return Err(NodeError::Invalid("a sale may have at most 500 lines".into()));
+        }
+        let mut cart = Vec::with_capacity(req.items.len());
+        for item in &req.items {
+            let p = self.product_row(&item.code)?;
+            if !p.active {
+                return Err(NodeError::Invalid(format!("product {} is not for sale", p.sku)));
+            }
+            cart.push(CartLine {
+                product_id: p.product_id,
+                sku: p.sku,
+                name: p.name,
+                qty: item.qty,
+                unit_price: p.price,
+                discount: item.discount,
+            });
+        }
+        let priced = price_cart(cart, &self.profile.tax_rule, self.profile.cash_rounding, req.payments.clone())?;
+        let now = now_ms();
+        let today = business_date(now, self.profile.utc_offset_minutes);
+        let device = self.device_id().to_string();
+        let till_code = self.till_code.clone();
+        let result = (|| -> Result<(Sale, DocId), NodeError> {
+            let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let seq: i64 = tx.query_row(
+                "INSERT INTO receipt_counters(date, seq) VALUES (?1, 1)
+                 ON CONFLICT(date) DO UPDATE SET seq = seq + 1 RETURNING seq",
+                [today.as_str()],
+                |r| r.get(0),
+            )?;
+            let sale = Sale {
+                id: uuid::Uuid::now_v7().to_string(),
+                client_id: req.client_id.clone(),
+                receipt_no: format!("{till_code}-{}-{seq:04}", today.compact()),
+                till: device.clone(),
+                till_code: till_code.clone(),
+                cashier: req.cashier.clone(),
+                created_at_ms: now,
+                business_date: today.to_string(),
+                lines: priced.lines,
+                subtotal: priced.subtotal,
+                service_charge: priced.tax.service_charge,
+                tax: priced.tax.tax,
+                dpp: priced.tax.dpp,
+                dpp_other: priced.tax.dpp_other,
+                tax_rule: self.profile.tax_rule,
+                rounding: priced.rounding,
+                total: priced.total,
+                payments: priced.payments,
+                change: priced.change,
+            };
+            let ledger = {
+                {
+                    let meta = LedgerMeta {
+                        store: self.store.store_id(),
+                        till: self.identity.device_id(),
+                        date: today.clone(),
+                    };
+                    let id = LedgerDoc::id_for(&meta);
+                    if !self.ledgers.contains_key(&id) {
+                        let l = match storage::load_doc(&tx, id, DocKind::Ledger, self.actor.clone())? {
+                            Some(doc) => LedgerDoc::from_doc(doc)?,
+                            None => LedgerDoc::create(meta, self.actor.clone())?,
+                        };
+                        if self.ledgers.len() >= 8 {
+                            self.ledgers.clear();
+                        }
+                        self.ledgers.insert(id, l);
+                    }
+                    self.ledgers
+                        .get_mut(&id)
+                        .ok_or_else(|| NodeError::NotFound(format!("ledger {id}")))?
+                }
+            };
+            ledger.record_sale(&sale)?;
+            let id = ledger.doc().id();
+            let bytes = ledger.doc().save_incremental();
+            storage::register_doc(&tx, id, DocKind::Ledger, Some(&device), Some(today.as_str()))?;
+            storage::append_chunk(&tx, id, &bytes)?;
+            tables::index_sale(&tx, &sale, id)?;
+            tx.commit()?;
+            Ok((sale, id))
+        })();
+        let (sale, doc_id) = self.after_write(DocKind::Ledger, result)?;
+        self.maybe_compact(doc_id)?;
+        Ok(SaleOutcome {
+            sale_id: sale.id,
+            receipt_no: sale.receipt_no,
+            total: sale.total,
+            change: sale.change,
+            created: true,
+        })
+    }
+
+    /// The full record of a sale (from its ledger, wherever it was written).
+    pub fn sale(&mut self, sale_id: &str) -> Result<Sale, NodeError> {
+        let doc: Option<Vec<u8>> = self
+            .db
+            .prepare_cached("SELECT doc_id FROM sales WHERE sale_id = ?1")?
+            .query_row([sale_id], |r| r.get(0))
+            .optional()?;
+        let doc = doc.ok_or_else(|| NodeError::NotFound(format!("sale {sale_id}")))?;
+        let id = DocId(doc.try_into().map_err(|_| NodeError::Corrupt("sale index doc id".into()))?);
+        self.ledger(id)?
+            .sale(sale_id)?
+            .ok_or_else(|| NodeError::NotFound(format!("sale {sale_id}")))
+    }
+
+    /// The listed status of a sale (`completed`, `voided`...).
+    pub fn sale_status(&self, sale_id: &str) -> Result<String, NodeError> {
+        self.db
+            .prepare_cached("SELECT status FROM sales WHERE sale_id = ?1")?
+            .query_row([sale_id], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| NodeError::NotFound(format!("sale {sale_id}")))
+    }
+
+    /// Voids a whole sale; its stock comes back.
+    pub fn void_sale(&mut self, sale_id: &str, reason: &str) -> Result<String, NodeError> {
+        let sale = self.sale(sale_id)?;
+        if self.sale_status(sale_id)? == "voided" {
+            return Err(NodeError::Conflict(format!("sale {sale_id} is already voided")));
+        }
+        let void = Void {
+            id: uuid::Uuid::now_v7().to_string(),
+            sale_id: sale.id.clone(),
+            reason: reason.chars().take(200).collect(),
+            cashier: None,
+            at_ms: now_ms(),
+            lines: sale
+                .lines
+                .iter()
+                .map(|l| StockLine {
+                    sku: l.sku.clone(),
+                    qty: l.qty,
+                })
+                .collect(),
+        };
+        let today = self.today();
+        let device = self.device_id().to_string();
+        let result = (|| -> Result<DocId, NodeError> {
+            let ledger = self.own_ledger(&today)?;
+            ledger.record_void(&void)?;
+            let id = ledger.doc().id();
+            let bytes = ledger.doc().save_incremental();
+            let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            storage::register_doc(&tx, id, DocKind::Ledger, Some(&device), Some(today.as_str()))?;
+            storage::append_chunk(&tx, id, &bytes)?;
+            tables::index_void(&tx, &void)?;
+            tx.commit()?;
+            Ok(id)
+        })();
+        let id = self.after_write(DocKind::Ledger, result)?;
+        self.maybe_compact(id)?;
+        Ok(void.id)
+    }
+
+    /// Opens a cash shift (buka kasir).
+    pub fn open_shift(&mut self, cashier: &str, opening_cash: i64) -> Result<String, NodeError> {
+        validate_text("cashier", cashier, 60)?;
+        if opening_cash < 0 {
+            return Err(NodeError::Invalid("opening cash must not be negative".into()));
+        }
+        let shift = ShiftOpen {
+            id: uuid::Uuid::now_v7().to_string(),
+            cashier: cashier.to_owned(),
+            opening_cash,
+            at_ms: now_ms(),
+        };
+        self.write_ledger(|l| l.record_shift_open(&shift).map(drop), |tx| {
+            tx.execute(
+                "INSERT OR IGNORE INTO shifts(shift_id, cashier, opening_cash, opened_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![shift.id, shift.cashier, shift.opening_cash, shift.at_ms],
+            )?;
+            Ok(())
+        })?;
+        Ok(shift.id)
+    }
+
+    /// Closes the open shift with the counted cash; returns (expected, counted).
+    pub fn close_shift(&mut self, counted_cash: i64) -> Result<(i64, i64), NodeError> {
+        let open: Option<(String, i64, i64)> = self
+            .db
+            .query_row(
+                "SELECT shift_id, opening_cash, opened_at_ms FROM shifts WHERE closed_at_ms IS NULL
+                 ORDER BY opened_at_ms DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let (shift_id, opening, since) = open.ok_or_else(|| NodeError::Conflict("no open shift".into()))?;
+        let cash_in: i64 = self.db.query_row(
+            "SELECT COALESCE(SUM(total), 0) FROM sales WHERE till_code = ?1 AND created_at_ms >= ?2 AND status != 'voided'",
+            params![self.till_code, since],
+            |r| r.get(0),
+        )?;
+        // Non-cash payments are not in the drawer; sales index only totals, so subtract them from the ledger records.
+        let expected = opening + cash_in - self.non_cash_since(since)?;
+        let close = ShiftClose {
+            id: uuid::Uuid::now_v7().to_string(),
+            shift_id: shift_id.clone(),
+            counted_cash,
+            expected_cash: expected,
+            at_ms: now_ms(),
+        };
+        self.write_ledger(|l| l.record_shift_close(&close).map(drop), |tx| {
+            tx.execute(
+                "UPDATE shifts SET counted_cash = ?2, expected_cash = ?3, closed_at_ms = ?4 WHERE shift_id = ?1",
+                params![close.shift_id, close.counted_cash, close.expected_cash, close.at_ms],
+            )?;
+            Ok(())
+        })?;
+        Ok((expected, counted_cash))
+    }
+
+    fn non_cash_since(&mut self, since: i64) -> Result<i64, NodeError> {
+        let ids: Vec<String> = {
+            let mut stmt = self.db.prepare(
+                "SELECT sale_id FROM sales WHERE till_code = ?1 AND created_at_ms >= ?2 AND status != 'voided'",
+            )?;
+            stmt.query_map(params![self.till_code, since], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
+        };
+        let mut non_cash = 0;
+        for id in ids {
+            let sale = self.sale(&id)?;
+            non_cash += sale.payments.iter().filter(|p| !p.is_cash()).map(|p| p.amount).sum::<i64>();
+        }
+        Ok(non_cash)
+    }
+
+    fn write_ledger(
+        &mut self,
+        change: impl FnOnce(&mut LedgerDoc) -> Result<(), kasir_crdt::DocError>,
+        rows: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), NodeError>,
+    ) -> Result<(), NodeError> {
+        let today = self.today();
+        let device = self.device_id().to_string();
+        let result = (|| -> Result<DocId, NodeError> {
+            let ledger = self.own_ledger(&today)?;
+            change(ledger)?;
+            let id = ledger.doc().id();
+            let bytes = ledger.doc().save_incremental();
+            let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            storage::register_doc(&tx, id, DocKind::Ledger, Some(&device), Some(today.as_str()))?;
+            storage::append_chunk(&tx, id, &bytes)?;
+            rows(&tx)?;
+            tx.commit()?;
+            Ok(id)
+        })();
+        let id = self.after_write(DocKind::Ledger, result)?;
+        self.maybe_compact(id)
+    }
+
+    /// Sales of a business date (all when `None`).
+    pub fn sales(&self, date: Option<&str>) -> Result<Vec<SaleRow>, NodeError> {
+        if let Some(d) = date {
+            d.parse::<BusinessDate>().map_err(|e| NodeError::Invalid(e.to_string()))?;
+        }
+        tables::sales(&self.db, date)
+    }
+
+    /// The receipt of a sale as plain text at `width` columns.
+    pub fn receipt_text(&mut self, sale_id: &str, width: usize) -> Result<String, NodeError> {
+        let sale = self.sale(sale_id)?;
+        let status = self.sale_status(sale_id)?;
+        let opts = kasir_devices::receipt::ReceiptOptions {
+            width,
+            status: (status == "voided").then(|| "DIBATALKAN".to_owned()),
+            reprint: false,
+        };
+        kasir_devices::receipt::render_text(&self.profile, &sale, &opts)
+            .map_err(|e| NodeError::Invalid(e.to_string()))
+    }
+}

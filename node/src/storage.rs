@@ -1,0 +1,285 @@
+//! SQLite storage: document chunks, metadata and the read tables' schema.
+//!
+//! Documents are stored as the automerge-repo layout does it, adapted to a database with
+//! transactions: a document is the union of its chunks (one compacted snapshot plus
+//! incremental changes). Every local change is appended as an incremental chunk **in the
+//! same transaction** as the read-table rows it implies, so the two never disagree.
+//! Compaction replaces all chunks of a document by one snapshot, atomically.
+//!
+//! The database runs in WAL mode with `synchronous=FULL`: a committed transaction has
+//! been fsynced to the WAL, so it survives power loss, not just a process crash.
+
+use std::path::Path;
+
+use kasir_crdt::{ActorId, Doc, DocId, DocKind};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::error::{NodeError, classify_sqlite};
+
+/// File name of the database in the data directory.
+pub const DB_FILE: &str = "kasir.sqlite";
+
+/// Bump when the read tables change shape: they are rebuilt from the documents on open.
+pub const READ_TABLES_VERSION: i64 = 1;
+
+/// After this many incremental chunks a document is compacted.
+pub const COMPACT_AFTER_CHUNKS: i64 = 128;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Every document this node holds; `till`/`date` only for ledgers.
+CREATE TABLE IF NOT EXISTS docs (
+    doc_id        BLOB PRIMARY KEY,
+    kind          TEXT NOT NULL,
+    till          TEXT,
+    date          TEXT,
+    n_chunks      INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS docs_kind_date ON docs(kind, date);
+
+CREATE TABLE IF NOT EXISTS chunks (
+    id      INTEGER PRIMARY KEY,
+    doc_id  BLOB NOT NULL,
+    data    BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, id);
+
+-- Automerge sync state per (peer, document), so reconnects are cheap.
+CREATE TABLE IF NOT EXISTS sync_states (
+    peer    TEXT NOT NULL,
+    doc_id  BLOB NOT NULL,
+    state   BLOB NOT NULL,
+    PRIMARY KEY (peer, doc_id)
+) WITHOUT ROWID;
+
+-- Receipt sequence per business day, bumped in the sale's own transaction.
+CREATE TABLE IF NOT EXISTS receipt_counters (
+    date  TEXT PRIMARY KEY,
+    seq   INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- ---- read tables (derived from the documents; rebuildable) ----
+
+CREATE TABLE IF NOT EXISTS products (
+    product_id    TEXT NOT NULL UNIQUE,
+    sku           TEXT NOT NULL,
+    name          TEXT NOT NULL,
+    barcodes      TEXT NOT NULL,
+    price         INTEGER NOT NULL,
+    cost          INTEGER,
+    category      TEXT,
+    unit          TEXT NOT NULL,
+    active        INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS products_sku ON products(sku);
+
+CREATE TABLE IF NOT EXISTS product_barcodes (
+    barcode     TEXT NOT NULL,
+    product_id  TEXT NOT NULL,
+    PRIMARY KEY (barcode, product_id)
+) WITHOUT ROWID;
+
+-- Word-prefix search over name, SKU and barcodes.
+CREATE VIRTUAL TABLE IF NOT EXISTS products_fts USING fts5(
+    name, sku, barcodes,
+    tokenize = 'unicode61 remove_diacritics 2',
+    prefix = '1 2 3'
+);
+-- Trigrams of the name, for typo-tolerant fallback search.
+CREATE VIRTUAL TABLE IF NOT EXISTS products_tri USING fts5(name, tokenize = 'trigram');
+
+-- Every distinct stock effect, keyed by movement id: applying one twice is a no-op.
+CREATE TABLE IF NOT EXISTS stock_effects (
+    movement_id TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    sku         TEXT NOT NULL,
+    qty         INTEGER NOT NULL,
+    at_ms       INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS stock_levels (
+    sku      TEXT PRIMARY KEY,
+    on_hand  INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS sales (
+    sale_id       TEXT PRIMARY KEY,
+    client_id     TEXT UNIQUE,
+    receipt_no    TEXT NOT NULL,
+    till_code     TEXT NOT NULL,
+    business_date TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL,
+    total         INTEGER NOT NULL,
+    change        INTEGER NOT NULL,
+    status        TEXT NOT NULL,
+    doc_id        BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sales_date ON sales(business_date, created_at_ms);
+
+CREATE TABLE IF NOT EXISTS sale_lines (
+    sale_id     TEXT NOT NULL,
+    idx         INTEGER NOT NULL,
+    sku         TEXT NOT NULL,
+    qty         INTEGER NOT NULL,
+    unit_price  INTEGER NOT NULL,
+    line_total  INTEGER NOT NULL,
+    PRIMARY KEY (sale_id, idx)
+) WITHOUT ROWID;
+
+-- Voids and refunds seen, so a sale's status can be derived wherever its record lives.
+CREATE TABLE IF NOT EXISTS sale_events (
+    event_id  TEXT PRIMARY KEY,
+    sale_id   TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    amount    INTEGER NOT NULL,
+    at_ms     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sale_events_sale ON sale_events(sale_id);
+
+CREATE TABLE IF NOT EXISTS shifts (
+    shift_id      TEXT PRIMARY KEY,
+    cashier       TEXT NOT NULL,
+    opening_cash  INTEGER NOT NULL,
+    opened_at_ms  INTEGER NOT NULL,
+    counted_cash  INTEGER,
+    expected_cash INTEGER,
+    closed_at_ms  INTEGER
+) WITHOUT ROWID;
+"#;
+
+/// Opens (creating if asked) the database with durable settings and the schema.
+pub fn open_db(dir: &Path, create: bool) -> Result<Connection, NodeError> {
+    let path = dir.join(DB_FILE);
+    if !create && !path.exists() {
+        return Err(NodeError::NotInitialised(dir.display().to_string()));
+    }
+    let conn = Connection::open(&path).map_err(|e| classify_sqlite(e, &path))?;
+    let setup = || -> rusqlite::Result<()> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(())
+    };
+    setup().map_err(|e| classify_sqlite(e, &path))?;
+    Ok(conn)
+}
+
+/// Reads a metadata value.
+pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>, NodeError> {
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+/// Writes a metadata value.
+pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<(), NodeError> {
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, value],
+    )?;
+    Ok(())
+}
+
+/// Registers a document (idempotent).
+pub fn register_doc(
+    tx: &Transaction<'_>,
+    id: DocId,
+    kind: DocKind,
+    till: Option<&str>,
+    date: Option<&str>,
+) -> Result<(), NodeError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO docs(doc_id, kind, till, date) VALUES (?1, ?2, ?3, ?4)",
+        params![id.0.as_slice(), kind.as_str(), till, date],
+    )?;
+    Ok(())
+}
+
+/// Appends a chunk of a document. Empty chunks (no new changes) are skipped.
+pub fn append_chunk(tx: &Transaction<'_>, id: DocId, data: &[u8]) -> Result<(), NodeError> {
+    if data.is_empty() {
+        return Ok(());
+    }
+    tx.execute(
+        "INSERT INTO chunks(doc_id, data) VALUES (?1, ?2)",
+        params![id.0.as_slice(), data],
+    )?;
+    tx.execute(
+        "UPDATE docs SET n_chunks = n_chunks + 1 WHERE doc_id = ?1",
+        [id.0.as_slice()],
+    )?;
+    Ok(())
+}
+
+/// Loads a document from its chunks; `None` if the node does not hold it.
+pub fn load_doc(
+    conn: &Connection,
+    id: DocId,
+    kind: DocKind,
+    actor: ActorId,
+) -> Result<Option<Doc>, NodeError> {
+    let mut stmt = conn.prepare_cached("SELECT data FROM chunks WHERE doc_id = ?1 ORDER BY id")?;
+    let chunks: Vec<Vec<u8>> = stmt
+        .query_map([id.0.as_slice()], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if chunks.is_empty() {
+        return Ok(None);
+    }
+    let doc = Doc::load(id, kind, chunks.iter().map(Vec::as_slice), actor)
+        .map_err(|e| NodeError::Corrupt(format!("{} document {id}: {e}", kind.as_str())))?;
+    Ok(Some(doc))
+}
+
+/// Number of chunks a document has on disk.
+pub fn chunk_count(conn: &Connection, id: DocId) -> Result<i64, NodeError> {
+    Ok(conn
+        .query_row("SELECT n_chunks FROM docs WHERE doc_id = ?1", [id.0.as_slice()], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Replaces all chunks of `doc` by one compacted snapshot, atomically.
+///
+/// The snapshot is of the in-memory document, which holds at least every chunk on disk
+/// (chunks are only written from it or merged into it before being written).
+pub fn compact(conn: &mut Connection, doc: &mut Doc) -> Result<(), NodeError> {
+    let snapshot = doc.save();
+    let tx = conn.transaction()?;
+    tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [doc.id().0.as_slice()])?;
+    tx.execute(
+        "INSERT INTO chunks(doc_id, data) VALUES (?1, ?2)",
+        params![doc.id().0.as_slice(), snapshot],
+    )?;
+    tx.execute("UPDATE docs SET n_chunks = 1 WHERE doc_id = ?1", [doc.id().0.as_slice()])?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// All documents of a kind: (id, till, date).
+pub fn docs_of_kind(
+    conn: &Connection,
+    kind: DocKind,
+) -> Result<Vec<(DocId, Option<String>, Option<String>)>, NodeError> {
+    let mut stmt = conn.prepare("SELECT doc_id, till, date FROM docs WHERE kind = ?1 ORDER BY date")?;
+    let rows = stmt
+        .query_map([kind.as_str()], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?, r.get(2)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(id, till, date)| {
+            let id: [u8; 32] = id
+                .try_into()
+                .map_err(|_| NodeError::Corrupt("a document id in the docs table is malformed".into()))?;
+            Ok((DocId(id), till, date))
+        })
+        .collect()
+}

@@ -1,0 +1,483 @@
+//! The read tables: products (with full-text search), stock levels and sales.
+//!
+//! Derived from the documents, updated incrementally in the same transaction as the
+//! change that implies them, and idempotent: every insert is keyed by a record id, so
+//! applying a record twice (a local commit and later the same change from a peer, or a
+//! full rebuild) leaves the same rows.
+
+use kasir_crdt::catalog::CatalogDoc;
+use kasir_crdt::ledger::{LedgerDoc, StockEffect, movement_effect, refund_effects, sale_effects, void_effects};
+use kasir_crdt::records::{Product, Refund, Sale, StockMovement, Void};
+use kasir_crdt::{DocId, Qty};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::Serialize;
+
+use crate::error::NodeError;
+
+/// A product as the read table holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProductRow {
+    /// Product id.
+    pub product_id: String,
+    /// SKU.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Selling price.
+    pub price: i64,
+    /// Barcodes.
+    pub barcodes: Vec<String>,
+    /// Cost, if known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost: Option<i64>,
+    /// Unit.
+    pub unit: String,
+    /// Whether it can be sold.
+    pub active: bool,
+}
+
+/// Upserts a product and its search entries.
+pub fn upsert_product(tx: &Transaction<'_>, p: &Product) -> Result<(), NodeError> {
+    let barcodes = p.barcodes.join(" ");
+    let rowid: i64 = tx.query_row(
+        "INSERT INTO products(product_id, sku, name, barcodes, price, cost, category, unit, active, updated_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT(product_id) DO UPDATE SET sku = excluded.sku, name = excluded.name,
+           barcodes = excluded.barcodes, price = excluded.price, cost = excluded.cost,
+           category = excluded.category, unit = excluded.unit, active = excluded.active,
+           updated_at_ms = excluded.updated_at_ms
+         RETURNING rowid",
+        params![
+            p.id, p.sku, p.name, barcodes, p.price, p.cost, p.category, p.unit, p.active, p.updated_at_ms
+        ],
+        |r| r.get(0),
+    )?;
+    tx.execute("DELETE FROM products_fts WHERE rowid = ?1", [rowid])?;
+    tx.execute(
+        "INSERT INTO products_fts(rowid, name, sku, barcodes) VALUES (?1, ?2, ?3, ?4)",
+        params![rowid, p.name, p.sku, barcodes],
+    )?;
+    tx.execute("DELETE FROM products_tri WHERE rowid = ?1", [rowid])?;
+    tx.execute(
+        "INSERT INTO products_tri(rowid, name) VALUES (?1, ?2)",
+        params![rowid, p.name],
+    )?;
+    tx.execute("DELETE FROM product_barcodes WHERE product_id = ?1", [&p.id])?;
+    for b in &p.barcodes {
+        tx.execute(
+            "INSERT OR IGNORE INTO product_barcodes(barcode, product_id) VALUES (?1, ?2)",
+            params![b, p.id],
+        )?;
+    }
+    Ok(())
+}
+
+/// Applies one stock effect; `false` if it was already applied.
+pub fn apply_effect(tx: &Transaction<'_>, e: &StockEffect) -> Result<bool, NodeError> {
+    let inserted = tx.execute(
+        "INSERT OR IGNORE INTO stock_effects(movement_id, kind, sku, qty, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![e.movement_id, e.kind.as_str(), e.sku, e.qty.milli(), e.at_ms],
+    )?;
+    if inserted == 1 {
+        tx.execute(
+            "INSERT INTO stock_levels(sku, on_hand) VALUES (?1, ?2)
+             ON CONFLICT(sku) DO UPDATE SET on_hand = on_hand + excluded.on_hand",
+            params![e.sku, e.qty.milli()],
+        )?;
+    }
+    Ok(inserted == 1)
+}
+
+/// Indexes a sale and its stock effects.
+pub fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Result<bool, NodeError> {
+    let inserted = tx.execute(
+        "INSERT OR IGNORE INTO sales(sale_id, client_id, receipt_no, till_code, business_date,
+           created_at_ms, total, change, status, doc_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            sale.id,
+            sale.client_id,
+            sale.receipt_no,
+            sale.till_code,
+            sale.business_date,
+            sale.created_at_ms,
+            sale.total,
+            sale.change,
+            "completed",
+            doc.0.as_slice()
+        ],
+    )?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    for (i, l) in sale.lines.iter().enumerate() {
+        tx.execute(
+            "INSERT OR IGNORE INTO sale_lines(sale_id, idx, sku, qty, unit_price, line_total)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![sale.id, i as i64, l.sku, l.qty.milli(), l.unit_price, l.line_total],
+        )?;
+    }
+    for e in sale_effects(sale) {
+        apply_effect(tx, &e)?;
+    }
+    refresh_status(tx, &sale.id)?;
+    Ok(true)
+}
+
+/// Indexes a void.
+pub fn index_void(tx: &Transaction<'_>, void: &Void) -> Result<(), NodeError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO sale_events(event_id, sale_id, kind, amount, at_ms) VALUES (?1, ?2, 'void', 0, ?3)",
+        params![void.id, void.sale_id, void.at_ms],
+    )?;
+    for e in void_effects(void) {
+        apply_effect(tx, &e)?;
+    }
+    refresh_status(tx, &void.sale_id)
+}
+
+/// Indexes a refund.
+pub fn index_refund(tx: &Transaction<'_>, refund: &Refund) -> Result<(), NodeError> {
+    tx.execute(
+        "INSERT OR IGNORE INTO sale_events(event_id, sale_id, kind, amount, at_ms) VALUES (?1, ?2, 'refund', ?3, ?4)",
+        params![refund.id, refund.sale_id, refund.amount, refund.at_ms],
+    )?;
+    for e in refund_effects(refund) {
+        apply_effect(tx, &e)?;
+    }
+    refresh_status(tx, &refund.sale_id)
+}
+
+fn refresh_status(tx: &Transaction<'_>, sale_id: &str) -> Result<(), NodeError> {
+    tx.execute(
+        "UPDATE sales SET status = CASE
+            WHEN EXISTS (SELECT 1 FROM sale_events WHERE sale_id = ?1 AND kind = 'void') THEN 'voided'
+            WHEN (SELECT COALESCE(SUM(amount), 0) FROM sale_events WHERE sale_id = ?1 AND kind = 'refund') >= total
+              AND EXISTS (SELECT 1 FROM sale_events WHERE sale_id = ?1 AND kind = 'refund') THEN 'refunded'
+            WHEN EXISTS (SELECT 1 FROM sale_events WHERE sale_id = ?1 AND kind = 'refund') THEN 'partially_refunded'
+            ELSE 'completed' END
+         WHERE sale_id = ?1",
+        [sale_id],
+    )?;
+    Ok(())
+}
+
+/// Indexes a stock movement record.
+pub fn index_movement(tx: &Transaction<'_>, m: &StockMovement) -> Result<bool, NodeError> {
+    apply_effect(tx, &movement_effect(m))
+}
+
+/// Indexes every record of a ledger (idempotent). Returns the number of records that did
+/// not decode (reported, never fatal: one bad record must not hide the rest of a day).
+pub fn index_ledger(tx: &Transaction<'_>, ledger: &LedgerDoc) -> Result<usize, NodeError> {
+    let doc = ledger.doc_ref().id();
+    let mut bad = 0;
+    for sale in ledger.sales() {
+        match sale {
+            Ok(s) => {
+                index_sale(tx, &s, doc)?;
+            }
+            Err(_) => bad += 1,
+        }
+    }
+    for void in ledger.voids() {
+        match void {
+            Ok(v) => index_void(tx, &v)?,
+            Err(_) => bad += 1,
+        }
+    }
+    for refund in ledger.refunds() {
+        match refund {
+            Ok(r) => index_refund(tx, &r)?,
+            Err(_) => bad += 1,
+        }
+    }
+    for m in ledger.movements() {
+        match m {
+            Ok(m) => {
+                index_movement(tx, &m)?;
+            }
+            Err(_) => bad += 1,
+        }
+    }
+    for open in ledger.shift_opens().into_iter().flatten() {
+        tx.execute(
+            "INSERT OR IGNORE INTO shifts(shift_id, cashier, opening_cash, opened_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![open.id, open.cashier, open.opening_cash, open.at_ms],
+        )?;
+    }
+    for close in ledger.shift_closes().into_iter().flatten() {
+        tx.execute(
+            "UPDATE shifts SET counted_cash = ?2, expected_cash = ?3, closed_at_ms = ?4 WHERE shift_id = ?1",
+            params![close.shift_id, close.counted_cash, close.expected_cash, close.at_ms],
+        )?;
+    }
+    Ok(bad)
+}
+
+/// Indexes every product of the catalog; returns the number that did not decode.
+pub fn index_catalog(tx: &Transaction<'_>, catalog: &CatalogDoc) -> Result<usize, NodeError> {
+    let mut bad = 0;
+    for p in catalog.products() {
+        match p {
+            Ok(p) => upsert_product(tx, &p)?,
+            Err(_) => bad += 1,
+        }
+    }
+    Ok(bad)
+}
+
+/// Empties every read table (before a rebuild).
+pub fn clear(tx: &Transaction<'_>) -> Result<(), NodeError> {
+    tx.execute_batch(
+        "DELETE FROM products; DELETE FROM products_fts; DELETE FROM products_tri;
+         DELETE FROM product_barcodes; DELETE FROM stock_effects; DELETE FROM stock_levels;
+         DELETE FROM sales; DELETE FROM sale_lines; DELETE FROM sale_events; DELETE FROM shifts;",
+    )?;
+    Ok(())
+}
+
+fn row_to_product(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProductRow> {
+    let barcodes: String = r.get(4)?;
+    Ok(ProductRow {
+        product_id: r.get(0)?,
+        sku: r.get(1)?,
+        name: r.get(2)?,
+        price: r.get(3)?,
+        barcodes: barcodes.split_whitespace().map(str::to_owned).collect(),
+        cost: r.get(5)?,
+        unit: r.get(6)?,
+        active: r.get(7)?,
+    })
+}
+
+const PRODUCT_COLS: &str = "p.product_id, p.sku, p.name, p.price, p.barcodes, p.cost, p.unit, p.active";
+
+/// A product by exact SKU, or else by barcode.
+pub fn product_by_code(conn: &Connection, code: &str) -> Result<Option<ProductRow>, NodeError> {
+    let by_sku = conn
+        .prepare_cached(&format!("SELECT {PRODUCT_COLS} FROM products p WHERE p.sku = ?1 LIMIT 1"))?
+        .query_row([code], row_to_product)
+        .optional()?;
+    if by_sku.is_some() {
+        return Ok(by_sku);
+    }
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {PRODUCT_COLS} FROM product_barcodes b JOIN products p ON p.product_id = b.product_id
+             WHERE b.barcode = ?1 LIMIT 1"
+        ))?
+        .query_row([code], row_to_product)
+        .optional()?)
+}
+
+/// Word-prefix tokens of a query, quoted for FTS5.
+fn fts_prefix_query(q: &str) -> Option<String> {
+    let tokens: Vec<String> = q
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .take(8)
+        .map(|t| format!("\"{}\"*", t.to_lowercase()))
+        .collect();
+    (!tokens.is_empty()).then(|| tokens.join(" AND "))
+}
+
+/// Trigrams of a query, OR-ed, for the typo-tolerant fallback.
+fn fts_trigram_query(q: &str) -> Option<String> {
+    let chars: Vec<char> = q
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"')
+        .collect();
+    if chars.len() < 3 {
+        return None;
+    }
+    let mut grams: Vec<String> = chars.windows(3).map(|w| w.iter().collect::<String>()).collect();
+    grams.sort();
+    grams.dedup();
+    grams.retain(|g| !g.trim().is_empty() && g.chars().count() == 3);
+    grams.truncate(24);
+    (!grams.is_empty()).then(|| {
+        grams
+            .iter()
+            .map(|g| format!("\"{g}\""))
+            .collect::<Vec<_>>()
+            .join(" OR ")
+    })
+}
+
+/// Search by name, SKU or barcode: exact code first, then word prefixes, then trigrams
+/// (so `indomi gorng` still finds "Indomie Goreng").
+pub fn search_products(conn: &Connection, q: &str, limit: usize) -> Result<Vec<ProductRow>, NodeError> {
+    let limit = limit.clamp(1, 500);
+    let q = q.trim();
+    let mut out: Vec<ProductRow> = Vec::new();
+    if q.is_empty() {
+        let mut stmt = conn.prepare_cached(&format!("SELECT {PRODUCT_COLS} FROM products p ORDER BY p.name LIMIT ?1"))?;
+        return Ok(stmt.query_map([limit as i64], row_to_product)?.collect::<Result<_, _>>()?);
+    }
+    if let Some(p) = product_by_code(conn, q)? {
+        out.push(p);
+    }
+    let push_all = |out: &mut Vec<ProductRow>, rows: Vec<ProductRow>| {
+        for r in rows {
+            if out.len() >= limit {
+                break;
+            }
+            if !out.iter().any(|o| o.product_id == r.product_id) {
+                out.push(r);
+            }
+        }
+    };
+    if out.len() < limit
+        && let Some(fq) = fts_prefix_query(q)
+    {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {PRODUCT_COLS} FROM products_fts f JOIN products p ON p.rowid = f.rowid
+             WHERE products_fts MATCH ?1 ORDER BY rank LIMIT ?2"
+        ))?;
+        let rows = stmt
+            .query_map(params![fq, limit as i64], row_to_product)?
+            .collect::<Result<Vec<_>, _>>()?;
+        push_all(&mut out, rows);
+    }
+    if out.len() < limit
+        && let Some(tq) = fts_trigram_query(q)
+    {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {PRODUCT_COLS} FROM products_tri t JOIN products p ON p.rowid = t.rowid
+             WHERE products_tri MATCH ?1 ORDER BY rank LIMIT ?2"
+        ))?;
+        let rows = stmt
+            .query_map(params![tq, limit as i64], row_to_product)?
+            .collect::<Result<Vec<_>, _>>()?;
+        push_all(&mut out, rows);
+    }
+    Ok(out)
+}
+
+/// Stock level of one SKU.
+pub fn on_hand(conn: &Connection, sku: &str) -> Result<Qty, NodeError> {
+    Ok(Qty(conn
+        .prepare_cached("SELECT on_hand FROM stock_levels WHERE sku = ?1")?
+        .query_row([sku], |r| r.get(0))
+        .optional()?
+        .unwrap_or(0)))
+}
+
+/// A stock level row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StockRow {
+    /// SKU.
+    pub sku: String,
+    /// On hand (may be negative: oversold).
+    pub on_hand: f64,
+    /// On hand < 0.
+    pub oversold: bool,
+}
+
+/// Stock levels of every catalog product (and any SKU with movements), or of one SKU.
+pub fn stock_levels(conn: &Connection, sku: Option<&str>) -> Result<Vec<StockRow>, NodeError> {
+    let sql = "SELECT sku, SUM(q) FROM (
+                 SELECT sku, on_hand AS q FROM stock_levels
+                 UNION ALL SELECT sku, 0 FROM products)
+               WHERE ?1 IS NULL OR sku = ?1 GROUP BY sku ORDER BY sku";
+    let mut stmt = conn.prepare_cached(sql)?;
+    let rows = stmt
+        .query_map([sku], |r| {
+            let q: i64 = r.get(1)?;
+            Ok(StockRow {
+                sku: r.get(0)?,
+                on_hand: Qty(q).as_f64(),
+                oversold: q < 0,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// A sale line as listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SaleLineRow {
+    /// SKU.
+    pub sku: String,
+    /// Quantity.
+    pub qty: f64,
+    /// Unit price.
+    pub unit_price: i64,
+    /// Line total.
+    pub line_total: i64,
+}
+
+/// A sale as listed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SaleRow {
+    /// Sale id.
+    pub sale_id: String,
+    /// Receipt number.
+    pub receipt_no: String,
+    /// Till code.
+    pub till_code: String,
+    /// Total.
+    pub total: i64,
+    /// `completed`, `voided`, `refunded`, `partially_refunded`.
+    pub status: String,
+    /// Business date.
+    pub business_date: String,
+    /// When (ms).
+    pub created_at_ms: i64,
+    /// Lines.
+    pub lines: Vec<SaleLineRow>,
+}
+
+/// Sales of a business date (all dates when `None`), oldest first.
+pub fn sales(conn: &Connection, date: Option<&str>) -> Result<Vec<SaleRow>, NodeError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT sale_id, receipt_no, till_code, total, status, business_date, created_at_ms
+         FROM sales WHERE ?1 IS NULL OR business_date = ?1 ORDER BY created_at_ms, sale_id",
+    )?;
+    let mut rows: Vec<SaleRow> = stmt
+        .query_map([date], |r| {
+            Ok(SaleRow {
+                sale_id: r.get(0)?,
+                receipt_no: r.get(1)?,
+                till_code: r.get(2)?,
+                total: r.get(3)?,
+                status: r.get(4)?,
+                business_date: r.get(5)?,
+                created_at_ms: r.get(6)?,
+                lines: Vec::new(),
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let mut lines = conn.prepare_cached(
+        "SELECT sku, qty, unit_price, line_total FROM sale_lines WHERE sale_id = ?1 ORDER BY idx",
+    )?;
+    for row in &mut rows {
+        row.lines = lines
+            .query_map([&row.sale_id], |r| {
+                Ok(SaleLineRow {
+                    sku: r.get(0)?,
+                    qty: Qty(r.get(1)?).as_f64(),
+                    unit_price: r.get(2)?,
+                    line_total: r.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fts_queries_are_sanitised() {
+        assert_eq!(fts_prefix_query("Indomie gor").as_deref(), Some("\"indomie\"* AND \"gor\"*"));
+        assert_eq!(fts_prefix_query("\"*) OR"), Some("\"or\"*".into()));
+        assert_eq!(fts_prefix_query("  "), None);
+        assert!(fts_trigram_query("ab").is_none());
+        assert_eq!(fts_trigram_query("abcd").as_deref(), Some("\"abc\" OR \"bcd\""));
+    }
+}
