@@ -1,1 +1,266 @@
-fn main() {}
+//! Till benchmarks, printed as one JSON document (release build):
+//!
+//! - `sale_commit`: `Node::sell` latency against a raw rusqlite insert of the same sale
+//!   rows at the same durability (WAL, `synchronous=FULL`), side by side in one run;
+//! - `search`: product search over 50,000 products (prefix, typo, barcode);
+//! - `open`: time and peak RSS to open a node holding `DAYS` × `SALES_PER_DAY` sales, in
+//!   a fresh child process so setup memory does not count;
+//! - `disk`: bytes on disk per sale, CRDT history included.
+//!
+//! Run: `cargo bench -p kasir-node --bench till` (env `KASIR_BENCH_DAYS`, default 365).
+
+use std::path::Path;
+use std::time::Instant;
+
+use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
+use kasir_crdt::records::{Payment, Sale, SaleLine};
+use kasir_crdt::{ActorId, BusinessDate, DocKind, Qty};
+use kasir_node::node::{InitOptions, Node, ProductInput, SaleItem, SaleRequest};
+use kasir_node::{storage, tables};
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+fn summary_us(mut samples: Vec<f64>) -> Value {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    json!({
+        "n": samples.len(),
+        "p50_us": (percentile(&samples, 0.50) * 10.0).round() / 10.0,
+        "p99_us": (percentile(&samples, 0.99) * 10.0).round() / 10.0,
+        "max_us": (percentile(&samples, 1.0) * 10.0).round() / 10.0,
+    })
+}
+
+fn catalog(n: usize) -> Vec<ProductInput> {
+    const WORDS: &[&str] = &[
+        "indomie", "goreng", "soto", "aqua", "teh", "botol", "kopi", "kapal", "api", "gula", "pasir",
+        "beras", "pandan", "wangi", "minyak", "bimoli", "kecap", "manis", "bango", "sabun", "lifebuoy",
+        "susu", "ultra", "coklat", "roti", "tawar", "telur", "ayam", "sambal", "abc", "sardines",
+        "mie", "sedaap", "biskuit", "roma", "kelapa", "permen", "kopiko", "rokok", "sampoerna",
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    (0..n)
+        .map(|i| {
+            let name = (0..3).map(|_| WORDS[rng.gen_range(0..WORDS.len())]).collect::<Vec<_>>().join(" ");
+            ProductInput {
+                sku: format!("SKU{i:06}"),
+                name: format!("{name} {}g", rng.gen_range(1..20) * 50),
+                price: rng.gen_range(10..2_000) * 100,
+                barcodes: vec![format!("899{i:010}")],
+                ..ProductInput::default()
+            }
+        })
+        .collect()
+}
+
+fn bench_sale_commit(dir: &Path, n: usize) -> Value {
+    let mut node = Node::init(&dir.join("till"), &InitOptions { store_name: "Bench".into(), till_code: "T1".into() })
+        .expect("init");
+    node.add_products(&catalog(100)).expect("products");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+    let requests: Vec<SaleRequest> = (0..n)
+        .map(|_| SaleRequest {
+            items: (0..rng.gen_range(1..=4))
+                .map(|_| SaleItem { code: format!("SKU{:06}", rng.gen_range(0..100)), qty: Qty::units(rng.gen_range(1..=3)), discount: 0 })
+                .collect(),
+            payments: vec![Payment { method: "cash".into(), amount: 1_000_000 }],
+            ..SaleRequest::default()
+        })
+        .collect();
+    let mut node_us = Vec::with_capacity(n);
+    let mut sale_ids = Vec::with_capacity(n);
+    for req in &requests {
+        let t = Instant::now();
+        let out = node.sell(req).expect("sell");
+        node_us.push(t.elapsed().as_secs_f64() * 1e6);
+        sale_ids.push(out.sale_id);
+    }
+    // Baseline: the same rows (sale + lines) inserted raw, one durable transaction each.
+    let rows = node.sales(None).expect("sales");
+    drop(node);
+    let mut raw = rusqlite::Connection::open(dir.join("raw.sqlite")).expect("raw db");
+    raw.pragma_update(None, "journal_mode", "WAL").expect("wal");
+    raw.pragma_update(None, "synchronous", "FULL").expect("sync");
+    raw.execute_batch(
+        "CREATE TABLE sales (sale_id TEXT PRIMARY KEY, receipt_no TEXT, till_code TEXT, business_date TEXT,
+           created_at_ms INTEGER, total INTEGER, status TEXT) WITHOUT ROWID;
+         CREATE TABLE sale_lines (sale_id TEXT, idx INTEGER, sku TEXT, qty INTEGER, unit_price INTEGER,
+           line_total INTEGER, PRIMARY KEY (sale_id, idx)) WITHOUT ROWID;",
+    )
+    .expect("schema");
+    let mut raw_us = Vec::with_capacity(n);
+    for s in &rows {
+        let t = Instant::now();
+        let tx = raw.transaction().expect("tx");
+        tx.execute(
+            "INSERT INTO sales VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            rusqlite::params![s.sale_id, s.receipt_no, s.till_code, s.business_date, s.created_at_ms, s.total, s.status],
+        )
+        .expect("insert");
+        for (i, l) in s.lines.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO sale_lines VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                rusqlite::params![s.sale_id, i as i64, l.sku, (l.qty * 1000.0) as i64, l.unit_price, l.line_total],
+            )
+            .expect("insert line");
+        }
+        tx.commit().expect("commit");
+        raw_us.push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let node_s = summary_us(node_us);
+    let raw_s = summary_us(raw_us);
+    let ratio = |k: &str| (node_s[k].as_f64().unwrap_or(0.0) / raw_s[k].as_f64().unwrap_or(1.0).max(0.1) * 100.0).round() / 100.0;
+    json!({ "node_sell": node_s, "raw_sqlite_insert": raw_s, "ratio_p50": ratio("p50_us"), "ratio_p99": ratio("p99_us") })
+}
+
+fn bench_search(dir: &Path) -> Value {
+    let mut node = Node::init(&dir.join("search"), &InitOptions { store_name: "Bench".into(), till_code: "T1".into() })
+        .expect("init");
+    let products = catalog(50_000);
+    let t = Instant::now();
+    for chunk in products.chunks(5_000) {
+        node.add_products(chunk).expect("import");
+    }
+    let import_s = t.elapsed().as_secs_f64();
+    let queries = ["indo", "kopi kap", "gula pasir", "indomei gorng", "kecap mnis", "8990000012345", "SKU004242", "sabun life", "roti", "sambal abc"];
+    let mut us = Vec::new();
+    let mut hits = 0;
+    for _ in 0..50 {
+        for q in queries {
+            let t = Instant::now();
+            let found = node.search_products(q, 20).expect("search");
+            us.push(t.elapsed().as_secs_f64() * 1e6);
+            hits += usize::from(!found.is_empty());
+        }
+    }
+    json!({ "products": products.len(), "import_seconds": (import_s * 100.0).round() / 100.0,
+            "queries_with_results": hits, "latency": summary_us(us) })
+}
+
+/// Builds `days` ledgers of `per_day` sales straight through the crdt and storage APIs
+/// (what a year of selling leaves behind), compacted as the node keeps them.
+fn build_history(dir: &Path, days: usize, per_day: usize) -> (usize, f64) {
+    let mut node = Node::init(dir, &InitOptions { store_name: "Bench".into(), till_code: "T1".into() }).expect("init");
+    node.add_products(&catalog(1_000)).expect("products");
+    let store = node.store_id();
+    let till = node.device_id();
+    drop(node);
+    let mut conn = storage::open_db(dir, false).expect("db");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let start_ms: i64 = 1_735_689_600_000; // 2025-01-01
+    let t = Instant::now();
+    for day in 0..days {
+        let at = start_ms + day as i64 * 86_400_000;
+        let date: BusinessDate = kasir_node::node::business_date(at, 420);
+        let mut ledger = LedgerDoc::create(LedgerMeta { store, till, date: date.clone() }, ActorId::random()).expect("ledger");
+        let mut sales = Vec::with_capacity(per_day);
+        for i in 0..per_day {
+            let lines: Vec<SaleLine> = (0..rng.gen_range(1..=3))
+                .map(|_| {
+                    let sku = format!("SKU{:06}", rng.gen_range(0..1_000));
+                    let price = rng.gen_range(10..200) * 100;
+                    SaleLine { product_id: sku.clone(), name: sku.clone(), sku, qty: Qty::units(1), unit_price: price, discount: 0, tax: 0, line_total: price }
+                })
+                .collect();
+            let total: i64 = lines.iter().map(|l| l.line_total).sum();
+            let sale = Sale {
+                id: uuid::Uuid::now_v7().to_string(),
+                client_id: None,
+                receipt_no: format!("T1-{}-{:04}", date.compact(), i + 1),
+                till: till.to_string(),
+                till_code: "T1".into(),
+                cashier: None,
+                created_at_ms: at + i as i64 * 1_000,
+                business_date: date.to_string(),
+                lines,
+                subtotal: total,
+                service_charge: 0,
+                tax: 0,
+                dpp: total,
+                dpp_other: total,
+                tax_rule: Default::default(),
+                rounding: 0,
+                total,
+                payments: vec![Payment { method: "cash".into(), amount: total }],
+                change: 0,
+            };
+            ledger.record_sale(&sale).expect("record");
+            sales.push(sale);
+        }
+        let id = ledger.doc().id();
+        let tx = conn.transaction().expect("tx");
+        storage::register_doc(&tx, id, DocKind::Ledger, Some(&till.to_string()), Some(date.as_str())).expect("doc");
+        storage::append_chunk(&tx, id, &ledger.doc().save()).expect("chunk");
+        for s in &sales {
+            tables::index_sale(&tx, s, id).expect("index");
+        }
+        tx.commit().expect("commit");
+    }
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").expect("checkpoint");
+    (days * per_day, t.elapsed().as_secs_f64())
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+
+fn peak_rss_kb() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // Child mode: open a node, touch it like a till does at start, report time and RSS.
+    if let Some(pos) = args.iter().position(|a| a == "--open-only") {
+        let dir = Path::new(&args[pos + 1]);
+        let t = Instant::now();
+        let node = Node::open(dir).expect("open");
+        let status = node.status().expect("status");
+        let elapsed = t.elapsed().as_secs_f64() * 1e3;
+        println!("{}", json!({ "open_ms": (elapsed * 10.0).round() / 10.0, "peak_rss_mb": peak_rss_kb() / 1024, "sales": status.sales }));
+        return;
+    }
+    if args.iter().any(|a| a == "--list") {
+        return; // `cargo bench -- --list` compatibility
+    }
+    let days: usize = std::env::var("KASIR_BENCH_DAYS").ok().and_then(|v| v.parse().ok()).unwrap_or(365);
+    let per_day: usize = std::env::var("KASIR_BENCH_SALES_PER_DAY").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
+    let tmp = tempfile::tempdir().expect("tmp");
+    eprintln!("sale commit...");
+    let sale_commit = bench_sale_commit(tmp.path(), 2_000);
+    let sell_dir = tmp.path().join("till");
+    let sell_disk = dir_bytes(&sell_dir) as f64 / 2_000.0;
+    eprintln!("search over 50k products...");
+    let search = bench_search(tmp.path());
+    eprintln!("building {days} days x {per_day} sales...");
+    let hist = tmp.path().join("history");
+    let (n_sales, build_s) = build_history(&hist, days, per_day);
+    let out = std::process::Command::new(&args[0])
+        .args(["--open-only", &hist.display().to_string()])
+        .output()
+        .expect("child");
+    let open: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let bytes = dir_bytes(&hist);
+    let result = json!({
+        "sale_commit": sale_commit,
+        "search_50k": search,
+        "open": { "days": days, "sales": n_sales, "build_seconds": (build_s * 10.0).round() / 10.0, "child": open },
+        "disk": {
+            "history_bytes_per_sale": (bytes as f64 / n_sales as f64).round(),
+            "live_selling_bytes_per_sale": sell_disk.round(),
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+}
