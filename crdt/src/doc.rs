@@ -101,43 +101,39 @@ impl Doc {
         chunks: impl IntoIterator<Item = &'a [u8]>,
         actor: ActorId,
     ) -> Result<Doc, DocError> {
-        let mut doc = Doc {
-            id,
-            kind,
-            am: AutoCommit::new().with_actor(actor),
-        };
+        // One strict load over all chunks (a snapshot, then changes): every byte must
+        // parse, and the result must be this document. Loading chunk by chunk through
+        // `load_incremental` would silently keep a truncated prefix, and cost a pass more.
+        let mut all = Vec::new();
         for chunk in chunks {
-            doc.check_incoming(chunk)?;
-            guarded(|| doc.am.load_incremental(chunk))?;
+            all.extend_from_slice(chunk);
         }
+        let am = load_strict(&all)?.with_actor(actor);
+        let doc = Doc { id, kind, am };
         doc.check_shape()?;
         Ok(doc)
     }
 
     /// Checks foreign bytes *before* anything of them is applied. Automerge's
     /// `load_incremental` applies the chunks that parse and silently drops the rest, so
-    /// corrupt bytes would "merge" without error; and a complete history of another
-    /// document would merge in as a second genesis, conflicting on the root keys.
+    /// corrupt bytes would "merge" without error; and a history of another document
+    /// would merge in as a second genesis, conflicting on the root keys.
     fn check_incoming(&self, bytes: &[u8]) -> Result<(), DocError> {
         if bytes.is_empty() {
             return Ok(());
         }
-        let options = LoadOptions::new()
-            .on_partial_load(OnPartialLoad::Error)
-            .verification_mode(VerificationMode::Check);
-        match catch_unwind(AssertUnwindSafe(|| AutoCommit::load_with_options(bytes, options))) {
-            // A history from its genesis on: it must be this document.
-            Ok(Ok(am)) => Doc {
-                id: self.id,
-                kind: self.kind,
-                am,
-            }
-            .check_shape(),
-            // Well-formed changes that build on history they do not carry.
-            Ok(Err(automerge::AutomergeError::MissingDeps)) => Ok(()),
-            Ok(Err(e)) => Err(DocError::Corrupt(e.to_string())),
-            Err(_) => Err(DocError::Corrupt("automerge rejected the data".into())),
+        let mut incoming = load_strict(bytes)?;
+        if incoming.get_heads().is_empty() {
+            // Nothing applies on its own: changes waiting for history this replica may hold.
+            return Ok(());
         }
+        // What applies on its own starts from a genesis, which must be this document's.
+        Doc {
+            id: self.id,
+            kind: self.kind,
+            am: incoming,
+        }
+        .check_shape()
     }
 
     fn check_shape(&self) -> Result<(), DocError> {
@@ -217,6 +213,16 @@ impl Doc {
             });
         }
         guarded(|| self.am.merge(&mut other.am))?;
+        // Automerge's `merge` skips the changes `other` holds but cannot apply yet (their
+        // predecessors have not reached it; `save` keeps them). Skipping them would make
+        // merging order-dependent (C⊔A applies them once A brings the predecessors,
+        // A⊔C never sees them), so pass them on as a save would, from a fork so that
+        // `other`'s `save_incremental` position is untouched. Rare: only after changes
+        // arrived out of order.
+        if !other.am.get_missing_deps(&[]).is_empty() {
+            let bytes = other.am.fork().save();
+            guarded(|| self.am.load_incremental(&bytes))?;
+        }
         Ok(())
     }
 
@@ -339,6 +345,30 @@ impl Doc {
             }
         }
         Ok(changed)
+    }
+}
+
+/// Loads bytes that must parse completely. Changes whose predecessors the bytes do not
+/// carry are allowed (they wait, "parked", for history a replica may already hold);
+/// anything that does not parse is `Corrupt`.
+fn load_strict(bytes: &[u8]) -> Result<AutoCommit, DocError> {
+    let load = |on_partial| {
+        let options = LoadOptions::new()
+            .on_partial_load(on_partial)
+            .verification_mode(VerificationMode::Check);
+        catch_unwind(AssertUnwindSafe(|| AutoCommit::load_with_options(bytes, options)))
+    };
+    let corrupt = |e: &dyn std::fmt::Display| DocError::Corrupt(e.to_string());
+    match load(OnPartialLoad::Error) {
+        Ok(Ok(am)) => Ok(am),
+        // Well-formed, but some changes build on history the bytes do not carry.
+        Ok(Err(automerge::AutomergeError::MissingDeps)) => match load(OnPartialLoad::Ignore) {
+            Ok(Ok(am)) => Ok(am),
+            Ok(Err(e)) => Err(corrupt(&e)),
+            Err(_) => Err(corrupt(&"automerge rejected the data")),
+        },
+        Ok(Err(e)) => Err(corrupt(&e)),
+        Err(_) => Err(corrupt(&"automerge rejected the data")),
     }
 }
 
