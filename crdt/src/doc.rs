@@ -60,6 +60,10 @@ pub struct Doc {
     id: DocId,
     kind: DocKind,
     am: AutoCommit,
+    /// Heads of everything already handed out by `save`/`save_incremental` (or loaded).
+    /// Automerge's own cursor starts empty after a load, which would re-save the whole
+    /// history with the first incremental save.
+    saved_heads: Vec<ChangeHash>,
 }
 
 /// A scalar written into the genesis change.
@@ -91,7 +95,12 @@ impl Doc {
         }
         am.commit_with(CommitOptions::default().with_time(0));
         am.set_actor(actor);
-        Ok(Doc { id, kind, am })
+        Ok(Doc {
+            id,
+            kind,
+            am,
+            saved_heads: Vec::new(),
+        })
     }
 
     /// Loads a document from saved chunks (snapshots and incremental changes, any order).
@@ -108,8 +117,14 @@ impl Doc {
         for chunk in chunks {
             all.extend_from_slice(chunk);
         }
-        let am = load_strict(&all)?.with_actor(actor);
-        let doc = Doc { id, kind, am };
+        let mut am = load_strict(&all)?.with_actor(actor);
+        let saved_heads = am.get_heads();
+        let doc = Doc {
+            id,
+            kind,
+            am,
+            saved_heads,
+        };
         doc.check_shape()?;
         Ok(doc)
     }
@@ -132,6 +147,7 @@ impl Doc {
             id: self.id,
             kind: self.kind,
             am: incoming,
+            saved_heads: Vec::new(),
         }
         .check_shape()
     }
@@ -187,12 +203,18 @@ impl Doc {
 
     /// The changes since the last `save_incremental` or `save`.
     pub fn save_incremental(&mut self) -> Vec<u8> {
-        self.am.save_incremental()
+        let bytes = self.am.save_after(&self.saved_heads);
+        if !bytes.is_empty() {
+            self.saved_heads = self.am.get_heads();
+        }
+        bytes
     }
 
     /// The whole document, compacted.
     pub fn save(&mut self) -> Vec<u8> {
-        self.am.save()
+        let bytes = self.am.save();
+        self.saved_heads = self.am.get_heads();
+        bytes
     }
 
     /// Merges foreign bytes (a saved document or changes). Never panics on bad input;
@@ -465,5 +487,47 @@ pub(crate) fn map_fields(
             .map(|(k, v)| (k.clone(), hydrate_to_json(&v.value)))
             .collect()),
         _ => Ok(serde_json::Map::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::CatalogDoc;
+    use crate::ids::{StoreId, product_id};
+    use crate::records::Product;
+
+    fn product(store: StoreId, sku: &str) -> Product {
+        Product {
+            id: product_id(store, sku),
+            sku: sku.into(),
+            name: sku.into(),
+            barcodes: vec![],
+            price: 1_000,
+            cost: None,
+            category: None,
+            unit: "pcs".into(),
+            tax_code: None,
+            active: true,
+            updated_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_loaded_document_saves_only_new_changes() {
+        let store = StoreId(uuid::Uuid::from_u128(3));
+        let mut catalog = CatalogDoc::create(store, ActorId::random()).expect("create");
+        for i in 0..50 {
+            catalog.upsert_product(&product(store, &format!("SKU{i}"))).expect("upsert");
+        }
+        let history = catalog.doc().save_incremental();
+        let mut loaded = Doc::load(catalog.doc().id(), DocKind::Catalog, [history.as_slice()], ActorId::random())
+            .expect("load");
+        assert!(loaded.save_incremental().is_empty(), "nothing new since the load");
+        let mut loaded = CatalogDoc::from_doc(loaded).expect("catalog");
+        loaded.upsert_product(&product(store, "NEW")).expect("upsert");
+        let delta = loaded.doc().save_incremental();
+        assert!(!delta.is_empty());
+        assert!(delta.len() * 10 < history.len(), "one product, not the history: {} vs {}", delta.len(), history.len());
     }
 }

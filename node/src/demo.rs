@@ -30,7 +30,7 @@ const CATALOG: &[(&str, &str, i64, &str, i64)] = &[
 ];
 
 /// Runs the demo: `n_sales` sales on one till, a live summary, and the last receipt.
-pub fn run(n_sales: usize, json_mode: bool) -> Result<()> {
+pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
     let dir = tempfile_dir()?;
     let mut node = Node::init(&dir, &InitOptions { store_name: "Warung Demo Bu Sri".into(), till_code: "T1".into() })?;
     let inputs: Vec<ProductInput> = CATALOG

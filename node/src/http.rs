@@ -115,6 +115,24 @@ fn qty_from_json(v: &Value, what: &str) -> Result<Qty, ApiError> {
     Qty::from_f64(n).map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))
 }
 
+/// `Query` whose rejection (e.g. `?limit=many`) answers in the contract's error shape.
+struct ApiQuery<T>(T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::bad_request("invalid_request", e.body_text()))
+    }
+}
+
 fn ok_json(status: StatusCode, v: impl serde::Serialize) -> ApiResult {
     Ok((status, axum::Json(v)).into_response())
 }
@@ -137,6 +155,13 @@ pub fn router(state: AppState) -> Router {
                 status: StatusCode::NOT_FOUND,
                 code: "not_found",
                 message: "no such endpoint".into(),
+            }
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                message: "this endpoint does not take that method".into(),
             }
         })
         .with_state(state)
@@ -198,7 +223,7 @@ struct SearchQuery {
     limit: Option<usize>,
 }
 
-async fn search_products(State(state): State<AppState>, Query(q): Query<SearchQuery>) -> ApiResult {
+async fn search_products(State(state): State<AppState>, ApiQuery(q): ApiQuery<SearchQuery>) -> ApiResult {
     let products = with_node(&state, move |n| n.search_products(&q.q, q.limit.unwrap_or(20))).await?;
     ok_json(StatusCode::OK, json!({ "products": products }))
 }
@@ -209,7 +234,7 @@ struct StockQuery {
     sku: Option<String>,
 }
 
-async fn stock(State(state): State<AppState>, Query(q): Query<StockQuery>) -> ApiResult {
+async fn stock(State(state): State<AppState>, ApiQuery(q): ApiQuery<StockQuery>) -> ApiResult {
     let rows = with_node(&state, move |n| n.stock(q.sku.as_deref())).await?;
     ok_json(StatusCode::OK, json!({ "stock": rows }))
 }
@@ -306,7 +331,7 @@ struct SalesQuery {
     date: Option<String>,
 }
 
-async fn list_sales(State(state): State<AppState>, Query(q): Query<SalesQuery>) -> ApiResult {
+async fn list_sales(State(state): State<AppState>, ApiQuery(q): ApiQuery<SalesQuery>) -> ApiResult {
     let rows = with_node(&state, move |n| n.sales(q.date.as_deref())).await?;
     ok_json(StatusCode::OK, json!({ "sales": rows }))
 }
@@ -343,7 +368,7 @@ struct ReceiptQuery {
     width: Option<usize>,
 }
 
-async fn receipt(State(state): State<AppState>, Path(sale_id): Path<String>, Query(q): Query<ReceiptQuery>) -> ApiResult {
+async fn receipt(State(state): State<AppState>, Path(sale_id): Path<String>, ApiQuery(q): ApiQuery<ReceiptQuery>) -> ApiResult {
     let text = with_node(&state, move |n| n.receipt_text(&sale_id, q.width.unwrap_or(32))).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }

@@ -190,12 +190,32 @@ fn read_csv(path: &Path) -> Result<ParsedRows, NodeError> {
         Some(Err(e)) => return Err(NodeError::Invalid(format!("{}: {e}", path.display()))),
         None => return Err(NodeError::Invalid(format!("{} is empty", path.display()))),
     };
+    // Row numbers are the file's line numbers, as a spreadsheet shows them: the csv
+    // reader skips blank lines, so counting records would misnumber every row after one.
+    // A record's position may point at the line break before it, so skip those first.
+    let bytes = text.as_bytes();
+    let newlines: Vec<usize> = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i)
+        .collect();
+    let line_of = |pos: Option<&csv::Position>, i: usize| match pos {
+        Some(p) => {
+            let mut start = usize::try_from(p.byte()).unwrap_or(usize::MAX).min(bytes.len());
+            while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
+                start += 1;
+            }
+            newlines.partition_point(|&nl| nl < start) + 1
+        }
+        None => i + 2,
+    };
     let rows: Vec<(usize, Vec<String>)> = records
         .enumerate()
         .map(|(i, r)| match r {
-            Ok(r) => (i + 2, r.iter().map(str::to_owned).collect()),
+            Ok(r) => (line_of(r.position(), i), r.iter().map(str::to_owned).collect()),
             // A broken record becomes a row with no sku, reported as an error for that row.
-            Err(_) => (i + 2, vec!["\u{0}".into()]),
+            Err(e) => (line_of(e.position(), i), vec!["\u{0}".into()]),
         })
         .collect();
     from_table(header, rows.into_iter())

@@ -176,7 +176,8 @@ pub struct Node {
     actor: ActorId,
     till_code: String,
     store: StoreDoc,
-    catalog: CatalogDoc,
+    /// Loaded on first catalog write: reads go through the read tables.
+    catalog: Option<CatalogDoc>,
     profile: StoreProfile,
     ledgers: HashMap<DocId, LedgerDoc>,
     _lock: File,
@@ -262,12 +263,19 @@ impl Node {
         let till_code = validate_till_code(&opts.till_code)?;
         fs::create_dir_all(dir).map_err(NodeError::io(format!("creating {}", dir.display())))?;
         let lock = lock_dir(dir)?;
-        if dir.join(storage::DB_FILE).exists() || dir.join(crate::identity::KEY_FILE).exists() {
+        // A database with a store id is a store; anything less is an interrupted `init`
+        // (or `join`) that may be completed, keeping the device key if one was written.
+        let mut db = storage::open_db(dir, true)?;
+        if storage::meta_get(&db, "store_id")?.is_some() {
             return Err(NodeError::AlreadyInitialised(dir.display().to_string()));
         }
-        let identity = Identity::generate();
-        identity.store(dir)?;
-        let mut db = storage::open_db(dir, true)?;
+        let identity = if dir.join(crate::identity::KEY_FILE).exists() {
+            Identity::load(dir)?
+        } else {
+            let identity = Identity::generate();
+            identity.store(dir)?;
+            identity
+        };
         let actor = ActorId::random();
         let store_id = StoreId(uuid::Uuid::now_v7());
         let now = now_ms();
@@ -299,7 +307,7 @@ impl Node {
             actor,
             till_code,
             store,
-            catalog,
+            catalog: Some(catalog),
             profile,
             ledgers: HashMap::new(),
             _lock: lock,
@@ -325,10 +333,6 @@ impl Node {
             Some(doc) => StoreDoc::from_doc(doc)?,
             None => StoreDoc::create(store_id, actor.clone())?,
         };
-        let catalog = match storage::load_doc(&db, DocId::catalog(store_id), DocKind::Catalog, actor.clone())? {
-            Some(doc) => CatalogDoc::from_doc(doc)?,
-            None => CatalogDoc::create(store_id, actor.clone())?,
-        };
         let profile = store
             .profile()?
             .unwrap_or_else(|| StoreProfile::named("Toko"));
@@ -339,7 +343,7 @@ impl Node {
             actor,
             till_code,
             store,
-            catalog,
+            catalog: None,
             profile,
             ledgers: HashMap::new(),
             _lock: lock,
@@ -446,15 +450,26 @@ impl Node {
                         self.store = StoreDoc::from_doc(doc)?;
                     }
                 }
-                DocKind::Catalog => {
-                    if let Some(doc) = storage::load_doc(&self.db, DocId::catalog(self.store_id()), kind, actor)? {
-                        self.catalog = CatalogDoc::from_doc(doc)?;
-                    }
-                }
+                DocKind::Catalog => self.catalog = None,
                 DocKind::Ledger => self.ledgers.clear(),
             }
         }
         result
+    }
+
+    /// The catalog document, loaded on first use.
+    fn catalog(&mut self) -> Result<&mut CatalogDoc, NodeError> {
+        if self.catalog.is_none() {
+            let store_id = self.store_id();
+            let catalog = match storage::load_doc(&self.db, DocId::catalog(store_id), DocKind::Catalog, self.actor.clone())? {
+                Some(doc) => CatalogDoc::from_doc(doc)?,
+                None => CatalogDoc::create(store_id, self.actor.clone())?,
+            };
+            self.catalog = Some(catalog);
+        }
+        self.catalog
+            .as_mut()
+            .ok_or_else(|| NodeError::NotFound("catalog".into()))
     }
 
     fn today(&self) -> BusinessDate {
@@ -507,7 +522,10 @@ impl Node {
         let doc = if id == DocId::store(store_id) {
             self.store.doc()
         } else if id == DocId::catalog(store_id) {
-            self.catalog.doc()
+            match self.catalog.as_mut() {
+                Some(c) => c.doc(),
+                None => return Ok(()),
+            }
         } else {
             match self.ledgers.get_mut(&id) {
                 Some(l) => l.doc(),
@@ -542,7 +560,14 @@ impl Node {
         let ledgers = storage::docs_of_kind(&self.db, DocKind::Ledger)?;
         let tx = self.db.transaction()?;
         tables::clear(&tx)?;
-        tables::index_catalog(&tx, &self.catalog)?;
+        let catalog = match self.catalog.take() {
+            Some(c) => c,
+            None => match storage::load_doc(&tx, DocId::catalog(self.store.store_id()), DocKind::Catalog, self.actor.clone())? {
+                Some(doc) => CatalogDoc::from_doc(doc)?,
+                None => CatalogDoc::create(self.store.store_id(), self.actor.clone())?,
+            },
+        };
+        tables::index_catalog(&tx, &catalog)?;
         for (id, _, _) in ledgers {
             if let Some(doc) = storage::load_doc(&tx, id, DocKind::Ledger, self.actor.clone())? {
                 tables::index_ledger(&tx, &LedgerDoc::from_doc(doc)?)?;
@@ -550,6 +575,7 @@ impl Node {
         }
         storage::meta_set(&tx, "read_tables_version", &READ_TABLES_VERSION.to_string())?;
         tx.commit()?;
+        self.catalog = Some(catalog);
         self.bump_counters_from_sales()?;
         Ok(())
     }
@@ -617,9 +643,9 @@ impl Node {
         Ok(())
     }
 
-    fn merged_product(&self, input: &ProductInput, now: i64) -> Result<Product, NodeError> {
+    fn merged_product(&mut self, input: &ProductInput, now: i64) -> Result<Product, NodeError> {
         let id = product_id(self.store_id(), &input.sku);
-        let existing = self.catalog.product(&id)?;
+        let existing = self.catalog()?.product(&id)?;
         let mut barcodes = existing.as_ref().map(|p| p.barcodes.clone()).unwrap_or_default();
         for b in &input.barcodes {
             if !barcodes.contains(b) {
@@ -650,7 +676,7 @@ impl Node {
         Self::validate_product(input)?;
         let now = now_ms();
         let product = self.merged_product(input, now)?;
-        let is_new = self.catalog.product(&product.id)?.is_none();
+        let is_new = self.catalog()?.product(&product.id)?.is_none();
         let stock_move = match input.stock {
             Some(target) => {
                 let current = tables::on_hand(&self.db, &product.sku)?;
@@ -670,8 +696,9 @@ impl Node {
         };
         let today = self.today();
         let result = (|| -> Result<(), NodeError> {
-            self.catalog.upsert_product(&product)?;
-            let catalog_bytes = self.catalog.doc().save_incremental();
+            let catalog = self.catalog()?;
+            catalog.upsert_product(&product)?;
+            let catalog_bytes = catalog.doc().save_incremental();
             let ledger_write = match &stock_move {
                 Some(m) => {
                     let ledger = self.own_ledger(&today)?;
@@ -711,10 +738,10 @@ impl Node {
             Self::validate_product(input)?;
         }
         let now = now_ms();
-        let products = inputs
-            .iter()
-            .map(|i| self.merged_product(i, now))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut products = Vec::with_capacity(inputs.len());
+        for input in inputs {
+            products.push(self.merged_product(input, now)?);
+        }
         let mut moves = Vec::new();
         for (input, product) in inputs.iter().zip(&products) {
             if let Some(target) = input.stock {
@@ -737,8 +764,9 @@ impl Node {
         let today = self.today();
         let device = self.device_id().to_string();
         let result = (|| -> Result<usize, NodeError> {
-            let n = self.catalog.upsert_products(&products, now)?;
-            let bytes = self.catalog.doc().save_incremental();
+            let catalog = self.catalog()?;
+            let n = catalog.upsert_products(&products, now)?;
+            let bytes = catalog.doc().save_incremental();
             let ledger_write = if moves.is_empty() {
                 None
             } else {
@@ -783,10 +811,13 @@ impl Node {
 
     /// Stock levels (all SKUs, or one).
     pub fn stock(&self, sku: Option<&str>) -> Result<Vec<StockRow>, NodeError> {
-        if let Some(sku) = sku {
-            self.product_row(sku)?;
+        match sku {
+            Some(code) => {
+                let sku = self.product_row(code)?.sku;
+                tables::stock_levels(&self.db, Some(&sku))
+            }
+            None => tables::stock_levels(&self.db, None),
         }
-        tables::stock_levels(&self.db, sku)
     }
 
     /// Records a stock movement: receive, adjust or opname.
@@ -934,29 +965,27 @@ impl Node {
                 payments: priced.payments,
                 change: priced.change,
             };
-            let ledger = {
-                {
-                    let meta = LedgerMeta {
-                        store: self.store.store_id(),
-                        till: self.identity.device_id(),
-                        date: today.clone(),
-                    };
-                    let id = LedgerDoc::id_for(&meta);
-                    if !self.ledgers.contains_key(&id) {
-                        let l = match storage::load_doc(&tx, id, DocKind::Ledger, self.actor.clone())? {
-                            Some(doc) => LedgerDoc::from_doc(doc)?,
-                            None => LedgerDoc::create(meta, self.actor.clone())?,
-                        };
-                        if self.ledgers.len() >= 8 {
-                            self.ledgers.clear();
-                        }
-                        self.ledgers.insert(id, l);
-                    }
-                    self.ledgers
-                        .get_mut(&id)
-                        .ok_or_else(|| NodeError::NotFound(format!("ledger {id}")))?
-                }
+            // Inlined rather than `self.own_ledger()`: the transaction borrows `self.db`.
+            let meta = LedgerMeta {
+                store: self.store.store_id(),
+                till: self.identity.device_id(),
+                date: today.clone(),
             };
+            let id = LedgerDoc::id_for(&meta);
+            if !self.ledgers.contains_key(&id) {
+                let l = match storage::load_doc(&tx, id, DocKind::Ledger, self.actor.clone())? {
+                    Some(doc) => LedgerDoc::from_doc(doc)?,
+                    None => LedgerDoc::create(meta, self.actor.clone())?,
+                };
+                if self.ledgers.len() >= 8 {
+                    self.ledgers.clear();
+                }
+                self.ledgers.insert(id, l);
+            }
+            let ledger = self
+                .ledgers
+                .get_mut(&id)
+                .ok_or_else(|| NodeError::NotFound(format!("ledger {id}")))?;
             ledger.record_sale(&sale)?;
             let id = ledger.doc().id();
             let bytes = ledger.doc().save_incremental();
