@@ -106,6 +106,18 @@ impl CatalogDoc {
         }
     }
 
+    /// The products touched by changes after `before` (what a merge brought in).
+    pub fn products_since(&mut self, before: &[automerge::ChangeHash]) -> Vec<Result<Product, DocError>> {
+        let ids: Vec<String> = self
+            .doc
+            .changed_records(before)
+            .into_iter()
+            .filter(|(map, _)| map == PRODUCTS)
+            .map(|(_, id)| id)
+            .collect();
+        ids.iter().filter_map(|id| self.product(id).transpose()).collect()
+    }
+
     /// All product ids.
     pub fn product_ids(&self) -> Vec<String> {
         match self.doc.root_map(PRODUCTS) {

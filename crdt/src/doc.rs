@@ -12,19 +12,23 @@
 //! - **Remote input never panics.** Loading and merging foreign bytes returns errors; a
 //!   record that does not decode is reported, not unwrapped.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::hydrate;
+use automerge::PatchAction;
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    ActorId, AutoCommit, ChangeHash, LoadOptions, ObjId, ObjType, OnPartialLoad, ROOT, ReadDoc,
+    ActorId, AutoCommit, LoadOptions, ObjId, ObjType, OnPartialLoad, ROOT, ReadDoc,
     ScalarValue, VerificationMode,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::ids::{DocId, DocKind};
+
+/// The hash of one Automerge change (document heads are lists of these).
+pub use automerge::ChangeHash;
 
 /// Errors from reading or changing a document.
 #[derive(Debug, thiserror::Error)]
@@ -201,6 +205,39 @@ impl Doc {
         *h.finalize().as_bytes()
     }
 
+    /// The `(top-level map, record key)` pairs that changes after `before` touched, e.g.
+    /// `("sales", sale_id)`. Used to update read tables after a merge without rescanning
+    /// the document.
+    pub fn changed_records(&mut self, before: &[ChangeHash]) -> BTreeSet<(String, String)> {
+        let after = self.am.get_heads();
+        let mut out = BTreeSet::new();
+        if before == after.as_slice() {
+            return out;
+        }
+        let key_of = |prop: &automerge::Prop| match prop {
+            automerge::Prop::Map(k) => Some(k.to_string()),
+            automerge::Prop::Seq(_) => None,
+        };
+        for patch in self.am.diff(before, &after) {
+            let (root, record) = match patch.path.as_slice() {
+                [] => continue, // the root itself: genesis fields
+                [(_, root)] => {
+                    let record = match &patch.action {
+                        PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => Some(key.to_string()),
+                        PatchAction::Conflict { prop } => key_of(prop),
+                        _ => None,
+                    };
+                    (key_of(root), record)
+                }
+                [(_, root), (_, record), ..] => (key_of(root), key_of(record)),
+            };
+            if let (Some(root), Some(record)) = (root, record) {
+                out.insert((root, record));
+            }
+        }
+        out
+    }
+
     /// The changes since the last `save_incremental` or `save`.
     pub fn save_incremental(&mut self) -> Vec<u8> {
         let bytes = self.am.save_after(&self.saved_heads);
@@ -324,12 +361,10 @@ impl Doc {
         &'a self,
         map: &ObjId,
     ) -> impl Iterator<Item = Result<T, DocError>> + 'a {
-        self.am
-            .map_range(map.clone(), ..)
-            .map(move |item| {
-                let id = item.id();
-                decode_record(&self.am, &item.key, item.value.into(), id)
-            })
+        self.am.map_range(map.clone(), ..).map(move |item| {
+            let id = item.id();
+            decode_record(&self.am, &item.key, item.value.into(), id)
+        })
     }
 
     /// The keys of `map`.
@@ -378,7 +413,9 @@ fn load_strict(bytes: &[u8]) -> Result<AutoCommit, DocError> {
         let options = LoadOptions::new()
             .on_partial_load(on_partial)
             .verification_mode(VerificationMode::Check);
-        catch_unwind(AssertUnwindSafe(|| AutoCommit::load_with_options(bytes, options)))
+        catch_unwind(AssertUnwindSafe(|| {
+            AutoCommit::load_with_options(bytes, options)
+        }))
     };
     let corrupt = |e: &dyn std::fmt::Display| DocError::Corrupt(e.to_string());
     match load(OnPartialLoad::Error) {
@@ -412,9 +449,7 @@ fn decode_record<T: DeserializeOwned>(
 }
 
 /// Runs an Automerge call on untrusted bytes: errors and panics both become `Corrupt`.
-fn guarded<T>(
-    f: impl FnOnce() -> Result<T, automerge::AutomergeError>,
-) -> Result<T, DocError> {
+fn guarded<T>(f: impl FnOnce() -> Result<T, automerge::AutomergeError>) -> Result<T, DocError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(DocError::Corrupt(e.to_string())),
@@ -518,16 +553,33 @@ mod tests {
         let store = StoreId(uuid::Uuid::from_u128(3));
         let mut catalog = CatalogDoc::create(store, ActorId::random()).expect("create");
         for i in 0..50 {
-            catalog.upsert_product(&product(store, &format!("SKU{i}"))).expect("upsert");
+            catalog
+                .upsert_product(&product(store, &format!("SKU{i}")))
+                .expect("upsert");
         }
         let history = catalog.doc().save_incremental();
-        let mut loaded = Doc::load(catalog.doc().id(), DocKind::Catalog, [history.as_slice()], ActorId::random())
-            .expect("load");
-        assert!(loaded.save_incremental().is_empty(), "nothing new since the load");
+        let mut loaded = Doc::load(
+            catalog.doc().id(),
+            DocKind::Catalog,
+            [history.as_slice()],
+            ActorId::random(),
+        )
+        .expect("load");
+        assert!(
+            loaded.save_incremental().is_empty(),
+            "nothing new since the load"
+        );
         let mut loaded = CatalogDoc::from_doc(loaded).expect("catalog");
-        loaded.upsert_product(&product(store, "NEW")).expect("upsert");
+        loaded
+            .upsert_product(&product(store, "NEW"))
+            .expect("upsert");
         let delta = loaded.doc().save_incremental();
         assert!(!delta.is_empty());
-        assert!(delta.len() * 10 < history.len(), "one product, not the history: {} vs {}", delta.len(), history.len());
+        assert!(
+            delta.len() * 10 < history.len(),
+            "one product, not the history: {} vs {}",
+            delta.len(),
+            history.len()
+        );
     }
 }

@@ -247,10 +247,16 @@ mod tests {
         let store = StoreId(uuid::Uuid::from_u128(7));
         let till = DeviceId([1; 32]);
         let day: BusinessDate = "2026-11-23".parse().expect("valid date");
-        assert_eq!(DocId::ledger(store, till, &day), DocId::ledger(store, till, &day));
+        assert_eq!(
+            DocId::ledger(store, till, &day),
+            DocId::ledger(store, till, &day)
+        );
         assert_ne!(DocId::store(store), DocId::catalog(store));
         let other: BusinessDate = "2026-11-24".parse().expect("valid date");
-        assert_ne!(DocId::ledger(store, till, &day), DocId::ledger(store, till, &other));
+        assert_ne!(
+            DocId::ledger(store, till, &day),
+            DocId::ledger(store, till, &other)
+        );
         assert_eq!(product_id(store, "A1"), product_id(store, "A1"));
         assert_ne!(product_id(store, "A1"), product_id(store, "A2"));
     }
@@ -261,6 +267,9 @@ mod tests {
         assert!("2026-13-01".parse::<BusinessDate>().is_err());
         assert!("2026-1-01".parse::<BusinessDate>().is_err());
         assert!("not-a-uuid".parse::<StoreId>().is_err());
-        assert_eq!("2026-11-23".parse::<BusinessDate>().map(|d| d.compact()), Ok("261123".into()));
+        assert_eq!(
+            "2026-11-23".parse::<BusinessDate>().map(|d| d.compact()),
+            Ok("261123".into())
+        );
     }
 }

@@ -45,6 +45,25 @@ pub struct StockEffect {
     pub at_ms: i64,
 }
 
+/// Records of a ledger, as returned by [`LedgerDoc::records_since`].
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LedgerRecords {
+    /// Sales.
+    pub sales: Vec<Sale>,
+    /// Voids.
+    pub voids: Vec<Void>,
+    /// Refunds.
+    pub refunds: Vec<Refund>,
+    /// Stock movements.
+    pub movements: Vec<StockMovement>,
+    /// Shift openings.
+    pub shift_opens: Vec<ShiftOpen>,
+    /// Shift closings.
+    pub shift_closes: Vec<ShiftClose>,
+    /// Records that did not decode (reported, skipped).
+    pub undecodable: usize,
+}
+
 /// A till's ledger for one day.
 #[derive(Debug)]
 pub struct LedgerDoc {
@@ -66,7 +85,15 @@ impl LedgerDoc {
             ("till", GenesisValue::Str(meta.till.to_string())),
             ("date", GenesisValue::Str(meta.date.to_string())),
         ];
-        for key in [SALES, VOIDS, REFUNDS, MOVEMENTS, SHIFTS_OPEN, SHIFTS_CLOSE, FEEDBACK] {
+        for key in [
+            SALES,
+            VOIDS,
+            REFUNDS,
+            MOVEMENTS,
+            SHIFTS_OPEN,
+            SHIFTS_CLOSE,
+            FEEDBACK,
+        ] {
             fields.push((key, GenesisValue::Map));
         }
         let doc = Doc::genesis(id, DocKind::Ledger, &fields, actor)?;
@@ -233,6 +260,52 @@ impl LedgerDoc {
         }
     }
 
+    /// The records added by changes after `before` (what a merge brought in).
+    pub fn records_since(&mut self, before: &[automerge::ChangeHash]) -> LedgerRecords {
+        let mut out = LedgerRecords::default();
+        for (map, key) in self.doc.changed_records(before) {
+            let Ok(obj) = self.doc.root_map(match map.as_str() {
+                SALES => SALES,
+                VOIDS => VOIDS,
+                REFUNDS => REFUNDS,
+                MOVEMENTS => MOVEMENTS,
+                SHIFTS_OPEN => SHIFTS_OPEN,
+                SHIFTS_CLOSE => SHIFTS_CLOSE,
+                _ => continue,
+            }) else {
+                continue;
+            };
+            let bad = |out: &mut LedgerRecords| out.undecodable += 1;
+            match map.as_str() {
+                SALES => match self.doc.get_record(&obj, &key) {
+                    Ok(Some(r)) => out.sales.push(r),
+                    _ => bad(&mut out),
+                },
+                VOIDS => match self.doc.get_record(&obj, &key) {
+                    Ok(Some(r)) => out.voids.push(r),
+                    _ => bad(&mut out),
+                },
+                REFUNDS => match self.doc.get_record(&obj, &key) {
+                    Ok(Some(r)) => out.refunds.push(r),
+                    _ => bad(&mut out),
+                },
+                MOVEMENTS => match self.doc.get_record(&obj, &key) {
+                    Ok(Some(r)) => out.movements.push(r),
+                    _ => bad(&mut out),
+                },
+                SHIFTS_OPEN => match self.doc.get_record(&obj, &key) {
+                    Ok(Some(r)) => out.shift_opens.push(r),
+                    _ => bad(&mut out),
+                },
+                _ => match self.doc.get_record(&obj, &key) {
+                    Ok(Some(r)) => out.shift_closes.push(r),
+                    _ => bad(&mut out),
+                },
+            }
+        }
+        out
+    }
+
     /// Every stock effect in this ledger; undecodable records are skipped and counted.
     pub fn stock_effects(&self) -> (Vec<StockEffect>, usize) {
         let mut effects = Vec::new();
@@ -267,36 +340,46 @@ impl LedgerDoc {
 
 /// The stock effects of a sale: one negative movement per line.
 pub fn sale_effects(sale: &Sale) -> impl Iterator<Item = StockEffect> + '_ {
-    sale.lines.iter().enumerate().map(move |(i, line)| StockEffect {
-        movement_id: format!("sale:{}:{i}", sale.id),
-        kind: MovementKind::Sale,
-        sku: line.sku.clone(),
-        qty: line.qty.neg(),
-        at_ms: sale.created_at_ms,
-    })
+    sale.lines
+        .iter()
+        .enumerate()
+        .map(move |(i, line)| StockEffect {
+            movement_id: format!("sale:{}:{i}", sale.id),
+            kind: MovementKind::Sale,
+            sku: line.sku.clone(),
+            qty: line.qty.neg(),
+            at_ms: sale.created_at_ms,
+        })
 }
 
 /// The stock effects of a void. Keyed by the *sale*, so two tills voiding the same sale
 /// while partitioned return its stock once, not twice.
 pub fn void_effects(void: &Void) -> impl Iterator<Item = StockEffect> + '_ {
-    void.lines.iter().enumerate().map(move |(i, line)| StockEffect {
-        movement_id: format!("void:{}:{i}", void.sale_id),
-        kind: MovementKind::Void,
-        sku: line.sku.clone(),
-        qty: line.qty,
-        at_ms: void.at_ms,
-    })
+    void.lines
+        .iter()
+        .enumerate()
+        .map(move |(i, line)| StockEffect {
+            movement_id: format!("void:{}:{i}", void.sale_id),
+            kind: MovementKind::Void,
+            sku: line.sku.clone(),
+            qty: line.qty,
+            at_ms: void.at_ms,
+        })
 }
 
 /// The stock effects of a refund: goods come back.
 pub fn refund_effects(refund: &Refund) -> impl Iterator<Item = StockEffect> + '_ {
-    refund.lines.iter().enumerate().map(move |(i, line)| StockEffect {
-        movement_id: format!("refund:{}:{i}", refund.id),
-        kind: MovementKind::Refund,
-        sku: line.sku.clone(),
-        qty: line.qty,
-        at_ms: refund.at_ms,
-    })
+    refund
+        .lines
+        .iter()
+        .enumerate()
+        .map(move |(i, line)| StockEffect {
+            movement_id: format!("refund:{}:{i}", refund.id),
+            kind: MovementKind::Refund,
+            sku: line.sku.clone(),
+            qty: line.qty,
+            at_ms: refund.at_ms,
+        })
 }
 
 /// The stock effect of a movement record.

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 pub type Rupiah = i64;
 
 /// A quantity in thousandths of a unit (`1500` is 1.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Qty(pub i64);
 
@@ -229,10 +231,16 @@ mod tests {
 
     #[test]
     fn cash_rounding() {
-        let nearest = CashRounding { unit: 100, down: false };
+        let nearest = CashRounding {
+            unit: 100,
+            down: false,
+        };
         assert_eq!(nearest.adjustment(12_450), 50);
         assert_eq!(nearest.adjustment(12_449), -49);
-        let down = CashRounding { unit: 500, down: true };
+        let down = CashRounding {
+            unit: 500,
+            down: true,
+        };
         assert_eq!(down.adjustment(12_900), -400);
         assert_eq!(CashRounding::default().adjustment(12_345), 0);
     }

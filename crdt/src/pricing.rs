@@ -97,7 +97,9 @@ const MAX_AMOUNT: Rupiah = 1_000_000_000_000; // Rp1 trillion: far beyond any ti
 pub fn valid_method(method: &str) -> bool {
     !method.is_empty()
         && method.len() <= 24
-        && method.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && method
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// Prices a cart under `rule`, applies cash rounding when everything is paid in cash, and
@@ -139,7 +141,9 @@ pub fn price_cart(
             return Err(PricingError::BadAmount { sku: c.sku });
         }
         let line_total = gross - c.discount;
-        subtotal = subtotal.checked_add(line_total).ok_or(PricingError::Overflow)?;
+        subtotal = subtotal
+            .checked_add(line_total)
+            .ok_or(PricingError::Overflow)?;
         lines.push(SaleLine {
             product_id: c.product_id,
             sku: c.sku,
@@ -166,7 +170,11 @@ pub fn price_cart(
         }
     }
     let all_cash = payments.iter().all(Payment::is_cash);
-    let rounding_adj = if all_cash { rounding.adjustment(tax.gross) } else { 0 };
+    let rounding_adj = if all_cash {
+        rounding.adjustment(tax.gross)
+    } else {
+        0
+    };
     let total = tax.gross + rounding_adj;
     let payments = if payments.is_empty() {
         vec![Payment {
@@ -177,7 +185,11 @@ pub fn price_cart(
         payments
     };
     let paid: Rupiah = payments.iter().map(|p| p.amount).sum();
-    let non_cash: Rupiah = payments.iter().filter(|p| !p.is_cash()).map(|p| p.amount).sum();
+    let non_cash: Rupiah = payments
+        .iter()
+        .filter(|p| !p.is_cash())
+        .map(|p| p.amount)
+        .sum();
     if paid < total {
         return Err(PricingError::InsufficientPayment { total, paid });
     }
@@ -240,29 +252,61 @@ mod tests {
 
     #[test]
     fn exact_cash_by_default() {
-        let s = price_cart(vec![line("A", 2, 4_000)], &TaxRule::none(), CashRounding::default(), vec![])
-            .expect("priced");
+        let s = price_cart(
+            vec![line("A", 2, 4_000)],
+            &TaxRule::none(),
+            CashRounding::default(),
+            vec![],
+        )
+        .expect("priced");
         assert_eq!((s.total, s.change, s.payments.len()), (8_000, 0, 1));
     }
 
     #[test]
     fn short_payment_is_refused() {
-        let e = price_cart(vec![line("A", 2, 4_000)], &TaxRule::none(), CashRounding::default(), vec![cash(5_000)]);
-        assert_eq!(e, Err(PricingError::InsufficientPayment { total: 8_000, paid: 5_000 }));
+        let e = price_cart(
+            vec![line("A", 2, 4_000)],
+            &TaxRule::none(),
+            CashRounding::default(),
+            vec![cash(5_000)],
+        );
+        assert_eq!(
+            e,
+            Err(PricingError::InsufficientPayment {
+                total: 8_000,
+                paid: 5_000
+            })
+        );
     }
 
     #[test]
     fn split_payment_gives_change_in_cash_only() {
         let pays = vec![
-            Payment { method: "qris".into(), amount: 5_000 },
+            Payment {
+                method: "qris".into(),
+                amount: 5_000,
+            },
             cash(5_000),
         ];
-        let s = price_cart(vec![line("A", 2, 4_000)], &TaxRule::none(), CashRounding::default(), pays)
-            .expect("priced");
+        let s = price_cart(
+            vec![line("A", 2, 4_000)],
+            &TaxRule::none(),
+            CashRounding::default(),
+            pays,
+        )
+        .expect("priced");
         assert_eq!(s.change, 2_000);
-        let over = vec![Payment { method: "card".into(), amount: 9_000 }];
+        let over = vec![Payment {
+            method: "card".into(),
+            amount: 9_000,
+        }];
         assert!(matches!(
-            price_cart(vec![line("A", 2, 4_000)], &TaxRule::none(), CashRounding::default(), over),
+            price_cart(
+                vec![line("A", 2, 4_000)],
+                &TaxRule::none(),
+                CashRounding::default(),
+                over
+            ),
             Err(PricingError::NonCashOverpayment { .. })
         ));
     }
@@ -270,31 +314,56 @@ mod tests {
     #[test]
     fn tax_shares_sum_to_the_tax() {
         let lines = vec![line("A", 3, 3_500), line("B", 2, 4_000), line("C", 1, 1)];
-        let s = price_cart(lines, &TaxRule::ppn_12_dpp_11_12(true), CashRounding::default(), vec![])
-            .expect("priced");
+        let s = price_cart(
+            lines,
+            &TaxRule::ppn_12_dpp_11_12(true),
+            CashRounding::default(),
+            vec![],
+        )
+        .expect("priced");
         assert_eq!(s.total, 18_501);
         assert_eq!(s.lines.iter().map(|l| l.tax).sum::<Rupiah>(), s.tax.tax);
     }
 
     #[test]
     fn cash_rounding_only_when_all_cash() {
-        let r = CashRounding { unit: 100, down: true };
-        let s = price_cart(vec![line("A", 1, 12_345)], &TaxRule::none(), r, vec![]).expect("priced");
+        let r = CashRounding {
+            unit: 100,
+            down: true,
+        };
+        let s =
+            price_cart(vec![line("A", 1, 12_345)], &TaxRule::none(), r, vec![]).expect("priced");
         assert_eq!((s.total, s.rounding), (12_300, -45));
-        let qris = vec![Payment { method: "qris".into(), amount: 12_345 }];
+        let qris = vec![Payment {
+            method: "qris".into(),
+            amount: 12_345,
+        }];
         let s = price_cart(vec![line("A", 1, 12_345)], &TaxRule::none(), r, qris).expect("priced");
         assert_eq!((s.total, s.rounding), (12_345, 0));
     }
 
     #[test]
     fn bad_input_is_an_error() {
-        assert_eq!(price_cart(vec![], &TaxRule::none(), CashRounding::default(), vec![]), Err(PricingError::Empty));
+        assert_eq!(
+            price_cart(vec![], &TaxRule::none(), CashRounding::default(), vec![]),
+            Err(PricingError::Empty)
+        );
         assert!(matches!(
-            price_cart(vec![line("A", 0, 1)], &TaxRule::none(), CashRounding::default(), vec![]),
+            price_cart(
+                vec![line("A", 0, 1)],
+                &TaxRule::none(),
+                CashRounding::default(),
+                vec![]
+            ),
             Err(PricingError::BadQty { .. })
         ));
         assert!(matches!(
-            price_cart(vec![line("A", 1, 1)], &TaxRule::none(), CashRounding::default(), vec![cash(-1)]),
+            price_cart(
+                vec![line("A", 1, 1)],
+                &TaxRule::none(),
+                CashRounding::default(),
+                vec![cash(-1)]
+            ),
             Err(PricingError::BadPayment { .. })
         ));
     }

@@ -161,7 +161,9 @@ impl StoreDoc {
 
     /// Wraps a loaded document.
     pub fn from_doc(doc: Doc) -> Result<StoreDoc, DocError> {
-        let store = doc.root_str("store_id").and_then(|s| s.parse::<StoreId>().ok());
+        let store = doc
+            .root_str("store_id")
+            .and_then(|s| s.parse::<StoreId>().ok());
         match store {
             Some(store) if doc.kind() == DocKind::Store && DocId::store(store) == doc.id() => {
                 Ok(StoreDoc { doc, store })
@@ -188,7 +190,13 @@ impl StoreDoc {
         &self.doc
     }
 
-    fn put(&mut self, map: &'static str, key: &str, value: impl Serialize, at_ms: i64) -> Result<bool, DocError> {
+    fn put(
+        &mut self,
+        map: &'static str,
+        key: &str,
+        value: impl Serialize,
+        at_ms: i64,
+    ) -> Result<bool, DocError> {
         let parent = self.doc.root_map(map)?;
         let fields = match serde_json::to_value(value) {
             Ok(serde_json::Value::Object(m)) => m,
@@ -211,7 +219,11 @@ impl StoreDoc {
         }
     }
 
-    fn get<T: serde::de::DeserializeOwned>(&self, map: &'static str, key: &str) -> Result<Option<T>, DocError> {
+    fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        map: &'static str,
+        key: &str,
+    ) -> Result<Option<T>, DocError> {
         let parent = self.doc.root_map(map)?;
         let am = self.doc.automerge_ref();
         let Some((automerge::Value::Object(ObjType::Map), obj)) = am.get(&parent, key)? else {
@@ -246,7 +258,12 @@ impl StoreDoc {
     }
 
     /// Adds or updates a device in the roster.
-    pub fn put_device(&mut self, id: DeviceId, device: &Device, at_ms: i64) -> Result<bool, DocError> {
+    pub fn put_device(
+        &mut self,
+        id: DeviceId,
+        device: &Device,
+        at_ms: i64,
+    ) -> Result<bool, DocError> {
         self.put(DEVICES, &id.to_string(), device, at_ms)
     }
 
@@ -271,7 +288,12 @@ impl StoreDoc {
     }
 
     /// Stores an invite under the hash of its secret.
-    pub fn put_invite(&mut self, secret_hash: &str, invite: &Invite, at_ms: i64) -> Result<bool, DocError> {
+    pub fn put_invite(
+        &mut self,
+        secret_hash: &str,
+        invite: &Invite,
+        at_ms: i64,
+    ) -> Result<bool, DocError> {
         self.put(INVITES, secret_hash, invite, at_ms)
     }
 

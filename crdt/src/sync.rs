@@ -22,6 +22,17 @@ impl PeerState {
         self.0.encode()
     }
 
+    /// A hash of the heads both sides are known to share (zeros before any exchange).
+    pub fn shared_heads_hash(&self) -> [u8; 32] {
+        let mut heads = self.0.shared_heads.clone();
+        heads.sort();
+        let mut h = blake3::Hasher::new();
+        for head in &heads {
+            h.update(&head.0);
+        }
+        *h.finalize().as_bytes()
+    }
+
     /// Restores a state saved by [`PeerState::encode`].
     pub fn decode(bytes: &[u8]) -> Result<PeerState, DocError> {
         sync::State::decode(bytes)
@@ -40,7 +51,11 @@ impl Doc {
     }
 
     /// Applies a message from the peer.
-    pub fn receive_sync_message(&mut self, peer: &mut PeerState, bytes: &[u8]) -> Result<(), DocError> {
+    pub fn receive_sync_message(
+        &mut self,
+        peer: &mut PeerState,
+        bytes: &[u8],
+    ) -> Result<(), DocError> {
         let message = sync::Message::decode(bytes).map_err(|e| DocError::Corrupt(e.to_string()))?;
         let am = self.automerge();
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

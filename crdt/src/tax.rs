@@ -150,10 +150,8 @@ impl TaxRule {
     /// assert_eq!((b.dpp, b.dpp_other, b.tax, b.gross), (15_766, 14_452, 1_734, 17_500));
     /// ```
     pub fn apply(&self, subtotal: Rupiah) -> TaxBreakdown {
-        let service_charge = round_div(
-            i128::from(subtotal) * i128::from(self.service_bp),
-            10_000,
-        ) as Rupiah;
+        let service_charge =
+            round_div(i128::from(subtotal) * i128::from(self.service_bp), 10_000) as Rupiah;
         if self.kind == TaxKind::None || self.rate_bp == 0 {
             return TaxBreakdown {
                 service_charge,
@@ -218,7 +216,10 @@ mod tests {
         let ex = TaxRule::ppn_12_dpp_11_12(false).apply(50_000_000);
         assert_eq!(ex.dpp_other, 45_833_333);
         assert_eq!(ex.tax, 5_500_000);
-        assert_eq!(TaxRule::ppn_12_dpp_11_12(true).label().as_deref(), Some("PPN 12%"));
+        assert_eq!(
+            TaxRule::ppn_12_dpp_11_12(true).label().as_deref(),
+            Some("PPN 12%")
+        );
     }
 
     #[test]

@@ -51,7 +51,12 @@ use kasir_crdt::{ActorId, Doc, DocError};
 use proptest::prelude::*;
 
 /// The SKUs sold in every world, with their base prices.
-const SKUS: [(&str, i64); 4] = [("KOPI", 5_000), ("TEH", 4_000), ("GULA", 16_500), ("CABE", 60_000)];
+const SKUS: [(&str, i64); 4] = [
+    ("KOPI", 5_000),
+    ("TEH", 4_000),
+    ("GULA", 16_500),
+    ("CABE", 60_000),
+];
 /// The most tills a world has.
 const MAX_TILLS: usize = 5;
 /// The clock at the start of every history (ms).
@@ -88,32 +93,74 @@ fn ledger_meta(till: usize) -> LedgerMeta {
 #[derive(Debug, Clone)]
 enum Op {
     /// Till sells `(sku, quarter units)` lines.
-    Sale { till: usize, lines: Vec<(usize, i64)> },
+    Sale {
+        till: usize,
+        lines: Vec<(usize, i64)>,
+    },
     /// Till voids a sale it knows.
     Void { till: usize, pick: usize },
     /// `first` voids a sale it knows; `second` learns of it from `first`, then voids it too
     /// without syncing in between.
-    DoubleVoid { first: usize, second: usize, pick: usize },
+    DoubleVoid {
+        first: usize,
+        second: usize,
+        pick: usize,
+    },
     /// Till refunds `quarters`/4 of one line of a sale it knows.
-    Refund { till: usize, pick: usize, line: usize, quarters: i64 },
+    Refund {
+        till: usize,
+        pick: usize,
+        line: usize,
+        quarters: i64,
+    },
     /// Till receives whole units from a supplier.
     Receive { till: usize, sku: usize, units: i64 },
     /// Till corrects stock by `quarter units` (signed, never zero).
-    Adjust { till: usize, sku: usize, quarters: i64 },
+    Adjust {
+        till: usize,
+        sku: usize,
+        quarters: i64,
+    },
     /// Till counts `counted` whole units and records the delta against what it knows.
-    Opname { till: usize, sku: usize, counted: i64 },
+    Opname {
+        till: usize,
+        sku: usize,
+        counted: i64,
+    },
     /// Till writes a product of the catalog.
-    Upsert { till: usize, sku: usize, variant: usize, price_step: i64, active: bool },
+    Upsert {
+        till: usize,
+        sku: usize,
+        variant: usize,
+        price_step: i64,
+        active: bool,
+    },
     /// `dst` merges `src`'s replica of a document (`Doc::merge`).
     Merge { dst: usize, src: usize, doc: usize },
     /// `a` and `b` run the sync protocol on a document until neither has anything to say.
-    SyncProtocol { a: usize, b: usize, doc: usize, reconnect: bool },
+    SyncProtocol {
+        a: usize,
+        b: usize,
+        doc: usize,
+        reconnect: bool,
+    },
     /// `src`'s `save_incremental` bytes are applied at `dst` (twice if `twice`). With
     /// `own`, the document is `src`'s own ledger (a till pushing what it just wrote), so
     /// changes often arrive before their predecessors and wait for them.
-    DeliverIncremental { src: usize, dst: usize, doc: usize, own: bool, twice: bool },
+    DeliverIncremental {
+        src: usize,
+        dst: usize,
+        doc: usize,
+        own: bool,
+        twice: bool,
+    },
     /// `src`'s `save` bytes are applied at `dst` (twice if `twice`).
-    DeliverSnapshot { src: usize, dst: usize, doc: usize, twice: bool },
+    DeliverSnapshot {
+        src: usize,
+        dst: usize,
+        doc: usize,
+        twice: bool,
+    },
 }
 
 fn op_strategy() -> impl Strategy<Value = Op> {
@@ -162,7 +209,9 @@ enum Slot {
 }
 
 fn all_slots(tills: usize) -> Vec<Slot> {
-    std::iter::once(Slot::Catalog).chain((0..tills).map(Slot::Ledger)).collect()
+    std::iter::once(Slot::Catalog)
+        .chain((0..tills).map(Slot::Ledger))
+        .collect()
 }
 
 /// A raw document choice: the catalog, one ledger, or every document.
@@ -239,8 +288,13 @@ impl AnyDoc {
             }
             Slot::Ledger(k) => {
                 let meta = ledger_meta(k);
-                let doc = Doc::load(LedgerDoc::id_for(&meta), DocKind::Ledger, [bytes], ActorId::random())
-                    .expect("a saved ledger loads");
+                let doc = Doc::load(
+                    LedgerDoc::id_for(&meta),
+                    DocKind::Ledger,
+                    [bytes],
+                    ActorId::random(),
+                )
+                .expect("a saved ledger loads");
                 let ledger = LedgerDoc::from_doc(doc).expect("a ledger");
                 assert_eq!(ledger.meta(), &meta, "loaded ledger meta");
                 AnyDoc::Ledger(ledger)
@@ -287,7 +341,9 @@ impl Till {
         Till {
             catalog: CatalogDoc::create(store_id(), ActorId::random()).expect("catalog genesis"),
             ledgers: (0..tills)
-                .map(|k| LedgerDoc::create(ledger_meta(k), ActorId::random()).expect("ledger genesis"))
+                .map(|k| {
+                    LedgerDoc::create(ledger_meta(k), ActorId::random()).expect("ledger genesis")
+                })
                 .collect(),
             peers: BTreeMap::new(),
         }
@@ -384,7 +440,8 @@ struct View {
 impl View {
     /// Records `indices` of the writer arrive at this replica.
     fn receive(&mut self, indices: impl IntoIterator<Item = usize>) {
-        self.parked.extend(indices.into_iter().filter(|&i| i >= self.applied));
+        self.parked
+            .extend(indices.into_iter().filter(|&i| i >= self.applied));
         while self.parked.remove(&self.applied) {
             self.applied += 1;
         }
@@ -392,7 +449,9 @@ impl View {
 
     /// Everything this replica holds, applied or parked: what a snapshot or a merge carries.
     fn held(&self) -> Vec<usize> {
-        (0..self.applied).chain(self.parked.iter().copied()).collect()
+        (0..self.applied)
+            .chain(self.parked.iter().copied())
+            .collect()
     }
 }
 
@@ -535,7 +594,10 @@ impl World {
         assert!(!repeated, "a repeated record id is not added twice");
         self.written[t].push(record);
         let own = &mut self.views[t][t];
-        assert!(own.parked.is_empty(), "a writer never waits for its own records");
+        assert!(
+            own.parked.is_empty(),
+            "a writer never waits for its own records"
+        );
         own.applied += 1;
         assert_eq!(own.applied, self.written[t].len());
     }
@@ -562,7 +624,11 @@ impl World {
             .collect();
         let total: i64 = lines.iter().map(|l| l.line_total).sum();
         Sale {
-            receipt_no: format!("T{t}-{}-{}", business_date().compact(), self.written[t].len() + 1),
+            receipt_no: format!(
+                "T{t}-{}-{}",
+                business_date().compact(),
+                self.written[t].len() + 1
+            ),
             id,
             client_id: None,
             till: device(t).to_string(),
@@ -605,7 +671,13 @@ impl World {
         }
     }
 
-    fn new_movement(&mut self, kind: MovementKind, sku: usize, qty: Qty, counted: Option<Qty>) -> StockMovement {
+    fn new_movement(
+        &mut self,
+        kind: MovementKind,
+        sku: usize,
+        qty: Qty,
+        counted: Option<Qty>,
+    ) -> StockMovement {
         StockMovement {
             id: self.fresh_id(),
             kind,
@@ -622,7 +694,10 @@ impl World {
     fn local_stock(&self, t: usize) -> StockLevels {
         let local = stock::stock_levels(&self.tills[t].ledgers);
         let expected = model_stock(self.known_records(t), &self.all_sales());
-        assert_eq!(local, expected, "till {t}'s stock view equals the sum of what it has seen");
+        assert_eq!(
+            local, expected,
+            "till {t}'s stock view equals the sum of what it has seen"
+        );
         local
     }
 
@@ -641,7 +716,11 @@ impl World {
                     self.write(t, Record::Void(void));
                 }
             }
-            Op::DoubleVoid { first, second, pick } => {
+            Op::DoubleVoid {
+                first,
+                second,
+                pick,
+            } => {
                 let (a, b) = (first % n, second % n);
                 if let Some((owner, sale)) = self.pick_known_sale(a, pick) {
                     self.merge(b, a, Slot::Ledger(owner));
@@ -651,7 +730,12 @@ impl World {
                     self.write(b, Record::Void(second_void));
                 }
             }
-            Op::Refund { till, pick, line, quarters } => {
+            Op::Refund {
+                till,
+                pick,
+                line,
+                quarters,
+            } => {
                 let t = till % n;
                 if let Some((_, sale)) = self.pick_known_sale(t, pick) {
                     let line = &sale.lines[line % sale.lines.len()];
@@ -675,7 +759,11 @@ impl World {
                 let m = self.new_movement(MovementKind::Receive, sku, Qty::units(units), None);
                 self.write(t, Record::Movement(m));
             }
-            Op::Adjust { till, sku, quarters } => {
+            Op::Adjust {
+                till,
+                sku,
+                quarters,
+            } => {
                 let t = till % n;
                 let m = self.new_movement(MovementKind::Adjust, sku, Qty(quarters * 250), None);
                 self.write(t, Record::Movement(m));
@@ -689,9 +777,18 @@ impl World {
                 let m = self.new_movement(MovementKind::Opname, sku, delta, Some(counted));
                 self.write(t, Record::Movement(m));
                 let after = self.local_stock(t).get(name).copied().unwrap_or_default();
-                assert_eq!(after, counted, "after an opname the till's stock is what was counted");
+                assert_eq!(
+                    after, counted,
+                    "after an opname the till's stock is what was counted"
+                );
             }
-            Op::Upsert { till, sku, variant, price_step, active } => {
+            Op::Upsert {
+                till,
+                sku,
+                variant,
+                price_step,
+                active,
+            } => {
                 let t = till % n;
                 self.upsert(t, sku, variant, price_step, active);
             }
@@ -700,18 +797,38 @@ impl World {
                     self.merge(dst % n, src % n, slot);
                 }
             }
-            Op::SyncProtocol { a, b, doc, reconnect } => {
+            Op::SyncProtocol {
+                a,
+                b,
+                doc,
+                reconnect,
+            } => {
                 for slot in resolve_slots(doc, n) {
                     self.sync_protocol(a % n, b % n, slot, reconnect);
                 }
             }
-            Op::DeliverIncremental { src, dst, doc, own, twice } => {
-                let slots = if own { vec![Slot::Ledger(src % n)] } else { resolve_slots(doc, n) };
+            Op::DeliverIncremental {
+                src,
+                dst,
+                doc,
+                own,
+                twice,
+            } => {
+                let slots = if own {
+                    vec![Slot::Ledger(src % n)]
+                } else {
+                    resolve_slots(doc, n)
+                };
                 for slot in slots {
                     self.deliver_bytes(src % n, dst % n, slot, false, twice);
                 }
             }
-            Op::DeliverSnapshot { src, dst, doc, twice } => {
+            Op::DeliverSnapshot {
+                src,
+                dst,
+                doc,
+                twice,
+            } => {
                 for slot in resolve_slots(doc, n) {
                     self.deliver_bytes(src % n, dst % n, slot, true, twice);
                 }
@@ -740,7 +857,11 @@ impl World {
             .product(&product.id)
             .expect("product decodes")
             .expect("an upserted product is there");
-        assert_eq!(without_stamp(&read), without_stamp(&product), "a till reads its own write");
+        assert_eq!(
+            without_stamp(&read),
+            without_stamp(&product),
+            "a till reads its own write"
+        );
         if changed {
             assert_eq!(read.updated_at_ms, product.updated_at_ms);
         }
@@ -758,7 +879,9 @@ impl World {
             return;
         }
         let (d, s) = two_tills(&mut self.tills, dst, src);
-        d.doc(slot).merge(s.doc(slot)).expect("merging two replicas");
+        d.doc(slot)
+            .merge(s.doc(slot))
+            .expect("merging two replicas");
         if let Slot::Ledger(k) = slot {
             let held = self.views[src][k].held();
             self.views[dst][k].receive(held);
@@ -806,7 +929,11 @@ impl World {
     /// bytes with `merge_bytes`, twice if `twice`: the second delivery changes nothing.
     fn deliver_bytes(&mut self, src: usize, dst: usize, slot: Slot, snapshot: bool, twice: bool) {
         let doc = self.tills[src].doc(slot);
-        let bytes = if snapshot { doc.save() } else { doc.save_incremental() };
+        let bytes = if snapshot {
+            doc.save()
+        } else {
+            doc.save_incremental()
+        };
         let sent = match slot {
             Slot::Ledger(k) => {
                 let view = &mut self.views[src][k];
@@ -822,14 +949,26 @@ impl World {
         };
         let target = self.tills[dst].doc(slot);
         let before = target.heads_hash();
-        target.merge_bytes(&bytes).expect("bytes saved by a replica merge");
+        target
+            .merge_bytes(&bytes)
+            .expect("bytes saved by a replica merge");
         if src == dst {
-            assert_eq!(target.heads_hash(), before, "merging a replica's own bytes changes nothing");
+            assert_eq!(
+                target.heads_hash(),
+                before,
+                "merging a replica's own bytes changes nothing"
+            );
         }
         if twice {
             let once = target.heads_hash();
-            target.merge_bytes(&bytes).expect("the same bytes merge again");
-            assert_eq!(target.heads_hash(), once, "a duplicate delivery changes nothing");
+            target
+                .merge_bytes(&bytes)
+                .expect("the same bytes merge again");
+            assert_eq!(
+                target.heads_hash(),
+                once,
+                "a duplicate delivery changes nothing"
+            );
         }
         if let Some((k, sent)) = sent {
             self.views[dst][k].receive(sent);
@@ -868,7 +1007,10 @@ impl World {
         let mut copy = AnyDoc::load(slot, &bytes);
         assert_eq!(
             copy.state(),
-            (self.tills[r].doc(slot).heads_hash(), self.tills[r].content(slot)),
+            (
+                self.tills[r].doc(slot).heads_hash(),
+                self.tills[r].content(slot)
+            ),
             "save then load gives the same document"
         );
         copy
@@ -906,8 +1048,16 @@ impl World {
             let heads = self.tills[0].doc(slot).heads_hash();
             let content = self.tills[0].content(slot);
             for r in 1..n {
-                assert_eq!(self.tills[r].doc(slot).heads_hash(), heads, "heads of {slot:?} at till {r}");
-                assert_eq!(self.tills[r].content(slot), content, "content of {slot:?} at till {r}");
+                assert_eq!(
+                    self.tills[r].doc(slot).heads_hash(),
+                    heads,
+                    "heads of {slot:?} at till {r}"
+                );
+                assert_eq!(
+                    self.tills[r].content(slot),
+                    content,
+                    "content of {slot:?} at till {r}"
+                );
             }
         }
         // Every replica holds every record of every ledger, as its till wrote it.
@@ -945,7 +1095,11 @@ impl World {
                 refunds,
                 movements,
             };
-            assert_eq!(self.tills[0].content(Slot::Ledger(k)), expected, "ledger {k} is what its till wrote");
+            assert_eq!(
+                self.tills[0].content(Slot::Ledger(k)),
+                expected,
+                "ledger {k} is what its till wrote"
+            );
         }
         // No sale lost or duplicated: sale ids over all ledgers, with repeats, on every till.
         let mut created: Vec<String> = self.all_sales().into_keys().collect();
@@ -956,7 +1110,11 @@ impl World {
                 let ids = ledger.sale_ids();
                 assert_eq!(ledger.sale_count(), ids.len());
                 for sale in decoded(ledger.sales()) {
-                    assert_eq!(sale.till, device(k).to_string(), "a sale sits in its own till's ledger");
+                    assert_eq!(
+                        sale.till,
+                        device(k).to_string(),
+                        "a sale sits in its own till's ledger"
+                    );
                 }
                 seen.extend(ids);
             }
@@ -966,10 +1124,18 @@ impl World {
         // Stock is the sum of all movements, everywhere, however the ledgers are folded.
         let expected = model_stock(self.written.iter().flatten(), &self.all_sales());
         for (r, till) in self.tills.iter().enumerate() {
-            assert_eq!(stock::stock_levels(&till.ledgers), expected, "stock at till {r}");
+            assert_eq!(
+                stock::stock_levels(&till.ledgers),
+                expected,
+                "stock at till {r}"
+            );
         }
         let ledgers = &self.tills[0].ledgers;
-        assert_eq!(stock::stock_levels(ledgers.iter().rev()), expected, "ledger order");
+        assert_eq!(
+            stock::stock_levels(ledgers.iter().rev()),
+            expected,
+            "ledger order"
+        );
         assert_eq!(
             stock::stock_levels(ledgers.iter().chain(ledgers.iter())),
             expected,
@@ -983,21 +1149,52 @@ impl World {
             .keys()
             .map(|sku| product_id(store_id(), sku))
             .collect();
-        assert_eq!(ids, expected_ids, "every product written on any till survives");
+        assert_eq!(
+            ids, expected_ids,
+            "every product written on any till survives"
+        );
         for product in &products {
             let writes = &self.product_writes[&product.sku];
             assert_eq!(product.id, product_id(store_id(), &product.sku));
             let written = |f: &dyn Fn(&Product) -> bool| writes.iter().any(|(_, p)| f(p));
-            assert!(written(&|p| p.name == product.name), "name of {}", product.sku);
-            assert!(written(&|p| p.price == product.price), "price of {}", product.sku);
-            assert!(written(&|p| p.cost == product.cost), "cost of {}", product.sku);
-            assert!(written(&|p| p.barcodes == product.barcodes), "barcodes of {}", product.sku);
-            assert!(written(&|p| p.active == product.active), "active of {}", product.sku);
-            assert!(written(&|p| p.updated_at_ms == product.updated_at_ms), "stamp of {}", product.sku);
+            assert!(
+                written(&|p| p.name == product.name),
+                "name of {}",
+                product.sku
+            );
+            assert!(
+                written(&|p| p.price == product.price),
+                "price of {}",
+                product.sku
+            );
+            assert!(
+                written(&|p| p.cost == product.cost),
+                "cost of {}",
+                product.sku
+            );
+            assert!(
+                written(&|p| p.barcodes == product.barcodes),
+                "barcodes of {}",
+                product.sku
+            );
+            assert!(
+                written(&|p| p.active == product.active),
+                "active of {}",
+                product.sku
+            );
+            assert!(
+                written(&|p| p.updated_at_ms == product.updated_at_ms),
+                "stamp of {}",
+                product.sku
+            );
             let writers: BTreeSet<usize> = writes.iter().map(|(t, _)| *t).collect();
             if writers.len() == 1 {
                 let (_, last) = writes.last().expect("at least one write");
-                assert_eq!(without_stamp(product), without_stamp(last), "single writer: last write wins");
+                assert_eq!(
+                    without_stamp(product),
+                    without_stamp(last),
+                    "single writer: last write wins"
+                );
             }
         }
     }
@@ -1009,9 +1206,13 @@ impl World {
             let mut x = self.copy_of(a, slot);
             x.doc().merge(self.copy_of(b, slot).doc()).expect("merge");
             let merged = x.state();
-            x.doc().merge(self.copy_of(b, slot).doc()).expect("merge again");
+            x.doc()
+                .merge(self.copy_of(b, slot).doc())
+                .expect("merge again");
             assert_eq!(x.state(), merged, "merging B twice ({slot:?})");
-            x.doc().merge(self.copy_of(a, slot).doc()).expect("merge A again");
+            x.doc()
+                .merge(self.copy_of(a, slot).doc())
+                .expect("merge A again");
             assert_eq!(x.state(), merged, "merging A into A⊔B ({slot:?})");
             let bytes_b = self.snapshot(b, slot);
             x.doc().merge_bytes(&bytes_b).expect("merge bytes");
@@ -1025,7 +1226,9 @@ impl World {
             let fold = |world: &mut World, first: usize, rest: [usize; 2]| {
                 let mut acc = world.copy_of(first, slot);
                 for r in rest {
-                    acc.doc().merge(world.copy_of(r, slot).doc()).expect("merge");
+                    acc.doc()
+                        .merge(world.copy_of(r, slot).doc())
+                        .expect("merge");
                 }
                 acc
             };
@@ -1041,9 +1244,15 @@ impl World {
                 for r in [a, b, c] {
                     union.receive(self.views[r][k].held());
                 }
-                let expected: BTreeSet<String> =
-                    self.written[k][..union.applied].iter().map(|r| r.id().to_owned()).collect();
-                assert_eq!(ledger_record_ids(ledger), expected, "A⊔B⊔C of ledger {k} is the union");
+                let expected: BTreeSet<String> = self.written[k][..union.applied]
+                    .iter()
+                    .map(|r| r.id().to_owned())
+                    .collect();
+                assert_eq!(
+                    ledger_record_ids(ledger),
+                    expected,
+                    "A⊔B⊔C of ledger {k} is the union"
+                );
             }
         }
     }
@@ -1096,10 +1305,26 @@ fn small_world() -> World {
     run_history(
         2,
         &[
-            Op::Sale { till: 0, lines: vec![(0, 4), (1, 2)] },
-            Op::Receive { till: 0, sku: 2, units: 10 },
-            Op::Upsert { till: 0, sku: 0, variant: 0, price_step: 1, active: true },
-            Op::Sale { till: 1, lines: vec![(3, 1)] },
+            Op::Sale {
+                till: 0,
+                lines: vec![(0, 4), (1, 2)],
+            },
+            Op::Receive {
+                till: 0,
+                sku: 2,
+                units: 10,
+            },
+            Op::Upsert {
+                till: 0,
+                sku: 0,
+                variant: 0,
+                price_step: 1,
+                active: true,
+            },
+            Op::Sale {
+                till: 1,
+                lines: vec![(3, 1)],
+            },
         ],
     )
 }
@@ -1135,24 +1360,40 @@ fn truncated_or_garbage_bytes_are_errors_and_change_nothing() {
             snapshot.len()
         );
         if len > 0 {
-            assert!(ledger.doc().merge_bytes(cut).is_err(), "merging the first {len} bytes");
+            assert!(
+                ledger.doc().merge_bytes(cut).is_err(),
+                "merging the first {len} bytes"
+            );
         }
     }
     // Incremental changes cut inside their last chunk.
     let mut fresh = LedgerDoc::create(ledger_meta(0), ActorId::random()).expect("genesis");
     let mut other = World::new(1);
-    other.apply(&Op::Sale { till: 0, lines: vec![(0, 1)] });
-    other.apply(&Op::Sale { till: 0, lines: vec![(1, 1)] });
+    other.apply(&Op::Sale {
+        till: 0,
+        lines: vec![(0, 1)],
+    });
+    other.apply(&Op::Sale {
+        till: 0,
+        lines: vec![(1, 1)],
+    });
     let changes = other.tills[0].ledgers[0].doc().save_incremental();
     for cut in [1, 2, 7, changes.len() / 2] {
         let bytes = &changes[..changes.len() - cut];
-        assert!(fresh.doc().merge_bytes(bytes).is_err(), "changes cut by {cut} bytes");
+        assert!(
+            fresh.doc().merge_bytes(bytes).is_err(),
+            "changes cut by {cut} bytes"
+        );
         assert!(
             Doc::load(id, DocKind::Ledger, [bytes], ActorId::random()).is_err(),
             "loading changes cut by {cut} bytes"
         );
     }
-    assert_eq!(fresh.sale_count(), 0, "nothing of a corrupt delivery is applied");
+    assert_eq!(
+        fresh.sale_count(),
+        0,
+        "nothing of a corrupt delivery is applied"
+    );
     // Garbage, including garbage behind Automerge's magic bytes and a flipped byte.
     let mut flipped = snapshot.clone();
     let middle = flipped.len() / 2;
@@ -1172,23 +1413,57 @@ fn truncated_or_garbage_bytes_are_errors_and_change_nothing() {
             Doc::load(id, DocKind::Ledger, [bytes.as_slice()], ActorId::random()).is_err(),
             "loading garbage #{i}"
         );
-        assert!(ledger.doc().merge_bytes(bytes).is_err(), "merging garbage #{i}");
         assert!(
-            Doc::load(id, DocKind::Ledger, [snapshot.as_slice(), bytes.as_slice()], ActorId::random()).is_err(),
+            ledger.doc().merge_bytes(bytes).is_err(),
+            "merging garbage #{i}"
+        );
+        assert!(
+            Doc::load(
+                id,
+                DocKind::Ledger,
+                [snapshot.as_slice(), bytes.as_slice()],
+                ActorId::random()
+            )
+            .is_err(),
             "a good snapshot followed by garbage #{i}"
         );
     }
-    assert_eq!(ledger.doc().heads_hash(), heads, "refused bytes leave the heads");
-    assert_eq!(ledger_content(ledger), content, "refused bytes leave the content");
+    assert_eq!(
+        ledger.doc().heads_hash(),
+        heads,
+        "refused bytes leave the heads"
+    );
+    assert_eq!(
+        ledger_content(ledger),
+        content,
+        "refused bytes leave the content"
+    );
     // Sync messages and peer states from garbage are errors too.
     for bytes in &garbage {
-        assert!(ledger.doc().receive_sync_message(&mut PeerState::new(), bytes).is_err());
+        assert!(
+            ledger
+                .doc()
+                .receive_sync_message(&mut PeerState::new(), bytes)
+                .is_err()
+        );
     }
     assert!(PeerState::decode(b"not a peer state").is_err());
     // Nothing broke: the replica still loads and merges.
-    let loaded = Doc::load(id, DocKind::Ledger, [snapshot.as_slice()], ActorId::random()).expect("load");
-    assert_eq!(ledger_content(&LedgerDoc::from_doc(loaded).expect("a ledger")), content);
-    assert_eq!(ledger.doc().merge_bytes(&[]).expect("no bytes, no changes"), 0);
+    let loaded = Doc::load(
+        id,
+        DocKind::Ledger,
+        [snapshot.as_slice()],
+        ActorId::random(),
+    )
+    .expect("load");
+    assert_eq!(
+        ledger_content(&LedgerDoc::from_doc(loaded).expect("a ledger")),
+        content
+    );
+    assert_eq!(
+        ledger.doc().merge_bytes(&[]).expect("no bytes, no changes"),
+        0
+    );
 }
 
 #[test]
@@ -1211,23 +1486,75 @@ fn documents_of_another_kind_or_id_are_refused() {
         let ledger_id = LedgerDoc::id_for(&meta(0));
 
         // A catalog is not a ledger, whichever way it is offered.
-        let as_catalog = Doc::load(catalog_id, DocKind::Catalog, [catalog_bytes.as_slice()], ActorId::random())
-            .expect("a catalog loads as a catalog");
-        assert!(LedgerDoc::from_doc(as_catalog).is_err(), "store {seed}: ledger from a catalog");
-        assert!(Doc::load(ledger_id, DocKind::Ledger, [catalog_bytes.as_slice()], ActorId::random()).is_err());
-        assert!(Doc::load(catalog_id, DocKind::Catalog, [ledger_bytes.as_slice()], ActorId::random()).is_err());
-        let as_ledger = Doc::load(ledger_id, DocKind::Ledger, [ledger_bytes.as_slice()], ActorId::random())
-            .expect("a ledger loads as a ledger");
-        assert!(CatalogDoc::from_doc(as_ledger).is_err(), "store {seed}: catalog from a ledger");
+        let as_catalog = Doc::load(
+            catalog_id,
+            DocKind::Catalog,
+            [catalog_bytes.as_slice()],
+            ActorId::random(),
+        )
+        .expect("a catalog loads as a catalog");
+        assert!(
+            LedgerDoc::from_doc(as_catalog).is_err(),
+            "store {seed}: ledger from a catalog"
+        );
+        assert!(
+            Doc::load(
+                ledger_id,
+                DocKind::Ledger,
+                [catalog_bytes.as_slice()],
+                ActorId::random()
+            )
+            .is_err()
+        );
+        assert!(
+            Doc::load(
+                catalog_id,
+                DocKind::Catalog,
+                [ledger_bytes.as_slice()],
+                ActorId::random()
+            )
+            .is_err()
+        );
+        let as_ledger = Doc::load(
+            ledger_id,
+            DocKind::Ledger,
+            [ledger_bytes.as_slice()],
+            ActorId::random(),
+        )
+        .expect("a ledger loads as a ledger");
+        assert!(
+            CatalogDoc::from_doc(as_ledger).is_err(),
+            "store {seed}: catalog from a ledger"
+        );
         // Another till's ledger is not this ledger.
-        assert!(Doc::load(ledger_id, DocKind::Ledger, [other_bytes.as_slice()], ActorId::random()).is_err());
+        assert!(
+            Doc::load(
+                ledger_id,
+                DocKind::Ledger,
+                [other_bytes.as_slice()],
+                ActorId::random()
+            )
+            .is_err()
+        );
 
         // Merging another document is refused and leaves this one as it was.
         let heads = ledger.doc().heads_hash();
-        assert!(ledger.doc().merge(catalog.doc()).is_err(), "store {seed}: merge a catalog");
-        assert!(ledger.doc().merge(other_ledger.doc()).is_err(), "store {seed}: merge another ledger");
-        assert!(ledger.doc().merge_bytes(&catalog_bytes).is_err(), "store {seed}: catalog bytes");
-        assert!(ledger.doc().merge_bytes(&other_bytes).is_err(), "store {seed}: another ledger's bytes");
+        assert!(
+            ledger.doc().merge(catalog.doc()).is_err(),
+            "store {seed}: merge a catalog"
+        );
+        assert!(
+            ledger.doc().merge(other_ledger.doc()).is_err(),
+            "store {seed}: merge another ledger"
+        );
+        assert!(
+            ledger.doc().merge_bytes(&catalog_bytes).is_err(),
+            "store {seed}: catalog bytes"
+        );
+        assert!(
+            ledger.doc().merge_bytes(&other_bytes).is_err(),
+            "store {seed}: another ledger's bytes"
+        );
         // Another ledger's history followed by a change whose predecessor is missing.
         let receive = |n: u128| StockMovement {
             id: uuid::Uuid::from_u128(n).to_string(),
@@ -1251,11 +1578,23 @@ fn documents_of_another_kind_or_id_are_refused() {
             ledger.doc().merge_bytes(&out_of_order).is_err(),
             "store {seed}: another ledger's history with a gap"
         );
-        assert_eq!(ledger.doc().heads_hash(), heads, "store {seed}: refused merges change nothing");
-        assert!(ledger.movements().is_empty(), "store {seed}: nothing foreign was parked or applied");
+        assert_eq!(
+            ledger.doc().heads_hash(),
+            heads,
+            "store {seed}: refused merges change nothing"
+        );
+        assert!(
+            ledger.movements().is_empty(),
+            "store {seed}: nothing foreign was parked or applied"
+        );
         assert_eq!(ledger.meta(), &meta(0));
-        let reloaded = Doc::load(ledger_id, DocKind::Ledger, [ledger.doc().save().as_slice()], ActorId::random())
-            .expect("still a ledger");
+        let reloaded = Doc::load(
+            ledger_id,
+            DocKind::Ledger,
+            [ledger.doc().save().as_slice()],
+            ActorId::random(),
+        )
+        .expect("still a ledger");
         assert!(LedgerDoc::from_doc(reloaded).is_ok());
     }
 }
@@ -1265,11 +1604,26 @@ fn two_tills_voiding_one_sale_return_its_stock_once() {
     let mut world = run_history(
         3,
         &[
-            Op::Receive { till: 0, sku: 0, units: 10 },
-            Op::Sale { till: 0, lines: vec![(0, 8), (1, 4)] },
+            Op::Receive {
+                till: 0,
+                sku: 0,
+                units: 10,
+            },
+            Op::Sale {
+                till: 0,
+                lines: vec![(0, 8), (1, 4)],
+            },
             // Tills 1 and 2 both learn of the sale, then void it while partitioned.
-            Op::Merge { dst: 1, src: 0, doc: 1 },
-            Op::Merge { dst: 2, src: 0, doc: 1 },
+            Op::Merge {
+                dst: 1,
+                src: 0,
+                doc: 1,
+            },
+            Op::Merge {
+                dst: 2,
+                src: 0,
+                doc: 1,
+            },
             Op::Void { till: 1, pick: 0 },
             Op::Void { till: 2, pick: 0 },
         ],
@@ -1277,8 +1631,16 @@ fn two_tills_voiding_one_sale_return_its_stock_once() {
     world.converge(&[2, 0, 1, 3, 4], &[1, 0, 2]);
     world.check_converged();
     let levels = stock::stock_levels(&world.tills[0].ledgers);
-    assert_eq!(levels.get("KOPI"), Some(&Qty::units(10)), "the voided sale's KOPI is back once");
-    assert_eq!(levels.get("TEH"), Some(&Qty::ZERO), "the voided sale's TEH is back once");
+    assert_eq!(
+        levels.get("KOPI"),
+        Some(&Qty::units(10)),
+        "the voided sale's KOPI is back once"
+    );
+    assert_eq!(
+        levels.get("TEH"),
+        Some(&Qty::ZERO),
+        "the voided sale's TEH is back once"
+    );
     let voids: usize = world.tills[0].ledgers.iter().map(|l| l.voids().len()).sum();
     assert_eq!(voids, 2, "both voids are kept as records");
 }
@@ -1288,12 +1650,42 @@ fn products_added_on_different_tills_all_survive() {
     let mut world = run_history(
         3,
         &[
-            Op::Upsert { till: 0, sku: 0, variant: 0, price_step: 0, active: true },
-            Op::Upsert { till: 1, sku: 1, variant: 1, price_step: 1, active: true },
-            Op::Upsert { till: 2, sku: 2, variant: 2, price_step: 2, active: false },
+            Op::Upsert {
+                till: 0,
+                sku: 0,
+                variant: 0,
+                price_step: 0,
+                active: true,
+            },
+            Op::Upsert {
+                till: 1,
+                sku: 1,
+                variant: 1,
+                price_step: 1,
+                active: true,
+            },
+            Op::Upsert {
+                till: 2,
+                sku: 2,
+                variant: 2,
+                price_step: 2,
+                active: false,
+            },
             // The same SKU edited concurrently on two tills.
-            Op::Upsert { till: 1, sku: 3, variant: 0, price_step: 0, active: true },
-            Op::Upsert { till: 2, sku: 3, variant: 1, price_step: 3, active: true },
+            Op::Upsert {
+                till: 1,
+                sku: 3,
+                variant: 0,
+                price_step: 0,
+                active: true,
+            },
+            Op::Upsert {
+                till: 2,
+                sku: 3,
+                variant: 1,
+                price_step: 3,
+                active: true,
+            },
         ],
     );
     world.converge(&[1, 2, 0, 3, 4], &[1]);
@@ -1306,11 +1698,31 @@ fn merge_passes_on_changes_still_waiting_for_their_predecessors() {
     let mut world = run_history(
         3,
         &[
-            Op::Receive { till: 0, sku: 0, units: 1 },
-            Op::DeliverIncremental { src: 0, dst: 1, doc: 0, own: true, twice: false },
-            Op::Receive { till: 0, sku: 0, units: 2 },
+            Op::Receive {
+                till: 0,
+                sku: 0,
+                units: 1,
+            },
+            Op::DeliverIncremental {
+                src: 0,
+                dst: 1,
+                doc: 0,
+                own: true,
+                twice: false,
+            },
+            Op::Receive {
+                till: 0,
+                sku: 0,
+                units: 2,
+            },
             // Till 2 gets the second receive without the first: it waits, invisible.
-            Op::DeliverIncremental { src: 0, dst: 2, doc: 0, own: true, twice: false },
+            Op::DeliverIncremental {
+                src: 0,
+                dst: 2,
+                doc: 0,
+                own: true,
+                twice: false,
+            },
         ],
     );
     assert_eq!(world.views[2][0].parked, BTreeSet::from([1]));

@@ -40,15 +40,54 @@ fn summary_us(mut samples: Vec<f64>) -> Value {
 
 fn catalog(n: usize) -> Vec<ProductInput> {
     const WORDS: &[&str] = &[
-        "indomie", "goreng", "soto", "aqua", "teh", "botol", "kopi", "kapal", "api", "gula", "pasir",
-        "beras", "pandan", "wangi", "minyak", "bimoli", "kecap", "manis", "bango", "sabun", "lifebuoy",
-        "susu", "ultra", "coklat", "roti", "tawar", "telur", "ayam", "sambal", "abc", "sardines",
-        "mie", "sedaap", "biskuit", "roma", "kelapa", "permen", "kopiko", "rokok", "sampoerna",
+        "indomie",
+        "goreng",
+        "soto",
+        "aqua",
+        "teh",
+        "botol",
+        "kopi",
+        "kapal",
+        "api",
+        "gula",
+        "pasir",
+        "beras",
+        "pandan",
+        "wangi",
+        "minyak",
+        "bimoli",
+        "kecap",
+        "manis",
+        "bango",
+        "sabun",
+        "lifebuoy",
+        "susu",
+        "ultra",
+        "coklat",
+        "roti",
+        "tawar",
+        "telur",
+        "ayam",
+        "sambal",
+        "abc",
+        "sardines",
+        "mie",
+        "sedaap",
+        "biskuit",
+        "roma",
+        "kelapa",
+        "permen",
+        "kopiko",
+        "rokok",
+        "sampoerna",
     ];
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     (0..n)
         .map(|i| {
-            let name = (0..3).map(|_| WORDS[rng.gen_range(0..WORDS.len())]).collect::<Vec<_>>().join(" ");
+            let name = (0..3)
+                .map(|_| WORDS[rng.gen_range(0..WORDS.len())])
+                .collect::<Vec<_>>()
+                .join(" ");
             ProductInput {
                 sku: format!("SKU{i:06}"),
                 name: format!("{name} {}g", rng.gen_range(1..20) * 50),
@@ -61,16 +100,29 @@ fn catalog(n: usize) -> Vec<ProductInput> {
 }
 
 fn bench_sale_commit(dir: &Path, n: usize) -> Value {
-    let mut node = Node::init(&dir.join("till"), &InitOptions { store_name: "Bench".into(), till_code: "T1".into() })
-        .expect("init");
+    let mut node = Node::init(
+        &dir.join("till"),
+        &InitOptions {
+            store_name: "Bench".into(),
+            till_code: "T1".into(),
+        },
+    )
+    .expect("init");
     node.add_products(&catalog(100)).expect("products");
     let mut rng = rand::rngs::StdRng::seed_from_u64(2);
     let requests: Vec<SaleRequest> = (0..n)
         .map(|_| SaleRequest {
             items: (0..rng.gen_range(1..=4))
-                .map(|_| SaleItem { code: format!("SKU{:06}", rng.gen_range(0..100)), qty: Qty::units(rng.gen_range(1..=3)), discount: 0 })
+                .map(|_| SaleItem {
+                    code: format!("SKU{:06}", rng.gen_range(0..100)),
+                    qty: Qty::units(rng.gen_range(1..=3)),
+                    discount: 0,
+                })
                 .collect(),
-            payments: vec![Payment { method: "cash".into(), amount: 1_000_000 }],
+            payments: vec![Payment {
+                method: "cash".into(),
+                amount: 100_000_000,
+            }],
             ..SaleRequest::default()
         })
         .collect();
@@ -87,7 +139,8 @@ fn bench_sale_commit(dir: &Path, n: usize) -> Value {
     drop(node);
     let mut raw = rusqlite::Connection::open(dir.join("raw.sqlite")).expect("raw db");
     raw.pragma_update(None, "journal_mode", "WAL").expect("wal");
-    raw.pragma_update(None, "synchronous", "FULL").expect("sync");
+    raw.pragma_update(None, "synchronous", "FULL")
+        .expect("sync");
     raw.execute_batch(
         "CREATE TABLE sales (sale_id TEXT PRIMARY KEY, receipt_no TEXT, till_code TEXT, business_date TEXT,
            created_at_ms INTEGER, total INTEGER, status TEXT) WITHOUT ROWID;
@@ -101,13 +154,28 @@ fn bench_sale_commit(dir: &Path, n: usize) -> Value {
         let tx = raw.transaction().expect("tx");
         tx.execute(
             "INSERT INTO sales VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            rusqlite::params![s.sale_id, s.receipt_no, s.till_code, s.business_date, s.created_at_ms, s.total, s.status],
+            rusqlite::params![
+                s.sale_id,
+                s.receipt_no,
+                s.till_code,
+                s.business_date,
+                s.created_at_ms,
+                s.total,
+                s.status
+            ],
         )
         .expect("insert");
         for (i, l) in s.lines.iter().enumerate() {
             tx.execute(
                 "INSERT INTO sale_lines VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                rusqlite::params![s.sale_id, i as i64, l.sku, (l.qty * 1000.0) as i64, l.unit_price, l.line_total],
+                rusqlite::params![
+                    s.sale_id,
+                    i as i64,
+                    l.sku,
+                    (l.qty * 1000.0) as i64,
+                    l.unit_price,
+                    l.line_total
+                ],
             )
             .expect("insert line");
         }
@@ -116,20 +184,41 @@ fn bench_sale_commit(dir: &Path, n: usize) -> Value {
     }
     let node_s = summary_us(node_us);
     let raw_s = summary_us(raw_us);
-    let ratio = |k: &str| (node_s[k].as_f64().unwrap_or(0.0) / raw_s[k].as_f64().unwrap_or(1.0).max(0.1) * 100.0).round() / 100.0;
+    let ratio = |k: &str| {
+        (node_s[k].as_f64().unwrap_or(0.0) / raw_s[k].as_f64().unwrap_or(1.0).max(0.1) * 100.0)
+            .round()
+            / 100.0
+    };
     json!({ "node_sell": node_s, "raw_sqlite_insert": raw_s, "ratio_p50": ratio("p50_us"), "ratio_p99": ratio("p99_us") })
 }
 
 fn bench_search(dir: &Path) -> Value {
-    let mut node = Node::init(&dir.join("search"), &InitOptions { store_name: "Bench".into(), till_code: "T1".into() })
-        .expect("init");
+    let mut node = Node::init(
+        &dir.join("search"),
+        &InitOptions {
+            store_name: "Bench".into(),
+            till_code: "T1".into(),
+        },
+    )
+    .expect("init");
     let products = catalog(50_000);
     let t = Instant::now();
     for chunk in products.chunks(5_000) {
         node.add_products(chunk).expect("import");
     }
     let import_s = t.elapsed().as_secs_f64();
-    let queries = ["indo", "kopi kap", "gula pasir", "indomei gorng", "kecap mnis", "8990000012345", "SKU004242", "sabun life", "roti", "sambal abc"];
+    let queries = [
+        "indo",
+        "kopi kap",
+        "gula pasir",
+        "indomei gorng",
+        "kecap mnis",
+        "8990000012345",
+        "SKU004242",
+        "sabun life",
+        "roti",
+        "sambal abc",
+    ];
     let mut us = Vec::new();
     let mut hits = 0;
     for _ in 0..50 {
@@ -147,7 +236,14 @@ fn bench_search(dir: &Path) -> Value {
 /// Builds `days` ledgers of `per_day` sales straight through the crdt and storage APIs
 /// (what a year of selling leaves behind), compacted as the node keeps them.
 fn build_history(dir: &Path, days: usize, per_day: usize) -> (usize, f64) {
-    let mut node = Node::init(dir, &InitOptions { store_name: "Bench".into(), till_code: "T1".into() }).expect("init");
+    let mut node = Node::init(
+        dir,
+        &InitOptions {
+            store_name: "Bench".into(),
+            till_code: "T1".into(),
+        },
+    )
+    .expect("init");
     node.add_products(&catalog(1_000)).expect("products");
     let store = node.store_id();
     let till = node.device_id();
@@ -159,14 +255,31 @@ fn build_history(dir: &Path, days: usize, per_day: usize) -> (usize, f64) {
     for day in 0..days {
         let at = start_ms + day as i64 * 86_400_000;
         let date: BusinessDate = kasir_node::node::business_date(at, 420);
-        let mut ledger = LedgerDoc::create(LedgerMeta { store, till, date: date.clone() }, ActorId::random()).expect("ledger");
+        let mut ledger = LedgerDoc::create(
+            LedgerMeta {
+                store,
+                till,
+                date: date.clone(),
+            },
+            ActorId::random(),
+        )
+        .expect("ledger");
         let mut sales = Vec::with_capacity(per_day);
         for i in 0..per_day {
             let lines: Vec<SaleLine> = (0..rng.gen_range(1..=3))
                 .map(|_| {
                     let sku = format!("SKU{:06}", rng.gen_range(0..1_000));
                     let price = rng.gen_range(10..200) * 100;
-                    SaleLine { product_id: sku.clone(), name: sku.clone(), sku, qty: Qty::units(1), unit_price: price, discount: 0, tax: 0, line_total: price }
+                    SaleLine {
+                        product_id: sku.clone(),
+                        name: sku.clone(),
+                        sku,
+                        qty: Qty::units(1),
+                        unit_price: price,
+                        discount: 0,
+                        tax: 0,
+                        line_total: price,
+                    }
                 })
                 .collect();
             let total: i64 = lines.iter().map(|l| l.line_total).sum();
@@ -188,7 +301,10 @@ fn build_history(dir: &Path, days: usize, per_day: usize) -> (usize, f64) {
                 tax_rule: Default::default(),
                 rounding: 0,
                 total,
-                payments: vec![Payment { method: "cash".into(), amount: total }],
+                payments: vec![Payment {
+                    method: "cash".into(),
+                    amount: total,
+                }],
                 change: 0,
             };
             ledger.record_sale(&sale).expect("record");
@@ -196,27 +312,45 @@ fn build_history(dir: &Path, days: usize, per_day: usize) -> (usize, f64) {
         }
         let id = ledger.doc().id();
         let tx = conn.transaction().expect("tx");
-        storage::register_doc(&tx, id, DocKind::Ledger, Some(&till.to_string()), Some(date.as_str())).expect("doc");
-        storage::append_chunk(&tx, id, &ledger.doc().save()).expect("chunk");
+        storage::register_doc(
+            &tx,
+            id,
+            DocKind::Ledger,
+            Some(&till.to_string()),
+            Some(date.as_str()),
+        )
+        .expect("doc");
+        let heads = ledger.doc().heads_hash();
+        storage::append_chunk(&tx, id, &ledger.doc().save(), &heads).expect("chunk");
         for s in &sales {
             tables::index_sale(&tx, s, id).expect("index");
         }
         tx.commit().expect("commit");
     }
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);").expect("checkpoint");
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+        .expect("checkpoint");
     (days * per_day, t.elapsed().as_secs_f64())
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum())
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
         .unwrap_or(0)
 }
 
 fn peak_rss_kb() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -229,14 +363,23 @@ fn main() {
         let node = Node::open(dir).expect("open");
         let status = node.status().expect("status");
         let elapsed = t.elapsed().as_secs_f64() * 1e3;
-        println!("{}", json!({ "open_ms": (elapsed * 10.0).round() / 10.0, "peak_rss_mb": peak_rss_kb() / 1024, "sales": status.sales }));
+        println!(
+            "{}",
+            json!({ "open_ms": (elapsed * 10.0).round() / 10.0, "peak_rss_mb": peak_rss_kb() / 1024, "sales": status.sales })
+        );
         return;
     }
     if args.iter().any(|a| a == "--list") {
         return; // `cargo bench -- --list` compatibility
     }
-    let days: usize = std::env::var("KASIR_BENCH_DAYS").ok().and_then(|v| v.parse().ok()).unwrap_or(365);
-    let per_day: usize = std::env::var("KASIR_BENCH_SALES_PER_DAY").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000);
+    let days: usize = std::env::var("KASIR_BENCH_DAYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(365);
+    let per_day: usize = std::env::var("KASIR_BENCH_SALES_PER_DAY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
     let tmp = tempfile::tempdir().expect("tmp");
     eprintln!("sale commit...");
     let sale_commit = bench_sale_commit(tmp.path(), 2_000);
@@ -262,5 +405,8 @@ fn main() {
             "live_selling_bytes_per_sale": sell_disk.round(),
         },
     });
-    println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&result).unwrap_or_default()
+    );
 }

@@ -15,8 +15,11 @@ pub mod error;
 pub mod http;
 pub mod identity;
 pub mod import;
+pub mod membership;
 pub mod node;
+pub mod replica;
 pub mod storage;
+pub mod sync;
 pub mod tables;
 
 pub use error::NodeError;

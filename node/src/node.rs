@@ -18,7 +18,9 @@ use kasir_crdt::catalog::CatalogDoc;
 use kasir_crdt::ids::product_id;
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
 use kasir_crdt::pricing::{CartLine, price_cart};
-use kasir_crdt::records::{MovementKind, Payment, Product, Sale, ShiftClose, ShiftOpen, StockLine, StockMovement, Void};
+use kasir_crdt::records::{
+    MovementKind, Payment, Product, Sale, ShiftClose, ShiftOpen, StockLine, StockMovement, Void,
+};
 use kasir_crdt::stock::opname_delta;
 use kasir_crdt::store::{Device, Role, StoreDoc, StoreProfile};
 use kasir_crdt::{ActorId, BusinessDate, DeviceId, DocId, DocKind, Qty, StoreId};
@@ -170,16 +172,20 @@ pub struct PeerStatus {
 
 /// A Kasir till engine over one data directory.
 pub struct Node {
-    dir: PathBuf,
-    db: Connection,
-    identity: Identity,
-    actor: ActorId,
-    till_code: String,
-    store: StoreDoc,
+    pub(crate) dir: PathBuf,
+    pub(crate) db: Connection,
+    pub(crate) identity: Identity,
+    pub(crate) actor: ActorId,
+    pub(crate) till_code: String,
+    pub(crate) store: StoreDoc,
     /// Loaded on first catalog write: reads go through the read tables.
-    catalog: Option<CatalogDoc>,
-    profile: StoreProfile,
-    ledgers: HashMap<DocId, LedgerDoc>,
+    pub(crate) catalog: Option<CatalogDoc>,
+    pub(crate) profile: StoreProfile,
+    pub(crate) ledgers: HashMap<DocId, LedgerDoc>,
+    /// Fired after every committed change (local or merged), for pushing to peers.
+    pub(crate) changes: Option<tokio::sync::broadcast::Sender<DocId>>,
+    /// Endpoint ids with an open sync connection, for `status`.
+    pub(crate) connected: std::collections::BTreeSet<DeviceId>,
     _lock: File,
 }
 
@@ -210,7 +216,9 @@ pub fn business_date(at_ms: i64, offset_minutes: i32) -> BusinessDate {
         .format("%Y-%m-%d")
         .to_string()
         .parse()
-        .unwrap_or_else(|_| BusinessDate::try_from("1970-01-01".to_owned()).unwrap_or_else(|_| unreachable!()))
+        .unwrap_or_else(|_| {
+            BusinessDate::try_from("1970-01-01".to_owned()).unwrap_or_else(|_| unreachable!())
+        })
 }
 
 fn lock_dir(dir: &Path) -> Result<File, NodeError> {
@@ -224,11 +232,13 @@ fn lock_dir(dir: &Path) -> Result<File, NodeError> {
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) => Err(NodeError::Locked(dir.display().to_string())),
-        Err(std::fs::TryLockError::Error(e)) => Err(NodeError::io(format!("locking {}", path.display()))(e)),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(NodeError::io(format!("locking {}", path.display()))(e))
+        }
     }
 }
 
-fn validate_till_code(code: &str) -> Result<String, NodeError> {
+pub(crate) fn validate_till_code(code: &str) -> Result<String, NodeError> {
     let code = code.trim().to_uppercase();
     if code.is_empty() || code.len() > 8 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Err(NodeError::Invalid(format!(
@@ -239,14 +249,20 @@ fn validate_till_code(code: &str) -> Result<String, NodeError> {
 }
 
 fn validate_text(what: &str, value: &str, max: usize) -> Result<(), NodeError> {
-    if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control) {
-        return Err(NodeError::Invalid(format!("invalid {what} {value:?}: 1 to {max} printable characters")));
+    if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control)
+    {
+        return Err(NodeError::Invalid(format!(
+            "invalid {what} {value:?}: 1 to {max} printable characters"
+        )));
     }
     Ok(())
 }
 
 fn validate_code(what: &str, value: &str) -> Result<(), NodeError> {
-    if value.is_empty() || value.len() > 64 || value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if value.is_empty()
+        || value.len() > 64
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
         return Err(NodeError::Invalid(format!(
             "invalid {what} {value:?}: 1 to 64 characters without spaces"
         )));
@@ -297,7 +313,8 @@ impl Node {
         storage::meta_set(&tx, "read_tables_version", &READ_TABLES_VERSION.to_string())?;
         for doc in [store.doc(), catalog.doc()] {
             storage::register_doc(&tx, doc.id(), doc.kind(), None, None)?;
-            storage::append_chunk(&tx, doc.id(), &doc.save_incremental())?;
+            let heads = doc.heads_hash();
+            storage::append_chunk(&tx, doc.id(), &doc.save_incremental(), &heads)?;
         }
         tx.commit()?;
         Ok(Node {
@@ -310,6 +327,8 @@ impl Node {
             catalog: Some(catalog),
             profile,
             ledgers: HashMap::new(),
+            changes: None,
+            connected: Default::default(),
             _lock: lock,
         })
     }
@@ -329,10 +348,11 @@ impl Node {
         let till_code = storage::meta_get(&db, "till_code")?
             .ok_or_else(|| NodeError::Corrupt("till code missing from meta".into()))?;
         let actor = ActorId::random();
-        let store = match storage::load_doc(&db, DocId::store(store_id), DocKind::Store, actor.clone())? {
-            Some(doc) => StoreDoc::from_doc(doc)?,
-            None => StoreDoc::create(store_id, actor.clone())?,
-        };
+        let store =
+            match storage::load_doc(&db, DocId::store(store_id), DocKind::Store, actor.clone())? {
+                Some(doc) => StoreDoc::from_doc(doc)?,
+                None => StoreDoc::create(store_id, actor.clone())?,
+            };
         let profile = store
             .profile()?
             .unwrap_or_else(|| StoreProfile::named("Toko"));
@@ -346,6 +366,8 @@ impl Node {
             catalog: None,
             profile,
             ledgers: HashMap::new(),
+            changes: None,
+            connected: Default::default(),
             _lock: lock,
         };
         let version = storage::meta_get(&node.db, "read_tables_version")?;
@@ -397,19 +419,22 @@ impl Node {
             return Err(NodeError::Invalid("invalid tax rule".into()));
         }
         if profile.cash_rounding.unit < 0 {
-            return Err(NodeError::Invalid("cash rounding unit must not be negative".into()));
+            return Err(NodeError::Invalid(
+                "cash rounding unit must not be negative".into(),
+            ));
         }
         let result = (|| {
             self.store.set_profile(&profile, now_ms())?;
             let tx = self.db.transaction()?;
             let doc = self.store.doc();
-            storage::append_chunk(&tx, doc.id(), &doc.save_incremental())?;
+            let heads = doc.heads_hash();
+            storage::append_chunk(&tx, doc.id(), &doc.save_incremental(), &heads)?;
             tx.commit()?;
             Ok(())
         })();
         self.after_write(DocKind::Store, result)?;
         self.profile = profile;
-        Ok(())
+        self.maybe_compact(DocId::store(self.store_id()))
     }
 
     /// Identity, peers and counts.
@@ -424,7 +449,7 @@ impl Node {
             .filter(|(id, d)| *id != self.device_id() && !d.revoked)
             .map(|(id, _)| PeerStatus {
                 endpoint_id: id.to_string(),
-                connected: false,
+                connected: self.connected.contains(&id),
             })
             .collect();
         Ok(NodeStatus {
@@ -433,7 +458,7 @@ impl Node {
             till_code: self.till_code.clone(),
             store_name: self.profile.name.clone(),
             peers,
-            unsynced_docs: 0,
+            unsynced_docs: if self.store.devices().len() > 1 { self.unsynced_docs()? } else { 0 },
             docs: count("SELECT COUNT(*) FROM docs")?,
             products: count("SELECT COUNT(*) FROM products")?,
             sales: count("SELECT COUNT(*) FROM sales")?,
@@ -441,12 +466,18 @@ impl Node {
     }
 
     /// Drops in-memory documents whose write failed, so they reload from disk.
-    fn after_write<T>(&mut self, kind: DocKind, result: Result<T, NodeError>) -> Result<T, NodeError> {
+    pub(crate) fn after_write<T>(
+        &mut self,
+        kind: DocKind,
+        result: Result<T, NodeError>,
+    ) -> Result<T, NodeError> {
         if result.is_err() {
             let actor = self.actor.clone();
             match kind {
                 DocKind::Store => {
-                    if let Some(doc) = storage::load_doc(&self.db, DocId::store(self.store_id()), kind, actor)? {
+                    if let Some(doc) =
+                        storage::load_doc(&self.db, DocId::store(self.store_id()), kind, actor)?
+                    {
                         self.store = StoreDoc::from_doc(doc)?;
                     }
                 }
@@ -458,10 +489,15 @@ impl Node {
     }
 
     /// The catalog document, loaded on first use.
-    fn catalog(&mut self) -> Result<&mut CatalogDoc, NodeError> {
+    pub(crate) fn catalog(&mut self) -> Result<&mut CatalogDoc, NodeError> {
         if self.catalog.is_none() {
             let store_id = self.store_id();
-            let catalog = match storage::load_doc(&self.db, DocId::catalog(store_id), DocKind::Catalog, self.actor.clone())? {
+            let catalog = match storage::load_doc(
+                &self.db,
+                DocId::catalog(store_id),
+                DocKind::Catalog,
+                self.actor.clone(),
+            )? {
                 Some(doc) => CatalogDoc::from_doc(doc)?,
                 None => CatalogDoc::create(store_id, self.actor.clone())?,
             };
@@ -476,6 +512,11 @@ impl Node {
         business_date(now_ms(), self.profile.utc_offset_minutes)
     }
 
+    /// The id of this till's ledger for `date`.
+    pub(crate) fn own_ledger_id(&self, date: &BusinessDate) -> DocId {
+        DocId::ledger(self.store_id(), self.device_id(), date)
+    }
+
     /// This till's ledger for `date`, loaded or created.
     fn own_ledger(&mut self, date: &BusinessDate) -> Result<&mut LedgerDoc, NodeError> {
         let meta = LedgerMeta {
@@ -488,7 +529,8 @@ impl Node {
             if self.ledgers.len() >= 8 {
                 self.ledgers.clear();
             }
-            let ledger = match storage::load_doc(&self.db, id, DocKind::Ledger, self.actor.clone())? {
+            let ledger = match storage::load_doc(&self.db, id, DocKind::Ledger, self.actor.clone())?
+            {
                 Some(doc) => LedgerDoc::from_doc(doc)?,
                 None => LedgerDoc::create(meta, self.actor.clone())?,
             };
@@ -514,7 +556,11 @@ impl Node {
             .ok_or_else(|| NodeError::NotFound(format!("ledger {id}")))
     }
 
-    fn maybe_compact(&mut self, id: DocId) -> Result<(), NodeError> {
+    pub(crate) fn maybe_compact(&mut self, id: DocId) -> Result<(), NodeError> {
+        // Every successful write ends here: tell the sync sessions.
+        if let Some(tx) = &self.changes {
+            let _ = tx.send(id);
+        }
         if storage::chunk_count(&self.db, id)? <= COMPACT_AFTER_CHUNKS {
             return Ok(());
         }
@@ -543,7 +589,8 @@ impl Node {
                 if storage::chunk_count(&self.db, id)? <= 1 {
                     continue;
                 }
-                let Some(mut doc) = storage::load_doc(&self.db, id, kind, self.actor.clone())? else {
+                let Some(mut doc) = storage::load_doc(&self.db, id, kind, self.actor.clone())?
+                else {
                     continue;
                 };
                 storage::compact(&mut self.db, &mut doc)?;
@@ -562,7 +609,12 @@ impl Node {
         tables::clear(&tx)?;
         let catalog = match self.catalog.take() {
             Some(c) => c,
-            None => match storage::load_doc(&tx, DocId::catalog(self.store.store_id()), DocKind::Catalog, self.actor.clone())? {
+            None => match storage::load_doc(
+                &tx,
+                DocId::catalog(self.store.store_id()),
+                DocKind::Catalog,
+                self.actor.clone(),
+            )? {
                 Some(doc) => CatalogDoc::from_doc(doc)?,
                 None => CatalogDoc::create(self.store.store_id(), self.actor.clone())?,
             },
@@ -615,14 +667,18 @@ impl Node {
     }
 
     fn product_row(&self, code: &str) -> Result<ProductRow, NodeError> {
-        tables::product_by_code(&self.db, code)?.ok_or_else(|| NodeError::UnknownSku(code.to_owned()))
+        tables::product_by_code(&self.db, code)?
+            .ok_or_else(|| NodeError::UnknownSku(code.to_owned()))
     }
 
     fn validate_product(input: &ProductInput) -> Result<(), NodeError> {
         validate_code("SKU", &input.sku)?;
         validate_text("product name", &input.name, 200)?;
         if !(0..=MAX_PRICE).contains(&input.price) {
-            return Err(NodeError::Invalid(format!("invalid price {}: must be 0 or more rupiah", input.price)));
+            return Err(NodeError::Invalid(format!(
+                "invalid price {}: must be 0 or more rupiah",
+                input.price
+            )));
         }
         if let Some(cost) = input.cost
             && !(0..=MAX_PRICE).contains(&cost)
@@ -638,7 +694,9 @@ impl Node {
         if let Some(stock) = input.stock
             && stock.milli() < 0
         {
-            return Err(NodeError::Invalid("initial stock must not be negative".into()));
+            return Err(NodeError::Invalid(
+                "initial stock must not be negative".into(),
+            ));
         }
         Ok(())
     }
@@ -646,7 +704,10 @@ impl Node {
     fn merged_product(&mut self, input: &ProductInput, now: i64) -> Result<Product, NodeError> {
         let id = product_id(self.store_id(), &input.sku);
         let existing = self.catalog()?.product(&id)?;
-        let mut barcodes = existing.as_ref().map(|p| p.barcodes.clone()).unwrap_or_default();
+        let mut barcodes = existing
+            .as_ref()
+            .map(|p| p.barcodes.clone())
+            .unwrap_or_default();
         for b in &input.barcodes {
             if !barcodes.contains(b) {
                 barcodes.push(b.clone());
@@ -659,7 +720,10 @@ impl Node {
             barcodes,
             price: input.price,
             cost: input.cost.or(existing.as_ref().and_then(|p| p.cost)),
-            category: input.category.clone().or(existing.as_ref().and_then(|p| p.category.clone())),
+            category: input
+                .category
+                .clone()
+                .or(existing.as_ref().and_then(|p| p.category.clone())),
             unit: input
                 .unit
                 .clone()
@@ -683,7 +747,11 @@ impl Node {
                 let delta = opname_delta(target, current);
                 (delta.milli() != 0).then(|| StockMovement {
                     id: uuid::Uuid::now_v7().to_string(),
-                    kind: if is_new && current.milli() == 0 { MovementKind::Receive } else { MovementKind::Opname },
+                    kind: if is_new && current.milli() == 0 {
+                        MovementKind::Receive
+                    } else {
+                        MovementKind::Opname
+                    },
                     sku: product.sku.clone(),
                     qty: delta,
                     counted: Some(target),
@@ -699,21 +767,31 @@ impl Node {
             let catalog = self.catalog()?;
             catalog.upsert_product(&product)?;
             let catalog_bytes = catalog.doc().save_incremental();
+            let catalog_heads = catalog.doc().heads_hash();
             let ledger_write = match &stock_move {
                 Some(m) => {
                     let ledger = self.own_ledger(&today)?;
                     ledger.record_movement(m)?;
-                    Some((ledger.doc().id(), ledger.doc().save_incremental()))
+                    let heads = ledger.doc().heads_hash();
+                    Some((ledger.doc().id(), ledger.doc().save_incremental(), heads))
                 }
                 None => None,
             };
-            let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = self
+                .db
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let catalog_id = DocId::catalog(self.store.store_id());
-            storage::append_chunk(&tx, catalog_id, &catalog_bytes)?;
+            storage::append_chunk(&tx, catalog_id, &catalog_bytes, &catalog_heads)?;
             tables::upsert_product(&tx, &product)?;
-            if let (Some((id, bytes)), Some(m)) = (ledger_write, &stock_move) {
-                storage::register_doc(&tx, id, DocKind::Ledger, Some(&self.identity.device_id().to_string()), Some(today.as_str()))?;
-                storage::append_chunk(&tx, id, &bytes)?;
+            if let (Some((id, bytes, heads)), Some(m)) = (ledger_write, &stock_move) {
+                storage::register_doc(
+                    &tx,
+                    id,
+                    DocKind::Ledger,
+                    Some(&self.identity.device_id().to_string()),
+                    Some(today.as_str()),
+                )?;
+                storage::append_chunk(&tx, id, &bytes, &heads)?;
                 tables::index_movement(&tx, m)?;
             }
             tx.commit()?;
@@ -724,6 +802,9 @@ impl Node {
         }
         self.after_write(DocKind::Catalog, result)?;
         self.maybe_compact(DocId::catalog(self.store_id()))?;
+        if stock_move.is_some() {
+            self.maybe_compact(self.own_ledger_id(&today))?;
+        }
         Ok(ProductAdded {
             product_id: product.id,
             sku: product.sku,
@@ -767,6 +848,7 @@ impl Node {
             let catalog = self.catalog()?;
             let n = catalog.upsert_products(&products, now)?;
             let bytes = catalog.doc().save_incremental();
+            let catalog_heads = catalog.doc().heads_hash();
             let ledger_write = if moves.is_empty() {
                 None
             } else {
@@ -774,16 +856,25 @@ impl Node {
                 for m in &moves {
                     ledger.record_movement(m)?;
                 }
-                Some((ledger.doc().id(), ledger.doc().save_incremental()))
+                let heads = ledger.doc().heads_hash();
+                Some((ledger.doc().id(), ledger.doc().save_incremental(), heads))
             };
-            let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            storage::append_chunk(&tx, DocId::catalog(self.store.store_id()), &bytes)?;
+            let tx = self
+                .db
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            storage::append_chunk(&tx, DocId::catalog(self.store.store_id()), &bytes, &catalog_heads)?;
             for p in &products {
                 tables::upsert_product(&tx, p)?;
             }
-            if let Some((id, bytes)) = ledger_write {
-                storage::register_doc(&tx, id, DocKind::Ledger, Some(&device), Some(today.as_str()))?;
-                storage::append_chunk(&tx, id, &bytes)?;
+            if let Some((id, bytes, heads)) = ledger_write {
+                storage::register_doc(
+                    &tx,
+                    id,
+                    DocKind::Ledger,
+                    Some(&device),
+                    Some(today.as_str()),
+                )?;
+                storage::append_chunk(&tx, id, &bytes, &heads)?;
                 for m in &moves {
                     tables::index_movement(&tx, m)?;
                 }
@@ -796,6 +887,9 @@ impl Node {
         }
         let n = self.after_write(DocKind::Catalog, result)?;
         self.maybe_compact(DocId::catalog(self.store_id()))?;
+        if !moves.is_empty() {
+            self.maybe_compact(self.own_ledger_id(&today))?;
+        }
         Ok(n)
     }
 
@@ -841,7 +935,11 @@ impl Node {
                     let known = tables::on_hand(&self.db, &product.sku)?;
                     (opname_delta(c, known), Some(c))
                 }
-                _ => return Err(NodeError::Invalid("opname needs a counted quantity of 0 or more".into())),
+                _ => {
+                    return Err(NodeError::Invalid(
+                        "opname needs a counted quantity of 0 or more".into(),
+                    ));
+                }
             },
             other => {
                 return Err(NodeError::Invalid(format!(
@@ -867,9 +965,18 @@ impl Node {
             ledger.record_movement(&movement)?;
             let id = ledger.doc().id();
             let bytes = ledger.doc().save_incremental();
-            let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            storage::register_doc(&tx, id, DocKind::Ledger, Some(&device), Some(today.as_str()))?;
-            storage::append_chunk(&tx, id, &bytes)?;
+            let heads = ledger.doc().heads_hash();
+            let tx = self
+                .db
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            storage::register_doc(
+                &tx,
+                id,
+                DocKind::Ledger,
+                Some(&device),
+                Some(today.as_str()),
+            )?;
+            storage::append_chunk(&tx, id, &bytes, &heads)?;
             tables::index_movement(&tx, &movement)?;
             tx.commit()?;
             Ok(id)
@@ -885,7 +992,9 @@ impl Node {
     fn sale_by_client_id(&self, client_id: &str) -> Result<Option<SaleOutcome>, NodeError> {
         Ok(self
             .db
-            .prepare_cached("SELECT sale_id, receipt_no, total, change FROM sales WHERE client_id = ?1")?
+            .prepare_cached(
+                "SELECT sale_id, receipt_no, total, change FROM sales WHERE client_id = ?1",
+            )?
             .query_row([client_id], |r| {
                 Ok(SaleOutcome {
                     sale_id: r.get(0)?,
@@ -914,13 +1023,18 @@ impl Node {
             validate_text("cashier", c, 60)?;
         }
         if req.items.len() > 500 {
-            return Err(NodeError::Invalid("a sale may have at most 500 lines".into()));
+            return Err(NodeError::Invalid(
+                "a sale may have at most 500 lines".into(),
+            ));
         }
         let mut cart = Vec::with_capacity(req.items.len());
         for item in &req.items {
             let p = self.product_row(&item.code)?;
             if !p.active {
-                return Err(NodeError::Invalid(format!("product {} is not for sale", p.sku)));
+                return Err(NodeError::Invalid(format!(
+                    "product {} is not for sale",
+                    p.sku
+                )));
             }
             cart.push(CartLine {
                 product_id: p.product_id,
@@ -931,13 +1045,20 @@ impl Node {
                 discount: item.discount,
             });
         }
-        let priced = price_cart(cart, &self.profile.tax_rule, self.profile.cash_rounding, req.payments.clone())?;
+        let priced = price_cart(
+            cart,
+            &self.profile.tax_rule,
+            self.profile.cash_rounding,
+            req.payments.clone(),
+        )?;
         let now = now_ms();
         let today = business_date(now, self.profile.utc_offset_minutes);
         let device = self.device_id().to_string();
         let till_code = self.till_code.clone();
         let result = (|| -> Result<(Sale, DocId), NodeError> {
-            let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = self
+                .db
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let seq: i64 = tx.query_row(
                 "INSERT INTO receipt_counters(date, seq) VALUES (?1, 1)
                  ON CONFLICT(date) DO UPDATE SET seq = seq + 1 RETURNING seq",
@@ -989,8 +1110,15 @@ impl Node {
             ledger.record_sale(&sale)?;
             let id = ledger.doc().id();
             let bytes = ledger.doc().save_incremental();
-            storage::register_doc(&tx, id, DocKind::Ledger, Some(&device), Some(today.as_str()))?;
-            storage::append_chunk(&tx, id, &bytes)?;
+            let heads = ledger.doc().heads_hash();
+            storage::register_doc(
+                &tx,
+                id,
+                DocKind::Ledger,
+                Some(&device),
+                Some(today.as_str()),
+            )?;
+            storage::append_chunk(&tx, id, &bytes, &heads)?;
             tables::index_sale(&tx, &sale, id)?;
             tx.commit()?;
             Ok((sale, id))
@@ -1014,7 +1142,10 @@ impl Node {
             .query_row([sale_id], |r| r.get(0))
             .optional()?;
         let doc = doc.ok_or_else(|| NodeError::NotFound(format!("sale {sale_id}")))?;
-        let id = DocId(doc.try_into().map_err(|_| NodeError::Corrupt("sale index doc id".into()))?);
+        let id = DocId(
+            doc.try_into()
+                .map_err(|_| NodeError::Corrupt("sale index doc id".into()))?,
+        );
         self.ledger(id)?
             .sale(sale_id)?
             .ok_or_else(|| NodeError::NotFound(format!("sale {sale_id}")))
@@ -1033,7 +1164,9 @@ impl Node {
     pub fn void_sale(&mut self, sale_id: &str, reason: &str) -> Result<String, NodeError> {
         let sale = self.sale(sale_id)?;
         if self.sale_status(sale_id)? == "voided" {
-            return Err(NodeError::Conflict(format!("sale {sale_id} is already voided")));
+            return Err(NodeError::Conflict(format!(
+                "sale {sale_id} is already voided"
+            )));
         }
         let void = Void {
             id: uuid::Uuid::now_v7().to_string(),
@@ -1057,9 +1190,18 @@ impl Node {
             ledger.record_void(&void)?;
             let id = ledger.doc().id();
             let bytes = ledger.doc().save_incremental();
-            let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            storage::register_doc(&tx, id, DocKind::Ledger, Some(&device), Some(today.as_str()))?;
-            storage::append_chunk(&tx, id, &bytes)?;
+            let heads = ledger.doc().heads_hash();
+            let tx = self
+                .db
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            storage::register_doc(
+                &tx,
+                id,
+                DocKind::Ledger,
+                Some(&device),
+                Some(today.as_str()),
+            )?;
+            storage::append_chunk(&tx, id, &bytes, &heads)?;
             tables::index_void(&tx, &void)?;
             tx.commit()?;
             Ok(id)
@@ -1073,7 +1215,9 @@ impl Node {
     pub fn open_shift(&mut self, cashier: &str, opening_cash: i64) -> Result<String, NodeError> {
         validate_text("cashier", cashier, 60)?;
         if opening_cash < 0 {
-            return Err(NodeError::Invalid("opening cash must not be negative".into()));
+            return Err(NodeError::Invalid(
+                "opening cash must not be negative".into(),
+            ));
         }
         let shift = ShiftOpen {
             id: uuid::Uuid::now_v7().to_string(),
@@ -1102,7 +1246,8 @@ impl Node {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let (shift_id, opening, since) = open.ok_or_else(|| NodeError::Conflict("no open shift".into()))?;
+        let (shift_id, opening, since) =
+            open.ok_or_else(|| NodeError::Conflict("no open shift".into()))?;
         let cash_in: i64 = self.db.query_row(
             "SELECT COALESCE(SUM(total), 0) FROM sales WHERE till_code = ?1 AND created_at_ms >= ?2 AND status != 'voided'",
             params![self.till_code, since],
@@ -1138,7 +1283,12 @@ impl Node {
         let mut non_cash = 0;
         for id in ids {
             let sale = self.sale(&id)?;
-            non_cash += sale.payments.iter().filter(|p| !p.is_cash()).map(|p| p.amount).sum::<i64>();
+            non_cash += sale
+                .payments
+                .iter()
+                .filter(|p| !p.is_cash())
+                .map(|p| p.amount)
+                .sum::<i64>();
         }
         Ok(non_cash)
     }
@@ -1155,9 +1305,18 @@ impl Node {
             change(ledger)?;
             let id = ledger.doc().id();
             let bytes = ledger.doc().save_incremental();
-            let tx = self.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            storage::register_doc(&tx, id, DocKind::Ledger, Some(&device), Some(today.as_str()))?;
-            storage::append_chunk(&tx, id, &bytes)?;
+            let heads = ledger.doc().heads_hash();
+            let tx = self
+                .db
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            storage::register_doc(
+                &tx,
+                id,
+                DocKind::Ledger,
+                Some(&device),
+                Some(today.as_str()),
+            )?;
+            storage::append_chunk(&tx, id, &bytes, &heads)?;
             rows(&tx)?;
             tx.commit()?;
             Ok(id)
@@ -1169,7 +1328,8 @@ impl Node {
     /// Sales of a business date (all when `None`).
     pub fn sales(&self, date: Option<&str>) -> Result<Vec<SaleRow>, NodeError> {
         if let Some(d) = date {
-            d.parse::<BusinessDate>().map_err(|e| NodeError::Invalid(e.to_string()))?;
+            d.parse::<BusinessDate>()
+                .map_err(|e| NodeError::Invalid(e.to_string()))?;
         }
         tables::sales(&self.db, date)
     }
@@ -1182,6 +1342,7 @@ impl Node {
             width,
             status: (status == "voided").then(|| "DIBATALKAN".to_owned()),
             reprint: false,
+            ..Default::default()
         };
         kasir_devices::receipt::render_text(&self.profile, &sale, &opts)
             .map_err(|e| NodeError::Invalid(e.to_string()))

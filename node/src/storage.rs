@@ -37,7 +37,17 @@ CREATE TABLE IF NOT EXISTS docs (
     kind          TEXT NOT NULL,
     till          TEXT,
     date          TEXT,
-    n_chunks      INTEGER NOT NULL DEFAULT 0
+    n_chunks      INTEGER NOT NULL DEFAULT 0,
+    -- blake3 of the sorted heads: what the sync manifest compares.
+    heads         BLOB
+) WITHOUT ROWID;
+
+-- Addresses peers were last reached at (local knowledge, not synced).
+CREATE TABLE IF NOT EXISTS peer_addrs (
+    endpoint_id  TEXT NOT NULL,
+    addr         TEXT NOT NULL,
+    last_seen_ms INTEGER NOT NULL,
+    PRIMARY KEY (endpoint_id, addr)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS docs_kind_date ON docs(kind, date);
 
@@ -53,6 +63,8 @@ CREATE TABLE IF NOT EXISTS sync_states (
     peer    TEXT NOT NULL,
     doc_id  BLOB NOT NULL,
     state   BLOB NOT NULL,
+    -- heads hash both sides share: equal to docs.heads when the peer has everything.
+    shared  BLOB NOT NULL,
     PRIMARY KEY (peer, doc_id)
 ) WITHOUT ROWID;
 
@@ -203,11 +215,21 @@ pub fn register_doc(
     Ok(())
 }
 
-/// Appends a chunk of a document. Empty chunks (no new changes) are skipped.
-pub fn append_chunk(tx: &Transaction<'_>, id: DocId, data: &[u8]) -> Result<(), NodeError> {
+/// Appends a chunk of a document and records its new heads. Empty chunks (no new
+/// changes) are skipped.
+pub fn append_chunk(
+    tx: &Transaction<'_>,
+    id: DocId,
+    data: &[u8],
+    heads: &[u8; 32],
+) -> Result<(), NodeError> {
     if data.is_empty() {
         return Ok(());
     }
+    tx.execute(
+        "UPDATE docs SET heads = ?2 WHERE doc_id = ?1",
+        params![id.0.as_slice(), heads.as_slice()],
+    )?;
     tx.execute(
         "INSERT INTO chunks(doc_id, data) VALUES (?1, ?2)",
         params![id.0.as_slice(), data],
@@ -241,7 +263,11 @@ pub fn load_doc(
 /// Number of chunks a document has on disk.
 pub fn chunk_count(conn: &Connection, id: DocId) -> Result<i64, NodeError> {
     Ok(conn
-        .query_row("SELECT n_chunks FROM docs WHERE doc_id = ?1", [id.0.as_slice()], |r| r.get(0))
+        .query_row(
+            "SELECT n_chunks FROM docs WHERE doc_id = ?1",
+            [id.0.as_slice()],
+            |r| r.get(0),
+        )
         .optional()?
         .unwrap_or(0))
 }
@@ -253,12 +279,18 @@ pub fn chunk_count(conn: &Connection, id: DocId) -> Result<i64, NodeError> {
 pub fn compact(conn: &mut Connection, doc: &mut Doc) -> Result<(), NodeError> {
     let snapshot = doc.save();
     let tx = conn.transaction()?;
-    tx.execute("DELETE FROM chunks WHERE doc_id = ?1", [doc.id().0.as_slice()])?;
+    tx.execute(
+        "DELETE FROM chunks WHERE doc_id = ?1",
+        [doc.id().0.as_slice()],
+    )?;
     tx.execute(
         "INSERT INTO chunks(doc_id, data) VALUES (?1, ?2)",
         params![doc.id().0.as_slice(), snapshot],
     )?;
-    tx.execute("UPDATE docs SET n_chunks = 1 WHERE doc_id = ?1", [doc.id().0.as_slice()])?;
+    tx.execute(
+        "UPDATE docs SET n_chunks = 1 WHERE doc_id = ?1",
+        [doc.id().0.as_slice()],
+    )?;
     tx.commit()?;
     Ok(())
 }
@@ -268,7 +300,8 @@ pub fn docs_of_kind(
     conn: &Connection,
     kind: DocKind,
 ) -> Result<Vec<(DocId, Option<String>, Option<String>)>, NodeError> {
-    let mut stmt = conn.prepare("SELECT doc_id, till, date FROM docs WHERE kind = ?1 ORDER BY date")?;
+    let mut stmt =
+        conn.prepare("SELECT doc_id, till, date FROM docs WHERE kind = ?1 ORDER BY date")?;
     let rows = stmt
         .query_map([kind.as_str()], |r| {
             Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?, r.get(2)?))
@@ -276,10 +309,53 @@ pub fn docs_of_kind(
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
         .map(|(id, till, date)| {
+            let id: [u8; 32] = id.try_into().map_err(|_| {
+                NodeError::Corrupt("a document id in the docs table is malformed".into())
+            })?;
+            Ok((DocId(id), till, date))
+        })
+        .collect()
+}
+
+/// One document of the manifest: what it is and the hash of its heads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocEntry {
+    /// The document.
+    pub id: DocId,
+    /// Its kind.
+    pub kind: DocKind,
+    /// The writing till, for ledgers.
+    pub till: Option<String>,
+    /// The business date, for ledgers.
+    pub date: Option<String>,
+    /// blake3 of its sorted heads (zeros when unknown).
+    pub heads: [u8; 32],
+}
+
+/// Every document this node holds, with its heads hash.
+pub fn manifest(conn: &Connection) -> Result<Vec<DocEntry>, NodeError> {
+    let mut stmt = conn.prepare_cached("SELECT doc_id, kind, till, date, heads FROM docs ORDER BY kind, date")?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, Vec<u8>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, Option<Vec<u8>>>(4)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.into_iter()
+        .map(|(id, kind, till, date, heads)| {
             let id: [u8; 32] = id
                 .try_into()
                 .map_err(|_| NodeError::Corrupt("a document id in the docs table is malformed".into()))?;
-            Ok((DocId(id), till, date))
+            let kind = kind
+                .parse()
+                .map_err(|_| NodeError::Corrupt(format!("unknown document kind {kind:?}")))?;
+            let heads = heads.and_then(|h| h.try_into().ok()).unwrap_or([0; 32]);
+            Ok(DocEntry { id: DocId(id), kind, till, date, heads })
         })
         .collect()
 }

@@ -1,1 +1,1 @@
-//! placeholder
+//! Cross-crate integration and simulation tests live in `tests/`; this library is empty.

@@ -1,0 +1,248 @@
+//! Invites, admission, joining and revocation: who may sync with this store.
+//!
+//! An invite is a one-time secret whose blake3 hash is stored in the store document, so
+//! any member that has synced it can admit the newcomer. A ticket carries the store id,
+//! the secret and the addresses of members to contact.
+
+use std::path::Path;
+
+use kasir_crdt::store::{Device, Invite, Role};
+use kasir_crdt::{DeviceId, DocId, DocKind, StoreId};
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+use crate::identity::Identity;
+use crate::node::{Node, now_ms};
+use crate::storage::{self, READ_TABLES_VERSION};
+
+/// How long an invite stays valid.
+pub const INVITE_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// What a join ticket carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// The store.
+    pub store: [u8; 16],
+    /// The one-time secret.
+    pub secret: [u8; 32],
+    /// Members to contact: endpoint id and `ip:port` addresses.
+    pub members: Vec<([u8; 32], Vec<String>)>,
+}
+
+const TICKET_PREFIX: &str = "kasir1";
+
+impl Ticket {
+    /// The printable ticket: `kasir1` + lowercase base32.
+    pub fn encode(&self) -> String {
+        let bytes = postcard::to_stdvec(self).unwrap_or_default();
+        format!("{TICKET_PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&bytes).to_lowercase())
+    }
+
+    /// Parses a printable ticket.
+    pub fn decode(s: &str) -> Result<Ticket, NodeError> {
+        let bad = || NodeError::Invalid("not a kasir join ticket".into());
+        let body = s.trim().strip_prefix(TICKET_PREFIX).ok_or_else(bad)?;
+        let bytes = data_encoding::BASE32_NOPAD.decode(body.to_uppercase().as_bytes()).map_err(|_| bad())?;
+        postcard::from_bytes(&bytes).map_err(|_| bad())
+    }
+
+    /// The store id.
+    pub fn store_id(&self) -> StoreId {
+        StoreId(uuid::Uuid::from_bytes(self.store))
+    }
+}
+
+fn secret_hash(secret: &[u8; 32]) -> String {
+    blake3::hash(secret).to_hex().to_string()
+}
+
+/// The result of admitting a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Admission {
+    /// The till code the device got.
+    pub till_code: String,
+    /// Its role.
+    pub role: Role,
+}
+
+impl Node {
+    fn write_store(&mut self, change: impl FnOnce(&mut kasir_crdt::store::StoreDoc) -> Result<bool, kasir_crdt::DocError>) -> Result<(), NodeError> {
+        let result = (|| -> Result<(), NodeError> {
+            change(&mut self.store)?;
+            let doc = self.store.doc();
+            let heads = doc.heads_hash();
+            let bytes = doc.save_incremental();
+            let tx = self.db.transaction()?;
+            storage::register_doc(&tx, doc.id(), DocKind::Store, None, None)?;
+            storage::append_chunk(&tx, doc.id(), &bytes, &heads)?;
+            tx.commit()?;
+            Ok(())
+        })();
+        self.after_write(DocKind::Store, result)?;
+        self.maybe_compact(DocId::store(self.store_id()))
+    }
+
+    /// Makes a one-time invite. Returns the secret; the caller builds the ticket with the
+    /// member addresses it knows.
+    pub fn create_invite(&mut self, role: Role, till_code: Option<String>) -> Result<[u8; 32], NodeError> {
+        match self.membership(self.device_id()) {
+            crate::replica::Membership::Member(Role::Owner | Role::Manager | Role::Relay) => {}
+            _ => return Err(NodeError::Invalid("only an owner or manager till can invite".into())),
+        }
+        if matches!(role, Role::Owner) {
+            return Err(NodeError::Invalid("an invite cannot make an owner".into()));
+        }
+        let till_code = till_code.map(|c| crate::node::validate_till_code(&c)).transpose()?;
+        if let Some(code) = &till_code {
+            self.check_code_free(code, None)?;
+        }
+        let mut secret = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut secret);
+        let now = now_ms();
+        let invite = Invite {
+            role,
+            till_code,
+            created_by: self.device_id().to_string(),
+            created_at_ms: now,
+            expires_at_ms: now + INVITE_TTL_MS,
+            used_by: None,
+        };
+        self.write_store(|s| s.put_invite(&secret_hash(&secret), &invite, now))?;
+        Ok(secret)
+    }
+
+    fn check_code_free(&self, code: &str, except: Option<DeviceId>) -> Result<(), NodeError> {
+        let taken = self
+            .store
+            .devices()
+            .into_iter()
+            .any(|(id, d)| d.till_code == code && !d.revoked && Some(id) != except);
+        if taken {
+            return Err(NodeError::Conflict(format!("till code {code} is already in use")));
+        }
+        Ok(())
+    }
+
+    /// Admits `device` with an invite secret: adds it to the roster and uses the invite.
+    /// Admitting the same device with the same secret again returns the same result.
+    pub fn admit(
+        &mut self,
+        secret: &[u8; 32],
+        device: DeviceId,
+        requested_code: Option<String>,
+        addrs: Vec<String>,
+    ) -> Result<Admission, NodeError> {
+        let hash = secret_hash(secret);
+        let invite = self
+            .store
+            .invite(&hash)?
+            .ok_or_else(|| NodeError::Invalid("unknown invite".into()))?;
+        if let Some(used) = &invite.used_by {
+            if *used == device.to_string()
+                && let Some(d) = self.store.device(device)?
+            {
+                return Ok(Admission { till_code: d.till_code, role: d.role });
+            }
+            return Err(NodeError::Conflict("this invite was already used".into()));
+        }
+        let now = now_ms();
+        if invite.expires_at_ms < now {
+            return Err(NodeError::Invalid("this invite has expired".into()));
+        }
+        if let Some(crate::replica::Membership::Revoked) = Some(self.membership(device)) {
+            return Err(NodeError::Conflict("this device was revoked".into()));
+        }
+        let till_code = match invite.till_code.clone().or(requested_code) {
+            Some(code) => {
+                let code = crate::node::validate_till_code(&code)?;
+                self.check_code_free(&code, Some(device))?;
+                code
+            }
+            None => {
+                let used: Vec<String> = self.store.devices().into_iter().map(|(_, d)| d.till_code).collect();
+                (1..).map(|n| format!("T{n}")).find(|c| !used.contains(c)).unwrap_or_else(|| "T0".into())
+            }
+        };
+        let entry = Device { till_code: till_code.clone(), role: invite.role, revoked: false, addrs, joined_at_ms: now };
+        let used = Invite { used_by: Some(device.to_string()), ..invite.clone() };
+        self.write_store(|s| {
+            s.put_device(device, &entry, now)?;
+            s.put_invite(&hash, &used, now)
+        })?;
+        tracing::info!(%device, %till_code, "admitted a new device");
+        Ok(Admission { till_code, role: invite.role })
+    }
+
+    /// Revokes a device: it is refused at the connection from now on.
+    pub fn revoke(&mut self, device: DeviceId) -> Result<(), NodeError> {
+        let Some(mut d) = self.store.device(device)? else {
+            return Err(NodeError::NotFound(format!("device {device}")));
+        };
+        if device == self.device_id() {
+            return Err(NodeError::Invalid("a device cannot revoke itself".into()));
+        }
+        d.revoked = true;
+        self.write_store(|s| s.put_device(device, &d, now_ms()))
+    }
+
+    /// Records the addresses this device listens on in its roster entry (when changed),
+    /// so members find it again after restarts without discovery.
+    pub fn remember_own_addrs(&mut self, addrs: Vec<String>) -> Result<(), NodeError> {
+        let me = self.device_id();
+        let Some(mut d) = self.store.device(me)? else { return Ok(()) };
+        if d.addrs == addrs {
+            return Ok(());
+        }
+        d.addrs = addrs;
+        self.write_store(|s| s.put_device(me, &d, now_ms()))
+    }
+
+    /// Remembers where a peer was reached (local only).
+    pub fn remember_peer_addr(&self, peer: DeviceId, addr: &str) -> Result<(), NodeError> {
+        self.db.execute(
+            "INSERT INTO peer_addrs(endpoint_id, addr, last_seen_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT(endpoint_id, addr) DO UPDATE SET last_seen_ms = excluded.last_seen_ms",
+            rusqlite::params![peer.to_string(), addr, now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// Every address known for every other roster member (roster and local memory).
+    pub fn peer_addresses(&self) -> Result<Vec<(DeviceId, Vec<String>)>, NodeError> {
+        let me = self.device_id();
+        let mut out = Vec::new();
+        for (id, d) in self.store.devices() {
+            if id == me || d.revoked {
+                continue;
+            }
+            let mut addrs = d.addrs.clone();
+            let mut stmt = self
+                .db
+                .prepare_cached("SELECT addr FROM peer_addrs WHERE endpoint_id = ?1 ORDER BY last_seen_ms DESC LIMIT 4")?;
+            for a in stmt.query_map([id.to_string()], |r| r.get::<_, String>(0))? {
+                let a = a?;
+                if !addrs.contains(&a) {
+                    addrs.push(a);
+                }
+            }
+            out.push((id, addrs));
+        }
+        Ok(out)
+    }
+
+    /// Creates the data directory of a device that joined `store` (the documents arrive
+    /// by sync). `identity` must already be stored in `dir`.
+    pub fn init_joined(dir: &Path, store: StoreId, till_code: &str) -> Result<Node, NodeError> {
+        let till_code = crate::node::validate_till_code(till_code)?;
+        Identity::load(dir)?;
+        let db = storage::open_db(dir, true)?;
+        if storage::meta_get(&db, "store_id")?.is_some() {
+            return Err(NodeError::AlreadyInitialised(dir.display().to_string()));
+        }
+        storage::meta_set(&db, "store_id", &store.to_string())?;
+        storage::meta_set(&db, "till_code", &till_code)?;
+        storage::meta_set(&db, "read_tables_version", &READ_TABLES_VERSION.to_string())?;
+        drop(db);
+        Node::open(dir)
+    }
+}

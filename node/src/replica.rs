@@ -1,0 +1,316 @@
+//! The node as a replica: what the sync protocol needs from it.
+//!
+//! - a manifest of every document with its heads hash, so peers sync only what differs;
+//! - membership checks against the store's roster;
+//! - per-document Automerge sync: generate a message for a peer, receive one and apply
+//!   it durably — the merged changes, the read-table rows they imply and the peer's sync
+//!   state in one transaction — then notify the other sessions so changes travel on.
+
+use std::str::FromStr;
+
+use kasir_crdt::catalog::CatalogDoc;
+use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
+use kasir_crdt::store::{Device, Role, StoreDoc};
+use kasir_crdt::sync::PeerState;
+use kasir_crdt::{BusinessDate, DeviceId, Doc, DocId, DocKind};
+use rusqlite::{OptionalExtension, params};
+
+use crate::error::NodeError;
+use crate::node::Node;
+use crate::storage::{self, DocEntry};
+use crate::tables;
+
+/// Which document a sync message is about, as a peer names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocRef {
+    /// The id.
+    pub id: DocId,
+    /// The kind.
+    pub kind: DocKind,
+    /// The writing till, for ledgers.
+    pub till: Option<DeviceId>,
+    /// The business date, for ledgers.
+    pub date: Option<BusinessDate>,
+}
+
+/// A device's standing in the store's roster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Membership {
+    /// In the roster and not revoked.
+    Member(Role),
+    /// In the roster but revoked.
+    Revoked,
+    /// Not in the roster.
+    Unknown,
+}
+
+impl DocRef {
+    /// From a manifest entry of this node's own storage.
+    pub fn from_entry(e: &DocEntry) -> Result<DocRef, NodeError> {
+        let till = e.till.as_deref().map(DeviceId::from_str).transpose().map_err(|err| NodeError::Corrupt(err.to_string()))?;
+        let date = e.date.as_deref().map(BusinessDate::from_str).transpose().map_err(|err| NodeError::Corrupt(err.to_string()))?;
+        Ok(DocRef { id: e.id, kind: e.kind, till, date })
+    }
+}
+
+impl Node {
+    /// Subscribes to committed changes (local writes and merged peer changes).
+    pub fn subscribe(&mut self) -> tokio::sync::broadcast::Receiver<DocId> {
+        match &self.changes {
+            Some(tx) => tx.subscribe(),
+            None => {
+                let (tx, rx) = tokio::sync::broadcast::channel(1024);
+                self.changes = Some(tx);
+                rx
+            }
+        }
+    }
+
+    /// Records whether a peer is connected (shown by `status` and `/metrics`).
+    pub fn set_connected(&mut self, peer: DeviceId, connected: bool) {
+        if connected {
+            self.connected.insert(peer);
+        } else {
+            self.connected.remove(&peer);
+        }
+    }
+
+    /// Every document with its heads hash.
+    pub fn manifest(&self) -> Result<Vec<DocRefWithHeads>, NodeError> {
+        storage::manifest(&self.db)?
+            .iter()
+            .map(|e| Ok(DocRefWithHeads { doc: DocRef::from_entry(e)?, heads: e.heads }))
+            .collect()
+    }
+
+    /// The device's standing in the roster.
+    pub fn membership(&self, device: DeviceId) -> Membership {
+        match self.store.device(device) {
+            Ok(Some(Device { revoked: true, .. })) => Membership::Revoked,
+            Ok(Some(d)) => Membership::Member(d.role),
+            _ => Membership::Unknown,
+        }
+    }
+
+    /// The roster: every device with its till code, role and remembered addresses.
+    pub fn roster(&self) -> Vec<(DeviceId, Device)> {
+        self.store.devices()
+    }
+
+    /// Checks that a peer's document reference belongs to this store: its id must be the
+    /// one derived from this store, its kind, and (for ledgers) till and date.
+    pub fn check_doc_ref(&self, r: &DocRef) -> Result<(), NodeError> {
+        let store = self.store_id();
+        let expected = match (r.kind, r.till, &r.date) {
+            (DocKind::Store, None, None) => DocId::store(store),
+            (DocKind::Catalog, None, None) => DocId::catalog(store),
+            (DocKind::Ledger, Some(till), Some(date)) => DocId::ledger(store, till, date),
+            _ => return Err(NodeError::Invalid(format!("malformed reference to document {}", r.id))),
+        };
+        if expected != r.id {
+            return Err(NodeError::Invalid(format!("document {} is not part of store {store}", r.id)));
+        }
+        Ok(())
+    }
+
+    /// The persisted sync state with `peer` for `doc` (fresh if none).
+    pub fn peer_state(&self, peer: DeviceId, doc: DocId) -> Result<PeerState, NodeError> {
+        let bytes: Option<Vec<u8>> = self
+            .db
+            .prepare_cached("SELECT state FROM sync_states WHERE peer = ?1 AND doc_id = ?2")?
+            .query_row(params![peer.to_string(), doc.0.as_slice()], |r| r.get(0))
+            .optional()?;
+        // A state that does not decode only costs a full (bloom filter) exchange.
+        Ok(bytes.and_then(|b| PeerState::decode(&b).ok()).unwrap_or_default())
+    }
+
+    /// The in-memory document for a reference, loaded or created at its genesis.
+    fn replica_doc(&mut self, r: &DocRef) -> Result<&mut Doc, NodeError> {
+        match r.kind {
+            DocKind::Store => Ok(self.store.doc()),
+            DocKind::Catalog => Ok(self.catalog()?.doc()),
+            DocKind::Ledger => {
+                if !self.ledgers.contains_key(&r.id) {
+                    let ledger = match storage::load_doc(&self.db, r.id, DocKind::Ledger, self.actor.clone())? {
+                        Some(doc) => LedgerDoc::from_doc(doc)?,
+                        None => {
+                            let (Some(till), Some(date)) = (r.till, r.date.clone()) else {
+                                return Err(NodeError::Invalid("ledger reference without till and date".into()));
+                            };
+                            LedgerDoc::create(LedgerMeta { store: self.store_id(), till, date }, self.actor.clone())?
+                        }
+                    };
+                    if self.ledgers.len() >= 64 {
+                        let own_today = self.own_ledger_id(&crate::node::business_date(crate::node::now_ms(), self.profile.utc_offset_minutes));
+                        self.ledgers.retain(|id, _| *id == own_today);
+                    }
+                    self.ledgers.insert(r.id, ledger);
+                }
+                self.ledgers
+                    .get_mut(&r.id)
+                    .map(LedgerDoc::doc)
+                    .ok_or_else(|| NodeError::NotFound(format!("ledger {}", r.id)))
+            }
+        }
+    }
+
+    /// The next sync message for `peer` about `r`, or `None` if the peer is up to date
+    /// as far as this node knows.
+    pub fn sync_generate(&mut self, r: &DocRef, state: &mut PeerState) -> Result<Option<Vec<u8>>, NodeError> {
+        self.check_doc_ref(r)?;
+        Ok(self.replica_doc(r)?.generate_sync_message(state))
+    }
+
+    /// Applies a peer's sync message durably. Returns whether the document changed.
+    pub fn sync_receive(
+        &mut self,
+        peer: DeviceId,
+        r: &DocRef,
+        state: &mut PeerState,
+        msg: &[u8],
+    ) -> Result<bool, NodeError> {
+        self.check_doc_ref(r)?;
+        let shared_before = state.shared_heads_hash();
+        let doc = self.replica_doc(r)?;
+        let before = doc.heads();
+        if let Err(e) = doc.receive_sync_message(state, msg) {
+            // Nothing was applied (automerge checks before it changes the document), but
+            // be safe: reload from disk on next use.
+            self.forget(r);
+            return Err(e.into());
+        }
+        let changed = doc.heads() != before;
+        if !changed && state.shared_heads_hash() == shared_before {
+            return Ok(false);
+        }
+        let result = self.persist_merge(peer, r, state, &before, changed);
+        if result.is_err() {
+            self.forget(r);
+        }
+        result?;
+        if changed {
+            if r.kind == DocKind::Store {
+                if let Ok(Some(profile)) = self.store.profile() {
+                    self.profile = profile;
+                }
+            }
+            self.maybe_compact(r.id)?;
+        }
+        Ok(changed)
+    }
+
+    fn forget(&mut self, r: &DocRef) {
+        match r.kind {
+            DocKind::Ledger => {
+                self.ledgers.remove(&r.id);
+            }
+            DocKind::Catalog => self.catalog = None,
+            DocKind::Store => {
+                if let Ok(Some(doc)) = storage::load_doc(&self.db, r.id, DocKind::Store, self.actor.clone())
+                    && let Ok(store) = StoreDoc::from_doc(doc)
+                {
+                    self.store = store;
+                }
+            }
+        }
+    }
+
+    fn persist_merge(
+        &mut self,
+        peer: DeviceId,
+        r: &DocRef,
+        state: &PeerState,
+        before: &[automerge_heads::ChangeHash],
+        changed: bool,
+    ) -> Result<(), NodeError> {
+        // Gather what to write before the transaction borrows the database.
+        let mut ledger_records = None;
+        let mut products = Vec::new();
+        let (bytes, heads) = {
+            let doc = self.replica_doc(r)?;
+            (doc.save_incremental(), doc.heads_hash())
+        };
+        if changed {
+            match r.kind {
+                DocKind::Ledger => {
+                    if let Some(l) = self.ledgers.get_mut(&r.id) {
+                        ledger_records = Some(l.records_since(before));
+                    }
+                }
+                DocKind::Catalog => {
+                    let catalog: &mut CatalogDoc = self.catalog()?;
+                    products = catalog.products_since(before);
+                }
+                DocKind::Store => {}
+            }
+        }
+        let till = r.till.map(|t| t.to_string());
+        let date = r.date.as_ref().map(|d| d.to_string());
+        let tx = self.db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        storage::register_doc(&tx, r.id, r.kind, till.as_deref(), date.as_deref())?;
+        storage::append_chunk(&tx, r.id, &bytes, &heads)?;
+        if let Some(recs) = ledger_records {
+            for s in &recs.sales {
+                tables::index_sale(&tx, s, r.id)?;
+            }
+            for v in &recs.voids {
+                tables::index_void(&tx, v)?;
+            }
+            for f in &recs.refunds {
+                tables::index_refund(&tx, f)?;
+            }
+            for m in &recs.movements {
+                tables::index_movement(&tx, m)?;
+            }
+            for o in &recs.shift_opens {
+                tx.execute(
+                    "INSERT OR IGNORE INTO shifts(shift_id, cashier, opening_cash, opened_at_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![o.id, o.cashier, o.opening_cash, o.at_ms],
+                )?;
+            }
+            for c in &recs.shift_closes {
+                tx.execute(
+                    "UPDATE shifts SET counted_cash = ?2, expected_cash = ?3, closed_at_ms = ?4 WHERE shift_id = ?1",
+                    params![c.shift_id, c.counted_cash, c.expected_cash, c.at_ms],
+                )?;
+            }
+            if recs.undecodable > 0 {
+                tracing::warn!(doc = %r.id, n = recs.undecodable, "skipped ledger records that do not decode");
+            }
+        }
+        for p in products.into_iter().flatten() {
+            tables::upsert_product(&tx, &p)?;
+        }
+        tx.execute(
+            "INSERT INTO sync_states(peer, doc_id, state, shared) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(peer, doc_id) DO UPDATE SET state = excluded.state, shared = excluded.shared",
+            params![peer.to_string(), r.id.0.as_slice(), state.encode(), state.shared_heads_hash().as_slice()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Documents whose latest changes no peer is known to hold.
+    pub fn unsynced_docs(&self) -> Result<u64, NodeError> {
+        let n: i64 = self.db.query_row(
+            "SELECT COUNT(*) FROM docs d WHERE NOT EXISTS
+               (SELECT 1 FROM sync_states s WHERE s.doc_id = d.doc_id AND s.shared = d.heads)",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+}
+
+/// A document reference with its heads hash, as listed in a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocRefWithHeads {
+    /// The document.
+    pub doc: DocRef,
+    /// blake3 of its sorted heads.
+    pub heads: [u8; 32],
+}
+
+mod automerge_heads {
+    pub(crate) use kasir_crdt::doc::ChangeHash;
+}
