@@ -33,6 +33,8 @@ pub struct DaemonInfo {
 pub struct RunOptions {
     /// HTTP API address; a loopback port is chosen when `None`.
     pub http: Option<SocketAddr>,
+    /// Peer sync; `None` runs the HTTP API only.
+    pub net: Option<crate::sync::net::NetConfig>,
 }
 
 /// Reads `daemon.json` from a data directory.
@@ -52,7 +54,9 @@ impl Drop for DaemonFileGuard {
 /// Runs the daemon until `cancel` fires.
 pub async fn run(node: Node, opts: RunOptions, cancel: CancellationToken) -> anyhow::Result<()> {
     let dir = node.dir().to_owned();
-    let addr = opts.http.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let addr = opts
+        .http
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
@@ -68,10 +72,22 @@ pub async fn run(node: Node, opts: RunOptions, cancel: CancellationToken) -> any
     let _guard = DaemonFileGuard(path);
     tracing::info!(http = %local, "kasir daemon listening");
     let state = AppState::new(node);
+    let net = match opts.net {
+        Some(cfg) => {
+            let net = crate::sync::net::start(state.node(), cfg, cancel.clone()).await?;
+            state.set_sync_addrs(net.endpoint().id().to_string(), net.addrs());
+            Some(net)
+        }
+        None => None,
+    };
     let app = router(state);
+    let shutdown = cancel.clone();
     axum::serve(listener, app)
-        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await?;
+    if let Some(net) = net {
+        net.shutdown().await;
+    }
     Ok(())
 }
 
@@ -80,14 +96,15 @@ pub fn cancel_on_signals(cancel: CancellationToken) {
     tokio::spawn(async move {
         #[cfg(unix)]
         {
-            let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = tokio::signal::ctrl_c().await;
-                    cancel.cancel();
-                    return;
-                }
-            };
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = tokio::signal::ctrl_c().await;
+                        cancel.cancel();
+                        return;
+                    }
+                };
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}

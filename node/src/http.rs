@@ -26,6 +26,8 @@ use crate::node::{MovementInput, Node, ProductInput, SaleItem, SaleRequest};
 pub struct AppState {
     node: Arc<Mutex<Node>>,
     metrics: Arc<Metrics>,
+    /// Where peers reach this node's sync endpoint, for invite tickets.
+    sync_addrs: Arc<Mutex<Vec<String>>>,
 }
 
 #[derive(Default)]
@@ -41,6 +43,14 @@ impl AppState {
         AppState {
             node: Arc::new(Mutex::new(node)),
             metrics: Arc::new(Metrics::default()),
+            sync_addrs: Arc::default(),
+        }
+    }
+
+    /// Records the sync endpoint's addresses (put into invite tickets).
+    pub fn set_sync_addrs(&self, _endpoint: String, addrs: Vec<String>) {
+        if let Ok(mut a) = self.sync_addrs.lock() {
+            *a = addrs;
         }
     }
 
@@ -70,7 +80,8 @@ impl ApiError {
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> ApiError {
         ApiError {
-            status: StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            status: StatusCode::from_u16(e.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             code: e.code(),
             message: e.to_string(),
         }
@@ -92,7 +103,9 @@ async fn with_node<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     let node = state.node.clone();
     tokio::task::spawn_blocking(move || {
-        let mut guard = node.lock().map_err(|_| NodeError::Invalid("node state poisoned".into()))?;
+        let mut guard = node
+            .lock()
+            .map_err(|_| NodeError::Invalid("node state poisoned".into()))?;
         f(&mut guard)
     })
     .await
@@ -105,13 +118,14 @@ async fn with_node<T: Send + 'static>(
 }
 
 fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("invalid_json", format!("malformed JSON body: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("malformed JSON body: {e}")))
 }
 
 fn qty_from_json(v: &Value, what: &str) -> Result<Qty, ApiError> {
-    let n = v
-        .as_f64()
-        .ok_or_else(|| ApiError::bad_request("invalid_request", format!("{what} must be a number")))?;
+    let n = v.as_f64().ok_or_else(|| {
+        ApiError::bad_request("invalid_request", format!("{what} must be a number"))
+    })?;
     Qty::from_f64(n).map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))
 }
 
@@ -125,7 +139,10 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| ApiQuery(v))
@@ -149,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sales/{sale_id}", get(get_sale))
         .route("/v1/sales/{sale_id}/void", post(void_sale))
         .route("/v1/sales/{sale_id}/receipt", get(receipt))
+        .route("/v1/invites", post(invite))
         .route("/metrics", get(metrics))
         .fallback(|| async {
             ApiError {
@@ -198,7 +216,12 @@ struct ProductBody {
 
 async fn add_product(State(state): State<AppState>, body: Bytes) -> ApiResult {
     let b: ProductBody = parse_body(&body)?;
-    let stock = b.stock.as_ref().filter(|v| !v.is_null()).map(|v| qty_from_json(v, "stock")).transpose()?;
+    let stock = b
+        .stock
+        .as_ref()
+        .filter(|v| !v.is_null())
+        .map(|v| qty_from_json(v, "stock"))
+        .transpose()?;
     let mut barcodes = b.barcodes;
     barcodes.extend(b.barcode);
     let input = ProductInput {
@@ -223,8 +246,14 @@ struct SearchQuery {
     limit: Option<usize>,
 }
 
-async fn search_products(State(state): State<AppState>, ApiQuery(q): ApiQuery<SearchQuery>) -> ApiResult {
-    let products = with_node(&state, move |n| n.search_products(&q.q, q.limit.unwrap_or(20))).await?;
+async fn search_products(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<SearchQuery>,
+) -> ApiResult {
+    let products = with_node(&state, move |n| {
+        n.search_products(&q.q, q.limit.unwrap_or(20))
+    })
+    .await?;
     ok_json(StatusCode::OK, json!({ "products": products }))
 }
 
@@ -268,8 +297,16 @@ async fn movement(State(state): State<AppState>, body: Bytes) -> ApiResult {
     let input = MovementInput {
         kind,
         sku: b.sku,
-        qty: b.qty.as_ref().map(|v| qty_from_json(v, "qty")).transpose()?,
-        counted: b.counted.as_ref().map(|v| qty_from_json(v, "counted")).transpose()?,
+        qty: b
+            .qty
+            .as_ref()
+            .map(|v| qty_from_json(v, "qty"))
+            .transpose()?,
+        counted: b
+            .counted
+            .as_ref()
+            .map(|v| qty_from_json(v, "counted"))
+            .transpose()?,
         note: b.note,
     };
     let out = with_node(&state, move |n| n.record_movement(&input)).await?;
@@ -317,11 +354,18 @@ async fn sell(State(state): State<AppState>, body: Bytes) -> ApiResult {
     let out = with_node(&state, move |n| n.sell(&req)).await?;
     let m = &state.metrics;
     if out.created {
-        m.sales_created.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        m.sale_commit_micros
-            .fetch_add(started.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
+        m.sales_created
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        m.sale_commit_micros.fetch_add(
+            started.elapsed().as_micros() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
-    let status = if out.created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if out.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     ok_json(status, out)
 }
 
@@ -356,8 +400,16 @@ struct VoidBody {
     reason: String,
 }
 
-async fn void_sale(State(state): State<AppState>, Path(sale_id): Path<String>, body: Bytes) -> ApiResult {
-    let b: VoidBody = if body.is_empty() { VoidBody::default() } else { parse_body(&body)? };
+async fn void_sale(
+    State(state): State<AppState>,
+    Path(sale_id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let b: VoidBody = if body.is_empty() {
+        VoidBody::default()
+    } else {
+        parse_body(&body)?
+    };
     let void_id = with_node(&state, move |n| n.void_sale(&sale_id, &b.reason)).await?;
     ok_json(StatusCode::CREATED, json!({ "void_id": void_id }))
 }
@@ -368,8 +420,15 @@ struct ReceiptQuery {
     width: Option<usize>,
 }
 
-async fn receipt(State(state): State<AppState>, Path(sale_id): Path<String>, ApiQuery(q): ApiQuery<ReceiptQuery>) -> ApiResult {
-    let text = with_node(&state, move |n| n.receipt_text(&sale_id, q.width.unwrap_or(32))).await?;
+async fn receipt(
+    State(state): State<AppState>,
+    Path(sale_id): Path<String>,
+    ApiQuery(q): ApiQuery<ReceiptQuery>,
+) -> ApiResult {
+    let text = with_node(&state, move |n| {
+        n.receipt_text(&sale_id, q.width.unwrap_or(32))
+    })
+    .await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response())
 }
 
@@ -377,7 +436,9 @@ async fn metrics(State(state): State<AppState>) -> ApiResult {
     let status = with_node(&state, |n| n.status()).await?;
     let m = &state.metrics;
     let created = m.sales_created.load(std::sync::atomic::Ordering::Relaxed);
-    let micros = m.sale_commit_micros.load(std::sync::atomic::Ordering::Relaxed);
+    let micros = m
+        .sale_commit_micros
+        .load(std::sync::atomic::Ordering::Relaxed);
     let connected = status.peers.iter().filter(|p| p.connected).count();
     let text = format!(
         "# HELP kasir_sales Sales held by this node (all tills).\n# TYPE kasir_sales gauge\nkasir_sales {}\n\
@@ -397,6 +458,25 @@ async fn metrics(State(state): State<AppState>) -> ApiResult {
         created,
         micros as f64 / 1e6,
     );
-    m.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    m.requests
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct InviteBody {
+    #[serde(default)]
+    till_code: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+}
+
+async fn invite(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    let b: InviteBody = if body.is_empty() { InviteBody::default() } else { parse_body(&body)? };
+    let role = crate::membership::parse_role(b.role.as_deref())
+        .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?;
+    let addrs = state.sync_addrs.lock().map(|a| a.clone()).unwrap_or_default();
+    let ticket = with_node(&state, move |n| n.invite_ticket(role, b.till_code, addrs)).await?;
+    ok_json(StatusCode::CREATED, json!({ "ticket": ticket }))
 }

@@ -11,16 +11,22 @@ use clap::{Args, Parser, Subcommand};
 use kasir_crdt::Qty;
 use kasir_crdt::money::format_rupiah;
 use kasir_crdt::records::{MovementKind, Payment};
+use kasir_node::NodeError;
 use kasir_node::daemon::{self, RunOptions};
 use kasir_node::import;
+use kasir_node::sync::net::NetConfig;
 use kasir_node::node::{InitOptions, MovementInput, Node, ProductInput, SaleItem, SaleRequest};
-use kasir_node::NodeError;
 use serde_json::{Value, json};
 
 mod demo;
+mod join;
 
 #[derive(Parser)]
-#[command(name = "kasir", version, about = "Kasir: an offline-first point of sale for Indonesian shops")]
+#[command(
+    name = "kasir",
+    version,
+    about = "Kasir: an offline-first point of sale for Indonesian shops"
+)]
 struct Cli {
     /// The node's data directory.
     #[arg(long, global = true, env = "KASIR_DATA", default_value = "kasir-data")]
@@ -90,9 +96,43 @@ enum Command {
     Shift(ShiftCmd),
     /// Run the daemon: HTTP API (and, later, peer sync).
     Run {
+        /// Sync endpoint address (QUIC), e.g. 0.0.0.0:7070.
+        #[arg(long, default_value = "0.0.0.0:0")]
+        listen: std::net::SocketAddr,
         /// HTTP API address, e.g. 127.0.0.1:8080.
         #[arg(long)]
         http: Option<std::net::SocketAddr>,
+        /// A peer to sync with: `ENDPOINT_ID@HOST:PORT` (repeatable).
+        #[arg(long = "peer")]
+        peers: Vec<String>,
+        /// The cloud relay: `ENDPOINT_ID@HOST:PORT`.
+        #[arg(long)]
+        relay: Option<String>,
+        /// Do not discover peers with mDNS.
+        #[arg(long)]
+        no_mdns: bool,
+    },
+    /// Make a one-time ticket for a new till to join this store.
+    Invite {
+        /// The till code the new device gets.
+        #[arg(long)]
+        till_code: Option<String>,
+        /// `till` or `manager`.
+        #[arg(long)]
+        role: Option<String>,
+    },
+    /// Join a store with a ticket, through any online member.
+    Join {
+        /// The ticket from `kasir invite`.
+        ticket: String,
+        /// The till code to ask for.
+        #[arg(long)]
+        till_code: Option<String>,
+    },
+    /// Revoke a device: it is refused from now on.
+    Revoke {
+        /// Its endpoint id.
+        endpoint_id: String,
     },
     /// Identity, peers and sync state.
     Status,
@@ -214,7 +254,8 @@ fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KASIR_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("KASIR_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -252,14 +293,20 @@ impl Remote {
         let status = resp.status().as_u16();
         let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
         if status >= 400 {
-            let msg = body["error"]["message"].as_str().unwrap_or("request failed");
+            let msg = body["error"]["message"]
+                .as_str()
+                .unwrap_or("request failed");
             bail!("{msg}");
         }
         Ok(body)
     }
 
     fn get(&self, path: &str) -> Result<Value> {
-        let resp = self.agent.get(format!("{}{path}", self.base)).call().context("daemon unreachable")?;
+        let resp = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .context("daemon unreachable")?;
         Self::check(resp)
     }
 
@@ -273,10 +320,19 @@ impl Remote {
     }
 
     fn get_text(&self, path: &str) -> Result<String> {
-        let mut resp = self.agent.get(format!("{}{path}", self.base)).call().context("daemon unreachable")?;
+        let mut resp = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .context("daemon unreachable")?;
         if resp.status().as_u16() >= 400 {
             let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
-            bail!("{}", body["error"]["message"].as_str().unwrap_or("request failed"));
+            bail!(
+                "{}",
+                body["error"]["message"]
+                    .as_str()
+                    .unwrap_or("request failed")
+            );
         }
         Ok(resp.body_mut().read_to_string()?)
     }
@@ -285,7 +341,9 @@ impl Remote {
 fn enc(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -296,10 +354,25 @@ fn open_backend(dir: &Path) -> Result<Backend> {
         Ok(node) => Ok(Backend::Local(Box::new(node))),
         Err(NodeError::Locked(_)) => match daemon::daemon_info(dir) {
             Some(info) => Ok(Backend::Remote(Remote::new(info.http))),
-            None => bail!("data directory {} is in use by another kasir process", dir.display()),
+            None => bail!(
+                "data directory {} is in use by another kasir process",
+                dir.display()
+            ),
         },
         Err(e) => Err(e.into()),
     }
+}
+
+fn parse_peer(s: &str) -> Result<(kasir_crdt::DeviceId, std::net::SocketAddr)> {
+    let (id, addr) = s
+        .split_once('@')
+        .ok_or_else(|| anyhow!("invalid peer {s:?}: use ENDPOINT_ID@HOST:PORT"))?;
+    let id = id.parse().map_err(|e| anyhow!("invalid peer {s:?}: {e}"))?;
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(addr)
+        .map_err(|e| anyhow!("invalid peer address {addr:?}: {e}"))?
+        .next()
+        .ok_or_else(|| anyhow!("peer address {addr:?} resolves to nothing"))?;
+    Ok((id, addr))
 }
 
 fn parse_qty(s: &str) -> Result<Qty> {
@@ -348,8 +421,17 @@ fn run(cli: Cli) -> Result<()> {
     let dir = cli.data.clone();
     let json_mode = cli.json;
     match cli.command {
-        Command::Init { store_name, till_code } => {
-            let node = Node::init(&dir, &InitOptions { store_name, till_code })?;
+        Command::Init {
+            store_name,
+            till_code,
+        } => {
+            let node = Node::init(
+                &dir,
+                &InitOptions {
+                    store_name,
+                    till_code,
+                },
+            )?;
             let v = json!({
                 "store_id": node.store_id().to_string(),
                 "endpoint_id": node.device_id().to_string(),
@@ -364,7 +446,16 @@ fn run(cli: Cli) -> Result<()> {
                 )
             });
         }
-        Command::Product(ProductCmd::Add { sku, name, price, barcodes, cost, stock, category, unit }) => {
+        Command::Product(ProductCmd::Add {
+            sku,
+            name,
+            price,
+            barcodes,
+            cost,
+            stock,
+            category,
+            unit,
+        }) => {
             let input = ProductInput {
                 sku,
                 name,
@@ -386,13 +477,17 @@ fn run(cli: Cli) -> Result<()> {
                     }),
                 )?,
             };
-            print(json_mode, &v, |v| format!("Produk {} disimpan", v["sku"].as_str().unwrap_or("")));
+            print(json_mode, &v, |v| {
+                format!("Produk {} disimpan", v["sku"].as_str().unwrap_or(""))
+            });
         }
         Command::Product(ProductCmd::Import { file }) => {
             let rows = import::read_file(&file)?;
             let mut node = match open_backend(&dir)? {
                 Backend::Local(node) => node,
-                Backend::Remote(_) => bail!("stop `kasir run` before importing (imports write in large batches)"),
+                Backend::Remote(_) => {
+                    bail!("stop `kasir run` before importing (imports write in large batches)")
+                }
             };
             let bar = indicatif::ProgressBar::new(rows.len() as u64);
             bar.set_style(
@@ -403,7 +498,11 @@ fn run(cli: Cli) -> Result<()> {
             bar.finish_and_clear();
             let v = to_value(&report)?;
             print(json_mode, &v, |_| {
-                let mut s = format!("{} produk diimpor, {} gagal", report.imported, report.failed.len());
+                let mut s = format!(
+                    "{} produk diimpor, {} gagal",
+                    report.imported,
+                    report.failed.len()
+                );
                 for f in &report.failed {
                     s.push_str(&format!("\n  baris {}: {}", f.row, f.error));
                 }
@@ -413,7 +512,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Product(ProductCmd::Search { query, limit }) => {
             let v = match open_backend(&dir)? {
                 Backend::Local(node) => json!({ "products": node.search_products(&query, limit)? }),
-                Backend::Remote(r) => r.get(&format!("/v1/products?q={}&limit={limit}", enc(&query)))?,
+                Backend::Remote(r) => {
+                    r.get(&format!("/v1/products?q={}&limit={limit}", enc(&query)))?
+                }
             };
             print(json_mode, &v, |v| {
                 let mut s = String::new();
@@ -428,7 +529,10 @@ fn run(cli: Cli) -> Result<()> {
                 s.trim_end().to_owned()
             });
         }
-        Command::Stock(StockArgs { movement: None, sku }) => {
+        Command::Stock(StockArgs {
+            movement: None,
+            sku,
+        }) => {
             let v = match open_backend(&dir)? {
                 Backend::Local(node) => json!({ "stock": node.stock(sku.as_deref())? }),
                 Backend::Remote(r) => r.get(&match &sku {
@@ -439,13 +543,23 @@ fn run(cli: Cli) -> Result<()> {
             print(json_mode, &v, |v| {
                 let mut s = String::new();
                 for row in v["stock"].as_array().into_iter().flatten() {
-                    let flag = if row["oversold"].as_bool() == Some(true) { "  OVERSOLD" } else { "" };
-                    s.push_str(&format!("{:<16} {:>10}{flag}\n", row["sku"].as_str().unwrap_or(""), row["on_hand"]));
+                    let flag = if row["oversold"].as_bool() == Some(true) {
+                        "  OVERSOLD"
+                    } else {
+                        ""
+                    };
+                    s.push_str(&format!(
+                        "{:<16} {:>10}{flag}\n",
+                        row["sku"].as_str().unwrap_or(""),
+                        row["on_hand"]
+                    ));
                 }
                 s.trim_end().to_owned()
             });
         }
-        Command::Stock(StockArgs { movement: Some(m), .. }) => {
+        Command::Stock(StockArgs {
+            movement: Some(m), ..
+        }) => {
             let input = match m {
                 StockCmd::Receive(a) => MovementInput {
                     kind: MovementKind::Receive,
@@ -480,13 +594,27 @@ fn run(cli: Cli) -> Result<()> {
                     }),
                 )?,
             };
-            print(json_mode, &v, |v| format!("Pergerakan stok {} (selisih {})", v["movement_id"].as_str().unwrap_or(""), v["delta"]));
+            print(json_mode, &v, |v| {
+                format!(
+                    "Pergerakan stok {} (selisih {})",
+                    v["movement_id"].as_str().unwrap_or(""),
+                    v["delta"]
+                )
+            });
         }
-        Command::Sell { items, payments, client_id, cashier } => {
+        Command::Sell {
+            items,
+            payments,
+            client_id,
+            cashier,
+        } => {
             let req = SaleRequest {
                 client_id,
                 items: items.iter().map(|s| parse_item(s)).collect::<Result<_>>()?,
-                payments: payments.iter().map(|s| parse_payment(s)).collect::<Result<_>>()?,
+                payments: payments
+                    .iter()
+                    .map(|s| parse_payment(s))
+                    .collect::<Result<_>>()?,
                 cashier,
             };
             let v = match open_backend(&dir)? {
@@ -513,8 +641,13 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Void { sale_id, reason } => {
             let v = match open_backend(&dir)? {
-                Backend::Local(mut node) => json!({ "void_id": node.void_sale(&sale_id, &reason)? }),
-                Backend::Remote(r) => r.post(&format!("/v1/sales/{}/void", enc(&sale_id)), &json!({ "reason": reason }))?,
+                Backend::Local(mut node) => {
+                    json!({ "void_id": node.void_sale(&sale_id, &reason)? })
+                }
+                Backend::Remote(r) => r.post(
+                    &format!("/v1/sales/{}/void", enc(&sale_id)),
+                    &json!({ "reason": reason }),
+                )?,
             };
             print(json_mode, &v, |_| format!("Penjualan {sale_id} dibatalkan"));
         }
@@ -543,7 +676,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Receipt { sale_id, width } => {
             let text = match open_backend(&dir)? {
                 Backend::Local(mut node) => node.receipt_text(&sale_id, width)?,
-                Backend::Remote(r) => r.get_text(&format!("/v1/sales/{}/receipt?width={width}", enc(&sale_id)))?,
+                Backend::Remote(r) => r.get_text(&format!(
+                    "/v1/sales/{}/receipt?width={width}",
+                    enc(&sale_id)
+                ))?,
             };
             if json_mode {
                 println!("{}", json!({ "receipt": text }));
@@ -554,10 +690,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Shift(cmd) => {
             let mut node = match open_backend(&dir)? {
                 Backend::Local(node) => node,
-                Backend::Remote(_) => bail!("shifts are opened and closed on the till itself; stop `kasir run` first"),
+                Backend::Remote(_) => {
+                    bail!("shifts are opened and closed on the till itself; stop `kasir run` first")
+                }
             };
             let v = match cmd {
-                ShiftCmd::Open { cashier, cash } => json!({ "shift_id": node.open_shift(&cashier, parse_amount(&cash)?)? }),
+                ShiftCmd::Open { cashier, cash } => {
+                    json!({ "shift_id": node.open_shift(&cashier, parse_amount(&cash)?)? })
+                }
                 ShiftCmd::Close { counted } => {
                     let (expected, counted) = node.close_shift(parse_amount(&counted)?)?;
                     json!({ "expected_cash": expected, "counted_cash": counted, "difference": counted - expected })
@@ -565,14 +705,47 @@ fn run(cli: Cli) -> Result<()> {
             };
             print(json_mode, &v, |v| v.to_string());
         }
-        Command::Run { http } => {
+        Command::Run { listen, http, peers, relay, no_mdns } => {
             let node = Node::open(&dir)?;
+            let mut parsed = peers.iter().map(|p| parse_peer(p)).collect::<Result<Vec<_>>>()?;
+            if let Some(r) = &relay {
+                parsed.push(parse_peer(r)?);
+            }
+            let net = NetConfig { listen, peers: parsed, mdns: !no_mdns };
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async move {
                 let cancel = tokio_util::sync::CancellationToken::new();
                 daemon::cancel_on_signals(cancel.clone());
-                daemon::run(node, RunOptions { http }, cancel).await
+                daemon::run(node, RunOptions { http, net: Some(net) }, cancel).await
             })?;
+        }
+        Command::Invite { till_code, role } => {
+            let v = match open_backend(&dir)? {
+                Backend::Local(mut node) => {
+                    let role = kasir_node::membership::parse_role(role.as_deref())?;
+                    json!({ "ticket": node.invite_ticket(role, till_code, vec![])? })
+                }
+                Backend::Remote(r) => r.post("/v1/invites", &json!({ "till_code": till_code, "role": role }))?,
+            };
+            print(json_mode, &v, |v| format!("Tiket untuk till baru:\n{}", v["ticket"].as_str().unwrap_or("")));
+        }
+        Command::Join { ticket, till_code } => {
+            let v = join::run(&dir, &ticket, till_code)?;
+            print(json_mode, &v, |v| {
+                format!(
+                    "Bergabung ke toko {} sebagai till {}",
+                    v["store_id"].as_str().unwrap_or(""),
+                    v["till_code"].as_str().unwrap_or("")
+                )
+            });
+        }
+        Command::Revoke { endpoint_id } => {
+            let device: kasir_crdt::DeviceId = endpoint_id.parse().map_err(|e| anyhow!("{e}"))?;
+            match open_backend(&dir)? {
+                Backend::Local(mut node) => node.revoke(device)?,
+                Backend::Remote(_) => bail!("stop `kasir run` before revoking a device"),
+            }
+            print(json_mode, &json!({ "ok": true }), |_| format!("Perangkat {endpoint_id} dicabut"));
         }
         Command::Status => {
             let v = match open_backend(&dir)? {
@@ -595,12 +768,16 @@ fn run(cli: Cli) -> Result<()> {
         Command::Rebuild => {
             let mut node = Node::open(&dir)?;
             node.rebuild_read_tables()?;
-            print(json_mode, &json!({ "ok": true }), |_| "Tabel baca dibangun ulang".into());
+            print(json_mode, &json!({ "ok": true }), |_| {
+                "Tabel baca dibangun ulang".into()
+            });
         }
         Command::Compact => {
             let mut node = Node::open(&dir)?;
             let n = node.compact_all()?;
-            print(json_mode, &json!({ "compacted": n }), |_| format!("{n} dokumen dipadatkan"));
+            print(json_mode, &json!({ "compacted": n }), |_| {
+                format!("{n} dokumen dipadatkan")
+            });
         }
         Command::Demo { sales } => demo::run(sales, json_mode)?,
     }

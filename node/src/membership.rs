@@ -65,7 +65,41 @@ pub struct Admission {
     pub role: Role,
 }
 
+/// Parses `till` / `manager` (default `till`).
+pub fn parse_role(role: Option<&str>) -> Result<Role, NodeError> {
+    match role.unwrap_or("till") {
+        "till" => Ok(Role::Till),
+        "manager" => Ok(Role::Manager),
+        other => Err(NodeError::Invalid(format!("unknown role {other:?}: use till or manager"))),
+    }
+}
+
 impl Node {
+    /// Makes an invite and its printable ticket. `extra_addrs` are where this node's
+    /// sync endpoint listens now; addresses of other members come from the roster.
+    pub fn invite_ticket(&mut self, role: Role, till_code: Option<String>, extra_addrs: Vec<String>) -> Result<String, NodeError> {
+        let secret = self.create_invite(role, till_code)?;
+        let me = self.device_id();
+        let mut own: Vec<String> = extra_addrs
+            .into_iter()
+            .filter(|a| a.parse::<std::net::SocketAddr>().is_ok_and(|s| !s.ip().is_unspecified()))
+            .collect();
+        if let Ok(Some(d)) = self.store.device(me) {
+            for a in d.addrs {
+                if !own.contains(&a) {
+                    own.push(a);
+                }
+            }
+        }
+        let mut members = vec![(me.0, own)];
+        for (id, addrs) in self.peer_addresses()? {
+            if !addrs.is_empty() && members.len() < 8 {
+                members.push((id.0, addrs));
+            }
+        }
+        Ok(Ticket { store: *self.store_id().0.as_bytes(), secret, members }.encode())
+    }
+
     fn write_store(&mut self, change: impl FnOnce(&mut kasir_crdt::store::StoreDoc) -> Result<bool, kasir_crdt::DocError>) -> Result<(), NodeError> {
         let result = (|| -> Result<(), NodeError> {
             change(&mut self.store)?;

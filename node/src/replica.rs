@@ -75,6 +75,11 @@ impl Node {
         }
     }
 
+    /// Whether a sync connection with `peer` is open.
+    pub fn is_connected(&self, peer: DeviceId) -> bool {
+        self.connected.contains(&peer)
+    }
+
     /// Every document with its heads hash.
     pub fn manifest(&self) -> Result<Vec<DocRefWithHeads>, NodeError> {
         storage::manifest(&self.db)?

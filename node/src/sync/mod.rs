@@ -1,6 +1,7 @@
 //! Peer-to-peer sync: the wire format, the per-peer session state machine, and (in
 //! `net`) its iroh transport.
 
+pub mod net;
 pub mod session;
 pub mod wire;
 

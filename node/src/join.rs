@@ -1,0 +1,67 @@
+//! `kasir join TICKET`: become a till of an existing store through any online member.
+//!
+//! Creates the device key, asks the members named in the ticket (in order) to admit it,
+//! creates the data directory, and syncs once with the member that admitted it so the
+//! till has the store, the catalog and the stock before it sells.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use kasir_crdt::DeviceId;
+use kasir_node::identity::{Identity, KEY_FILE};
+use kasir_node::membership::Ticket;
+use kasir_node::node::Node;
+use kasir_node::sync::net::{self, JoinRequest, JoinResponse};
+use serde_json::{Value, json};
+
+/// Joins and returns the contract's JSON.
+pub(crate) fn run(dir: &Path, ticket: &str, till_code: Option<String>) -> Result<Value> {
+    let ticket = Ticket::decode(ticket)?;
+    std::fs::create_dir_all(dir)?;
+    if dir.join(kasir_node::storage::DB_FILE).exists() && Node::open(dir).is_ok() {
+        bail!("{} already holds a store", dir.display());
+    }
+    let identity = if dir.join(KEY_FILE).exists() {
+        Identity::load(dir)?
+    } else {
+        let id = Identity::generate();
+        id.store(dir)?;
+        id
+    };
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async {
+        let ep = net::bind_endpoint(identity.secret_bytes(), "0.0.0.0:0".parse()?).await?;
+        let mut last_err = anyhow!("the ticket names no members");
+        for (member, addrs) in &ticket.members {
+            let member = DeviceId(*member);
+            let addrs: Vec<SocketAddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            let req = JoinRequest { secret: ticket.secret, till_code: till_code.clone(), addrs: vec![] };
+            match net::request_join(&ep, member, &addrs, &req).await {
+                Ok(JoinResponse::Ok { store, admission }) => {
+                    if store != ticket.store {
+                        last_err = anyhow!("member {member} answered for another store");
+                        continue;
+                    }
+                    let node = Node::init_joined(dir, ticket.store_id(), &admission.till_code)?;
+                    let shared = Arc::new(Mutex::new(node));
+                    net::sync_once(&ep, shared.clone(), member, &addrs, Duration::from_secs(120)).await?;
+                    ep.close().await;
+                    let node = shared.lock().map_err(|_| anyhow!("node state poisoned"))?;
+                    return Ok(json!({
+                        "store_id": node.store_id().to_string(),
+                        "endpoint_id": node.device_id().to_string(),
+                        "till_code": node.till_code(),
+                        "role": admission.role.as_str(),
+                    }));
+                }
+                Ok(JoinResponse::Refused(reason)) => bail!("join refused: {reason}"),
+                Err(e) => last_err = anyhow!("member {member}: {e}"),
+            }
+        }
+        ep.close().await;
+        Err(last_err)
+    })
+}
