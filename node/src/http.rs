@@ -167,6 +167,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sales/{sale_id}/void", post(void_sale))
         .route("/v1/sales/{sale_id}/receipt", get(receipt))
         .route("/v1/invites", post(invite))
+        .route("/v1/devices/{endpoint_id}/revoke", post(revoke))
         .route("/metrics", get(metrics))
         .fallback(|| async {
             ApiError {
@@ -479,4 +480,12 @@ async fn invite(State(state): State<AppState>, body: Bytes) -> ApiResult {
     let addrs = state.sync_addrs.lock().map(|a| a.clone()).unwrap_or_default();
     let ticket = with_node(&state, move |n| n.invite_ticket(role, b.till_code, addrs)).await?;
     ok_json(StatusCode::CREATED, json!({ "ticket": ticket }))
+}
+
+async fn revoke(State(state): State<AppState>, Path(endpoint_id): Path<String>) -> ApiResult {
+    let device: kasir_crdt::DeviceId = endpoint_id
+        .parse()
+        .map_err(|e: kasir_crdt::ids::IdError| ApiError::bad_request("invalid_request", e.to_string()))?;
+    with_node(&state, move |n| n.revoke(device)).await?;
+    ok_json(StatusCode::OK, json!({ "ok": true }))
 }

@@ -743,7 +743,9 @@ fn run(cli: Cli) -> Result<()> {
             let device: kasir_crdt::DeviceId = endpoint_id.parse().map_err(|e| anyhow!("{e}"))?;
             match open_backend(&dir)? {
                 Backend::Local(mut node) => node.revoke(device)?,
-                Backend::Remote(_) => bail!("stop `kasir run` before revoking a device"),
+                Backend::Remote(r) => {
+                    r.post(&format!("/v1/devices/{}/revoke", enc(&endpoint_id)), &json!({}))?;
+                }
             }
             print(json_mode, &json!({ "ok": true }), |_| format!("Perangkat {endpoint_id} dicabut"));
         }

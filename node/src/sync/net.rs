@@ -116,6 +116,14 @@ async fn write_frames(send: &mut SendStream, frames: Vec<Frame>) -> Result<(), N
     Ok(())
 }
 
+/// Whether `doc` is the store document and it no longer lists `peer` as a member.
+fn is_revoked_by(node: &SharedNode, doc: kasir_crdt::DocId, peer: DeviceId) -> bool {
+    match lock(node) {
+        Ok(n) => doc == kasir_crdt::DocId::store(n.store_id()) && !matches!(n.membership(peer), Membership::Member(_)),
+        Err(_) => true,
+    }
+}
+
 /// Runs one sync session over an open bi-stream until either side stops.
 async fn drive(
     node: SharedNode,
@@ -126,6 +134,11 @@ async fn drive(
 ) -> Result<(), NetError> {
     let (mut changes, start, mut session) = {
         let mut n = lock(&node)?;
+        // Checked here, not only on accept, so a dialer never syncs with a device that
+        // was revoked since it was chosen as a target.
+        if !matches!(n.membership(peer), Membership::Member(_)) {
+            return Err(NetError::Refused(format!("{peer} is not a member of this store")));
+        }
         n.set_connected(peer, true);
         let mut session = Session::new(peer);
         let start = session.start(&n)?;
@@ -180,6 +193,11 @@ async fn drive(
                     }
                 },
                 changed = changes.recv() => match changed {
+                    Ok(doc) if is_revoked_by(&node, doc, peer) => {
+                        tracing::warn!(%peer, "closing the session of a device that was revoked");
+                        let _ = write_frames(&mut send, vec![Frame::Bye { reason: "revoked".into() }]).await;
+                        break Ok(());
+                    }
                     Ok(doc) => {
                         let frames = tokio::task::block_in_place(|| -> Result<Vec<Frame>, NetError> {
                             let mut n = lock(&node)?;

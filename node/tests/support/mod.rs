@@ -59,7 +59,10 @@ impl Till {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("kasir {args:?} printed non-JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+            panic!(
+                "kasir {args:?} printed non-JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
         })
     }
 
@@ -97,14 +100,30 @@ pub struct Daemon {
 
 impl Daemon {
     pub fn start(dir: &Path) -> Daemon {
+        Daemon::start_with(dir, &["--no-mdns", "--listen", "127.0.0.1:0"], None)
+    }
+
+    /// `kasir run --http 127.0.0.1:<free> ARGS...`, stderr to `log` when given.
+    pub fn start_with(dir: &Path, args: &[&str], log: Option<&Path>) -> Daemon {
         let port = free_port();
+        let stderr = match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("log file"),
+            ),
+            None => Stdio::inherit(),
+        };
         let child = Command::new(kasir_bin())
             .arg("--data")
             .arg(dir)
             .args(["run", "--http", &format!("127.0.0.1:{port}")])
+            .args(args)
             .env("KASIR_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn kasir run");
         let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -119,7 +138,10 @@ impl Daemon {
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(resp) = daemon.agent.get(format!("{}/v1/health", daemon.base)).call()
+            if let Ok(resp) = daemon
+                .agent
+                .get(format!("{}/v1/health", daemon.base))
+                .call()
                 && resp.status() == 200
             {
                 return daemon;
@@ -131,10 +153,17 @@ impl Daemon {
 
     /// GET returning (status, JSON body).
     pub fn get(&self, path: &str) -> (u16, Value) {
-        let mut resp = self.agent.get(format!("{}{path}", self.base)).call().expect("GET");
+        let mut resp = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .call()
+            .expect("GET");
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// POST raw bytes returning (status, JSON body).
@@ -147,7 +176,10 @@ impl Daemon {
             .expect("POST");
         let status = resp.status().as_u16();
         let text = resp.body_mut().read_to_string().unwrap_or_default();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     /// POST JSON returning (status, JSON body).
@@ -166,5 +198,17 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// Polls `f` until it returns `Some`, or panics with `what` after `secs` seconds.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(25));
     }
 }
