@@ -1,11 +1,20 @@
 //! Receipts (struk) and till hardware for Kasir.
 //!
-//! [`receipt`] renders a [`kasir_crdt::records::Sale`] as a plain-ASCII struk for a
-//! thermal printer of a given column count (32 on 58 mm paper, 42 or 48 on 80 mm).
-//! ESC/POS transports, scanners and the cash drawer will live alongside it.
+//! - [`receipt`]: the layout of a [`kasir_crdt::records::Sale`] as a struk for a given
+//!   column count (32 on 58 mm paper, 42 or 48 on 80 mm), printed as plain text.
+//! - [`encode`]: the same layout as ESC/POS bytes for a [`encode::PrinterProfile`]
+//!   (bold/large text, native or raster QR, cut, cash drawer), and `DLE EOT` status.
+//! - [`transport`]: printer URIs (`tcp://`, `file://`, `ble://`) and the transports
+//!   behind one [`transport::Transport`] trait, every wait bounded; [`ble`]: Bluetooth LE
+//!   printers (chunked, paced GATT writes).
+//! - [`barcode`]: EAN/UPC check digits, in-store weighed/priced codes, and the
+//!   keyboard-wedge scanner detector.
 //!
-//! **API Boundary:** everything public here. **Architecture Invariant:** rendering is
-//! pure (no IO, no clock: times come from the sale) and never panics on a record.
+//! **API Boundary:** everything public here. **Architecture Invariants:** only this
+//! crate talks to hardware (printers, scanners, the cash drawer — the node and the UI go
+//! through it); layout and encoding are pure (no IO, no clock: times come from the sale)
+//! and never panic on a record; every transport call ends, in error if need be, within
+//! its [`transport::TransportOptions`] limits.
 //!
 //! ```
 //! use kasir_crdt::money::Qty;
@@ -33,4 +42,8 @@
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod barcode;
+pub mod ble;
+pub mod encode;
 pub mod receipt;
+pub mod transport;

@@ -1,12 +1,17 @@
-//! The plain-text struk (receipt) of a sale, for a thermal printer of a given width.
+//! The struk (receipt) of a sale: one layout, printed as plain text or as ESC/POS.
 //!
 //! The layout follows the usual Indonesian retail struk (see `pos-anchors.md` §4.5): the
 //! store's header, receipt number, local date and cashier, the items with their name on
 //! one line and `qty x price` with the amount on the next, the totals and payments, the
 //! DPP/PPN block that PER-03/PJ/2022 asks of a PKP's *faktur pajak digunggung*, and the
 //! footer. Every line is plain ASCII (code pages vary between printers), at most
-//! [`ReceiptOptions::width`] characters long, and ends with `'\n'`; amounts are
-//! right-aligned and numbers are never split across lines.
+//! [`ReceiptOptions::width`] columns wide as printed, and amounts are right-aligned and
+//! numbers are never split across lines.
+//!
+//! [`layout`] builds a [`Receipt`]: a list of [`Block`]s — styled [`Line`]s, a QR code, the
+//! cash drawer pulse and the paper cut. [`render_text`] prints it as text (styles dropped,
+//! QR, drawer and cut omitted); [`crate::encode`] prints the same blocks as ESC/POS bytes.
+//! Neither decides anything about the layout, so the two never disagree on a line.
 //!
 //! Tax decisions (whether the NPWP and the tax block are printed, inclusive or not) follow
 //! the sale's own [`TaxRule`](kasir_crdt::tax::TaxRule), so a reprint shows exactly the
@@ -19,9 +24,9 @@ use kasir_crdt::records::Sale;
 use kasir_crdt::store::StoreProfile;
 use kasir_crdt::tax::TaxKind;
 
-/// The narrowest receipt [`render_text`] accepts, in columns.
+/// The narrowest receipt [`layout`] accepts, in columns.
 pub const MIN_WIDTH: usize = 24;
-/// The widest receipt [`render_text`] accepts, in columns.
+/// The widest receipt [`layout`] accepts, in columns.
 pub const MAX_WIDTH: usize = 80;
 
 /// How to print a receipt.
@@ -34,20 +39,27 @@ pub struct ReceiptOptions {
     pub status: Option<String>,
     /// Prints `SALINAN` (copy): this is not the original receipt.
     pub reprint: bool,
+    /// A QR code printed at the end: a static QRIS payload or the e-receipt link. Only
+    /// printers draw it; the text form leaves it out.
+    pub qr: Option<String>,
+    /// Pulses the cash drawer before printing (cash sales, original receipt only).
+    pub open_drawer: bool,
 }
 
 impl Default for ReceiptOptions {
-    /// A 32-column original (58 mm paper, font A), without status.
+    /// A 32-column original (58 mm paper, font A), without status, QR or drawer.
     fn default() -> ReceiptOptions {
         ReceiptOptions {
             width: 32,
             status: None,
             reprint: false,
+            qr: None,
+            open_drawer: false,
         }
     }
 }
 
-/// Why a receipt cannot be rendered.
+/// Why a receipt cannot be laid out.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReceiptError {
@@ -56,11 +68,135 @@ pub enum ReceiptError {
     BadWidth(usize),
 }
 
+/// Where a line sits between the margins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Align {
+    /// Against the left margin (leading spaces in the text are kept).
+    Left,
+    /// Centred (leading padding rounds down).
+    Center,
+    /// Against the right margin.
+    Right,
+}
+
+/// The character size of a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextSize {
+    /// One column, one line.
+    Normal,
+    /// Double height, one column per character (the `TOTAL` line).
+    Tall,
+    /// Double width and height: two columns per character (the store's name).
+    Large,
+}
+
+impl TextSize {
+    /// Columns one character of this size takes.
+    pub fn width_factor(self) -> usize {
+        match self {
+            TextSize::Normal | TextSize::Tall => 1,
+            TextSize::Large => 2,
+        }
+    }
+}
+
+/// One printed line: plain ASCII, already wrapped to fit the receipt's width at its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// The characters, without alignment padding (a left-aligned line may be indented).
+    pub text: String,
+    /// Where the line sits.
+    pub align: Align,
+    /// Emphasised (`ESC E`).
+    pub bold: bool,
+    /// Character size (`GS !`).
+    pub size: TextSize,
+}
+
+impl Line {
+    /// The line as plain text on a `width`-column receipt: padded for its alignment as if
+    /// it were normal size (text has no sizes), no trailing spaces.
+    pub fn text_padded(&self, width: usize) -> String {
+        self.padded_in(width)
+    }
+
+    /// The line as sent to a printer of `width` columns: padded for its alignment in
+    /// character cells of its own size (a [`TextSize::Large`] space is two columns).
+    pub fn cells_padded(&self, width: usize) -> String {
+        self.padded_in(width / self.size.width_factor())
+    }
+
+    fn padded_in(&self, cells: usize) -> String {
+        let len = self.text.chars().count();
+        let pad = match self.align {
+            Align::Left => 0,
+            Align::Center => cells.saturating_sub(len) / 2,
+            Align::Right => cells.saturating_sub(len),
+        };
+        let mut out = String::with_capacity(pad + self.text.len());
+        out.extend(std::iter::repeat_n(' ', pad));
+        out.push_str(&self.text);
+        out
+    }
+}
+
+/// One element of a laid-out receipt, in printing order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Block {
+    /// A line of text.
+    Line(Line),
+    /// A QR code of this payload, centred.
+    Qr(String),
+    /// Pulse the cash drawer.
+    Drawer,
+    /// Feed past the tear bar and cut (printers without a cutter only feed).
+    Cut,
+}
+
+/// A laid-out receipt: what both the text and the ESC/POS printers print.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    /// Columns the lines were laid out for.
+    pub width: usize,
+    /// The blocks in printing order.
+    pub blocks: Vec<Block>,
+}
+
+impl Receipt {
+    /// The text lines, padded as [`Line::text_padded`].
+    pub fn text_lines(&self) -> impl Iterator<Item = String> + '_ {
+        self.blocks.iter().filter_map(|b| match b {
+            Block::Line(line) => Some(line.text_padded(self.width)),
+            _ => None,
+        })
+    }
+}
+
 /// Renders `sale` as a plain-ASCII struk of `opts.width` columns.
 ///
 /// Times are printed in the store's zone (`profile.utc_offset_minutes`), e.g.
 /// `12/06/2025 14:05 WIB`. Every line ends with `'\n'`, the last one included.
-pub fn render_text(profile: &StoreProfile, sale: &Sale, opts: &ReceiptOptions) -> Result<String, ReceiptError> {
+pub fn render_text(
+    profile: &StoreProfile,
+    sale: &Sale,
+    opts: &ReceiptOptions,
+) -> Result<String, ReceiptError> {
+    let receipt = layout(profile, sale, opts)?;
+    let mut out = String::with_capacity(receipt.blocks.len() * (receipt.width + 1));
+    for line in receipt.text_lines() {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+/// Lays `sale` out as a receipt of `opts.width` columns (see the module docs).
+pub fn layout(
+    profile: &StoreProfile,
+    sale: &Sale,
+    opts: &ReceiptOptions,
+) -> Result<Receipt, ReceiptError> {
     if !(MIN_WIDTH..=MAX_WIDTH).contains(&opts.width) {
         return Err(ReceiptError::BadWidth(opts.width));
     }
@@ -68,15 +204,30 @@ pub fn render_text(profile: &StoreProfile, sale: &Sale, opts: &ReceiptOptions) -
     let taxed = rule.kind != TaxKind::None;
     let mut s = Struk {
         width: opts.width,
-        lines: Vec::new(),
+        blocks: Vec::new(),
+        bold: false,
+        size: TextSize::Normal,
     };
+    if opts.open_drawer {
+        s.blocks.push(Block::Drawer);
+    }
 
-    // Header.
-    s.centered(&clean(&profile.name).to_ascii_uppercase());
-    for text in [&profile.receipt_header, &profile.address].into_iter().flatten() {
+    // Header: the store's name large and bold.
+    s.styled(true, TextSize::Large, |s| {
+        s.centered(&clean(&profile.name).to_ascii_uppercase());
+    });
+    for text in [&profile.receipt_header, &profile.address]
+        .into_iter()
+        .flatten()
+    {
         s.centered_lines(text);
     }
-    if let Some(phone) = profile.phone.as_deref().map(clean).filter(|p| !p.is_empty()) {
+    if let Some(phone) = profile
+        .phone
+        .as_deref()
+        .map(clean)
+        .filter(|p| !p.is_empty())
+    {
         s.centered(&format!("Telp. {phone}"));
     }
     if taxed && let Some(npwp) = profile.npwp.as_deref().map(clean).filter(|n| !n.is_empty()) {
@@ -86,7 +237,8 @@ pub fn render_text(profile: &StoreProfile, sale: &Sale, opts: &ReceiptOptions) -
 
     // Receipt number, local time, cashier, till.
     s.left(&format!("No: {}", sale.receipt_no));
-    let when = local_time(sale.created_at_ms, profile.utc_offset_minutes).unwrap_or_else(|| clean(&sale.business_date));
+    let when = local_time(sale.created_at_ms, profile.utc_offset_minutes)
+        .unwrap_or_else(|| clean(&sale.business_date));
     let when = format!("{when} {}", profile.zone_name());
     match sale.cashier.as_deref().map(clean).filter(|c| !c.is_empty()) {
         Some(cashier) => {
@@ -116,7 +268,7 @@ pub fn render_text(profile: &StoreProfile, sale: &Sale, opts: &ReceiptOptions) -
     }
     s.rule();
 
-    // Totals and payments.
+    // Totals and payments; TOTAL tall and bold.
     if sale.subtotal != sale.total {
         s.amount("Subtotal", sale.subtotal);
     }
@@ -135,7 +287,7 @@ pub fn render_text(profile: &StoreProfile, sale: &Sale, opts: &ReceiptOptions) -
     if sale.rounding != 0 {
         s.amount("Pembulatan", sale.rounding);
     }
-    s.amount("TOTAL", sale.total);
+    s.styled(true, TextSize::Tall, |s| s.amount("TOTAL", sale.total));
     for payment in &sale.payments {
         s.amount(&payment_label(&payment.method), payment.amount);
     }
@@ -148,7 +300,10 @@ pub fn render_text(profile: &StoreProfile, sale: &Sale, opts: &ReceiptOptions) -
         s.rule();
         s.amount("DPP", sale.dpp);
         if rule.base_num != rule.base_den {
-            s.amount(&format!("DPP Nilai Lain {}/{}", rule.base_num, rule.base_den), sale.dpp_other);
+            s.amount(
+                &format!("DPP Nilai Lain {}/{}", rule.base_num, rule.base_den),
+                sale.dpp_other,
+            );
         }
         s.amount(&tax_label, sale.tax);
         if rule.inclusive {
@@ -161,11 +316,17 @@ pub fn render_text(profile: &StoreProfile, sale: &Sale, opts: &ReceiptOptions) -
     }
     s.rule();
 
-    // Status, copy mark and footer.
+    // Status, copy mark, footer and QR.
     if let Some(status) = opts.status.as_deref().map(clean).filter(|t| !t.is_empty()) {
         let status = status.to_ascii_uppercase();
         let starred = format!("*** {status} ***");
-        s.centered(if starred.len() <= s.width { &starred } else { &status });
+        s.styled(true, TextSize::Normal, |s| {
+            s.centered(if starred.len() <= s.width {
+                &starred
+            } else {
+                &status
+            });
+        });
     }
     if opts.reprint {
         s.centered("SALINAN");
@@ -173,25 +334,50 @@ pub fn render_text(profile: &StoreProfile, sale: &Sale, opts: &ReceiptOptions) -
     if let Some(footer) = &profile.receipt_footer {
         s.centered_lines(footer);
     }
-
-    let mut out = String::with_capacity(s.lines.iter().map(|l| l.len() + 1).sum());
-    for line in s.lines {
-        out.push_str(&line);
-        out.push('\n');
+    if let Some(qr) = opts.qr.as_deref().filter(|q| !q.trim().is_empty()) {
+        s.blocks.push(Block::Qr(qr.to_owned()));
     }
-    Ok(out)
+    s.blocks.push(Block::Cut);
+
+    Ok(Receipt {
+        width: opts.width,
+        blocks: s.blocks,
+    })
 }
 
-/// Lines being laid out at a fixed width.
+/// Blocks being laid out at a fixed width, in the current style.
 struct Struk {
     width: usize,
-    lines: Vec<String>,
+    blocks: Vec<Block>,
+    bold: bool,
+    size: TextSize,
 }
 
 impl Struk {
+    /// Lays out what `f` adds in this style; back to the normal style after.
+    fn styled(&mut self, bold: bool, size: TextSize, f: impl FnOnce(&mut Struk)) {
+        (self.bold, self.size) = (bold, size);
+        f(self);
+        (self.bold, self.size) = (false, TextSize::Normal);
+    }
+
+    /// Characters that fit on a line in the current size.
+    fn cells(&self) -> usize {
+        self.width / self.size.width_factor()
+    }
+
+    fn push(&mut self, text: String, align: Align) {
+        self.blocks.push(Block::Line(Line {
+            text,
+            align,
+            bold: self.bold,
+            size: self.size,
+        }));
+    }
+
     /// A full-width rule of `-`.
     fn rule(&mut self) {
-        self.lines.push("-".repeat(self.width));
+        self.push("-".repeat(self.cells()), Align::Left);
     }
 
     /// `text` wrapped on word boundaries, left-aligned.
@@ -202,16 +388,15 @@ impl Struk {
     /// `text` wrapped to the width less `indent`, each line indented.
     fn indented(&mut self, indent: usize, text: &str) {
         let pad = " ".repeat(indent);
-        for line in wrap(&clean(text), self.width.saturating_sub(indent)) {
-            self.lines.push(format!("{pad}{line}"));
+        for line in wrap(&clean(text), self.cells().saturating_sub(indent)) {
+            self.push(format!("{pad}{line}"), Align::Left);
         }
     }
 
     /// `text` wrapped and centred (no trailing spaces).
     fn centered(&mut self, text: &str) {
-        for line in wrap(&clean(text), self.width) {
-            let pad = (self.width - line.chars().count()) / 2;
-            self.lines.push(format!("{}{line}", " ".repeat(pad)));
+        for line in wrap(&clean(text), self.cells()) {
+            self.push(line, Align::Center);
         }
     }
 
@@ -224,15 +409,14 @@ impl Struk {
 
     /// `text` right-aligned, hard-split only if longer than the whole width.
     fn right(&mut self, text: &str) {
-        for line in wrap(&clean(text), self.width) {
-            let pad = self.width - line.chars().count();
-            self.lines.push(format!("{}{line}", " ".repeat(pad)));
+        for line in wrap(&clean(text), self.cells()) {
+            self.push(line, Align::Right);
         }
     }
 
     /// Whether `left` and `right` fit on one line with at least one space between.
     fn pair_fits(&self, indent: usize, left: &str, right: &str) -> bool {
-        indent + clean(left).chars().count() + 1 + clean(right).chars().count() <= self.width
+        indent + clean(left).chars().count() + 1 + clean(right).chars().count() <= self.cells()
     }
 
     /// `left` (indented) and `right` right-aligned on one line; or, when they do not fit,
@@ -240,8 +424,11 @@ impl Struk {
     fn pair(&mut self, indent: usize, left: &str, right: &str) {
         let (left, right) = (clean(left), clean(right));
         if self.pair_fits(indent, &left, &right) {
-            let gap = self.width - indent - left.chars().count() - right.chars().count();
-            self.lines.push(format!("{}{left}{}{right}", " ".repeat(indent), " ".repeat(gap)));
+            let gap = self.cells() - indent - left.chars().count() - right.chars().count();
+            self.push(
+                format!("{}{left}{}{right}", " ".repeat(indent), " ".repeat(gap)),
+                Align::Left,
+            );
         } else {
             self.indented(indent, &left);
             self.right(&right);
@@ -293,13 +480,16 @@ fn wrap(text: &str, width: usize) -> Vec<String> {
 /// it (`No. 12,`, `Km 5`, `RT 03`).
 fn glue_numbers(text: &str, width: usize) -> Vec<String> {
     let is_number = |w: &str| {
-        !w.is_empty() && w.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b',')
+        !w.is_empty()
+            && w.bytes()
+                .all(|b| b.is_ascii_digit() || b == b'.' || b == b',')
             && w.bytes().any(|b| b.is_ascii_digit())
     };
     let mut units: Vec<String> = Vec::new();
     let mut prev: Option<&str> = None;
     for word in text.split_whitespace() {
-        let after_number = prev.is_some_and(|p| is_number(p) && p.ends_with(|c: char| c.is_ascii_digit()));
+        let after_number =
+            prev.is_some_and(|p| is_number(p) && p.ends_with(|c: char| c.is_ascii_digit()));
         let number_after_short = prev.is_some_and(|p| p.chars().count() <= 4)
             && is_number(word.trim_end_matches([',', '.', ';', ':', ')']));
         match units.last_mut() {
@@ -425,7 +615,11 @@ mod tests {
         let text = render_text(profile, sale, opts).unwrap();
         assert!(text.ends_with('\n'), "last line must end with a newline");
         for line in text.lines() {
-            assert!(line.chars().count() <= opts.width, "line longer than {}: {line:?}", opts.width);
+            assert!(
+                line.chars().count() <= opts.width,
+                "line longer than {}: {line:?}",
+                opts.width
+            );
             assert!(line.is_ascii(), "non-ASCII line: {line:?}");
         }
         expect.assert_eq(&text);
@@ -553,7 +747,11 @@ mod tests {
         s.dpp_other = 14_452;
         s.tax = 1_734;
         assert_eq!((s.total, s.change), (17_500, 2_500));
-        check(&profile, &s, &opts(48), expect![[r#"
+        check(
+            &profile,
+            &s,
+            &opts(48),
+            expect![[r#"
                             TOKO MAKMUR JAYA
                       Jl. Merdeka No. 10, Bandung
                          NPWP 0123456789012345
@@ -578,22 +776,47 @@ mod tests {
             Harga sudah termasuk PPN
             ------------------------------------------------
                               Terima kasih
-        "#]]);
+        "#]],
+        );
     }
 
     #[test]
     fn long_names_wrap_at_32_and_48() {
         let mut s = sale(
             vec![
-                item("Kecap Manis Bango Refill Pouch 550ml Ekstra Kental", Qty::units(12), 23_900, 0),
-                item("Minyak Goreng Bimoli Klasik 2 Liter", Qty::units(1), 38_500, 2_500),
-                item("Paket Sembako Lebaran Istimewa", Qty::units(150), 1_250_000, 0),
-                item("KERUPUKUDANGSIDOARJOSUPERPREMIUMMANTAP 250g", Qty::units(1), 18_000, 0),
+                item(
+                    "Kecap Manis Bango Refill Pouch 550ml Ekstra Kental",
+                    Qty::units(12),
+                    23_900,
+                    0,
+                ),
+                item(
+                    "Minyak Goreng Bimoli Klasik 2 Liter",
+                    Qty::units(1),
+                    38_500,
+                    2_500,
+                ),
+                item(
+                    "Paket Sembako Lebaran Istimewa",
+                    Qty::units(150),
+                    1_250_000,
+                    0,
+                ),
+                item(
+                    "KERUPUKUDANGSIDOARJOSUPERPREMIUMMANTAP 250g",
+                    Qty::units(1),
+                    18_000,
+                    0,
+                ),
             ],
             vec![pay("transfer", 188_050_300)],
         );
         s.cashier = Some("Muhammad Rizky Pratama".into());
-        check(&warung(), &s, &opts(32), expect![[r#"
+        check(
+            &warung(),
+            &s,
+            &opts(32),
+            expect![[r#"
                      WARUNG BU SRI
                Jl. Kaliurang Km 5 No. 12,
                    Sleman, Yogyakarta
@@ -622,8 +845,13 @@ mod tests {
             KEMBALI                  209.500
             --------------------------------
                       Terima kasih
-        "#]]);
-        check(&warung(), &s, &opts(48), expect![[r#"
+        "#]],
+        );
+        check(
+            &warung(),
+            &s,
+            &opts(48),
+            expect![[r#"
                              WARUNG BU SRI
              Jl. Kaliurang Km 5 No. 12, Sleman, Yogyakarta
                           Telp. 0812-2233-4455
@@ -648,7 +876,8 @@ mod tests {
             KEMBALI                                  209.500
             ------------------------------------------------
                               Terima kasih
-        "#]]);
+        "#]],
+        );
     }
 
     #[test]
@@ -663,7 +892,11 @@ mod tests {
             vec![pay("qris", 100_000), pay("cash", 40_000)],
         );
         assert_eq!((s.total, s.change), (138_500, 1_500));
-        check(&warung(), &s, &ReceiptOptions::default(), expect![[r#"
+        check(
+            &warung(),
+            &s,
+            &ReceiptOptions::default(),
+            expect![[r#"
                      WARUNG BU SRI
                Jl. Kaliurang Km 5 No. 12,
                    Sleman, Yogyakarta
@@ -688,13 +921,17 @@ mod tests {
             KEMBALI                    1.500
             --------------------------------
                       Terima kasih
-        "#]]);
+        "#]],
+        );
     }
 
     #[test]
     fn cash_rounding_prints_subtotal_and_pembulatan() {
         let mut profile = warung();
-        profile.cash_rounding = CashRounding { unit: 100, down: false };
+        profile.cash_rounding = CashRounding {
+            unit: 100,
+            down: false,
+        };
         let mut s = sale(
             vec![
                 item("Bawang Merah", Qty(350), 42_000, 0),
@@ -706,8 +943,15 @@ mod tests {
         s.rounding = profile.cash_rounding.adjustment(s.subtotal);
         s.total = s.subtotal + s.rounding;
         s.change = 30_000 - s.total;
-        assert_eq!((s.subtotal, s.rounding, s.total, s.change), (27_030, -30, 27_000, 3_000));
-        check(&profile, &s, &ReceiptOptions::default(), expect![[r#"
+        assert_eq!(
+            (s.subtotal, s.rounding, s.total, s.change),
+            (27_030, -30, 27_000, 3_000)
+        );
+        check(
+            &profile,
+            &s,
+            &ReceiptOptions::default(),
+            expect![[r#"
                      WARUNG BU SRI
                Jl. Kaliurang Km 5 No. 12,
                    Sleman, Yogyakarta
@@ -731,7 +975,8 @@ mod tests {
             KEMBALI                    3.000
             --------------------------------
                       Terima kasih
-        "#]]);
+        "#]],
+        );
     }
 
     #[test]
@@ -764,8 +1009,13 @@ mod tests {
             width: 42,
             status: Some("dibatalkan".into()),
             reprint: true,
+            ..ReceiptOptions::default()
         };
-        check(&profile, &s, &opts, expect![[r#"
+        check(
+            &profile,
+            &s,
+            &opts,
+            expect![[r#"
                          KEDAI KOPI SENJA
                            Cabang Darmo
                        Ruko Galaxy Blok B-7
@@ -794,12 +1044,16 @@ mod tests {
                              SALINAN
                  Terima kasih, sampai jumpa lagi!
                           IG @kopisenja
-        "#]]);
+        "#]],
+        );
     }
 
     #[test]
     fn width_outside_24_to_80_is_refused() {
-        let s = sale(vec![item("Kopi", Qty::units(1), 5_000, 0)], vec![pay("cash", 5_000)]);
+        let s = sale(
+            vec![item("Kopi", Qty::units(1), 5_000, 0)],
+            vec![pay("cash", 5_000)],
+        );
         for width in [0, 10, 23, 81] {
             let err = render_text(&warung(), &s, &opts(width)).unwrap_err();
             assert!(matches!(err, ReceiptError::BadWidth(w) if w == width));
@@ -814,13 +1068,25 @@ mod tests {
 
     #[test]
     fn wrapping_keeps_numbers_whole_and_text_ascii() {
-        assert_eq!(wrap("Harga spesial 1.250.000 rupiah", 12), ["Harga", "spesial", "1.250.000", "rupiah"]);
-        assert_eq!(wrap("Teh Botol Sosro 450 ml isi 24", 16), ["Teh Botol Sosro", "450 ml isi 24"]);
+        assert_eq!(
+            wrap("Harga spesial 1.250.000 rupiah", 12),
+            ["Harga", "spesial", "1.250.000", "rupiah"]
+        );
+        assert_eq!(
+            wrap("Teh Botol Sosro 450 ml isi 24", 16),
+            ["Teh Botol Sosro", "450 ml isi 24"]
+        );
         assert_eq!(wrap("ABCDEFGHIJ xy", 4), ["ABCD", "EFGH", "IJ", "xy"]);
         assert_eq!(wrap("  ", 10), Vec::<String>::new());
-        assert_eq!(clean("Crème  Brûlée – ½\tporsi ☕"), "Creme Brulee - 1/2 porsi ?");
+        assert_eq!(
+            clean("Crème  Brûlée – ½\tporsi ☕"),
+            "Creme Brulee - 1/2 porsi ?"
+        );
         assert_eq!(payment_label("e_wallet"), "E WALLET");
-        assert_eq!(local_time(JUNE_12_1405_WIB, 540).as_deref(), Some("12/06/2025 16:05"));
+        assert_eq!(
+            local_time(JUNE_12_1405_WIB, 540).as_deref(),
+            Some("12/06/2025 16:05")
+        );
         assert_eq!(local_time(i64::MAX, 420), None);
         assert_eq!(percent(550), "5,50%");
     }
@@ -853,8 +1119,25 @@ mod tests {
 
         fn text(&mut self, max_words: u64) -> String {
             const PIECES: &[&str] = &[
-                "Kecap", "Manis", "Bango", "550ml", "Ekstra", "Kental", "1.250.000", "x", "-", "Crème",
-                "Brûlée", "–", "\t", "\n", "🍜", "Kopi", "½", "Gula", "Aren",
+                "Kecap",
+                "Manis",
+                "Bango",
+                "550ml",
+                "Ekstra",
+                "Kental",
+                "1.250.000",
+                "x",
+                "-",
+                "Crème",
+                "Brûlée",
+                "–",
+                "\t",
+                "\n",
+                "🍜",
+                "Kopi",
+                "½",
+                "Gula",
+                "Aren",
             ];
             let words = self.below(max_words + 1);
             let mut out = String::new();
@@ -900,7 +1183,9 @@ mod tests {
                     line_total: rng.amount(),
                 })
                 .collect();
-            let payments = (0..rng.below(4)).map(|_| pay(&rng.text(3), rng.amount())).collect();
+            let payments = (0..rng.below(4))
+                .map(|_| pay(&rng.text(3), rng.amount()))
+                .collect();
             let mut s = sale(Vec::new(), Vec::new());
             s.lines = lines;
             s.payments = payments;
@@ -924,9 +1209,20 @@ mod tests {
                     width,
                     status: Some(rng.text(8)),
                     reprint: rng.below(2) == 0,
+                    qr: Some(rng.text(4)),
+                    open_drawer: rng.below(2) == 0,
                 };
                 let text = render_text(&profile, &s, &opts).unwrap();
                 assert!(text.ends_with('\n'));
+                for block in layout(&profile, &s, &opts).unwrap().blocks {
+                    if let Block::Line(line) = block {
+                        let printed = line.cells_padded(width).chars().count();
+                        assert!(
+                            printed * line.size.width_factor() <= width,
+                            "round {round}, width {width}: {line:?} is too wide on paper"
+                        );
+                    }
+                }
                 for line in text.lines() {
                     assert!(line.is_ascii(), "round {round}: non-ASCII {line:?}");
                     assert!(
@@ -934,7 +1230,11 @@ mod tests {
                         "round {round}, width {width}: {line:?} is {} long",
                         line.chars().count()
                     );
-                    assert_eq!(line, line.trim_end(), "round {round}: trailing space in {line:?}");
+                    assert_eq!(
+                        line,
+                        line.trim_end(),
+                        "round {round}: trailing space in {line:?}"
+                    );
                 }
             }
         }
