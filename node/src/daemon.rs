@@ -80,7 +80,8 @@ pub async fn run(node: Node, opts: RunOptions, cancel: CancellationToken) -> any
         }
         None => None,
     };
-    let app = router(state);
+    let printer = crate::print::PrintQueue::from_data_dir(&state, cancel.clone());
+    let app = router(state).layer(axum::Extension(printer));
     let shutdown = cancel.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })

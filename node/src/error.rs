@@ -113,7 +113,10 @@ pub(crate) fn classify_sqlite(e: rusqlite::Error, path: &std::path::Path) -> Nod
     if let rusqlite::Error::SqliteFailure(f, _) = &e
         && matches!(f.code, ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt)
     {
-        return NodeError::Corrupt(format!("{} is damaged or not a kasir database ({e})", path.display()));
+        return NodeError::Corrupt(format!(
+            "{} is damaged or not a kasir database ({e})",
+            path.display()
+        ));
     }
     NodeError::Storage(e)
 }

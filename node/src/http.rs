@@ -166,6 +166,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sales/{sale_id}", get(get_sale))
         .route("/v1/sales/{sale_id}/void", post(void_sale))
         .route("/v1/sales/{sale_id}/receipt", get(receipt))
+        .route(
+            "/v1/sales/{sale_id}/print",
+            post(crate::print::http_enqueue).get(crate::print::http_escpos),
+        )
         .route("/v1/invites", post(invite))
         .route("/v1/devices/{endpoint_id}/revoke", post(revoke))
         .route("/metrics", get(metrics))

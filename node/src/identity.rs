@@ -21,7 +21,9 @@ pub struct Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity").field("device", &self.device_id()).finish()
+        f.debug_struct("Identity")
+            .field("device", &self.device_id())
+            .finish()
     }
 }
 
@@ -46,9 +48,14 @@ impl Identity {
     /// Loads the key from `dir`.
     pub fn load(dir: &Path) -> Result<Identity, NodeError> {
         let path = dir.join(KEY_FILE);
-        let bytes = fs::read(&path).map_err(NodeError::io(format!("reading {}", path.display())))?;
+        let bytes =
+            fs::read(&path).map_err(NodeError::io(format!("reading {}", path.display())))?;
         let secret: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-            NodeError::Corrupt(format!("{} must hold exactly 32 bytes, found {}", path.display(), bytes.len()))
+            NodeError::Corrupt(format!(
+                "{} must hold exactly 32 bytes, found {}",
+                path.display(),
+                bytes.len()
+            ))
         })?;
         Ok(Identity {
             secret: SigningKey::from_bytes(&secret),
@@ -65,7 +72,9 @@ impl Identity {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
-        let mut file = opts.open(&path).map_err(NodeError::io(format!("creating {}", path.display())))?;
+        let mut file = opts
+            .open(&path)
+            .map_err(NodeError::io(format!("creating {}", path.display())))?;
         file.write_all(&self.secret.to_bytes())
             .and_then(|()| file.sync_all())
             .map_err(NodeError::io(format!("writing {}", path.display())))

@@ -73,11 +73,16 @@ pub fn parse_rupiah(s: &str) -> Result<i64, String> {
     if !frac.bytes().all(|b| b == b'0') {
         return Err(format!("{s:?} has sen: rupiah amounts are whole numbers"));
     }
-    let digits: String = int_part.chars().filter(|c| *c != '.' && *c != ' ').collect();
+    let digits: String = int_part
+        .chars()
+        .filter(|c| *c != '.' && *c != ' ')
+        .collect();
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 13 {
         return Err(format!("{s:?} is not an amount in rupiah"));
     }
-    digits.parse().map_err(|_| format!("{s:?} is not an amount in rupiah"))
+    digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not an amount in rupiah"))
 }
 
 fn cell_text(d: &Data) -> String {
@@ -139,7 +144,10 @@ fn build_input(columns: &[Option<Column>], cells: &[String]) -> Result<ProductIn
 /// Parsed rows: (row number, input or error).
 pub type ParsedRows = Vec<(usize, Result<ProductInput, String>)>;
 
-fn from_table(header: Vec<String>, rows: impl Iterator<Item = (usize, Vec<String>)>) -> Result<ParsedRows, NodeError> {
+fn from_table(
+    header: Vec<String>,
+    rows: impl Iterator<Item = (usize, Vec<String>)>,
+) -> Result<ParsedRows, NodeError> {
     let columns: Vec<Option<Column>> = header.iter().map(|h| column_of(h)).collect();
     for needed in [Column::Sku, Column::Name, Column::Price] {
         if !columns.contains(&Some(needed)) {
@@ -170,7 +178,8 @@ pub fn read_file(path: &Path) -> Result<ParsedRows, NodeError> {
 }
 
 fn read_csv(path: &Path) -> Result<ParsedRows, NodeError> {
-    let bytes = std::fs::read(path).map_err(NodeError::io(format!("reading {}", path.display())))?;
+    let bytes =
+        std::fs::read(path).map_err(NodeError::io(format!("reading {}", path.display())))?;
     let text = String::from_utf8_lossy(&bytes);
     let text = text.trim_start_matches('\u{feff}');
     let first_line = text.lines().next().unwrap_or("");
@@ -202,7 +211,9 @@ fn read_csv(path: &Path) -> Result<ParsedRows, NodeError> {
         .collect();
     let line_of = |pos: Option<&csv::Position>, i: usize| match pos {
         Some(p) => {
-            let mut start = usize::try_from(p.byte()).unwrap_or(usize::MAX).min(bytes.len());
+            let mut start = usize::try_from(p.byte())
+                .unwrap_or(usize::MAX)
+                .min(bytes.len());
             while start < bytes.len() && matches!(bytes[start], b'\r' | b'\n') {
                 start += 1;
             }
@@ -213,7 +224,10 @@ fn read_csv(path: &Path) -> Result<ParsedRows, NodeError> {
     let rows: Vec<(usize, Vec<String>)> = records
         .enumerate()
         .map(|(i, r)| match r {
-            Ok(r) => (line_of(r.position(), i), r.iter().map(str::to_owned).collect()),
+            Ok(r) => (
+                line_of(r.position(), i),
+                r.iter().map(str::to_owned).collect(),
+            ),
             // A broken record becomes a row with no sku, reported as an error for that row.
             Err(e) => (line_of(e.position(), i), vec!["\u{0}".into()]),
         })
@@ -222,8 +236,12 @@ fn read_csv(path: &Path) -> Result<ParsedRows, NodeError> {
 }
 
 fn read_sheet(path: &Path) -> Result<ParsedRows, NodeError> {
-    let mut wb = open_workbook_auto(path)
-        .map_err(|e| NodeError::Invalid(format!("{} is not a readable spreadsheet: {e}", path.display())))?;
+    let mut wb = open_workbook_auto(path).map_err(|e| {
+        NodeError::Invalid(format!(
+            "{} is not a readable spreadsheet: {e}",
+            path.display()
+        ))
+    })?;
     let range = wb
         .worksheet_range_at(0)
         .ok_or_else(|| NodeError::Invalid(format!("{} has no sheets", path.display())))?
@@ -241,7 +259,11 @@ fn read_sheet(path: &Path) -> Result<ParsedRows, NodeError> {
 }
 
 /// Imports parsed rows in batches, calling `progress(done, total)` after each batch.
-pub fn import(node: &mut Node, rows: ParsedRows, mut progress: impl FnMut(usize, usize)) -> Result<ImportReport, NodeError> {
+pub fn import(
+    node: &mut Node,
+    rows: ParsedRows,
+    mut progress: impl FnMut(usize, usize),
+) -> Result<ImportReport, NodeError> {
     let total = rows.len();
     let mut failed = Vec::new();
     let mut good = Vec::new();

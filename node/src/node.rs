@@ -585,7 +585,7 @@ impl Node {
     pub fn compact_all(&mut self) -> Result<usize, NodeError> {
         let mut n = 0;
         for kind in [DocKind::Store, DocKind::Catalog, DocKind::Ledger] {
-            for (id, _, _) in storage::docs_of_kind(&self.db, kind)? {
+            for id in storage::docs_of_kind(&self.db, kind)?.into_iter().map(|e| e.id) {
                 if storage::chunk_count(&self.db, id)? <= 1 {
                     continue;
                 }
@@ -620,7 +620,7 @@ impl Node {
             },
         };
         tables::index_catalog(&tx, &catalog)?;
-        for (id, _, _) in ledgers {
+        for id in ledgers.into_iter().map(|e| e.id) {
             if let Some(doc) = storage::load_doc(&tx, id, DocKind::Ledger, self.actor.clone())? {
                 tables::index_ledger(&tx, &LedgerDoc::from_doc(doc)?)?;
             }

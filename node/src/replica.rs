@@ -194,11 +194,10 @@ impl Node {
         }
         result?;
         if changed {
-            if r.kind == DocKind::Store {
-                if let Ok(Some(profile)) = self.store.profile() {
+            if r.kind == DocKind::Store
+                && let Ok(Some(profile)) = self.store.profile() {
                     self.profile = profile;
                 }
-            }
             self.maybe_compact(r.id)?;
         }
         Ok(changed)

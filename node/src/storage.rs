@@ -295,26 +295,9 @@ pub fn compact(conn: &mut Connection, doc: &mut Doc) -> Result<(), NodeError> {
     Ok(())
 }
 
-/// All documents of a kind: (id, till, date).
-pub fn docs_of_kind(
-    conn: &Connection,
-    kind: DocKind,
-) -> Result<Vec<(DocId, Option<String>, Option<String>)>, NodeError> {
-    let mut stmt =
-        conn.prepare("SELECT doc_id, till, date FROM docs WHERE kind = ?1 ORDER BY date")?;
-    let rows = stmt
-        .query_map([kind.as_str()], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(id, till, date)| {
-            let id: [u8; 32] = id.try_into().map_err(|_| {
-                NodeError::Corrupt("a document id in the docs table is malformed".into())
-            })?;
-            Ok((DocId(id), till, date))
-        })
-        .collect()
+/// All documents of a kind.
+pub fn docs_of_kind(conn: &Connection, kind: DocKind) -> Result<Vec<DocEntry>, NodeError> {
+    Ok(manifest(conn)?.into_iter().filter(|e| e.kind == kind).collect())
 }
 
 /// One document of the manifest: what it is and the hash of its heads.

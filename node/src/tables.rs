@@ -6,7 +6,9 @@
 //! full rebuild) leaves the same rows.
 
 use kasir_crdt::catalog::CatalogDoc;
-use kasir_crdt::ledger::{LedgerDoc, StockEffect, movement_effect, refund_effects, sale_effects, void_effects};
+use kasir_crdt::ledger::{
+    LedgerDoc, StockEffect, movement_effect, refund_effects, sale_effects, void_effects,
+};
 use kasir_crdt::records::{Product, Refund, Sale, StockMovement, Void};
 use kasir_crdt::{DocId, Qty};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -62,7 +64,10 @@ pub fn upsert_product(tx: &Transaction<'_>, p: &Product) -> Result<(), NodeError
         "INSERT INTO products_tri(rowid, name) VALUES (?1, ?2)",
         params![rowid, p.name],
     )?;
-    tx.execute("DELETE FROM product_barcodes WHERE product_id = ?1", [&p.id])?;
+    tx.execute(
+        "DELETE FROM product_barcodes WHERE product_id = ?1",
+        [&p.id],
+    )?;
     for b in &p.barcodes {
         tx.execute(
             "INSERT OR IGNORE INTO product_barcodes(barcode, product_id) VALUES (?1, ?2)",
@@ -114,7 +119,14 @@ pub fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Result<bool,
         tx.execute(
             "INSERT OR IGNORE INTO sale_lines(sale_id, idx, sku, qty, unit_price, line_total)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![sale.id, i as i64, l.sku, l.qty.milli(), l.unit_price, l.line_total],
+            params![
+                sale.id,
+                i as i64,
+                l.sku,
+                l.qty.milli(),
+                l.unit_price,
+                l.line_total
+            ],
         )?;
     }
     for e in sale_effects(sale) {
@@ -251,12 +263,15 @@ fn row_to_product(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProductRow> {
     })
 }
 
-const PRODUCT_COLS: &str = "p.product_id, p.sku, p.name, p.price, p.barcodes, p.cost, p.unit, p.active";
+const PRODUCT_COLS: &str =
+    "p.product_id, p.sku, p.name, p.price, p.barcodes, p.cost, p.unit, p.active";
 
 /// A product by exact SKU, or else by barcode.
 pub fn product_by_code(conn: &Connection, code: &str) -> Result<Option<ProductRow>, NodeError> {
     let by_sku = conn
-        .prepare_cached(&format!("SELECT {PRODUCT_COLS} FROM products p WHERE p.sku = ?1 LIMIT 1"))?
+        .prepare_cached(&format!(
+            "SELECT {PRODUCT_COLS} FROM products p WHERE p.sku = ?1 LIMIT 1"
+        ))?
         .query_row([code], row_to_product)
         .optional()?;
     if by_sku.is_some() {
@@ -292,7 +307,10 @@ fn fts_trigram_query(q: &str) -> Option<String> {
     if chars.len() < 3 {
         return None;
     }
-    let mut grams: Vec<String> = chars.windows(3).map(|w| w.iter().collect::<String>()).collect();
+    let mut grams: Vec<String> = chars
+        .windows(3)
+        .map(|w| w.iter().collect::<String>())
+        .collect();
     grams.sort();
     grams.dedup();
     grams.retain(|g| !g.trim().is_empty() && g.chars().count() == 3);
@@ -308,13 +326,21 @@ fn fts_trigram_query(q: &str) -> Option<String> {
 
 /// Search by name, SKU or barcode: exact code first, then word prefixes, then trigrams
 /// (so `indomi gorng` still finds "Indomie Goreng").
-pub fn search_products(conn: &Connection, q: &str, limit: usize) -> Result<Vec<ProductRow>, NodeError> {
+pub fn search_products(
+    conn: &Connection,
+    q: &str,
+    limit: usize,
+) -> Result<Vec<ProductRow>, NodeError> {
     let limit = limit.clamp(1, 500);
     let q = q.trim();
     let mut out: Vec<ProductRow> = Vec::new();
     if q.is_empty() {
-        let mut stmt = conn.prepare_cached(&format!("SELECT {PRODUCT_COLS} FROM products p ORDER BY p.name LIMIT ?1"))?;
-        return Ok(stmt.query_map([limit as i64], row_to_product)?.collect::<Result<_, _>>()?);
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {PRODUCT_COLS} FROM products p ORDER BY p.name LIMIT ?1"
+        ))?;
+        return Ok(stmt
+            .query_map([limit as i64], row_to_product)?
+            .collect::<Result<_, _>>()?);
     }
     if let Some(p) = product_by_code(conn, q)? {
         out.push(p);
@@ -474,10 +500,16 @@ mod tests {
 
     #[test]
     fn fts_queries_are_sanitised() {
-        assert_eq!(fts_prefix_query("Indomie gor").as_deref(), Some("\"indomie\"* AND \"gor\"*"));
+        assert_eq!(
+            fts_prefix_query("Indomie gor").as_deref(),
+            Some("\"indomie\"* AND \"gor\"*")
+        );
         assert_eq!(fts_prefix_query("\"*) OR"), Some("\"or\"*".into()));
         assert_eq!(fts_prefix_query("  "), None);
         assert!(fts_trigram_query("ab").is_none());
-        assert_eq!(fts_trigram_query("abcd").as_deref(), Some("\"abc\" OR \"bcd\""));
+        assert_eq!(
+            fts_trigram_query("abcd").as_deref(),
+            Some("\"abc\" OR \"bcd\"")
+        );
     }
 }

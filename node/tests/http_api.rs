@@ -22,7 +22,10 @@ fn stocked() -> (Till, Daemon) {
     );
     assert_eq!(code, 201, "{body}");
     assert_eq!(body["sku"], "INDOMIE");
-    assert!(body["product_id"].as_str().is_some_and(|s| !s.is_empty()), "{body}");
+    assert!(
+        body["product_id"].as_str().is_some_and(|s| !s.is_empty()),
+        "{body}"
+    );
     let (code, body) = d.post(
         "/v1/products",
         &json!({"sku": "BERAS", "name": "Beras Pandan Wangi", "price": 14000, "stock": 50}),
@@ -35,12 +38,16 @@ fn stocked() -> (Till, Daemon) {
 fn error_code(status: u16, body: &Value, want_status: u16) -> String {
     assert_eq!(status, want_status, "status of {body}");
     let err = &body["error"];
-    let code = err["code"].as_str().unwrap_or_else(|| panic!("error.code must be a string: {body}"));
+    let code = err["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error.code must be a string: {body}"));
     assert!(
         !code.is_empty() && code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
         "error.code must be snake_case: {code:?}"
     );
-    let message = err["message"].as_str().unwrap_or_else(|| panic!("error.message must be a string: {body}"));
+    let message = err["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("error.message must be a string: {body}"));
     assert!(!message.is_empty(), "{body}");
     code.to_owned()
 }
@@ -56,7 +63,11 @@ fn on_hand(d: &Daemon, sku: &str) -> f64 {
 
 /// GET returning (status, content-type, body text).
 fn get_text(d: &Daemon, path: &str) -> (u16, String, String) {
-    let mut resp = d.agent.get(format!("{}{path}", d.base)).call().expect("GET");
+    let mut resp = d
+        .agent
+        .get(format!("{}{path}", d.base))
+        .call()
+        .expect("GET");
     let status = resp.status().as_u16();
     let ctype = resp
         .headers()
@@ -64,7 +75,11 @@ fn get_text(d: &Daemon, path: &str) -> (u16, String, String) {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    (status, ctype, resp.body_mut().read_to_string().unwrap_or_default())
+    (
+        status,
+        ctype,
+        resp.body_mut().read_to_string().unwrap_or_default(),
+    )
 }
 
 #[test]
@@ -91,18 +106,30 @@ fn health_status_products_and_stock() {
     assert_eq!(p["name"], "Indomie Goreng");
     assert_eq!(p["price"], 3500);
     assert_eq!(p["barcodes"], json!(["8998866200301"]));
-    assert_eq!(found["products"].as_array().map(Vec::len), Some(1), "{found}");
+    assert_eq!(
+        found["products"].as_array().map(Vec::len),
+        Some(1),
+        "{found}"
+    );
     let (_, by_barcode) = d.get("/v1/products?q=8998866200301");
     assert_eq!(by_barcode["products"][0]["sku"], "INDOMIE");
     let (_, all) = d.get("/v1/products");
-    let names: Vec<&str> = all["products"].as_array().expect("array").iter().filter_map(|p| p["name"].as_str()).collect();
+    let names: Vec<&str> = all["products"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
     assert_eq!(names, ["Beras Pandan Wangi", "Indomie Goreng"]);
     let (_, one) = d.get("/v1/products?q=&limit=1");
     assert_eq!(one["products"].as_array().map(Vec::len), Some(1));
 
     // Updating a product answers with the same id.
     let (_, first) = d.get("/v1/products?q=BERAS");
-    let (code, upd) = d.post("/v1/products", &json!({"sku": "BERAS", "name": "Beras Pandan Wangi 5kg", "price": 15000}));
+    let (code, upd) = d.post(
+        "/v1/products",
+        &json!({"sku": "BERAS", "name": "Beras Pandan Wangi 5kg", "price": 15000}),
+    );
     assert_eq!(code, 201);
     assert_eq!(upd["product_id"], first["products"][0]["product_id"]);
 
@@ -131,15 +158,27 @@ fn till_status_fields(v: &Value) -> (String, String) {
 #[test]
 fn stock_movements() {
     let (_till, d) = stocked();
-    let (code, r) = d.post("/v1/stock/movements", &json!({"kind": "receive", "sku": "INDOMIE", "qty": 24, "note": "dari agen"}));
+    let (code, r) = d.post(
+        "/v1/stock/movements",
+        &json!({"kind": "receive", "sku": "INDOMIE", "qty": 24, "note": "dari agen"}),
+    );
     assert_eq!(code, 201, "{r}");
-    assert!(r["movement_id"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
+    assert!(
+        r["movement_id"].as_str().is_some_and(|s| !s.is_empty()),
+        "{r}"
+    );
     assert_eq!(on_hand(&d, "INDOMIE"), 124.0);
-    let (code, a) = d.post("/v1/stock/movements", &json!({"kind": "adjust", "sku": "8998866200301", "qty": -4}));
+    let (code, a) = d.post(
+        "/v1/stock/movements",
+        &json!({"kind": "adjust", "sku": "8998866200301", "qty": -4}),
+    );
     assert_eq!(code, 201, "{a}");
     assert_ne!(a["movement_id"], r["movement_id"]);
     assert_eq!(on_hand(&d, "INDOMIE"), 120.0);
-    let (code, o) = d.post("/v1/stock/movements", &json!({"kind": "opname", "sku": "BERAS", "counted": 47.5}));
+    let (code, o) = d.post(
+        "/v1/stock/movements",
+        &json!({"kind": "opname", "sku": "BERAS", "counted": 47.5}),
+    );
     assert_eq!(code, 201, "{o}");
     assert!(o["movement_id"].is_string());
     assert_eq!(o["delta"], json!(-2.5));
@@ -147,20 +186,48 @@ fn stock_movements() {
 
     let (_, before) = d.get("/v1/stock");
     for (body, want) in [
-        (json!({"kind": "steal", "sku": "BERAS", "qty": 1}), "invalid_request"),
-        (json!({"kind": "receive", "sku": "BERAS"}), "invalid_request"),
-        (json!({"kind": "receive", "sku": "BERAS", "qty": "5"}), "invalid_request"),
-        (json!({"kind": "receive", "sku": "BERAS", "qty": 1.23456}), "invalid_request"),
-        (json!({"kind": "receive", "sku": "BERAS", "qty": -1}), "invalid_request"),
-        (json!({"kind": "adjust", "sku": "BERAS", "qty": 0}), "invalid_request"),
-        (json!({"kind": "opname", "sku": "BERAS", "counted": -1}), "invalid_request"),
-        (json!({"kind": "receive", "sku": "NOPE", "qty": 1}), "unknown_sku"),
+        (
+            json!({"kind": "steal", "sku": "BERAS", "qty": 1}),
+            "invalid_request",
+        ),
+        (
+            json!({"kind": "receive", "sku": "BERAS"}),
+            "invalid_request",
+        ),
+        (
+            json!({"kind": "receive", "sku": "BERAS", "qty": "5"}),
+            "invalid_request",
+        ),
+        (
+            json!({"kind": "receive", "sku": "BERAS", "qty": 1.23456}),
+            "invalid_request",
+        ),
+        (
+            json!({"kind": "receive", "sku": "BERAS", "qty": -1}),
+            "invalid_request",
+        ),
+        (
+            json!({"kind": "adjust", "sku": "BERAS", "qty": 0}),
+            "invalid_request",
+        ),
+        (
+            json!({"kind": "opname", "sku": "BERAS", "counted": -1}),
+            "invalid_request",
+        ),
+        (
+            json!({"kind": "receive", "sku": "NOPE", "qty": 1}),
+            "unknown_sku",
+        ),
         (json!({"kind": "receive", "qty": 1}), "invalid_json"),
     ] {
         let (code, resp) = d.post("/v1/stock/movements", &body);
         assert_eq!(error_code(code, &resp, 400), want, "{body} → {resp}");
     }
-    assert_eq!(d.get("/v1/stock").1, before, "refused movements moved stock");
+    assert_eq!(
+        d.get("/v1/stock").1,
+        before,
+        "refused movements moved stock"
+    );
 }
 
 #[test]
@@ -176,19 +243,31 @@ fn sales_receipts_voids_and_metrics() {
     assert_eq!(sale["change"], 20_000 - 14_000);
     let sale_id = sale["sale_id"].as_str().expect("sale_id").to_owned();
     let receipt_no = sale["receipt_no"].as_str().expect("receipt_no").to_owned();
-    assert!(receipt_no.starts_with("T1-") && receipt_no.ends_with("-0001"), "{receipt_no}");
+    assert!(
+        receipt_no.starts_with("T1-") && receipt_no.ends_with("-0001"),
+        "{receipt_no}"
+    );
 
     // The same client_id again: 200 with the first result, nothing sold twice.
-    let (code, again) = d.post("/v1/sales", &json!({"client_id": "hp-1", "lines": [{"sku": "INDOMIE", "qty": 3}]}));
+    let (code, again) = d.post(
+        "/v1/sales",
+        &json!({"client_id": "hp-1", "lines": [{"sku": "INDOMIE", "qty": 3}]}),
+    );
     assert_eq!(code, 200);
     assert_eq!(again, sale);
     assert_eq!(on_hand(&d, "INDOMIE"), 97.0);
     assert_eq!(on_hand(&d, "BERAS"), 49.75);
 
     // Without payments: exact cash.
-    let (code, exact) = d.post("/v1/sales", &json!({"lines": [{"sku": "8998866200301", "qty": 2}]}));
+    let (code, exact) = d.post(
+        "/v1/sales",
+        &json!({"lines": [{"sku": "8998866200301", "qty": 2}]}),
+    );
     assert_eq!(code, 201);
-    assert_eq!((exact["total"].as_i64(), exact["change"].as_i64()), (Some(7000), Some(0)));
+    assert_eq!(
+        (exact["total"].as_i64(), exact["change"].as_i64()),
+        (Some(7000), Some(0))
+    );
 
     // List, as the CLI prints it.
     let (code, list) = d.get("/v1/sales");
@@ -224,7 +303,8 @@ fn sales_receipts_voids_and_metrics() {
 
     // Receipt: plain text, fitting its width.
     for width in [32usize, 48] {
-        let (code, ctype, text) = get_text(&d, &format!("/v1/sales/{sale_id}/receipt?width={width}"));
+        let (code, ctype, text) =
+            get_text(&d, &format!("/v1/sales/{sale_id}/receipt?width={width}"));
         assert_eq!(code, 200, "{text}");
         assert!(ctype.starts_with("text/plain"), "{ctype}");
         assert!(text.contains(&receipt_no), "{text}");
@@ -240,7 +320,10 @@ fn sales_receipts_voids_and_metrics() {
     assert_eq!(error_code(code, &body, 404), "not_found");
 
     // Void: stock comes back, status changes, a second void conflicts.
-    let (code, v) = d.post(&format!("/v1/sales/{sale_id}/void"), &json!({"reason": "batal"}));
+    let (code, v) = d.post(
+        &format!("/v1/sales/{sale_id}/void"),
+        &json!({"reason": "batal"}),
+    );
     assert_eq!(code, 201, "{v}");
     assert!(v["void_id"].as_str().is_some_and(|s| !s.is_empty()));
     assert_eq!(on_hand(&d, "INDOMIE"), 98.0);
@@ -262,11 +345,16 @@ fn sales_receipts_voids_and_metrics() {
     assert!(text.contains("# TYPE kasir_sales gauge"), "{text}");
     assert!(text.lines().any(|l| l == "kasir_sales 2"), "{text}");
     assert!(text.lines().any(|l| l == "kasir_products 2"), "{text}");
-    assert!(text.lines().any(|l| l == "kasir_sales_created_total 2"), "{text}");
+    assert!(
+        text.lines().any(|l| l == "kasir_sales_created_total 2"),
+        "{text}"
+    );
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let (name, value) = line.split_once(' ').expect("`name value`");
         assert!(name.starts_with("kasir_"), "{line}");
-        value.parse::<f64>().unwrap_or_else(|_| panic!("value of {line:?}"));
+        value
+            .parse::<f64>()
+            .unwrap_or_else(|_| panic!("value of {line:?}"));
     }
 }
 
@@ -279,13 +367,23 @@ fn errors_have_the_contract_shape_and_refused_sales_write_nothing() {
 
     let (code, body) = d.post("/v1/sales", &json!({"lines": [{"sku": "NOPE", "qty": 1}]}));
     assert_eq!(error_code(code, &body, 400), "unknown_sku");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("NOPE")), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("NOPE")),
+        "{body}"
+    );
     let (code, body) = d.post(
         "/v1/sales",
         &json!({"lines": [{"sku": "INDOMIE", "qty": 2}], "payments": [{"method": "cash", "amount": 100}]}),
     );
     assert_eq!(error_code(code, &body, 422), "insufficient_payment");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("7000")), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("7000")),
+        "{body}"
+    );
     // A refused sale with a client id does not reserve it.
     let (code, body) = d.post(
         "/v1/sales",
@@ -302,7 +400,12 @@ fn errors_have_the_contract_shape_and_refused_sales_write_nothing() {
     ];
     for raw in malformed {
         let (code, body) = d.post_raw("/v1/sales", raw);
-        assert_eq!(error_code(code, &body, 400), "invalid_json", "{}", String::from_utf8_lossy(raw));
+        assert_eq!(
+            error_code(code, &body, 400),
+            "invalid_json",
+            "{}",
+            String::from_utf8_lossy(raw)
+        );
     }
     for bad in [
         json!({"lines": [{"sku": "INDOMIE", "qty": "2"}]}),
@@ -344,7 +447,11 @@ fn errors_have_the_contract_shape_and_refused_sales_write_nothing() {
     assert_eq!(d.get("/v1/sales").1, sales_before);
     assert_eq!(d.get("/v1/stock").1, stock_before);
     let (_, products) = d.get("/v1/products?q=X");
-    assert_eq!(products, json!({"products": []}), "a refused product was written");
+    assert_eq!(
+        products,
+        json!({"products": []}),
+        "a refused product was written"
+    );
     assert_eq!(d.get("/metrics").1, metrics_before);
     // The client id of a refused sale is still free.
     let (code, ok) = d.post(
@@ -352,13 +459,21 @@ fn errors_have_the_contract_shape_and_refused_sales_write_nothing() {
         &json!({"client_id": "retry-me", "lines": [{"sku": "INDOMIE", "qty": 1}], "payments": [{"method": "cash", "amount": 5000}]}),
     );
     assert_eq!(code, 201, "{ok}");
-    assert!(ok["receipt_no"].as_str().is_some_and(|r| r.ends_with("-0001")), "{ok}");
+    assert!(
+        ok["receipt_no"]
+            .as_str()
+            .is_some_and(|r| r.ends_with("-0001")),
+        "{ok}"
+    );
 }
 
 #[test]
 fn query_parameters_of_the_wrong_type_get_the_error_shape() {
     let (_till, d) = stocked();
-    let (code, sale) = d.post("/v1/sales", &json!({"lines": [{"sku": "INDOMIE", "qty": 1}]}));
+    let (code, sale) = d.post(
+        "/v1/sales",
+        &json!({"lines": [{"sku": "INDOMIE", "qty": 1}]}),
+    );
     assert_eq!(code, 201);
     let sale_id = sale["sale_id"].as_str().expect("sale id");
     let (code, body) = d.get("/v1/products?q=a&limit=many");
@@ -366,7 +481,11 @@ fn query_parameters_of_the_wrong_type_get_the_error_shape() {
     let (code, body) = d.get(&format!("/v1/sales/{sale_id}/receipt?width=wide"));
     error_code(code, &body, 400);
     // A wrong method on a known path is an error in the same shape.
-    let resp = d.agent.delete(format!("{}/v1/sales", d.base)).call().expect("DELETE");
+    let resp = d
+        .agent
+        .delete(format!("{}/v1/sales", d.base))
+        .call()
+        .expect("DELETE");
     let status = resp.status().as_u16();
     let text = resp.into_body().read_to_string().unwrap_or_default();
     let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
@@ -377,7 +496,17 @@ fn query_parameters_of_the_wrong_type_get_the_error_shape() {
 fn cli_commands_go_through_the_running_daemon() {
     let (till, d) = stocked();
     // The daemon holds the directory, so these must be served by it.
-    let sold = till.ok(&["sell", "--item", "INDOMIEx2", "--item", "BERASx0.5", "--pay", "cash=20000", "--client-id", "cli-1"]);
+    let sold = till.ok(&[
+        "sell",
+        "--item",
+        "INDOMIEx2",
+        "--item",
+        "BERASx0.5",
+        "--pay",
+        "cash=20000",
+        "--client-id",
+        "cli-1",
+    ]);
     assert_eq!(sold["total"], 7000 + 7000);
     assert_eq!(sold["change"], 6000);
     let again = till.ok(&["sell", "--item", "INDOMIEx2", "--client-id", "cli-1"]);
@@ -391,13 +520,35 @@ fn cli_commands_go_through_the_running_daemon() {
 
     let stock = till.ok(&["stock"]);
     assert_eq!(stock, d.get("/v1/stock").1);
-    assert_eq!(stock["stock"][1], json!({"sku": "INDOMIE", "on_hand": 98.0, "oversold": false}));
-    assert_eq!(till.ok(&["stock", "--sku", "BERAS"])["stock"][0]["on_hand"], json!(49.5));
+    assert_eq!(
+        stock["stock"][1],
+        json!({"sku": "INDOMIE", "on_hand": 98.0, "oversold": false})
+    );
+    assert_eq!(
+        till.ok(&["stock", "--sku", "BERAS"])["stock"][0]["on_hand"],
+        json!(49.5)
+    );
     assert_eq!(till.ok(&["sales"]), list);
 
-    let added = till.ok(&["product", "add", "--sku", "TEH", "--name", "Teh Botol", "--price", "4.000", "--barcode", "899", "--stock", "10"]);
+    let added = till.ok(&[
+        "product",
+        "add",
+        "--sku",
+        "TEH",
+        "--name",
+        "Teh Botol",
+        "--price",
+        "4.000",
+        "--barcode",
+        "899",
+        "--stock",
+        "10",
+    ]);
     assert_eq!(added["sku"], "TEH");
-    assert_eq!(till.ok(&["product", "search", "teh botol"])["products"][0]["barcodes"], json!(["899"]));
+    assert_eq!(
+        till.ok(&["product", "search", "teh botol"])["products"][0]["barcodes"],
+        json!(["899"])
+    );
     let mv = till.ok(&["stock", "receive", "--sku", "TEH", "--qty", "2"]);
     assert!(mv["movement_id"].is_string());
     let op = till.ok(&["stock", "opname", "--sku", "TEH", "--counted", "11"]);
@@ -407,7 +558,10 @@ fn cli_commands_go_through_the_running_daemon() {
     let sale_id = sold["sale_id"].as_str().expect("sale id");
     let receipt = till.ok(&["receipt", sale_id, "--width", "48"]);
     let text = receipt["receipt"].as_str().expect("receipt text");
-    assert!(text.contains(sold["receipt_no"].as_str().expect("receipt_no")), "{text}");
+    assert!(
+        text.contains(sold["receipt_no"].as_str().expect("receipt_no")),
+        "{text}"
+    );
     assert!(text.lines().all(|l| l.chars().count() <= 48));
     assert!(till.ok(&["void", sale_id])["void_id"].is_string());
     assert_eq!(d.get(&format!("/v1/sales/{sale_id}")).1["status"], "voided");
@@ -416,7 +570,10 @@ fn cli_commands_go_through_the_running_daemon() {
     // Refusals come back as one error line, and write nothing.
     let before = d.get("/v1/sales").1;
     let line = till.fails(&["sell", "--item", "NOPE"]);
-    assert!(line.starts_with("error: ") && line.contains("NOPE"), "{line}");
+    assert!(
+        line.starts_with("error: ") && line.contains("NOPE"),
+        "{line}"
+    );
     let line = till.fails(&["sell", "--item", "INDOMIE", "--pay", "cash=100"]);
     assert!(line.contains("short"), "{line}");
     let line = till.fails(&["sales", "--date", "2026-13-45"]);
@@ -456,7 +613,10 @@ fn an_acknowledged_sale_survives_kill_9_and_concurrent_sales_get_distinct_receip
             })
         })
         .collect();
-    let mut receipts: Vec<String> = handles.into_iter().flat_map(|h| h.join().expect("thread")).collect();
+    let mut receipts: Vec<String> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("thread"))
+        .collect();
     receipts.sort();
     receipts.dedup();
     assert_eq!(receipts.len(), 20, "receipt numbers are unique");
@@ -464,7 +624,15 @@ fn an_acknowledged_sale_survives_kill_9_and_concurrent_sales_get_distinct_receip
     // The directory is free again; every acknowledged sale is there.
     let sales = till.ok(&["sales"]);
     assert_eq!(sales["sales"].as_array().map(Vec::len), Some(20));
-    assert_eq!(till.ok(&["stock", "--sku", "INDOMIE"])["stock"][0]["on_hand"], json!(80.0));
+    assert_eq!(
+        till.ok(&["stock", "--sku", "INDOMIE"])["stock"][0]["on_hand"],
+        json!(80.0)
+    );
     let sold = till.ok(&["sell", "--item", "INDOMIE"]);
-    assert!(sold["receipt_no"].as_str().is_some_and(|r| r.ends_with("-0021")), "{sold}");
+    assert!(
+        sold["receipt_no"]
+            .as_str()
+            .is_some_and(|r| r.ends_with("-0021")),
+        "{sold}"
+    );
 }

@@ -40,7 +40,11 @@ fn sell_until_dead(daemon: &Daemon, round: u64, ledger: &Mutex<Ledger>, stop: &A
     while !stop.load(Ordering::Relaxed) {
         let client_id = format!("r{round}-{n}");
         let body = sale_body(&client_id, n);
-        ledger.lock().expect("lock").attempted.push((client_id.clone(), body.clone()));
+        ledger
+            .lock()
+            .expect("lock")
+            .attempted
+            .push((client_id.clone(), body.clone()));
         let resp = daemon
             .agent
             .post(format!("{}/v1/sales", daemon.base))
@@ -49,7 +53,10 @@ fn sell_until_dead(daemon: &Daemon, round: u64, ledger: &Mutex<Ledger>, stop: &A
         match resp {
             Ok(mut r) if r.status() == 201 => {
                 let v: Value = r.body_mut().read_json().expect("json");
-                let ids = (v["sale_id"].as_str().expect("id").to_owned(), v["receipt_no"].as_str().expect("no").to_owned());
+                let ids = (
+                    v["sale_id"].as_str().expect("id").to_owned(),
+                    v["receipt_no"].as_str().expect("no").to_owned(),
+                );
                 ledger.lock().expect("lock").acked.insert(client_id, ids);
             }
             Ok(r) => panic!("unexpected status {}", r.status()),
@@ -67,22 +74,35 @@ fn check_invariants(daemon: &Daemon, ledger: &Ledger) {
     let mut receipts = HashSet::new();
     for s in &sales {
         *by_id.entry(s["sale_id"].as_str().expect("id")).or_default() += 1;
-        assert!(receipts.insert(s["receipt_no"].as_str().expect("no").to_owned()), "receipt number reused: {s}");
+        assert!(
+            receipts.insert(s["receipt_no"].as_str().expect("no").to_owned()),
+            "receipt number reused: {s}"
+        );
     }
     for (client_id, (sale_id, _)) in &ledger.acked {
-        assert_eq!(by_id.get(sale_id.as_str()), Some(&1), "acknowledged sale {client_id} lost or duplicated");
+        assert_eq!(
+            by_id.get(sale_id.as_str()),
+            Some(&1),
+            "acknowledged sale {client_id} lost or duplicated"
+        );
     }
     let mut sold: BTreeMap<String, i64> = BTreeMap::new();
     for s in &sales {
         for l in s["lines"].as_array().expect("lines") {
-            *sold.entry(l["sku"].as_str().expect("sku").to_owned()).or_default() += l["qty"].as_f64().expect("qty") as i64;
+            *sold
+                .entry(l["sku"].as_str().expect("sku").to_owned())
+                .or_default() += l["qty"].as_f64().expect("qty") as i64;
         }
     }
     let (_, stock) = daemon.get("/v1/stock");
     for row in stock["stock"].as_array().expect("stock") {
         let sku = row["sku"].as_str().expect("sku");
         let expected = INITIAL - sold.get(sku).copied().unwrap_or(0);
-        assert_eq!(row["on_hand"].as_f64(), Some(expected as f64), "stock of {sku} != initial - sales");
+        assert_eq!(
+            row["on_hand"].as_f64(),
+            Some(expected as f64),
+            "stock of {sku} != initial - sales"
+        );
     }
 }
 
@@ -90,7 +110,18 @@ fn check_invariants(daemon: &Daemon, ledger: &Ledger) {
 fn acknowledged_sales_survive_kill_dash_nine() {
     let till = Till::init();
     for sku in SKUS {
-        till.ok(&["product", "add", "--sku", sku, "--name", sku, "--price", "1000", "--stock", &INITIAL.to_string()]);
+        till.ok(&[
+            "product",
+            "add",
+            "--sku",
+            sku,
+            "--name",
+            sku,
+            "--price",
+            "1000",
+            "--stock",
+            &INITIAL.to_string(),
+        ]);
     }
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let mut rng = rand::rngs::StdRng::seed_from_u64(9);
@@ -104,13 +135,23 @@ fn acknowledged_sales_survive_kill_dash_nine() {
             let attempted = ledger.lock().expect("lock").attempted.clone();
             for (client_id, body) in attempted.iter().rev().take(50) {
                 let (status, v) = daemon.post("/v1/sales", body);
-                assert!(status == 200 || status == 201, "retry of {client_id}: {status} {v}");
+                assert!(
+                    status == 200 || status == 201,
+                    "retry of {client_id}: {status} {v}"
+                );
                 if let Some((sale_id, _)) = ledger.lock().expect("lock").acked.get(client_id) {
                     assert_eq!(status, 200, "acknowledged sale re-created on retry");
                     assert_eq!(v["sale_id"].as_str(), Some(sale_id.as_str()));
                 }
-                let ids = (v["sale_id"].as_str().expect("id").to_owned(), v["receipt_no"].as_str().expect("no").to_owned());
-                ledger.lock().expect("lock").acked.insert(client_id.clone(), ids);
+                let ids = (
+                    v["sale_id"].as_str().expect("id").to_owned(),
+                    v["receipt_no"].as_str().expect("no").to_owned(),
+                );
+                ledger
+                    .lock()
+                    .expect("lock")
+                    .acked
+                    .insert(client_id.clone(), ids);
             }
             check_invariants(&daemon, &ledger.lock().expect("lock"));
         }
@@ -123,7 +164,10 @@ fn acknowledged_sales_survive_kill_dash_nine() {
         std::thread::sleep(Duration::from_millis(rng.gen_range(30..250)));
         // SIGKILL while the seller is mid-flight.
         let pid = daemon.child.id() as i32;
-        let status = std::process::Command::new("kill").args(["-9", &pid.to_string()]).status().expect("kill");
+        let status = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .expect("kill");
         assert!(status.success());
         stop.store(true, Ordering::Relaxed);
         seller.join().expect("seller thread");
@@ -131,6 +175,10 @@ fn acknowledged_sales_survive_kill_dash_nine() {
     }
     let daemon = Daemon::start(till.path());
     let ledger = ledger.lock().expect("lock");
-    assert!(ledger.acked.len() > 40, "too few sales to prove anything: {}", ledger.acked.len());
+    assert!(
+        ledger.acked.len() > 40,
+        "too few sales to prove anything: {}",
+        ledger.acked.len()
+    );
     check_invariants(&daemon, &ledger);
 }

@@ -38,7 +38,9 @@ fn on_hand(till: &Till, sku: &str) -> f64 {
 }
 
 fn product_count(till: &Till) -> u64 {
-    till.ok(&["status"])["products"].as_u64().expect("products count")
+    till.ok(&["status"])["products"]
+        .as_u64()
+        .expect("products count")
 }
 
 #[test]
@@ -62,7 +64,10 @@ fn comma_csv_with_english_headers() {
     assert_eq!(product(&till, "GULA")["price"], 17_500);
     let minyak = product(&till, "MINYAK");
     assert_eq!(minyak["price"], 38_900);
-    assert_eq!(minyak["barcodes"], json!(["8991002101630", "8991002101647"]));
+    assert_eq!(
+        minyak["barcodes"],
+        json!(["8991002101630", "8991002101647"])
+    );
     // Found by its second barcode, and sellable by it.
     let sale = till.ok(&["sell", "--item", "8991002101647x2"]);
     assert_eq!(sale["total"], 77_800);
@@ -98,10 +103,16 @@ fn semicolon_csv_in_bahasa_with_bom_and_rupiah_prices() {
     let report = import(&till, &file);
     assert_eq!(report["imported"], 3, "{report}");
     let failed = report["failed"].as_array().expect("failed array");
-    let rows: Vec<u64> = failed.iter().map(|f| f["row"].as_u64().expect("row number")).collect();
+    let rows: Vec<u64> = failed
+        .iter()
+        .map(|f| f["row"].as_u64().expect("row number"))
+        .collect();
     assert_eq!(rows, [4, 5, 7, 8, 9], "{report}");
     let error = |row: u64| -> String {
-        failed.iter().find(|f| f["row"] == row).expect("row")["error"].as_str().expect("error text").to_owned()
+        failed.iter().find(|f| f["row"] == row).expect("row")["error"]
+            .as_str()
+            .expect("error text")
+            .to_owned()
     };
     assert!(error(4).contains("missing price"), "{report}");
     assert!(error(5).contains("12,5"), "{report}");
@@ -137,7 +148,12 @@ fn row_numbers_count_blank_lines_as_rows() {
     let file = write(&till, "gaps.csv", csv.as_bytes());
     let report = import(&till, &file);
     assert_eq!(report["imported"], 1, "{report}");
-    let rows: Vec<u64> = report["failed"].as_array().expect("failed").iter().map(|f| f["row"].as_u64().expect("row")).collect();
+    let rows: Vec<u64> = report["failed"]
+        .as_array()
+        .expect("failed")
+        .iter()
+        .map(|f| f["row"].as_u64().expect("row"))
+        .collect();
     assert_eq!(rows, [4, 6], "rows as a spreadsheet numbers them: {report}");
 }
 
@@ -147,7 +163,17 @@ fn xlsx_workbook_with_numeric_and_text_cells() {
     let path = till.path().join("produk.xlsx");
     let mut wb = rust_xlsxwriter::Workbook::new();
     let ws = wb.add_worksheet();
-    for (c, h) in ["Kode Barang", "Nama Barang", "Harga Jual", "Stok", "Barcode", "Satuan"].iter().enumerate() {
+    for (c, h) in [
+        "Kode Barang",
+        "Nama Barang",
+        "Harga Jual",
+        "Stok",
+        "Barcode",
+        "Satuan",
+    ]
+    .iter()
+    .enumerate()
+    {
         ws.write_string(0, c as u16, *h).expect("header");
     }
     // Row 2: numbers as Excel stores them, including a 13-digit barcode.
@@ -180,13 +206,27 @@ fn xlsx_workbook_with_numeric_and_text_cells() {
     let failed = report["failed"].as_array().expect("failed");
     assert_eq!(failed.len(), 2, "{report}");
     assert_eq!(failed[0]["row"], 4);
-    assert!(failed[0]["error"].as_str().is_some_and(|e| e.contains("missing price")), "{report}");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("missing price")),
+        "{report}"
+    );
     assert_eq!(failed[1]["row"], 6);
-    assert!(failed[1]["error"].as_str().is_some_and(|e| e.contains("12,5")), "{report}");
+    assert!(
+        failed[1]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("12,5")),
+        "{report}"
+    );
 
     let indomie = product(&till, "INDOMIE");
     assert_eq!(indomie["price"], 3500);
-    assert_eq!(indomie["barcodes"], json!(["8998866200301"]), "a numeric barcode keeps every digit");
+    assert_eq!(
+        indomie["barcodes"],
+        json!(["8998866200301"]),
+        "a numeric barcode keeps every digit"
+    );
     assert_eq!(product(&till, "BERAS")["price"], 13_750);
     assert_eq!(product(&till, "1001")["name"], "Gula Aren");
     assert_eq!(on_hand(&till, "INDOMIE"), 48.0);
@@ -215,7 +255,10 @@ fn five_thousand_rows_import_in_full() {
     let stock = till.ok(&["stock"]);
     let rows = stock["stock"].as_array().expect("stock");
     assert_eq!(rows.len(), 5000);
-    let total: f64 = rows.iter().map(|r| r["on_hand"].as_f64().expect("on_hand")).sum();
+    let total: f64 = rows
+        .iter()
+        .map(|r| r["on_hand"].as_f64().expect("on_hand"))
+        .sum();
     assert_eq!(total, (0..5000).map(|i| f64::from(i % 50)).sum::<f64>());
     let last = product(&till, "SKU04999");
     assert_eq!(last["name"], "Produk Grosir Nomor 4999 Ukuran Sedang");
@@ -240,11 +283,18 @@ fn files_without_the_needed_columns_import_nothing() {
         assert!(line.contains("sku, name and price"), "{name}: {line}");
     }
     let empty = write(&till, "empty.csv", b"");
-    assert!(till.fails(&["product", "import", empty.to_str().expect("path")]).contains("empty"));
+    assert!(
+        till.fails(&["product", "import", empty.to_str().expect("path")])
+            .contains("empty")
+    );
     let not_xlsx = write(&till, "rusak.xlsx", b"PK\x03\x04 this is no workbook");
     let line = till.fails(&["product", "import", not_xlsx.to_str().expect("path")]);
     assert!(line.contains("not a readable spreadsheet"), "{line}");
-    let line = till.fails(&["product", "import", till.path().join("missing.csv").to_str().expect("path")]);
+    let line = till.fails(&[
+        "product",
+        "import",
+        till.path().join("missing.csv").to_str().expect("path"),
+    ]);
     assert!(line.contains("missing.csv"), "{line}");
     // An XLSX whose header lacks a price column is refused the same way.
     let path = till.path().join("tanpa-harga.xlsx");
@@ -266,7 +316,11 @@ fn files_without_the_needed_columns_import_nothing() {
 #[test]
 fn human_report_lists_failed_rows() {
     let till = Till::init();
-    let file = write(&till, "campur.csv", b"sku,name,price\nA,Apel,1000\nB,Bayam,\n");
+    let file = write(
+        &till,
+        "campur.csv",
+        b"sku,name,price\nA,Apel,1000\nB,Bayam,\n",
+    );
     let out = Command::new(kasir_bin())
         .arg("--data")
         .arg(till.path())
@@ -275,7 +329,11 @@ fn human_report_lists_failed_rows() {
         .env("KASIR_LOG", "warn")
         .output()
         .expect("run kasir");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("1 produk diimpor, 1 gagal"), "{text}");
     assert!(text.contains("baris 3: missing price"), "{text}");

@@ -1,0 +1,473 @@
+//! Printing receipts from the node: the ESC/POS bytes of a stored sale, and the
+//! daemon's print queue. The bytes and the transports come from `kasir-devices`; this
+//! module only decides what to print, when, and how often to retry.
+//!
+//! Who owns what:
+//! - The [`PrintQueue`] task owns the printer while the daemon runs: its URI, profile and
+//!   transport, and the jobs waiting for it. Jobs run one at a time, in order.
+//! - HTTP handlers hold a [`PrintQueue`] handle (a bounded channel sender): enqueueing
+//!   never waits for the printer, and a full queue is refused at once.
+//! - The [`Node`] stays behind the HTTP state's mutex. The queue locks it only to render
+//!   a job's bytes, on the blocking pool, and never while talking to the printer.
+//! - The daemon's [`CancellationToken`] ends the queue at shutdown; jobs still waiting are
+//!   dropped (the sale is in the ledger: reprint it from history).
+//!
+//! **Invariant:** printing never blocks or fails a sale. A job names a sale the node has
+//! already returned, so printing starts only after the sale is durable; print errors
+//! are logged and retried with backoff, never returned to whoever made the sale.
+//!
+//! The daemon's printer is configured in `printer.json` in the data directory
+//! ([`PrinterConfig`]); without that file `POST /v1/sales/{id}/print` answers 409.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Extension;
+use axum::body::Bytes;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use kasir_devices::encode::{PrinterProfile, encode};
+use kasir_devices::receipt::{ReceiptOptions, layout};
+use kasir_devices::transport::{self, PrinterUri, TransportOptions};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::error::NodeError;
+use crate::http::{ApiError, AppState};
+use crate::node::Node;
+
+/// File in the data directory that configures the daemon's printer.
+pub const PRINTER_FILE: &str = "printer.json";
+
+/// Jobs that may wait for the printer before new ones are refused.
+const QUEUE_DEPTH: usize = 64;
+
+/// What goes on the paper besides the sale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscposRequest {
+    /// The printer's profile (columns, font, QR mode, cutter, drawer).
+    pub profile: PrinterProfile,
+    /// A QR code payload (static QRIS, e-receipt link).
+    pub qr: Option<String>,
+    /// Pulse the cash drawer (only for an original receipt of a sale paid in cash).
+    pub drawer: bool,
+    /// Mark the receipt `SALINAN` (a copy).
+    pub reprint: bool,
+}
+
+/// The printer profile for command-line style options: a profile name (`58`, `58b`,
+/// `80`, `80b`, `80-512`), or the usual profile of a column count, else 58 mm.
+/// `raster_qr` marks a printer without native QR codes.
+pub fn printer_profile(
+    width: Option<usize>,
+    profile: Option<&str>,
+    raster_qr: bool,
+) -> Result<PrinterProfile, NodeError> {
+    let mut p = match (profile, width) {
+        (Some(name), _) => PrinterProfile::by_name(name).ok_or_else(|| {
+            NodeError::Invalid(format!(
+                "unknown printer profile {name:?}: use 58, 58b, 80, 80b or 80-512"
+            ))
+        })?,
+        (None, Some(w)) => PrinterProfile::for_columns(w).ok_or_else(|| {
+            NodeError::Invalid(format!(
+                "no printer profile has {w} columns: use 32, 42, 48 or 64, or --profile"
+            ))
+        })?,
+        (None, None) => PrinterProfile::mm58(),
+    };
+    if let (Some(w), Some(name)) = (width, profile)
+        && w != p.columns
+    {
+        return Err(NodeError::Invalid(format!(
+            "printer profile {name} prints {} columns, not {w}",
+            p.columns
+        )));
+    }
+    if raster_qr {
+        p.native_qr = false;
+    }
+    Ok(p)
+}
+
+/// The ESC/POS bytes of a stored sale's receipt (voided sales print `DIBATALKAN`).
+pub fn receipt_escpos(
+    node: &mut Node,
+    sale_id: &str,
+    req: &EscposRequest,
+) -> Result<Vec<u8>, NodeError> {
+    let sale = node.sale(sale_id)?;
+    let voided = node.sale_status(sale_id)? == "voided";
+    let opts = ReceiptOptions {
+        width: req.profile.columns,
+        status: voided.then(|| "DIBATALKAN".to_owned()),
+        reprint: req.reprint,
+        qr: req.qr.clone(),
+        open_drawer: req.drawer && !req.reprint && !voided && sale.payments.iter().any(|p| p.is_cash()),
+    };
+    let receipt =
+        layout(node.profile(), &sale, &opts).map_err(|e| NodeError::Invalid(e.to_string()))?;
+    encode(&receipt, &req.profile).map_err(|e| NodeError::Invalid(e.to_string()))
+}
+
+/// `printer.json`: the daemon's printer.
+///
+/// ```json
+/// {"uri": "tcp://192.168.1.50:9100", "profile": "80", "native_qr": false,
+///  "qr": "00020101021126...6304ABCD", "open_drawer": true}
+/// ```
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrinterConfig {
+    /// `tcp://HOST:9100`, `file:///dev/usb/lp0` or `ble://NAME`.
+    pub uri: String,
+    /// `58`, `58b`, `80`, `80b` or `80-512` (58 by default).
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// Whether the printer draws QR codes itself (the profile's default otherwise).
+    #[serde(default)]
+    pub native_qr: Option<bool>,
+    /// A QR code printed on every receipt (static QRIS, e-receipt link).
+    #[serde(default)]
+    pub qr: Option<String>,
+    /// Pulse the cash drawer on the original receipt of a cash sale.
+    #[serde(default)]
+    pub open_drawer: bool,
+    /// Attempts per job (5 by default).
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    /// First wait between attempts in ms, doubled each time up to 30 s (1000 by default).
+    #[serde(default)]
+    pub backoff_ms: Option<u64>,
+}
+
+/// A validated printer configuration.
+#[derive(Debug, Clone)]
+pub struct PrintSettings {
+    /// Where the printer is.
+    pub uri: PrinterUri,
+    /// What the printer can do.
+    pub profile: PrinterProfile,
+    /// QR payload for every receipt.
+    pub qr: Option<String>,
+    /// Drawer pulse for cash sales.
+    pub open_drawer: bool,
+    /// Attempts per job.
+    pub attempts: u32,
+    /// First wait between attempts.
+    pub backoff: Duration,
+    /// Transport time limits.
+    pub limits: TransportOptions,
+}
+
+impl PrinterConfig {
+    /// Reads `printer.json` from a data directory; `Ok(None)` when there is none.
+    pub fn load(dir: &Path) -> Result<Option<PrintSettings>, NodeError> {
+        let path = dir.join(PRINTER_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => {
+                return Err(NodeError::Io {
+                    context: format!("reading {}", path.display()),
+                    source,
+                });
+            }
+        };
+        let config: PrinterConfig = serde_json::from_slice(&bytes)
+            .map_err(|e| NodeError::Invalid(format!("{}: {e}", path.display())))?;
+        config.settings().map(Some)
+    }
+
+    /// Checks the configuration.
+    pub fn settings(&self) -> Result<PrintSettings, NodeError> {
+        let uri: PrinterUri = self
+            .uri
+            .parse()
+            .map_err(|e: transport::UriError| NodeError::Invalid(e.to_string()))?;
+        let mut profile = printer_profile(None, self.profile.as_deref(), false)?;
+        if let Some(native) = self.native_qr {
+            profile.native_qr = native;
+        }
+        Ok(PrintSettings {
+            uri,
+            profile,
+            qr: self.qr.clone().filter(|q| !q.trim().is_empty()),
+            open_drawer: self.open_drawer,
+            attempts: self.attempts.unwrap_or(5).clamp(1, 20),
+            backoff: Duration::from_millis(self.backoff_ms.unwrap_or(1_000).clamp(10, 30_000)),
+            limits: TransportOptions::default(),
+        })
+    }
+}
+
+/// A print job: one receipt of one sale.
+#[derive(Debug, Clone)]
+struct Job {
+    id: u64,
+    sale_id: String,
+    reprint: bool,
+}
+
+/// A handle to the daemon's print queue (cheap to clone).
+#[derive(Clone)]
+pub struct PrintQueue {
+    tx: mpsc::Sender<Job>,
+    next_id: Arc<AtomicU64>,
+    printer: String,
+}
+
+impl PrintQueue {
+    /// Starts the queue task for `settings` on the current tokio runtime.
+    pub fn start(
+        node: Arc<Mutex<Node>>,
+        settings: PrintSettings,
+        cancel: CancellationToken,
+    ) -> PrintQueue {
+        let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
+        let printer = settings.uri.to_string();
+        tokio::spawn(run(rx, node, settings, cancel));
+        PrintQueue {
+            tx,
+            next_id: Arc::new(AtomicU64::new(1)),
+            printer,
+        }
+    }
+
+    /// The queue configured by `printer.json` in the node's data directory, if any. A
+    /// broken `printer.json` is logged and leaves the daemon without a printer.
+    pub fn from_data_dir(state: &AppState, cancel: CancellationToken) -> Option<PrintQueue> {
+        let node = state.node();
+        let dir = node.lock().ok()?.dir().to_owned();
+        match PrinterConfig::load(&dir) {
+            Ok(Some(settings)) => {
+                tracing::info!(printer = %settings.uri, "print queue started");
+                Some(PrintQueue::start(node, settings, cancel))
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "printer not configured");
+                None
+            }
+        }
+    }
+
+    /// The printer's URI.
+    pub fn printer(&self) -> &str {
+        &self.printer
+    }
+
+    /// Queues a receipt of `sale_id`; returns the job id. Never waits.
+    pub fn enqueue(&self, sale_id: &str, reprint: bool) -> Result<u64, NodeError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let job = Job {
+            id,
+            sale_id: sale_id.to_owned(),
+            reprint,
+        };
+        self.tx.try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                NodeError::Conflict(format!("print queue for {} is full", self.printer))
+            }
+            mpsc::error::TrySendError::Closed(_) => {
+                NodeError::Conflict("the print queue has stopped".into())
+            }
+        })?;
+        Ok(id)
+    }
+}
+
+/// The queue task: one job at a time until cancelled or every handle is gone.
+async fn run(
+    mut rx: mpsc::Receiver<Job>,
+    node: Arc<Mutex<Node>>,
+    settings: PrintSettings,
+    cancel: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            job = rx.recv() => match job {
+                Some(job) => {
+                    tokio::select! {
+                        _ = cancel.cancelled() => break,
+                        _ = print_job(&node, &settings, &job) => {}
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    tracing::debug!("print queue stopped");
+}
+
+/// Renders the job's bytes once, then sends them, retrying with doubling waits.
+async fn print_job(node: &Arc<Mutex<Node>>, settings: &PrintSettings, job: &Job) {
+    let req = EscposRequest {
+        profile: settings.profile.clone(),
+        qr: settings.qr.clone(),
+        drawer: settings.open_drawer,
+        reprint: job.reprint,
+    };
+    let (node, sale_id) = (node.clone(), job.sale_id.clone());
+    let rendered = tokio::task::spawn_blocking(move || {
+        let mut guard = node
+            .lock()
+            .map_err(|_| NodeError::Invalid("node state poisoned".into()))?;
+        receipt_escpos(&mut guard, &sale_id, &req)
+    })
+    .await;
+    let bytes = match rendered {
+        Ok(Ok(bytes)) => Arc::new(bytes),
+        Ok(Err(e)) => {
+            tracing::warn!(job = job.id, sale = %job.sale_id, error = %e, "receipt not printed");
+            return;
+        }
+        Err(e) => {
+            tracing::warn!(job = job.id, error = %e, "receipt rendering failed");
+            return;
+        }
+    };
+    let mut wait = settings.backoff;
+    for attempt in 1..=settings.attempts {
+        let (uri, limits, data) = (settings.uri.clone(), settings.limits, bytes.clone());
+        let sent =
+            tokio::task::spawn_blocking(move || transport::print(&uri, &data, limits)).await;
+        match sent {
+            Ok(Ok(())) => {
+                tracing::info!(job = job.id, sale = %job.sale_id, attempt, "receipt printed");
+                return;
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(job = job.id, sale = %job.sale_id, attempt, error = %e, "print failed");
+            }
+            Err(e) => tracing::warn!(job = job.id, attempt, error = %e, "print task failed"),
+        }
+        if attempt < settings.attempts {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(30));
+        }
+    }
+    tracing::error!(job = job.id, sale = %job.sale_id, "receipt not printed: giving up (reprint from history)");
+}
+
+/// Options of the print endpoints, as query parameters or a JSON body.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrintBody {
+    #[serde(default)]
+    reprint: bool,
+}
+
+fn flag(q: &HashMap<String, String>, key: &str) -> Result<bool, NodeError> {
+    match q.get(key).map(String::as_str) {
+        None | Some("0" | "false" | "") => Ok(false),
+        Some("1" | "true") => Ok(true),
+        Some(other) => Err(NodeError::Invalid(format!(
+            "{key} must be true or false, not {other:?}"
+        ))),
+    }
+}
+
+/// `GET /v1/sales/{sale_id}/print?width=&profile=&qr=&raster_qr=&drawer=&reprint=`: the
+/// receipt's ESC/POS bytes (what `kasir receipt --escpos/--printer` sends).
+pub async fn http_escpos(
+    State(state): State<AppState>,
+    UrlPath(sale_id): UrlPath<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let width = match q.get("width") {
+        Some(w) => Some(w.parse::<usize>().map_err(|_| {
+            ApiError::from(NodeError::Invalid(format!("width must be a number, not {w:?}")))
+        })?),
+        None => None,
+    };
+    let req = EscposRequest {
+        profile: printer_profile(width, q.get("profile").map(String::as_str), flag(&q, "raster_qr")?)?,
+        qr: q.get("qr").cloned().filter(|s| !s.is_empty()),
+        drawer: flag(&q, "drawer")?,
+        reprint: flag(&q, "reprint")?,
+    };
+    let bytes = blocking(&state, move |n| receipt_escpos(n, &sale_id, &req)).await?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+}
+
+/// `POST /v1/sales/{sale_id}/print` (body optional: `{"reprint": true}`): queues the
+/// receipt on the daemon's printer → 202 `{"job_id","sale_id","printer"}`. 404 for an
+/// unknown sale, 409 when no printer is configured or the queue is full.
+pub async fn http_enqueue(
+    State(state): State<AppState>,
+    queue: Option<Extension<Option<PrintQueue>>>,
+    UrlPath(sale_id): UrlPath<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let b: PrintBody = if body.iter().all(u8::is_ascii_whitespace) {
+        PrintBody::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| NodeError::Invalid(format!("malformed JSON body: {e}")))?
+    };
+    let Some(Extension(Some(queue))) = queue else {
+        return Err(NodeError::Conflict(format!(
+            "no printer configured: put {PRINTER_FILE} in the data directory and restart kasir run"
+        ))
+        .into());
+    };
+    let id = sale_id.clone();
+    blocking(&state, move |n| n.sale_status(&id).map(|_| ())).await?;
+    let job_id = queue.enqueue(&sale_id, b.reprint)?;
+    let v = json!({ "job_id": job_id, "sale_id": sale_id, "printer": queue.printer() });
+    Ok((StatusCode::ACCEPTED, axum::Json(v)).into_response())
+}
+
+async fn blocking<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&mut Node) -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let node = state.node();
+    tokio::task::spawn_blocking(move || {
+        let mut guard = node
+            .lock()
+            .map_err(|_| NodeError::Invalid("node state poisoned".into()))?;
+        f(&mut guard)
+    })
+    .await
+    .map_err(|e| NodeError::Invalid(format!("internal: {e}")))?
+    .map_err(ApiError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printer_profiles_from_options() {
+        assert_eq!(printer_profile(None, None, false).unwrap().columns, 32);
+        assert_eq!(printer_profile(Some(48), None, false).unwrap().columns, 48);
+        assert_eq!(printer_profile(None, Some("80-512"), false).unwrap().columns, 42);
+        assert!(!printer_profile(Some(32), None, true).unwrap().native_qr);
+        assert!(printer_profile(Some(40), None, false).is_err());
+        assert!(printer_profile(Some(32), Some("80"), false).is_err());
+        assert!(printer_profile(None, Some("57mm"), false).is_err());
+    }
+
+    #[test]
+    fn printer_config_is_validated() {
+        let ok: PrinterConfig = serde_json::from_str(
+            r#"{"uri": "tcp://10.0.0.7", "profile": "80", "native_qr": false, "attempts": 3}"#,
+        )
+        .unwrap();
+        let s = ok.settings().unwrap();
+        assert_eq!(s.uri.to_string(), "tcp://10.0.0.7:9100");
+        assert_eq!((s.profile.columns, s.profile.native_qr, s.attempts), (48, false, 3));
+        let bad: PrinterConfig = serde_json::from_str(r#"{"uri": "lp0"}"#).unwrap();
+        assert!(bad.settings().is_err());
+        assert!(serde_json::from_str::<PrinterConfig>(r#"{"uri": "tcp://x", "colour": 1}"#).is_err());
+    }
+}
