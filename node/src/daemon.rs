@@ -80,6 +80,7 @@ pub async fn run(node: Node, opts: RunOptions, cancel: CancellationToken) -> any
         }
         None => None,
     };
+    tokio::spawn(maintenance(state.node(), cancel.clone()));
     let printer = crate::print::PrintQueue::from_data_dir(&state, cancel.clone());
     let app = router(state).layer(axum::Extension(printer));
     let shutdown = cancel.clone();
@@ -90,6 +91,26 @@ pub async fn run(node: Node, opts: RunOptions, cancel: CancellationToken) -> any
         net.shutdown().await;
     }
     Ok(())
+}
+
+/// Compacts documents with many chunks every half minute, off the request path.
+async fn maintenance(node: std::sync::Arc<std::sync::Mutex<Node>>, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = tick.tick() => {
+                let node = node.clone();
+                let done = tokio::task::spawn_blocking(move || {
+                    node.lock().ok().map(|mut n| n.compact_due(crate::storage::COMPACT_WHEN_IDLE))
+                })
+                .await;
+                if let Ok(Some(Err(e))) = done {
+                    tracing::warn!(error = %e, "compaction failed");
+                }
+            }
+        }
+    }
 }
 
 /// Fires the token on Ctrl-C or SIGTERM.

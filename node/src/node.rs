@@ -583,23 +583,23 @@ impl Node {
 
     /// Compacts every document this node holds into one snapshot each.
     pub fn compact_all(&mut self) -> Result<usize, NodeError> {
-        let mut n = 0;
-        for kind in [DocKind::Store, DocKind::Catalog, DocKind::Ledger] {
-            for id in storage::docs_of_kind(&self.db, kind)?.into_iter().map(|e| e.id) {
-                if storage::chunk_count(&self.db, id)? <= 1 {
-                    continue;
-                }
-                let Some(mut doc) = storage::load_doc(&self.db, id, kind, self.actor.clone())?
-                else {
-                    continue;
-                };
-                storage::compact(&mut self.db, &mut doc)?;
-                n += 1;
-            }
+        self.compact_due(1)
+    }
+
+    /// Compacts the documents that have more than `threshold` chunks on disk. The
+    /// daemon calls this when idle, so the sale path never pays for it.
+    pub fn compact_due(&mut self, threshold: i64) -> Result<usize, NodeError> {
+        let due: Vec<storage::DocEntry> = storage::manifest(&self.db)?
+            .into_iter()
+            .filter(|e| storage::chunk_count(&self.db, e.id).is_ok_and(|n| n > threshold))
+            .collect();
+        for e in &due {
+            let Some(mut doc) = storage::load_doc(&self.db, e.id, e.kind, self.actor.clone())? else {
+                continue;
+            };
+            storage::compact(&mut self.db, &mut doc)?;
         }
-        // Loaded documents may now be ahead of nothing; drop cached ledgers to stay simple.
-        self.ledgers.clear();
-        Ok(n)
+        Ok(due.len())
     }
 
     /// Rebuilds every read table from the documents.

@@ -20,10 +20,14 @@ use crate::error::{NodeError, classify_sqlite};
 pub const DB_FILE: &str = "kasir.sqlite";
 
 /// Bump when the read tables change shape: they are rebuilt from the documents on open.
-pub const READ_TABLES_VERSION: i64 = 1;
+pub const READ_TABLES_VERSION: i64 = 2;
 
-/// After this many incremental chunks a document is compacted.
-pub const COMPACT_AFTER_CHUNKS: i64 = 128;
+/// A write compacts its document in line only past this many chunks; below it the
+/// daemon's idle maintenance does (see [`COMPACT_WHEN_IDLE`]), off the sale path.
+pub const COMPACT_AFTER_CHUNKS: i64 = 1024;
+
+/// Chunks after which the daemon's maintenance compacts a document.
+pub const COMPACT_WHEN_IDLE: i64 = 64;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -95,6 +99,12 @@ CREATE TABLE IF NOT EXISTS product_barcodes (
     product_id  TEXT NOT NULL,
     PRIMARY KEY (barcode, product_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS product_barcodes_product ON product_barcodes(product_id);
+
+-- Words of product names, for typo correction in search.
+CREATE TABLE IF NOT EXISTS product_words (
+    word TEXT PRIMARY KEY
+) WITHOUT ROWID;
 
 -- Word-prefix search over name, SKU and barcodes.
 CREATE VIRTUAL TABLE IF NOT EXISTS products_fts USING fts5(
@@ -102,8 +112,6 @@ CREATE VIRTUAL TABLE IF NOT EXISTS products_fts USING fts5(
     tokenize = 'unicode61 remove_diacritics 2',
     prefix = '1 2 3'
 );
--- Trigrams of the name, for typo-tolerant fallback search.
-CREATE VIRTUAL TABLE IF NOT EXISTS products_tri USING fts5(name, tokenize = 'trigram');
 
 -- Every distinct stock effect, keyed by movement id: applying one twice is a no-op.
 CREATE TABLE IF NOT EXISTS stock_effects (

@@ -59,11 +59,10 @@ pub fn upsert_product(tx: &Transaction<'_>, p: &Product) -> Result<(), NodeError
         "INSERT INTO products_fts(rowid, name, sku, barcodes) VALUES (?1, ?2, ?3, ?4)",
         params![rowid, p.name, p.sku, barcodes],
     )?;
-    tx.execute("DELETE FROM products_tri WHERE rowid = ?1", [rowid])?;
-    tx.execute(
-        "INSERT INTO products_tri(rowid, name) VALUES (?1, ?2)",
-        params![rowid, p.name],
-    )?;
+    for word in words(&p.name) {
+        tx.prepare_cached("INSERT OR IGNORE INTO product_words(word) VALUES (?1)")?
+            .execute([word])?;
+    }
     tx.execute(
         "DELETE FROM product_barcodes WHERE product_id = ?1",
         [&p.id],
@@ -242,7 +241,7 @@ pub fn index_catalog(tx: &Transaction<'_>, catalog: &CatalogDoc) -> Result<usize
 /// Empties every read table (before a rebuild).
 pub fn clear(tx: &Transaction<'_>) -> Result<(), NodeError> {
     tx.execute_batch(
-        "DELETE FROM products; DELETE FROM products_fts; DELETE FROM products_tri;
+        "DELETE FROM products; DELETE FROM products_fts; DELETE FROM product_words;
          DELETE FROM product_barcodes; DELETE FROM stock_effects; DELETE FROM stock_levels;
          DELETE FROM sales; DELETE FROM sale_lines; DELETE FROM sale_events; DELETE FROM shifts;",
     )?;
@@ -286,98 +285,152 @@ pub fn product_by_code(conn: &Connection, code: &str) -> Result<Option<ProductRo
         .optional()?)
 }
 
-/// Word-prefix tokens of a query, quoted for FTS5.
-fn fts_prefix_query(q: &str) -> Option<String> {
-    let tokens: Vec<String> = q
-        .split(|c: char| !c.is_alphanumeric())
+/// The lowercase alphanumeric words of a text (as FTS5's unicode61 tokenizer sees them).
+fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
-        .take(8)
-        .map(|t| format!("\"{}\"*", t.to_lowercase()))
-        .collect();
-    (!tokens.is_empty()).then(|| tokens.join(" AND "))
+        .map(str::to_lowercase)
 }
 
-/// Trigrams of a query, OR-ed, for the typo-tolerant fallback.
-fn fts_trigram_query(q: &str) -> Option<String> {
-    let chars: Vec<char> = q
-        .to_lowercase()
-        .chars()
-        .filter(|c| !c.is_control() && *c != '"')
-        .collect();
-    if chars.len() < 3 {
-        return None;
-    }
-    let mut grams: Vec<String> = chars
-        .windows(3)
-        .map(|w| w.iter().collect::<String>())
-        .collect();
-    grams.sort();
-    grams.dedup();
-    grams.retain(|g| !g.trim().is_empty() && g.chars().count() == 3);
-    grams.truncate(24);
-    (!grams.is_empty()).then(|| {
-        grams
+/// Word-prefix tokens, AND-ed and quoted for FTS5.
+fn fts_prefix_query(tokens: &[String]) -> Option<String> {
+    (!tokens.is_empty()).then(|| {
+        tokens
             .iter()
-            .map(|g| format!("\"{g}\""))
+            .map(|t| format!("\"{t}\"*"))
             .collect::<Vec<_>>()
-            .join(" OR ")
+            .join(" AND ")
     })
 }
 
-/// Search by name, SKU or barcode: exact code first, then word prefixes, then trigrams
-/// (so `indomi gorng` still finds "Indomie Goreng").
-pub fn search_products(
-    conn: &Connection,
-    q: &str,
-    limit: usize,
-) -> Result<Vec<ProductRow>, NodeError> {
+/// Optimal-string-alignment edit distance (a transposition counts as one edit).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+/// A query token that prefixes no known word is replaced by the closest known word
+/// (edit distance ≤ 1, or 2 for tokens of 6+ letters) sharing its first letter, or of
+/// the same length when the first letter itself is the typo.
+fn correct_token(conn: &Connection, token: &str) -> Result<Option<String>, NodeError> {
+    let known: Option<i64> = conn
+        .prepare_cached("SELECT 1 FROM product_words WHERE word >= ?1 AND word < ?1 || char(1114111) LIMIT 1")?
+        .query_row([token], |r| r.get(0))
+        .optional()?;
+    if known.is_some() || token.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(Some(token.to_owned()));
+    }
+    let len = token.chars().count() as i64;
+    let max = if len >= 6 { 2 } else { 1 };
+    let first: String = token.chars().take(1).collect();
+    let mut stmt = conn.prepare_cached(
+        "SELECT word FROM product_words
+         WHERE ((word >= ?1 AND word < ?1 || char(1114111)) OR length(word) = ?2)
+           AND length(word) BETWEEN ?2 - 2 AND ?2 + 2 LIMIT 5000",
+    )?;
+    let mut best: Option<(usize, String)> = None;
+    for w in stmt.query_map(params![first, len], |r| r.get::<_, String>(0))? {
+        let w = w?;
+        // Compare against the word cut to the token's length too: the token may be a
+        // mistyped prefix ("indomei" for "indomie goreng").
+        let cut: String = w.chars().take(token.chars().count()).collect();
+        let d = edit_distance(token, &w).min(edit_distance(token, &cut));
+        if d <= max && best.as_ref().is_none_or(|(bd, bw)| d < *bd || (d == *bd && w.len() < bw.len())) {
+            best = Some((d, w));
+        }
+    }
+    Ok(best.map(|(_, w)| w))
+}
+
+/// Matches of an FTS5 query, unranked and bounded: ranking every match of a short prefix
+/// over a large catalog is what makes search slow, so candidates are scored in Rust.
+fn fts_candidates(conn: &Connection, query: &str, cap: usize) -> Result<Vec<ProductRow>, NodeError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PRODUCT_COLS} FROM products_fts f JOIN products p ON p.rowid = f.rowid
+         WHERE products_fts MATCH ?1 LIMIT ?2"
+    ))?;
+    Ok(stmt
+        .query_map(params![query, cap as i64], row_to_product)?
+        .collect::<Result<_, _>>()?)
+}
+
+/// Orders candidates: more query tokens at the start of a name word first, then the
+/// name that starts with the first token, then shorter names.
+fn rank(tokens: &[String], rows: &mut [ProductRow]) {
+    let score = |p: &ProductRow| {
+        let name_words: Vec<String> = words(&p.name).collect();
+        let hits = tokens
+            .iter()
+            .filter(|t| name_words.iter().any(|w| w.starts_with(t.as_str())))
+            .count();
+        let leading = tokens
+            .first()
+            .is_some_and(|t| name_words.first().is_some_and(|w| w.starts_with(t.as_str())));
+        (std::cmp::Reverse(hits), std::cmp::Reverse(leading), p.name.len())
+    };
+    rows.sort_by_cached_key(|p| (score(p), p.name.clone()));
+}
+
+/// Search by name, SKU or barcode: an exact code first, then word prefixes, then the
+/// same with typos corrected against the catalog's words (`indomei gorng` finds
+/// "Indomie Goreng").
+pub fn search_products(conn: &Connection, q: &str, limit: usize) -> Result<Vec<ProductRow>, NodeError> {
+    const CANDIDATES: usize = 200;
     let limit = limit.clamp(1, 500);
     let q = q.trim();
-    let mut out: Vec<ProductRow> = Vec::new();
     if q.is_empty() {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {PRODUCT_COLS} FROM products p ORDER BY p.name LIMIT ?1"
-        ))?;
-        return Ok(stmt
-            .query_map([limit as i64], row_to_product)?
-            .collect::<Result<_, _>>()?);
+        let mut stmt = conn.prepare_cached(&format!("SELECT {PRODUCT_COLS} FROM products p ORDER BY p.name LIMIT ?1"))?;
+        return Ok(stmt.query_map([limit as i64], row_to_product)?.collect::<Result<_, _>>()?);
     }
+    let mut out: Vec<ProductRow> = Vec::new();
     if let Some(p) = product_by_code(conn, q)? {
         out.push(p);
     }
-    let push_all = |out: &mut Vec<ProductRow>, rows: Vec<ProductRow>| {
-        for r in rows {
-            if out.len() >= limit {
-                break;
-            }
-            if !out.iter().any(|o| o.product_id == r.product_id) {
-                out.push(r);
+    let tokens: Vec<String> = words(q).take(8).collect();
+    let mut found = match fts_prefix_query(&tokens) {
+        Some(fq) => fts_candidates(conn, &fq, CANDIDATES)?,
+        None => Vec::new(),
+    };
+    let mut used = tokens.clone();
+    if found.len() < limit && !tokens.is_empty() {
+        let mut corrected = Vec::with_capacity(tokens.len());
+        for t in &tokens {
+            if let Some(c) = correct_token(conn, t)? {
+                corrected.push(c);
             }
         }
-    };
-    if out.len() < limit
-        && let Some(fq) = fts_prefix_query(q)
-    {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {PRODUCT_COLS} FROM products_fts f JOIN products p ON p.rowid = f.rowid
-             WHERE products_fts MATCH ?1 ORDER BY rank LIMIT ?2"
-        ))?;
-        let rows = stmt
-            .query_map(params![fq, limit as i64], row_to_product)?
-            .collect::<Result<Vec<_>, _>>()?;
-        push_all(&mut out, rows);
+        if corrected != tokens
+            && let Some(fq) = fts_prefix_query(&corrected)
+        {
+            found.extend(fts_candidates(conn, &fq, CANDIDATES)?);
+            used = corrected;
+        }
     }
-    if out.len() < limit
-        && let Some(tq) = fts_trigram_query(q)
-    {
-        let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {PRODUCT_COLS} FROM products_tri t JOIN products p ON p.rowid = t.rowid
-             WHERE products_tri MATCH ?1 ORDER BY rank LIMIT ?2"
-        ))?;
-        let rows = stmt
-            .query_map(params![tq, limit as i64], row_to_product)?
-            .collect::<Result<Vec<_>, _>>()?;
-        push_all(&mut out, rows);
+    rank(&used, &mut found);
+    for r in found {
+        if out.len() >= limit {
+            break;
+        }
+        if !out.iter().any(|o| o.product_id == r.product_id) {
+            out.push(r);
+        }
     }
     Ok(out)
 }
@@ -498,18 +551,22 @@ pub fn sales(conn: &Connection, date: Option<&str>) -> Result<Vec<SaleRow>, Node
 mod tests {
     use super::*;
 
+    fn query(q: &str) -> Option<String> {
+        fts_prefix_query(&words(q).collect::<Vec<_>>())
+    }
+
     #[test]
     fn fts_queries_are_sanitised() {
-        assert_eq!(
-            fts_prefix_query("Indomie gor").as_deref(),
-            Some("\"indomie\"* AND \"gor\"*")
-        );
-        assert_eq!(fts_prefix_query("\"*) OR"), Some("\"or\"*".into()));
-        assert_eq!(fts_prefix_query("  "), None);
-        assert!(fts_trigram_query("ab").is_none());
-        assert_eq!(
-            fts_trigram_query("abcd").as_deref(),
-            Some("\"abc\" OR \"bcd\"")
-        );
+        assert_eq!(query("Indomie gor").as_deref(), Some("\"indomie\"* AND \"gor\"*"));
+        assert_eq!(query("\"*) OR"), Some("\"or\"*".into()));
+        assert_eq!(query("  "), None);
+    }
+
+    #[test]
+    fn edit_distance_counts_transpositions_once() {
+        assert_eq!(edit_distance("indomie", "indomei"), 1);
+        assert_eq!(edit_distance("gorng", "goreng"), 1);
+        assert_eq!(edit_distance("kopi", "kopi"), 0);
+        assert_eq!(edit_distance("", "abc"), 3);
     }
 }

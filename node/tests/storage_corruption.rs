@@ -381,7 +381,7 @@ fn rebuild_recreates_identical_read_tables() {
         conn.execute_batch(
             "DELETE FROM sales; DELETE FROM sale_lines; DELETE FROM sale_events;
              DELETE FROM stock_effects; DELETE FROM stock_levels; DELETE FROM products;
-             DELETE FROM products_fts; DELETE FROM products_tri; DELETE FROM product_barcodes;",
+             DELETE FROM products_fts; DELETE FROM product_words; DELETE FROM product_barcodes;",
         )
         .expect("wipe");
     }
