@@ -83,13 +83,34 @@ enum Command {
         #[arg(long)]
         date: Option<String>,
     },
-    /// Print a receipt as text.
+    /// Print a receipt: as text, as ESC/POS bytes into a file, or on a printer.
     Receipt {
         /// The sale id.
         sale_id: String,
-        /// Columns: 32 (58 mm) or 48 (80 mm).
-        #[arg(long, default_value_t = 32)]
-        width: usize,
+        /// Columns: 32 (58 mm) or 48 (80 mm); 42 and 64 too. Text: 32 by default.
+        #[arg(long)]
+        width: Option<usize>,
+        /// Write the receipt's ESC/POS bytes to this file (`-`: standard output).
+        #[arg(long, value_name = "FILE")]
+        escpos: Option<PathBuf>,
+        /// Print on this printer: tcp://HOST:9100, file:///dev/usb/lp0 or ble://NAME.
+        #[arg(long, value_name = "URI")]
+        printer: Option<String>,
+        /// ESC/POS printer profile: 58, 58b, 80, 80b or 80-512 (default: from --width).
+        #[arg(long)]
+        profile: Option<String>,
+        /// A QR code to print at the end (static QRIS payload or e-receipt link).
+        #[arg(long)]
+        qr: Option<String>,
+        /// Send QR codes as raster images (printers without native QR).
+        #[arg(long)]
+        raster_qr: bool,
+        /// Pulse the cash drawer (original receipt of a cash sale only).
+        #[arg(long)]
+        drawer: bool,
+        /// Mark the printed receipt as a copy (SALINAN).
+        #[arg(long)]
+        reprint: bool,
     },
     /// Cash shifts: buka/tutup kasir.
     #[command(subcommand)]
@@ -673,7 +694,93 @@ fn run(cli: Cli) -> Result<()> {
                 s.trim_end().to_owned()
             });
         }
-        Command::Receipt { sale_id, width } => {
+        Command::Receipt {
+            sale_id,
+            width,
+            escpos,
+            printer,
+            profile,
+            qr,
+            raster_qr,
+            drawer,
+            reprint,
+        } if escpos.is_some() || printer.is_some() => {
+            use kasir_devices::transport::{self, PrinterUri, TransportOptions};
+            use kasir_node::print::{EscposRequest, printer_profile, receipt_escpos};
+            // A bad URI or profile fails before anything is read; nothing here writes.
+            let uri = printer
+                .as_deref()
+                .map(str::parse::<PrinterUri>)
+                .transpose()?;
+            let req = EscposRequest {
+                profile: printer_profile(width, profile.as_deref(), raster_qr)?,
+                qr: qr.clone(),
+                drawer,
+                reprint,
+            };
+            let bytes = match open_backend(&dir)? {
+                Backend::Local(mut node) => receipt_escpos(&mut node, &sale_id, &req)?,
+                Backend::Remote(r) => {
+                    let mut query =
+                        format!("raster_qr={raster_qr}&drawer={drawer}&reprint={reprint}");
+                    for (key, value) in [
+                        ("width", width.map(|w| w.to_string())),
+                        ("profile", profile),
+                        ("qr", qr),
+                    ] {
+                        if let Some(value) = value {
+                            query.push_str(&format!("&{key}={}", enc(&value)));
+                        }
+                    }
+                    let url = format!("{}/v1/sales/{}/print?{query}", r.base, enc(&sale_id));
+                    let mut resp = r.agent.get(url).call().context("daemon unreachable")?;
+                    if resp.status().as_u16() >= 400 {
+                        let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+                        bail!(
+                            "{}",
+                            body["error"]["message"]
+                                .as_str()
+                                .unwrap_or("request failed")
+                        );
+                    }
+                    resp.body_mut().read_to_vec()?
+                }
+            };
+            let to_stdout = escpos.as_deref() == Some(Path::new("-"));
+            if let Some(path) = escpos.as_deref() {
+                if to_stdout {
+                    use std::io::Write as _;
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&bytes)?;
+                    out.flush()?;
+                } else {
+                    std::fs::write(path, &bytes)
+                        .with_context(|| format!("cannot write {}", path.display()))?;
+                }
+            }
+            if let Some(uri) = &uri {
+                transport::print(uri, &bytes, TransportOptions::default())
+                    .map_err(|e| anyhow!("receipt not printed (the sale is kept): {e}"))?;
+            }
+            if !to_stdout {
+                let v = json!({
+                    "sale_id": sale_id,
+                    "bytes": bytes.len(),
+                    "escpos": escpos.as_ref().map(|p| p.display().to_string()),
+                    "printer": uri.as_ref().map(ToString::to_string),
+                });
+                print(json_mode, &v, |v| match v["printer"].as_str() {
+                    Some(p) => format!("Struk dicetak ke {p} ({} byte)", v["bytes"]),
+                    None => format!(
+                        "ESC/POS ditulis ke {} ({} byte)",
+                        v["escpos"].as_str().unwrap_or(""),
+                        v["bytes"]
+                    ),
+                });
+            }
+        }
+        Command::Receipt { sale_id, width, .. } => {
+            let width = width.unwrap_or(32);
             let text = match open_backend(&dir)? {
                 Backend::Local(mut node) => node.receipt_text(&sale_id, width)?,
                 Backend::Remote(r) => r.get_text(&format!(

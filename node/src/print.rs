@@ -109,7 +109,10 @@ pub fn receipt_escpos(
         status: voided.then(|| "DIBATALKAN".to_owned()),
         reprint: req.reprint,
         qr: req.qr.clone(),
-        open_drawer: req.drawer && !req.reprint && !voided && sale.payments.iter().any(|p| p.is_cash()),
+        open_drawer: req.drawer
+            && !req.reprint
+            && !voided
+            && sale.payments.iter().any(|p| p.is_cash()),
     };
     let receipt =
         layout(node.profile(), &sale, &opts).map_err(|e| NodeError::Invalid(e.to_string()))?;
@@ -337,8 +340,7 @@ async fn print_job(node: &Arc<Mutex<Node>>, settings: &PrintSettings, job: &Job)
     let mut wait = settings.backoff;
     for attempt in 1..=settings.attempts {
         let (uri, limits, data) = (settings.uri.clone(), settings.limits, bytes.clone());
-        let sent =
-            tokio::task::spawn_blocking(move || transport::print(&uri, &data, limits)).await;
+        let sent = tokio::task::spawn_blocking(move || transport::print(&uri, &data, limits)).await;
         match sent {
             Ok(Ok(())) => {
                 tracing::info!(job = job.id, sale = %job.sale_id, attempt, "receipt printed");
@@ -384,12 +386,18 @@ pub async fn http_escpos(
 ) -> Result<Response, ApiError> {
     let width = match q.get("width") {
         Some(w) => Some(w.parse::<usize>().map_err(|_| {
-            ApiError::from(NodeError::Invalid(format!("width must be a number, not {w:?}")))
+            ApiError::from(NodeError::Invalid(format!(
+                "width must be a number, not {w:?}"
+            )))
         })?),
         None => None,
     };
     let req = EscposRequest {
-        profile: printer_profile(width, q.get("profile").map(String::as_str), flag(&q, "raster_qr")?)?,
+        profile: printer_profile(
+            width,
+            q.get("profile").map(String::as_str),
+            flag(&q, "raster_qr")?,
+        )?,
         qr: q.get("qr").cloned().filter(|s| !s.is_empty()),
         drawer: flag(&q, "drawer")?,
         reprint: flag(&q, "reprint")?,
@@ -450,7 +458,12 @@ mod tests {
     fn printer_profiles_from_options() {
         assert_eq!(printer_profile(None, None, false).unwrap().columns, 32);
         assert_eq!(printer_profile(Some(48), None, false).unwrap().columns, 48);
-        assert_eq!(printer_profile(None, Some("80-512"), false).unwrap().columns, 42);
+        assert_eq!(
+            printer_profile(None, Some("80-512"), false)
+                .unwrap()
+                .columns,
+            42
+        );
         assert!(!printer_profile(Some(32), None, true).unwrap().native_qr);
         assert!(printer_profile(Some(40), None, false).is_err());
         assert!(printer_profile(Some(32), Some("80"), false).is_err());
@@ -465,9 +478,14 @@ mod tests {
         .unwrap();
         let s = ok.settings().unwrap();
         assert_eq!(s.uri.to_string(), "tcp://10.0.0.7:9100");
-        assert_eq!((s.profile.columns, s.profile.native_qr, s.attempts), (48, false, 3));
+        assert_eq!(
+            (s.profile.columns, s.profile.native_qr, s.attempts),
+            (48, false, 3)
+        );
         let bad: PrinterConfig = serde_json::from_str(r#"{"uri": "lp0"}"#).unwrap();
         assert!(bad.settings().is_err());
-        assert!(serde_json::from_str::<PrinterConfig>(r#"{"uri": "tcp://x", "colour": 1}"#).is_err());
+        assert!(
+            serde_json::from_str::<PrinterConfig>(r#"{"uri": "tcp://x", "colour": 1}"#).is_err()
+        );
     }
 }
