@@ -453,7 +453,11 @@ async fn metrics(State(state): State<AppState>) -> ApiResult {
          # HELP kasir_peers Known peers.\n# TYPE kasir_peers gauge\nkasir_peers {}\n\
          # HELP kasir_peers_connected Peers connected now.\n# TYPE kasir_peers_connected gauge\nkasir_peers_connected {}\n\
          # HELP kasir_sales_created_total Sales created through this API since start.\n# TYPE kasir_sales_created_total counter\nkasir_sales_created_total {}\n\
-         # HELP kasir_sale_commit_seconds_total Time spent committing those sales.\n# TYPE kasir_sale_commit_seconds_total counter\nkasir_sale_commit_seconds_total {}\n",
+         # HELP kasir_sale_commit_seconds_total Time spent committing those sales.\n# TYPE kasir_sale_commit_seconds_total counter\nkasir_sale_commit_seconds_total {}\n\
+         # HELP kasir_sync_bytes_sent_total Sync frame bytes sent to peers.\n# TYPE kasir_sync_bytes_sent_total counter\nkasir_sync_bytes_sent_total {}\n\
+         # HELP kasir_sync_bytes_received_total Sync frame bytes received from peers.\n# TYPE kasir_sync_bytes_received_total counter\nkasir_sync_bytes_received_total {}\n\
+         # HELP kasir_sync_refused_total Connections refused (not in the roster, or revoked).\n# TYPE kasir_sync_refused_total counter\nkasir_sync_refused_total {}\n\
+         # HELP kasir_sync_last_receive_age_seconds Seconds since a peer last sent a sync frame (-1: never).\n# TYPE kasir_sync_last_receive_age_seconds gauge\nkasir_sync_last_receive_age_seconds {}\n",
         status.sales,
         status.products,
         status.docs,
@@ -462,6 +466,13 @@ async fn metrics(State(state): State<AppState>) -> ApiResult {
         connected,
         created,
         micros as f64 / 1e6,
+        crate::sync::net::BYTES_SENT.load(std::sync::atomic::Ordering::Relaxed),
+        crate::sync::net::BYTES_RECEIVED.load(std::sync::atomic::Ordering::Relaxed),
+        crate::sync::net::REFUSED.load(std::sync::atomic::Ordering::Relaxed),
+        match crate::sync::net::LAST_RECEIVE_MS.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => -1.0,
+            t => (crate::node::now_ms() - t) as f64 / 1e3,
+        },
     );
     m.requests
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

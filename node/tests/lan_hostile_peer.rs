@@ -4,7 +4,7 @@
 //! garbage bodies, a wrong protocol version, documents of another store, garbage
 //! Automerge messages, and truncated frames. Afterwards the till still serves, its data
 //! is unchanged, and a well-behaved peer still syncs.
-#![allow(missing_docs)]
+#![allow(missing_docs, unreachable_pub)]
 
 mod support;
 

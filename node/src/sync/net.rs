@@ -31,6 +31,15 @@ use crate::replica::Membership;
 use crate::sync::session::{Session, SessionError};
 use crate::sync::wire::{Frame, JOIN_ALPN, MAX_FRAME, SYNC_ALPN};
 
+/// Bytes of sync frames sent by this process (for `/metrics`).
+pub static BYTES_SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Bytes of sync frames received by this process (for `/metrics`).
+pub static BYTES_RECEIVED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// When a sync frame last arrived from any peer (ms since the epoch; 0 = never).
+pub static LAST_RECEIVE_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+/// Sessions refused at the connection (stranger or revoked).
+pub static REFUSED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The node shared between the HTTP API and the sync tasks.
 pub type SharedNode = Arc<Mutex<Node>>;
 
@@ -106,12 +115,16 @@ async fn read_frame(recv: &mut RecvStream) -> Result<Option<Frame>, NetError> {
     }
     let mut buf = vec![0u8; n];
     AsyncReadExt::read_exact(recv, &mut buf).await.map_err(|e| NetError::Io(e.to_string()))?;
+    BYTES_RECEIVED.fetch_add(4 + n as u64, std::sync::atomic::Ordering::Relaxed);
+    LAST_RECEIVE_MS.store(crate::node::now_ms(), std::sync::atomic::Ordering::Relaxed);
     Ok(Some(Frame::decode(&buf)?))
 }
 
 async fn write_frames(send: &mut SendStream, frames: Vec<Frame>) -> Result<(), NetError> {
     for f in frames {
-        send.write_all(&f.to_wire()).await.map_err(|e| NetError::Io(e.to_string()))?;
+        let bytes = f.to_wire();
+        send.write_all(&bytes).await.map_err(|e| NetError::Io(e.to_string()))?;
+        BYTES_SENT.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
     }
     Ok(())
 }
@@ -489,11 +502,13 @@ async fn accept_loop(endpoint: Endpoint, node: SharedNode, cancel: CancellationT
             match standing {
                 Membership::Member(_) => {}
                 Membership::Revoked => {
+                    REFUSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(%peer, "refused connection from a revoked device");
                     conn.close(403u32.into(), b"revoked");
                     return;
                 }
                 Membership::Unknown => {
+                    REFUSED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     tracing::warn!(%peer, "refused connection from a device outside the store's roster");
                     conn.close(403u32.into(), b"not a member of this store");
                     return;
