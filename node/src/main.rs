@@ -275,8 +275,10 @@ fn main() {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("KASIR_LOG")
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("KASIR_LOG").unwrap_or_else(|_| {
+                // The daemon reports what it does; one-shot commands only warn.
+                if matches!(cli.command, Command::Run { .. }) { "info" } else { "warn" }.into()
+            }),
         )
         .with_writer(std::io::stderr)
         .init();
