@@ -5,7 +5,11 @@ use clap::Parser;
 
 /// Kasir's cloud relay.
 #[derive(Parser)]
-#[command(name = "kasir-relay", version, about = "Kasir cloud relay (PostgreSQL, Kafka, head-office API)")]
+#[command(
+    name = "kasir-relay",
+    version,
+    about = "Kasir cloud relay (PostgreSQL, Kafka, head-office API)"
+)]
 struct Cli {}
 
 fn main() {
