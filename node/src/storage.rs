@@ -20,7 +20,7 @@ use crate::error::{NodeError, classify_sqlite};
 pub const DB_FILE: &str = "kasir.sqlite";
 
 /// Bump when the read tables change shape: they are rebuilt from the documents on open.
-pub const READ_TABLES_VERSION: i64 = 2;
+pub const READ_TABLES_VERSION: i64 = 3;
 
 /// A write compacts its document in line only past this many chunks; below it the
 /// daemon's idle maintenance does (see [`COMPACT_WHEN_IDLE`]), off the sale path.
@@ -113,7 +113,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS products_fts USING fts5(
     prefix = '1 2 3'
 );
 
--- Every distinct stock effect, keyed by movement id: applying one twice is a no-op.
+-- Every distinct stock effect of voids, refunds and movements, keyed by movement id:
+-- applying one twice is a no-op. (Sale lines update `stock_levels` directly.)
 CREATE TABLE IF NOT EXISTS stock_effects (
     movement_id TEXT PRIMARY KEY,
     kind        TEXT NOT NULL,
@@ -129,7 +130,7 @@ CREATE TABLE IF NOT EXISTS stock_levels (
 
 CREATE TABLE IF NOT EXISTS sales (
     sale_id       TEXT PRIMARY KEY,
-    client_id     TEXT UNIQUE,
+    client_id     TEXT,
     receipt_no    TEXT NOT NULL,
     till_code     TEXT NOT NULL,
     business_date TEXT NOT NULL,
@@ -140,6 +141,8 @@ CREATE TABLE IF NOT EXISTS sales (
     doc_id        BLOB NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sales_date ON sales(business_date, created_at_ms);
+-- Idempotency keys; most sales have none, so the index holds only those that do.
+CREATE UNIQUE INDEX IF NOT EXISTS sales_client ON sales(client_id) WHERE client_id IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS sale_lines (
     sale_id     TEXT NOT NULL,

@@ -128,8 +128,15 @@ pub fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Result<bool,
             ],
         )?;
     }
+    // A sale's stock effects are keyed by (sale, line) like `sale_lines`, and the sale
+    // row above is inserted at most once, so they need no row of their own in
+    // `stock_effects` (which would cost ~80 bytes per line).
     for e in sale_effects(sale) {
-        apply_effect(tx, &e)?;
+        tx.prepare_cached(
+            "INSERT INTO stock_levels(sku, on_hand) VALUES (?1, ?2)
+             ON CONFLICT(sku) DO UPDATE SET on_hand = on_hand + excluded.on_hand",
+        )?
+        .execute(params![e.sku, e.qty.milli()])?;
     }
     refresh_status(tx, &sale.id)?;
     Ok(true)
