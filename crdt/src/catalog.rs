@@ -107,7 +107,10 @@ impl CatalogDoc {
     }
 
     /// The products touched by changes after `before` (what a merge brought in).
-    pub fn products_since(&mut self, before: &[automerge::ChangeHash]) -> Vec<Result<Product, DocError>> {
+    pub fn products_since(
+        &mut self,
+        before: &[automerge::ChangeHash],
+    ) -> Vec<Result<Product, DocError>> {
         let ids: Vec<String> = self
             .doc
             .changed_records(before)
@@ -115,7 +118,9 @@ impl CatalogDoc {
             .filter(|(map, _)| map == PRODUCTS)
             .map(|(_, id)| id)
             .collect();
-        ids.iter().filter_map(|id| self.product(id).transpose()).collect()
+        ids.iter()
+            .filter_map(|id| self.product(id).transpose())
+            .collect()
     }
 
     /// All product ids.

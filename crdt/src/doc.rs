@@ -15,12 +15,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use automerge::hydrate;
 use automerge::PatchAction;
+use automerge::hydrate;
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    ActorId, AutoCommit, LoadOptions, ObjId, ObjType, OnPartialLoad, ROOT, ReadDoc,
-    ScalarValue, VerificationMode,
+    ActorId, AutoCommit, LoadOptions, ObjId, ObjType, OnPartialLoad, ROOT, ReadDoc, ScalarValue,
+    VerificationMode,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -223,7 +223,9 @@ impl Doc {
                 [] => continue, // the root itself: genesis fields
                 [(_, root)] => {
                     let record = match &patch.action {
-                        PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => Some(key.to_string()),
+                        PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => {
+                            Some(key.to_string())
+                        }
                         PatchAction::Conflict { prop } => key_of(prop),
                         _ => None,
                     };

@@ -19,12 +19,25 @@ use serde_json::{Value, json};
 const KASIR: &str = env!("CARGO_BIN_EXE_kasir");
 
 fn port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("port")
 }
 
 fn kasir(dir: &Path, args: &[&str]) -> Value {
-    let out = Command::new(KASIR).arg("--data").arg(dir).arg("--json").args(args).output().expect("kasir");
-    assert!(out.status.success(), "kasir {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(KASIR)
+        .arg("--data")
+        .arg(dir)
+        .arg("--json")
+        .args(args)
+        .output()
+        .expect("kasir");
+    assert!(
+        out.status.success(),
+        "kasir {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("json")
 }
 
@@ -39,9 +52,22 @@ struct Till {
 
 impl Till {
     fn new(dir: tempfile::TempDir) -> Till {
-        let eid = kasir(dir.path(), &["status"])["endpoint_id"].as_str().expect("eid").to_owned();
-        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-        Till { dir, sync_port: port(), http_port: port(), eid, child: None, agent }
+        let eid = kasir(dir.path(), &["status"])["endpoint_id"]
+            .as_str()
+            .expect("eid")
+            .to_owned();
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Till {
+            dir,
+            sync_port: port(),
+            http_port: port(),
+            eid,
+            child: None,
+            agent,
+        }
     }
 
     fn start(&mut self, peers: &[String]) {
@@ -57,7 +83,13 @@ impl Till {
         for p in peers {
             cmd.args(["--peer", p]);
         }
-        self.child = Some(cmd.env("KASIR_LOG", "error").stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("run"));
+        self.child = Some(
+            cmd.env("KASIR_LOG", "error")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("run"),
+        );
         let deadline = Instant::now() + Duration::from_secs(20);
         while self.get("/v1/health").is_none() {
             assert!(Instant::now() < deadline, "daemon did not start");
@@ -77,7 +109,11 @@ impl Till {
     }
 
     fn get(&self, path: &str) -> Option<(u16, String)> {
-        let mut r = self.agent.get(format!("http://127.0.0.1:{}{path}", self.http_port)).call().ok()?;
+        let mut r = self
+            .agent
+            .get(format!("http://127.0.0.1:{}{path}", self.http_port))
+            .call()
+            .ok()?;
         Some((r.status().as_u16(), r.body_mut().read_to_string().ok()?))
     }
 
@@ -117,15 +153,33 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let n: usize = std::env::var("KASIR_BENCH_LAN_SALES").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
-    let m: usize = std::env::var("KASIR_BENCH_CATCHUP").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let n: usize = std::env::var("KASIR_BENCH_LAN_SALES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let m: usize = std::env::var("KASIR_BENCH_CATCHUP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let a_dir = tempfile::tempdir().expect("tmp");
-    kasir(a_dir.path(), &["init", "--store-name", "Bench", "--till-code", "A1"]);
-    kasir(a_dir.path(), &["product", "add", "--sku", "KOPI", "--name", "Kopi", "--price", "2500", "--stock", "1000000"]);
+    kasir(
+        a_dir.path(),
+        &["init", "--store-name", "Bench", "--till-code", "A1"],
+    );
+    kasir(
+        a_dir.path(),
+        &[
+            "product", "add", "--sku", "KOPI", "--name", "Kopi", "--price", "2500", "--stock",
+            "1000000",
+        ],
+    );
     let mut a = Till::new(a_dir);
     a.start(&[]);
     let join = || {
-        let ticket = a.post("/v1/invites", &json!({}))["ticket"].as_str().expect("ticket").to_owned();
+        let ticket = a.post("/v1/invites", &json!({}))["ticket"]
+            .as_str()
+            .expect("ticket")
+            .to_owned();
         let dir = tempfile::tempdir().expect("tmp");
         kasir(dir.path(), &["join", &ticket]);
         Till::new(dir)
@@ -147,7 +201,10 @@ fn main() {
             if let Some((200, _)) = b.get(&format!("/v1/sales/{id}")) {
                 break;
             }
-            assert!(t0.elapsed() < Duration::from_secs(30), "sale never reached B");
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "sale never reached B"
+            );
             std::thread::sleep(Duration::from_micros(200));
         }
         lat_ms.push(t0.elapsed().as_secs_f64() * 1e3);
@@ -184,6 +241,9 @@ fn main() {
             "seconds_to_sell_them_at_a": (sell_s * 10.0).round() / 10.0,
         },
     });
-    println!("{}", serde_json::to_string_pretty(&result).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&result).unwrap_or_default()
+    );
     drop((a, b, c));
 }

@@ -489,18 +489,27 @@ struct InviteBody {
 }
 
 async fn invite(State(state): State<AppState>, body: Bytes) -> ApiResult {
-    let b: InviteBody = if body.is_empty() { InviteBody::default() } else { parse_body(&body)? };
+    let b: InviteBody = if body.is_empty() {
+        InviteBody::default()
+    } else {
+        parse_body(&body)?
+    };
     let role = crate::membership::parse_role(b.role.as_deref())
         .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?;
-    let addrs = state.sync_addrs.lock().map(|a| a.clone()).unwrap_or_default();
+    let addrs = state
+        .sync_addrs
+        .lock()
+        .map(|a| a.clone())
+        .unwrap_or_default();
     let ticket = with_node(&state, move |n| n.invite_ticket(role, b.till_code, addrs)).await?;
     ok_json(StatusCode::CREATED, json!({ "ticket": ticket }))
 }
 
 async fn revoke(State(state): State<AppState>, Path(endpoint_id): Path<String>) -> ApiResult {
-    let device: kasir_crdt::DeviceId = endpoint_id
-        .parse()
-        .map_err(|e: kasir_crdt::ids::IdError| ApiError::bad_request("invalid_request", e.to_string()))?;
+    let device: kasir_crdt::DeviceId =
+        endpoint_id.parse().map_err(|e: kasir_crdt::ids::IdError| {
+            ApiError::bad_request("invalid_request", e.to_string())
+        })?;
     with_node(&state, move |n| n.revoke(device)).await?;
     ok_json(StatusCode::OK, json!({ "ok": true }))
 }

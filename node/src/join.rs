@@ -38,7 +38,11 @@ pub(crate) fn run(dir: &Path, ticket: &str, till_code: Option<String>) -> Result
         for (member, addrs) in &ticket.members {
             let member = DeviceId(*member);
             let addrs: Vec<SocketAddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
-            let req = JoinRequest { secret: ticket.secret, till_code: till_code.clone(), addrs: vec![] };
+            let req = JoinRequest {
+                secret: ticket.secret,
+                till_code: till_code.clone(),
+                addrs: vec![],
+            };
             match net::request_join(&ep, member, &addrs, &req).await {
                 Ok(JoinResponse::Ok { store, admission }) => {
                     if store != ticket.store {
@@ -47,7 +51,14 @@ pub(crate) fn run(dir: &Path, ticket: &str, till_code: Option<String>) -> Result
                     }
                     let node = Node::init_joined(dir, ticket.store_id(), &admission.till_code)?;
                     let shared = Arc::new(Mutex::new(node));
-                    net::sync_once(&ep, shared.clone(), member, &addrs, Duration::from_secs(120)).await?;
+                    net::sync_once(
+                        &ep,
+                        shared.clone(),
+                        member,
+                        &addrs,
+                        Duration::from_secs(120),
+                    )
+                    .await?;
                     ep.close().await;
                     let node = shared.lock().map_err(|_| anyhow!("node state poisoned"))?;
                     return Ok(json!({

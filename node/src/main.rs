@@ -14,8 +14,8 @@ use kasir_crdt::records::{MovementKind, Payment};
 use kasir_node::NodeError;
 use kasir_node::daemon::{self, RunOptions};
 use kasir_node::import;
-use kasir_node::sync::net::NetConfig;
 use kasir_node::node::{InitOptions, MovementInput, Node, ProductInput, SaleItem, SaleRequest};
+use kasir_node::sync::net::NetConfig;
 use serde_json::{Value, json};
 
 mod demo;
@@ -277,7 +277,12 @@ fn main() {
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KASIR_LOG").unwrap_or_else(|_| {
                 // The daemon reports what it does; one-shot commands only warn.
-                if matches!(cli.command, Command::Run { .. }) { "info" } else { "warn" }.into()
+                if matches!(cli.command, Command::Run { .. }) {
+                    "info"
+                } else {
+                    "warn"
+                }
+                .into()
             }),
         )
         .with_writer(std::io::stderr)
@@ -814,18 +819,39 @@ fn run(cli: Cli) -> Result<()> {
             };
             print(json_mode, &v, |v| v.to_string());
         }
-        Command::Run { listen, http, peers, relay, no_mdns } => {
+        Command::Run {
+            listen,
+            http,
+            peers,
+            relay,
+            no_mdns,
+        } => {
             let node = Node::open(&dir)?;
-            let mut parsed = peers.iter().map(|p| parse_peer(p)).collect::<Result<Vec<_>>>()?;
+            let mut parsed = peers
+                .iter()
+                .map(|p| parse_peer(p))
+                .collect::<Result<Vec<_>>>()?;
             if let Some(r) = &relay {
                 parsed.push(parse_peer(r)?);
             }
-            let net = NetConfig { listen, peers: parsed, mdns: !no_mdns };
+            let net = NetConfig {
+                listen,
+                peers: parsed,
+                mdns: !no_mdns,
+            };
             let rt = tokio::runtime::Runtime::new()?;
             rt.block_on(async move {
                 let cancel = tokio_util::sync::CancellationToken::new();
                 daemon::cancel_on_signals(cancel.clone());
-                daemon::run(node, RunOptions { http, net: Some(net) }, cancel).await
+                daemon::run(
+                    node,
+                    RunOptions {
+                        http,
+                        net: Some(net),
+                    },
+                    cancel,
+                )
+                .await
             })?;
         }
         Command::Invite { till_code, role } => {
@@ -834,9 +860,17 @@ fn run(cli: Cli) -> Result<()> {
                     let role = kasir_node::membership::parse_role(role.as_deref())?;
                     json!({ "ticket": node.invite_ticket(role, till_code, vec![])? })
                 }
-                Backend::Remote(r) => r.post("/v1/invites", &json!({ "till_code": till_code, "role": role }))?,
+                Backend::Remote(r) => r.post(
+                    "/v1/invites",
+                    &json!({ "till_code": till_code, "role": role }),
+                )?,
             };
-            print(json_mode, &v, |v| format!("Tiket untuk till baru:\n{}", v["ticket"].as_str().unwrap_or("")));
+            print(json_mode, &v, |v| {
+                format!(
+                    "Tiket untuk till baru:\n{}",
+                    v["ticket"].as_str().unwrap_or("")
+                )
+            });
         }
         Command::Join { ticket, till_code } => {
             let v = join::run(&dir, &ticket, till_code)?;
@@ -853,10 +887,15 @@ fn run(cli: Cli) -> Result<()> {
             match open_backend(&dir)? {
                 Backend::Local(mut node) => node.revoke(device)?,
                 Backend::Remote(r) => {
-                    r.post(&format!("/v1/devices/{}/revoke", enc(&endpoint_id)), &json!({}))?;
+                    r.post(
+                        &format!("/v1/devices/{}/revoke", enc(&endpoint_id)),
+                        &json!({}),
+                    )?;
                 }
             }
-            print(json_mode, &json!({ "ok": true }), |_| format!("Perangkat {endpoint_id} dicabut"));
+            print(json_mode, &json!({ "ok": true }), |_| {
+                format!("Perangkat {endpoint_id} dicabut")
+            });
         }
         Command::Status => {
             let v = match open_backend(&dir)? {

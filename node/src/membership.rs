@@ -35,14 +35,19 @@ impl Ticket {
     /// The printable ticket: `kasir1` + lowercase base32.
     pub fn encode(&self) -> String {
         let bytes = postcard::to_stdvec(self).unwrap_or_default();
-        format!("{TICKET_PREFIX}{}", data_encoding::BASE32_NOPAD.encode(&bytes).to_lowercase())
+        format!(
+            "{TICKET_PREFIX}{}",
+            data_encoding::BASE32_NOPAD.encode(&bytes).to_lowercase()
+        )
     }
 
     /// Parses a printable ticket.
     pub fn decode(s: &str) -> Result<Ticket, NodeError> {
         let bad = || NodeError::Invalid("not a kasir join ticket".into());
         let body = s.trim().strip_prefix(TICKET_PREFIX).ok_or_else(bad)?;
-        let bytes = data_encoding::BASE32_NOPAD.decode(body.to_uppercase().as_bytes()).map_err(|_| bad())?;
+        let bytes = data_encoding::BASE32_NOPAD
+            .decode(body.to_uppercase().as_bytes())
+            .map_err(|_| bad())?;
         postcard::from_bytes(&bytes).map_err(|_| bad())
     }
 
@@ -70,19 +75,29 @@ pub fn parse_role(role: Option<&str>) -> Result<Role, NodeError> {
     match role.unwrap_or("till") {
         "till" => Ok(Role::Till),
         "manager" => Ok(Role::Manager),
-        other => Err(NodeError::Invalid(format!("unknown role {other:?}: use till or manager"))),
+        other => Err(NodeError::Invalid(format!(
+            "unknown role {other:?}: use till or manager"
+        ))),
     }
 }
 
 impl Node {
     /// Makes an invite and its printable ticket. `extra_addrs` are where this node's
     /// sync endpoint listens now; addresses of other members come from the roster.
-    pub fn invite_ticket(&mut self, role: Role, till_code: Option<String>, extra_addrs: Vec<String>) -> Result<String, NodeError> {
+    pub fn invite_ticket(
+        &mut self,
+        role: Role,
+        till_code: Option<String>,
+        extra_addrs: Vec<String>,
+    ) -> Result<String, NodeError> {
         let secret = self.create_invite(role, till_code)?;
         let me = self.device_id();
         let mut own: Vec<String> = extra_addrs
             .into_iter()
-            .filter(|a| a.parse::<std::net::SocketAddr>().is_ok_and(|s| !s.ip().is_unspecified()))
+            .filter(|a| {
+                a.parse::<std::net::SocketAddr>()
+                    .is_ok_and(|s| !s.ip().is_unspecified())
+            })
             .collect();
         if let Ok(Some(d)) = self.store.device(me) {
             for a in d.addrs {
@@ -97,10 +112,18 @@ impl Node {
                 members.push((id.0, addrs));
             }
         }
-        Ok(Ticket { store: *self.store_id().0.as_bytes(), secret, members }.encode())
+        Ok(Ticket {
+            store: *self.store_id().0.as_bytes(),
+            secret,
+            members,
+        }
+        .encode())
     }
 
-    fn write_store(&mut self, change: impl FnOnce(&mut kasir_crdt::store::StoreDoc) -> Result<bool, kasir_crdt::DocError>) -> Result<(), NodeError> {
+    fn write_store(
+        &mut self,
+        change: impl FnOnce(&mut kasir_crdt::store::StoreDoc) -> Result<bool, kasir_crdt::DocError>,
+    ) -> Result<(), NodeError> {
         let result = (|| -> Result<(), NodeError> {
             change(&mut self.store)?;
             let doc = self.store.doc();
@@ -118,15 +141,25 @@ impl Node {
 
     /// Makes a one-time invite. Returns the secret; the caller builds the ticket with the
     /// member addresses it knows.
-    pub fn create_invite(&mut self, role: Role, till_code: Option<String>) -> Result<[u8; 32], NodeError> {
+    pub fn create_invite(
+        &mut self,
+        role: Role,
+        till_code: Option<String>,
+    ) -> Result<[u8; 32], NodeError> {
         match self.membership(self.device_id()) {
             crate::replica::Membership::Member(Role::Owner | Role::Manager | Role::Relay) => {}
-            _ => return Err(NodeError::Invalid("only an owner or manager till can invite".into())),
+            _ => {
+                return Err(NodeError::Invalid(
+                    "only an owner or manager till can invite".into(),
+                ));
+            }
         }
         if matches!(role, Role::Owner) {
             return Err(NodeError::Invalid("an invite cannot make an owner".into()));
         }
-        let till_code = till_code.map(|c| crate::node::validate_till_code(&c)).transpose()?;
+        let till_code = till_code
+            .map(|c| crate::node::validate_till_code(&c))
+            .transpose()?;
         if let Some(code) = &till_code {
             self.check_code_free(code, None)?;
         }
@@ -152,7 +185,9 @@ impl Node {
             .into_iter()
             .any(|(id, d)| d.till_code == code && !d.revoked && Some(id) != except);
         if taken {
-            return Err(NodeError::Conflict(format!("till code {code} is already in use")));
+            return Err(NodeError::Conflict(format!(
+                "till code {code} is already in use"
+            )));
         }
         Ok(())
     }
@@ -175,7 +210,10 @@ impl Node {
             if *used == device.to_string()
                 && let Some(d) = self.store.device(device)?
             {
-                return Ok(Admission { till_code: d.till_code, role: d.role });
+                return Ok(Admission {
+                    till_code: d.till_code,
+                    role: d.role,
+                });
             }
             return Err(NodeError::Conflict("this invite was already used".into()));
         }
@@ -193,18 +231,38 @@ impl Node {
                 code
             }
             None => {
-                let used: Vec<String> = self.store.devices().into_iter().map(|(_, d)| d.till_code).collect();
-                (1..).map(|n| format!("T{n}")).find(|c| !used.contains(c)).unwrap_or_else(|| "T0".into())
+                let used: Vec<String> = self
+                    .store
+                    .devices()
+                    .into_iter()
+                    .map(|(_, d)| d.till_code)
+                    .collect();
+                (1..)
+                    .map(|n| format!("T{n}"))
+                    .find(|c| !used.contains(c))
+                    .unwrap_or_else(|| "T0".into())
             }
         };
-        let entry = Device { till_code: till_code.clone(), role: invite.role, revoked: false, addrs, joined_at_ms: now };
-        let used = Invite { used_by: Some(device.to_string()), ..invite.clone() };
+        let entry = Device {
+            till_code: till_code.clone(),
+            role: invite.role,
+            revoked: false,
+            addrs,
+            joined_at_ms: now,
+        };
+        let used = Invite {
+            used_by: Some(device.to_string()),
+            ..invite.clone()
+        };
         self.write_store(|s| {
             s.put_device(device, &entry, now)?;
             s.put_invite(&hash, &used, now)
         })?;
         tracing::info!(%device, %till_code, "admitted a new device");
-        Ok(Admission { till_code, role: invite.role })
+        Ok(Admission {
+            till_code,
+            role: invite.role,
+        })
     }
 
     /// Revokes a device: it is refused at the connection from now on.
@@ -223,7 +281,9 @@ impl Node {
     /// so members find it again after restarts without discovery.
     pub fn remember_own_addrs(&mut self, addrs: Vec<String>) -> Result<(), NodeError> {
         let me = self.device_id();
-        let Some(mut d) = self.store.device(me)? else { return Ok(()) };
+        let Some(mut d) = self.store.device(me)? else {
+            return Ok(());
+        };
         if d.addrs == addrs {
             return Ok(());
         }

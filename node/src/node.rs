@@ -458,7 +458,11 @@ impl Node {
             till_code: self.till_code.clone(),
             store_name: self.profile.name.clone(),
             peers,
-            unsynced_docs: if self.store.devices().len() > 1 { self.unsynced_docs()? } else { 0 },
+            unsynced_docs: if self.store.devices().len() > 1 {
+                self.unsynced_docs()?
+            } else {
+                0
+            },
             docs: count("SELECT COUNT(*) FROM docs")?,
             products: count("SELECT COUNT(*) FROM products")?,
             sales: count("SELECT COUNT(*) FROM sales")?,
@@ -594,7 +598,8 @@ impl Node {
             .filter(|e| storage::chunk_count(&self.db, e.id).is_ok_and(|n| n > threshold))
             .collect();
         for e in &due {
-            let Some(mut doc) = storage::load_doc(&self.db, e.id, e.kind, self.actor.clone())? else {
+            let Some(mut doc) = storage::load_doc(&self.db, e.id, e.kind, self.actor.clone())?
+            else {
                 continue;
             };
             storage::compact(&mut self.db, &mut doc)?;
@@ -862,7 +867,12 @@ impl Node {
             let tx = self
                 .db
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            storage::append_chunk(&tx, DocId::catalog(self.store.store_id()), &bytes, &catalog_heads)?;
+            storage::append_chunk(
+                &tx,
+                DocId::catalog(self.store.store_id()),
+                &bytes,
+                &catalog_heads,
+            )?;
             for p in &products {
                 tables::upsert_product(&tx, p)?;
             }

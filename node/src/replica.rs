@@ -47,9 +47,24 @@ pub enum Membership {
 impl DocRef {
     /// From a manifest entry of this node's own storage.
     pub fn from_entry(e: &DocEntry) -> Result<DocRef, NodeError> {
-        let till = e.till.as_deref().map(DeviceId::from_str).transpose().map_err(|err| NodeError::Corrupt(err.to_string()))?;
-        let date = e.date.as_deref().map(BusinessDate::from_str).transpose().map_err(|err| NodeError::Corrupt(err.to_string()))?;
-        Ok(DocRef { id: e.id, kind: e.kind, till, date })
+        let till = e
+            .till
+            .as_deref()
+            .map(DeviceId::from_str)
+            .transpose()
+            .map_err(|err| NodeError::Corrupt(err.to_string()))?;
+        let date = e
+            .date
+            .as_deref()
+            .map(BusinessDate::from_str)
+            .transpose()
+            .map_err(|err| NodeError::Corrupt(err.to_string()))?;
+        Ok(DocRef {
+            id: e.id,
+            kind: e.kind,
+            till,
+            date,
+        })
     }
 }
 
@@ -84,7 +99,12 @@ impl Node {
     pub fn manifest(&self) -> Result<Vec<DocRefWithHeads>, NodeError> {
         storage::manifest(&self.db)?
             .iter()
-            .map(|e| Ok(DocRefWithHeads { doc: DocRef::from_entry(e)?, heads: e.heads }))
+            .map(|e| {
+                Ok(DocRefWithHeads {
+                    doc: DocRef::from_entry(e)?,
+                    heads: e.heads,
+                })
+            })
             .collect()
     }
 
@@ -110,10 +130,18 @@ impl Node {
             (DocKind::Store, None, None) => DocId::store(store),
             (DocKind::Catalog, None, None) => DocId::catalog(store),
             (DocKind::Ledger, Some(till), Some(date)) => DocId::ledger(store, till, date),
-            _ => return Err(NodeError::Invalid(format!("malformed reference to document {}", r.id))),
+            _ => {
+                return Err(NodeError::Invalid(format!(
+                    "malformed reference to document {}",
+                    r.id
+                )));
+            }
         };
         if expected != r.id {
-            return Err(NodeError::Invalid(format!("document {} is not part of store {store}", r.id)));
+            return Err(NodeError::Invalid(format!(
+                "document {} is not part of store {store}",
+                r.id
+            )));
         }
         Ok(())
     }
@@ -126,7 +154,9 @@ impl Node {
             .query_row(params![peer.to_string(), doc.0.as_slice()], |r| r.get(0))
             .optional()?;
         // A state that does not decode only costs a full (bloom filter) exchange.
-        Ok(bytes.and_then(|b| PeerState::decode(&b).ok()).unwrap_or_default())
+        Ok(bytes
+            .and_then(|b| PeerState::decode(&b).ok())
+            .unwrap_or_default())
     }
 
     /// The in-memory document for a reference, loaded or created at its genesis.
@@ -136,17 +166,34 @@ impl Node {
             DocKind::Catalog => Ok(self.catalog()?.doc()),
             DocKind::Ledger => {
                 if !self.ledgers.contains_key(&r.id) {
-                    let ledger = match storage::load_doc(&self.db, r.id, DocKind::Ledger, self.actor.clone())? {
+                    let ledger = match storage::load_doc(
+                        &self.db,
+                        r.id,
+                        DocKind::Ledger,
+                        self.actor.clone(),
+                    )? {
                         Some(doc) => LedgerDoc::from_doc(doc)?,
                         None => {
                             let (Some(till), Some(date)) = (r.till, r.date.clone()) else {
-                                return Err(NodeError::Invalid("ledger reference without till and date".into()));
+                                return Err(NodeError::Invalid(
+                                    "ledger reference without till and date".into(),
+                                ));
                             };
-                            LedgerDoc::create(LedgerMeta { store: self.store_id(), till, date }, self.actor.clone())?
+                            LedgerDoc::create(
+                                LedgerMeta {
+                                    store: self.store_id(),
+                                    till,
+                                    date,
+                                },
+                                self.actor.clone(),
+                            )?
                         }
                     };
                     if self.ledgers.len() >= 64 {
-                        let own_today = self.own_ledger_id(&crate::node::business_date(crate::node::now_ms(), self.profile.utc_offset_minutes));
+                        let own_today = self.own_ledger_id(&crate::node::business_date(
+                            crate::node::now_ms(),
+                            self.profile.utc_offset_minutes,
+                        ));
                         self.ledgers.retain(|id, _| *id == own_today);
                     }
                     self.ledgers.insert(r.id, ledger);
@@ -161,7 +208,11 @@ impl Node {
 
     /// The next sync message for `peer` about `r`, or `None` if the peer is up to date
     /// as far as this node knows.
-    pub fn sync_generate(&mut self, r: &DocRef, state: &mut PeerState) -> Result<Option<Vec<u8>>, NodeError> {
+    pub fn sync_generate(
+        &mut self,
+        r: &DocRef,
+        state: &mut PeerState,
+    ) -> Result<Option<Vec<u8>>, NodeError> {
         self.check_doc_ref(r)?;
         Ok(self.replica_doc(r)?.generate_sync_message(state))
     }
@@ -195,9 +246,10 @@ impl Node {
         result?;
         if changed {
             if r.kind == DocKind::Store
-                && let Ok(Some(profile)) = self.store.profile() {
-                    self.profile = profile;
-                }
+                && let Ok(Some(profile)) = self.store.profile()
+            {
+                self.profile = profile;
+            }
             self.maybe_compact(r.id)?;
         }
         Ok(changed)
@@ -210,7 +262,8 @@ impl Node {
             }
             DocKind::Catalog => self.catalog = None,
             DocKind::Store => {
-                if let Ok(Some(doc)) = storage::load_doc(&self.db, r.id, DocKind::Store, self.actor.clone())
+                if let Ok(Some(doc)) =
+                    storage::load_doc(&self.db, r.id, DocKind::Store, self.actor.clone())
                     && let Ok(store) = StoreDoc::from_doc(doc)
                 {
                     self.store = store;
@@ -250,7 +303,9 @@ impl Node {
         }
         let till = r.till.map(|t| t.to_string());
         let date = r.date.as_ref().map(|d| d.to_string());
-        let tx = self.db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self
+            .db
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         storage::register_doc(&tx, r.id, r.kind, till.as_deref(), date.as_deref())?;
         storage::append_chunk(&tx, r.id, &bytes, &heads)?;
         if let Some(recs) = ledger_records {

@@ -308,7 +308,10 @@ pub fn compact(conn: &mut Connection, doc: &mut Doc) -> Result<(), NodeError> {
 
 /// All documents of a kind.
 pub fn docs_of_kind(conn: &Connection, kind: DocKind) -> Result<Vec<DocEntry>, NodeError> {
-    Ok(manifest(conn)?.into_iter().filter(|e| e.kind == kind).collect())
+    Ok(manifest(conn)?
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .collect())
 }
 
 /// One document of the manifest: what it is and the hash of its heads.
@@ -328,7 +331,8 @@ pub struct DocEntry {
 
 /// Every document this node holds, with its heads hash.
 pub fn manifest(conn: &Connection) -> Result<Vec<DocEntry>, NodeError> {
-    let mut stmt = conn.prepare_cached("SELECT doc_id, kind, till, date, heads FROM docs ORDER BY kind, date")?;
+    let mut stmt = conn
+        .prepare_cached("SELECT doc_id, kind, till, date, heads FROM docs ORDER BY kind, date")?;
     let rows = stmt
         .query_map([], |r| {
             Ok((
@@ -342,14 +346,20 @@ pub fn manifest(conn: &Connection) -> Result<Vec<DocEntry>, NodeError> {
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
         .map(|(id, kind, till, date, heads)| {
-            let id: [u8; 32] = id
-                .try_into()
-                .map_err(|_| NodeError::Corrupt("a document id in the docs table is malformed".into()))?;
+            let id: [u8; 32] = id.try_into().map_err(|_| {
+                NodeError::Corrupt("a document id in the docs table is malformed".into())
+            })?;
             let kind = kind
                 .parse()
                 .map_err(|_| NodeError::Corrupt(format!("unknown document kind {kind:?}")))?;
             let heads = heads.and_then(|h| h.try_into().ok()).unwrap_or([0; 32]);
-            Ok(DocEntry { id: DocId(id), kind, till, date, heads })
+            Ok(DocEntry {
+                id: DocId(id),
+                kind,
+                till,
+                date,
+                heads,
+            })
         })
         .collect()
 }

@@ -324,7 +324,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
             }
@@ -338,7 +340,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
 /// the same length when the first letter itself is the typo.
 fn correct_token(conn: &Connection, token: &str) -> Result<Option<String>, NodeError> {
     let known: Option<i64> = conn
-        .prepare_cached("SELECT 1 FROM product_words WHERE word >= ?1 AND word < ?1 || char(1114111) LIMIT 1")?
+        .prepare_cached(
+            "SELECT 1 FROM product_words WHERE word >= ?1 AND word < ?1 || char(1114111) LIMIT 1",
+        )?
         .query_row([token], |r| r.get(0))
         .optional()?;
     if known.is_some() || token.chars().all(|c| c.is_ascii_digit()) {
@@ -359,7 +363,11 @@ fn correct_token(conn: &Connection, token: &str) -> Result<Option<String>, NodeE
         // mistyped prefix ("indomei" for "indomie goreng").
         let cut: String = w.chars().take(token.chars().count()).collect();
         let d = edit_distance(token, &w).min(edit_distance(token, &cut));
-        if d <= max && best.as_ref().is_none_or(|(bd, bw)| d < *bd || (d == *bd && w.len() < bw.len())) {
+        if d <= max
+            && best
+                .as_ref()
+                .is_none_or(|(bd, bw)| d < *bd || (d == *bd && w.len() < bw.len()))
+        {
             best = Some((d, w));
         }
     }
@@ -368,7 +376,11 @@ fn correct_token(conn: &Connection, token: &str) -> Result<Option<String>, NodeE
 
 /// Matches of an FTS5 query, unranked and bounded: ranking every match of a short prefix
 /// over a large catalog is what makes search slow, so candidates are scored in Rust.
-fn fts_candidates(conn: &Connection, query: &str, cap: usize) -> Result<Vec<ProductRow>, NodeError> {
+fn fts_candidates(
+    conn: &Connection,
+    query: &str,
+    cap: usize,
+) -> Result<Vec<ProductRow>, NodeError> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {PRODUCT_COLS} FROM products_fts f JOIN products p ON p.rowid = f.rowid
          WHERE products_fts MATCH ?1 LIMIT ?2"
@@ -387,10 +399,16 @@ fn rank(tokens: &[String], rows: &mut [ProductRow]) {
             .iter()
             .filter(|t| name_words.iter().any(|w| w.starts_with(t.as_str())))
             .count();
-        let leading = tokens
-            .first()
-            .is_some_and(|t| name_words.first().is_some_and(|w| w.starts_with(t.as_str())));
-        (std::cmp::Reverse(hits), std::cmp::Reverse(leading), p.name.len())
+        let leading = tokens.first().is_some_and(|t| {
+            name_words
+                .first()
+                .is_some_and(|w| w.starts_with(t.as_str()))
+        });
+        (
+            std::cmp::Reverse(hits),
+            std::cmp::Reverse(leading),
+            p.name.len(),
+        )
     };
     rows.sort_by_cached_key(|p| (score(p), p.name.clone()));
 }
@@ -398,13 +416,21 @@ fn rank(tokens: &[String], rows: &mut [ProductRow]) {
 /// Search by name, SKU or barcode: an exact code first, then word prefixes, then the
 /// same with typos corrected against the catalog's words (`indomei gorng` finds
 /// "Indomie Goreng").
-pub fn search_products(conn: &Connection, q: &str, limit: usize) -> Result<Vec<ProductRow>, NodeError> {
+pub fn search_products(
+    conn: &Connection,
+    q: &str,
+    limit: usize,
+) -> Result<Vec<ProductRow>, NodeError> {
     const CANDIDATES: usize = 200;
     let limit = limit.clamp(1, 500);
     let q = q.trim();
     if q.is_empty() {
-        let mut stmt = conn.prepare_cached(&format!("SELECT {PRODUCT_COLS} FROM products p ORDER BY p.name LIMIT ?1"))?;
-        return Ok(stmt.query_map([limit as i64], row_to_product)?.collect::<Result<_, _>>()?);
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {PRODUCT_COLS} FROM products p ORDER BY p.name LIMIT ?1"
+        ))?;
+        return Ok(stmt
+            .query_map([limit as i64], row_to_product)?
+            .collect::<Result<_, _>>()?);
     }
     let mut out: Vec<ProductRow> = Vec::new();
     if let Some(p) = product_by_code(conn, q)? {
@@ -564,7 +590,10 @@ mod tests {
 
     #[test]
     fn fts_queries_are_sanitised() {
-        assert_eq!(query("Indomie gor").as_deref(), Some("\"indomie\"* AND \"gor\"*"));
+        assert_eq!(
+            query("Indomie gor").as_deref(),
+            Some("\"indomie\"* AND \"gor\"*")
+        );
         assert_eq!(query("\"*) OR"), Some("\"or\"*".into()));
         assert_eq!(query("  "), None);
     }

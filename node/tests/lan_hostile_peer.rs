@@ -21,7 +21,9 @@ use support::{Till, free_port, wait_for};
 fn attack(secret: [u8; 32], target: (iroh::EndpointId, SocketAddr), payloads: Vec<Vec<u8>>) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async move {
-        let ep = bind_endpoint(secret, "127.0.0.1:0".parse().expect("addr")).await.expect("bind");
+        let ep = bind_endpoint(secret, "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
         for payload in payloads {
             let addr = EndpointAddr::new(target.0).with_ip_addr(target.1);
             let conn = tokio::time::timeout(Duration::from_secs(10), ep.connect(addr, SYNC_ALPN))
@@ -38,7 +40,10 @@ fn attack(secret: [u8; 32], target: (iroh::EndpointId, SocketAddr), payloads: Ve
                 conn.closed().await
             })
             .await;
-            assert!(closed.is_ok() || conn.close_reason().is_some(), "till kept a broken session open");
+            assert!(
+                closed.is_ok() || conn.close_reason().is_some(),
+                "till kept a broken session open"
+            );
             conn.close(0u32.into(), b"bye");
         }
         ep.close().await;
@@ -54,7 +59,9 @@ fn framed(body: &[u8]) -> Vec<u8> {
 #[test]
 fn hostile_frames_never_hurt_the_till() {
     let a = Till::init();
-    a.ok(&["product", "add", "--sku", "KOPI", "--name", "Kopi", "--price", "2500", "--stock", "100"]);
+    a.ok(&[
+        "product", "add", "--sku", "KOPI", "--name", "Kopi", "--price", "2500", "--stock", "100",
+    ]);
     a.ok(&["sell", "--item", "KOPIx2"]);
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
@@ -66,12 +73,23 @@ fn hostile_frames_never_hurt_the_till() {
     let before_sales = da.get("/v1/sales").1;
     let before_stock = da.get("/v1/stock").1;
     let a_status = da.get("/v1/status").1;
-    let a_id: iroh::EndpointId = a_status["endpoint_id"].as_str().expect("eid").parse().expect("endpoint id");
+    let a_id: iroh::EndpointId = a_status["endpoint_id"]
+        .as_str()
+        .expect("eid")
+        .parse()
+        .expect("endpoint id");
     let store: uuid_bytes::Bytes = uuid_bytes::parse(a_status["store_id"].as_str().expect("store"));
 
-    let secret: [u8; 32] = std::fs::read(b.path().join("identity.key")).expect("key").try_into().expect("32 bytes");
+    let secret: [u8; 32] = std::fs::read(b.path().join("identity.key"))
+        .expect("key")
+        .try_into()
+        .expect("32 bytes");
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-    let hello = Frame::Hello { version: 1, store: store.0 }.to_wire();
+    let hello = Frame::Hello {
+        version: 1,
+        store: store.0,
+    }
+    .to_wire();
     let mut payloads: Vec<Vec<u8>> = Vec::new();
     // Random bytes.
     for _ in 0..5 {
@@ -83,22 +101,82 @@ fn hostile_frames_never_hurt_the_till() {
     // A garbage body of the announced length.
     payloads.push(framed(&[0xde, 0xad, 0xbe, 0xef, 0x00, 0x13]));
     // A wrong protocol version.
-    payloads.push(Frame::Hello { version: 99, store: store.0 }.to_wire());
+    payloads.push(
+        Frame::Hello {
+            version: 99,
+            store: store.0,
+        }
+        .to_wire(),
+    );
     // Another store.
-    payloads.push(Frame::Hello { version: 1, store: [9; 16] }.to_wire());
+    payloads.push(
+        Frame::Hello {
+            version: 1,
+            store: [9; 16],
+        }
+        .to_wire(),
+    );
     // A manifest naming a document of another store.
-    let foreign = WireDoc { id: [3; 32], kind: 1, till: None, date: None };
-    payloads.push([hello.clone(), Frame::Manifest { docs: vec![(foreign.clone(), [0; 32])] }.to_wire()].concat());
+    let foreign = WireDoc {
+        id: [3; 32],
+        kind: 1,
+        till: None,
+        date: None,
+    };
+    payloads.push(
+        [
+            hello.clone(),
+            Frame::Manifest {
+                docs: vec![(foreign.clone(), [0; 32])],
+            }
+            .to_wire(),
+        ]
+        .concat(),
+    );
     // A sync message that is garbage, for a document of this store and for a foreign one.
     let catalog_id = {
-        let m = kasir_node::membership::Ticket::decode(invite["ticket"].as_str().expect("ticket")).expect("ticket");
+        let m = kasir_node::membership::Ticket::decode(invite["ticket"].as_str().expect("ticket"))
+            .expect("ticket");
         kasir_crdt::DocId::catalog(m.store_id())
     };
-    let catalog = WireDoc { id: catalog_id.0, kind: 1, till: None, date: None };
-    payloads.push([hello.clone(), Frame::Sync { doc: catalog.clone(), msg: vec![0x42; 64] }.to_wire()].concat());
-    payloads.push([hello.clone(), Frame::Sync { doc: foreign, msg: vec![1, 2, 3] }.to_wire()].concat());
+    let catalog = WireDoc {
+        id: catalog_id.0,
+        kind: 1,
+        till: None,
+        date: None,
+    };
+    payloads.push(
+        [
+            hello.clone(),
+            Frame::Sync {
+                doc: catalog.clone(),
+                msg: vec![0x42; 64],
+            }
+            .to_wire(),
+        ]
+        .concat(),
+    );
+    payloads.push(
+        [
+            hello.clone(),
+            Frame::Sync {
+                doc: foreign,
+                msg: vec![1, 2, 3],
+            }
+            .to_wire(),
+        ]
+        .concat(),
+    );
     // Truncated frames: a valid frame cut at random points.
-    let full = [hello.clone(), Frame::Sync { doc: catalog, msg: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2] }.to_wire()].concat();
+    let full = [
+        hello.clone(),
+        Frame::Sync {
+            doc: catalog,
+            msg: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2],
+        }
+        .to_wire(),
+    ]
+    .concat();
     for _ in 0..5 {
         let cut = rng.gen_range(1..full.len());
         payloads.push(full[..cut].to_vec());
@@ -112,18 +190,31 @@ fn hostile_frames_never_hurt_the_till() {
     assert_eq!(da.get("/v1/stock").1, before_stock);
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(!text.contains("panicked"), "the till panicked: {text}");
-    assert!(text.contains("sync session failed"), "bad sessions are logged: {text}");
+    assert!(
+        text.contains("sync session failed"),
+        "bad sessions are logged: {text}"
+    );
 
     // A well-behaved peer still syncs.
     let db = support::Daemon::start_with(
         b.path(),
-        &["--no-mdns", "--listen", "127.0.0.1:0", "--peer", &format!("{a_id}@127.0.0.1:{port}")],
+        &[
+            "--no-mdns",
+            "--listen",
+            "127.0.0.1:0",
+            "--peer",
+            &format!("{a_id}@127.0.0.1:{port}"),
+        ],
         None,
     );
     let (status, sold) = db.post("/v1/sales", &json!({"lines": [{"sku": "KOPI", "qty": 1}]}));
     assert_eq!(status, 201);
     wait_for(20, "the honest peer's sale on A", || {
-        da.get("/v1/sales").1["sales"].as_array()?.iter().any(|s| s["sale_id"] == sold["sale_id"]).then_some(())
+        da.get("/v1/sales").1["sales"]
+            .as_array()?
+            .iter()
+            .any(|s| s["sale_id"] == sold["sale_id"])
+            .then_some(())
     });
 }
 

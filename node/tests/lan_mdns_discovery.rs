@@ -18,7 +18,8 @@ fn multicast_interface() -> Option<String> {
         }
         let flags = std::fs::read_to_string(e.path().join("flags")).ok()?;
         let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).ok()?;
-        let up = std::fs::read_to_string(e.path().join("operstate")).is_ok_and(|s| s.trim() != "down");
+        let up =
+            std::fs::read_to_string(e.path().join("operstate")).is_ok_and(|s| s.trim() != "down");
         if flags & 0x1000 != 0 && flags & 0x1 != 0 && up {
             return Some(name);
         }
@@ -34,10 +35,16 @@ fn tills_find_each_other_by_mdns() {
     };
     eprintln!("multicast interface: {iface}");
     let a = Till::init();
-    a.ok(&["product", "add", "--sku", "KOPI", "--name", "Kopi", "--price", "2500", "--stock", "10"]);
+    a.ok(&[
+        "product", "add", "--sku", "KOPI", "--name", "Kopi", "--price", "2500", "--stock", "10",
+    ]);
     let first_port = free_port();
     let ticket = {
-        let da = Daemon::start_with(a.path(), &["--no-mdns", "--listen", &format!("127.0.0.1:{first_port}")], None);
+        let da = Daemon::start_with(
+            a.path(),
+            &["--no-mdns", "--listen", &format!("127.0.0.1:{first_port}")],
+            None,
+        );
         let (_, v) = da.post("/v1/invites", &json!({}));
         let ticket = v["ticket"].as_str().expect("ticket").to_owned();
         let b = Till::empty();
@@ -51,7 +58,15 @@ fn tills_find_each_other_by_mdns() {
     let db = Daemon::start_with(b.path(), &["--listen", "0.0.0.0:0"], None);
     let (status, sold) = da.post("/v1/sales", &json!({"lines": [{"sku": "KOPI", "qty": 1}]}));
     assert_eq!(status, 201);
-    wait_for(30, "B to receive A's sale through an mDNS-discovered connection", || {
-        db.get("/v1/sales").1["sales"].as_array()?.iter().any(|s| s["sale_id"] == sold["sale_id"]).then_some(())
-    });
+    wait_for(
+        30,
+        "B to receive A's sale through an mDNS-discovered connection",
+        || {
+            db.get("/v1/sales").1["sales"]
+                .as_array()?
+                .iter()
+                .any(|s| s["sale_id"] == sold["sale_id"])
+                .then_some(())
+        },
+    );
 }

@@ -21,7 +21,10 @@ struct Member {
 impl Member {
     fn run(&self, peers: &[&Member]) -> Daemon {
         let listen = format!("127.0.0.1:{}", self.port);
-        let peer_args: Vec<String> = peers.iter().map(|p| format!("{}@127.0.0.1:{}", p.eid, p.port)).collect();
+        let peer_args: Vec<String> = peers
+            .iter()
+            .map(|p| format!("{}@127.0.0.1:{}", p.eid, p.port))
+            .collect();
         let mut args = vec!["--no-mdns", "--listen", listen.as_str()];
         for p in &peer_args {
             args.push("--peer");
@@ -38,7 +41,12 @@ impl Member {
 fn member(till: Till) -> Member {
     let status = till.ok(&["status"]);
     let log = till.path().join("daemon.log");
-    Member { till, port: free_port(), eid: status["endpoint_id"].as_str().expect("eid").to_owned(), log }
+    Member {
+        till,
+        port: free_port(),
+        eid: status["endpoint_id"].as_str().expect("eid").to_owned(),
+        log,
+    }
 }
 
 fn sales(d: &Daemon) -> Vec<Value> {
@@ -71,7 +79,9 @@ fn three_tills_converge_after_concurrent_sales_and_a_partition() {
     // Till A creates the store; B and C join through A's daemon.
     let a = member(Till::init());
     for (sku, stock) in [("KOPI", "1000"), ("TEH", "1000"), ("LAST", "1")] {
-        a.till.ok(&["product", "add", "--sku", sku, "--name", sku, "--price", "2500", "--stock", stock]);
+        a.till.ok(&[
+            "product", "add", "--sku", sku, "--name", sku, "--price", "2500", "--stock", stock,
+        ]);
     }
     let da = a.run(&[]);
     let join = |code: &str| {
@@ -84,7 +94,11 @@ fn three_tills_converge_after_concurrent_sales_and_a_partition() {
     };
     let b = join("B1");
     let c = join("C1");
-    assert_eq!(b.till.ok(&["stock", "--sku", "LAST"])["stock"][0]["on_hand"], 1.0, "join syncs the stock");
+    assert_eq!(
+        b.till.ok(&["stock", "--sku", "LAST"])["stock"][0]["on_hand"],
+        1.0,
+        "join syncs the stock"
+    );
     let db = b.run(&[&a]);
     let dc = c.run(&[&a]);
     wait_for(20, "all tills connected", || {
@@ -99,14 +113,25 @@ fn three_tills_converge_after_concurrent_sales_and_a_partition() {
         let handles: Vec<_> = [&da, &db, &dc]
             .into_iter()
             .enumerate()
-            .map(|(i, d)| s.spawn(move || (0..15).map(|n| sell(d, if (n + i) % 2 == 0 { "KOPI" } else { "TEH" }, 1)).collect::<Vec<_>>()))
+            .map(|(i, d)| {
+                s.spawn(move || {
+                    (0..15)
+                        .map(|n| sell(d, if (n + i) % 2 == 0 { "KOPI" } else { "TEH" }, 1))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         for h in handles {
             expected.extend(h.join().expect("seller"));
         }
     });
-    let all = wait_for(30, "convergence after concurrent sales", || converged(&[&da, &db, &dc]));
-    let ids: BTreeSet<String> = all.iter().map(|s| s["sale_id"].as_str().expect("id").to_owned()).collect();
+    let all = wait_for(30, "convergence after concurrent sales", || {
+        converged(&[&da, &db, &dc])
+    });
+    let ids: BTreeSet<String> = all
+        .iter()
+        .map(|s| s["sale_id"].as_str().expect("id").to_owned())
+        .collect();
     assert_eq!(ids, expected, "every sale on every till, exactly once");
     assert_eq!(stock(&da)["stock"].as_array().map(Vec::len), Some(3));
 
@@ -119,7 +144,9 @@ fn three_tills_converge_after_concurrent_sales_and_a_partition() {
     // Heal.
     let db = b.run(&[&a]);
     let dc = c.run(&[&a]);
-    let all = wait_for(30, "convergence after healing", || converged(&[&da, &db, &dc]));
+    let all = wait_for(30, "convergence after healing", || {
+        converged(&[&da, &db, &dc])
+    });
     assert_eq!(all.len(), expected.len() + 2);
     for d in [&da, &db, &dc] {
         let (_, last) = d.get("/v1/stock?sku=LAST");
@@ -131,7 +158,10 @@ fn three_tills_converge_after_concurrent_sales_and_a_partition() {
     let stranger = member(Till::init());
     let stranger_daemon = stranger.run(&[&a]);
     wait_for(20, "the refusal in A's log", || {
-        a.log().lines().any(|l| l.contains("outside the store's roster") && l.contains(&stranger.eid)).then_some(())
+        a.log()
+            .lines()
+            .any(|l| l.contains("outside the store's roster") && l.contains(&stranger.eid))
+            .then_some(())
     });
     assert!(sales(&stranger_daemon).is_empty());
     drop(stranger_daemon);
@@ -141,10 +171,17 @@ fn three_tills_converge_after_concurrent_sales_and_a_partition() {
     assert_eq!(status, 200);
     wait_for(20, "C refused as revoked", || {
         let logs = a.log() + &b.log();
-        logs.lines().any(|l| l.contains("revoked") && l.contains(&c.eid)).then_some(())
+        logs.lines()
+            .any(|l| l.contains("revoked") && l.contains(&c.eid))
+            .then_some(())
     });
     let after = sell(&da, "KOPI", 1);
-    wait_for(20, "B sees the new sale", || sales(&db).iter().any(|s| s["sale_id"] == after.as_str()).then_some(()));
+    wait_for(20, "B sees the new sale", || {
+        sales(&db)
+            .iter()
+            .any(|s| s["sale_id"] == after.as_str())
+            .then_some(())
+    });
     std::thread::sleep(std::time::Duration::from_millis(1500));
     assert!(
         !sales(&dc).iter().any(|s| s["sale_id"] == after.as_str()),

@@ -13,11 +13,31 @@ use proptest::strategy::ValueTree;
 
 fn node() -> (tempfile::TempDir, Node) {
     let dir = tempfile::tempdir().expect("tmp");
-    let mut node = Node::init(dir.path(), &InitOptions { store_name: "Fuzz".into(), till_code: "F1".into() }).expect("init");
-    node.add_product(&ProductInput { sku: "KOPI".into(), name: "Kopi".into(), price: 2_500, stock: Some(Qty::units(10)), ..ProductInput::default() })
-        .expect("product");
-    node.sell(&SaleRequest { items: vec![SaleItem { code: "KOPI".into(), qty: Qty::units(1), discount: 0 }], ..SaleRequest::default() })
-        .expect("sale");
+    let mut node = Node::init(
+        dir.path(),
+        &InitOptions {
+            store_name: "Fuzz".into(),
+            till_code: "F1".into(),
+        },
+    )
+    .expect("init");
+    node.add_product(&ProductInput {
+        sku: "KOPI".into(),
+        name: "Kopi".into(),
+        price: 2_500,
+        stock: Some(Qty::units(10)),
+        ..ProductInput::default()
+    })
+    .expect("product");
+    node.sell(&SaleRequest {
+        items: vec![SaleItem {
+            code: "KOPI".into(),
+            qty: Qty::units(1),
+            discount: 0,
+        }],
+        ..SaleRequest::default()
+    })
+    .expect("sale");
     (dir, node)
 }
 
@@ -40,19 +60,36 @@ fn arb_wire_doc(store_docs: Vec<[u8; 32]>) -> impl Strategy<Value = WireDoc> {
 fn arb_frame(store: [u8; 16], docs: Vec<[u8; 32]>) -> impl Strategy<Value = Frame> {
     prop_oneof![
         (0u16..3).prop_map(move |v| Frame::Hello { version: v, store }),
-        any::<[u8; 16]>().prop_map(|s| Frame::Hello { version: 1, store: s }),
+        any::<[u8; 16]>().prop_map(|s| Frame::Hello {
+            version: 1,
+            store: s
+        }),
         proptest::collection::vec((arb_wire_doc(docs.clone()), any::<[u8; 32]>()), 0..4)
             .prop_map(|docs| Frame::Manifest { docs }),
-        (arb_wire_doc(docs), proptest::collection::vec(any::<u8>(), 0..300))
+        (
+            arb_wire_doc(docs),
+            proptest::collection::vec(any::<u8>(), 0..300)
+        )
             .prop_map(|(doc, msg)| Frame::Sync { doc, msg }),
         ".{0,20}".prop_map(|reason| Frame::Bye { reason }),
     ]
 }
 
 fn still_healthy(node: &mut Node) {
-    assert_eq!(node.sales(None).expect("sales").len(), 1, "the existing sale survived");
-    node.sell(&SaleRequest { items: vec![SaleItem { code: "KOPI".into(), qty: Qty::units(1), discount: 0 }], ..SaleRequest::default() })
-        .expect("still sells");
+    assert_eq!(
+        node.sales(None).expect("sales").len(),
+        1,
+        "the existing sale survived"
+    );
+    node.sell(&SaleRequest {
+        items: vec![SaleItem {
+            code: "KOPI".into(),
+            qty: Qty::units(1),
+            discount: 0,
+        }],
+        ..SaleRequest::default()
+    })
+    .expect("still sells");
     node.rebuild_read_tables().expect("documents intact");
 }
 

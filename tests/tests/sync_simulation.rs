@@ -61,8 +61,14 @@ struct Sim {
 
 fn setup(n: usize) -> Vec<Till> {
     let owner_dir = tempfile::tempdir().expect("tmp");
-    let mut owner = Node::init(owner_dir.path(), &InitOptions { store_name: "Sim".into(), till_code: "T1".into() })
-        .expect("init");
+    let mut owner = Node::init(
+        owner_dir.path(),
+        &InitOptions {
+            store_name: "Sim".into(),
+            till_code: "T1".into(),
+        },
+    )
+    .expect("init");
     let products: Vec<ProductInput> = SKUS
         .iter()
         .map(|s| ProductInput {
@@ -82,14 +88,26 @@ fn setup(n: usize) -> Vec<Till> {
         let identity = Identity::generate();
         identity.store(dir.path()).expect("key");
         let secret = owner.create_invite(Role::Till, None).expect("invite");
-        let admission = owner.admit(&secret, identity.device_id(), None, vec![]).expect("admit");
+        let admission = owner
+            .admit(&secret, identity.device_id(), None, vec![])
+            .expect("admit");
         let node = Node::init_joined(dir.path(), store, &admission.till_code).expect("joined");
         joiners.push((dir, node, identity.device_id(), i));
     }
     let id = owner.device_id();
-    tills.push(Till { dir: owner_dir, node: Some(owner), changes: None, id });
+    tills.push(Till {
+        dir: owner_dir,
+        node: Some(owner),
+        changes: None,
+        id,
+    });
     for (dir, node, id, _) in joiners {
-        tills.push(Till { dir, node: Some(node), changes: None, id });
+        tills.push(Till {
+            dir,
+            node: Some(node),
+            changes: None,
+            id,
+        });
     }
     for t in &mut tills {
         t.changes = Some(t.node().subscribe());
@@ -124,7 +142,15 @@ impl Sim {
         let mut at_b = Session::new(ida);
         let to_b: VecDeque<Frame> = at_a.start(self.tills[a].node()).expect("start").into();
         let to_a: VecDeque<Frame> = at_b.start(self.tills[b].node()).expect("start").into();
-        self.links.insert((a, b), Link { at_a, at_b, to_b, to_a });
+        self.links.insert(
+            (a, b),
+            Link {
+                at_a,
+                at_b,
+                to_b,
+                to_a,
+            },
+        );
     }
 
     fn reset(&mut self, a: usize, b: usize) {
@@ -133,13 +159,20 @@ impl Sim {
 
     /// Routes notifications of changed documents to every session of that till.
     fn pump_changes(&mut self, t: usize) {
-        let Some(rx) = self.tills[t].changes.as_mut() else { return };
+        let Some(rx) = self.tills[t].changes.as_mut() else {
+            return;
+        };
         let mut changed = BTreeSet::new();
         while let Ok(doc) = rx.try_recv() {
             changed.insert(doc);
         }
         for doc in changed {
-            let keys: Vec<(usize, usize)> = self.links.keys().copied().filter(|(a, b)| *a == t || *b == t).collect();
+            let keys: Vec<(usize, usize)> = self
+                .links
+                .keys()
+                .copied()
+                .filter(|(a, b)| *a == t || *b == t)
+                .collect();
             for key in keys {
                 let node = self.tills[t].node.as_mut().expect("up");
                 let link = self.links.get_mut(&key).expect("link");
@@ -156,9 +189,13 @@ impl Sim {
 
     /// Delivers the next frame on a link in one direction. A session error resets the link.
     fn deliver(&mut self, key: (usize, usize), to_b: bool) {
-        let Some(link) = self.links.get_mut(&key) else { return };
+        let Some(link) = self.links.get_mut(&key) else {
+            return;
+        };
         let queue = if to_b { &mut link.to_b } else { &mut link.to_a };
-        let Some(frame) = queue.pop_front() else { return };
+        let Some(frame) = queue.pop_front() else {
+            return;
+        };
         self.frames += 1;
         let dest = if to_b { key.1 } else { key.0 };
         let node = self.tills[dest].node.as_mut().expect("up");
@@ -185,8 +222,17 @@ impl Sim {
                 discount: 0,
             })
             .collect();
-        let lines: Vec<(String, i64)> = items.iter().map(|i| (i.code.clone(), i.qty.milli() / 1000)).collect();
-        let out = self.tills[t].node().sell(&SaleRequest { items, ..SaleRequest::default() }).expect("sell");
+        let lines: Vec<(String, i64)> = items
+            .iter()
+            .map(|i| (i.code.clone(), i.qty.milli() / 1000))
+            .collect();
+        let out = self.tills[t]
+            .node()
+            .sell(&SaleRequest {
+                items,
+                ..SaleRequest::default()
+            })
+            .expect("sell");
         self.acked.insert(out.sale_id, (t, lines));
         self.pump_changes(t);
     }
@@ -325,10 +371,18 @@ impl Sim {
         let ref_stock = self.tills[0].node().stock(None).expect("stock");
         for t in 1..n {
             let sales = self.tills[t].node().sales(None).expect("sales");
-            assert_eq!(sales, reference, "seed {seed}: till {t} sales differ from till 0\n{:?}", self.log);
+            assert_eq!(
+                sales, reference,
+                "seed {seed}: till {t} sales differ from till 0\n{:?}",
+                self.log
+            );
             let stock = self.tills[t].node().stock(None).expect("stock");
             assert_eq!(stock, ref_stock, "seed {seed}: till {t} stock differs");
-            assert_eq!(self.tills[t].node().unsynced_docs().expect("unsynced"), 0, "seed {seed}: till {t} has unsynced docs");
+            assert_eq!(
+                self.tills[t].node().unsynced_docs().expect("unsynced"),
+                0,
+                "seed {seed}: till {t} has unsynced docs"
+            );
         }
         let ids: Vec<&str> = reference.iter().map(|s| s.sale_id.as_str()).collect();
         let unique: BTreeSet<&str> = ids.iter().copied().collect();
@@ -345,7 +399,12 @@ impl Sim {
             }
         }
         for row in &ref_stock {
-            assert_eq!(row.on_hand, expected[row.sku.as_str()] as f64, "seed {seed}: stock of {} != initial - sales", row.sku);
+            assert_eq!(
+                row.on_hand,
+                expected[row.sku.as_str()] as f64,
+                "seed {seed}: stock of {} != initial - sales",
+                row.sku
+            );
             assert_eq!(row.oversold, row.on_hand < 0.0);
         }
         let voided_rows = reference.iter().filter(|s| s.status == "voided").count();
@@ -375,16 +434,25 @@ fn run_seed(seed: u64) {
         sim.restarts,
         sim.frames
     );
-    assert!(sim.acked.len() > 50 && sim.frames > 200, "seed {seed}: the simulation did too little to prove anything");
+    assert!(
+        sim.acked.len() > 50 && sim.frames > 200,
+        "seed {seed}: the simulation did too little to prove anything"
+    );
 }
 
 #[test]
 fn tills_converge_under_faults() {
-    if let Some(seed) = std::env::var("KASIR_SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+    if let Some(seed) = std::env::var("KASIR_SIM_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         run_seed(seed);
         return;
     }
-    let seeds: u64 = std::env::var("KASIR_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(6);
+    let seeds: u64 = std::env::var("KASIR_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
     for seed in 0..seeds {
         run_seed(seed);
     }

@@ -11,7 +11,11 @@ pub use wire::{Frame, JOIN_ALPN, SYNC_ALPN};
 /// Feeds arbitrary bytes to a session as a peer would: length-prefixed frames, decoded
 /// and handled one by one until the input ends or the session refuses. The fuzz target
 /// and the hostile-frame property test both drive this; it must never panic.
-pub fn feed_untrusted(node: &mut crate::node::Node, peer: kasir_crdt::DeviceId, mut data: &[u8]) -> usize {
+pub fn feed_untrusted(
+    node: &mut crate::node::Node,
+    peer: kasir_crdt::DeviceId,
+    mut data: &[u8],
+) -> usize {
     let mut session = Session::new(peer);
     let mut handled = 0;
     if session.start(node).is_err() {
@@ -25,7 +29,9 @@ pub fn feed_untrusted(node: &mut crate::node::Node, peer: kasir_crdt::DeviceId, 
         }
         let (body, rest) = data.split_at(n);
         data = rest;
-        let Ok(frame) = Frame::decode(body) else { break };
+        let Ok(frame) = Frame::decode(body) else {
+            break;
+        };
         if session.handle(node, frame).is_err() {
             break;
         }

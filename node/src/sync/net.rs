@@ -76,7 +76,8 @@ pub struct NetConfig {
 }
 
 fn lock(node: &SharedNode) -> Result<std::sync::MutexGuard<'_, Node>, NodeError> {
-    node.lock().map_err(|_| NodeError::Invalid("node state poisoned".into()))
+    node.lock()
+        .map_err(|_| NodeError::Invalid("node state poisoned".into()))
 }
 
 /// Binds an endpoint for this device: no relays, no port mapping, only our own socket.
@@ -99,7 +100,8 @@ fn device_of(id: iroh::EndpointId) -> DeviceId {
 }
 
 fn endpoint_id(d: DeviceId) -> Result<iroh::EndpointId, NetError> {
-    iroh::EndpointId::from_bytes(&d.0).map_err(|e| NetError::Io(format!("invalid endpoint id {d}: {e}")))
+    iroh::EndpointId::from_bytes(&d.0)
+        .map_err(|e| NetError::Io(format!("invalid endpoint id {d}: {e}")))
 }
 
 async fn read_frame(recv: &mut RecvStream) -> Result<Option<Frame>, NetError> {
@@ -114,7 +116,9 @@ async fn read_frame(recv: &mut RecvStream) -> Result<Option<Frame>, NetError> {
         return Err(crate::sync::wire::WireError::TooLarge(n).into());
     }
     let mut buf = vec![0u8; n];
-    AsyncReadExt::read_exact(recv, &mut buf).await.map_err(|e| NetError::Io(e.to_string()))?;
+    AsyncReadExt::read_exact(recv, &mut buf)
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
     BYTES_RECEIVED.fetch_add(4 + n as u64, std::sync::atomic::Ordering::Relaxed);
     LAST_RECEIVE_MS.store(crate::node::now_ms(), std::sync::atomic::Ordering::Relaxed);
     Ok(Some(Frame::decode(&buf)?))
@@ -123,7 +127,9 @@ async fn read_frame(recv: &mut RecvStream) -> Result<Option<Frame>, NetError> {
 async fn write_frames(send: &mut SendStream, frames: Vec<Frame>) -> Result<(), NetError> {
     for f in frames {
         let bytes = f.to_wire();
-        send.write_all(&bytes).await.map_err(|e| NetError::Io(e.to_string()))?;
+        send.write_all(&bytes)
+            .await
+            .map_err(|e| NetError::Io(e.to_string()))?;
         BYTES_SENT.fetch_add(bytes.len() as u64, std::sync::atomic::Ordering::Relaxed);
     }
     Ok(())
@@ -132,7 +138,10 @@ async fn write_frames(send: &mut SendStream, frames: Vec<Frame>) -> Result<(), N
 /// Whether `doc` is the store document and it no longer lists `peer` as a member.
 fn is_revoked_by(node: &SharedNode, doc: kasir_crdt::DocId, peer: DeviceId) -> bool {
     match lock(node) {
-        Ok(n) => doc == kasir_crdt::DocId::store(n.store_id()) && !matches!(n.membership(peer), Membership::Member(_)),
+        Ok(n) => {
+            doc == kasir_crdt::DocId::store(n.store_id())
+                && !matches!(n.membership(peer), Membership::Member(_))
+        }
         Err(_) => true,
     }
 }
@@ -150,7 +159,9 @@ async fn drive(
         // Checked here, not only on accept, so a dialer never syncs with a device that
         // was revoked since it was chosen as a target.
         if !matches!(n.membership(peer), Membership::Member(_)) {
-            return Err(NetError::Refused(format!("{peer} is not a member of this store")));
+            return Err(NetError::Refused(format!(
+                "{peer} is not a member of this store"
+            )));
         }
         n.set_connected(peer, true);
         let mut session = Session::new(peer);
@@ -268,23 +279,31 @@ pub enum JoinResponse {
 
 async fn handle_join(node: SharedNode, conn: Connection) -> Result<(), NetError> {
     let joiner = device_of(conn.remote_id());
-    let (mut send, mut recv) = conn.accept_bi().await.map_err(|e| NetError::Io(e.to_string()))?;
+    let (mut send, mut recv) = conn
+        .accept_bi()
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
     let mut len = [0u8; 4];
-    AsyncReadExt::read_exact(&mut recv, &mut len).await.map_err(|e| NetError::Io(e.to_string()))?;
+    AsyncReadExt::read_exact(&mut recv, &mut len)
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
     let n = u32::from_be_bytes(len) as usize;
     if n > 4096 {
         return Err(NetError::Refused("join request too large".into()));
     }
     let mut buf = vec![0u8; n];
-    AsyncReadExt::read_exact(&mut recv, &mut buf).await.map_err(|e| NetError::Io(e.to_string()))?;
+    AsyncReadExt::read_exact(&mut recv, &mut buf)
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
     let response = match postcard::from_bytes::<JoinRequest>(&buf) {
         Err(_) => JoinResponse::Refused("malformed join request".into()),
         Ok(req) => {
-            let admitted = tokio::task::block_in_place(|| -> Result<(Admission, [u8; 16]), NodeError> {
-                let mut n = lock(&node)?;
-                let a = n.admit(&req.secret, joiner, req.till_code, req.addrs)?;
-                Ok((a, *n.store_id().0.as_bytes()))
-            });
+            let admitted =
+                tokio::task::block_in_place(|| -> Result<(Admission, [u8; 16]), NodeError> {
+                    let mut n = lock(&node)?;
+                    let a = n.admit(&req.secret, joiner, req.till_code, req.addrs)?;
+                    Ok((a, *n.store_id().0.as_bytes()))
+                });
             match admitted {
                 Ok((admission, store)) => JoinResponse::Ok { store, admission },
                 Err(e) => {
@@ -295,8 +314,12 @@ async fn handle_join(node: SharedNode, conn: Connection) -> Result<(), NetError>
         }
     };
     let body = postcard::to_stdvec(&response).unwrap_or_default();
-    send.write_all(&(body.len() as u32).to_be_bytes()).await.map_err(|e| NetError::Io(e.to_string()))?;
-    send.write_all(&body).await.map_err(|e| NetError::Io(e.to_string()))?;
+    send.write_all(&(body.len() as u32).to_be_bytes())
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
+    send.write_all(&body)
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
     let _ = send.finish();
     let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
     Ok(())
@@ -317,19 +340,30 @@ pub async fn request_join(
         .await
         .map_err(|_| NetError::Io(format!("member {member} did not answer")))?
         .map_err(|e| NetError::Io(e.to_string()))?;
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| NetError::Io(e.to_string()))?;
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
     let body = postcard::to_stdvec(req).unwrap_or_default();
-    send.write_all(&(body.len() as u32).to_be_bytes()).await.map_err(|e| NetError::Io(e.to_string()))?;
-    send.write_all(&body).await.map_err(|e| NetError::Io(e.to_string()))?;
+    send.write_all(&(body.len() as u32).to_be_bytes())
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
+    send.write_all(&body)
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
     let _ = send.finish();
     let mut len = [0u8; 4];
-    AsyncReadExt::read_exact(&mut recv, &mut len).await.map_err(|e| NetError::Io(e.to_string()))?;
+    AsyncReadExt::read_exact(&mut recv, &mut len)
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
     let n = u32::from_be_bytes(len) as usize;
     if n > 4096 {
         return Err(NetError::Refused("join response too large".into()));
     }
     let mut buf = vec![0u8; n];
-    AsyncReadExt::read_exact(&mut recv, &mut buf).await.map_err(|e| NetError::Io(e.to_string()))?;
+    AsyncReadExt::read_exact(&mut recv, &mut buf)
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
     conn.close(0u32.into(), b"joined");
     postcard::from_bytes(&buf).map_err(|_| NetError::Refused("malformed join response".into()))
 }
@@ -350,15 +384,28 @@ pub async fn sync_once(
         .await
         .map_err(|_| NetError::Io(format!("peer {peer} did not answer")))?
         .map_err(|e| NetError::Io(e.to_string()))?;
-    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| NetError::Io(e.to_string()))?;
+    let (mut send, mut recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
     let mut session = Session::new(peer);
-    let start = tokio::task::block_in_place(|| -> Result<Vec<Frame>, NetError> { Ok(session.start(&*lock(&node)?)?) })?;
+    let start = tokio::task::block_in_place(|| -> Result<Vec<Frame>, NetError> {
+        Ok(session.start(&*lock(&node)?)?)
+    })?;
     write_frames(&mut send, start).await?;
     let deadline = tokio::time::Instant::now() + timeout;
     // Idle for a short while after the manifest exchange means both sides are done.
     loop {
-        let quiet = if session.is_idle() { Duration::from_millis(300) } else { Duration::from_secs(10) };
-        let next = tokio::time::timeout(quiet.min(deadline.saturating_duration_since(tokio::time::Instant::now())), read_frame(&mut recv)).await;
+        let quiet = if session.is_idle() {
+            Duration::from_millis(300)
+        } else {
+            Duration::from_secs(10)
+        };
+        let next = tokio::time::timeout(
+            quiet.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+            read_frame(&mut recv),
+        )
+        .await;
         match next {
             Err(_) if session.is_idle() => break,
             Err(_) => return Err(NetError::Io("initial sync timed out".into())),
@@ -373,7 +420,13 @@ pub async fn sync_once(
             Ok(Err(e)) => return Err(e),
         }
     }
-    let _ = write_frames(&mut send, vec![Frame::Bye { reason: "joined".into() }]).await;
+    let _ = write_frames(
+        &mut send,
+        vec![Frame::Bye {
+            reason: "joined".into(),
+        }],
+    )
+    .await;
     let _ = send.finish();
     conn.close(0u32.into(), b"done");
     Ok(())
@@ -389,7 +442,11 @@ pub struct Net {
 impl Net {
     /// The endpoint's bound sockets as `ip:port` strings.
     pub fn addrs(&self) -> Vec<String> {
-        self.endpoint.bound_sockets().iter().map(ToString::to_string).collect()
+        self.endpoint
+            .bound_sockets()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     /// The endpoint.
@@ -405,7 +462,11 @@ impl Net {
 }
 
 /// Binds the endpoint and starts the accept loop, the dial manager and mDNS.
-pub async fn start(node: SharedNode, cfg: NetConfig, cancel: CancellationToken) -> Result<Net, NetError> {
+pub async fn start(
+    node: SharedNode,
+    cfg: NetConfig,
+    cancel: CancellationToken,
+) -> Result<Net, NetError> {
     let secret = lock(&node)?.identity().secret_bytes();
     let endpoint = bind_endpoint(secret, cfg.listen).await?;
     let bound: Vec<String> = endpoint
@@ -423,7 +484,13 @@ pub async fn start(node: SharedNode, cfg: NetConfig, cancel: CancellationToken) 
         start_mdns(&endpoint, discovered.clone(), cancel.clone()).await;
     }
     tokio::spawn(accept_loop(endpoint.clone(), node.clone(), cancel.clone()));
-    tokio::spawn(dial_manager(endpoint.clone(), node, cfg.peers, discovered, cancel.clone()));
+    tokio::spawn(dial_manager(
+        endpoint.clone(),
+        node,
+        cfg.peers,
+        discovered,
+        cancel.clone(),
+    ));
     Ok(Net { endpoint, cancel })
 }
 
@@ -578,7 +645,13 @@ async fn dial_manager(
         }
         for id in now.keys() {
             if dialers.get(id).is_none_or(|h| h.is_finished()) {
-                let task = dial_loop(endpoint.clone(), node.clone(), *id, shared_targets.clone(), cancel.clone());
+                let task = dial_loop(
+                    endpoint.clone(),
+                    node.clone(),
+                    *id,
+                    shared_targets.clone(),
+                    cancel.clone(),
+                );
                 dialers.insert(*id, tokio::spawn(task));
             }
         }
@@ -604,7 +677,11 @@ async fn dial_loop(
         let already = lock(&node).map(|n| n.is_connected(peer)).unwrap_or(true);
         let addrs: Vec<SocketAddr> = targets
             .lock()
-            .map(|t| t.get(&peer).map(|a| a.iter().copied().collect()).unwrap_or_default())
+            .map(|t| {
+                t.get(&peer)
+                    .map(|a| a.iter().copied().collect())
+                    .unwrap_or_default()
+            })
             .unwrap_or_default();
         if addrs.is_empty() {
             return; // no longer a target (revoked, forgotten): the manager respawns if needed
@@ -640,7 +717,10 @@ async fn connect_and_drive(
         .await
         .map_err(|_| NetError::Io("connect timed out".into()))?
         .map_err(|e| NetError::Io(e.to_string()))?;
-    let (send, recv) = conn.open_bi().await.map_err(|e| NetError::Io(e.to_string()))?;
+    let (send, recv) = conn
+        .open_bi()
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
     if let Some(a) = addrs.first()
         && let Ok(n) = lock(&node)
     {

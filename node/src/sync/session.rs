@@ -64,10 +64,18 @@ pub fn from_wire(w: &WireDoc) -> Result<DocRef, SessionError> {
         k => return Err(SessionError::Protocol(format!("unknown document kind {k}"))),
     };
     let date = match &w.date {
-        Some(d) => Some(d.parse::<BusinessDate>().map_err(|e| SessionError::Protocol(e.to_string()))?),
+        Some(d) => Some(
+            d.parse::<BusinessDate>()
+                .map_err(|e| SessionError::Protocol(e.to_string()))?,
+        ),
         None => None,
     };
-    Ok(DocRef { id: DocId(w.id), kind, till: w.till.map(DeviceId), date })
+    Ok(DocRef {
+        id: DocId(w.id),
+        kind,
+        till: w.till.map(DeviceId),
+        date,
+    })
 }
 
 /// The state of one session.
@@ -122,7 +130,10 @@ impl Session {
             .map(|e| (to_wire(&e.doc), e.heads))
             .collect();
         let out = vec![
-            Frame::Hello { version: VERSION, store: *node.store_id().0.as_bytes() },
+            Frame::Hello {
+                version: VERSION,
+                store: *node.store_id().0.as_bytes(),
+            },
             Frame::Manifest { docs },
         ];
         self.frames_out += out.len() as u64;
@@ -143,14 +154,21 @@ impl Session {
         let mut st = std::mem::take(self.state(node, r.id)?);
         let msg = node.sync_generate(r, &mut st);
         self.states.insert(r.id, st);
-        Ok(msg?.map(|msg| Frame::Sync { doc: to_wire(r), msg }))
+        Ok(msg?.map(|msg| Frame::Sync {
+            doc: to_wire(r),
+            msg,
+        }))
     }
 
     fn fill(&mut self, node: &mut Node, out: &mut Vec<Frame>) -> Result<(), SessionError> {
         while self.active.len() < MAX_ACTIVE {
-            let Some(id) = self.pending.pop_front() else { break };
+            let Some(id) = self.pending.pop_front() else {
+                break;
+            };
             self.queued.remove(&id);
-            let Some(r) = self.refs.get(&id).cloned() else { continue };
+            let Some(r) = self.refs.get(&id).cloned() else {
+                continue;
+            };
             if let Some(f) = self.generate(node, &r)? {
                 self.active.insert(id);
                 out.push(f);
@@ -166,7 +184,9 @@ impl Session {
         match frame {
             Frame::Hello { version, store } => {
                 if version != VERSION {
-                    return Err(SessionError::Protocol(format!("unsupported protocol version {version}")));
+                    return Err(SessionError::Protocol(format!(
+                        "unsupported protocol version {version}"
+                    )));
                 }
                 if store != *node.store_id().0.as_bytes() {
                     return Err(SessionError::WrongStore);
@@ -177,12 +197,16 @@ impl Session {
                 if !self.hello {
                     return Err(SessionError::Protocol("manifest before hello".into()));
                 }
-                let ours: HashMap<DocId, ([u8; 32], DocRef)> =
-                    node.manifest()?.into_iter().map(|e| (e.doc.id, (e.heads, e.doc))).collect();
+                let ours: HashMap<DocId, ([u8; 32], DocRef)> = node
+                    .manifest()?
+                    .into_iter()
+                    .map(|e| (e.doc.id, (e.heads, e.doc)))
+                    .collect();
                 let mut theirs = HashSet::new();
                 for (w, heads) in docs {
                     let r = from_wire(&w)?;
-                    node.check_doc_ref(&r).map_err(|e| SessionError::Protocol(e.to_string()))?;
+                    node.check_doc_ref(&r)
+                        .map_err(|e| SessionError::Protocol(e.to_string()))?;
                     theirs.insert(r.id);
                     if ours.get(&r.id).map(|(h, _)| *h) != Some(heads) {
                         self.enqueue(r);
@@ -201,7 +225,8 @@ impl Session {
                     return Err(SessionError::Protocol("sync before hello".into()));
                 }
                 let r = from_wire(&doc)?;
-                node.check_doc_ref(&r).map_err(|e| SessionError::Protocol(e.to_string()))?;
+                node.check_doc_ref(&r)
+                    .map_err(|e| SessionError::Protocol(e.to_string()))?;
                 self.refs.insert(r.id, r.clone());
                 let mut st = std::mem::take(self.state(node, r.id)?);
                 let received = node.sync_receive(self.peer, &r, &mut st, &msg);
@@ -237,7 +262,11 @@ impl Session {
     }
 
     /// A document changed locally (or through another peer): offer it to this peer.
-    pub fn local_change(&mut self, node: &mut Node, doc: DocId) -> Result<Vec<Frame>, SessionError> {
+    pub fn local_change(
+        &mut self,
+        node: &mut Node,
+        doc: DocId,
+    ) -> Result<Vec<Frame>, SessionError> {
         if !self.manifest {
             return Ok(Vec::new()); // the manifest exchange will cover it
         }

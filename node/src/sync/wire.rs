@@ -101,14 +101,22 @@ mod tests {
     #[test]
     fn frames_round_trip_and_garbage_is_an_error() {
         let f = Frame::Sync {
-            doc: WireDoc { id: [7; 32], kind: 2, till: Some([1; 32]), date: Some("2026-11-24".into()) },
+            doc: WireDoc {
+                id: [7; 32],
+                kind: 2,
+                till: Some([1; 32]),
+                date: Some("2026-11-24".into()),
+            },
             msg: vec![1, 2, 3],
         };
         assert_eq!(Frame::decode(&f.encode()).ok(), Some(f.clone()));
         assert!(Frame::decode(&[0xff, 0xff, 0xff]).is_err());
         let body = f.encode();
         for cut in 0..body.len() {
-            assert!(Frame::decode(&body[..cut]).is_err(), "truncated at {cut} decoded");
+            assert!(
+                Frame::decode(&body[..cut]).is_err(),
+                "truncated at {cut} decoded"
+            );
         }
     }
 }
