@@ -1,12 +1,31 @@
 //! The catalog: the store's products, each field last-writer-wins.
 
-use automerge::{ActorId, ObjType, ReadDoc};
+use automerge::transaction::Transactable;
+use automerge::{ActorId, ObjType, ReadDoc, ScalarValue};
 
 use crate::doc::{Doc, DocError, GenesisValue, map_fields};
 use crate::ids::{DocId, DocKind, StoreId};
 use crate::records::Product;
 
 const PRODUCTS: &str = "products";
+/// Few-shot recognition references, keyed by reference id. Not part of genesis: created
+/// lazily by a deterministic change (see `Doc::lazy_root_map`), so catalogs made before
+/// it existed keep their genesis and still merge.
+const ML_REFERENCES: &str = "ml_references";
+
+/// One product-recognition reference photo, as an embedding (the photo itself is not
+/// stored). Immutable once written; keyed by a unique id (UUIDv7).
+#[derive(Debug, Clone, PartialEq)]
+pub struct MlReference {
+    /// The product it shows.
+    pub sku: String,
+    /// blake3 hex of the model that computed the embedding.
+    pub model: String,
+    /// The L2-normalised embedding as f32 little-endian bytes.
+    pub embedding: Vec<u8>,
+    /// When it was enrolled.
+    pub created_at_ms: i64,
+}
 
 /// The catalog document of one store.
 #[derive(Debug)]
@@ -136,6 +155,98 @@ impl CatalogDoc {
         self.product_ids()
             .iter()
             .filter_map(|id| self.product(id).transpose())
+            .collect()
+    }
+}
+
+impl CatalogDoc {
+    /// Adds a recognition reference under `id` and commits. Returns false (and writes
+    /// nothing) if `id` already exists.
+    pub fn add_ml_reference(
+        &mut self,
+        id: &str,
+        reference: &MlReference,
+    ) -> Result<bool, DocError> {
+        let map = self.doc.lazy_root_map(ML_REFERENCES)?;
+        if self.doc.has_key(&map, id) {
+            return Ok(false);
+        }
+        let staged = (|| -> Result<(), automerge::AutomergeError> {
+            let am = self.doc.automerge();
+            let obj = am.put_object(&map, id, ObjType::Map)?;
+            am.put(&obj, "sku", reference.sku.as_str())?;
+            am.put(&obj, "model", reference.model.as_str())?;
+            am.put(&obj, "created_at_ms", reference.created_at_ms)?;
+            am.put(
+                &obj,
+                "embedding",
+                ScalarValue::Bytes(reference.embedding.clone()),
+            )?;
+            Ok(())
+        })();
+        match staged {
+            Ok(()) => {
+                self.doc.commit(reference.created_at_ms);
+                Ok(true)
+            }
+            Err(e) => {
+                self.doc.rollback();
+                Err(e.into())
+            }
+        }
+    }
+
+    /// All recognition references in id order; undecodable entries come back as errors.
+    /// Empty for a catalog that never had one.
+    pub fn ml_references(&self) -> Vec<Result<(String, MlReference), DocError>> {
+        let Some(map) = self.doc.existing_root_map(ML_REFERENCES) else {
+            return Vec::new();
+        };
+        let am = self.doc.automerge_ref();
+        am.keys(&map)
+            .map(|id| {
+                let bad = |reason: &str| DocError::BadRecord {
+                    key: id.clone(),
+                    reason: reason.to_owned(),
+                };
+                let Some((automerge::Value::Object(ObjType::Map), obj)) =
+                    am.get(&map, id.as_str())?
+                else {
+                    return Err(bad("not a map"));
+                };
+                let scalar = |field: &str| -> Result<ScalarValue, DocError> {
+                    match am.get(&obj, field)? {
+                        Some((automerge::Value::Scalar(s), _)) => Ok(s.into_owned()),
+                        _ => Err(bad(&format!("missing {field}"))),
+                    }
+                };
+                let text = |field: &str| -> Result<String, DocError> {
+                    match scalar(field)? {
+                        ScalarValue::Str(s) => Ok(s.to_string()),
+                        _ => Err(bad(&format!("{field} is not text"))),
+                    }
+                };
+                let embedding = match scalar("embedding")? {
+                    ScalarValue::Bytes(b) => b,
+                    _ => return Err(bad("embedding is not bytes")),
+                };
+                let created_at_ms = match scalar("created_at_ms")? {
+                    ScalarValue::Int(n) => n,
+                    ScalarValue::Uint(n) => {
+                        i64::try_from(n).map_err(|_| bad("created_at_ms out of range"))?
+                    }
+                    _ => return Err(bad("created_at_ms is not a number")),
+                };
+                Ok((
+                    id.clone(),
+                    MlReference {
+                        sku: text("sku")?,
+                        model: text("model")?,
+                        embedding,
+                        created_at_ms,
+                    },
+                ))
+            })
             .collect()
     }
 }

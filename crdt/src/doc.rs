@@ -319,6 +319,55 @@ impl Doc {
         }
     }
 
+    /// The object id of a top-level map added *after* genesis, creating it if this replica
+    /// does not have it yet.
+    ///
+    /// The map is created by a deterministic change: the actor is derived from the
+    /// document id and `key`, the only dependency is the genesis change, the time is 0.
+    /// Every replica that creates it therefore produces the byte-identical change (same
+    /// hash), so concurrent creations on two tills merge into one map instead of two
+    /// conflicting ones. Documents created before the map existed keep working: they get
+    /// the map the first time something is written to it.
+    pub(crate) fn lazy_root_map(&mut self, key: &'static str) -> Result<ObjId, DocError> {
+        if let Ok(obj) = self.root_map(key) {
+            return Ok(obj);
+        }
+        let genesis_actor = ActorId::from(&blake3::hash(&self.id.0).as_bytes()[..16]);
+        let Some(genesis) = self
+            .am
+            .get_changes(&[])
+            .into_iter()
+            .find(|c| c.deps().is_empty() && c.seq() == 1 && *c.actor_id() == genesis_actor)
+        else {
+            return Err(DocError::WrongShape {
+                doc: self.id,
+                expected: self.kind.as_str(),
+            });
+        };
+        let mut hasher = blake3::Hasher::new();
+        hasher.update(&self.id.0);
+        hasher.update(b"/lazy-root-map/");
+        hasher.update(key.as_bytes());
+        let actor = ActorId::from(&hasher.finalize().as_bytes()[..16]);
+        let mut fresh = AutoCommit::new().with_actor(actor);
+        guarded(|| fresh.apply_changes([genesis]))?;
+        fresh.put_object(ROOT, key, ObjType::Map)?;
+        fresh.commit_with(CommitOptions::default().with_time(0));
+        let Some(change) = fresh.get_last_local_change() else {
+            return Err(DocError::Corrupt("lazy map change was not produced".into()));
+        };
+        guarded(|| self.am.apply_changes([change]))?;
+        self.root_map(key)
+    }
+
+    /// The object id of a lazily added top-level map, if this replica has it.
+    pub(crate) fn existing_root_map(&self, key: &str) -> Option<ObjId> {
+        match self.am.get(ROOT, key) {
+            Ok(Some((automerge::Value::Object(ObjType::Map), id))) => Some(id),
+            _ => None,
+        }
+    }
+
     /// Writes an immutable record under `key` in `map` (one batch of operations).
     pub(crate) fn put_record<T: Serialize>(
         &mut self,

@@ -12,6 +12,8 @@ const PROFILE: &str = "profile";
 const DEVICES: &str = "devices";
 const INVITES: &str = "invites";
 const USERS: &str = "users";
+/// Root register naming the active recognition model (blake3 hex), last writer wins.
+const ML_MODEL: &str = "ml_model";
 
 /// What a device may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -300,5 +302,28 @@ impl StoreDoc {
     /// An invite by the hash of its secret.
     pub fn invite(&self, secret_hash: &str) -> Result<Option<Invite>, DocError> {
         self.get(INVITES, secret_hash)
+    }
+
+    /// Names the store's active recognition model by its blake3 hex hash (a root
+    /// register: concurrent writes resolve to one value on every replica). Returns
+    /// whether it changed.
+    pub fn set_active_model(&mut self, blake3_hex: &str, at_ms: i64) -> Result<bool, DocError> {
+        if self.active_model().as_deref() == Some(blake3_hex) {
+            return Ok(false);
+        }
+        let am = self.doc.automerge();
+        if let Err(e) =
+            automerge::transaction::Transactable::put(am, automerge::ROOT, ML_MODEL, blake3_hex)
+        {
+            self.doc.rollback();
+            return Err(e.into());
+        }
+        self.doc.commit(at_ms);
+        Ok(true)
+    }
+
+    /// The active recognition model's blake3 hex hash, if one was named.
+    pub fn active_model(&self) -> Option<String> {
+        self.doc.root_str(ML_MODEL)
     }
 }

@@ -172,6 +172,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/invites", post(invite))
         .route("/v1/devices/{endpoint_id}/revoke", post(revoke))
+        .route(
+            "/v1/ml/recognize",
+            post(ml_recognize).layer(axum::extract::DefaultBodyLimit::max(
+                crate::ml::MAX_IMAGE_BYTES,
+            )),
+        )
         .route("/metrics", get(metrics))
         .fallback(|| async {
             ApiError {
@@ -188,6 +194,36 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct RecognizeQuery {
+    top: Option<usize>,
+}
+
+/// `POST /v1/ml/recognize` (body: the photo's bytes). The node's lock is held only to
+/// fetch the model and gallery; inference runs outside it.
+async fn ml_recognize(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<RecognizeQuery>,
+    body: Bytes,
+) -> ApiResult {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "the body must be a JPEG or PNG photo",
+        ));
+    }
+    let matcher = with_node(&state, |n| n.ml_matcher()).await?;
+    let top = q.top.unwrap_or(3);
+    let outcome = tokio::task::spawn_blocking(move || matcher.recognize(&body, top))
+        .await
+        .map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: e.to_string(),
+        })??;
+    ok_json(StatusCode::OK, outcome)
 }
 
 async fn health() -> ApiResult {

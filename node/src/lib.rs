@@ -6,6 +6,7 @@
 //! - [`import`]: CSV/XLSX product import.
 //! - [`http`]: the HTTP API of `kasir run`; [`daemon`]: the daemon and its discovery file.
 //! - [`print`]: receipts to printers (ESC/POS via `kasir-devices`) and the print queue.
+//! - [`ml`]: product recognition (`kasir-ml`): enrolment, recognition, cashier feedback.
 //!
 //! **Architecture Invariant:** a write is acknowledged only after its SQLite transaction
 //! (document chunk + read-table rows) has committed with `synchronous=FULL`.
@@ -17,6 +18,7 @@ pub mod http;
 pub mod identity;
 pub mod import;
 pub mod membership;
+pub mod ml;
 pub mod node;
 pub mod print;
 pub mod replica;

@@ -167,6 +167,39 @@ enum Command {
         #[arg(long, default_value_t = 200)]
         sales: usize,
     },
+    /// Product recognition from photos: enrol, recognise, correct.
+    #[command(subcommand)]
+    Ml(MlCmd),
+}
+
+#[derive(Subcommand)]
+enum MlCmd {
+    /// Add reference photos of a product to the store's gallery (shared by every till).
+    Enroll {
+        /// The product's SKU.
+        #[arg(long)]
+        sku: String,
+        /// Photos (JPEG or PNG).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
+    /// Recognise the product in a photo.
+    Recognize {
+        /// The photo (JPEG or PNG).
+        image: PathBuf,
+        /// How many candidates to list.
+        #[arg(long, default_value_t = 3)]
+        top: usize,
+    },
+    /// Record a cashier's correction: this photo shows SKU (also enrols it).
+    Feedback {
+        /// The photo (JPEG or PNG).
+        #[arg(long)]
+        image: PathBuf,
+        /// The product it really shows.
+        #[arg(long)]
+        sku: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -930,6 +963,47 @@ fn run(cli: Cli) -> Result<()> {
             });
         }
         Command::Demo { sales } => demo::run(sales, json_mode)?,
+        Command::Ml(cmd) => ml_command(&dir, json_mode, cmd)?,
+    }
+    Ok(())
+}
+
+fn read_photo(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// `kasir ml ...`: opens the data directory itself (stop `kasir run` first, or use
+/// `POST /v1/ml/recognize` on the daemon).
+fn ml_command(dir: &Path, json_mode: bool, cmd: MlCmd) -> Result<()> {
+    let mut node = Node::open(dir)?;
+    match cmd {
+        MlCmd::Enroll { sku, images } => {
+            let photos = images
+                .iter()
+                .map(|p| read_photo(p))
+                .collect::<Result<Vec<_>>>()?;
+            let references = node.ml_enroll(&sku, &photos)?;
+            print(
+                json_mode,
+                &json!({ "sku": sku, "references": references }),
+                |_| format!("{sku}: {references} foto referensi"),
+            );
+        }
+        MlCmd::Recognize { image, top } => {
+            let outcome = node.ml_recognize(&read_photo(&image)?, top)?;
+            let v = to_value(&outcome)?;
+            print(json_mode, &v, |_| match outcome.matches.first() {
+                Some(m) if outcome.known => format!("{} ({:.2})", m.sku, m.score),
+                Some(m) => format!("tidak dikenal (terdekat {} {:.2})", m.sku, m.score),
+                None => "tidak dikenal (belum ada foto referensi)".into(),
+            });
+        }
+        MlCmd::Feedback { image, sku } => {
+            node.ml_feedback(&read_photo(&image)?, &sku)?;
+            print(json_mode, &json!({ "ok": true }), |_| {
+                format!("Koreksi dicatat: {sku}")
+            });
+        }
     }
     Ok(())
 }

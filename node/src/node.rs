@@ -1303,7 +1303,7 @@ impl Node {
         Ok(non_cash)
     }
 
-    fn write_ledger(
+    pub(crate) fn write_ledger(
         &mut self,
         change: impl FnOnce(&mut LedgerDoc) -> Result<(), kasir_crdt::DocError>,
         rows: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), NodeError>,

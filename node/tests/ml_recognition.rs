@@ -1,0 +1,90 @@
+#![allow(missing_docs)]
+//! `kasir ml enroll | recognize | feedback` and `POST /v1/ml/recognize` against the real
+//! bundled model: enrolled products are recognised, a never-enrolled photo is unknown, a
+//! correction is recorded and teaches the gallery, bad input is one error line.
+
+mod support;
+
+use std::path::PathBuf;
+
+use support::Till;
+
+fn photo(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../ml/tests/fixtures")
+        .join(format!("{name}.jpg"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn add(till: &Till, sku: &str) {
+    till.ok(&[
+        "product", "add", "--sku", sku, "--name", sku, "--price", "1000",
+    ]);
+}
+
+#[test]
+fn enroll_recognize_feedback_over_cli_and_http() {
+    let till = Till::init();
+    for sku in ["KOPI", "ROKET", "KUCING"] {
+        add(&till, sku);
+    }
+    let v = till.ok(&["ml", "enroll", "--sku", "KOPI", &photo("coffee")]);
+    assert_eq!(v["sku"], "KOPI");
+    assert_eq!(v["references"], 1);
+    let v = till.ok(&[
+        "ml",
+        "enroll",
+        "--sku",
+        "ROKET",
+        &photo("rocket"),
+        &photo("rocket"),
+    ]);
+    assert_eq!(v["references"], 2);
+
+    let v = till.ok(&["ml", "recognize", &photo("coffee"), "--top", "2"]);
+    assert_eq!(v["matches"][0]["sku"], "KOPI", "{v}");
+    assert_eq!(v["known"], true);
+    assert!(v["matches"][0]["score"].as_f64().is_some_and(|s| s > 0.9));
+    assert_eq!(v["matches"].as_array().map(Vec::len), Some(2));
+    assert!(v["elapsed_ms"].is_number());
+
+    let v = till.ok(&["ml", "recognize", &photo("retina")]);
+    assert_eq!(v["known"], false, "never-enrolled photo: {v}");
+
+    // A correction is recorded and the photo becomes a reference.
+    assert_eq!(
+        till.ok(&["ml", "recognize", &photo("chelsea")])["known"],
+        false
+    );
+    let v = till.ok(&[
+        "ml",
+        "feedback",
+        "--image",
+        &photo("chelsea"),
+        "--sku",
+        "KUCING",
+    ]);
+    assert_eq!(v["ok"], true);
+    let v = till.ok(&["ml", "recognize", &photo("chelsea")]);
+    assert_eq!(v["matches"][0]["sku"], "KUCING");
+    assert_eq!(v["known"], true);
+
+    // Refusals: unknown SKU, not an image.
+    let e = till.fails(&["ml", "enroll", "--sku", "NOPE", &photo("coffee")]);
+    assert!(e.contains("NOPE"), "{e}");
+    let not_a_photo =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ml/tests/fixtures/LICENSES.md");
+    let e = till.fails(&["ml", "recognize", &not_a_photo.to_string_lossy()]);
+    assert!(e.starts_with("error"), "{e}");
+
+    // The daemon answers the same over HTTP.
+    let daemon = till.daemon();
+    let bytes = std::fs::read(photo("rocket")).expect("fixture");
+    let (status, v) = daemon.post_raw("/v1/ml/recognize?top=1", &bytes);
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["matches"][0]["sku"], "ROKET");
+    assert_eq!(v["known"], true);
+    let (status, v) = daemon.post_raw("/v1/ml/recognize", b"not a photo");
+    assert_eq!(status, 400, "{v}");
+}
