@@ -972,10 +972,34 @@ fn read_photo(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// `kasir ml ...`: opens the data directory itself (stop `kasir run` first, or use
-/// `POST /v1/ml/recognize` on the daemon).
+/// `kasir ml ...`. `recognize` also works through a running daemon; `enroll` and
+/// `feedback` write documents and need the data directory itself (stop `kasir run`).
 fn ml_command(dir: &Path, json_mode: bool, cmd: MlCmd) -> Result<()> {
-    let mut node = Node::open(dir)?;
+    let mut node = match open_backend(dir)? {
+        Backend::Local(node) => node,
+        Backend::Remote(r) => {
+            let MlCmd::Recognize { image, top } = cmd else {
+                bail!("kasir ml enroll/feedback need the data directory: stop `kasir run` first");
+            };
+            let resp = r
+                .agent
+                .post(format!("{}/v1/ml/recognize?top={top}", r.base))
+                .header("content-type", "application/octet-stream")
+                .send(&read_photo(&image)?[..])
+                .context("daemon unreachable")?;
+            let v = Remote::check(resp)?;
+            print(json_mode, &v, |v| {
+                let sku = v["matches"][0]["sku"].as_str().unwrap_or("-");
+                let score = v["matches"][0]["score"].as_f64().unwrap_or(0.0);
+                if v["known"] == true {
+                    format!("{sku} ({score:.2})")
+                } else {
+                    format!("tidak dikenal (terdekat {sku} {score:.2})")
+                }
+            });
+            return Ok(());
+        }
+    };
     match cmd {
         MlCmd::Enroll { sku, images } => {
             let photos = images

@@ -87,4 +87,9 @@ fn enroll_recognize_feedback_over_cli_and_http() {
     assert_eq!(v["known"], true);
     let (status, v) = daemon.post_raw("/v1/ml/recognize", b"not a photo");
     assert_eq!(status, 400, "{v}");
+    // The CLI goes through the daemon while it holds the data directory.
+    let v = till.ok(&["ml", "recognize", &photo("coffee")]);
+    assert_eq!(v["matches"][0]["sku"], "KOPI");
+    let e = till.fails(&["ml", "enroll", "--sku", "KOPI", &photo("coffee")]);
+    assert!(e.contains("stop `kasir run`"), "{e}");
 }
