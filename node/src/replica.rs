@@ -226,10 +226,13 @@ impl Node {
         msg: &[u8],
     ) -> Result<bool, NodeError> {
         self.check_doc_ref(r)?;
+        let started = std::time::Instant::now();
         let shared_before = state.shared_heads_hash();
         let doc = self.replica_doc(r)?;
         let before = doc.heads();
-        if let Err(e) = doc.receive_sync_message(state, msg) {
+        let received = doc.receive_sync_message(state, msg);
+        let applied_at = started.elapsed();
+        if let Err(e) = received {
             // Nothing was applied (automerge checks before it changes the document), but
             // be safe: reload from disk on next use.
             self.forget(r);
@@ -244,6 +247,10 @@ impl Node {
             self.forget(r);
         }
         result?;
+        tracing::debug!(
+            doc = %r.id, bytes = msg.len(), apply_ms = applied_at.as_millis() as u64,
+            total_ms = started.elapsed().as_millis() as u64, "merged a sync message"
+        );
         if changed {
             if r.kind == DocKind::Store
                 && let Ok(Some(profile)) = self.store.profile()
