@@ -54,7 +54,10 @@ pub struct Gallery {
     model: ModelHash,
     threshold: f32,
     ids: Vec<String>,
-    skus: Vec<String>,
+    /// Per reference, an index into `sku_names`.
+    sku_of: Vec<usize>,
+    sku_names: Vec<String>,
+    sku_index: std::collections::HashMap<String, usize>,
     data: Vec<f32>,
 }
 
@@ -65,7 +68,9 @@ impl Gallery {
             model,
             threshold: DEFAULT_THRESHOLD,
             ids: Vec::new(),
-            skus: Vec::new(),
+            sku_of: Vec::new(),
+            sku_names: Vec::new(),
+            sku_index: std::collections::HashMap::new(),
             data: Vec::new(),
         }
     }
@@ -113,8 +118,13 @@ impl Gallery {
         if embedding.as_slice().len() != DIM {
             return Err(GalleryError::WrongDim(embedding.as_slice().len()));
         }
+        let next = self.sku_names.len();
+        let index = *self.sku_index.entry(sku.to_owned()).or_insert(next);
+        if index == next {
+            self.sku_names.push(sku.to_owned());
+        }
         self.ids.push(id.to_owned());
-        self.skus.push(sku.to_owned());
+        self.sku_of.push(index);
         self.data.extend_from_slice(embedding.as_slice());
         Ok(())
     }
@@ -123,32 +133,34 @@ impl Gallery {
     /// the best reaches the threshold.
     pub fn recognize(&self, query: &Embedding, k: usize) -> Recognition {
         let q = query.as_slice();
-        // Best score per SKU, keeping the first-seen order for ties.
-        let mut best: Vec<Match> = Vec::new();
+        // Best score per SKU, then the top k of those.
+        let mut per_sku = vec![f32::NEG_INFINITY; self.sku_names.len()];
         if q.len() == DIM {
-            let mut per_sku: std::collections::HashMap<&str, usize> =
-                std::collections::HashMap::new();
-            for (i, row) in self.data.chunks_exact(DIM).enumerate() {
+            for (row, &sku) in self.data.chunks_exact(DIM).zip(&self.sku_of) {
                 let score = dot(q, row);
-                let sku = self.skus[i].as_str();
-                match per_sku.get(sku) {
-                    Some(&j) => {
-                        if score > best[j].score {
-                            best[j].score = score;
-                        }
-                    }
-                    None => {
-                        per_sku.insert(sku, best.len());
-                        best.push(Match {
-                            sku: sku.to_owned(),
-                            score,
-                        });
-                    }
+                if score > per_sku[sku] {
+                    per_sku[sku] = score;
                 }
             }
         }
-        best.sort_by(|a, b| b.score.total_cmp(&a.score));
-        best.truncate(k.max(1));
+        let mut ranked: Vec<(usize, f32)> = per_sku
+            .into_iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_finite())
+            .collect();
+        let k = k.max(1);
+        if ranked.len() > k {
+            ranked.select_nth_unstable_by(k - 1, |a, b| b.1.total_cmp(&a.1));
+            ranked.truncate(k);
+        }
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        let best: Vec<Match> = ranked
+            .into_iter()
+            .map(|(i, score)| Match {
+                sku: self.sku_names[i].clone(),
+                score,
+            })
+            .collect();
         let known = best.first().is_some_and(|m| m.score >= self.threshold);
         Recognition {
             matches: best,
