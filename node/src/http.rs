@@ -171,6 +171,7 @@ pub fn router(state: AppState) -> Router {
             post(crate::print::http_enqueue).get(crate::print::http_escpos),
         )
         .route("/v1/invites", post(invite))
+        .route("/v1/store", get(get_store).post(set_store))
         .route("/v1/devices/{endpoint_id}/revoke", post(revoke))
         .route(
             "/v1/ml/recognize",
@@ -548,4 +549,20 @@ async fn revoke(State(state): State<AppState>, Path(endpoint_id): Path<String>) 
         })?;
     with_node(&state, move |n| n.revoke(device)).await?;
     ok_json(StatusCode::OK, json!({ "ok": true }))
+}
+
+async fn get_store(State(state): State<AppState>) -> ApiResult {
+    let profile = with_node(&state, |n| Ok(n.profile().clone())).await?;
+    ok_json(StatusCode::OK, profile)
+}
+
+async fn set_store(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    let update: crate::profile::ProfileUpdate = parse_body(&body)?;
+    let profile = with_node(&state, move |n| {
+        let profile = update.apply(n.profile().clone())?;
+        n.set_profile(profile)?;
+        Ok(n.profile().clone())
+    })
+    .await?;
+    ok_json(StatusCode::OK, profile)
 }

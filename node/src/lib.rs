@@ -21,6 +21,7 @@ pub mod membership;
 pub mod ml;
 pub mod node;
 pub mod print;
+pub mod profile;
 pub mod replica;
 pub mod storage;
 pub mod sync;

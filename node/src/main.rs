@@ -115,6 +115,9 @@ enum Command {
     /// Cash shifts: buka/tutup kasir.
     #[command(subcommand)]
     Shift(ShiftCmd),
+    /// The store profile: name, address, NPWP, tax rule, rounding, receipt texts.
+    #[command(subcommand)]
+    Store(StoreCmd),
     /// Run the daemon: HTTP API (and, later, peer sync).
     Run {
         /// Sync endpoint address (QUIC), e.g. 0.0.0.0:7070.
@@ -283,6 +286,14 @@ struct MoveArgs {
     /// Note.
     #[arg(long)]
     note: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum StoreCmd {
+    /// Print the profile.
+    Show,
+    /// Change fields of the profile (others stay as they are).
+    Set(kasir_node::profile::ProfileUpdate),
 }
 
 #[derive(Subcommand)]
@@ -833,6 +844,37 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 print!("{text}");
             }
+        }
+        Command::Store(cmd) => {
+            let v = match (open_backend(&dir)?, cmd) {
+                (Backend::Local(node), StoreCmd::Show) => to_value(node.profile())?,
+                (Backend::Local(mut node), StoreCmd::Set(update)) => {
+                    let profile = update.apply(node.profile().clone())?;
+                    node.set_profile(profile)?;
+                    to_value(node.profile())?
+                }
+                (Backend::Remote(r), StoreCmd::Show) => r.get("/v1/store")?,
+                (Backend::Remote(r), StoreCmd::Set(update)) => {
+                    r.post("/v1/store", &to_value(&update)?)?
+                }
+            };
+            print(json_mode, &v, |v| {
+                let tax = &v["tax_rule"];
+                format!(
+                    "{}\n{}\nNPWP: {}\nPajak: {} {}bp ({}), pembulatan tunai {}",
+                    v["name"].as_str().unwrap_or(""),
+                    v["address"].as_str().unwrap_or("-"),
+                    v["npwp"].as_str().unwrap_or("-"),
+                    tax["kind"].as_str().unwrap_or("none"),
+                    tax["rate_bp"],
+                    if tax["inclusive"].as_bool() == Some(false) {
+                        "belum termasuk"
+                    } else {
+                        "termasuk"
+                    },
+                    v["cash_rounding"]["unit"]
+                )
+            });
         }
         Command::Shift(cmd) => {
             let mut node = match open_backend(&dir)? {

@@ -1,0 +1,154 @@
+//! Changing the store profile from the CLI and the HTTP API: which fields a shop owner
+//! sets, and the tax presets they choose from.
+
+use kasir_crdt::money::CashRounding;
+use kasir_crdt::store::StoreProfile;
+use kasir_crdt::tax::TaxRule;
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+
+/// A partial update of the profile: `None` keeps the current value.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, clap::Args)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileUpdate {
+    /// Shop name.
+    #[arg(long)]
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Address.
+    #[arg(long)]
+    #[serde(default)]
+    pub address: Option<String>,
+    /// Phone.
+    #[arg(long)]
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// 16-digit NPWP (or 22-digit NITKU), printed when tax is on.
+    #[arg(long)]
+    #[serde(default)]
+    pub npwp: Option<String>,
+    /// Time zone: WIB, WITA or WIT.
+    #[arg(long)]
+    #[serde(default)]
+    pub zone: Option<String>,
+    /// Tax: `none`, `ppn11`, `ppn12` (12% on an 11/12 DPP), `pbjt5`, `pbjt10`.
+    #[arg(long)]
+    #[serde(default)]
+    pub tax: Option<String>,
+    /// Prices exclude the tax (added at the till) instead of including it.
+    #[arg(long)]
+    #[serde(default)]
+    pub tax_exclusive: Option<bool>,
+    /// Service charge in percent (e.g. 5).
+    #[arg(long)]
+    #[serde(default)]
+    pub service_percent: Option<u32>,
+    /// Round cash totals to this many rupiah (0 = no rounding).
+    #[arg(long)]
+    #[serde(default)]
+    pub cash_rounding: Option<i64>,
+    /// Round cash totals down (in the customer's favour) instead of to the nearest.
+    #[arg(long)]
+    #[serde(default)]
+    pub round_down: Option<bool>,
+    /// Extra receipt header line.
+    #[arg(long)]
+    #[serde(default)]
+    pub header: Option<String>,
+    /// Receipt footer line.
+    #[arg(long)]
+    #[serde(default)]
+    pub footer: Option<String>,
+}
+
+fn non_empty(s: String) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+impl ProfileUpdate {
+    /// The profile with this update applied, validated.
+    pub fn apply(self, mut p: StoreProfile) -> Result<StoreProfile, NodeError> {
+        if let Some(name) = self.name {
+            p.name = name.trim().to_owned();
+        }
+        if let Some(a) = self.address {
+            p.address = non_empty(a);
+        }
+        if let Some(phone) = self.phone {
+            p.phone = non_empty(phone);
+        }
+        if let Some(npwp) = self.npwp {
+            let digits: String = npwp.chars().filter(char::is_ascii_digit).collect();
+            if !npwp.trim().is_empty() && digits.len() != 16 && digits.len() != 22 {
+                return Err(NodeError::Invalid(format!(
+                    "NPWP must have 16 digits (or 22 for a NITKU), got {npwp:?}"
+                )));
+            }
+            p.npwp = non_empty(digits);
+        }
+        if let Some(zone) = self.zone {
+            p.utc_offset_minutes = match zone.to_uppercase().as_str() {
+                "WIB" => 420,
+                "WITA" => 480,
+                "WIT" => 540,
+                other => {
+                    return Err(NodeError::Invalid(format!(
+                        "unknown time zone {other:?}: use WIB, WITA or WIT"
+                    )));
+                }
+            };
+        }
+        let inclusive = self
+            .tax_exclusive
+            .map(|e| !e)
+            .unwrap_or(p.tax_rule.inclusive);
+        if let Some(tax) = self.tax {
+            let keep_service = (p.tax_rule.service_bp, p.tax_rule.service_taxed);
+            p.tax_rule = match tax.to_lowercase().as_str() {
+                "none" => TaxRule::none(),
+                "ppn11" => TaxRule::ppn_11(inclusive),
+                "ppn12" => TaxRule::ppn_12_dpp_11_12(inclusive),
+                "pbjt5" => TaxRule::pbjt(500, inclusive),
+                "pbjt10" => TaxRule::pbjt(1000, inclusive),
+                other => {
+                    return Err(NodeError::Invalid(format!(
+                        "unknown tax {other:?}: use none, ppn11, ppn12, pbjt5 or pbjt10"
+                    )));
+                }
+            };
+            (p.tax_rule.service_bp, p.tax_rule.service_taxed) = keep_service;
+        }
+        p.tax_rule.inclusive = inclusive;
+        if let Some(service) = self.service_percent {
+            if service > 100 {
+                return Err(NodeError::Invalid(
+                    "service charge must be at most 100%".into(),
+                ));
+            }
+            p.tax_rule.service_bp = i64::from(service) * 100;
+        }
+        if let Some(unit) = self.cash_rounding {
+            if !(0..=10_000).contains(&unit) {
+                return Err(NodeError::Invalid(
+                    "cash rounding must be between 0 and 10.000 rupiah".into(),
+                ));
+            }
+            p.cash_rounding = CashRounding {
+                unit,
+                down: p.cash_rounding.down,
+            };
+        }
+        if let Some(down) = self.round_down {
+            p.cash_rounding.down = down;
+        }
+        if let Some(h) = self.header {
+            p.receipt_header = non_empty(h);
+        }
+        if let Some(f) = self.footer {
+            p.receipt_footer = non_empty(f);
+        }
+        Ok(p)
+    }
+}
