@@ -968,31 +968,10 @@ impl Node {
             note,
             at_ms: now_ms(),
         };
-        let today = self.today();
-        let device = self.device_id().to_string();
-        let result = (|| -> Result<DocId, NodeError> {
-            let ledger = self.own_ledger(&today)?;
-            ledger.record_movement(&movement)?;
-            let id = ledger.doc().id();
-            let bytes = ledger.doc().save_incremental();
-            let heads = ledger.doc().heads_hash();
-            let tx = self
-                .db
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            storage::register_doc(
-                &tx,
-                id,
-                DocKind::Ledger,
-                Some(&device),
-                Some(today.as_str()),
-            )?;
-            storage::append_chunk(&tx, id, &bytes, &heads)?;
-            tables::index_movement(&tx, &movement)?;
-            tx.commit()?;
-            Ok(id)
-        })();
-        let id = self.after_write(DocKind::Ledger, result)?;
-        self.maybe_compact(id)?;
+        self.write_ledger(
+            |l| l.record_movement(&movement).map(drop),
+            |tx| tables::index_movement(tx, &movement).map(drop),
+        )?;
         Ok(MovementOutcome {
             movement_id: movement.id,
             delta: qty.as_f64(),
@@ -1193,31 +1172,10 @@ impl Node {
                 })
                 .collect(),
         };
-        let today = self.today();
-        let device = self.device_id().to_string();
-        let result = (|| -> Result<DocId, NodeError> {
-            let ledger = self.own_ledger(&today)?;
-            ledger.record_void(&void)?;
-            let id = ledger.doc().id();
-            let bytes = ledger.doc().save_incremental();
-            let heads = ledger.doc().heads_hash();
-            let tx = self
-                .db
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            storage::register_doc(
-                &tx,
-                id,
-                DocKind::Ledger,
-                Some(&device),
-                Some(today.as_str()),
-            )?;
-            storage::append_chunk(&tx, id, &bytes, &heads)?;
-            tables::index_void(&tx, &void)?;
-            tx.commit()?;
-            Ok(id)
-        })();
-        let id = self.after_write(DocKind::Ledger, result)?;
-        self.maybe_compact(id)?;
+        self.write_ledger(
+            |l| l.record_void(&void).map(drop),
+            |tx| tables::index_void(tx, &void),
+        )?;
         Ok(void.id)
     }
 

@@ -104,6 +104,23 @@ fn endpoint_id(d: DeviceId) -> Result<iroh::EndpointId, NetError> {
         .map_err(|e| NetError::Io(format!("invalid endpoint id {d}: {e}")))
 }
 
+/// Connects to `peer` at any of `addrs` (iroh tries them all) within ten seconds.
+async fn connect(
+    ep: &Endpoint,
+    peer: DeviceId,
+    addrs: &[SocketAddr],
+    alpn: &[u8],
+) -> Result<Connection, NetError> {
+    let mut target = EndpointAddr::new(endpoint_id(peer)?);
+    for a in addrs {
+        target = target.with_ip_addr(*a);
+    }
+    tokio::time::timeout(Duration::from_secs(10), ep.connect(target, alpn))
+        .await
+        .map_err(|_| NetError::Io(format!("{peer} did not answer")))?
+        .map_err(|e| NetError::Io(e.to_string()))
+}
+
 async fn read_frame(recv: &mut RecvStream) -> Result<Option<Frame>, NetError> {
     let mut len = [0u8; 4];
     match AsyncReadExt::read_exact(recv, &mut len).await {
@@ -332,14 +349,7 @@ pub async fn request_join(
     addrs: &[SocketAddr],
     req: &JoinRequest,
 ) -> Result<JoinResponse, NetError> {
-    let mut target = EndpointAddr::new(endpoint_id(member)?);
-    for a in addrs {
-        target = target.with_ip_addr(*a);
-    }
-    let conn = tokio::time::timeout(Duration::from_secs(10), ep.connect(target, JOIN_ALPN))
-        .await
-        .map_err(|_| NetError::Io(format!("member {member} did not answer")))?
-        .map_err(|e| NetError::Io(e.to_string()))?;
+    let conn = connect(ep, member, addrs, JOIN_ALPN).await?;
     let (mut send, mut recv) = conn
         .open_bi()
         .await
@@ -376,14 +386,7 @@ pub async fn sync_once(
     addrs: &[SocketAddr],
     timeout: Duration,
 ) -> Result<(), NetError> {
-    let mut target = EndpointAddr::new(endpoint_id(peer)?);
-    for a in addrs {
-        target = target.with_ip_addr(*a);
-    }
-    let conn = tokio::time::timeout(Duration::from_secs(10), ep.connect(target, SYNC_ALPN))
-        .await
-        .map_err(|_| NetError::Io(format!("peer {peer} did not answer")))?
-        .map_err(|e| NetError::Io(e.to_string()))?;
+    let conn = connect(ep, peer, addrs, SYNC_ALPN).await?;
     let (mut send, mut recv) = conn
         .open_bi()
         .await
@@ -709,14 +712,7 @@ async fn connect_and_drive(
     addrs: &[SocketAddr],
     cancel: CancellationToken,
 ) -> Result<(), NetError> {
-    let mut target = EndpointAddr::new(endpoint_id(peer)?);
-    for a in addrs {
-        target = target.with_ip_addr(*a);
-    }
-    let conn = tokio::time::timeout(Duration::from_secs(5), endpoint.connect(target, SYNC_ALPN))
-        .await
-        .map_err(|_| NetError::Io("connect timed out".into()))?
-        .map_err(|e| NetError::Io(e.to_string()))?;
+    let conn = connect(endpoint, peer, addrs, SYNC_ALPN).await?;
     let (send, recv) = conn
         .open_bi()
         .await
