@@ -288,6 +288,8 @@ struct MoveArgs {
     note: Option<String>,
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum StoreCmd {
     /// Print the profile.
