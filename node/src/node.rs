@@ -611,7 +611,7 @@ impl Node {
     pub fn rebuild_read_tables(&mut self) -> Result<(), NodeError> {
         let ledgers = storage::docs_of_kind(&self.db, DocKind::Ledger)?;
         let tx = self.db.transaction()?;
-        tables::clear(&tx)?;
+        storage::recreate_read_tables(&tx)?;
         let catalog = match self.catalog.take() {
             Some(c) => c,
             None => match storage::load_doc(
@@ -1127,7 +1127,9 @@ impl Node {
     pub fn sale(&mut self, sale_id: &str) -> Result<Sale, NodeError> {
         let doc: Option<Vec<u8>> = self
             .db
-            .prepare_cached("SELECT doc_id FROM sales WHERE sale_id = ?1")?
+            .prepare_cached(
+                "SELECT d.doc_id FROM sales s JOIN doc_numbers d ON d.n = s.doc WHERE s.sale_id = ?1",
+            )?
             .query_row([sale_id], |r| r.get(0))
             .optional()?;
         let doc = doc.ok_or_else(|| NodeError::NotFound(format!("sale {sale_id}")))?;

@@ -20,7 +20,7 @@ use crate::error::{NodeError, classify_sqlite};
 pub const DB_FILE: &str = "kasir.sqlite";
 
 /// Bump when the read tables change shape: they are rebuilt from the documents on open.
-pub const READ_TABLES_VERSION: i64 = 3;
+pub const READ_TABLES_VERSION: i64 = 4;
 
 /// A write compacts its document in line only past this many chunks; below it the
 /// daemon's idle maintenance does (see [`COMPACT_WHEN_IDLE`]), off the sale path.
@@ -71,6 +71,13 @@ CREATE TABLE IF NOT EXISTS sync_states (
     shared  BLOB NOT NULL,
     PRIMARY KEY (peer, doc_id)
 ) WITHOUT ROWID;
+
+-- Small numbers for documents, so a sale row names its ledger in a byte or two
+-- instead of a 32-byte id.
+CREATE TABLE IF NOT EXISTS doc_numbers (
+    n       INTEGER PRIMARY KEY,
+    doc_id  BLOB NOT NULL UNIQUE
+);
 
 -- Receipt sequence per business day, bumped in the sale's own transaction.
 CREATE TABLE IF NOT EXISTS receipt_counters (
@@ -138,9 +145,9 @@ CREATE TABLE IF NOT EXISTS sales (
     total         INTEGER NOT NULL,
     change        INTEGER NOT NULL,
     status        TEXT NOT NULL,
-    doc_id        BLOB NOT NULL
+    doc           INTEGER NOT NULL  -- doc_numbers.n of the ledger holding the record
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sales_date ON sales(business_date, created_at_ms);
+CREATE INDEX IF NOT EXISTS sales_date ON sales(business_date);
 -- Idempotency keys; most sales have none, so the index holds only those that do.
 CREATE UNIQUE INDEX IF NOT EXISTS sales_client ON sales(client_id) WHERE client_id IS NOT NULL;
 
@@ -192,6 +199,31 @@ pub fn open_db(dir: &Path, create: bool) -> Result<Connection, NodeError> {
     };
     setup().map_err(|e| classify_sqlite(e, &path))?;
     Ok(conn)
+}
+
+/// The read tables: derived from the documents, dropped and recreated by a rebuild.
+const READ_TABLES: &[&str] = &[
+    "products",
+    "product_barcodes",
+    "product_words",
+    "products_fts",
+    "products_tri",
+    "stock_effects",
+    "stock_levels",
+    "sales",
+    "sale_lines",
+    "sale_events",
+    "shifts",
+];
+
+/// Drops every read table and creates them again with the current schema (so a
+/// rebuild after a schema change starts from the right shape).
+pub fn recreate_read_tables(tx: &Transaction<'_>) -> Result<(), NodeError> {
+    for table in READ_TABLES {
+        tx.execute_batch(&format!("DROP TABLE IF EXISTS {table};"))?;
+    }
+    tx.execute_batch(SCHEMA)?;
+    Ok(())
 }
 
 /// Reads a metadata value.

@@ -94,9 +94,14 @@ pub fn apply_effect(tx: &Transaction<'_>, e: &StockEffect) -> Result<bool, NodeE
 
 /// Indexes a sale and its stock effects.
 pub fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Result<bool, NodeError> {
+    tx.prepare_cached("INSERT OR IGNORE INTO doc_numbers(doc_id) VALUES (?1)")?
+        .execute([doc.0.as_slice()])?;
+    let doc_number: i64 = tx
+        .prepare_cached("SELECT n FROM doc_numbers WHERE doc_id = ?1")?
+        .query_row([doc.0.as_slice()], |r| r.get(0))?;
     let inserted = tx.execute(
         "INSERT OR IGNORE INTO sales(sale_id, client_id, receipt_no, till_code, business_date,
-           created_at_ms, total, change, status, doc_id)
+           created_at_ms, total, change, status, doc)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             sale.id,
@@ -108,7 +113,7 @@ pub fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Result<bool,
             sale.total,
             sale.change,
             "completed",
-            doc.0.as_slice()
+            doc_number
         ],
     )?;
     if inserted == 0 {
@@ -243,16 +248,6 @@ pub fn index_catalog(tx: &Transaction<'_>, catalog: &CatalogDoc) -> Result<usize
         }
     }
     Ok(bad)
-}
-
-/// Empties every read table (before a rebuild).
-pub fn clear(tx: &Transaction<'_>) -> Result<(), NodeError> {
-    tx.execute_batch(
-        "DELETE FROM products; DELETE FROM products_fts; DELETE FROM product_words;
-         DELETE FROM product_barcodes; DELETE FROM stock_effects; DELETE FROM stock_levels;
-         DELETE FROM sales; DELETE FROM sale_lines; DELETE FROM sale_events; DELETE FROM shifts;",
-    )?;
-    Ok(())
 }
 
 fn row_to_product(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProductRow> {
