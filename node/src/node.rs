@@ -986,7 +986,7 @@ impl Node {
             )?
             .query_row([client_id], |r| {
                 Ok(SaleOutcome {
-                    sale_id: r.get(0)?,
+                    sale_id: tables::sale_id_column(r, 0)?,
                     receipt_no: r.get(1)?,
                     total: r.get(2)?,
                     change: r.get(3)?,
@@ -1130,7 +1130,7 @@ impl Node {
             .prepare_cached(
                 "SELECT d.doc_id FROM sales s JOIN doc_numbers d ON d.n = s.doc WHERE s.sale_id = ?1",
             )?
-            .query_row([sale_id], |r| r.get(0))
+            .query_row([tables::SaleKey::of(sale_id)], |r| r.get(0))
             .optional()?;
         let doc = doc.ok_or_else(|| NodeError::NotFound(format!("sale {sale_id}")))?;
         let id = DocId(
@@ -1146,7 +1146,7 @@ impl Node {
     pub fn sale_status(&self, sale_id: &str) -> Result<String, NodeError> {
         self.db
             .prepare_cached("SELECT status FROM sales WHERE sale_id = ?1")?
-            .query_row([sale_id], |r| r.get(0))
+            .query_row([tables::SaleKey::of(sale_id)], |r| r.get(0))
             .optional()?
             .ok_or_else(|| NodeError::NotFound(format!("sale {sale_id}")))
     }
@@ -1247,8 +1247,10 @@ impl Node {
             let mut stmt = self.db.prepare(
                 "SELECT sale_id FROM sales WHERE till_code = ?1 AND created_at_ms >= ?2 AND status != 'voided'",
             )?;
-            stmt.query_map(params![self.till_code, since], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
+            stmt.query_map(params![self.till_code, since], |r| {
+                tables::sale_id_column(r, 0)
+            })?
+            .collect::<Result<_, _>>()?
         };
         let mut non_cash = 0;
         for id in ids {

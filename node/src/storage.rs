@@ -20,7 +20,7 @@ use crate::error::{NodeError, classify_sqlite};
 pub const DB_FILE: &str = "kasir.sqlite";
 
 /// Bump when the read tables change shape: they are rebuilt from the documents on open.
-pub const READ_TABLES_VERSION: i64 = 4;
+pub const READ_TABLES_VERSION: i64 = 5;
 
 /// A write compacts its document in line only past this many chunks; below it the
 /// daemon's idle maintenance does (see [`COMPACT_WHEN_IDLE`]), off the sale path.
@@ -136,7 +136,7 @@ CREATE TABLE IF NOT EXISTS stock_levels (
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS sales (
-    sale_id       TEXT PRIMARY KEY,
+    sale_id       BLOB PRIMARY KEY,  -- tables::SaleKey: 16 UUID bytes
     client_id     TEXT,
     receipt_no    TEXT NOT NULL,
     till_code     TEXT NOT NULL,
@@ -152,7 +152,7 @@ CREATE INDEX IF NOT EXISTS sales_date ON sales(business_date);
 CREATE UNIQUE INDEX IF NOT EXISTS sales_client ON sales(client_id) WHERE client_id IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS sale_lines (
-    sale_id     TEXT NOT NULL,
+    sale_id     BLOB NOT NULL,
     idx         INTEGER NOT NULL,
     sku         TEXT NOT NULL,
     qty         INTEGER NOT NULL,
@@ -164,7 +164,7 @@ CREATE TABLE IF NOT EXISTS sale_lines (
 -- Voids and refunds seen, so a sale's status can be derived wherever its record lives.
 CREATE TABLE IF NOT EXISTS sale_events (
     event_id  TEXT PRIMARY KEY,
-    sale_id   TEXT NOT NULL,
+    sale_id   BLOB NOT NULL,
     kind      TEXT NOT NULL,
     amount    INTEGER NOT NULL,
     at_ms     INTEGER NOT NULL

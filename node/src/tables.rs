@@ -16,6 +16,47 @@ use serde::Serialize;
 
 use crate::error::NodeError;
 
+/// A sale id as the read tables store it: the 16 bytes of its UUID (36 characters of
+/// text would cost ~20 bytes more in the sale row, its index and every line). An id that
+/// is not a canonical UUID (a record written by another implementation) is kept as its
+/// UTF-8 bytes behind a 0xFF marker, so decoding is never ambiguous.
+pub(crate) struct SaleKey(Vec<u8>);
+
+impl SaleKey {
+    /// The stored form of `id`.
+    pub(crate) fn of(id: &str) -> SaleKey {
+        match uuid::Uuid::parse_str(id) {
+            Ok(u) if u.hyphenated().to_string() == id => SaleKey(u.as_bytes().to_vec()),
+            _ => {
+                let mut v = vec![0xff];
+                v.extend_from_slice(id.as_bytes());
+                SaleKey(v)
+            }
+        }
+    }
+
+    /// The id back from its stored form.
+    pub(crate) fn decode(bytes: &[u8]) -> String {
+        match uuid::Uuid::from_slice(bytes) {
+            Ok(u) if bytes.len() == 16 => u.hyphenated().to_string(),
+            _ => String::from_utf8_lossy(bytes.get(1..).unwrap_or_default()).into_owned(),
+        }
+    }
+}
+
+impl rusqlite::ToSql for SaleKey {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(
+            rusqlite::types::ValueRef::Blob(&self.0),
+        ))
+    }
+}
+
+/// Reads a stored sale id column as text.
+pub(crate) fn sale_id_column(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<String> {
+    Ok(SaleKey::decode(&r.get::<_, Vec<u8>>(idx)?))
+}
+
 /// A product as the read table holds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProductRow {
@@ -104,7 +145,7 @@ pub fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Result<bool,
            created_at_ms, total, change, status, doc)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
-            sale.id,
+            SaleKey::of(&sale.id),
             sale.client_id,
             sale.receipt_no,
             sale.till_code,
@@ -124,7 +165,7 @@ pub fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Result<bool,
             "INSERT OR IGNORE INTO sale_lines(sale_id, idx, sku, qty, unit_price, line_total)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
-                sale.id,
+                SaleKey::of(&sale.id),
                 i as i64,
                 l.sku,
                 l.qty.milli(),
@@ -151,7 +192,7 @@ pub fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Result<bool,
 pub fn index_void(tx: &Transaction<'_>, void: &Void) -> Result<(), NodeError> {
     tx.execute(
         "INSERT OR IGNORE INTO sale_events(event_id, sale_id, kind, amount, at_ms) VALUES (?1, ?2, 'void', 0, ?3)",
-        params![void.id, void.sale_id, void.at_ms],
+        params![void.id, SaleKey::of(&void.sale_id), void.at_ms],
     )?;
     for e in void_effects(void) {
         apply_effect(tx, &e)?;
@@ -163,7 +204,7 @@ pub fn index_void(tx: &Transaction<'_>, void: &Void) -> Result<(), NodeError> {
 pub fn index_refund(tx: &Transaction<'_>, refund: &Refund) -> Result<(), NodeError> {
     tx.execute(
         "INSERT OR IGNORE INTO sale_events(event_id, sale_id, kind, amount, at_ms) VALUES (?1, ?2, 'refund', ?3, ?4)",
-        params![refund.id, refund.sale_id, refund.amount, refund.at_ms],
+        params![refund.id, SaleKey::of(&refund.sale_id), refund.amount, refund.at_ms],
     )?;
     for e in refund_effects(refund) {
         apply_effect(tx, &e)?;
@@ -180,7 +221,7 @@ fn refresh_status(tx: &Transaction<'_>, sale_id: &str) -> Result<(), NodeError> 
             WHEN EXISTS (SELECT 1 FROM sale_events WHERE sale_id = ?1 AND kind = 'refund') THEN 'partially_refunded'
             ELSE 'completed' END
          WHERE sale_id = ?1",
-        [sale_id],
+        [SaleKey::of(sale_id)],
     )?;
     Ok(())
 }
@@ -546,7 +587,7 @@ pub fn sales(conn: &Connection, date: Option<&str>) -> Result<Vec<SaleRow>, Node
     let mut rows: Vec<SaleRow> = stmt
         .query_map([date], |r| {
             Ok(SaleRow {
-                sale_id: r.get(0)?,
+                sale_id: sale_id_column(r, 0)?,
                 receipt_no: r.get(1)?,
                 till_code: r.get(2)?,
                 total: r.get(3)?,
@@ -562,7 +603,7 @@ pub fn sales(conn: &Connection, date: Option<&str>) -> Result<Vec<SaleRow>, Node
     )?;
     for row in &mut rows {
         row.lines = lines
-            .query_map([&row.sale_id], |r| {
+            .query_map([SaleKey::of(&row.sale_id)], |r| {
                 Ok(SaleLineRow {
                     sku: r.get(0)?,
                     qty: Qty(r.get(1)?).as_f64(),
@@ -591,6 +632,21 @@ mod tests {
         );
         assert_eq!(query("\"*) OR"), Some("\"or\"*".into()));
         assert_eq!(query("  "), None);
+    }
+
+    #[test]
+    fn sale_keys_round_trip() {
+        let uuid = "01a20ae0-392f-7048-bc48-e66465230d63";
+        assert_eq!(SaleKey::of(uuid).0.len(), 16);
+        for id in [
+            uuid,
+            "not-a-uuid",
+            "0123456789abcdef",
+            "01A20AE0-392F-7048-BC48-E66465230D63",
+            "",
+        ] {
+            assert_eq!(SaleKey::decode(&SaleKey::of(id).0), id);
+        }
     }
 
     #[test]
