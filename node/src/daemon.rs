@@ -75,7 +75,7 @@ pub async fn run(node: Node, opts: RunOptions, cancel: CancellationToken) -> any
     let net = match opts.net {
         Some(cfg) => {
             let net = crate::sync::net::start(state.node(), cfg, cancel.clone()).await?;
-            state.set_sync_addrs(net.endpoint().id().to_string(), net.addrs());
+            state.set_sync_addrs(net.addrs());
             Some(net)
         }
         None => None,

@@ -32,7 +32,6 @@ pub struct AppState {
 
 #[derive(Default)]
 struct Metrics {
-    requests: std::sync::atomic::AtomicU64,
     sales_created: std::sync::atomic::AtomicU64,
     sale_commit_micros: std::sync::atomic::AtomicU64,
 }
@@ -48,7 +47,7 @@ impl AppState {
     }
 
     /// Records the sync endpoint's addresses (put into invite tickets).
-    pub fn set_sync_addrs(&self, _endpoint: String, addrs: Vec<String>) {
+    pub fn set_sync_addrs(&self, addrs: Vec<String>) {
         if let Ok(mut a) = self.sync_addrs.lock() {
             *a = addrs;
         }
@@ -511,8 +510,6 @@ async fn metrics(State(state): State<AppState>) -> ApiResult {
             t => (crate::node::now_ms() - t) as f64 / 1e3,
         },
     );
-    m.requests
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 

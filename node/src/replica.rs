@@ -9,6 +9,7 @@
 use std::str::FromStr;
 
 use kasir_crdt::catalog::CatalogDoc;
+use kasir_crdt::doc::ChangeHash;
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
 use kasir_crdt::store::{Device, Role, StoreDoc};
 use kasir_crdt::sync::PeerState;
@@ -284,7 +285,7 @@ impl Node {
         peer: DeviceId,
         r: &DocRef,
         state: &PeerState,
-        before: &[automerge_heads::ChangeHash],
+        before: &[ChangeHash],
         changed: bool,
     ) -> Result<(), NodeError> {
         // Gather what to write before the transaction borrows the database.
@@ -375,8 +376,4 @@ pub struct DocRefWithHeads {
     pub doc: DocRef,
     /// blake3 of its sorted heads.
     pub heads: [u8; 32],
-}
-
-mod automerge_heads {
-    pub(crate) use kasir_crdt::doc::ChangeHash;
 }

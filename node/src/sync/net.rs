@@ -294,24 +294,30 @@ pub enum JoinResponse {
     Refused(String),
 }
 
+/// Reads one length-prefixed join message, at most 4 KiB (a join is a few hundred bytes).
+async fn read_join_message(recv: &mut RecvStream, what: &str) -> Result<Vec<u8>, NetError> {
+    let mut len = [0u8; 4];
+    AsyncReadExt::read_exact(recv, &mut len)
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
+    let n = u32::from_be_bytes(len) as usize;
+    if n > 4096 {
+        return Err(NetError::Refused(format!("{what} too large")));
+    }
+    let mut buf = vec![0u8; n];
+    AsyncReadExt::read_exact(recv, &mut buf)
+        .await
+        .map_err(|e| NetError::Io(e.to_string()))?;
+    Ok(buf)
+}
+
 async fn handle_join(node: SharedNode, conn: Connection) -> Result<(), NetError> {
     let joiner = device_of(conn.remote_id());
     let (mut send, mut recv) = conn
         .accept_bi()
         .await
         .map_err(|e| NetError::Io(e.to_string()))?;
-    let mut len = [0u8; 4];
-    AsyncReadExt::read_exact(&mut recv, &mut len)
-        .await
-        .map_err(|e| NetError::Io(e.to_string()))?;
-    let n = u32::from_be_bytes(len) as usize;
-    if n > 4096 {
-        return Err(NetError::Refused("join request too large".into()));
-    }
-    let mut buf = vec![0u8; n];
-    AsyncReadExt::read_exact(&mut recv, &mut buf)
-        .await
-        .map_err(|e| NetError::Io(e.to_string()))?;
+    let buf = read_join_message(&mut recv, "join request").await?;
     let response = match postcard::from_bytes::<JoinRequest>(&buf) {
         Err(_) => JoinResponse::Refused("malformed join request".into()),
         Ok(req) => {
@@ -362,18 +368,7 @@ pub async fn request_join(
         .await
         .map_err(|e| NetError::Io(e.to_string()))?;
     let _ = send.finish();
-    let mut len = [0u8; 4];
-    AsyncReadExt::read_exact(&mut recv, &mut len)
-        .await
-        .map_err(|e| NetError::Io(e.to_string()))?;
-    let n = u32::from_be_bytes(len) as usize;
-    if n > 4096 {
-        return Err(NetError::Refused("join response too large".into()));
-    }
-    let mut buf = vec![0u8; n];
-    AsyncReadExt::read_exact(&mut recv, &mut buf)
-        .await
-        .map_err(|e| NetError::Io(e.to_string()))?;
+    let buf = read_join_message(&mut recv, "join response").await?;
     conn.close(0u32.into(), b"joined");
     postcard::from_bytes(&buf).map_err(|_| NetError::Refused("malformed join response".into()))
 }

@@ -89,10 +89,6 @@ pub struct Session {
     pending: VecDeque<DocId>,
     queued: HashSet<DocId>,
     active: HashSet<DocId>,
-    /// Frames sent and received, for metrics.
-    pub frames_in: u64,
-    /// Frames sent.
-    pub frames_out: u64,
 }
 
 impl Session {
@@ -107,8 +103,6 @@ impl Session {
             pending: VecDeque::new(),
             queued: HashSet::new(),
             active: HashSet::new(),
-            frames_in: 0,
-            frames_out: 0,
         }
     }
 
@@ -136,7 +130,6 @@ impl Session {
             },
             Frame::Manifest { docs },
         ];
-        self.frames_out += out.len() as u64;
         Ok(out)
     }
 
@@ -179,7 +172,6 @@ impl Session {
 
     /// Handles one frame from the peer; returns the frames to send back.
     pub fn handle(&mut self, node: &mut Node, frame: Frame) -> Result<Vec<Frame>, SessionError> {
-        self.frames_in += 1;
         let mut out = Vec::new();
         match frame {
             Frame::Hello { version, store } => {
@@ -250,7 +242,6 @@ impl Session {
                 return Err(SessionError::Protocol(format!("peer closed: {reason}")));
             }
         }
-        self.frames_out += out.len() as u64;
         Ok(out)
     }
 
@@ -285,7 +276,6 @@ impl Session {
             self.active.insert(doc);
             out.push(f);
         }
-        self.frames_out += out.len() as u64;
         Ok(out)
     }
 }
