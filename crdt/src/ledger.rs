@@ -60,6 +60,8 @@ pub struct LedgerRecords {
     pub shift_opens: Vec<ShiftOpen>,
     /// Shift closings.
     pub shift_closes: Vec<ShiftClose>,
+    /// Feedback records (e.g. ML corrections), with their ids.
+    pub feedback: Vec<(String, serde_json::Value)>,
     /// Records that did not decode (reported, skipped).
     pub undecodable: usize,
 }
@@ -271,6 +273,7 @@ impl LedgerDoc {
                 MOVEMENTS => MOVEMENTS,
                 SHIFTS_OPEN => SHIFTS_OPEN,
                 SHIFTS_CLOSE => SHIFTS_CLOSE,
+                FEEDBACK => FEEDBACK,
                 _ => continue,
             }) else {
                 continue;
@@ -295,6 +298,10 @@ impl LedgerDoc {
                 },
                 SHIFTS_OPEN => match self.doc.get_record(&obj, &key) {
                     Ok(Some(r)) => out.shift_opens.push(r),
+                    _ => bad(&mut out),
+                },
+                FEEDBACK => match self.doc.get_record(&obj, &key) {
+                    Ok(Some(r)) => out.feedback.push((key.clone(), r)),
                     _ => bad(&mut out),
                 },
                 _ => match self.doc.get_record(&obj, &key) {

@@ -35,6 +35,13 @@ impl Identity {
         }
     }
 
+    /// The identity of stored secret bytes (the relay keeps its key in PostgreSQL).
+    pub fn from_secret_bytes(secret: [u8; 32]) -> Identity {
+        Identity {
+            secret: SigningKey::from_bytes(&secret),
+        }
+    }
+
     /// The device id (= iroh endpoint id).
     pub fn device_id(&self) -> DeviceId {
         DeviceId(self.secret.verifying_key().to_bytes())

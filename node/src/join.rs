@@ -21,8 +21,16 @@ use serde_json::{Value, json};
 pub(crate) fn run(dir: &Path, ticket: &str, till_code: Option<String>) -> Result<Value> {
     let ticket = Ticket::decode(ticket)?;
     std::fs::create_dir_all(dir)?;
-    if dir.join(kasir_node::storage::DB_FILE).exists() && Node::open(dir).is_ok() {
-        bail!("{} already holds a store", dir.display());
+    if dir.join(kasir_node::storage::DB_FILE).exists() {
+        match Node::open(dir) {
+            Ok(node) if node.store_id() == ticket.store_id() => return adopt(dir, node, &ticket),
+            Ok(_) => bail!("{} already holds another store", dir.display()),
+            Err(kasir_node::NodeError::Locked(_)) => bail!(
+                "{} is in use by a running `kasir run`; stop it, join, and start it again",
+                dir.display()
+            ),
+            Err(_) => {} // not initialised yet (a failed earlier join): start over
+        }
     }
     let identity = if dir.join(KEY_FILE).exists() {
         Identity::load(dir)?
@@ -75,4 +83,55 @@ pub(crate) fn run(dir: &Path, ticket: &str, till_code: Option<String>) -> Result
         ep.close().await;
         Err(last_err)
     })
+}
+
+/// A ticket for the store this till already holds: a relay adopting it (`kasir-relay store
+/// adopt`). Adds the relay to the roster, proves the ticket's secret to it, and hands it
+/// the store's documents.
+fn adopt(dir: &Path, mut node: Node, ticket: &Ticket) -> Result<Value> {
+    let identity = Identity::load(dir)?;
+    let Some((relay, addrs)) = ticket.members.first() else {
+        bail!("the ticket names no relay");
+    };
+    let relay = DeviceId(*relay);
+    let socket_addrs: Vec<SocketAddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
+    let relay_code = node.link_relay(relay, addrs.clone())?;
+    let rt = tokio::runtime::Runtime::new()?;
+    let shared = Arc::new(Mutex::new(node));
+    rt.block_on(async {
+        let ep = net::bind_endpoint(identity.secret_bytes(), "0.0.0.0:0".parse()?).await?;
+        let req = JoinRequest {
+            secret: ticket.secret,
+            till_code: None,
+            addrs: vec![],
+        };
+        let result = async {
+            match net::request_join(&ep, relay, &socket_addrs, &req).await? {
+                JoinResponse::Ok { store, .. } if store == ticket.store => {}
+                JoinResponse::Ok { .. } => bail!("relay {relay} answered for another store"),
+                JoinResponse::Refused(reason) => bail!("the relay refused: {reason}"),
+            }
+            net::sync_once(
+                &ep,
+                shared.clone(),
+                relay,
+                &socket_addrs,
+                Duration::from_secs(300),
+            )
+            .await?;
+            Ok(())
+        }
+        .await;
+        ep.close().await;
+        result
+    })?;
+    let node = shared.lock().map_err(|_| anyhow!("node state poisoned"))?;
+    Ok(json!({
+        "store_id": node.store_id().to_string(),
+        "endpoint_id": node.device_id().to_string(),
+        "till_code": node.till_code(),
+        "relay": relay.to_string(),
+        "relay_code": relay_code,
+        "adopted": true,
+    }))
 }

@@ -265,6 +265,65 @@ impl Node {
         })
     }
 
+    /// Adds a relay to the roster (or refreshes its addresses), so every till of the
+    /// store dials it and accepts it. Only an owner or manager till may link a relay.
+    /// Returns the relay's till code (`RELAY`, `RELAY2`, … if an older relay holds it).
+    pub fn link_relay(&mut self, relay: DeviceId, addrs: Vec<String>) -> Result<String, NodeError> {
+        match self.membership(self.device_id()) {
+            crate::replica::Membership::Member(Role::Owner | Role::Manager) => {}
+            _ => {
+                return Err(NodeError::Invalid(
+                    "only an owner or manager till can link a relay".into(),
+                ));
+            }
+        }
+        if relay == self.device_id() {
+            return Err(NodeError::Invalid("a till cannot be its own relay".into()));
+        }
+        let now = now_ms();
+        let entry = match self.store.device(relay)? {
+            Some(d) if d.revoked => {
+                return Err(NodeError::Conflict("this relay was revoked".into()));
+            }
+            Some(d) if d.role != Role::Relay => {
+                return Err(NodeError::Conflict(format!(
+                    "{relay} is already a member as {}",
+                    d.role.as_str()
+                )));
+            }
+            Some(mut d) => {
+                if d.addrs == addrs {
+                    return Ok(d.till_code);
+                }
+                d.addrs = addrs;
+                d
+            }
+            None => {
+                let used: Vec<String> = self
+                    .store
+                    .devices()
+                    .into_iter()
+                    .map(|(_, d)| d.till_code)
+                    .collect();
+                let till_code = std::iter::once("RELAY".to_owned())
+                    .chain((2..).map(|n| format!("RELAY{n}")))
+                    .find(|c| !used.contains(c))
+                    .unwrap_or_else(|| "RELAY".into());
+                Device {
+                    till_code,
+                    role: Role::Relay,
+                    revoked: false,
+                    addrs,
+                    joined_at_ms: now,
+                }
+            }
+        };
+        let code = entry.till_code.clone();
+        self.write_store(|s| s.put_device(relay, &entry, now))?;
+        tracing::info!(%relay, "linked a relay");
+        Ok(code)
+    }
+
     /// Revokes a device: it is refused at the connection from now on.
     pub fn revoke(&mut self, device: DeviceId) -> Result<(), NodeError> {
         let Some(mut d) = self.store.device(device)? else {

@@ -239,6 +239,7 @@ impl Node {
             let tx = self
                 .db
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            storage::register_doc(&tx, catalog_id, DocKind::Catalog, None, None)?;
             storage::append_chunk(&tx, catalog_id, &bytes, &heads)?;
             tx.commit()?;
             Ok(())

@@ -786,6 +786,9 @@ impl Node {
                 .db
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let catalog_id = DocId::catalog(self.store.store_id());
+            // A joined till creates its catalog on first use: register it, or it would
+            // never appear in the manifest and never sync.
+            storage::register_doc(&tx, catalog_id, DocKind::Catalog, None, None)?;
             storage::append_chunk(&tx, catalog_id, &catalog_bytes, &catalog_heads)?;
             tables::upsert_product(&tx, &product)?;
             if let (Some((id, bytes, heads)), Some(m)) = (ledger_write, &stock_move) {
@@ -867,12 +870,9 @@ impl Node {
             let tx = self
                 .db
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            storage::append_chunk(
-                &tx,
-                DocId::catalog(self.store.store_id()),
-                &bytes,
-                &catalog_heads,
-            )?;
+            let catalog_id = DocId::catalog(self.store.store_id());
+            storage::register_doc(&tx, catalog_id, DocKind::Catalog, None, None)?;
+            storage::append_chunk(&tx, catalog_id, &bytes, &catalog_heads)?;
             for p in &products {
                 tables::upsert_product(&tx, p)?;
             }

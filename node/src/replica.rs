@@ -126,25 +126,7 @@ impl Node {
     /// Checks that a peer's document reference belongs to this store: its id must be the
     /// one derived from this store, its kind, and (for ledgers) till and date.
     pub fn check_doc_ref(&self, r: &DocRef) -> Result<(), NodeError> {
-        let store = self.store_id();
-        let expected = match (r.kind, r.till, &r.date) {
-            (DocKind::Store, None, None) => DocId::store(store),
-            (DocKind::Catalog, None, None) => DocId::catalog(store),
-            (DocKind::Ledger, Some(till), Some(date)) => DocId::ledger(store, till, date),
-            _ => {
-                return Err(NodeError::Invalid(format!(
-                    "malformed reference to document {}",
-                    r.id
-                )));
-            }
-        };
-        if expected != r.id {
-            return Err(NodeError::Invalid(format!(
-                "document {} is not part of store {store}",
-                r.id
-            )));
-        }
-        Ok(())
+        check_doc_ref(self.store_id(), r)
     }
 
     /// The persisted sync state with `peer` for `doc` (fresh if none).
@@ -376,4 +358,27 @@ pub struct DocRefWithHeads {
     pub doc: DocRef,
     /// blake3 of its sorted heads.
     pub heads: [u8; 32],
+}
+
+/// Checks that a reference names a document of `store`: its id must be the one derived
+/// from the store, its kind and (for ledgers) till and date.
+pub fn check_doc_ref(store: kasir_crdt::StoreId, r: &DocRef) -> Result<(), NodeError> {
+    let expected = match (r.kind, r.till, &r.date) {
+        (DocKind::Store, None, None) => DocId::store(store),
+        (DocKind::Catalog, None, None) => DocId::catalog(store),
+        (DocKind::Ledger, Some(till), Some(date)) => DocId::ledger(store, till, date),
+        _ => {
+            return Err(NodeError::Invalid(format!(
+                "malformed reference to document {}",
+                r.id
+            )));
+        }
+    };
+    if expected != r.id {
+        return Err(NodeError::Invalid(format!(
+            "document {} is not part of store {store}",
+            r.id
+        )));
+    }
+    Ok(())
 }

@@ -1,2 +1,25 @@
-//! The Kasir cloud relay: the node engine in hub mode, with PostgreSQL storage, the
-//! materialiser and the Kafka outbox. Filled by the relay milestone.
+//! The Kasir cloud relay: the node engine in hub mode.
+//!
+//! - [`db`]: the PostgreSQL pool, migrations, identity, tenants, stores and the document
+//!   chunk store (keyed by content hash).
+//! - [`replica`]: one store's documents in memory, speaking the till's sync protocol.
+//! - [`materialise`]: ledger and catalog records into the reporting tables and the outbox,
+//!   in the transaction that stores the chunks.
+//! - [`net`]: the iroh endpoint: accepts tills of every store it serves, admits joiners.
+//! - [`publisher`]: drains the outbox to Kafka.
+//! - [`api`] and [`auth`]: the head-office HTTP API and its JWTs.
+//! - [`pg_cluster`]: a throwaway PostgreSQL cluster for `kasir demo` and tests.
+//!
+//! **Architecture Invariant:** the relay acknowledges a till's changes (answers its sync
+//! message) only after the chunk, the materialised rows and the outbox rows committed in
+//! one PostgreSQL transaction.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+pub mod api;
+pub mod auth;
+pub mod db;
+pub mod materialise;
+pub mod net;
+pub mod pg_cluster;
+pub mod publisher;
+pub mod replica;

@@ -1,19 +1,431 @@
-//! `kasir-relay`: the cloud hub. Its commands arrive with the relay milestone; today it
-//! only reports its version so the workspace builds and ships the binary name.
+//! `kasir-relay`: the cloud hub (see `kasir_relay` for the parts).
 
-use clap::Parser;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use kasir_crdt::StoreId;
+use kasir_node::identity::Identity;
+use kasir_relay::{api, auth, db, net, pg_cluster, publisher};
+use serde_json::{Value, json};
+use sqlx::Row;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 /// Kasir's cloud relay.
 #[derive(Parser)]
 #[command(
     name = "kasir-relay",
     version,
-    about = "Kasir cloud relay (PostgreSQL, Kafka, head-office API)"
+    about = "Kasir cloud relay: serves the stores' tills, materialises into PostgreSQL, publishes to Kafka"
 )]
-struct Cli {}
+struct Cli {
+    /// PostgreSQL URL.
+    #[arg(long, env = "DATABASE_URL", global = true)]
+    database_url: Option<String>,
+    /// Kafka bootstrap brokers; enables the outbox publisher.
+    #[arg(long, env = "KAFKA_BROKERS", global = true)]
+    kafka_brokers: Option<String>,
+    /// Print JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Applies the migrations.
+    Migrate,
+    /// Tenants.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+    },
+    /// Stores.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+    /// Mints a head-office API token.
+    Token {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: Uuid,
+        /// owner or analyst.
+        #[arg(long)]
+        role: String,
+        /// Validity in hours.
+        #[arg(long, default_value_t = 24 * 30)]
+        ttl_hours: u64,
+    },
+    /// Runs the relay daemon.
+    Run {
+        /// Sync endpoint address.
+        #[arg(long, default_value = "0.0.0.0:7420")]
+        listen: SocketAddr,
+        /// Head-office HTTP API address.
+        #[arg(long, default_value = "127.0.0.1:7480")]
+        http: SocketAddr,
+        /// Address tills should dial (`host:port`), when the listen address is not it.
+        #[arg(long)]
+        advertise: Vec<String>,
+    },
+    /// Endpoint id, stores and lag.
+    Status,
+    /// Runs a throwaway PostgreSQL cluster in DIR (for demos) and prints its URL.
+    DevPostgres {
+        /// Directory of the cluster.
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Creates a tenant.
+    Create {
+        /// Its name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum StoreCommand {
+    /// Creates a store served by this relay; prints a `kasir join` ticket for its first till.
+    Create {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: Uuid,
+        /// Store name.
+        #[arg(long)]
+        name: String,
+        /// Relay address for the ticket (default: running instances' addresses).
+        #[arg(long)]
+        addr: Vec<String>,
+    },
+    /// Takes over a store that began on a till; prints the ticket to give `kasir join` there.
+    Adopt {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: Uuid,
+        /// The store id (`kasir status` on the till shows it).
+        #[arg(long)]
+        store_id: Uuid,
+        /// Store name for head office.
+        #[arg(long)]
+        name: Option<String>,
+        /// Relay address for the ticket (default: running instances' addresses).
+        #[arg(long)]
+        addr: Vec<String>,
+    },
+}
+
+fn print(json_out: bool, value: &Value, text: impl FnOnce() -> String) {
+    if json_out {
+        println!("{value}");
+    } else {
+        println!("{}", text());
+    }
+}
+
+async fn pool(cli: &Cli) -> Result<sqlx::PgPool> {
+    let Some(url) = &cli.database_url else {
+        bail!("no database: pass --database-url or set DATABASE_URL");
+    };
+    db::connect(url)
+        .await
+        .with_context(|| "cannot connect to PostgreSQL")
+}
+
+async fn relay_addrs(pool: &sqlx::PgPool, given: &[String]) -> Result<Vec<String>> {
+    for a in given {
+        a.parse::<SocketAddr>()
+            .with_context(|| format!("{a} is not an ip:port address"))?;
+    }
+    if !given.is_empty() {
+        return Ok(given.to_vec());
+    }
+    let addrs = db::instance_addrs(pool, Duration::from_secs(7 * 24 * 3600)).await?;
+    if addrs.is_empty() {
+        bail!(
+            "no relay instance has run yet: start `kasir-relay run` first or pass --addr HOST:PORT"
+        );
+    }
+    Ok(addrs)
+}
 
 fn main() {
-    let _ = Cli::parse();
-    eprintln!("kasir-relay: no commands yet (see the relay milestone); try --help");
-    std::process::exit(2);
+    let cli = Cli::parse();
+    let filter = std::env::var("KASIR_LOG").unwrap_or_else(|_| {
+        if matches!(cli.command, Command::Run { .. }) {
+            "info".into()
+        } else {
+            "warn".into()
+        }
+    });
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(cli)) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::DevPostgres { dir } => {
+            let cluster = pg_cluster::Cluster::start(dir)?;
+            let url = cluster.url("postgres");
+            print(cli.json, &json!({"database_url": url}), || url.clone());
+            // Keep it running until interrupted.
+            tokio::signal::ctrl_c().await?;
+            drop(cluster);
+            Ok(())
+        }
+        Command::Migrate => {
+            let pool = pool(&cli).await?;
+            db::migrate(&pool).await?;
+            print(cli.json, &json!({"migrated": true}), || "migrated".into());
+            Ok(())
+        }
+        Command::Tenant {
+            command: TenantCommand::Create { name },
+        } => {
+            let pool = pool(&cli).await?;
+            let id = db::create_tenant(&pool, name).await?;
+            print(cli.json, &json!({"tenant_id": id}), || id.to_string());
+            Ok(())
+        }
+        Command::Store { command } => {
+            let pool = pool(&cli).await?;
+            let identity = Identity::from_secret_bytes(db::identity(&pool).await?.secret_key);
+            match command {
+                StoreCommand::Create { tenant, name, addr } => {
+                    let addrs = relay_addrs(&pool, addr).await?;
+                    let (store, ticket) =
+                        net::create_store(&pool, identity.device_id(), addrs, *tenant, name)
+                            .await?;
+                    print(
+                        cli.json,
+                        &json!({"store_id": store.to_string(), "ticket": ticket}),
+                        || {
+                            format!(
+                                "store {store}\nticket for its first till (kasir join):\n{ticket}"
+                            )
+                        },
+                    );
+                }
+                StoreCommand::Adopt {
+                    tenant,
+                    store_id,
+                    name,
+                    addr,
+                } => {
+                    let addrs = relay_addrs(&pool, addr).await?;
+                    let store = StoreId(*store_id);
+                    let ticket = net::adopt_store(
+                        &pool,
+                        identity.device_id(),
+                        addrs,
+                        *tenant,
+                        store,
+                        name.as_deref(),
+                    )
+                    .await?;
+                    print(
+                        cli.json,
+                        &json!({"store_id": store.to_string(), "ticket": ticket}),
+                        || {
+                            format!(
+                                "on an owner or manager till of store {store}, run:\nkasir join {ticket}"
+                            )
+                        },
+                    );
+                }
+            }
+            Ok(())
+        }
+        Command::Token {
+            tenant,
+            role,
+            ttl_hours,
+        } => {
+            let role: auth::ApiRole = role.parse()?;
+            let pool = pool(&cli).await?;
+            let exists: Option<Uuid> =
+                sqlx::query_scalar("SELECT tenant_id FROM tenants WHERE tenant_id = $1")
+                    .bind(tenant)
+                    .fetch_optional(&pool)
+                    .await?;
+            if exists.is_none() {
+                bail!("no tenant {tenant}");
+            }
+            let secret = db::identity(&pool).await?.jwt_secret;
+            let token = auth::mint(
+                &secret,
+                *tenant,
+                role,
+                Duration::from_secs(ttl_hours.saturating_mul(3600)),
+            )?;
+            print(cli.json, &json!({"token": token}), || token.clone());
+            Ok(())
+        }
+        Command::Status => {
+            let pool = pool(&cli).await?;
+            let status = status(&pool).await?;
+            print(cli.json, &status, || {
+                serde_json::to_string_pretty(&status).unwrap_or_default()
+            });
+            Ok(())
+        }
+        Command::Run {
+            listen,
+            http,
+            advertise,
+        } => serve(&cli, *listen, *http, advertise).await,
+    }
+}
+
+async fn status(pool: &sqlx::PgPool) -> Result<Value> {
+    let identity = Identity::from_secret_bytes(db::identity(pool).await?.secret_key);
+    let rows = sqlx::query(
+        "SELECT s.store_id, s.tenant_id, s.name,
+                (SELECT count(*) FROM sales x WHERE x.store_id = s.store_id) AS sales,
+                (SELECT max(materialised_at) FROM sales x WHERE x.store_id = s.store_id) AS last_materialised
+         FROM stores s ORDER BY s.created_at",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut stores = Vec::new();
+    for r in rows {
+        let last: Option<chrono::DateTime<chrono::Utc>> = r.try_get("last_materialised")?;
+        stores.push(json!({
+            "store_id": r.try_get::<Uuid, _>("store_id")?,
+            "tenant_id": r.try_get::<Uuid, _>("tenant_id")?,
+            "name": r.try_get::<String, _>("name")?,
+            "sales": r.try_get::<i64, _>("sales")?,
+            "last_materialised_at": last.map(|t| t.to_rfc3339()),
+        }));
+    }
+    let outbox = sqlx::query(
+        "SELECT count(*) AS pending,
+                COALESCE(EXTRACT(EPOCH FROM now() - min(created_at)), 0)::float8 AS oldest
+         FROM outbox WHERE published_at IS NULL",
+    )
+    .fetch_one(pool)
+    .await?;
+    let instances = db::instance_addrs(pool, Duration::from_secs(60)).await?;
+    Ok(json!({
+        "endpoint_id": identity.device_id().to_string(),
+        "stores": stores,
+        "instances": instances,
+        "outbox_pending": outbox.try_get::<i64, _>("pending")?,
+        "outbox_oldest_pending_s": outbox.try_get::<f64, _>("oldest")?,
+    }))
+}
+
+async fn serve(
+    cli: &Cli,
+    listen: SocketAddr,
+    http: SocketAddr,
+    advertise: &[String],
+) -> Result<()> {
+    let pool = pool(cli).await?;
+    db::migrate(&pool).await?;
+    let identity = db::identity(&pool).await?;
+    let relay = net::Relay::new(pool.clone());
+    let endpoint = relay.serve(identity.secret_key, listen).await?;
+    let mut addrs: Vec<String> = advertise.to_vec();
+    if addrs.is_empty() {
+        for s in endpoint.bound_sockets() {
+            let a = if s.ip().is_unspecified() {
+                SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), s.port())
+            } else {
+                s
+            };
+            if a.is_ipv4() {
+                addrs.push(a.to_string());
+            }
+        }
+    }
+    let instance = Uuid::now_v7();
+    db::register_instance(&pool, instance, &addrs).await?;
+    let cancel = CancellationToken::new();
+    {
+        let pool = pool.clone();
+        let addrs = addrs.clone();
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+                }
+                if let Err(e) = db::register_instance(&pool, instance, &addrs).await {
+                    tracing::debug!(error = %e, "instance heartbeat failed");
+                }
+            }
+        });
+    }
+    if let Some(brokers) = &cli.kafka_brokers {
+        let producer = publisher::producer(brokers)?;
+        tokio::spawn(publisher::run(pool.clone(), producer, cancel.clone()));
+        tracing::info!(%brokers, "publishing the outbox to Kafka");
+    } else {
+        tracing::info!("no KAFKA_BROKERS: events wait in the outbox");
+    }
+    let state = api::ApiState {
+        pool: pool.clone(),
+        jwt_secret: Arc::new(identity.jwt_secret.clone()),
+        extra_metrics: Arc::new(|| format!("{}{}", net::metrics_text(), publisher::metrics_text())),
+    };
+    let listener = tokio::net::TcpListener::bind(http)
+        .await
+        .with_context(|| format!("cannot listen on {http}"))?;
+    let http_addr = listener.local_addr()?;
+    let endpoint_id = Identity::from_secret_bytes(identity.secret_key).device_id();
+    tracing::info!(%endpoint_id, sync = ?addrs, http = %http_addr, "relay running");
+    println!(
+        "{}",
+        json!({"endpoint_id": endpoint_id.to_string(), "sync_addrs": addrs, "http": http_addr.to_string()})
+    );
+    let server = axum::serve(listener, api::router(state));
+    let shutdown = cancel.clone();
+    tokio::select! {
+        r = server.with_graceful_shutdown(async move { shutdown.cancelled().await }) => r?,
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate() => {}
+    }
+    cancel.cancel();
+    relay.shutdown();
+    endpoint.close().await;
+    Ok(())
+}
+
+async fn terminate() {
+    #[cfg(unix)]
+    {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+            return;
+        }
+    }
+    std::future::pending::<()>().await;
 }

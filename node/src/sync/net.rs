@@ -95,7 +95,8 @@ pub async fn bind_endpoint(secret: [u8; 32], listen: SocketAddr) -> Result<Endpo
         .map_err(|e| NetError::Io(format!("cannot listen on {listen}: {e}")))
 }
 
-fn device_of(id: iroh::EndpointId) -> DeviceId {
+/// The device id of an iroh endpoint id.
+pub fn device_of(id: iroh::EndpointId) -> DeviceId {
     DeviceId(*id.as_bytes())
 }
 
@@ -105,7 +106,7 @@ fn endpoint_id(d: DeviceId) -> Result<iroh::EndpointId, NetError> {
 }
 
 /// Connects to `peer` at any of `addrs` (iroh tries them all) within ten seconds.
-async fn connect(
+pub async fn connect(
     ep: &Endpoint,
     peer: DeviceId,
     addrs: &[SocketAddr],
@@ -121,7 +122,8 @@ async fn connect(
         .map_err(|e| NetError::Io(e.to_string()))
 }
 
-async fn read_frame(recv: &mut RecvStream) -> Result<Option<Frame>, NetError> {
+/// Reads one length-prefixed frame; `None` at the end of the stream.
+pub async fn read_frame(recv: &mut RecvStream) -> Result<Option<Frame>, NetError> {
     let mut len = [0u8; 4];
     match AsyncReadExt::read_exact(recv, &mut len).await {
         Ok(_) => {}
@@ -141,7 +143,8 @@ async fn read_frame(recv: &mut RecvStream) -> Result<Option<Frame>, NetError> {
     Ok(Some(Frame::decode(&buf)?))
 }
 
-async fn write_frames(send: &mut SendStream, frames: Vec<Frame>) -> Result<(), NetError> {
+/// Writes frames, each with its length prefix.
+pub async fn write_frames(send: &mut SendStream, frames: Vec<Frame>) -> Result<(), NetError> {
     for f in frames {
         let bytes = f.to_wire();
         send.write_all(&bytes)
@@ -182,7 +185,7 @@ async fn drive(
         }
         n.set_connected(peer, true);
         let mut session = Session::new(peer);
-        let start = session.start(&n)?;
+        let start = session.start(&mut *n)?;
         (n.subscribe(), start, session)
     };
     let result = async {
@@ -222,7 +225,7 @@ async fn drive(
                     Some(Ok(frame)) => {
                         let out = tokio::task::block_in_place(|| -> Result<Vec<Frame>, NetError> {
                             let mut n = lock(&node)?;
-                            Ok(session.handle(&mut n, frame)?)
+                            Ok(session.handle(&mut *n, frame)?)
                         });
                         match out {
                             Ok(frames) => write_frames(&mut send, frames).await?,
@@ -242,15 +245,15 @@ async fn drive(
                     Ok(doc) => {
                         let frames = tokio::task::block_in_place(|| -> Result<Vec<Frame>, NetError> {
                             let mut n = lock(&node)?;
-                            Ok(session.local_change(&mut n, doc)?)
+                            Ok(session.local_change(&mut *n, doc)?)
                         })?;
                         write_frames(&mut send, frames).await?;
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         // Missed notifications: a fresh manifest exchange covers them.
                         let frames = tokio::task::block_in_place(|| -> Result<Vec<Frame>, NetError> {
-                            let n = lock(&node)?;
-                            Ok(session.start(&n)?)
+                            let mut n = lock(&node)?;
+                            Ok(session.start(&mut *n)?)
                         })?;
                         write_frames(&mut send, frames).await?;
                     }
@@ -295,7 +298,7 @@ pub enum JoinResponse {
 }
 
 /// Reads one length-prefixed join message, at most 4 KiB (a join is a few hundred bytes).
-async fn read_join_message(recv: &mut RecvStream, what: &str) -> Result<Vec<u8>, NetError> {
+pub async fn read_join_message(recv: &mut RecvStream, what: &str) -> Result<Vec<u8>, NetError> {
     let mut len = [0u8; 4];
     AsyncReadExt::read_exact(recv, &mut len)
         .await
@@ -388,7 +391,7 @@ pub async fn sync_once(
         .map_err(|e| NetError::Io(e.to_string()))?;
     let mut session = Session::new(peer);
     let start = tokio::task::block_in_place(|| -> Result<Vec<Frame>, NetError> {
-        Ok(session.start(&*lock(&node)?)?)
+        Ok(session.start(&mut *lock(&node)?)?)
     })?;
     write_frames(&mut send, start).await?;
     let deadline = tokio::time::Instant::now() + timeout;
@@ -410,7 +413,7 @@ pub async fn sync_once(
             Ok(Ok(Some(frame))) => {
                 let out = tokio::task::block_in_place(|| -> Result<Vec<Frame>, NetError> {
                     let mut n = lock(&node)?;
-                    Ok(session.handle(&mut n, frame)?)
+                    Ok(session.handle(&mut *n, frame)?)
                 })?;
                 write_frames(&mut send, out).await?;
             }

@@ -12,12 +12,72 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use kasir_crdt::sync::PeerState;
-use kasir_crdt::{BusinessDate, DeviceId, DocId, DocKind};
+use kasir_crdt::{BusinessDate, DeviceId, DocId, DocKind, StoreId};
 
 use crate::error::NodeError;
 use crate::node::Node;
-use crate::replica::DocRef;
+use crate::replica::{DocRef, DocRefWithHeads};
 use crate::sync::wire::{Frame, VERSION, WireDoc};
+
+/// What a session needs from the replica it serves: a till's [`Node`] (SQLite) or the
+/// relay's in-memory store replica (PostgreSQL).
+///
+/// **API Boundary:** the relay implements this; changing it changes both engines.
+pub trait SyncReplica {
+    /// The store this replica belongs to.
+    fn store_id(&self) -> StoreId;
+    /// Every document with its heads hash.
+    fn manifest(&mut self) -> Result<Vec<DocRefWithHeads>, NodeError>;
+    /// Checks that a peer's reference names a document of this store.
+    fn check_doc_ref(&self, r: &DocRef) -> Result<(), NodeError>;
+    /// The remembered sync state with `peer` for `doc` (fresh if none).
+    fn peer_state(&mut self, peer: DeviceId, doc: DocId) -> Result<PeerState, NodeError>;
+    /// The next message for the peer about `r`, or `None` when it is up to date.
+    fn sync_generate(
+        &mut self,
+        r: &DocRef,
+        state: &mut PeerState,
+    ) -> Result<Option<Vec<u8>>, NodeError>;
+    /// Applies a peer's message. Returns whether the document changed.
+    fn sync_receive(
+        &mut self,
+        peer: DeviceId,
+        r: &DocRef,
+        state: &mut PeerState,
+        msg: &[u8],
+    ) -> Result<bool, NodeError>;
+}
+
+impl SyncReplica for Node {
+    fn store_id(&self) -> StoreId {
+        Node::store_id(self)
+    }
+    fn manifest(&mut self) -> Result<Vec<DocRefWithHeads>, NodeError> {
+        Node::manifest(self)
+    }
+    fn check_doc_ref(&self, r: &DocRef) -> Result<(), NodeError> {
+        Node::check_doc_ref(self, r)
+    }
+    fn peer_state(&mut self, peer: DeviceId, doc: DocId) -> Result<PeerState, NodeError> {
+        Node::peer_state(self, peer, doc)
+    }
+    fn sync_generate(
+        &mut self,
+        r: &DocRef,
+        state: &mut PeerState,
+    ) -> Result<Option<Vec<u8>>, NodeError> {
+        Node::sync_generate(self, r, state)
+    }
+    fn sync_receive(
+        &mut self,
+        peer: DeviceId,
+        r: &DocRef,
+        state: &mut PeerState,
+        msg: &[u8],
+    ) -> Result<bool, NodeError> {
+        Node::sync_receive(self, peer, r, state, msg)
+    }
+}
 
 /// Documents exchanged at once per session (bounds memory and work per peer).
 pub const MAX_ACTIVE: usize = 16;
@@ -117,7 +177,10 @@ impl Session {
     }
 
     /// The opening frames.
-    pub fn start(&mut self, node: &Node) -> Result<Vec<Frame>, SessionError> {
+    pub fn start<R: SyncReplica + ?Sized>(
+        &mut self,
+        node: &mut R,
+    ) -> Result<Vec<Frame>, SessionError> {
         let docs = node
             .manifest()?
             .into_iter()
@@ -133,7 +196,11 @@ impl Session {
         Ok(out)
     }
 
-    fn state(&mut self, node: &Node, doc: DocId) -> Result<&mut PeerState, SessionError> {
+    fn state<R: SyncReplica + ?Sized>(
+        &mut self,
+        node: &mut R,
+        doc: DocId,
+    ) -> Result<&mut PeerState, SessionError> {
         if !self.states.contains_key(&doc) {
             let st = node.peer_state(self.peer, doc)?;
             self.states.insert(doc, st);
@@ -143,7 +210,11 @@ impl Session {
             .ok_or_else(|| SessionError::Protocol("sync state vanished".into()))
     }
 
-    fn generate(&mut self, node: &mut Node, r: &DocRef) -> Result<Option<Frame>, SessionError> {
+    fn generate<R: SyncReplica + ?Sized>(
+        &mut self,
+        node: &mut R,
+        r: &DocRef,
+    ) -> Result<Option<Frame>, SessionError> {
         let mut st = std::mem::take(self.state(node, r.id)?);
         let msg = node.sync_generate(r, &mut st);
         self.states.insert(r.id, st);
@@ -153,7 +224,11 @@ impl Session {
         }))
     }
 
-    fn fill(&mut self, node: &mut Node, out: &mut Vec<Frame>) -> Result<(), SessionError> {
+    fn fill<R: SyncReplica + ?Sized>(
+        &mut self,
+        node: &mut R,
+        out: &mut Vec<Frame>,
+    ) -> Result<(), SessionError> {
         while self.active.len() < MAX_ACTIVE {
             let Some(id) = self.pending.pop_front() else {
                 break;
@@ -171,7 +246,11 @@ impl Session {
     }
 
     /// Handles one frame from the peer; returns the frames to send back.
-    pub fn handle(&mut self, node: &mut Node, frame: Frame) -> Result<Vec<Frame>, SessionError> {
+    pub fn handle<R: SyncReplica + ?Sized>(
+        &mut self,
+        node: &mut R,
+        frame: Frame,
+    ) -> Result<Vec<Frame>, SessionError> {
         let mut out = Vec::new();
         match frame {
             Frame::Hello { version, store } => {
@@ -253,9 +332,9 @@ impl Session {
     }
 
     /// A document changed locally (or through another peer): offer it to this peer.
-    pub fn local_change(
+    pub fn local_change<R: SyncReplica + ?Sized>(
         &mut self,
-        node: &mut Node,
+        node: &mut R,
         doc: DocId,
     ) -> Result<Vec<Frame>, SessionError> {
         if !self.manifest {

@@ -1,0 +1,486 @@
+//! PostgreSQL: the pool, migrations, the relay's identity, tenants, stores, tickets and
+//! the document chunk store.
+//!
+//! Chunks are keyed by the blake3 hash of their bytes. Two instances saving the same
+//! bytes write one row; different bytes of the same document are both kept and merge on
+//! load (CRDT), so any number of instances may write a store at once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use kasir_crdt::{BusinessDate, DeviceId, DocId, DocKind, StoreId};
+use kasir_node::replica::DocRef;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use uuid::Uuid;
+
+/// A database operation that failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DbError {
+    /// PostgreSQL refused or is unreachable.
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// No such tenant, store or ticket.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A request that cannot be honoured.
+    #[error("invalid: {0}")]
+    Invalid(String),
+    /// Stored data that does not decode.
+    #[error("corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Opens a pool (short acquire timeout: a relay with PostgreSQL down fails sessions fast
+/// and the tills retry, rather than hanging them).
+pub async fn connect(url: &str) -> Result<PgPool, DbError> {
+    Ok(PgPoolOptions::new()
+        .max_connections(16)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(url)
+        .await?)
+}
+
+/// Applies `migrations/`.
+pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
+    sqlx::migrate!("../migrations").run(pool).await?;
+    Ok(())
+}
+
+/// The relay's shared secrets.
+#[derive(Clone)]
+pub struct RelayIdentity {
+    /// iroh secret key (every instance serves under this endpoint id).
+    pub secret_key: [u8; 32],
+    /// HS256 secret of head-office tokens.
+    pub jwt_secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for RelayIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RelayIdentity(..)")
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    b
+}
+
+/// The identity, created on first use (concurrent first uses agree on one row).
+pub async fn identity(pool: &PgPool) -> Result<RelayIdentity, DbError> {
+    sqlx::query(
+        "INSERT INTO relay_identity(id, secret_key, jwt_secret) VALUES (1, $1, $2)
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(random_bytes::<32>().to_vec())
+    .bind(random_bytes::<48>().to_vec())
+    .execute(pool)
+    .await?;
+    let row = sqlx::query("SELECT secret_key, jwt_secret FROM relay_identity WHERE id = 1")
+        .fetch_one(pool)
+        .await?;
+    let key: Vec<u8> = row.try_get("secret_key")?;
+    let secret_key: [u8; 32] = key
+        .try_into()
+        .map_err(|_| DbError::Corrupt("relay secret key is not 32 bytes".into()))?;
+    Ok(RelayIdentity {
+        secret_key,
+        jwt_secret: row.try_get("jwt_secret")?,
+    })
+}
+
+/// Creates a tenant.
+pub async fn create_tenant(pool: &PgPool, name: &str) -> Result<Uuid, DbError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().any(char::is_control) || name.chars().count() > 200 {
+        return Err(DbError::Invalid(
+            "a tenant name is 1 to 200 printable characters".into(),
+        ));
+    }
+    let id = Uuid::now_v7();
+    sqlx::query("INSERT INTO tenants(tenant_id, name) VALUES ($1, $2)")
+        .bind(id)
+        .bind(name)
+        .execute(pool)
+        .await?;
+    Ok(id)
+}
+
+/// Registers a store of `tenant` (fails if the store is already served for a tenant).
+pub async fn create_store(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: Uuid,
+    store: StoreId,
+    name: &str,
+) -> Result<(), DbError> {
+    let exists: Option<Uuid> =
+        sqlx::query_scalar("SELECT tenant_id FROM tenants WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_optional(&mut **tx)
+            .await?;
+    if exists.is_none() {
+        return Err(DbError::NotFound(format!("tenant {tenant}")));
+    }
+    let inserted = sqlx::query(
+        "INSERT INTO stores(store_id, tenant_id, name) VALUES ($1, $2, $3)
+         ON CONFLICT (store_id) DO NOTHING",
+    )
+    .bind(store.0)
+    .bind(tenant)
+    .bind(name)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        let owner: Uuid = sqlx::query_scalar("SELECT tenant_id FROM stores WHERE store_id = $1")
+            .bind(store.0)
+            .fetch_one(&mut **tx)
+            .await?;
+        if owner != tenant {
+            return Err(DbError::Invalid(format!(
+                "store {store} is served for another tenant"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The kind of a ticket the relay issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketKind {
+    /// A new till joins a store created on the relay.
+    Join,
+    /// A till hands the relay a store that began on it.
+    Adopt,
+}
+
+/// Records an issued ticket by the hash of its secret.
+pub async fn record_ticket(
+    tx: &mut Transaction<'_, Postgres>,
+    secret_hash: &str,
+    store: StoreId,
+    kind: TicketKind,
+    ttl: Duration,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO relay_tickets(secret_hash, store_id, kind, expires_at)
+         VALUES ($1, $2, $3, now() + make_interval(secs => $4))",
+    )
+    .bind(secret_hash)
+    .bind(store.0)
+    .bind(match kind {
+        TicketKind::Join => "join",
+        TicketKind::Adopt => "adopt",
+    })
+    .bind(ttl.as_secs_f64())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A ticket found by its secret.
+#[derive(Debug, Clone)]
+pub struct TicketRow {
+    /// The store.
+    pub store: StoreId,
+    /// Join or adopt.
+    pub kind: TicketKind,
+    /// The device that used it.
+    pub used_by: Option<String>,
+    /// Past its expiry.
+    pub expired: bool,
+}
+
+/// Looks up a ticket.
+pub async fn ticket(pool: &PgPool, secret_hash: &str) -> Result<Option<TicketRow>, DbError> {
+    let row = sqlx::query(
+        "SELECT store_id, kind, used_by, expires_at < now() AS expired
+         FROM relay_tickets WHERE secret_hash = $1",
+    )
+    .bind(secret_hash)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| {
+        Ok(TicketRow {
+            store: StoreId(r.try_get("store_id")?),
+            kind: if r.try_get::<String, _>("kind")? == "adopt" {
+                TicketKind::Adopt
+            } else {
+                TicketKind::Join
+            },
+            used_by: r.try_get("used_by")?,
+            expired: r.try_get("expired")?,
+        })
+    })
+    .transpose()
+}
+
+/// Marks an adoption ticket used by `device` (idempotent for the same device).
+pub async fn use_adopt_ticket(
+    pool: &PgPool,
+    secret_hash: &str,
+    device: DeviceId,
+) -> Result<StoreId, DbError> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query(
+        "SELECT store_id, used_by FROM relay_tickets
+         WHERE secret_hash = $1 AND kind = 'adopt' AND expires_at >= now() FOR UPDATE",
+    )
+    .bind(secret_hash)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| DbError::NotFound("unknown or expired ticket".into()))?;
+    let store = StoreId(row.try_get("store_id")?);
+    let used: Option<String> = row.try_get("used_by")?;
+    match used {
+        Some(u) if u != device.to_string() => {
+            return Err(DbError::Invalid("this ticket was already used".into()));
+        }
+        _ => {}
+    }
+    sqlx::query("UPDATE relay_tickets SET used_by = $2 WHERE secret_hash = $1")
+        .bind(secret_hash)
+        .bind(device.to_string())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("UPDATE stores SET adopted_by = $2 WHERE store_id = $1")
+        .bind(store.0)
+        .bind(device.to_string())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(store)
+}
+
+/// What the relay knows of a store it serves.
+#[derive(Debug, Clone)]
+pub struct StoreRow {
+    /// The store.
+    pub store: StoreId,
+    /// Its tenant.
+    pub tenant: Uuid,
+    /// Its name.
+    pub name: String,
+    /// The till that adopted it to this relay, if it began on a till.
+    pub adopted_by: Option<DeviceId>,
+}
+
+/// A served store.
+pub async fn store(pool: &PgPool, store: StoreId) -> Result<Option<StoreRow>, DbError> {
+    let row = sqlx::query("SELECT tenant_id, name, adopted_by FROM stores WHERE store_id = $1")
+        .bind(store.0)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| {
+        let adopted: Option<String> = r.try_get("adopted_by")?;
+        Ok(StoreRow {
+            store,
+            tenant: r.try_get("tenant_id")?,
+            name: r.try_get("name")?,
+            adopted_by: adopted.and_then(|a| a.parse().ok()),
+        })
+    })
+    .transpose()
+}
+
+/// Every served store.
+pub async fn stores(pool: &PgPool) -> Result<Vec<StoreRow>, DbError> {
+    let rows =
+        sqlx::query("SELECT store_id, tenant_id, name, adopted_by FROM stores ORDER BY created_at")
+            .fetch_all(pool)
+            .await?;
+    rows.into_iter()
+        .map(|r| {
+            let adopted: Option<String> = r.try_get("adopted_by")?;
+            Ok(StoreRow {
+                store: StoreId(r.try_get("store_id")?),
+                tenant: r.try_get("tenant_id")?,
+                name: r.try_get("name")?,
+                adopted_by: adopted.and_then(|a| a.parse().ok()),
+            })
+        })
+        .collect()
+}
+
+fn kind_code(k: DocKind) -> i16 {
+    match k {
+        DocKind::Store => 0,
+        DocKind::Catalog => 1,
+        DocKind::Ledger => 2,
+    }
+}
+
+fn kind_of(code: i16) -> Result<DocKind, DbError> {
+    match code {
+        0 => Ok(DocKind::Store),
+        1 => Ok(DocKind::Catalog),
+        2 => Ok(DocKind::Ledger),
+        other => Err(DbError::Corrupt(format!("document kind {other}"))),
+    }
+}
+
+/// Stores one chunk of a document (registering the document on first sight).
+pub async fn append_chunk(
+    tx: &mut Transaction<'_, Postgres>,
+    store: StoreId,
+    doc: &DocRef,
+    bytes: &[u8],
+) -> Result<(), DbError> {
+    let date: Option<chrono::NaiveDate> = doc
+        .date
+        .as_ref()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(&d.to_string(), "%Y-%m-%d").ok());
+    sqlx::query(
+        "INSERT INTO docs(store_id, doc_id, kind, till, business_date) VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (store_id, doc_id) DO NOTHING",
+    )
+    .bind(store.0)
+    .bind(doc.id.0.to_vec())
+    .bind(kind_code(doc.kind))
+    .bind(doc.till.map(|t| t.0.to_vec()))
+    .bind(date)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO doc_chunks(hash, store_id, doc_id, bytes) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (hash) DO NOTHING",
+    )
+    .bind(blake3::hash(bytes).as_bytes().to_vec())
+    .bind(store.0)
+    .bind(doc.id.0.to_vec())
+    .bind(bytes)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// One stored chunk.
+#[derive(Debug, Clone)]
+pub struct Chunk {
+    /// The document.
+    pub doc: DocRef,
+    /// blake3 of `bytes`.
+    pub hash: [u8; 32],
+    /// Insertion order (not commit order).
+    pub seq: i64,
+    /// Automerge bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Chunks of `store` with `seq > after`, in seq order, with their documents.
+pub async fn chunks_after(
+    pool: &PgPool,
+    store: StoreId,
+    after: i64,
+) -> Result<Vec<Chunk>, DbError> {
+    let rows = sqlx::query(
+        "SELECT c.hash, c.seq, c.bytes, d.doc_id, d.kind, d.till, d.business_date
+         FROM doc_chunks c JOIN docs d ON d.store_id = c.store_id AND d.doc_id = c.doc_id
+         WHERE c.store_id = $1 AND c.seq > $2 ORDER BY c.seq",
+    )
+    .bind(store.0)
+    .bind(after)
+    .fetch_all(pool)
+    .await?;
+    let mut refs: BTreeMap<Vec<u8>, DocRef> = BTreeMap::new();
+    let mut out = Vec::with_capacity(rows.len());
+    for r in rows {
+        let id: Vec<u8> = r.try_get("doc_id")?;
+        let doc = match refs.get(&id) {
+            Some(d) => d.clone(),
+            None => {
+                let d = doc_ref(
+                    &id,
+                    r.try_get("kind")?,
+                    r.try_get("till")?,
+                    r.try_get("business_date")?,
+                )?;
+                refs.insert(id, d.clone());
+                d
+            }
+        };
+        let hash: Vec<u8> = r.try_get("hash")?;
+        out.push(Chunk {
+            doc,
+            hash: hash
+                .try_into()
+                .map_err(|_| DbError::Corrupt("chunk hash".into()))?,
+            seq: r.try_get("seq")?,
+            bytes: r.try_get("bytes")?,
+        });
+    }
+    Ok(out)
+}
+
+fn doc_ref(
+    id: &[u8],
+    kind: i16,
+    till: Option<Vec<u8>>,
+    date: Option<chrono::NaiveDate>,
+) -> Result<DocRef, DbError> {
+    let id: [u8; 32] = id
+        .try_into()
+        .map_err(|_| DbError::Corrupt("document id".into()))?;
+    let till = till
+        .map(|t| {
+            <[u8; 32]>::try_from(t.as_slice())
+                .map(DeviceId)
+                .map_err(|_| DbError::Corrupt("till id".into()))
+        })
+        .transpose()?;
+    let date = date
+        .map(|d| {
+            d.format("%Y-%m-%d")
+                .to_string()
+                .parse::<BusinessDate>()
+                .map_err(|e| DbError::Corrupt(e.to_string()))
+        })
+        .transpose()?;
+    Ok(DocRef {
+        id: DocId(id),
+        kind: kind_of(kind)?,
+        till,
+        date,
+    })
+}
+
+/// Records where a running instance listens, for tickets and `status`.
+pub async fn register_instance(
+    pool: &PgPool,
+    instance: Uuid,
+    addrs: &[String],
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO relay_instances(instance_id, addrs) VALUES ($1, $2)
+         ON CONFLICT (instance_id) DO UPDATE SET addrs = excluded.addrs, seen_at = now()",
+    )
+    .bind(instance)
+    .bind(addrs)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Addresses of instances seen in the last `within`, newest first.
+pub async fn instance_addrs(pool: &PgPool, within: Duration) -> Result<Vec<String>, DbError> {
+    let rows: Vec<Vec<String>> = sqlx::query_scalar(
+        "SELECT addrs FROM relay_instances
+         WHERE seen_at > now() - make_interval(secs => $1) ORDER BY seen_at DESC",
+    )
+    .bind(within.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    let mut out: Vec<String> = Vec::new();
+    for a in rows.into_iter().flatten() {
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,506 @@
+//! The materialiser: document changes into reporting rows and outbox events, durably.
+//!
+//! [`persist`] takes what one sync message (or a batch of them) brought into a store's
+//! replica and writes, in ONE transaction: the new Automerge chunks, upserts of sales,
+//! sale lines, voids/refunds, stock movements, stock levels and products, and one outbox
+//! row per event. Every upsert is keyed by the record's id and every event by an id
+//! derived from it, so materialising the same records twice (a retry, a second relay
+//! instance, the same sale arriving through two tills) changes nothing.
+//!
+//! Rows go in set-wise (`UNNEST` of arrays), one statement per table per batch: a
+//! catch-up of thousands of sales costs a handful of round trips.
+
+use kasir_crdt::ledger::{
+    LedgerRecords, StockEffect, movement_effect, refund_effects, sale_effects, void_effects,
+};
+use kasir_crdt::records::Product;
+use kasir_crdt::{Qty, StoreId};
+use kasir_node::replica::DocRef;
+use serde_json::{Value, json};
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::db::{self, DbError};
+
+/// Kafka topic of sales, voids and refunds.
+pub const TOPIC_SALES: &str = "kasir.sales.v1";
+/// Kafka topic of stock movements (sale lines included).
+pub const TOPIC_STOCK: &str = "kasir.stock.v1";
+/// Kafka topic of recognition feedback.
+pub const TOPIC_ML: &str = "kasir.ml.v1";
+
+/// What a merge brought into one document.
+#[derive(Debug, Clone)]
+pub struct DocWrite {
+    /// The document.
+    pub doc: DocRef,
+    /// The new Automerge chunk (an incremental save).
+    pub bytes: Vec<u8>,
+    /// Ledger records added by the merge.
+    pub records: LedgerRecords,
+    /// Catalog products changed by the merge.
+    pub products: Vec<Product>,
+}
+
+/// Counts of what one [`persist`] offered to the tables (before dedupe).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PersistStats {
+    /// Chunks.
+    pub chunks: usize,
+    /// Sales.
+    pub sales: usize,
+    /// Stock movements (sale lines included).
+    pub movements: usize,
+    /// Outbox events.
+    pub events: usize,
+}
+
+/// The event id of a record: the same on every replica and every relay instance.
+pub fn event_id(topic: &str, record: &str) -> Uuid {
+    let h = blake3::hash(format!("{topic}|{record}").as_bytes());
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&h.as_bytes()[..16]);
+    uuid::Builder::from_custom_bytes(b).into_uuid()
+}
+
+fn qty_units(q: Qty) -> f64 {
+    q.0 as f64 / 1000.0
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Column arrays for the set-wise inserts.
+#[derive(Default)]
+struct Batch {
+    sale_id: Vec<String>,
+    receipt_no: Vec<String>,
+    till_code: Vec<String>,
+    cashier: Vec<Option<String>>,
+    business_date: Vec<String>,
+    subtotal: Vec<i64>,
+    tax: Vec<i64>,
+    service_charge: Vec<i64>,
+    rounding: Vec<i64>,
+    total: Vec<i64>,
+    payments: Vec<String>,
+    created_ms: Vec<i64>,
+
+    line_sale: Vec<String>,
+    line_no: Vec<i32>,
+    line_product: Vec<String>,
+    line_sku: Vec<String>,
+    line_name: Vec<String>,
+    line_qty: Vec<i64>,
+    line_price: Vec<i64>,
+    line_discount: Vec<i64>,
+    line_total: Vec<i64>,
+
+    adj_id: Vec<String>,
+    adj_sale: Vec<String>,
+    adj_kind: Vec<String>,
+    adj_amount: Vec<i64>,
+    adj_reason: Vec<String>,
+    adj_ms: Vec<i64>,
+
+    mv_id: Vec<String>,
+    mv_kind: Vec<String>,
+    mv_sku: Vec<String>,
+    mv_qty: Vec<i64>,
+    mv_ms: Vec<i64>,
+
+    ev_id: Vec<Uuid>,
+    ev_topic: Vec<String>,
+    ev_payload: Vec<String>,
+
+    products: Vec<Product>,
+}
+
+impl Batch {
+    fn event(&mut self, topic: &str, record: &str, mut payload: Value) {
+        let id = event_id(topic, record);
+        if let Value::Object(m) = &mut payload {
+            m.insert("event_id".into(), json!(id.to_string()));
+        }
+        self.ev_id.push(id);
+        self.ev_topic.push(topic.to_owned());
+        self.ev_payload.push(payload.to_string());
+    }
+
+    fn movement(&mut self, base: &Value, e: StockEffect) {
+        let mut payload = base.clone();
+        if let Value::Object(m) = &mut payload {
+            m.insert("movement_id".into(), json!(e.movement_id));
+            m.insert("kind".into(), json!(e.kind.as_str()));
+            m.insert("sku".into(), json!(e.sku));
+            m.insert("qty".into(), json!(qty_units(e.qty)));
+            m.insert("at".into(), json!(rfc3339(e.at_ms)));
+        }
+        self.event(TOPIC_STOCK, &e.movement_id, payload);
+        self.mv_id.push(e.movement_id);
+        self.mv_kind.push(e.kind.as_str().to_owned());
+        self.mv_sku.push(e.sku);
+        self.mv_qty.push(e.qty.0);
+        self.mv_ms.push(e.at_ms);
+    }
+
+    fn add(&mut self, base: &Value, recs: &LedgerRecords) {
+        for s in &recs.sales {
+            let lines: Vec<Value> = s
+                .lines
+                .iter()
+                .map(|l| {
+                    json!({"product_id": l.product_id, "sku": l.sku, "name": l.name,
+                           "qty": qty_units(l.qty), "unit_price": l.unit_price,
+                           "discount": l.discount, "line_total": l.line_total})
+                })
+                .collect();
+            let payments: Vec<Value> = s
+                .payments
+                .iter()
+                .map(|p| json!({"method": p.method, "amount": p.amount}))
+                .collect();
+            let mut payload = base.clone();
+            if let Value::Object(m) = &mut payload {
+                let fields = json!({
+                    "type": "sale", "sale_id": s.id, "receipt_no": s.receipt_no,
+                    "till_code": s.till_code, "cashier": s.cashier,
+                    "business_date": s.business_date, "created_at": rfc3339(s.created_at_ms),
+                    "subtotal": s.subtotal, "tax": s.tax, "service_charge": s.service_charge,
+                    "rounding": s.rounding, "total": s.total, "change": s.change,
+                    "payments": payments, "lines": lines,
+                });
+                if let Value::Object(f) = fields {
+                    m.extend(f);
+                }
+            }
+            self.event(TOPIC_SALES, &format!("sale:{}", s.id), payload);
+            self.sale_id.push(s.id.clone());
+            self.receipt_no.push(s.receipt_no.clone());
+            self.till_code.push(s.till_code.clone());
+            self.cashier.push(s.cashier.clone());
+            self.business_date.push(s.business_date.clone());
+            self.subtotal.push(s.subtotal);
+            self.tax.push(s.tax);
+            self.service_charge.push(s.service_charge);
+            self.rounding.push(s.rounding);
+            self.total.push(s.total);
+            self.payments
+                .push(Value::Array(payments_json(s)).to_string());
+            self.created_ms.push(s.created_at_ms);
+            for (i, l) in s.lines.iter().enumerate() {
+                self.line_sale.push(s.id.clone());
+                self.line_no.push(i32::try_from(i).unwrap_or(i32::MAX));
+                self.line_product.push(l.product_id.clone());
+                self.line_sku.push(l.sku.clone());
+                self.line_name.push(l.name.clone());
+                self.line_qty.push(l.qty.0);
+                self.line_price.push(l.unit_price);
+                self.line_discount.push(l.discount);
+                self.line_total.push(l.line_total);
+            }
+            for e in sale_effects(s) {
+                self.movement(base, e);
+            }
+        }
+        for v in &recs.voids {
+            // Keyed by the sale: two tills voiding one sale while apart is one void.
+            let id = format!("void:{}", v.sale_id);
+            let mut payload = base.clone();
+            if let Value::Object(m) = &mut payload {
+                m.insert("type".into(), json!("void"));
+                m.insert("sale_id".into(), json!(v.sale_id));
+                m.insert("reason".into(), json!(v.reason));
+                m.insert("cashier".into(), json!(v.cashier));
+                m.insert("at".into(), json!(rfc3339(v.at_ms)));
+            }
+            self.event(TOPIC_SALES, &id, payload);
+            self.adj_id.push(id);
+            self.adj_sale.push(v.sale_id.clone());
+            self.adj_kind.push("void".into());
+            self.adj_amount.push(0);
+            self.adj_reason.push(v.reason.clone());
+            self.adj_ms.push(v.at_ms);
+            for e in void_effects(v) {
+                self.movement(base, e);
+            }
+        }
+        for f in &recs.refunds {
+            let id = format!("refund:{}", f.id);
+            let mut payload = base.clone();
+            if let Value::Object(m) = &mut payload {
+                m.insert("type".into(), json!("refund"));
+                m.insert("refund_id".into(), json!(f.id));
+                m.insert("sale_id".into(), json!(f.sale_id));
+                m.insert("amount".into(), json!(f.amount));
+                m.insert("reason".into(), json!(f.reason));
+                m.insert("at".into(), json!(rfc3339(f.at_ms)));
+            }
+            self.event(TOPIC_SALES, &id, payload);
+            self.adj_id.push(id);
+            self.adj_sale.push(f.sale_id.clone());
+            self.adj_kind.push("refund".into());
+            self.adj_amount.push(f.amount);
+            self.adj_reason.push(f.reason.clone());
+            self.adj_ms.push(f.at_ms);
+            for e in refund_effects(f) {
+                self.movement(base, e);
+            }
+        }
+        for m in &recs.movements {
+            self.movement(base, movement_effect(m));
+        }
+        for (id, value) in &recs.feedback {
+            let mut payload = base.clone();
+            if let Value::Object(m) = &mut payload {
+                m.insert("feedback_id".into(), json!(id));
+                m.insert("feedback".into(), value.clone());
+            }
+            self.event(TOPIC_ML, &format!("feedback:{id}"), payload);
+        }
+    }
+}
+
+fn payments_json(s: &kasir_crdt::records::Sale) -> Vec<Value> {
+    s.payments
+        .iter()
+        .map(|p| json!({"method": p.method, "amount": p.amount}))
+        .collect()
+}
+
+/// Writes `writes` of `store` (tenant `tenant`) in one transaction, retrying a deadlock
+/// or serialisation failure with a concurrent instance a few times.
+pub async fn persist(
+    pool: &PgPool,
+    tenant: Uuid,
+    store: StoreId,
+    writes: &[DocWrite],
+) -> Result<PersistStats, DbError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut tx = pool.begin().await?;
+        match persist_in(&mut tx, tenant, store, writes).await {
+            Ok(stats) => match tx.commit().await {
+                Ok(()) => return Ok(stats),
+                Err(e) if attempt < 4 && retryable(&e) => continue,
+                Err(e) => return Err(e.into()),
+            },
+            Err(DbError::Sql(e)) if attempt < 4 && retryable(&e) => {
+                let _ = tx.rollback().await;
+                tracing::debug!(error = %e, attempt, "retrying a materialisation");
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn retryable(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "40P01" || c == "40001")
+}
+
+/// The body of [`persist`], inside the caller's transaction.
+pub async fn persist_in(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: Uuid,
+    store: StoreId,
+    writes: &[DocWrite],
+) -> Result<PersistStats, DbError> {
+    let base = json!({"tenant_id": tenant.to_string(), "store_id": store.to_string()});
+    let mut batch = Batch::default();
+    let mut stats = PersistStats::default();
+    for w in writes {
+        if !w.bytes.is_empty() {
+            db::append_chunk(tx, store, &w.doc, &w.bytes).await?;
+            stats.chunks += 1;
+        }
+        batch.add(&base, &w.records);
+        batch.products.extend(w.products.iter().cloned());
+    }
+    stats.sales = batch.sale_id.len();
+    stats.movements = batch.mv_id.len();
+    stats.events = batch.ev_id.len();
+    write_batch(tx, tenant, store, batch).await?;
+    Ok(stats)
+}
+
+async fn write_batch(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: Uuid,
+    store: StoreId,
+    b: Batch,
+) -> Result<(), DbError> {
+    if !b.sale_id.is_empty() {
+        sqlx::query(
+            "INSERT INTO sales (sale_id, tenant_id, store_id, receipt_no, till_code, cashier,
+                 business_date, subtotal, tax, service_charge, rounding, total, payments, created_at,
+                 status, refunded)
+             SELECT u.sale_id, $1, $2, u.receipt_no, u.till_code, u.cashier, u.business_date::date,
+                 u.subtotal, u.tax, u.service_charge, u.rounding, u.total, u.payments::jsonb,
+                 to_timestamp(u.created_ms / 1000.0),
+                 CASE WHEN EXISTS (SELECT 1 FROM sale_adjustments a
+                                   WHERE a.store_id = $2 AND a.sale_id = u.sale_id AND a.kind = 'void')
+                      THEN 'voided'
+                      WHEN EXISTS (SELECT 1 FROM sale_adjustments a
+                                   WHERE a.store_id = $2 AND a.sale_id = u.sale_id AND a.kind = 'refund')
+                      THEN 'refunded' ELSE 'completed' END,
+                 COALESCE((SELECT sum(a.amount) FROM sale_adjustments a
+                           WHERE a.store_id = $2 AND a.sale_id = u.sale_id AND a.kind = 'refund'), 0)
+             FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[],
+                         $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[], $14::int8[])
+                  AS u(sale_id, receipt_no, till_code, cashier, business_date, subtotal, tax,
+                       service_charge, rounding, total, payments, created_ms)
+             ON CONFLICT (sale_id) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(store.0)
+        .bind(&b.sale_id)
+        .bind(&b.receipt_no)
+        .bind(&b.till_code)
+        .bind(&b.cashier)
+        .bind(&b.business_date)
+        .bind(&b.subtotal)
+        .bind(&b.tax)
+        .bind(&b.service_charge)
+        .bind(&b.rounding)
+        .bind(&b.total)
+        .bind(&b.payments)
+        .bind(&b.created_ms)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO sale_lines (sale_id, line_no, tenant_id, store_id, product_id, sku, name,
+                 qty, unit_price, discount, line_total)
+             SELECT u.sale_id, u.line_no, $1, $2, u.product_id, u.sku, u.name,
+                 u.qty::numeric / 1000, u.unit_price, u.discount, u.line_total
+             FROM UNNEST($3::text[], $4::int4[], $5::text[], $6::text[], $7::text[], $8::int8[],
+                         $9::int8[], $10::int8[], $11::int8[])
+                  AS u(sale_id, line_no, product_id, sku, name, qty, unit_price, discount, line_total)
+             ON CONFLICT (sale_id, line_no) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(store.0)
+        .bind(&b.line_sale)
+        .bind(&b.line_no)
+        .bind(&b.line_product)
+        .bind(&b.line_sku)
+        .bind(&b.line_name)
+        .bind(&b.line_qty)
+        .bind(&b.line_price)
+        .bind(&b.line_discount)
+        .bind(&b.line_total)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !b.adj_id.is_empty() {
+        sqlx::query(
+            "WITH ins AS (
+                 INSERT INTO sale_adjustments (adjustment_id, tenant_id, store_id, sale_id, kind,
+                     amount, reason, at)
+                 SELECT u.id, $1, $2, u.sale_id, u.kind, u.amount, u.reason,
+                     to_timestamp(u.ms / 1000.0)
+                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::int8[])
+                      AS u(id, sale_id, kind, amount, reason, ms)
+                 ON CONFLICT (store_id, adjustment_id) DO NOTHING
+                 RETURNING sale_id, kind, amount)
+             UPDATE sales s SET
+                 status = CASE WHEN s.status = 'voided' OR agg.voided THEN 'voided' ELSE 'refunded' END,
+                 refunded = s.refunded + agg.refunded
+             FROM (SELECT sale_id, bool_or(kind = 'void') AS voided,
+                          COALESCE(sum(amount) FILTER (WHERE kind = 'refund'), 0) AS refunded
+                   FROM ins GROUP BY sale_id) agg
+             WHERE s.sale_id = agg.sale_id AND s.store_id = $2",
+        )
+        .bind(tenant)
+        .bind(store.0)
+        .bind(&b.adj_id)
+        .bind(&b.adj_sale)
+        .bind(&b.adj_kind)
+        .bind(&b.adj_amount)
+        .bind(&b.adj_reason)
+        .bind(&b.adj_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !b.mv_id.is_empty() {
+        // Stock levels move only by movements inserted now, so a replayed movement never
+        // counts twice; rows are locked in SKU order so concurrent instances don't deadlock.
+        sqlx::query(
+            "WITH ins AS (
+                 INSERT INTO stock_movements (movement_id, tenant_id, store_id, kind, sku, qty, at)
+                 SELECT u.id, $1, $2, u.kind, u.sku, u.qty::numeric / 1000, to_timestamp(u.ms / 1000.0)
+                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[])
+                      AS u(id, kind, sku, qty, ms)
+                 ON CONFLICT (store_id, movement_id) DO NOTHING
+                 RETURNING sku, qty)
+             INSERT INTO stock_levels (tenant_id, store_id, sku, on_hand)
+             SELECT $1, $2, sku, sum(qty) FROM ins GROUP BY sku ORDER BY sku
+             ON CONFLICT (store_id, sku) DO UPDATE SET on_hand = stock_levels.on_hand + excluded.on_hand",
+        )
+        .bind(tenant)
+        .bind(store.0)
+        .bind(&b.mv_id)
+        .bind(&b.mv_kind)
+        .bind(&b.mv_sku)
+        .bind(&b.mv_qty)
+        .bind(&b.mv_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !b.products.is_empty() {
+        let mut seen = std::collections::HashSet::new();
+        let products: Vec<&Product> = b
+            .products
+            .iter()
+            .rev()
+            .filter(|p| seen.insert(p.id.clone()))
+            .collect();
+        sqlx::query(
+            "INSERT INTO products (tenant_id, store_id, product_id, sku, name, price, category, unit,
+                 active, updated_at_ms)
+             SELECT $1, $2, u.id, u.sku, u.name, u.price, u.category, u.unit, u.active, u.updated
+             FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[],
+                         $9::bool[], $10::int8[])
+                  AS u(id, sku, name, price, category, unit, active, updated)
+             ORDER BY u.id
+             ON CONFLICT (store_id, product_id) DO UPDATE SET
+                 sku = excluded.sku, name = excluded.name, price = excluded.price,
+                 category = excluded.category, unit = excluded.unit, active = excluded.active,
+                 updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(tenant)
+        .bind(store.0)
+        .bind(products.iter().map(|p| p.id.clone()).collect::<Vec<_>>())
+        .bind(products.iter().map(|p| p.sku.clone()).collect::<Vec<_>>())
+        .bind(products.iter().map(|p| p.name.clone()).collect::<Vec<_>>())
+        .bind(products.iter().map(|p| p.price).collect::<Vec<_>>())
+        .bind(products.iter().map(|p| p.category.clone()).collect::<Vec<_>>())
+        .bind(products.iter().map(|p| p.unit.clone()).collect::<Vec<_>>())
+        .bind(products.iter().map(|p| p.active).collect::<Vec<_>>())
+        .bind(products.iter().map(|p| p.updated_at_ms).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !b.ev_id.is_empty() {
+        sqlx::query(
+            "INSERT INTO outbox (event_id, tenant_id, store_id, topic, payload)
+             SELECT u.id, $1, $2, u.topic, u.payload::jsonb
+             FROM UNNEST($3::uuid[], $4::text[], $5::text[]) AS u(id, topic, payload)
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(store.0)
+        .bind(&b.ev_id)
+        .bind(&b.ev_topic)
+        .bind(&b.ev_payload)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}

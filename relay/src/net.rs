@@ -1,0 +1,720 @@
+//! The relay's iroh endpoint: sync sessions of every store it serves, and joins.
+//!
+//! Who owns what:
+//! - [`Relay`] owns the PostgreSQL pool, the endpoint and the registry of loaded store
+//!   replicas, and a [`CancellationToken`] shared by every task it starts.
+//! - The **accept loop** task takes each connection. A sync connection names its store in
+//!   its first frame (`Hello`); the relay loads that store's replica (from PostgreSQL
+//!   chunks) and checks the peer against the store's roster *before* anything else flows.
+//!   A join connection carries a ticket secret the relay issued (`store create` / `store
+//!   adopt`).
+//! - One **session** task per connection runs a [`Session`] in a `select!` loop over the
+//!   peer's frames, the store's change notifications and cancellation. Handling a frame
+//!   locks the store's replica, applies it, persists what it brought (chunks,
+//!   materialised rows, outbox rows: one transaction), and only then answers.
+//! - The **poller** task merges chunks other relay instances stored, so tills connected
+//!   here see changes that arrived there.
+//!
+//! A persist failure (PostgreSQL down or restarted) unloads the store's replica and ends
+//! its sessions; the tills reconnect with backoff and resend, and the replica reloads
+//! from what PostgreSQL holds.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use iroh::Endpoint;
+use iroh::endpoint::{Connection, RecvStream, SendStream};
+use kasir_crdt::store::{Device, Invite, Role, StoreProfile};
+use kasir_crdt::{DeviceId, DocId, StoreId};
+use kasir_node::NodeError;
+use kasir_node::membership::{Admission, Ticket};
+use kasir_node::replica::Membership;
+use kasir_node::sync::net::{
+    JoinRequest, JoinResponse, NetError, bind_endpoint, device_of, read_frame, read_join_message,
+    write_frames,
+};
+use kasir_node::sync::{Frame, JOIN_ALPN, Session, SessionError};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::db::{self, DbError, TicketKind};
+use crate::materialise;
+use crate::replica::StoreReplica;
+
+/// Sync sessions open now.
+pub static SESSIONS: AtomicI64 = AtomicI64::new(0);
+/// Sync sessions refused (unknown store, stranger, revoked).
+pub static REFUSED: AtomicU64 = AtomicU64::new(0);
+/// Persist transactions committed.
+pub static PERSISTS: AtomicU64 = AtomicU64::new(0);
+/// Persist transactions that failed (the session ended; the till resends).
+pub static PERSIST_ERRORS: AtomicU64 = AtomicU64::new(0);
+/// Sales offered to the materialiser (before dedupe).
+pub static SALES_OFFERED: AtomicU64 = AtomicU64::new(0);
+/// Chunks merged from other instances.
+pub static CHUNKS_POLLED: AtomicU64 = AtomicU64::new(0);
+
+/// The process counters in Prometheus text format.
+pub fn metrics_text() -> String {
+    let mut out = String::new();
+    for (name, help, value) in [
+        (
+            "kasir_relay_sessions",
+            "open sync sessions",
+            SESSIONS.load(Ordering::Relaxed),
+        ),
+        (
+            "kasir_relay_sessions_refused_total",
+            "sync sessions refused",
+            REFUSED.load(Ordering::Relaxed) as i64,
+        ),
+        (
+            "kasir_relay_persists_total",
+            "persist transactions committed",
+            PERSISTS.load(Ordering::Relaxed) as i64,
+        ),
+        (
+            "kasir_relay_persist_errors_total",
+            "persist transactions failed",
+            PERSIST_ERRORS.load(Ordering::Relaxed) as i64,
+        ),
+        (
+            "kasir_relay_sales_offered_total",
+            "sales offered to the materialiser",
+            SALES_OFFERED.load(Ordering::Relaxed) as i64,
+        ),
+        (
+            "kasir_relay_chunks_polled_total",
+            "chunks merged from other instances",
+            CHUNKS_POLLED.load(Ordering::Relaxed) as i64,
+        ),
+    ] {
+        out.push_str(&format!(
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+        ));
+    }
+    out
+}
+
+/// Why a relay operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// PostgreSQL.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The transport.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The sync protocol.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The engine.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The peer may not do this.
+    #[error("refused: {0}")]
+    Refused(String),
+}
+
+/// How long tickets stay valid.
+pub const TICKET_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A loaded store: its replica and a token that ends its sessions when it is unloaded.
+#[derive(Debug)]
+struct Loaded {
+    replica: tokio::sync::Mutex<StoreReplica>,
+    cancel: CancellationToken,
+}
+
+/// The relay: registry of loaded stores over one PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    pool: PgPool,
+    loaded: Mutex<HashMap<StoreId, Arc<Loaded>>>,
+    cancel: CancellationToken,
+}
+
+impl Relay {
+    /// A relay over `pool` (nothing runs until [`Relay::serve`]).
+    pub fn new(pool: PgPool) -> Relay {
+        Relay {
+            inner: Arc::new(Inner {
+                pool,
+                loaded: Mutex::new(HashMap::new()),
+                cancel: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Stops every task and session.
+    pub fn shutdown(&self) {
+        self.inner.cancel.cancel();
+    }
+
+    /// Stores loaded in memory now.
+    pub fn loaded_stores(&self) -> usize {
+        self.inner.loaded.lock().map(|l| l.len()).unwrap_or(0)
+    }
+
+    async fn replica(&self, store: StoreId) -> Result<Arc<Loaded>, RelayError> {
+        if let Some(l) = self
+            .inner
+            .loaded
+            .lock()
+            .ok()
+            .and_then(|l| l.get(&store).cloned())
+        {
+            return Ok(l);
+        }
+        let row = db::store(&self.inner.pool, store)
+            .await?
+            .ok_or_else(|| RelayError::Refused(format!("store {store} is not served here")))?;
+        let chunks = db::chunks_after(&self.inner.pool, store, 0).await?;
+        let replica = tokio::task::block_in_place(|| {
+            StoreReplica::load(store, row.tenant, row.adopted_by, chunks)
+        });
+        tracing::info!(%store, docs = replica.doc_count(), "loaded a store");
+        let loaded = Arc::new(Loaded {
+            replica: tokio::sync::Mutex::new(replica),
+            cancel: self.inner.cancel.child_token(),
+        });
+        let mut map = self
+            .inner
+            .loaded
+            .lock()
+            .map_err(|_| RelayError::Refused("registry poisoned".into()))?;
+        Ok(map.entry(store).or_insert(loaded).clone())
+    }
+
+    /// Unloads a store (after a failed persist): its sessions end, and the next session
+    /// reloads it from PostgreSQL.
+    fn unload(&self, store: StoreId) {
+        if let Ok(mut map) = self.inner.loaded.lock()
+            && let Some(l) = map.remove(&store)
+        {
+            l.cancel.cancel();
+        }
+    }
+
+    /// Binds the endpoint and runs the accept loop and the poller until shutdown.
+    pub async fn serve(
+        &self,
+        secret_key: [u8; 32],
+        listen: SocketAddr,
+    ) -> Result<Endpoint, RelayError> {
+        let endpoint = bind_endpoint(secret_key, listen).await?;
+        let ep = endpoint.clone();
+        let relay = self.clone();
+        tokio::spawn(async move { relay.accept_loop(ep).await });
+        let relay = self.clone();
+        tokio::spawn(async move { relay.poll_loop().await });
+        Ok(endpoint)
+    }
+
+    async fn accept_loop(&self, endpoint: Endpoint) {
+        loop {
+            let incoming = tokio::select! {
+                _ = self.inner.cancel.cancelled() => break,
+                inc = endpoint.accept() => match inc {
+                    Some(inc) => inc,
+                    None => break,
+                },
+            };
+            let relay = self.clone();
+            tokio::spawn(async move {
+                let conn = match incoming.await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "incoming connection failed");
+                        return;
+                    }
+                };
+                let peer = device_of(conn.remote_id());
+                let result = if conn.alpn() == JOIN_ALPN {
+                    relay.handle_join(conn).await
+                } else {
+                    relay.handle_sync(conn).await
+                };
+                match result {
+                    Ok(()) => tracing::info!(%peer, "session ended"),
+                    Err(e) => tracing::warn!(%peer, error = %e, "session failed"),
+                }
+            });
+        }
+    }
+
+    async fn poll_loop(&self) {
+        loop {
+            tokio::select! {
+                _ = self.inner.cancel.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            let loaded: Vec<(StoreId, Arc<Loaded>)> = match self.inner.loaded.lock() {
+                Ok(m) => m.iter().map(|(k, v)| (*k, v.clone())).collect(),
+                Err(_) => return,
+            };
+            for (store, l) in loaded {
+                let after = l.replica.lock().await.last_seq();
+                // Sequence numbers are handed out at insert, not commit: look back a little
+                // so a transaction that committed late is not skipped (seen hashes dedupe).
+                match db::chunks_after(&self.inner.pool, store, (after - 1000).max(0)).await {
+                    Ok(chunks) if !chunks.is_empty() => {
+                        let mut r = l.replica.lock().await;
+                        let changed = tokio::task::block_in_place(|| r.merge_chunks(chunks));
+                        CHUNKS_POLLED.fetch_add(changed.len() as u64, Ordering::Relaxed);
+                        r.notify(changed);
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::debug!(%store, error = %e, "polling chunks failed"),
+                }
+            }
+        }
+    }
+
+    async fn handle_sync(&self, conn: Connection) -> Result<(), RelayError> {
+        let peer = device_of(conn.remote_id());
+        let (mut send, mut recv) = conn
+            .accept_bi()
+            .await
+            .map_err(|e| NetError::Io(e.to_string()))?;
+        let first = tokio::time::timeout(Duration::from_secs(10), read_frame(&mut recv))
+            .await
+            .map_err(|_| RelayError::Refused("no hello within 10 s".into()))??;
+        let Some(Frame::Hello { store, .. }) = first.clone() else {
+            REFUSED.fetch_add(1, Ordering::Relaxed);
+            return Err(RelayError::Refused("the first frame was not hello".into()));
+        };
+        let store = StoreId(Uuid::from_bytes(store));
+        let loaded = match self.replica(store).await {
+            Ok(l) => l,
+            Err(e) => {
+                REFUSED.fetch_add(1, Ordering::Relaxed);
+                let _ = write_frames(
+                    &mut send,
+                    vec![Frame::Bye {
+                        reason: e.to_string(),
+                    }],
+                )
+                .await;
+                let _ = send.finish();
+                return Err(e);
+            }
+        };
+        let standing = loaded.replica.lock().await.membership(peer);
+        if !matches!(standing, Membership::Member(_)) {
+            REFUSED.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%peer, %store, "refused a device outside the store's roster");
+            conn.close(403u32.into(), b"not a member of this store");
+            return Err(RelayError::Refused(format!(
+                "{peer} is not a member of {store}"
+            )));
+        }
+        SESSIONS.fetch_add(1, Ordering::Relaxed);
+        let result = self.drive(loaded, peer, &mut send, recv, first).await;
+        SESSIONS.fetch_sub(1, Ordering::Relaxed);
+        let _ = send.finish();
+        result
+    }
+
+    /// Handles one frame: apply, persist what it brought, then return the answer.
+    async fn process(
+        &self,
+        loaded: &Loaded,
+        session: &mut Session,
+        frame: Frame,
+    ) -> Result<Vec<Frame>, RelayError> {
+        let mut r = loaded.replica.lock().await;
+        let out = tokio::task::block_in_place(|| session.handle(&mut *r, frame));
+        let writes = r.take_pending();
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                if !writes.is_empty() {
+                    let store = r.store();
+                    drop(r);
+                    self.unload(store);
+                }
+                return Err(e.into());
+            }
+        };
+        if !writes.is_empty() {
+            match materialise::persist(&self.inner.pool, r.tenant(), r.store(), &writes).await {
+                Ok(stats) => {
+                    PERSISTS.fetch_add(1, Ordering::Relaxed);
+                    SALES_OFFERED.fetch_add(stats.sales as u64, Ordering::Relaxed);
+                    r.mark_written(&writes);
+                    r.notify(writes.iter().map(|w| w.doc.id));
+                }
+                Err(e) => {
+                    PERSIST_ERRORS.fetch_add(1, Ordering::Relaxed);
+                    let store = r.store();
+                    drop(r);
+                    // The replica holds changes PostgreSQL doesn't: drop it, never answer.
+                    self.unload(store);
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    async fn drive(
+        &self,
+        loaded: Arc<Loaded>,
+        peer: DeviceId,
+        send: &mut SendStream,
+        mut recv: RecvStream,
+        first: Option<Frame>,
+    ) -> Result<(), RelayError> {
+        let mut session = Session::new(peer);
+        let (start, mut changes, store) = {
+            let mut r = loaded.replica.lock().await;
+            (session.start(&mut *r)?, r.subscribe(), r.store())
+        };
+        write_frames(send, start).await?;
+        if let Some(first) = first {
+            let out = self.process(&loaded, &mut session, first).await?;
+            write_frames(send, out).await?;
+        }
+        let (ftx, mut frx) = tokio::sync::mpsc::channel::<Result<Frame, NetError>>(64);
+        let reader = tokio::spawn(async move {
+            loop {
+                match read_frame(&mut recv).await {
+                    Ok(Some(f)) => {
+                        if ftx.send(Ok(f)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = ftx.send(Err(e)).await;
+                        break;
+                    }
+                }
+            }
+        });
+        let outcome = loop {
+            tokio::select! {
+                biased;
+                _ = loaded.cancel.cancelled() => {
+                    let _ = write_frames(send, vec![Frame::Bye { reason: "relay reloading".into() }]).await;
+                    break Ok(());
+                }
+                frame = frx.recv() => match frame {
+                    None => break Ok(()),
+                    Some(Err(NetError::Io(e))) if e.contains("lost") || e.contains("closed") => break Ok(()),
+                    Some(Err(e)) => break Err(e.into()),
+                    Some(Ok(Frame::Bye { reason })) => {
+                        tracing::debug!(%peer, %reason, "till closed the session");
+                        break Ok(());
+                    }
+                    Some(Ok(frame)) => match self.process(&loaded, &mut session, frame).await {
+                        Ok(out) => write_frames(send, out).await?,
+                        Err(e) => {
+                            let _ = write_frames(send, vec![Frame::Bye { reason: e.to_string() }]).await;
+                            break Err(e);
+                        }
+                    },
+                },
+                changed = changes.recv() => match changed {
+                    Ok(doc) => {
+                        let mut r = loaded.replica.lock().await;
+                        if doc == DocId::store(store) && !matches!(r.membership(peer), Membership::Member(_)) {
+                            drop(r);
+                            let _ = write_frames(send, vec![Frame::Bye { reason: "revoked".into() }]).await;
+                            break Ok(());
+                        }
+                        let frames = tokio::task::block_in_place(|| session.local_change(&mut *r, doc))?;
+                        drop(r);
+                        write_frames(send, frames).await?;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let frames = {
+                            let mut r = loaded.replica.lock().await;
+                            tokio::task::block_in_place(|| session.start(&mut *r))?
+                        };
+                        write_frames(send, frames).await?;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break Ok(()),
+                },
+            }
+        };
+        reader.abort();
+        outcome
+    }
+
+    async fn handle_join(&self, conn: Connection) -> Result<(), RelayError> {
+        let joiner = device_of(conn.remote_id());
+        let (mut send, mut recv) = conn
+            .accept_bi()
+            .await
+            .map_err(|e| NetError::Io(e.to_string()))?;
+        let buf = read_join_message(&mut recv, "join request").await?;
+        let response = match postcard::from_bytes::<JoinRequest>(&buf) {
+            Err(_) => JoinResponse::Refused("malformed join request".into()),
+            Ok(req) => match self.admit(joiner, req).await {
+                Ok((store, admission)) => JoinResponse::Ok {
+                    store: *store.0.as_bytes(),
+                    admission,
+                },
+                Err(e) => {
+                    tracing::warn!(%joiner, error = %e, "refused a join request");
+                    JoinResponse::Refused(e.to_string())
+                }
+            },
+        };
+        let body = postcard::to_stdvec(&response).unwrap_or_default();
+        send.write_all(&(body.len() as u32).to_be_bytes())
+            .await
+            .map_err(|e| NetError::Io(e.to_string()))?;
+        send.write_all(&body)
+            .await
+            .map_err(|e| NetError::Io(e.to_string()))?;
+        let _ = send.finish();
+        let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+        Ok(())
+    }
+
+    async fn admit(
+        &self,
+        joiner: DeviceId,
+        req: JoinRequest,
+    ) -> Result<(StoreId, Admission), RelayError> {
+        let hash = secret_hash(&req.secret);
+        let ticket = db::ticket(&self.inner.pool, &hash)
+            .await?
+            .ok_or_else(|| RelayError::Refused("unknown ticket".into()))?;
+        if ticket.expired {
+            return Err(RelayError::Refused("this ticket has expired".into()));
+        }
+        match ticket.kind {
+            TicketKind::Adopt => {
+                let store = db::use_adopt_ticket(&self.inner.pool, &hash, joiner).await?;
+                // A loaded replica must learn who may hand the store over.
+                self.unload(store);
+                tracing::info!(%store, till = %joiner, "a till hands its store to the relay");
+                Ok((
+                    store,
+                    Admission {
+                        till_code: String::new(),
+                        role: Role::Relay,
+                    },
+                ))
+            }
+            TicketKind::Join => {
+                let loaded = self.replica(ticket.store).await?;
+                let mut r = loaded.replica.lock().await;
+                let admission = admit_in_roster(&mut r, &hash, joiner, req.till_code, req.addrs)?;
+                r.queue_store_write()?;
+                let writes = r.take_pending();
+                if !writes.is_empty() {
+                    if let Err(e) =
+                        materialise::persist(&self.inner.pool, r.tenant(), r.store(), &writes).await
+                    {
+                        drop(r);
+                        self.unload(ticket.store);
+                        return Err(e.into());
+                    }
+                    r.mark_written(&writes);
+                    r.notify(writes.iter().map(|w| w.doc.id));
+                }
+                Ok((ticket.store, admission))
+            }
+        }
+    }
+}
+
+/// blake3 of a ticket secret, as stored.
+pub fn secret_hash(secret: &[u8; 32]) -> String {
+    blake3::hash(secret).to_hex().to_string()
+}
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Admits `device` with the invite `hash` into the replica's roster (the relay side of
+/// `kasir join`); the same device and secret again returns the same admission.
+fn admit_in_roster(
+    r: &mut StoreReplica,
+    hash: &str,
+    device: DeviceId,
+    requested_code: Option<String>,
+    addrs: Vec<String>,
+) -> Result<Admission, RelayError> {
+    let store = r.store_doc()?;
+    let bad = |e: kasir_crdt::DocError| RelayError::Node(NodeError::Corrupt(e.to_string()));
+    let invite = store
+        .invite(hash)
+        .map_err(bad)?
+        .ok_or_else(|| RelayError::Refused("unknown invite".into()))?;
+    if let Some(used) = &invite.used_by {
+        if *used == device.to_string()
+            && let Some(d) = store.device(device).map_err(bad)?
+        {
+            return Ok(Admission {
+                till_code: d.till_code,
+                role: d.role,
+            });
+        }
+        return Err(RelayError::Refused("this invite was already used".into()));
+    }
+    let now = now_ms();
+    if invite.expires_at_ms < now {
+        return Err(RelayError::Refused("this invite has expired".into()));
+    }
+    let devices = store.devices();
+    if devices.iter().any(|(id, d)| *id == device && d.revoked) {
+        return Err(RelayError::Refused("this device was revoked".into()));
+    }
+    let taken = |code: &str| {
+        devices
+            .iter()
+            .any(|(id, d)| d.till_code == code && !d.revoked && *id != device)
+    };
+    let till_code = match invite.till_code.clone().or(requested_code) {
+        Some(code) => {
+            let code = code.trim().to_uppercase();
+            if code.is_empty() || code.len() > 8 || !code.bytes().all(|b| b.is_ascii_alphanumeric())
+            {
+                return Err(RelayError::Refused(format!(
+                    "invalid till code {code:?}: use 1 to 8 letters or digits"
+                )));
+            }
+            if taken(&code) {
+                return Err(RelayError::Refused(format!(
+                    "till code {code} is already in use"
+                )));
+            }
+            code
+        }
+        None => (1..)
+            .map(|n| format!("T{n}"))
+            .find(|c| !taken(c))
+            .unwrap_or_else(|| "T0".into()),
+    };
+    let entry = Device {
+        till_code: till_code.clone(),
+        role: invite.role,
+        revoked: false,
+        addrs,
+        joined_at_ms: now,
+    };
+    let used = Invite {
+        used_by: Some(device.to_string()),
+        ..invite.clone()
+    };
+    store.put_device(device, &entry, now).map_err(bad)?;
+    store.put_invite(hash, &used, now).map_err(bad)?;
+    tracing::info!(%device, %till_code, "admitted a new till");
+    Ok(Admission {
+        till_code,
+        role: invite.role,
+    })
+}
+
+/// Creates a store on the relay (`kasir-relay store create`): its roster with the relay
+/// in it, its profile, and a one-time owner invite; returns the store id and the ticket.
+pub async fn create_store(
+    pool: &PgPool,
+    relay: DeviceId,
+    relay_addrs: Vec<String>,
+    tenant: Uuid,
+    name: &str,
+) -> Result<(StoreId, String), RelayError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().any(char::is_control) || name.chars().count() > 200 {
+        return Err(RelayError::Refused(
+            "a store name is 1 to 200 printable characters".into(),
+        ));
+    }
+    let store = StoreId(Uuid::now_v7());
+    let mut replica = StoreReplica::new(store, tenant, None);
+    let secret: [u8; 32] = rand::random();
+    let hash = secret_hash(&secret);
+    let now = now_ms();
+    {
+        let doc = replica.store_doc()?;
+        let bad = |e: kasir_crdt::DocError| RelayError::Node(NodeError::Corrupt(e.to_string()));
+        doc.put_device(
+            relay,
+            &Device {
+                till_code: "RELAY".into(),
+                role: Role::Relay,
+                revoked: false,
+                addrs: relay_addrs.clone(),
+                joined_at_ms: now,
+            },
+            now,
+        )
+        .map_err(bad)?;
+        doc.set_profile(&StoreProfile::named(name), now)
+            .map_err(bad)?;
+        doc.put_invite(
+            &hash,
+            &Invite {
+                role: Role::Owner,
+                till_code: None,
+                created_by: relay.to_string(),
+                created_at_ms: now,
+                expires_at_ms: now + TICKET_TTL.as_millis() as i64,
+                used_by: None,
+            },
+            now,
+        )
+        .map_err(bad)?;
+    }
+    replica.queue_store_write()?;
+    let writes = replica.take_pending();
+    let mut tx = pool.begin().await.map_err(DbError::from)?;
+    db::create_store(&mut tx, tenant, store, name).await?;
+    db::record_ticket(&mut tx, &hash, store, TicketKind::Join, TICKET_TTL).await?;
+    materialise::persist_in(&mut tx, tenant, store, &writes).await?;
+    tx.commit().await.map_err(DbError::from)?;
+    let ticket = Ticket {
+        store: *store.0.as_bytes(),
+        secret,
+        members: vec![(relay.0, relay_addrs)],
+    };
+    Ok((store, ticket.encode()))
+}
+
+/// Registers a store that began on a till (`kasir-relay store adopt`) and returns the
+/// ticket its owner gives `kasir join` on that till.
+pub async fn adopt_store(
+    pool: &PgPool,
+    relay: DeviceId,
+    relay_addrs: Vec<String>,
+    tenant: Uuid,
+    store: StoreId,
+    name: Option<&str>,
+) -> Result<String, RelayError> {
+    let secret: [u8; 32] = rand::random();
+    let hash = secret_hash(&secret);
+    let mut tx = pool.begin().await.map_err(DbError::from)?;
+    let name = name.map_or_else(|| format!("store {store}"), str::to_owned);
+    db::create_store(&mut tx, tenant, store, &name).await?;
+    db::record_ticket(&mut tx, &hash, store, TicketKind::Adopt, TICKET_TTL).await?;
+    tx.commit().await.map_err(DbError::from)?;
+    Ok(Ticket {
+        store: *store.0.as_bytes(),
+        secret,
+        members: vec![(relay.0, relay_addrs)],
+    }
+    .encode())
+}

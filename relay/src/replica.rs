@@ -1,0 +1,368 @@
+//! One store's documents in the relay's memory, serving the till sync protocol.
+//!
+//! Who owns what: a [`StoreReplica`] is owned by the relay's registry behind an async
+//! mutex; every session of the store locks it to handle one frame. It holds the documents
+//! (loaded from PostgreSQL chunks), and the writes a frame produced
+//! ([`StoreReplica::take_pending`]) until the session has persisted them with
+//! [`crate::materialise::persist`] — only then are the answering frames sent, so a till
+//! never believes the relay holds changes that are not in PostgreSQL.
+//!
+//! Each replica writes with its own random Automerge actor: instances share the relay's
+//! endpoint id but never an actor, so their changes cannot collide.
+
+use std::collections::{BTreeMap, HashSet};
+
+use kasir_crdt::catalog::CatalogDoc;
+use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
+use kasir_crdt::store::{Role, StoreDoc};
+use kasir_crdt::sync::PeerState;
+use kasir_crdt::{ActorId, DeviceId, Doc, DocId, DocKind, StoreId};
+use kasir_node::NodeError;
+use kasir_node::replica::{DocRef, DocRefWithHeads, Membership, check_doc_ref};
+use kasir_node::sync::session::SyncReplica;
+use uuid::Uuid;
+
+use crate::db::Chunk;
+use crate::materialise::DocWrite;
+
+/// A document of the store, with the wrapper that reads its records.
+#[derive(Debug)]
+enum Held {
+    Store(StoreDoc),
+    Catalog(CatalogDoc),
+    Ledger(LedgerDoc),
+}
+
+impl Held {
+    fn doc(&mut self) -> &mut Doc {
+        match self {
+            Held::Store(s) => s.doc(),
+            Held::Catalog(c) => c.doc(),
+            Held::Ledger(l) => l.doc(),
+        }
+    }
+}
+
+/// One store served by the relay.
+#[derive(Debug)]
+pub struct StoreReplica {
+    store: StoreId,
+    tenant: Uuid,
+    adopted_by: Option<DeviceId>,
+    actor: ActorId,
+    docs: BTreeMap<DocId, (DocRef, Held)>,
+    pending: Vec<DocWrite>,
+    seen_chunks: HashSet<[u8; 32]>,
+    last_seq: i64,
+    changes: tokio::sync::broadcast::Sender<DocId>,
+}
+
+fn invalid(e: impl std::fmt::Display) -> NodeError {
+    NodeError::Invalid(e.to_string())
+}
+
+impl StoreReplica {
+    /// An empty replica of `store` (documents arrive from chunks or from tills).
+    pub fn new(store: StoreId, tenant: Uuid, adopted_by: Option<DeviceId>) -> StoreReplica {
+        StoreReplica {
+            store,
+            tenant,
+            adopted_by,
+            actor: ActorId::random(),
+            docs: BTreeMap::new(),
+            pending: Vec::new(),
+            seen_chunks: HashSet::new(),
+            last_seq: 0,
+            changes: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
+
+    /// Builds the replica from every stored chunk. A document whose chunks do not load
+    /// is skipped with a warning: the tills hold the truth and will send it again.
+    pub fn load(
+        store: StoreId,
+        tenant: Uuid,
+        adopted_by: Option<DeviceId>,
+        chunks: Vec<Chunk>,
+    ) -> StoreReplica {
+        let mut r = StoreReplica::new(store, tenant, adopted_by);
+        let mut by_doc: BTreeMap<DocId, (DocRef, Vec<Vec<u8>>)> = BTreeMap::new();
+        for c in chunks {
+            r.last_seq = r.last_seq.max(c.seq);
+            r.seen_chunks.insert(c.hash);
+            by_doc
+                .entry(c.doc.id)
+                .or_insert_with(|| (c.doc.clone(), Vec::new()))
+                .1
+                .push(c.bytes);
+        }
+        for (id, (doc_ref, chunks)) in by_doc {
+            if check_doc_ref(store, &doc_ref).is_err() {
+                tracing::warn!(%store, doc = %id, "skipping a stored document of another store");
+                continue;
+            }
+            let loaded = Doc::load(
+                id,
+                doc_ref.kind,
+                chunks.iter().map(Vec::as_slice),
+                r.actor.clone(),
+            )
+            .map_err(invalid)
+            .and_then(|doc| wrap(&doc_ref, doc));
+            match loaded {
+                Ok(held) => {
+                    r.docs.insert(id, (doc_ref, held));
+                }
+                Err(e) => {
+                    tracing::warn!(%store, doc = %id, error = %e, "skipping a stored document that does not load");
+                }
+            }
+        }
+        r
+    }
+
+    /// The store.
+    pub fn store(&self) -> StoreId {
+        self.store
+    }
+
+    /// Its tenant.
+    pub fn tenant(&self) -> Uuid {
+        self.tenant
+    }
+
+    /// The highest chunk sequence number merged so far.
+    pub fn last_seq(&self) -> i64 {
+        self.last_seq
+    }
+
+    /// Documents held.
+    pub fn doc_count(&self) -> usize {
+        self.docs.len()
+    }
+
+    /// Subscribes to documents that changed (merged from a till or another instance).
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<DocId> {
+        self.changes.subscribe()
+    }
+
+    /// Tells every session of the store that `docs` changed.
+    pub fn notify(&self, docs: impl IntoIterator<Item = DocId>) {
+        for d in docs {
+            let _ = self.changes.send(d);
+        }
+    }
+
+    /// The device's standing. Before the relay holds the roster of an adopted store, the
+    /// till that presented the adoption ticket is let in to hand it over.
+    pub fn membership(&self, device: DeviceId) -> Membership {
+        let roster = self
+            .docs
+            .get(&DocId::store(self.store))
+            .and_then(|(_, h)| match h {
+                Held::Store(s) => Some(s),
+                _ => None,
+            });
+        match roster.map(|s| s.device(device)) {
+            Some(Ok(Some(d))) if d.revoked => Membership::Revoked,
+            Some(Ok(Some(d))) => Membership::Member(d.role),
+            _ if self.adopted_by == Some(device) => Membership::Member(Role::Owner),
+            _ => Membership::Unknown,
+        }
+    }
+
+    /// The store document, created at its genesis if the relay has none yet.
+    pub fn store_doc(&mut self) -> Result<&mut StoreDoc, NodeError> {
+        let id = DocId::store(self.store);
+        if !self.docs.contains_key(&id) {
+            let doc = StoreDoc::create(self.store, self.actor.clone()).map_err(invalid)?;
+            let r = DocRef {
+                id,
+                kind: DocKind::Store,
+                till: None,
+                date: None,
+            };
+            self.docs.insert(id, (r, Held::Store(doc)));
+        }
+        match self.docs.get_mut(&id) {
+            Some((_, Held::Store(s))) => Ok(s),
+            _ => Err(NodeError::Corrupt(
+                "store document of the wrong kind".into(),
+            )),
+        }
+    }
+
+    /// Queues the store document's unsaved changes (after a local write such as an
+    /// admission) for persisting.
+    pub fn queue_store_write(&mut self) -> Result<(), NodeError> {
+        let store = self.store_doc()?;
+        let bytes = store.doc().save_incremental();
+        if !bytes.is_empty() {
+            self.pending.push(DocWrite {
+                doc: DocRef {
+                    id: DocId::store(self.store),
+                    kind: DocKind::Store,
+                    till: None,
+                    date: None,
+                },
+                bytes,
+                records: Default::default(),
+                products: Vec::new(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The writes produced since the last call, to persist before answering.
+    pub fn take_pending(&mut self) -> Vec<DocWrite> {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// Merges chunks another instance stored (skipping ones already seen). Returns the
+    /// documents that changed.
+    pub fn merge_chunks(&mut self, chunks: Vec<Chunk>) -> Vec<DocId> {
+        let mut changed = Vec::new();
+        for c in chunks {
+            self.last_seq = self.last_seq.max(c.seq);
+            if !self.seen_chunks.insert(c.hash) || check_doc_ref(self.store, &c.doc).is_err() {
+                continue;
+            }
+            let Ok(held) = self.held(&c.doc) else {
+                continue;
+            };
+            let doc = held.doc();
+            let before = doc.heads_hash();
+            if let Err(e) = doc.merge_bytes(&c.bytes) {
+                tracing::warn!(doc = %c.doc.id, error = %e, "skipping a stored chunk that does not merge");
+                continue;
+            }
+            // Already in PostgreSQL: don't save these changes again as our own chunk.
+            let _ = doc.save_incremental();
+            if doc.heads_hash() != before {
+                changed.push(c.doc.id);
+            }
+        }
+        changed
+    }
+
+    /// Records chunk hashes this instance wrote, so polling does not merge them again.
+    pub fn mark_written(&mut self, writes: &[DocWrite]) {
+        for w in writes {
+            self.seen_chunks.insert(*blake3::hash(&w.bytes).as_bytes());
+        }
+    }
+
+    fn held(&mut self, r: &DocRef) -> Result<&mut Held, NodeError> {
+        if !self.docs.contains_key(&r.id) {
+            let held = match r.kind {
+                DocKind::Store => {
+                    Held::Store(StoreDoc::create(self.store, self.actor.clone()).map_err(invalid)?)
+                }
+                DocKind::Catalog => Held::Catalog(
+                    CatalogDoc::create(self.store, self.actor.clone()).map_err(invalid)?,
+                ),
+                DocKind::Ledger => {
+                    let (Some(till), Some(date)) = (r.till, r.date.clone()) else {
+                        return Err(NodeError::Invalid(
+                            "ledger reference without till and date".into(),
+                        ));
+                    };
+                    Held::Ledger(
+                        LedgerDoc::create(
+                            LedgerMeta {
+                                store: self.store,
+                                till,
+                                date,
+                            },
+                            self.actor.clone(),
+                        )
+                        .map_err(invalid)?,
+                    )
+                }
+            };
+            self.docs.insert(r.id, (r.clone(), held));
+        }
+        self.docs
+            .get_mut(&r.id)
+            .map(|(_, h)| h)
+            .ok_or_else(|| NodeError::NotFound(format!("document {}", r.id)))
+    }
+}
+
+fn wrap(r: &DocRef, doc: Doc) -> Result<Held, NodeError> {
+    Ok(match r.kind {
+        DocKind::Store => Held::Store(StoreDoc::from_doc(doc).map_err(invalid)?),
+        DocKind::Catalog => Held::Catalog(CatalogDoc::from_doc(doc).map_err(invalid)?),
+        DocKind::Ledger => Held::Ledger(LedgerDoc::from_doc(doc).map_err(invalid)?),
+    })
+}
+
+impl SyncReplica for StoreReplica {
+    fn store_id(&self) -> StoreId {
+        self.store
+    }
+
+    fn manifest(&mut self) -> Result<Vec<DocRefWithHeads>, NodeError> {
+        Ok(self
+            .docs
+            .values_mut()
+            .map(|(r, h)| DocRefWithHeads {
+                doc: r.clone(),
+                heads: h.doc().heads_hash(),
+            })
+            .collect())
+    }
+
+    fn check_doc_ref(&self, r: &DocRef) -> Result<(), NodeError> {
+        check_doc_ref(self.store, r)
+    }
+
+    fn peer_state(&mut self, _peer: DeviceId, _doc: DocId) -> Result<PeerState, NodeError> {
+        // Sessions keep their states for their lifetime; a reconnect costs one Bloom
+        // filter exchange per document that differs (the manifest skips equal ones).
+        Ok(PeerState::new())
+    }
+
+    fn sync_generate(
+        &mut self,
+        r: &DocRef,
+        state: &mut PeerState,
+    ) -> Result<Option<Vec<u8>>, NodeError> {
+        check_doc_ref(self.store, r)?;
+        Ok(self.held(r)?.doc().generate_sync_message(state))
+    }
+
+    fn sync_receive(
+        &mut self,
+        _peer: DeviceId,
+        r: &DocRef,
+        state: &mut PeerState,
+        msg: &[u8],
+    ) -> Result<bool, NodeError> {
+        check_doc_ref(self.store, r)?;
+        let held = self.held(r)?;
+        let doc = held.doc();
+        let before = doc.heads();
+        doc.receive_sync_message(state, msg)
+            .map_err(|e| NodeError::Corrupt(e.to_string()))?;
+        if doc.heads() == before {
+            return Ok(false);
+        }
+        let bytes = doc.save_incremental();
+        let (records, products) = match held {
+            Held::Ledger(l) => (l.records_since(&before), Vec::new()),
+            Held::Catalog(c) => (
+                Default::default(),
+                c.products_since(&before).into_iter().flatten().collect(),
+            ),
+            Held::Store(_) => (Default::default(), Vec::new()),
+        };
+        self.pending.push(DocWrite {
+            doc: r.clone(),
+            bytes,
+            records,
+            products,
+        });
+        Ok(true)
+    }
+}
