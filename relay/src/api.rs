@@ -1,0 +1,620 @@
+//! The relay's head-office HTTP API (axum): reports over the materialised tables.
+//!
+//! | method and path | response |
+//! |---|---|
+//! | `GET /v1/health` | `{"status":"ok"}`, or 503 when PostgreSQL does not answer |
+//! | `GET /metrics` | Prometheus text (outbox lag, sales, stores, plus the caller's extras) |
+//! | `GET /v1/stores[?date=]` | `{"tenant_id","date","stores":[{"store_id","name","created_at","last_sale_at","sales_today"}]}` |
+//! | `GET /v1/reports/daily-sales?store=&from=&to=` | `{"store_id","from","to","days":[{"date","sales","voided","gross","refunded","net","tax"}]}` |
+//! | `GET /v1/reports/top-products?store=&from=&to=&limit=` | `{"store_id","from","to","products":[{"sku","name","qty","revenue"}]}` |
+//! | `GET /v1/stock?store=` | `{"store_id","stock":[{"sku","name","on_hand","oversold"}]}` |
+//! | `GET /v1/alerts?store=&low=` | `{"store_id","low","alerts":[{"kind","sku","name","on_hand"}]}` |
+//!
+//! Everything but health and metrics needs `Authorization: Bearer <jwt>` ([`crate::auth`]);
+//! a missing or refused token is 401. Errors have the till API's shape
+//! `{"error":{"code","message"}}`: 400 `invalid_request` for a bad or missing parameter,
+//! 401 `unauthorized`, 404 `store_not_found`, 500 `internal`, 503 `database_unavailable`.
+//!
+//! **Tenancy.** Every authenticated request runs in one read-only transaction that first
+//! does `SET LOCAL ROLE kasir_api` and sets `kasir.tenant_id` to the token's tenant for
+//! that transaction. Row-level security then hides every other tenant's rows; the queries
+//! here carry no tenant predicate of their own, so isolation rests on the policy (and the
+//! tests prove it through this API). A store of another tenant is therefore
+//! indistinguishable from a store that does not exist: both are 404, never 403.
+//!
+//! Definitions: money is integer rupiah, quantities are JSON numbers. A day's `sales`
+//! counts sales not voided, `voided` the voided ones; `gross` and `tax` sum `total` and
+//! `tax` of sales not voided, `refunded` sums what was refunded of them, `net` is
+//! `gross - refunded`. Top products rank SKUs by the `line_total` of lines of sales not
+//! voided. `from`/`to` are inclusive business dates (`YYYY-MM-DD`); by default `to` is
+//! today at UTC+9 (so today in every Indonesian zone is inside) and `from` 29 days
+//! earlier; a range is at most 366 days. `sales_today` counts the sales not voided of
+//! `date`, by default today in WIB (UTC+7).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use sqlx::{PgPool, Postgres, Transaction};
+use uuid::Uuid;
+
+use crate::auth::{self, Claims};
+
+/// Longest range of days a report covers.
+const MAX_RANGE_DAYS: i64 = 366;
+/// Default and largest `limit` of top products.
+const DEFAULT_TOP: i64 = 10;
+const MAX_TOP: i64 = 100;
+/// Default `low` threshold of stock alerts.
+const DEFAULT_LOW: f64 = 5.0;
+/// How long a health check waits for PostgreSQL.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Upper bound of one API statement, so a slow report cannot hold a connection forever.
+const STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = '15s'";
+
+/// Shared state of the head-office API.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The relay's pool (its own role; requests switch to `kasir_api` per transaction).
+    pub pool: PgPool,
+    /// The HS256 secret of head-office tokens (`relay_identity.jwt_secret`).
+    pub jwt_secret: Arc<Vec<u8>>,
+    /// More Prometheus text appended to `/metrics` (sync and publisher counters).
+    pub extra_metrics: Arc<dyn Fn() -> String + Send + Sync>,
+}
+
+impl ApiState {
+    /// State with no extra metrics.
+    pub fn new(pool: PgPool, jwt_secret: Vec<u8>) -> ApiState {
+        ApiState {
+            pool,
+            jwt_secret: Arc::new(jwt_secret),
+            extra_metrics: Arc::new(String::new),
+        }
+    }
+}
+
+/// The router with every endpoint.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/v1/health", get(health))
+        .route("/metrics", get(metrics))
+        .route("/v1/stores", get(stores))
+        .route("/v1/reports/daily-sales", get(daily_sales))
+        .route("/v1/reports/top-products", get(top_products))
+        .route("/v1/stock", get(stock))
+        .route("/v1/alerts", get(alerts))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
+        })
+        .with_state(state)
+}
+
+// Errors -------------------------------------------------------------------------------
+
+/// An error response in the contract's shape.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    fn store_not_found(store: Uuid) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "store_not_found",
+            format!("no store {store}"),
+        )
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> ApiError {
+        tracing::error!(error = %e, "head-office API query failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "database error",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// `Query` whose rejection answers in the contract's error shape.
+struct ApiQuery<T>(T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
+}
+
+// Authentication and the tenant's transaction -------------------------------------------
+
+/// The verified claims of the request's bearer token.
+struct Caller(Claims);
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+        let value = value
+            .to_str()
+            .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
+        let token = match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
+            _ => {
+                return Err(ApiError::unauthorized(
+                    "expected Authorization: Bearer <token>",
+                ));
+            }
+        };
+        auth::verify(&state.jwt_secret, token)
+            .map(Caller)
+            .map_err(|e| ApiError::unauthorized(e.to_string()))
+    }
+}
+
+/// Opens the request's transaction: read only, as `kasir_api`, scoped to `tenant`.
+async fn tenant_tx(pool: &PgPool, tenant: Uuid) -> ApiResult<Transaction<'static, Postgres>> {
+    let mut tx = pool.begin_with("BEGIN READ ONLY").await?;
+    sqlx::query("SET LOCAL ROLE kasir_api")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(STATEMENT_TIMEOUT).execute(&mut *tx).await?;
+    sqlx::query("SELECT set_config('kasir.tenant_id', $1, true)")
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// 404 unless `store` is visible to the transaction's tenant (row-level security decides).
+async fn require_store(tx: &mut Transaction<'static, Postgres>, store: Uuid) -> ApiResult<()> {
+    let found: Option<Uuid> = sqlx::query_scalar("SELECT store_id FROM stores WHERE store_id = $1")
+        .bind(store)
+        .fetch_optional(&mut **tx)
+        .await?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| ApiError::store_not_found(store))
+}
+
+// Parameters ---------------------------------------------------------------------------
+
+fn parse_store(store: Option<&str>) -> ApiResult<Uuid> {
+    let store = store
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::bad_request("missing parameter store (a store id)"))?;
+    Uuid::parse_str(store)
+        .map_err(|_| ApiError::bad_request(format!("store {store:?} is not a store id (UUID)")))
+}
+
+fn parse_date(name: &str, value: &str) -> ApiResult<NaiveDate> {
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| ApiError::bad_request(format!("{name} {value:?} is not a date (YYYY-MM-DD)")))
+}
+
+/// Today's date at a fixed UTC offset (hours east).
+fn today_at(offset_hours: i64) -> NaiveDate {
+    (Utc::now() + TimeDelta::hours(offset_hours)).date_naive()
+}
+
+/// The inclusive range of a report: defaults, order and size checked.
+fn parse_range(from: Option<&str>, to: Option<&str>) -> ApiResult<(NaiveDate, NaiveDate)> {
+    let to = match to {
+        Some(t) => parse_date("to", t)?,
+        None => today_at(9),
+    };
+    let from = match from {
+        Some(f) => parse_date("from", f)?,
+        None => to
+            .checked_sub_days(Days::new(29))
+            .ok_or_else(|| ApiError::bad_request(format!("to {to} is too early")))?,
+    };
+    if from > to {
+        return Err(ApiError::bad_request(format!(
+            "from {from} is after to {to}"
+        )));
+    }
+    if (to - from).num_days() >= MAX_RANGE_DAYS {
+        return Err(ApiError::bad_request(format!(
+            "range {from}..{to} is longer than {MAX_RANGE_DAYS} days"
+        )));
+    }
+    Ok((from, to))
+}
+
+// Public endpoints ---------------------------------------------------------------------
+
+async fn health(State(state): State<ApiState>) -> Response {
+    let check = tokio::time::timeout(
+        HEALTH_TIMEOUT,
+        sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(&state.pool),
+    )
+    .await;
+    match check {
+        Ok(Ok(_)) => (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response(),
+        Ok(Err(e)) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            format!("database: {e}"),
+        )
+        .into_response(),
+        Err(_) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "database did not answer in time",
+        )
+        .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<ApiState>) -> Response {
+    let row: Result<(i64, f64, i64, i64), sqlx::Error> = sqlx::query_as(
+        "SELECT
+           (SELECT count(*) FROM outbox WHERE published_at IS NULL),
+           (SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0)::float8
+              FROM outbox WHERE published_at IS NULL),
+           (SELECT count(*) FROM sales),
+           (SELECT count(*) FROM stores)",
+    )
+    .fetch_one(&state.pool)
+    .await;
+    let mut text = String::new();
+    match row {
+        Ok((pending, age, sales, stores)) => {
+            text.push_str(&format!(
+                "# HELP kasir_relay_db_up Whether PostgreSQL answered this scrape.\n\
+                 # TYPE kasir_relay_db_up gauge\nkasir_relay_db_up 1\n\
+                 # HELP kasir_relay_outbox_pending Outbox rows not yet published to Kafka.\n\
+                 # TYPE kasir_relay_outbox_pending gauge\nkasir_relay_outbox_pending {pending}\n\
+                 # HELP kasir_relay_outbox_oldest_pending_age_seconds Age of the oldest unpublished outbox row (0: none).\n\
+                 # TYPE kasir_relay_outbox_oldest_pending_age_seconds gauge\nkasir_relay_outbox_oldest_pending_age_seconds {age}\n\
+                 # HELP kasir_relay_sales_materialised_total Sales materialised into PostgreSQL.\n\
+                 # TYPE kasir_relay_sales_materialised_total counter\nkasir_relay_sales_materialised_total {sales}\n\
+                 # HELP kasir_relay_stores Stores served by this relay.\n\
+                 # TYPE kasir_relay_stores gauge\nkasir_relay_stores {stores}\n"
+            ));
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics query failed");
+            text.push_str(
+                "# HELP kasir_relay_db_up Whether PostgreSQL answered this scrape.\n\
+                 # TYPE kasir_relay_db_up gauge\nkasir_relay_db_up 0\n",
+            );
+        }
+    }
+    let extra = (state.extra_metrics)();
+    text.push_str(&extra);
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+// Authenticated endpoints --------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct StoresQuery {
+    date: Option<String>,
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct StoreRow {
+    store_id: Uuid,
+    name: String,
+    created_at: DateTime<Utc>,
+    last_sale_at: Option<DateTime<Utc>>,
+    sales_today: i64,
+}
+
+async fn stores(
+    State(state): State<ApiState>,
+    Caller(claims): Caller,
+    ApiQuery(q): ApiQuery<StoresQuery>,
+) -> ApiResult<Response> {
+    let date = match q.date.as_deref() {
+        Some(d) => parse_date("date", d)?,
+        None => today_at(7),
+    };
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    let stores: Vec<StoreRow> = sqlx::query_as(
+        "SELECT s.store_id, s.name, s.created_at,
+                (SELECT max(x.created_at) FROM sales x WHERE x.store_id = s.store_id)
+                  AS last_sale_at,
+                (SELECT count(*) FROM sales x
+                  WHERE x.store_id = s.store_id AND x.business_date = $1
+                    AND x.status <> 'voided') AS sales_today
+           FROM stores s
+          ORDER BY s.created_at, s.store_id",
+    )
+    .bind(date)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(
+        axum::Json(json!({"tenant_id": claims.tenant, "date": date, "stores": stores}))
+            .into_response(),
+    )
+}
+
+#[derive(Deserialize)]
+struct RangeQuery {
+    store: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<String>,
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct DayRow {
+    date: NaiveDate,
+    sales: i64,
+    voided: i64,
+    gross: i64,
+    refunded: i64,
+    net: i64,
+    tax: i64,
+}
+
+async fn daily_sales(
+    State(state): State<ApiState>,
+    Caller(claims): Caller,
+    ApiQuery(q): ApiQuery<RangeQuery>,
+) -> ApiResult<Response> {
+    let store = parse_store(q.store.as_deref())?;
+    let (from, to) = parse_range(q.from.as_deref(), q.to.as_deref())?;
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    require_store(&mut tx, store).await?;
+    let days: Vec<DayRow> = sqlx::query_as(
+        "SELECT date, sales, voided, gross, refunded, gross - refunded AS net, tax
+           FROM (SELECT d.day AS date,
+                        count(s.sale_id) FILTER (WHERE s.status <> 'voided') AS sales,
+                        count(s.sale_id) FILTER (WHERE s.status = 'voided') AS voided,
+                        COALESCE(sum(s.total) FILTER (WHERE s.status <> 'voided'), 0)::int8
+                          AS gross,
+                        COALESCE(sum(s.refunded) FILTER (WHERE s.status <> 'voided'), 0)::int8
+                          AS refunded,
+                        COALESCE(sum(s.tax) FILTER (WHERE s.status <> 'voided'), 0)::int8 AS tax
+                   FROM (SELECT $2::date + i AS day
+                           FROM generate_series(0, $3::date - $2::date) AS i) d
+                   LEFT JOIN sales s ON s.store_id = $1 AND s.business_date = d.day
+                  GROUP BY d.day) t
+          ORDER BY date",
+    )
+    .bind(store)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(
+        axum::Json(json!({"store_id": store, "from": from, "to": to, "days": days}))
+            .into_response(),
+    )
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct TopRow {
+    sku: String,
+    name: String,
+    qty: f64,
+    revenue: i64,
+}
+
+async fn top_products(
+    State(state): State<ApiState>,
+    Caller(claims): Caller,
+    ApiQuery(q): ApiQuery<RangeQuery>,
+) -> ApiResult<Response> {
+    let store = parse_store(q.store.as_deref())?;
+    let (from, to) = parse_range(q.from.as_deref(), q.to.as_deref())?;
+    let limit = match q.limit.as_deref() {
+        None => DEFAULT_TOP,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if (1..=MAX_TOP).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "limit {l:?} must be a whole number from 1 to {MAX_TOP}"
+                )));
+            }
+        },
+    };
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    require_store(&mut tx, store).await?;
+    let products: Vec<TopRow> = sqlx::query_as(
+        "SELECT l.sku,
+                (array_agg(l.name ORDER BY s.created_at DESC, l.sale_id DESC))[1] AS name,
+                sum(l.qty)::float8 AS qty,
+                sum(l.line_total)::int8 AS revenue
+           FROM sale_lines l
+           JOIN sales s ON s.sale_id = l.sale_id
+          WHERE l.store_id = $1 AND s.store_id = $1 AND s.status <> 'voided'
+            AND s.business_date BETWEEN $2 AND $3
+          GROUP BY l.sku
+          ORDER BY revenue DESC, l.sku
+          LIMIT $4",
+    )
+    .bind(store)
+    .bind(from)
+    .bind(to)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(
+        axum::Json(json!({"store_id": store, "from": from, "to": to, "products": products}))
+            .into_response(),
+    )
+}
+
+#[derive(Deserialize)]
+struct StockQuery {
+    store: Option<String>,
+    low: Option<String>,
+}
+
+/// Stock levels with the product's current name (the newest product row of the SKU);
+/// `kind` says which alert a level would be.
+const STOCK_SELECT: &str = "SELECT l.sku, p.name, l.on_hand::float8 AS on_hand,
+            l.on_hand < 0 AS oversold,
+            CASE WHEN l.on_hand < 0 THEN 'oversold' ELSE 'low_stock' END AS kind
+       FROM stock_levels l
+       LEFT JOIN LATERAL (SELECT name, active FROM products p
+                           WHERE p.store_id = l.store_id AND p.sku = l.sku
+                           ORDER BY p.updated_at_ms DESC LIMIT 1) p ON true
+      WHERE l.store_id = $1";
+
+#[derive(Serialize, sqlx::FromRow)]
+struct StockRow {
+    sku: String,
+    name: Option<String>,
+    on_hand: f64,
+    oversold: bool,
+}
+
+async fn stock(
+    State(state): State<ApiState>,
+    Caller(claims): Caller,
+    ApiQuery(q): ApiQuery<StockQuery>,
+) -> ApiResult<Response> {
+    let store = parse_store(q.store.as_deref())?;
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    require_store(&mut tx, store).await?;
+    let stock: Vec<StockRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{STOCK_SELECT} ORDER BY l.sku"
+    )))
+    .bind(store)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(json!({"store_id": store, "stock": stock})).into_response())
+}
+
+#[derive(Serialize, sqlx::FromRow)]
+struct AlertRow {
+    kind: String,
+    sku: String,
+    name: Option<String>,
+    on_hand: f64,
+}
+
+async fn alerts(
+    State(state): State<ApiState>,
+    Caller(claims): Caller,
+    ApiQuery(q): ApiQuery<StockQuery>,
+) -> ApiResult<Response> {
+    let store = parse_store(q.store.as_deref())?;
+    let low = match q.low.as_deref() {
+        None => DEFAULT_LOW,
+        Some(l) => match l.parse::<f64>() {
+            Ok(n) if n.is_finite() && (0.0..1e11).contains(&n) => n,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "low {l:?} must be a number of at least 0"
+                )));
+            }
+        },
+    };
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    require_store(&mut tx, store).await?;
+    // Oversold always; low stock only for products still on sale (or of no known product).
+    let alerts: Vec<AlertRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "{STOCK_SELECT} AND (l.on_hand < 0
+             OR (l.on_hand <= $2::float8::numeric AND COALESCE(p.active, true)))
+         ORDER BY l.on_hand, l.sku"
+    )))
+    .bind(store)
+    .bind(low)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(json!({"store_id": store, "low": low, "alerts": alerts})).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_defaults_and_checks() {
+        let (from, to) = parse_range(None, None).unwrap();
+        assert_eq!((to - from).num_days(), 29);
+        let (from, to) = parse_range(Some("2026-01-01"), Some("2026-01-01")).unwrap();
+        assert_eq!(from, to);
+        assert!(parse_range(Some("2026-01-02"), Some("2026-01-01")).is_err());
+        assert!(parse_range(Some("2025-01-01"), Some("2026-01-02")).is_err());
+        assert!(parse_range(Some("2026-13-01"), None).is_err());
+        assert!(parse_range(Some("01/02/2026"), None).is_err());
+    }
+
+    #[test]
+    fn store_parameter() {
+        assert!(parse_store(None).is_err());
+        assert!(parse_store(Some("")).is_err());
+        assert!(parse_store(Some("not-a-uuid")).is_err());
+        let id = Uuid::now_v7();
+        assert_eq!(parse_store(Some(&id.to_string())).unwrap(), id);
+    }
+}
