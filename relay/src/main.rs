@@ -385,7 +385,12 @@ async fn serve(
     }
     if let Some(brokers) = &cli.kafka_brokers {
         let producer = publisher::producer(brokers)?;
-        tokio::spawn(publisher::run(pool.clone(), producer, cancel.clone()));
+        tokio::spawn(publisher::run(
+            pool.clone(),
+            brokers.clone(),
+            producer,
+            cancel.clone(),
+        ));
         tracing::info!(%brokers, "publishing the outbox to Kafka");
     } else {
         tracing::info!("no KAFKA_BROKERS: events wait in the outbox");

@@ -116,10 +116,24 @@ pub async fn drain_once(pool: &PgPool, producer: &FutureProducer) -> Result<usiz
 }
 
 /// Runs until cancelled: drains continuously while there is work, polls every 200 ms
-/// when idle, backs off up to 10 s while the broker or database is down.
-pub async fn run(pool: PgPool, producer: FutureProducer, cancel: CancellationToken) {
+/// when idle, backs off up to 10 s while the broker or database is down. A producer that
+/// hit a fatal error (the idempotence state is lost) is replaced by a fresh one.
+pub async fn run(
+    pool: PgPool,
+    brokers: String,
+    mut producer: FutureProducer,
+    cancel: CancellationToken,
+) {
+    use rdkafka::producer::Producer;
     let mut backoff = Duration::from_millis(250);
     loop {
+        if let Some((code, reason)) = producer.client().fatal_error() {
+            tracing::warn!(?code, %reason, "the Kafka producer failed fatally; starting a new one");
+            match self::producer(&brokers) {
+                Ok(p) => producer = p,
+                Err(e) => tracing::warn!(error = %e, "cannot create a Kafka producer"),
+            }
+        }
         let wait = match drain_once(&pool, &producer).await {
             Ok(n) if n as i64 >= BATCH => Duration::ZERO,
             Ok(_) => {

@@ -24,6 +24,8 @@ use std::time::{Duration, Instant};
 
 use kasir_relay::pg_cluster::Cluster;
 
+pub mod procs;
+
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind 127.0.0.1:0");
