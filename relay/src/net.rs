@@ -338,9 +338,16 @@ impl Relay {
         session: &mut Session,
         frame: Frame,
     ) -> Result<Vec<Frame>, RelayError> {
+        let kind = match &frame {
+            Frame::Hello { .. } => "hello",
+            Frame::Manifest { .. } => "manifest",
+            Frame::Sync { .. } => "sync",
+            Frame::Bye { .. } => "bye",
+        };
         let mut r = loaded.replica.lock().await;
         let out = tokio::task::block_in_place(|| session.handle(&mut *r, frame));
         let writes = r.take_pending();
+        tracing::debug!(peer = %session.peer(), kind, writes = writes.len(), answers = out.as_ref().map(Vec::len).unwrap_or(0), "handled a frame");
         let out = match out {
             Ok(out) => out,
             Err(e) => {

@@ -399,6 +399,8 @@ pub async fn sync_once(
     loop {
         let quiet = if session.is_idle() {
             Duration::from_millis(300)
+        } else if session.all_offered() {
+            Duration::from_secs(2)
         } else {
             Duration::from_secs(10)
         };
@@ -408,7 +410,7 @@ pub async fn sync_once(
         )
         .await;
         match next {
-            Err(_) if session.is_idle() => break,
+            Err(_) if session.is_idle() || session.all_offered() => break,
             Err(_) => return Err(NetError::Io("initial sync timed out".into())),
             Ok(Ok(Some(frame))) => {
                 let out = tokio::task::block_in_place(|| -> Result<Vec<Frame>, NetError> {

@@ -176,6 +176,13 @@ impl Session {
         self.manifest && self.pending.is_empty() && self.active.is_empty()
     }
 
+    /// Whether everything was offered: manifests seen and no document waits for its
+    /// turn. Documents may still be active: Automerge does not always answer a message
+    /// (a peer with nothing to add stays silent), so a quiet line then means done.
+    pub fn all_offered(&self) -> bool {
+        self.manifest && self.pending.is_empty()
+    }
+
     /// The opening frames.
     pub fn start<R: SyncReplica + ?Sized>(
         &mut self,

@@ -178,7 +178,11 @@ impl RelayProc {
 impl Drop for RelayProc {
     fn drop(&mut self) {
         self.kill9();
-        let _ = std::fs::remove_file(&self.log);
+        if std::thread::panicking() {
+            eprintln!("relay log kept: {}", self.log.display());
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
