@@ -1,20 +1,35 @@
-//! `kasir demo`: a warung on embedded defaults — three tills on one (loopback) LAN,
-//! syncing peer-to-peer over real iroh connections while they sell simulated traffic,
-//! with a live summary. (The cloud relay joins the demo with the relay milestone.)
+//! `kasir demo`: a warung on embedded defaults — three tills on one (loopback) LAN and
+//! the cloud relay, syncing over real iroh connections while the tills sell simulated
+//! traffic, with a live summary.
+//!
+//! The relay is the `kasir-relay` binary run as child processes (`kasir-node` cannot link
+//! `kasir-relay`, which depends on it), found next to this executable, else on `PATH`. Its
+//! PostgreSQL is `DATABASE_URL` when set, otherwise a throwaway cluster that `kasir-relay
+//! dev-postgres` starts from the machine's PostgreSQL binaries; it publishes to Kafka only
+//! when `KAFKA_BROKERS` is set. The relay adopts the demo store from till 1 (as `kasir
+//! join` does with a `kasir-relay store adopt` ticket), so every till syncs to it. Without
+//! the binary or a PostgreSQL the demo says why on stderr and runs LAN-only. [`RelayProcs`]
+//! stops the children on every exit path (return, error, panic, Ctrl-C).
 
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use kasir_crdt::Qty;
 use kasir_crdt::money::format_rupiah;
 use kasir_crdt::records::Payment;
 use kasir_crdt::store::Role;
 use kasir_node::identity::Identity;
+use kasir_node::membership::Ticket;
 use kasir_node::node::{InitOptions, Node, ProductInput, SaleItem, SaleRequest};
 use kasir_node::sync::net::{self, NetConfig, SharedNode};
 use rand::{Rng, SeedableRng};
-use serde_json::json;
+use serde_json::{Value, json};
 
 const CATALOG: &[(&str, &str, i64, &str, i64)] = &[
     ("IDM-GRG", "Indomie Goreng", 3_500, "8998866200578", 120),
@@ -142,17 +157,75 @@ fn build_store(base: &std::path::Path) -> Result<Vec<Node>> {
     Ok(nodes)
 }
 
-/// Runs the demo: `n_sales` sales spread over three syncing tills.
+/// Runs the demo: `n_sales` sales spread over three syncing tills and the relay.
 pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
     let base = std::env::temp_dir().join(format!("kasir-demo-{}", std::process::id()));
     if base.exists() {
         std::fs::remove_dir_all(&base)?;
     }
+    std::fs::create_dir_all(&base)?;
+    let rt = tokio::runtime::Runtime::new()?;
+    // Started first, so the PostgreSQL cluster comes up while the store is being built.
+    let procs = RelayProcs::default();
+    let mut relay_note = None;
+    let database = match find_relay_bin() {
+        None => {
+            relay_note = Some(
+                "kasir-relay not found next to kasir; the demo runs without the cloud relay"
+                    .to_owned(),
+            );
+            None
+        }
+        Some(bin) => {
+            procs.stop_on_ctrl_c(&rt);
+            match std::env::var("DATABASE_URL") {
+                Ok(url) if !url.is_empty() => Some((bin, Database::Given(url))),
+                _ => match procs.spawn(
+                    &bin,
+                    &[
+                        "dev-postgres",
+                        "--dir",
+                        &path_arg(&base.join("pg"))?,
+                        "--json",
+                    ],
+                    None,
+                    &base.join("dev-postgres.log"),
+                    "-INT", // dev-postgres stops its cluster on SIGINT
+                    Some(base.join("pg")),
+                ) {
+                    Ok(dev) => Some((bin, Database::Dev(dev))),
+                    Err(e) => {
+                        relay_note = Some(format!(
+                            "cannot start kasir-relay dev-postgres ({e:#}); the demo runs without the cloud relay"
+                        ));
+                        None
+                    }
+                },
+            }
+        }
+    };
     let nodes: Vec<SharedNode> = build_store(&base)?
         .into_iter()
         .map(|n| Arc::new(Mutex::new(n)))
         .collect();
-    let rt = tokio::runtime::Runtime::new()?;
+    // The relay adopts the store from till 1 before the tills start, so the others learn
+    // it from the roster in their first sync and dial it like any member.
+    let relay = match database {
+        None => None,
+        Some((bin, db)) => match start_relay(&procs, bin, db, &base, &rt, &nodes[0]) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                procs.stop();
+                relay_note = Some(format!(
+                    "the cloud relay did not start: {e:#}; the demo runs without it"
+                ));
+                None
+            }
+        },
+    };
+    if let Some(note) = &relay_note {
+        eprintln!("{note}");
+    }
     let cancel = tokio_util::sync::CancellationToken::new();
     // Every till listens on loopback; each knows the others' addresses, as the roster
     // would tell it after its first sync.
@@ -207,6 +280,8 @@ pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
     let _guard = rt.enter();
     wait_until(Duration::from_secs(20), || converged(&nodes))?;
 
+    // The relay's side of the live summary, refreshed in the background.
+    let watch = relay.as_ref().map(RelayWatch::start);
     let mut rng = rand::rngs::StdRng::seed_from_u64(20_261_123);
     let bar = indicatif::ProgressBar::new(n_sales as u64);
     bar.set_style(
@@ -272,8 +347,18 @@ pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
                     .unwrap_or_default()
             })
             .collect();
+        let relay_part = match &watch {
+            None => String::new(),
+            Some(w) => match w.latest() {
+                Some(c) => format!(
+                    "  relay: {} di PostgreSQL, outbox {}",
+                    c.sales, c.outbox_pending
+                ),
+                None => "  relay: …".into(),
+            },
+        };
         bar.set_message(format!(
-            "omzet {}  terlihat di T1/T2/T3: {}",
+            "omzet {}  terlihat di T1/T2/T3: {}{relay_part}",
             format_rupiah(omzet),
             counts.join("/")
         ));
@@ -284,6 +369,9 @@ pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
     let t_sync = Instant::now();
     wait_until(Duration::from_secs(60), || converged(&nodes))?;
     let settle_ms = t_sync.elapsed().as_millis() as u64;
+    if let Some(w) = watch {
+        w.stop();
+    }
     let stock = lock(&nodes[0])?.stock(None)?;
     let oversold: Vec<String> = stock
         .iter()
@@ -294,6 +382,25 @@ pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
         .iter()
         .map(|n| lock(n).and_then(|n| Ok(n.status()?.sales)))
         .collect::<Result<_>>()?;
+    // PostgreSQL catches up after the tills: give it up to RELAY_SETTLE.
+    let relay_end = relay
+        .as_ref()
+        .map(|r| r.settle(per_till[0], t_sync, RELAY_SETTLE));
+    let relay_json = match (&relay, &relay_end) {
+        (Some(r), Some(end)) => json!({
+            "enabled": true,
+            "endpoint_id": r.endpoint_id,
+            "database": r.database,
+            "kafka": r.kafka,
+            "sales_in_postgres": end.counts.map(|c| c.sales),
+            "matches_tills": end.matches,
+            "caught_up_after_last_sale_ms": end.matches.then_some(end.waited_ms),
+            "outbox_pending": end.counts.map(|c| c.outbox_pending),
+            "error": end.error,
+            "log": r.log.display().to_string(),
+        }),
+        _ => json!({"enabled": false, "note": relay_note}),
+    };
     let summary = json!({
         "data_dir": base.display().to_string(),
         "tills": TILLS,
@@ -303,6 +410,7 @@ pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
         "selling_seconds": (sold_s * 10.0).round() / 10.0,
         "converged_after_last_sale_ms": settle_ms,
         "oversold": oversold,
+        "relay": relay_json,
     });
     if json_mode {
         println!("{summary}");
@@ -319,6 +427,13 @@ pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
             "Semua kasir sama: {} penjualan masing-masing (sinkron {settle_ms} ms setelah penjualan terakhir)",
             per_till[0]
         );
+        match (&relay, &relay_end) {
+            (Some(r), Some(end)) => println!("{}", r.summary_line(end, per_till[0])),
+            _ => println!(
+                "Relay: tidak ikut ({})",
+                relay_note.as_deref().unwrap_or("-")
+            ),
+        }
         println!(
             "Stok minus (oversold): {}",
             if oversold.is_empty() {
@@ -338,7 +453,485 @@ pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
             n.shutdown().await;
         }
     });
+    drop(procs);
     Ok(())
+}
+
+/// How long PostgreSQL may take to hold every sale after the last one was sold.
+const RELAY_SETTLE: Duration = Duration::from_secs(20);
+
+/// Where the relay's PostgreSQL comes from.
+enum Database {
+    /// `DATABASE_URL`, used as it is (the migrations are idempotent).
+    Given(String),
+    /// `kasir-relay dev-postgres --json`, which prints the URL once the cluster is up.
+    Dev(ChildOutput),
+}
+
+/// The running relay, as the demo drives it.
+struct Relay {
+    bin: PathBuf,
+    url: String,
+    /// The demo store's id (as `kasir-relay status` prints it).
+    store: String,
+    endpoint_id: String,
+    /// `"DATABASE_URL"` or `"dev-postgres"`.
+    database: &'static str,
+    /// Whether `KAFKA_BROKERS` is set, so the outbox is published.
+    kafka: bool,
+    /// The daemon's log (its stderr).
+    log: PathBuf,
+}
+
+/// The relay's counts for the demo store.
+#[derive(Debug, Clone, Copy)]
+struct RelayCounts {
+    /// Sales materialised in PostgreSQL.
+    sales: u64,
+    /// Outbox events not yet published to Kafka (all stores).
+    outbox_pending: u64,
+}
+
+/// How the relay ended: its last counts and whether they match the tills'.
+struct RelayEnd {
+    counts: Option<RelayCounts>,
+    matches: bool,
+    waited_ms: u64,
+    error: Option<String>,
+}
+
+/// Starts the relay daemon and has it adopt the store from `till` (an owner till).
+fn start_relay(
+    procs: &RelayProcs,
+    bin: PathBuf,
+    db: Database,
+    base: &Path,
+    rt: &tokio::runtime::Runtime,
+    till: &SharedNode,
+) -> Result<Relay> {
+    let (url, database) = match db {
+        Database::Given(url) => (url, "DATABASE_URL"),
+        Database::Dev(dev) => {
+            let line = dev.first_line("kasir-relay dev-postgres", Duration::from_secs(90))?;
+            let v: Value = serde_json::from_str(&line)
+                .with_context(|| format!("kasir-relay dev-postgres printed {line:?}"))?;
+            let url = v["database_url"]
+                .as_str()
+                .ok_or_else(|| anyhow!("kasir-relay dev-postgres printed {line:?}"))?;
+            (url.to_owned(), "dev-postgres")
+        }
+    };
+    relay_cmd(&bin, &url, &["migrate"])?;
+    let tenant = relay_cmd(&bin, &url, &["tenant", "create", "--name", "Demo"])?;
+    let tenant = tenant["tenant_id"]
+        .as_str()
+        .ok_or_else(|| anyhow!("kasir-relay tenant create printed {tenant}"))?
+        .to_owned();
+    let log = base.join("relay.log");
+    let daemon = procs.spawn(
+        &bin,
+        &["run", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"],
+        Some(&url),
+        &log,
+        "-TERM",
+        None,
+    )?;
+    let line = daemon.first_line("kasir-relay run", Duration::from_secs(60))?;
+    let running: Value =
+        serde_json::from_str(&line).with_context(|| format!("kasir-relay run printed {line:?}"))?;
+    let sync_addr = running["sync_addrs"][0]
+        .as_str()
+        .ok_or_else(|| anyhow!("kasir-relay run printed no sync address: {line}"))?
+        .to_owned();
+    let endpoint_id = running["endpoint_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let (store, store_name, secret) = {
+        let n = lock(till)?;
+        (
+            n.store_id().to_string(),
+            n.profile().name.clone(),
+            n.identity().secret_bytes(),
+        )
+    };
+    let adopted = relay_cmd(
+        &bin,
+        &url,
+        &[
+            "store",
+            "adopt",
+            "--tenant",
+            &tenant,
+            "--store-id",
+            &store,
+            "--name",
+            &store_name,
+            "--addr",
+            &sync_addr,
+        ],
+    )?;
+    let ticket = adopted["ticket"]
+        .as_str()
+        .ok_or_else(|| anyhow!("kasir-relay store adopt printed {adopted}"))?;
+    let ticket = Ticket::decode(ticket)?;
+    rt.block_on(async {
+        let ep = net::bind_endpoint(secret, "127.0.0.1:0".parse()?).await?;
+        let result =
+            crate::join::adopt_with(&ep, till.clone(), &ticket, Duration::from_secs(60)).await;
+        ep.close().await;
+        result
+    })
+    .context("adopting the store")?;
+    Ok(Relay {
+        bin,
+        url,
+        store,
+        endpoint_id,
+        database,
+        kafka: std::env::var("KAFKA_BROKERS").is_ok_and(|b| !b.is_empty()),
+        log,
+    })
+}
+
+impl Relay {
+    /// `kasir-relay status` for the demo store.
+    fn counts(&self) -> Result<RelayCounts> {
+        relay_counts(&self.bin, &self.url, &self.store)
+    }
+
+    /// Waits (up to `limit` after `since`) until PostgreSQL holds `expected` sales.
+    fn settle(&self, expected: u64, since: Instant, limit: Duration) -> RelayEnd {
+        let mut end = RelayEnd {
+            counts: None,
+            matches: false,
+            waited_ms: 0,
+            error: None,
+        };
+        loop {
+            match self.counts() {
+                Ok(c) => {
+                    end.counts = Some(c);
+                    end.error = None;
+                    end.matches = c.sales == expected;
+                }
+                Err(e) => end.error = Some(format!("{e:#}")),
+            }
+            end.waited_ms = since.elapsed().as_millis() as u64;
+            if end.matches || since.elapsed() > limit {
+                return end;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// The human summary line.
+    fn summary_line(&self, end: &RelayEnd, expected: u64) -> String {
+        let outbox = match end.counts {
+            Some(c) if self.kafka => format!(
+                "; outbox: {} event belum terkirim ke Kafka",
+                c.outbox_pending
+            ),
+            Some(c) => format!(
+                "; outbox: {} event menunggu (KAFKA_BROKERS tidak diset)",
+                c.outbox_pending
+            ),
+            None => String::new(),
+        };
+        match (end.counts, &end.error) {
+            _ if end.matches => format!(
+                "Relay ({}): {expected} penjualan di PostgreSQL, sama dengan kasir ({} ms setelah penjualan terakhir){outbox}",
+                self.database, end.waited_ms
+            ),
+            (Some(c), _) => format!(
+                "Relay ({}): hanya {} dari {expected} penjualan di PostgreSQL setelah {} s (belum tersusul; log: {}){outbox}",
+                self.database,
+                c.sales,
+                end.waited_ms / 1000,
+                self.log.display()
+            ),
+            (None, e) => format!(
+                "Relay ({}): status tidak terbaca: {}",
+                self.database,
+                e.as_deref().unwrap_or("-")
+            ),
+        }
+    }
+}
+
+/// `kasir-relay status` on `url`: the sales of `store` materialised in PostgreSQL and the
+/// outbox's pending events.
+fn relay_counts(bin: &Path, url: &str, store: &str) -> Result<RelayCounts> {
+    let status = relay_cmd(bin, url, &["status"])?;
+    let sales = status["stores"]
+        .as_array()
+        .and_then(|stores| stores.iter().find(|s| s["store_id"] == store))
+        .and_then(|s| s["sales"].as_u64())
+        .unwrap_or(0);
+    Ok(RelayCounts {
+        sales,
+        outbox_pending: status["outbox_pending"].as_u64().unwrap_or(0),
+    })
+}
+
+/// Polls `kasir-relay status` in the background for the live summary.
+struct RelayWatch {
+    latest: Arc<Mutex<Option<RelayCounts>>>,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl RelayWatch {
+    /// Starts polling (about once a second).
+    fn start(relay: &Relay) -> RelayWatch {
+        let latest: Arc<Mutex<Option<RelayCounts>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (bin, url, store) = (relay.bin.clone(), relay.url.clone(), relay.store.clone());
+        let thread = {
+            let (latest, stop) = (latest.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Ok(c) = relay_counts(&bin, &url, &store)
+                        && let Ok(mut l) = latest.lock()
+                    {
+                        *l = Some(c);
+                    }
+                    for _ in 0..10 {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(100));
+                    }
+                }
+            })
+        };
+        RelayWatch {
+            latest,
+            stop,
+            thread,
+        }
+    }
+
+    /// The last counts read, if any yet.
+    fn latest(&self) -> Option<RelayCounts> {
+        self.latest.lock().ok().and_then(|l| *l)
+    }
+
+    /// Stops polling.
+    fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+    }
+}
+
+/// The `kasir-relay` binary: next to this executable (the same target or install
+/// directory), else on `PATH`.
+fn find_relay_bin() -> Option<PathBuf> {
+    let name = format!("kasir-relay{}", std::env::consts::EXE_SUFFIX);
+    if let Some(sibling) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(&name)))
+        && sibling.is_file()
+    {
+        return Some(sibling);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(&name))
+        .find(|p| p.is_file())
+}
+
+fn path_arg(p: &Path) -> Result<String> {
+    p.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("{} is not UTF-8", p.display()))
+}
+
+/// Runs a one-shot `kasir-relay ARGS --json` on `url` and returns its JSON.
+fn relay_cmd(bin: &Path, url: &str, args: &[&str]) -> Result<Value> {
+    let what = format!("kasir-relay {}", args[..args.len().min(2)].join(" "));
+    let out = Command::new(bin)
+        .args(args)
+        .arg("--json")
+        .env("DATABASE_URL", url)
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {}", bin.display()))?;
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        bail!("{what}: {}", last_line(&stderr).unwrap_or("failed"));
+    }
+    serde_json::from_slice(&out.stdout).with_context(|| {
+        format!(
+            "{what} printed {:?}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        )
+    })
+}
+
+/// The last non-empty line of `text`, without the `error: ` prefix.
+fn last_line(text: &str) -> Option<&str> {
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
+}
+
+/// What a long-running child prints: its stdout lines and its stderr log.
+struct ChildOutput {
+    lines: Receiver<String>,
+    log: PathBuf,
+}
+
+impl ChildOutput {
+    /// Waits for the child's first stdout line; if it exits or stays silent, the error is
+    /// the last line of its stderr.
+    fn first_line(&self, what: &str, limit: Duration) -> Result<String> {
+        let e = match self.lines.recv_timeout(limit) {
+            Ok(line) => return Ok(line),
+            Err(e) => e,
+        };
+        let tail = std::fs::read_to_string(&self.log)
+            .ok()
+            .and_then(|t| last_line(&t).map(str::to_owned));
+        match (e, tail) {
+            (_, Some(tail)) => bail!("{what}: {tail}"),
+            (RecvTimeoutError::Timeout, None) => {
+                bail!("{what} printed nothing within {} s", limit.as_secs())
+            }
+            (RecvTimeoutError::Disconnected, None) => bail!("{what} exited"),
+        }
+    }
+}
+
+/// One long-running `kasir-relay` child.
+struct Proc {
+    child: Child,
+    /// The signal (`kill` argument) that makes it exit cleanly.
+    signal: &'static str,
+    /// A directory to delete once it has exited cleanly (dev-postgres's cluster).
+    remove_after: Option<PathBuf>,
+}
+
+/// The relay's long-running children; dropping this stops them (newest first), and so
+/// does Ctrl-C once [`RelayProcs::stop_on_ctrl_c`] is armed.
+#[derive(Default)]
+struct RelayProcs {
+    procs: Arc<Mutex<Vec<Proc>>>,
+}
+
+impl RelayProcs {
+    /// Spawns `kasir-relay ARGS` (on `url` when given) with stderr to `log`; returns what
+    /// it prints. `remove_after` is deleted once it has stopped.
+    fn spawn(
+        &self,
+        bin: &Path,
+        args: &[&str],
+        url: Option<&str>,
+        log: &Path,
+        signal: &'static str,
+        remove_after: Option<PathBuf>,
+    ) -> Result<ChildOutput> {
+        let stderr = std::fs::File::create(log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr);
+        if let Some(url) = url {
+            cmd.env("DATABASE_URL", url);
+        }
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("cannot run {}", bin.display()))?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        if let Some(stdout) = child.stdout.take() {
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        self.lock().push(Proc {
+            child,
+            signal,
+            remove_after,
+        });
+        Ok(ChildOutput {
+            lines: rx,
+            log: log.to_owned(),
+        })
+    }
+
+    /// Stops the children on Ctrl-C, then exits (130).
+    fn stop_on_ctrl_c(&self, rt: &tokio::runtime::Runtime) {
+        let procs = self.procs.clone();
+        rt.spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop_all(&procs);
+                std::process::exit(130);
+            }
+        });
+    }
+
+    /// Stops every child, newest first.
+    fn stop(&self) {
+        stop_all(&self.procs);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Proc>> {
+        self.procs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for RelayProcs {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Signals each child to exit cleanly (the relay closes its endpoint, dev-postgres stops
+/// its cluster), kills it if it has not within 10 s, and reaps it. A child's
+/// `remove_after` directory goes only after a clean exit (a killed dev-postgres may leave
+/// its server running on it).
+fn stop_all(procs: &Mutex<Vec<Proc>>) {
+    let taken = std::mem::take(&mut *procs.lock().unwrap_or_else(|p| p.into_inner()));
+    for mut p in taken.into_iter().rev() {
+        if matches!(p.child.try_wait(), Ok(Some(_))) {
+            if let Some(dir) = &p.remove_after {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            continue;
+        }
+        let signalled = Command::new("kill")
+            .arg(p.signal)
+            .arg(p.child.id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while signalled && Instant::now() < deadline {
+            if matches!(p.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        match p.child.try_wait() {
+            Ok(Some(_)) => {
+                if let Some(dir) = &p.remove_after {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
+            _ => {
+                let _ = p.child.kill();
+                let _ = p.child.wait();
+            }
+        }
+    }
 }
 
 /// Every till holds the same sales and stock.

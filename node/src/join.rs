@@ -10,11 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
+use iroh::Endpoint;
 use kasir_crdt::DeviceId;
 use kasir_node::identity::{Identity, KEY_FILE};
 use kasir_node::membership::Ticket;
 use kasir_node::node::Node;
-use kasir_node::sync::net::{self, JoinRequest, JoinResponse};
+use kasir_node::sync::net::{self, JoinRequest, JoinResponse, SharedNode};
 use serde_json::{Value, json};
 
 /// Joins and returns the contract's JSON.
@@ -88,40 +89,13 @@ pub(crate) fn run(dir: &Path, ticket: &str, till_code: Option<String>) -> Result
 /// A ticket for the store this till already holds: a relay adopting it (`kasir-relay store
 /// adopt`). Adds the relay to the roster, proves the ticket's secret to it, and hands it
 /// the store's documents.
-fn adopt(dir: &Path, mut node: Node, ticket: &Ticket) -> Result<Value> {
+fn adopt(dir: &Path, node: Node, ticket: &Ticket) -> Result<Value> {
     let identity = Identity::load(dir)?;
-    let Some((relay, addrs)) = ticket.members.first() else {
-        bail!("the ticket names no relay");
-    };
-    let relay = DeviceId(*relay);
-    let socket_addrs: Vec<SocketAddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
-    let relay_code = node.link_relay(relay, addrs.clone())?;
     let rt = tokio::runtime::Runtime::new()?;
     let shared = Arc::new(Mutex::new(node));
-    rt.block_on(async {
+    let (relay, relay_code) = rt.block_on(async {
         let ep = net::bind_endpoint(identity.secret_bytes(), "0.0.0.0:0".parse()?).await?;
-        let req = JoinRequest {
-            secret: ticket.secret,
-            till_code: None,
-            addrs: vec![],
-        };
-        let result = async {
-            match net::request_join(&ep, relay, &socket_addrs, &req).await? {
-                JoinResponse::Ok { store, .. } if store == ticket.store => {}
-                JoinResponse::Ok { .. } => bail!("relay {relay} answered for another store"),
-                JoinResponse::Refused(reason) => bail!("the relay refused: {reason}"),
-            }
-            net::sync_once(
-                &ep,
-                shared.clone(),
-                relay,
-                &socket_addrs,
-                Duration::from_secs(300),
-            )
-            .await?;
-            Ok(())
-        }
-        .await;
+        let result = adopt_with(&ep, shared.clone(), ticket, Duration::from_secs(300)).await;
         ep.close().await;
         result
     })?;
@@ -134,4 +108,37 @@ fn adopt(dir: &Path, mut node: Node, ticket: &Ticket) -> Result<Value> {
         "relay_code": relay_code,
         "adopted": true,
     }))
+}
+
+/// The adoption itself, on an open node (also `kasir demo`'s, whose till keeps running):
+/// links the relay the ticket names into the roster, proves the ticket's secret to it
+/// from `ep` (an endpoint with the node's key) and syncs once with it, within `timeout`.
+/// Returns the relay's device id and its till code.
+pub(crate) async fn adopt_with(
+    ep: &Endpoint,
+    shared: SharedNode,
+    ticket: &Ticket,
+    timeout: Duration,
+) -> Result<(DeviceId, String)> {
+    let Some((relay, addrs)) = ticket.members.first() else {
+        bail!("the ticket names no relay");
+    };
+    let relay = DeviceId(*relay);
+    let socket_addrs: Vec<SocketAddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
+    let relay_code = shared
+        .lock()
+        .map_err(|_| anyhow!("node state poisoned"))?
+        .link_relay(relay, addrs.clone())?;
+    let req = JoinRequest {
+        secret: ticket.secret,
+        till_code: None,
+        addrs: vec![],
+    };
+    match net::request_join(ep, relay, &socket_addrs, &req).await? {
+        JoinResponse::Ok { store, .. } if store == ticket.store => {}
+        JoinResponse::Ok { .. } => bail!("relay {relay} answered for another store"),
+        JoinResponse::Refused(reason) => bail!("the relay refused: {reason}"),
+    }
+    net::sync_once(ep, shared, relay, &socket_addrs, timeout).await?;
+    Ok((relay, relay_code))
 }

@@ -1,22 +1,63 @@
 //! `kasir demo` (the README's main command) runs on embedded defaults: three tills sell
-//! and end with the same sales, every sale seen by every till.
+//! and end with the same sales, every sale seen by every till, and — when `kasir-relay`
+//! was built next to `kasir` and a PostgreSQL is at hand — by the relay's PostgreSQL too.
+//! Without `kasir-relay` the demo says so and runs LAN-only.
 #![allow(missing_docs)]
 
 mod support;
 
-#[test]
-fn demo_sells_on_three_tills_that_converge() {
-    let out = std::process::Command::new(support::kasir_bin())
-        .args(["--json", "demo", "--sales", "40"])
-        .env("KASIR_LOG", "warn")
-        .output()
-        .expect("run demo");
+use std::path::{Path, PathBuf};
+
+/// `kasir-relay` next to the `kasir` under test (`cargo test --workspace` builds both).
+fn relay_bin() -> Option<PathBuf> {
+    let bin = support::kasir_bin().parent()?.join("kasir-relay");
+    bin.is_file().then_some(bin)
+}
+
+/// Whether the demo can have a PostgreSQL: `DATABASE_URL`, or server binaries for
+/// `kasir-relay dev-postgres` (`scripts/services install` puts them there).
+fn postgres_available() -> bool {
+    if std::env::var("DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        return true;
+    }
+    let in_lib = std::fs::read_dir("/usr/lib/postgresql").is_ok_and(|versions| {
+        versions
+            .flatten()
+            .any(|v| v.path().join("bin/initdb").is_file())
+    });
+    in_lib
+        || std::env::var_os("PATH").is_some_and(|p| {
+            std::env::split_paths(&p)
+                .any(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+        })
+}
+
+fn run_demo(kasir: &Path, sales: &str, path_env: Option<&str>) -> serde_json::Value {
+    let mut cmd = std::process::Command::new(kasir);
+    cmd.args(["--json", "demo", "--sales", sales])
+        .env("KASIR_LOG", "warn");
+    if let Some(p) = path_env {
+        cmd.env("PATH", p);
+    }
+    let out = cmd.output().expect("run demo");
     assert!(
         out.status.success(),
         "demo failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json summary");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "json summary ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    v
+}
+
+#[test]
+fn demo_sells_on_three_tills_that_converge_with_the_relay() {
+    let v = run_demo(&support::kasir_bin(), "40", None);
     assert_eq!(v["tills"], 3);
     assert_eq!(v["sales"], 40);
     assert_eq!(
@@ -24,6 +65,53 @@ fn demo_sells_on_three_tills_that_converge() {
         serde_json::json!([40, 40, 40])
     );
     assert!(v["revenue"].as_i64().is_some_and(|r| r > 0));
-    let dir = v["data_dir"].as_str().expect("dir");
-    let _ = std::fs::remove_dir_all(dir);
+    let dir = PathBuf::from(v["data_dir"].as_str().expect("dir"));
+    let relay = &v["relay"];
+    if relay_bin().is_some() && postgres_available() {
+        assert_eq!(relay["enabled"], true, "the relay did not run: {relay}");
+        assert_eq!(
+            relay["sales_in_postgres"], 40,
+            "PostgreSQL does not hold every sale: {relay}"
+        );
+        assert_eq!(relay["matches_tills"], true, "{relay}");
+        assert!(relay["outbox_pending"].is_u64(), "{relay}");
+        if relay["database"] == "dev-postgres" {
+            // dev-postgres was stopped cleanly (SIGINT), so its cluster directory is gone.
+            assert!(
+                !dir.join("pg").exists(),
+                "the demo's PostgreSQL cluster was left behind"
+            );
+        }
+    } else {
+        eprintln!("no kasir-relay or PostgreSQL here: only the LAN part was checked ({relay})");
+        assert_eq!(relay["enabled"], false);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn demo_without_kasir_relay_runs_lan_only_and_says_why() {
+    // A `kasir` with no `kasir-relay` beside it or on PATH (a hard link when the file
+    // system allows, so no 300 MB copy).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
+    let kasir = dir.path().join("kasir");
+    if std::fs::hard_link(support::kasir_bin(), &kasir).is_err() {
+        std::fs::copy(support::kasir_bin(), &kasir).expect("copy kasir");
+    }
+    let v = run_demo(&kasir, "10", Some("/usr/bin:/bin"));
+    assert_eq!(
+        v["sales_seen_by_each_till"],
+        serde_json::json!([10, 10, 10])
+    );
+    assert_eq!(v["relay"]["enabled"], false);
+    assert!(
+        v["relay"]["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("kasir-relay not found")),
+        "{}",
+        v["relay"]
+    );
+    if let Some(d) = v["data_dir"].as_str() {
+        let _ = std::fs::remove_dir_all(d);
+    }
 }
