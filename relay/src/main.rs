@@ -193,8 +193,19 @@ async fn run(cli: Cli) -> Result<()> {
             let cluster = pg_cluster::Cluster::start(dir)?;
             let url = cluster.url("postgres");
             print(cli.json, &json!({"database_url": url}), || url.clone());
-            // Keep it running until interrupted.
-            tokio::signal::ctrl_c().await?;
+            // Stop the cluster even if this process is killed, and exit (stopping it)
+            // when interrupted or when the parent that started it (`kasir demo`) is gone.
+            cluster.stop_when_process_exits(std::process::id(), false)?;
+            let parent = std::os::unix::process::parent_id();
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => r?,
+                _ = terminate() => {}
+                _ = async {
+                    while std::os::unix::process::parent_id() == parent {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                } => {}
+            }
             drop(cluster);
             Ok(())
         }

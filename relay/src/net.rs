@@ -312,6 +312,8 @@ impl Relay {
                 )
                 .await;
                 let _ = send.finish();
+                // Let the reason reach the peer before the connection is dropped.
+                let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
                 return Err(e);
             }
         };

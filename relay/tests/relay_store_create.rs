@@ -1,0 +1,195 @@
+//! A store created at head office: `kasir-relay store create` prints a ticket, the first
+//! till joins with it through the relay, sells, and head office sees it through the
+//! API with a `kasir-relay token`. Strangers and spent or unknown tickets are refused.
+
+mod support;
+
+use kasir_node::sync::Frame;
+use kasir_node::sync::SYNC_ALPN;
+use kasir_node::sync::net::{bind_endpoint, connect, read_frame, write_frames};
+use serde_json::Value;
+use support::procs::{RelayProc, Till, kasir_bin, pg_totals, runtime, wait_for};
+
+fn api_get(relay: &RelayProc, token: &str, path: &str) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .get(&format!("{}{path}", relay.http_url()))
+        .header("Authorization", &format!("Bearer {token}"))
+        .call()
+        .expect("GET");
+    (
+        r.status().as_u16(),
+        r.body_mut().read_json().unwrap_or(Value::Null),
+    )
+}
+
+#[test]
+fn a_store_created_on_the_relay_gets_its_first_till_and_reports_to_head_office() {
+    let rt = runtime();
+    let db = support::fresh_database("store_create");
+    let relay = RelayProc::start(&db, None);
+    let tenant = relay.cli(&["tenant", "create", "--name", "PT Kopi Nusantara"])["tenant_id"]
+        .as_str()
+        .expect("tenant")
+        .to_owned();
+    let created = relay.cli(&[
+        "store",
+        "create",
+        "--tenant",
+        &tenant,
+        "--name",
+        "Kopi Nusantara Depok",
+    ]);
+    let store = created["store_id"].as_str().expect("store_id").to_owned();
+    let ticket = created["ticket"].as_str().expect("ticket").to_owned();
+    assert!(ticket.starts_with("kasir1"), "{ticket}");
+
+    // The first till joins through the relay and becomes the store's owner.
+    let mut a = Till::empty();
+    let joined = a.cli(&["join", &ticket]);
+    assert_eq!(joined["store_id"], store.as_str());
+    assert_eq!(joined["role"], "owner");
+    assert_eq!(joined["till_code"], "T1");
+    // The store's name came from head office.
+    assert_eq!(a.cli(&["store", "show"])["name"], "Kopi Nusantara Depok");
+
+    // A ticket is used once.
+    let other = Till::empty();
+    let out = std::process::Command::new(kasir_bin())
+        .arg("--data")
+        .arg(other.path())
+        .args(["join", &ticket])
+        .output()
+        .expect("kasir join");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("already used"), "{err}");
+
+    // A joined till's catalog and sales reach PostgreSQL.
+    a.cli(&[
+        "product",
+        "add",
+        "--sku",
+        "KOPISUSU",
+        "--name",
+        "Es Kopi Susu",
+        "--price",
+        "18000",
+        "--stock",
+        "40",
+    ]);
+    a.start(&[]);
+    let (_, total) = a.sell(&[("KOPISUSU", 2)]);
+    assert_eq!(total, 36_000);
+    wait_for(60, "the sale and the product in PostgreSQL", || {
+        let t = pg_totals(&rt, &db);
+        let products: i64 = rt.block_on(async {
+            let pool = sqlx::PgPool::connect(&db).await.expect("connect");
+            sqlx::query_scalar(
+                "SELECT count(*) FROM products WHERE sku = 'KOPISUSU' AND price = 18000",
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("products")
+        });
+        (t.sales == 1 && products == 1 && t.stock.get("KOPISUSU") == Some(&38_000)).then_some(())
+    });
+
+    // Head office: a token of the tenant sees the store and its numbers.
+    let token = relay.cli(&["token", "--tenant", &tenant, "--role", "analyst"])["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let (status, stores) = api_get(&relay, &token, "/v1/stores");
+    assert_eq!(status, 200, "{stores}");
+    let listed: Vec<&str> = stores["stores"]
+        .as_array()
+        .expect("stores")
+        .iter()
+        .map(|s| s["store_id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(listed, vec![store.as_str()]);
+    let (status, stock) = api_get(&relay, &token, &format!("/v1/stock?store={store}"));
+    assert_eq!(status, 200, "{stock}");
+    assert_eq!(stock["stock"][0]["sku"], "KOPISUSU");
+    assert_eq!(stock["stock"][0]["on_hand"].as_f64(), Some(38.0));
+    // Another tenant's token: the store does not exist for it.
+    let stranger = relay.cli(&["tenant", "create", "--name", "Lain"])["tenant_id"]
+        .as_str()
+        .expect("tenant")
+        .to_owned();
+    let token_b = relay.cli(&["token", "--tenant", &stranger, "--role", "owner"])["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let (status, _) = api_get(&relay, &token_b, &format!("/v1/stock?store={store}"));
+    assert_eq!(status, 404);
+
+    // Status names the relay and counts the store's sales.
+    let status = relay.cli(&["status"]);
+    assert_eq!(status["endpoint_id"], relay.endpoint_id.as_str());
+    assert_eq!(status["stores"][0]["sales"], 1);
+
+    // A device outside the roster is refused before anything flows, whether it names
+    // a store the relay doesn't serve or this store.
+    let relay_id: kasir_crdt::DeviceId = relay.endpoint_id.parse().expect("relay id");
+    let addr: std::net::SocketAddr = relay.sync_addr().parse().expect("addr");
+    let store_bytes = *uuid::Uuid::parse_str(&store).expect("uuid").as_bytes();
+    for (named, expect) in [([7u8; 16], "not served here"), (store_bytes, "")] {
+        let answer = rt.block_on(stranger_hello(relay_id, addr, named));
+        match answer {
+            Some(Frame::Bye { reason }) => assert!(reason.contains(expect), "{reason}"),
+            Some(other) => panic!("a stranger got {other:?}"),
+            None => assert!(expect.is_empty(), "closed without a reason"),
+        }
+    }
+    assert_eq!(pg_totals(&rt, &db).sales, 1);
+    drop(a);
+}
+
+/// Connects as a random device and says hello for `store`; returns the relay's first
+/// frame after its own hello, or `None` when it closed the connection.
+async fn stranger_hello(
+    relay: kasir_crdt::DeviceId,
+    addr: std::net::SocketAddr,
+    store: [u8; 16],
+) -> Option<Frame> {
+    let ep = bind_endpoint(rand_key(), "127.0.0.1:0".parse().expect("addr"))
+        .await
+        .expect("endpoint");
+    let conn = connect(&ep, relay, &[addr], SYNC_ALPN)
+        .await
+        .expect("connect");
+    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+    write_frames(&mut send, vec![Frame::Hello { version: 1, store }])
+        .await
+        .expect("hello");
+    let mut answer = None;
+    while let Ok(Ok(Some(frame))) =
+        tokio::time::timeout(std::time::Duration::from_secs(10), read_frame(&mut recv)).await
+    {
+        if let Frame::Bye { .. } = frame {
+            answer = Some(frame);
+            break;
+        }
+        if let Frame::Manifest { .. } | Frame::Sync { .. } = frame {
+            answer = Some(frame);
+            break;
+        }
+    }
+    ep.close().await;
+    answer
+}
+
+fn rand_key() -> [u8; 32] {
+    let mut k = [0u8; 32];
+    for (i, b) in k.iter_mut().enumerate() {
+        *b = (std::process::id() as u8)
+            .wrapping_add(i as u8)
+            .wrapping_mul(31);
+    }
+    k
+}
