@@ -388,6 +388,10 @@ pub async fn chunks_after(
     .bind(after)
     .fetch_all(pool)
     .await?;
+    rows_to_chunks(rows)
+}
+
+fn rows_to_chunks(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Chunk>, DbError> {
     let mut refs: BTreeMap<Vec<u8>, DocRef> = BTreeMap::new();
     let mut out = Vec::with_capacity(rows.len());
     for r in rows {
@@ -448,6 +452,80 @@ fn doc_ref(
         till,
         date,
     })
+}
+
+/// Hashes and sequence numbers of the chunks of `store` stored after `after`, or in the
+/// last minute (sequence numbers are handed out at insert, not at commit, so a
+/// transaction that committed late has a lower one than chunks already seen).
+pub async fn chunk_hashes_since(
+    pool: &PgPool,
+    store: StoreId,
+    after: i64,
+) -> Result<Vec<([u8; 32], i64)>, DbError> {
+    let rows = sqlx::query(
+        "SELECT hash, seq FROM doc_chunks
+         WHERE store_id = $1 AND (seq > $2 OR written_at > now() - interval '60 seconds')",
+    )
+    .bind(store.0)
+    .bind(after)
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let hash: Vec<u8> = r.try_get("hash")?;
+            Ok((
+                hash.try_into()
+                    .map_err(|_| DbError::Corrupt("chunk hash".into()))?,
+                r.try_get("seq")?,
+            ))
+        })
+        .collect()
+}
+
+/// The chunks of `store` with these hashes, in sequence order.
+pub async fn chunks_by_hash(
+    pool: &PgPool,
+    store: StoreId,
+    hashes: &[[u8; 32]],
+) -> Result<Vec<Chunk>, DbError> {
+    let hashes: Vec<Vec<u8>> = hashes.iter().map(|h| h.to_vec()).collect();
+    let rows = sqlx::query(
+        "SELECT c.hash, c.seq, c.bytes, d.doc_id, d.kind, d.till, d.business_date
+         FROM doc_chunks c JOIN docs d ON d.store_id = c.store_id AND d.doc_id = c.doc_id
+         WHERE c.store_id = $1 AND c.hash = ANY($2) ORDER BY c.seq",
+    )
+    .bind(store.0)
+    .bind(&hashes)
+    .fetch_all(pool)
+    .await?;
+    rows_to_chunks(rows)
+}
+
+/// Replaces the chunks `covered` of a document by one snapshot holding all of them (and
+/// maybe more). Chunks another instance wrote meanwhile are not in `covered` and stay.
+pub async fn replace_chunks(
+    pool: &PgPool,
+    store: StoreId,
+    doc: &DocRef,
+    snapshot: &[u8],
+    covered: &[[u8; 32]],
+) -> Result<[u8; 32], DbError> {
+    let hash = *blake3::hash(snapshot).as_bytes();
+    let covered: Vec<Vec<u8>> = covered
+        .iter()
+        .filter(|h| **h != hash)
+        .map(|h| h.to_vec())
+        .collect();
+    let mut tx = pool.begin().await?;
+    append_chunk(&mut tx, store, doc, snapshot).await?;
+    sqlx::query("DELETE FROM doc_chunks WHERE store_id = $1 AND doc_id = $2 AND hash = ANY($3)")
+        .bind(store.0)
+        .bind(doc.id.0.to_vec())
+        .bind(&covered)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(hash)
 }
 
 /// Records where a running instance listens, for tickets and `status`.

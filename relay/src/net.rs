@@ -121,6 +121,9 @@ pub enum RelayError {
     Refused(String),
 }
 
+/// A document stored in more chunks than this is compacted into one snapshot.
+pub const COMPACT_AFTER_CHUNKS: usize = 64;
+
 /// How long tickets stay valid.
 pub const TICKET_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -270,18 +273,58 @@ impl Relay {
             };
             for (store, l) in loaded {
                 let after = l.replica.lock().await.last_seq();
-                // Sequence numbers are handed out at insert, not commit: look back a little
-                // so a transaction that committed late is not skipped (seen hashes dedupe).
-                match db::chunks_after(&self.inner.pool, store, (after - 1000).max(0)).await {
-                    Ok(chunks) if !chunks.is_empty() => {
-                        let mut r = l.replica.lock().await;
-                        let changed = tokio::task::block_in_place(|| r.merge_chunks(chunks));
-                        CHUNKS_POLLED.fetch_add(changed.len() as u64, Ordering::Relaxed);
-                        r.notify(changed);
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::debug!(%store, error = %e, "polling chunks failed"),
+                if let Err(e) = self.poll_store(store, &l, after).await {
+                    tracing::debug!(%store, error = %e, "polling chunks failed");
                 }
+            }
+        }
+    }
+
+    /// Merges the chunks of `store` that other instances stored since `after`: hashes
+    /// first, bytes only of the unseen ones.
+    async fn poll_store(&self, store: StoreId, l: &Loaded, after: i64) -> Result<(), DbError> {
+        let hashes = db::chunk_hashes_since(&self.inner.pool, store, after).await?;
+        let (unseen, max_seq) = {
+            let r = l.replica.lock().await;
+            let unseen: Vec<[u8; 32]> = hashes
+                .iter()
+                .filter(|(h, _)| !r.has_seen(h))
+                .map(|(h, _)| *h)
+                .collect();
+            (unseen, hashes.iter().map(|(_, s)| *s).max())
+        };
+        let chunks = if unseen.is_empty() {
+            Vec::new()
+        } else {
+            db::chunks_by_hash(&self.inner.pool, store, &unseen).await?
+        };
+        let mut r = l.replica.lock().await;
+        if let Some(seq) = max_seq {
+            r.advance_seq(seq);
+        }
+        if !chunks.is_empty() {
+            let changed = tokio::task::block_in_place(|| r.merge_chunks(chunks));
+            CHUNKS_POLLED.fetch_add(changed.len() as u64, Ordering::Relaxed);
+            r.notify(changed);
+        }
+        Ok(())
+    }
+
+    /// Replaces the stored chunks of documents that have many by one snapshot each, so a
+    /// store loads from a few rows. Failure only postpones it.
+    async fn compact(&self, r: &mut StoreReplica) {
+        for doc in r.compaction_candidates(COMPACT_AFTER_CHUNKS) {
+            let Some((doc_ref, bytes, covered)) = tokio::task::block_in_place(|| r.snapshot(doc))
+            else {
+                continue;
+            };
+            match db::replace_chunks(&self.inner.pool, r.store(), &doc_ref, &bytes, &covered).await
+            {
+                Ok(hash) => {
+                    tracing::debug!(%doc, chunks = covered.len(), bytes = bytes.len(), "compacted a document");
+                    r.compacted(doc, hash, &covered);
+                }
+                Err(e) => tracing::debug!(%doc, error = %e, "compaction failed"),
             }
         }
     }
@@ -368,6 +411,7 @@ impl Relay {
                     SALES_OFFERED.fetch_add(stats.sales as u64, Ordering::Relaxed);
                     r.mark_written(&writes);
                     r.notify(writes.iter().map(|w| w.doc.id));
+                    self.compact(&mut r).await;
                 }
                 Err(e) => {
                     PERSIST_ERRORS.fetch_add(1, Ordering::Relaxed);

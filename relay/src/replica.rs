@@ -10,7 +10,7 @@
 //! Each replica writes with its own random Automerge actor: instances share the relay's
 //! endpoint id but never an actor, so their changes cannot collide.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use kasir_crdt::catalog::CatalogDoc;
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
@@ -53,6 +53,8 @@ pub struct StoreReplica {
     docs: BTreeMap<DocId, (DocRef, Held)>,
     pending: Vec<DocWrite>,
     seen_chunks: HashSet<[u8; 32]>,
+    /// The stored chunks each document holds (what a snapshot of it would replace).
+    chunk_hashes: HashMap<DocId, Vec<[u8; 32]>>,
     last_seq: i64,
     changes: tokio::sync::broadcast::Sender<DocId>,
 }
@@ -72,6 +74,7 @@ impl StoreReplica {
             docs: BTreeMap::new(),
             pending: Vec::new(),
             seen_chunks: HashSet::new(),
+            chunk_hashes: HashMap::new(),
             last_seq: 0,
             changes: tokio::sync::broadcast::channel(1024).0,
         }
@@ -90,6 +93,7 @@ impl StoreReplica {
         for c in chunks {
             r.last_seq = r.last_seq.max(c.seq);
             r.seen_chunks.insert(c.hash);
+            r.chunk_hashes.entry(c.doc.id).or_default().push(c.hash);
             by_doc
                 .entry(c.doc.id)
                 .or_insert_with(|| (c.doc.clone(), Vec::new()))
@@ -241,6 +245,7 @@ impl StoreReplica {
             if doc.heads_hash() != before {
                 changed.push(c.doc.id);
             }
+            self.chunk_hashes.entry(c.doc.id).or_default().push(c.hash);
         }
         changed
     }
@@ -248,8 +253,44 @@ impl StoreReplica {
     /// Records chunk hashes this instance wrote, so polling does not merge them again.
     pub fn mark_written(&mut self, writes: &[DocWrite]) {
         for w in writes {
-            self.seen_chunks.insert(*blake3::hash(&w.bytes).as_bytes());
+            let hash = *blake3::hash(&w.bytes).as_bytes();
+            self.seen_chunks.insert(hash);
+            self.chunk_hashes.entry(w.doc.id).or_default().push(hash);
         }
+    }
+
+    /// Whether a stored chunk was merged (or written) here already.
+    pub fn has_seen(&self, hash: &[u8; 32]) -> bool {
+        self.seen_chunks.contains(hash)
+    }
+
+    /// Moves the polling cursor forward.
+    pub fn advance_seq(&mut self, seq: i64) {
+        self.last_seq = self.last_seq.max(seq);
+    }
+
+    /// Documents stored in more than `limit` chunks.
+    pub fn compaction_candidates(&self, limit: usize) -> Vec<DocId> {
+        self.chunk_hashes
+            .iter()
+            .filter(|(_, h)| h.len() > limit)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// A snapshot of `doc` and the stored chunks it replaces.
+    pub fn snapshot(&mut self, doc: DocId) -> Option<(DocRef, Vec<u8>, Vec<[u8; 32]>)> {
+        let covered = self.chunk_hashes.get(&doc)?.clone();
+        let (r, held) = self.docs.get_mut(&doc)?;
+        Some((r.clone(), held.doc().save(), covered))
+    }
+
+    /// Records that `snapshot` replaced `covered` in storage.
+    pub fn compacted(&mut self, doc: DocId, snapshot: [u8; 32], covered: &[[u8; 32]]) {
+        self.seen_chunks.insert(snapshot);
+        let hashes = self.chunk_hashes.entry(doc).or_default();
+        hashes.retain(|h| !covered.contains(h));
+        hashes.push(snapshot);
     }
 
     fn held(&mut self, r: &DocRef) -> Result<&mut Held, NodeError> {
