@@ -170,6 +170,7 @@ pub fn router(state: AppState) -> Router {
             post(crate::print::http_enqueue).get(crate::print::http_escpos),
         )
         .route("/v1/invites", post(invite))
+        .route("/v1/relay/adopt", post(adopt_relay))
         .route("/v1/store", get(get_store).post(set_store))
         .route("/v1/devices/{endpoint_id}/revoke", post(revoke))
         .route(
@@ -537,6 +538,87 @@ async fn invite(State(state): State<AppState>, body: Bytes) -> ApiResult {
         .unwrap_or_default();
     let ticket = with_node(&state, move |n| n.invite_ticket(role, b.till_code, addrs)).await?;
     ok_json(StatusCode::CREATED, json!({ "ticket": ticket }))
+}
+
+#[derive(Deserialize)]
+struct AdoptBody {
+    ticket: String,
+}
+
+/// `kasir join` of a relay's adoption ticket while the daemon runs: links the relay into
+/// the roster and proves the ticket to it; the dial manager then hands it the documents.
+async fn adopt_relay(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    let b: AdoptBody = parse_body(&body)?;
+    let ticket = crate::membership::Ticket::decode(&b.ticket)
+        .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()))?;
+    let Some((relay, addrs)) = ticket.members.first().cloned() else {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "the ticket names no relay",
+        ));
+    };
+    let relay = kasir_crdt::DeviceId(relay);
+    let store = ticket.store_id();
+    let (relay_code, secret, own) = with_node(&state, move |n| {
+        if n.store_id() != store {
+            return Err(NodeError::Invalid(format!(
+                "the ticket is for store {store}, this till is in {}",
+                n.store_id()
+            )));
+        }
+        let code = n.link_relay(relay, addrs.clone())?;
+        Ok((
+            code,
+            n.identity.secret_bytes(),
+            (n.store_id(), n.device_id(), n.till_code().to_owned()),
+        ))
+    })
+    .await?;
+    let socket_addrs: Vec<std::net::SocketAddr> = ticket
+        .members
+        .first()
+        .map(|(_, a)| a.iter().filter_map(|x| x.parse().ok()).collect())
+        .unwrap_or_default();
+    let unavailable = |message: String| ApiError {
+        status: StatusCode::BAD_GATEWAY,
+        code: "relay_unreachable",
+        message,
+    };
+    let ep = crate::sync::net::bind_endpoint(secret, ([0, 0, 0, 0], 0).into())
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    let req = crate::sync::net::JoinRequest {
+        secret: ticket.secret,
+        till_code: None,
+        addrs: vec![],
+    };
+    let answer = crate::sync::net::request_join(&ep, relay, &socket_addrs, &req).await;
+    ep.close().await;
+    match answer.map_err(|e| unavailable(e.to_string()))? {
+        crate::sync::net::JoinResponse::Ok { store: s, .. } if s == ticket.store => {}
+        crate::sync::net::JoinResponse::Ok { .. } => {
+            return Err(unavailable("the relay answered for another store".into()));
+        }
+        crate::sync::net::JoinResponse::Refused(reason) => {
+            return Err(ApiError {
+                status: StatusCode::CONFLICT,
+                code: "ticket_refused",
+                message: format!("the relay refused: {reason}"),
+            });
+        }
+    }
+    let (store_id, endpoint_id, till_code) = own;
+    ok_json(
+        StatusCode::CREATED,
+        json!({
+            "store_id": store_id.to_string(),
+            "endpoint_id": endpoint_id.to_string(),
+            "till_code": till_code,
+            "relay": relay.to_string(),
+            "relay_code": relay_code,
+            "adopted": true,
+        }),
+    )
 }
 
 async fn revoke(State(state): State<AppState>, Path(endpoint_id): Path<String>) -> ApiResult {

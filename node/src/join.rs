@@ -26,10 +26,7 @@ pub(crate) fn run(dir: &Path, ticket: &str, till_code: Option<String>) -> Result
         match Node::open(dir) {
             Ok(node) if node.store_id() == ticket.store_id() => return adopt(dir, node, &ticket),
             Ok(_) => bail!("{} already holds another store", dir.display()),
-            Err(kasir_node::NodeError::Locked(_)) => bail!(
-                "{} is in use by a running `kasir run`; stop it, join, and start it again",
-                dir.display()
-            ),
+            Err(kasir_node::NodeError::Locked(_)) => return adopt_through_daemon(dir, &ticket),
             Err(_) => {} // not initialised yet (a failed earlier join): start over
         }
     }
@@ -141,4 +138,31 @@ pub(crate) async fn adopt_with(
     }
     net::sync_once(ep, shared, relay, &socket_addrs, timeout).await?;
     Ok((relay, relay_code))
+}
+
+/// Adoption while `kasir run` holds the directory: the daemon links the relay and its
+/// dial manager hands the documents over.
+fn adopt_through_daemon(dir: &Path, ticket: &Ticket) -> Result<Value> {
+    let Some(info) = kasir_node::daemon::daemon_info(dir) else {
+        bail!("{} is in use by another kasir process", dir.display());
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let mut resp = agent
+        .post(format!("http://{}/v1/relay/adopt", info.http))
+        .send_json(json!({ "ticket": ticket.encode() }))
+        .map_err(|e| anyhow!("daemon unreachable: {e}"))?;
+    let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
+    if resp.status().as_u16() >= 400 {
+        bail!(
+            "{}",
+            body["error"]["message"]
+                .as_str()
+                .unwrap_or("the daemon refused")
+        );
+    }
+    Ok(body)
 }

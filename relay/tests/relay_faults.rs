@@ -95,9 +95,14 @@ fn relay_killed_broker_paused_and_postgres_restarted_lose_and_duplicate_nothing(
         .as_str()
         .expect("ticket")
         .to_owned();
-    a.cli(&["join", &ticket]);
-    relay.kill9();
+    // The owner adopts the store to the relay while the till runs (through its daemon).
     a.start(&[]);
+    let adopted = a.cli(&["join", &ticket]);
+    assert_eq!(adopted["adopted"], true, "{adopted}");
+    wait_for(30, "the relay to receive the catalog", || {
+        (pg_event_counts(&rt, &db).1 == SKUS.len() as i64).then_some(())
+    });
+    relay.kill9();
     let mut b = Till::empty();
     let mut c = Till::empty();
     a.admit(&b);
