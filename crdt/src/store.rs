@@ -42,7 +42,7 @@ impl Role {
 }
 
 /// The store's profile, printed on receipts and used for tax.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreProfile {
     /// Shop name.
     pub name: String,
@@ -70,6 +70,10 @@ pub struct StoreProfile {
     /// Receipt footer line.
     #[serde(default)]
     pub receipt_footer: Option<String>,
+    /// Product recognition: the cosine score (0 to 1) from which a photo counts as
+    /// recognised; `None` is the model's default (0.50). Look-alike products may need more.
+    #[serde(default)]
+    pub ml_threshold: Option<f32>,
 }
 
 fn wib() -> i32 {
@@ -89,6 +93,7 @@ impl StoreProfile {
             cash_rounding: CashRounding::default(),
             receipt_header: None,
             receipt_footer: Some("Terima kasih".to_owned()),
+            ml_threshold: None,
         }
     }
 

@@ -60,6 +60,11 @@ pub struct ProfileUpdate {
     #[arg(long)]
     #[serde(default)]
     pub footer: Option<String>,
+    /// Product recognition: the score (0 to 1) from which a photo counts as recognised;
+    /// 0 restores the default (0.50).
+    #[arg(long)]
+    #[serde(default)]
+    pub ml_threshold: Option<f32>,
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -148,6 +153,14 @@ impl ProfileUpdate {
         }
         if let Some(f) = self.footer {
             p.receipt_footer = non_empty(f);
+        }
+        if let Some(t) = self.ml_threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(NodeError::Invalid(format!(
+                    "the recognition threshold must be between 0 and 1, got {t}"
+                )));
+            }
+            p.ml_threshold = (t > 0.0).then_some(t);
         }
         Ok(p)
     }
