@@ -76,6 +76,7 @@ pub async fn run(node: Node, opts: RunOptions, cancel: CancellationToken) -> any
         Some(cfg) => {
             let net = crate::sync::net::start(state.node(), cfg, cancel.clone()).await?;
             state.set_sync_addrs(net.addrs());
+            state.set_ml_endpoint(net.endpoint().clone());
             Some(net)
         }
         None => None,

@@ -5,7 +5,7 @@
 //! Bodies are parsed by hand so malformed JSON gets the contract's error shape.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::NodeError;
+use crate::ml::fallback::{self, FallbackClient, FallbackError};
 use crate::node::{MovementInput, Node, ProductInput, SaleItem, SaleRequest};
 
 /// Shared state of the HTTP server.
@@ -28,6 +29,8 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     /// Where peers reach this node's sync endpoint, for invite tickets.
     sync_addrs: Arc<Mutex<Vec<String>>>,
+    /// Asks the relay when a photo is unknown here (set once the sync endpoint runs).
+    ml_client: Arc<Mutex<Option<Arc<FallbackClient>>>>,
 }
 
 #[derive(Default)]
@@ -43,7 +46,20 @@ impl AppState {
             node: Arc::new(Mutex::new(node)),
             metrics: Arc::new(Metrics::default()),
             sync_addrs: Arc::default(),
+            ml_client: Arc::default(),
         }
+    }
+
+    /// The sync endpoint, through which recognition asks the relay (the relay knows
+    /// this till by the endpoint's id).
+    pub fn set_ml_endpoint(&self, endpoint: iroh::Endpoint) {
+        if let Ok(mut c) = self.ml_client.lock() {
+            *c = Some(Arc::new(FallbackClient::new(endpoint)));
+        }
+    }
+
+    fn ml_client(&self) -> Option<Arc<FallbackClient>> {
+        self.ml_client.lock().ok().and_then(|c| c.clone())
     }
 
     /// Records the sync endpoint's addresses (put into invite tickets).
@@ -179,6 +195,18 @@ pub fn router(state: AppState) -> Router {
                 crate::ml::MAX_IMAGE_BYTES,
             )),
         )
+        .route(
+            "/v1/ml/enroll",
+            post(ml_enroll).layer(axum::extract::DefaultBodyLimit::max(
+                4 * crate::ml::MAX_IMAGE_BYTES,
+            )),
+        )
+        .route(
+            "/v1/ml/feedback",
+            post(ml_feedback).layer(axum::extract::DefaultBodyLimit::max(
+                2 * crate::ml::MAX_IMAGE_BYTES,
+            )),
+        )
         .route("/metrics", get(metrics))
         .fallback(|| async {
             ApiError {
@@ -200,10 +228,29 @@ pub fn router(state: AppState) -> Router {
 #[derive(Deserialize)]
 struct RecognizeQuery {
     top: Option<usize>,
+    /// How long to wait for the relay (ms; 0 never asks). Default: `KASIR_ML_FALLBACK_MS`
+    /// or 300 ms.
+    fallback_ms: Option<u64>,
+}
+
+/// Runs `f` on the blocking pool (inference), not holding the node.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "internal",
+            message: e.to_string(),
+        })?
+        .map_err(ApiError::from)
 }
 
 /// `POST /v1/ml/recognize` (body: the photo's bytes). The node's lock is held only to
-/// fetch the model and gallery; inference runs outside it.
+/// fetch the model and gallery and to check the relay's SKUs; inference and the
+/// question to the relay run outside it. The relay is asked only when the local answer
+/// is unknown, and never for longer than the fallback deadline.
 async fn ml_recognize(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<RecognizeQuery>,
@@ -217,14 +264,152 @@ async fn ml_recognize(
     }
     let matcher = with_node(&state, |n| n.ml_matcher()).await?;
     let top = q.top.unwrap_or(3);
-    let outcome = tokio::task::spawn_blocking(move || matcher.recognize(&body, top))
-        .await
-        .map_err(|e| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            code: "internal",
-            message: e.to_string(),
-        })??;
+    let (local, query) = blocking(move || matcher.recognize_local(&body, top)).await?;
+    let deadline = q
+        .fallback_ms
+        .map_or_else(fallback::deadline_from_env, |ms| {
+            Duration::from_millis(ms).min(fallback::MAX_DEADLINE)
+        });
+    let Some(query) = query.filter(|_| !deadline.is_zero()) else {
+        return ok_json(StatusCode::OK, local);
+    };
+    let answer = match state.ml_client() {
+        Some(client) => query.ask(&client, deadline).await,
+        None => query.answer(
+            Err(FallbackError::Unreachable(
+                "this daemon runs no sync endpoint".into(),
+            )),
+            Duration::ZERO,
+        ),
+    };
+    let outcome = with_node(&state, move |n| n.ml_settle(local, answer)).await?;
     ok_json(StatusCode::OK, outcome)
+}
+
+#[derive(Deserialize)]
+struct SkuQuery {
+    sku: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollBody {
+    sku: String,
+    /// Base64 photos.
+    images: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FeedbackBody {
+    sku: String,
+    /// A base64 photo.
+    image: String,
+}
+
+/// A JSON body (a photo never starts with `{`).
+fn is_json(body: &[u8]) -> bool {
+    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
+fn decode_photo(b64: &str) -> Result<Vec<u8>, ApiError> {
+    data_encoding::BASE64
+        .decode(b64.trim().as_bytes())
+        .map_err(|e| ApiError::bad_request("invalid_request", format!("photo is not base64: {e}")))
+}
+
+/// The SKU of a raw-photo body, from `?sku=`.
+fn sku_of_raw(q: SkuQuery, body: &Bytes) -> Result<String, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            "the body must be a JPEG or PNG photo, or JSON",
+        ));
+    }
+    q.sku.ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_request",
+            "a photo body needs ?sku=; or send JSON with sku and base64 photos",
+        )
+    })
+}
+
+/// `POST /v1/ml/enroll`: JSON `{"sku","images":[base64...]}`, or one photo's bytes with
+/// `?sku=`. Answers `{"sku","references"}`. Photos are embedded outside the node's lock.
+async fn ml_enroll(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<SkuQuery>,
+    body: Bytes,
+) -> ApiResult {
+    let (sku, photos) = if is_json(&body) {
+        let b: EnrollBody = parse_body(&body)?;
+        let photos = b
+            .images
+            .iter()
+            .map(|p| decode_photo(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        (b.sku, photos)
+    } else {
+        (sku_of_raw(q, &body)?, vec![body.to_vec()])
+    };
+    if photos.is_empty() {
+        return Err(ApiError::bad_request("invalid_request", "no photos given"));
+    }
+    let check = sku.clone();
+    let model = with_node(&state, move |n| {
+        n.ensure_product(&check)?;
+        n.ml_model()
+    })
+    .await?;
+    let (model, embeddings) = blocking(move || {
+        let embeddings = photos
+            .iter()
+            .map(|p| crate::ml::embed(&model, p))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((model, embeddings))
+    })
+    .await?;
+    let enrolled = sku.clone();
+    let references = with_node(&state, move |n| {
+        n.ml_enroll_embeddings(&enrolled, &model, &embeddings)
+    })
+    .await?;
+    ok_json(
+        StatusCode::CREATED,
+        json!({ "sku": sku, "references": references }),
+    )
+}
+
+/// `POST /v1/ml/feedback`: JSON `{"sku","image":base64}`, or the photo's bytes with
+/// `?sku=`. Answers `{"ok":true}` once the correction is in the ledger and the gallery.
+async fn ml_feedback(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<SkuQuery>,
+    body: Bytes,
+) -> ApiResult {
+    let (sku, photo) = if is_json(&body) {
+        let b: FeedbackBody = parse_body(&body)?;
+        let photo = decode_photo(&b.image)?;
+        (b.sku, photo)
+    } else {
+        (sku_of_raw(q, &body)?, body.to_vec())
+    };
+    let check = sku.clone();
+    let matcher = with_node(&state, move |n| {
+        n.ensure_product(&check)?;
+        n.ml_matcher()
+    })
+    .await?;
+    let (matcher, embedding) = blocking(move || {
+        let e = matcher.embed(&photo)?;
+        Ok((matcher, e))
+    })
+    .await?;
+    with_node(&state, move |n| {
+        n.ml_feedback_embedding(&matcher, &embedding, &sku)
+    })
+    .await?;
+    ok_json(StatusCode::CREATED, json!({ "ok": true }))
 }
 
 async fn health() -> ApiResult {

@@ -186,13 +186,18 @@ enum MlCmd {
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
-    /// Recognise the product in a photo.
+    /// Recognise the product in a photo (asking the relay when this store's photos
+    /// do not know it).
     Recognize {
         /// The photo (JPEG or PNG).
         image: PathBuf,
         /// How many candidates to list.
         #[arg(long, default_value_t = 3)]
         top: usize,
+        /// How long to wait for the relay, in ms (0: never ask). Default:
+        /// `KASIR_ML_FALLBACK_MS`, else 300.
+        #[arg(long)]
+        fallback_ms: Option<u64>,
     },
     /// Record a cashier's correction: this photo shows SKU (also enrols it).
     Feedback {
@@ -1016,58 +1021,87 @@ fn read_photo(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// `kasir ml ...`. `recognize` also works through a running daemon; `enroll` and
-/// `feedback` write documents and need the data directory itself (stop `kasir run`).
+/// `kasir ml ...`, on the data directory or through the daemon holding it.
 fn ml_command(dir: &Path, json_mode: bool, cmd: MlCmd) -> Result<()> {
-    let mut node = match open_backend(dir)? {
-        Backend::Local(node) => node,
-        Backend::Remote(r) => {
-            let MlCmd::Recognize { image, top } = cmd else {
-                bail!("kasir ml enroll/feedback need the data directory: stop `kasir run` first");
+    let b64 = |p: &Path| read_photo(p).map(|b| data_encoding::BASE64.encode(&b));
+    match (open_backend(dir)?, cmd) {
+        (backend, MlCmd::Enroll { sku, images }) => {
+            let v = match backend {
+                Backend::Local(mut node) => {
+                    let photos = images
+                        .iter()
+                        .map(|p| read_photo(p))
+                        .collect::<Result<Vec<_>>>()?;
+                    json!({ "sku": sku, "references": node.ml_enroll(&sku, &photos)? })
+                }
+                Backend::Remote(r) => {
+                    let photos = images.iter().map(|p| b64(p)).collect::<Result<Vec<_>>>()?;
+                    r.post("/v1/ml/enroll", &json!({ "sku": sku, "images": photos }))?
+                }
             };
-            let resp = r
-                .agent
-                .post(format!("{}/v1/ml/recognize?top={top}", r.base))
-                .header("content-type", "application/octet-stream")
-                .send(&read_photo(&image)?[..])
-                .context("daemon unreachable")?;
-            let v = Remote::check(resp)?;
+            print(json_mode, &v, |v| {
+                format!("{sku}: {} foto referensi", v["references"])
+            });
+        }
+        (
+            backend,
+            MlCmd::Recognize {
+                image,
+                top,
+                fallback_ms,
+            },
+        ) => {
+            let v = match backend {
+                Backend::Local(mut node) => {
+                    let deadline = fallback_ms
+                        .map_or_else(kasir_node::ml::fallback::deadline_from_env, |ms| {
+                            Duration::from_millis(ms).min(kasir_node::ml::fallback::MAX_DEADLINE)
+                        });
+                    to_value(node.ml_recognize_with_fallback(
+                        &read_photo(&image)?,
+                        top,
+                        deadline,
+                    )?)?
+                }
+                Backend::Remote(r) => {
+                    let mut url = format!("{}/v1/ml/recognize?top={top}", r.base);
+                    if let Some(ms) = fallback_ms {
+                        url.push_str(&format!("&fallback_ms={ms}"));
+                    }
+                    let resp = r
+                        .agent
+                        .post(url)
+                        .header("content-type", "application/octet-stream")
+                        .send(&read_photo(&image)?[..])
+                        .context("daemon unreachable")?;
+                    Remote::check(resp)?
+                }
+            };
             print(json_mode, &v, |v| {
                 let sku = v["matches"][0]["sku"].as_str().unwrap_or("-");
                 let score = v["matches"][0]["score"].as_f64().unwrap_or(0.0);
-                if v["known"] == true {
-                    format!("{sku} ({score:.2})")
+                let relay = if v["source"] == "relay" {
+                    " [relay]"
                 } else {
-                    format!("tidak dikenal (terdekat {sku} {score:.2})")
+                    ""
+                };
+                match (v["known"] == true, v["matches"][0].is_null()) {
+                    (true, _) => format!("{sku} ({score:.2}){relay}"),
+                    (false, true) => "tidak dikenal (belum ada foto referensi)".into(),
+                    (false, false) => format!("tidak dikenal (terdekat {sku} {score:.2})"),
                 }
             });
-            return Ok(());
         }
-    };
-    match cmd {
-        MlCmd::Enroll { sku, images } => {
-            let photos = images
-                .iter()
-                .map(|p| read_photo(p))
-                .collect::<Result<Vec<_>>>()?;
-            let references = node.ml_enroll(&sku, &photos)?;
-            print(
-                json_mode,
-                &json!({ "sku": sku, "references": references }),
-                |_| format!("{sku}: {references} foto referensi"),
-            );
-        }
-        MlCmd::Recognize { image, top } => {
-            let outcome = node.ml_recognize(&read_photo(&image)?, top)?;
-            let v = to_value(&outcome)?;
-            print(json_mode, &v, |_| match outcome.matches.first() {
-                Some(m) if outcome.known => format!("{} ({:.2})", m.sku, m.score),
-                Some(m) => format!("tidak dikenal (terdekat {} {:.2})", m.sku, m.score),
-                None => "tidak dikenal (belum ada foto referensi)".into(),
-            });
-        }
-        MlCmd::Feedback { image, sku } => {
-            node.ml_feedback(&read_photo(&image)?, &sku)?;
+        (backend, MlCmd::Feedback { image, sku }) => {
+            match backend {
+                Backend::Local(mut node) => node.ml_feedback(&read_photo(&image)?, &sku)?,
+                Backend::Remote(r) => {
+                    r.post(
+                        "/v1/ml/feedback",
+                        &json!({ "sku": sku, "image": b64(&image)? }),
+                    )?;
+                }
+            }
             print(json_mode, &json!({ "ok": true }), |_| {
                 format!("Koreksi dicatat: {sku}")
             });

@@ -1,4 +1,4 @@
-//! Product recognition on the till (`kasir ml ...`, `POST /v1/ml/recognize`).
+//! Product recognition on the till (`kasir ml ...`, `POST /v1/ml/...`).
 //!
 //! - The model is loaded once per process and shared (`kasir_ml::Model` clones share the
 //!   plan). Its expected hash is the one the store document names
@@ -6,23 +6,35 @@
 //!   with another hash is refused.
 //! - The gallery is built from the catalog's `ml_references` (references of other models
 //!   are skipped) and cached per catalog heads, so an enrolment synced from another till
-//!   is picked up on the next request.
+//!   is picked up on the next request. The known/unknown threshold is the store
+//!   profile's `ml_threshold`, else [`kasir_ml::DEFAULT_THRESHOLD`].
+//! - When the local answer is unknown and the store has a relay, [`fallback`] asks it
+//!   within a short deadline; see [`Matcher::recognize_local`] and [`Node::ml_settle`].
 //! - Enrolment and feedback write the catalog (new references) and, for feedback, the
-//!   till's ledger (`kasir.ml.v1` event), durably like every other write.
+//!   till's ledger (`kasir.ml.v1` event), durably like every other write. The daemon
+//!   computes embeddings outside the node's lock and writes them under it
+//!   ([`Node::ml_enroll_embeddings`], [`Node::ml_feedback_embedding`]).
 
+pub mod fallback;
+
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use kasir_crdt::catalog::MlReference;
 use kasir_crdt::ids::{DocId, DocKind, product_id};
-use kasir_ml::{BUNDLED_MODEL_BLAKE3, Embedding, Gallery, Model, ModelHash, Recognition};
+use kasir_crdt::store::Role;
+use kasir_crdt::{DeviceId, StoreId};
+use kasir_ml::{BUNDLED_MODEL_BLAKE3, DEFAULT_THRESHOLD, Embedding, Gallery, Model, ModelHash};
 use rusqlite::TransactionBehavior;
 use serde::Serialize;
 
 use crate::error::NodeError;
 use crate::node::{Node, now_ms};
+use crate::replica::Membership;
 use crate::storage;
+use fallback::{FallbackClient, FallbackError, MAX_K, MlRequest, RemoteMatch};
 
 /// Largest photo accepted (bytes).
 pub const MAX_IMAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -34,15 +46,57 @@ pub fn model_path() -> PathBuf {
         .unwrap_or_else(kasir_ml::bundled_model_path)
 }
 
+/// Where an answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// This till's gallery.
+    Local,
+    /// The relay: the galleries of every store of the tenant.
+    Relay,
+}
+
+/// One scored SKU of an answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutcomeMatch {
+    /// The product.
+    pub sku: String,
+    /// Best cosine similarity among its references.
+    pub score: f32,
+    /// The store whose reference matched best, when the relay answered.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<String>,
+}
+
+/// What asking the relay gave.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FallbackReport {
+    /// `answered` (the relay recognised the photo), `unknown` (it answered, but nothing
+    /// this store sells reached the threshold), or why there was no answer: `timeout`,
+    /// `unreachable`, `refused`, `malformed`, `skipped`.
+    pub outcome: &'static str,
+    /// Time spent asking.
+    pub elapsed_ms: f64,
+}
+
 /// The answer of `kasir ml recognize` and `POST /v1/ml/recognize`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RecognizeOutcome {
     /// Best SKUs first.
-    pub matches: Vec<kasir_ml::Match>,
+    pub matches: Vec<OutcomeMatch>,
     /// Whether the best score reaches the store's threshold.
     pub known: bool,
-    /// Preprocessing, inference and search time.
+    /// Preprocessing, inference, search and fallback time.
     pub elapsed_ms: f64,
+    /// Which gallery the matches come from.
+    pub source: Source,
+    /// Present when the relay was asked (the local answer was unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<FallbackReport>,
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e4).round() / 10.0
 }
 
 /// What recognition needs, taken from the node under its lock and then used without it.
@@ -50,19 +104,118 @@ pub struct RecognizeOutcome {
 pub struct Matcher {
     model: Model,
     gallery: Arc<Gallery>,
+    threshold: f32,
+    store: StoreId,
+    relays: Vec<(DeviceId, Vec<SocketAddr>)>,
+}
+
+/// A question for the relay, prepared when the local answer is unknown and the store
+/// has a relay with addresses.
+#[derive(Debug, Clone)]
+pub struct FallbackQuery {
+    request: MlRequest,
+    relays: Vec<(DeviceId, Vec<SocketAddr>)>,
+    top: usize,
+}
+
+/// The relay's answer (or why there is none), for [`Node::ml_settle`].
+#[derive(Debug, Clone)]
+pub struct FallbackAnswer {
+    result: Result<Vec<RemoteMatch>, FallbackError>,
+    elapsed: Duration,
+    top: usize,
+}
+
+impl FallbackQuery {
+    /// Asks through `client`, never longer than `deadline`.
+    pub async fn ask(&self, client: &FallbackClient, deadline: Duration) -> FallbackAnswer {
+        let started = Instant::now();
+        let result = client.ask(&self.relays, &self.request, deadline).await;
+        self.answer(result, started.elapsed())
+    }
+
+    /// An answer obtained some other way (or a failure to get one).
+    pub fn answer(
+        &self,
+        result: Result<Vec<RemoteMatch>, FallbackError>,
+        elapsed: Duration,
+    ) -> FallbackAnswer {
+        FallbackAnswer {
+            result,
+            elapsed,
+            top: self.top,
+        }
+    }
 }
 
 impl Matcher {
-    /// Recognises one photo (JPEG or PNG bytes).
+    /// The score from which a photo counts as known.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The embedding of one photo (JPEG or PNG bytes).
+    pub fn embed(&self, image: &[u8]) -> Result<Embedding, NodeError> {
+        embed(&self.model, image)
+    }
+
+    /// Recognises one photo with this till's gallery only.
     pub fn recognize(&self, image: &[u8], top: usize) -> Result<RecognizeOutcome, NodeError> {
+        self.recognize_local(image, top).map(|(outcome, _)| outcome)
+    }
+
+    /// Recognises one photo with this till's gallery; when that answer is unknown and
+    /// the store has a relay, also returns the question to ask it.
+    pub fn recognize_local(
+        &self,
+        image: &[u8],
+        top: usize,
+    ) -> Result<(RecognizeOutcome, Option<FallbackQuery>), NodeError> {
         let started = Instant::now();
-        let embedding = embed(&self.model, image)?;
-        let Recognition { matches, known } = self.gallery.recognize(&embedding, top.clamp(1, 50));
-        Ok(RecognizeOutcome {
-            matches,
+        let embedding = self.embed(image)?;
+        let mut outcome = self.search(&embedding, top);
+        outcome.elapsed_ms = ms(started.elapsed());
+        let query = (!outcome.known && !self.relays.is_empty()).then(|| {
+            let top = top.clamp(1, MAX_K);
+            FallbackQuery {
+                request: MlRequest {
+                    store: *self.store.0.as_bytes(),
+                    model: self.model.hash().0,
+                    embedding: embedding.to_le_bytes(),
+                    // Some room: SKUs this store does not sell are dropped from the answer.
+                    k: (top + 5).min(MAX_K) as u16,
+                },
+                relays: self.relays.clone(),
+                top,
+            }
+        });
+        Ok((outcome, query))
+    }
+
+    /// The local answer for an embedding (without timing).
+    fn search(&self, embedding: &Embedding, top: usize) -> RecognizeOutcome {
+        let r = self.gallery.recognize(embedding, top.clamp(1, MAX_K));
+        let known = r.matches.first().is_some_and(|m| m.score >= self.threshold);
+        RecognizeOutcome {
+            matches: r
+                .matches
+                .into_iter()
+                .map(|m| OutcomeMatch {
+                    sku: m.sku,
+                    score: m.score,
+                    store: None,
+                })
+                .collect(),
             known,
-            elapsed_ms: (started.elapsed().as_secs_f64() * 1e4).round() / 10.0,
-        })
+            elapsed_ms: 0.0,
+            source: Source::Local,
+            fallback: None,
+        }
     }
 }
 
@@ -71,7 +224,7 @@ static MODEL: Mutex<Option<Model>> = Mutex::new(None);
 type CachedGallery = ([u8; 32], ModelHash, Arc<Gallery>);
 static GALLERY: Mutex<Option<CachedGallery>> = Mutex::new(None);
 
-fn embed(model: &Model, image: &[u8]) -> Result<Embedding, NodeError> {
+pub(crate) fn embed(model: &Model, image: &[u8]) -> Result<Embedding, NodeError> {
     if image.len() > MAX_IMAGE_BYTES {
         return Err(NodeError::Invalid(format!(
             "photo larger than {MAX_IMAGE_BYTES} bytes"
@@ -109,9 +262,50 @@ impl Node {
         Ok(m)
     }
 
-    /// The model and the store's gallery, for recognising outside the node's lock.
+    /// The score from which a photo counts as known: the store profile's
+    /// `ml_threshold`, else [`DEFAULT_THRESHOLD`].
+    pub fn ml_threshold(&self) -> f32 {
+        self.profile
+            .ml_threshold
+            .filter(|t| *t > 0.0 && *t <= 1.0)
+            .unwrap_or(DEFAULT_THRESHOLD)
+    }
+
+    /// The store's relays (roster role `relay`, not revoked) with the addresses known
+    /// for them (roster and remembered), in id order; relays without addresses are left
+    /// out.
+    pub fn ml_relays(&self) -> Vec<(DeviceId, Vec<SocketAddr>)> {
+        let Ok(known) = self.peer_addresses() else {
+            return Vec::new();
+        };
+        let mut relays: Vec<(DeviceId, Vec<SocketAddr>)> = known
+            .into_iter()
+            .filter(|(id, _)| matches!(self.membership(*id), Membership::Member(Role::Relay)))
+            .map(|(id, addrs)| (id, addrs.iter().filter_map(|a| a.parse().ok()).collect()))
+            .filter(|(_, addrs): &(DeviceId, Vec<SocketAddr>)| !addrs.is_empty())
+            .collect();
+        relays.sort_by_key(|(id, _)| *id);
+        relays
+    }
+
+    /// The model, the store's gallery, threshold and relays, for recognising outside
+    /// the node's lock.
     pub fn ml_matcher(&mut self) -> Result<Matcher, NodeError> {
         let model = self.ml_model()?;
+        let threshold = self.ml_threshold();
+        let store = self.store_id();
+        let relays = self.ml_relays();
+        let gallery = self.ml_gallery(&model)?;
+        Ok(Matcher {
+            model,
+            gallery,
+            threshold,
+            store,
+            relays,
+        })
+    }
+
+    fn ml_gallery(&mut self, model: &Model) -> Result<Arc<Gallery>, NodeError> {
         let heads = self.catalog()?.doc().heads_hash();
         let mut cached = GALLERY
             .lock()
@@ -120,10 +314,7 @@ impl Node {
             && *h == heads
             && *m == model.hash()
         {
-            return Ok(Matcher {
-                model,
-                gallery: g.clone(),
-            });
+            return Ok(g.clone());
         }
         let mut gallery = Gallery::new(model.hash());
         let want = model.hash().to_hex();
@@ -139,16 +330,118 @@ impl Node {
         }
         let gallery = Arc::new(gallery);
         *cached = Some((heads, model.hash(), gallery.clone()));
-        Ok(Matcher { model, gallery })
+        Ok(gallery)
     }
 
-    /// Recognises one photo.
+    /// Recognises one photo with this till's gallery only.
     pub fn ml_recognize(
         &mut self,
         image: &[u8],
         top: usize,
     ) -> Result<RecognizeOutcome, NodeError> {
         self.ml_matcher()?.recognize(image, top)
+    }
+
+    /// Recognises one photo, asking the relay within `deadline` when the local answer
+    /// is unknown (a zero deadline never asks). Binds a short-lived endpoint with this
+    /// till's identity for the question, so it is for a process that runs no sync
+    /// endpoint (the CLI without a daemon); call it outside any async runtime.
+    pub fn ml_recognize_with_fallback(
+        &mut self,
+        image: &[u8],
+        top: usize,
+        deadline: Duration,
+    ) -> Result<RecognizeOutcome, NodeError> {
+        let matcher = self.ml_matcher()?;
+        let (local, query) = matcher.recognize_local(image, top)?;
+        let Some(query) = query.filter(|_| !deadline.is_zero()) else {
+            return Ok(local);
+        };
+        let secret = self.identity().secret_bytes();
+        let started = Instant::now();
+        let result = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt.block_on(async {
+                let asked = tokio::time::timeout(deadline, async {
+                    let ep = crate::sync::net::bind_endpoint(secret, ([0, 0, 0, 0], 0).into())
+                        .await
+                        .map_err(|e| FallbackError::Unreachable(e.to_string()))?;
+                    let client = FallbackClient::new(ep.clone());
+                    let left = deadline.saturating_sub(started.elapsed());
+                    let result = client.ask(&query.relays, &query.request, left).await;
+                    Ok::<_, FallbackError>((ep, result))
+                })
+                .await;
+                match asked {
+                    Ok(Ok((ep, result))) => {
+                        // The answer is in; closing is courtesy, bounded.
+                        let _ = tokio::time::timeout(Duration::from_millis(200), ep.close()).await;
+                        result
+                    }
+                    Ok(Err(e)) => Err(e),
+                    Err(_) => Err(FallbackError::Timeout(deadline)),
+                }
+            }),
+            Err(e) => Err(FallbackError::Unreachable(e.to_string())),
+        };
+        let answer = query.answer(result, started.elapsed());
+        self.ml_settle(local, answer)
+    }
+
+    /// Combines the local answer with the relay's: the relay's matches replace the local
+    /// ones when, keeping only SKUs this store's catalog has, the best reaches the
+    /// store's threshold. Otherwise the local answer stands; either way `fallback`
+    /// reports what asking gave.
+    pub fn ml_settle(
+        &mut self,
+        local: RecognizeOutcome,
+        answer: FallbackAnswer,
+    ) -> Result<RecognizeOutcome, NodeError> {
+        let threshold = self.ml_threshold();
+        let mut out = local;
+        out.elapsed_ms =
+            ((out.elapsed_ms + answer.elapsed.as_secs_f64() * 1e3) * 10.0).round() / 10.0;
+        let outcome = match answer.result {
+            Ok(remote) => {
+                let store = self.store_id();
+                let mut carried = Vec::new();
+                for m in remote {
+                    if carried.len() >= answer.top {
+                        break;
+                    }
+                    let sold_here = matches!(
+                        self.catalog()?.product(&product_id(store, &m.sku)),
+                        Ok(Some(_))
+                    );
+                    if sold_here && m.score.is_finite() {
+                        carried.push(OutcomeMatch {
+                            sku: m.sku,
+                            score: m.score,
+                            store: Some(StoreId(uuid::Uuid::from_bytes(m.store)).to_string()),
+                        });
+                    }
+                }
+                if carried.first().is_some_and(|m| m.score >= threshold) {
+                    out.matches = carried;
+                    out.known = true;
+                    out.source = Source::Relay;
+                    "answered"
+                } else {
+                    "unknown"
+                }
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "no answer from the relay; the local answer stands");
+                e.kind()
+            }
+        };
+        out.fallback = Some(FallbackReport {
+            outcome,
+            elapsed_ms: ms(answer.elapsed),
+        });
+        Ok(out)
     }
 
     /// Enrols photos of `sku` (a product in the catalog); returns how many references
@@ -163,7 +456,23 @@ impl Node {
             .iter()
             .map(|b| embed(&model, b))
             .collect::<Result<Vec<_>, _>>()?;
-        self.add_references(sku, &model, &embeddings)?;
+        self.ml_enroll_embeddings(sku, &model, &embeddings)
+    }
+
+    /// Enrols embeddings of `sku` computed with `model` (outside the node's lock);
+    /// returns how many references the store now has for it.
+    pub fn ml_enroll_embeddings(
+        &mut self,
+        sku: &str,
+        model: &Model,
+        embeddings: &[Embedding],
+    ) -> Result<usize, NodeError> {
+        if embeddings.is_empty() {
+            return Err(NodeError::Invalid("no photos given".into()));
+        }
+        self.ensure_product(sku)?;
+        self.ensure_model(model)?;
+        self.add_references(sku, model, embeddings)?;
         let want = model.hash().to_hex();
         Ok(self
             .catalog()?
@@ -178,10 +487,23 @@ impl Node {
     pub fn ml_feedback(&mut self, image: &[u8], sku: &str) -> Result<(), NodeError> {
         self.ensure_product(sku)?;
         let matcher = self.ml_matcher()?;
-        let embedding = embed(&matcher.model, image)?;
-        let predicted = matcher.gallery.recognize(&embedding, 1);
+        let embedding = matcher.embed(image)?;
+        self.ml_feedback_embedding(&matcher, &embedding, sku)
+    }
+
+    /// [`Node::ml_feedback`] for a photo already embedded with `matcher` (outside the
+    /// node's lock).
+    pub fn ml_feedback_embedding(
+        &mut self,
+        matcher: &Matcher,
+        embedding: &Embedding,
+        sku: &str,
+    ) -> Result<(), NodeError> {
+        self.ensure_product(sku)?;
+        self.ensure_model(&matcher.model)?;
+        let predicted = matcher.search(embedding, 1);
         let reference =
-            self.add_references(sku, &matcher.model, std::slice::from_ref(&embedding))?;
+            self.add_references(sku, &matcher.model, std::slice::from_ref(embedding))?;
         let at_ms = now_ms();
         let event = serde_json::json!({
             "event": "kasir.ml.v1",
@@ -200,11 +522,23 @@ impl Node {
         )
     }
 
-    fn ensure_product(&mut self, sku: &str) -> Result<(), NodeError> {
+    /// Refuses a SKU the catalog does not have.
+    pub(crate) fn ensure_product(&mut self, sku: &str) -> Result<(), NodeError> {
         let id = product_id(self.store_id(), sku);
         match self.catalog()?.product(&id)? {
             Some(_) => Ok(()),
             None => Err(NodeError::UnknownSku(sku.to_owned())),
+        }
+    }
+
+    /// Refuses embeddings of a model other than the store's (it changed meanwhile).
+    fn ensure_model(&self, model: &Model) -> Result<(), NodeError> {
+        if model.hash() == self.ml_active_model()? {
+            Ok(())
+        } else {
+            Err(NodeError::Conflict(
+                "the store's recognition model changed; try again".into(),
+            ))
         }
     }
 
