@@ -7,6 +7,7 @@
 //!   in the transaction that stores the chunks.
 //! - [`net`]: the iroh endpoint: accepts tills of every store it serves, admits joiners.
 //! - [`publisher`]: drains the outbox to Kafka.
+//! - [`ml`]: answers tills' recognition questions from the tenant's galleries.
 //! - [`api`] and [`auth`]: the head-office HTTP API and its JWTs.
 //! - [`pg_cluster`]: a throwaway PostgreSQL cluster for `kasir demo` and tests.
 //!
@@ -19,6 +20,7 @@ pub mod api;
 pub mod auth;
 pub mod db;
 pub mod materialise;
+pub mod ml;
 pub mod net;
 pub mod pg_cluster;
 pub mod publisher;

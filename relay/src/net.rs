@@ -14,6 +14,7 @@
 //!   materialised rows, outbox rows: one transaction), and only then answers.
 //! - The **poller** task merges chunks other relay instances stored, so tills connected
 //!   here see changes that arrived there.
+//! - A recognition connection (`kasir/ml/1`) is handed to [`crate::ml::serve`].
 //!
 //! A persist failure (PostgreSQL down or restarted) unloads the store's replica and ends
 //! its sessions; the tills reconnect with backoff and resend, and the replica reloads
@@ -31,12 +32,13 @@ use kasir_crdt::store::{Device, Invite, Role, StoreProfile};
 use kasir_crdt::{DeviceId, DocId, StoreId};
 use kasir_node::NodeError;
 use kasir_node::membership::{Admission, Ticket};
+use kasir_node::ml::fallback::ML_ALPN;
 use kasir_node::replica::Membership;
 use kasir_node::sync::net::{
     JoinRequest, JoinResponse, NetError, bind_endpoint, device_of, read_frame, read_join_message,
     write_frames,
 };
-use kasir_node::sync::{Frame, JOIN_ALPN, Session, SessionError};
+use kasir_node::sync::{Frame, JOIN_ALPN, SYNC_ALPN, Session, SessionError};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -92,6 +94,16 @@ pub fn metrics_text() -> String {
             "chunks merged from other instances",
             CHUNKS_POLLED.load(Ordering::Relaxed) as i64,
         ),
+        (
+            "kasir_relay_ml_answered_total",
+            "recognition questions answered",
+            crate::ml::ANSWERED.load(Ordering::Relaxed) as i64,
+        ),
+        (
+            "kasir_relay_ml_refused_total",
+            "recognition questions refused",
+            crate::ml::REFUSED.load(Ordering::Relaxed) as i64,
+        ),
     ] {
         out.push_str(&format!(
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
@@ -145,6 +157,7 @@ struct Inner {
     pool: PgPool,
     loaded: Mutex<HashMap<StoreId, Arc<Loaded>>>,
     cancel: CancellationToken,
+    galleries: crate::ml::Galleries,
 }
 
 impl Relay {
@@ -155,6 +168,7 @@ impl Relay {
                 pool,
                 loaded: Mutex::new(HashMap::new()),
                 cancel: CancellationToken::new(),
+                galleries: crate::ml::Galleries::new(),
             }),
         }
     }
@@ -167,6 +181,23 @@ impl Relay {
     /// Stops every task and session.
     pub fn shutdown(&self) {
         self.inner.cancel.cancel();
+    }
+
+    /// The recognition galleries cached for questions from tills.
+    pub fn ml_galleries(&self) -> &crate::ml::Galleries {
+        &self.inner.galleries
+    }
+
+    /// The standing of `device` in `store`'s roster and the store's tenant, loading the
+    /// store's replica if needed (as a sync session would). An unknown store is refused.
+    pub async fn standing(
+        &self,
+        store: StoreId,
+        device: DeviceId,
+    ) -> Result<(Membership, Uuid), RelayError> {
+        let loaded = self.replica(store).await?;
+        let r = loaded.replica.lock().await;
+        Ok((r.membership(device), r.tenant()))
     }
 
     /// Stores loaded in memory now.
@@ -221,6 +252,12 @@ impl Relay {
         listen: SocketAddr,
     ) -> Result<Endpoint, RelayError> {
         let endpoint = bind_endpoint(secret_key, listen).await?;
+        // Tills also ask the relay about photos they do not recognise.
+        endpoint.set_alpns(vec![
+            SYNC_ALPN.to_vec(),
+            JOIN_ALPN.to_vec(),
+            ML_ALPN.to_vec(),
+        ]);
         let ep = endpoint.clone();
         let relay = self.clone();
         tokio::spawn(async move { relay.accept_loop(ep).await });
@@ -250,6 +287,10 @@ impl Relay {
                 let peer = device_of(conn.remote_id());
                 let result = if conn.alpn() == JOIN_ALPN {
                     relay.handle_join(conn).await
+                } else if conn.alpn() == ML_ALPN {
+                    crate::ml::serve(relay, conn)
+                        .await
+                        .map_err(|e| RelayError::Refused(e.to_string()))
                 } else {
                     relay.handle_sync(conn).await
                 };
