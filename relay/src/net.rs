@@ -35,8 +35,8 @@ use kasir_node::membership::{Admission, Ticket};
 use kasir_node::ml::fallback::ML_ALPN;
 use kasir_node::replica::Membership;
 use kasir_node::sync::net::{
-    JoinRequest, JoinResponse, NetError, bind_endpoint, device_of, read_frame, read_join_message,
-    write_frames,
+    JoinRequest, JoinResponse, NetError, bind_endpoint, device_of, read_frame, read_frame_limited,
+    read_join_message, write_frames,
 };
 use kasir_node::sync::{Frame, JOIN_ALPN, SYNC_ALPN, Session, SessionError};
 use sqlx::PgPool;
@@ -376,9 +376,10 @@ impl Relay {
             .accept_bi()
             .await
             .map_err(|e| NetError::Io(e.to_string()))?;
-        let first = tokio::time::timeout(Duration::from_secs(10), read_frame(&mut recv))
-            .await
-            .map_err(|_| RelayError::Refused("no hello within 10 s".into()))??;
+        let first =
+            tokio::time::timeout(Duration::from_secs(10), read_frame_limited(&mut recv, 4096))
+                .await
+                .map_err(|_| RelayError::Refused("no hello within 10 s".into()))??;
         let Some(Frame::Hello { store, .. }) = first.clone() else {
             REFUSED.fetch_add(1, Ordering::Relaxed);
             return Err(RelayError::Refused("the first frame was not hello".into()));

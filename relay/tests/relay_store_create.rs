@@ -182,6 +182,30 @@ fn a_store_created_on_the_relay_gets_its_first_till_and_reports_to_head_office()
             None => assert!(expect.is_empty(), "closed without a reason"),
         }
     }
+    // A stranger announcing a 16 MiB first frame is cut off at the length prefix.
+    rt.block_on(async {
+        let ep = bind_endpoint(rand_key(), "127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("endpoint");
+        let conn = connect(&ep, relay_id, &[addr], SYNC_ALPN)
+            .await
+            .expect("connect");
+        let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+        send.write_all(&(16u32 << 20).to_be_bytes())
+            .await
+            .expect("prefix");
+        let _ = send.write_all(&[0u8; 1024]).await;
+        let answer =
+            tokio::time::timeout(std::time::Duration::from_secs(10), read_frame(&mut recv)).await;
+        assert!(
+            !matches!(answer, Ok(Ok(Some(Frame::Manifest { .. })))),
+            "the relay answered a stranger's oversized hello"
+        );
+        ep.close().await;
+    });
+    wait_for(10, "the oversized hello in the relay's log", || {
+        relay.log().contains("exceeds the limit").then_some(())
+    });
     assert_eq!(pg_totals(&rt, &db).sales, 91);
     drop(a);
 }

@@ -124,6 +124,16 @@ pub async fn connect(
 
 /// Reads one length-prefixed frame; `None` at the end of the stream.
 pub async fn read_frame(recv: &mut RecvStream) -> Result<Option<Frame>, NetError> {
+    read_frame_limited(recv, MAX_FRAME).await
+}
+
+/// Reads one frame of at most `max` bytes. A hub reads a stranger's first frame (its
+/// `Hello`, a few dozen bytes) with a small limit, so no one allocates megabytes on it
+/// before the roster check.
+pub async fn read_frame_limited(
+    recv: &mut RecvStream,
+    max: usize,
+) -> Result<Option<Frame>, NetError> {
     let mut len = [0u8; 4];
     match AsyncReadExt::read_exact(recv, &mut len).await {
         Ok(_) => {}
@@ -131,7 +141,7 @@ pub async fn read_frame(recv: &mut RecvStream) -> Result<Option<Frame>, NetError
         Err(e) => return Err(NetError::Io(e.to_string())),
     }
     let n = u32::from_be_bytes(len) as usize;
-    if n > MAX_FRAME {
+    if n > max.min(MAX_FRAME) {
         return Err(crate::sync::wire::WireError::TooLarge(n).into());
     }
     let mut buf = vec![0u8; n];
