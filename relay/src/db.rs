@@ -325,13 +325,14 @@ fn kind_of(code: i16) -> Result<DocKind, DbError> {
     }
 }
 
-/// Stores one chunk of a document (registering the document on first sight).
+/// Stores one chunk of a document (registering the document on first sight). Returns
+/// whether the chunk is new (false: these exact bytes were stored before).
 pub async fn append_chunk(
     tx: &mut Transaction<'_, Postgres>,
     store: StoreId,
     doc: &DocRef,
     bytes: &[u8],
-) -> Result<(), DbError> {
+) -> Result<bool, DbError> {
     let date: Option<chrono::NaiveDate> = doc
         .date
         .as_ref()
@@ -347,7 +348,7 @@ pub async fn append_chunk(
     .bind(date)
     .execute(&mut **tx)
     .await?;
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO doc_chunks(hash, store_id, doc_id, bytes) VALUES ($1, $2, $3, $4)
          ON CONFLICT (hash) DO NOTHING",
     )
@@ -356,8 +357,9 @@ pub async fn append_chunk(
     .bind(doc.id.0.to_vec())
     .bind(bytes)
     .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .await?
+    .rows_affected();
+    Ok(inserted > 0)
 }
 
 /// One stored chunk.

@@ -53,6 +53,8 @@ pub struct PersistStats {
     pub movements: usize,
     /// Outbox events.
     pub events: usize,
+    /// Writes skipped because their chunk was already stored (and so materialised).
+    pub replayed: usize,
 }
 
 /// The event id of a record: the same on every replica and every relay instance.
@@ -317,7 +319,12 @@ pub async fn persist_in(
     let mut stats = PersistStats::default();
     for w in writes {
         if !w.bytes.is_empty() {
-            db::append_chunk(tx, store, &w.doc, &w.bytes).await?;
+            // A chunk already stored was materialised in the transaction that stored it:
+            // its records are in the tables, skip them (a replay, another instance).
+            if !db::append_chunk(tx, store, &w.doc, &w.bytes).await? {
+                stats.replayed += 1;
+                continue;
+            }
             stats.chunks += 1;
         }
         batch.add(&base, &w.records);
@@ -490,8 +497,9 @@ async fn write_batch(
     if !b.ev_id.is_empty() {
         sqlx::query(
             "INSERT INTO outbox (event_id, tenant_id, store_id, topic, payload)
-             SELECT u.id, $1, $2, u.topic, u.payload::jsonb
+             SELECT u.id, $1, $2, u.topic, u.payload::json
              FROM UNNEST($3::uuid[], $4::text[], $5::text[]) AS u(id, topic, payload)
+             WHERE NOT EXISTS (SELECT 1 FROM outbox o WHERE o.event_id = u.id)
              ON CONFLICT (event_id) DO NOTHING",
         )
         .bind(tenant)
