@@ -39,11 +39,33 @@ use fallback::{FallbackClient, FallbackError, MAX_K, MlRequest, RemoteMatch};
 /// Largest photo accepted (bytes).
 pub const MAX_IMAGE_BYTES: usize = 16 * 1024 * 1024;
 
-/// The model file: `KASIR_ML_MODEL`, else the model committed in the source tree.
+/// The model's file name where an installation puts it.
+pub const MODEL_FILE: &str = "efficientnet_lite0.onnx";
+
+/// The model file: `KASIR_ML_MODEL`, else the first that exists of: next to the `kasir`
+/// executable, `../share/kasir/` from it (a `/usr/local/bin` + `/usr/local/share` install),
+/// and the model committed in the source tree (a `cargo run` checkout). Whichever file is
+/// found, its blake3 must match the store's active model before it is used.
 pub fn model_path() -> PathBuf {
-    std::env::var_os("KASIR_ML_MODEL")
-        .map(PathBuf::from)
+    if let Some(p) = std::env::var_os("KASIR_ML_MODEL") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().ok();
+    model_candidates(exe.as_deref())
+        .into_iter()
+        .find(|p| p.is_file())
         .unwrap_or_else(kasir_ml::bundled_model_path)
+}
+
+/// Where an installed model is looked for, in order (see [`model_path`]).
+pub fn model_candidates(exe: Option<&std::path::Path>) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(dir) = exe.and_then(std::path::Path::parent) {
+        out.push(dir.join(MODEL_FILE));
+        out.push(dir.join("../share/kasir").join(MODEL_FILE));
+    }
+    out.push(kasir_ml::bundled_model_path());
+    out
 }
 
 /// Where an answer came from.
@@ -596,5 +618,25 @@ impl Node {
             self.maybe_compact(DocId::store(self.store_id()))?;
         }
         Ok(ids)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_installed_model_next_to_the_binary_wins_over_the_source_tree() {
+        let c = model_candidates(Some(std::path::Path::new("/opt/kasir/bin/kasir")));
+        assert_eq!(
+            c[0],
+            PathBuf::from("/opt/kasir/bin/efficientnet_lite0.onnx")
+        );
+        assert_eq!(
+            c[1],
+            PathBuf::from("/opt/kasir/bin/../share/kasir/efficientnet_lite0.onnx")
+        );
+        assert_eq!(c[2], kasir_ml::bundled_model_path());
+        assert_eq!(model_candidates(None), vec![kasir_ml::bundled_model_path()]);
     }
 }
