@@ -744,16 +744,15 @@ async fn adopt_relay(State(state): State<AppState>, body: Bytes) -> ApiResult {
     };
     let relay = kasir_crdt::DeviceId(relay);
     let store = ticket.store_id();
-    let (relay_code, secret, own) = with_node(&state, move |n| {
+    let (secret, own) = with_node(&state, move |n| {
         if n.store_id() != store {
             return Err(NodeError::Invalid(format!(
                 "the ticket is for store {store}, this till is in {}",
                 n.store_id()
             )));
         }
-        let code = n.link_relay(relay, addrs.clone())?;
+        n.check_may_link_relay(relay)?;
         Ok((
-            code,
             n.identity.secret_bytes(),
             (n.store_id(), n.device_id(), n.till_code().to_owned()),
         ))
@@ -792,6 +791,8 @@ async fn adopt_relay(State(state): State<AppState>, body: Bytes) -> ApiResult {
             });
         }
     }
+    // Linked only once the relay accepted the ticket: a refusal leaves the roster as it was.
+    let relay_code = with_node(&state, move |n| n.link_relay(relay, addrs)).await?;
     let (store_id, endpoint_id, till_code) = own;
     ok_json(
         StatusCode::CREATED,

@@ -122,10 +122,10 @@ pub(crate) async fn adopt_with(
     };
     let relay = DeviceId(*relay);
     let socket_addrs: Vec<SocketAddr> = addrs.iter().filter_map(|a| a.parse().ok()).collect();
-    let relay_code = shared
+    shared
         .lock()
         .map_err(|_| anyhow!("node state poisoned"))?
-        .link_relay(relay, addrs.clone())?;
+        .check_may_link_relay(relay)?;
     let req = JoinRequest {
         secret: ticket.secret,
         till_code: None,
@@ -136,6 +136,11 @@ pub(crate) async fn adopt_with(
         JoinResponse::Ok { .. } => bail!("relay {relay} answered for another store"),
         JoinResponse::Refused(reason) => bail!("the relay refused: {reason}"),
     }
+    // Linked only once the relay accepted the ticket: a refusal leaves the roster as it was.
+    let relay_code = shared
+        .lock()
+        .map_err(|_| anyhow!("node state poisoned"))?
+        .link_relay(relay, addrs.clone())?;
     net::sync_once(ep, shared, relay, &socket_addrs, timeout).await?;
     Ok((relay, relay_code))
 }

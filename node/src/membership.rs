@@ -57,7 +57,8 @@ impl Ticket {
     }
 }
 
-fn secret_hash(secret: &[u8; 32]) -> String {
+/// blake3 of an invite or ticket secret, as stored.
+pub fn secret_hash(secret: &[u8; 32]) -> String {
     blake3::hash(secret).to_hex().to_string()
 }
 
@@ -79,6 +80,124 @@ pub fn parse_role(role: Option<&str>) -> Result<Role, NodeError> {
             "unknown role {other:?}: use till or manager"
         ))),
     }
+}
+
+/// What admitting a device with an invite would do, decided against the store
+/// document before anything is written. Shared by tills and the relay.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum AdmissionPlan {
+    /// The device already used this invite: the same answer again, nothing to write.
+    Already(Admission),
+    /// A new roster entry and the invite marked used.
+    New {
+        /// The device.
+        device: DeviceId,
+        /// Its roster entry.
+        entry: Device,
+        /// blake3 of the invite secret.
+        invite_hash: String,
+        /// The invite, now used by the device.
+        used: Invite,
+    },
+}
+
+impl AdmissionPlan {
+    /// Writes the plan into the store document; returns the admission.
+    pub fn apply(
+        &self,
+        store: &mut kasir_crdt::store::StoreDoc,
+        now: i64,
+    ) -> Result<Admission, kasir_crdt::DocError> {
+        match self {
+            AdmissionPlan::Already(a) => Ok(a.clone()),
+            AdmissionPlan::New {
+                device,
+                entry,
+                invite_hash,
+                used,
+            } => {
+                store.put_device(*device, entry, now)?;
+                store.put_invite(invite_hash, used, now)?;
+                Ok(Admission {
+                    till_code: entry.till_code.clone(),
+                    role: entry.role,
+                })
+            }
+        }
+    }
+}
+
+/// Decides the admission of `device` with the invite `secret` (see [`AdmissionPlan`]):
+/// the invite must exist, be unused (or used by this device) and unexpired, the device
+/// not revoked, and its till code valid and free. Without a code, the first `T<n>` no
+/// device ever had is given, so receipt numbers of a revoked till are never reused.
+pub fn plan_admission(
+    store: &kasir_crdt::store::StoreDoc,
+    secret: &[u8; 32],
+    device: DeviceId,
+    requested_code: Option<String>,
+    addrs: Vec<String>,
+    now: i64,
+) -> Result<AdmissionPlan, NodeError> {
+    let hash = secret_hash(secret);
+    let invite = store
+        .invite(&hash)?
+        .ok_or_else(|| NodeError::Invalid("unknown invite".into()))?;
+    if let Some(used) = &invite.used_by {
+        if *used == device.to_string()
+            && let Some(d) = store.device(device)?
+        {
+            return Ok(AdmissionPlan::Already(Admission {
+                till_code: d.till_code,
+                role: d.role,
+            }));
+        }
+        return Err(NodeError::Conflict("this invite was already used".into()));
+    }
+    if invite.expires_at_ms < now {
+        return Err(NodeError::Invalid("this invite has expired".into()));
+    }
+    let devices = store.devices();
+    if devices.iter().any(|(id, d)| *id == device && d.revoked) {
+        return Err(NodeError::Conflict("this device was revoked".into()));
+    }
+    let till_code = match invite.till_code.clone().or(requested_code) {
+        Some(code) => {
+            let code = crate::node::validate_till_code(&code)?;
+            let taken = devices
+                .iter()
+                .any(|(id, d)| d.till_code == code && !d.revoked && *id != device);
+            if taken {
+                return Err(NodeError::Conflict(format!(
+                    "till code {code} is already in use"
+                )));
+            }
+            code
+        }
+        None => {
+            let used: Vec<&str> = devices.iter().map(|(_, d)| d.till_code.as_str()).collect();
+            (1..)
+                .map(|n| format!("T{n}"))
+                .find(|c| !used.contains(&c.as_str()))
+                .unwrap_or_else(|| "T0".into())
+        }
+    };
+    Ok(AdmissionPlan::New {
+        device,
+        entry: Device {
+            till_code,
+            role: invite.role,
+            revoked: false,
+            addrs,
+            joined_at_ms: now,
+        },
+        invite_hash: hash,
+        used: Invite {
+            used_by: Some(device.to_string()),
+            ..invite
+        },
+    })
 }
 
 impl Node {
@@ -201,74 +320,26 @@ impl Node {
         requested_code: Option<String>,
         addrs: Vec<String>,
     ) -> Result<Admission, NodeError> {
-        let hash = secret_hash(secret);
-        let invite = self
-            .store
-            .invite(&hash)?
-            .ok_or_else(|| NodeError::Invalid("unknown invite".into()))?;
-        if let Some(used) = &invite.used_by {
-            if *used == device.to_string()
-                && let Some(d) = self.store.device(device)?
-            {
-                return Ok(Admission {
-                    till_code: d.till_code,
-                    role: d.role,
-                });
-            }
-            return Err(NodeError::Conflict("this invite was already used".into()));
-        }
         let now = now_ms();
-        if invite.expires_at_ms < now {
-            return Err(NodeError::Invalid("this invite has expired".into()));
-        }
-        if let Some(crate::replica::Membership::Revoked) = Some(self.membership(device)) {
-            return Err(NodeError::Conflict("this device was revoked".into()));
-        }
-        let till_code = match invite.till_code.clone().or(requested_code) {
-            Some(code) => {
-                let code = crate::node::validate_till_code(&code)?;
-                self.check_code_free(&code, Some(device))?;
-                code
+        match plan_admission(&self.store, secret, device, requested_code, addrs, now)? {
+            AdmissionPlan::Already(a) => Ok(a),
+            plan @ AdmissionPlan::New { .. } => {
+                let mut admission = None;
+                self.write_store(|s| {
+                    admission = Some(plan.apply(s, now)?);
+                    Ok(true)
+                })?;
+                let a =
+                    admission.ok_or_else(|| NodeError::Invalid("admission not applied".into()))?;
+                tracing::info!(%device, till_code = %a.till_code, "admitted a new device");
+                Ok(a)
             }
-            None => {
-                let used: Vec<String> = self
-                    .store
-                    .devices()
-                    .into_iter()
-                    .map(|(_, d)| d.till_code)
-                    .collect();
-                (1..)
-                    .map(|n| format!("T{n}"))
-                    .find(|c| !used.contains(c))
-                    .unwrap_or_else(|| "T0".into())
-            }
-        };
-        let entry = Device {
-            till_code: till_code.clone(),
-            role: invite.role,
-            revoked: false,
-            addrs,
-            joined_at_ms: now,
-        };
-        let used = Invite {
-            used_by: Some(device.to_string()),
-            ..invite.clone()
-        };
-        self.write_store(|s| {
-            s.put_device(device, &entry, now)?;
-            s.put_invite(&hash, &used, now)
-        })?;
-        tracing::info!(%device, %till_code, "admitted a new device");
-        Ok(Admission {
-            till_code,
-            role: invite.role,
-        })
+        }
     }
 
-    /// Adds a relay to the roster (or refreshes its addresses), so every till of the
-    /// store dials it and accepts it. Only an owner or manager till may link a relay.
-    /// Returns the relay's till code (`RELAY`, `RELAY2`, … if an older relay holds it).
-    pub fn link_relay(&mut self, relay: DeviceId, addrs: Vec<String>) -> Result<String, NodeError> {
+    /// Whether this till may link `relay` (an owner or manager, not itself): checked
+    /// before an adoption ticket is spent.
+    pub fn check_may_link_relay(&self, relay: DeviceId) -> Result<(), NodeError> {
         match self.membership(self.device_id()) {
             crate::replica::Membership::Member(Role::Owner | Role::Manager) => {}
             _ => {
@@ -280,6 +351,14 @@ impl Node {
         if relay == self.device_id() {
             return Err(NodeError::Invalid("a till cannot be its own relay".into()));
         }
+        Ok(())
+    }
+
+    /// Adds a relay to the roster (or refreshes its addresses), so every till of the
+    /// store dials it and accepts it. Only an owner or manager till may link a relay.
+    /// Returns the relay's till code (`RELAY`, `RELAY2`, … if an older relay holds it).
+    pub fn link_relay(&mut self, relay: DeviceId, addrs: Vec<String>) -> Result<String, NodeError> {
+        self.check_may_link_relay(relay)?;
         let now = now_ms();
         let entry = match self.store.device(relay)? {
             Some(d) if d.revoked => {

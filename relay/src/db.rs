@@ -325,6 +325,16 @@ fn kind_of(code: i16) -> Result<DocKind, DbError> {
     }
 }
 
+/// Takes the store's write lock for the rest of the transaction (every instance's
+/// persists and compactions of one store then run one at a time).
+pub async fn lock_store(tx: &mut Transaction<'_, Postgres>, store: StoreId) -> Result<(), DbError> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(store.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// Stores one chunk of a document (registering the document on first sight). Returns
 /// whether the chunk is new (false: these exact bytes were stored before).
 pub async fn append_chunk(
@@ -519,6 +529,7 @@ pub async fn replace_chunks(
         .map(|h| h.to_vec())
         .collect();
     let mut tx = pool.begin().await?;
+    lock_store(&mut tx, store).await?;
     append_chunk(&mut tx, store, doc, snapshot).await?;
     sqlx::query("DELETE FROM doc_chunks WHERE store_id = $1 AND doc_id = $2 AND hash = ANY($3)")
         .bind(store.0)

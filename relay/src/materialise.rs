@@ -55,11 +55,14 @@ pub struct PersistStats {
     pub events: usize,
     /// Writes skipped because their chunk was already stored (and so materialised).
     pub replayed: usize,
+    /// Records skipped because PostgreSQL cannot hold them (see `time_ok` and friends).
+    pub refused: usize,
 }
 
-/// The event id of a record: the same on every replica and every relay instance.
-pub fn event_id(topic: &str, record: &str) -> Uuid {
-    let h = blake3::hash(format!("{topic}|{record}").as_bytes());
+/// The event id of a record: the same on every replica and every relay instance, and
+/// never the same for two stores.
+pub fn event_id(store: StoreId, topic: &str, record: &str) -> Uuid {
+    let h = blake3::hash(format!("{store}|{topic}|{record}").as_bytes());
     let mut b = [0u8; 16];
     b.copy_from_slice(&h.as_bytes()[..16]);
     uuid::Builder::from_custom_bytes(b).into_uuid()
@@ -78,6 +81,7 @@ fn rfc3339(ms: i64) -> String {
 /// Column arrays for the set-wise inserts.
 #[derive(Default)]
 struct Batch {
+    store: Option<StoreId>,
     sale_id: Vec<String>,
     receipt_no: Vec<String>,
     till_code: Vec<String>,
@@ -119,11 +123,56 @@ struct Batch {
     ev_payload: Vec<String>,
 
     products: Vec<Product>,
+    /// Records refused by [`Batch::add`]'s checks.
+    refused: usize,
+}
+
+/// Bounds of what PostgreSQL stores: times between 2000 and 2100, quantities that fit
+/// `NUMERIC(14, 3)`, text without NUL. A record outside them would fail the whole
+/// transaction, and the till would resend it forever; it is skipped (and counted).
+fn time_ok(ms: i64) -> bool {
+    (946_684_800_000..4_102_444_800_000).contains(&ms)
+}
+
+fn qty_ok(q: Qty) -> bool {
+    q.0.unsigned_abs() < 100_000_000_000_000
+}
+
+fn text_ok<'a>(texts: impl IntoIterator<Item = &'a str>) -> bool {
+    texts.into_iter().all(|t| !t.contains('\0'))
+}
+
+fn sale_ok(s: &kasir_crdt::records::Sale) -> bool {
+    time_ok(s.created_at_ms)
+        && s.business_date.parse::<kasir_crdt::BusinessDate>().is_ok()
+        && text_ok([s.id.as_str(), &s.receipt_no, &s.till_code])
+        && text_ok(s.cashier.as_deref())
+        && text_ok(s.payments.iter().map(|p| p.method.as_str()))
+        && s.lines
+            .iter()
+            .all(|l| qty_ok(l.qty) && text_ok([l.product_id.as_str(), &l.sku, &l.name]))
+}
+
+fn stock_lines_ok(lines: &[kasir_crdt::records::StockLine]) -> bool {
+    lines
+        .iter()
+        .all(|l| qty_ok(l.qty) && text_ok([l.sku.as_str()]))
+}
+
+fn product_ok(p: &Product) -> bool {
+    text_ok([p.id.as_str(), &p.sku, &p.name, &p.unit]) && text_ok(p.category.as_deref())
 }
 
 impl Batch {
+    fn new(store: StoreId) -> Batch {
+        Batch {
+            store: Some(store),
+            ..Batch::default()
+        }
+    }
+
     fn event(&mut self, topic: &str, record: &str, mut payload: Value) {
-        let id = event_id(topic, record);
+        let id = event_id(self.store.unwrap_or(StoreId(Uuid::nil())), topic, record);
         if let Value::Object(m) = &mut payload {
             m.insert("event_id".into(), json!(id.to_string()));
         }
@@ -151,6 +200,10 @@ impl Batch {
 
     fn add(&mut self, base: &Value, recs: &LedgerRecords) {
         for s in &recs.sales {
+            if !sale_ok(s) {
+                self.refused += 1;
+                continue;
+            }
             let lines: Vec<Value> = s
                 .lines
                 .iter()
@@ -209,6 +262,13 @@ impl Batch {
             }
         }
         for v in &recs.voids {
+            if !(time_ok(v.at_ms)
+                && text_ok([v.sale_id.as_str(), &v.reason])
+                && stock_lines_ok(&v.lines))
+            {
+                self.refused += 1;
+                continue;
+            }
             // Keyed by the sale: two tills voiding one sale while apart is one void.
             let id = format!("void:{}", v.sale_id);
             let mut payload = base.clone();
@@ -231,6 +291,13 @@ impl Batch {
             }
         }
         for f in &recs.refunds {
+            if !(time_ok(f.at_ms)
+                && text_ok([f.id.as_str(), &f.sale_id, &f.reason])
+                && stock_lines_ok(&f.lines))
+            {
+                self.refused += 1;
+                continue;
+            }
             let id = format!("refund:{}", f.id);
             let mut payload = base.clone();
             if let Value::Object(m) = &mut payload {
@@ -253,9 +320,17 @@ impl Batch {
             }
         }
         for m in &recs.movements {
+            if !(time_ok(m.at_ms) && qty_ok(m.qty) && text_ok([m.id.as_str(), &m.sku])) {
+                self.refused += 1;
+                continue;
+            }
             self.movement(base, movement_effect(m));
         }
         for (id, value) in &recs.feedback {
+            if !text_ok([id.as_str()]) {
+                self.refused += 1;
+                continue;
+            }
             let mut payload = base.clone();
             if let Value::Object(m) = &mut payload {
                 m.insert("feedback_id".into(), json!(id));
@@ -314,8 +389,12 @@ pub async fn persist_in(
     store: StoreId,
     writes: &[DocWrite],
 ) -> Result<PersistStats, DbError> {
+    // One writer per store at a time, across instances: a sale and its void written by
+    // two instances at once would each miss the other's row, and chunk sequence numbers
+    // then follow commit order for the pollers.
+    db::lock_store(tx, store).await?;
     let base = json!({"tenant_id": tenant.to_string(), "store_id": store.to_string()});
-    let mut batch = Batch::default();
+    let mut batch = Batch::new(store);
     let mut stats = PersistStats::default();
     for w in writes {
         if !w.bytes.is_empty() {
@@ -328,8 +407,18 @@ pub async fn persist_in(
             stats.chunks += 1;
         }
         batch.add(&base, &w.records);
-        batch.products.extend(w.products.iter().cloned());
+        for p in &w.products {
+            if product_ok(p) {
+                batch.products.push(p.clone());
+            } else {
+                batch.refused += 1;
+            }
+        }
     }
+    if batch.refused > 0 {
+        tracing::warn!(%store, records = batch.refused, "skipped records PostgreSQL cannot hold");
+    }
+    stats.refused = batch.refused;
     stats.sales = batch.sale_id.len();
     stats.movements = batch.mv_id.len();
     stats.events = batch.ev_id.len();
@@ -479,7 +568,8 @@ async fn write_batch(
              ON CONFLICT (store_id, product_id) DO UPDATE SET
                  sku = excluded.sku, name = excluded.name, price = excluded.price,
                  category = excluded.category, unit = excluded.unit, active = excluded.active,
-                 updated_at_ms = excluded.updated_at_ms",
+                 updated_at_ms = excluded.updated_at_ms
+             WHERE products.updated_at_ms <= excluded.updated_at_ms",
         )
         .bind(tenant)
         .bind(store.0)

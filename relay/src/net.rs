@@ -31,7 +31,7 @@ use iroh::endpoint::{Connection, RecvStream, SendStream};
 use kasir_crdt::store::{Device, Invite, Role, StoreProfile};
 use kasir_crdt::{DeviceId, DocId, StoreId};
 use kasir_node::NodeError;
-use kasir_node::membership::{Admission, Ticket};
+use kasir_node::membership::{Admission, Ticket, plan_admission, secret_hash};
 use kasir_node::ml::fallback::ML_ALPN;
 use kasir_node::replica::Membership;
 use kasir_node::sync::net::{
@@ -146,6 +146,17 @@ struct Loaded {
     cancel: CancellationToken,
 }
 
+impl Loaded {
+    /// Locks the replica unless a failed persist poisoned it (its holders then end).
+    async fn live(&self) -> Result<tokio::sync::MutexGuard<'_, StoreReplica>, RelayError> {
+        let r = self.replica.lock().await;
+        if r.is_poisoned() {
+            return Err(RelayError::Refused("the store is reloading".into()));
+        }
+        Ok(r)
+    }
+}
+
 /// The relay: registry of loaded stores over one PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct Relay {
@@ -196,7 +207,7 @@ impl Relay {
         device: DeviceId,
     ) -> Result<(Membership, Uuid), RelayError> {
         let loaded = self.replica(store).await?;
-        let r = loaded.replica.lock().await;
+        let r = loaded.live().await?;
         Ok((r.membership(device), r.tenant()))
     }
 
@@ -313,7 +324,9 @@ impl Relay {
                 Err(_) => return,
             };
             for (store, l) in loaded {
-                let after = l.replica.lock().await.last_seq();
+                let Ok(after) = l.live().await.map(|r| r.last_seq()) else {
+                    continue;
+                };
                 if let Err(e) = self.poll_store(store, &l, after).await {
                     tracing::debug!(%store, error = %e, "polling chunks failed");
                 }
@@ -323,10 +336,10 @@ impl Relay {
 
     /// Merges the chunks of `store` that other instances stored since `after`: hashes
     /// first, bytes only of the unseen ones.
-    async fn poll_store(&self, store: StoreId, l: &Loaded, after: i64) -> Result<(), DbError> {
+    async fn poll_store(&self, store: StoreId, l: &Loaded, after: i64) -> Result<(), RelayError> {
         let hashes = db::chunk_hashes_since(&self.inner.pool, store, after).await?;
         let (unseen, max_seq) = {
-            let r = l.replica.lock().await;
+            let r = l.live().await?;
             let unseen: Vec<[u8; 32]> = hashes
                 .iter()
                 .filter(|(h, _)| !r.has_seen(h))
@@ -339,7 +352,7 @@ impl Relay {
         } else {
             db::chunks_by_hash(&self.inner.pool, store, &unseen).await?
         };
-        let mut r = l.replica.lock().await;
+        let mut r = l.live().await?;
         if let Some(seq) = max_seq {
             r.advance_seq(seq);
         }
@@ -402,7 +415,7 @@ impl Relay {
                 return Err(e);
             }
         };
-        let standing = loaded.replica.lock().await.membership(peer);
+        let standing = loaded.live().await?.membership(peer);
         if !matches!(standing, Membership::Member(_)) {
             REFUSED.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%peer, %store, "refused a device outside the store's roster");
@@ -431,7 +444,7 @@ impl Relay {
             Frame::Sync { .. } => "sync",
             Frame::Bye { .. } => "bye",
         };
-        let mut r = loaded.replica.lock().await;
+        let mut r = loaded.live().await?;
         let out = tokio::task::block_in_place(|| session.handle(&mut *r, frame));
         let writes = r.take_pending();
         tracing::debug!(peer = %session.peer(), kind, writes = writes.len(), answers = out.as_ref().map(Vec::len).unwrap_or(0), "handled a frame");
@@ -439,6 +452,7 @@ impl Relay {
             Ok(out) => out,
             Err(e) => {
                 if !writes.is_empty() {
+                    r.poison();
                     let store = r.store();
                     drop(r);
                     self.unload(store);
@@ -457,6 +471,9 @@ impl Relay {
                 }
                 Err(e) => {
                     PERSIST_ERRORS.fetch_add(1, Ordering::Relaxed);
+                    // Poisoned before the lock is released: no waiting session may answer,
+                    // persist or compact from a replica ahead of PostgreSQL.
+                    r.poison();
                     let store = r.store();
                     drop(r);
                     // The replica holds changes PostgreSQL doesn't: drop it, never answer.
@@ -478,8 +495,9 @@ impl Relay {
     ) -> Result<(), RelayError> {
         let mut session = Session::new(peer);
         let (start, mut changes, store) = {
-            let mut r = loaded.replica.lock().await;
-            (session.start(&mut *r)?, r.subscribe(), r.store())
+            let mut r = loaded.live().await?;
+            let start = tokio::task::block_in_place(|| session.start(&mut *r))?;
+            (start, r.subscribe(), r.store())
         };
         write_frames(send, start).await?;
         if let Some(first) = first {
@@ -528,7 +546,7 @@ impl Relay {
                 },
                 changed = changes.recv() => match changed {
                     Ok(doc) => {
-                        let mut r = loaded.replica.lock().await;
+                        let mut r = loaded.live().await?;
                         if doc == DocId::store(store) && !matches!(r.membership(peer), Membership::Member(_)) {
                             drop(r);
                             let _ = write_frames(send, vec![Frame::Bye { reason: "revoked".into() }]).await;
@@ -540,7 +558,13 @@ impl Relay {
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         let frames = {
-                            let mut r = loaded.replica.lock().await;
+                            let mut r = loaded.live().await?;
+                            // Missed notifications may include a revocation.
+                            if !matches!(r.membership(peer), Membership::Member(_)) {
+                                drop(r);
+                                let _ = write_frames(send, vec![Frame::Bye { reason: "revoked".into() }]).await;
+                                break Ok(());
+                            }
                             tokio::task::block_in_place(|| session.start(&mut *r))?
                         };
                         write_frames(send, frames).await?;
@@ -559,7 +583,12 @@ impl Relay {
             .accept_bi()
             .await
             .map_err(|e| NetError::Io(e.to_string()))?;
-        let buf = read_join_message(&mut recv, "join request").await?;
+        let buf = tokio::time::timeout(
+            Duration::from_secs(10),
+            read_join_message(&mut recv, "join request"),
+        )
+        .await
+        .map_err(|_| RelayError::Refused("no join request within 10 s".into()))??;
         let response = match postcard::from_bytes::<JoinRequest>(&buf) {
             Err(_) => JoinResponse::Refused("malformed join request".into()),
             Ok(req) => match self.admit(joiner, req).await {
@@ -613,14 +642,16 @@ impl Relay {
             }
             TicketKind::Join => {
                 let loaded = self.replica(ticket.store).await?;
-                let mut r = loaded.replica.lock().await;
-                let admission = admit_in_roster(&mut r, &hash, joiner, req.till_code, req.addrs)?;
+                let mut r = loaded.live().await?;
+                let admission =
+                    admit_in_roster(&mut r, &req.secret, joiner, req.till_code, req.addrs)?;
                 r.queue_store_write()?;
                 let writes = r.take_pending();
                 if !writes.is_empty() {
                     if let Err(e) =
                         materialise::persist(&self.inner.pool, r.tenant(), r.store(), &writes).await
                     {
+                        r.poison();
                         drop(r);
                         self.unload(ticket.store);
                         return Err(e.into());
@@ -634,93 +665,27 @@ impl Relay {
     }
 }
 
-/// blake3 of a ticket secret, as stored.
-pub fn secret_hash(secret: &[u8; 32]) -> String {
-    blake3::hash(secret).to_hex().to_string()
-}
-
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
-/// Admits `device` with the invite `hash` into the replica's roster (the relay side of
-/// `kasir join`); the same device and secret again returns the same admission.
+/// Admits `device` into the replica's roster with the invite `secret` (the relay side of
+/// `kasir join`), by the same rules as a till (`membership::plan_admission`).
 fn admit_in_roster(
     r: &mut StoreReplica,
-    hash: &str,
+    secret: &[u8; 32],
     device: DeviceId,
     requested_code: Option<String>,
     addrs: Vec<String>,
 ) -> Result<Admission, RelayError> {
-    let store = r.store_doc()?;
-    let bad = |e: kasir_crdt::DocError| RelayError::Node(NodeError::Corrupt(e.to_string()));
-    let invite = store
-        .invite(hash)
-        .map_err(bad)?
-        .ok_or_else(|| RelayError::Refused("unknown invite".into()))?;
-    if let Some(used) = &invite.used_by {
-        if *used == device.to_string()
-            && let Some(d) = store.device(device).map_err(bad)?
-        {
-            return Ok(Admission {
-                till_code: d.till_code,
-                role: d.role,
-            });
-        }
-        return Err(RelayError::Refused("this invite was already used".into()));
-    }
     let now = now_ms();
-    if invite.expires_at_ms < now {
-        return Err(RelayError::Refused("this invite has expired".into()));
-    }
-    let devices = store.devices();
-    if devices.iter().any(|(id, d)| *id == device && d.revoked) {
-        return Err(RelayError::Refused("this device was revoked".into()));
-    }
-    let taken = |code: &str| {
-        devices
-            .iter()
-            .any(|(id, d)| d.till_code == code && !d.revoked && *id != device)
-    };
-    let till_code = match invite.till_code.clone().or(requested_code) {
-        Some(code) => {
-            let code = code.trim().to_uppercase();
-            if code.is_empty() || code.len() > 8 || !code.bytes().all(|b| b.is_ascii_alphanumeric())
-            {
-                return Err(RelayError::Refused(format!(
-                    "invalid till code {code:?}: use 1 to 8 letters or digits"
-                )));
-            }
-            if taken(&code) {
-                return Err(RelayError::Refused(format!(
-                    "till code {code} is already in use"
-                )));
-            }
-            code
-        }
-        None => (1..)
-            .map(|n| format!("T{n}"))
-            .find(|c| !taken(c))
-            .unwrap_or_else(|| "T0".into()),
-    };
-    let entry = Device {
-        till_code: till_code.clone(),
-        role: invite.role,
-        revoked: false,
-        addrs,
-        joined_at_ms: now,
-    };
-    let used = Invite {
-        used_by: Some(device.to_string()),
-        ..invite.clone()
-    };
-    store.put_device(device, &entry, now).map_err(bad)?;
-    store.put_invite(hash, &used, now).map_err(bad)?;
-    tracing::info!(%device, %till_code, "admitted a new till");
-    Ok(Admission {
-        till_code,
-        role: invite.role,
-    })
+    let store = r.store_doc()?;
+    let plan = plan_admission(store, secret, device, requested_code, addrs, now)?;
+    let admission = plan
+        .apply(store, now)
+        .map_err(|e| NodeError::Corrupt(e.to_string()))?;
+    tracing::info!(%device, till_code = %admission.till_code, "admitted a till");
+    Ok(admission)
 }
 
 /// Creates a store on the relay (`kasir-relay store create`): its roster with the relay

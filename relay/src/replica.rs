@@ -43,6 +43,9 @@ impl Held {
     }
 }
 
+/// A document as stored: its reference, chunk bytes and chunk hashes.
+type StoredDoc = (DocRef, Vec<Vec<u8>>, Vec<[u8; 32]>);
+
 /// One store served by the relay.
 #[derive(Debug)]
 pub struct StoreReplica {
@@ -57,6 +60,9 @@ pub struct StoreReplica {
     chunk_hashes: HashMap<DocId, Vec<[u8; 32]>>,
     last_seq: i64,
     changes: tokio::sync::broadcast::Sender<DocId>,
+    /// Set when a persist failed: this replica may hold changes PostgreSQL doesn't, so
+    /// nothing may be answered, persisted or compacted from it again.
+    poisoned: bool,
 }
 
 fn invalid(e: impl std::fmt::Display) -> NodeError {
@@ -77,6 +83,7 @@ impl StoreReplica {
             chunk_hashes: HashMap::new(),
             last_seq: 0,
             changes: tokio::sync::broadcast::channel(1024).0,
+            poisoned: false,
         }
     }
 
@@ -89,18 +96,17 @@ impl StoreReplica {
         chunks: Vec<Chunk>,
     ) -> StoreReplica {
         let mut r = StoreReplica::new(store, tenant, adopted_by);
-        let mut by_doc: BTreeMap<DocId, (DocRef, Vec<Vec<u8>>)> = BTreeMap::new();
+        let mut by_doc: BTreeMap<DocId, StoredDoc> = BTreeMap::new();
         for c in chunks {
             r.last_seq = r.last_seq.max(c.seq);
             r.seen_chunks.insert(c.hash);
-            r.chunk_hashes.entry(c.doc.id).or_default().push(c.hash);
-            by_doc
+            let entry = by_doc
                 .entry(c.doc.id)
-                .or_insert_with(|| (c.doc.clone(), Vec::new()))
-                .1
-                .push(c.bytes);
+                .or_insert_with(|| (c.doc.clone(), Vec::new(), Vec::new()));
+            entry.1.push(c.bytes);
+            entry.2.push(c.hash);
         }
-        for (id, (doc_ref, chunks)) in by_doc {
+        for (id, (doc_ref, chunks, hashes)) in by_doc {
             if check_doc_ref(store, &doc_ref).is_err() {
                 tracing::warn!(%store, doc = %id, "skipping a stored document of another store");
                 continue;
@@ -116,6 +122,8 @@ impl StoreReplica {
             match loaded {
                 Ok(held) => {
                     r.docs.insert(id, (doc_ref, held));
+                    // Only chunks of a loaded document may ever be replaced by its snapshot.
+                    r.chunk_hashes.insert(id, hashes);
                 }
                 Err(e) => {
                     tracing::warn!(%store, doc = %id, error = %e, "skipping a stored document that does not load");
@@ -123,6 +131,16 @@ impl StoreReplica {
             }
         }
         r
+    }
+
+    /// Marks the replica unusable (see the field).
+    pub fn poison(&mut self) {
+        self.poisoned = true;
+    }
+
+    /// Whether a persist failed on it.
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned
     }
 
     /// The store.
@@ -170,8 +188,33 @@ impl StoreReplica {
         match roster.map(|s| s.device(device)) {
             Some(Ok(Some(d))) if d.revoked => Membership::Revoked,
             Some(Ok(Some(d))) => Membership::Member(d.role),
-            _ if self.adopted_by == Some(device) => Membership::Member(Role::Owner),
+            _ if self.adopted_by == Some(device) && self.roster_is_empty() => {
+                Membership::Member(Role::Owner)
+            }
             _ => Membership::Unknown,
+        }
+    }
+
+    /// Whether the relay holds no roster yet (an adopted store before its handover).
+    fn roster_is_empty(&self) -> bool {
+        match self.docs.get(&DocId::store(self.store)) {
+            Some((_, Held::Store(s))) => s.devices().is_empty(),
+            _ => true,
+        }
+    }
+
+    /// Whether the relay would start a document for `r` on its own initiative: not for a
+    /// ledger of a device outside the roster (a member listing made-up tills must not make
+    /// the relay keep, and pass on, empty ledgers). Before an adoption's handover every
+    /// ledger is welcome. A peer that *sends* changes of a ledger is always heard.
+    fn would_start(&self, r: &DocRef) -> bool {
+        match (r.kind, r.till) {
+            (DocKind::Ledger, Some(till)) => {
+                self.docs.contains_key(&r.id)
+                    || self.roster_is_empty()
+                    || !matches!(self.membership(till), Membership::Unknown)
+            }
+            _ => true,
         }
     }
 
@@ -370,6 +413,9 @@ impl SyncReplica for StoreReplica {
         state: &mut PeerState,
     ) -> Result<Option<Vec<u8>>, NodeError> {
         check_doc_ref(self.store, r)?;
+        if !self.would_start(r) {
+            return Ok(None);
+        }
         Ok(self.held(r)?.doc().generate_sync_message(state))
     }
 

@@ -150,9 +150,8 @@ fn relay_killed_broker_paused_and_postgres_restarted_lose_and_duplicate_nothing(
     wait_outbox_drained(&rt, &db, 120);
     let (sale_events, movement_events) = pg_event_counts(&rt, &db);
     assert_eq!(sale_events, sold);
-    let (read, ids) = kafka_event_ids(&tansu.brokers(), "kasir.sales.v1", sale_events as usize, 60);
+    let (_, ids) = kafka_event_ids(&tansu.brokers(), "kasir.sales.v1", sale_events as usize, 60);
     assert_eq!(ids.len() as i64, sale_events, "distinct sale events");
-    assert!(read >= ids.len());
     let (read, ids) = kafka_event_ids(
         &tansu.brokers(),
         "kasir.stock.v1",
