@@ -1,0 +1,236 @@
+//! The materialiser's rules against a real PostgreSQL, record by record: a void that
+//! arrives before its sale still voids it, replays change nothing, an older product edit
+//! never overwrites a newer one, and records PostgreSQL cannot hold are skipped and
+//! counted instead of failing the whole transaction (which the till would resend forever).
+
+mod support;
+
+use kasir_crdt::ledger::LedgerRecords;
+use kasir_crdt::records::{Payment, Product, Sale, SaleLine, StockLine, Void};
+use kasir_crdt::{BusinessDate, DeviceId, DocId, DocKind, Qty, StoreId};
+use kasir_node::replica::DocRef;
+use kasir_relay::materialise::{DocWrite, persist};
+use sqlx::Row;
+use support::procs::runtime;
+use uuid::Uuid;
+
+const AT: i64 = 1_795_000_000_000; // 2026-11-18
+
+fn sale(id: &str, sku: &str, qty: i64) -> Sale {
+    let price = 5_000;
+    let total = price * qty;
+    Sale {
+        id: id.into(),
+        client_id: None,
+        receipt_no: format!("T1-261118-{id}"),
+        till: "t".into(),
+        till_code: "T1".into(),
+        cashier: Some("Ani".into()),
+        created_at_ms: AT,
+        business_date: "2026-11-18".into(),
+        lines: vec![SaleLine {
+            product_id: format!("p-{sku}"),
+            sku: sku.into(),
+            name: format!("Produk {sku}"),
+            qty: Qty(qty * 1000),
+            unit_price: price,
+            discount: 0,
+            tax: 0,
+            line_total: total,
+        }],
+        subtotal: total,
+        service_charge: 0,
+        tax: 0,
+        dpp: 0,
+        dpp_other: 0,
+        tax_rule: Default::default(),
+        rounding: 0,
+        total,
+        payments: vec![Payment {
+            method: "cash".into(),
+            amount: total,
+        }],
+        change: 0,
+    }
+}
+
+fn product(sku: &str, price: i64, updated: i64) -> Product {
+    Product {
+        id: format!("p-{sku}"),
+        sku: sku.into(),
+        name: format!("Produk {sku}"),
+        barcodes: vec![],
+        price,
+        cost: None,
+        category: None,
+        unit: "pcs".into(),
+        tax_code: None,
+        active: true,
+        updated_at_ms: updated,
+    }
+}
+
+fn write(store: StoreId, records: LedgerRecords, products: Vec<Product>) -> DocWrite {
+    let till = DeviceId([3; 32]);
+    let date: BusinessDate = "2026-11-18".parse().expect("date");
+    DocWrite {
+        doc: DocRef {
+            id: DocId::ledger(store, till, &date),
+            kind: DocKind::Ledger,
+            till: Some(till),
+            date: Some(date),
+        },
+        bytes: Vec::new(),
+        records,
+        products,
+    }
+}
+
+#[test]
+fn voids_before_sales_replays_stale_products_and_poison_records() {
+    let rt = runtime();
+    let db = support::fresh_database("materialise_rules");
+    let tenant = Uuid::now_v7();
+    let store = StoreId(Uuid::now_v7());
+    rt.block_on(async {
+        let pool = kasir_relay::db::connect(&db).await.expect("pool");
+        kasir_relay::db::migrate(&pool).await.expect("migrate");
+        let count = |sql: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .expect(sql)
+            }
+        };
+
+        // The void (written on another till) arrives first, then the sale.
+        let void = Void {
+            id: "v1".into(),
+            sale_id: "s1".into(),
+            reason: "salah input".into(),
+            cashier: None,
+            at_ms: AT + 60_000,
+            lines: vec![StockLine {
+                sku: "KOPI".into(),
+                qty: Qty(2000),
+            }],
+        };
+        let first = LedgerRecords {
+            voids: vec![void.clone()],
+            ..Default::default()
+        };
+        persist(&pool, tenant, store, &[write(store, first, vec![])])
+            .await
+            .expect("void");
+        let second = LedgerRecords {
+            sales: vec![sale("s1", "KOPI", 2), sale("s2", "KOPI", 1)],
+            ..Default::default()
+        };
+        let stats = persist(
+            &pool,
+            tenant,
+            store,
+            &[write(store, second.clone(), vec![])],
+        )
+        .await
+        .expect("sales");
+        assert_eq!(stats.refused, 0);
+        let status: String = sqlx::query_scalar("SELECT status FROM sales WHERE sale_id = 's1'")
+            .fetch_one(&pool)
+            .await
+            .expect("status");
+        assert_eq!(
+            status, "voided",
+            "a void that came first still voids its sale"
+        );
+        // Stock: −2 −1 sold, +2 back from the void.
+        let on_hand: i64 =
+            count("SELECT (on_hand * 1000)::int8 FROM stock_levels WHERE sku = 'KOPI'").await;
+        assert_eq!(on_hand, -1000);
+
+        // A replay of everything changes nothing (and adds no event).
+        let events = count("SELECT count(*) FROM outbox").await;
+        persist(&pool, tenant, store, &[write(store, second, vec![])])
+            .await
+            .expect("replay");
+        let again = LedgerRecords {
+            voids: vec![void],
+            ..Default::default()
+        };
+        persist(&pool, tenant, store, &[write(store, again, vec![])])
+            .await
+            .expect("replay void");
+        assert_eq!(count("SELECT count(*) FROM outbox").await, events);
+        assert_eq!(count("SELECT count(*) FROM sales").await, 2);
+        assert_eq!(
+            count("SELECT (on_hand * 1000)::int8 FROM stock_levels WHERE sku = 'KOPI'").await,
+            -1000
+        );
+
+        // A newer price, then the older edit arriving late: the newer one stays.
+        persist(
+            &pool,
+            tenant,
+            store,
+            &[write(
+                store,
+                LedgerRecords::default(),
+                vec![product("KOPI", 6_000, AT + 10)],
+            )],
+        )
+        .await
+        .expect("newer product");
+        persist(
+            &pool,
+            tenant,
+            store,
+            &[write(
+                store,
+                LedgerRecords::default(),
+                vec![product("KOPI", 5_000, AT)],
+            )],
+        )
+        .await
+        .expect("older product");
+        assert_eq!(
+            count("SELECT price FROM products WHERE sku = 'KOPI'").await,
+            6_000
+        );
+
+        // Records PostgreSQL cannot hold are skipped; the good one in the batch lands.
+        let mut bad_date = sale("s3", "TEH", 1);
+        bad_date.business_date = "kemarin".into();
+        let mut nul = sale("s4", "TEH", 1);
+        nul.lines[0].name = "Teh\0Botol".into();
+        let mut huge = sale("s5", "TEH", 1);
+        huge.lines[0].qty = Qty(i64::MAX);
+        let mut ancient = sale("s6", "TEH", 1);
+        ancient.created_at_ms = -5;
+        let poison = LedgerRecords {
+            sales: vec![bad_date, nul, huge, ancient, sale("s7", "TEH", 3)],
+            ..Default::default()
+        };
+        let stats = persist(
+            &pool,
+            tenant,
+            store,
+            &[write(store, poison, vec![product("BAD\0", 1, AT)])],
+        )
+        .await
+        .expect("a batch with bad records still commits");
+        assert_eq!(stats.refused, 5);
+        let rows = sqlx::query("SELECT sale_id FROM sales ORDER BY sale_id")
+            .fetch_all(&pool)
+            .await
+            .expect("sales");
+        let ids: Vec<String> = rows.iter().map(|r| r.get("sale_id")).collect();
+        assert_eq!(ids, vec!["s1", "s2", "s7"]);
+        // Every event names its store and a distinct id.
+        assert_eq!(
+            count("SELECT count(DISTINCT event_id) FROM outbox").await,
+            count("SELECT count(*) FROM outbox").await
+        );
+    });
+}
