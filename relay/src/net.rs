@@ -35,8 +35,8 @@ use kasir_node::membership::{Admission, Ticket, plan_admission, secret_hash};
 use kasir_node::ml::fallback::ML_ALPN;
 use kasir_node::replica::Membership;
 use kasir_node::sync::net::{
-    JoinRequest, JoinResponse, NetError, bind_endpoint, device_of, read_frame, read_frame_limited,
-    read_join_message, write_frames,
+    JoinRequest, JoinResponse, NetError, answer_join, bind_endpoint, device_of, read_frame,
+    read_frame_limited, read_join_message, write_frames,
 };
 use kasir_node::sync::{Frame, JOIN_ALPN, SYNC_ALPN, Session, SessionError};
 use sqlx::PgPool;
@@ -602,15 +602,7 @@ impl Relay {
                 }
             },
         };
-        let body = postcard::to_stdvec(&response).unwrap_or_default();
-        send.write_all(&(body.len() as u32).to_be_bytes())
-            .await
-            .map_err(|e| NetError::Io(e.to_string()))?;
-        send.write_all(&body)
-            .await
-            .map_err(|e| NetError::Io(e.to_string()))?;
-        let _ = send.finish();
-        let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+        answer_join(&conn, &mut send, &response).await?;
         Ok(())
     }
 

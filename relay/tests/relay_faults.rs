@@ -11,19 +11,19 @@ use support::procs::{
     till_totals, wait_for, wait_outbox_drained,
 };
 
-const SKUS: [(&str, u32); 4] = [
-    ("KOPI", 1_500),
-    ("TEH", 5_000),
-    ("ROTI", 12_000),
-    ("SABUN", 4_200),
+const SKUS: [(&str, &str, u32); 4] = [
+    ("KOPI", "Kopi", 1_500),
+    ("TEH", "Teh", 5_000),
+    ("ROTI", "Roti", 12_000),
+    ("SABUN", "Sabun", 4_200),
 ];
 
 fn sell_round(tills: &[&Till], rounds: usize, offset: usize) -> i64 {
     let mut n = 0;
     for round in 0..rounds {
         for (i, t) in tills.iter().enumerate() {
-            let (sku, _) = SKUS[(round + i + offset) % SKUS.len()];
-            let (other, _) = SKUS[(round + 2 * i + offset + 1) % SKUS.len()];
+            let (sku, _, _) = SKUS[(round + i + offset) % SKUS.len()];
+            let (other, _, _) = SKUS[(round + 2 * i + offset + 1) % SKUS.len()];
             t.sell(&[(sku, 1 + (round % 2) as u32), (other, 2)]);
             n += 1;
         }
@@ -59,42 +59,10 @@ fn relay_killed_broker_paused_and_postgres_restarted_lose_and_duplicate_nothing(
     let db = pg.cluster.create_database("faults").expect("database");
     let mut tansu = Tansu::start();
     let mut relay = RelayProc::start(&db, Some(&tansu.brokers()));
-    let tenant = relay.cli(&["tenant", "create", "--name", "Toko Makmur"])["tenant_id"]
-        .as_str()
-        .expect("tenant")
-        .to_owned();
-    let mut a = Till::init("Minimarket Makmur", "A1");
-    for (sku, price) in SKUS {
-        a.cli(&[
-            "product",
-            "add",
-            "--sku",
-            sku,
-            "--name",
-            sku,
-            "--price",
-            &price.to_string(),
-            "--stock",
-            "2000",
-        ]);
-    }
-    let store = a.cli(&["status"])["store_id"]
-        .as_str()
-        .expect("store")
-        .to_owned();
-    let ticket = relay.cli(&[
-        "store",
-        "adopt",
-        "--tenant",
-        &tenant,
-        "--store-id",
-        &store,
-        "--addr",
-        &relay.sync_addr(),
-    ])["ticket"]
-        .as_str()
-        .expect("ticket")
-        .to_owned();
+    let tenant = relay.tenant("Toko Makmur");
+    let mut a = Till::with_products("Minimarket Makmur", "A1", &SKUS, 2000);
+    let store = a.store_id();
+    let ticket = relay.adopt_ticket(&tenant, &store);
     // The owner adopts the store to the relay while the till runs (through its daemon).
     a.start(&[]);
     let adopted = a.cli(&["join", &ticket]);

@@ -39,13 +39,6 @@ fn outlet(relay: &RelayProc, tenant: &str, name: &str) -> (String, Till) {
     )
 }
 
-fn tenant(relay: &RelayProc, name: &str) -> String {
-    relay.cli(&["tenant", "create", "--name", name])["tenant_id"]
-        .as_str()
-        .expect("tenant")
-        .to_owned()
-}
-
 fn recognize(till: &Till, name: &str, fallback_ms: Option<u64>) -> Value {
     let path = photo(name);
     let mut args = vec!["ml", "recognize", path.as_str()];
@@ -69,8 +62,8 @@ fn skus(v: &Value) -> Vec<&str> {
 fn an_outlet_recognises_what_another_outlet_enrolled_through_the_relay() {
     let db = support::fresh_database("ml_fallback");
     let mut relay = RelayProc::start(&db, None);
-    let kopi_nusantara = tenant(&relay, "PT Kopi Nusantara");
-    let lain = tenant(&relay, "PT Lain");
+    let kopi_nusantara = relay.tenant("PT Kopi Nusantara");
+    let lain = relay.tenant("PT Lain");
     let (depok_id, mut depok) = outlet(&relay, &kopi_nusantara, "Kopi Nusantara Depok");
     let (bogor_id, mut bogor) = outlet(&relay, &kopi_nusantara, "Kopi Nusantara Bogor");
     let (_, mut stranger) = outlet(&relay, &lain, "Toko Lain");

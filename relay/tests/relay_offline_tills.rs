@@ -24,44 +24,12 @@ fn relay_down_while_three_tills_sell_then_postgres_and_kafka_match_exactly() {
     let db = support::fresh_database("offline_tills");
     let tansu = Tansu::start();
     let mut relay = RelayProc::start(&db, Some(&tansu.brokers()));
-    let tenant = relay.cli(&["tenant", "create", "--name", "Toko Sumber Rejeki"])["tenant_id"]
-        .as_str()
-        .expect("tenant")
-        .to_owned();
+    let tenant = relay.tenant("Toko Sumber Rejeki");
 
     // The store begins on a till, and its owner hands it to the relay.
-    let mut a = Till::init("Warung Bu Sri", "A1");
-    for (sku, name, price) in SKUS {
-        a.cli(&[
-            "product",
-            "add",
-            "--sku",
-            sku,
-            "--name",
-            name,
-            "--price",
-            &price.to_string(),
-            "--stock",
-            "500",
-        ]);
-    }
-    let store = a.cli(&["status"])["store_id"]
-        .as_str()
-        .expect("store")
-        .to_owned();
-    let ticket = relay.cli(&[
-        "store",
-        "adopt",
-        "--tenant",
-        &tenant,
-        "--store-id",
-        &store,
-        "--addr",
-        &relay.sync_addr(),
-    ])["ticket"]
-        .as_str()
-        .expect("ticket")
-        .to_owned();
+    let mut a = Till::with_products("Warung Bu Sri", "A1", &SKUS, 500);
+    let store = a.store_id();
+    let ticket = relay.adopt_ticket(&tenant, &store);
     let adopted = a.cli(&["join", &ticket]);
     assert_eq!(adopted["adopted"], true, "{adopted}");
     assert_eq!(adopted["relay"], relay.endpoint_id.as_str());

@@ -32,10 +32,7 @@ fn a_store_created_on_the_relay_gets_its_first_till_and_reports_to_head_office()
     let rt = runtime();
     let db = support::fresh_database("store_create");
     let relay = RelayProc::start(&db, None);
-    let tenant = relay.cli(&["tenant", "create", "--name", "PT Kopi Nusantara"])["tenant_id"]
-        .as_str()
-        .expect("tenant")
-        .to_owned();
+    let tenant = relay.tenant("PT Kopi Nusantara");
     let created = relay.cli(&[
         "store",
         "create",
@@ -170,10 +167,7 @@ fn a_store_created_on_the_relay_gets_its_first_till_and_reports_to_head_office()
     assert_eq!(stock["stock"][0]["sku"], "KOPISUSU");
     assert_eq!(stock["stock"][0]["on_hand"].as_f64(), Some(-52.0));
     // Another tenant's token: the store does not exist for it.
-    let stranger = relay.cli(&["tenant", "create", "--name", "Lain"])["tenant_id"]
-        .as_str()
-        .expect("tenant")
-        .to_owned();
+    let stranger = relay.tenant("Lain");
     let token_b = relay.cli(&["token", "--tenant", &stranger, "--role", "owner"])["token"]
         .as_str()
         .expect("token")

@@ -18,7 +18,11 @@ use kasir_node::node::{Node, SaleItem, SaleRequest};
 use kasir_node::sync::net::{bind_endpoint, sync_once};
 use support::procs::{RelayProc, Till, pg_totals, runtime, wait_for};
 
-const SKUS: [(&str, u32); 3] = [("KOPI", 1_500), ("TEH", 5_000), ("ROTI", 12_000)];
+const SKUS: [(&str, &str, u32); 3] = [
+    ("KOPI", "Kopi", 1_500),
+    ("TEH", "Teh", 5_000),
+    ("ROTI", "Roti", 12_000),
+];
 const STOCK: i64 = 1_000;
 
 async fn sync_with(
@@ -70,43 +74,11 @@ fn two_relay_instances_serving_one_store_concurrently_end_with_the_same_rows() {
         relay1.endpoint_id, relay2.endpoint_id,
         "instances share one identity"
     );
-    let tenant = relay1.cli(&["tenant", "create", "--name", "Toko Dua"])["tenant_id"]
-        .as_str()
-        .expect("tenant")
-        .to_owned();
+    let tenant = relay1.tenant("Toko Dua");
 
-    let mut a = Till::init("Toko Dua Pintu", "A1");
-    for (sku, price) in SKUS {
-        a.cli(&[
-            "product",
-            "add",
-            "--sku",
-            sku,
-            "--name",
-            sku,
-            "--price",
-            &price.to_string(),
-            "--stock",
-            &STOCK.to_string(),
-        ]);
-    }
-    let store = a.cli(&["status"])["store_id"]
-        .as_str()
-        .expect("store")
-        .to_owned();
-    let ticket = relay1.cli(&[
-        "store",
-        "adopt",
-        "--tenant",
-        &tenant,
-        "--store-id",
-        &store,
-        "--addr",
-        &relay1.sync_addr(),
-    ])["ticket"]
-        .as_str()
-        .expect("ticket")
-        .to_owned();
+    let mut a = Till::with_products("Toko Dua Pintu", "A1", &SKUS, STOCK as u32);
+    let store = a.store_id();
+    let ticket = relay1.adopt_ticket(&tenant, &store);
     a.cli(&["join", &ticket]);
     a.start(&[]);
     let b = Till::empty();
@@ -138,7 +110,7 @@ fn two_relay_instances_serving_one_store_concurrently_end_with_the_same_rows() {
         (pg_totals(&rt, &db).sales == 300).then_some(())
     });
     let totals = pg_totals(&rt, &db);
-    for (k, (sku, _)) in SKUS.iter().enumerate() {
+    for (k, (sku, _, _)) in SKUS.iter().enumerate() {
         assert_eq!(
             totals.stock.get(*sku).copied(),
             Some((STOCK - sold[k]) * 1000),

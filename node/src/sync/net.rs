@@ -349,7 +349,17 @@ async fn handle_join(node: SharedNode, conn: Connection) -> Result<(), NetError>
             }
         }
     };
-    let body = postcard::to_stdvec(&response).unwrap_or_default();
+    answer_join(&conn, &mut send, &response).await
+}
+
+/// Sends the answer to a join request and waits (briefly) for the joiner to close, so
+/// the answer is delivered before the connection is dropped. Tills and the relay use it.
+pub async fn answer_join(
+    conn: &Connection,
+    send: &mut SendStream,
+    response: &JoinResponse,
+) -> Result<(), NetError> {
+    let body = postcard::to_stdvec(response).unwrap_or_default();
     send.write_all(&(body.len() as u32).to_be_bytes())
         .await
         .map_err(|e| NetError::Io(e.to_string()))?;

@@ -155,6 +155,32 @@ impl RelayProc {
         json_of(&out, &format!("kasir-relay {args:?}"))
     }
 
+    /// Creates a tenant; returns its id.
+    pub fn tenant(&self, name: &str) -> String {
+        self.cli(&["tenant", "create", "--name", name])["tenant_id"]
+            .as_str()
+            .expect("tenant_id")
+            .to_owned()
+    }
+
+    /// An adoption ticket for `store` of `tenant`, naming this instance's address.
+    pub fn adopt_ticket(&self, tenant: &str, store: &str) -> String {
+        let addr = self.sync_addr();
+        self.cli(&[
+            "store",
+            "adopt",
+            "--tenant",
+            tenant,
+            "--store-id",
+            store,
+            "--addr",
+            &addr,
+        ])["ticket"]
+            .as_str()
+            .expect("ticket")
+            .to_owned()
+    }
+
     /// SIGKILL, no goodbye.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -213,6 +239,40 @@ impl Till {
         let t = Till::empty();
         t.cli(&["init", "--store-name", store_name, "--till-code", till_code]);
         t
+    }
+
+    /// A new store with this till as owner and `products` (`(sku, name, price)`), each
+    /// with `stock` on hand.
+    pub fn with_products(
+        store_name: &str,
+        till_code: &str,
+        products: &[(&str, &str, u32)],
+        stock: u32,
+    ) -> Till {
+        let t = Till::init(store_name, till_code);
+        for (sku, name, price) in products {
+            t.cli(&[
+                "product",
+                "add",
+                "--sku",
+                sku,
+                "--name",
+                name,
+                "--price",
+                &price.to_string(),
+                "--stock",
+                &stock.to_string(),
+            ]);
+        }
+        t
+    }
+
+    /// The store id.
+    pub fn store_id(&self) -> String {
+        self.cli(&["status"])["store_id"]
+            .as_str()
+            .expect("store_id")
+            .to_owned()
     }
 
     /// The data directory.
