@@ -295,12 +295,16 @@ async fn health(State(state): State<ApiState>) -> Response {
     .await;
     match check {
         Ok(Ok(_)) => (StatusCode::OK, axum::Json(json!({"status": "ok"}))).into_response(),
-        Ok(Err(e)) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database_unavailable",
-            format!("database: {e}"),
-        )
-        .into_response(),
+        Ok(Err(e)) => {
+            // The details (hosts, roles) go to the log, not to an unauthenticated caller.
+            tracing::warn!(error = %e, "health check: the database failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is unavailable",
+            )
+            .into_response()
+        }
         Err(_) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "database_unavailable",

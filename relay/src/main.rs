@@ -342,12 +342,15 @@ async fn status(pool: &sqlx::PgPool) -> Result<Value> {
     .fetch_one(pool)
     .await?;
     let instances = db::instance_addrs(pool, Duration::from_secs(60)).await?;
+    let pending: i64 = outbox.try_get("pending")?;
+    let oldest: f64 = outbox.try_get("oldest")?;
     Ok(json!({
         "endpoint_id": identity.device_id().to_string(),
         "stores": stores,
         "instances": instances,
-        "outbox_pending": outbox.try_get::<i64, _>("pending")?,
-        "outbox_oldest_pending_s": outbox.try_get::<f64, _>("oldest")?,
+        "outbox_pending": pending,
+        "outbox_oldest_pending_s": oldest,
+        "lag": {"outbox_pending": pending, "outbox_oldest_pending_s": oldest},
     }))
 }
 
