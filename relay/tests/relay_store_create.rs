@@ -179,7 +179,10 @@ fn a_store_created_on_the_relay_gets_its_first_till_and_reports_to_head_office()
     let status = relay.cli(&["status"]);
     assert_eq!(status["endpoint_id"], relay.endpoint_id.as_str());
     assert_eq!(status["stores"][0]["sales"], 91);
-    assert!(status["lag"]["outbox_pending"].as_i64().is_some(), "{status}");
+    assert!(
+        status["lag"]["outbox_pending"].as_i64().is_some(),
+        "{status}"
+    );
 
     // A device outside the roster is refused before anything flows, whether it names
     // a store the relay doesn't serve or this store.
