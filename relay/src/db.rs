@@ -466,26 +466,30 @@ fn doc_ref(
     })
 }
 
-/// Hashes and sequence numbers of the chunks of `store` stored after `after`, or in the
-/// last minute (sequence numbers are handed out at insert, not at commit, so a
-/// transaction that committed late has a lower one than chunks already seen).
-pub async fn chunk_hashes_since(
+/// For each `(store, after)`: the hashes and sequence numbers of that store's chunks
+/// stored after `after`, in one query for every store an instance has loaded. Chunks of
+/// one store are written under its advisory lock ([`lock_store`]), so their sequence
+/// numbers follow commit order and a cursor per store misses none.
+pub async fn chunk_hashes_after(
     pool: &PgPool,
-    store: StoreId,
-    after: i64,
-) -> Result<Vec<([u8; 32], i64)>, DbError> {
+    cursors: &[(StoreId, i64)],
+) -> Result<Vec<(StoreId, [u8; 32], i64)>, DbError> {
+    let stores: Vec<Uuid> = cursors.iter().map(|(s, _)| s.0).collect();
+    let after: Vec<i64> = cursors.iter().map(|(_, a)| *a).collect();
     let rows = sqlx::query(
-        "SELECT hash, seq FROM doc_chunks
-         WHERE store_id = $1 AND (seq > $2 OR written_at > now() - interval '60 seconds')",
+        "SELECT c.store_id, c.hash, c.seq
+         FROM UNNEST($1::uuid[], $2::int8[]) AS u(store_id, after)
+         JOIN doc_chunks c ON c.store_id = u.store_id AND c.seq > u.after",
     )
-    .bind(store.0)
-    .bind(after)
+    .bind(&stores)
+    .bind(&after)
     .fetch_all(pool)
     .await?;
     rows.into_iter()
         .map(|r| {
             let hash: Vec<u8> = r.try_get("hash")?;
             Ok((
+                StoreId(r.try_get("store_id")?),
                 hash.try_into()
                     .map_err(|_| DbError::Corrupt("chunk hash".into()))?,
                 r.try_get("seq")?,

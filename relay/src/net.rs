@@ -319,25 +319,49 @@ impl Relay {
                 _ = self.inner.cancel.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
-            let loaded: Vec<(StoreId, Arc<Loaded>)> = match self.inner.loaded.lock() {
-                Ok(m) => m.iter().map(|(k, v)| (*k, v.clone())).collect(),
-                Err(_) => return,
-            };
-            for (store, l) in loaded {
-                let Ok(after) = l.live().await.map(|r| r.last_seq()) else {
-                    continue;
-                };
-                if let Err(e) = self.poll_store(store, &l, after).await {
-                    tracing::debug!(%store, error = %e, "polling chunks failed");
-                }
+            if let Err(e) = self.poll_once().await {
+                tracing::debug!(error = %e, "polling chunks failed");
             }
         }
     }
 
-    /// Merges the chunks of `store` that other instances stored since `after`: hashes
-    /// first, bytes only of the unseen ones.
-    async fn poll_store(&self, store: StoreId, l: &Loaded, after: i64) -> Result<(), RelayError> {
-        let hashes = db::chunk_hashes_since(&self.inner.pool, store, after).await?;
+    /// Merges the chunks other instances stored for every loaded store: one query for the
+    /// new hashes of all of them, then the bytes of the unseen ones only.
+    async fn poll_once(&self) -> Result<(), RelayError> {
+        let loaded: Vec<(StoreId, Arc<Loaded>)> = match self.inner.loaded.lock() {
+            Ok(m) => m.iter().map(|(k, v)| (*k, v.clone())).collect(),
+            Err(_) => return Ok(()),
+        };
+        let mut cursors = Vec::with_capacity(loaded.len());
+        for (store, l) in &loaded {
+            if let Ok(r) = l.live().await {
+                cursors.push((*store, r.last_seq()));
+            }
+        }
+        if cursors.is_empty() {
+            return Ok(());
+        }
+        let mut new: HashMap<StoreId, Vec<([u8; 32], i64)>> = HashMap::new();
+        for (store, hash, seq) in db::chunk_hashes_after(&self.inner.pool, &cursors).await? {
+            new.entry(store).or_default().push((hash, seq));
+        }
+        for (store, l) in loaded {
+            let Some(hashes) = new.remove(&store) else {
+                continue;
+            };
+            if let Err(e) = self.merge_polled(store, &l, hashes).await {
+                tracing::debug!(%store, error = %e, "merging polled chunks failed");
+            }
+        }
+        Ok(())
+    }
+
+    async fn merge_polled(
+        &self,
+        store: StoreId,
+        l: &Loaded,
+        hashes: Vec<([u8; 32], i64)>,
+    ) -> Result<(), RelayError> {
         let (unseen, max_seq) = {
             let r = l.live().await?;
             let unseen: Vec<[u8; 32]> = hashes
