@@ -363,7 +363,12 @@ async fn serve(
     let pool = pool(cli).await?;
     db::migrate(&pool).await?;
     let identity = db::identity(&pool).await?;
-    let relay = net::Relay::new(pool.clone());
+    // KASIR_RELAY_IDLE_UNLOAD_S: how long an idle store stays in memory (tests shorten it).
+    let idle = std::env::var("KASIR_RELAY_IDLE_UNLOAD_S")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(net::IDLE_UNLOAD, Duration::from_secs);
+    let relay = net::Relay::with_idle_unload(pool.clone(), idle);
     let endpoint = relay.serve(identity.secret_key, listen).await?;
     let mut addrs: Vec<String> = advertise.to_vec();
     if addrs.is_empty() {

@@ -59,6 +59,8 @@ pub static PERSIST_ERRORS: AtomicU64 = AtomicU64::new(0);
 pub static SALES_OFFERED: AtomicU64 = AtomicU64::new(0);
 /// Chunks merged from other instances.
 pub static CHUNKS_POLLED: AtomicU64 = AtomicU64::new(0);
+/// Stores held in memory now.
+pub static LOADED_STORES: AtomicI64 = AtomicI64::new(0);
 
 /// The process counters in Prometheus text format.
 pub fn metrics_text() -> String {
@@ -68,6 +70,11 @@ pub fn metrics_text() -> String {
             "kasir_relay_sessions",
             "open sync sessions",
             SESSIONS.load(Ordering::Relaxed),
+        ),
+        (
+            "kasir_relay_loaded_stores",
+            "stores held in memory",
+            LOADED_STORES.load(Ordering::Relaxed),
         ),
         (
             "kasir_relay_sessions_refused_total",
@@ -136,6 +143,9 @@ pub enum RelayError {
 /// A document stored in more chunks than this is compacted into one snapshot.
 pub const COMPACT_AFTER_CHUNKS: usize = 64;
 
+/// A store no till has synced with for this long leaves memory.
+pub const IDLE_UNLOAD: Duration = Duration::from_secs(600);
+
 /// How long tickets stay valid.
 pub const TICKET_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -144,6 +154,10 @@ pub const TICKET_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 struct Loaded {
     replica: tokio::sync::Mutex<StoreReplica>,
     cancel: CancellationToken,
+    /// Sync sessions of the store open now.
+    sessions: AtomicI64,
+    /// When the last of them ended (ms since the epoch).
+    idle_since_ms: AtomicI64,
 }
 
 impl Loaded {
@@ -166,17 +180,25 @@ pub struct Relay {
 #[derive(Debug)]
 struct Inner {
     pool: PgPool,
+    idle_unload: Duration,
     loaded: Mutex<HashMap<StoreId, Arc<Loaded>>>,
     cancel: CancellationToken,
     galleries: crate::ml::Galleries,
 }
 
 impl Relay {
-    /// A relay over `pool` (nothing runs until [`Relay::serve`]).
+    /// A relay over `pool` (nothing runs until [`Relay::serve`]) that unloads a store no
+    /// till has synced with for [`IDLE_UNLOAD`].
     pub fn new(pool: PgPool) -> Relay {
+        Relay::with_idle_unload(pool, IDLE_UNLOAD)
+    }
+
+    /// A relay that unloads stores idle for `idle_unload`.
+    pub fn with_idle_unload(pool: PgPool, idle_unload: Duration) -> Relay {
         Relay {
             inner: Arc::new(Inner {
                 pool,
+                idle_unload,
                 loaded: Mutex::new(HashMap::new()),
                 cancel: CancellationToken::new(),
                 galleries: crate::ml::Galleries::new(),
@@ -224,6 +246,8 @@ impl Relay {
             .ok()
             .and_then(|l| l.get(&store).cloned())
         {
+            // In use again: not idle, whatever happens before its session counts.
+            l.idle_since_ms.store(now_ms(), Ordering::Relaxed);
             return Ok(l);
         }
         let row = db::store(&self.inner.pool, store)
@@ -237,13 +261,17 @@ impl Relay {
         let loaded = Arc::new(Loaded {
             replica: tokio::sync::Mutex::new(replica),
             cancel: self.inner.cancel.child_token(),
+            sessions: AtomicI64::new(0),
+            idle_since_ms: AtomicI64::new(now_ms()),
         });
         let mut map = self
             .inner
             .loaded
             .lock()
             .map_err(|_| RelayError::Refused("registry poisoned".into()))?;
-        Ok(map.entry(store).or_insert(loaded).clone())
+        let loaded = map.entry(store).or_insert(loaded).clone();
+        LOADED_STORES.store(map.len() as i64, Ordering::Relaxed);
+        Ok(loaded)
     }
 
     /// Unloads a store (after a failed persist): its sessions end, and the next session
@@ -253,6 +281,24 @@ impl Relay {
             && let Some(l) = map.remove(&store)
         {
             l.cancel.cancel();
+            LOADED_STORES.store(map.len() as i64, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops stores no till has synced with for `idle`: a relay serving many stores keeps
+    /// only the busy ones in memory (the next session reloads a store from PostgreSQL).
+    fn unload_idle(&self, idle: Duration) {
+        let cutoff = now_ms() - idle.as_millis() as i64;
+        if let Ok(mut map) = self.inner.loaded.lock() {
+            map.retain(|store, l| {
+                let keep = l.sessions.load(Ordering::Relaxed) > 0
+                    || l.idle_since_ms.load(Ordering::Relaxed) > cutoff;
+                if !keep {
+                    tracing::info!(%store, "unloaded an idle store");
+                }
+                keep
+            });
+            LOADED_STORES.store(map.len() as i64, Ordering::Relaxed);
         }
     }
 
@@ -322,6 +368,7 @@ impl Relay {
             if let Err(e) = self.poll_once().await {
                 tracing::debug!(error = %e, "polling chunks failed");
             }
+            self.unload_idle(self.inner.idle_unload);
         }
     }
 
@@ -449,7 +496,12 @@ impl Relay {
             )));
         }
         SESSIONS.fetch_add(1, Ordering::Relaxed);
-        let result = self.drive(loaded, peer, &mut send, recv, first).await;
+        loaded.sessions.fetch_add(1, Ordering::Relaxed);
+        let result = self
+            .drive(loaded.clone(), peer, &mut send, recv, first)
+            .await;
+        loaded.sessions.fetch_sub(1, Ordering::Relaxed);
+        loaded.idle_since_ms.store(now_ms(), Ordering::Relaxed);
         SESSIONS.fetch_sub(1, Ordering::Relaxed);
         let _ = send.finish();
         result

@@ -31,7 +31,8 @@ fn api_get(relay: &RelayProc, token: &str, path: &str) -> (u16, Value) {
 fn a_store_created_on_the_relay_gets_its_first_till_and_reports_to_head_office() {
     let rt = runtime();
     let db = support::fresh_database("store_create");
-    let relay = RelayProc::start(&db, None);
+    // Stores idle for 2 s leave the relay's memory (the default is ten minutes).
+    let relay = RelayProc::start_with(&db, None, &[("KASIR_RELAY_IDLE_UNLOAD_S", "2")]);
     let tenant = relay.tenant("PT Kopi Nusantara");
     let created = relay.cli(&[
         "store",
@@ -222,6 +223,18 @@ fn a_store_created_on_the_relay_gets_its_first_till_and_reports_to_head_office()
         relay.log().contains("exceeds the limit").then_some(())
     });
     assert_eq!(pg_totals(&rt, &db).sales, 91);
+
+    // The till goes home: its store leaves the relay's memory, and comes back on demand.
+    assert_eq!(metric(&relay, "kasir_relay_loaded_stores"), 1.0);
+    a.shutdown();
+    wait_for(30, "the idle store to be unloaded", || {
+        (metric(&relay, "kasir_relay_loaded_stores") == 0.0).then_some(())
+    });
+    a.start(&[]);
+    a.sell(&[("KOPISUSU", 1)]);
+    wait_for(60, "the sale after the reload", || {
+        (pg_totals(&rt, &db).sales == 92).then_some(())
+    });
     drop(a);
 }
 

@@ -67,6 +67,7 @@ pub struct RelayProc {
     listen: u16,
     http: u16,
     log: PathBuf,
+    env: Vec<(String, String)>,
     child: Option<Child>,
     /// The relay's endpoint id.
     pub endpoint_id: String,
@@ -75,6 +76,11 @@ pub struct RelayProc {
 impl RelayProc {
     /// Starts a relay on `db` (migrating it), publishing to `brokers` if given.
     pub fn start(db: &str, brokers: Option<&str>) -> RelayProc {
+        RelayProc::start_with(db, brokers, &[])
+    }
+
+    /// [`RelayProc::start`] with extra environment variables.
+    pub fn start_with(db: &str, brokers: Option<&str>, env: &[(&str, &str)]) -> RelayProc {
         let mut r = RelayProc {
             db: db.to_owned(),
             brokers: brokers.map(str::to_owned),
@@ -85,6 +91,10 @@ impl RelayProc {
                 std::process::id(),
                 free_port()
             )),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             child: None,
             endpoint_id: String::new(),
         };
@@ -114,6 +124,7 @@ impl RelayProc {
             Some(b) => cmd.env("KAFKA_BROKERS", b),
             None => cmd.env_remove("KAFKA_BROKERS"),
         };
+        cmd.envs(self.env.iter().map(|(k, v)| (k, v)));
         let mut child = cmd.spawn().expect("spawn kasir-relay");
         let stdout = child.stdout.take().expect("relay stdout");
         let mut line = String::new();
@@ -319,6 +330,16 @@ impl Till {
                 .call()
                 .ok()
         });
+    }
+
+    /// Stops the daemon the way a shutdown does (SIGTERM: it says goodbye to its peers).
+    pub fn shutdown(&mut self) {
+        if let Some(mut c) = self.daemon.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
     }
 
     /// Stops the daemon (SIGKILL: a till loses power).
