@@ -227,6 +227,34 @@ fn voids_before_sales_replays_stale_products_and_poison_records() {
             .expect("sales");
         let ids: Vec<String> = rows.iter().map(|r| r.get("sale_id")).collect();
         assert_eq!(ids, vec!["s1", "s2", "s7"]);
+        // A cashier's recognition feedback becomes one kasir.ml.v1 event, once.
+        let feedback = LedgerRecords {
+            feedback: vec![(
+                "f1".into(),
+                serde_json::json!({"predicted": "TEH", "sku": "KOPI", "model": "abc"}),
+            )],
+            ..Default::default()
+        };
+        for _ in 0..2 {
+            persist(
+                &pool,
+                tenant,
+                store,
+                &[write(store, feedback.clone(), vec![])],
+            )
+            .await
+            .expect("feedback");
+        }
+        let payload: String =
+            sqlx::query_scalar("SELECT payload::text FROM outbox WHERE topic = 'kasir.ml.v1'")
+                .fetch_one(&pool)
+                .await
+                .expect("one ml event");
+        let payload: serde_json::Value = serde_json::from_str(&payload).expect("json");
+        assert_eq!(payload["feedback"]["sku"], "KOPI");
+        assert_eq!(payload["store_id"], store.to_string());
+        assert!(payload["event_id"].is_string());
+
         // Every event names its store and a distinct id.
         assert_eq!(
             count("SELECT count(DISTINCT event_id) FROM outbox").await,
