@@ -82,6 +82,8 @@ fn rfc3339(ms: i64) -> String {
 #[derive(Default)]
 struct Batch {
     store: Option<StoreId>,
+    tenant_text: String,
+    store_text: String,
     sale_id: Vec<String>,
     receipt_no: Vec<String>,
     till_code: Vec<String>,
@@ -164,9 +166,11 @@ fn product_ok(p: &Product) -> bool {
 }
 
 impl Batch {
-    fn new(store: StoreId) -> Batch {
+    fn new(tenant: Uuid, store: StoreId) -> Batch {
         Batch {
             store: Some(store),
+            tenant_text: tenant.to_string(),
+            store_text: store.to_string(),
             ..Batch::default()
         }
     }
@@ -181,16 +185,39 @@ impl Batch {
         self.ev_payload.push(payload.to_string());
     }
 
-    fn movement(&mut self, base: &Value, e: StockEffect) {
-        let mut payload = base.clone();
-        if let Value::Object(m) = &mut payload {
-            m.insert("movement_id".into(), json!(e.movement_id));
-            m.insert("kind".into(), json!(e.kind.as_str()));
-            m.insert("sku".into(), json!(e.sku));
-            m.insert("qty".into(), json!(qty_units(e.qty)));
-            m.insert("at".into(), json!(rfc3339(e.at_ms)));
+    fn movement(&mut self, e: StockEffect) {
+        // Three of a sale's four events are stock events: written straight from a typed
+        // struct, not through a JSON map.
+        #[derive(serde::Serialize)]
+        struct StockEvent<'a> {
+            event_id: Uuid,
+            tenant_id: &'a str,
+            store_id: &'a str,
+            movement_id: &'a str,
+            kind: &'a str,
+            sku: &'a str,
+            qty: f64,
+            at: String,
         }
-        self.event(TOPIC_STOCK, &e.movement_id, payload);
+        let id = event_id(
+            self.store.unwrap_or(StoreId(Uuid::nil())),
+            TOPIC_STOCK,
+            &e.movement_id,
+        );
+        let payload = serde_json::to_string(&StockEvent {
+            event_id: id,
+            tenant_id: &self.tenant_text,
+            store_id: &self.store_text,
+            movement_id: &e.movement_id,
+            kind: e.kind.as_str(),
+            sku: &e.sku,
+            qty: qty_units(e.qty),
+            at: rfc3339(e.at_ms),
+        })
+        .unwrap_or_default();
+        self.ev_id.push(id);
+        self.ev_topic.push(TOPIC_STOCK.to_owned());
+        self.ev_payload.push(payload);
         self.mv_id.push(e.movement_id);
         self.mv_kind.push(e.kind.as_str().to_owned());
         self.mv_sku.push(e.sku);
@@ -258,7 +285,7 @@ impl Batch {
                 self.line_total.push(l.line_total);
             }
             for e in sale_effects(s) {
-                self.movement(base, e);
+                self.movement(e);
             }
         }
         for v in &recs.voids {
@@ -287,7 +314,7 @@ impl Batch {
             self.adj_reason.push(v.reason.clone());
             self.adj_ms.push(v.at_ms);
             for e in void_effects(v) {
-                self.movement(base, e);
+                self.movement(e);
             }
         }
         for f in &recs.refunds {
@@ -316,7 +343,7 @@ impl Batch {
             self.adj_reason.push(f.reason.clone());
             self.adj_ms.push(f.at_ms);
             for e in refund_effects(f) {
-                self.movement(base, e);
+                self.movement(e);
             }
         }
         for m in &recs.movements {
@@ -324,7 +351,7 @@ impl Batch {
                 self.refused += 1;
                 continue;
             }
-            self.movement(base, movement_effect(m));
+            self.movement(movement_effect(m));
         }
         for (id, value) in &recs.feedback {
             if !text_ok([id.as_str()]) {
@@ -394,7 +421,7 @@ pub async fn persist_in(
     // then follow commit order for the pollers.
     db::lock_store(tx, store).await?;
     let base = json!({"tenant_id": tenant.to_string(), "store_id": store.to_string()});
-    let mut batch = Batch::new(store);
+    let mut batch = Batch::new(tenant, store);
     let mut stats = PersistStats::default();
     for w in writes {
         if !w.bytes.is_empty() {
