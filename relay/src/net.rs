@@ -35,8 +35,8 @@ use kasir_node::membership::{Admission, Ticket, plan_admission, secret_hash};
 use kasir_node::ml::fallback::ML_ALPN;
 use kasir_node::replica::Membership;
 use kasir_node::sync::net::{
-    JoinRequest, JoinResponse, NetError, answer_join, bind_endpoint, device_of, read_frame,
-    read_frame_limited, read_join_message, write_frames,
+    JoinRequest, JoinResponse, NetError, answer_join, bind_endpoint, device_of, read_frame_limited,
+    read_join_message, spawn_frame_reader, write_frames,
 };
 use kasir_node::sync::{Frame, JOIN_ALPN, SYNC_ALPN, Session, SessionError};
 use sqlx::PgPool;
@@ -566,7 +566,7 @@ impl Relay {
         loaded: Arc<Loaded>,
         peer: DeviceId,
         send: &mut SendStream,
-        mut recv: RecvStream,
+        recv: RecvStream,
         first: Option<Frame>,
     ) -> Result<(), RelayError> {
         let mut session = Session::new(peer);
@@ -580,23 +580,7 @@ impl Relay {
             let out = self.process(&loaded, &mut session, first).await?;
             write_frames(send, out).await?;
         }
-        let (ftx, mut frx) = tokio::sync::mpsc::channel::<Result<Frame, NetError>>(64);
-        let reader = tokio::spawn(async move {
-            loop {
-                match read_frame(&mut recv).await {
-                    Ok(Some(f)) => {
-                        if ftx.send(Ok(f)).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = ftx.send(Err(e)).await;
-                        break;
-                    }
-                }
-            }
-        });
+        let (reader, mut frx) = spawn_frame_reader(recv);
         let outcome = loop {
             tokio::select! {
                 biased;

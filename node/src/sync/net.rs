@@ -153,6 +153,36 @@ pub async fn read_frame_limited(
     Ok(Some(Frame::decode(&buf)?))
 }
 
+/// Reads the peer's frames on a task of their own, so a session's `select!` loop can wait
+/// on them beside its other events. The channel ends when the stream ends or breaks (a
+/// lost or closed connection is an end, not an error); abort the handle when done.
+pub fn spawn_frame_reader(
+    mut recv: RecvStream,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::mpsc::Receiver<Result<Frame, NetError>>,
+) {
+    let (ftx, frx) = tokio::sync::mpsc::channel::<Result<Frame, NetError>>(64);
+    let reader = tokio::spawn(async move {
+        loop {
+            match read_frame(&mut recv).await {
+                Ok(Some(f)) => {
+                    if ftx.send(Ok(f)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(NetError::Io(e)) if e.contains("lost") || e.contains("closed") => break,
+                Err(e) => {
+                    let _ = ftx.send(Err(e)).await;
+                    break;
+                }
+            }
+        }
+    });
+    (reader, frx)
+}
+
 /// Writes frames, each with its length prefix.
 pub async fn write_frames(send: &mut SendStream, frames: Vec<Frame>) -> Result<(), NetError> {
     for f in frames {
@@ -181,7 +211,7 @@ async fn drive(
     node: SharedNode,
     peer: DeviceId,
     mut send: SendStream,
-    mut recv: RecvStream,
+    recv: RecvStream,
     cancel: CancellationToken,
 ) -> Result<(), NetError> {
     let (mut changes, start, mut session) = {
@@ -200,24 +230,7 @@ async fn drive(
     };
     let result = async {
         write_frames(&mut send, start).await?;
-        let (ftx, mut frx) = tokio::sync::mpsc::channel::<Result<Frame, NetError>>(64);
-        let reader = tokio::spawn(async move {
-            loop {
-                match read_frame(&mut recv).await {
-                    Ok(Some(f)) => {
-                        if ftx.send(Ok(f)).await.is_err() {
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(NetError::Io(e)) if e.contains("lost") || e.contains("closed") => break,
-                    Err(e) => {
-                        let _ = ftx.send(Err(e)).await;
-                        break;
-                    }
-                }
-            }
-        });
+        let (reader, mut frx) = spawn_frame_reader(recv);
         let outcome = loop {
             tokio::select! {
                 biased;
