@@ -269,10 +269,17 @@ pub fn append_chunk(
     if data.is_empty() {
         return Ok(());
     }
-    tx.execute(
+    let registered = tx.execute(
         "UPDATE docs SET heads = ?2 WHERE doc_id = ?1",
         params![id.0.as_slice(), heads.as_slice()],
     )?;
+    // A chunk of a document missing from `docs` would never be listed in the manifest,
+    // so it would never sync: refuse it loudly (call `register_doc` first).
+    if registered == 0 {
+        return Err(NodeError::Corrupt(format!(
+            "a chunk of document {id}, which is not registered"
+        )));
+    }
     tx.execute(
         "INSERT INTO chunks(doc_id, data) VALUES (?1, ?2)",
         params![id.0.as_slice(), data],
