@@ -129,6 +129,26 @@ impl BusinessDate {
         &self.0
     }
 
+    /// The calendar date of the instant `at_ms` (ms since the Unix epoch) in a zone
+    /// `offset_minutes` east of UTC: the business day a sale at that instant belongs to.
+    /// Instants outside the years 0000–9999 are clamped to them.
+    pub fn at(at_ms: i64, offset_minutes: i32) -> BusinessDate {
+        let local_ms = at_ms.saturating_add(i64::from(offset_minutes) * 60_000);
+        // Days since 1970-01-01, then the civil date (Howard Hinnant's days_from_civil,
+        // inverted), valid for the proleptic Gregorian calendar.
+        let days = local_ms.div_euclid(86_400_000).clamp(-719_468, 2_932_896);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        BusinessDate(format!("{year:04}-{month:02}-{day:02}"))
+    }
+
     /// `yyMMdd`, as used in receipt numbers.
     pub fn compact(&self) -> String {
         let s = &self.0;
@@ -241,6 +261,21 @@ pub fn product_id(store: StoreId, sku: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn business_dates_follow_the_zone_and_the_calendar() {
+        let day = |ms, offset| BusinessDate::at(ms, offset).to_string();
+        assert_eq!(day(0, 0), "1970-01-01");
+        // 2026-12-01 16:59:59.999 UTC is still the 1st in WIB (UTC+7) until 17:00.
+        let t = 1_764_608_399_999;
+        assert_eq!(day(t, 0), "2025-12-01");
+        assert_eq!(day(1_796_144_399_999, 420), "2026-12-01");
+        assert_eq!(day(1_796_144_400_000, 420), "2026-12-02");
+        assert_eq!(day(951_782_400_000, 0), "2000-02-29");
+        assert_eq!(day(-1, 0), "1969-12-31");
+        assert_eq!(day(i64::MAX, 0), "9999-12-31");
+        assert_eq!(day(i64::MIN, 0), "0000-03-01");
+    }
 
     #[test]
     fn derived_ids_are_stable_and_distinct() {

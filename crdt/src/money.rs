@@ -73,6 +73,49 @@ impl Qty {
     }
 }
 
+/// Serde for a [`Qty`] as a JSON number of units (`1.5`), as the HTTP API and the CLI's
+/// JSON speak it: `#[serde(with = "kasir_crdt::money::qty_units")]`. Documents store
+/// thousandths instead (the derived `Serialize`).
+pub mod qty_units {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::Qty;
+
+    /// Writes the quantity in units.
+    pub fn serialize<S: Serializer>(q: &Qty, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(q.as_f64())
+    }
+
+    /// Reads a number of units with at most three decimals.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Qty, D::Error> {
+        let n = f64::deserialize(d)?;
+        Qty::from_f64(n).map_err(serde::de::Error::custom)
+    }
+
+    /// The same for an optional quantity (`null` or absent is `None`).
+    pub mod option {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        use super::super::Qty;
+
+        /// Writes the quantity in units, or `null`.
+        pub fn serialize<S: Serializer>(q: &Option<Qty>, s: S) -> Result<S::Ok, S::Error> {
+            match q {
+                Some(q) => s.serialize_some(&q.as_f64()),
+                None => s.serialize_none(),
+            }
+        }
+
+        /// Reads an optional number of units.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Qty>, D::Error> {
+            Option::<f64>::deserialize(d)?
+                .map(Qty::from_f64)
+                .transpose()
+                .map_err(serde::de::Error::custom)
+        }
+    }
+}
+
 /// `num / den` rounded half away from zero; `den` must be positive.
 pub(crate) fn round_div(num: i128, den: i128) -> i128 {
     debug_assert!(den > 0);

@@ -22,6 +22,17 @@ pub enum TaxKind {
     Pbjt,
 }
 
+impl TaxKind {
+    /// The name used in APIs (`none`, `ppn`, `pbjt`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaxKind::None => "none",
+            TaxKind::Ppn => "ppn",
+            TaxKind::Pbjt => "pbjt",
+        }
+    }
+}
+
 /// A store's tax rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TaxRule {

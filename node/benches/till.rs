@@ -14,9 +14,9 @@ use std::time::Instant;
 
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
 use kasir_crdt::records::{Payment, Sale, SaleLine};
-use kasir_crdt::{ActorId, BusinessDate, DocKind, Qty};
-use kasir_node::node::{InitOptions, Node, ProductInput, SaleItem, SaleRequest};
-use kasir_node::{storage, tables};
+use kasir_crdt::{ActorId, BusinessDate, Qty};
+use kasir_node::api::{InitOptions, ProductInput, SaleItem, SaleRequest};
+use kasir_node::{DB_FILE, Node};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
@@ -161,7 +161,7 @@ fn bench_sale_commit(dir: &Path, n: usize) -> Value {
                 s.business_date,
                 s.created_at_ms,
                 s.total,
-                s.status
+                s.status.as_str()
             ],
         )
         .expect("insert");
@@ -247,14 +247,12 @@ fn build_history(dir: &Path, days: usize, per_day: usize) -> (usize, f64) {
     node.add_products(&catalog(1_000)).expect("products");
     let store = node.store_id();
     let till = node.device_id();
-    drop(node);
-    let mut conn = storage::open_db(dir, false).expect("db");
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let start_ms: i64 = 1_735_689_600_000; // 2025-01-01
     let t = Instant::now();
     for day in 0..days {
         let at = start_ms + day as i64 * 86_400_000;
-        let date: BusinessDate = kasir_node::node::business_date(at, 420);
+        let date: BusinessDate = BusinessDate::at(at, 420);
         let mut ledger = LedgerDoc::create(
             LedgerMeta {
                 store,
@@ -264,7 +262,6 @@ fn build_history(dir: &Path, days: usize, per_day: usize) -> (usize, f64) {
             ActorId::random(),
         )
         .expect("ledger");
-        let mut sales = Vec::with_capacity(per_day);
         for i in 0..per_day {
             let lines: Vec<SaleLine> = (0..rng.gen_range(1..=3))
                 .map(|_| {
@@ -308,26 +305,12 @@ fn build_history(dir: &Path, days: usize, per_day: usize) -> (usize, f64) {
                 change: 0,
             };
             ledger.record_sale(&sale).expect("record");
-            sales.push(sale);
         }
-        let id = ledger.doc().id();
-        let tx = conn.transaction().expect("tx");
-        storage::register_doc(
-            &tx,
-            id,
-            DocKind::Ledger,
-            Some(&till.to_string()),
-            Some(date.as_str()),
-        )
-        .expect("doc");
-        let heads = ledger.doc().heads_hash();
-        storage::append_chunk(&tx, id, &ledger.doc().save(), &heads).expect("chunk");
-        for s in &sales {
-            tables::index_sale(&tx, s, id).expect("index");
-        }
-        tx.commit().expect("commit");
+        assert_eq!(node.store_ledger(&mut ledger).expect("store ledger"), 0);
     }
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")
+    drop(node);
+    rusqlite::Connection::open(dir.join(DB_FILE))
+        .and_then(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
         .expect("checkpoint");
     (days * per_day, t.elapsed().as_secs_f64())
 }

@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use crate::http::{AppState, router};
+use crate::lan::{self, LanError, NetConfig};
 use crate::node::Node;
+use crate::print::PrintQueue;
+use crate::shared::SharedNode;
 
 /// File in the data directory that tells CLI commands where the daemon listens.
 pub const DAEMON_FILE: &str = "daemon.json";
@@ -34,7 +37,35 @@ pub struct RunOptions {
     /// HTTP API address; a loopback port is chosen when `None`.
     pub http: Option<SocketAddr>,
     /// Peer sync; `None` runs the HTTP API only.
-    pub net: Option<crate::sync::net::NetConfig>,
+    pub net: Option<NetConfig>,
+}
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DaemonError {
+    /// The HTTP address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// `daemon.json` could not be written.
+    #[error("writing {}: {source}", path.display())]
+    InfoFile {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The sync endpoint could not start.
+    #[error(transparent)]
+    Sync(#[from] LanError),
+    /// The HTTP server failed.
+    #[error("HTTP server: {0}")]
+    Serve(#[source] std::io::Error),
 }
 
 /// Reads `daemon.json` from a data directory.
@@ -52,42 +83,54 @@ impl Drop for DaemonFileGuard {
 }
 
 /// Runs the daemon until `cancel` fires.
-pub async fn run(node: Node, opts: RunOptions, cancel: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    node: Node,
+    opts: RunOptions,
+    cancel: CancellationToken,
+) -> Result<(), DaemonError> {
     let dir = node.dir().to_owned();
     let addr = opts
         .http
         .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let listen_error = |source| DaemonError::Listen { addr, source };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr()?;
+        .map_err(listen_error)?;
+    let local = listener.local_addr().map_err(listen_error)?;
     let info = DaemonInfo {
         http: local,
         pid: std::process::id(),
     };
     let path = dir.join(DAEMON_FILE);
     let tmp = dir.join(format!("{DAEMON_FILE}.tmp"));
-    std::fs::write(&tmp, serde_json::to_vec(&info)?)?;
-    std::fs::rename(&tmp, &path)?;
+    // Serialising two plain fields cannot fail.
+    let bytes = serde_json::to_vec(&info).unwrap_or_default();
+    std::fs::write(&tmp, bytes)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|source| DaemonError::InfoFile {
+            path: path.clone(),
+            source,
+        })?;
     let _guard = DaemonFileGuard(path);
     tracing::info!(http = %local, "kasir daemon listening");
-    let state = AppState::new(node);
+    let node = SharedNode::new(node);
+    let state = AppState::new(node.clone());
     let net = match opts.net {
         Some(cfg) => {
-            let net = crate::sync::net::start(state.node(), cfg, cancel.clone()).await?;
+            let net = lan::start(node.clone(), cfg, cancel.clone()).await?;
             state.set_sync_addrs(net.addrs());
             state.set_ml_endpoint(net.endpoint().clone());
             Some(net)
         }
         None => None,
     };
-    tokio::spawn(maintenance(state.node(), cancel.clone()));
-    let printer = crate::print::PrintQueue::from_data_dir(&state, cancel.clone());
-    let app = router(state).layer(axum::Extension(printer));
+    tokio::spawn(maintenance(node.clone(), cancel.clone()));
+    state.set_printer(PrintQueue::from_data_dir(&node, cancel.clone()));
     let shutdown = cancel.clone();
-    axum::serve(listener, app)
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+        .await
+        .map_err(DaemonError::Serve)?;
     if let Some(net) = net {
         net.shutdown().await;
     }
@@ -95,7 +138,7 @@ pub async fn run(node: Node, opts: RunOptions, cancel: CancellationToken) -> any
 }
 
 /// Compacts documents with many chunks every half minute, off the request path.
-async fn maintenance(node: std::sync::Arc<std::sync::Mutex<Node>>, cancel: CancellationToken) {
+async fn maintenance(node: SharedNode, cancel: CancellationToken) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(30));
     loop {
         tokio::select! {

@@ -1,7 +1,12 @@
 //! Errors of the node's operations, each with a stable snake_case code for the HTTP API.
+//!
+//! Failures of a layer below keep their typed source (`DocError`, `PricingError`,
+//! `AdmissionError`, SQLite, io); only the engine's own validation speaks in sentences.
 
 use kasir_crdt::DocError;
 use kasir_crdt::pricing::PricingError;
+use kasir_sync::identity::IdentityError;
+use kasir_sync::membership::{AdmissionError, TicketError};
 
 /// Everything that can go wrong in a node operation.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +41,34 @@ pub enum NodeError {
     /// The operation conflicts with existing state (e.g. voiding a voided sale).
     #[error("{0}")]
     Conflict(String),
-    /// Stored data that cannot be read: a damaged database, key file or document.
+    /// A cart that cannot be priced (a discount above the line, a bad payment).
+    #[error(transparent)]
+    Pricing(PricingError),
+    /// An invite, admission or role request refused by the membership rules.
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
+    /// A receipt that cannot be laid out (a width the layout does not support).
+    #[error(transparent)]
+    Receipt(#[from] kasir_devices::receipt::ReceiptError),
+    /// A receipt that cannot be encoded for the printer's profile.
+    #[error(transparent)]
+    Encode(#[from] kasir_devices::encode::EncodeError),
+    /// A printer address that is not one Kasir can print to.
+    #[error(transparent)]
+    PrinterUri(#[from] kasir_devices::transport::UriError),
+    /// A string that is not a join ticket.
+    #[error(transparent)]
+    Ticket(#[from] TicketError),
+    /// A record that cannot be stored as asked (a field out of range).
+    #[error(transparent)]
+    BadRecord(DocError),
+    /// A document could not be read or written.
+    #[error("corrupt data: {0}")]
+    Doc(DocError),
+    /// The device key could not be read or written.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// Stored data that cannot be read: a damaged database or document.
     #[error("corrupt data: {0}")]
     Corrupt(String),
     /// SQLite failed.
@@ -50,6 +82,9 @@ pub enum NodeError {
         /// The cause.
         source: std::io::Error,
     },
+    /// A thread panicked while it held the node (a bug): the node is not used again.
+    #[error("the node failed while another request held it; restart kasir")]
+    Poisoned,
 }
 
 impl NodeError {
@@ -62,22 +97,33 @@ impl NodeError {
             NodeError::UnknownSku(_) => "unknown_sku",
             NodeError::NotFound(_) => "not_found",
             NodeError::InsufficientPayment { .. } => "insufficient_payment",
-            NodeError::Invalid(_) => "invalid_request",
+            NodeError::Admission(e) if e.is_conflict() => "conflict",
             NodeError::Conflict(_) => "conflict",
-            NodeError::Corrupt(_) => "corrupt_data",
+            NodeError::Invalid(_)
+            | NodeError::Pricing(_)
+            | NodeError::Admission(_)
+            | NodeError::Ticket(_)
+            | NodeError::Receipt(_)
+            | NodeError::Encode(_)
+            | NodeError::PrinterUri(_)
+            | NodeError::BadRecord(_) => "invalid_request",
+            NodeError::Corrupt(_)
+            | NodeError::Doc(_)
+            | NodeError::Identity(IdentityError::Malformed { .. }) => "corrupt_data",
             NodeError::Storage(_) => "storage_error",
-            NodeError::Io { .. } => "io_error",
+            NodeError::Io { .. } | NodeError::Identity(_) => "io_error",
+            NodeError::Poisoned => "internal",
         }
     }
 
     /// The HTTP status for this error.
     pub fn http_status(&self) -> u16 {
-        match self {
-            NodeError::UnknownSku(_) | NodeError::Invalid(_) => 400,
-            NodeError::NotFound(_) | NodeError::NotInitialised(_) => 404,
-            NodeError::Conflict(_) | NodeError::AlreadyInitialised(_) | NodeError::Locked(_) => 409,
-            NodeError::InsufficientPayment { .. } => 422,
-            NodeError::Corrupt(_) | NodeError::Storage(_) | NodeError::Io { .. } => 500,
+        match self.code() {
+            "unknown_sku" | "invalid_request" => 400,
+            "not_found" | "not_initialised" => 404,
+            "conflict" | "already_initialised" | "locked" => 409,
+            "insufficient_payment" => 422,
+            _ => 500,
         }
     }
 
@@ -87,23 +133,29 @@ impl NodeError {
     }
 }
 
-impl From<DocError> for NodeError {
-    fn from(e: DocError) -> NodeError {
-        match e {
-            DocError::BadRecord { .. } => NodeError::Invalid(e.to_string()),
-            other => NodeError::Corrupt(other.to_string()),
-        }
-    }
-}
-
 impl From<PricingError> for NodeError {
     fn from(e: PricingError) -> NodeError {
         match e {
             PricingError::InsufficientPayment { total, paid } => {
                 NodeError::InsufficientPayment { total, paid }
             }
-            other => NodeError::Invalid(other.to_string()),
+            other => NodeError::Pricing(other),
         }
+    }
+}
+
+impl From<DocError> for NodeError {
+    fn from(e: DocError) -> NodeError {
+        match e {
+            DocError::BadRecord { .. } => NodeError::BadRecord(e),
+            other => NodeError::Doc(other),
+        }
+    }
+}
+
+impl<T> From<std::sync::PoisonError<T>> for NodeError {
+    fn from(_: std::sync::PoisonError<T>) -> NodeError {
+        NodeError::Poisoned
     }
 }
 
@@ -119,4 +171,19 @@ pub(crate) fn classify_sqlite(e: rusqlite::Error, path: &std::path::Path) -> Nod
         ));
     }
     NodeError::Storage(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_poisoned_lock_is_a_server_error_not_a_bad_request() {
+        let e = NodeError::from(std::sync::PoisonError::new(()));
+        assert_eq!((e.code(), e.http_status()), ("internal", 500));
+        let e = NodeError::from(AdmissionError::InviteUsed);
+        assert_eq!((e.code(), e.http_status()), ("conflict", 409));
+        let e = NodeError::from(AdmissionError::UnknownInvite);
+        assert_eq!((e.code(), e.http_status()), ("invalid_request", 400));
+    }
 }

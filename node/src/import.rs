@@ -8,8 +8,9 @@ use calamine::{Data, Reader, open_workbook_auto};
 use kasir_crdt::Qty;
 use serde::Serialize;
 
+use crate::api::ProductInput;
 use crate::error::NodeError;
-use crate::node::{Node, ProductInput};
+use crate::node::Node;
 
 /// One row that could not be imported.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,31 +1,42 @@
-//! The Kasir till engine.
+//! The Kasir till engine: one data directory's documents in SQLite, the read tables they
+//! imply, durable sales, the till's peer network and its HTTP daemon.
 //!
-//! - [`node::Node`]: the embedding API (open a data directory, add products, sell, query).
-//! - [`storage`]: SQLite layout of document chunks and read tables; durability rules.
-//! - [`tables`]: the read tables (products with full-text search, stock, sales).
-//! - [`import`]: CSV/XLSX product import.
-//! - [`http`]: the HTTP API of `kasir run`; [`daemon`]: the daemon and its discovery file.
-//! - [`print`]: receipts to printers (ESC/POS via `kasir-devices`) and the print queue.
-//! - [`ml`]: product recognition (`kasir-ml`): enrolment, recognition, cashier feedback.
+//! The embedding API (what the `kasir` command, the daemon, a mobile binding and the
+//! tests use):
+//! - [`Node`]: open or create a data directory; add products, sell, void, query.
+//! - [`api`]: every request and response of the HTTP API, and each operation written
+//!   once ([`api::Operation`]) for the daemon and for the `kasir` command's client.
+//! - [`SharedNode`]: a node behind its one mutex, shared by the daemon's tasks.
+//! - [`daemon`] (`kasir run`), [`http`] (its router), [`lan`] (peer sync, joining,
+//!   adopting a relay), [`print`] (receipts to printers), [`ml`] (product recognition),
+//!   [`import`] (CSV/XLSX), [`profile`] (the store profile a shop owner sets).
+//!
+//! Storage (SQLite layout, read tables, the node as a sync replica) is private: nothing
+//! outside this crate writes a chunk or a read-table row.
 //!
 //! **Architecture Invariant:** a write is acknowledged only after its SQLite transaction
 //! (document chunk + read-table rows) has committed with `synchronous=FULL`.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod api;
 pub mod daemon;
-pub mod error;
+mod error;
 pub mod http;
-pub mod identity;
 pub mod import;
-pub mod membership;
+pub mod lan;
+mod membership;
+pub mod metrics;
 pub mod ml;
-pub mod node;
+mod node;
 pub mod print;
 pub mod profile;
-pub mod replica;
-pub mod storage;
-pub mod sync;
-pub mod tables;
+mod replica;
+mod shared;
+mod storage;
+mod tables;
 
 pub use error::NodeError;
-pub use node::Node;
+pub use node::{LOCK_FILE, Node};
+pub use shared::SharedNode;
+pub use storage::DB_FILE;
+pub use tables::SaleStatus;

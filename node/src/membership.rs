@@ -1,204 +1,21 @@
-//! Invites, admission, joining and revocation: who may sync with this store.
+//! Invites, admission, joining and revocation on a till: who may sync with this store.
 //!
-//! An invite is a one-time secret whose blake3 hash is stored in the store document, so
-//! any member that has synced it can admit the newcomer. A ticket carries the store id,
-//! the secret and the addresses of members to contact.
+//! The rules (what an invite is, what admitting a device writes) are `kasir_sync`'s
+//! [`kasir_sync::membership`], shared with the relay; this module writes their results
+//! into the till's store document, durably.
 
 use std::path::Path;
 
 use kasir_crdt::store::{Device, Invite, Role};
 use kasir_crdt::{DeviceId, DocId, DocKind, StoreId};
-use serde::{Deserialize, Serialize};
+use kasir_sync::Identity;
+use kasir_sync::membership::{
+    Admission, AdmissionPlan, INVITE_TTL_MS, Membership, Ticket, plan_admission, secret_hash,
+};
 
 use crate::error::NodeError;
-use crate::identity::Identity;
 use crate::node::{Node, now_ms};
 use crate::storage::{self, READ_TABLES_VERSION};
-
-/// How long an invite stays valid.
-pub const INVITE_TTL_MS: i64 = 7 * 24 * 3600 * 1000;
-
-/// What a join ticket carries.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ticket {
-    /// The store.
-    pub store: [u8; 16],
-    /// The one-time secret.
-    pub secret: [u8; 32],
-    /// Members to contact: endpoint id and `ip:port` addresses.
-    pub members: Vec<([u8; 32], Vec<String>)>,
-}
-
-const TICKET_PREFIX: &str = "kasir1";
-
-impl Ticket {
-    /// The printable ticket: `kasir1` + lowercase base32.
-    pub fn encode(&self) -> String {
-        let bytes = postcard::to_stdvec(self).unwrap_or_default();
-        format!(
-            "{TICKET_PREFIX}{}",
-            data_encoding::BASE32_NOPAD.encode(&bytes).to_lowercase()
-        )
-    }
-
-    /// Parses a printable ticket.
-    pub fn decode(s: &str) -> Result<Ticket, NodeError> {
-        let bad = || NodeError::Invalid("not a kasir join ticket".into());
-        let body = s.trim().strip_prefix(TICKET_PREFIX).ok_or_else(bad)?;
-        let bytes = data_encoding::BASE32_NOPAD
-            .decode(body.to_uppercase().as_bytes())
-            .map_err(|_| bad())?;
-        postcard::from_bytes(&bytes).map_err(|_| bad())
-    }
-
-    /// The store id.
-    pub fn store_id(&self) -> StoreId {
-        StoreId(uuid::Uuid::from_bytes(self.store))
-    }
-}
-
-/// blake3 of an invite or ticket secret, as stored.
-pub fn secret_hash(secret: &[u8; 32]) -> String {
-    blake3::hash(secret).to_hex().to_string()
-}
-
-/// The result of admitting a device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Admission {
-    /// The till code the device got.
-    pub till_code: String,
-    /// Its role.
-    pub role: Role,
-}
-
-/// Parses `till` / `manager` (default `till`).
-pub fn parse_role(role: Option<&str>) -> Result<Role, NodeError> {
-    match role.unwrap_or("till") {
-        "till" => Ok(Role::Till),
-        "manager" => Ok(Role::Manager),
-        other => Err(NodeError::Invalid(format!(
-            "unknown role {other:?}: use till or manager"
-        ))),
-    }
-}
-
-/// What admitting a device with an invite would do, decided against the store
-/// document before anything is written. Shared by tills and the relay.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub enum AdmissionPlan {
-    /// The device already used this invite: the same answer again, nothing to write.
-    Already(Admission),
-    /// A new roster entry and the invite marked used.
-    New {
-        /// The device.
-        device: DeviceId,
-        /// Its roster entry.
-        entry: Device,
-        /// blake3 of the invite secret.
-        invite_hash: String,
-        /// The invite, now used by the device.
-        used: Invite,
-    },
-}
-
-impl AdmissionPlan {
-    /// Writes the plan into the store document; returns the admission.
-    pub fn apply(
-        &self,
-        store: &mut kasir_crdt::store::StoreDoc,
-        now: i64,
-    ) -> Result<Admission, kasir_crdt::DocError> {
-        match self {
-            AdmissionPlan::Already(a) => Ok(a.clone()),
-            AdmissionPlan::New {
-                device,
-                entry,
-                invite_hash,
-                used,
-            } => {
-                store.put_device(*device, entry, now)?;
-                store.put_invite(invite_hash, used, now)?;
-                Ok(Admission {
-                    till_code: entry.till_code.clone(),
-                    role: entry.role,
-                })
-            }
-        }
-    }
-}
-
-/// Decides the admission of `device` with the invite `secret` (see [`AdmissionPlan`]):
-/// the invite must exist, be unused (or used by this device) and unexpired, the device
-/// not revoked, and its till code valid and free. Without a code, the first `T<n>` no
-/// device ever had is given, so receipt numbers of a revoked till are never reused.
-pub fn plan_admission(
-    store: &kasir_crdt::store::StoreDoc,
-    secret: &[u8; 32],
-    device: DeviceId,
-    requested_code: Option<String>,
-    addrs: Vec<String>,
-    now: i64,
-) -> Result<AdmissionPlan, NodeError> {
-    let hash = secret_hash(secret);
-    let invite = store
-        .invite(&hash)?
-        .ok_or_else(|| NodeError::Invalid("unknown invite".into()))?;
-    if let Some(used) = &invite.used_by {
-        if *used == device.to_string()
-            && let Some(d) = store.device(device)?
-        {
-            return Ok(AdmissionPlan::Already(Admission {
-                till_code: d.till_code,
-                role: d.role,
-            }));
-        }
-        return Err(NodeError::Conflict("this invite was already used".into()));
-    }
-    if invite.expires_at_ms < now {
-        return Err(NodeError::Invalid("this invite has expired".into()));
-    }
-    let devices = store.devices();
-    if devices.iter().any(|(id, d)| *id == device && d.revoked) {
-        return Err(NodeError::Conflict("this device was revoked".into()));
-    }
-    let till_code = match invite.till_code.clone().or(requested_code) {
-        Some(code) => {
-            let code = crate::node::validate_till_code(&code)?;
-            let taken = devices
-                .iter()
-                .any(|(id, d)| d.till_code == code && !d.revoked && *id != device);
-            if taken {
-                return Err(NodeError::Conflict(format!(
-                    "till code {code} is already in use"
-                )));
-            }
-            code
-        }
-        None => {
-            let used: Vec<&str> = devices.iter().map(|(_, d)| d.till_code.as_str()).collect();
-            (1..)
-                .map(|n| format!("T{n}"))
-                .find(|c| !used.contains(&c.as_str()))
-                .unwrap_or_else(|| "T0".into())
-        }
-    };
-    Ok(AdmissionPlan::New {
-        device,
-        entry: Device {
-            till_code,
-            role: invite.role,
-            revoked: false,
-            addrs,
-            joined_at_ms: now,
-        },
-        invite_hash: hash,
-        used: Invite {
-            used_by: Some(device.to_string()),
-            ..invite
-        },
-    })
-}
 
 impl Node {
     /// Makes an invite and its printable ticket. `extra_addrs` are where this node's
@@ -239,12 +56,12 @@ impl Node {
         .encode())
     }
 
-    fn write_store(
+    fn write_store<T>(
         &mut self,
-        change: impl FnOnce(&mut kasir_crdt::store::StoreDoc) -> Result<bool, kasir_crdt::DocError>,
-    ) -> Result<(), NodeError> {
-        let result = (|| -> Result<(), NodeError> {
-            change(&mut self.store)?;
+        change: impl FnOnce(&mut kasir_crdt::store::StoreDoc) -> Result<T, kasir_crdt::DocError>,
+    ) -> Result<T, NodeError> {
+        let result = (|| -> Result<T, NodeError> {
+            let out = change(&mut self.store)?;
             let doc = self.store.doc();
             let heads = doc.heads_hash();
             let bytes = doc.save_incremental();
@@ -252,10 +69,11 @@ impl Node {
             storage::register_doc(&tx, doc.id(), DocKind::Store, None, None)?;
             storage::append_chunk(&tx, doc.id(), &bytes, &heads)?;
             tx.commit()?;
-            Ok(())
+            Ok(out)
         })();
-        self.after_write(DocKind::Store, result)?;
-        self.maybe_compact(DocId::store(self.store_id()))
+        let out = self.after_write(DocKind::Store, result)?;
+        self.maybe_compact(DocId::store(self.store_id()))?;
+        Ok(out)
     }
 
     /// Makes a one-time invite. Returns the secret; the caller builds the ticket with the
@@ -266,7 +84,7 @@ impl Node {
         till_code: Option<String>,
     ) -> Result<[u8; 32], NodeError> {
         match self.membership(self.device_id()) {
-            crate::replica::Membership::Member(Role::Owner | Role::Manager | Role::Relay) => {}
+            Membership::Member(Role::Owner | Role::Manager | Role::Relay) => {}
             _ => {
                 return Err(NodeError::Invalid(
                     "only an owner or manager till can invite".into(),
@@ -323,14 +141,8 @@ impl Node {
         let now = now_ms();
         match plan_admission(&self.store, secret, device, requested_code, addrs, now)? {
             AdmissionPlan::Already(a) => Ok(a),
-            plan @ AdmissionPlan::New { .. } => {
-                let mut admission = None;
-                self.write_store(|s| {
-                    admission = Some(plan.apply(s, now)?);
-                    Ok(true)
-                })?;
-                let a =
-                    admission.ok_or_else(|| NodeError::Invalid("admission not applied".into()))?;
+            plan => {
+                let a = self.write_store(|s| plan.apply(s, now))?;
                 tracing::info!(%device, till_code = %a.till_code, "admitted a new device");
                 Ok(a)
             }
@@ -341,7 +153,7 @@ impl Node {
     /// before an adoption ticket is spent.
     pub fn check_may_link_relay(&self, relay: DeviceId) -> Result<(), NodeError> {
         match self.membership(self.device_id()) {
-            crate::replica::Membership::Member(Role::Owner | Role::Manager) => {}
+            Membership::Member(Role::Owner | Role::Manager) => {}
             _ => {
                 return Err(NodeError::Invalid(
                     "only an owner or manager till can link a relay".into(),
@@ -413,6 +225,7 @@ impl Node {
         }
         d.revoked = true;
         self.write_store(|s| s.put_device(device, &d, now_ms()))
+            .map(drop)
     }
 
     /// Records the addresses this device listens on in its roster entry (when changed),
@@ -427,6 +240,7 @@ impl Node {
         }
         d.addrs = addrs;
         self.write_store(|s| s.put_device(me, &d, now_ms()))
+            .map(drop)
     }
 
     /// Remembers where a peer was reached (local only).

@@ -8,14 +8,13 @@
 //!   are skipped) and cached per catalog heads, so an enrolment synced from another till
 //!   is picked up on the next request. The known/unknown threshold is the store
 //!   profile's `ml_threshold`, else [`kasir_ml::DEFAULT_THRESHOLD`].
-//! - When the local answer is unknown and the store has a relay, [`fallback`] asks it
-//!   within a short deadline; see [`Matcher::recognize_local`] and [`Node::ml_settle`].
+//! - When the local answer is unknown and the store has a relay, it is asked within a
+//!   short deadline (`kasir_sync::recognition`); see [`Matcher::recognize_local`] and
+//!   [`Node::ml_settle`].
 //! - Enrolment and feedback write the catalog (new references) and, for feedback, the
 //!   till's ledger (`kasir.ml.v1` event), durably like every other write. The daemon
 //!   computes embeddings outside the node's lock and writes them under it
 //!   ([`Node::ml_enroll_embeddings`], [`Node::ml_feedback_embedding`]).
-
-pub mod fallback;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -28,13 +27,14 @@ use kasir_crdt::store::Role;
 use kasir_crdt::{DeviceId, StoreId};
 use kasir_ml::{BUNDLED_MODEL_BLAKE3, DEFAULT_THRESHOLD, Embedding, Gallery, Model, ModelHash};
 use rusqlite::TransactionBehavior;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
 use crate::node::{Node, now_ms};
-use crate::replica::Membership;
 use crate::storage;
-use fallback::{FallbackClient, FallbackError, MAX_K, MlRequest, RemoteMatch};
+use kasir_sync::Membership;
+pub use kasir_sync::recognition as fallback;
+use kasir_sync::recognition::{FallbackClient, FallbackError, MAX_K, MlRequest, RemoteMatch};
 
 /// Largest photo accepted (bytes).
 pub const MAX_IMAGE_BYTES: usize = 16 * 1024 * 1024;
@@ -69,7 +69,7 @@ pub fn model_candidates(exe: Option<&std::path::Path>) -> Vec<PathBuf> {
 }
 
 /// Where an answer came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// This till's gallery.
@@ -79,30 +79,30 @@ pub enum Source {
 }
 
 /// One scored SKU of an answer.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OutcomeMatch {
     /// The product.
     pub sku: String,
     /// Best cosine similarity among its references.
     pub score: f32,
     /// The store whose reference matched best, when the relay answered.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store: Option<String>,
 }
 
 /// What asking the relay gave.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FallbackReport {
     /// `answered` (the relay recognised the photo), `unknown` (it answered, but nothing
     /// this store sells reached the threshold), or why there was no answer: `timeout`,
     /// `unreachable`, `refused`, `malformed`, `skipped`.
-    pub outcome: &'static str,
+    pub outcome: String,
     /// Time spent asking.
     pub elapsed_ms: f64,
 }
 
 /// The answer of `kasir ml recognize` and `POST /v1/ml/recognize`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RecognizeOutcome {
     /// Best SKUs first.
     pub matches: Vec<OutcomeMatch>,
@@ -113,7 +113,7 @@ pub struct RecognizeOutcome {
     /// Which gallery the matches come from.
     pub source: Source,
     /// Present when the relay was asked (the local answer was unknown).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fallback: Option<FallbackReport>,
 }
 
@@ -272,9 +272,7 @@ impl Node {
     /// The store's model, loaded once per process; refused if the file's hash differs.
     pub fn ml_model(&self) -> Result<Model, NodeError> {
         let expected = self.ml_active_model()?;
-        let mut cached = MODEL
-            .lock()
-            .map_err(|_| NodeError::Invalid("model cache poisoned".into()))?;
+        let mut cached = MODEL.lock()?;
         if let Some(m) = cached.as_ref().filter(|m| m.hash() == expected) {
             return Ok(m.clone());
         }
@@ -329,9 +327,7 @@ impl Node {
 
     fn ml_gallery(&mut self, model: &Model) -> Result<Arc<Gallery>, NodeError> {
         let heads = self.catalog()?.doc().heads_hash();
-        let mut cached = GALLERY
-            .lock()
-            .map_err(|_| NodeError::Invalid("gallery cache poisoned".into()))?;
+        let mut cached = GALLERY.lock()?;
         if let Some((h, m, g)) = cached.as_ref()
             && *h == heads
             && *m == model.hash()
@@ -385,27 +381,12 @@ impl Node {
             .enable_all()
             .build()
         {
-            Ok(rt) => rt.block_on(async {
-                let asked = tokio::time::timeout(deadline, async {
-                    let ep = crate::sync::net::bind_endpoint(secret, ([0, 0, 0, 0], 0).into())
-                        .await
-                        .map_err(|e| FallbackError::Unreachable(e.to_string()))?;
-                    let client = FallbackClient::new(ep.clone());
-                    let left = deadline.saturating_sub(started.elapsed());
-                    let result = client.ask(&query.relays, &query.request, left).await;
-                    Ok::<_, FallbackError>((ep, result))
-                })
-                .await;
-                match asked {
-                    Ok(Ok((ep, result))) => {
-                        // The answer is in; closing is courtesy, bounded.
-                        let _ = tokio::time::timeout(Duration::from_millis(200), ep.close()).await;
-                        result
-                    }
-                    Ok(Err(e)) => Err(e),
-                    Err(_) => Err(FallbackError::Timeout(deadline)),
-                }
-            }),
+            Ok(rt) => rt.block_on(crate::lan::ask_relay_once(
+                secret,
+                &query.relays,
+                &query.request,
+                deadline,
+            )),
             Err(e) => Err(FallbackError::Unreachable(e.to_string())),
         };
         let answer = query.answer(result, started.elapsed());
@@ -460,7 +441,7 @@ impl Node {
             }
         };
         out.fallback = Some(FallbackReport {
-            outcome,
+            outcome: outcome.to_owned(),
             elapsed_ms: ms(answer.elapsed),
         });
         Ok(out)

@@ -19,156 +19,25 @@ use kasir_crdt::ids::product_id;
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
 use kasir_crdt::pricing::{CartLine, price_cart};
 use kasir_crdt::records::{
-    MovementKind, Payment, Product, Sale, ShiftClose, ShiftOpen, StockLine, StockMovement, Void,
+    MovementKind, Product, Sale, ShiftClose, ShiftOpen, StockLine, StockMovement, Void,
 };
 use kasir_crdt::stock::opname_delta;
 use kasir_crdt::store::{Device, Role, StoreDoc, StoreProfile};
-use kasir_crdt::{ActorId, BusinessDate, DeviceId, DocId, DocKind, Qty, StoreId};
+use kasir_crdt::{ActorId, BusinessDate, DeviceId, DocId, DocKind, StoreId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use serde::Serialize;
 
+use kasir_sync::Identity;
+
+use crate::api::{
+    InitOptions, MovementInput, MovementOutcome, NodeStatus, PeerStatus, ProductAdded,
+    ProductInput, SaleOutcome, SaleRequest, TillIdentity,
+};
 use crate::error::NodeError;
-use crate::identity::Identity;
 use crate::storage::{self, COMPACT_AFTER_CHUNKS, READ_TABLES_VERSION};
-use crate::tables::{self, ProductRow, SaleRow, StockRow};
+use crate::tables::{self, ProductRow, SaleRow, SaleStatus, StockRow};
 
 /// Name of the lock file in the data directory.
 pub const LOCK_FILE: &str = "kasir.lock";
-
-/// How a new store is created.
-#[derive(Debug, Clone)]
-pub struct InitOptions {
-    /// The shop's name.
-    pub store_name: String,
-    /// This till's short code, e.g. `T1`.
-    pub till_code: String,
-}
-
-/// A product to add or update. `None` fields keep what the catalog has.
-#[derive(Debug, Clone, Default)]
-pub struct ProductInput {
-    /// SKU (identity of the product).
-    pub sku: String,
-    /// Name.
-    pub name: String,
-    /// Selling price.
-    pub price: i64,
-    /// Barcodes to add.
-    pub barcodes: Vec<String>,
-    /// Cost.
-    pub cost: Option<i64>,
-    /// Category.
-    pub category: Option<String>,
-    /// Unit (`pcs` by default).
-    pub unit: Option<String>,
-    /// Set on-hand stock to this quantity.
-    pub stock: Option<Qty>,
-}
-
-/// The result of adding a product.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ProductAdded {
-    /// Product id.
-    pub product_id: String,
-    /// SKU.
-    pub sku: String,
-}
-
-/// A requested stock movement.
-#[derive(Debug, Clone)]
-pub struct MovementInput {
-    /// `Receive`, `Adjust` or `Opname`.
-    pub kind: MovementKind,
-    /// SKU or barcode.
-    pub sku: String,
-    /// Quantity for receive (positive) and adjust (signed).
-    pub qty: Option<Qty>,
-    /// Counted quantity for an opname.
-    pub counted: Option<Qty>,
-    /// Free text.
-    pub note: Option<String>,
-}
-
-/// A recorded movement.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct MovementOutcome {
-    /// Movement id.
-    pub movement_id: String,
-    /// The change applied to on-hand stock.
-    pub delta: f64,
-}
-
-/// One line of a sale request.
-#[derive(Debug, Clone)]
-pub struct SaleItem {
-    /// SKU or barcode.
-    pub code: String,
-    /// Quantity.
-    pub qty: Qty,
-    /// Discount in rupiah on this line.
-    pub discount: i64,
-}
-
-/// A sale request.
-#[derive(Debug, Clone, Default)]
-pub struct SaleRequest {
-    /// Client-chosen id: the same id again returns the first result.
-    pub client_id: Option<String>,
-    /// What is bought.
-    pub items: Vec<SaleItem>,
-    /// Payments; exact cash when empty.
-    pub payments: Vec<Payment>,
-    /// Cashier name.
-    pub cashier: Option<String>,
-}
-
-/// The result of a sale.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SaleOutcome {
-    /// Sale id.
-    pub sale_id: String,
-    /// Receipt number.
-    pub receipt_no: String,
-    /// Total.
-    pub total: i64,
-    /// Change.
-    pub change: i64,
-    /// `false` when this is the first result of an earlier request with the same client id.
-    #[serde(skip)]
-    pub created: bool,
-}
-
-/// Identity and sync state of the node.
-#[derive(Debug, Clone, Serialize)]
-pub struct NodeStatus {
-    /// Store id.
-    pub store_id: String,
-    /// This device's endpoint id.
-    pub endpoint_id: String,
-    /// This till's code.
-    pub till_code: String,
-    /// Store name.
-    pub store_name: String,
-    /// Peers and whether they are connected.
-    pub peers: Vec<PeerStatus>,
-    /// Documents with changes not yet acknowledged by any peer.
-    pub unsynced_docs: u64,
-    /// Documents held.
-    pub docs: u64,
-    /// Products in the catalog.
-    pub products: u64,
-    /// Sales held (all tills).
-    pub sales: u64,
-}
-
-/// One peer in the status.
-#[derive(Debug, Clone, Serialize)]
-pub struct PeerStatus {
-    /// The peer's endpoint id.
-    pub endpoint_id: String,
-    /// Whether a connection is open now.
-    pub connected: bool,
-}
 
 /// A Kasir till engine over one data directory.
 pub struct Node {
@@ -199,27 +68,7 @@ impl std::fmt::Debug for Node {
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// The business date of `at_ms` in a zone `offset_minutes` east of UTC.
-pub fn business_date(at_ms: i64, offset_minutes: i32) -> BusinessDate {
-    let local = chrono::DateTime::from_timestamp_millis(at_ms + i64::from(offset_minutes) * 60_000)
-        .unwrap_or_default();
-    // A formatted chrono date always parses.
-    local
-        .format("%Y-%m-%d")
-        .to_string()
-        .parse()
-        .unwrap_or_else(|_| {
-            BusinessDate::try_from("1970-01-01".to_owned()).unwrap_or_else(|_| unreachable!())
-        })
-}
+pub(crate) use kasir_sync::now_ms;
 
 fn lock_dir(dir: &Path) -> Result<File, NodeError> {
     let path = dir.join(LOCK_FILE);
@@ -239,13 +88,7 @@ fn lock_dir(dir: &Path) -> Result<File, NodeError> {
 }
 
 pub(crate) fn validate_till_code(code: &str) -> Result<String, NodeError> {
-    let code = code.trim().to_uppercase();
-    if code.is_empty() || code.len() > 8 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(NodeError::Invalid(format!(
-            "invalid till code {code:?}: use 1 to 8 letters or digits"
-        )));
-    }
-    Ok(code)
+    Ok(kasir_sync::membership::validate_till_code(code)?)
 }
 
 fn validate_text(what: &str, value: &str, max: usize) -> Result<(), NodeError> {
@@ -285,13 +128,7 @@ impl Node {
         if storage::meta_get(&db, "store_id")?.is_some() {
             return Err(NodeError::AlreadyInitialised(dir.display().to_string()));
         }
-        let identity = if dir.join(crate::identity::KEY_FILE).exists() {
-            Identity::load(dir)?
-        } else {
-            let identity = Identity::generate();
-            identity.store(dir)?;
-            identity
-        };
+        let identity = Identity::load_or_create(dir)?;
         let actor = ActorId::random();
         let store_id = StoreId(uuid::Uuid::now_v7());
         let now = now_ms();
@@ -402,14 +239,22 @@ impl Node {
         &self.till_code
     }
 
+    /// Who this till is: store, endpoint id and till code.
+    pub fn till_identity(&self) -> TillIdentity {
+        TillIdentity {
+            store_id: self.store_id().to_string(),
+            endpoint_id: self.device_id().to_string(),
+            till_code: self.till_code.clone(),
+            role: None,
+            relay: None,
+            relay_code: None,
+            adopted: None,
+        }
+    }
+
     /// The store profile.
     pub fn profile(&self) -> &StoreProfile {
         &self.profile
-    }
-
-    /// The database (read-only use: benchmarks and diagnostics).
-    pub fn db(&self) -> &Connection {
-        &self.db
     }
 
     /// Replaces the store profile (tax rule, rounding, receipt texts...).
@@ -513,7 +358,7 @@ impl Node {
     }
 
     fn today(&self) -> BusinessDate {
-        business_date(now_ms(), self.profile.utc_offset_minutes)
+        BusinessDate::at(now_ms(), self.profile.utc_offset_minutes)
     }
 
     /// The id of this till's ledger for `date`.
@@ -690,7 +535,7 @@ impl Node {
         {
             return Err(NodeError::Invalid(format!("invalid cost {cost}")));
         }
-        for b in &input.barcodes {
+        for b in input.all_barcodes() {
             validate_code("barcode", b)?;
         }
         if let Some(unit) = &input.unit {
@@ -713,7 +558,7 @@ impl Node {
             .as_ref()
             .map(|p| p.barcodes.clone())
             .unwrap_or_default();
-        for b in &input.barcodes {
+        for b in input.all_barcodes() {
             if !barcodes.contains(b) {
                 barcodes.push(b.clone());
             }
@@ -1041,7 +886,7 @@ impl Node {
             req.payments.clone(),
         )?;
         let now = now_ms();
-        let today = business_date(now, self.profile.utc_offset_minutes);
+        let today = BusinessDate::at(now, self.profile.utc_offset_minutes);
         let device = self.device_id().to_string();
         let till_code = self.till_code.clone();
         let result = (|| -> Result<(Sale, DocId), NodeError> {
@@ -1142,8 +987,8 @@ impl Node {
             .ok_or_else(|| NodeError::NotFound(format!("sale {sale_id}")))
     }
 
-    /// The listed status of a sale (`completed`, `voided`...).
-    pub fn sale_status(&self, sale_id: &str) -> Result<String, NodeError> {
+    /// The listed status of a sale.
+    pub fn sale_status(&self, sale_id: &str) -> Result<SaleStatus, NodeError> {
         self.db
             .prepare_cached("SELECT status FROM sales WHERE sale_id = ?1")?
             .query_row([tables::SaleKey::of(sale_id)], |r| r.get(0))
@@ -1154,7 +999,7 @@ impl Node {
     /// Voids a whole sale; its stock comes back.
     pub fn void_sale(&mut self, sale_id: &str, reason: &str) -> Result<String, NodeError> {
         let sale = self.sale(sale_id)?;
-        if self.sale_status(sale_id)? == "voided" {
+        if self.sale_status(sale_id)? == SaleStatus::Voided {
             return Err(NodeError::Conflict(format!(
                 "sale {sale_id} is already voided"
             )));
@@ -1312,11 +1157,39 @@ impl Node {
         let status = self.sale_status(sale_id)?;
         let opts = kasir_devices::receipt::ReceiptOptions {
             width,
-            status: (status == "voided").then(|| "DIBATALKAN".to_owned()),
+            status: (status == SaleStatus::Voided).then(|| "DIBATALKAN".to_owned()),
             reprint: false,
             ..Default::default()
         };
-        kasir_devices::receipt::render_text(&self.profile, &sale, &opts)
-            .map_err(|e| NodeError::Invalid(e.to_string()))
+        Ok(kasir_devices::receipt::render_text(
+            &self.profile,
+            &sale,
+            &opts,
+        )?)
+    }
+}
+
+#[cfg(feature = "test-utils")]
+impl Node {
+    /// Benches and tests: stores a whole ledger built outside the node (a year of
+    /// history in seconds) as one snapshot, with the read-table rows of its records, in
+    /// one transaction. Returns how many records did not decode.
+    pub fn store_ledger(&mut self, ledger: &mut LedgerDoc) -> Result<usize, NodeError> {
+        let meta = ledger.meta().clone();
+        let id = ledger.doc().id();
+        let bytes = ledger.doc().save();
+        let heads = ledger.doc().heads_hash();
+        let tx = self.db.transaction()?;
+        storage::register_doc(
+            &tx,
+            id,
+            DocKind::Ledger,
+            Some(&meta.till.to_string()),
+            Some(meta.date.as_str()),
+        )?;
+        storage::append_chunk(&tx, id, &bytes, &heads)?;
+        let bad = tables::index_ledger(&tx, ledger)?;
+        tx.commit()?;
+        Ok(bad)
     }
 }

@@ -5,10 +5,10 @@
 //! Who owns what:
 //! - The [`PrintQueue`] task owns the printer while the daemon runs: its URI, profile and
 //!   transport, and the jobs waiting for it. Jobs run one at a time, in order.
-//! - HTTP handlers hold a [`PrintQueue`] handle (a bounded channel sender): enqueueing
-//!   never waits for the printer, and a full queue is refused at once.
-//! - The [`Node`] stays behind the HTTP state's mutex. The queue locks it only to render
-//!   a job's bytes, on the blocking pool, and never while talking to the printer.
+//! - HTTP handlers (`crate::http`) hold a [`PrintQueue`] handle (a bounded channel
+//!   sender): enqueueing never waits for the printer, and a full queue is refused at once.
+//! - The [`Node`] stays behind its [`SharedNode`] mutex. The queue locks it only to
+//!   render a job's bytes, on the blocking pool, and never while talking to the printer.
 //! - The daemon's [`CancellationToken`] ends the queue at shutdown; jobs still waiting are
 //!   dropped (the sale is in the ledger: reprint it from history).
 //!
@@ -19,28 +19,22 @@
 //! The daemon's printer is configured in `printer.json` in the data directory
 //! ([`PrinterConfig`]); without that file `POST /v1/sales/{id}/print` answers 409.
 
-use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Extension;
-use axum::body::Bytes;
-use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use kasir_devices::encode::{PrinterProfile, encode};
 use kasir_devices::receipt::{ReceiptOptions, layout};
 use kasir_devices::transport::{self, PrinterUri, TransportOptions};
 use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::NodeError;
-use crate::http::{ApiError, AppState};
 use crate::node::Node;
+use crate::shared::SharedNode;
+use crate::tables::SaleStatus;
 
 /// File in the data directory that configures the daemon's printer.
 pub const PRINTER_FILE: &str = "printer.json";
@@ -103,7 +97,7 @@ pub fn receipt_escpos(
     req: &EscposRequest,
 ) -> Result<Vec<u8>, NodeError> {
     let sale = node.sale(sale_id)?;
-    let voided = node.sale_status(sale_id)? == "voided";
+    let voided = node.sale_status(sale_id)? == SaleStatus::Voided;
     let opts = ReceiptOptions {
         width: req.profile.columns,
         status: voided.then(|| "DIBATALKAN".to_owned()),
@@ -114,9 +108,8 @@ pub fn receipt_escpos(
             && !voided
             && sale.payments.iter().any(|p| p.is_cash()),
     };
-    let receipt =
-        layout(node.profile(), &sale, &opts).map_err(|e| NodeError::Invalid(e.to_string()))?;
-    encode(&receipt, &req.profile).map_err(|e| NodeError::Invalid(e.to_string()))
+    let receipt = layout(node.profile(), &sale, &opts)?;
+    Ok(encode(&receipt, &req.profile)?)
 }
 
 /// `printer.json`: the daemon's printer.
@@ -190,10 +183,7 @@ impl PrinterConfig {
 
     /// Checks the configuration.
     pub fn settings(&self) -> Result<PrintSettings, NodeError> {
-        let uri: PrinterUri = self
-            .uri
-            .parse()
-            .map_err(|e: transport::UriError| NodeError::Invalid(e.to_string()))?;
+        let uri: PrinterUri = self.uri.parse().map_err(NodeError::from)?;
         let mut profile = printer_profile(None, self.profile.as_deref(), false)?;
         if let Some(native) = self.native_qr {
             profile.native_qr = native;
@@ -219,7 +209,7 @@ struct Job {
 }
 
 /// A handle to the daemon's print queue (cheap to clone).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct PrintQueue {
     tx: mpsc::Sender<Job>,
     next_id: Arc<AtomicU64>,
@@ -229,7 +219,7 @@ pub struct PrintQueue {
 impl PrintQueue {
     /// Starts the queue task for `settings` on the current tokio runtime.
     pub fn start(
-        node: Arc<Mutex<Node>>,
+        node: SharedNode,
         settings: PrintSettings,
         cancel: CancellationToken,
     ) -> PrintQueue {
@@ -245,13 +235,12 @@ impl PrintQueue {
 
     /// The queue configured by `printer.json` in the node's data directory, if any. A
     /// broken `printer.json` is logged and leaves the daemon without a printer.
-    pub fn from_data_dir(state: &AppState, cancel: CancellationToken) -> Option<PrintQueue> {
-        let node = state.node();
+    pub fn from_data_dir(node: &SharedNode, cancel: CancellationToken) -> Option<PrintQueue> {
         let dir = node.lock().ok()?.dir().to_owned();
         match PrinterConfig::load(&dir) {
             Ok(Some(settings)) => {
                 tracing::info!(printer = %settings.uri, "print queue started");
-                Some(PrintQueue::start(node, settings, cancel))
+                Some(PrintQueue::start(node.clone(), settings, cancel))
             }
             Ok(None) => None,
             Err(e) => {
@@ -289,7 +278,7 @@ impl PrintQueue {
 /// The queue task: one job at a time until cancelled or every handle is gone.
 async fn run(
     mut rx: mpsc::Receiver<Job>,
-    node: Arc<Mutex<Node>>,
+    node: SharedNode,
     settings: PrintSettings,
     cancel: CancellationToken,
 ) {
@@ -311,7 +300,7 @@ async fn run(
 }
 
 /// Renders the job's bytes once, then sends them, retrying with doubling waits.
-async fn print_job(node: &Arc<Mutex<Node>>, settings: &PrintSettings, job: &Job) {
+async fn print_job(node: &SharedNode, settings: &PrintSettings, job: &Job) {
     let req = EscposRequest {
         profile: settings.profile.clone(),
         qr: settings.qr.clone(),
@@ -319,13 +308,9 @@ async fn print_job(node: &Arc<Mutex<Node>>, settings: &PrintSettings, job: &Job)
         reprint: job.reprint,
     };
     let (node, sale_id) = (node.clone(), job.sale_id.clone());
-    let rendered = tokio::task::spawn_blocking(move || {
-        let mut guard = node
-            .lock()
-            .map_err(|_| NodeError::Invalid("node state poisoned".into()))?;
-        receipt_escpos(&mut guard, &sale_id, &req)
-    })
-    .await;
+    let rendered =
+        tokio::task::spawn_blocking(move || receipt_escpos(&mut *node.lock()?, &sale_id, &req))
+            .await;
     let bytes = match rendered {
         Ok(Ok(bytes)) => Arc::new(bytes),
         Ok(Err(e)) => {
@@ -357,97 +342,6 @@ async fn print_job(node: &Arc<Mutex<Node>>, settings: &PrintSettings, job: &Job)
         }
     }
     tracing::error!(job = job.id, sale = %job.sale_id, "receipt not printed: giving up (reprint from history)");
-}
-
-/// Options of the print endpoints, as query parameters or a JSON body.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PrintBody {
-    #[serde(default)]
-    reprint: bool,
-}
-
-fn flag(q: &HashMap<String, String>, key: &str) -> Result<bool, NodeError> {
-    match q.get(key).map(String::as_str) {
-        None | Some("0" | "false" | "") => Ok(false),
-        Some("1" | "true") => Ok(true),
-        Some(other) => Err(NodeError::Invalid(format!(
-            "{key} must be true or false, not {other:?}"
-        ))),
-    }
-}
-
-/// `GET /v1/sales/{sale_id}/print?width=&profile=&qr=&raster_qr=&drawer=&reprint=`: the
-/// receipt's ESC/POS bytes (what `kasir receipt --escpos/--printer` sends).
-pub async fn http_escpos(
-    State(state): State<AppState>,
-    UrlPath(sale_id): UrlPath<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
-    let width = match q.get("width") {
-        Some(w) => Some(w.parse::<usize>().map_err(|_| {
-            ApiError::from(NodeError::Invalid(format!(
-                "width must be a number, not {w:?}"
-            )))
-        })?),
-        None => None,
-    };
-    let req = EscposRequest {
-        profile: printer_profile(
-            width,
-            q.get("profile").map(String::as_str),
-            flag(&q, "raster_qr")?,
-        )?,
-        qr: q.get("qr").cloned().filter(|s| !s.is_empty()),
-        drawer: flag(&q, "drawer")?,
-        reprint: flag(&q, "reprint")?,
-    };
-    let bytes = blocking(&state, move |n| receipt_escpos(n, &sale_id, &req)).await?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
-}
-
-/// `POST /v1/sales/{sale_id}/print` (body optional: `{"reprint": true}`): queues the
-/// receipt on the daemon's printer → 202 `{"job_id","sale_id","printer"}`. 404 for an
-/// unknown sale, 409 when no printer is configured or the queue is full.
-pub async fn http_enqueue(
-    State(state): State<AppState>,
-    queue: Option<Extension<Option<PrintQueue>>>,
-    UrlPath(sale_id): UrlPath<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    let b: PrintBody = if body.iter().all(u8::is_ascii_whitespace) {
-        PrintBody::default()
-    } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| NodeError::Invalid(format!("malformed JSON body: {e}")))?
-    };
-    let Some(Extension(Some(queue))) = queue else {
-        return Err(NodeError::Conflict(format!(
-            "no printer configured: put {PRINTER_FILE} in the data directory and restart kasir run"
-        ))
-        .into());
-    };
-    let id = sale_id.clone();
-    blocking(&state, move |n| n.sale_status(&id).map(|_| ())).await?;
-    let job_id = queue.enqueue(&sale_id, b.reprint)?;
-    let v = json!({ "job_id": job_id, "sale_id": sale_id, "printer": queue.printer() });
-    Ok((StatusCode::ACCEPTED, axum::Json(v)).into_response())
-}
-
-async fn blocking<T: Send + 'static>(
-    state: &AppState,
-    f: impl FnOnce(&mut Node) -> Result<T, NodeError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let node = state.node();
-    tokio::task::spawn_blocking(move || {
-        let mut guard = node
-            .lock()
-            .map_err(|_| NodeError::Invalid("node state poisoned".into()))?;
-        f(&mut guard)
-    })
-    .await
-    .map_err(|e| NodeError::Invalid(format!("internal: {e}")))?
-    .map_err(ApiError::from)
 }
 
 #[cfg(test)]

@@ -9,60 +9,61 @@ use serde::{Deserialize, Serialize};
 use crate::error::NodeError;
 
 /// A partial update of the profile: `None` keeps the current value.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, clap::Args)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
 #[serde(deny_unknown_fields)]
 pub struct ProfileUpdate {
     /// Shop name.
-    #[arg(long)]
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub name: Option<String>,
     /// Address.
-    #[arg(long)]
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub address: Option<String>,
     /// Phone.
-    #[arg(long)]
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub phone: Option<String>,
     /// 16-digit NPWP (or 22-digit NITKU), printed when tax is on.
-    #[arg(long)]
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub npwp: Option<String>,
     /// Time zone: WIB, WITA or WIT.
-    #[arg(long)]
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub zone: Option<String>,
     /// Tax: `none`, `ppn11`, `ppn12` (12% on an 11/12 DPP), `pbjt5`, `pbjt10`.
-    #[arg(long)]
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub tax: Option<String>,
     /// Prices exclude the tax (added at the till) instead of including it.
-    #[arg(long)]
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub tax_exclusive: Option<bool>,
     /// Service charge in percent (e.g. 5).
-    #[arg(long)]
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub service_percent: Option<u32>,
     /// Round cash totals to this many rupiah (0 = no rounding).
-    #[arg(long)]
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub cash_rounding: Option<i64>,
     /// Round cash totals down (in the customer's favour) instead of to the nearest.
-    #[arg(long)]
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub round_down: Option<bool>,
     /// Extra receipt header line.
-    #[arg(long)]
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub header: Option<String>,
     /// Receipt footer line.
-    #[arg(long)]
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub footer: Option<String>,
     /// Product recognition: the score (0 to 1) from which a photo counts as recognised;
     /// 0 restores the default (0.50).
-    #[arg(long)]
+    #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub ml_threshold: Option<f32>,
 }

@@ -11,9 +11,10 @@ use std::str::FromStr;
 use kasir_crdt::catalog::CatalogDoc;
 use kasir_crdt::doc::ChangeHash;
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
-use kasir_crdt::store::{Device, Role, StoreDoc};
+use kasir_crdt::store::{Device, StoreDoc};
 use kasir_crdt::sync::PeerState;
-use kasir_crdt::{BusinessDate, DeviceId, Doc, DocId, DocKind};
+use kasir_crdt::{BusinessDate, DeviceId, Doc, DocId, DocKind, StoreId};
+use kasir_sync::{DocRef, DocRefWithHeads, Membership, ReplicaError, SyncReplica};
 use rusqlite::{OptionalExtension, params};
 
 use crate::error::NodeError;
@@ -21,51 +22,65 @@ use crate::node::Node;
 use crate::storage::{self, DocEntry};
 use crate::tables;
 
-/// Which document a sync message is about, as a peer names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocRef {
-    /// The id.
-    pub id: DocId,
-    /// The kind.
-    pub kind: DocKind,
-    /// The writing till, for ledgers.
-    pub till: Option<DeviceId>,
-    /// The business date, for ledgers.
-    pub date: Option<BusinessDate>,
+/// A manifest entry of this node's own storage as a reference.
+pub(crate) fn doc_ref_of(e: &DocEntry) -> Result<DocRef, NodeError> {
+    let till = e
+        .till
+        .as_deref()
+        .map(DeviceId::from_str)
+        .transpose()
+        .map_err(|err| NodeError::Corrupt(err.to_string()))?;
+    let date = e
+        .date
+        .as_deref()
+        .map(BusinessDate::from_str)
+        .transpose()
+        .map_err(|err| NodeError::Corrupt(err.to_string()))?;
+    Ok(DocRef {
+        id: e.id,
+        kind: e.kind,
+        till,
+        date,
+    })
 }
 
-/// A device's standing in the store's roster.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Membership {
-    /// In the roster and not revoked.
-    Member(Role),
-    /// In the roster but revoked.
-    Revoked,
-    /// Not in the roster.
-    Unknown,
+/// A node failure as the sync layer sees it: what a peer sent that does not apply is
+/// the peer's fault (its session ends), anything else is this till's storage.
+fn replica_error(e: NodeError) -> ReplicaError {
+    match e {
+        NodeError::BadRecord(d) => ReplicaError::BadMessage(d),
+        other => ReplicaError::storage(other),
+    }
 }
 
-impl DocRef {
-    /// From a manifest entry of this node's own storage.
-    pub fn from_entry(e: &DocEntry) -> Result<DocRef, NodeError> {
-        let till = e
-            .till
-            .as_deref()
-            .map(DeviceId::from_str)
-            .transpose()
-            .map_err(|err| NodeError::Corrupt(err.to_string()))?;
-        let date = e
-            .date
-            .as_deref()
-            .map(BusinessDate::from_str)
-            .transpose()
-            .map_err(|err| NodeError::Corrupt(err.to_string()))?;
-        Ok(DocRef {
-            id: e.id,
-            kind: e.kind,
-            till,
-            date,
-        })
+impl SyncReplica for Node {
+    fn store_id(&self) -> StoreId {
+        Node::store_id(self)
+    }
+    fn manifest(&mut self) -> Result<Vec<DocRefWithHeads>, ReplicaError> {
+        Node::manifest(self).map_err(replica_error)
+    }
+    fn peer_state(&mut self, peer: DeviceId, doc: DocId) -> Result<PeerState, ReplicaError> {
+        Node::peer_state(self, peer, doc).map_err(replica_error)
+    }
+    fn sync_generate(
+        &mut self,
+        r: &DocRef,
+        state: &mut PeerState,
+    ) -> Result<Option<Vec<u8>>, ReplicaError> {
+        self.check_doc_ref(r)?;
+        let doc = self.replica_doc(r).map_err(replica_error)?;
+        Ok(doc.generate_sync_message(state))
+    }
+    fn sync_receive(
+        &mut self,
+        peer: DeviceId,
+        r: &DocRef,
+        state: &mut PeerState,
+        msg: &[u8],
+    ) -> Result<bool, ReplicaError> {
+        self.check_doc_ref(r)?;
+        Node::sync_receive(self, peer, r, state, msg)
     }
 }
 
@@ -102,7 +117,7 @@ impl Node {
             .iter()
             .map(|e| {
                 Ok(DocRefWithHeads {
-                    doc: DocRef::from_entry(e)?,
+                    doc: doc_ref_of(e)?,
                     heads: e.heads,
                 })
             })
@@ -111,22 +126,12 @@ impl Node {
 
     /// The device's standing in the roster.
     pub fn membership(&self, device: DeviceId) -> Membership {
-        match self.store.device(device) {
-            Ok(Some(Device { revoked: true, .. })) => Membership::Revoked,
-            Ok(Some(d)) => Membership::Member(d.role),
-            _ => Membership::Unknown,
-        }
+        Membership::of(&self.store, device)
     }
 
     /// The roster: every device with its till code, role and remembered addresses.
     pub fn roster(&self) -> Vec<(DeviceId, Device)> {
         self.store.devices()
-    }
-
-    /// Checks that a peer's document reference belongs to this store: its id must be the
-    /// one derived from this store, its kind, and (for ledgers) till and date.
-    pub fn check_doc_ref(&self, r: &DocRef) -> Result<(), NodeError> {
-        check_doc_ref(self.store_id(), r)
     }
 
     /// The persisted sync state with `peer` for `doc` (fresh if none).
@@ -157,6 +162,7 @@ impl Node {
                     )? {
                         Some(doc) => LedgerDoc::from_doc(doc)?,
                         None => {
+                            // Checked references of ledgers always name both.
                             let (Some(till), Some(date)) = (r.till, r.date.clone()) else {
                                 return Err(NodeError::Invalid(
                                     "ledger reference without till and date".into(),
@@ -173,7 +179,7 @@ impl Node {
                         }
                     };
                     if self.ledgers.len() >= 64 {
-                        let own_today = self.own_ledger_id(&crate::node::business_date(
+                        let own_today = self.own_ledger_id(&BusinessDate::at(
                             crate::node::now_ms(),
                             self.profile.utc_offset_minutes,
                         ));
@@ -189,29 +195,18 @@ impl Node {
         }
     }
 
-    /// The next sync message for `peer` about `r`, or `None` if the peer is up to date
-    /// as far as this node knows.
-    pub fn sync_generate(
-        &mut self,
-        r: &DocRef,
-        state: &mut PeerState,
-    ) -> Result<Option<Vec<u8>>, NodeError> {
-        self.check_doc_ref(r)?;
-        Ok(self.replica_doc(r)?.generate_sync_message(state))
-    }
-
-    /// Applies a peer's sync message durably. Returns whether the document changed.
-    pub fn sync_receive(
+    /// Applies a peer's sync message durably (the reference is already checked).
+    /// Returns whether the document changed.
+    fn sync_receive(
         &mut self,
         peer: DeviceId,
         r: &DocRef,
         state: &mut PeerState,
         msg: &[u8],
-    ) -> Result<bool, NodeError> {
-        self.check_doc_ref(r)?;
+    ) -> Result<bool, ReplicaError> {
         let started = std::time::Instant::now();
         let shared_before = state.shared_heads_hash();
-        let doc = self.replica_doc(r)?;
+        let doc = self.replica_doc(r).map_err(replica_error)?;
         let before = doc.heads();
         let received = doc.receive_sync_message(state, msg);
         let applied_at = started.elapsed();
@@ -219,7 +214,7 @@ impl Node {
             // Nothing was applied (automerge checks before it changes the document), but
             // be safe: reload from disk on next use.
             self.forget(r);
-            return Err(e.into());
+            return Err(ReplicaError::BadMessage(e));
         }
         let changed = doc.heads() != before;
         if !changed && state.shared_heads_hash() == shared_before {
@@ -229,7 +224,7 @@ impl Node {
         if result.is_err() {
             self.forget(r);
         }
-        result?;
+        result.map_err(replica_error)?;
         tracing::debug!(
             doc = %r.id, bytes = msg.len(), apply_ms = applied_at.as_millis() as u64,
             total_ms = started.elapsed().as_millis() as u64, "merged a sync message"
@@ -240,7 +235,7 @@ impl Node {
             {
                 self.profile = profile;
             }
-            self.maybe_compact(r.id)?;
+            self.maybe_compact(r.id).map_err(replica_error)?;
         }
         Ok(changed)
     }
@@ -349,36 +344,4 @@ impl Node {
         )?;
         Ok(n as u64)
     }
-}
-
-/// A document reference with its heads hash, as listed in a manifest.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocRefWithHeads {
-    /// The document.
-    pub doc: DocRef,
-    /// blake3 of its sorted heads.
-    pub heads: [u8; 32],
-}
-
-/// Checks that a reference names a document of `store`: its id must be the one derived
-/// from the store, its kind and (for ledgers) till and date.
-pub fn check_doc_ref(store: kasir_crdt::StoreId, r: &DocRef) -> Result<(), NodeError> {
-    let expected = match (r.kind, r.till, &r.date) {
-        (DocKind::Store, None, None) => DocId::store(store),
-        (DocKind::Catalog, None, None) => DocId::catalog(store),
-        (DocKind::Ledger, Some(till), Some(date)) => DocId::ledger(store, till, date),
-        _ => {
-            return Err(NodeError::Invalid(format!(
-                "malformed reference to document {}",
-                r.id
-            )));
-        }
-    };
-    if expected != r.id {
-        return Err(NodeError::Invalid(format!(
-            "document {} is not part of store {store}",
-            r.id
-        )));
-    }
-    Ok(())
 }

@@ -20,14 +20,14 @@ use crate::error::{NodeError, classify_sqlite};
 pub const DB_FILE: &str = "kasir.sqlite";
 
 /// Bump when the read tables change shape: they are rebuilt from the documents on open.
-pub const READ_TABLES_VERSION: i64 = 5;
+pub(crate) const READ_TABLES_VERSION: i64 = 5;
 
 /// A write compacts its document in line only past this many chunks; below it the
 /// daemon's idle maintenance does (see [`COMPACT_WHEN_IDLE`]), off the sale path.
-pub const COMPACT_AFTER_CHUNKS: i64 = 1024;
+pub(crate) const COMPACT_AFTER_CHUNKS: i64 = 1024;
 
 /// Chunks after which the daemon's maintenance compacts a document.
-pub const COMPACT_WHEN_IDLE: i64 = 64;
+pub(crate) const COMPACT_WHEN_IDLE: i64 = 64;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (
@@ -183,7 +183,7 @@ CREATE TABLE IF NOT EXISTS shifts (
 "#;
 
 /// Opens (creating if asked) the database with durable settings and the schema.
-pub fn open_db(dir: &Path, create: bool) -> Result<Connection, NodeError> {
+pub(crate) fn open_db(dir: &Path, create: bool) -> Result<Connection, NodeError> {
     let path = dir.join(DB_FILE);
     if !create && !path.exists() {
         return Err(NodeError::NotInitialised(dir.display().to_string()));
@@ -218,7 +218,7 @@ const READ_TABLES: &[&str] = &[
 
 /// Drops every read table and creates them again with the current schema (so a
 /// rebuild after a schema change starts from the right shape).
-pub fn recreate_read_tables(tx: &Transaction<'_>) -> Result<(), NodeError> {
+pub(crate) fn recreate_read_tables(tx: &Transaction<'_>) -> Result<(), NodeError> {
     for table in READ_TABLES {
         tx.execute_batch(&format!("DROP TABLE IF EXISTS {table};"))?;
     }
@@ -227,14 +227,14 @@ pub fn recreate_read_tables(tx: &Transaction<'_>) -> Result<(), NodeError> {
 }
 
 /// Reads a metadata value.
-pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>, NodeError> {
+pub(crate) fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>, NodeError> {
     Ok(conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()?)
 }
 
 /// Writes a metadata value.
-pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<(), NodeError> {
+pub(crate) fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<(), NodeError> {
     conn.execute(
         "INSERT INTO meta(key, value) VALUES (?1, ?2)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -244,7 +244,7 @@ pub fn meta_set(conn: &Connection, key: &str, value: &str) -> Result<(), NodeErr
 }
 
 /// Registers a document (idempotent).
-pub fn register_doc(
+pub(crate) fn register_doc(
     tx: &Transaction<'_>,
     id: DocId,
     kind: DocKind,
@@ -260,7 +260,7 @@ pub fn register_doc(
 
 /// Appends a chunk of a document and records its new heads. Empty chunks (no new
 /// changes) are skipped.
-pub fn append_chunk(
+pub(crate) fn append_chunk(
     tx: &Transaction<'_>,
     id: DocId,
     data: &[u8],
@@ -292,7 +292,7 @@ pub fn append_chunk(
 }
 
 /// Loads a document from its chunks; `None` if the node does not hold it.
-pub fn load_doc(
+pub(crate) fn load_doc(
     conn: &Connection,
     id: DocId,
     kind: DocKind,
@@ -311,7 +311,7 @@ pub fn load_doc(
 }
 
 /// Number of chunks a document has on disk.
-pub fn chunk_count(conn: &Connection, id: DocId) -> Result<i64, NodeError> {
+pub(crate) fn chunk_count(conn: &Connection, id: DocId) -> Result<i64, NodeError> {
     Ok(conn
         .query_row(
             "SELECT n_chunks FROM docs WHERE doc_id = ?1",
@@ -326,7 +326,7 @@ pub fn chunk_count(conn: &Connection, id: DocId) -> Result<i64, NodeError> {
 ///
 /// The snapshot is of the in-memory document, which holds at least every chunk on disk
 /// (chunks are only written from it or merged into it before being written).
-pub fn compact(conn: &mut Connection, doc: &mut Doc) -> Result<(), NodeError> {
+pub(crate) fn compact(conn: &mut Connection, doc: &mut Doc) -> Result<(), NodeError> {
     let snapshot = doc.save();
     let tx = conn.transaction()?;
     tx.execute(
@@ -346,7 +346,7 @@ pub fn compact(conn: &mut Connection, doc: &mut Doc) -> Result<(), NodeError> {
 }
 
 /// All documents of a kind.
-pub fn docs_of_kind(conn: &Connection, kind: DocKind) -> Result<Vec<DocEntry>, NodeError> {
+pub(crate) fn docs_of_kind(conn: &Connection, kind: DocKind) -> Result<Vec<DocEntry>, NodeError> {
     Ok(manifest(conn)?
         .into_iter()
         .filter(|e| e.kind == kind)
@@ -355,7 +355,7 @@ pub fn docs_of_kind(conn: &Connection, kind: DocKind) -> Result<Vec<DocEntry>, N
 
 /// One document of the manifest: what it is and the hash of its heads.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DocEntry {
+pub(crate) struct DocEntry {
     /// The document.
     pub id: DocId,
     /// Its kind.
@@ -369,7 +369,7 @@ pub struct DocEntry {
 }
 
 /// Every document this node holds, with its heads hash.
-pub fn manifest(conn: &Connection) -> Result<Vec<DocEntry>, NodeError> {
+pub(crate) fn manifest(conn: &Connection) -> Result<Vec<DocEntry>, NodeError> {
     let mut stmt = conn
         .prepare_cached("SELECT doc_id, kind, till, date, heads FROM docs ORDER BY kind, date")?;
     let rows = stmt

@@ -12,7 +12,7 @@ use kasir_crdt::ledger::{
 use kasir_crdt::records::{Product, Refund, Sale, StockMovement, Void};
 use kasir_crdt::{DocId, Qty};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
 
@@ -58,7 +58,7 @@ pub(crate) fn sale_id_column(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Res
 }
 
 /// A product as the read table holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductRow {
     /// Product id.
     pub product_id: String,
@@ -71,7 +71,7 @@ pub struct ProductRow {
     /// Barcodes.
     pub barcodes: Vec<String>,
     /// Cost, if known.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<i64>,
     /// Unit.
     pub unit: String,
@@ -80,7 +80,7 @@ pub struct ProductRow {
 }
 
 /// Upserts a product and its search entries.
-pub fn upsert_product(tx: &Transaction<'_>, p: &Product) -> Result<(), NodeError> {
+pub(crate) fn upsert_product(tx: &Transaction<'_>, p: &Product) -> Result<(), NodeError> {
     let barcodes = p.barcodes.join(" ");
     let rowid: i64 = tx.query_row(
         "INSERT INTO products(product_id, sku, name, barcodes, price, cost, category, unit, active, updated_at_ms)
@@ -118,7 +118,7 @@ pub fn upsert_product(tx: &Transaction<'_>, p: &Product) -> Result<(), NodeError
 }
 
 /// Applies one stock effect; `false` if it was already applied.
-pub fn apply_effect(tx: &Transaction<'_>, e: &StockEffect) -> Result<bool, NodeError> {
+pub(crate) fn apply_effect(tx: &Transaction<'_>, e: &StockEffect) -> Result<bool, NodeError> {
     let inserted = tx.execute(
         "INSERT OR IGNORE INTO stock_effects(movement_id, kind, sku, qty, at_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![e.movement_id, e.kind.as_str(), e.sku, e.qty.milli(), e.at_ms],
@@ -134,7 +134,7 @@ pub fn apply_effect(tx: &Transaction<'_>, e: &StockEffect) -> Result<bool, NodeE
 }
 
 /// Indexes a sale and its stock effects.
-pub fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Result<bool, NodeError> {
+pub(crate) fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Result<bool, NodeError> {
     tx.prepare_cached("INSERT OR IGNORE INTO doc_numbers(doc_id) VALUES (?1)")?
         .execute([doc.0.as_slice()])?;
     let doc_number: i64 = tx
@@ -189,7 +189,7 @@ pub fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Result<bool,
 }
 
 /// Indexes a void.
-pub fn index_void(tx: &Transaction<'_>, void: &Void) -> Result<(), NodeError> {
+pub(crate) fn index_void(tx: &Transaction<'_>, void: &Void) -> Result<(), NodeError> {
     tx.execute(
         "INSERT OR IGNORE INTO sale_events(event_id, sale_id, kind, amount, at_ms) VALUES (?1, ?2, 'void', 0, ?3)",
         params![void.id, SaleKey::of(&void.sale_id), void.at_ms],
@@ -201,7 +201,7 @@ pub fn index_void(tx: &Transaction<'_>, void: &Void) -> Result<(), NodeError> {
 }
 
 /// Indexes a refund.
-pub fn index_refund(tx: &Transaction<'_>, refund: &Refund) -> Result<(), NodeError> {
+pub(crate) fn index_refund(tx: &Transaction<'_>, refund: &Refund) -> Result<(), NodeError> {
     tx.execute(
         "INSERT OR IGNORE INTO sale_events(event_id, sale_id, kind, amount, at_ms) VALUES (?1, ?2, 'refund', ?3, ?4)",
         params![refund.id, SaleKey::of(&refund.sale_id), refund.amount, refund.at_ms],
@@ -227,13 +227,13 @@ fn refresh_status(tx: &Transaction<'_>, sale_id: &str) -> Result<(), NodeError> 
 }
 
 /// Indexes a stock movement record.
-pub fn index_movement(tx: &Transaction<'_>, m: &StockMovement) -> Result<bool, NodeError> {
+pub(crate) fn index_movement(tx: &Transaction<'_>, m: &StockMovement) -> Result<bool, NodeError> {
     apply_effect(tx, &movement_effect(m))
 }
 
 /// Indexes every record of a ledger (idempotent). Returns the number of records that did
 /// not decode (reported, never fatal: one bad record must not hide the rest of a day).
-pub fn index_ledger(tx: &Transaction<'_>, ledger: &LedgerDoc) -> Result<usize, NodeError> {
+pub(crate) fn index_ledger(tx: &Transaction<'_>, ledger: &LedgerDoc) -> Result<usize, NodeError> {
     let doc = ledger.doc_ref().id();
     let mut bad = 0;
     for sale in ledger.sales() {
@@ -280,7 +280,10 @@ pub fn index_ledger(tx: &Transaction<'_>, ledger: &LedgerDoc) -> Result<usize, N
 }
 
 /// Indexes every product of the catalog; returns the number that did not decode.
-pub fn index_catalog(tx: &Transaction<'_>, catalog: &CatalogDoc) -> Result<usize, NodeError> {
+pub(crate) fn index_catalog(
+    tx: &Transaction<'_>,
+    catalog: &CatalogDoc,
+) -> Result<usize, NodeError> {
     let mut bad = 0;
     for p in catalog.products() {
         match p {
@@ -309,7 +312,10 @@ const PRODUCT_COLS: &str =
     "p.product_id, p.sku, p.name, p.price, p.barcodes, p.cost, p.unit, p.active";
 
 /// A product by exact SKU, or else by barcode.
-pub fn product_by_code(conn: &Connection, code: &str) -> Result<Option<ProductRow>, NodeError> {
+pub(crate) fn product_by_code(
+    conn: &Connection,
+    code: &str,
+) -> Result<Option<ProductRow>, NodeError> {
     let by_sku = conn
         .prepare_cached(&format!(
             "SELECT {PRODUCT_COLS} FROM products p WHERE p.sku = ?1 LIMIT 1"
@@ -452,7 +458,7 @@ fn rank(tokens: &[String], rows: &mut [ProductRow]) {
 /// Search by name, SKU or barcode: an exact code first, then word prefixes, then the
 /// same with typos corrected against the catalog's words (`indomei gorng` finds
 /// "Indomie Goreng").
-pub fn search_products(
+pub(crate) fn search_products(
     conn: &Connection,
     q: &str,
     limit: usize,
@@ -505,7 +511,7 @@ pub fn search_products(
 }
 
 /// Stock level of one SKU.
-pub fn on_hand(conn: &Connection, sku: &str) -> Result<Qty, NodeError> {
+pub(crate) fn on_hand(conn: &Connection, sku: &str) -> Result<Qty, NodeError> {
     Ok(Qty(conn
         .prepare_cached("SELECT on_hand FROM stock_levels WHERE sku = ?1")?
         .query_row([sku], |r| r.get(0))
@@ -514,7 +520,7 @@ pub fn on_hand(conn: &Connection, sku: &str) -> Result<Qty, NodeError> {
 }
 
 /// A stock level row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StockRow {
     /// SKU.
     pub sku: String,
@@ -525,7 +531,10 @@ pub struct StockRow {
 }
 
 /// Stock levels of every catalog product (and any SKU with movements), or of one SKU.
-pub fn stock_levels(conn: &Connection, sku: Option<&str>) -> Result<Vec<StockRow>, NodeError> {
+pub(crate) fn stock_levels(
+    conn: &Connection,
+    sku: Option<&str>,
+) -> Result<Vec<StockRow>, NodeError> {
     let sql = "SELECT sku, SUM(q) FROM (
                  SELECT sku, on_hand AS q FROM stock_levels
                  UNION ALL SELECT sku, 0 FROM products)
@@ -545,7 +554,7 @@ pub fn stock_levels(conn: &Connection, sku: Option<&str>) -> Result<Vec<StockRow
 }
 
 /// A sale line as listed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SaleLineRow {
     /// SKU.
     pub sku: String,
@@ -557,8 +566,58 @@ pub struct SaleLineRow {
     pub line_total: i64,
 }
 
+/// Where a sale stands, as the read tables derive it from its voids and refunds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleStatus {
+    /// Sold, nothing taken back.
+    Completed,
+    /// Voided whole.
+    Voided,
+    /// Refunded in full.
+    Refunded,
+    /// Partly refunded.
+    PartiallyRefunded,
+}
+
+impl SaleStatus {
+    /// The name stored in the read tables and used in APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaleStatus::Completed => "completed",
+            SaleStatus::Voided => "voided",
+            SaleStatus::Refunded => "refunded",
+            SaleStatus::PartiallyRefunded => "partially_refunded",
+        }
+    }
+}
+
+impl std::str::FromStr for SaleStatus {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<SaleStatus, ()> {
+        [
+            SaleStatus::Completed,
+            SaleStatus::Voided,
+            SaleStatus::Refunded,
+            SaleStatus::PartiallyRefunded,
+        ]
+        .into_iter()
+        .find(|st| st.as_str() == s)
+        .ok_or(())
+    }
+}
+
+impl rusqlite::types::FromSql for SaleStatus {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        v.as_str()?
+            .parse()
+            .map_err(|()| rusqlite::types::FromSqlError::InvalidType)
+    }
+}
+
 /// A sale as listed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SaleRow {
     /// Sale id.
     pub sale_id: String,
@@ -568,8 +627,8 @@ pub struct SaleRow {
     pub till_code: String,
     /// Total.
     pub total: i64,
-    /// `completed`, `voided`, `refunded`, `partially_refunded`.
-    pub status: String,
+    /// Completed, voided, refunded or partially refunded.
+    pub status: SaleStatus,
     /// Business date.
     pub business_date: String,
     /// When (ms).
@@ -579,7 +638,7 @@ pub struct SaleRow {
 }
 
 /// Sales of a business date (all dates when `None`), oldest first.
-pub fn sales(conn: &Connection, date: Option<&str>) -> Result<Vec<SaleRow>, NodeError> {
+pub(crate) fn sales(conn: &Connection, date: Option<&str>) -> Result<Vec<SaleRow>, NodeError> {
     let mut stmt = conn.prepare_cached(
         "SELECT sale_id, receipt_no, till_code, total, status, business_date, created_at_ms
          FROM sales WHERE ?1 IS NULL OR business_date = ?1 ORDER BY created_at_ms, sale_id",

@@ -37,10 +37,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta, LedgerRecords, sale_effects};
 use kasir_crdt::records::{Payment, Sale, SaleLine};
 use kasir_crdt::{ActorId, BusinessDate, DeviceId, DocKind, Qty, StoreId};
-use kasir_node::replica::DocRef;
 use kasir_relay::materialise::{self, DocWrite};
 use kasir_relay::pg_cluster::Cluster;
 use kasir_relay::{db, publisher};
+use kasir_sync::DocRef;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -214,7 +214,7 @@ fn generate(store: StoreId, n: usize, batch: usize, per_day: usize) -> Result<Ve
         for k in i..end {
             let day = k / per_day;
             let day_start = start_ms + day as i64 * 86_400_000;
-            let date = kasir_node::node::business_date(day_start, 420);
+            let date = kasir_crdt::BusinessDate::at(day_start, 420);
             let ledger = match ledgers.entry(day) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => e.insert(LedgerDoc::create(

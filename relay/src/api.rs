@@ -3,7 +3,7 @@
 //! | method and path | response |
 //! |---|---|
 //! | `GET /v1/health` | `{"status":"ok"}`, or 503 when PostgreSQL does not answer |
-//! | `GET /metrics` | Prometheus text (outbox lag, sales, stores, plus the caller's extras) |
+//! | `GET /metrics` | Prometheus text (outbox lag, sales, stores; sync, publisher and recognition counters) |
 //! | `GET /v1/stores[?date=]` | `{"tenant_id","date","stores":[{"store_id","name","created_at","last_sale_at","sales_today"}]}` |
 //! | `GET /v1/reports/daily-sales?store=&from=&to=` | `{"store_id","from","to","days":[{"date","sales","voided","gross","refunded","net","tax"}]}` |
 //! | `GET /v1/reports/top-products?store=&from=&to=&limit=` | `{"store_id","from","to","products":[{"sku","name","qty","revenue"}]}` |
@@ -47,6 +47,7 @@ use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use crate::auth::{self, Claims};
+use crate::metrics::{DbSnapshot, RelayMetrics};
 
 /// Longest range of days a report covers.
 const MAX_RANGE_DAYS: i64 = 366;
@@ -61,23 +62,23 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 const STATEMENT_TIMEOUT: &str = "SET LOCAL statement_timeout = '15s'";
 
 /// Shared state of the head-office API.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct ApiState {
     /// The relay's pool (its own role; requests switch to `kasir_api` per transaction).
     pub pool: PgPool,
     /// The HS256 secret of head-office tokens (`relay_identity.jwt_secret`).
     pub jwt_secret: Arc<Vec<u8>>,
-    /// More Prometheus text appended to `/metrics` (sync and publisher counters).
-    pub extra_metrics: Arc<dyn Fn() -> String + Send + Sync>,
+    /// The process's metrics registry (sync, publisher, recognition counters).
+    pub metrics: RelayMetrics,
 }
 
 impl ApiState {
-    /// State with no extra metrics.
+    /// State with a registry of its own.
     pub fn new(pool: PgPool, jwt_secret: Vec<u8>) -> ApiState {
         ApiState {
             pool,
             jwt_secret: Arc::new(jwt_secret),
-            extra_metrics: Arc::new(String::new),
+            metrics: RelayMetrics::new(),
         }
     }
 }
@@ -325,36 +326,27 @@ async fn metrics(State(state): State<ApiState>) -> Response {
     )
     .fetch_one(&state.pool)
     .await;
-    let mut text = String::new();
-    match row {
-        Ok((pending, age, sales, stores)) => {
-            text.push_str(&format!(
-                "# HELP kasir_relay_db_up Whether PostgreSQL answered this scrape.\n\
-                 # TYPE kasir_relay_db_up gauge\nkasir_relay_db_up 1\n\
-                 # HELP kasir_relay_outbox_pending Outbox rows not yet published to Kafka.\n\
-                 # TYPE kasir_relay_outbox_pending gauge\nkasir_relay_outbox_pending {pending}\n\
-                 # HELP kasir_relay_outbox_oldest_pending_age_seconds Age of the oldest unpublished outbox row (0: none).\n\
-                 # TYPE kasir_relay_outbox_oldest_pending_age_seconds gauge\nkasir_relay_outbox_oldest_pending_age_seconds {age}\n\
-                 # HELP kasir_relay_sales_materialised_total Sales materialised into PostgreSQL.\n\
-                 # TYPE kasir_relay_sales_materialised_total counter\nkasir_relay_sales_materialised_total {sales}\n\
-                 # HELP kasir_relay_stores Stores served by this relay.\n\
-                 # TYPE kasir_relay_stores gauge\nkasir_relay_stores {stores}\n"
-            ));
-        }
+    let db = match row {
+        Ok((outbox_pending, outbox_oldest_age_s, sales, stores)) => Some(DbSnapshot {
+            outbox_pending,
+            outbox_oldest_age_s,
+            sales,
+            stores,
+        }),
         Err(e) => {
             tracing::warn!(error = %e, "metrics query failed");
-            text.push_str(
-                "# HELP kasir_relay_db_up Whether PostgreSQL answered this scrape.\n\
-                 # TYPE kasir_relay_db_up gauge\nkasir_relay_db_up 0\n",
-            );
+            None
         }
-    }
-    let extra = (state.extra_metrics)();
-    text.push_str(&extra);
-    if !text.ends_with('\n') {
-        text.push('\n');
-    }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+    };
+    let text = state.metrics.render(db);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 // Authenticated endpoints --------------------------------------------------------------

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use kasir_crdt::{BusinessDate, DeviceId, DocId, DocKind, StoreId};
-use kasir_node::replica::DocRef;
+use kasir_sync::DocRef;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;

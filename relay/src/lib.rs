@@ -20,6 +20,7 @@ pub mod api;
 pub mod auth;
 pub mod db;
 pub mod materialise;
+pub mod metrics;
 pub mod ml;
 pub mod net;
 pub mod pg_cluster;

@@ -7,8 +7,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use kasir_crdt::StoreId;
-use kasir_node::identity::Identity;
+use kasir_relay::metrics::RelayMetrics;
 use kasir_relay::{api, auth, db, net, pg_cluster, publisher};
+use kasir_sync::Identity;
 use serde_json::{Value, json};
 use sqlx::Row;
 use tokio_util::sync::CancellationToken;
@@ -368,7 +369,8 @@ async fn serve(
         .ok()
         .and_then(|v| v.parse().ok())
         .map_or(net::IDLE_UNLOAD, Duration::from_secs);
-    let relay = net::Relay::with_idle_unload(pool.clone(), idle);
+    let metrics = RelayMetrics::new();
+    let relay = net::Relay::with_idle_unload(pool.clone(), metrics.clone(), idle);
     let endpoint = relay.serve(identity.secret_key, listen).await?;
     let mut addrs: Vec<String> = advertise.to_vec();
     if addrs.is_empty() {
@@ -408,6 +410,7 @@ async fn serve(
             pool.clone(),
             brokers.clone(),
             producer,
+            metrics.clone(),
             cancel.clone(),
         ));
         tracing::info!(%brokers, "publishing the outbox to Kafka");
@@ -417,7 +420,7 @@ async fn serve(
     let state = api::ApiState {
         pool: pool.clone(),
         jwt_secret: Arc::new(identity.jwt_secret.clone()),
-        extra_metrics: Arc::new(|| format!("{}{}", net::metrics_text(), publisher::metrics_text())),
+        metrics,
     };
     let listener = tokio::net::TcpListener::bind(http)
         .await

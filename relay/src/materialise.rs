@@ -15,7 +15,7 @@ use kasir_crdt::ledger::{
 };
 use kasir_crdt::records::Product;
 use kasir_crdt::{Qty, StoreId};
-use kasir_node::replica::DocRef;
+use kasir_sync::DocRef;
 use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;

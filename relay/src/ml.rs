@@ -1,7 +1,7 @@
 //! Recognition questions from tills (`kasir/ml/1`): the cloud fallback of product
 //! recognition.
 //!
-//! A till asks when its own gallery does not know a photo (see `kasir_node::ml::fallback`
+//! A till asks when its own gallery does not know a photo (see `kasir_sync::recognition`
 //! for the wire). The relay answers from the union of the galleries of **every store of
 //! the asking store's tenant** — head office's gallery: a product enrolled at one outlet
 //! is recognised at every outlet.
@@ -21,7 +21,6 @@
 //!   [`READ_TIMEOUT`]; `k` is clamped to `MAX_K`; a refused question gets the reason.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,11 +28,8 @@ use iroh::endpoint::{Connection, RecvStream, SendStream};
 use kasir_crdt::catalog::CatalogDoc;
 use kasir_crdt::{ActorId, DeviceId, Doc, DocId, DocKind, StoreId};
 use kasir_ml::{Embedding, Gallery, ModelHash};
-use kasir_node::ml::fallback::{
-    FallbackError, MAX_K, MlRequest, MlResponse, RemoteMatch, read_message, write_message,
-};
-use kasir_node::replica::Membership;
-use kasir_node::sync::net::device_of;
+use kasir_sync::recognition::{MAX_K, MAX_MESSAGE, MlRequest, MlResponse, RemoteMatch};
+use kasir_sync::transport::{MessageReader, MessageWriter, TransportError, device_of};
 use sqlx::{PgPool, Row};
 use uuid::Uuid;
 
@@ -46,11 +42,6 @@ pub const MAX_STORES: i64 = 256;
 /// How long a till has to send its question once it opened a stream.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Questions answered.
-pub static ANSWERED: AtomicU64 = AtomicU64::new(0);
-/// Questions refused (not a member, unknown store, bad embedding, database trouble).
-pub static REFUSED: AtomicU64 = AtomicU64::new(0);
-
 /// Why a question was not answered.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -60,7 +51,7 @@ pub enum MlError {
     Db(#[from] DbError),
     /// The stream: too large, cut, or not postcard.
     #[error(transparent)]
-    Wire(#[from] FallbackError),
+    Wire(#[from] TransportError),
     /// The asker may not ask this, or asked nonsense.
     #[error("refused: {0}")]
     Refused(String),
@@ -228,31 +219,35 @@ pub async fn serve(relay: Relay, conn: Connection) -> Result<(), MlError> {
 async fn answer_stream(
     relay: &Relay,
     peer: DeviceId,
-    mut send: SendStream,
-    mut recv: RecvStream,
+    send: SendStream,
+    recv: RecvStream,
 ) -> Result<(), MlError> {
-    let buf = tokio::time::timeout(READ_TIMEOUT, read_message(&mut recv))
-        .await
-        .map_err(|_| MlError::Refused("no question within 5 s".into()))??;
-    let response = match postcard::from_bytes::<MlRequest>(&buf) {
-        Err(_) => Err(MlError::Refused("malformed question".into())),
+    let question = tokio::time::timeout(
+        READ_TIMEOUT,
+        MessageReader::new(recv, MAX_MESSAGE).expect::<MlRequest>(),
+    )
+    .await
+    .map_err(|_| MlError::Refused("no question within 5 s".into()))?;
+    let response = match question {
+        Err(TransportError::Wire(_)) => Err(MlError::Refused("malformed question".into())),
+        Err(e) => Err(e.into()),
         Ok(req) => answer(relay, peer, &req).await,
     };
+    let metrics = relay.metrics();
     let response = match response {
         Ok(matches) => {
-            ANSWERED.fetch_add(1, Ordering::Relaxed);
+            metrics.ml_answered.inc();
             MlResponse::Matches(matches)
         }
         Err(e) => {
-            REFUSED.fetch_add(1, Ordering::Relaxed);
+            metrics.ml_refused.inc();
             tracing::warn!(%peer, error = %e, "refused a recognition question");
             MlResponse::Refused(e.to_string())
         }
     };
-    let body = postcard::to_stdvec(&response)
-        .map_err(|e| MlError::Wire(FallbackError::Malformed(e.to_string())))?;
-    write_message(&mut send, &body).await?;
-    let _ = send.finish();
+    let mut writer = MessageWriter::new(send, MAX_MESSAGE);
+    writer.send(&response).await?;
+    writer.finish();
     Ok(())
 }
 
@@ -267,7 +262,7 @@ async fn answer(
         .standing(store, peer)
         .await
         .map_err(|e| MlError::Refused(e.to_string()))?;
-    if !matches!(standing, Membership::Member(_)) {
+    if !standing.is_member() {
         return Err(MlError::Refused(format!(
             "{peer} is not a member of {store}"
         )));

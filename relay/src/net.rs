@@ -22,102 +22,33 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use iroh::Endpoint;
-use iroh::endpoint::{Connection, RecvStream, SendStream};
+use iroh::endpoint::Connection;
 use kasir_crdt::store::{Device, Invite, Role, StoreProfile};
 use kasir_crdt::{DeviceId, DocId, StoreId};
-use kasir_node::NodeError;
-use kasir_node::membership::{Admission, Ticket, plan_admission, secret_hash};
-use kasir_node::ml::fallback::ML_ALPN;
-use kasir_node::replica::Membership;
-use kasir_node::sync::net::{
-    JoinRequest, JoinResponse, NetError, answer_join, bind_endpoint, device_of, read_frame_limited,
-    read_join_message, spawn_frame_reader, write_frames,
+use kasir_sync::driver::{self, DriveError, SessionHost};
+use kasir_sync::join::{JoinRequest, JoinResponse, serve_join};
+use kasir_sync::membership::{
+    Admission, AdmissionError, Membership, Ticket, plan_admission, secret_hash,
 };
-use kasir_node::sync::{Frame, JOIN_ALPN, SYNC_ALPN, Session, SessionError};
+use kasir_sync::now_ms;
+use kasir_sync::recognition::ML_ALPN;
+use kasir_sync::transport::{FrameReader, FrameWriter, TransportError, bind_endpoint, device_of};
+use kasir_sync::wire::MAX_FRAME;
+use kasir_sync::{Frame, JOIN_ALPN, ReplicaError, SYNC_ALPN, Session, SessionError};
 use sqlx::PgPool;
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::db::{self, DbError, TicketKind};
 use crate::materialise;
+use crate::metrics::RelayMetrics;
 use crate::replica::StoreReplica;
-
-/// Sync sessions open now.
-pub static SESSIONS: AtomicI64 = AtomicI64::new(0);
-/// Sync sessions refused (unknown store, stranger, revoked).
-pub static REFUSED: AtomicU64 = AtomicU64::new(0);
-/// Persist transactions committed.
-pub static PERSISTS: AtomicU64 = AtomicU64::new(0);
-/// Persist transactions that failed (the session ended; the till resends).
-pub static PERSIST_ERRORS: AtomicU64 = AtomicU64::new(0);
-/// Sales offered to the materialiser (before dedupe).
-pub static SALES_OFFERED: AtomicU64 = AtomicU64::new(0);
-/// Chunks merged from other instances.
-pub static CHUNKS_POLLED: AtomicU64 = AtomicU64::new(0);
-/// Stores held in memory now.
-pub static LOADED_STORES: AtomicI64 = AtomicI64::new(0);
-
-/// The process counters in Prometheus text format.
-pub fn metrics_text() -> String {
-    let mut out = String::new();
-    for (name, help, value) in [
-        (
-            "kasir_relay_sessions",
-            "open sync sessions",
-            SESSIONS.load(Ordering::Relaxed),
-        ),
-        (
-            "kasir_relay_loaded_stores",
-            "stores held in memory",
-            LOADED_STORES.load(Ordering::Relaxed),
-        ),
-        (
-            "kasir_relay_sessions_refused_total",
-            "sync sessions refused",
-            REFUSED.load(Ordering::Relaxed) as i64,
-        ),
-        (
-            "kasir_relay_persists_total",
-            "persist transactions committed",
-            PERSISTS.load(Ordering::Relaxed) as i64,
-        ),
-        (
-            "kasir_relay_persist_errors_total",
-            "persist transactions failed",
-            PERSIST_ERRORS.load(Ordering::Relaxed) as i64,
-        ),
-        (
-            "kasir_relay_sales_offered_total",
-            "sales offered to the materialiser",
-            SALES_OFFERED.load(Ordering::Relaxed) as i64,
-        ),
-        (
-            "kasir_relay_chunks_polled_total",
-            "chunks merged from other instances",
-            CHUNKS_POLLED.load(Ordering::Relaxed) as i64,
-        ),
-        (
-            "kasir_relay_ml_answered_total",
-            "recognition questions answered",
-            crate::ml::ANSWERED.load(Ordering::Relaxed) as i64,
-        ),
-        (
-            "kasir_relay_ml_refused_total",
-            "recognition questions refused",
-            crate::ml::REFUSED.load(Ordering::Relaxed) as i64,
-        ),
-    ] {
-        out.push_str(&format!(
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
-        ));
-    }
-    out
-}
 
 /// Why a relay operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -128,16 +59,28 @@ pub enum RelayError {
     Db(#[from] DbError),
     /// The transport.
     #[error(transparent)]
-    Net(#[from] NetError),
+    Transport(#[from] TransportError),
     /// The sync protocol.
     #[error(transparent)]
     Session(#[from] SessionError),
-    /// The engine.
+    /// The store's documents.
     #[error(transparent)]
-    Node(#[from] NodeError),
+    Replica(#[from] ReplicaError),
+    /// The membership rules refused an admission.
+    #[error(transparent)]
+    Admission(#[from] AdmissionError),
+    /// A sync session failed.
+    #[error(transparent)]
+    Drive(Box<DriveError<RelayError>>),
     /// The peer may not do this.
     #[error("refused: {0}")]
     Refused(String),
+}
+
+impl From<DriveError<RelayError>> for RelayError {
+    fn from(e: DriveError<RelayError>) -> RelayError {
+        RelayError::Drive(Box::new(e))
+    }
 }
 
 /// A document stored in more chunks than this is compacted into one snapshot.
@@ -152,6 +95,7 @@ pub const TICKET_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// A loaded store: its replica and a token that ends its sessions when it is unloaded.
 #[derive(Debug)]
 struct Loaded {
+    store: StoreId,
     replica: tokio::sync::Mutex<StoreReplica>,
     cancel: CancellationToken,
     /// Sync sessions of the store open now.
@@ -184,17 +128,18 @@ struct Inner {
     loaded: Mutex<HashMap<StoreId, Arc<Loaded>>>,
     cancel: CancellationToken,
     galleries: crate::ml::Galleries,
+    metrics: RelayMetrics,
 }
 
 impl Relay {
     /// A relay over `pool` (nothing runs until [`Relay::serve`]) that unloads a store no
     /// till has synced with for [`IDLE_UNLOAD`].
-    pub fn new(pool: PgPool) -> Relay {
-        Relay::with_idle_unload(pool, IDLE_UNLOAD)
+    pub fn new(pool: PgPool, metrics: RelayMetrics) -> Relay {
+        Relay::with_idle_unload(pool, metrics, IDLE_UNLOAD)
     }
 
     /// A relay that unloads stores idle for `idle_unload`.
-    pub fn with_idle_unload(pool: PgPool, idle_unload: Duration) -> Relay {
+    pub fn with_idle_unload(pool: PgPool, metrics: RelayMetrics, idle_unload: Duration) -> Relay {
         Relay {
             inner: Arc::new(Inner {
                 pool,
@@ -202,8 +147,14 @@ impl Relay {
                 loaded: Mutex::new(HashMap::new()),
                 cancel: CancellationToken::new(),
                 galleries: crate::ml::Galleries::new(),
+                metrics,
             }),
         }
+    }
+
+    /// The process's metrics.
+    pub fn metrics(&self) -> &RelayMetrics {
+        &self.inner.metrics
     }
 
     /// The pool.
@@ -259,6 +210,7 @@ impl Relay {
         });
         tracing::info!(%store, docs = replica.doc_count(), "loaded a store");
         let loaded = Arc::new(Loaded {
+            store,
             replica: tokio::sync::Mutex::new(replica),
             cancel: self.inner.cancel.child_token(),
             sessions: AtomicI64::new(0),
@@ -270,7 +222,7 @@ impl Relay {
             .lock()
             .map_err(|_| RelayError::Refused("registry poisoned".into()))?;
         let loaded = map.entry(store).or_insert(loaded).clone();
-        LOADED_STORES.store(map.len() as i64, Ordering::Relaxed);
+        self.inner.metrics.loaded_stores.set(map.len() as i64);
         Ok(loaded)
     }
 
@@ -281,7 +233,7 @@ impl Relay {
             && let Some(l) = map.remove(&store)
         {
             l.cancel.cancel();
-            LOADED_STORES.store(map.len() as i64, Ordering::Relaxed);
+            self.inner.metrics.loaded_stores.set(map.len() as i64);
         }
     }
 
@@ -298,7 +250,7 @@ impl Relay {
                 }
                 keep
             });
-            LOADED_STORES.store(map.len() as i64, Ordering::Relaxed);
+            self.inner.metrics.loaded_stores.set(map.len() as i64);
         }
     }
 
@@ -308,13 +260,8 @@ impl Relay {
         secret_key: [u8; 32],
         listen: SocketAddr,
     ) -> Result<Endpoint, RelayError> {
-        let endpoint = bind_endpoint(secret_key, listen).await?;
         // Tills also ask the relay about photos they do not recognise.
-        endpoint.set_alpns(vec![
-            SYNC_ALPN.to_vec(),
-            JOIN_ALPN.to_vec(),
-            ML_ALPN.to_vec(),
-        ]);
+        let endpoint = bind_endpoint(secret_key, listen, &[SYNC_ALPN, JOIN_ALPN, ML_ALPN]).await?;
         let ep = endpoint.clone();
         let relay = self.clone();
         tokio::spawn(async move { relay.accept_loop(ep).await });
@@ -429,7 +376,10 @@ impl Relay {
         }
         if !chunks.is_empty() {
             let changed = tokio::task::block_in_place(|| r.merge_chunks(chunks));
-            CHUNKS_POLLED.fetch_add(changed.len() as u64, Ordering::Relaxed);
+            self.inner
+                .metrics
+                .chunks_polled
+                .inc_by(changed.len() as u64);
             r.notify(changed);
         }
         Ok(())
@@ -456,55 +406,60 @@ impl Relay {
 
     async fn handle_sync(&self, conn: Connection) -> Result<(), RelayError> {
         let peer = device_of(conn.remote_id());
-        let (mut send, mut recv) = conn
-            .accept_bi()
+        let metrics = &self.inner.metrics;
+        let (send, recv) = conn.accept_bi().await.map_err(TransportError::from)?;
+        let mut writer = FrameWriter::new(send, metrics.sync.clone());
+        let mut reader = FrameReader::new(recv, metrics.sync.clone());
+        // A stranger's first frame (its `Hello`, a few dozen bytes) is read with a small
+        // limit: no one allocates megabytes on the relay before the roster check.
+        reader.set_max(4096);
+        let first = tokio::time::timeout(Duration::from_secs(10), reader.next())
             .await
-            .map_err(|e| NetError::Io(e.to_string()))?;
-        let first =
-            tokio::time::timeout(Duration::from_secs(10), read_frame_limited(&mut recv, 4096))
-                .await
-                .map_err(|_| RelayError::Refused("no hello within 10 s".into()))??;
+            .map_err(|_| RelayError::Refused("no hello within 10 s".into()))??;
+        reader.set_max(MAX_FRAME);
         let Some(Frame::Hello { store, .. }) = first.clone() else {
-            REFUSED.fetch_add(1, Ordering::Relaxed);
+            metrics.sync.refused.inc();
             return Err(RelayError::Refused("the first frame was not hello".into()));
         };
         let store = StoreId(Uuid::from_bytes(store));
         let loaded = match self.replica(store).await {
             Ok(l) => l,
             Err(e) => {
-                REFUSED.fetch_add(1, Ordering::Relaxed);
-                let _ = write_frames(
-                    &mut send,
-                    vec![Frame::Bye {
-                        reason: e.to_string(),
-                    }],
-                )
-                .await;
-                let _ = send.finish();
+                metrics.sync.refused.inc();
+                writer.bye(&e.to_string()).await;
+                writer.finish();
                 // Let the reason reach the peer before the connection is dropped.
                 let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
                 return Err(e);
             }
         };
         let standing = loaded.live().await?.membership(peer);
-        if !matches!(standing, Membership::Member(_)) {
-            REFUSED.fetch_add(1, Ordering::Relaxed);
+        if !standing.is_member() {
+            metrics.sync.refused.inc();
             tracing::warn!(%peer, %store, "refused a device outside the store's roster");
             conn.close(403u32.into(), b"not a member of this store");
             return Err(RelayError::Refused(format!(
                 "{peer} is not a member of {store}"
             )));
         }
-        SESSIONS.fetch_add(1, Ordering::Relaxed);
+        metrics.sync.sessions.inc();
         loaded.sessions.fetch_add(1, Ordering::Relaxed);
-        let result = self
-            .drive(loaded.clone(), peer, &mut send, recv, first)
-            .await;
+        let host = RelayHost {
+            relay: self.clone(),
+            loaded: loaded.clone(),
+        };
+        let result = driver::drive(&host, peer, writer, reader, first, &loaded.cancel).await;
         loaded.sessions.fetch_sub(1, Ordering::Relaxed);
         loaded.idle_since_ms.store(now_ms(), Ordering::Relaxed);
-        SESSIONS.fetch_sub(1, Ordering::Relaxed);
-        let _ = send.finish();
-        result
+        metrics.sync.sessions.dec();
+        match result {
+            Ok(end) => {
+                tracing::debug!(%peer, %store, ?end, "sync session ended");
+                Ok(())
+            }
+            Err(DriveError::Transport(e)) if e.is_closed() => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Handles one frame: apply, persist what it brought, then return the answer.
@@ -514,12 +469,7 @@ impl Relay {
         session: &mut Session,
         frame: Frame,
     ) -> Result<Vec<Frame>, RelayError> {
-        let kind = match &frame {
-            Frame::Hello { .. } => "hello",
-            Frame::Manifest { .. } => "manifest",
-            Frame::Sync { .. } => "sync",
-            Frame::Bye { .. } => "bye",
-        };
+        let kind = frame.kind();
         let mut r = loaded.live().await?;
         let out = tokio::task::block_in_place(|| session.handle(&mut *r, frame));
         let writes = r.take_pending();
@@ -537,16 +487,17 @@ impl Relay {
             }
         };
         if !writes.is_empty() {
+            let metrics = &self.inner.metrics;
             match materialise::persist(&self.inner.pool, r.tenant(), r.store(), &writes).await {
                 Ok(stats) => {
-                    PERSISTS.fetch_add(1, Ordering::Relaxed);
-                    SALES_OFFERED.fetch_add(stats.sales as u64, Ordering::Relaxed);
+                    metrics.persists.inc();
+                    metrics.sales_offered.inc_by(stats.sales as u64);
                     r.mark_written(&writes);
                     r.notify(writes.iter().map(|w| w.doc.id));
                     self.compact(&mut r).await;
                 }
                 Err(e) => {
-                    PERSIST_ERRORS.fetch_add(1, Ordering::Relaxed);
+                    metrics.persist_errors.inc();
                     // Poisoned before the lock is released: no waiting session may answer,
                     // persist or compact from a replica ahead of PostgreSQL.
                     r.poison();
@@ -561,97 +512,10 @@ impl Relay {
         Ok(out)
     }
 
-    async fn drive(
-        &self,
-        loaded: Arc<Loaded>,
-        peer: DeviceId,
-        send: &mut SendStream,
-        recv: RecvStream,
-        first: Option<Frame>,
-    ) -> Result<(), RelayError> {
-        let mut session = Session::new(peer);
-        let (start, mut changes, store) = {
-            let mut r = loaded.live().await?;
-            let start = tokio::task::block_in_place(|| session.start(&mut *r))?;
-            (start, r.subscribe(), r.store())
-        };
-        write_frames(send, start).await?;
-        if let Some(first) = first {
-            let out = self.process(&loaded, &mut session, first).await?;
-            write_frames(send, out).await?;
-        }
-        let (reader, mut frx) = spawn_frame_reader(recv);
-        let outcome = loop {
-            tokio::select! {
-                biased;
-                _ = loaded.cancel.cancelled() => {
-                    let _ = write_frames(send, vec![Frame::Bye { reason: "relay reloading".into() }]).await;
-                    break Ok(());
-                }
-                frame = frx.recv() => match frame {
-                    None => break Ok(()),
-                    Some(Err(NetError::Io(e))) if e.contains("lost") || e.contains("closed") => break Ok(()),
-                    Some(Err(e)) => break Err(e.into()),
-                    Some(Ok(Frame::Bye { reason })) => {
-                        tracing::debug!(%peer, %reason, "till closed the session");
-                        break Ok(());
-                    }
-                    Some(Ok(frame)) => match self.process(&loaded, &mut session, frame).await {
-                        Ok(out) => write_frames(send, out).await?,
-                        Err(e) => {
-                            let _ = write_frames(send, vec![Frame::Bye { reason: e.to_string() }]).await;
-                            break Err(e);
-                        }
-                    },
-                },
-                changed = changes.recv() => match changed {
-                    Ok(doc) => {
-                        let mut r = loaded.live().await?;
-                        if doc == DocId::store(store) && !matches!(r.membership(peer), Membership::Member(_)) {
-                            drop(r);
-                            let _ = write_frames(send, vec![Frame::Bye { reason: "revoked".into() }]).await;
-                            break Ok(());
-                        }
-                        let frames = tokio::task::block_in_place(|| session.local_change(&mut *r, doc))?;
-                        drop(r);
-                        write_frames(send, frames).await?;
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        let frames = {
-                            let mut r = loaded.live().await?;
-                            // Missed notifications may include a revocation.
-                            if !matches!(r.membership(peer), Membership::Member(_)) {
-                                drop(r);
-                                let _ = write_frames(send, vec![Frame::Bye { reason: "revoked".into() }]).await;
-                                break Ok(());
-                            }
-                            tokio::task::block_in_place(|| session.start(&mut *r))?
-                        };
-                        write_frames(send, frames).await?;
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break Ok(()),
-                },
-            }
-        };
-        reader.abort();
-        outcome
-    }
-
     async fn handle_join(&self, conn: Connection) -> Result<(), RelayError> {
         let joiner = device_of(conn.remote_id());
-        let (mut send, mut recv) = conn
-            .accept_bi()
-            .await
-            .map_err(|e| NetError::Io(e.to_string()))?;
-        let buf = tokio::time::timeout(
-            Duration::from_secs(10),
-            read_join_message(&mut recv, "join request"),
-        )
-        .await
-        .map_err(|_| RelayError::Refused("no join request within 10 s".into()))??;
-        let response = match postcard::from_bytes::<JoinRequest>(&buf) {
-            Err(_) => JoinResponse::Refused("malformed join request".into()),
-            Ok(req) => match self.admit(joiner, req).await {
+        serve_join(&conn, |req: JoinRequest| async move {
+            match self.admit(joiner, req).await {
                 Ok((store, admission)) => JoinResponse::Ok {
                     store: *store.0.as_bytes(),
                     admission,
@@ -660,9 +524,9 @@ impl Relay {
                     tracing::warn!(%joiner, error = %e, "refused a join request");
                     JoinResponse::Refused(e.to_string())
                 }
-            },
-        };
-        answer_join(&conn, &mut send, &response).await?;
+            }
+        })
+        .await?;
         Ok(())
     }
 
@@ -717,8 +581,48 @@ impl Relay {
     }
 }
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+/// One store of the relay as the host of a till's sync session: every frame is applied
+/// to the store's replica and what it brought is persisted before the answer goes out.
+#[derive(Debug)]
+struct RelayHost {
+    relay: Relay,
+    loaded: Arc<Loaded>,
+}
+
+impl SessionHost for RelayHost {
+    type Error = RelayError;
+
+    fn store_id(&self) -> StoreId {
+        self.loaded.store
+    }
+
+    async fn membership(&self, peer: DeviceId) -> Result<Membership, RelayError> {
+        Ok(self.loaded.live().await?.membership(peer))
+    }
+
+    async fn subscribe(&self) -> Result<broadcast::Receiver<DocId>, RelayError> {
+        Ok(self.loaded.live().await?.subscribe())
+    }
+
+    async fn start(&self, session: &mut Session) -> Result<Vec<Frame>, RelayError> {
+        let mut r = self.loaded.live().await?;
+        Ok(tokio::task::block_in_place(|| session.start(&mut *r))?)
+    }
+
+    async fn handle(&self, session: &mut Session, frame: Frame) -> Result<Vec<Frame>, RelayError> {
+        self.relay.process(&self.loaded, session, frame).await
+    }
+
+    async fn local_change(
+        &self,
+        session: &mut Session,
+        doc: DocId,
+    ) -> Result<Vec<Frame>, RelayError> {
+        let mut r = self.loaded.live().await?;
+        Ok(tokio::task::block_in_place(|| {
+            session.local_change(&mut *r, doc)
+        })?)
+    }
 }
 
 /// Admits `device` into the replica's roster with the invite `secret` (the relay side of
@@ -733,9 +637,7 @@ fn admit_in_roster(
     let now = now_ms();
     let store = r.store_doc()?;
     let plan = plan_admission(store, secret, device, requested_code, addrs, now)?;
-    let admission = plan
-        .apply(store, now)
-        .map_err(|e| NodeError::Corrupt(e.to_string()))?;
+    let admission = plan.apply(store, now).map_err(AdmissionError::from)?;
     tracing::info!(%device, till_code = %admission.till_code, "admitted a till");
     Ok(admission)
 }
@@ -762,7 +664,7 @@ pub async fn create_store(
     let now = now_ms();
     {
         let doc = replica.store_doc()?;
-        let bad = |e: kasir_crdt::DocError| RelayError::Node(NodeError::Corrupt(e.to_string()));
+        let bad = |e: kasir_crdt::DocError| RelayError::Replica(ReplicaError::storage(e));
         doc.put_device(
             relay,
             &Device {

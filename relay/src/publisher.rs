@@ -10,7 +10,6 @@
 //! Delivery is at least once: a crash between the broker's ack and the commit
 //! re-publishes those rows; consumers dedupe on `event_id`.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -19,29 +18,10 @@ use sqlx::{PgPool, Row};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::metrics::RelayMetrics;
+
 /// Rows claimed per round.
 pub const BATCH: i64 = 2000;
-
-/// Events published (acknowledged by the broker and marked).
-pub static PUBLISHED: AtomicU64 = AtomicU64::new(0);
-/// Rounds that failed (broker or database unavailable).
-pub static FAILED_ROUNDS: AtomicU64 = AtomicU64::new(0);
-/// When the last round succeeded (ms since the epoch; 0 = never).
-pub static LAST_OK_MS: AtomicI64 = AtomicI64::new(0);
-
-/// The publisher's counters in Prometheus text format.
-pub fn metrics_text() -> String {
-    format!(
-        "# HELP kasir_relay_events_published_total events acknowledged by Kafka\n\
-         # TYPE kasir_relay_events_published_total counter\n\
-         kasir_relay_events_published_total {}\n\
-         # HELP kasir_relay_publish_failures_total publish rounds that failed\n\
-         # TYPE kasir_relay_publish_failures_total counter\n\
-         kasir_relay_publish_failures_total {}\n",
-        PUBLISHED.load(Ordering::Relaxed),
-        FAILED_ROUNDS.load(Ordering::Relaxed)
-    )
-}
 
 /// A publisher failure.
 #[derive(Debug, thiserror::Error)]
@@ -110,8 +90,6 @@ pub async fn drain_once(pool: &PgPool, producer: &FutureProducer) -> Result<usiz
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
-    PUBLISHED.fetch_add(ids.len() as u64, Ordering::Relaxed);
-    LAST_OK_MS.store(chrono::Utc::now().timestamp_millis(), Ordering::Relaxed);
     Ok(ids.len())
 }
 
@@ -122,6 +100,7 @@ pub async fn run(
     pool: PgPool,
     brokers: String,
     mut producer: FutureProducer,
+    metrics: RelayMetrics,
     cancel: CancellationToken,
 ) {
     use rdkafka::producer::Producer;
@@ -134,14 +113,21 @@ pub async fn run(
                 Err(e) => tracing::warn!(error = %e, "cannot create a Kafka producer"),
             }
         }
-        let wait = match drain_once(&pool, &producer).await {
+        let drained = drain_once(&pool, &producer).await;
+        if let Ok(n) = drained {
+            metrics.events_published.inc_by(n as u64);
+            metrics
+                .publish_last_ok
+                .set(kasir_sync::now_ms() as f64 / 1e3);
+        }
+        let wait = match drained {
             Ok(n) if n as i64 >= BATCH => Duration::ZERO,
             Ok(_) => {
                 backoff = Duration::from_millis(250);
                 Duration::from_millis(200)
             }
             Err(e) => {
-                FAILED_ROUNDS.fetch_add(1, Ordering::Relaxed);
+                metrics.publish_failures.inc();
                 tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "publishing the outbox failed");
                 let w = backoff;
                 backoff = (backoff * 2).min(Duration::from_secs(10));

@@ -16,10 +16,9 @@ use kasir_crdt::catalog::CatalogDoc;
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
 use kasir_crdt::store::{Role, StoreDoc};
 use kasir_crdt::sync::PeerState;
-use kasir_crdt::{ActorId, DeviceId, Doc, DocId, DocKind, StoreId};
-use kasir_node::NodeError;
-use kasir_node::replica::{DocRef, DocRefWithHeads, Membership, check_doc_ref};
-use kasir_node::sync::session::SyncReplica;
+use kasir_crdt::{ActorId, DeviceId, Doc, DocError, DocId, DocKind, StoreId};
+use kasir_sync::doc_ref::DocRefError;
+use kasir_sync::{DocRef, DocRefWithHeads, Membership, ReplicaError, SyncReplica, check_doc_ref};
 use uuid::Uuid;
 
 use crate::db::Chunk;
@@ -65,8 +64,8 @@ pub struct StoreReplica {
     poisoned: bool,
 }
 
-fn invalid(e: impl std::fmt::Display) -> NodeError {
-    NodeError::Invalid(e.to_string())
+fn storage(e: DocError) -> ReplicaError {
+    ReplicaError::storage(e)
 }
 
 impl StoreReplica {
@@ -117,7 +116,7 @@ impl StoreReplica {
                 chunks.iter().map(Vec::as_slice),
                 r.actor.clone(),
             )
-            .map_err(invalid)
+            .map_err(storage)
             .and_then(|doc| wrap(&doc_ref, doc));
             match loaded {
                 Ok(held) => {
@@ -219,39 +218,29 @@ impl StoreReplica {
     }
 
     /// The store document, created at its genesis if the relay has none yet.
-    pub fn store_doc(&mut self) -> Result<&mut StoreDoc, NodeError> {
+    pub fn store_doc(&mut self) -> Result<&mut StoreDoc, ReplicaError> {
         let id = DocId::store(self.store);
         if !self.docs.contains_key(&id) {
-            let doc = StoreDoc::create(self.store, self.actor.clone()).map_err(invalid)?;
-            let r = DocRef {
-                id,
-                kind: DocKind::Store,
-                till: None,
-                date: None,
-            };
-            self.docs.insert(id, (r, Held::Store(doc)));
+            let doc = StoreDoc::create(self.store, self.actor.clone()).map_err(storage)?;
+            self.docs
+                .insert(id, (DocRef::store(self.store), Held::Store(doc)));
         }
         match self.docs.get_mut(&id) {
             Some((_, Held::Store(s))) => Ok(s),
-            _ => Err(NodeError::Corrupt(
-                "store document of the wrong kind".into(),
-            )),
+            _ => Err(ReplicaError::Foreign(DocRefError::Malformed(
+                id.to_string(),
+            ))),
         }
     }
 
     /// Queues the store document's unsaved changes (after a local write such as an
     /// admission) for persisting.
-    pub fn queue_store_write(&mut self) -> Result<(), NodeError> {
+    pub fn queue_store_write(&mut self) -> Result<(), ReplicaError> {
         let store = self.store_doc()?;
         let bytes = store.doc().save_incremental();
         if !bytes.is_empty() {
             self.pending.push(DocWrite {
-                doc: DocRef {
-                    id: DocId::store(self.store),
-                    kind: DocKind::Store,
-                    till: None,
-                    date: None,
-                },
+                doc: DocRef::store(self.store),
                 bytes,
                 records: Default::default(),
                 products: Vec::new(),
@@ -336,20 +325,18 @@ impl StoreReplica {
         hashes.push(snapshot);
     }
 
-    fn held(&mut self, r: &DocRef) -> Result<&mut Held, NodeError> {
+    fn held(&mut self, r: &DocRef) -> Result<&mut Held, ReplicaError> {
         if !self.docs.contains_key(&r.id) {
             let held = match r.kind {
                 DocKind::Store => {
-                    Held::Store(StoreDoc::create(self.store, self.actor.clone()).map_err(invalid)?)
+                    Held::Store(StoreDoc::create(self.store, self.actor.clone()).map_err(storage)?)
                 }
                 DocKind::Catalog => Held::Catalog(
-                    CatalogDoc::create(self.store, self.actor.clone()).map_err(invalid)?,
+                    CatalogDoc::create(self.store, self.actor.clone()).map_err(storage)?,
                 ),
                 DocKind::Ledger => {
                     let (Some(till), Some(date)) = (r.till, r.date.clone()) else {
-                        return Err(NodeError::Invalid(
-                            "ledger reference without till and date".into(),
-                        ));
+                        return Err(DocRefError::Malformed(r.id.to_string()).into());
                     };
                     Held::Ledger(
                         LedgerDoc::create(
@@ -360,7 +347,7 @@ impl StoreReplica {
                             },
                             self.actor.clone(),
                         )
-                        .map_err(invalid)?,
+                        .map_err(storage)?,
                     )
                 }
             };
@@ -369,15 +356,15 @@ impl StoreReplica {
         self.docs
             .get_mut(&r.id)
             .map(|(_, h)| h)
-            .ok_or_else(|| NodeError::NotFound(format!("document {}", r.id)))
+            .ok_or_else(|| DocRefError::Malformed(r.id.to_string()).into())
     }
 }
 
-fn wrap(r: &DocRef, doc: Doc) -> Result<Held, NodeError> {
+fn wrap(r: &DocRef, doc: Doc) -> Result<Held, ReplicaError> {
     Ok(match r.kind {
-        DocKind::Store => Held::Store(StoreDoc::from_doc(doc).map_err(invalid)?),
-        DocKind::Catalog => Held::Catalog(CatalogDoc::from_doc(doc).map_err(invalid)?),
-        DocKind::Ledger => Held::Ledger(LedgerDoc::from_doc(doc).map_err(invalid)?),
+        DocKind::Store => Held::Store(StoreDoc::from_doc(doc).map_err(storage)?),
+        DocKind::Catalog => Held::Catalog(CatalogDoc::from_doc(doc).map_err(storage)?),
+        DocKind::Ledger => Held::Ledger(LedgerDoc::from_doc(doc).map_err(storage)?),
     })
 }
 
@@ -386,7 +373,7 @@ impl SyncReplica for StoreReplica {
         self.store
     }
 
-    fn manifest(&mut self) -> Result<Vec<DocRefWithHeads>, NodeError> {
+    fn manifest(&mut self) -> Result<Vec<DocRefWithHeads>, ReplicaError> {
         Ok(self
             .docs
             .values_mut()
@@ -397,11 +384,7 @@ impl SyncReplica for StoreReplica {
             .collect())
     }
 
-    fn check_doc_ref(&self, r: &DocRef) -> Result<(), NodeError> {
-        check_doc_ref(self.store, r)
-    }
-
-    fn peer_state(&mut self, _peer: DeviceId, _doc: DocId) -> Result<PeerState, NodeError> {
+    fn peer_state(&mut self, _peer: DeviceId, _doc: DocId) -> Result<PeerState, ReplicaError> {
         // Sessions keep their states for their lifetime; a reconnect costs one Bloom
         // filter exchange per document that differs (the manifest skips equal ones).
         Ok(PeerState::new())
@@ -411,7 +394,7 @@ impl SyncReplica for StoreReplica {
         &mut self,
         r: &DocRef,
         state: &mut PeerState,
-    ) -> Result<Option<Vec<u8>>, NodeError> {
+    ) -> Result<Option<Vec<u8>>, ReplicaError> {
         check_doc_ref(self.store, r)?;
         if !self.would_start(r) {
             return Ok(None);
@@ -425,13 +408,13 @@ impl SyncReplica for StoreReplica {
         r: &DocRef,
         state: &mut PeerState,
         msg: &[u8],
-    ) -> Result<bool, NodeError> {
+    ) -> Result<bool, ReplicaError> {
         check_doc_ref(self.store, r)?;
         let held = self.held(r)?;
         let doc = held.doc();
         let before = doc.heads();
         doc.receive_sync_message(state, msg)
-            .map_err(|e| NodeError::Corrupt(e.to_string()))?;
+            .map_err(ReplicaError::BadMessage)?;
         if doc.heads() == before {
             return Ok(false);
         }

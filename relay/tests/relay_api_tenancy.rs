@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
@@ -175,11 +174,13 @@ async fn head_office_api_isolates_tenants() -> Result<()> {
     sqlx::migrate!("../migrations").run(&pool).await?;
     let f = seed(&pool).await?;
 
-    let state = ApiState {
-        pool: pool.clone(),
-        jwt_secret: Arc::new(SECRET.to_vec()),
-        extra_metrics: Arc::new(|| "kasir_relay_test_extra 42\n".to_owned()),
-    };
+    let state = ApiState::new(pool.clone(), SECRET.to_vec());
+    // The process's registry takes other series too.
+    let extra = prometheus_client::metrics::gauge::Gauge::<i64>::default();
+    extra.set(42);
+    state
+        .metrics
+        .register(|r| r.register("kasir_relay_test_extra", "A test series", extra));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let server = tokio::spawn(async move { axum::serve(listener, api::router(state)).await });

@@ -15,8 +15,8 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use kasir_node::ml::fallback::{FallbackClient, FallbackError, MlRequest};
-use kasir_node::sync::net::bind_endpoint;
+use kasir_sync::recognition::{FallbackClient, FallbackError, MlRequest};
+use kasir_sync::transport::bind_endpoint;
 use serde_json::Value;
 use support::procs::{RelayProc, Till, runtime, wait_for};
 
@@ -195,8 +195,8 @@ fn an_outlet_recognises_what_another_outlet_enrolled_through_the_relay() {
 async fn stranger_asks(
     relay: &RelayProc,
     store: &str,
-) -> Result<Vec<kasir_node::ml::fallback::RemoteMatch>, FallbackError> {
-    let ep = bind_endpoint(rand::random(), "127.0.0.1:0".parse().expect("addr"))
+) -> Result<Vec<kasir_sync::recognition::RemoteMatch>, FallbackError> {
+    let ep = bind_endpoint(rand::random(), "127.0.0.1:0".parse().expect("addr"), &[])
         .await
         .expect("endpoint");
     let relay_id: kasir_crdt::DeviceId = relay.endpoint_id.parse().expect("relay id");

@@ -4,9 +4,8 @@
 
 mod support;
 
-use kasir_node::sync::Frame;
-use kasir_node::sync::SYNC_ALPN;
-use kasir_node::sync::net::{bind_endpoint, connect, read_frame, write_frames};
+use kasir_sync::transport::{FrameReader, FrameWriter, bind_endpoint, connect};
+use kasir_sync::{Frame, SYNC_ALPN, SyncMetrics};
 use serde_json::Value;
 use sqlx::Row;
 use support::procs::{RelayProc, Till, kasir_bin, pg_totals, runtime, wait_for};
@@ -200,19 +199,19 @@ fn a_store_created_on_the_relay_gets_its_first_till_and_reports_to_head_office()
     }
     // A stranger announcing a 16 MiB first frame is cut off at the length prefix.
     rt.block_on(async {
-        let ep = bind_endpoint(rand_key(), "127.0.0.1:0".parse().expect("addr"))
+        let ep = bind_endpoint(rand_key(), "127.0.0.1:0".parse().expect("addr"), &[])
             .await
             .expect("endpoint");
         let conn = connect(&ep, relay_id, &[addr], SYNC_ALPN)
             .await
             .expect("connect");
-        let (mut send, mut recv) = conn.open_bi().await.expect("stream");
+        let (mut send, recv) = conn.open_bi().await.expect("stream");
         send.write_all(&(16u32 << 20).to_be_bytes())
             .await
             .expect("prefix");
         let _ = send.write_all(&[0u8; 1024]).await;
-        let answer =
-            tokio::time::timeout(std::time::Duration::from_secs(10), read_frame(&mut recv)).await;
+        let mut reader = FrameReader::new(recv, SyncMetrics::default());
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(10), reader.next()).await;
         assert!(
             !matches!(answer, Ok(Ok(Some(Frame::Manifest { .. })))),
             "the relay answered a stranger's oversized hello"
@@ -245,19 +244,22 @@ async fn stranger_hello(
     addr: std::net::SocketAddr,
     store: [u8; 16],
 ) -> Option<Frame> {
-    let ep = bind_endpoint(rand_key(), "127.0.0.1:0".parse().expect("addr"))
+    let ep = bind_endpoint(rand_key(), "127.0.0.1:0".parse().expect("addr"), &[])
         .await
         .expect("endpoint");
     let conn = connect(&ep, relay, &[addr], SYNC_ALPN)
         .await
         .expect("connect");
-    let (mut send, mut recv) = conn.open_bi().await.expect("stream");
-    write_frames(&mut send, vec![Frame::Hello { version: 1, store }])
+    let (send, recv) = conn.open_bi().await.expect("stream");
+    let mut writer = FrameWriter::new(send, SyncMetrics::default());
+    let mut reader = FrameReader::new(recv, SyncMetrics::default());
+    writer
+        .send(vec![Frame::Hello { version: 1, store }])
         .await
         .expect("hello");
     let mut answer = None;
     while let Ok(Ok(Some(frame))) =
-        tokio::time::timeout(std::time::Duration::from_secs(10), read_frame(&mut recv)).await
+        tokio::time::timeout(std::time::Duration::from_secs(10), reader.next()).await
     {
         if let Frame::Bye { .. } = frame {
             answer = Some(frame);

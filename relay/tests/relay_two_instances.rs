@@ -9,13 +9,12 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kasir_crdt::{DeviceId, Qty};
-use kasir_node::identity::Identity;
-use kasir_node::node::{Node, SaleItem, SaleRequest};
-use kasir_node::sync::net::{bind_endpoint, sync_once};
+use kasir_node::api::{SaleItem, SaleRequest};
+use kasir_node::lan;
+use kasir_node::{Node, SharedNode};
 use support::procs::{RelayProc, Till, pg_totals, runtime, wait_for};
 
 const SKUS: [(&str, &str, u32); 3] = [
@@ -25,24 +24,18 @@ const SKUS: [(&str, &str, u32); 3] = [
 ];
 const STOCK: i64 = 1_000;
 
-async fn sync_with(
-    dir: &std::path::Path,
-    node: Arc<Mutex<Node>>,
-    relay: DeviceId,
-    addr: SocketAddr,
-) {
-    let secret = Identity::load(dir).expect("identity").secret_bytes();
+async fn sync_with(node: SharedNode, relay: DeviceId, addr: SocketAddr) {
     // A fresh endpoint per sync, so the connection goes to exactly this address.
-    let ep = bind_endpoint(secret, "127.0.0.1:0".parse().expect("addr"))
+    let ep = lan::bind(&node, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("endpoint");
-    sync_once(&ep, node, relay, &[addr], Duration::from_secs(120))
+    lan::sync_once(&node, &ep, relay, &[addr], Duration::from_secs(120))
         .await
         .expect("sync with the relay");
     ep.close().await;
 }
 
-fn sell(node: &Arc<Mutex<Node>>, n: usize, offset: usize, sold: &mut [i64; 3]) -> i64 {
+fn sell(node: &SharedNode, n: usize, offset: usize, sold: &mut [i64; 3]) -> i64 {
     let mut total = 0;
     let mut node = node.lock().expect("node");
     for i in 0..n {
@@ -87,9 +80,9 @@ fn two_relay_instances_serving_one_store_concurrently_end_with_the_same_rows() {
     a.admit(&c);
     a.stop();
 
-    let node_a = Arc::new(Mutex::new(Node::open(a.path()).expect("open A")));
-    let node_b = Arc::new(Mutex::new(Node::open(b.path()).expect("open B")));
-    let node_c = Arc::new(Mutex::new(Node::open(c.path()).expect("open C")));
+    let node_a = SharedNode::new(Node::open(a.path()).expect("open A"));
+    let node_b = SharedNode::new(Node::open(b.path()).expect("open B"));
+    let node_c = SharedNode::new(Node::open(c.path()).expect("open C"));
     let mut sold = [0i64; 3];
     let expected_total = sell(&node_a, 150, 0, &mut sold) + sell(&node_b, 150, 1, &mut sold);
 
@@ -99,11 +92,11 @@ fn two_relay_instances_serving_one_store_concurrently_end_with_the_same_rows() {
     rt.block_on(async {
         // A's ledger reaches both instances at once: two writers, same records.
         tokio::join!(
-            sync_with(a.path(), node_a.clone(), relay_id, addr1),
-            sync_with(a.path(), node_a.clone(), relay_id, addr2),
+            sync_with(node_a.clone(), relay_id, addr1),
+            sync_with(node_a.clone(), relay_id, addr2),
         );
         // B's ledger reaches the second instance only.
-        sync_with(b.path(), node_b.clone(), relay_id, addr2).await;
+        sync_with(node_b.clone(), relay_id, addr2).await;
     });
 
     wait_for(60, "PostgreSQL to hold both tills' sales", || {
@@ -124,7 +117,7 @@ fn two_relay_instances_serving_one_store_concurrently_end_with_the_same_rows() {
         60,
         "till C to get every sale through the first instance",
         || {
-            rt.block_on(sync_with(c.path(), node_c.clone(), relay_id, addr1));
+            rt.block_on(sync_with(node_c.clone(), relay_id, addr1));
             let n = node_c.lock().expect("C").sales(None).expect("sales").len();
             (n == 300).then_some(())
         },

@@ -13,9 +13,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use kasir_crdt::store::Role;
 use kasir_crdt::{DeviceId, DocId, Qty};
-use kasir_node::identity::Identity;
-use kasir_node::node::{InitOptions, Node, ProductInput, SaleItem, SaleRequest};
-use kasir_node::sync::{Frame, Session};
+use kasir_node::api::{InitOptions, ProductInput, SaleItem, SaleRequest};
+use kasir_node::{Node, SaleStatus};
+use kasir_sync::{Frame, Identity, Session};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::broadcast::Receiver;
@@ -241,7 +241,7 @@ impl Sim {
         let sales = self.tills[t].node().sales(None).expect("sales");
         let candidates: Vec<String> = sales
             .iter()
-            .filter(|s| s.status == "completed")
+            .filter(|s| s.status == SaleStatus::Completed)
             .map(|s| s.sale_id.clone())
             .collect();
         if candidates.is_empty() {
@@ -407,7 +407,10 @@ impl Sim {
             );
             assert_eq!(row.oversold, row.on_hand < 0.0);
         }
-        let voided_rows = reference.iter().filter(|s| s.status == "voided").count();
+        let voided_rows = reference
+            .iter()
+            .filter(|s| s.status == SaleStatus::Voided)
+            .count();
         assert_eq!(voided_rows, self.voided.len(), "seed {seed}: voids lost");
     }
 }

@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use iroh::EndpointAddr;
-use kasir_node::sync::net::bind_endpoint;
-use kasir_node::sync::wire::{Frame, SYNC_ALPN, WireDoc};
+use kasir_sync::transport::bind_endpoint;
+use kasir_sync::wire::{Frame, SYNC_ALPN, WireDoc};
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 use support::{Till, free_port, wait_for};
@@ -21,7 +21,7 @@ use support::{Till, free_port, wait_for};
 fn attack(secret: [u8; 32], target: (iroh::EndpointId, SocketAddr), payloads: Vec<Vec<u8>>) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     rt.block_on(async move {
-        let ep = bind_endpoint(secret, "127.0.0.1:0".parse().expect("addr"))
+        let ep = bind_endpoint(secret, "127.0.0.1:0".parse().expect("addr"), &[])
             .await
             .expect("bind");
         for payload in payloads {
@@ -89,7 +89,8 @@ fn hostile_frames_never_hurt_the_till() {
         version: 1,
         store: store.0,
     }
-    .to_wire();
+    .to_wire()
+    .expect("frame");
     let mut payloads: Vec<Vec<u8>> = Vec::new();
     // Random bytes.
     for _ in 0..5 {
@@ -106,7 +107,8 @@ fn hostile_frames_never_hurt_the_till() {
             version: 99,
             store: store.0,
         }
-        .to_wire(),
+        .to_wire()
+        .expect("frame"),
     );
     // Another store.
     payloads.push(
@@ -114,7 +116,8 @@ fn hostile_frames_never_hurt_the_till() {
             version: 1,
             store: [9; 16],
         }
-        .to_wire(),
+        .to_wire()
+        .expect("frame"),
     );
     // A manifest naming a document of another store.
     let foreign = WireDoc {
@@ -129,13 +132,14 @@ fn hostile_frames_never_hurt_the_till() {
             Frame::Manifest {
                 docs: vec![(foreign.clone(), [0; 32])],
             }
-            .to_wire(),
+            .to_wire()
+            .expect("frame"),
         ]
         .concat(),
     );
     // A sync message that is garbage, for a document of this store and for a foreign one.
     let catalog_id = {
-        let m = kasir_node::membership::Ticket::decode(invite["ticket"].as_str().expect("ticket"))
+        let m = kasir_sync::membership::Ticket::decode(invite["ticket"].as_str().expect("ticket"))
             .expect("ticket");
         kasir_crdt::DocId::catalog(m.store_id())
     };
@@ -152,7 +156,8 @@ fn hostile_frames_never_hurt_the_till() {
                 doc: catalog.clone(),
                 msg: vec![0x42; 64],
             }
-            .to_wire(),
+            .to_wire()
+            .expect("frame"),
         ]
         .concat(),
     );
@@ -163,7 +168,8 @@ fn hostile_frames_never_hurt_the_till() {
                 doc: foreign,
                 msg: vec![1, 2, 3],
             }
-            .to_wire(),
+            .to_wire()
+            .expect("frame"),
         ]
         .concat(),
     );
@@ -174,7 +180,8 @@ fn hostile_frames_never_hurt_the_till() {
             doc: catalog,
             msg: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2],
         }
-        .to_wire(),
+        .to_wire()
+        .expect("frame"),
     ]
     .concat();
     for _ in 0..5 {

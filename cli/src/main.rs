@@ -11,13 +11,16 @@ use clap::{Args, Parser, Subcommand};
 use kasir_crdt::Qty;
 use kasir_crdt::money::format_rupiah;
 use kasir_crdt::records::{MovementKind, Payment};
-use kasir_node::NodeError;
+use kasir_node::api::{self, InitOptions, MovementInput, ProductInput, SaleItem, SaleRequest};
 use kasir_node::daemon::{self, RunOptions};
-use kasir_node::import;
-use kasir_node::node::{InitOptions, MovementInput, Node, ProductInput, SaleItem, SaleRequest};
-use kasir_node::sync::net::NetConfig;
-use serde_json::{Value, json};
+use kasir_node::lan::NetConfig;
+use kasir_node::{Node, import};
+use serde::Serialize;
+use serde_json::json;
 
+use crate::client::Backend;
+
+mod client;
 mod demo;
 mod join;
 
@@ -118,7 +121,7 @@ enum Command {
     /// The store profile: name, address, NPWP, tax rule, rounding, receipt texts.
     #[command(subcommand)]
     Store(StoreCmd),
-    /// Run the daemon: HTTP API (and, later, peer sync).
+    /// Run the daemon: peer sync and the HTTP API.
     Run {
         /// Sync endpoint address (QUIC), e.g. 0.0.0.0:7070.
         #[arg(long, default_value = "0.0.0.0:0")]
@@ -345,103 +348,6 @@ fn main() {
     }
 }
 
-/// Where commands go: the data directory itself, or the daemon holding it.
-enum Backend {
-    Local(Box<Node>),
-    Remote(Remote),
-}
-
-struct Remote {
-    base: String,
-    agent: ureq::Agent,
-}
-
-impl Remote {
-    fn new(addr: std::net::SocketAddr) -> Remote {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(Duration::from_secs(30)))
-            .http_status_as_error(false)
-            .build();
-        Remote {
-            base: format!("http://{addr}"),
-            agent: config.into(),
-        }
-    }
-
-    fn check(mut resp: ureq::http::Response<ureq::Body>) -> Result<Value> {
-        let status = resp.status().as_u16();
-        let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
-        if status >= 400 {
-            let msg = body["error"]["message"]
-                .as_str()
-                .unwrap_or("request failed");
-            bail!("{msg}");
-        }
-        Ok(body)
-    }
-
-    fn get(&self, path: &str) -> Result<Value> {
-        let resp = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .call()
-            .context("daemon unreachable")?;
-        Self::check(resp)
-    }
-
-    fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        let resp = self
-            .agent
-            .post(format!("{}{path}", self.base))
-            .send_json(body)
-            .context("daemon unreachable")?;
-        Self::check(resp)
-    }
-
-    fn get_text(&self, path: &str) -> Result<String> {
-        let mut resp = self
-            .agent
-            .get(format!("{}{path}", self.base))
-            .call()
-            .context("daemon unreachable")?;
-        if resp.status().as_u16() >= 400 {
-            let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
-            bail!(
-                "{}",
-                body["error"]["message"]
-                    .as_str()
-                    .unwrap_or("request failed")
-            );
-        }
-        Ok(resp.body_mut().read_to_string()?)
-    }
-}
-
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-fn open_backend(dir: &Path) -> Result<Backend> {
-    match Node::open(dir) {
-        Ok(node) => Ok(Backend::Local(Box::new(node))),
-        Err(NodeError::Locked(_)) => match daemon::daemon_info(dir) {
-            Some(info) => Ok(Backend::Remote(Remote::new(info.http))),
-            None => bail!(
-                "data directory {} is in use by another kasir process",
-                dir.display()
-            ),
-        },
-        Err(e) => Err(e.into()),
-    }
-}
-
 fn parse_peer(s: &str) -> Result<(kasir_crdt::DeviceId, std::net::SocketAddr)> {
     let (id, addr) = s
         .split_once('@')
@@ -484,16 +390,23 @@ fn parse_payment(s: &str) -> Result<Payment> {
     })
 }
 
-fn print(json_mode: bool, value: &Value, human: impl FnOnce(&Value) -> String) {
+/// Prints `value` as one JSON document (`--json`), or as `human` renders it.
+fn emit<T: Serialize>(json_mode: bool, value: &T, human: impl FnOnce(&T) -> String) -> Result<()> {
     if json_mode {
-        println!("{value}");
+        println!("{}", serde_json::to_string(value)?);
     } else {
         println!("{}", human(value));
     }
+    Ok(())
 }
 
-fn to_value(v: impl serde::Serialize) -> Result<Value> {
-    Ok(serde_json::to_value(v)?)
+/// A till that must be this process's own (commands that write in large batches, or that
+/// the daemon does not offer).
+fn local_only(dir: &Path, why: &str) -> Result<Box<Node>> {
+    match Backend::open(dir)? {
+        Backend::Local(node) => Ok(node),
+        Backend::Daemon(_) => bail!("{why}"),
+    }
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -511,19 +424,12 @@ fn run(cli: Cli) -> Result<()> {
                     till_code,
                 },
             )?;
-            let v = json!({
-                "store_id": node.store_id().to_string(),
-                "endpoint_id": node.device_id().to_string(),
-                "till_code": node.till_code(),
-            });
-            print(json_mode, &v, |v| {
+            emit(json_mode, &node.till_identity(), |v| {
                 format!(
                     "Toko dibuat: {}\nTill {} (endpoint {})",
-                    v["store_id"].as_str().unwrap_or(""),
-                    v["till_code"].as_str().unwrap_or(""),
-                    v["endpoint_id"].as_str().unwrap_or("")
+                    v.store_id, v.till_code, v.endpoint_id
                 )
-            });
+            })?;
         }
         Command::Product(ProductCmd::Add {
             sku,
@@ -540,34 +446,21 @@ fn run(cli: Cli) -> Result<()> {
                 name,
                 price: parse_amount(&price)?,
                 barcodes,
+                barcode: None,
                 cost: cost.as_deref().map(parse_amount).transpose()?,
                 category,
                 unit,
                 stock: stock.as_deref().map(parse_qty).transpose()?,
             };
-            let v = match open_backend(&dir)? {
-                Backend::Local(mut node) => to_value(node.add_product(&input)?)?,
-                Backend::Remote(r) => r.post(
-                    "/v1/products",
-                    &json!({
-                        "sku": input.sku, "name": input.name, "price": input.price,
-                        "barcodes": input.barcodes, "cost": input.cost, "category": input.category,
-                        "unit": input.unit, "stock": input.stock.map(Qty::as_f64),
-                    }),
-                )?,
-            };
-            print(json_mode, &v, |v| {
-                format!("Produk {} disimpan", v["sku"].as_str().unwrap_or(""))
-            });
+            let added = Backend::open(&dir)?.call::<api::AddProduct>(input)?;
+            emit(json_mode, &added, |v| format!("Produk {} disimpan", v.sku))?;
         }
         Command::Product(ProductCmd::Import { file }) => {
             let rows = import::read_file(&file)?;
-            let mut node = match open_backend(&dir)? {
-                Backend::Local(node) => node,
-                Backend::Remote(_) => {
-                    bail!("stop `kasir run` before importing (imports write in large batches)")
-                }
-            };
+            let mut node = local_only(
+                &dir,
+                "stop `kasir run` before importing (imports write in large batches)",
+            )?;
             let bar = indicatif::ProgressBar::new(rows.len() as u64);
             bar.set_style(
                 indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} baris {msg}")
@@ -575,66 +468,42 @@ fn run(cli: Cli) -> Result<()> {
             );
             let report = import::import(&mut node, rows, |done, _| bar.set_position(done as u64))?;
             bar.finish_and_clear();
-            let v = to_value(&report)?;
-            print(json_mode, &v, |_| {
-                let mut s = format!(
-                    "{} produk diimpor, {} gagal",
-                    report.imported,
-                    report.failed.len()
-                );
-                for f in &report.failed {
+            emit(json_mode, &report, |r| {
+                let mut s = format!("{} produk diimpor, {} gagal", r.imported, r.failed.len());
+                for f in &r.failed {
                     s.push_str(&format!("\n  baris {}: {}", f.row, f.error));
                 }
                 s
-            });
+            })?;
         }
         Command::Product(ProductCmd::Search { query, limit }) => {
-            let v = match open_backend(&dir)? {
-                Backend::Local(node) => json!({ "products": node.search_products(&query, limit)? }),
-                Backend::Remote(r) => {
-                    r.get(&format!("/v1/products?q={}&limit={limit}", enc(&query)))?
-                }
-            };
-            print(json_mode, &v, |v| {
-                let mut s = String::new();
-                for p in v["products"].as_array().into_iter().flatten() {
-                    s.push_str(&format!(
-                        "{:<16} {:<40} {}\n",
-                        p["sku"].as_str().unwrap_or(""),
-                        p["name"].as_str().unwrap_or(""),
-                        format_rupiah(p["price"].as_i64().unwrap_or(0))
-                    ));
-                }
-                s.trim_end().to_owned()
-            });
+            let found = Backend::open(&dir)?.call::<api::SearchProducts>(api::ProductSearch {
+                q: query,
+                limit: Some(limit),
+            })?;
+            emit(json_mode, &found, |v| {
+                v.products
+                    .iter()
+                    .map(|p| format!("{:<16} {:<40} {}", p.sku, p.name, format_rupiah(p.price)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
         }
         Command::Stock(StockArgs {
             movement: None,
             sku,
         }) => {
-            let v = match open_backend(&dir)? {
-                Backend::Local(node) => json!({ "stock": node.stock(sku.as_deref())? }),
-                Backend::Remote(r) => r.get(&match &sku {
-                    Some(s) => format!("/v1/stock?sku={}", enc(s)),
-                    None => "/v1/stock".into(),
-                })?,
-            };
-            print(json_mode, &v, |v| {
-                let mut s = String::new();
-                for row in v["stock"].as_array().into_iter().flatten() {
-                    let flag = if row["oversold"].as_bool() == Some(true) {
-                        "  OVERSOLD"
-                    } else {
-                        ""
-                    };
-                    s.push_str(&format!(
-                        "{:<16} {:>10}{flag}\n",
-                        row["sku"].as_str().unwrap_or(""),
-                        row["on_hand"]
-                    ));
-                }
-                s.trim_end().to_owned()
-            });
+            let levels = Backend::open(&dir)?.call::<api::Stock>(api::StockQuery { sku })?;
+            emit(json_mode, &levels, |v| {
+                v.stock
+                    .iter()
+                    .map(|row| {
+                        let flag = if row.oversold { "  OVERSOLD" } else { "" };
+                        format!("{:<16} {:>10}{flag}", row.sku, row.on_hand)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
         }
         Command::Stock(StockArgs {
             movement: Some(m), ..
@@ -662,24 +531,10 @@ fn run(cli: Cli) -> Result<()> {
                     note: None,
                 },
             };
-            let v = match open_backend(&dir)? {
-                Backend::Local(mut node) => to_value(node.record_movement(&input)?)?,
-                Backend::Remote(r) => r.post(
-                    "/v1/stock/movements",
-                    &json!({
-                        "kind": input.kind.as_str(), "sku": input.sku,
-                        "qty": input.qty.map(Qty::as_f64), "counted": input.counted.map(Qty::as_f64),
-                        "note": input.note,
-                    }),
-                )?,
-            };
-            print(json_mode, &v, |v| {
-                format!(
-                    "Pergerakan stok {} (selisih {})",
-                    v["movement_id"].as_str().unwrap_or(""),
-                    v["delta"]
-                )
-            });
+            let moved = Backend::open(&dir)?.call::<api::RecordMovement>(input)?;
+            emit(json_mode, &moved, |v| {
+                format!("Pergerakan stok {} (selisih {})", v.movement_id, v.delta)
+            })?;
         }
         Command::Sell {
             items,
@@ -696,61 +551,43 @@ fn run(cli: Cli) -> Result<()> {
                     .collect::<Result<_>>()?,
                 cashier,
             };
-            let v = match open_backend(&dir)? {
-                Backend::Local(mut node) => to_value(node.sell(&req)?)?,
-                Backend::Remote(r) => r.post(
-                    "/v1/sales",
-                    &json!({
-                        "client_id": req.client_id,
-                        "cashier": req.cashier,
-                        "lines": req.items.iter().map(|i| json!({"sku": i.code, "qty": i.qty.as_f64()})).collect::<Vec<_>>(),
-                        "payments": req.payments,
-                    }),
-                )?,
-            };
-            print(json_mode, &v, |v| {
+            let sold = Backend::open(&dir)?.call::<api::Sell>(req)?;
+            emit(json_mode, &sold, |v| {
                 format!(
                     "Struk {}  total {}  kembali {}\nsale id {}",
-                    v["receipt_no"].as_str().unwrap_or(""),
-                    format_rupiah(v["total"].as_i64().unwrap_or(0)),
-                    format_rupiah(v["change"].as_i64().unwrap_or(0)),
-                    v["sale_id"].as_str().unwrap_or("")
+                    v.receipt_no,
+                    format_rupiah(v.total),
+                    format_rupiah(v.change),
+                    v.sale_id
                 )
-            });
+            })?;
         }
         Command::Void { sale_id, reason } => {
-            let v = match open_backend(&dir)? {
-                Backend::Local(mut node) => {
-                    json!({ "void_id": node.void_sale(&sale_id, &reason)? })
-                }
-                Backend::Remote(r) => r.post(
-                    &format!("/v1/sales/{}/void", enc(&sale_id)),
-                    &json!({ "reason": reason }),
-                )?,
-            };
-            print(json_mode, &v, |_| format!("Penjualan {sale_id} dibatalkan"));
+            let voided = Backend::open(&dir)?.call::<api::VoidSale>(api::VoidRequest {
+                sale_id: sale_id.clone(),
+                reason,
+            })?;
+            emit(json_mode, &voided, |_| {
+                format!("Penjualan {sale_id} dibatalkan")
+            })?;
         }
         Command::Sales { date } => {
-            let v = match open_backend(&dir)? {
-                Backend::Local(node) => json!({ "sales": node.sales(date.as_deref())? }),
-                Backend::Remote(r) => r.get(&match &date {
-                    Some(d) => format!("/v1/sales?date={}", enc(d)),
-                    None => "/v1/sales".into(),
-                })?,
-            };
-            print(json_mode, &v, |v| {
-                let mut s = String::new();
-                for sale in v["sales"].as_array().into_iter().flatten() {
-                    s.push_str(&format!(
-                        "{:<20} {:>14} {:<10} {}\n",
-                        sale["receipt_no"].as_str().unwrap_or(""),
-                        format_rupiah(sale["total"].as_i64().unwrap_or(0)),
-                        sale["status"].as_str().unwrap_or(""),
-                        sale["sale_id"].as_str().unwrap_or("")
-                    ));
-                }
-                s.trim_end().to_owned()
-            });
+            let sales = Backend::open(&dir)?.call::<api::ListSales>(api::SalesQuery { date })?;
+            emit(json_mode, &sales, |v| {
+                v.sales
+                    .iter()
+                    .map(|sale| {
+                        format!(
+                            "{:<20} {:>14} {:<10} {}",
+                            sale.receipt_no,
+                            format_rupiah(sale.total),
+                            sale.status.as_str(),
+                            sale.sale_id
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
         }
         Command::Receipt {
             sale_id,
@@ -763,88 +600,28 @@ fn run(cli: Cli) -> Result<()> {
             drawer,
             reprint,
         } if escpos.is_some() || printer.is_some() => {
-            use kasir_devices::transport::{self, PrinterUri, TransportOptions};
-            use kasir_node::print::{EscposRequest, printer_profile, receipt_escpos};
-            // A bad URI or profile fails before anything is read; nothing here writes.
-            let uri = printer
-                .as_deref()
-                .map(str::parse::<PrinterUri>)
-                .transpose()?;
-            let req = EscposRequest {
-                profile: printer_profile(width, profile.as_deref(), raster_qr)?,
-                qr: qr.clone(),
+            let query = api::EscposQuery {
+                width,
+                profile,
+                qr,
+                raster_qr,
                 drawer,
                 reprint,
             };
-            let bytes = match open_backend(&dir)? {
-                Backend::Local(mut node) => receipt_escpos(&mut node, &sale_id, &req)?,
-                Backend::Remote(r) => {
-                    let mut query =
-                        format!("raster_qr={raster_qr}&drawer={drawer}&reprint={reprint}");
-                    for (key, value) in [
-                        ("width", width.map(|w| w.to_string())),
-                        ("profile", profile),
-                        ("qr", qr),
-                    ] {
-                        if let Some(value) = value {
-                            query.push_str(&format!("&{key}={}", enc(&value)));
-                        }
-                    }
-                    let url = format!("{}/v1/sales/{}/print?{query}", r.base, enc(&sale_id));
-                    let mut resp = r.agent.get(url).call().context("daemon unreachable")?;
-                    if resp.status().as_u16() >= 400 {
-                        let body: Value = resp.body_mut().read_json().unwrap_or(Value::Null);
-                        bail!(
-                            "{}",
-                            body["error"]["message"]
-                                .as_str()
-                                .unwrap_or("request failed")
-                        );
-                    }
-                    resp.body_mut().read_to_vec()?
-                }
-            };
-            let to_stdout = escpos.as_deref() == Some(Path::new("-"));
-            if let Some(path) = escpos.as_deref() {
-                if to_stdout {
-                    use std::io::Write as _;
-                    let mut out = std::io::stdout().lock();
-                    out.write_all(&bytes)?;
-                    out.flush()?;
-                } else {
-                    std::fs::write(path, &bytes)
-                        .with_context(|| format!("cannot write {}", path.display()))?;
-                }
-            }
-            if let Some(uri) = &uri {
-                transport::print(uri, &bytes, TransportOptions::default())
-                    .map_err(|e| anyhow!("receipt not printed (the sale is kept): {e}"))?;
-            }
-            if !to_stdout {
-                let v = json!({
-                    "sale_id": sale_id,
-                    "bytes": bytes.len(),
-                    "escpos": escpos.as_ref().map(|p| p.display().to_string()),
-                    "printer": uri.as_ref().map(ToString::to_string),
-                });
-                print(json_mode, &v, |v| match v["printer"].as_str() {
-                    Some(p) => format!("Struk dicetak ke {p} ({} byte)", v["bytes"]),
-                    None => format!(
-                        "ESC/POS ditulis ke {} ({} byte)",
-                        v["escpos"].as_str().unwrap_or(""),
-                        v["bytes"]
-                    ),
-                });
-            }
+            receipt_bytes(&dir, json_mode, &sale_id, query, escpos, printer)?;
         }
         Command::Receipt { sale_id, width, .. } => {
             let width = width.unwrap_or(32);
-            let text = match open_backend(&dir)? {
+            let text = match Backend::open(&dir)? {
                 Backend::Local(mut node) => node.receipt_text(&sale_id, width)?,
-                Backend::Remote(r) => r.get_text(&format!(
+                Backend::Daemon(d) => String::from_utf8_lossy(&d.get_bytes(&format!(
                     "/v1/sales/{}/receipt?width={width}",
-                    enc(&sale_id)
-                ))?,
+                    percent_encoding::utf8_percent_encode(
+                        &sale_id,
+                        percent_encoding::NON_ALPHANUMERIC
+                    )
+                ))?)
+                .into_owned(),
             };
             if json_mode {
                 println!("{}", json!({ "receipt": text }));
@@ -853,43 +630,34 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Store(cmd) => {
-            let v = match (open_backend(&dir)?, cmd) {
-                (Backend::Local(node), StoreCmd::Show) => to_value(node.profile())?,
-                (Backend::Local(mut node), StoreCmd::Set(update)) => {
-                    let profile = update.apply(node.profile().clone())?;
-                    node.set_profile(profile)?;
-                    to_value(node.profile())?
-                }
-                (Backend::Remote(r), StoreCmd::Show) => r.get("/v1/store")?,
-                (Backend::Remote(r), StoreCmd::Set(update)) => {
-                    r.post("/v1/store", &to_value(&update)?)?
-                }
+            let mut backend = Backend::open(&dir)?;
+            let profile = match cmd {
+                StoreCmd::Show => backend.call::<api::GetProfile>(api::Empty {})?,
+                StoreCmd::Set(update) => backend.call::<api::SetProfile>(update)?,
             };
-            print(json_mode, &v, |v| {
-                let tax = &v["tax_rule"];
+            emit(json_mode, &profile, |p| {
+                let tax = &p.tax_rule;
                 format!(
                     "{}\n{}\nNPWP: {}\nPajak: {} {}bp ({}), pembulatan tunai {}",
-                    v["name"].as_str().unwrap_or(""),
-                    v["address"].as_str().unwrap_or("-"),
-                    v["npwp"].as_str().unwrap_or("-"),
-                    tax["kind"].as_str().unwrap_or("none"),
-                    tax["rate_bp"],
-                    if tax["inclusive"].as_bool() == Some(false) {
-                        "belum termasuk"
-                    } else {
+                    p.name,
+                    p.address.as_deref().unwrap_or("-"),
+                    p.npwp.as_deref().unwrap_or("-"),
+                    tax.kind.as_str(),
+                    tax.rate_bp,
+                    if tax.inclusive {
                         "termasuk"
+                    } else {
+                        "belum termasuk"
                     },
-                    v["cash_rounding"]["unit"]
+                    p.cash_rounding.unit
                 )
-            });
+            })?;
         }
         Command::Shift(cmd) => {
-            let mut node = match open_backend(&dir)? {
-                Backend::Local(node) => node,
-                Backend::Remote(_) => {
-                    bail!("shifts are opened and closed on the till itself; stop `kasir run` first")
-                }
-            };
+            let mut node = local_only(
+                &dir,
+                "shifts are opened and closed on the till itself; stop `kasir run` first",
+            )?;
             let v = match cmd {
                 ShiftCmd::Open { cashier, cash } => {
                     json!({ "shift_id": node.open_shift(&cashier, parse_amount(&cash)?)? })
@@ -899,7 +667,7 @@ fn run(cli: Cli) -> Result<()> {
                     json!({ "expected_cash": expected, "counted_cash": counted, "difference": counted - expected })
                 }
             };
-            print(json_mode, &v, |v| v.to_string());
+            emit(json_mode, &v, |v| v.to_string())?;
         }
         Command::Run {
             listen,
@@ -937,82 +705,126 @@ fn run(cli: Cli) -> Result<()> {
             })?;
         }
         Command::Invite { till_code, role } => {
-            let v = match open_backend(&dir)? {
-                Backend::Local(mut node) => {
-                    let role = kasir_node::membership::parse_role(role.as_deref())?;
-                    json!({ "ticket": node.invite_ticket(role, till_code, vec![])? })
-                }
-                Backend::Remote(r) => r.post(
-                    "/v1/invites",
-                    &json!({ "till_code": till_code, "role": role }),
-                )?,
-            };
-            print(json_mode, &v, |v| {
-                format!(
-                    "Tiket untuk till baru:\n{}",
-                    v["ticket"].as_str().unwrap_or("")
-                )
-            });
+            let invite =
+                Backend::open(&dir)?.call::<api::Invite>(api::InviteRequest { till_code, role })?;
+            emit(json_mode, &invite, |v| {
+                format!("Tiket untuk till baru:\n{}", v.ticket)
+            })?;
         }
         Command::Join { ticket, till_code } => {
-            let v = join::run(&dir, &ticket, till_code)?;
-            print(json_mode, &v, |v| {
+            let joined = join::run(&dir, &ticket, till_code)?;
+            emit(json_mode, &joined, |v| {
                 format!(
                     "Bergabung ke toko {} sebagai till {}",
-                    v["store_id"].as_str().unwrap_or(""),
-                    v["till_code"].as_str().unwrap_or("")
+                    v.store_id, v.till_code
                 )
-            });
+            })?;
         }
         Command::Revoke { endpoint_id } => {
-            let device: kasir_crdt::DeviceId = endpoint_id.parse().map_err(|e| anyhow!("{e}"))?;
-            match open_backend(&dir)? {
-                Backend::Local(mut node) => node.revoke(device)?,
-                Backend::Remote(r) => {
-                    r.post(
-                        &format!("/v1/devices/{}/revoke", enc(&endpoint_id)),
-                        &json!({}),
-                    )?;
-                }
-            }
-            print(json_mode, &json!({ "ok": true }), |_| {
+            let done = Backend::open(&dir)?.call::<api::Revoke>(api::RevokeRequest {
+                endpoint_id: endpoint_id.clone(),
+            })?;
+            emit(json_mode, &done, |_| {
                 format!("Perangkat {endpoint_id} dicabut")
-            });
+            })?;
         }
         Command::Status => {
-            let v = match open_backend(&dir)? {
-                Backend::Local(node) => to_value(node.status()?)?,
-                Backend::Remote(r) => r.get("/v1/status")?,
-            };
-            print(json_mode, &v, |v| {
+            let status = Backend::open(&dir)?.call::<api::Status>(api::Empty {})?;
+            emit(json_mode, &status, |v| {
                 format!(
                     "Toko {} ({})\nTill {}  endpoint {}\n{} produk, {} penjualan, {} dokumen belum tersinkron",
-                    v["store_name"].as_str().unwrap_or(""),
-                    v["store_id"].as_str().unwrap_or(""),
-                    v["till_code"].as_str().unwrap_or(""),
-                    v["endpoint_id"].as_str().unwrap_or(""),
-                    v["products"],
-                    v["sales"],
-                    v["unsynced_docs"]
+                    v.store_name,
+                    v.store_id,
+                    v.till_code,
+                    v.endpoint_id,
+                    v.products,
+                    v.sales,
+                    v.unsynced_docs
                 )
-            });
+            })?;
         }
         Command::Rebuild => {
             let mut node = Node::open(&dir)?;
             node.rebuild_read_tables()?;
-            print(json_mode, &json!({ "ok": true }), |_| {
+            emit(json_mode, &api::Done::OK, |_| {
                 "Tabel baca dibangun ulang".into()
-            });
+            })?;
         }
         Command::Compact => {
             let mut node = Node::open(&dir)?;
             let n = node.compact_all()?;
-            print(json_mode, &json!({ "compacted": n }), |_| {
+            emit(json_mode, &json!({ "compacted": n }), |_| {
                 format!("{n} dokumen dipadatkan")
-            });
+            })?;
         }
         Command::Demo { sales } => demo::run(sales, json_mode)?,
         Command::Ml(cmd) => ml_command(&dir, json_mode, cmd)?,
+    }
+    Ok(())
+}
+
+/// `kasir receipt --escpos FILE | --printer URI`: the receipt's ESC/POS bytes, rendered
+/// here or by the daemon, written to a file and/or sent to a printer.
+fn receipt_bytes(
+    dir: &Path,
+    json_mode: bool,
+    sale_id: &str,
+    query: api::EscposQuery,
+    escpos: Option<PathBuf>,
+    printer: Option<String>,
+) -> Result<()> {
+    use kasir_devices::transport::{self, PrinterUri, TransportOptions};
+    use kasir_node::print::{EscposRequest, printer_profile, receipt_escpos};
+    // A bad URI or profile fails before anything is read; nothing here writes.
+    let uri = printer
+        .as_deref()
+        .map(str::parse::<PrinterUri>)
+        .transpose()?;
+    let req = EscposRequest {
+        profile: printer_profile(query.width, query.profile.as_deref(), query.raster_qr)?,
+        qr: query.qr.clone(),
+        drawer: query.drawer,
+        reprint: query.reprint,
+    };
+    let bytes = match Backend::open(dir)? {
+        Backend::Local(mut node) => receipt_escpos(&mut node, sale_id, &req)?,
+        Backend::Daemon(d) => d.get_bytes(&format!(
+            "/v1/sales/{}/print?{}",
+            percent_encoding::utf8_percent_encode(sale_id, percent_encoding::NON_ALPHANUMERIC),
+            serde_urlencoded::to_string(&query)?
+        ))?,
+    };
+    let to_stdout = escpos.as_deref() == Some(Path::new("-"));
+    if let Some(path) = escpos.as_deref() {
+        if to_stdout {
+            use std::io::Write as _;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.flush()?;
+        } else {
+            std::fs::write(path, &bytes)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    if let Some(uri) = &uri {
+        transport::print(uri, &bytes, TransportOptions::default())
+            .map_err(|e| anyhow!("receipt not printed (the sale is kept): {e}"))?;
+    }
+    if !to_stdout {
+        let v = json!({
+            "sale_id": sale_id,
+            "bytes": bytes.len(),
+            "escpos": escpos.as_ref().map(|p| p.display().to_string()),
+            "printer": uri.as_ref().map(ToString::to_string),
+        });
+        emit(json_mode, &v, |v| match v["printer"].as_str() {
+            Some(p) => format!("Struk dicetak ke {p} ({} byte)", v["bytes"]),
+            None => format!(
+                "ESC/POS ditulis ke {} ({} byte)",
+                v["escpos"].as_str().unwrap_or(""),
+                v["bytes"]
+            ),
+        })?;
     }
     Ok(())
 }
@@ -1023,25 +835,27 @@ fn read_photo(path: &Path) -> Result<Vec<u8>> {
 
 /// `kasir ml ...`, on the data directory or through the daemon holding it.
 fn ml_command(dir: &Path, json_mode: bool, cmd: MlCmd) -> Result<()> {
+    use kasir_node::ml::RecognizeOutcome;
     let b64 = |p: &Path| read_photo(p).map(|b| data_encoding::BASE64.encode(&b));
-    match (open_backend(dir)?, cmd) {
+    match (Backend::open(dir)?, cmd) {
         (backend, MlCmd::Enroll { sku, images }) => {
-            let v = match backend {
+            let enrolled: api::EnrollOutcome = match backend {
                 Backend::Local(mut node) => {
                     let photos = images
                         .iter()
                         .map(|p| read_photo(p))
                         .collect::<Result<Vec<_>>>()?;
-                    json!({ "sku": sku, "references": node.ml_enroll(&sku, &photos)? })
+                    let references = node.ml_enroll(&sku, &photos)?;
+                    api::EnrollOutcome { sku, references }
                 }
-                Backend::Remote(r) => {
-                    let photos = images.iter().map(|p| b64(p)).collect::<Result<Vec<_>>>()?;
-                    r.post("/v1/ml/enroll", &json!({ "sku": sku, "images": photos }))?
+                Backend::Daemon(d) => {
+                    let images = images.iter().map(|p| b64(p)).collect::<Result<Vec<_>>>()?;
+                    d.post_json("/v1/ml/enroll", &api::EnrollRequest { sku, images })?
                 }
             };
-            print(json_mode, &v, |v| {
-                format!("{sku}: {} foto referensi", v["references"])
-            });
+            emit(json_mode, &enrolled, |v| {
+                format!("{}: {} foto referensi", v.sku, v.references)
+            })?;
         }
         (
             backend,
@@ -1051,60 +865,57 @@ fn ml_command(dir: &Path, json_mode: bool, cmd: MlCmd) -> Result<()> {
                 fallback_ms,
             },
         ) => {
-            let v = match backend {
+            let outcome: RecognizeOutcome = match backend {
                 Backend::Local(mut node) => {
                     let deadline = fallback_ms
                         .map_or_else(kasir_node::ml::fallback::deadline_from_env, |ms| {
                             Duration::from_millis(ms).min(kasir_node::ml::fallback::MAX_DEADLINE)
                         });
-                    to_value(node.ml_recognize_with_fallback(
-                        &read_photo(&image)?,
-                        top,
-                        deadline,
-                    )?)?
+                    node.ml_recognize_with_fallback(&read_photo(&image)?, top, deadline)?
                 }
-                Backend::Remote(r) => {
-                    let mut url = format!("{}/v1/ml/recognize?top={top}", r.base);
-                    if let Some(ms) = fallback_ms {
-                        url.push_str(&format!("&fallback_ms={ms}"));
-                    }
-                    let resp = r
-                        .agent
-                        .post(url)
-                        .header("content-type", "application/octet-stream")
-                        .send(&read_photo(&image)?[..])
-                        .context("daemon unreachable")?;
-                    Remote::check(resp)?
+                Backend::Daemon(d) => {
+                    let query = serde_urlencoded::to_string(api::RecognizeQuery {
+                        top: Some(top),
+                        fallback_ms,
+                    })?;
+                    d.post_bytes(
+                        &format!("/v1/ml/recognize?{query}"),
+                        "application/octet-stream",
+                        &read_photo(&image)?,
+                    )?
                 }
             };
-            print(json_mode, &v, |v| {
-                let sku = v["matches"][0]["sku"].as_str().unwrap_or("-");
-                let score = v["matches"][0]["score"].as_f64().unwrap_or(0.0);
-                let relay = if v["source"] == "relay" {
+            emit(json_mode, &outcome, |v| {
+                let best = v.matches.first();
+                let sku = best.map_or("-", |m| m.sku.as_str());
+                let score = best.map_or(0.0, |m| m.score);
+                let relay = if v.source == kasir_node::ml::Source::Relay {
                     " [relay]"
                 } else {
                     ""
                 };
-                match (v["known"] == true, v["matches"][0].is_null()) {
+                match (v.known, best.is_none()) {
                     (true, _) => format!("{sku} ({score:.2}){relay}"),
                     (false, true) => "tidak dikenal (belum ada foto referensi)".into(),
                     (false, false) => format!("tidak dikenal (terdekat {sku} {score:.2})"),
                 }
-            });
+            })?;
         }
         (backend, MlCmd::Feedback { image, sku }) => {
-            match backend {
-                Backend::Local(mut node) => node.ml_feedback(&read_photo(&image)?, &sku)?,
-                Backend::Remote(r) => {
-                    r.post(
-                        "/v1/ml/feedback",
-                        &json!({ "sku": sku, "image": b64(&image)? }),
-                    )?;
+            let done: api::Done = match backend {
+                Backend::Local(mut node) => {
+                    node.ml_feedback(&read_photo(&image)?, &sku)?;
+                    api::Done::OK
                 }
-            }
-            print(json_mode, &json!({ "ok": true }), |_| {
-                format!("Koreksi dicatat: {sku}")
-            });
+                Backend::Daemon(d) => d.post_json(
+                    "/v1/ml/feedback",
+                    &api::FeedbackRequest {
+                        sku: sku.clone(),
+                        image: b64(&image)?,
+                    },
+                )?,
+            };
+            emit(json_mode, &done, |_| format!("Koreksi dicatat: {sku}"))?;
         }
     }
     Ok(())

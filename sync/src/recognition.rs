@@ -3,9 +3,10 @@
 //!
 //! - **Wire** (`kasir/ml/1`, an iroh ALPN of its own, so iroh authenticates the till's
 //!   endpoint id; tills hold no head-office token): one QUIC connection per till and
-//!   relay, one bi-stream per question, `[u32 BE length][postcard MlRequest]` answered by
-//!   `[u32 BE length][postcard MlResponse]`, each at most [`MAX_MESSAGE`] bytes. The
-//!   request carries the photo's *embedding* (5 KiB), never the photo.
+//!   relay, one bi-stream per question, a length-prefixed postcard [`MlRequest`]
+//!   answered by an [`MlResponse`], each at most [`MAX_MESSAGE`] bytes
+//!   ([`crate::wire::codec`]). The request carries the photo's *embedding* (5 KiB),
+//!   never the photo.
 //! - **Who owns what:** a [`FallbackClient`] owns one endpoint (the daemon's sync endpoint,
 //!   or one bound for a single CLI command) and caches the connection to the relay, so a
 //!   question after the first costs one round trip.
@@ -22,10 +23,11 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use iroh::Endpoint;
-use iroh::endpoint::{Connection, RecvStream, SendStream};
+use iroh::endpoint::Connection;
 use kasir_crdt::DeviceId;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncReadExt;
+
+use crate::transport::{MessageReader, MessageWriter, TransportError, connect};
 
 /// The ALPN of recognition questions to the relay.
 pub const ML_ALPN: &[u8] = b"kasir/ml/1";
@@ -125,37 +127,15 @@ impl FallbackError {
     }
 }
 
-fn io(e: impl std::fmt::Display) -> FallbackError {
-    FallbackError::Unreachable(e.to_string())
-}
-
-/// Reads one length-prefixed message of at most [`MAX_MESSAGE`] bytes.
-pub async fn read_message(recv: &mut RecvStream) -> Result<Vec<u8>, FallbackError> {
-    let mut len = [0u8; 4];
-    AsyncReadExt::read_exact(recv, &mut len).await.map_err(io)?;
-    let n = u32::from_be_bytes(len) as usize;
-    if n > MAX_MESSAGE {
-        return Err(FallbackError::Malformed(format!(
-            "message of {n} bytes (at most {MAX_MESSAGE})"
-        )));
+impl From<TransportError> for FallbackError {
+    fn from(e: TransportError) -> FallbackError {
+        match e {
+            TransportError::Wire(_) | TransportError::TooLarge { .. } => {
+                FallbackError::Malformed(e.to_string())
+            }
+            other => FallbackError::Unreachable(other.to_string()),
+        }
     }
-    let mut buf = vec![0u8; n];
-    AsyncReadExt::read_exact(recv, &mut buf).await.map_err(io)?;
-    Ok(buf)
-}
-
-/// Writes one length-prefixed message.
-pub async fn write_message(send: &mut SendStream, body: &[u8]) -> Result<(), FallbackError> {
-    if body.len() > MAX_MESSAGE {
-        return Err(FallbackError::Malformed(format!(
-            "message of {} bytes (at most {MAX_MESSAGE})",
-            body.len()
-        )));
-    }
-    send.write_all(&(body.len() as u32).to_be_bytes())
-        .await
-        .map_err(io)?;
-    send.write_all(body).await.map_err(io)
 }
 
 /// Asks the relay, keeping one connection open between questions.
@@ -221,16 +201,14 @@ impl FallbackClient {
         relays: &[(DeviceId, Vec<SocketAddr>)],
         req: &MlRequest,
     ) -> Result<Vec<RemoteMatch>, FallbackError> {
-        let body = postcard::to_stdvec(req).map_err(|e| FallbackError::Malformed(e.to_string()))?;
         let conn = self.connection(relays).await?;
-        let (mut send, mut recv) = conn.open_bi().await.map_err(io)?;
-        write_message(&mut send, &body).await?;
-        let _ = send.finish();
-        let answer = read_message(&mut recv).await?;
-        match postcard::from_bytes::<MlResponse>(&answer) {
-            Ok(MlResponse::Matches(m)) => Ok(m),
-            Ok(MlResponse::Refused(reason)) => Err(FallbackError::Refused(reason)),
-            Err(e) => Err(FallbackError::Malformed(e.to_string())),
+        let (send, recv) = conn.open_bi().await.map_err(TransportError::from)?;
+        let mut writer = MessageWriter::new(send, MAX_MESSAGE);
+        writer.send(req).await?;
+        writer.finish();
+        match MessageReader::new(recv, MAX_MESSAGE).expect().await? {
+            MlResponse::Matches(m) => Ok(m),
+            MlResponse::Refused(reason) => Err(FallbackError::Refused(reason)),
         }
     }
 
@@ -248,9 +226,7 @@ impl FallbackClient {
         let (relay, addrs) = relays
             .first()
             .ok_or_else(|| FallbackError::Unreachable("the store has no relay".into()))?;
-        let conn = crate::sync::net::connect(&self.endpoint, *relay, addrs, ML_ALPN)
-            .await
-            .map_err(io)?;
+        let conn = connect(&self.endpoint, *relay, addrs, ML_ALPN).await?;
         *cached = Some((*relay, conn.clone()));
         Ok(conn)
     }
@@ -265,7 +241,7 @@ mod tests {
         let req = MlRequest {
             store: [1; 16],
             model: [2; 32],
-            embedding: vec![0; 4 * kasir_ml::DIM],
+            embedding: vec![0; 4 * 1280],
             k: 5,
         };
         let bytes = postcard::to_stdvec(&req).expect("encode");

@@ -24,10 +24,11 @@ use kasir_crdt::Qty;
 use kasir_crdt::money::format_rupiah;
 use kasir_crdt::records::Payment;
 use kasir_crdt::store::Role;
-use kasir_node::identity::Identity;
-use kasir_node::membership::Ticket;
-use kasir_node::node::{InitOptions, Node, ProductInput, SaleItem, SaleRequest};
-use kasir_node::sync::net::{self, NetConfig, SharedNode};
+use kasir_node::api::{InitOptions, ProductInput, SaleItem, SaleRequest};
+use kasir_node::lan::{self as net, NetConfig};
+use kasir_node::{Node, SharedNode};
+use kasir_sync::Identity;
+use kasir_sync::membership::Ticket;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
@@ -106,7 +107,7 @@ const CATALOG: &[(&str, &str, i64, &str, i64)] = &[
 const TILLS: usize = 3;
 
 fn lock(n: &SharedNode) -> Result<std::sync::MutexGuard<'_, Node>> {
-    n.lock().map_err(|_| anyhow!("node state poisoned"))
+    Ok(n.lock()?)
 }
 
 /// Builds the store: till 1 creates it and the catalog, tills 2 and 3 are admitted.
@@ -129,6 +130,7 @@ fn build_store(base: &std::path::Path) -> Result<Vec<Node>> {
             } else {
                 vec![(*barcode).into()]
             },
+            barcode: None,
             cost: Some(price * 85 / 100),
             category: None,
             unit: Some(if sku.ends_with("-KG") {
@@ -206,7 +208,7 @@ pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
     };
     let nodes: Vec<SharedNode> = build_store(&base)?
         .into_iter()
-        .map(|n| Arc::new(Mutex::new(n)))
+        .map(SharedNode::new)
         .collect();
     // The relay adopts the store from till 1 before the tills start, so the others learn
     // it from the roster in their first sync and dial it like any member.
@@ -243,16 +245,8 @@ pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
                 let owner_net: &net::Net = &nets[0];
                 let owner_id = lock(&nodes[0])?.device_id();
                 let owner_addr = owner_net.endpoint().bound_sockets();
-                let secret = lock(n)?.identity().secret_bytes();
-                let ep = net::bind_endpoint(secret, "127.0.0.1:0".parse()?).await?;
-                net::sync_once(
-                    &ep,
-                    n.clone(),
-                    owner_id,
-                    &owner_addr,
-                    Duration::from_secs(30),
-                )
-                .await?;
+                let ep = net::bind(n, "127.0.0.1:0".parse()?).await?;
+                net::sync_once(n, &ep, owner_id, &owner_addr, Duration::from_secs(30)).await?;
                 ep.close().await;
             }
             nets.push(net::start(n.clone(), cfg, cancel.clone()).await?);
@@ -547,13 +541,9 @@ fn start_relay(
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    let (store, store_name, secret) = {
+    let (store, store_name) = {
         let n = lock(till)?;
-        (
-            n.store_id().to_string(),
-            n.profile().name.clone(),
-            n.identity().secret_bytes(),
-        )
+        (n.store_id().to_string(), n.profile().name.clone())
     };
     let adopted = relay_cmd(
         &bin,
@@ -576,11 +566,10 @@ fn start_relay(
         .ok_or_else(|| anyhow!("kasir-relay store adopt printed {adopted}"))?;
     let ticket = Ticket::decode(ticket)?;
     rt.block_on(async {
-        let ep = net::bind_endpoint(secret, "127.0.0.1:0".parse()?).await?;
-        let result =
-            crate::join::adopt_with(&ep, till.clone(), &ticket, Duration::from_secs(60)).await;
+        let ep = net::bind(till, "127.0.0.1:0".parse()?).await?;
+        let result = net::adopt_relay(till, &ep, &ticket, Some(Duration::from_secs(60))).await;
         ep.close().await;
-        result
+        anyhow::Ok(result?)
     })
     .context("adopting the store")?;
     Ok(Relay {

@@ -1,8 +1,8 @@
 //! One sync session with one peer, as a state machine with no IO.
 //!
-//! The transport (iroh in `net`, an in-memory network in the simulation) feeds it
-//! frames and local-change notifications and sends whatever frames it returns. It owns
-//! the per-document Automerge sync states for this peer; the node persists them.
+//! The transport ([`crate::driver`] over iroh, an in-memory network in the simulation)
+//! feeds it frames and local-change notifications and sends whatever frames it returns. It owns
+//! the per-document Automerge sync states for this peer; the replica persists them.
 //!
 //! Flow: both sides send `Hello` and `Manifest`. Documents whose heads differ (or that
 //! one side lacks) are queued; at most [`MAX_ACTIVE`] are exchanged at a time. Each
@@ -12,72 +12,11 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use kasir_crdt::sync::PeerState;
-use kasir_crdt::{BusinessDate, DeviceId, DocId, DocKind, StoreId};
+use kasir_crdt::{DeviceId, DocId};
 
-use crate::error::NodeError;
-use crate::node::Node;
-use crate::replica::{DocRef, DocRefWithHeads};
-use crate::sync::wire::{Frame, VERSION, WireDoc};
-
-/// What a session needs from the replica it serves: a till's [`Node`] (SQLite) or the
-/// relay's in-memory store replica (PostgreSQL).
-///
-/// **API Boundary:** the relay implements this; changing it changes both engines.
-pub trait SyncReplica {
-    /// The store this replica belongs to.
-    fn store_id(&self) -> StoreId;
-    /// Every document with its heads hash.
-    fn manifest(&mut self) -> Result<Vec<DocRefWithHeads>, NodeError>;
-    /// Checks that a peer's reference names a document of this store.
-    fn check_doc_ref(&self, r: &DocRef) -> Result<(), NodeError>;
-    /// The remembered sync state with `peer` for `doc` (fresh if none).
-    fn peer_state(&mut self, peer: DeviceId, doc: DocId) -> Result<PeerState, NodeError>;
-    /// The next message for the peer about `r`, or `None` when it is up to date.
-    fn sync_generate(
-        &mut self,
-        r: &DocRef,
-        state: &mut PeerState,
-    ) -> Result<Option<Vec<u8>>, NodeError>;
-    /// Applies a peer's message. Returns whether the document changed.
-    fn sync_receive(
-        &mut self,
-        peer: DeviceId,
-        r: &DocRef,
-        state: &mut PeerState,
-        msg: &[u8],
-    ) -> Result<bool, NodeError>;
-}
-
-impl SyncReplica for Node {
-    fn store_id(&self) -> StoreId {
-        Node::store_id(self)
-    }
-    fn manifest(&mut self) -> Result<Vec<DocRefWithHeads>, NodeError> {
-        Node::manifest(self)
-    }
-    fn check_doc_ref(&self, r: &DocRef) -> Result<(), NodeError> {
-        Node::check_doc_ref(self, r)
-    }
-    fn peer_state(&mut self, peer: DeviceId, doc: DocId) -> Result<PeerState, NodeError> {
-        Node::peer_state(self, peer, doc)
-    }
-    fn sync_generate(
-        &mut self,
-        r: &DocRef,
-        state: &mut PeerState,
-    ) -> Result<Option<Vec<u8>>, NodeError> {
-        Node::sync_generate(self, r, state)
-    }
-    fn sync_receive(
-        &mut self,
-        peer: DeviceId,
-        r: &DocRef,
-        state: &mut PeerState,
-        msg: &[u8],
-    ) -> Result<bool, NodeError> {
-        Node::sync_receive(self, peer, r, state, msg)
-    }
-}
+use crate::doc_ref::DocRef;
+use crate::replica::{ReplicaError, SyncReplica};
+use crate::wire::{Frame, VERSION};
 
 /// Documents exchanged at once per session (bounds memory and work per peer).
 pub const MAX_ACTIVE: usize = 16;
@@ -92,50 +31,22 @@ pub enum SessionError {
     /// The peer belongs to another store.
     #[error("peer is in another store")]
     WrongStore,
-    /// The node failed.
+    /// The peer closed the session, with its reason.
+    #[error("peer closed: {0}")]
+    Closed(String),
+    /// The replica refused what the peer sent, or failed itself.
     #[error(transparent)]
-    Node(#[from] NodeError),
+    Replica(#[from] ReplicaError),
 }
 
-fn kind_to_wire(k: DocKind) -> u8 {
-    match k {
-        DocKind::Store => 0,
-        DocKind::Catalog => 1,
-        DocKind::Ledger => 2,
+impl SessionError {
+    /// Whether the peer caused it (rather than this replica's own failure).
+    pub fn is_peer_fault(&self) -> bool {
+        match self {
+            SessionError::Replica(e) => e.is_peer_fault(),
+            _ => true,
+        }
     }
-}
-
-/// Converts a node reference to its wire form.
-pub fn to_wire(r: &DocRef) -> WireDoc {
-    WireDoc {
-        id: r.id.0,
-        kind: kind_to_wire(r.kind),
-        till: r.till.map(|t| t.0),
-        date: r.date.as_ref().map(ToString::to_string),
-    }
-}
-
-/// Converts a wire reference, rejecting malformed ones.
-pub fn from_wire(w: &WireDoc) -> Result<DocRef, SessionError> {
-    let kind = match w.kind {
-        0 => DocKind::Store,
-        1 => DocKind::Catalog,
-        2 => DocKind::Ledger,
-        k => return Err(SessionError::Protocol(format!("unknown document kind {k}"))),
-    };
-    let date = match &w.date {
-        Some(d) => Some(
-            d.parse::<BusinessDate>()
-                .map_err(|e| SessionError::Protocol(e.to_string()))?,
-        ),
-        None => None,
-    };
-    Ok(DocRef {
-        id: DocId(w.id),
-        kind,
-        till: w.till.map(DeviceId),
-        date,
-    })
 }
 
 /// The state of one session.
@@ -191,7 +102,7 @@ impl Session {
         let docs = node
             .manifest()?
             .into_iter()
-            .map(|e| (to_wire(&e.doc), e.heads))
+            .map(|e| (e.doc.to_wire(), e.heads))
             .collect();
         let out = vec![
             Frame::Hello {
@@ -226,7 +137,7 @@ impl Session {
         let msg = node.sync_generate(r, &mut st);
         self.states.insert(r.id, st);
         Ok(msg?.map(|msg| Frame::Sync {
-            doc: to_wire(r),
+            doc: r.to_wire(),
             msg,
         }))
     }
@@ -282,9 +193,8 @@ impl Session {
                     .collect();
                 let mut theirs = HashSet::new();
                 for (w, heads) in docs {
-                    let r = from_wire(&w)?;
-                    node.check_doc_ref(&r)
-                        .map_err(|e| SessionError::Protocol(e.to_string()))?;
+                    let r = DocRef::from_wire(&w).map_err(ReplicaError::from)?;
+                    node.check_doc_ref(&r)?;
                     theirs.insert(r.id);
                     if ours.get(&r.id).map(|(h, _)| *h) != Some(heads) {
                         self.enqueue(r);
@@ -302,17 +212,13 @@ impl Session {
                 if !self.hello {
                     return Err(SessionError::Protocol("sync before hello".into()));
                 }
-                let r = from_wire(&doc)?;
-                node.check_doc_ref(&r)
-                    .map_err(|e| SessionError::Protocol(e.to_string()))?;
+                let r = DocRef::from_wire(&doc).map_err(ReplicaError::from)?;
+                node.check_doc_ref(&r)?;
                 self.refs.insert(r.id, r.clone());
                 let mut st = std::mem::take(self.state(node, r.id)?);
                 let received = node.sync_receive(self.peer, &r, &mut st, &msg);
                 self.states.insert(r.id, st);
-                received.map_err(|e| match e {
-                    NodeError::Corrupt(m) | NodeError::Invalid(m) => SessionError::Protocol(m),
-                    other => SessionError::Node(other),
-                })?;
+                received?;
                 match self.generate(node, &r)? {
                     Some(f) => {
                         self.active.insert(r.id);
@@ -324,9 +230,7 @@ impl Session {
                 }
                 self.fill(node, &mut out)?;
             }
-            Frame::Bye { reason } => {
-                return Err(SessionError::Protocol(format!("peer closed: {reason}")));
-            }
+            Frame::Bye { reason } => return Err(SessionError::Closed(reason)),
         }
         Ok(out)
     }

@@ -1,0 +1,761 @@
+//! The till's API vocabulary: every request and response of the HTTP API, and each
+//! operation written once as an [`Operation`] — its route, its request and response
+//! types and the engine call — so the daemon's router and the `kasir` command's client
+//! are both built from the same definitions.
+//!
+//! **API Boundary:** the JSON shapes here are the contract's (`../shared/design/
+//! contract.md`, "Till HTTP API"): add fields freely, never rename or drop one.
+
+use kasir_crdt::Qty;
+use kasir_crdt::money::qty_units;
+use kasir_crdt::records::{MovementKind, Payment, Sale};
+use kasir_crdt::store::StoreProfile;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+use crate::node::Node;
+use crate::profile::ProfileUpdate;
+pub use crate::tables::{ProductRow, SaleLineRow, SaleRow, StockRow};
+
+/// The HTTP method of an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Reads; the request travels in the query string.
+    Get,
+    /// Writes; the request travels as a JSON body.
+    Post,
+}
+
+/// What an operation may need besides the node: facts only the running daemon knows.
+#[derive(Debug, Clone, Default)]
+pub struct OpContext {
+    /// Where the daemon's sync endpoint listens (for invite tickets).
+    pub sync_addrs: Vec<String>,
+}
+
+/// One operation of the till's API, written once: the daemon routes `PATH` to
+/// [`Operation::run`] and the `kasir` command calls the same `run` on a data directory it
+/// opened itself, or sends the request to the daemon holding it.
+///
+/// Path parameters (`{sale_id}`) are fields of the request of the same name.
+pub trait Operation: 'static {
+    /// The request (query string for [`Method::Get`], JSON body for [`Method::Post`]).
+    type Request: Serialize + DeserializeOwned + Send + 'static;
+    /// The response (a JSON body).
+    type Response: Serialize + DeserializeOwned + Send + 'static;
+    /// The HTTP method.
+    const METHOD: Method;
+    /// The route, in axum's syntax (`/v1/sales/{sale_id}/void`).
+    const PATH: &'static str;
+    /// Request fields whose *values* a caller gets wrong (a quantity with four decimals,
+    /// an unknown movement kind): refused as `invalid_request`, where anything else that
+    /// does not fit the request's shape is `invalid_json`. Paths as `serde_path_to_error`
+    /// prints them, with `[]` for any index.
+    const VALUE_FIELDS: &'static [&'static str] = &[];
+
+    /// Runs the operation on the node.
+    fn run(
+        node: &mut Node,
+        ctx: &OpContext,
+        req: Self::Request,
+    ) -> Result<Self::Response, NodeError>;
+
+    /// Whether the answer is `201 Created` (new records) rather than `200 OK`.
+    fn created(_response: &Self::Response) -> bool {
+        Self::METHOD == Method::Post
+    }
+
+    /// Whether the answer is a sale this call created (counted in `/metrics`).
+    fn is_new_sale(_response: &Self::Response) -> bool {
+        false
+    }
+}
+
+/// The names of the path parameters of a route pattern (`{sale_id}` → `sale_id`).
+pub fn path_params(pattern: &str) -> Vec<&str> {
+    pattern
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect()
+}
+
+/// The error body of every failed request: `{"error": {"code", "message"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// A stable snake_case code (`unknown_sku`, `insufficient_payment`...).
+    pub code: String,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// `{"ok": true}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Done {
+    /// Always true.
+    pub ok: bool,
+}
+
+impl Done {
+    /// The answer.
+    pub const OK: Done = Done { ok: true };
+}
+
+/// A request without fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Empty {}
+
+/// How a new store is created (`kasir init`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InitOptions {
+    /// The shop's name.
+    pub store_name: String,
+    /// This till's short code, e.g. `T1`.
+    pub till_code: String,
+}
+
+/// Who this till is (`kasir init`, `kasir join`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TillIdentity {
+    /// The store.
+    pub store_id: String,
+    /// This device's endpoint id.
+    pub endpoint_id: String,
+    /// This till's code.
+    pub till_code: String,
+    /// Its role (`owner`, `manager`, `till`), when it just joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The relay this till linked (`kasir join` with an adoption ticket).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay: Option<String>,
+    /// The relay's till code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relay_code: Option<String>,
+    /// Whether the relay adopted the store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adopted: Option<bool>,
+}
+
+/// A product to add or update. `None` fields keep what the catalog has.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductInput {
+    /// SKU (identity of the product).
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Selling price.
+    pub price: i64,
+    /// Barcodes to add.
+    #[serde(default)]
+    pub barcodes: Vec<String>,
+    /// One barcode to add (the contract's spelling; joins `barcodes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barcode: Option<String>,
+    /// Cost.
+    #[serde(default)]
+    pub cost: Option<i64>,
+    /// Category.
+    #[serde(default)]
+    pub category: Option<String>,
+    /// Unit (`pcs` by default).
+    #[serde(default)]
+    pub unit: Option<String>,
+    /// Set on-hand stock to this quantity.
+    #[serde(default, with = "qty_units::option")]
+    pub stock: Option<Qty>,
+}
+
+impl ProductInput {
+    /// Every barcode the input names.
+    pub fn all_barcodes(&self) -> impl Iterator<Item = &String> {
+        self.barcodes.iter().chain(self.barcode.iter())
+    }
+}
+
+/// The result of adding a product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductAdded {
+    /// Product id.
+    pub product_id: String,
+    /// SKU.
+    pub sku: String,
+}
+
+/// A product search.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProductSearch {
+    /// Words of the name, a SKU or a barcode.
+    #[serde(default)]
+    pub q: String,
+    /// At most this many results (20 by default).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Products found.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProductList {
+    /// Best first.
+    pub products: Vec<ProductRow>,
+}
+
+/// Which stock levels to list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct StockQuery {
+    /// Only this SKU.
+    #[serde(default)]
+    pub sku: Option<String>,
+}
+
+/// Stock levels.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StockList {
+    /// By SKU.
+    pub stock: Vec<StockRow>,
+}
+
+/// A requested stock movement.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MovementInput {
+    /// `receive`, `adjust` or `opname`.
+    pub kind: MovementKind,
+    /// SKU or barcode.
+    pub sku: String,
+    /// Quantity for receive (positive) and adjust (signed).
+    #[serde(default, with = "qty_units::option")]
+    pub qty: Option<Qty>,
+    /// Counted quantity for an opname.
+    #[serde(default, with = "qty_units::option")]
+    pub counted: Option<Qty>,
+    /// Free text.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A recorded movement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MovementOutcome {
+    /// Movement id.
+    pub movement_id: String,
+    /// The change applied to on-hand stock.
+    pub delta: f64,
+}
+
+/// One line of a sale request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaleItem {
+    /// SKU or barcode.
+    #[serde(rename = "sku")]
+    pub code: String,
+    /// Quantity.
+    #[serde(with = "qty_units")]
+    pub qty: Qty,
+    /// Discount in rupiah on this line.
+    #[serde(default)]
+    pub discount: i64,
+}
+
+/// A sale request.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaleRequest {
+    /// Client-chosen id: the same id again returns the first result.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// What is bought.
+    #[serde(rename = "lines")]
+    pub items: Vec<SaleItem>,
+    /// Payments; exact cash when empty.
+    #[serde(default)]
+    pub payments: Vec<Payment>,
+    /// Cashier name.
+    #[serde(default)]
+    pub cashier: Option<String>,
+}
+
+/// The result of a sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleOutcome {
+    /// Sale id.
+    pub sale_id: String,
+    /// Receipt number.
+    pub receipt_no: String,
+    /// Total.
+    pub total: i64,
+    /// Change.
+    pub change: i64,
+    /// `false` when this is the first result of an earlier request with the same client id.
+    #[serde(skip)]
+    pub created: bool,
+}
+
+/// Which sales to list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SalesQuery {
+    /// Business date `YYYY-MM-DD` (all when absent).
+    #[serde(default)]
+    pub date: Option<String>,
+}
+
+/// Sales.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SaleList {
+    /// Oldest first.
+    pub sales: Vec<SaleRow>,
+}
+
+/// One sale, named by its id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SaleRef {
+    /// The sale id.
+    pub sale_id: String,
+}
+
+/// A sale's full record with its listed status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SaleDetail {
+    /// The record as its ledger holds it.
+    #[serde(flatten)]
+    pub sale: Sale,
+    /// `completed`, `voided`...
+    pub status: String,
+}
+
+/// Voiding a whole sale.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VoidRequest {
+    /// The sale.
+    pub sale_id: String,
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A recorded void.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VoidOutcome {
+    /// The void's id.
+    pub void_id: String,
+}
+
+/// A receipt as text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReceiptQuery {
+    /// The sale.
+    pub sale_id: String,
+    /// Columns: 32 (58 mm) by default, 48 (80 mm), 42, 64.
+    #[serde(default)]
+    pub width: Option<usize>,
+}
+
+/// A receipt's ESC/POS bytes, for a printer profile.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct EscposQuery {
+    /// Columns, when no profile is named.
+    #[serde(default)]
+    pub width: Option<usize>,
+    /// `58`, `58b`, `80`, `80b` or `80-512`.
+    #[serde(default)]
+    pub profile: Option<String>,
+    /// A QR code to print at the end.
+    #[serde(default)]
+    pub qr: Option<String>,
+    /// QR codes as raster images.
+    #[serde(default)]
+    pub raster_qr: bool,
+    /// Pulse the cash drawer.
+    #[serde(default)]
+    pub drawer: bool,
+    /// Mark the receipt as a copy.
+    #[serde(default)]
+    pub reprint: bool,
+}
+
+/// A one-time join ticket.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    /// The till code the new device gets.
+    #[serde(default)]
+    pub till_code: Option<String>,
+    /// `till` or `manager`.
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// The ticket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InviteOutcome {
+    /// `kasir1…`.
+    pub ticket: String,
+}
+
+/// A device to revoke.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokeRequest {
+    /// Its endpoint id.
+    pub endpoint_id: String,
+}
+
+/// A relay's adoption ticket, redeemed by the daemon (`kasir join` while it runs).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdoptRequest {
+    /// The ticket from `kasir-relay store adopt`.
+    pub ticket: String,
+}
+
+/// Photos of a product to enrol.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollRequest {
+    /// The product.
+    pub sku: String,
+    /// Base64 JPEG or PNG photos.
+    pub images: Vec<String>,
+}
+
+/// What enrolment gave.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EnrollOutcome {
+    /// The product.
+    pub sku: String,
+    /// Reference photos it has now.
+    pub references: usize,
+}
+
+/// A cashier's correction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedbackRequest {
+    /// The product the photo really shows.
+    pub sku: String,
+    /// A base64 JPEG or PNG photo.
+    pub image: String,
+}
+
+/// Recognition's options besides the photo.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RecognizeQuery {
+    /// How many candidates (3 by default).
+    #[serde(default)]
+    pub top: Option<usize>,
+    /// How long to wait for the relay (ms; 0 never asks). Default: `KASIR_ML_FALLBACK_MS`
+    /// or 300 ms.
+    #[serde(default)]
+    pub fallback_ms: Option<u64>,
+}
+
+/// Identity and sync state of the node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// Store id.
+    pub store_id: String,
+    /// This device's endpoint id.
+    pub endpoint_id: String,
+    /// This till's code.
+    pub till_code: String,
+    /// Store name.
+    pub store_name: String,
+    /// Peers and whether they are connected.
+    pub peers: Vec<PeerStatus>,
+    /// Documents with changes not yet acknowledged by any peer.
+    pub unsynced_docs: u64,
+    /// Documents held.
+    pub docs: u64,
+    /// Products in the catalog.
+    pub products: u64,
+    /// Sales held (all tills).
+    pub sales: u64,
+}
+
+/// One peer in the status.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// The peer's endpoint id.
+    pub endpoint_id: String,
+    /// Whether a connection is open now.
+    pub connected: bool,
+}
+
+/// `GET /v1/status`.
+#[derive(Debug)]
+pub struct Status;
+
+impl Operation for Status {
+    type Request = Empty;
+    type Response = NodeStatus;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/v1/status";
+
+    fn run(node: &mut Node, _: &OpContext, _: Empty) -> Result<NodeStatus, NodeError> {
+        node.status()
+    }
+}
+
+/// `POST /v1/products`.
+#[derive(Debug)]
+pub struct AddProduct;
+
+impl Operation for AddProduct {
+    type Request = ProductInput;
+    type Response = ProductAdded;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/products";
+    const VALUE_FIELDS: &'static [&'static str] = &["stock"];
+
+    fn run(node: &mut Node, _: &OpContext, req: ProductInput) -> Result<ProductAdded, NodeError> {
+        node.add_product(&req)
+    }
+}
+
+/// `GET /v1/products?q=&limit=`.
+#[derive(Debug)]
+pub struct SearchProducts;
+
+impl Operation for SearchProducts {
+    type Request = ProductSearch;
+    type Response = ProductList;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/v1/products";
+
+    fn run(node: &mut Node, _: &OpContext, req: ProductSearch) -> Result<ProductList, NodeError> {
+        Ok(ProductList {
+            products: node.search_products(&req.q, req.limit.unwrap_or(20))?,
+        })
+    }
+}
+
+/// `GET /v1/stock[?sku=]`.
+#[derive(Debug)]
+pub struct Stock;
+
+impl Operation for Stock {
+    type Request = StockQuery;
+    type Response = StockList;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/v1/stock";
+
+    fn run(node: &mut Node, _: &OpContext, req: StockQuery) -> Result<StockList, NodeError> {
+        Ok(StockList {
+            stock: node.stock(req.sku.as_deref())?,
+        })
+    }
+}
+
+/// `POST /v1/stock/movements`.
+#[derive(Debug)]
+pub struct RecordMovement;
+
+impl Operation for RecordMovement {
+    type Request = MovementInput;
+    type Response = MovementOutcome;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/stock/movements";
+    const VALUE_FIELDS: &'static [&'static str] = &["kind", "qty", "counted"];
+
+    fn run(
+        node: &mut Node,
+        _: &OpContext,
+        req: MovementInput,
+    ) -> Result<MovementOutcome, NodeError> {
+        node.record_movement(&req)
+    }
+}
+
+/// `POST /v1/sales`.
+#[derive(Debug)]
+pub struct Sell;
+
+impl Operation for Sell {
+    type Request = SaleRequest;
+    type Response = SaleOutcome;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/sales";
+    const VALUE_FIELDS: &'static [&'static str] = &["lines[].qty"];
+
+    fn run(node: &mut Node, _: &OpContext, req: SaleRequest) -> Result<SaleOutcome, NodeError> {
+        node.sell(&req)
+    }
+
+    fn created(response: &SaleOutcome) -> bool {
+        response.created
+    }
+
+    fn is_new_sale(response: &SaleOutcome) -> bool {
+        response.created
+    }
+}
+
+/// `GET /v1/sales[?date=]`.
+#[derive(Debug)]
+pub struct ListSales;
+
+impl Operation for ListSales {
+    type Request = SalesQuery;
+    type Response = SaleList;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/v1/sales";
+
+    fn run(node: &mut Node, _: &OpContext, req: SalesQuery) -> Result<SaleList, NodeError> {
+        Ok(SaleList {
+            sales: node.sales(req.date.as_deref())?,
+        })
+    }
+}
+
+/// `GET /v1/sales/{sale_id}`.
+#[derive(Debug)]
+pub struct GetSale;
+
+impl Operation for GetSale {
+    type Request = SaleRef;
+    type Response = SaleDetail;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/v1/sales/{sale_id}";
+
+    fn run(node: &mut Node, _: &OpContext, req: SaleRef) -> Result<SaleDetail, NodeError> {
+        Ok(SaleDetail {
+            sale: node.sale(&req.sale_id)?,
+            status: node.sale_status(&req.sale_id)?.as_str().to_owned(),
+        })
+    }
+}
+
+/// `POST /v1/sales/{sale_id}/void`.
+#[derive(Debug)]
+pub struct VoidSale;
+
+impl Operation for VoidSale {
+    type Request = VoidRequest;
+    type Response = VoidOutcome;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/sales/{sale_id}/void";
+
+    fn run(node: &mut Node, _: &OpContext, req: VoidRequest) -> Result<VoidOutcome, NodeError> {
+        Ok(VoidOutcome {
+            void_id: node.void_sale(&req.sale_id, &req.reason)?,
+        })
+    }
+}
+
+/// `POST /v1/invites`.
+#[derive(Debug)]
+pub struct Invite;
+
+impl Operation for Invite {
+    type Request = InviteRequest;
+    type Response = InviteOutcome;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/invites";
+    const VALUE_FIELDS: &'static [&'static str] = &["role"];
+
+    fn run(
+        node: &mut Node,
+        ctx: &OpContext,
+        req: InviteRequest,
+    ) -> Result<InviteOutcome, NodeError> {
+        let role = kasir_sync::membership::parse_role(req.role.as_deref())?;
+        Ok(InviteOutcome {
+            ticket: node.invite_ticket(role, req.till_code, ctx.sync_addrs.clone())?,
+        })
+    }
+}
+
+/// `POST /v1/devices/{endpoint_id}/revoke`.
+#[derive(Debug)]
+pub struct Revoke;
+
+impl Operation for Revoke {
+    type Request = RevokeRequest;
+    type Response = Done;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/devices/{endpoint_id}/revoke";
+
+    fn run(node: &mut Node, _: &OpContext, req: RevokeRequest) -> Result<Done, NodeError> {
+        let device = req
+            .endpoint_id
+            .parse()
+            .map_err(|e: kasir_crdt::ids::IdError| NodeError::Invalid(e.to_string()))?;
+        node.revoke(device)?;
+        Ok(Done::OK)
+    }
+
+    fn created(_: &Done) -> bool {
+        false
+    }
+}
+
+/// `GET /v1/store`.
+#[derive(Debug)]
+pub struct GetProfile;
+
+impl Operation for GetProfile {
+    type Request = Empty;
+    type Response = StoreProfile;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/v1/store";
+
+    fn run(node: &mut Node, _: &OpContext, _: Empty) -> Result<StoreProfile, NodeError> {
+        Ok(node.profile().clone())
+    }
+}
+
+/// `POST /v1/store`.
+#[derive(Debug)]
+pub struct SetProfile;
+
+impl Operation for SetProfile {
+    type Request = ProfileUpdate;
+    type Response = StoreProfile;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/store";
+
+    fn run(node: &mut Node, _: &OpContext, req: ProfileUpdate) -> Result<StoreProfile, NodeError> {
+        let profile = req.apply(node.profile().clone())?;
+        node.set_profile(profile)?;
+        Ok(node.profile().clone())
+    }
+
+    fn created(_: &StoreProfile) -> bool {
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_params_are_read_from_the_route() {
+        assert_eq!(path_params(VoidSale::PATH), vec!["sale_id"]);
+        assert_eq!(path_params(Revoke::PATH), vec!["endpoint_id"]);
+        assert!(path_params(Sell::PATH).is_empty());
+    }
+
+    #[test]
+    fn a_sale_request_reads_the_contracts_json_and_writes_it_back() {
+        let body = r#"{"client_id":"c1","lines":[{"sku":"KOPI","qty":1.5}],"payments":[{"method":"cash","amount":5000}]}"#;
+        let req: SaleRequest = serde_json::from_str(body).expect("parse");
+        assert_eq!(req.items[0].code, "KOPI");
+        assert_eq!(req.items[0].qty, Qty(1500));
+        let back: SaleRequest =
+            serde_json::from_value(serde_json::to_value(&req).expect("json")).expect("again");
+        assert_eq!(back.items[0].qty, Qty(1500));
+        assert!(
+            serde_json::from_str::<SaleRequest>(r#"{"lines":[{"sku":"K","qty":1.2345}]}"#).is_err()
+        );
+    }
+}

@@ -1,0 +1,121 @@
+//! The till's `/metrics`: one `prometheus_client` registry per daemon, holding the
+//! engine's series and its sync sessions' ([`kasir_sync::SyncMetrics`]).
+
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::api::NodeStatus;
+use crate::node::now_ms;
+use kasir_sync::SyncMetrics;
+
+/// The content type of [`TillMetrics::render`]'s OpenMetrics text, for scrapers that ask
+/// for it (Prometheus does).
+pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// The registry and the series the daemon updates.
+#[derive(Debug)]
+pub struct TillMetrics {
+    registry: Registry,
+    sales: Gauge,
+    products: Gauge,
+    docs: Gauge,
+    unsynced_docs: Gauge,
+    peers: Gauge,
+    peers_connected: Gauge,
+    last_receive_age: Gauge<f64, AtomicU64>,
+    sales_created: Counter,
+    sale_commit_seconds: Counter<f64, AtomicU64>,
+    sync: SyncMetrics,
+}
+
+impl TillMetrics {
+    /// A registry with every series of a till, the sync layer's included.
+    pub fn new(sync: SyncMetrics) -> TillMetrics {
+        let mut m = TillMetrics {
+            registry: Registry::default(),
+            sales: Gauge::default(),
+            products: Gauge::default(),
+            docs: Gauge::default(),
+            unsynced_docs: Gauge::default(),
+            peers: Gauge::default(),
+            peers_connected: Gauge::default(),
+            last_receive_age: Gauge::default(),
+            sales_created: Counter::default(),
+            sale_commit_seconds: Counter::default(),
+            sync,
+        };
+        let r = &mut m.registry;
+        r.register(
+            "kasir_sales",
+            "Sales held by this node (all tills)",
+            m.sales.clone(),
+        );
+        r.register(
+            "kasir_products",
+            "Products in the catalog",
+            m.products.clone(),
+        );
+        r.register("kasir_docs", "Documents held", m.docs.clone());
+        r.register(
+            "kasir_unsynced_docs",
+            "Documents with changes no peer has acknowledged",
+            m.unsynced_docs.clone(),
+        );
+        r.register("kasir_peers", "Known peers", m.peers.clone());
+        r.register(
+            "kasir_peers_connected",
+            "Peers connected now",
+            m.peers_connected.clone(),
+        );
+        r.register(
+            "kasir_sales_created",
+            "Sales created through this API since start",
+            m.sales_created.clone(),
+        );
+        r.register(
+            "kasir_sale_commit_seconds",
+            "Time spent committing those sales",
+            m.sale_commit_seconds.clone(),
+        );
+        r.register(
+            "kasir_sync_last_receive_age_seconds",
+            "Seconds since a peer last sent a sync frame (-1: never)",
+            m.last_receive_age.clone(),
+        );
+        m.sync.register(r);
+        m
+    }
+
+    /// Counts a sale this daemon created, and the time its commit took.
+    pub fn sale_committed(&self, took: Duration) {
+        self.sales_created.inc();
+        self.sale_commit_seconds.inc_by(took.as_secs_f64());
+    }
+
+    /// The text exposition, with the node's counts as of `status`.
+    pub fn render(&self, status: &NodeStatus) -> String {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.sales.set(count(status.sales));
+        self.products.set(count(status.products));
+        self.docs.set(count(status.docs));
+        self.unsynced_docs.set(count(status.unsynced_docs));
+        self.peers.set(count(status.peers.len() as u64));
+        self.peers_connected.set(count(
+            status.peers.iter().filter(|p| p.connected).count() as u64
+        ));
+        self.last_receive_age
+            .set(match self.sync.last_receive_ms() {
+                None => -1.0,
+                Some(t) => (now_ms() - t) as f64 / 1e3,
+            });
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,60 @@
+//! The sync layer's metrics, one set per process (or per in-process node), registered in
+//! the process's `prometheus_client` registry by whoever serves `/metrics`.
+
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Counters of the sync transport and sessions.
+#[derive(Debug, Clone, Default)]
+pub struct SyncMetrics {
+    /// Bytes of sync frames sent to peers.
+    pub bytes_sent: Counter,
+    /// Bytes of sync frames received from peers.
+    pub bytes_received: Counter,
+    /// Connections and sessions refused: not in the roster, or revoked.
+    pub refused: Counter,
+    /// Sync sessions open now.
+    pub sessions: Gauge,
+    /// When a peer last sent a sync frame (ms since the epoch; 0: never).
+    last_receive_ms: Gauge<i64, AtomicI64>,
+}
+
+impl SyncMetrics {
+    /// Registers every series under `kasir_sync_*`.
+    pub fn register(&self, registry: &mut Registry) {
+        let sync = registry.sub_registry_with_prefix("kasir_sync");
+        sync.register(
+            "bytes_sent",
+            "Sync frame bytes sent to peers",
+            self.bytes_sent.clone(),
+        );
+        sync.register(
+            "bytes_received",
+            "Sync frame bytes received from peers",
+            self.bytes_received.clone(),
+        );
+        sync.register(
+            "refused",
+            "Sync connections refused (not in the roster, or revoked)",
+            self.refused.clone(),
+        );
+        sync.register("sessions", "Sync sessions open now", self.sessions.clone());
+    }
+
+    /// Records a frame of `bytes` received at `now_ms`.
+    pub fn received(&self, bytes: usize, now_ms: i64) {
+        self.bytes_received.inc_by(bytes as u64);
+        self.last_receive_ms.set(now_ms);
+    }
+
+    /// When a peer last sent a frame (ms since the epoch), if ever.
+    pub fn last_receive_ms(&self) -> Option<i64> {
+        match self.last_receive_ms.get() {
+            0 => None,
+            t => Some(t),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The sync wire format, version 1: length-prefixed postcard frames.
+//!
+//! `[u32 big-endian length][postcard(Frame)]`, at most [`MAX_FRAME`] bytes. Every frame a
+//! peer sends is decoded into this closed enum and validated before it touches a
+//! document; anything else is a protocol error that closes the connection. The length
+//! prefix is `tokio_util`'s [`LengthDelimitedCodec`] (see [`codec`]); every message of
+//! every Kasir protocol (sync, join, recognition) is framed by it, each with its limit.
+
+use serde::{Deserialize, Serialize};
+use tokio_util::codec::LengthDelimitedCodec;
+
+/// ALPN of the sync protocol.
+pub const SYNC_ALPN: &[u8] = b"kasir/sync/1";
+/// ALPN of the join (invite) protocol.
+pub const JOIN_ALPN: &[u8] = b"kasir/join/1";
+/// Protocol version carried in `Hello`.
+pub const VERSION: u16 = 1;
+/// Largest frame accepted (a day's ledger of a busy till is well below this).
+pub const MAX_FRAME: usize = 32 * 1024 * 1024;
+
+/// The length-prefix codec of every Kasir protocol: a 4-byte big-endian length, then the
+/// body; a peer announcing more than `max` bytes is an error before anything is
+/// allocated.
+pub fn codec(max: usize) -> LengthDelimitedCodec {
+    LengthDelimitedCodec::builder()
+        .length_field_type::<u32>()
+        .max_frame_length(max)
+        .new_codec()
+}
+
+/// A document as named on the wire.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireDoc {
+    /// Document id.
+    pub id: [u8; 32],
+    /// 0 store, 1 catalog, 2 ledger.
+    pub kind: u8,
+    /// Writing till (ledgers).
+    pub till: Option<[u8; 32]>,
+    /// Business date `YYYY-MM-DD` (ledgers).
+    pub date: Option<String>,
+}
+
+/// One frame of the sync protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Frame {
+    /// First frame each way: protocol version and store.
+    Hello {
+        /// Protocol version.
+        version: u16,
+        /// Store id (UUID bytes).
+        store: [u8; 16],
+    },
+    /// Every document the sender holds, with its heads hash.
+    Manifest {
+        /// (document, heads hash).
+        docs: Vec<(WireDoc, [u8; 32])>,
+    },
+    /// An Automerge sync message for one document.
+    Sync {
+        /// The document.
+        doc: WireDoc,
+        /// Automerge's encoded sync message.
+        msg: Vec<u8>,
+    },
+    /// The sender is closing, with a reason.
+    Bye {
+        /// Why the sender closes, for the peer's log.
+        reason: String,
+    },
+}
+
+impl Frame {
+    /// A short name of the frame's kind, for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Frame::Hello { .. } => "hello",
+            Frame::Manifest { .. } => "manifest",
+            Frame::Sync { .. } => "sync",
+            Frame::Bye { .. } => "bye",
+        }
+    }
+}
+
+/// A message that cannot be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// Longer than the protocol's limit.
+    #[error("message of {len} bytes exceeds the limit of {max}")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not a valid message of the protocol.
+    #[error("malformed message: {0}")]
+    Malformed(#[source] postcard::Error),
+}
+
+/// Encodes a message body (without the length prefix), refusing one above `max` bytes.
+pub fn encode<T: Serialize>(message: &T, max: usize) -> Result<Vec<u8>, WireError> {
+    let body = postcard::to_stdvec(message).map_err(WireError::Malformed)?;
+    if body.len() > max {
+        return Err(WireError::TooLarge {
+            len: body.len(),
+            max,
+        });
+    }
+    Ok(body)
+}
+
+/// Decodes a message body of at most `max` bytes.
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8], max: usize) -> Result<T, WireError> {
+    if bytes.len() > max {
+        return Err(WireError::TooLarge {
+            len: bytes.len(),
+            max,
+        });
+    }
+    postcard::from_bytes(bytes).map_err(WireError::Malformed)
+}
+
+impl Frame {
+    /// Encodes the frame body (without the length prefix).
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        encode(self, MAX_FRAME)
+    }
+
+    /// Decodes a frame body.
+    pub fn decode(bytes: &[u8]) -> Result<Frame, WireError> {
+        decode(bytes, MAX_FRAME)
+    }
+
+    /// Encodes with the length prefix, as [`codec`] writes it (tests and fuzzing build
+    /// byte streams with this).
+    pub fn to_wire(&self) -> Result<Vec<u8>, WireError> {
+        let body = self.encode()?;
+        let mut out = Vec::with_capacity(body.len() + 4);
+        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::BytesMut;
+    use tokio_util::codec::{Decoder, Encoder};
+
+    use super::*;
+
+    fn sample() -> Frame {
+        Frame::Sync {
+            doc: WireDoc {
+                id: [7; 32],
+                kind: 2,
+                till: Some([1; 32]),
+                date: Some("2026-11-24".into()),
+            },
+            msg: vec![1, 2, 3],
+        }
+    }
+
+    #[test]
+    fn frames_round_trip_and_garbage_is_an_error() {
+        let f = sample();
+        let body = f.encode().expect("encode");
+        assert_eq!(Frame::decode(&body).ok(), Some(f.clone()));
+        assert!(Frame::decode(&[0xff, 0xff, 0xff]).is_err());
+        for cut in 0..body.len() {
+            assert!(
+                Frame::decode(&body[..cut]).is_err(),
+                "truncated at {cut} decoded"
+            );
+        }
+    }
+
+    #[test]
+    fn the_codec_reads_what_to_wire_writes_and_refuses_oversized_lengths() {
+        let f = sample();
+        let mut buf = BytesMut::from(&f.to_wire().expect("wire")[..]);
+        let body = codec(MAX_FRAME)
+            .decode(&mut buf)
+            .expect("decode")
+            .expect("one frame");
+        assert_eq!(Frame::decode(&body).ok(), Some(f.clone()));
+        let mut out = BytesMut::new();
+        codec(MAX_FRAME)
+            .encode(bytes::Bytes::from(f.encode().expect("encode")), &mut out)
+            .expect("encode");
+        assert_eq!(&out[..], &f.to_wire().expect("wire")[..]);
+        let mut huge = BytesMut::from(&(1u32 << 20).to_be_bytes()[..]);
+        assert!(codec(4096).decode(&mut huge).is_err());
+    }
+}
