@@ -9,7 +9,7 @@
 //!
 //! Run: `cargo bench -p kasir-node --bench lan`.
 
-use std::net::TcpListener;
+use kasir_testkit::percentile;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -17,13 +17,6 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 const KASIR: &str = env!("CARGO_BIN_EXE_kasir");
-
-fn port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("port")
-}
 
 fn kasir(dir: &Path, args: &[&str]) -> Value {
     let out = Command::new(KASIR)
@@ -62,8 +55,8 @@ impl Till {
             .into();
         Till {
             dir,
-            sync_port: port(),
-            http_port: port(),
+            sync_port: kasir_testkit::free_port(),
+            http_port: kasir_testkit::free_port(),
             eid,
             child: None,
             agent,
@@ -143,10 +136,6 @@ impl Drop for Till {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 fn main() {

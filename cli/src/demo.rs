@@ -2,13 +2,14 @@
 //! the cloud relay, syncing over real iroh connections while the tills sell simulated
 //! traffic, with a live summary.
 //!
-//! The relay is the `kasir-relay` binary run as child processes (`kasir-node` cannot link
-//! `kasir-relay`, which depends on it), found next to this executable, else on `PATH`. Its
-//! PostgreSQL is `DATABASE_URL` when set, otherwise a throwaway cluster that `kasir-relay
-//! dev-postgres` starts from the machine's PostgreSQL binaries; it publishes to Kafka only
-//! when `KAFKA_BROKERS` is set. The relay adopts the demo store from till 1 (as `kasir
-//! join` does with a `kasir-relay store adopt` ticket), so every till syncs to it. Without
-//! the binary or a PostgreSQL the demo says why on stderr and runs LAN-only. [`RelayProcs`]
+//! The relay is the `kasir-relay` binary run as a child process, as head office runs it
+//! (the till binary does not carry the cloud's PostgreSQL and Kafka clients), found next
+//! to this executable, else on `PATH`. Its PostgreSQL is `DATABASE_URL` when set,
+//! otherwise a throwaway cluster the demo starts from the machine's PostgreSQL binaries
+//! (`kasir_testkit::pg`) and removes at the end; it publishes to Kafka only when
+//! `KAFKA_BROKERS` is set. The relay adopts the demo store from till 1 (as `kasir join`
+//! does with a `kasir-relay store adopt` ticket), so every till syncs to it. Without the
+//! binary or a PostgreSQL the demo says why on stderr and runs LAN-only. [`RelayProcs`]
 //! stops the children on every exit path (return, error, panic, Ctrl-C).
 
 use std::io::BufRead;
@@ -29,6 +30,8 @@ use kasir_node::lan::{self as net, NetConfig};
 use kasir_node::{Node, SharedNode};
 use kasir_sync::Identity;
 use kasir_sync::membership::Ticket;
+use kasir_testkit::pg::{Cluster, ClusterError};
+use kasir_testkit::process::{Signal, signal};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
@@ -182,27 +185,11 @@ pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
             procs.stop_on_ctrl_c(&rt);
             match std::env::var("DATABASE_URL") {
                 Ok(url) if !url.is_empty() => Some((bin, Database::Given(url))),
-                _ => match procs.spawn(
-                    &bin,
-                    &[
-                        "dev-postgres",
-                        "--dir",
-                        &path_arg(&base.join("pg"))?,
-                        "--json",
-                    ],
-                    None,
-                    &base.join("dev-postgres.log"),
-                    "-INT", // dev-postgres stops its cluster on SIGINT
-                    Some(base.join("pg")),
-                ) {
-                    Ok(dev) => Some((bin, Database::Dev(dev))),
-                    Err(e) => {
-                        relay_note = Some(format!(
-                            "cannot start kasir-relay dev-postgres ({e:#}); the demo runs without the cloud relay"
-                        ));
-                        None
-                    }
-                },
+                _ => {
+                    let dir = base.join("pg");
+                    let dev = std::thread::spawn(move || dev_postgres(&dir));
+                    Some((bin, Database::Dev(dev)))
+                }
             }
         }
     };
@@ -448,7 +435,20 @@ pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
         }
     });
     drop(procs);
+    // The relay processes are gone: now its PostgreSQL may stop.
+    if let Some(cluster) = relay.and_then(|r| r.cluster) {
+        drop(cluster);
+        let _ = std::fs::remove_dir_all(base.join("pg"));
+    }
     Ok(())
+}
+
+/// A throwaway PostgreSQL cluster in `dir` for the demo's relay, removed by a watchdog
+/// if the demo is killed before it stops the cluster itself.
+fn dev_postgres(dir: &Path) -> Result<Cluster, ClusterError> {
+    let cluster = Cluster::start(dir)?;
+    cluster.stop_when_process_exits(std::process::id(), true)?;
+    Ok(cluster)
 }
 
 /// How long PostgreSQL may take to hold every sale after the last one was sold.
@@ -458,8 +458,9 @@ const RELAY_SETTLE: Duration = Duration::from_secs(20);
 enum Database {
     /// `DATABASE_URL`, used as it is (the migrations are idempotent).
     Given(String),
-    /// `kasir-relay dev-postgres --json`, which prints the URL once the cluster is up.
-    Dev(ChildOutput),
+    /// A throwaway cluster from the machine's PostgreSQL binaries, starting on a thread
+    /// of its own while the store is built.
+    Dev(std::thread::JoinHandle<Result<Cluster, ClusterError>>),
 }
 
 /// The running relay, as the demo drives it.
@@ -475,6 +476,8 @@ struct Relay {
     kafka: bool,
     /// The daemon's log (its stderr).
     log: PathBuf,
+    /// The throwaway PostgreSQL, when the demo started one.
+    cluster: Option<Cluster>,
 }
 
 /// The relay's counts for the demo store.
@@ -503,16 +506,14 @@ fn start_relay(
     rt: &tokio::runtime::Runtime,
     till: &SharedNode,
 ) -> Result<Relay> {
-    let (url, database) = match db {
-        Database::Given(url) => (url, "DATABASE_URL"),
+    let (url, database, cluster) = match db {
+        Database::Given(url) => (url, "DATABASE_URL", None),
         Database::Dev(dev) => {
-            let line = dev.first_line("kasir-relay dev-postgres", Duration::from_secs(90))?;
-            let v: Value = serde_json::from_str(&line)
-                .with_context(|| format!("kasir-relay dev-postgres printed {line:?}"))?;
-            let url = v["database_url"]
-                .as_str()
-                .ok_or_else(|| anyhow!("kasir-relay dev-postgres printed {line:?}"))?;
-            (url.to_owned(), "dev-postgres")
+            let cluster = dev
+                .join()
+                .map_err(|_| anyhow!("starting PostgreSQL failed"))?
+                .context("cannot start a throwaway PostgreSQL (install the postgresql package or set DATABASE_URL)")?;
+            (cluster.url("postgres"), "dev-postgres", Some(cluster))
         }
     };
     relay_cmd(&bin, &url, &["migrate"])?;
@@ -527,8 +528,6 @@ fn start_relay(
         &["run", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"],
         Some(&url),
         &log,
-        "-TERM",
-        None,
     )?;
     let line = daemon.first_line("kasir-relay run", Duration::from_secs(60))?;
     let running: Value =
@@ -580,6 +579,7 @@ fn start_relay(
         database,
         kafka: std::env::var("KAFKA_BROKERS").is_ok_and(|b| !b.is_empty()),
         log,
+        cluster,
     })
 }
 
@@ -730,12 +730,6 @@ fn find_relay_bin() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn path_arg(p: &Path) -> Result<String> {
-    p.to_str()
-        .map(str::to_owned)
-        .ok_or_else(|| anyhow!("{} is not UTF-8", p.display()))
-}
-
 /// Runs a one-shot `kasir-relay ARGS --json` on `url` and returns its JSON.
 fn relay_cmd(bin: &Path, url: &str, args: &[&str]) -> Result<Value> {
     let what = format!("kasir-relay {}", args[..args.len().min(2)].join(" "));
@@ -794,13 +788,9 @@ impl ChildOutput {
     }
 }
 
-/// One long-running `kasir-relay` child.
+/// One long-running `kasir-relay` child (SIGTERM makes it exit cleanly).
 struct Proc {
     child: Child,
-    /// The signal (`kill` argument) that makes it exit cleanly.
-    signal: &'static str,
-    /// A directory to delete once it has exited cleanly (dev-postgres's cluster).
-    remove_after: Option<PathBuf>,
 }
 
 /// The relay's long-running children; dropping this stops them (newest first), and so
@@ -812,15 +802,13 @@ struct RelayProcs {
 
 impl RelayProcs {
     /// Spawns `kasir-relay ARGS` (on `url` when given) with stderr to `log`; returns what
-    /// it prints. `remove_after` is deleted once it has stopped.
+    /// it prints.
     fn spawn(
         &self,
         bin: &Path,
         args: &[&str],
         url: Option<&str>,
         log: &Path,
-        signal: &'static str,
-        remove_after: Option<PathBuf>,
     ) -> Result<ChildOutput> {
         let stderr = std::fs::File::create(log)
             .with_context(|| format!("cannot create {}", log.display()))?;
@@ -844,11 +832,7 @@ impl RelayProcs {
                 }
             });
         }
-        self.lock().push(Proc {
-            child,
-            signal,
-            remove_after,
-        });
+        self.lock().push(Proc { child });
         Ok(ChildOutput {
             lines: rx,
             log: log.to_owned(),
@@ -882,26 +866,15 @@ impl Drop for RelayProcs {
     }
 }
 
-/// Signals each child to exit cleanly (the relay closes its endpoint, dev-postgres stops
-/// its cluster), kills it if it has not within 10 s, and reaps it. A child's
-/// `remove_after` directory goes only after a clean exit (a killed dev-postgres may leave
-/// its server running on it).
+/// Signals each child to exit cleanly (the relay closes its endpoint), kills it if it
+/// has not within 10 s, and reaps it.
 fn stop_all(procs: &Mutex<Vec<Proc>>) {
     let taken = std::mem::take(&mut *procs.lock().unwrap_or_else(|p| p.into_inner()));
     for mut p in taken.into_iter().rev() {
         if matches!(p.child.try_wait(), Ok(Some(_))) {
-            if let Some(dir) = &p.remove_after {
-                let _ = std::fs::remove_dir_all(dir);
-            }
             continue;
         }
-        let signalled = Command::new("kill")
-            .arg(p.signal)
-            .arg(p.child.id().to_string())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+        let signalled = signal(p.child.id(), Signal::TERM).is_ok();
         let deadline = Instant::now() + Duration::from_secs(10);
         while signalled && Instant::now() < deadline {
             if matches!(p.child.try_wait(), Ok(Some(_))) {
@@ -909,16 +882,9 @@ fn stop_all(procs: &Mutex<Vec<Proc>>) {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        match p.child.try_wait() {
-            Ok(Some(_)) => {
-                if let Some(dir) = &p.remove_after {
-                    let _ = std::fs::remove_dir_all(dir);
-                }
-            }
-            _ => {
-                let _ = p.child.kill();
-                let _ = p.child.wait();
-            }
+        if !matches!(p.child.try_wait(), Ok(Some(_))) {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
         }
     }
 }

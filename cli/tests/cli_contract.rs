@@ -1,16 +1,15 @@
 #![allow(missing_docs)]
-//! The `kasir` command line honours contract.md: every command's `--json` document has the
+//! The `kasir` command line honours ../shared/design/contract.md: every command's `--json` document has the
 //! fields the contract names (with the right JSON types and values), human output is
 //! printed without `--json`, every refusal is a non-zero exit with exactly one
 //! `error: ...` line and writes nothing, receipts fit their paper width, `--client-id`
 //! makes a sale idempotent, and weighed goods sell by the decimal quantity.
 
-mod support;
-
 use std::process::Command;
 
+use kasir_testkit::Till;
+use kasir_testkit::process::kasir_bin;
 use serde_json::Value;
-use support::{Till, kasir_bin};
 
 /// A store with two products: `INDOMIE` (3.500, barcode, 100 on hand) and `BERAS`
 /// (14.000 per kg, 50 kg on hand).
@@ -195,9 +194,7 @@ fn commands_on_an_empty_directory_say_to_init_first() {
     // Nothing was created by any of them.
     assert!(!till.path().join("kasir.sqlite").exists());
     // A data directory that does not exist at all is refused the same way.
-    let missing = Till {
-        dir: tempfile::tempdir().expect("tempdir"),
-    };
+    let missing = Till::empty();
     let gone = missing.path().join("nope");
     let out = Command::new(kasir_bin())
         .arg("--data")

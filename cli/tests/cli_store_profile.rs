@@ -3,10 +3,8 @@
 //! with one line and change nothing.
 #![allow(missing_docs)]
 
-mod support;
-
+use kasir_testkit::Till;
 use serde_json::json;
-use support::Till;
 
 #[test]
 fn tax_and_rounding_settings_reach_sales_and_receipts() {

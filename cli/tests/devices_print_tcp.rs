@@ -8,16 +8,14 @@
 //!
 //! Printers are emulated with std TCP listeners in threads on loopback.
 
-mod support;
-
 use std::io::Read;
 use std::net::TcpListener;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use kasir_testkit::{Till, free_port};
 use serde_json::{Value, json};
-use support::{Till, free_port};
 
 /// A till with one product and one cash sale; returns the sale id.
 fn till_with_sale() -> (Till, String) {

@@ -1,15 +1,13 @@
 #![allow(missing_docs)]
-//! The till HTTP API of `kasir run` honours contract.md: every endpoint the router serves
+//! The till HTTP API of `kasir run` honours ../shared/design/contract.md: every endpoint the router serves
 //! answers with the contract's status codes and JSON shapes, errors are
 //! `{"error":{"code","message"}}` with the right status (400 unknown_sku and bad input,
 //! 422 insufficient_payment, 404 unknown endpoint), a refused sale writes nothing, a
 //! repeated `client_id` returns the first result with 200, a 201 sale survives `kill -9`,
 //! and CLI commands on a directory held by the daemon go through it.
 
-mod support;
-
+use kasir_testkit::{Daemon, Till};
 use serde_json::{Value, json};
-use support::{Daemon, Till};
 
 /// A till with `INDOMIE` (3.500, barcode, 100 on hand) and `BERAS` (14.000/kg, 50 kg),
 /// both added through the API, and its daemon.

@@ -6,17 +6,15 @@
 //! is unchanged, and a well-behaved peer still syncs.
 #![allow(missing_docs, unreachable_pub)]
 
-mod support;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use iroh::EndpointAddr;
 use kasir_sync::transport::bind_endpoint;
 use kasir_sync::wire::{Frame, SYNC_ALPN, WireDoc};
+use kasir_testkit::{Till, free_port, wait_for};
 use rand::{Rng, SeedableRng};
 use serde_json::json;
-use support::{Till, free_port, wait_for};
 
 fn attack(secret: [u8; 32], target: (iroh::EndpointId, SocketAddr), payloads: Vec<Vec<u8>>) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -66,7 +64,11 @@ fn hostile_frames_never_hurt_the_till() {
     let port = free_port();
     let listen = format!("127.0.0.1:{port}");
     let log = a.path().join("daemon.log");
-    let da = support::Daemon::start_with(a.path(), &["--no-mdns", "--listen", &listen], Some(&log));
+    let da = kasir_testkit::Daemon::start_with(
+        a.path(),
+        &["--no-mdns", "--listen", &listen],
+        Some(&log),
+    );
     let (_, invite) = da.post("/v1/invites", &json!({}));
     let b = Till::empty();
     b.ok(&["join", invite["ticket"].as_str().expect("ticket")]);
@@ -203,7 +205,7 @@ fn hostile_frames_never_hurt_the_till() {
     );
 
     // A well-behaved peer still syncs.
-    let db = support::Daemon::start_with(
+    let db = kasir_testkit::Daemon::start_with(
         b.path(),
         &[
             "--no-mdns",

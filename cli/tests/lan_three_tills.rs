@@ -4,12 +4,10 @@
 //! device outside the roster is refused with a log line; a revoked till is cut off.
 #![allow(missing_docs)]
 
-mod support;
-
 use std::collections::BTreeSet;
 
+use kasir_testkit::{Daemon, Till, free_port, wait_for};
 use serde_json::{Value, json};
-use support::{Daemon, Till, free_port, wait_for};
 
 struct Member {
     till: Till,

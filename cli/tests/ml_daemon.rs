@@ -4,20 +4,10 @@
 //! with base64 photos or a photo body with `?sku=`), what it writes is durable (still
 //! there after the daemon is killed), and bad requests get the contract's error shape.
 
-mod support;
+use kasir_testkit::fixture_photo as photo;
 
-use std::path::PathBuf;
-
+use kasir_testkit::Till;
 use serde_json::json;
-use support::Till;
-
-fn photo(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../ml/tests/fixtures")
-        .join(format!("{name}.jpg"))
-        .to_string_lossy()
-        .into_owned()
-}
 
 fn bytes(name: &str) -> Vec<u8> {
     std::fs::read(photo(name)).expect("fixture")

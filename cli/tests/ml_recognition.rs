@@ -5,19 +5,10 @@
 //! store's own threshold (`kasir store set --ml-threshold`, `/v1/store`) decides what
 //! counts as known.
 
-mod support;
-
+use kasir_testkit::fixture_photo as photo;
 use std::path::PathBuf;
 
-use support::Till;
-
-fn photo(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../ml/tests/fixtures")
-        .join(format!("{name}.jpg"))
-        .to_string_lossy()
-        .into_owned()
-}
+use kasir_testkit::Till;
 
 fn add(till: &Till, sku: &str) {
     till.ok(&[

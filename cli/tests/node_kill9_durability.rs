@@ -7,16 +7,14 @@
 //! the initial stock minus every sale line.
 #![allow(missing_docs)]
 
-mod support;
-
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kasir_testkit::{Daemon, Till};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-use support::{Daemon, Till};
 
 const SKUS: [&str; 3] = ["KOPI", "TEH", "GULA"];
 const INITIAL: i64 = 100_000;

@@ -6,13 +6,12 @@
 //! from the `stok` column, imports 5,000 rows in full, and refuses a file without
 //! sku/name/price columns without importing anything.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use kasir_testkit::Till;
+use kasir_testkit::process::kasir_bin;
 use serde_json::{Value, json};
-use support::{Till, kasir_bin};
 
 fn write(till: &Till, name: &str, bytes: &[u8]) -> PathBuf {
     let path = till.path().join(name);

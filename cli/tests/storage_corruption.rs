@@ -5,14 +5,12 @@
 //! commands keep working). And the read tables really are derived data: `kasir rebuild`
 //! (even after they are wiped) and `kasir compact` leave `sales` and `stock` identical.
 
-mod support;
-
 use std::fs;
 use std::process::Output;
 
+use kasir_testkit::Till;
 use rusqlite::{Connection, params};
 use serde_json::Value;
-use support::Till;
 
 /// A till with two products and a day of trade: sales (one weighed, one split-paid, one
 /// voided) and stock movements of every kind.

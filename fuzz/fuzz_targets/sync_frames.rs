@@ -5,7 +5,8 @@
 use std::sync::Mutex;
 use std::sync::OnceLock;
 
-use kasir_node::node::{InitOptions, Node};
+use kasir_node::Node;
+use kasir_node::api::InitOptions;
 
 static NODE: OnceLock<(tempfile::TempDir, Mutex<Node>)> = OnceLock::new();
 
@@ -18,5 +19,5 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     });
     let mut node = node.lock().expect("lock");
     let peer = kasir_crdt::DeviceId([7; 32]);
-    kasir_node::sync::feed_untrusted(&mut node, peer, data);
+    kasir_sync::feed_untrusted(&mut *node, peer, data);
 });

@@ -5,6 +5,7 @@
 //! `taskset` keeps other work off the measured core).
 #![allow(missing_docs)]
 
+use kasir_testkit::percentile;
 use std::time::Instant;
 
 use kasir_ml::augment::Augment;
@@ -16,11 +17,6 @@ use kasir_ml::{
 const REFERENCES: usize = 10_000;
 const ITERATIONS: usize = 60;
 const PHOTOS: [&str; 4] = ["coffee", "rocket", "flower", "grace_hopper"];
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
 
 fn summary(name: &str, mut v: Vec<f64>) -> String {
     v.sort_by(f64::total_cmp);

@@ -9,6 +9,7 @@
 //!
 //! Run: `cargo bench -p kasir-node --bench till` (env `KASIR_BENCH_DAYS`, default 365).
 
+use kasir_testkit::percentile;
 use std::path::Path;
 use std::time::Instant;
 
@@ -19,14 +20,6 @@ use kasir_node::api::{InitOptions, ProductInput, SaleItem, SaleRequest};
 use kasir_node::{DB_FILE, Node};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
 
 fn summary_us(mut samples: Vec<f64>) -> Value {
     samples.sort_by(|a, b| a.total_cmp(b));

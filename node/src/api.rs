@@ -3,8 +3,9 @@
 //! types and the engine call — so the daemon's router and the `kasir` command's client
 //! are both built from the same definitions.
 //!
-//! **API Boundary:** the JSON shapes here are the contract's (`../shared/design/
-//! contract.md`, "Till HTTP API"): add fields freely, never rename or drop one.
+//! **API Boundary:** the JSON shapes here are the contract's
+//! (`../shared/design/contract.md`, "Till HTTP API"): add fields freely, never rename or
+//! drop one.
 
 use kasir_crdt::Qty;
 use kasir_crdt::money::qty_units;

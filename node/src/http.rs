@@ -1,4 +1,4 @@
-//! The till's HTTP API (axum): the endpoints of `contract.md` over one [`SharedNode`].
+//! The till's HTTP API (axum): the endpoints of `../shared/design/contract.md` over one [`SharedNode`].
 //!
 //! Every JSON endpoint is an [`Operation`] of [`crate::api`], routed by one generic
 //! handler: it reads the request (query string, or JSON body merged with the path's

@@ -243,7 +243,12 @@ pub async fn start(
     if cfg.mdns {
         start_mdns(&endpoint, discovered.clone(), cancel.clone()).await;
     }
-    tokio::spawn(accept_loop(endpoint.clone(), host.clone(), cancel.clone()));
+    let (accept_host, accept_cancel) = (host.clone(), cancel.clone());
+    tokio::spawn(transport::accept_each(
+        endpoint.clone(),
+        cancel.clone(),
+        move |conn| accepted(accept_host.clone(), conn, accept_cancel.clone()),
+    ));
     tokio::spawn(dial_manager(
         endpoint.clone(),
         host,
@@ -300,59 +305,40 @@ async fn start_mdns(endpoint: &Endpoint, discovered: Discovered, cancel: Cancell
     });
 }
 
-async fn accept_loop(endpoint: Endpoint, host: TillHost, cancel: CancellationToken) {
-    loop {
-        let incoming = tokio::select! {
-            _ = cancel.cancelled() => break,
-            inc = endpoint.accept() => match inc {
-                Some(inc) => inc,
-                None => break,
-            },
-        };
-        let host = host.clone();
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            let conn = match incoming.await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::debug!(error = %e, "incoming connection failed");
-                    return;
-                }
-            };
-            let peer = device_of(conn.remote_id());
-            if conn.alpn() == JOIN_ALPN {
-                if let Err(e) = answer_join(&host.node, &conn).await {
-                    tracing::warn!(%peer, error = %e, "join failed");
-                }
-                return;
-            }
-            let standing = match host.node.lock() {
-                Ok(n) => n.membership(peer),
-                Err(_) => return,
-            };
-            match standing {
-                Membership::Member(_) => {}
-                Membership::Revoked => {
-                    host.node.sync_metrics().refused.inc();
-                    tracing::warn!(%peer, "refused connection from a revoked device");
-                    conn.close(403u32.into(), b"revoked");
-                    return;
-                }
-                Membership::Unknown => {
-                    host.node.sync_metrics().refused.inc();
-                    tracing::warn!(%peer, "refused connection from a device outside the store's roster");
-                    conn.close(403u32.into(), b"not a member of this store");
-                    return;
-                }
-            }
-            match run_session(&host, peer, &conn, true, &cancel).await {
-                Ok(end) => tracing::info!(%peer, ?end, "sync session ended"),
-                Err(DriveError::Transport(e)) if e.is_closed() => {
-                    tracing::info!(%peer, "sync session ended: the connection closed");
-                }
-                Err(e) => tracing::warn!(%peer, error = %e, "sync session failed"),
-            }
-        });
+/// Handles one accepted connection: a join, or a sync session of a member.
+async fn accepted(host: TillHost, conn: Connection, cancel: CancellationToken) {
+    let peer = device_of(conn.remote_id());
+    if conn.alpn() == JOIN_ALPN {
+        if let Err(e) = answer_join(&host.node, &conn).await {
+            tracing::warn!(%peer, error = %e, "join failed");
+        }
+        return;
+    }
+    let standing = match host.node.lock() {
+        Ok(n) => n.membership(peer),
+        Err(_) => return,
+    };
+    match standing {
+        Membership::Member(_) => {}
+        Membership::Revoked => {
+            host.node.sync_metrics().refused.inc();
+            tracing::warn!(%peer, "refused connection from a revoked device");
+            conn.close(403u32.into(), b"revoked");
+            return;
+        }
+        Membership::Unknown => {
+            host.node.sync_metrics().refused.inc();
+            tracing::warn!(%peer, "refused connection from a device outside the store's roster");
+            conn.close(403u32.into(), b"not a member of this store");
+            return;
+        }
+    }
+    match run_session(&host, peer, &conn, true, &cancel).await {
+        Ok(end) => tracing::info!(%peer, ?end, "sync session ended"),
+        Err(DriveError::Transport(e)) if e.is_closed() => {
+            tracing::info!(%peer, "sync session ended: the connection closed");
+        }
+        Err(e) => tracing::warn!(%peer, error = %e, "sync session failed"),
     }
 }
 

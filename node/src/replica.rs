@@ -80,7 +80,7 @@ impl SyncReplica for Node {
         msg: &[u8],
     ) -> Result<bool, ReplicaError> {
         self.check_doc_ref(r)?;
-        Node::sync_receive(self, peer, r, state, msg)
+        self.merge_sync_message(peer, r, state, msg)
     }
 }
 
@@ -197,7 +197,7 @@ impl Node {
 
     /// Applies a peer's sync message durably (the reference is already checked).
     /// Returns whether the document changed.
-    fn sync_receive(
+    fn merge_sync_message(
         &mut self,
         peer: DeviceId,
         r: &DocRef,

@@ -17,7 +17,7 @@
 //! `KASIR_BENCH_EXPLAIN=FILE` (diagnosis only: it slows every statement) logs the plan and
 //! timings of every materialisation statement through `auto_explain` into FILE.
 //!
-//! PostgreSQL is a throwaway cluster (`pg_cluster::Cluster`) with `fsync`,
+//! PostgreSQL is a throwaway cluster (`kasir_testkit::pg::Cluster`) with `fsync`,
 //! `synchronous_commit` and `full_page_writes` off, for both sides of every comparison.
 //! The materialisation part talks to it over its Unix socket (see `bench_materialise`
 //! for why; `KASIR_BENCH_TCP=1` uses TCP); the lag part runs the real relay over TCP.
@@ -26,9 +26,10 @@
 //! The lag part runs `target/release/kasir` and `kasir-relay`; `cargo bench` builds only
 //! the relay's own binary, so the `cargo build` comes first.
 
+use kasir_testkit::percentile;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -38,9 +39,9 @@ use kasir_crdt::ledger::{LedgerDoc, LedgerMeta, LedgerRecords, sale_effects};
 use kasir_crdt::records::{Payment, Sale, SaleLine};
 use kasir_crdt::{ActorId, BusinessDate, DeviceId, DocKind, Qty, StoreId};
 use kasir_relay::materialise::{self, DocWrite};
-use kasir_relay::pg_cluster::Cluster;
 use kasir_relay::{db, publisher};
 use kasir_sync::DocRef;
+use kasir_testkit::pg::Cluster;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -61,14 +62,6 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * f).round() / f
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
-}
-
 fn summary_ms(mut samples: Vec<f64>) -> Value {
     samples.sort_by(|a, b| a.total_cmp(b));
     json!({
@@ -77,10 +70,6 @@ fn summary_ms(mut samples: Vec<f64>) -> Value {
         "p99": round(percentile(&samples, 0.99), 2),
         "max": round(percentile(&samples, 1.0), 2),
     })
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 fn loadavg() -> String {
@@ -671,21 +660,6 @@ async fn bench_materialise(cluster: &Cluster, n: usize, batch: usize) -> Result<
 // ---------------------------------------------------------------------------------------
 // 3. Kafka
 
-/// The tansu binary the relay's tests use: `$KASIR_TANSU`, `/var/tmp/kasir-tools/bin/tansu`,
-/// `tansu` on `PATH`.
-fn tansu_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("KASIR_TANSU").filter(|p| !p.is_empty()) {
-        return Some(PathBuf::from(p)).filter(|p| p.is_file());
-    }
-    let tools = PathBuf::from("/var/tmp/kasir-tools/bin/tansu");
-    if tools.is_file() {
-        return Some(tools);
-    }
-    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-        .map(|d| d.join("tansu"))
-        .find(|p| p.is_file())
-}
-
 /// A child process killed (and waited for) on drop.
 struct Proc(Child);
 
@@ -724,10 +698,10 @@ fn tail(log: &Path) -> String {
 }
 
 async fn bench_kafka(pool: &PgPool, dir: &Path) -> Result<Value> {
-    let Some(bin) = tansu_binary() else {
+    let Some(bin) = kasir_testkit::tansu::find_tansu() else {
         return Ok(json!("skipped: no tansu binary (scripts/services install)"));
     };
-    let port = free_port()?;
+    let port = kasir_testkit::free_port();
     let url = format!("tcp://127.0.0.1:{port}");
     let log = dir.join("tansu.log");
     let out = std::fs::File::create(&log)?;
@@ -880,7 +854,7 @@ fn start_lag_setup(url: &str, dir: &Path, kasir: &Path) -> Result<LagSetup> {
         .as_str()
         .ok_or_else(|| anyhow!("no tenant id"))?
         .to_owned();
-    let (sync_port, http_port) = (free_port()?, free_port()?);
+    let (sync_port, http_port) = (kasir_testkit::free_port(), kasir_testkit::free_port());
     let relay_log = dir.join("relay.log");
     let mut child = Command::new(RELAY_BIN)
         .arg("--database-url")
@@ -949,7 +923,7 @@ fn start_lag_setup(url: &str, dir: &Path, kasir: &Path) -> Result<LagSetup> {
         .to_owned();
     run_json(&mut till(&["join", &ticket]), "kasir join (adoption)")?;
 
-    let till_http = free_port()?;
+    let till_http = kasir_testkit::free_port();
     let till_log = dir.join("till.log");
     let child = Command::new(kasir)
         .arg("--data")
@@ -958,7 +932,7 @@ fn start_lag_setup(url: &str, dir: &Path, kasir: &Path) -> Result<LagSetup> {
             "run",
             "--no-mdns",
             "--listen",
-            &format!("127.0.0.1:{}", free_port()?),
+            &format!("127.0.0.1:{}", kasir_testkit::free_port()),
         ])
         .args(["--http", &format!("127.0.0.1:{till_http}")])
         .env("KASIR_LOG", "warn")
@@ -1165,7 +1139,7 @@ fn run() -> Result<Value> {
             "loadavg_start": load_start,
             "loadavg_end": loadavg(),
         },
-        "postgres_settings": "throwaway cluster (pg_cluster::Cluster): fsync=off, \
+        "postgres_settings": "throwaway cluster (kasir_testkit::pg::Cluster): fsync=off, \
                               synchronous_commit=off, full_page_writes=off — the same for \
                               both sides of every comparison",
         "materialise": materialise,

@@ -9,7 +9,7 @@
 //! - [`publisher`]: drains the outbox to Kafka.
 //! - [`ml`]: answers tills' recognition questions from the tenant's galleries.
 //! - [`api`] and [`auth`]: the head-office HTTP API and its JWTs.
-//! - [`pg_cluster`]: a throwaway PostgreSQL cluster for `kasir demo` and tests.
+//! - [`metrics`]: the process's metrics registry.
 //!
 //! **Architecture Invariant:** the relay acknowledges a till's changes (answers its sync
 //! message) only after the chunk, the materialised rows and the outbox rows committed in
@@ -23,6 +23,5 @@ pub mod materialise;
 pub mod metrics;
 pub mod ml;
 pub mod net;
-pub mod pg_cluster;
 pub mod publisher;
 pub mod replica;

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use kasir_crdt::StoreId;
 use kasir_relay::metrics::RelayMetrics;
-use kasir_relay::{api, auth, db, net, pg_cluster, publisher};
+use kasir_relay::{api, auth, db, net, publisher};
 use kasir_sync::Identity;
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -76,12 +76,6 @@ enum Command {
     },
     /// Endpoint id, stores and lag.
     Status,
-    /// Runs a throwaway PostgreSQL cluster in DIR (for demos) and prints its URL.
-    DevPostgres {
-        /// Directory of the cluster.
-        #[arg(long)]
-        dir: std::path::PathBuf,
-    },
 }
 
 #[derive(Subcommand)]
@@ -190,26 +184,6 @@ fn main() {
 
 async fn run(cli: Cli) -> Result<()> {
     match &cli.command {
-        Command::DevPostgres { dir } => {
-            let cluster = pg_cluster::Cluster::start(dir)?;
-            let url = cluster.url("postgres");
-            print(cli.json, &json!({"database_url": url}), || url.clone());
-            // Stop the cluster even if this process is killed, and exit (stopping it)
-            // when interrupted or when the parent that started it (`kasir demo`) is gone.
-            cluster.stop_when_process_exits(std::process::id(), false)?;
-            let parent = std::os::unix::process::parent_id();
-            tokio::select! {
-                r = tokio::signal::ctrl_c() => r?,
-                _ = terminate() => {}
-                _ = async {
-                    while std::os::unix::process::parent_id() == parent {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                } => {}
-            }
-            drop(cluster);
-            Ok(())
-        }
         Command::Migrate => {
             let pool = pool(&cli).await?;
             db::migrate(&pool).await?;

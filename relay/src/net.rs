@@ -37,7 +37,9 @@ use kasir_sync::membership::{
 };
 use kasir_sync::now_ms;
 use kasir_sync::recognition::ML_ALPN;
-use kasir_sync::transport::{FrameReader, FrameWriter, TransportError, bind_endpoint, device_of};
+use kasir_sync::transport::{
+    FrameReader, FrameWriter, TransportError, accept_each, bind_endpoint, device_of,
+};
 use kasir_sync::wire::MAX_FRAME;
 use kasir_sync::{Frame, JOIN_ALPN, ReplicaError, SYNC_ALPN, Session, SessionError};
 use sqlx::PgPool;
@@ -262,47 +264,33 @@ impl Relay {
     ) -> Result<Endpoint, RelayError> {
         // Tills also ask the relay about photos they do not recognise.
         let endpoint = bind_endpoint(secret_key, listen, &[SYNC_ALPN, JOIN_ALPN, ML_ALPN]).await?;
-        let ep = endpoint.clone();
         let relay = self.clone();
-        tokio::spawn(async move { relay.accept_loop(ep).await });
+        tokio::spawn(accept_each(
+            endpoint.clone(),
+            self.inner.cancel.clone(),
+            move |conn| relay.clone().accepted(conn),
+        ));
         let relay = self.clone();
         tokio::spawn(async move { relay.poll_loop().await });
         Ok(endpoint)
     }
 
-    async fn accept_loop(&self, endpoint: Endpoint) {
-        loop {
-            let incoming = tokio::select! {
-                _ = self.inner.cancel.cancelled() => break,
-                inc = endpoint.accept() => match inc {
-                    Some(inc) => inc,
-                    None => break,
-                },
-            };
-            let relay = self.clone();
-            tokio::spawn(async move {
-                let conn = match incoming.await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "incoming connection failed");
-                        return;
-                    }
-                };
-                let peer = device_of(conn.remote_id());
-                let result = if conn.alpn() == JOIN_ALPN {
-                    relay.handle_join(conn).await
-                } else if conn.alpn() == ML_ALPN {
-                    crate::ml::serve(relay, conn)
-                        .await
-                        .map_err(|e| RelayError::Refused(e.to_string()))
-                } else {
-                    relay.handle_sync(conn).await
-                };
-                match result {
-                    Ok(()) => tracing::info!(%peer, "session ended"),
-                    Err(e) => tracing::warn!(%peer, error = %e, "session failed"),
-                }
-            });
+    /// Handles one accepted connection: a join, a recognition question, or a sync
+    /// session.
+    async fn accepted(self, conn: Connection) {
+        let peer = device_of(conn.remote_id());
+        let result = if conn.alpn() == JOIN_ALPN {
+            self.handle_join(conn).await
+        } else if conn.alpn() == ML_ALPN {
+            crate::ml::serve(self.clone(), conn)
+                .await
+                .map_err(|e| RelayError::Refused(e.to_string()))
+        } else {
+            self.handle_sync(conn).await
+        };
+        match result {
+            Ok(()) => tracing::info!(%peer, "session ended"),
+            Err(e) => tracing::warn!(%peer, error = %e, "session failed"),
         }
     }
 

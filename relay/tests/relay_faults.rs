@@ -6,7 +6,7 @@
 mod support;
 
 use support::Tansu;
-use support::procs::{
+use support::{
     RelayProc, Till, compare, kafka_event_ids, pg_event_counts, pg_sales, pg_totals, runtime,
     till_totals, wait_for, wait_outbox_drained,
 };
@@ -65,7 +65,7 @@ fn relay_killed_broker_paused_and_postgres_restarted_lose_and_duplicate_nothing(
     let ticket = relay.adopt_ticket(&tenant, &store);
     // The owner adopts the store to the relay while the till runs (through its daemon).
     a.start(&[]);
-    let adopted = a.cli(&["join", &ticket]);
+    let adopted = a.ok(&["join", &ticket]);
     assert_eq!(adopted["adopted"], true, "{adopted}");
     wait_for(30, "the relay to receive the catalog", || {
         (pg_event_counts(&rt, &db).1 == SKUS.len() as i64).then_some(())

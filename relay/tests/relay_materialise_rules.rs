@@ -11,7 +11,7 @@ use kasir_crdt::{BusinessDate, DeviceId, DocId, DocKind, Qty, StoreId};
 use kasir_relay::materialise::{DocWrite, persist};
 use kasir_sync::DocRef;
 use sqlx::Row;
-use support::procs::runtime;
+use support::runtime;
 use uuid::Uuid;
 
 const AT: i64 = 1_795_000_000_000; // 2026-11-18

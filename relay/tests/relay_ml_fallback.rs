@@ -12,27 +12,19 @@
 
 mod support;
 
-use std::path::PathBuf;
+use kasir_testkit::fixture_photo as photo;
 use std::time::{Duration, Instant};
 
 use kasir_sync::recognition::{FallbackClient, FallbackError, MlRequest};
 use kasir_sync::transport::bind_endpoint;
 use serde_json::Value;
-use support::procs::{RelayProc, Till, runtime, wait_for};
-
-fn photo(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../ml/tests/fixtures")
-        .join(format!("{name}.jpg"))
-        .to_string_lossy()
-        .into_owned()
-}
+use support::{RelayProc, Till, runtime, wait_for};
 
 /// A store created at head office with its first till joined; returns (store id, till).
 fn outlet(relay: &RelayProc, tenant: &str, name: &str) -> (String, Till) {
     let created = relay.cli(&["store", "create", "--tenant", tenant, "--name", name]);
     let till = Till::empty();
-    till.cli(&["join", created["ticket"].as_str().expect("ticket")]);
+    till.ok(&["join", created["ticket"].as_str().expect("ticket")]);
     (
         created["store_id"].as_str().expect("store_id").to_owned(),
         till,
@@ -46,7 +38,7 @@ fn recognize(till: &Till, name: &str, fallback_ms: Option<u64>) -> Value {
     if let Some(ms) = &ms {
         args.extend(["--fallback-ms", ms.as_str()]);
     }
-    till.cli(&args)
+    till.ok(&args)
 }
 
 fn skus(v: &Value) -> Vec<&str> {
@@ -69,15 +61,15 @@ fn an_outlet_recognises_what_another_outlet_enrolled_through_the_relay() {
     let (_, mut stranger) = outlet(&relay, &lain, "Toko Lain");
     for till in [&depok, &bogor, &stranger] {
         for sku in ["KOPI", "ROKET"] {
-            till.cli(&[
+            till.ok(&[
                 "product", "add", "--sku", sku, "--name", sku, "--price", "18000",
             ]);
         }
     }
     // Depok enrols the coffee; Bogor and the other tenant only the rocket.
-    depok.cli(&["ml", "enroll", "--sku", "KOPI", &photo("coffee")]);
-    bogor.cli(&["ml", "enroll", "--sku", "ROKET", &photo("rocket")]);
-    stranger.cli(&["ml", "enroll", "--sku", "ROKET", &photo("rocket")]);
+    depok.ok(&["ml", "enroll", "--sku", "KOPI", &photo("coffee")]);
+    bogor.ok(&["ml", "enroll", "--sku", "ROKET", &photo("rocket")]);
+    stranger.ok(&["ml", "enroll", "--sku", "ROKET", &photo("rocket")]);
     for till in [&mut depok, &mut bogor, &mut stranger] {
         till.start(&[]);
     }

@@ -5,7 +5,7 @@ mod support;
 
 use serde_json::json;
 use support::Tansu;
-use support::procs::{
+use support::{
     RelayProc, Till, compare, kafka_event_ids, pg_event_counts, pg_sales, runtime, wait_for,
     wait_outbox_drained,
 };
@@ -30,7 +30,7 @@ fn relay_down_while_three_tills_sell_then_postgres_and_kafka_match_exactly() {
     let mut a = Till::with_products("Warung Bu Sri", "A1", &SKUS, 500);
     let store = a.store_id();
     let ticket = relay.adopt_ticket(&tenant, &store);
-    let adopted = a.cli(&["join", &ticket]);
+    let adopted = a.ok(&["join", &ticket]);
     assert_eq!(adopted["adopted"], true, "{adopted}");
     assert_eq!(adopted["relay"], relay.endpoint_id.as_str());
     // The adoption handed the catalog and the opening stock over.
@@ -80,7 +80,7 @@ fn relay_down_while_three_tills_sell_then_postgres_and_kafka_match_exactly() {
 
     // The LAN converges on its own.
     wait_for(60, "the LAN to converge", || {
-        let n = support::procs::till_totals(&a).sales;
+        let n = support::till_totals(&a).sales;
         (n == sold).then_some(())
     });
 
@@ -91,15 +91,15 @@ fn relay_down_while_three_tills_sell_then_postgres_and_kafka_match_exactly() {
     });
     // Voids and stock may trail the sales by a sync round.
     wait_for(60, "PostgreSQL to equal the tills", || {
-        let t = support::procs::till_totals(&a);
-        let p = support::procs::pg_totals(&rt, &db);
+        let t = support::till_totals(&a);
+        let p = support::pg_totals(&rt, &db);
         (p.voided == t.voided && p.stock == t.stock).then_some(())
     });
     let totals = compare(&rt, &db, &a);
     assert_eq!(totals.sales, sold);
     assert_eq!(totals.voided, 1);
     for till in [&b, &c] {
-        let t = support::procs::till_totals(till);
+        let t = support::till_totals(till);
         assert_eq!((t.sales, t.sum_total), (totals.sales, totals.sum_total));
     }
 

@@ -8,7 +8,7 @@ use kasir_sync::transport::{FrameReader, FrameWriter, bind_endpoint, connect};
 use kasir_sync::{Frame, SYNC_ALPN, SyncMetrics};
 use serde_json::Value;
 use sqlx::Row;
-use support::procs::{RelayProc, Till, kasir_bin, pg_totals, runtime, wait_for};
+use support::{RelayProc, Till, kasir_bin, pg_totals, runtime, wait_for};
 
 fn api_get(relay: &RelayProc, token: &str, path: &str) -> (u16, Value) {
     let agent: ureq::Agent = ureq::Agent::config_builder()
@@ -47,12 +47,12 @@ fn a_store_created_on_the_relay_gets_its_first_till_and_reports_to_head_office()
 
     // The first till joins through the relay and becomes the store's owner.
     let mut a = Till::empty();
-    let joined = a.cli(&["join", &ticket]);
+    let joined = a.ok(&["join", &ticket]);
     assert_eq!(joined["store_id"], store.as_str());
     assert_eq!(joined["role"], "owner");
     assert_eq!(joined["till_code"], "T1");
     // The store's name came from head office.
-    assert_eq!(a.cli(&["store", "show"])["name"], "Kopi Nusantara Depok");
+    assert_eq!(a.ok(&["store", "show"])["name"], "Kopi Nusantara Depok");
 
     // A ticket is used once.
     let other = Till::empty();
@@ -67,7 +67,7 @@ fn a_store_created_on_the_relay_gets_its_first_till_and_reports_to_head_office()
     assert!(err.contains("already used"), "{err}");
 
     // A joined till's catalog and sales reach PostgreSQL.
-    a.cli(&[
+    a.ok(&[
         "product",
         "add",
         "--sku",

@@ -145,6 +145,35 @@ pub async fn bind_endpoint(
         })
 }
 
+/// Accepts connections until `cancel` fires or the endpoint closes. Each handshake and
+/// its `handle` run on a task of their own, so a slow peer holds up no one.
+pub async fn accept_each<F, Fut>(
+    endpoint: Endpoint,
+    cancel: tokio_util::sync::CancellationToken,
+    handle: F,
+) where
+    F: Fn(Connection) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let handle = std::sync::Arc::new(handle);
+    loop {
+        let incoming = tokio::select! {
+            _ = cancel.cancelled() => break,
+            inc = endpoint.accept() => match inc {
+                Some(inc) => inc,
+                None => break,
+            },
+        };
+        let handle = handle.clone();
+        tokio::spawn(async move {
+            match incoming.await {
+                Ok(conn) => handle(conn).await,
+                Err(e) => tracing::debug!(error = %e, "incoming connection failed"),
+            }
+        });
+    }
+}
+
 /// The device id of an iroh endpoint id.
 pub fn device_of(id: iroh::EndpointId) -> DeviceId {
     DeviceId(*id.as_bytes())

@@ -12,12 +12,13 @@
 //! ancestor of `<dir>` that others cannot traverse gets the traverse (`o+x`) bit, so the
 //! server can reach its files.
 //!
-//! Only `std::process::Command` is used: no database driver, no `libc`.
+//! The server programs run through `std::process::Command`; no database driver is
+//! needed to start one.
 //!
 //! ```no_run
-//! # fn main() -> Result<(), kasir_relay::pg_cluster::ClusterError> {
+//! # fn main() -> Result<(), kasir_testkit::pg::ClusterError> {
 //! let dir = std::path::Path::new("/tmp/kasir-pg");
-//! let cluster = kasir_relay::pg_cluster::Cluster::start(dir)?;
+//! let cluster = kasir_testkit::pg::Cluster::start(dir)?;
 //! let url = cluster.create_database("kasir")?; // postgres://postgres@127.0.0.1:PORT/kasir
 //! # let _ = url;
 //! # Ok(())
@@ -29,6 +30,8 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// What can go wrong starting or driving a [`Cluster`].
@@ -468,14 +471,9 @@ fn find_bin_dir() -> Result<PathBuf, ClusterError> {
     Err(ClusterError::BinariesNotFound)
 }
 
-/// Whether this process runs as root (`id -u` prints 0). `libc`-free on purpose.
+/// Whether this process runs as root.
 fn running_as_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .stdin(Stdio::null())
-        .output()
-        .map(|out| out.status.success() && String::from_utf8_lossy(&out.stdout).trim() == "0")
-        .unwrap_or(false)
+    rustix::process::geteuid().is_root()
 }
 
 /// `<dir>/sock`, unless the socket path inside it would pass the Unix limit (107
@@ -530,41 +528,11 @@ fn run(cmd: &mut Command, what: &str) -> Result<Output, ClusterError> {
         .map_err(|e| io_err(format!("run {what}"), e))
 }
 
-/// Runs `sh -c script` in the background, detached: a short-lived `sh` starts it as a
-/// background job in its own session (`setsid` where available) with all standard
-/// streams closed, and exits at once. So the script outlives this process, holds none of
-/// its pipes, and leaves no zombie behind (init adopts it).
 fn spawn_detached(script: &str) -> Result<(), ClusterError> {
-    let status = Command::new("sh")
-        .arg("-c")
-        .arg(DETACH)
-        .arg(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map_err(|e| io_err("spawn watchdog".to_owned(), e))?;
-    if !status.success() {
-        return Err(ClusterError::Command {
-            what: "spawn watchdog".to_owned(),
-            status: status.to_string(),
-            output: String::new(),
-        });
-    }
-    Ok(())
+    crate::process::watchdog(script).map_err(|e| io_err("spawn watchdog".to_owned(), e))
 }
 
-/// The `sh -c` program that starts its `$0` as a detached background job.
-const DETACH: &str = r#"if command -v setsid >/dev/null 2>&1; then
-  setsid sh -c "$0" </dev/null >/dev/null 2>&1 &
-else
-  sh -c "$0" </dev/null >/dev/null 2>&1 &
-fi"#;
-
-/// Single-quotes `path` for `sh` (and for `pg_ctl -o`, which passes through `sh`).
-fn sh_quote(path: &Path) -> String {
-    format!("'{}'", path.to_string_lossy().replace('\'', "'\\''"))
-}
+use crate::process::sh_quote;
 
 fn io_err(what: String, source: io::Error) -> ClusterError {
     ClusterError::Io { what, source }
@@ -594,6 +562,78 @@ fn command_err(what: String, out: &Output, log: Option<&Path>) -> ClusterError {
         status: out.status.to_string(),
         output,
     }
+}
+
+// Clusters for tests ------------------------------------------------------------------
+
+/// The PostgreSQL cluster shared by this test binary, started on first use in
+/// `$TMPDIR/kasir-test-pg-<pid>`, stopped and removed by a watchdog after the process
+/// exits. Do not stop or restart it: other tests use it; see [`private_postgres`].
+pub fn postgres() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("kasir-test-pg-{}", std::process::id()));
+        // A leftover of an earlier process that had the same pid.
+        let _ = std::fs::remove_dir_all(&dir);
+        let cluster = Cluster::start(&dir).unwrap_or_else(|e| {
+            panic!("cannot start the test PostgreSQL cluster (scripts/services install): {e}")
+        });
+        cluster
+            .stop_when_process_exits(std::process::id(), true)
+            .unwrap_or_else(|e| panic!("PostgreSQL watchdog: {e}"));
+        cluster
+    })
+}
+
+/// A new, empty database in the shared cluster, named `<prefix>_<n>` (prefix reduced
+/// to `[a-z0-9_]`); returns its URL.
+pub fn fresh_database(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let clean: String = prefix
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect();
+    let name = format!("{clean}_{}", NEXT.fetch_add(1, Ordering::Relaxed));
+    postgres()
+        .create_database(&name)
+        .unwrap_or_else(|e| panic!("create database {name}: {e}"))
+}
+
+/// A PostgreSQL cluster of one test's own, in a temp dir removed with it; for tests that
+/// stop, kill or restart the database server.
+pub struct PrivatePostgres {
+    /// The cluster (dropped, so stopped, before its directory is removed).
+    pub cluster: Cluster,
+    dir: tempfile::TempDir,
+}
+
+impl PrivatePostgres {
+    /// The directory holding the cluster.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Starts a [`PrivatePostgres`]; panics naming `scripts/services install` on failure.
+pub fn private_postgres() -> PrivatePostgres {
+    let dir = tempfile::Builder::new()
+        .prefix("kasir-test-pg-private-")
+        .tempdir()
+        .expect("temp dir");
+    let cluster = Cluster::start(dir.path()).unwrap_or_else(|e| {
+        panic!("cannot start a PostgreSQL cluster (scripts/services install): {e}")
+    });
+    cluster
+        .stop_when_process_exits(std::process::id(), true)
+        .unwrap_or_else(|e| panic!("PostgreSQL watchdog: {e}"));
+    PrivatePostgres { cluster, dir }
 }
 
 #[cfg(test)]
@@ -673,10 +713,5 @@ mod tests {
             msg.contains("install the `postgresql` package or set DATABASE_URL"),
             "{msg}"
         );
-    }
-
-    #[test]
-    fn quoting_survives_single_quotes() {
-        assert_eq!(sh_quote(Path::new("/tmp/a'b")), "'/tmp/a'\\''b'");
     }
 }

@@ -1,0 +1,90 @@
+//! Real processes and throwaway services for Kasir's tests, benches and `kasir demo`.
+//!
+//! - [`till`]: a till's data directory driven through the `kasir` binary, and its
+//!   `kasir run` daemon.
+//! - [`relay`]: `kasir-relay run` as a process.
+//! - [`pg`]: a throwaway PostgreSQL cluster from the machine's server binaries (also what
+//!   `kasir demo` runs on when `DATABASE_URL` is not set), one shared cluster per test
+//!   binary with a fresh database per test, and private clusters for tests that restart
+//!   theirs.
+//! - [`tansu`]: a Kafka-protocol broker (tansu, memory storage).
+//! - [`totals`]: PostgreSQL's totals compared with a till's.
+//! - [`process`]: this build's binaries, signals, and watchdogs that clean up after a
+//!   test process however it ended; [`free_port`], [`wait_for`], [`percentile`] for
+//!   tests and benches.
+//!
+//! Nothing here is skipped when a service is missing: a test that needs one fails,
+//! naming `scripts/services install`.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+pub mod pg;
+pub mod process;
+pub mod relay;
+pub mod tansu;
+pub mod till;
+pub mod totals;
+
+pub use relay::RelayProc;
+pub use tansu::Tansu;
+pub use till::{Daemon, Till};
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (racy by nature, good enough for
+/// tests: services that lose the race are retried on another).
+pub fn free_port() -> u16 {
+    TcpListener::bind(("127.0.0.1", 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"))
+}
+
+/// Polls `f` until it returns `Some`, or panics naming `what` after `secs` seconds.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+/// A multi-threaded runtime for sqlx and async libraries in synchronous tests.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("tokio runtime: {e}"))
+}
+
+/// A photo of the product-recognition fixtures (`ml/tests/fixtures/<name>.jpg`), as a
+/// command-line argument.
+pub fn fixture_photo(name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ml/tests/fixtures")
+        .join(format!("{name}.jpg"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// The `p`-quantile (0 to 1, nearest rank) of `sorted` samples; 0 when there are none.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p.clamp(0.0, 1.0)).round() as usize;
+    sorted[idx.min(sorted.len() - 1)]
+}
+
+/// Whether this run is CI's (`CI` set and not `false`/`0`): there every part a test
+/// needs is installed, so a missing one is a failure, never a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}

@@ -1,0 +1,363 @@
+//! Tills as real processes: a data directory driven through the `kasir` binary
+//! ([`Till`]) and its `kasir run` daemon ([`Daemon`]).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::free_port;
+use crate::process::{Signal, kasir_bin, signal};
+
+/// An HTTP client that reports every status instead of failing on 4xx/5xx.
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        .build()
+        .into()
+}
+
+/// A running `kasir run` process with its HTTP API; killed on drop.
+#[derive(Debug)]
+pub struct Daemon {
+    /// The process.
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The client of the API.
+    pub agent: ureq::Agent,
+}
+
+impl Daemon {
+    /// `kasir run` on a free HTTP port, loopback sync, no mDNS; stderr inherited.
+    pub fn start(dir: &Path) -> Daemon {
+        Daemon::start_with(dir, &["--no-mdns", "--listen", "127.0.0.1:0"], None)
+    }
+
+    /// `kasir run --http 127.0.0.1:<free> ARGS...`, stderr to `log` when given.
+    pub fn start_with(dir: &Path, args: &[&str], log: Option<&Path>) -> Daemon {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        Daemon::spawn(dir, free_port(), &args, log, "warn")
+    }
+
+    fn spawn(dir: &Path, http: u16, args: &[String], log: Option<&Path>, level: &str) -> Daemon {
+        let stderr = match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("log file"),
+            ),
+            None => Stdio::inherit(),
+        };
+        let child = Command::new(kasir_bin())
+            .arg("--data")
+            .arg(dir)
+            .args(["run", "--http", &format!("127.0.0.1:{http}")])
+            .args(args)
+            .env("KASIR_LOG", level)
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn kasir run");
+        let daemon = Daemon {
+            child,
+            base: format!("http://127.0.0.1:{http}"),
+            agent: agent(Duration::from_secs(30)),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(resp) = daemon
+                .agent
+                .get(format!("{}/v1/health", daemon.base))
+                .call()
+                && resp.status() == 200
+            {
+                return daemon;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("kasir run did not become healthy");
+    }
+
+    fn answer(mut resp: ureq::http::Response<ureq::Body>) -> (u16, Value) {
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// GET returning (status, JSON body; a body that is not JSON as a string).
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        Daemon::answer(
+            self.agent
+                .get(format!("{}{path}", self.base))
+                .call()
+                .expect("GET"),
+        )
+    }
+
+    /// POST raw bytes (as JSON) returning (status, JSON body).
+    pub fn post_raw(&self, path: &str, body: &[u8]) -> (u16, Value) {
+        Daemon::answer(
+            self.agent
+                .post(format!("{}{path}", self.base))
+                .header("content-type", "application/json")
+                .send(body)
+                .expect("POST"),
+        )
+    }
+
+    /// POST JSON returning (status, JSON body).
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post_raw(path, body.to_string().as_bytes())
+    }
+
+    /// Stops the daemon the way a shutdown does (SIGTERM: it says goodbye to its peers).
+    pub fn shutdown(mut self) {
+        let _ = signal(self.child.id(), Signal::TERM);
+        let _ = self.child.wait();
+    }
+
+    /// Kills the process with SIGKILL (a till losing power) and waits for it.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A till's data directory (deleted on drop), driven through the `kasir` binary, with
+/// its own daemon on fixed ports when started (a restart reuses them, as peers remember
+/// the address).
+#[derive(Debug)]
+pub struct Till {
+    /// The data directory.
+    pub dir: tempfile::TempDir,
+    http: u16,
+    listen: u16,
+    daemon: Option<Daemon>,
+}
+
+impl Till {
+    /// A data directory with nothing in it.
+    pub fn empty() -> Till {
+        Till {
+            dir: tempfile::Builder::new()
+                .prefix("kasir-test-till-")
+                .tempdir()
+                .expect("temp dir"),
+            http: free_port(),
+            listen: free_port(),
+            daemon: None,
+        }
+    }
+
+    /// A fresh store "Warung Test" with this till as owner `T1`.
+    pub fn init() -> Till {
+        Till::init_named("Warung Test", "T1")
+    }
+
+    /// A new store with this till as owner.
+    pub fn init_named(store_name: &str, till_code: &str) -> Till {
+        let t = Till::empty();
+        t.ok(&["init", "--store-name", store_name, "--till-code", till_code]);
+        t
+    }
+
+    /// A new store with this till as owner and `products` (`(sku, name, price)`), each
+    /// with `stock` on hand.
+    pub fn with_products(
+        store_name: &str,
+        till_code: &str,
+        products: &[(&str, &str, u32)],
+        stock: u32,
+    ) -> Till {
+        let t = Till::init_named(store_name, till_code);
+        for (sku, name, price) in products {
+            t.ok(&[
+                "product",
+                "add",
+                "--sku",
+                sku,
+                "--name",
+                name,
+                "--price",
+                &price.to_string(),
+                "--stock",
+                &stock.to_string(),
+            ]);
+        }
+        t
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `kasir --data DIR --json ARGS...` (through the daemon when one runs).
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(kasir_bin())
+            .arg("--data")
+            .arg(self.path())
+            .arg("--json")
+            .args(args)
+            .env("KASIR_LOG", "warn")
+            .output()
+            .expect("run kasir")
+    }
+
+    /// Runs and expects success; returns the JSON it printed.
+    pub fn ok(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "kasir {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "kasir {args:?} printed non-JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// Runs and expects failure with one `error:` line on stderr; returns it.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "kasir {args:?} should fail");
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error")).collect();
+        assert_eq!(lines.len(), 1, "one error line expected, got: {err}");
+        assert!(!err.contains("panicked"), "kasir panicked: {err}");
+        lines[0].to_owned()
+    }
+
+    /// The store id.
+    pub fn store_id(&self) -> String {
+        self.ok(&["status"])["store_id"]
+            .as_str()
+            .expect("store_id")
+            .to_owned()
+    }
+
+    /// The till's endpoint id.
+    pub fn endpoint_id(&self) -> String {
+        self.ok(&["status"])["endpoint_id"]
+            .as_str()
+            .expect("endpoint_id")
+            .to_owned()
+    }
+
+    /// `EID@127.0.0.1:PORT` of this till's own daemon, for other tills' `--peer`.
+    pub fn peer_arg(&self) -> String {
+        format!("{}@127.0.0.1:{}", self.endpoint_id(), self.listen)
+    }
+
+    /// A separate `kasir run` on a free port (see [`Daemon::start`]).
+    pub fn daemon(&self) -> Daemon {
+        Daemon::start(self.path())
+    }
+
+    /// Starts this till's own daemon on its fixed ports, no mDNS, with `--peer` flags;
+    /// it logs to `daemon.log` in the data directory.
+    pub fn start(&mut self, peers: &[String]) {
+        let mut args: Vec<String> = [
+            "--listen",
+            &format!("127.0.0.1:{}", self.listen),
+            "--no-mdns",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        for p in peers {
+            args.extend(["--peer".to_owned(), p.clone()]);
+        }
+        let log = self.log_path();
+        let _ = std::fs::remove_file(&log);
+        self.daemon = Some(Daemon::spawn(
+            self.dir.path(),
+            self.http,
+            &args,
+            Some(&log),
+            "info",
+        ));
+    }
+
+    /// Stops the own daemon the way a shutdown does (SIGTERM).
+    pub fn shutdown(&mut self) {
+        if let Some(d) = self.daemon.take() {
+            d.shutdown();
+        }
+    }
+
+    /// Stops the own daemon with SIGKILL (a till losing power).
+    pub fn stop(&mut self) {
+        if let Some(d) = self.daemon.take() {
+            d.kill9();
+        }
+    }
+
+    fn own(&self) -> &Daemon {
+        self.daemon
+            .as_ref()
+            .expect("the till's daemon is not running: call start() first")
+    }
+
+    /// GET on the own daemon: (status, JSON).
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.own().get(path)
+    }
+
+    /// POST JSON to the own daemon: (status, JSON).
+    pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.own().post(path, body)
+    }
+
+    /// Sells `lines` (`[(sku, qty)]`) through the own daemon; returns (sale_id, total).
+    pub fn sell(&self, lines: &[(&str, u32)]) -> (String, i64) {
+        let body = json!({
+            "lines": lines.iter().map(|(sku, qty)| json!({"sku": sku, "qty": qty})).collect::<Vec<_>>()
+        });
+        let (status, v) = self.post("/v1/sales", &body);
+        assert_eq!(status, 201, "sale refused: {v}");
+        (
+            v["sale_id"].as_str().expect("sale_id").to_owned(),
+            v["total"].as_i64().expect("total"),
+        )
+    }
+
+    /// Makes an invite on the own daemon and joins `other` (an empty till) with it.
+    pub fn admit(&self, other: &Till) {
+        let (status, v) = self.post("/v1/invites", &json!({}));
+        assert_eq!(status, 201, "invite: {v}");
+        other.ok(&["join", v["ticket"].as_str().expect("ticket")]);
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.path().join("daemon.log")
+    }
+
+    /// What the own daemon logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+}
+
+impl Drop for Till {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
