@@ -58,6 +58,26 @@ pub enum DocError {
     Automerge(#[from] automerge::AutomergeError),
 }
 
+/// Deepest nesting of maps and lists a Kasir document holds: records are a few levels
+/// deep. Anything deeper is refused before it is read, so a hostile record can never
+/// overflow the stack of the recursive readers (`hydrate`).
+pub const MAX_DEPTH: usize = 16;
+
+/// A change as the trust rules see it: what a merge would add, before it is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingChange {
+    /// Its hash (what a signature signs).
+    pub hash: ChangeHash,
+    /// The actor that wrote it (see [`crate::author`]).
+    pub actor: ActorId,
+    /// Its sequence number for that actor.
+    pub seq: u64,
+    /// The changes it builds on.
+    pub deps: Vec<ChangeHash>,
+    /// When the author's clock says it was made (seconds since the epoch).
+    pub time_s: i64,
+}
+
 /// One Automerge document with its Kasir identity.
 #[derive(Debug)]
 pub struct Doc {
@@ -156,6 +176,18 @@ impl Doc {
         .check_shape()
     }
 
+    /// Checks that the document still is what its id says: its kind and id at the root
+    /// (a merge must never change them).
+    pub fn check_identity(&self) -> Result<(), DocError> {
+        self.check_shape()
+    }
+
+    /// Takes over `other`'s state (a checked copy of this document).
+    pub(crate) fn replace_with(&mut self, other: Doc) {
+        self.am = other.am;
+        self.saved_heads = other.saved_heads;
+    }
+
     fn check_shape(&self) -> Result<(), DocError> {
         let ok = self.root_str("kind").as_deref() == Some(self.kind.as_str())
             && self.root_str("doc_id") == Some(self.id.to_string());
@@ -172,6 +204,105 @@ impl Doc {
     /// The document id.
     pub fn id(&self) -> DocId {
         self.id
+    }
+
+    /// A copy to try changes on before they are kept (see
+    /// [`Doc::receive_sync_message_checked`]).
+    pub fn fork_for_check(&self) -> Doc {
+        Doc {
+            id: self.id,
+            kind: self.kind,
+            am: self.am.clone(),
+            saved_heads: self.saved_heads.clone(),
+        }
+    }
+
+    /// The changes not covered by `heads`, in causal order.
+    pub fn changes_after(&mut self, heads: &[ChangeHash]) -> Vec<IncomingChange> {
+        self.am
+            .get_changes_meta(heads)
+            .into_iter()
+            .map(|m| IncomingChange {
+                hash: m.hash,
+                actor: m.actor.into_owned(),
+                seq: m.seq,
+                deps: m.deps,
+                time_s: m.timestamp,
+            })
+            .collect()
+    }
+
+    /// The changes the next [`Doc::save_incremental`] will write: after a local write,
+    /// the changes this replica made (to sign).
+    pub fn unsaved_changes(&mut self) -> Vec<IncomingChange> {
+        let saved = self.saved_heads.clone();
+        self.changes_after(&saved)
+    }
+
+    /// Copies one change of `other` into this document (the trust rules replay a merge
+    /// change by change).
+    pub fn apply_change_of(&mut self, other: &mut Doc, hash: &ChangeHash) -> Result<(), DocError> {
+        let change = other
+            .am
+            .get_change_by_hash(hash)
+            .ok_or_else(|| DocError::Corrupt(format!("change {hash} is not in the document")))?;
+        guarded(|| self.am.apply_changes([change]))
+    }
+
+    /// How deep the deepest path that changed between `before` and the current heads
+    /// is (0 when nothing changed). Computed from Automerge's diff, without reading the
+    /// changed values, so any depth is measured safely.
+    pub fn changed_depth(&mut self, before: &[ChangeHash]) -> Result<usize, DocError> {
+        let after = self.am.get_heads();
+        if before == after.as_slice() {
+            return Ok(0);
+        }
+        let am = &mut self.am;
+        let patches = catch_unwind(AssertUnwindSafe(|| am.diff(before, &after)))
+            .map_err(|_| DocError::Corrupt("automerge could not diff the document".into()))?;
+        Ok(patches
+            .iter()
+            .map(|p| p.path.len() + 1)
+            .max()
+            .unwrap_or(0))
+    }
+
+    /// The top-level keys that the changes after `before` wrote at or under.
+    pub fn changed_roots(&mut self, before: &[ChangeHash]) -> Result<BTreeSet<String>, DocError> {
+        let after = self.am.get_heads();
+        let mut out = BTreeSet::new();
+        if before == after.as_slice() {
+            return Ok(out);
+        }
+        let am = &mut self.am;
+        let patches = catch_unwind(AssertUnwindSafe(|| am.diff(before, &after)))
+            .map_err(|_| DocError::Corrupt("automerge could not diff the document".into()))?;
+        for patch in patches {
+            let key = match (patch.path.first(), &patch.action) {
+                (Some((_, automerge::Prop::Map(k))), _) => Some(k.to_string()),
+                (None, PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key }) => {
+                    Some(key.to_string())
+                }
+                (None, PatchAction::Conflict { prop: automerge::Prop::Map(k) }) => Some(k.to_string()),
+                _ => None,
+            };
+            out.extend(key);
+        }
+        Ok(out)
+    }
+
+    /// The whole document as JSON (the trust rules compare store documents with it).
+    /// Refuses a document nested deeper than [`MAX_DEPTH`] before reading it.
+    pub fn to_json(&self) -> Result<serde_json::Value, DocError> {
+        check_depth(&self.am, &ROOT, "document")?;
+        Ok(hydrate_to_json(&guarded(|| self.am.hydrate(&ROOT, None))?))
+    }
+
+    /// The hash of the deterministic change that creates the lazily added top-level map
+    /// `key` (see [`Doc::lazy_root_map`]): every replica makes the same one, so it needs
+    /// no author.
+    pub fn lazy_map_change_hash(&mut self, key: &'static str) -> Option<ChangeHash> {
+        self.lazy_map_change(key).ok().map(|c| c.hash())
     }
 
     /// The document kind.
@@ -332,6 +463,15 @@ impl Doc {
         if let Ok(obj) = self.root_map(key) {
             return Ok(obj);
         }
+        let change = self.lazy_map_change(key)?;
+        guarded(|| self.am.apply_changes([change]))?;
+        self.root_map(key)
+    }
+
+    /// The deterministic change creating the top-level map `key`: the actor is derived
+    /// from the document id and `key`, the only dependency is the genesis change, the
+    /// time is 0.
+    fn lazy_map_change(&mut self, key: &'static str) -> Result<automerge::Change, DocError> {
         let genesis_actor = ActorId::from(&blake3::hash(&self.id.0).as_bytes()[..16]);
         let Some(genesis) = self
             .am
@@ -353,11 +493,9 @@ impl Doc {
         guarded(|| fresh.apply_changes([genesis]))?;
         fresh.put_object(ROOT, key, ObjType::Map)?;
         fresh.commit_with(CommitOptions::default().with_time(0));
-        let Some(change) = fresh.get_last_local_change() else {
-            return Err(DocError::Corrupt("lazy map change was not produced".into()));
-        };
-        guarded(|| self.am.apply_changes([change]))?;
-        self.root_map(key)
+        fresh
+            .get_last_local_change()
+            .ok_or_else(|| DocError::Corrupt("lazy map change was not produced".into()))
     }
 
     /// The object id of a lazily added top-level map, if this replica has it.
@@ -493,10 +631,33 @@ fn decode_record<T: DeserializeOwned>(
         reason,
     };
     let hydrated = match value {
-        automerge::Value::Object(_) => am.hydrate(&id, None)?,
+        automerge::Value::Object(_) => {
+            check_depth(am, &id, key)?;
+            am.hydrate(&id, None)?
+        }
         automerge::Value::Scalar(s) => hydrate::Value::Scalar(s.into_owned()),
     };
     serde_json::from_value(hydrate_to_json(&hydrated)).map_err(|e| bad(e.to_string()))
+}
+
+/// Refuses an object nested deeper than [`MAX_DEPTH`], walking it without recursion (so
+/// the walk itself cannot overflow the stack whatever a peer wrote).
+fn check_depth(am: &AutoCommit, obj: &ObjId, key: &str) -> Result<(), DocError> {
+    let mut stack: Vec<(ObjId, usize)> = vec![(obj.clone(), 1)];
+    while let Some((id, depth)) = stack.pop() {
+        if depth > MAX_DEPTH {
+            return Err(DocError::BadRecord {
+                key: key.to_owned(),
+                reason: format!("nested deeper than {MAX_DEPTH} levels"),
+            });
+        }
+        for (value, child) in am.values(&id) {
+            if let automerge::Value::Object(_) = value {
+                stack.push((child, depth + 1));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Runs an Automerge call on untrusted bytes: errors and panics both become `Corrupt`.
@@ -567,6 +728,7 @@ pub(crate) fn map_fields(
     am: &AutoCommit,
     obj: &ObjId,
 ) -> Result<serde_json::Map<String, serde_json::Value>, DocError> {
+    check_depth(am, obj, "fields")?;
     match am.hydrate(obj, None)? {
         hydrate::Value::Map(m) => Ok(m
             .iter()

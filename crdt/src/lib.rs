@@ -46,6 +46,7 @@
 //! ```
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod author;
 pub mod catalog;
 pub mod doc;
 pub mod ids;

@@ -204,6 +204,25 @@ impl StoreDoc {
         value: impl Serialize,
         at_ms: i64,
     ) -> Result<bool, DocError> {
+        match self.put_uncommitted(map, key, value) {
+            Ok(changed) => {
+                self.doc.commit(at_ms);
+                Ok(changed)
+            }
+            Err(e) => {
+                self.doc.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// Writes the fields of `value` under `key` in `map`, to be committed by the caller.
+    fn put_uncommitted(
+        &mut self,
+        map: &'static str,
+        key: &str,
+        value: impl Serialize,
+    ) -> Result<bool, DocError> {
         let parent = self.doc.root_map(map)?;
         let fields = match serde_json::to_value(value) {
             Ok(serde_json::Value::Object(m)) => m,
@@ -214,10 +233,26 @@ impl StoreDoc {
                 });
             }
         };
-        match self.doc.put_fields(&parent, key, &fields) {
-            Ok(changed) => {
+        self.doc.put_fields(&parent, key, &fields)
+    }
+
+    /// Admits a device with an invite in **one** change: its roster entry and the invite
+    /// marked used (the trust rules accept an admission only as that pair).
+    pub fn admit(
+        &mut self,
+        id: DeviceId,
+        device: &Device,
+        invite_hash: &str,
+        used: &Invite,
+        at_ms: i64,
+    ) -> Result<(), DocError> {
+        let written = self
+            .put_uncommitted(DEVICES, &id.to_string(), device)
+            .and_then(|_| self.put_uncommitted(INVITES, invite_hash, used));
+        match written {
+            Ok(_) => {
                 self.doc.commit(at_ms);
-                Ok(changed)
+                Ok(())
             }
             Err(e) => {
                 self.doc.rollback();
@@ -231,27 +266,12 @@ impl StoreDoc {
         map: &'static str,
         key: &str,
     ) -> Result<Option<T>, DocError> {
-        let parent = self.doc.root_map(map)?;
-        let am = self.doc.automerge_ref();
-        let Some((automerge::Value::Object(ObjType::Map), obj)) = am.get(&parent, key)? else {
-            return Ok(None);
-        };
-        let mut fields = map_fields(am, &obj)?;
-        // Nested values are stored as JSON text in LWW fields.
-        for value in fields.values_mut() {
-            if let serde_json::Value::String(s) = value
-                && (s.starts_with('{') || s.starts_with('['))
-                && let Ok(parsed) = serde_json::from_str(s)
-            {
-                *value = parsed;
-            }
-        }
-        serde_json::from_value(serde_json::Value::Object(fields))
-            .map(Some)
-            .map_err(|e| DocError::BadRecord {
-                key: key.to_owned(),
-                reason: e.to_string(),
-            })
+        self.view().get(map, key)
+    }
+
+    /// A read-only view of the document.
+    pub fn view(&self) -> StoreView<'_> {
+        StoreView { doc: &self.doc }
     }
 
     /// Sets the profile (fields merge LWW).
@@ -281,17 +301,7 @@ impl StoreDoc {
 
     /// The whole roster; entries that do not decode are skipped.
     pub fn devices(&self) -> Vec<(DeviceId, Device)> {
-        let Ok(parent) = self.doc.root_map(DEVICES) else {
-            return Vec::new();
-        };
-        self.doc
-            .keys(&parent)
-            .filter_map(|k| {
-                let id = k.parse().ok()?;
-                let device = self.get(DEVICES, &k).ok()??;
-                Some((id, device))
-            })
-            .collect()
+        self.view().devices()
     }
 
     /// Stores an invite under the hash of its secret.
@@ -330,5 +340,123 @@ impl StoreDoc {
     /// The active recognition model's blake3 hex hash, if one was named.
     pub fn active_model(&self) -> Option<String> {
         self.doc.root_str(ML_MODEL)
+    }
+}
+
+/// A read-only view of any store document (the replica's own, or a copy the trust rules
+/// replay a merge on).
+#[derive(Debug, Clone, Copy)]
+pub struct StoreView<'a> {
+    doc: &'a Doc,
+}
+
+/// What the trust rules compare before and after a change of the store document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreSnapshot {
+    /// The roster by device id; an entry that does not decode is an `Err` with its text.
+    pub devices: std::collections::BTreeMap<String, Result<Device, String>>,
+    /// Invites by the hash of their secret, likewise.
+    pub invites: std::collections::BTreeMap<String, Result<Invite, String>>,
+    /// Everything else at the root (identity, profile, users, recognition model), as JSON.
+    pub rest: serde_json::Map<String, serde_json::Value>,
+}
+
+impl<'a> StoreView<'a> {
+    /// A view of `doc`, which must be a store document.
+    pub fn of(doc: &'a Doc) -> StoreView<'a> {
+        StoreView { doc }
+    }
+
+    fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        map: &'static str,
+        key: &str,
+    ) -> Result<Option<T>, DocError> {
+        let parent = self.doc.root_map(map)?;
+        let am = self.doc.automerge_ref();
+        let Some((automerge::Value::Object(ObjType::Map), obj)) = am.get(&parent, key)? else {
+            return Ok(None);
+        };
+        let mut fields = map_fields(am, &obj)?;
+        // Nested values are stored as JSON text in LWW fields.
+        for value in fields.values_mut() {
+            if let serde_json::Value::String(s) = value
+                && (s.starts_with('{') || s.starts_with('['))
+                && let Ok(parsed) = serde_json::from_str(s)
+            {
+                *value = parsed;
+            }
+        }
+        serde_json::from_value(serde_json::Value::Object(fields))
+            .map(Some)
+            .map_err(|e| DocError::BadRecord {
+                key: key.to_owned(),
+                reason: e.to_string(),
+            })
+    }
+
+    /// A device by id.
+    pub fn device(&self, id: DeviceId) -> Result<Option<Device>, DocError> {
+        self.get(DEVICES, &id.to_string())
+    }
+
+    /// The whole roster; entries that do not decode are skipped.
+    pub fn devices(&self) -> Vec<(DeviceId, Device)> {
+        let Ok(parent) = self.doc.root_map(DEVICES) else {
+            return Vec::new();
+        };
+        self.doc
+            .keys(&parent)
+            .filter_map(|k| {
+                let id = k.parse().ok()?;
+                let device = self.get(DEVICES, &k).ok()??;
+                Some((id, device))
+            })
+            .collect()
+    }
+
+    /// An invite by the hash of its secret.
+    pub fn invite(&self, secret_hash: &str) -> Result<Option<Invite>, DocError> {
+        self.get(INVITES, secret_hash)
+    }
+
+    /// Everything the trust rules compare (see [`StoreSnapshot`]).
+    pub fn snapshot(&self) -> Result<StoreSnapshot, DocError> {
+        let entries = |map: &'static str| -> Result<Vec<String>, DocError> {
+            Ok(self.doc.keys(&self.doc.root_map(map)?).collect())
+        };
+        let mut devices = std::collections::BTreeMap::new();
+        for key in entries(DEVICES)? {
+            let device = self
+                .get::<Device>(DEVICES, &key)
+                .and_then(|d| d.ok_or_else(|| DocError::BadRecord {
+                    key: key.clone(),
+                    reason: "not a map".into(),
+                }))
+                .map_err(|e| e.to_string());
+            devices.insert(key, device);
+        }
+        let mut invites = std::collections::BTreeMap::new();
+        for key in entries(INVITES)? {
+            let invite = self
+                .get::<Invite>(INVITES, &key)
+                .and_then(|i| i.ok_or_else(|| DocError::BadRecord {
+                    key: key.clone(),
+                    reason: "not a map".into(),
+                }))
+                .map_err(|e| e.to_string());
+            invites.insert(key, invite);
+        }
+        let mut rest = match self.doc.to_json()? {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        rest.remove(DEVICES);
+        rest.remove(INVITES);
+        Ok(StoreSnapshot {
+            devices,
+            invites,
+            rest,
+        })
     }
 }

@@ -5,7 +5,7 @@
 
 use automerge::sync::{self, SyncDoc};
 
-use crate::doc::{Doc, DocError};
+use crate::doc::{ChangeHash, Doc, DocError, IncomingChange};
 
 /// What one side knows about one peer's copy of one document.
 #[derive(Debug, Default)]
@@ -33,6 +33,12 @@ impl PeerState {
         *h.finalize().as_bytes()
     }
 
+    /// Asks the peer, with the next message, to clear what it believes it already sent
+    /// and send again what this side lacks (after a message was set aside unapplied).
+    pub fn request_resend(&mut self) {
+        self.0.needs_reset = true;
+    }
+
     /// Restores a state saved by [`PeerState::encode`].
     pub fn decode(bytes: &[u8]) -> Result<PeerState, DocError> {
         sync::State::decode(bytes)
@@ -48,6 +54,59 @@ impl Doc {
             .sync()
             .generate_sync_message(&mut peer.0)
             .map(sync::Message::encode)
+    }
+
+    /// The next message to send, with the hashes of the changes it carries (to send
+    /// their signatures along), or `None` when the peer is up to date.
+    pub fn generate_sync_message_with_hashes(
+        &mut self,
+        peer: &mut PeerState,
+    ) -> Option<(Vec<u8>, Vec<ChangeHash>)> {
+        let sent_before = peer.0.sent_hashes.clone();
+        let message = self.automerge().sync().generate_sync_message(&mut peer.0)?;
+        let carried = peer
+            .0
+            .sent_hashes
+            .difference(&sent_before)
+            .copied()
+            .collect();
+        Some((message.encode(), carried))
+    }
+
+    /// Applies a peer's message only if `check` accepts what it would add.
+    ///
+    /// The message is applied to a copy of the document; `check` sees the document as
+    /// it is, the copy with the message applied, and the changes that were added (in
+    /// causal order); only when it accepts is the copy kept. Returns whether the document
+    /// changed, or `check`'s refusal with nothing applied (the sync state unchanged too).
+    /// A message that does not decode, or a merge that would change the document's
+    /// identity, is an error.
+    pub fn receive_sync_message_checked<E>(
+        &mut self,
+        peer: &mut PeerState,
+        bytes: &[u8],
+        check: impl FnOnce(&mut Doc, &mut Doc, &[IncomingChange]) -> Result<(), E>,
+    ) -> Result<Result<bool, E>, DocError> {
+        let message = sync::Message::decode(bytes).map_err(|e| DocError::Corrupt(e.to_string()))?;
+        let mut after = self.fork_for_check();
+        let mut state = peer.0.clone();
+        let before = self.heads();
+        let am = after.automerge();
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            am.sync().receive_sync_message(&mut state, message)
+        }))
+        .map_err(|_| DocError::Corrupt("sync message rejected".into()))?
+        .map_err(|e| DocError::Corrupt(e.to_string()))?;
+        let added = after.changes_after(&before);
+        if !added.is_empty() {
+            after.check_identity()?;
+            if let Err(refused) = check(self, &mut after, &added) {
+                return Ok(Err(refused));
+            }
+        }
+        self.replace_with(after);
+        peer.0 = state;
+        Ok(Ok(!added.is_empty()))
     }
 
     /// Applies a message from the peer.

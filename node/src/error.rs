@@ -18,6 +18,9 @@ pub enum NodeError {
     /// `init` on a directory that already holds a store.
     #[error("{0} already holds a store")]
     AlreadyInitialised(String),
+    /// A data directory from before signed changes, not upgraded yet.
+    #[error("{0} holds history from before signed changes: run `kasir upgrade` once on it")]
+    UpgradeRequired(String),
     /// Another process (usually `kasir run`) holds the data directory.
     #[error("data directory {0} is in use by another kasir process")]
     Locked(String),
@@ -38,6 +41,9 @@ pub enum NodeError {
     /// A request that is malformed or violates a rule.
     #[error("{0}")]
     Invalid(String),
+    /// This device's role may not do this (peers would refuse the change).
+    #[error("{0}")]
+    Forbidden(String),
     /// The operation conflicts with existing state (e.g. voiding a voided sale).
     #[error("{0}")]
     Conflict(String),
@@ -94,11 +100,13 @@ impl NodeError {
             NodeError::NotInitialised(_) => "not_initialised",
             NodeError::AlreadyInitialised(_) => "already_initialised",
             NodeError::Locked(_) => "locked",
+            NodeError::UpgradeRequired(_) => "upgrade_required",
             NodeError::UnknownSku(_) => "unknown_sku",
             NodeError::NotFound(_) => "not_found",
             NodeError::InsufficientPayment { .. } => "insufficient_payment",
             NodeError::Admission(e) if e.is_conflict() => "conflict",
             NodeError::Conflict(_) => "conflict",
+            NodeError::Forbidden(_) => "forbidden",
             NodeError::Invalid(_)
             | NodeError::Pricing(_)
             | NodeError::Admission(_)
@@ -120,8 +128,9 @@ impl NodeError {
     pub fn http_status(&self) -> u16 {
         match self.code() {
             "unknown_sku" | "invalid_request" => 400,
+            "forbidden" => 403,
             "not_found" | "not_initialised" => 404,
-            "conflict" | "already_initialised" | "locked" => 409,
+            "conflict" | "already_initialised" | "locked" | "upgrade_required" => 409,
             "insufficient_payment" => 422,
             _ => 500,
         }

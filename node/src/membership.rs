@@ -15,7 +15,7 @@ use kasir_sync::membership::{
 
 use crate::error::NodeError;
 use crate::node::{Node, now_ms};
-use crate::storage::{self, READ_TABLES_VERSION};
+use crate::storage::{self, Chunk, READ_TABLES_VERSION};
 
 impl Node {
     /// Makes an invite and its printable ticket. `extra_addrs` are where this node's
@@ -63,11 +63,10 @@ impl Node {
         let result = (|| -> Result<T, NodeError> {
             let out = change(&mut self.store)?;
             let doc = self.store.doc();
-            let heads = doc.heads_hash();
-            let bytes = doc.save_incremental();
+            let chunk = Chunk::local(doc, &self.identity);
             let tx = self.db.transaction()?;
             storage::register_doc(&tx, doc.id(), DocKind::Store, None, None)?;
-            storage::append_chunk(&tx, doc.id(), &bytes, &heads)?;
+            storage::append_chunk(&tx, doc.id(), &chunk)?;
             tx.commit()?;
             Ok(out)
         })();
@@ -83,14 +82,7 @@ impl Node {
         role: Role,
         till_code: Option<String>,
     ) -> Result<[u8; 32], NodeError> {
-        match self.membership(self.device_id()) {
-            Membership::Member(Role::Owner | Role::Manager | Role::Relay) => {}
-            _ => {
-                return Err(NodeError::Invalid(
-                    "only an owner or manager till can invite".into(),
-                ));
-            }
-        }
+        self.require_admin("invite devices")?;
         if matches!(role, Role::Owner) {
             return Err(NodeError::Invalid("an invite cannot make an owner".into()));
         }
@@ -113,6 +105,32 @@ impl Node {
         };
         self.write_store(|s| s.put_invite(&secret_hash(&secret), &invite, now))?;
         Ok(secret)
+    }
+
+    /// Cancels an unused invite (`kasir invite cancel`): its ticket is refused from now
+    /// on, by every member once they sync. Only an owner or manager may; a manager may
+    /// not cancel an owner's invite.
+    pub fn cancel_invite(&mut self, ticket: &Ticket) -> Result<(), NodeError> {
+        let role = self.require_admin("cancel invites")?;
+        if ticket.store_id() != self.store_id() {
+            return Err(NodeError::Invalid("the ticket is for another store".into()));
+        }
+        let hash = secret_hash(&ticket.secret);
+        let Some(mut invite) = self.store.invite(&hash)? else {
+            return Err(NodeError::NotFound("invite".into()));
+        };
+        if invite.used_by.is_some() {
+            return Err(NodeError::Conflict("this invite was already used".into()));
+        }
+        if invite.role == Role::Owner && role != Role::Owner {
+            return Err(NodeError::Forbidden(
+                "only an owner may cancel an owner's invite".into(),
+            ));
+        }
+        invite.expires_at_ms = 0;
+        let now = now_ms();
+        self.write_store(|s| s.put_invite(&hash, &invite, now))
+            .map(drop)
     }
 
     fn check_code_free(&self, code: &str, except: Option<DeviceId>) -> Result<(), NodeError> {
@@ -152,14 +170,7 @@ impl Node {
     /// Whether this till may link `relay` (an owner or manager, not itself): checked
     /// before an adoption ticket is spent.
     pub fn check_may_link_relay(&self, relay: DeviceId) -> Result<(), NodeError> {
-        match self.membership(self.device_id()) {
-            Membership::Member(Role::Owner | Role::Manager) => {}
-            _ => {
-                return Err(NodeError::Invalid(
-                    "only an owner or manager till can link a relay".into(),
-                ));
-            }
-        }
+        self.require_admin("link a relay")?;
         if relay == self.device_id() {
             return Err(NodeError::Invalid("a till cannot be its own relay".into()));
         }
@@ -215,13 +226,43 @@ impl Node {
         Ok(code)
     }
 
-    /// Revokes a device: it is refused at the connection from now on.
+    /// Whether this device may change the store's settings, roster and catalog (an
+    /// owner or manager): what its peers accept from it.
+    pub fn may_administer(&self) -> bool {
+        matches!(
+            self.membership(self.device_id()),
+            Membership::Member(Role::Owner | Role::Manager)
+        )
+    }
+
+    /// Refuses, before anything is written, what this device's peers would refuse.
+    pub(crate) fn require_admin(&self, what: &str) -> Result<Role, NodeError> {
+        match self.membership(self.device_id()) {
+            Membership::Member(role @ (Role::Owner | Role::Manager)) => Ok(role),
+            Membership::Member(role) => Err(NodeError::Forbidden(format!(
+                "only an owner or manager till may {what} (this till is a {})",
+                role.as_str()
+            ))),
+            _ => Err(NodeError::Forbidden(format!(
+                "this till is not a member of its store and may not {what}"
+            ))),
+        }
+    }
+
+    /// Revokes a device: it is refused at the connection from now on. Only an owner
+    /// or manager may; a manager may not revoke an owner.
     pub fn revoke(&mut self, device: DeviceId) -> Result<(), NodeError> {
+        let role = self.require_admin("revoke devices")?;
         let Some(mut d) = self.store.device(device)? else {
             return Err(NodeError::NotFound(format!("device {device}")));
         };
         if device == self.device_id() {
             return Err(NodeError::Invalid("a device cannot revoke itself".into()));
+        }
+        if d.role == Role::Owner && role != Role::Owner {
+            return Err(NodeError::Forbidden(
+                "only an owner may revoke an owner".into(),
+            ));
         }
         d.revoked = true;
         self.write_store(|s| s.put_device(device, &d, now_ms()))
@@ -288,6 +329,7 @@ impl Node {
         storage::meta_set(&db, "store_id", &store.to_string())?;
         storage::meta_set(&db, "till_code", &till_code)?;
         storage::meta_set(&db, "read_tables_version", &READ_TABLES_VERSION.to_string())?;
+        storage::meta_set(&db, storage::SIGNED_HISTORY, "1")?;
         drop(db);
         Node::open(dir)
     }

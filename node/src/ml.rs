@@ -571,27 +571,26 @@ impl Node {
                 )?;
                 ids.push(id);
             }
-            let bytes = catalog.doc().save_incremental();
-            let heads = catalog.doc().heads_hash();
+            let chunk = storage::Chunk::local(catalog.doc(), &self.identity);
             let tx = self
                 .db
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             storage::register_doc(&tx, catalog_id, DocKind::Catalog, None, None)?;
-            storage::append_chunk(&tx, catalog_id, &bytes, &heads)?;
+            storage::append_chunk(&tx, catalog_id, &chunk)?;
             tx.commit()?;
             Ok(())
         })();
         self.after_write(DocKind::Catalog, result)?;
         self.maybe_compact(catalog_id)?;
-        if self.store.active_model().is_none() {
+        // Naming the model is a store setting: an owner's or manager's to write.
+        if self.store.active_model().is_none() && self.may_administer() {
             let hex = model.hash().to_hex();
             let result = (|| -> Result<(), NodeError> {
                 self.store.set_active_model(&hex, at_ms)?;
                 let doc = self.store.doc();
-                let heads = doc.heads_hash();
-                let bytes = doc.save_incremental();
+                let chunk = storage::Chunk::local(doc, &self.identity);
                 let tx = self.db.transaction()?;
-                storage::append_chunk(&tx, doc.id(), &bytes, &heads)?;
+                storage::append_chunk(&tx, doc.id(), &chunk)?;
                 tx.commit()?;
                 Ok(())
             })();

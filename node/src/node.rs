@@ -33,7 +33,7 @@ use crate::api::{
     ProductInput, SaleOutcome, SaleRequest, TillIdentity,
 };
 use crate::error::NodeError;
-use crate::storage::{self, COMPACT_AFTER_CHUNKS, READ_TABLES_VERSION};
+use crate::storage::{self, COMPACT_AFTER_CHUNKS, Chunk, READ_TABLES_VERSION};
 use crate::tables::{self, ProductRow, SaleRow, SaleStatus, StockRow};
 
 /// Name of the lock file in the data directory.
@@ -69,6 +69,13 @@ impl std::fmt::Debug for Node {
 }
 
 pub(crate) use kasir_sync::now_ms;
+
+/// The actor this device writes with until the node closes: its device id and a fresh
+/// nonce (see `kasir_crdt::author`), so the author of every change is readable and two
+/// openings never share a sequence.
+fn fresh_actor(identity: &Identity) -> ActorId {
+    kasir_crdt::author::device_actor(identity.device_id(), rand::random())
+}
 
 fn lock_dir(dir: &Path) -> Result<File, NodeError> {
     let path = dir.join(LOCK_FILE);
@@ -129,7 +136,7 @@ impl Node {
             return Err(NodeError::AlreadyInitialised(dir.display().to_string()));
         }
         let identity = Identity::load_or_create(dir)?;
-        let actor = ActorId::random();
+        let actor = fresh_actor(&identity);
         let store_id = StoreId(uuid::Uuid::now_v7());
         let now = now_ms();
         let mut store = StoreDoc::create(store_id, actor.clone())?;
@@ -148,10 +155,10 @@ impl Node {
         storage::meta_set(&tx, "store_id", &store_id.to_string())?;
         storage::meta_set(&tx, "till_code", &till_code)?;
         storage::meta_set(&tx, "read_tables_version", &READ_TABLES_VERSION.to_string())?;
+        storage::meta_set(&tx, storage::SIGNED_HISTORY, "1")?;
         for doc in [store.doc(), catalog.doc()] {
             storage::register_doc(&tx, doc.id(), doc.kind(), None, None)?;
-            let heads = doc.heads_hash();
-            storage::append_chunk(&tx, doc.id(), &doc.save_incremental(), &heads)?;
+            storage::append_chunk(&tx, doc.id(), &Chunk::local(doc, &identity))?;
         }
         tx.commit()?;
         Ok(Node {
@@ -172,6 +179,42 @@ impl Node {
 
     /// Opens the store in `dir`.
     pub fn open(dir: &Path) -> Result<Node, NodeError> {
+        Node::open_with(dir, false)
+    }
+
+    /// Opens a data directory written before changes were signed and adopts its
+    /// history: every change not written by a device actor gets this device's adoption
+    /// signature (peers accept those of an owner or manager, and a till's for its own
+    /// ledgers), and the directory is marked upgraded. Returns the node and how many
+    /// changes were adopted. Run once per till (`kasir upgrade`); a directory already
+    /// upgraded adopts nothing.
+    pub fn upgrade(dir: &Path) -> Result<(Node, usize), NodeError> {
+        let mut node = Node::open_with(dir, true)?;
+        let mut adopted = 0;
+        let entries = storage::manifest(&node.db)?;
+        let tx = node.db.transaction()?;
+        for e in &entries {
+            let Some(mut doc) = storage::load_doc(&tx, e.id, e.kind, node.actor.clone())? else {
+                continue;
+            };
+            let mut sigs = Vec::new();
+            for c in doc.changes_after(&[]) {
+                if kasir_crdt::author::actor_device(&c.actor).is_some()
+                    || storage::sig_of(&tx, &c.hash.0)?.is_some()
+                {
+                    continue;
+                }
+                sigs.push(kasir_sync::trust::ChangeSig::sign(&node.identity, &c.hash));
+            }
+            adopted += sigs.len();
+            storage::store_sigs(&tx, &sigs)?;
+        }
+        storage::meta_set(&tx, storage::SIGNED_HISTORY, "1")?;
+        tx.commit()?;
+        Ok((node, adopted))
+    }
+
+    fn open_with(dir: &Path, upgrading: bool) -> Result<Node, NodeError> {
         if !dir.join(storage::DB_FILE).exists() {
             return Err(NodeError::NotInitialised(dir.display().to_string()));
         }
@@ -184,7 +227,10 @@ impl Node {
             .map_err(|e| NodeError::Corrupt(format!("store id in meta: {e}")))?;
         let till_code = storage::meta_get(&db, "till_code")?
             .ok_or_else(|| NodeError::Corrupt("till code missing from meta".into()))?;
-        let actor = ActorId::random();
+        if storage::meta_get(&db, storage::SIGNED_HISTORY)?.is_none() && !upgrading {
+            return Err(NodeError::UpgradeRequired(dir.display().to_string()));
+        }
+        let actor = fresh_actor(&identity);
         let store =
             match storage::load_doc(&db, DocId::store(store_id), DocKind::Store, actor.clone())? {
                 Some(doc) => StoreDoc::from_doc(doc)?,
@@ -259,6 +305,7 @@ impl Node {
 
     /// Replaces the store profile (tax rule, rounding, receipt texts...).
     pub fn set_profile(&mut self, profile: StoreProfile) -> Result<(), NodeError> {
+        self.require_admin("change the store's profile")?;
         validate_text("store name", &profile.name, 120)?;
         if !profile.tax_rule.is_valid() {
             return Err(NodeError::Invalid("invalid tax rule".into()));
@@ -272,8 +319,7 @@ impl Node {
             self.store.set_profile(&profile, now_ms())?;
             let tx = self.db.transaction()?;
             let doc = self.store.doc();
-            let heads = doc.heads_hash();
-            storage::append_chunk(&tx, doc.id(), &doc.save_incremental(), &heads)?;
+            storage::append_chunk(&tx, doc.id(), &Chunk::local(doc, &self.identity))?;
             tx.commit()?;
             Ok(())
         })();
@@ -587,6 +633,7 @@ impl Node {
 
     /// Adds or updates a product (and sets its stock when `input.stock` is given).
     pub fn add_product(&mut self, input: &ProductInput) -> Result<ProductAdded, NodeError> {
+        self.require_admin("change the catalog")?;
         Self::validate_product(input)?;
         let now = now_ms();
         let product = self.merged_product(input, now)?;
@@ -613,17 +660,16 @@ impl Node {
             None => None,
         };
         let today = self.today();
+        let signer = self.identity.clone();
         let result = (|| -> Result<(), NodeError> {
             let catalog = self.catalog()?;
             catalog.upsert_product(&product)?;
-            let catalog_bytes = catalog.doc().save_incremental();
-            let catalog_heads = catalog.doc().heads_hash();
+            let catalog_chunk = Chunk::local(catalog.doc(), &signer);
             let ledger_write = match &stock_move {
                 Some(m) => {
                     let ledger = self.own_ledger(&today)?;
                     ledger.record_movement(m)?;
-                    let heads = ledger.doc().heads_hash();
-                    Some((ledger.doc().id(), ledger.doc().save_incremental(), heads))
+                    Some((ledger.doc().id(), Chunk::local(ledger.doc(), &signer)))
                 }
                 None => None,
             };
@@ -634,9 +680,9 @@ impl Node {
             // A joined till creates its catalog on first use: register it, or it would
             // never appear in the manifest and never sync.
             storage::register_doc(&tx, catalog_id, DocKind::Catalog, None, None)?;
-            storage::append_chunk(&tx, catalog_id, &catalog_bytes, &catalog_heads)?;
+            storage::append_chunk(&tx, catalog_id, &catalog_chunk)?;
             tables::upsert_product(&tx, &product)?;
-            if let (Some((id, bytes, heads)), Some(m)) = (ledger_write, &stock_move) {
+            if let (Some((id, chunk)), Some(m)) = (ledger_write, &stock_move) {
                 storage::register_doc(
                     &tx,
                     id,
@@ -644,7 +690,7 @@ impl Node {
                     Some(&self.identity.device_id().to_string()),
                     Some(today.as_str()),
                 )?;
-                storage::append_chunk(&tx, id, &bytes, &heads)?;
+                storage::append_chunk(&tx, id, &chunk)?;
                 tables::index_movement(&tx, m)?;
             }
             tx.commit()?;
@@ -668,6 +714,7 @@ impl Node {
     /// levels when given, in one transaction. Every input must already be valid (see
     /// [`Node::validate_product_input`]).
     pub fn add_products(&mut self, inputs: &[ProductInput]) -> Result<usize, NodeError> {
+        self.require_admin("change the catalog")?;
         for input in inputs {
             Self::validate_product(input)?;
         }
@@ -697,11 +744,11 @@ impl Node {
         }
         let today = self.today();
         let device = self.device_id().to_string();
+        let signer = self.identity.clone();
         let result = (|| -> Result<usize, NodeError> {
             let catalog = self.catalog()?;
             let n = catalog.upsert_products(&products, now)?;
-            let bytes = catalog.doc().save_incremental();
-            let catalog_heads = catalog.doc().heads_hash();
+            let catalog_chunk = Chunk::local(catalog.doc(), &signer);
             let ledger_write = if moves.is_empty() {
                 None
             } else {
@@ -709,19 +756,18 @@ impl Node {
                 for m in &moves {
                     ledger.record_movement(m)?;
                 }
-                let heads = ledger.doc().heads_hash();
-                Some((ledger.doc().id(), ledger.doc().save_incremental(), heads))
+                Some((ledger.doc().id(), Chunk::local(ledger.doc(), &signer)))
             };
             let tx = self
                 .db
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let catalog_id = DocId::catalog(self.store.store_id());
             storage::register_doc(&tx, catalog_id, DocKind::Catalog, None, None)?;
-            storage::append_chunk(&tx, catalog_id, &bytes, &catalog_heads)?;
+            storage::append_chunk(&tx, catalog_id, &catalog_chunk)?;
             for p in &products {
                 tables::upsert_product(&tx, p)?;
             }
-            if let Some((id, bytes, heads)) = ledger_write {
+            if let Some((id, chunk)) = ledger_write {
                 storage::register_doc(
                     &tx,
                     id,
@@ -729,7 +775,7 @@ impl Node {
                     Some(&device),
                     Some(today.as_str()),
                 )?;
-                storage::append_chunk(&tx, id, &bytes, &heads)?;
+                storage::append_chunk(&tx, id, &chunk)?;
                 for m in &moves {
                     tables::index_movement(&tx, m)?;
                 }
@@ -943,8 +989,7 @@ impl Node {
                 .ok_or_else(|| NodeError::NotFound(format!("ledger {id}")))?;
             ledger.record_sale(&sale)?;
             let id = ledger.doc().id();
-            let bytes = ledger.doc().save_incremental();
-            let heads = ledger.doc().heads_hash();
+            let chunk = Chunk::local(ledger.doc(), &self.identity);
             storage::register_doc(
                 &tx,
                 id,
@@ -952,7 +997,7 @@ impl Node {
                 Some(&device),
                 Some(today.as_str()),
             )?;
-            storage::append_chunk(&tx, id, &bytes, &heads)?;
+            storage::append_chunk(&tx, id, &chunk)?;
             tables::index_sale(&tx, &sale, id)?;
             tx.commit()?;
             Ok((sale, id))
@@ -1117,12 +1162,12 @@ impl Node {
     ) -> Result<(), NodeError> {
         let today = self.today();
         let device = self.device_id().to_string();
+        let signer = self.identity.clone();
         let result = (|| -> Result<DocId, NodeError> {
             let ledger = self.own_ledger(&today)?;
             change(ledger)?;
             let id = ledger.doc().id();
-            let bytes = ledger.doc().save_incremental();
-            let heads = ledger.doc().heads_hash();
+            let chunk = Chunk::local(ledger.doc(), &signer);
             let tx = self
                 .db
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -1133,7 +1178,7 @@ impl Node {
                 Some(&device),
                 Some(today.as_str()),
             )?;
-            storage::append_chunk(&tx, id, &bytes, &heads)?;
+            storage::append_chunk(&tx, id, &chunk)?;
             rows(&tx)?;
             tx.commit()?;
             Ok(id)
@@ -1173,12 +1218,24 @@ impl Node {
 impl Node {
     /// Benches and tests: stores a whole ledger built outside the node (a year of
     /// history in seconds) as one snapshot, with the read-table rows of its records, in
-    /// one transaction. Returns how many records did not decode.
+    /// one transaction; the changes written with this device's actor
+    /// ([`Node::actor`]) are signed. Returns how many records did not decode.
     pub fn store_ledger(&mut self, ledger: &mut LedgerDoc) -> Result<usize, NodeError> {
         let meta = ledger.meta().clone();
         let id = ledger.doc().id();
-        let bytes = ledger.doc().save();
-        let heads = ledger.doc().heads_hash();
+        let me = self.device_id();
+        let sigs = ledger
+            .doc()
+            .changes_after(&[])
+            .iter()
+            .filter(|c| kasir_crdt::author::actor_device(&c.actor) == Some(me))
+            .map(|c| kasir_sync::trust::ChangeSig::sign(&self.identity, &c.hash))
+            .collect();
+        let chunk = Chunk {
+            bytes: ledger.doc().save(),
+            heads: ledger.doc().heads_hash(),
+            sigs,
+        };
         let tx = self.db.transaction()?;
         storage::register_doc(
             &tx,
@@ -1187,7 +1244,7 @@ impl Node {
             Some(&meta.till.to_string()),
             Some(meta.date.as_str()),
         )?;
-        storage::append_chunk(&tx, id, &bytes, &heads)?;
+        storage::append_chunk(&tx, id, &chunk)?;
         let bad = tables::index_ledger(&tx, ledger)?;
         tx.commit()?;
         Ok(bad)

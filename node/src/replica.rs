@@ -6,6 +6,7 @@
 //!   it durably — the merged changes, the read-table rows they imply and the peer's sync
 //!   state in one transaction — then notify the other sessions so changes travel on.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use kasir_crdt::catalog::CatalogDoc;
@@ -14,12 +15,15 @@ use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
 use kasir_crdt::store::{Device, StoreDoc};
 use kasir_crdt::sync::PeerState;
 use kasir_crdt::{BusinessDate, DeviceId, Doc, DocId, DocKind, StoreId};
-use kasir_sync::{DocRef, DocRefWithHeads, Membership, ReplicaError, SyncReplica};
+use kasir_crdt::DocError;
+use kasir_crdt::store::StoreView;
+use kasir_sync::trust::{ChangeSig, MergeContext, Refusal, RefusalReason, Verdict, check_merge};
+use kasir_sync::{DocRef, DocRefWithHeads, Membership, Received, ReplicaError, SyncReplica};
 use rusqlite::{OptionalExtension, params};
 
 use crate::error::NodeError;
 use crate::node::Node;
-use crate::storage::{self, DocEntry};
+use crate::storage::{self, Chunk, DocEntry};
 use crate::tables;
 
 /// A manifest entry of this node's own storage as a reference.
@@ -67,10 +71,20 @@ impl SyncReplica for Node {
         &mut self,
         r: &DocRef,
         state: &mut PeerState,
-    ) -> Result<Option<Vec<u8>>, ReplicaError> {
+    ) -> Result<Option<(Vec<u8>, Vec<ChangeSig>)>, ReplicaError> {
         self.check_doc_ref(r)?;
         let doc = self.replica_doc(r).map_err(replica_error)?;
-        Ok(doc.generate_sync_message(state))
+        let Some((msg, carried)) = doc.generate_sync_message_with_hashes(state) else {
+            return Ok(None);
+        };
+        let mut sigs = Vec::with_capacity(carried.len());
+        for hash in carried {
+            // Changes every replica makes alike carry no signature.
+            if let Some(sig) = storage::sig_of(&self.db, &hash.0).map_err(replica_error)? {
+                sigs.push(sig);
+            }
+        }
+        Ok(Some((msg, sigs)))
     }
     fn sync_receive(
         &mut self,
@@ -78,9 +92,10 @@ impl SyncReplica for Node {
         r: &DocRef,
         state: &mut PeerState,
         msg: &[u8],
-    ) -> Result<bool, ReplicaError> {
+        sigs: &[ChangeSig],
+    ) -> Result<Received, ReplicaError> {
         self.check_doc_ref(r)?;
-        self.merge_sync_message(peer, r, state, msg)
+        self.merge_sync_message(peer, r, state, msg, sigs)
     }
 }
 
@@ -126,7 +141,7 @@ impl Node {
 
     /// The device's standing in the roster.
     pub fn membership(&self, device: DeviceId) -> Membership {
-        Membership::of(&self.store, device)
+        Membership::of(&self.store.view(), device)
     }
 
     /// The roster: every device with its till code, role and remembered addresses.
@@ -195,32 +210,100 @@ impl Node {
         }
     }
 
-    /// Applies a peer's sync message durably (the reference is already checked).
-    /// Returns whether the document changed.
+    /// Applies a peer's sync message durably if the trust rules accept what it adds (the
+    /// reference is already checked): the merged changes, their signatures, the read-table
+    /// rows they imply and the peer's sync state, in one transaction.
     fn merge_sync_message(
         &mut self,
         peer: DeviceId,
         r: &DocRef,
         state: &mut PeerState,
         msg: &[u8],
-    ) -> Result<bool, ReplicaError> {
+        sigs: &[ChangeSig],
+    ) -> Result<Received, ReplicaError> {
         let started = std::time::Instant::now();
         let shared_before = state.shared_heads_hash();
-        let doc = self.replica_doc(r).map_err(replica_error)?;
-        let before = doc.heads();
-        let received = doc.receive_sync_message(state, msg);
+        let mut known: HashMap<[u8; 32], ChangeSig> =
+            sigs.iter().map(|s| (s.hash, s.clone())).collect();
+        // A change whose signature came with an earlier message (it waited for its
+        // predecessors) has it stored: look those up and judge the message again.
+        let mut looked_up = false;
+        let (outcome, before) = loop {
+            let missing = std::cell::RefCell::new(Vec::new());
+            let roster = match r.kind {
+                DocKind::Store => None,
+                _ => Some(self.store.doc_ref().fork_for_check()),
+            };
+            let lookup = |hash: &ChangeHash| {
+                let found = known.get(&hash.0).cloned();
+                if found.is_none() {
+                    missing.borrow_mut().push(hash.0);
+                }
+                found
+            };
+            let ctx = MergeContext {
+                kind: r.kind,
+                till: r.till,
+                roster: roster.as_ref().map(StoreView::of),
+                sig: &lookup,
+            };
+            let doc = self.replica_doc(r).map_err(replica_error)?;
+            let before = doc.heads();
+            let mut verdict = None;
+            let received = doc.receive_sync_message_checked(state, msg, |pre, post, added| {
+                match check_merge(&ctx, pre, post, added) {
+                    Verdict::Accept(sigs) => {
+                        verdict = Some(sigs);
+                        Ok(())
+                    }
+                    other => Err(other),
+                }
+            });
+            let missing = missing.into_inner();
+            match received {
+                Ok(Err(Verdict::Refuse(refusal)))
+                    if refusal.reason == RefusalReason::Unsigned
+                        && !looked_up
+                        && !missing.is_empty() =>
+                {
+                    looked_up = true;
+                    for hash in missing {
+                        if let Some(s) = storage::sig_of(&self.db, &hash).map_err(replica_error)? {
+                            known.insert(hash, s);
+                        }
+                    }
+                }
+                other => break (other.map(|r| r.map(|changed| (changed, verdict))), before),
+            }
+        };
         let applied_at = started.elapsed();
-        if let Err(e) = received {
-            // Nothing was applied (automerge checks before it changes the document), but
-            // be safe: reload from disk on next use.
-            self.forget(r);
-            return Err(ReplicaError::BadMessage(e));
-        }
-        let changed = doc.heads() != before;
+        let (changed, accepted) = match outcome {
+            Ok(Ok((changed, accepted))) => (changed, accepted.unwrap_or_default()),
+            Ok(Err(Verdict::Defer(author))) => return Ok(Received::Deferred(author)),
+            Ok(Err(Verdict::Refuse(refusal))) => {
+                tracing::warn!(%peer, doc = %r.id, reason = refusal.reason.as_str(), detail = %refusal.detail, "refused a peer's changes");
+                return Err(ReplicaError::Refused(refusal));
+            }
+            Ok(Err(Verdict::Accept(_))) => return Err(ReplicaError::storage(NodeError::Corrupt(
+                "an accepted merge was not kept".into(),
+            ))),
+            Err(DocError::WrongShape { doc, .. }) => {
+                return Err(ReplicaError::Refused(Refusal {
+                    reason: RefusalReason::Identity,
+                    detail: format!("the merge would change the identity of document {doc}"),
+                }));
+            }
+            Err(e) => {
+                // Nothing was applied (the merge ran on a copy), but be safe: reload
+                // from disk on next use.
+                self.forget(r);
+                return Err(ReplicaError::BadMessage(e));
+            }
+        };
         if !changed && state.shared_heads_hash() == shared_before {
-            return Ok(false);
+            return Ok(Received::Unchanged);
         }
-        let result = self.persist_merge(peer, r, state, &before, changed);
+        let result = self.persist_merge(peer, r, state, &before, changed, accepted);
         if result.is_err() {
             self.forget(r);
         }
@@ -229,15 +312,16 @@ impl Node {
             doc = %r.id, bytes = msg.len(), apply_ms = applied_at.as_millis() as u64,
             total_ms = started.elapsed().as_millis() as u64, "merged a sync message"
         );
-        if changed {
-            if r.kind == DocKind::Store
-                && let Ok(Some(profile)) = self.store.profile()
-            {
-                self.profile = profile;
-            }
-            self.maybe_compact(r.id).map_err(replica_error)?;
+        if !changed {
+            return Ok(Received::Unchanged);
         }
-        Ok(changed)
+        if r.kind == DocKind::Store
+            && let Ok(Some(profile)) = self.store.profile()
+        {
+            self.profile = profile;
+        }
+        self.maybe_compact(r.id).map_err(replica_error)?;
+        Ok(Received::Changed)
     }
 
     fn forget(&mut self, r: &DocRef) {
@@ -264,14 +348,12 @@ impl Node {
         state: &PeerState,
         before: &[ChangeHash],
         changed: bool,
+        sigs: Vec<ChangeSig>,
     ) -> Result<(), NodeError> {
         // Gather what to write before the transaction borrows the database.
         let mut ledger_records = None;
         let mut products = Vec::new();
-        let (bytes, heads) = {
-            let doc = self.replica_doc(r)?;
-            (doc.save_incremental(), doc.heads_hash())
-        };
+        let chunk = Chunk::merged(self.replica_doc(r)?, sigs);
         if changed {
             match r.kind {
                 DocKind::Ledger => {
@@ -292,7 +374,7 @@ impl Node {
             .db
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         storage::register_doc(&tx, r.id, r.kind, till.as_deref(), date.as_deref())?;
-        storage::append_chunk(&tx, r.id, &bytes, &heads)?;
+        storage::append_chunk(&tx, r.id, &chunk)?;
         if let Some(recs) = ledger_records {
             for s in &recs.sales {
                 tables::index_sale(&tx, s, r.id)?;

@@ -11,10 +11,17 @@
 
 use std::path::Path;
 
+use kasir_crdt::author::actor_device;
 use kasir_crdt::{ActorId, Doc, DocId, DocKind};
+use kasir_sync::Identity;
+use kasir_sync::trust::ChangeSig;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::error::{NodeError, classify_sqlite};
+
+/// The `meta` key of a data directory whose history is signed (written by this version,
+/// or adopted by `kasir upgrade`).
+pub(crate) const SIGNED_HISTORY: &str = "signed_history";
 
 /// File name of the database in the data directory.
 pub const DB_FILE: &str = "kasir.sqlite";
@@ -54,6 +61,14 @@ CREATE TABLE IF NOT EXISTS peer_addrs (
     PRIMARY KEY (endpoint_id, addr)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS docs_kind_date ON docs(kind, date);
+
+-- The signature of every change this node holds or sent (see kasir_sync::trust): its
+-- author's, or an owner's adoption of history from before signatures.
+CREATE TABLE IF NOT EXISTS change_sigs (
+    hash    BLOB PRIMARY KEY,
+    signer  BLOB NOT NULL,
+    sig     BLOB NOT NULL
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS chunks (
     id      INTEGER PRIMARY KEY,
@@ -258,14 +273,77 @@ pub(crate) fn register_doc(
     Ok(())
 }
 
-/// Appends a chunk of a document and records its new heads. Empty chunks (no new
-/// changes) are skipped.
-pub(crate) fn append_chunk(
-    tx: &Transaction<'_>,
-    id: DocId,
-    data: &[u8],
-    heads: &[u8; 32],
-) -> Result<(), NodeError> {
+/// What one write appends to a document: the bytes of its new changes, the heads after
+/// them, and the changes' signatures.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Chunk {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) heads: [u8; 32],
+    pub(crate) sigs: Vec<ChangeSig>,
+}
+
+impl Chunk {
+    /// The changes this replica made since the document was last saved, each signed by
+    /// `identity` (changes every replica makes alike, such as a lazily created map, need
+    /// no signature and get none).
+    pub(crate) fn local(doc: &mut Doc, identity: &Identity) -> Chunk {
+        let me = identity.device_id();
+        let sigs = doc
+            .unsaved_changes()
+            .iter()
+            .filter(|c| actor_device(&c.actor) == Some(me))
+            .map(|c| ChangeSig::sign(identity, &c.hash))
+            .collect();
+        let bytes = doc.save_incremental();
+        Chunk {
+            bytes,
+            heads: doc.heads_hash(),
+            sigs,
+        }
+    }
+
+    /// What a merge added, with the signatures the trust rules accepted.
+    pub(crate) fn merged(doc: &mut Doc, sigs: Vec<ChangeSig>) -> Chunk {
+        let bytes = doc.save_incremental();
+        Chunk {
+            bytes,
+            heads: doc.heads_hash(),
+            sigs,
+        }
+    }
+}
+
+/// Stores change signatures (a signature already held is kept).
+pub(crate) fn store_sigs(tx: &Transaction<'_>, sigs: &[ChangeSig]) -> Result<(), NodeError> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO change_sigs(hash, signer, sig) VALUES (?1, ?2, ?3)",
+    )?;
+    for s in sigs {
+        stmt.execute(params![s.hash.as_slice(), s.signer.as_slice(), s.sig])?;
+    }
+    Ok(())
+}
+
+/// The stored signature of a change.
+pub(crate) fn sig_of(conn: &Connection, hash: &[u8; 32]) -> Result<Option<ChangeSig>, NodeError> {
+    let row: Option<(Vec<u8>, Vec<u8>)> = conn
+        .prepare_cached("SELECT signer, sig FROM change_sigs WHERE hash = ?1")?
+        .query_row([hash.as_slice()], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    Ok(row.and_then(|(signer, sig)| {
+        Some(ChangeSig {
+            hash: *hash,
+            signer: signer.try_into().ok()?,
+            sig,
+        })
+    }))
+}
+
+/// Appends a chunk of a document with its signatures and records its new heads. Empty
+/// chunks (no new changes) are skipped.
+pub(crate) fn append_chunk(tx: &Transaction<'_>, id: DocId, chunk: &Chunk) -> Result<(), NodeError> {
+    store_sigs(tx, &chunk.sigs)?;
+    let (data, heads) = (&chunk.bytes, &chunk.heads);
     if data.is_empty() {
         return Ok(());
     }

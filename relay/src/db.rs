@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use kasir_crdt::{BusinessDate, DeviceId, DocId, DocKind, StoreId};
 use kasir_sync::DocRef;
+use kasir_sync::trust::ChangeSig;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
@@ -49,6 +50,71 @@ pub async fn connect(url: &str) -> Result<PgPool, DbError> {
 pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     sqlx::migrate!("../migrations").run(pool).await?;
     Ok(())
+}
+
+/// Stores change signatures of `store` (one already held is kept).
+pub async fn store_sigs(
+    tx: &mut Transaction<'_, Postgres>,
+    store: StoreId,
+    sigs: &[ChangeSig],
+) -> Result<(), DbError> {
+    if sigs.is_empty() {
+        return Ok(());
+    }
+    let hashes: Vec<Vec<u8>> = sigs.iter().map(|s| s.hash.to_vec()).collect();
+    let signers: Vec<Vec<u8>> = sigs.iter().map(|s| s.signer.to_vec()).collect();
+    let values: Vec<Vec<u8>> = sigs.iter().map(|s| s.sig.clone()).collect();
+    sqlx::query(
+        "INSERT INTO change_sigs(store_id, hash, signer, sig)
+         SELECT $1, * FROM UNNEST($2::bytea[], $3::bytea[], $4::bytea[])
+         ON CONFLICT (store_id, hash) DO NOTHING",
+    )
+    .bind(store.0)
+    .bind(&hashes)
+    .bind(&signers)
+    .bind(&values)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The stored signatures of `store`, all of them (`hashes` `None`) or of those changes.
+pub async fn sigs(
+    pool: &PgPool,
+    store: StoreId,
+    hashes: Option<&[[u8; 32]]>,
+) -> Result<Vec<ChangeSig>, DbError> {
+    let rows = match hashes {
+        None => {
+            sqlx::query("SELECT hash, signer, sig FROM change_sigs WHERE store_id = $1")
+                .bind(store.0)
+                .fetch_all(pool)
+                .await?
+        }
+        Some(hashes) => {
+            let hashes: Vec<Vec<u8>> = hashes.iter().map(|h| h.to_vec()).collect();
+            sqlx::query(
+                "SELECT hash, signer, sig FROM change_sigs
+                 WHERE store_id = $1 AND hash = ANY($2)",
+            )
+            .bind(store.0)
+            .bind(&hashes)
+            .fetch_all(pool)
+            .await?
+        }
+    };
+    rows.iter()
+        .map(|r| {
+            let hash: Vec<u8> = r.try_get("hash")?;
+            let signer: Vec<u8> = r.try_get("signer")?;
+            let corrupt = || DbError::Corrupt("a change signature of the wrong length".into());
+            Ok(ChangeSig {
+                hash: hash.try_into().map_err(|_| corrupt())?,
+                signer: signer.try_into().map_err(|_| corrupt())?,
+                sig: r.try_get("sig")?,
+            })
+        })
+        .collect()
 }
 
 /// The relay's shared secrets.

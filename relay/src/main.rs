@@ -187,7 +187,13 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Migrate => {
             let pool = pool(&cli).await?;
             db::migrate(&pool).await?;
-            print(cli.json, &json!({"migrated": true}), || "migrated".into());
+            let identity = Identity::from_secret_bytes(db::identity(&pool).await?.secret_key);
+            let adopted = net::adopt_legacy_history(&pool, &identity).await?;
+            print(
+                cli.json,
+                &json!({"migrated": true, "adopted_changes": adopted}),
+                || format!("migrated; {adopted} changes from before signatures adopted"),
+            );
             Ok(())
         }
         Command::Tenant {
@@ -205,8 +211,7 @@ async fn run(cli: Cli) -> Result<()> {
                 StoreCommand::Create { tenant, name, addr } => {
                     let addrs = relay_addrs(&pool, addr).await?;
                     let (store, ticket) =
-                        net::create_store(&pool, identity.device_id(), addrs, *tenant, name)
-                            .await?;
+                        net::create_store(&pool, &identity, addrs, *tenant, name).await?;
                     print(
                         cli.json,
                         &json!({"store_id": store.to_string(), "ticket": ticket}),
@@ -344,7 +349,12 @@ async fn serve(
         .and_then(|v| v.parse().ok())
         .map_or(net::IDLE_UNLOAD, Duration::from_secs);
     let metrics = RelayMetrics::new();
-    let relay = net::Relay::with_idle_unload(pool.clone(), metrics.clone(), idle);
+    let relay = net::Relay::with_idle_unload(
+        pool.clone(),
+        Identity::from_secret_bytes(identity.secret_key),
+        metrics.clone(),
+        idle,
+    );
     let endpoint = relay.serve(identity.secret_key, listen).await?;
     let mut addrs: Vec<String> = advertise.to_vec();
     if addrs.is_empty() {

@@ -16,6 +16,7 @@ use kasir_crdt::ledger::{
 use kasir_crdt::records::Product;
 use kasir_crdt::{Qty, StoreId};
 use kasir_sync::DocRef;
+use kasir_sync::trust::ChangeSig;
 use serde_json::{Value, json};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
@@ -40,6 +41,8 @@ pub struct DocWrite {
     pub records: LedgerRecords,
     /// Catalog products changed by the merge.
     pub products: Vec<Product>,
+    /// The signatures of the chunk's changes.
+    pub sigs: Vec<ChangeSig>,
 }
 
 /// Counts of what one [`persist`] offered to the tables (before dedupe).
@@ -424,6 +427,7 @@ pub async fn persist_in(
     let mut batch = Batch::new(tenant, store);
     let mut stats = PersistStats::default();
     for w in writes {
+        db::store_sigs(tx, store, &w.sigs).await?;
         if !w.bytes.is_empty() {
             // A chunk already stored was materialised in the transaction that stored it:
             // its records are in the tables, skip them (a replay, another instance).

@@ -41,7 +41,7 @@ use kasir_sync::transport::{
     FrameReader, FrameWriter, TransportError, accept_each, bind_endpoint, device_of,
 };
 use kasir_sync::wire::MAX_FRAME;
-use kasir_sync::{Frame, JOIN_ALPN, ReplicaError, SYNC_ALPN, Session, SessionError};
+use kasir_sync::{Frame, Identity, JOIN_ALPN, ReplicaError, SYNC_ALPN, Session, SessionError};
 use sqlx::PgPool;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -131,17 +131,24 @@ struct Inner {
     cancel: CancellationToken,
     galleries: crate::ml::Galleries,
     metrics: RelayMetrics,
+    /// The relay's key: every change a store replica writes is signed with it.
+    identity: Identity,
 }
 
 impl Relay {
     /// A relay over `pool` (nothing runs until [`Relay::serve`]) that unloads a store no
     /// till has synced with for [`IDLE_UNLOAD`].
-    pub fn new(pool: PgPool, metrics: RelayMetrics) -> Relay {
-        Relay::with_idle_unload(pool, metrics, IDLE_UNLOAD)
+    pub fn new(pool: PgPool, identity: Identity, metrics: RelayMetrics) -> Relay {
+        Relay::with_idle_unload(pool, identity, metrics, IDLE_UNLOAD)
     }
 
     /// A relay that unloads stores idle for `idle_unload`.
-    pub fn with_idle_unload(pool: PgPool, metrics: RelayMetrics, idle_unload: Duration) -> Relay {
+    pub fn with_idle_unload(
+        pool: PgPool,
+        identity: Identity,
+        metrics: RelayMetrics,
+        idle_unload: Duration,
+    ) -> Relay {
         Relay {
             inner: Arc::new(Inner {
                 pool,
@@ -150,6 +157,7 @@ impl Relay {
                 cancel: CancellationToken::new(),
                 galleries: crate::ml::Galleries::new(),
                 metrics,
+                identity,
             }),
         }
     }
@@ -207,8 +215,10 @@ impl Relay {
             .await?
             .ok_or_else(|| RelayError::Refused(format!("store {store} is not served here")))?;
         let chunks = db::chunks_after(&self.inner.pool, store, 0).await?;
+        let sigs = db::sigs(&self.inner.pool, store, None).await?;
+        let signer = self.inner.identity.clone();
         let replica = tokio::task::block_in_place(|| {
-            StoreReplica::load(store, row.tenant, row.adopted_by, chunks)
+            StoreReplica::load(store, row.tenant, row.adopted_by, signer, chunks, sigs)
         });
         tracing::info!(%store, docs = replica.doc_count(), "loaded a store");
         let loaded = Arc::new(Loaded {
@@ -363,12 +373,18 @@ impl Relay {
             r.advance_seq(seq);
         }
         if !chunks.is_empty() {
-            let changed = tokio::task::block_in_place(|| r.merge_chunks(chunks));
+            let (changed, unsigned) = tokio::task::block_in_place(|| r.merge_chunks(chunks));
+            drop(r);
+            // The instance that stored the chunks stored their signatures with them.
+            if !unsigned.is_empty() {
+                let sigs = db::sigs(&self.inner.pool, store, Some(&unsigned)).await?;
+                l.live().await?.add_sigs(sigs);
+            }
             self.inner
                 .metrics
                 .chunks_polled
                 .inc_by(changed.len() as u64);
-            r.notify(changed);
+            l.live().await?.notify(changed);
         }
         Ok(())
     }
@@ -634,11 +650,12 @@ fn admit_in_roster(
 /// in it, its profile, and a one-time owner invite; returns the store id and the ticket.
 pub async fn create_store(
     pool: &PgPool,
-    relay: DeviceId,
+    identity: &Identity,
     relay_addrs: Vec<String>,
     tenant: Uuid,
     name: &str,
 ) -> Result<(StoreId, String), RelayError> {
+    let relay = identity.device_id();
     let name = name.trim();
     if name.is_empty() || name.chars().any(char::is_control) || name.chars().count() > 200 {
         return Err(RelayError::Refused(
@@ -646,7 +663,7 @@ pub async fn create_store(
         ));
     }
     let store = StoreId(Uuid::now_v7());
-    let mut replica = StoreReplica::new(store, tenant, None);
+    let mut replica = StoreReplica::new(store, tenant, None, identity.clone());
     let secret: [u8; 32] = rand::random();
     let hash = secret_hash(&secret);
     let now = now_ms();

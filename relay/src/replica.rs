@@ -7,8 +7,11 @@
 //! [`crate::materialise::persist`] — only then are the answering frames sent, so a till
 //! never believes the relay holds changes that are not in PostgreSQL.
 //!
-//! Each replica writes with its own random Automerge actor: instances share the relay's
-//! endpoint id but never an actor, so their changes cannot collide.
+//! Each replica writes with its own Automerge actor: the relay's device id with a nonce of
+//! its own (`kasir_crdt::author`), so instances share the relay's endpoint id but never
+//! an actor, and every change it writes is signed with the relay's key. What tills send
+//! is checked by the trust rules (`kasir_sync::trust`) before it merges; the signatures
+//! of every change held are kept in memory (to send them along) and in PostgreSQL.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -18,7 +21,11 @@ use kasir_crdt::store::{Role, StoreDoc};
 use kasir_crdt::sync::PeerState;
 use kasir_crdt::{ActorId, DeviceId, Doc, DocError, DocId, DocKind, StoreId};
 use kasir_sync::doc_ref::DocRefError;
-use kasir_sync::{DocRef, DocRefWithHeads, Membership, ReplicaError, SyncReplica, check_doc_ref};
+use kasir_sync::trust::{ChangeSig, MergeContext, Refusal, RefusalReason, Verdict, check_merge};
+use kasir_sync::{
+    DocRef, DocRefWithHeads, Identity, Membership, Received, ReplicaError, SyncReplica,
+    check_doc_ref,
+};
 use uuid::Uuid;
 
 use crate::db::Chunk;
@@ -51,8 +58,11 @@ pub struct StoreReplica {
     store: StoreId,
     tenant: Uuid,
     adopted_by: Option<DeviceId>,
+    signer: Identity,
     actor: ActorId,
     docs: BTreeMap<DocId, (DocRef, Held)>,
+    /// The signature of every change held, by change hash.
+    sigs: HashMap<[u8; 32], ChangeSig>,
     pending: Vec<DocWrite>,
     seen_chunks: HashSet<[u8; 32]>,
     /// The stored chunks each document holds (what a snapshot of it would replace).
@@ -69,14 +79,22 @@ fn storage(e: DocError) -> ReplicaError {
 }
 
 impl StoreReplica {
-    /// An empty replica of `store` (documents arrive from chunks or from tills).
-    pub fn new(store: StoreId, tenant: Uuid, adopted_by: Option<DeviceId>) -> StoreReplica {
+    /// An empty replica of `store` (documents arrive from chunks or from tills) that
+    /// writes as `signer` (the relay).
+    pub fn new(
+        store: StoreId,
+        tenant: Uuid,
+        adopted_by: Option<DeviceId>,
+        signer: Identity,
+    ) -> StoreReplica {
         StoreReplica {
             store,
             tenant,
             adopted_by,
-            actor: ActorId::random(),
+            actor: kasir_crdt::author::device_actor(signer.device_id(), rand::random()),
+            signer,
             docs: BTreeMap::new(),
+            sigs: HashMap::new(),
             pending: Vec::new(),
             seen_chunks: HashSet::new(),
             chunk_hashes: HashMap::new(),
@@ -92,9 +110,12 @@ impl StoreReplica {
         store: StoreId,
         tenant: Uuid,
         adopted_by: Option<DeviceId>,
+        signer: Identity,
         chunks: Vec<Chunk>,
+        sigs: Vec<ChangeSig>,
     ) -> StoreReplica {
-        let mut r = StoreReplica::new(store, tenant, adopted_by);
+        let mut r = StoreReplica::new(store, tenant, adopted_by, signer);
+        r.add_sigs(sigs);
         let mut by_doc: BTreeMap<DocId, StoredDoc> = BTreeMap::new();
         for c in chunks {
             r.last_seq = r.last_seq.max(c.seq);
@@ -130,6 +151,26 @@ impl StoreReplica {
             }
         }
         r
+    }
+
+    /// Keeps signatures of changes (stored, or of changes other instances merged).
+    pub fn add_sigs(&mut self, sigs: impl IntoIterator<Item = ChangeSig>) {
+        self.sigs.extend(sigs.into_iter().map(|s| (s.hash, s)));
+    }
+
+    /// The hashes of the changes after `before` in `doc` (to fetch the signatures of
+    /// what another instance merged).
+    pub fn changes_after(&mut self, doc: DocId, before: &[kasir_crdt::doc::ChangeHash]) -> Vec<[u8; 32]> {
+        match self.docs.get_mut(&doc) {
+            Some((_, held)) => held
+                .doc()
+                .changes_after(before)
+                .into_iter()
+                .map(|c| c.hash.0)
+                .filter(|h| !self.sigs.contains_key(h))
+                .collect(),
+            None => Vec::new(),
+        }
     }
 
     /// Marks the replica unusable (see the field).
@@ -236,14 +277,25 @@ impl StoreReplica {
     /// Queues the store document's unsaved changes (after a local write such as an
     /// admission) for persisting.
     pub fn queue_store_write(&mut self) -> Result<(), ReplicaError> {
+        let me = self.signer.device_id();
+        let signer = self.signer.clone();
         let store = self.store_doc()?;
+        let sigs: Vec<ChangeSig> = store
+            .doc()
+            .unsaved_changes()
+            .iter()
+            .filter(|c| kasir_crdt::author::actor_device(&c.actor) == Some(me))
+            .map(|c| ChangeSig::sign(&signer, &c.hash))
+            .collect();
         let bytes = store.doc().save_incremental();
         if !bytes.is_empty() {
+            self.add_sigs(sigs.clone());
             self.pending.push(DocWrite {
                 doc: DocRef::store(self.store),
                 bytes,
                 records: Default::default(),
                 products: Vec::new(),
+                sigs,
             });
         }
         Ok(())
@@ -327,30 +379,7 @@ impl StoreReplica {
 
     fn held(&mut self, r: &DocRef) -> Result<&mut Held, ReplicaError> {
         if !self.docs.contains_key(&r.id) {
-            let held = match r.kind {
-                DocKind::Store => {
-                    Held::Store(StoreDoc::create(self.store, self.actor.clone()).map_err(storage)?)
-                }
-                DocKind::Catalog => Held::Catalog(
-                    CatalogDoc::create(self.store, self.actor.clone()).map_err(storage)?,
-                ),
-                DocKind::Ledger => {
-                    let (Some(till), Some(date)) = (r.till, r.date.clone()) else {
-                        return Err(DocRefError::Malformed(r.id.to_string()).into());
-                    };
-                    Held::Ledger(
-                        LedgerDoc::create(
-                            LedgerMeta {
-                                store: self.store,
-                                till,
-                                date,
-                            },
-                            self.actor.clone(),
-                        )
-                        .map_err(storage)?,
-                    )
-                }
-            };
+            let held = new_held(self.store, &self.actor, r)?;
             self.docs.insert(r.id, (r.clone(), held));
         }
         self.docs
@@ -358,6 +387,25 @@ impl StoreReplica {
             .map(|(_, h)| h)
             .ok_or_else(|| DocRefError::Malformed(r.id.to_string()).into())
     }
+}
+
+/// A document of `store` at its genesis, for a reference a peer named.
+fn new_held(store: StoreId, actor: &ActorId, r: &DocRef) -> Result<Held, ReplicaError> {
+    Ok(match r.kind {
+        DocKind::Store => Held::Store(StoreDoc::create(store, actor.clone()).map_err(storage)?),
+        DocKind::Catalog => {
+            Held::Catalog(CatalogDoc::create(store, actor.clone()).map_err(storage)?)
+        }
+        DocKind::Ledger => {
+            let (Some(till), Some(date)) = (r.till, r.date.clone()) else {
+                return Err(DocRefError::Malformed(r.id.to_string()).into());
+            };
+            Held::Ledger(
+                LedgerDoc::create(LedgerMeta { store, till, date }, actor.clone())
+                    .map_err(storage)?,
+            )
+        }
+    })
 }
 
 fn wrap(r: &DocRef, doc: Doc) -> Result<Held, ReplicaError> {
@@ -394,29 +442,96 @@ impl SyncReplica for StoreReplica {
         &mut self,
         r: &DocRef,
         state: &mut PeerState,
-    ) -> Result<Option<Vec<u8>>, ReplicaError> {
+    ) -> Result<Option<(Vec<u8>, Vec<ChangeSig>)>, ReplicaError> {
         check_doc_ref(self.store, r)?;
         if !self.would_start(r) {
             return Ok(None);
         }
-        Ok(self.held(r)?.doc().generate_sync_message(state))
+        let Some((msg, carried)) = self.held(r)?.doc().generate_sync_message_with_hashes(state)
+        else {
+            return Ok(None);
+        };
+        let sigs = carried
+            .iter()
+            .filter_map(|h| self.sigs.get(&h.0).cloned())
+            .collect();
+        Ok(Some((msg, sigs)))
     }
 
     fn sync_receive(
         &mut self,
-        _peer: DeviceId,
+        peer: DeviceId,
         r: &DocRef,
         state: &mut PeerState,
         msg: &[u8],
-    ) -> Result<bool, ReplicaError> {
+        sigs: &[ChangeSig],
+    ) -> Result<Received, ReplicaError> {
         check_doc_ref(self.store, r)?;
-        let held = self.held(r)?;
+        // The roster the rules check against (a copy: the merge borrows the document).
+        let roster = match r.kind {
+            DocKind::Store => None,
+            _ => Some(match self.docs.get(&DocId::store(self.store)) {
+                Some((_, Held::Store(s))) => s.doc_ref().fork_for_check(),
+                _ => StoreDoc::create(self.store, self.actor.clone())
+                    .map_err(storage)?
+                    .doc()
+                    .fork_for_check(),
+            }),
+        };
+        let frame: HashMap<[u8; 32], &ChangeSig> = sigs.iter().map(|s| (s.hash, s)).collect();
+        let held_sigs = &self.sigs;
+        let lookup = |hash: &kasir_crdt::doc::ChangeHash| {
+            frame
+                .get(&hash.0)
+                .map(|s| (*s).clone())
+                .or_else(|| held_sigs.get(&hash.0).cloned())
+        };
+        let ctx = MergeContext {
+            kind: r.kind,
+            till: r.till,
+            roster: roster.as_ref().map(kasir_crdt::store::StoreView::of),
+            sig: &lookup,
+        };
+        let store = self.store;
+        let held = match self.docs.get_mut(&r.id) {
+            Some((_, h)) => h,
+            None => {
+                let h = new_held(store, &self.actor, r)?;
+                self.docs.insert(r.id, (r.clone(), h));
+                match self.docs.get_mut(&r.id) {
+                    Some((_, h)) => h,
+                    None => return Err(DocRefError::Malformed(r.id.to_string()).into()),
+                }
+            }
+        };
         let doc = held.doc();
         let before = doc.heads();
-        doc.receive_sync_message(state, msg)
-            .map_err(ReplicaError::BadMessage)?;
-        if doc.heads() == before {
-            return Ok(false);
+        let mut accepted = Vec::new();
+        let received = doc.receive_sync_message_checked(state, msg, |pre, post, added| {
+            match check_merge(&ctx, pre, post, added) {
+                Verdict::Accept(sigs) => {
+                    accepted = sigs;
+                    Ok(())
+                }
+                other => Err(other),
+            }
+        });
+        match received {
+            Ok(Ok(false)) => return Ok(Received::Unchanged),
+            Ok(Ok(true)) => {}
+            Ok(Err(Verdict::Defer(author))) => return Ok(Received::Deferred(author)),
+            Ok(Err(Verdict::Refuse(refusal))) => {
+                tracing::warn!(%peer, doc = %r.id, reason = refusal.reason.as_str(), detail = %refusal.detail, "refused a till's changes");
+                return Err(ReplicaError::Refused(refusal));
+            }
+            Ok(Err(Verdict::Accept(_))) => return Ok(Received::Unchanged),
+            Err(DocError::WrongShape { doc, .. }) => {
+                return Err(ReplicaError::Refused(Refusal {
+                    reason: RefusalReason::Identity,
+                    detail: format!("the merge would change the identity of document {doc}"),
+                }));
+            }
+            Err(e) => return Err(ReplicaError::BadMessage(e)),
         }
         let bytes = doc.save_incremental();
         let (records, products) = match held {
@@ -427,12 +542,14 @@ impl SyncReplica for StoreReplica {
             ),
             Held::Store(_) => (Default::default(), Vec::new()),
         };
+        self.add_sigs(accepted.iter().cloned());
         self.pending.push(DocWrite {
             doc: r.clone(),
             bytes,
             records,
             products,
+            sigs: accepted,
         });
-        Ok(true)
+        Ok(Received::Changed)
     }
 }

@@ -38,6 +38,7 @@ pub enum IdentityError {
 }
 
 /// This device's key pair.
+#[derive(Clone)]
 pub struct Identity {
     secret: SigningKey,
 }
@@ -73,6 +74,12 @@ impl Identity {
     /// The 32 secret bytes (for building the iroh endpoint).
     pub fn secret_bytes(&self) -> [u8; 32] {
         self.secret.to_bytes()
+    }
+
+    /// Signs `message` with the device key.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        use ed25519_dalek::Signer;
+        self.secret.sign(message).to_bytes()
     }
 
     /// Whether `dir` holds a key file.

@@ -13,6 +13,7 @@
 //!   driver (revocation, lag and error classification), hosted by a till or the relay.
 //! - [`join`]: the invite protocol; [`recognition`]: the wire and client of product
 //!   recognition questions to the relay.
+//! - [`trust`]: change signatures and the write rules every merge is checked against.
 //! - [`metrics`]: the sync series of a process's registry.
 //!
 //! **Architecture Invariant:** nothing a peer sends is trusted: messages are
@@ -34,6 +35,7 @@ pub mod recognition;
 pub mod replica;
 pub mod session;
 pub mod transport;
+pub mod trust;
 pub mod wire;
 
 pub use doc_ref::{DocRef, DocRefWithHeads, check_doc_ref};
@@ -41,7 +43,7 @@ pub use driver::{DriveError, SessionEnd, SessionHost};
 pub use identity::Identity;
 pub use membership::Membership;
 pub use metrics::SyncMetrics;
-pub use replica::{ReplicaError, SyncReplica};
+pub use replica::{Received, ReplicaError, SyncReplica};
 pub use session::{Session, SessionError};
 pub use transport::TransportError;
 pub use wire::{Frame, JOIN_ALPN, SYNC_ALPN};

@@ -5,7 +5,7 @@
 //! the secret and the addresses of members to contact. Admission is decided here, once,
 //! by [`plan_admission`]: tills and the relay apply the same plan.
 
-use kasir_crdt::store::{Device, Invite, Role, StoreDoc};
+use kasir_crdt::store::{Device, Invite, Role, StoreDoc, StoreView};
 use kasir_crdt::{DeviceId, DocError, StoreId};
 use serde::{Deserialize, Serialize};
 
@@ -24,8 +24,8 @@ pub enum Membership {
 }
 
 impl Membership {
-    /// The standing of `device` in `store`'s roster.
-    pub fn of(store: &StoreDoc, device: DeviceId) -> Membership {
+    /// The standing of `device` in a store document's roster.
+    pub fn of(store: &StoreView<'_>, device: DeviceId) -> Membership {
         match store.device(device) {
             Ok(Some(Device { revoked: true, .. })) => Membership::Revoked,
             Ok(Some(d)) => Membership::Member(d.role),
@@ -116,6 +116,9 @@ pub enum AdmissionError {
     /// Another active device holds the till code.
     #[error("till code {0} is already in use")]
     TillCodeTaken(String),
+    /// The device that issued the invite is no longer an owner, manager or relay.
+    #[error("this invite's issuer was revoked")]
+    IssuerGone,
     /// A till code that is not 1 to 8 letters or digits.
     #[error("invalid till code {0:?}: use 1 to 8 letters or digits")]
     InvalidTillCode(String),
@@ -134,6 +137,7 @@ impl AdmissionError {
             self,
             AdmissionError::InviteUsed
                 | AdmissionError::DeviceRevoked
+                | AdmissionError::IssuerGone
                 | AdmissionError::TillCodeTaken(_)
         )
     }
@@ -189,8 +193,7 @@ impl AdmissionPlan {
                 invite_hash,
                 used,
             } => {
-                store.put_device(*device, entry, now)?;
-                store.put_invite(invite_hash, used, now)?;
+                store.admit(*device, entry, invite_hash, used, now)?;
                 Ok(Admission {
                     till_code: entry.till_code.clone(),
                     role: entry.role,
@@ -227,6 +230,18 @@ pub fn plan_admission(
     }
     if invite.expires_at_ms < now {
         return Err(AdmissionError::InviteExpired);
+    }
+    // An invite dies with its issuer's standing: peers refuse an admission it authorises.
+    let issuer_ok = invite
+        .created_by
+        .parse::<DeviceId>()
+        .ok()
+        .and_then(|issuer| store.device(issuer).ok().flatten())
+        .is_some_and(|d| {
+            !d.revoked && matches!(d.role, Role::Owner | Role::Manager | Role::Relay)
+        });
+    if !issuer_ok {
+        return Err(AdmissionError::IssuerGone);
     }
     let devices = store.devices();
     if devices.iter().any(|(id, d)| *id == device && d.revoked) {

@@ -3,9 +3,22 @@
 
 use std::sync::atomic::AtomicI64;
 
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+use crate::replica::ReplicaError;
+use crate::session::SessionError;
+
+/// The label of a refused merge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct RefusalLabels {
+    /// `unsigned`, `bad_signature`, `wrong_author`, `not_a_member`, `revoked`,
+    /// `forbidden`, `identity`, `too_deep`, `malformed`.
+    pub reason: &'static str,
+}
 
 /// Counters of the sync transport and sessions.
 #[derive(Debug, Clone, Default)]
@@ -18,6 +31,8 @@ pub struct SyncMetrics {
     pub refused: Counter,
     /// Sync sessions open now.
     pub sessions: Gauge,
+    /// Merges the trust rules refused, by reason.
+    pub refused_changes: Family<RefusalLabels, Counter>,
     /// When a peer last sent a sync frame (ms since the epoch; 0: never).
     last_receive_ms: Gauge<i64, AtomicI64>,
 }
@@ -42,6 +57,22 @@ impl SyncMetrics {
             self.refused.clone(),
         );
         sync.register("sessions", "Sync sessions open now", self.sessions.clone());
+        sync.register(
+            "refused_changes",
+            "Merges refused by the trust rules, by reason",
+            self.refused_changes.clone(),
+        );
+    }
+
+    /// Counts a session that ended because the trust rules refused what the peer sent.
+    pub fn record_session_error(&self, e: &SessionError) {
+        if let SessionError::Replica(ReplicaError::Refused(r)) = e {
+            self.refused_changes
+                .get_or_create(&RefusalLabels {
+                    reason: r.reason.as_str(),
+                })
+                .inc();
+        }
     }
 
     /// Records a frame of `bytes` received at `now_ms`.

@@ -8,6 +8,11 @@
 //! one side lacks) are queued; at most [`MAX_ACTIVE`] are exchanged at a time. Each
 //! received `Sync` is applied and answered until Automerge has nothing more to say for
 //! that document. A local commit is offered to the peer at once.
+//!
+//! A document whose incoming changes come from a device this replica does not know yet
+//! is set aside unapplied ([`Received::Deferred`]): a till that just joined may sell
+//! before its admission reached us. When the store document next changes, every
+//! document set aside is offered again, asking the peer to resend from scratch.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -15,7 +20,7 @@ use kasir_crdt::sync::PeerState;
 use kasir_crdt::{DeviceId, DocId};
 
 use crate::doc_ref::DocRef;
-use crate::replica::{ReplicaError, SyncReplica};
+use crate::replica::{Received, ReplicaError, SyncReplica};
 use crate::wire::{Frame, VERSION};
 
 /// Documents exchanged at once per session (bounds memory and work per peer).
@@ -60,6 +65,8 @@ pub struct Session {
     pending: VecDeque<DocId>,
     queued: HashSet<DocId>,
     active: HashSet<DocId>,
+    /// Documents set aside until the roster changes.
+    deferred: HashSet<DocId>,
 }
 
 impl Session {
@@ -74,6 +81,7 @@ impl Session {
             pending: VecDeque::new(),
             queued: HashSet::new(),
             active: HashSet::new(),
+            deferred: HashSet::new(),
         }
     }
 
@@ -136,9 +144,10 @@ impl Session {
         let mut st = std::mem::take(self.state(node, r.id)?);
         let msg = node.sync_generate(r, &mut st);
         self.states.insert(r.id, st);
-        Ok(msg?.map(|msg| Frame::Sync {
+        Ok(msg?.map(|(msg, sigs)| Frame::Sync {
             doc: r.to_wire(),
             msg,
+            sigs,
         }))
     }
 
@@ -208,7 +217,7 @@ impl Session {
                 self.manifest = true;
                 self.fill(node, &mut out)?;
             }
-            Frame::Sync { doc, msg } => {
+            Frame::Sync { doc, msg, sigs } => {
                 if !self.hello {
                     return Err(SessionError::Protocol("sync before hello".into()));
                 }
@@ -216,9 +225,30 @@ impl Session {
                 node.check_doc_ref(&r)?;
                 self.refs.insert(r.id, r.clone());
                 let mut st = std::mem::take(self.state(node, r.id)?);
-                let received = node.sync_receive(self.peer, &r, &mut st, &msg);
+                let received = node.sync_receive(self.peer, &r, &mut st, &msg, &sigs);
+                if matches!(received, Ok(Received::Deferred(_))) {
+                    // Unapplied: the peer must send it again once we know its author.
+                    st.request_resend();
+                }
                 self.states.insert(r.id, st);
-                received?;
+                match received? {
+                    Received::Deferred(author) => {
+                        tracing::debug!(doc = %r.id, %author, "set aside: a change by a device not in the roster yet");
+                        self.active.remove(&r.id);
+                        self.deferred.insert(r.id);
+                        self.fill(node, &mut out)?;
+                        return Ok(out);
+                    }
+                    Received::Changed if r.kind == kasir_crdt::DocKind::Store => {
+                        // The roster may now name the authors set aside before.
+                        for id in std::mem::take(&mut self.deferred) {
+                            if let Some(d) = self.refs.get(&id).cloned() {
+                                self.enqueue(d);
+                            }
+                        }
+                    }
+                    Received::Changed | Received::Unchanged => {}
+                }
                 match self.generate(node, &r)? {
                     Some(f) => {
                         self.active.insert(r.id);

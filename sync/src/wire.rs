@@ -1,4 +1,6 @@
-//! The sync wire format, version 1: length-prefixed postcard frames.
+//! The sync wire format, version 2: length-prefixed postcard frames. Version 2 carries
+//! each change's signature beside it (see [`crate::trust`]); version 1 had none, and a
+//! till of version 2 does not speak it.
 //!
 //! `[u32 big-endian length][postcard(Frame)]`, at most [`MAX_FRAME`] bytes. Every frame a
 //! peer sends is decoded into this closed enum and validated before it touches a
@@ -9,12 +11,14 @@
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::LengthDelimitedCodec;
 
+use crate::trust::ChangeSig;
+
 /// ALPN of the sync protocol.
-pub const SYNC_ALPN: &[u8] = b"kasir/sync/1";
+pub const SYNC_ALPN: &[u8] = b"kasir/sync/2";
 /// ALPN of the join (invite) protocol.
 pub const JOIN_ALPN: &[u8] = b"kasir/join/1";
 /// Protocol version carried in `Hello`.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Largest frame accepted (a day's ledger of a busy till is well below this).
 pub const MAX_FRAME: usize = 32 * 1024 * 1024;
 
@@ -62,6 +66,8 @@ pub enum Frame {
         doc: WireDoc,
         /// Automerge's encoded sync message.
         msg: Vec<u8>,
+        /// The signatures of the changes the message carries.
+        sigs: Vec<ChangeSig>,
     },
     /// The sender is closing, with a reason.
     Bye {
@@ -160,6 +166,11 @@ mod tests {
                 date: Some("2026-11-24".into()),
             },
             msg: vec![1, 2, 3],
+            sigs: vec![ChangeSig {
+                hash: [4; 32],
+                signer: [5; 32],
+                sig: vec![6; 64],
+            }],
         }
     }
 

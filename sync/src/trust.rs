@@ -1,0 +1,661 @@
+//! Trust inside the store: every change is signed by its author and checked against the
+//! store's write rules before it merges — the same code on tills and the relay.
+//!
+//! - **Authors.** A device writes with an actor that begins with its device id
+//!   (`kasir_crdt::author`), and signs every change it makes: an ed25519 signature by
+//!   its device key over the change hash ([`ChangeSig`]). The signature travels with the
+//!   change in every sync frame, is stored beside it, and is forwarded unchanged, so a
+//!   change is verifiable however many hops it took.
+//! - **Rules** ([`check_merge`]), applied to what a merge would add before it is kept:
+//!   - a ledger of till T takes changes only from T;
+//!   - the catalog takes product changes from owner, manager and relay devices; a till
+//!     may add photos to the recognition gallery (`ml_references`) only;
+//!   - the store document (roster, roles, revocations, invites, users, profile) takes
+//!     changes from owners and managers — a manager cannot create, change or invite an
+//!     owner — except that a member may record its own addresses, and any member may
+//!     admit a device with an invite: the new roster entry must match an unused,
+//!     unexpired invite issued by a current owner, manager or relay, which the same
+//!     change marks used. While a replica's roster is still empty (a store being created,
+//!     a till before its first sync) the history that founds the store is taken as it is;
+//!   - a revoked device's changes are refused; a change by a device this replica does
+//!     not know yet is set aside ([`Verdict::Defer`]) until the store document brings
+//!     its admission;
+//!   - after the merge every document keeps its identity (checked by
+//!     `kasir_crdt::Doc::receive_sync_message_checked`), and nothing is nested deeper
+//!     than `kasir_crdt::doc::MAX_DEPTH`.
+//! - **History from before signatures** (actors not bound to a device) merges only with
+//!   an *adoption* signature: a statement by an owner, manager or relay (or, for its
+//!   own ledger, the till) that it vouches for a change already in its history, made
+//!   once by `kasir upgrade` / `kasir-relay migrate`.
+
+use std::collections::BTreeSet;
+
+use kasir_crdt::author::actor_device;
+use kasir_crdt::doc::{ChangeHash, Doc, IncomingChange, MAX_DEPTH};
+use kasir_crdt::store::{Device, Invite, Role, StoreSnapshot, StoreView};
+use kasir_crdt::{DeviceId, DocKind};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::Identity;
+use crate::membership::Membership;
+
+/// What a change signature signs: this context, then the change hash.
+const CONTEXT: &[u8] = b"kasir/change/v1\0";
+
+/// The lazily created catalog map tills may write (photos for recognition).
+pub const GALLERY: &str = "ml_references";
+
+/// A signature over one change by a device key: its author's, or (for history written
+/// before signatures) an owner's adoption.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChangeSig {
+    /// The change hash.
+    pub hash: [u8; 32],
+    /// The signing device.
+    pub signer: [u8; 32],
+    /// The ed25519 signature (64 bytes).
+    pub sig: Vec<u8>,
+}
+
+fn signed_message(hash: &[u8; 32]) -> [u8; CONTEXT.len() + 32] {
+    let mut msg = [0u8; CONTEXT.len() + 32];
+    msg[..CONTEXT.len()].copy_from_slice(CONTEXT);
+    msg[CONTEXT.len()..].copy_from_slice(hash);
+    msg
+}
+
+impl ChangeSig {
+    /// Signs `hash` with `identity`.
+    pub fn sign(identity: &Identity, hash: &ChangeHash) -> ChangeSig {
+        ChangeSig {
+            hash: hash.0,
+            signer: identity.device_id().0,
+            sig: identity.sign(&signed_message(&hash.0)).to_vec(),
+        }
+    }
+
+    /// The signing device.
+    pub fn signer(&self) -> DeviceId {
+        DeviceId(self.signer)
+    }
+
+    /// The signed change.
+    pub fn change(&self) -> ChangeHash {
+        ChangeHash(self.hash)
+    }
+
+    /// Whether the signature is the signer's over the hash.
+    pub fn is_valid(&self) -> bool {
+        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&self.signer) else {
+            return false;
+        };
+        let Ok(sig) = ed25519_dalek::Signature::from_slice(&self.sig) else {
+            return false;
+        };
+        key.verify_strict(&signed_message(&self.hash), &sig).is_ok()
+    }
+}
+
+/// Why a merge was refused (the label of `kasir_sync_refused_changes_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum RefusalReason {
+    /// A change without the signature its author (or an adopter) must give.
+    Unsigned,
+    /// A signature that does not verify.
+    BadSignature,
+    /// A ledger change by another device than the ledger's till.
+    WrongAuthor,
+    /// A change by a device outside the roster.
+    NotAMember,
+    /// A change by a revoked device.
+    Revoked,
+    /// A change its author's role may not make.
+    Forbidden,
+    /// A change to a document's identity (kind, id, store).
+    Identity,
+    /// Values nested deeper than the documents ever hold.
+    TooDeep,
+    /// Entries that do not decode, or a change the rules cannot read.
+    Malformed,
+}
+
+impl RefusalReason {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalReason::Unsigned => "unsigned",
+            RefusalReason::BadSignature => "bad_signature",
+            RefusalReason::WrongAuthor => "wrong_author",
+            RefusalReason::NotAMember => "not_a_member",
+            RefusalReason::Revoked => "revoked",
+            RefusalReason::Forbidden => "forbidden",
+            RefusalReason::Identity => "identity",
+            RefusalReason::TooDeep => "too_deep",
+            RefusalReason::Malformed => "malformed",
+        }
+    }
+}
+
+/// A refused merge: nothing of it was applied, persisted or forwarded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("change refused ({}): {detail}", reason.as_str())]
+pub struct Refusal {
+    /// Why, as a metric label.
+    pub reason: RefusalReason,
+    /// Which change and rule, for the log.
+    pub detail: String,
+}
+
+impl Refusal {
+    fn new(reason: RefusalReason, detail: impl Into<String>) -> Refusal {
+        Refusal {
+            reason,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// What the rules decided about a merge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Keep it, with the signatures to store beside its changes.
+    Accept(Vec<ChangeSig>),
+    /// A change by a device this replica does not know yet: set the document aside
+    /// until the store document brings news of it (nothing applied).
+    Defer(DeviceId),
+    /// Refused.
+    Refuse(Refusal),
+}
+
+/// What a check needs besides the document.
+pub struct MergeContext<'a> {
+    /// The document's kind.
+    pub kind: DocKind,
+    /// For a ledger, its till.
+    pub till: Option<DeviceId>,
+    /// The replica's store document (its roster and roles); `None` when the merge is
+    /// into the store document itself (its state before the merge is the roster).
+    pub roster: Option<StoreView<'a>>,
+    /// The signature of a change: the ones the frame carried, then those stored.
+    pub sig: &'a dyn Fn(&ChangeHash) -> Option<ChangeSig>,
+}
+
+impl std::fmt::Debug for MergeContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MergeContext")
+            .field("kind", &self.kind)
+            .field("till", &self.till)
+            .finish()
+    }
+}
+
+/// Who a change speaks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    /// Written and signed by this device.
+    Device(DeviceId),
+    /// A deterministic change every replica makes alike (the gallery map's creation).
+    WellKnown,
+    /// History from before signatures, vouched for by this device.
+    Adopted(DeviceId),
+}
+
+impl Writer {
+    fn device(self) -> Option<DeviceId> {
+        match self {
+            Writer::Device(d) | Writer::Adopted(d) => Some(d),
+            Writer::WellKnown => None,
+        }
+    }
+}
+
+fn is_admin(role: Role) -> bool {
+    matches!(role, Role::Owner | Role::Manager)
+}
+
+fn may_issue_invites(role: Role) -> bool {
+    matches!(role, Role::Owner | Role::Manager | Role::Relay)
+}
+
+/// Checks what a merge into one document would add (`added`, in causal order; `before`
+/// is the document as this replica holds it, `after` with the merge applied).
+pub fn check_merge(
+    ctx: &MergeContext<'_>,
+    before: &mut Doc,
+    after: &mut Doc,
+    added: &[IncomingChange],
+) -> Verdict {
+    match check(ctx, before, after, added) {
+        Ok(Ok(sigs)) => Verdict::Accept(sigs),
+        Ok(Err(unknown)) => Verdict::Defer(unknown),
+        Err(refusal) => Verdict::Refuse(refusal),
+    }
+}
+
+type Checked<T> = Result<Result<T, DeviceId>, Refusal>;
+
+fn malformed(e: impl std::fmt::Display) -> Refusal {
+    Refusal::new(RefusalReason::Malformed, e.to_string())
+}
+
+fn check(
+    ctx: &MergeContext<'_>,
+    before: &mut Doc,
+    after: &mut Doc,
+    added: &[IncomingChange],
+) -> Checked<Vec<ChangeSig>> {
+    let before_heads = before.heads();
+    let depth = after.changed_depth(&before_heads).map_err(malformed)?;
+    if depth > MAX_DEPTH {
+        return Err(Refusal::new(
+            RefusalReason::TooDeep,
+            format!("a change nests {depth} levels deep (at most {MAX_DEPTH})"),
+        ));
+    }
+    let gallery_map = match ctx.kind {
+        DocKind::Catalog => after.lazy_map_change_hash(GALLERY),
+        _ => None,
+    };
+    let mut sigs = Vec::with_capacity(added.len());
+    let mut writers = Vec::with_capacity(added.len());
+    for change in added {
+        let writer = match actor_device(&change.actor) {
+            Some(author) => {
+                let sig = signature_of(ctx, change, Some(author))?;
+                sigs.push(sig);
+                Writer::Device(author)
+            }
+            None if Some(change.hash) == gallery_map => Writer::WellKnown,
+            None => {
+                let sig = signature_of(ctx, change, None)?;
+                let adopter = sig.signer();
+                sigs.push(sig);
+                Writer::Adopted(adopter)
+            }
+        };
+        writers.push(writer);
+    }
+    let verdict = match (ctx.kind, ctx.roster) {
+        (DocKind::Store, _) => check_store(before, after, added, &writers)?,
+        (_, None) => {
+            return Err(Refusal::new(
+                RefusalReason::Malformed,
+                "no roster to check the merge against",
+            ));
+        }
+        (DocKind::Ledger, Some(roster)) => check_ledger(ctx.till, roster, &writers)?,
+        (DocKind::Catalog, Some(roster)) => {
+            check_catalog(roster, before, after, added, &writers)?
+        }
+    };
+    Ok(verdict.map(|()| sigs))
+}
+
+/// The valid signature `change` needs: its author's, or (history from before
+/// signatures, `author` `None`) any device's adoption, whose standing the rules check.
+fn signature_of(
+    ctx: &MergeContext<'_>,
+    change: &IncomingChange,
+    author: Option<DeviceId>,
+) -> Result<ChangeSig, Refusal> {
+    let Some(sig) = (ctx.sig)(&change.hash) else {
+        return Err(Refusal::new(
+            RefusalReason::Unsigned,
+            format!("change {} carries no signature", change.hash),
+        ));
+    };
+    if author.is_some_and(|a| a != sig.signer()) {
+        return Err(Refusal::new(
+            RefusalReason::BadSignature,
+            format!("change {} is signed by another device than its author", change.hash),
+        ));
+    }
+    if sig.hash != change.hash.0 || !sig.is_valid() {
+        return Err(Refusal::new(
+            RefusalReason::BadSignature,
+            format!("the signature of change {} does not verify", change.hash),
+        ));
+    }
+    Ok(sig)
+}
+
+/// The standing of a change's writer in the roster: its role, or why it has none.
+fn standing(roster: &StoreView<'_>, device: DeviceId) -> Checked<Role> {
+    match Membership::of(roster, device) {
+        Membership::Member(role) => Ok(Ok(role)),
+        Membership::Revoked => Err(Refusal::new(
+            RefusalReason::Revoked,
+            format!("{device} was revoked"),
+        )),
+        Membership::Unknown => Ok(Err(device)),
+    }
+}
+
+fn check_ledger(
+    till: Option<DeviceId>,
+    roster: StoreView<'_>,
+    writers: &[Writer],
+) -> Checked<()> {
+    let Some(till) = till else {
+        return Err(malformed("a ledger without its till"));
+    };
+    for w in writers {
+        match *w {
+            Writer::Device(d) if d != till => {
+                return Err(Refusal::new(
+                    RefusalReason::WrongAuthor,
+                    format!("{d} wrote into the ledger of {till}"),
+                ));
+            }
+            Writer::Device(d) => {
+                if let Err(unknown) = standing(&roster, d)? {
+                    return Ok(Err(unknown));
+                }
+            }
+            Writer::Adopted(a) => {
+                let role = match standing(&roster, a)? {
+                    Ok(role) => role,
+                    Err(unknown) => return Ok(Err(unknown)),
+                };
+                if a != till && !is_admin(role) && role != Role::Relay {
+                    return Err(Refusal::new(
+                        RefusalReason::Forbidden,
+                        format!("{a} may not adopt the history of {till}'s ledger"),
+                    ));
+                }
+            }
+            Writer::WellKnown => return Err(malformed("a ledger has no shared changes")),
+        }
+    }
+    Ok(Ok(()))
+}
+
+fn check_catalog(
+    roster: StoreView<'_>,
+    before: &mut Doc,
+    after: &mut Doc,
+    added: &[IncomingChange],
+    writers: &[Writer],
+) -> Checked<()> {
+    let mut gallery_only = Vec::new();
+    for (change, w) in added.iter().zip(writers) {
+        let Some(device) = w.device() else {
+            continue; // the gallery map's deterministic creation
+        };
+        let role = match standing(&roster, device)? {
+            Ok(role) => role,
+            Err(unknown) => return Ok(Err(unknown)),
+        };
+        match (w, role) {
+            (_, Role::Owner | Role::Manager | Role::Relay) => {}
+            (Writer::Device(_), Role::Till) => gallery_only.push(change.hash),
+            _ => {
+                return Err(Refusal::new(
+                    RefusalReason::Forbidden,
+                    format!("{device} may not write the catalog"),
+                ));
+            }
+        }
+    }
+    if gallery_only.is_empty() {
+        return Ok(Ok(()));
+    }
+    // Replay the merge change by change: what a till wrote must touch the gallery only.
+    let mut step = before.fork_for_check();
+    for change in added {
+        let prev = step.heads();
+        step.apply_change_of(after, &change.hash).map_err(malformed)?;
+        if gallery_only.contains(&change.hash) {
+            let roots = step.changed_roots(&prev).map_err(malformed)?;
+            if roots.iter().any(|r| r != GALLERY) {
+                return Err(Refusal::new(
+                    RefusalReason::Forbidden,
+                    format!(
+                        "a till's change {} writes {:?}: tills may add gallery photos only",
+                        change.hash,
+                        roots.into_iter().collect::<Vec<_>>()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// The store document, replayed change by change: each is judged against the roster
+/// as it stood just before it.
+fn check_store(
+    before: &mut Doc,
+    after: &mut Doc,
+    added: &[IncomingChange],
+    writers: &[Writer],
+) -> Checked<()> {
+    let mut step = before.fork_for_check();
+    let mut prev = StoreView::of(&step).snapshot().map_err(malformed)?;
+    for (change, writer) in added.iter().zip(writers) {
+        step.apply_change_of(after, &change.hash).map_err(malformed)?;
+        let next = StoreView::of(&step).snapshot().map_err(malformed)?;
+        if let Err(unknown) = authorize_store(&prev, &next, *writer, change)? {
+            return Ok(Err(unknown));
+        }
+        prev = next;
+    }
+    Ok(Ok(()))
+}
+
+/// The identity fields of a store document, set at genesis for ever.
+const IDENTITY: [&str; 3] = ["kind", "doc_id", "store_id"];
+
+fn decoded<T: Clone>(entry: Option<&Result<T, String>>, key: &str) -> Result<Option<T>, Refusal> {
+    match entry {
+        None => Ok(None),
+        Some(Ok(v)) => Ok(Some(v.clone())),
+        Some(Err(e)) => Err(malformed(format!("{key}: {e}"))),
+    }
+}
+
+/// Whether one change of the store document is allowed to its writer.
+fn authorize_store(
+    prev: &StoreSnapshot,
+    next: &StoreSnapshot,
+    writer: Writer,
+    change: &IncomingChange,
+) -> Checked<()> {
+    for key in IDENTITY {
+        if prev.rest.get(key) != next.rest.get(key) {
+            return Err(Refusal::new(
+                RefusalReason::Identity,
+                format!("change {} rewrites the store's {key}", change.hash),
+            ));
+        }
+    }
+    // The founding history: a roster with nobody in it yet has nobody to ask.
+    if prev.devices.is_empty() {
+        return Ok(Ok(()));
+    }
+    let Some(device) = writer.device() else {
+        return Err(malformed("the store document has no shared changes"));
+    };
+    let role = match prev.devices.get(&device.to_string()) {
+        None => {
+            return Err(Refusal::new(
+                RefusalReason::NotAMember,
+                format!("{device} is not in the roster"),
+            ));
+        }
+        Some(Err(e)) => return Err(malformed(e)),
+        Some(Ok(Device { revoked: true, .. })) => {
+            return Err(Refusal::new(
+                RefusalReason::Revoked,
+                format!("{device} was revoked"),
+            ));
+        }
+        Some(Ok(d)) => d.role,
+    };
+    // History from before signatures, vouched for by an owner or manager, is taken as
+    // that owner's or manager's writing.
+    if matches!(writer, Writer::Adopted(_)) && !is_admin(role) && role != Role::Relay {
+        return Err(Refusal::new(
+            RefusalReason::Forbidden,
+            format!("{device} may not adopt the store's history"),
+        ));
+    }
+    let forbidden = |what: String| {
+        Err(Refusal::new(
+            RefusalReason::Forbidden,
+            format!("{device} ({}) may not {what}", role.as_str()),
+        ))
+    };
+    let rest_changed = prev.rest != next.rest;
+    if rest_changed && !is_admin(role) {
+        return forbidden("change the profile, users or settings".into());
+    }
+    let admitted = admissions(prev, next, change)?;
+    let keys: BTreeSet<&String> = prev.devices.keys().chain(next.devices.keys()).collect();
+    for key in keys {
+        let old = decoded(prev.devices.get(key), key)?;
+        let new = decoded(next.devices.get(key), key)?;
+        if old == new {
+            continue;
+        }
+        let own = *key == device.to_string();
+        match (&old, &new) {
+            (None, Some(_)) if admitted.contains(key) => {}
+            (Some(o), Some(n)) if own && o.role == n.role && o.revoked == n.revoked => {
+                // A member keeps its own addresses (and nothing else) up to date.
+                if o.till_code != n.till_code || o.joined_at_ms != n.joined_at_ms {
+                    if !is_admin(role) {
+                        return forbidden(format!("change its own roster entry {key}"));
+                    }
+                }
+            }
+            _ if !is_admin(role) => return forbidden(format!("change the roster entry {key}")),
+            _ => {
+                let touches_owner = old.as_ref().is_some_and(|d| d.role == Role::Owner)
+                    || new.as_ref().is_some_and(|d| d.role == Role::Owner);
+                if role == Role::Manager && touches_owner {
+                    return forbidden(format!("create or change the owner {key}"));
+                }
+            }
+        }
+    }
+    let keys: BTreeSet<&String> = prev.invites.keys().chain(next.invites.keys()).collect();
+    for key in keys {
+        let old = decoded(prev.invites.get(key), key)?;
+        let new = decoded(next.invites.get(key), key)?;
+        if old == new {
+            continue;
+        }
+        match (&old, &new) {
+            (Some(o), Some(n)) if redeems(o, n) => {
+                // Checked with its roster entry in `admissions`.
+                if !n.used_by.as_ref().is_some_and(|u| admitted.contains(u)) {
+                    return forbidden(format!("mark the invite {key} used"));
+                }
+            }
+            (None, Some(n)) => {
+                if !may_issue_invites(role) {
+                    return forbidden("invite devices".into());
+                }
+                if n.created_by != device.to_string() || n.used_by.is_some() {
+                    return forbidden(format!("write an invite {key} in another's name"));
+                }
+                if n.role == Role::Owner && role == Role::Manager {
+                    return forbidden("invite an owner".into());
+                }
+            }
+            _ => {
+                if !is_admin(role) {
+                    return forbidden(format!("change the invite {key}"));
+                }
+                let owner_invite = old.as_ref().is_some_and(|i| i.role == Role::Owner)
+                    || new.as_ref().is_some_and(|i| i.role == Role::Owner);
+                if role == Role::Manager && owner_invite {
+                    return forbidden(format!("change the owner invite {key}"));
+                }
+            }
+        }
+    }
+    Ok(Ok(()))
+}
+
+/// Whether `new` is `old` marked used and nothing else.
+fn redeems(old: &Invite, new: &Invite) -> bool {
+    old.used_by.is_none()
+        && new.used_by.is_some()
+        && Invite {
+            used_by: None,
+            ..new.clone()
+        } == *old
+}
+
+/// The devices one change admits with an invite, each checked: a new roster entry
+/// whose id the same change wrote into an unused, unexpired invite of an owner,
+/// manager or relay that is still a member, with the invite's role and not revoked.
+fn admissions(
+    prev: &StoreSnapshot,
+    next: &StoreSnapshot,
+    change: &IncomingChange,
+) -> Result<BTreeSet<String>, Refusal> {
+    let mut admitted = BTreeSet::new();
+    for (key, new) in &next.invites {
+        let (Some(Ok(old)), Ok(new)) = (prev.invites.get(key), new) else {
+            continue;
+        };
+        if !redeems(old, new) {
+            continue;
+        }
+        let Some(joiner) = new.used_by.clone() else {
+            continue;
+        };
+        let refuse = |why: &str| {
+            Refusal::new(
+                RefusalReason::Forbidden,
+                format!("admission of {joiner} with invite {key}: {why}"),
+            )
+        };
+        let issuer_ok = matches!(
+            prev.devices.get(&new.created_by),
+            Some(Ok(d)) if !d.revoked && may_issue_invites(d.role)
+        );
+        if !issuer_ok {
+            return Err(refuse("its issuer is not a current owner, manager or relay"));
+        }
+        if change.time_s.saturating_mul(1000) > new.expires_at_ms {
+            return Err(refuse("the invite had expired"));
+        }
+        if prev.devices.contains_key(&joiner) {
+            return Err(refuse("the device is already in the roster"));
+        }
+        match next.devices.get(&joiner) {
+            Some(Ok(d)) if d.role == new.role && !d.revoked => {}
+            _ => return Err(refuse("its roster entry does not match the invite")),
+        }
+        admitted.insert(joiner);
+    }
+    Ok(admitted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_verifies_only_for_its_hash_and_signer() {
+        let id = Identity::generate();
+        let hash = ChangeHash([7; 32]);
+        let sig = ChangeSig::sign(&id, &hash);
+        assert!(sig.is_valid());
+        assert_eq!(sig.signer(), id.device_id());
+        let mut other_hash = sig.clone();
+        other_hash.hash = [8; 32];
+        assert!(!other_hash.is_valid());
+        let mut other_signer = sig.clone();
+        other_signer.signer = Identity::generate().device_id().0;
+        assert!(!other_signer.is_valid());
+        let mut short = sig;
+        short.sig.truncate(10);
+        assert!(!short.is_valid());
+    }
+}
