@@ -42,6 +42,15 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+enum InviteAction {
+    /// Cancel an unused ticket: no device can join with it any more.
+    Cancel {
+        /// The ticket (`kasir1…`).
+        ticket: String,
+    },
+}
+
+#[derive(Subcommand)]
 enum Command {
     /// Create a new store with this device as its owner.
     Init {
@@ -139,8 +148,12 @@ enum Command {
         #[arg(long)]
         no_mdns: bool,
     },
-    /// Make a one-time ticket for a new till to join this store.
+    /// Make a one-time ticket for a new till to join this store (or cancel one).
+    #[command(args_conflicts_with_subcommands = true)]
     Invite {
+        /// `kasir invite cancel TICKET`.
+        #[command(subcommand)]
+        action: Option<InviteAction>,
         /// The till code the new device gets.
         #[arg(long)]
         till_code: Option<String>,
@@ -148,6 +161,9 @@ enum Command {
         #[arg(long)]
         role: Option<String>,
     },
+    /// Adopt this data directory's history from before signed changes (once, as this
+    /// device; the daemon must be stopped).
+    Upgrade,
     /// Join a store with a ticket, through any online member.
     Join {
         /// The ticket from `kasir invite`.
@@ -704,7 +720,32 @@ fn run(cli: Cli) -> Result<()> {
                 .await
             })?;
         }
-        Command::Invite { till_code, role } => {
+        Command::Invite {
+            action: Some(InviteAction::Cancel { ticket }),
+            ..
+        } => {
+            let done = Backend::open(&dir)?
+                .call::<api::CancelInvite>(api::CancelInviteRequest { ticket })?;
+            emit(json_mode, &done, |_| "Tiket dibatalkan".to_string())?;
+        }
+        Command::Upgrade => {
+            let (node, adopted) = Node::upgrade(&dir)?;
+            let upgraded = api::UpgradeOutcome {
+                store_id: node.store_id().to_string(),
+                adopted_changes: adopted,
+            };
+            emit(json_mode, &upgraded, |v| {
+                format!(
+                    "Data toko {} diperbarui: {} perubahan lama disahkan oleh till ini",
+                    v.store_id, v.adopted_changes
+                )
+            })?;
+        }
+        Command::Invite {
+            action: None,
+            till_code,
+            role,
+        } => {
             let invite =
                 Backend::open(&dir)?.call::<api::Invite>(api::InviteRequest { till_code, role })?;
             emit(json_mode, &invite, |v| {

@@ -88,7 +88,7 @@ fn hostile_frames_never_hurt_the_till() {
         .expect("32 bytes");
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
     let hello = Frame::Hello {
-        version: 1,
+        version: kasir_sync::wire::VERSION,
         store: store.0,
     }
     .to_wire()
@@ -115,7 +115,7 @@ fn hostile_frames_never_hurt_the_till() {
     // Another store.
     payloads.push(
         Frame::Hello {
-            version: 1,
+            version: kasir_sync::wire::VERSION,
             store: [9; 16],
         }
         .to_wire()
@@ -157,6 +157,7 @@ fn hostile_frames_never_hurt_the_till() {
             Frame::Sync {
                 doc: catalog.clone(),
                 msg: vec![0x42; 64],
+                sigs: Vec::new(),
             }
             .to_wire()
             .expect("frame"),
@@ -169,6 +170,7 @@ fn hostile_frames_never_hurt_the_till() {
             Frame::Sync {
                 doc: foreign,
                 msg: vec![1, 2, 3],
+                sigs: Vec::new(),
             }
             .to_wire()
             .expect("frame"),
@@ -181,6 +183,7 @@ fn hostile_frames_never_hurt_the_till() {
         Frame::Sync {
             doc: catalog,
             msg: vec![0x85, 0x6f, 0x4a, 0x83, 1, 2],
+            sigs: Vec::new(),
         }
         .to_wire()
         .expect("frame"),

@@ -58,19 +58,58 @@ impl Doc {
 
     /// The next message to send, with the hashes of the changes it carries (to send
     /// their signatures along), or `None` when the peer is up to date.
+    ///
+    /// A message whose changes would exceed `max_bytes` carries only a causally ordered
+    /// prefix of them; the rest are left unsent in the state and go in the messages that
+    /// follow the peer's answer. So a document of any size syncs through frames of a
+    /// bounded size (a single change larger than `max_bytes` still goes alone).
     pub fn generate_sync_message_with_hashes(
         &mut self,
         peer: &mut PeerState,
+        max_bytes: usize,
     ) -> Option<(Vec<u8>, Vec<ChangeHash>)> {
         let sent_before = peer.0.sent_hashes.clone();
-        let message = self.automerge().sync().generate_sync_message(&mut peer.0)?;
-        let carried = peer
+        let mut message = self.automerge().sync().generate_sync_message(&mut peer.0)?;
+        let carried: std::collections::BTreeSet<ChangeHash> = peer
             .0
             .sent_hashes
             .difference(&sent_before)
             .copied()
             .collect();
-        Some((message.encode(), carried))
+        let encoded = message.clone().encode();
+        if encoded.len() <= max_bytes || carried.is_empty() {
+            return Some((encoded, carried.into_iter().collect()));
+        }
+        // Too big: send what the peer lacks, oldest first, up to the budget.
+        let am = self.automerge();
+        let theirs: Vec<ChangeHash> = peer
+            .0
+            .their_heads
+            .iter()
+            .flatten()
+            .filter(|h| am.get_change_by_hash(h).is_some())
+            .copied()
+            .collect();
+        let mut prefix = Vec::new();
+        let mut chunks = Vec::new();
+        let mut size = 0usize;
+        for change in am.get_changes(&theirs) {
+            let hash = change.hash();
+            if !carried.contains(&hash) {
+                continue;
+            }
+            let bytes = change.raw_bytes();
+            if !prefix.is_empty() && size + bytes.len() > max_bytes {
+                break;
+            }
+            size += bytes.len();
+            chunks.push(bytes.to_vec());
+            prefix.push(hash);
+        }
+        peer.0.sent_hashes = sent_before;
+        peer.0.sent_hashes.extend(prefix.iter().copied());
+        message.changes = chunks.into();
+        Some((message.encode(), prefix))
     }
 
     /// Applies a peer's message only if `check` accepts what it would add.
@@ -88,6 +127,16 @@ impl Doc {
         check: impl FnOnce(&mut Doc, &mut Doc, &[IncomingChange]) -> Result<(), E>,
     ) -> Result<Result<bool, E>, DocError> {
         let message = sync::Message::decode(bytes).map_err(|e| DocError::Corrupt(e.to_string()))?;
+        if message.changes.is_empty() {
+            // Heads, needs and Bloom filters only: nothing to check, no copy to make.
+            let am = self.automerge();
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                am.sync().receive_sync_message(&mut peer.0, message)
+            }))
+            .map_err(|_| DocError::Corrupt("sync message rejected".into()))?
+            .map_err(|e| DocError::Corrupt(e.to_string()))?;
+            return Ok(Ok(false));
+        }
         let mut after = self.fork_for_check();
         let mut state = peer.0.clone();
         let before = self.heads();

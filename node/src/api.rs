@@ -404,6 +404,23 @@ pub struct InviteOutcome {
     pub ticket: String,
 }
 
+/// An unused invite to cancel.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelInviteRequest {
+    /// The ticket (`kasir1…`) it was handed out as.
+    pub ticket: String,
+}
+
+/// What `kasir upgrade` did.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UpgradeOutcome {
+    /// The store.
+    pub store_id: String,
+    /// Changes from before signatures this device signed an adoption of.
+    pub adopted_changes: usize,
+}
+
 /// A device to revoke.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RevokeRequest {
@@ -672,6 +689,30 @@ impl Operation for Invite {
         Ok(InviteOutcome {
             ticket: node.invite_ticket(role, req.till_code, ctx.sync_addrs.clone())?,
         })
+    }
+}
+
+/// `POST /v1/invites/cancel`: the ticket can no longer be redeemed anywhere (the store
+/// document records it expired).
+#[derive(Debug)]
+pub struct CancelInvite;
+
+impl Operation for CancelInvite {
+    type Request = CancelInviteRequest;
+    type Response = Done;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/invites/cancel";
+    const VALUE_FIELDS: &'static [&'static str] = &["ticket"];
+
+    fn run(node: &mut Node, _: &OpContext, req: CancelInviteRequest) -> Result<Done, NodeError> {
+        let ticket = kasir_sync::membership::Ticket::decode(req.ticket.trim())
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        node.cancel_invite(&ticket)?;
+        Ok(Done::OK)
+    }
+
+    fn created(_: &Done) -> bool {
+        false
     }
 }
 

@@ -300,6 +300,7 @@ pub fn router(state: AppState) -> Router {
     r = route::<api::GetSale>(r);
     r = route::<api::VoidSale>(r);
     r = route::<api::Invite>(r);
+    r = route::<api::CancelInvite>(r);
     r = route::<api::Revoke>(r);
     r = route::<api::GetProfile>(r);
     r = route::<api::SetProfile>(r);

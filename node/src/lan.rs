@@ -90,13 +90,43 @@ pub struct NetConfig {
 pub struct TillHost {
     node: SharedNode,
     store: StoreId,
+    /// Peers with an accepted session open.
+    accepted: Arc<Mutex<BTreeSet<DeviceId>>>,
+}
+
+/// A peer's place in [`TillHost::accepted`], given back when the session ends.
+struct AcceptedSlot {
+    set: Arc<Mutex<BTreeSet<DeviceId>>>,
+    peer: DeviceId,
+}
+
+impl AcceptedSlot {
+    fn take(set: &Arc<Mutex<BTreeSet<DeviceId>>>, peer: DeviceId) -> Option<AcceptedSlot> {
+        let fresh = set.lock().ok()?.insert(peer);
+        fresh.then(|| AcceptedSlot {
+            set: set.clone(),
+            peer,
+        })
+    }
+}
+
+impl Drop for AcceptedSlot {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.set.lock() {
+            s.remove(&self.peer);
+        }
+    }
 }
 
 impl TillHost {
     /// Hosts sessions of `node`'s store.
     pub fn new(node: SharedNode) -> Result<TillHost, NodeError> {
         let store = node.lock()?.store_id();
-        Ok(TillHost { node, store })
+        Ok(TillHost {
+            node,
+            store,
+            accepted: Arc::default(),
+        })
     }
 
     fn with_node<T>(
@@ -128,7 +158,18 @@ impl SessionHost for TillHost {
     }
 
     async fn handle(&self, session: &mut Session, frame: Frame) -> Result<Vec<Frame>, LanError> {
-        self.with_node(|n| Ok(session.handle(n, frame)?))
+        let metrics = self.node.sync_metrics();
+        let handled = self.with_node(|n| Ok(session.handle(n, frame)));
+        for refusal in session.take_refusals() {
+            metrics.record_refusal(&refusal);
+        }
+        match handled? {
+            Ok(out) => Ok(out),
+            Err(e) => {
+                metrics.record_session_error(&e);
+                Err(e.into())
+            }
+        }
     }
 
     async fn local_change(
@@ -333,6 +374,14 @@ async fn accepted(host: TillHost, conn: Connection, cancel: CancellationToken) {
             return;
         }
     }
+    // One accepted session per peer: a member opening more (a hostile one, to make this
+    // till hold many) is closed. The dial loop adds at most one of its own, and only
+    // while no session is open.
+    let Some(_slot) = AcceptedSlot::take(&host.accepted, peer) else {
+        tracing::warn!(%peer, "closed a second connection: a session with this peer is open");
+        conn.close(409u32.into(), b"a session with this peer is open already");
+        return;
+    };
     match run_session(&host, peer, &conn, true, &cancel).await {
         Ok(end) => tracing::info!(%peer, ?end, "sync session ended"),
         Err(DriveError::Transport(e)) if e.is_closed() => {

@@ -556,6 +556,7 @@ impl Node {
         let at_ms = now_ms();
         let catalog_id = DocId::catalog(self.store_id());
         let mut ids = Vec::new();
+        let signer = self.identity.clone();
         let result = (|| -> Result<(), NodeError> {
             let catalog = self.catalog()?;
             for e in embeddings {
@@ -571,7 +572,7 @@ impl Node {
                 )?;
                 ids.push(id);
             }
-            let chunk = storage::Chunk::local(catalog.doc(), &self.identity);
+            let chunk = storage::Chunk::local(catalog.doc(), &signer);
             let tx = self
                 .db
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;

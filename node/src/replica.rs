@@ -74,7 +74,7 @@ impl SyncReplica for Node {
     ) -> Result<Option<(Vec<u8>, Vec<ChangeSig>)>, ReplicaError> {
         self.check_doc_ref(r)?;
         let doc = self.replica_doc(r).map_err(replica_error)?;
-        let Some((msg, carried)) = doc.generate_sync_message_with_hashes(state) else {
+        let Some((msg, carried)) = doc.generate_sync_message_with_hashes(state, kasir_sync::wire::MAX_SYNC_CHANGE_BYTES) else {
             return Ok(None);
         };
         let mut sigs = Vec::with_capacity(carried.len());
@@ -245,6 +245,8 @@ impl Node {
                 kind: r.kind,
                 till: r.till,
                 roster: roster.as_ref().map(StoreView::of),
+                date: r.date.as_ref(),
+                now_ms: kasir_sync::now_ms(),
                 sig: &lookup,
             };
             let doc = self.replica_doc(r).map_err(replica_error)?;
@@ -288,10 +290,10 @@ impl Node {
                 "an accepted merge was not kept".into(),
             ))),
             Err(DocError::WrongShape { doc, .. }) => {
-                return Err(ReplicaError::Refused(Refusal {
-                    reason: RefusalReason::Identity,
-                    detail: format!("the merge would change the identity of document {doc}"),
-                }));
+                return Err(ReplicaError::Refused(Refusal::new(
+                    RefusalReason::Identity,
+                    format!("the merge would change the identity of document {doc}"),
+                )));
             }
             Err(e) => {
                 // Nothing was applied (the merge ran on a copy), but be safe: reload

@@ -245,6 +245,7 @@ fn generate(store: StoreId, n: usize, batch: usize, per_day: usize) -> Result<Ve
                                 ..Default::default()
                             },
                             products: Vec::new(),
+                            sigs: Vec::new(),
                         },
                     ));
                 }

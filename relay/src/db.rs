@@ -469,6 +469,21 @@ pub async fn chunks_after(
     rows_to_chunks(rows)
 }
 
+/// The chunks of `store`'s store document only (its roster), to check a device's
+/// standing before the rest of the store's history is loaded for it.
+pub async fn roster_chunks(pool: &PgPool, store: StoreId) -> Result<Vec<Chunk>, DbError> {
+    let rows = sqlx::query(
+        "SELECT c.hash, c.seq, c.bytes, d.doc_id, d.kind, d.till, d.business_date
+         FROM doc_chunks c JOIN docs d ON d.store_id = c.store_id AND d.doc_id = c.doc_id
+         WHERE c.store_id = $1 AND d.doc_id = $2 ORDER BY c.seq",
+    )
+    .bind(store.0)
+    .bind(DocId::store(store).0.to_vec())
+    .fetch_all(pool)
+    .await?;
+    rows_to_chunks(rows)
+}
+
 fn rows_to_chunks(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Chunk>, DbError> {
     let mut refs: BTreeMap<Vec<u8>, DocRef> = BTreeMap::new();
     let mut out = Vec::with_capacity(rows.len());

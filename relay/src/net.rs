@@ -133,6 +133,9 @@ struct Inner {
     metrics: RelayMetrics,
     /// The relay's key: every change a store replica writes is signed with it.
     identity: Identity,
+    /// The one open session of each (store, till), by session number.
+    peer_sessions: Mutex<HashMap<(StoreId, DeviceId), (u64, CancellationToken)>>,
+    session_numbers: std::sync::atomic::AtomicU64,
 }
 
 impl Relay {
@@ -158,6 +161,8 @@ impl Relay {
                 galleries: crate::ml::Galleries::new(),
                 metrics,
                 identity,
+                peer_sessions: Mutex::new(HashMap::new()),
+                session_numbers: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -189,9 +194,58 @@ impl Relay {
         store: StoreId,
         device: DeviceId,
     ) -> Result<(Membership, Uuid), RelayError> {
-        let loaded = self.replica(store).await?;
-        let r = loaded.live().await?;
-        Ok((r.membership(device), r.tenant()))
+        let loaded = self.inner.loaded.lock().ok().and_then(|l| l.get(&store).cloned());
+        if let Some(loaded) = loaded {
+            let r = loaded.live().await?;
+            return Ok((r.membership(device), r.tenant()));
+        }
+        // Not loaded: read the roster alone, so a stranger never makes the relay load a
+        // store's whole history.
+        let row = db::store(&self.inner.pool, store)
+            .await?
+            .ok_or_else(|| RelayError::Refused(format!("store {store} is not served here")))?;
+        let chunks = db::roster_chunks(&self.inner.pool, store).await?;
+        let roster = tokio::task::block_in_place(|| {
+            StoreReplica::load(
+                store,
+                row.tenant,
+                row.adopted_by,
+                self.inner.identity.clone(),
+                chunks,
+                Vec::new(),
+            )
+        });
+        Ok((roster.membership(device), row.tenant))
+    }
+
+    /// Ends the session `peer` has open with `store` on this instance, if any, and
+    /// registers a new one, returning its number and cancellation token: a till
+    /// reconnecting after a network drop replaces its half-dead session instead of adding
+    /// a second.
+    fn register_session(
+        &self,
+        store: StoreId,
+        peer: DeviceId,
+        parent: &CancellationToken,
+    ) -> (u64, CancellationToken) {
+        let token = parent.child_token();
+        let number = self.inner.session_numbers.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut open) = self.inner.peer_sessions.lock() {
+            if let Some((_, old)) = open.insert((store, peer), (number, token.clone())) {
+                tracing::info!(%peer, %store, "a newer session replaces the open one");
+                old.cancel();
+            }
+        }
+        (number, token)
+    }
+
+    /// Forgets session `number` if it is still `peer`'s registered one.
+    fn end_session(&self, store: StoreId, peer: DeviceId, number: u64) {
+        if let Ok(mut open) = self.inner.peer_sessions.lock() {
+            if open.get(&(store, peer)).is_some_and(|(n, _)| *n == number) {
+                open.remove(&(store, peer));
+            }
+        }
     }
 
     /// Stores loaded in memory now.
@@ -426,6 +480,26 @@ impl Relay {
             return Err(RelayError::Refused("the first frame was not hello".into()));
         };
         let store = StoreId(Uuid::from_bytes(store));
+        // The roster first (alone if the store is not loaded): a stranger never makes the
+        // relay load a store's history.
+        match self.standing(store, peer).await {
+            Ok((standing, _)) if standing.is_member() => {}
+            Ok(_) => {
+                metrics.sync.refused.inc();
+                tracing::warn!(%peer, %store, "refused a device outside the store's roster");
+                conn.close(403u32.into(), b"not a member of this store");
+                return Err(RelayError::Refused(format!(
+                    "{peer} is not a member of {store}"
+                )));
+            }
+            Err(e) => {
+                metrics.sync.refused.inc();
+                writer.bye(&e.to_string()).await;
+                writer.finish();
+                let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+                return Err(e);
+            }
+        }
         let loaded = match self.replica(store).await {
             Ok(l) => l,
             Err(e) => {
@@ -452,7 +526,9 @@ impl Relay {
             relay: self.clone(),
             loaded: loaded.clone(),
         };
-        let result = driver::drive(&host, peer, writer, reader, first, &loaded.cancel).await;
+        let (number, cancel) = self.register_session(store, peer, &loaded.cancel);
+        let result = driver::drive(&host, peer, writer, reader, first, &cancel).await;
+        self.end_session(store, peer, number);
         loaded.sessions.fetch_sub(1, Ordering::Relaxed);
         loaded.idle_since_ms.store(now_ms(), Ordering::Relaxed);
         metrics.sync.sessions.dec();
@@ -476,11 +552,15 @@ impl Relay {
         let kind = frame.kind();
         let mut r = loaded.live().await?;
         let out = tokio::task::block_in_place(|| session.handle(&mut *r, frame));
+        for refusal in session.take_refusals() {
+            self.inner.metrics.sync.record_refusal(&refusal);
+        }
         let writes = r.take_pending();
         tracing::debug!(peer = %session.peer(), kind, writes = writes.len(), answers = out.as_ref().map(Vec::len).unwrap_or(0), "handled a frame");
         let out = match out {
             Ok(out) => out,
             Err(e) => {
+                self.inner.metrics.sync.record_session_error(&e);
                 if !writes.is_empty() {
                     r.poison();
                     let store = r.store();
@@ -644,6 +724,38 @@ fn admit_in_roster(
     let admission = plan.apply(store, now).map_err(AdmissionError::from)?;
     tracing::info!(%device, till_code = %admission.till_code, "admitted a till");
     Ok(admission)
+}
+
+/// Signs, as the relay, an adoption of every stored change written before signatures
+/// (`kasir-relay migrate` runs it once after the schema migration; later runs find
+/// nothing to adopt). Returns how many changes it adopted.
+pub async fn adopt_legacy_history(pool: &PgPool, identity: &Identity) -> Result<u64, RelayError> {
+    let mut adopted = 0u64;
+    for row in db::stores(pool).await? {
+        let chunks = db::chunks_after(pool, row.store, 0).await?;
+        if chunks.is_empty() {
+            continue;
+        }
+        let sigs = db::sigs(pool, row.store, None).await?;
+        let mut replica = StoreReplica::load(
+            row.store,
+            row.tenant,
+            row.adopted_by,
+            identity.clone(),
+            chunks,
+            sigs,
+        );
+        let new = replica.adopt_unsigned();
+        if new.is_empty() {
+            continue;
+        }
+        let mut tx = pool.begin().await.map_err(DbError::from)?;
+        db::store_sigs(&mut tx, row.store, &new).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        tracing::info!(store = %row.store, changes = new.len(), "adopted history from before signatures");
+        adopted += new.len() as u64;
+    }
+    Ok(adopted)
 }
 
 /// Creates a store on the relay (`kasir-relay store create`): its roster with the relay

@@ -173,6 +173,24 @@ impl StoreReplica {
         }
     }
 
+    /// Adoption signatures by the relay for every held change written before signatures
+    /// (an actor not bound to a device) that has none yet; kept here and returned to
+    /// store. See `kasir_sync::trust` on adopted history.
+    pub fn adopt_unsigned(&mut self) -> Vec<ChangeSig> {
+        let mut adopted = Vec::new();
+        for (_, held) in self.docs.values_mut() {
+            for change in held.doc().changes_after(&[]) {
+                if kasir_crdt::author::actor_device(&change.actor).is_none()
+                    && !self.sigs.contains_key(&change.hash.0)
+                {
+                    adopted.push(ChangeSig::sign(&self.signer, &change.hash));
+                }
+            }
+        }
+        self.add_sigs(adopted.iter().cloned());
+        adopted
+    }
+
     /// Marks the replica unusable (see the field).
     pub fn poison(&mut self) {
         self.poisoned = true;
@@ -307,9 +325,11 @@ impl StoreReplica {
     }
 
     /// Merges chunks another instance stored (skipping ones already seen). Returns the
-    /// documents that changed.
-    pub fn merge_chunks(&mut self, chunks: Vec<Chunk>) -> Vec<DocId> {
+    /// documents that changed and the hashes of the merged changes whose signatures this
+    /// replica does not hold yet (the instance that stored them stored those too).
+    pub fn merge_chunks(&mut self, chunks: Vec<Chunk>) -> (Vec<DocId>, Vec<[u8; 32]>) {
         let mut changed = Vec::new();
+        let mut unsigned = Vec::new();
         for c in chunks {
             self.last_seq = self.last_seq.max(c.seq);
             if !self.seen_chunks.insert(c.hash) || check_doc_ref(self.store, &c.doc).is_err() {
@@ -319,19 +339,25 @@ impl StoreReplica {
                 continue;
             };
             let doc = held.doc();
-            let before = doc.heads_hash();
+            let before = doc.heads();
             if let Err(e) = doc.merge_bytes(&c.bytes) {
                 tracing::warn!(doc = %c.doc.id, error = %e, "skipping a stored chunk that does not merge");
                 continue;
             }
             // Already in PostgreSQL: don't save these changes again as our own chunk.
             let _ = doc.save_incremental();
-            if doc.heads_hash() != before {
+            if doc.heads() != before {
                 changed.push(c.doc.id);
+                unsigned.extend(
+                    doc.changes_after(&before)
+                        .into_iter()
+                        .map(|c| c.hash.0)
+                        .filter(|h| !self.sigs.contains_key(h)),
+                );
             }
             self.chunk_hashes.entry(c.doc.id).or_default().push(c.hash);
         }
-        changed
+        (changed, unsigned)
     }
 
     /// Records chunk hashes this instance wrote, so polling does not merge them again.
@@ -447,7 +473,7 @@ impl SyncReplica for StoreReplica {
         if !self.would_start(r) {
             return Ok(None);
         }
-        let Some((msg, carried)) = self.held(r)?.doc().generate_sync_message_with_hashes(state)
+        let Some((msg, carried)) = self.held(r)?.doc().generate_sync_message_with_hashes(state, kasir_sync::wire::MAX_SYNC_CHANGE_BYTES)
         else {
             return Ok(None);
         };
@@ -490,6 +516,8 @@ impl SyncReplica for StoreReplica {
             kind: r.kind,
             till: r.till,
             roster: roster.as_ref().map(kasir_crdt::store::StoreView::of),
+            date: r.date.as_ref(),
+            now_ms: kasir_sync::now_ms(),
             sig: &lookup,
         };
         let store = self.store;
@@ -526,10 +554,10 @@ impl SyncReplica for StoreReplica {
             }
             Ok(Err(Verdict::Accept(_))) => return Ok(Received::Unchanged),
             Err(DocError::WrongShape { doc, .. }) => {
-                return Err(ReplicaError::Refused(Refusal {
-                    reason: RefusalReason::Identity,
-                    detail: format!("the merge would change the identity of document {doc}"),
-                }));
+                return Err(ReplicaError::Refused(Refusal::new(
+                    RefusalReason::Identity,
+                    format!("the merge would change the identity of document {doc}"),
+                )));
             }
             Err(e) => return Err(ReplicaError::BadMessage(e)),
         }

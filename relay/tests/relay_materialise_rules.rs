@@ -83,6 +83,7 @@ fn write(store: StoreId, records: LedgerRecords, products: Vec<Product>) -> DocW
         bytes: Vec::new(),
         records,
         products,
+        sigs: Vec::new(),
     }
 }
 

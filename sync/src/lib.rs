@@ -6,7 +6,7 @@
 //! - [`doc_ref`]: how documents are named between replicas, checked against the store.
 //! - [`replica`]: the [`SyncReplica`] trait a till's node and the relay's store replica
 //!   implement, with its own error.
-//! - [`wire`]: the versioned frames of `kasir/sync/1` and the one length-prefix codec of
+//! - [`wire`]: the versioned frames of `kasir/sync/2` and the one length-prefix codec of
 //!   every Kasir protocol.
 //! - [`session`]: one session with one peer as a state machine with no IO.
 //! - [`transport`]: iroh endpoints and framed streams; [`driver`]: the one async session
@@ -21,7 +21,7 @@
 //! references must derive from the store's id, and a frame that fails a check ends the
 //! session; the replica stays intact.
 //!
-//! **API Boundary:** the wire protocols (`kasir/sync/1`, `kasir/join/1`, `kasir/ml/1`);
+//! **API Boundary:** the wire protocols (`kasir/sync/2`, `kasir/join/1`, `kasir/ml/1`);
 //! change one only with a new ALPN.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 

@@ -10,6 +10,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::replica::ReplicaError;
+use crate::trust::Refusal;
 use crate::session::SessionError;
 
 /// The label of a refused merge.
@@ -67,12 +68,17 @@ impl SyncMetrics {
     /// Counts a session that ended because the trust rules refused what the peer sent.
     pub fn record_session_error(&self, e: &SessionError) {
         if let SessionError::Replica(ReplicaError::Refused(r)) = e {
-            self.refused_changes
-                .get_or_create(&RefusalLabels {
-                    reason: r.reason.as_str(),
-                })
-                .inc();
+            self.record_refusal(r);
         }
+    }
+
+    /// Counts one refused merge.
+    pub fn record_refusal(&self, r: &Refusal) {
+        self.refused_changes
+            .get_or_create(&RefusalLabels {
+                reason: r.reason.as_str(),
+            })
+            .inc();
     }
 
     /// Records a frame of `bytes` received at `now_ms`.

@@ -21,6 +21,7 @@ use kasir_crdt::{DeviceId, DocId};
 
 use crate::doc_ref::DocRef;
 use crate::replica::{Received, ReplicaError, SyncReplica};
+use crate::trust::Refusal;
 use crate::wire::{Frame, VERSION};
 
 /// Documents exchanged at once per session (bounds memory and work per peer).
@@ -67,6 +68,11 @@ pub struct Session {
     active: HashSet<DocId>,
     /// Documents set aside until the roster changes.
     deferred: HashSet<DocId>,
+    /// Documents held back for the rest of the session: the peer relayed a change of a
+    /// revoked device in them (it may not know of the revocation yet).
+    held_back: HashSet<DocId>,
+    /// Refusals that did not end the session, for the host to log and count.
+    refusals: Vec<Refusal>,
 }
 
 impl Session {
@@ -82,7 +88,15 @@ impl Session {
             queued: HashSet::new(),
             active: HashSet::new(),
             deferred: HashSet::new(),
+            held_back: HashSet::new(),
+            refusals: Vec::new(),
         }
+    }
+
+    /// The refusals since the last call that did not end the session (the peer relayed
+    /// a revoked device's change; that document is held back from it).
+    pub fn take_refusals(&mut self) -> Vec<Refusal> {
+        std::mem::take(&mut self.refusals)
     }
 
     /// The peer.
@@ -164,6 +178,9 @@ impl Session {
             let Some(r) = self.refs.get(&id).cloned() else {
                 continue;
             };
+            if self.held_back.contains(&id) {
+                continue;
+            }
             if let Some(f) = self.generate(node, &r)? {
                 self.active.insert(id);
                 out.push(f);
@@ -223,6 +240,9 @@ impl Session {
                 }
                 let r = DocRef::from_wire(&doc).map_err(ReplicaError::from)?;
                 node.check_doc_ref(&r)?;
+                if self.held_back.contains(&r.id) {
+                    return Ok(out);
+                }
                 self.refs.insert(r.id, r.clone());
                 let mut st = std::mem::take(self.state(node, r.id)?);
                 let received = node.sync_receive(self.peer, &r, &mut st, &msg, &sigs);
@@ -231,7 +251,18 @@ impl Session {
                     st.request_resend();
                 }
                 self.states.insert(r.id, st);
-                match received? {
+                let received = match received {
+                    Err(ReplicaError::Refused(refusal)) if refusal.is_relayed_by(self.peer) => {
+                        tracing::warn!(peer = %self.peer, doc = %r.id, detail = %refusal.detail, "holding a document back: the peer relayed a revoked device's change");
+                        self.refusals.push(refusal);
+                        self.held_back.insert(r.id);
+                        self.active.remove(&r.id);
+                        self.fill(node, &mut out)?;
+                        return Ok(out);
+                    }
+                    other => other?,
+                };
+                match received {
                     Received::Deferred(author) => {
                         tracing::debug!(doc = %r.id, %author, "set aside: a change by a device not in the roster yet");
                         self.active.remove(&r.id);
@@ -292,6 +323,9 @@ impl Session {
             },
         };
         let mut out = Vec::new();
+        if self.held_back.contains(&doc) {
+            return Ok(out);
+        }
         if let Some(f) = self.generate(node, &r)? {
             self.active.insert(doc);
             out.push(f);

@@ -18,7 +18,7 @@ use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey};
 use kasir_crdt::DeviceId;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodec, LengthDelimitedCodecError};
+use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodecError};
 
 use crate::metrics::SyncMetrics;
 use crate::wire::{self, Frame, MAX_FRAME, WireError};
@@ -203,7 +203,7 @@ pub async fn connect(
 /// The receiving half of a stream of length-prefixed messages of at most `max` bytes.
 #[derive(Debug)]
 pub struct MessageReader {
-    inner: FramedRead<RecvStream, LengthDelimitedCodec>,
+    inner: FramedRead<RecvStream, wire::FrameCodec>,
     max: usize,
 }
 
@@ -252,7 +252,7 @@ impl MessageReader {
 /// The sending half of a stream of length-prefixed messages of at most `max` bytes.
 #[derive(Debug)]
 pub struct MessageWriter {
-    inner: FramedWrite<SendStream, LengthDelimitedCodec>,
+    inner: FramedWrite<SendStream, wire::FrameCodec>,
     max: usize,
 }
 

@@ -33,7 +33,7 @@ use std::collections::BTreeSet;
 use kasir_crdt::author::actor_device;
 use kasir_crdt::doc::{ChangeHash, Doc, IncomingChange, MAX_DEPTH};
 use kasir_crdt::store::{Device, Invite, Role, StoreSnapshot, StoreView};
-use kasir_crdt::{DeviceId, DocKind};
+use kasir_crdt::{BusinessDate, DeviceId, DocKind};
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
@@ -145,14 +145,34 @@ pub struct Refusal {
     pub reason: RefusalReason,
     /// Which change and rule, for the log.
     pub detail: String,
+    /// For [`RefusalReason::Revoked`]: the revoked device. An honest peer that has not
+    /// heard of a revocation yet may relay its changes; only that document is then held
+    /// back from it (see [`crate::Session`]).
+    pub revoked: Option<DeviceId>,
 }
 
 impl Refusal {
-    fn new(reason: RefusalReason, detail: impl Into<String>) -> Refusal {
+    /// A refusal for `reason`, explained by `detail`.
+    pub fn new(reason: RefusalReason, detail: impl Into<String>) -> Refusal {
         Refusal {
             reason,
             detail: detail.into(),
+            revoked: None,
         }
+    }
+
+    fn revoked(device: DeviceId) -> Refusal {
+        Refusal {
+            revoked: Some(device),
+            ..Refusal::new(RefusalReason::Revoked, format!("{device} was revoked"))
+        }
+    }
+
+    /// Whether `peer` may have sent it in good faith: it relayed a change by a device
+    /// that was revoked since (the peer may not know yet). Any other refusal means the
+    /// peer sent what no honest replica forwards, and its session ends.
+    pub fn is_relayed_by(&self, peer: DeviceId) -> bool {
+        self.reason == RefusalReason::Revoked && self.revoked.is_some_and(|d| d != peer)
     }
 }
 
@@ -177,6 +197,10 @@ pub struct MergeContext<'a> {
     /// The replica's store document (its roster and roles); `None` when the merge is
     /// into the store document itself (its state before the merge is the roster).
     pub roster: Option<StoreView<'a>>,
+    /// For a ledger, its business date.
+    pub date: Option<&'a BusinessDate>,
+    /// This replica's clock (ms since the epoch): no ledger of a day after tomorrow.
+    pub now_ms: i64,
     /// The signature of a change: the ones the frame carried, then those stored.
     pub sig: &'a dyn Fn(&ChangeHash) -> Option<ChangeSig>,
 }
@@ -284,7 +308,10 @@ fn check(
                 "no roster to check the merge against",
             ));
         }
-        (DocKind::Ledger, Some(roster)) => check_ledger(ctx.till, roster, &writers)?,
+        (DocKind::Ledger, Some(roster)) => {
+            check_ledger_dates(ctx, added, &writers)?;
+            check_ledger(ctx.till, roster, &writers)?
+        }
         (DocKind::Catalog, Some(roster)) => {
             check_catalog(roster, before, after, added, &writers)?
         }
@@ -324,12 +351,51 @@ fn signature_of(
 fn standing(roster: &StoreView<'_>, device: DeviceId) -> Checked<Role> {
     match Membership::of(roster, device) {
         Membership::Member(role) => Ok(Ok(role)),
-        Membership::Revoked => Err(Refusal::new(
-            RefusalReason::Revoked,
-            format!("{device} was revoked"),
-        )),
+        Membership::Revoked => Err(Refusal::revoked(device)),
         Membership::Unknown => Ok(Err(device)),
     }
+}
+
+/// How far a ledger's day may be from its writer's clock (time zones, a business day
+/// that ends after midnight) and from this replica's.
+const LEDGER_DATE_SLACK_MS: i64 = 2 * 86_400_000;
+
+/// A till writes into the ledger of the day its clock says: a signed change into a
+/// ledger of another day, or any ledger of a day after tomorrow here, is refused, so a
+/// member cannot make every replica keep ledgers for arbitrary dates.
+fn check_ledger_dates(
+    ctx: &MergeContext<'_>,
+    added: &[IncomingChange],
+    writers: &[Writer],
+) -> Result<(), Refusal> {
+    let Some(date) = ctx.date else {
+        return Err(malformed("a ledger without its date"));
+    };
+    if *date > BusinessDate::at(ctx.now_ms.saturating_add(LEDGER_DATE_SLACK_MS), 0) {
+        return Err(Refusal::new(
+            RefusalReason::Forbidden,
+            format!("a ledger of {date} is in the future"),
+        ));
+    }
+    for (change, w) in added.iter().zip(writers) {
+        if !matches!(w, Writer::Device(_)) {
+            continue; // history from before signatures keeps its dates
+        }
+        let at = change.time_s.saturating_mul(1000);
+        let earliest = BusinessDate::at(at.saturating_sub(LEDGER_DATE_SLACK_MS), 0);
+        let latest = BusinessDate::at(at.saturating_add(LEDGER_DATE_SLACK_MS), 0);
+        if *date < earliest || *date > latest {
+            return Err(Refusal::new(
+                RefusalReason::Forbidden,
+                format!(
+                    "change {} was written at {} but into the ledger of {date}",
+                    change.hash,
+                    BusinessDate::at(at, 0)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_ledger(
@@ -485,21 +551,20 @@ fn authorize_store(
             ));
         }
         Some(Err(e)) => return Err(malformed(e)),
-        Some(Ok(Device { revoked: true, .. })) => {
-            return Err(Refusal::new(
-                RefusalReason::Revoked,
-                format!("{device} was revoked"),
-            ));
-        }
+        Some(Ok(Device { revoked: true, .. })) => return Err(Refusal::revoked(device)),
         Some(Ok(d)) => d.role,
     };
-    // History from before signatures, vouched for by an owner or manager, is taken as
-    // that owner's or manager's writing.
-    if matches!(writer, Writer::Adopted(_)) && !is_admin(role) && role != Role::Relay {
-        return Err(Refusal::new(
-            RefusalReason::Forbidden,
-            format!("{device} may not adopt the store's history"),
-        ));
+    // History from before signatures was accepted by every replica when it was written;
+    // an owner or the relay vouches for it once (`kasir upgrade`, `kasir-relay migrate`)
+    // and it is taken as it stands. Nobody else may vouch for the store's history.
+    if matches!(writer, Writer::Adopted(_)) {
+        return match role {
+            Role::Owner | Role::Relay => Ok(Ok(())),
+            _ => Err(Refusal::new(
+                RefusalReason::Forbidden,
+                format!("{device} ({}) may not adopt the store's history", role.as_str()),
+            )),
+        };
     }
     let forbidden = |what: String| {
         Err(Refusal::new(

@@ -20,16 +20,72 @@ pub const JOIN_ALPN: &[u8] = b"kasir/join/1";
 /// Protocol version carried in `Hello`.
 pub const VERSION: u16 = 2;
 /// Largest frame accepted (a day's ledger of a busy till is well below this).
-pub const MAX_FRAME: usize = 32 * 1024 * 1024;
+pub const MAX_FRAME: usize = 16 * 1024 * 1024;
+
+/// The most change bytes one `Sync` frame carries; a document lacking more is sent in
+/// several (see `kasir_crdt::Doc::generate_sync_message_with_hashes`), leaving room
+/// in [`MAX_FRAME`] for the signatures that travel with the changes.
+pub const MAX_SYNC_CHANGE_BYTES: usize = 4 * 1024 * 1024;
 
 /// The length-prefix codec of every Kasir protocol: a 4-byte big-endian length, then the
 /// body; a peer announcing more than `max` bytes is an error before anything is
 /// allocated.
-pub fn codec(max: usize) -> LengthDelimitedCodec {
-    LengthDelimitedCodec::builder()
-        .length_field_type::<u32>()
-        .max_frame_length(max)
-        .new_codec()
+pub fn codec(max: usize) -> FrameCodec {
+    FrameCodec {
+        inner: LengthDelimitedCodec::builder()
+            .length_field_type::<u32>()
+            .max_frame_length(max)
+            .new_codec(),
+        max,
+    }
+}
+
+/// [`LengthDelimitedCodec`] that lets a frame's buffer grow as its bytes arrive: the
+/// plain codec reserves the announced length as soon as it reads the header, so a peer
+/// announcing the largest frame and sending nothing more would hold that much memory per
+/// session. Here a frame is handed to the inner codec only once it is all buffered.
+#[derive(Debug)]
+pub struct FrameCodec {
+    inner: LengthDelimitedCodec,
+    max: usize,
+}
+
+impl FrameCodec {
+    /// Changes the largest frame accepted from now on.
+    pub fn set_max_frame_length(&mut self, max: usize) {
+        self.inner.set_max_frame_length(max);
+        self.max = max;
+    }
+}
+
+impl tokio_util::codec::Decoder for FrameCodec {
+    type Item = bytes::BytesMut;
+    type Error = std::io::Error;
+
+    fn decode(&mut self, src: &mut bytes::BytesMut) -> Result<Option<Self::Item>, Self::Error> {
+        let Some(head) = src.get(..4) else {
+            return Ok(None);
+        };
+        let mut len = [0u8; 4];
+        len.copy_from_slice(head);
+        let len = u32::from_be_bytes(len) as usize;
+        if len > self.max {
+            // The inner codec reports it, in its words.
+            return self.inner.decode(src);
+        }
+        if src.len() < 4 + len {
+            return Ok(None);
+        }
+        self.inner.decode(src)
+    }
+}
+
+impl tokio_util::codec::Encoder<bytes::Bytes> for FrameCodec {
+    type Error = std::io::Error;
+
+    fn encode(&mut self, item: bytes::Bytes, dst: &mut bytes::BytesMut) -> Result<(), Self::Error> {
+        self.inner.encode(item, dst)
+    }
 }
 
 /// A document as named on the wire.
@@ -186,6 +242,18 @@ mod tests {
                 "truncated at {cut} decoded"
             );
         }
+    }
+
+    #[test]
+    fn a_frame_buffer_grows_only_as_its_bytes_arrive() {
+        let mut buf = BytesMut::from(&(MAX_FRAME as u32 - 1).to_be_bytes()[..]);
+        buf.extend_from_slice(&[0; 10]);
+        assert!(codec(MAX_FRAME).decode(&mut buf).expect("decode").is_none());
+        assert!(
+            buf.capacity() < 1 << 20,
+            "a 16 MiB frame header reserved {} bytes before its body arrived",
+            buf.capacity()
+        );
     }
 
     #[test]

@@ -85,7 +85,7 @@ impl FrameTemplate {
                 store,
             },
             FrameTemplate::HelloOther(other) => Frame::Hello {
-                version: 1,
+                version: kasir_sync::wire::VERSION,
                 store: *other,
             },
             FrameTemplate::Manifest(entries) => Frame::Manifest {
@@ -94,6 +94,7 @@ impl FrameTemplate {
             FrameTemplate::Sync(doc, msg) => Frame::Sync {
                 doc: doc.resolve(docs),
                 msg: msg.clone(),
+                sigs: Vec::new(),
             },
             FrameTemplate::Bye(reason) => Frame::Bye {
                 reason: reason.clone(),
@@ -164,7 +165,7 @@ proptest! {
         let (_dir, mut node) = node();
         let store = *node.store_id().0.as_bytes();
         let docs: Vec<[u8; 32]> = node.manifest().expect("manifest").iter().map(|e| e.doc.id.0).collect();
-        let mut data = Frame::Hello { version: 1, store }.to_wire().expect("hello");
+        let mut data = Frame::Hello { version: kasir_sync::wire::VERSION, store }.to_wire().expect("hello");
         for f in &frames {
             data.extend(f.resolve(store, &docs).to_wire().expect("frame"));
         }
