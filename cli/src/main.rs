@@ -356,6 +356,8 @@ fn main() {
             }),
         )
         .with_writer(std::io::stderr)
+        // Colour only on a terminal: logs kept in files stay greppable.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     if let Err(e) = run(cli) {
         let msg = format!("{e:#}").replace('\n', " ");

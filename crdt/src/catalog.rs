@@ -61,6 +61,11 @@ impl CatalogDoc {
         &mut self.doc
     }
 
+    /// The underlying document, unwrapped.
+    pub fn into_doc(self) -> Doc {
+        self.doc
+    }
+
     /// Read-only access to the underlying document.
     pub fn doc_ref(&self) -> &Doc {
         &self.doc

@@ -249,22 +249,51 @@ impl Doc {
         guarded(|| self.am.apply_changes([change]))
     }
 
-    /// How deep the deepest path that changed between `before` and the current heads
-    /// is (0 when nothing changed). Computed from Automerge's diff, without reading the
-    /// changed values, so any depth is measured safely.
+    /// How deep the deepest value written by the changes after `before` sits (0 when
+    /// nothing changed), from the changes' operations and each written object's parents:
+    /// linear in the operations, whatever the nesting (a diff would build every patch's
+    /// path, quadratic in the depth), and given up past [`MAX_DEPTH`].
     pub fn changed_depth(&mut self, before: &[ChangeHash]) -> Result<usize, DocError> {
-        let after = self.am.get_heads();
-        if before == after.as_slice() {
+        let am = &mut self.am;
+        let changes = catch_unwind(AssertUnwindSafe(|| am.get_changes(before)))
+            .map_err(|_| DocError::Corrupt("automerge could not list the changes".into()))?;
+        let mut depth_of: HashMap<String, usize> = HashMap::new();
+        let mut deepest = 0;
+        for change in changes {
+            for op in change.decode().operations {
+                let obj = op.obj.to_string();
+                let depth = match depth_of.get(&obj) {
+                    Some(d) => *d,
+                    None => {
+                        let d = self.object_depth(&obj)?;
+                        depth_of.insert(obj, d);
+                        d
+                    }
+                };
+                deepest = deepest.max(depth + 1);
+                if deepest > MAX_DEPTH {
+                    return Ok(deepest);
+                }
+            }
+        }
+        Ok(deepest)
+    }
+
+    /// How many objects lie above `obj` (0 for the root), counted up to past
+    /// [`MAX_DEPTH`].
+    fn object_depth(&self, obj: &str) -> Result<usize, DocError> {
+        if obj == "_root" {
             return Ok(0);
         }
-        let am = &mut self.am;
-        let patches = catch_unwind(AssertUnwindSafe(|| am.diff(before, &after)))
-            .map_err(|_| DocError::Corrupt("automerge could not diff the document".into()))?;
-        Ok(patches
-            .iter()
-            .map(|p| p.path.len() + 1)
-            .max()
-            .unwrap_or(0))
+        let am = &self.am;
+        catch_unwind(AssertUnwindSafe(
+            || -> Result<usize, automerge::AutomergeError> {
+                let id = am.import_obj(obj)?;
+                Ok(am.parents(&id)?.take(MAX_DEPTH + 1).count())
+            },
+        ))
+        .map_err(|_| DocError::Corrupt(format!("object {obj} has no place in the document")))?
+        .map_err(|e| DocError::Corrupt(e.to_string()))
     }
 
     /// The top-level keys that the changes after `before` wrote at or under.
@@ -283,7 +312,12 @@ impl Doc {
                 (None, PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key }) => {
                     Some(key.to_string())
                 }
-                (None, PatchAction::Conflict { prop: automerge::Prop::Map(k) }) => Some(k.to_string()),
+                (
+                    None,
+                    PatchAction::Conflict {
+                        prop: automerge::Prop::Map(k),
+                    },
+                ) => Some(k.to_string()),
                 _ => None,
             };
             out.extend(key);
@@ -759,6 +793,44 @@ mod tests {
             active: true,
             updated_at_ms: 1,
         }
+    }
+
+    #[test]
+    fn changed_depth_measures_new_and_extended_nesting_without_recursion() {
+        let store = StoreId(uuid::Uuid::from_u128(4));
+        let mut catalog = CatalogDoc::create(store, ActorId::random()).expect("create");
+        catalog
+            .upsert_product(&product(store, "A"))
+            .expect("upsert");
+        let doc = catalog.doc();
+        let before = doc.heads();
+        let record_depth = doc.changed_depth(&[]).expect("depth");
+        assert!(
+            (2..=MAX_DEPTH).contains(&record_depth),
+            "a product is shallow: {record_depth}"
+        );
+        // A new object 1,000 levels deep, created in one change.
+        let am = doc.automerge();
+        let mut obj = am.put_object(ROOT, "deep", ObjType::Map).expect("put");
+        for _ in 0..1_000 {
+            obj = am.put_object(&obj, "x", ObjType::Map).expect("nest");
+        }
+        am.commit();
+        assert!(doc.changed_depth(&before).expect("depth") > MAX_DEPTH);
+        // Deepening an object that already exists, one level per change.
+        let mut catalog = CatalogDoc::create(store, ActorId::random()).expect("create");
+        let doc = catalog.doc();
+        let am = doc.automerge();
+        let mut obj = am.put_object(ROOT, "deep", ObjType::Map).expect("put");
+        for _ in 0..MAX_DEPTH {
+            obj = am.put_object(&obj, "x", ObjType::Map).expect("nest");
+        }
+        am.commit();
+        let before = doc.heads();
+        let am = doc.automerge();
+        am.put_object(&obj, "x", ObjType::Map).expect("one deeper");
+        am.commit();
+        assert!(doc.changed_depth(&before).expect("depth") > MAX_DEPTH);
     }
 
     #[test]

@@ -134,6 +134,11 @@ impl LedgerDoc {
         &mut self.doc
     }
 
+    /// The underlying document, unwrapped.
+    pub fn into_doc(self) -> Doc {
+        self.doc
+    }
+
     /// Read-only access to the underlying document.
     pub fn doc_ref(&self) -> &Doc {
         &self.doc

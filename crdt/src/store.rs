@@ -192,6 +192,11 @@ impl StoreDoc {
         &mut self.doc
     }
 
+    /// The underlying document, unwrapped.
+    pub fn into_doc(self) -> Doc {
+        self.doc
+    }
+
     /// Read-only access to the underlying document.
     pub fn doc_ref(&self) -> &Doc {
         &self.doc
@@ -429,10 +434,12 @@ impl<'a> StoreView<'a> {
         for key in entries(DEVICES)? {
             let device = self
                 .get::<Device>(DEVICES, &key)
-                .and_then(|d| d.ok_or_else(|| DocError::BadRecord {
-                    key: key.clone(),
-                    reason: "not a map".into(),
-                }))
+                .and_then(|d| {
+                    d.ok_or_else(|| DocError::BadRecord {
+                        key: key.clone(),
+                        reason: "not a map".into(),
+                    })
+                })
                 .map_err(|e| e.to_string());
             devices.insert(key, device);
         }
@@ -440,10 +447,12 @@ impl<'a> StoreView<'a> {
         for key in entries(INVITES)? {
             let invite = self
                 .get::<Invite>(INVITES, &key)
-                .and_then(|i| i.ok_or_else(|| DocError::BadRecord {
-                    key: key.clone(),
-                    reason: "not a map".into(),
-                }))
+                .and_then(|i| {
+                    i.ok_or_else(|| DocError::BadRecord {
+                        key: key.clone(),
+                        reason: "not a map".into(),
+                    })
+                })
                 .map_err(|e| e.to_string());
             invites.insert(key, invite);
         }

@@ -508,6 +508,52 @@ pub struct PeerStatus {
     pub connected: bool,
 }
 
+/// The store's roster, as this till holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceList {
+    /// Every device ever admitted, revoked ones included.
+    pub devices: Vec<DeviceInfo>,
+}
+
+/// One device of the roster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Its endpoint id.
+    pub endpoint_id: String,
+    /// Its till code (`RELAY` for the relay).
+    pub till_code: String,
+    /// `owner`, `manager`, `till` or `relay`.
+    pub role: String,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+/// `GET /v1/devices`.
+#[derive(Debug)]
+pub struct Devices;
+
+impl Operation for Devices {
+    type Request = Empty;
+    type Response = DeviceList;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/v1/devices";
+
+    fn run(node: &mut Node, _: &OpContext, _: Empty) -> Result<DeviceList, NodeError> {
+        Ok(DeviceList {
+            devices: node
+                .roster()
+                .into_iter()
+                .map(|(id, d)| DeviceInfo {
+                    endpoint_id: id.to_string(),
+                    till_code: d.till_code,
+                    role: d.role.as_str().to_owned(),
+                    revoked: d.revoked,
+                })
+                .collect(),
+        })
+    }
+}
+
 /// `GET /v1/status`.
 #[derive(Debug)]
 pub struct Status;

@@ -302,6 +302,7 @@ pub fn router(state: AppState) -> Router {
     r = route::<api::Invite>(r);
     r = route::<api::CancelInvite>(r);
     r = route::<api::Revoke>(r);
+    r = route::<api::Devices>(r);
     r = route::<api::GetProfile>(r);
     r = route::<api::SetProfile>(r);
     r.fallback(|| async {

@@ -90,30 +90,50 @@ pub struct NetConfig {
 pub struct TillHost {
     node: SharedNode,
     store: StoreId,
-    /// Peers with an accepted session open.
-    accepted: Arc<Mutex<BTreeSet<DeviceId>>>,
+    /// The one accepted session of each peer: its number and cancellation.
+    accepted: Arc<Mutex<BTreeMap<DeviceId, (u64, CancellationToken)>>>,
 }
 
-/// A peer's place in [`TillHost::accepted`], given back when the session ends.
+/// A peer's accepted session in [`TillHost::accepted`], forgotten when it ends.
 struct AcceptedSlot {
-    set: Arc<Mutex<BTreeSet<DeviceId>>>,
+    map: Arc<Mutex<BTreeMap<DeviceId, (u64, CancellationToken)>>>,
     peer: DeviceId,
+    number: u64,
+    cancel: CancellationToken,
 }
 
 impl AcceptedSlot {
-    fn take(set: &Arc<Mutex<BTreeSet<DeviceId>>>, peer: DeviceId) -> Option<AcceptedSlot> {
-        let fresh = set.lock().ok()?.insert(peer);
-        fresh.then(|| AcceptedSlot {
-            set: set.clone(),
+    /// Registers a new accepted session of `peer`, ending the one it replaces: a peer
+    /// reconnecting after a drop (or a hostile one opening many) has one at a time.
+    fn take(
+        map: &Arc<Mutex<BTreeMap<DeviceId, (u64, CancellationToken)>>>,
+        peer: DeviceId,
+        parent: &CancellationToken,
+    ) -> AcceptedSlot {
+        static NUMBERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let number = NUMBERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let cancel = parent.child_token();
+        if let Ok(mut m) = map.lock() {
+            if let Some((_, old)) = m.insert(peer, (number, cancel.clone())) {
+                tracing::info!(%peer, "a new connection replaces the peer's open session");
+                old.cancel();
+            }
+        }
+        AcceptedSlot {
+            map: map.clone(),
             peer,
-        })
+            number,
+            cancel,
+        }
     }
 }
 
 impl Drop for AcceptedSlot {
     fn drop(&mut self) {
-        if let Ok(mut s) = self.set.lock() {
-            s.remove(&self.peer);
+        if let Ok(mut m) = self.map.lock() {
+            if m.get(&self.peer).is_some_and(|(n, _)| *n == self.number) {
+                m.remove(&self.peer);
+            }
         }
     }
 }
@@ -374,20 +394,19 @@ async fn accepted(host: TillHost, conn: Connection, cancel: CancellationToken) {
             return;
         }
     }
-    // One accepted session per peer: a member opening more (a hostile one, to make this
-    // till hold many) is closed. The dial loop adds at most one of its own, and only
-    // while no session is open.
-    let Some(_slot) = AcceptedSlot::take(&host.accepted, peer) else {
-        tracing::warn!(%peer, "closed a second connection: a session with this peer is open");
-        conn.close(409u32.into(), b"a session with this peer is open already");
-        return;
-    };
-    match run_session(&host, peer, &conn, true, &cancel).await {
+    // One accepted session per peer (a newer connection replaces the older); the dial
+    // loop adds at most one of its own, and only while no session is open.
+    let slot = AcceptedSlot::take(&host.accepted, peer, &cancel);
+    match run_session(&host, peer, &conn, true, &slot.cancel).await {
         Ok(end) => tracing::info!(%peer, ?end, "sync session ended"),
         Err(DriveError::Transport(e)) if e.is_closed() => {
             tracing::info!(%peer, "sync session ended: the connection closed");
         }
-        Err(e) => tracing::warn!(%peer, error = %e, "sync session failed"),
+        Err(e) => {
+            tracing::warn!(%peer, error = %e, "sync session failed");
+            // Let the `Bye` with the reason reach the peer before the connection drops.
+            let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+        }
     }
 }
 

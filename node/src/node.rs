@@ -54,7 +54,7 @@ pub struct Node {
     /// Fired after every committed change (local or merged), for pushing to peers.
     pub(crate) changes: Option<tokio::sync::broadcast::Sender<DocId>>,
     /// Endpoint ids with an open sync connection, for `status`.
-    pub(crate) connected: std::collections::BTreeSet<DeviceId>,
+    pub(crate) connected: std::collections::BTreeMap<DeviceId, usize>,
     _lock: File,
 }
 
@@ -340,7 +340,7 @@ impl Node {
             .filter(|(id, d)| *id != self.device_id() && !d.revoked)
             .map(|(id, _)| PeerStatus {
                 endpoint_id: id.to_string(),
-                connected: self.connected.contains(&id),
+                connected: self.connected.contains_key(&id),
             })
             .collect();
         Ok(NodeStatus {

@@ -9,14 +9,14 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
+use kasir_crdt::DocError;
 use kasir_crdt::catalog::CatalogDoc;
 use kasir_crdt::doc::ChangeHash;
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
+use kasir_crdt::store::StoreView;
 use kasir_crdt::store::{Device, StoreDoc};
 use kasir_crdt::sync::PeerState;
 use kasir_crdt::{BusinessDate, DeviceId, Doc, DocId, DocKind, StoreId};
-use kasir_crdt::DocError;
-use kasir_crdt::store::StoreView;
 use kasir_sync::trust::{ChangeSig, MergeContext, Refusal, RefusalReason, Verdict, check_merge};
 use kasir_sync::{DocRef, DocRefWithHeads, Membership, Received, ReplicaError, SyncReplica};
 use rusqlite::{OptionalExtension, params};
@@ -74,7 +74,9 @@ impl SyncReplica for Node {
     ) -> Result<Option<(Vec<u8>, Vec<ChangeSig>)>, ReplicaError> {
         self.check_doc_ref(r)?;
         let doc = self.replica_doc(r).map_err(replica_error)?;
-        let Some((msg, carried)) = doc.generate_sync_message_with_hashes(state, kasir_sync::wire::MAX_SYNC_CHANGE_BYTES) else {
+        let Some((msg, carried)) =
+            doc.generate_sync_message_with_hashes(state, kasir_sync::wire::MAX_SYNC_CHANGE_BYTES)
+        else {
             return Ok(None);
         };
         let mut sigs = Vec::with_capacity(carried.len());
@@ -112,18 +114,23 @@ impl Node {
         }
     }
 
-    /// Records whether a peer is connected (shown by `status` and `/metrics`).
+    /// Records a session with `peer` starting (`true`) or ending (shown by `status` and
+    /// `/metrics`); sessions are counted, as one may end after its replacement began.
     pub fn set_connected(&mut self, peer: DeviceId, connected: bool) {
+        let n = self.connected.entry(peer).or_insert(0);
         if connected {
-            self.connected.insert(peer);
+            *n += 1;
         } else {
-            self.connected.remove(&peer);
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.connected.remove(&peer);
+            }
         }
     }
 
     /// Whether a sync connection with `peer` is open.
     pub fn is_connected(&self, peer: DeviceId) -> bool {
-        self.connected.contains(&peer)
+        self.connected.contains_key(&peer)
     }
 
     /// Every document with its heads hash.
@@ -252,15 +259,16 @@ impl Node {
             let doc = self.replica_doc(r).map_err(replica_error)?;
             let before = doc.heads();
             let mut verdict = None;
-            let received = doc.receive_sync_message_checked(state, msg, |pre, post, added| {
-                match check_merge(&ctx, pre, post, added) {
+            let received =
+                doc.receive_sync_message_checked(state, msg, |pre, post, added| match check_merge(
+                    &ctx, pre, post, added,
+                ) {
                     Verdict::Accept(sigs) => {
                         verdict = Some(sigs);
                         Ok(())
                     }
                     other => Err(other),
-                }
-            });
+                });
             let missing = missing.into_inner();
             match received {
                 Ok(Err(Verdict::Refuse(refusal)))
@@ -286,9 +294,11 @@ impl Node {
                 tracing::warn!(%peer, doc = %r.id, reason = refusal.reason.as_str(), detail = %refusal.detail, "refused a peer's changes");
                 return Err(ReplicaError::Refused(refusal));
             }
-            Ok(Err(Verdict::Accept(_))) => return Err(ReplicaError::storage(NodeError::Corrupt(
-                "an accepted merge was not kept".into(),
-            ))),
+            Ok(Err(Verdict::Accept(_))) => {
+                return Err(ReplicaError::storage(NodeError::Corrupt(
+                    "an accepted merge was not kept".into(),
+                )));
+            }
             Err(DocError::WrongShape { doc, .. }) => {
                 return Err(ReplicaError::Refused(Refusal::new(
                     RefusalReason::Identity,

@@ -341,7 +341,11 @@ pub(crate) fn sig_of(conn: &Connection, hash: &[u8; 32]) -> Result<Option<Change
 
 /// Appends a chunk of a document with its signatures and records its new heads. Empty
 /// chunks (no new changes) are skipped.
-pub(crate) fn append_chunk(tx: &Transaction<'_>, id: DocId, chunk: &Chunk) -> Result<(), NodeError> {
+pub(crate) fn append_chunk(
+    tx: &Transaction<'_>,
+    id: DocId,
+    chunk: &Chunk,
+) -> Result<(), NodeError> {
     store_sigs(tx, &chunk.sigs)?;
     let (data, heads) = (&chunk.bytes, &chunk.heads);
     if data.is_empty() {

@@ -194,7 +194,12 @@ impl Relay {
         store: StoreId,
         device: DeviceId,
     ) -> Result<(Membership, Uuid), RelayError> {
-        let loaded = self.inner.loaded.lock().ok().and_then(|l| l.get(&store).cloned());
+        let loaded = self
+            .inner
+            .loaded
+            .lock()
+            .ok()
+            .and_then(|l| l.get(&store).cloned());
         if let Some(loaded) = loaded {
             let r = loaded.live().await?;
             return Ok((r.membership(device), r.tenant()));
@@ -538,7 +543,11 @@ impl Relay {
                 Ok(())
             }
             Err(DriveError::Transport(e)) if e.is_closed() => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(e) => {
+                // Let the `Bye` with the reason reach the peer before the connection drops.
+                let _ = tokio::time::timeout(Duration::from_secs(2), conn.closed()).await;
+                Err(e.into())
+            }
         }
     }
 
@@ -780,20 +789,11 @@ pub async fn create_store(
     let hash = secret_hash(&secret);
     let now = now_ms();
     {
+        // The founding history: written while the roster is empty, it needs no one's
+        // authority (`kasir_sync::trust`); the relay's own entry comes last, since once
+        // it is in the roster its role may not set the profile.
         let doc = replica.store_doc()?;
         let bad = |e: kasir_crdt::DocError| RelayError::Replica(ReplicaError::storage(e));
-        doc.put_device(
-            relay,
-            &Device {
-                till_code: "RELAY".into(),
-                role: Role::Relay,
-                revoked: false,
-                addrs: relay_addrs.clone(),
-                joined_at_ms: now,
-            },
-            now,
-        )
-        .map_err(bad)?;
         doc.set_profile(&StoreProfile::named(name), now)
             .map_err(bad)?;
         doc.put_invite(
@@ -805,6 +805,18 @@ pub async fn create_store(
                 created_at_ms: now,
                 expires_at_ms: now + TICKET_TTL.as_millis() as i64,
                 used_by: None,
+            },
+            now,
+        )
+        .map_err(bad)?;
+        doc.put_device(
+            relay,
+            &Device {
+                till_code: "RELAY".into(),
+                role: Role::Relay,
+                revoked: false,
+                addrs: relay_addrs.clone(),
+                joined_at_ms: now,
             },
             now,
         )

@@ -160,7 +160,11 @@ impl StoreReplica {
 
     /// The hashes of the changes after `before` in `doc` (to fetch the signatures of
     /// what another instance merged).
-    pub fn changes_after(&mut self, doc: DocId, before: &[kasir_crdt::doc::ChangeHash]) -> Vec<[u8; 32]> {
+    pub fn changes_after(
+        &mut self,
+        doc: DocId,
+        before: &[kasir_crdt::doc::ChangeHash],
+    ) -> Vec<[u8; 32]> {
         match self.docs.get_mut(&doc) {
             Some((_, held)) => held
                 .doc()
@@ -473,7 +477,10 @@ impl SyncReplica for StoreReplica {
         if !self.would_start(r) {
             return Ok(None);
         }
-        let Some((msg, carried)) = self.held(r)?.doc().generate_sync_message_with_hashes(state, kasir_sync::wire::MAX_SYNC_CHANGE_BYTES)
+        let Some((msg, carried)) = self
+            .held(r)?
+            .doc()
+            .generate_sync_message_with_hashes(state, kasir_sync::wire::MAX_SYNC_CHANGE_BYTES)
         else {
             return Ok(None);
         };

@@ -254,7 +254,10 @@ async fn stranger_hello(
     let mut writer = FrameWriter::new(send, SyncMetrics::default());
     let mut reader = FrameReader::new(recv, SyncMetrics::default());
     writer
-        .send(vec![Frame::Hello { version: kasir_sync::wire::VERSION, store }])
+        .send(vec![Frame::Hello {
+            version: kasir_sync::wire::VERSION,
+            store,
+        }])
         .await
         .expect("hello");
     let mut answer = None;

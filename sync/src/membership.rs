@@ -237,9 +237,7 @@ pub fn plan_admission(
         .parse::<DeviceId>()
         .ok()
         .and_then(|issuer| store.device(issuer).ok().flatten())
-        .is_some_and(|d| {
-            !d.revoked && matches!(d.role, Role::Owner | Role::Manager | Role::Relay)
-        });
+        .is_some_and(|d| !d.revoked && matches!(d.role, Role::Owner | Role::Manager | Role::Relay));
     if !issuer_ok {
         return Err(AdmissionError::IssuerGone);
     }

@@ -10,8 +10,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::replica::ReplicaError;
-use crate::trust::Refusal;
 use crate::session::SessionError;
+use crate::trust::Refusal;
 
 /// The label of a refused merge.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]

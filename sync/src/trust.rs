@@ -312,9 +312,7 @@ fn check(
             check_ledger_dates(ctx, added, &writers)?;
             check_ledger(ctx.till, roster, &writers)?
         }
-        (DocKind::Catalog, Some(roster)) => {
-            check_catalog(roster, before, after, added, &writers)?
-        }
+        (DocKind::Catalog, Some(roster)) => check_catalog(roster, before, after, added, &writers)?,
     };
     Ok(verdict.map(|()| sigs))
 }
@@ -335,7 +333,10 @@ fn signature_of(
     if author.is_some_and(|a| a != sig.signer()) {
         return Err(Refusal::new(
             RefusalReason::BadSignature,
-            format!("change {} is signed by another device than its author", change.hash),
+            format!(
+                "change {} is signed by another device than its author",
+                change.hash
+            ),
         ));
     }
     if sig.hash != change.hash.0 || !sig.is_valid() {
@@ -398,11 +399,7 @@ fn check_ledger_dates(
     Ok(())
 }
 
-fn check_ledger(
-    till: Option<DeviceId>,
-    roster: StoreView<'_>,
-    writers: &[Writer],
-) -> Checked<()> {
+fn check_ledger(till: Option<DeviceId>, roster: StoreView<'_>, writers: &[Writer]) -> Checked<()> {
     let Some(till) = till else {
         return Err(malformed("a ledger without its till"));
     };
@@ -471,7 +468,8 @@ fn check_catalog(
     let mut step = before.fork_for_check();
     for change in added {
         let prev = step.heads();
-        step.apply_change_of(after, &change.hash).map_err(malformed)?;
+        step.apply_change_of(after, &change.hash)
+            .map_err(malformed)?;
         if gallery_only.contains(&change.hash) {
             let roots = step.changed_roots(&prev).map_err(malformed)?;
             if roots.iter().any(|r| r != GALLERY) {
@@ -500,7 +498,8 @@ fn check_store(
     let mut step = before.fork_for_check();
     let mut prev = StoreView::of(&step).snapshot().map_err(malformed)?;
     for (change, writer) in added.iter().zip(writers) {
-        step.apply_change_of(after, &change.hash).map_err(malformed)?;
+        step.apply_change_of(after, &change.hash)
+            .map_err(malformed)?;
         let next = StoreView::of(&step).snapshot().map_err(malformed)?;
         if let Err(unknown) = authorize_store(&prev, &next, *writer, change)? {
             return Ok(Err(unknown));
@@ -562,7 +561,10 @@ fn authorize_store(
             Role::Owner | Role::Relay => Ok(Ok(())),
             _ => Err(Refusal::new(
                 RefusalReason::Forbidden,
-                format!("{device} ({}) may not adopt the store's history", role.as_str()),
+                format!(
+                    "{device} ({}) may not adopt the store's history",
+                    role.as_str()
+                ),
             )),
         };
     }
@@ -685,7 +687,9 @@ fn admissions(
             Some(Ok(d)) if !d.revoked && may_issue_invites(d.role)
         );
         if !issuer_ok {
-            return Err(refuse("its issuer is not a current owner, manager or relay"));
+            return Err(refuse(
+                "its issuer is not a current owner, manager or relay",
+            ));
         }
         if change.time_s.saturating_mul(1000) > new.expires_at_ms {
             return Err(refuse("the invite had expired"));

@@ -8,6 +8,8 @@
 //!   binary with a fresh database per test, and private clusters for tests that restart
 //!   theirs.
 //! - [`tansu`]: a Kafka-protocol broker (tansu, memory storage).
+//! - [`hostile`]: a hostile store member that forges, signs and sends what honest
+//!   replicas must refuse (trust tests).
 //! - [`totals`]: PostgreSQL's totals compared with a till's.
 //! - [`process`]: this build's binaries, signals, and watchdogs that clean up after a
 //!   test process however it ended; [`free_port`], [`wait_for`], [`percentile`] for
@@ -20,6 +22,7 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+pub mod hostile;
 pub mod pg;
 pub mod process;
 pub mod relay;
@@ -87,4 +90,15 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 /// needs is installed, so a missing one is a failure, never a skip.
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// The value of one Prometheus sample in `text` (the text exposition format), by its
+/// name and labels exactly as exposed (`kasir_sync_refused_changes_total{reason="revoked"}`);
+/// 0 when the series is absent (a counter that never moved).
+pub fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.strip_prefix(series))
+        .find_map(|rest| rest.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
 }
