@@ -113,11 +113,11 @@ impl AcceptedSlot {
         static NUMBERS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let number = NUMBERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let cancel = parent.child_token();
-        if let Ok(mut m) = map.lock() {
-            if let Some((_, old)) = m.insert(peer, (number, cancel.clone())) {
-                tracing::info!(%peer, "a new connection replaces the peer's open session");
-                old.cancel();
-            }
+        if let Ok(mut m) = map.lock()
+            && let Some((_, old)) = m.insert(peer, (number, cancel.clone()))
+        {
+            tracing::info!(%peer, "a new connection replaces the peer's open session");
+            old.cancel();
         }
         AcceptedSlot {
             map: map.clone(),
@@ -130,10 +130,10 @@ impl AcceptedSlot {
 
 impl Drop for AcceptedSlot {
     fn drop(&mut self) {
-        if let Ok(mut m) = self.map.lock() {
-            if m.get(&self.peer).is_some_and(|(n, _)| *n == self.number) {
-                m.remove(&self.peer);
-            }
+        if let Ok(mut m) = self.map.lock()
+            && m.get(&self.peer).is_some_and(|(n, _)| *n == self.number)
+        {
+            m.remove(&self.peer);
         }
     }
 }

@@ -71,7 +71,7 @@ impl SyncReplica for Node {
         &mut self,
         r: &DocRef,
         state: &mut PeerState,
-    ) -> Result<Option<(Vec<u8>, Vec<ChangeSig>)>, ReplicaError> {
+    ) -> Result<Option<kasir_sync::replica::Outgoing>, ReplicaError> {
         self.check_doc_ref(r)?;
         let doc = self.replica_doc(r).map_err(replica_error)?;
         let Some((msg, carried)) =

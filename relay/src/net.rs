@@ -235,21 +235,21 @@ impl Relay {
     ) -> (u64, CancellationToken) {
         let token = parent.child_token();
         let number = self.inner.session_numbers.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut open) = self.inner.peer_sessions.lock() {
-            if let Some((_, old)) = open.insert((store, peer), (number, token.clone())) {
-                tracing::info!(%peer, %store, "a newer session replaces the open one");
-                old.cancel();
-            }
+        if let Ok(mut open) = self.inner.peer_sessions.lock()
+            && let Some((_, old)) = open.insert((store, peer), (number, token.clone()))
+        {
+            tracing::info!(%peer, %store, "a newer session replaces the open one");
+            old.cancel();
         }
         (number, token)
     }
 
     /// Forgets session `number` if it is still `peer`'s registered one.
     fn end_session(&self, store: StoreId, peer: DeviceId, number: u64) {
-        if let Ok(mut open) = self.inner.peer_sessions.lock() {
-            if open.get(&(store, peer)).is_some_and(|(n, _)| *n == number) {
-                open.remove(&(store, peer));
-            }
+        if let Ok(mut open) = self.inner.peer_sessions.lock()
+            && open.get(&(store, peer)).is_some_and(|(n, _)| *n == number)
+        {
+            open.remove(&(store, peer));
         }
     }
 

@@ -472,7 +472,7 @@ impl SyncReplica for StoreReplica {
         &mut self,
         r: &DocRef,
         state: &mut PeerState,
-    ) -> Result<Option<(Vec<u8>, Vec<ChangeSig>)>, ReplicaError> {
+    ) -> Result<Option<kasir_sync::replica::Outgoing>, ReplicaError> {
         check_doc_ref(self.store, r)?;
         if !self.would_start(r) {
             return Ok(None);

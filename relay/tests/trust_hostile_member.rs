@@ -121,6 +121,15 @@ fn sale_like(template: &Sale, till: DeviceId, n: u8) -> Sale {
 
 type Write<'a> = Box<dyn Fn(Doc) -> Result<Doc, DocError> + 'a>;
 
+/// A sync target: its name, device id and address, and readers of its metrics and log.
+type Target<'a> = (
+    &'a str,
+    DeviceId,
+    SocketAddr,
+    &'a dyn Fn() -> String,
+    &'a dyn Fn() -> String,
+);
+
 #[test]
 fn a_hostile_member_is_refused_by_honest_tills_and_the_relay() {
     let rt = runtime();
@@ -365,15 +374,9 @@ fn a_hostile_member_is_refused_by_honest_tills_and_the_relay() {
     for (what, reason, doc, own_key, write) in &attacks {
         m.restore(&honest).expect("restore");
         let signer = if *own_key { m.identity() } else { &stranger };
-        let forged = m.forge(doc, signer, |d| write(d)).expect(what);
+        let forged = m.forge(doc, signer, write).expect(what);
         assert!(forged > 0, "{what}: the forgery wrote nothing");
-        let targets: [(
-            &str,
-            DeviceId,
-            SocketAddr,
-            &dyn Fn() -> String,
-            &dyn Fn() -> String,
-        ); 3] = [
+        let targets: [Target<'_>; 3] = [
             ("till O", o_id, o_addr, &|| till_metrics(&o), &|| o.log()),
             ("till B", b_id, b_addr, &|| till_metrics(&b), &|| b.log()),
             (

@@ -56,6 +56,9 @@ pub enum Received {
     Deferred(kasir_crdt::DeviceId),
 }
 
+/// A sync message for a peer, with the signatures of the changes it carries.
+pub type Outgoing = (Vec<u8>, Vec<ChangeSig>);
+
 /// A replica of one store's documents that a [`crate::Session`] can sync.
 pub trait SyncReplica {
     /// The store this replica belongs to.
@@ -74,7 +77,7 @@ pub trait SyncReplica {
         &mut self,
         r: &DocRef,
         state: &mut PeerState,
-    ) -> Result<Option<(Vec<u8>, Vec<ChangeSig>)>, ReplicaError>;
+    ) -> Result<Option<Outgoing>, ReplicaError>;
     /// Applies a peer's message, if the trust rules accept what it adds
     /// ([`crate::trust::check_merge`]), durably with the signatures it keeps.
     fn sync_receive(

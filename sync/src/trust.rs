@@ -591,10 +591,10 @@ fn authorize_store(
             (None, Some(_)) if admitted.contains(key) => {}
             (Some(o), Some(n)) if own && o.role == n.role && o.revoked == n.revoked => {
                 // A member keeps its own addresses (and nothing else) up to date.
-                if o.till_code != n.till_code || o.joined_at_ms != n.joined_at_ms {
-                    if !is_admin(role) {
-                        return forbidden(format!("change its own roster entry {key}"));
-                    }
+                if (o.till_code != n.till_code || o.joined_at_ms != n.joined_at_ms)
+                    && !is_admin(role)
+                {
+                    return forbidden(format!("change its own roster entry {key}"));
                 }
             }
             _ if !is_admin(role) => return forbidden(format!("change the roster entry {key}")),

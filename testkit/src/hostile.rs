@@ -87,7 +87,7 @@ impl SyncReplica for Held {
         &mut self,
         r: &DocRef,
         state: &mut PeerState,
-    ) -> Result<Option<(Vec<u8>, Vec<ChangeSig>)>, ReplicaError> {
+    ) -> Result<Option<kasir_sync::replica::Outgoing>, ReplicaError> {
         let doc = self.doc(r).map_err(ReplicaError::storage)?;
         let Some((msg, carried)) =
             doc.generate_sync_message_with_hashes(state, MAX_SYNC_CHANGE_BYTES)

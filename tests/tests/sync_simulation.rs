@@ -368,12 +368,11 @@ impl Sim {
     /// Honest tills never refuse each other's changes: every change is signed by its
     /// author and allowed by the write rules (the faults only duplicate, reorder and cut).
     fn check_nothing_refused(&self, what: &str) {
-        let refused: Vec<&String> = self
-            .log
-            .iter()
-            .filter(|l| l.contains("refused"))
-            .collect();
-        assert!(refused.is_empty(), "{what}: an honest change was refused: {refused:?}");
+        let refused: Vec<&String> = self.log.iter().filter(|l| l.contains("refused")).collect();
+        assert!(
+            refused.is_empty(),
+            "{what}: an honest change was refused: {refused:?}"
+        );
     }
 
     /// One scripted step of a property test: `action` 0 sells on `t`, 1 voids on `t`,
