@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
 use kasir_crdt::records::{Payment, Sale, SaleLine};
-use kasir_crdt::{ActorId, BusinessDate, Qty};
+use kasir_crdt::{BusinessDate, Qty};
 use kasir_node::api::{InitOptions, ProductInput, SaleItem, SaleRequest};
 use kasir_node::{DB_FILE, Node};
 use rand::{Rng, SeedableRng};
@@ -252,7 +252,9 @@ fn build_history(dir: &Path, days: usize, per_day: usize) -> (usize, f64) {
                 till,
                 date: date.clone(),
             },
-            ActorId::random(),
+            // The till's own actor: `store_ledger` signs these changes, so the history
+            // syncs like one the till sold itself.
+            kasir_crdt::author::device_actor(till, rand::random()),
         )
         .expect("ledger");
         for i in 0..per_day {
