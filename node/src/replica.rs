@@ -9,7 +9,6 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
-use kasir_crdt::DocError;
 use kasir_crdt::catalog::CatalogDoc;
 use kasir_crdt::doc::ChangeHash;
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
@@ -17,7 +16,7 @@ use kasir_crdt::store::StoreView;
 use kasir_crdt::store::{Device, StoreDoc};
 use kasir_crdt::sync::PeerState;
 use kasir_crdt::{BusinessDate, DeviceId, Doc, DocId, DocKind, StoreId};
-use kasir_sync::trust::{ChangeSig, MergeContext, Refusal, RefusalReason, Verdict, check_merge};
+use kasir_sync::trust::{ChangeSig, Merge, MergeContext, RefusalReason, receive_checked};
 use kasir_sync::{DocRef, DocRefWithHeads, Membership, Received, ReplicaError, SyncReplica};
 use rusqlite::{OptionalExtension, params};
 
@@ -258,20 +257,10 @@ impl Node {
             };
             let doc = self.replica_doc(r).map_err(replica_error)?;
             let before = doc.heads();
-            let mut verdict = None;
-            let received =
-                doc.receive_sync_message_checked(state, msg, |pre, post, added| match check_merge(
-                    &ctx, pre, post, added,
-                ) {
-                    Verdict::Accept(sigs) => {
-                        verdict = Some(sigs);
-                        Ok(())
-                    }
-                    other => Err(other),
-                });
+            let received = receive_checked(doc, state, msg, &ctx);
             let missing = missing.into_inner();
             match received {
-                Ok(Err(Verdict::Refuse(refusal)))
+                Ok(Merge::Refused(refusal))
                     if refusal.reason == RefusalReason::Unsigned
                         && !looked_up
                         && !missing.is_empty() =>
@@ -283,27 +272,16 @@ impl Node {
                         }
                     }
                 }
-                other => break (other.map(|r| r.map(|changed| (changed, verdict))), before),
+                other => break (other, before),
             }
         };
         let applied_at = started.elapsed();
         let (changed, accepted) = match outcome {
-            Ok(Ok((changed, accepted))) => (changed, accepted.unwrap_or_default()),
-            Ok(Err(Verdict::Defer(author))) => return Ok(Received::Deferred(author)),
-            Ok(Err(Verdict::Refuse(refusal))) => {
+            Ok(Merge::Applied { changed, sigs }) => (changed, sigs),
+            Ok(Merge::Deferred(author)) => return Ok(Received::Deferred(author)),
+            Ok(Merge::Refused(refusal)) => {
                 tracing::warn!(%peer, doc = %r.id, reason = refusal.reason.as_str(), detail = %refusal.detail, "refused a peer's changes");
                 return Err(ReplicaError::Refused(refusal));
-            }
-            Ok(Err(Verdict::Accept(_))) => {
-                return Err(ReplicaError::storage(NodeError::Corrupt(
-                    "an accepted merge was not kept".into(),
-                )));
-            }
-            Err(DocError::WrongShape { doc, .. }) => {
-                return Err(ReplicaError::Refused(Refusal::new(
-                    RefusalReason::Identity,
-                    format!("the merge would change the identity of document {doc}"),
-                )));
             }
             Err(e) => {
                 // Nothing was applied (the merge ran on a copy), but be safe: reload

@@ -21,7 +21,7 @@ use kasir_crdt::store::{Role, StoreDoc};
 use kasir_crdt::sync::PeerState;
 use kasir_crdt::{ActorId, DeviceId, Doc, DocError, DocId, DocKind, StoreId};
 use kasir_sync::doc_ref::DocRefError;
-use kasir_sync::trust::{ChangeSig, MergeContext, Refusal, RefusalReason, Verdict, check_merge};
+use kasir_sync::trust::{ChangeSig, Merge, MergeContext, receive_checked};
 use kasir_sync::{
     DocRef, DocRefWithHeads, Identity, Membership, Received, ReplicaError, SyncReplica,
     check_doc_ref,
@@ -541,33 +541,16 @@ impl SyncReplica for StoreReplica {
         };
         let doc = held.doc();
         let before = doc.heads();
-        let mut accepted = Vec::new();
-        let received = doc.receive_sync_message_checked(state, msg, |pre, post, added| {
-            match check_merge(&ctx, pre, post, added) {
-                Verdict::Accept(sigs) => {
-                    accepted = sigs;
-                    Ok(())
-                }
-                other => Err(other),
-            }
-        });
-        match received {
-            Ok(Ok(false)) => return Ok(Received::Unchanged),
-            Ok(Ok(true)) => {}
-            Ok(Err(Verdict::Defer(author))) => return Ok(Received::Deferred(author)),
-            Ok(Err(Verdict::Refuse(refusal))) => {
+        let accepted = match receive_checked(doc, state, msg, &ctx) {
+            Ok(Merge::Applied { changed: false, .. }) => return Ok(Received::Unchanged),
+            Ok(Merge::Applied { sigs, .. }) => sigs,
+            Ok(Merge::Deferred(author)) => return Ok(Received::Deferred(author)),
+            Ok(Merge::Refused(refusal)) => {
                 tracing::warn!(%peer, doc = %r.id, reason = refusal.reason.as_str(), detail = %refusal.detail, "refused a till's changes");
                 return Err(ReplicaError::Refused(refusal));
             }
-            Ok(Err(Verdict::Accept(_))) => return Ok(Received::Unchanged),
-            Err(DocError::WrongShape { doc, .. }) => {
-                return Err(ReplicaError::Refused(Refusal::new(
-                    RefusalReason::Identity,
-                    format!("the merge would change the identity of document {doc}"),
-                )));
-            }
             Err(e) => return Err(ReplicaError::BadMessage(e)),
-        }
+        };
         let bytes = doc.save_incremental();
         let (records, products) = match held {
             Held::Ledger(l) => (l.records_since(&before), Vec::new()),

@@ -33,6 +33,7 @@ use std::collections::BTreeSet;
 use kasir_crdt::author::actor_device;
 use kasir_crdt::doc::{ChangeHash, Doc, IncomingChange, MAX_DEPTH};
 use kasir_crdt::store::{Device, Invite, Role, StoreSnapshot, StoreView};
+use kasir_crdt::sync::PeerState;
 use kasir_crdt::{BusinessDate, DeviceId, DocKind};
 use serde::{Deserialize, Serialize};
 
@@ -186,6 +187,57 @@ pub enum Verdict {
     Defer(DeviceId),
     /// Refused.
     Refuse(Refusal),
+}
+
+/// What a checked merge of one sync message did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Merge {
+    /// Kept (`changed` when it added changes), with the signatures to store.
+    Applied {
+        /// Whether the document changed.
+        changed: bool,
+        /// The signatures of the changes it added.
+        sigs: Vec<ChangeSig>,
+    },
+    /// Set aside unapplied: a change by a device this replica does not know yet.
+    Deferred(DeviceId),
+    /// Refused; nothing applied.
+    Refused(Refusal),
+}
+
+/// Applies a peer's sync `msg` to `doc` if [`check_merge`] accepts what it adds — the
+/// one path by which tills and the relay take in a peer's changes. A merge that would
+/// change the document's identity is refused; a message that does not apply is an error.
+pub fn receive_checked(
+    doc: &mut Doc,
+    state: &mut PeerState,
+    msg: &[u8],
+    ctx: &MergeContext<'_>,
+) -> Result<Merge, kasir_crdt::DocError> {
+    let mut accepted = Vec::new();
+    let received =
+        doc.receive_sync_message_checked(state, msg, |pre, post, added| {
+            match check_merge(ctx, pre, post, added) {
+                Verdict::Accept(sigs) => {
+                    accepted = sigs;
+                    Ok(())
+                }
+                Verdict::Defer(device) => Err(Merge::Deferred(device)),
+                Verdict::Refuse(refusal) => Err(Merge::Refused(refusal)),
+            }
+        });
+    match received {
+        Ok(Ok(changed)) => Ok(Merge::Applied {
+            changed,
+            sigs: accepted,
+        }),
+        Ok(Err(not_applied)) => Ok(not_applied),
+        Err(kasir_crdt::DocError::WrongShape { doc, .. }) => Ok(Merge::Refused(Refusal::new(
+            RefusalReason::Identity,
+            format!("the merge would change the identity of document {doc}"),
+        ))),
+        Err(e) => Err(e),
+    }
 }
 
 /// What a check needs besides the document.
