@@ -477,6 +477,16 @@ impl SyncReplica for StoreReplica {
         if !self.would_start(r) {
             return Ok(None);
         }
+        if !self.docs.contains_key(&r.id) {
+            // A document the peer named that this replica lacks: ask for it from a
+            // genesis that is not kept; the document exists here only once changes of
+            // it merge (`sync_receive`), so naming documents creates none.
+            let mut genesis = new_held(self.store, &self.actor, r)?;
+            return Ok(genesis
+                .doc()
+                .generate_sync_message_with_hashes(state, kasir_sync::wire::MAX_SYNC_CHANGE_BYTES)
+                .map(|(msg, _)| (msg, Vec::new())));
+        }
         let Some((msg, carried)) = self
             .held(r)?
             .doc()
@@ -528,6 +538,10 @@ impl SyncReplica for StoreReplica {
             sig: &lookup,
         };
         let store = self.store;
+        // A document this message would create exists only if its changes merge: a
+        // refused (or set-aside) first message leaves no empty document behind to
+        // offer to tills
+        let unborn = !self.docs.contains_key(&r.id);
         let held = match self.docs.get_mut(&r.id) {
             Some((_, h)) => h,
             None => {
@@ -542,14 +556,24 @@ impl SyncReplica for StoreReplica {
         let doc = held.doc();
         let before = doc.heads();
         let accepted = match receive_checked(doc, state, msg, &ctx) {
-            Ok(Merge::Applied { changed: false, .. }) => return Ok(Received::Unchanged),
-            Ok(Merge::Applied { sigs, .. }) => sigs,
-            Ok(Merge::Deferred(author)) => return Ok(Received::Deferred(author)),
-            Ok(Merge::Refused(refusal)) => {
-                tracing::warn!(%peer, doc = %r.id, reason = refusal.reason.as_str(), detail = %refusal.detail, "refused a till's changes");
-                return Err(ReplicaError::Refused(refusal));
+            Ok(Merge::Applied {
+                changed: true,
+                sigs,
+            }) => sigs,
+            other => {
+                if unborn {
+                    self.docs.remove(&r.id);
+                }
+                return match other {
+                    Ok(Merge::Deferred(author)) => Ok(Received::Deferred(author)),
+                    Ok(Merge::Refused(refusal)) => {
+                        tracing::warn!(%peer, doc = %r.id, reason = refusal.reason.as_str(), detail = %refusal.detail, "refused a till's changes");
+                        Err(ReplicaError::Refused(refusal))
+                    }
+                    Ok(Merge::Applied { .. }) => Ok(Received::Unchanged),
+                    Err(e) => Err(ReplicaError::BadMessage(e)),
+                };
             }
-            Err(e) => return Err(ReplicaError::BadMessage(e)),
         };
         let bytes = doc.save_incremental();
         let (records, products) = match held {
