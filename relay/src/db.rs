@@ -355,6 +355,27 @@ pub async fn store(pool: &PgPool, store: StoreId) -> Result<Option<StoreRow>, Db
     .transpose()
 }
 
+/// The upgrade step after which every stored change carries a signature.
+pub const SIGNED_HISTORY: &str = "signed_history";
+
+/// Whether an upgrade step was done on this database.
+pub async fn upgrade_done(pool: &PgPool, step: &str) -> Result<bool, DbError> {
+    Ok(sqlx::query("SELECT 1 FROM relay_upgrades WHERE step = $1")
+        .bind(step)
+        .fetch_optional(pool)
+        .await?
+        .is_some())
+}
+
+/// Records an upgrade step as done.
+pub async fn record_upgrade(pool: &PgPool, step: &str) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO relay_upgrades(step) VALUES ($1) ON CONFLICT (step) DO NOTHING")
+        .bind(step)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 /// Every served store.
 pub async fn stores(pool: &PgPool) -> Result<Vec<StoreRow>, DbError> {
     let rows =

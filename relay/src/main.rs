@@ -345,6 +345,12 @@ async fn serve(
     let pool = pool(cli).await?;
     db::migrate(&pool).await?;
     let identity = db::identity(&pool).await?;
+    // A database from before signed changes is upgraded here if `migrate` did not.
+    let adopted =
+        net::adopt_legacy_history(&pool, &Identity::from_secret_bytes(identity.secret_key)).await?;
+    if adopted > 0 {
+        tracing::info!(adopted, "adopted history from before signed changes");
+    }
     // KASIR_RELAY_IDLE_UNLOAD_S: how long an idle store stays in memory (tests shorten it).
     let idle = std::env::var("KASIR_RELAY_IDLE_UNLOAD_S")
         .ok()

@@ -735,10 +735,14 @@ fn admit_in_roster(
     Ok(admission)
 }
 
-/// Signs, as the relay, an adoption of every stored change written before signatures
-/// (`kasir-relay migrate` runs it once after the schema migration; later runs find
-/// nothing to adopt). Returns how many changes it adopted.
+/// Signs, as the relay, an adoption of every stored change written before signatures,
+/// once per database: `kasir-relay migrate` and `kasir-relay run` call it after the
+/// schema migration; once done it is recorded (`relay_upgrades`) and later calls return
+/// at once. Returns how many changes it adopted.
 pub async fn adopt_legacy_history(pool: &PgPool, identity: &Identity) -> Result<u64, RelayError> {
+    if db::upgrade_done(pool, db::SIGNED_HISTORY).await? {
+        return Ok(0);
+    }
     let mut adopted = 0u64;
     for row in db::stores(pool).await? {
         let chunks = db::chunks_after(pool, row.store, 0).await?;
@@ -764,6 +768,7 @@ pub async fn adopt_legacy_history(pool: &PgPool, identity: &Identity) -> Result<
         tracing::info!(store = %row.store, changes = new.len(), "adopted history from before signatures");
         adopted += new.len() as u64;
     }
+    db::record_upgrade(pool, db::SIGNED_HISTORY).await?;
     Ok(adopted)
 }
 

@@ -232,6 +232,44 @@ impl Cluster {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// Runs the SQL script `file` (a `pg_dump` in plain format, say) in database `db`
+    /// through `psql -f`, stopping at the first error.
+    pub fn run_file(&self, db: &str, file: &Path) -> Result<(), ClusterError> {
+        if !self.running {
+            return Err(ClusterError::NotRunning(self.data.clone()));
+        }
+        let psql = self.client_program("psql");
+        let mut cmd = Command::new(&psql);
+        cmd.args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+        ])
+        .arg("-p")
+        .arg(self.port.to_string())
+        .arg("-d")
+        .arg(db)
+        .arg("-f")
+        .arg(file)
+        .env("PGCONNECT_TIMEOUT", "10");
+        let what = format!(
+            "{} -p {} -d {db} -f {}",
+            psql.display(),
+            self.port,
+            file.display()
+        );
+        let out = run(&mut cmd, &what)?;
+        if !out.status.success() {
+            return Err(command_err(what, &out, None));
+        }
+        Ok(())
+    }
+
     /// Stops the server cleanly (`pg_ctl stop -m fast`); errors are logged, not returned.
     pub fn stop(&mut self) {
         if let Err(e) = self.pg_ctl_stop("fast") {
