@@ -2,6 +2,12 @@
 //!
 //! - `sale_commit`: `Node::sell` latency against a raw rusqlite insert of the same sale
 //!   rows at the same durability (WAL, `synchronous=FULL`), side by side in one run;
+//!   and signed against unsigned (`UNSIGNED_BASELINE`, the commit before signed
+//!   changes), sales alternating between the two in the same node;
+//! - `signatures`: the cost of signing and of verifying one change signature;
+//! - `catch_up`: a new till catching up a day of 10,000 sales from another over the sync
+//!   protocol (in memory, both on SQLite), and the same sync messages merged into a bare
+//!   document checked by the trust rules against unchecked;
 //! - `search`: product search over 50,000 products (prefix, typo, barcode);
 //! - `open`: time and peak RSS to open a node holding `DAYS` × `SALES_PER_DAY` sales, in
 //!   a fresh child process so setup memory does not count;
@@ -17,9 +23,13 @@ use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
 use kasir_crdt::records::{Payment, Sale, SaleLine};
 use kasir_crdt::{BusinessDate, Qty};
 use kasir_node::api::{InitOptions, ProductInput, SaleItem, SaleRequest};
-use kasir_node::{DB_FILE, Node};
+use kasir_node::{DB_FILE, Node, UNSIGNED_BASELINE};
+use kasir_sync::trust::{ChangeSig, Merge, MergeContext, receive_checked};
+use kasir_sync::{DocRef, Identity, SyncReplica};
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 
 fn summary_us(mut samples: Vec<f64>) -> Value {
     samples.sort_by(|a, b| a.total_cmp(b));
@@ -120,11 +130,21 @@ fn bench_sale_commit(dir: &Path, n: usize) -> Value {
         })
         .collect();
     let mut node_us = Vec::with_capacity(n);
+    let mut unsigned_us = Vec::with_capacity(n / 2);
     let mut sale_ids = Vec::with_capacity(n);
-    for req in &requests {
+    for (i, req) in requests.iter().enumerate() {
+        // Every other sale is committed the way it was before signed changes.
+        let unsigned = i % 2 == 1;
+        UNSIGNED_BASELINE.store(unsigned, Ordering::Relaxed);
         let t = Instant::now();
         let out = node.sell(req).expect("sell");
-        node_us.push(t.elapsed().as_secs_f64() * 1e6);
+        let us = t.elapsed().as_secs_f64() * 1e6;
+        UNSIGNED_BASELINE.store(false, Ordering::Relaxed);
+        if unsigned {
+            unsigned_us.push(us);
+        } else {
+            node_us.push(us);
+        }
         sale_ids.push(out.sale_id);
     }
     // Baseline: the same rows (sale + lines) inserted raw, one durable transaction each.
@@ -176,13 +196,22 @@ fn bench_sale_commit(dir: &Path, n: usize) -> Value {
         raw_us.push(t.elapsed().as_secs_f64() * 1e6);
     }
     let node_s = summary_us(node_us);
+    let unsigned_s = summary_us(unsigned_us);
     let raw_s = summary_us(raw_us);
-    let ratio = |k: &str| {
-        (node_s[k].as_f64().unwrap_or(0.0) / raw_s[k].as_f64().unwrap_or(1.0).max(0.1) * 100.0)
+    let ratio = |over: &Value, k: &str| {
+        (node_s[k].as_f64().unwrap_or(0.0) / over[k].as_f64().unwrap_or(1.0).max(0.1) * 100.0)
             .round()
             / 100.0
     };
-    json!({ "node_sell": node_s, "raw_sqlite_insert": raw_s, "ratio_p50": ratio("p50_us"), "ratio_p99": ratio("p99_us") })
+    json!({
+        "node_sell": node_s,
+        "node_sell_unsigned": unsigned_s,
+        "raw_sqlite_insert": raw_s,
+        "ratio_p50": ratio(&raw_s, "p50_us"),
+        "ratio_p99": ratio(&raw_s, "p99_us"),
+        "signed_over_unsigned_p50": ratio(&unsigned_s, "p50_us"),
+        "signed_over_unsigned_p99": ratio(&unsigned_s, "p99_us"),
+    })
 }
 
 fn bench_search(dir: &Path) -> Value {
@@ -238,69 +267,12 @@ fn build_history(dir: &Path, days: usize, per_day: usize) -> (usize, f64) {
     )
     .expect("init");
     node.add_products(&catalog(1_000)).expect("products");
-    let store = node.store_id();
-    let till = node.device_id();
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let start_ms: i64 = 1_735_689_600_000; // 2025-01-01
     let t = Instant::now();
     for day in 0..days {
         let at = start_ms + day as i64 * 86_400_000;
-        let date: BusinessDate = BusinessDate::at(at, 420);
-        let mut ledger = LedgerDoc::create(
-            LedgerMeta {
-                store,
-                till,
-                date: date.clone(),
-            },
-            // The till's own actor: `store_ledger` signs these changes, so the history
-            // syncs like one the till sold itself.
-            kasir_crdt::author::device_actor(till, rand::random()),
-        )
-        .expect("ledger");
-        for i in 0..per_day {
-            let lines: Vec<SaleLine> = (0..rng.gen_range(1..=3))
-                .map(|_| {
-                    let sku = format!("SKU{:06}", rng.gen_range(0..1_000));
-                    let price = rng.gen_range(10..200) * 100;
-                    SaleLine {
-                        product_id: sku.clone(),
-                        name: sku.clone(),
-                        sku,
-                        qty: Qty::units(1),
-                        unit_price: price,
-                        discount: 0,
-                        tax: 0,
-                        line_total: price,
-                    }
-                })
-                .collect();
-            let total: i64 = lines.iter().map(|l| l.line_total).sum();
-            let sale = Sale {
-                id: uuid::Uuid::now_v7().to_string(),
-                client_id: None,
-                receipt_no: format!("T1-{}-{:04}", date.compact(), i + 1),
-                till: till.to_string(),
-                till_code: "T1".into(),
-                cashier: None,
-                created_at_ms: at + i as i64 * 1_000,
-                business_date: date.to_string(),
-                lines,
-                subtotal: total,
-                service_charge: 0,
-                tax: 0,
-                dpp: total,
-                dpp_other: total,
-                tax_rule: Default::default(),
-                rounding: 0,
-                total,
-                payments: vec![Payment {
-                    method: "cash".into(),
-                    amount: total,
-                }],
-                change: 0,
-            };
-            ledger.record_sale(&sale).expect("record");
-        }
+        let mut ledger = day_of_sales(&node, at, per_day, &mut rng);
         assert_eq!(node.store_ledger(&mut ledger).expect("store ledger"), 0);
     }
     drop(node);
@@ -308,6 +280,220 @@ fn build_history(dir: &Path, days: usize, per_day: usize) -> (usize, f64) {
         .and_then(|c| c.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);"))
         .expect("checkpoint");
     (days * per_day, t.elapsed().as_secs_f64())
+}
+
+/// A ledger of `per_day` sales of the node's till on the business day of `at`, written
+/// with the till's own actor (`Node::store_ledger` signs it, so it syncs like a day the
+/// till sold itself).
+fn day_of_sales(node: &Node, at: i64, per_day: usize, rng: &mut rand::rngs::StdRng) -> LedgerDoc {
+    let store = node.store_id();
+    let till = node.device_id();
+    let date: BusinessDate = BusinessDate::at(at, 420);
+    let mut ledger = LedgerDoc::create(
+        LedgerMeta {
+            store,
+            till,
+            date: date.clone(),
+        },
+        kasir_crdt::author::device_actor(till, rand::random()),
+    )
+    .expect("ledger");
+    for i in 0..per_day {
+        let lines: Vec<SaleLine> = (0..rng.gen_range(1..=3))
+            .map(|_| {
+                let sku = format!("SKU{:06}", rng.gen_range(0..1_000));
+                let price = rng.gen_range(10..200) * 100;
+                SaleLine {
+                    product_id: sku.clone(),
+                    name: sku.clone(),
+                    sku,
+                    qty: Qty::units(1),
+                    unit_price: price,
+                    discount: 0,
+                    tax: 0,
+                    line_total: price,
+                }
+            })
+            .collect();
+        let total: i64 = lines.iter().map(|l| l.line_total).sum();
+        let sale = Sale {
+            id: uuid::Uuid::now_v7().to_string(),
+            client_id: None,
+            receipt_no: format!("T1-{}-{:04}", date.compact(), i + 1),
+            till: till.to_string(),
+            till_code: "T1".into(),
+            cashier: None,
+            created_at_ms: at + i as i64 * 1_000,
+            business_date: date.to_string(),
+            lines,
+            subtotal: total,
+            service_charge: 0,
+            tax: 0,
+            dpp: total,
+            dpp_other: total,
+            tax_rule: Default::default(),
+            rounding: 0,
+            total,
+            payments: vec![Payment {
+                method: "cash".into(),
+                amount: total,
+            }],
+            change: 0,
+        };
+        ledger.record_sale(&sale).expect("record");
+    }
+    ledger
+}
+
+/// Signing and verifying one change signature, per operation.
+fn bench_signatures(n: usize) -> Value {
+    let id = Identity::generate();
+    let hashes: Vec<kasir_crdt::doc::ChangeHash> = (0..n)
+        .map(|i| kasir_crdt::doc::ChangeHash(*blake3::hash(&i.to_le_bytes()).as_bytes()))
+        .collect();
+    let t = Instant::now();
+    let sigs: Vec<ChangeSig> = hashes.iter().map(|h| ChangeSig::sign(&id, h)).collect();
+    let sign_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let t = Instant::now();
+    let valid = sigs.iter().filter(|s| s.is_valid()).count();
+    let verify_us = t.elapsed().as_secs_f64() * 1e6 / n as f64;
+    assert_eq!(valid, n);
+    json!({ "n": n, "sign_us": (sign_us * 100.0).round() / 100.0, "verify_us": (verify_us * 100.0).round() / 100.0 })
+}
+
+/// Pulls one document from `node` into a bare document over the sync protocol, keeping
+/// every message the node sent (with the signatures it carried).
+fn pull(node: &mut Node, r: &DocRef, into: &mut kasir_crdt::Doc) -> Vec<(Vec<u8>, Vec<ChangeSig>)> {
+    use kasir_crdt::sync::PeerState;
+    let peer = Identity::generate().device_id();
+    let (mut at_node, mut at_doc) = (PeerState::new(), PeerState::new());
+    let mut sent = Vec::new();
+    loop {
+        let mut moved = false;
+        if let Some((msg, sigs)) = node.sync_generate(r, &mut at_node).expect("generate") {
+            into.receive_sync_message(&mut at_doc, &msg)
+                .expect("receive");
+            sent.push((msg, sigs));
+            moved = true;
+        }
+        if let Some((reply, _)) = into.generate_sync_message_with_hashes(&mut at_doc, 4 << 20) {
+            node.sync_receive(peer, r, &mut at_node, &reply, &[])
+                .expect("reply");
+            moved = true;
+        }
+        if !moved {
+            return sent;
+        }
+    }
+}
+
+/// A new till catching up a day of `n` sales, and the trust rules' share of the merge.
+fn bench_catch_up(dir: &Path, n: usize) -> Value {
+    let mut source = Node::init(
+        &dir.join("source"),
+        &InitOptions {
+            store_name: "Bench".into(),
+            till_code: "T1".into(),
+        },
+    )
+    .expect("init");
+    let store = source.store_id();
+    let till = source.device_id();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(4);
+    let now = kasir_sync::now_ms();
+    let mut ledger = day_of_sales(&source, now, n, &mut rng);
+    source.store_ledger(&mut ledger).expect("store");
+    let date = ledger.meta().date.clone();
+    let ledger_ref = DocRef::ledger(store, till, date.clone());
+
+    // The whole path: a joined till's node, SQLite and all, catching up by sync.
+    let joined = dir.join("joined");
+    std::fs::create_dir_all(&joined).expect("dir");
+    let joiner = Identity::generate();
+    joiner.store(&joined).expect("key");
+    let mut fresh = Node::init_joined(&joined, store, "T2").expect("joined");
+    let t = Instant::now();
+    let done = kasir_sync::exchange(
+        &mut source,
+        till,
+        &mut fresh,
+        joiner.device_id(),
+        100_000,
+        |_, _| {},
+    );
+    let node_s = t.elapsed().as_secs_f64();
+    assert!(done.ended.is_none(), "catch-up failed: {:?}", done.ended);
+    assert_eq!(
+        fresh.status().expect("status").sales,
+        n as u64,
+        "the new till holds every sale"
+    );
+
+    // The merge alone, with and without the rules, from the same messages.
+    let mut roster = kasir_crdt::store::StoreDoc::create(store, kasir_crdt::ActorId::random())
+        .expect("store")
+        .into_doc();
+    pull(&mut source, &DocRef::store(store), &mut roster);
+    let genesis = || {
+        LedgerDoc::create(
+            LedgerMeta {
+                store,
+                till,
+                date: date.clone(),
+            },
+            kasir_crdt::ActorId::random(),
+        )
+        .expect("ledger")
+        .into_doc()
+    };
+    let mut bare = genesis();
+    let messages = pull(&mut source, &ledger_ref, &mut bare);
+    let sigs: HashMap<[u8; 32], ChangeSig> = messages
+        .iter()
+        .flat_map(|(_, s)| s.iter().map(|s| (s.hash, s.clone())))
+        .collect();
+    let lookup = |h: &kasir_crdt::doc::ChangeHash| sigs.get(&h.0).cloned();
+    let view = kasir_crdt::store::StoreView::of(&roster);
+    let ctx = MergeContext {
+        kind: kasir_crdt::DocKind::Ledger,
+        till: Some(till),
+        roster: Some(view),
+        date: Some(&date),
+        now_ms: kasir_sync::now_ms(),
+        sig: &lookup,
+    };
+    let (mut checked, mut unchecked) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let mut doc = genesis();
+        let mut st = kasir_crdt::sync::PeerState::new();
+        let t = Instant::now();
+        for (m, _) in &messages {
+            doc.receive_sync_message(&mut st, m).expect("merge");
+        }
+        unchecked.push(t.elapsed().as_secs_f64());
+        let mut doc = genesis();
+        let mut st = kasir_crdt::sync::PeerState::new();
+        let t = Instant::now();
+        for (m, _) in &messages {
+            match receive_checked(&mut doc, &mut st, m, &ctx).expect("merge") {
+                Merge::Applied { .. } => {}
+                other => panic!("the rules refused an honest day: {other:?}"),
+            }
+        }
+        checked.push(t.elapsed().as_secs_f64());
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (c, u) = (median(checked), median(unchecked));
+    json!({
+        "sales": n,
+        "node_catch_up_seconds": (node_s * 1000.0).round() / 1000.0,
+        "merge_checked_seconds": (c * 1000.0).round() / 1000.0,
+        "merge_unchecked_seconds": (u * 1000.0).round() / 1000.0,
+        "checked_over_unchecked": (c / u * 100.0).round() / 100.0,
+    })
 }
 
 fn dir_bytes(dir: &Path) -> u64 {
@@ -363,6 +549,10 @@ fn main() {
     let sale_commit = bench_sale_commit(tmp.path(), 2_000);
     let sell_dir = tmp.path().join("till");
     let sell_disk = dir_bytes(&sell_dir) as f64 / 2_000.0;
+    eprintln!("signatures...");
+    let signatures = bench_signatures(10_000);
+    eprintln!("catch-up of 10,000 sales...");
+    let catch_up = bench_catch_up(tmp.path(), 10_000);
     eprintln!("search over 50k products...");
     let search = bench_search(tmp.path());
     eprintln!("building {days} days x {per_day} sales...");
@@ -376,6 +566,8 @@ fn main() {
     let bytes = dir_bytes(&hist);
     let result = json!({
         "sale_commit": sale_commit,
+        "signatures": signatures,
+        "catch_up": catch_up,
         "search_50k": search,
         "open": { "days": days, "sales": n_sales, "build_seconds": (build_s * 10.0).round() / 10.0, "child": open },
         "disk": {

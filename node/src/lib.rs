@@ -39,4 +39,6 @@ pub use error::NodeError;
 pub use node::{LOCK_FILE, Node};
 pub use shared::SharedNode;
 pub use storage::DB_FILE;
+#[cfg(feature = "test-utils")]
+pub use storage::UNSIGNED_BASELINE;
 pub use tables::SaleStatus;

@@ -273,6 +273,14 @@ pub(crate) fn register_doc(
     Ok(())
 }
 
+/// Benchmarks only: while set, this process stores its own changes without signing
+/// them — the commit path as it was before signed changes, the baseline
+/// `benches/till.rs` measures signing against in the same run. Peers refuse such
+/// changes; nothing but a benchmark may set it.
+#[cfg(feature = "test-utils")]
+pub static UNSIGNED_BASELINE: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 /// What one write appends to a document: the bytes of its new changes, the heads after
 /// them, and the changes' signatures.
 #[derive(Debug, Clone, Default)]
@@ -287,6 +295,10 @@ impl Chunk {
     /// `identity` (changes every replica makes alike, such as a lazily created map, need
     /// no signature and get none).
     pub(crate) fn local(doc: &mut Doc, identity: &Identity) -> Chunk {
+        #[cfg(feature = "test-utils")]
+        if UNSIGNED_BASELINE.load(std::sync::atomic::Ordering::Relaxed) {
+            return Chunk::merged(doc, Vec::new());
+        }
         let me = identity.device_id();
         let sigs = doc
             .unsaved_changes()
