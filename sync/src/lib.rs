@@ -85,3 +85,105 @@ pub fn feed_untrusted<R: SyncReplica + ?Sized>(
     }
     handled
 }
+
+/// How an in-memory [`exchange`] ended.
+#[cfg(feature = "test-utils")]
+#[derive(Debug)]
+pub struct Exchange {
+    /// Frames that crossed, both ways.
+    pub frames: usize,
+    /// The error that ended a session, and whether it was the second replica's (`b`).
+    pub ended: Option<(bool, SessionError)>,
+}
+
+/// Runs one sync session between two replicas in memory, as two peers would over a
+/// stream: every frame is encoded, length-prefixed by [`wire::codec`] and decoded by the
+/// receiver's codec. Frames from `a` to `b` pass through `tamper` as bytes first (a
+/// fuzzer flips them; an honest test leaves them). Ends when both sides are quiet, when
+/// a session fails (reported in [`Exchange::ended`]) or after `max_frames`.
+#[cfg(feature = "test-utils")]
+pub fn exchange<A: SyncReplica + ?Sized, B: SyncReplica + ?Sized>(
+    a: &mut A,
+    a_id: kasir_crdt::DeviceId,
+    b: &mut B,
+    b_id: kasir_crdt::DeviceId,
+    max_frames: usize,
+    mut tamper: impl FnMut(usize, &mut bytes::BytesMut),
+) -> Exchange {
+    use std::collections::VecDeque;
+    use tokio_util::codec::{Decoder, Encoder};
+
+    let mut at_a = Session::new(b_id);
+    let mut at_b = Session::new(a_id);
+    let mut done = Exchange {
+        frames: 0,
+        ended: None,
+    };
+    let (mut to_b, mut to_a): (VecDeque<Frame>, VecDeque<Frame>) =
+        match (at_a.start(a), at_b.start(b)) {
+            (Ok(x), Ok(y)) => (x.into(), y.into()),
+            (Err(e), _) => {
+                done.ended = Some((false, e));
+                return done;
+            }
+            (_, Err(e)) => {
+                done.ended = Some((true, e));
+                return done;
+            }
+        };
+    let protocol = |e: String| SessionError::Protocol(e);
+    while done.frames < max_frames {
+        if let Some(frame) = to_b.pop_front() {
+            done.frames += 1;
+            let mut codec = wire::codec(wire::MAX_FRAME);
+            let mut buf = bytes::BytesMut::new();
+            let encoded = wire::encode(&frame, wire::MAX_FRAME)
+                .map_err(|e| protocol(e.to_string()))
+                .and_then(|body| {
+                    codec
+                        .encode(bytes::Bytes::from(body), &mut buf)
+                        .map_err(|e| protocol(e.to_string()))
+                });
+            if let Err(e) = encoded {
+                done.ended = Some((false, e));
+                return done;
+            }
+            tamper(done.frames, &mut buf);
+            loop {
+                let frame = match codec.decode(&mut buf) {
+                    Ok(Some(body)) => match Frame::decode(&body) {
+                        Ok(frame) => frame,
+                        Err(e) => {
+                            done.ended = Some((true, protocol(e.to_string())));
+                            return done;
+                        }
+                    },
+                    Ok(None) => break,
+                    Err(e) => {
+                        done.ended = Some((true, protocol(e.to_string())));
+                        return done;
+                    }
+                };
+                match at_b.handle(b, frame) {
+                    Ok(out) => to_a.extend(out),
+                    Err(e) => {
+                        done.ended = Some((true, e));
+                        return done;
+                    }
+                }
+            }
+        } else if let Some(frame) = to_a.pop_front() {
+            done.frames += 1;
+            match at_a.handle(a, frame) {
+                Ok(out) => to_b.extend(out),
+                Err(e) => {
+                    done.ended = Some((false, e));
+                    return done;
+                }
+            }
+        } else {
+            break;
+        }
+    }
+    done
+}

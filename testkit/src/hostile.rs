@@ -26,9 +26,11 @@ use kasir_sync::{
 };
 use tokio::sync::broadcast;
 
-/// What the hostile device holds: documents and the signatures of their changes.
+/// What a hostile device holds — documents and the signatures of their changes — and
+/// how it forges: a replica that accepts everything and checks nothing. The fuzz target
+/// drives one in memory; [`HostileMember`] serves one over iroh.
 #[derive(Debug)]
-struct Held {
+pub struct Forger {
     store: StoreId,
     actor: ActorId,
     docs: BTreeMap<DocId, (DocRef, Doc)>,
@@ -50,7 +52,53 @@ fn genesis(store: StoreId, r: &DocRef, actor: ActorId) -> Result<Doc, DocError> 
     })
 }
 
-impl Held {
+impl Forger {
+    /// An empty forger in `store`, writing as `device` by default.
+    pub fn new(store: StoreId, device: DeviceId) -> Forger {
+        Forger {
+            store,
+            actor: kasir_crdt::author::device_actor(device, rand::random()),
+            docs: BTreeMap::new(),
+            sigs: HashMap::new(),
+        }
+    }
+
+    /// Writes into `r` (created at its genesis if not held) with an actor of `author`:
+    /// `write` gets the document and returns it changed; each change it made is given the
+    /// signature `sign` returns for its hash (none, a right one or a wrong one). Returns
+    /// how many changes it made.
+    pub fn forge_as(
+        &mut self,
+        r: &DocRef,
+        author: DeviceId,
+        sign: impl Fn(&kasir_crdt::doc::ChangeHash) -> Option<ChangeSig>,
+        write: impl FnOnce(Doc) -> Result<Doc, DocError>,
+    ) -> Result<usize, DocError> {
+        let actor = kasir_crdt::author::device_actor(author, rand::random());
+        let doc = self.doc(r)?;
+        let mut work = Doc::load(r.id, r.kind, [doc.save().as_slice()], actor)?;
+        let before = work.heads();
+        let mut work = write(work)?;
+        let added = work.changes_after(&before);
+        doc.merge(&mut work)?;
+        for c in &added {
+            if let Some(sig) = sign(&c.hash) {
+                self.sigs.insert(sig.hash, sig);
+            }
+        }
+        Ok(added.len())
+    }
+
+    /// The reference of a document held, by id.
+    pub fn doc_ref(&self, id: DocId) -> Option<DocRef> {
+        self.docs.get(&id).map(|(r, _)| r.clone())
+    }
+
+    /// Every document held, with its reference.
+    pub fn docs_mut(&mut self) -> impl Iterator<Item = (&DocRef, &mut Doc)> {
+        self.docs.values_mut().map(|(r, d)| (&*r, d))
+    }
+
     fn doc(&mut self, r: &DocRef) -> Result<&mut Doc, DocError> {
         if !self.docs.contains_key(&r.id) {
             let doc = genesis(self.store, r, self.actor.clone())?;
@@ -63,7 +111,7 @@ impl Held {
     }
 }
 
-impl SyncReplica for Held {
+impl SyncReplica for Forger {
     fn store_id(&self) -> StoreId {
         self.store
     }
@@ -125,7 +173,7 @@ impl SyncReplica for Held {
 /// The hostile device as a session host: everyone is welcome, nothing is checked.
 #[derive(Debug, Clone)]
 struct Host {
-    held: Arc<Mutex<Held>>,
+    held: Arc<Mutex<Forger>>,
     store: StoreId,
     changes: broadcast::Sender<DocId>,
 }
@@ -210,14 +258,7 @@ impl HostileMember {
             };
             match request_join(&endpoint, DeviceId(*member), &addrs, &request).await {
                 Ok(JoinResponse::Ok { .. }) => {
-                    let actor =
-                        kasir_crdt::author::device_actor(identity.device_id(), rand::random());
-                    let held = Held {
-                        store,
-                        actor,
-                        docs: BTreeMap::new(),
-                        sigs: HashMap::new(),
-                    };
+                    let held = Forger::new(store, identity.device_id());
                     return Ok(HostileMember {
                         identity,
                         endpoint,
@@ -306,19 +347,12 @@ impl HostileMember {
             .held
             .lock()
             .map_err(|_| DocError::Corrupt("poisoned".into()))?;
-        let actor = kasir_crdt::author::device_actor(self.identity.device_id(), rand::random());
-        let doc = held.doc(r)?;
-        let mut work = Doc::load(r.id, r.kind, [doc.save().as_slice()], actor)?;
-        let before = work.heads();
-        let mut work = write(work)?;
-        let added = work.changes_after(&before);
-        doc.merge(&mut work)?;
-        let sigs: Vec<ChangeSig> = added
-            .iter()
-            .map(|c| ChangeSig::sign(signer, &c.hash))
-            .collect();
-        held.sigs.extend(sigs.into_iter().map(|s| (s.hash, s)));
-        Ok(added.len())
+        held.forge_as(
+            r,
+            self.identity.device_id(),
+            |hash| Some(ChangeSig::sign(signer, hash)),
+            write,
+        )
     }
 
     /// Saves what it holds now.
