@@ -29,7 +29,10 @@ impl Backend {
         match Node::open(dir) {
             Ok(node) => Ok(Backend::Local(Box::new(node))),
             Err(NodeError::Locked(_)) => match daemon::daemon_info(dir) {
-                Some(info) => Ok(Backend::Daemon(DaemonClient::new(info.http))),
+                Some(info) => Ok(Backend::Daemon(DaemonClient::new(
+                    info.http,
+                    kasir_node::people::read_device_token(dir),
+                ))),
                 None => bail!(
                     "data directory {} is in use by another kasir process",
                     dir.display()
@@ -42,7 +45,14 @@ impl Backend {
     /// Runs operation `O` here or through the daemon.
     pub(crate) fn call<O: Operation>(&mut self, req: O::Request) -> Result<O::Response> {
         match self {
-            Backend::Local(node) => Ok(O::run(node, &OpContext::default(), req)?),
+            Backend::Local(node) => {
+                // Whoever runs `kasir` on the data directory acts as the device.
+                let ctx = OpContext {
+                    principal: Some(node.device_principal()),
+                    ..OpContext::default()
+                };
+                Ok(O::run(node, &ctx, req)?)
+            }
             Backend::Daemon(d) => d.call::<O>(&req),
         }
     }
@@ -53,6 +63,8 @@ impl Backend {
 pub(crate) struct DaemonClient {
     base: String,
     agent: ureq::Agent,
+    /// `Bearer <device token>`, sent with every request.
+    authorization: String,
 }
 
 /// Percent-encodes one path segment.
@@ -71,7 +83,7 @@ fn query_value(v: &Value) -> Option<String> {
 
 impl DaemonClient {
     /// A client of the daemon at `addr`.
-    pub(crate) fn new(addr: std::net::SocketAddr) -> DaemonClient {
+    pub(crate) fn new(addr: std::net::SocketAddr, token: Option<String>) -> DaemonClient {
         let config = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(60)))
             .http_status_as_error(false)
@@ -79,6 +91,7 @@ impl DaemonClient {
         DaemonClient {
             base: format!("http://{addr}"),
             agent: config.into(),
+            authorization: format!("Bearer {}", token.unwrap_or_default()),
         }
     }
 
@@ -115,9 +128,16 @@ impl DaemonClient {
                 } else {
                     format!("{}?{query}", self.url(&path))
                 };
-                self.agent.get(url).call()
+                self.agent
+                    .get(url)
+                    .header("authorization", &self.authorization)
+                    .call()
             }
-            Method::Post => self.agent.post(self.url(&path)).send_json(&fields),
+            Method::Post => self
+                .agent
+                .post(self.url(&path))
+                .header("authorization", &self.authorization)
+                .send_json(&fields),
         }
         .context("daemon unreachable")?;
         read_json(resp)
@@ -128,6 +148,7 @@ impl DaemonClient {
         let mut resp = self
             .agent
             .get(self.url(path_and_query))
+            .header("authorization", &self.authorization)
             .call()
             .context("daemon unreachable")?;
         if resp.status().as_u16() >= 400 {
@@ -146,6 +167,7 @@ impl DaemonClient {
         let resp = self
             .agent
             .post(self.url(path_and_query))
+            .header("authorization", &self.authorization)
             .header("content-type", content_type)
             .send(body)
             .context("daemon unreachable")?;
@@ -161,6 +183,7 @@ impl DaemonClient {
         let resp = self
             .agent
             .post(self.url(path))
+            .header("authorization", &self.authorization)
             .send_json(body)
             .context("daemon unreachable")?;
         read_json(resp)

@@ -62,7 +62,7 @@ fn adopt_through_daemon(dir: &Path, ticket: &Ticket) -> Result<TillIdentity> {
     let Some(info) = daemon::daemon_info(dir) else {
         bail!("{} is in use by another kasir process", dir.display());
     };
-    DaemonClient::new(info.http).post_json(
+    DaemonClient::new(info.http, kasir_node::people::read_device_token(dir)).post_json(
         "/v1/relay/adopt",
         &AdoptRequest {
             ticket: ticket.encode(),

@@ -60,7 +60,20 @@ enum Command {
         /// This till's short code (e.g. T1).
         #[arg(long)]
         till_code: String,
+        /// The owner's name, for the owner's user (with `--owner-pin`).
+        #[arg(long, default_value = "Pemilik")]
+        owner_name: String,
+        /// The owner's PIN (4 to 12 digits): creates the owner's user. Without it the
+        /// store has no user until `kasir user add`.
+        #[arg(long)]
+        owner_pin: Option<String>,
     },
+    /// People at the till: add, list, disable, set a PIN.
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Print this device's token, for scripts calling the HTTP API (it acts with the
+    /// device's role; keep it as secret as the data directory).
+    Token,
     /// Products: add, import, search.
     #[command(subcommand)]
     Product(ProductCmd),
@@ -147,6 +160,13 @@ enum Command {
         /// Do not discover peers with mDNS.
         #[arg(long)]
         no_mdns: bool,
+        /// A host name the HTTP API answers to besides its addresses and `localhost`
+        /// (repeatable); requests naming any other host are refused.
+        #[arg(long = "host-name")]
+        host_names: Vec<String>,
+        /// Let other machines read `/metrics` (only this machine may by default).
+        #[arg(long)]
+        metrics_public: bool,
     },
     /// Make a one-time ticket for a new till to join this store (or cancel one).
     #[command(args_conflicts_with_subcommands = true)]
@@ -226,6 +246,37 @@ enum MlCmd {
         /// The product it really shows.
         #[arg(long)]
         sku: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Add a user (a manager or owner till).
+    Add {
+        /// Their name (they log in with it).
+        #[arg(long)]
+        name: String,
+        /// cashier, supervisor, manager or owner.
+        #[arg(long)]
+        role: String,
+        /// Their PIN, 4 to 12 digits.
+        #[arg(long)]
+        pin: String,
+    },
+    /// List the users.
+    List,
+    /// Disable a user: no more logins, and their sessions end on every till.
+    Disable {
+        /// The user's id.
+        user_id: String,
+    },
+    /// Set a user's PIN.
+    SetPin {
+        /// The user's id.
+        user_id: String,
+        /// The new PIN.
+        #[arg(long)]
+        pin: String,
     },
 }
 
@@ -434,20 +485,90 @@ fn run(cli: Cli) -> Result<()> {
         Command::Init {
             store_name,
             till_code,
+            owner_name,
+            owner_pin,
         } => {
-            let node = Node::init(
+            if let Some(pin) = &owner_pin {
+                // Checked before the store exists, so a bad PIN leaves no half-made store.
+                kasir_node::people::validate_pin(pin)?;
+            }
+            let mut node = Node::init(
                 &dir,
                 &InitOptions {
                     store_name,
                     till_code,
                 },
             )?;
+            if let Some(pin) = &owner_pin {
+                let by = node.device_principal();
+                node.add_user(&by, &owner_name, kasir_crdt::store::UserRole::Owner, pin)?;
+            }
             emit(json_mode, &node.till_identity(), |v| {
                 format!(
                     "Toko dibuat: {}\nTill {} (endpoint {})",
                     v.store_id, v.till_code, v.endpoint_id
                 )
             })?;
+        }
+        Command::User(UserCmd::Add { name, role, pin }) => {
+            let role = role.parse().map_err(|e: String| anyhow!(e))?;
+            let added = Backend::open(&dir)?.call::<api::AddUser>(api::AddUserRequest {
+                name,
+                role,
+                pin,
+            })?;
+            emit(json_mode, &added, |v| {
+                format!(
+                    "Pengguna {} ({}) ditambahkan: {}",
+                    v.name,
+                    v.role.as_str(),
+                    v.user_id
+                )
+            })?;
+        }
+        Command::User(UserCmd::List) => {
+            let users = Backend::open(&dir)?.call::<api::ListUsers>(api::Empty {})?;
+            emit(json_mode, &users, |v| {
+                v.users
+                    .iter()
+                    .map(|u| {
+                        format!(
+                            "{}  {:<20} {:<10} {}",
+                            u.user_id,
+                            u.name,
+                            u.role.as_str(),
+                            if u.active { "aktif" } else { "nonaktif" }
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            })?;
+        }
+        Command::User(UserCmd::Disable { user_id }) => {
+            let done = Backend::open(&dir)?.call::<api::DisableUser>(api::UserRef {
+                user_id: user_id.clone(),
+            })?;
+            emit(json_mode, &done, |_| {
+                format!("Pengguna {user_id} dinonaktifkan")
+            })?;
+        }
+        Command::User(UserCmd::SetPin { user_id, pin }) => {
+            let done = Backend::open(&dir)?.call::<api::SetPin>(api::SetPinRequest {
+                user_id: user_id.clone(),
+                pin,
+            })?;
+            emit(json_mode, &done, |_| format!("PIN {user_id} diganti"))?;
+        }
+        Command::Token => {
+            let token = match Node::open(&dir) {
+                Ok(node) => node.device_token()?,
+                Err(kasir_node::NodeError::Locked(_)) => {
+                    kasir_node::people::read_device_token(&dir)
+                        .ok_or_else(|| anyhow!("{} has no device token", dir.display()))?
+                }
+                Err(e) => return Err(e.into()),
+            };
+            emit(json_mode, &json!({ "token": token }), |_| token.clone())?;
         }
         Command::Product(ProductCmd::Add {
             sku,
@@ -693,6 +814,8 @@ fn run(cli: Cli) -> Result<()> {
             peers,
             relay,
             no_mdns,
+            host_names,
+            metrics_public,
         } => {
             let node = Node::open(&dir)?;
             let mut parsed = peers
@@ -716,6 +839,8 @@ fn run(cli: Cli) -> Result<()> {
                     RunOptions {
                         http,
                         net: Some(net),
+                        host_names,
+                        metrics_public,
                     },
                     cancel,
                 )

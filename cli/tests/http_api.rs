@@ -64,6 +64,7 @@ fn get_text(d: &Daemon, path: &str) -> (u16, String, String) {
     let mut resp = d
         .agent
         .get(format!("{}{path}", d.base))
+        .header("authorization", d.authorization())
         .call()
         .expect("GET");
     let status = resp.status().as_u16();
@@ -482,6 +483,7 @@ fn query_parameters_of_the_wrong_type_get_the_error_shape() {
     let resp = d
         .agent
         .delete(format!("{}/v1/sales", d.base))
+        .header("authorization", d.authorization())
         .call()
         .expect("DELETE");
     let status = resp.status().as_u16();
@@ -594,12 +596,14 @@ fn an_acknowledged_sale_survives_kill_9_and_concurrent_sales_get_distinct_receip
         .map(|t| {
             let base = d.base.clone();
             let agent = d.agent.clone();
+            let authorization = d.authorization();
             std::thread::spawn(move || {
                 (0..5)
                     .map(|i| {
                         let body = json!({"client_id": format!("t{t}-{i}"), "lines": [{"sku": "INDOMIE", "qty": 1}]});
                         let mut resp = agent
                             .post(format!("{base}/v1/sales"))
+                            .header("authorization", &authorization)
                             .header("content-type", "application/json")
                             .send(body.to_string().as_bytes())
                             .expect("POST");

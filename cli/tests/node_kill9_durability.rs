@@ -46,6 +46,7 @@ fn sell_until_dead(daemon: &Daemon, round: u64, ledger: &Mutex<Ledger>, stop: &A
         let resp = daemon
             .agent
             .post(format!("{}/v1/sales", daemon.base))
+            .header("authorization", daemon.authorization())
             .header("content-type", "application/json")
             .send(body.to_string().as_bytes());
         match resp {

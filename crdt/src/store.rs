@@ -41,6 +41,74 @@ impl Role {
     }
 }
 
+/// What a person at the till may do, lowest first (a role may do everything the roles
+/// below it may).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UserRole {
+    /// Sells and opens a shift.
+    Cashier,
+    /// Approves voids, refunds, large discounts, reprints, stock adjustments.
+    Supervisor,
+    /// Runs the store: users, products, prices, devices.
+    Manager,
+    /// Owns it: everything.
+    Owner,
+}
+
+impl UserRole {
+    /// The name used in APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserRole::Cashier => "cashier",
+            UserRole::Supervisor => "supervisor",
+            UserRole::Manager => "manager",
+            UserRole::Owner => "owner",
+        }
+    }
+}
+
+impl std::str::FromStr for UserRole {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<UserRole, String> {
+        match s {
+            "cashier" => Ok(UserRole::Cashier),
+            "supervisor" => Ok(UserRole::Supervisor),
+            "manager" => Ok(UserRole::Manager),
+            "owner" => Ok(UserRole::Owner),
+            other => Err(format!(
+                "unknown role {other:?} (cashier, supervisor, manager or owner)"
+            )),
+        }
+    }
+}
+
+/// A person who works at the store's tills. Synced to every till so anyone can log in
+/// anywhere; only owner and manager devices may write users (`kasir_sync::trust`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// Display name, unique among active users (login by name).
+    pub name: String,
+    /// What the user may do.
+    pub role: UserRole,
+    /// The PIN's argon2id hash in PHC format (with its own salt); never the PIN.
+    pub pin_hash: String,
+    /// A disabled user cannot log in, and their sessions stop working.
+    #[serde(default = "yes")]
+    pub active: bool,
+    /// When the user was added (ms).
+    #[serde(default)]
+    pub created_at_ms: i64,
+    /// Who added the user (a user id, or the device for the first owner).
+    #[serde(default)]
+    pub created_by: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// The store's profile, printed on receipts and used for tax.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreProfile {
@@ -307,6 +375,30 @@ impl StoreDoc {
     /// The whole roster; entries that do not decode are skipped.
     pub fn devices(&self) -> Vec<(DeviceId, Device)> {
         self.view().devices()
+    }
+
+    /// Adds or updates a user, by user id.
+    pub fn put_user(&mut self, user_id: &str, user: &User, at_ms: i64) -> Result<bool, DocError> {
+        self.put(USERS, user_id, user, at_ms)
+    }
+
+    /// A user by id.
+    pub fn user(&self, user_id: &str) -> Result<Option<User>, DocError> {
+        self.get(USERS, user_id)
+    }
+
+    /// Every user (active or not) with their id; entries that do not decode are skipped.
+    pub fn users(&self) -> Vec<(String, User)> {
+        let Ok(parent) = self.doc.root_map(USERS) else {
+            return Vec::new();
+        };
+        self.doc
+            .keys(&parent)
+            .filter_map(|k| {
+                let user = self.get(USERS, &k).ok()??;
+                Some((k, user))
+            })
+            .collect()
     }
 
     /// Stores an invite under the hash of its secret.

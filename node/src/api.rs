@@ -16,8 +16,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
 use crate::node::Node;
+use crate::people::{Principal, UserInfo};
 use crate::profile::ProfileUpdate;
 pub use crate::tables::{ProductRow, SaleLineRow, SaleRow, StockRow};
+use kasir_crdt::store::UserRole;
 
 /// The HTTP method of an operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +35,18 @@ pub enum Method {
 pub struct OpContext {
     /// Where the daemon's sync endpoint listens (for invite tickets).
     pub sync_addrs: Vec<String>,
+    /// Who asks: the logged-in user or the device (`None` only before authentication,
+    /// which operations that need a person refuse).
+    pub principal: Option<Principal>,
+}
+
+impl OpContext {
+    /// Who asks, or `unauthenticated`.
+    pub fn principal(&self) -> Result<&Principal, NodeError> {
+        self.principal
+            .as_ref()
+            .ok_or_else(|| NodeError::Unauthenticated("no credentials".into()))
+    }
 }
 
 /// One operation of the till's API, written once: the daemon routes `PATH` to
@@ -845,5 +859,128 @@ mod tests {
         assert!(
             serde_json::from_str::<SaleRequest>(r#"{"lines":[{"sku":"K","qty":1.2345}]}"#).is_err()
         );
+    }
+}
+
+/// `POST /v1/users`: a new user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddUserRequest {
+    /// Their name (they log in with it).
+    pub name: String,
+    /// Their role.
+    pub role: UserRole,
+    /// Their PIN, 4 to 12 digits (only its hash is kept).
+    pub pin: String,
+}
+
+/// `GET /v1/users`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserList {
+    /// Every user, by name.
+    pub users: Vec<UserInfo>,
+}
+
+/// A user named in the path.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserRef {
+    /// The user's id.
+    pub user_id: String,
+}
+
+/// `POST /v1/users/{user_id}/pin`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SetPinRequest {
+    /// The user's id.
+    pub user_id: String,
+    /// The new PIN.
+    pub pin: String,
+}
+
+/// `POST /v1/sessions`: a login with a PIN.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// The user's name…
+    #[serde(default)]
+    pub name: Option<String>,
+    /// …or id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Their PIN.
+    pub pin: String,
+}
+
+/// `GET /v1/users` (`kasir user list`).
+#[derive(Debug)]
+pub struct ListUsers;
+
+impl Operation for ListUsers {
+    type Request = Empty;
+    type Response = UserList;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/v1/users";
+
+    fn run(node: &mut Node, _: &OpContext, _: Empty) -> Result<UserList, NodeError> {
+        Ok(UserList {
+            users: node.users(),
+        })
+    }
+}
+
+/// `POST /v1/users` (`kasir user add`).
+#[derive(Debug)]
+pub struct AddUser;
+
+impl Operation for AddUser {
+    type Request = AddUserRequest;
+    type Response = UserInfo;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/users";
+    const VALUE_FIELDS: &'static [&'static str] = &["role"];
+
+    fn run(node: &mut Node, ctx: &OpContext, req: AddUserRequest) -> Result<UserInfo, NodeError> {
+        let by = ctx.principal()?.clone();
+        node.add_user(&by, &req.name, req.role, &req.pin)
+    }
+}
+
+/// `POST /v1/users/{user_id}/disable` (`kasir user disable`).
+#[derive(Debug)]
+pub struct DisableUser;
+
+impl Operation for DisableUser {
+    type Request = UserRef;
+    type Response = Done;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/users/{user_id}/disable";
+
+    fn run(node: &mut Node, ctx: &OpContext, req: UserRef) -> Result<Done, NodeError> {
+        let by = ctx.principal()?.clone();
+        node.disable_user(&by, &req.user_id)?;
+        Ok(Done::OK)
+    }
+
+    fn created(_: &Done) -> bool {
+        false
+    }
+}
+
+/// `POST /v1/users/{user_id}/pin` (`kasir user set-pin`).
+#[derive(Debug)]
+pub struct SetPin;
+
+impl Operation for SetPin {
+    type Request = SetPinRequest;
+    type Response = Done;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/users/{user_id}/pin";
+
+    fn run(node: &mut Node, ctx: &OpContext, req: SetPinRequest) -> Result<Done, NodeError> {
+        let by = ctx.principal()?.clone();
+        node.set_pin(&by, &req.user_id, &req.pin)?;
+        Ok(Done::OK)
+    }
+
+    fn created(_: &Done) -> bool {
+        false
     }
 }

@@ -38,6 +38,12 @@ pub struct RunOptions {
     pub http: Option<SocketAddr>,
     /// Peer sync; `None` runs the HTTP API only.
     pub net: Option<NetConfig>,
+    /// Host names the HTTP API answers to besides its addresses and `localhost`
+    /// (`kasir.local`, say); any other `Host` is refused.
+    pub host_names: Vec<String>,
+    /// Whether `/metrics` answers callers on other machines too (a Prometheus on the
+    /// LAN); by default only this machine.
+    pub metrics_public: bool,
 }
 
 /// Why the daemon could not run.
@@ -115,6 +121,7 @@ pub async fn run(
     tracing::info!(http = %local, "kasir daemon listening");
     let node = SharedNode::new(node);
     let state = AppState::new(node.clone());
+    state.set_host_policy(opts.host_names.clone(), opts.metrics_public);
     let net = match opts.net {
         Some(cfg) => {
             let net = lan::start(node.clone(), cfg, cancel.clone()).await?;
@@ -127,10 +134,13 @@ pub async fn run(
     tokio::spawn(maintenance(node.clone(), cancel.clone()));
     state.set_printer(PrintQueue::from_data_dir(&node, cancel.clone()));
     let shutdown = cancel.clone();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-        .map_err(DaemonError::Serve)?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { shutdown.cancelled().await })
+    .await
+    .map_err(DaemonError::Serve)?;
     if let Some(net) = net {
         net.shutdown().await;
     }

@@ -88,6 +88,18 @@ pub enum NodeError {
         /// The cause.
         source: std::io::Error,
     },
+    /// No valid credentials: no token, an unknown or expired one, a disabled user.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// A PIN that does not match (or a user that does not exist: a login tells neither).
+    #[error("wrong name or PIN")]
+    BadPin,
+    /// Too many wrong PINs: the user is locked out on this till until `until_ms`.
+    #[error("too many wrong PINs: locked until {until_ms} (ms since the epoch)")]
+    LockedOut {
+        /// When the lockout ends.
+        until_ms: i64,
+    },
     /// A thread panicked while it held the node (a bug): the node is not used again.
     #[error("the node failed while another request held it; restart kasir")]
     Poisoned,
@@ -121,14 +133,23 @@ impl NodeError {
             NodeError::Storage(_) => "storage_error",
             NodeError::Io { .. } | NodeError::Identity(_) => "io_error",
             NodeError::Poisoned => "internal",
+            NodeError::Unauthenticated(_) => "unauthenticated",
+            NodeError::BadPin => "bad_pin",
+            // The contract's word for a locked-out login (423, see `http_status`).
+            NodeError::LockedOut { .. } => "locked",
         }
     }
 
     /// The HTTP status for this error.
     pub fn http_status(&self) -> u16 {
+        if matches!(self, NodeError::LockedOut { .. }) {
+            return 423;
+        }
         match self.code() {
             "unknown_sku" | "invalid_request" => 400,
             "forbidden" => 403,
+            "unauthenticated" | "bad_pin" => 401,
+
             "not_found" | "not_initialised" => 404,
             "conflict" | "already_initialised" | "locked" | "upgrade_required" => 409,
             "insufficient_payment" => 422,

@@ -5,6 +5,13 @@
 //! parameters), runs the operation on the blocking pool under the node's lock, and
 //! answers in the contract's shape. Photos, receipts, printing, the relay adoption and
 //! `/metrics` have handlers of their own below.
+//!
+//! Every request passes [`guard`] first: a `Host` that is not an address or a name of
+//! this till is refused (DNS rebinding), a write must be JSON (a cross-site form cannot
+//! send that without the browser asking first), and every `/v1/*` route but
+//! `GET /v1/health` and `POST /v1/sessions` needs a bearer token (`crate::people`);
+//! `/metrics` answers loopback callers only. The routes are listed once
+//! ([`route_table`]), so a test can walk them all.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,10 +19,11 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, RawPathParams, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, Query, RawPathParams, RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, get, on, post};
+use axum::routing::{MethodFilter, MethodRouter, delete, get, on, post};
 use kasir_sync::membership::Ticket;
 use kasir_sync::recognition::{self as fallback, FallbackClient, FallbackError};
 use serde::de::DeserializeOwned;
@@ -26,6 +34,7 @@ use crate::error::NodeError;
 use crate::lan::{self, JoinError};
 use crate::metrics::{OPENMETRICS, TillMetrics};
 use crate::node::Node;
+use crate::people::Principal;
 use crate::print::{EscposRequest, PRINTER_FILE, PrintQueue, printer_profile, receipt_escpos};
 use crate::shared::SharedNode;
 
@@ -40,6 +49,9 @@ pub struct AppState {
     ml_client: Arc<Mutex<Option<Arc<FallbackClient>>>>,
     /// The daemon's printer, when `printer.json` configures one.
     printer: Arc<Mutex<Option<PrintQueue>>>,
+    /// Host names answered besides addresses and `localhost`; whether `/metrics` is
+    /// public (see [`guard`]).
+    hosts: Arc<Mutex<(Vec<String>, bool)>>,
 }
 
 impl AppState {
@@ -52,7 +64,23 @@ impl AppState {
             ctx: Arc::default(),
             ml_client: Arc::default(),
             printer: Arc::default(),
+            hosts: Arc::default(),
         }
+    }
+
+    /// Sets the host names answered to and whether `/metrics` is public.
+    pub fn set_host_policy(&self, names: Vec<String>, metrics_public: bool) {
+        if let Ok(mut h) = self.hosts.lock() {
+            *h = (names, metrics_public);
+        }
+    }
+
+    fn host_names(&self) -> Vec<String> {
+        self.hosts.lock().map(|h| h.0.clone()).unwrap_or_default()
+    }
+
+    fn metrics_public(&self) -> bool {
+        self.hosts.lock().map(|h| h.1).unwrap_or(false)
     }
 
     /// The sync endpoint, through which recognition asks the relay (the relay knows
@@ -234,6 +262,7 @@ fn query_request<O: Operation>(
 /// The one handler of every [`Operation`].
 async fn operation<O: Operation>(
     State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<Principal>,
     params: RawPathParams,
     RawQuery(query): RawQuery,
     body: Bytes,
@@ -242,7 +271,8 @@ async fn operation<O: Operation>(
         Method::Get => query_request::<O>(query.as_deref(), &params)?,
         Method::Post => json_request::<O>(&body, &params)?,
     };
-    let ctx = state.ctx();
+    let mut ctx = state.ctx();
+    ctx.principal = Some(principal);
     let started = Instant::now();
     let response = with_node(&state, move |n| O::run(n, &ctx, req)).await?;
     let status = if O::created(&response) {
@@ -256,70 +286,255 @@ async fn operation<O: Operation>(
     Ok((status, axum::Json(response)).into_response())
 }
 
-fn route<O: Operation>(router: Router<AppState>) -> Router<AppState> {
-    let filter = match O::METHOD {
-        Method::Get => MethodFilter::GET,
-        Method::Post => MethodFilter::POST,
-    };
-    router.route(O::PATH, on(filter, operation::<O>))
+/// The router under construction, and the table of every route it serves.
+struct Routes {
+    router: Router<AppState>,
+    table: Vec<(&'static str, &'static str)>,
 }
 
-/// The router with every endpoint.
-pub fn router(state: AppState) -> Router {
-    let mut r = Router::new()
-        .route("/v1/health", get(health))
-        .route("/v1/sales/{sale_id}/receipt", get(receipt))
-        .route("/v1/sales/{sale_id}/print", post(enqueue_print).get(escpos))
-        .route("/v1/relay/adopt", post(adopt_relay))
-        .route(
+impl Routes {
+    fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        handler: MethodRouter<AppState>,
+    ) -> Routes {
+        self.table.push((method, path));
+        self.router = self.router.route(path, handler);
+        self
+    }
+
+    fn op<O: Operation>(self) -> Routes {
+        let (filter, method) = match O::METHOD {
+            Method::Get => (MethodFilter::GET, "GET"),
+            Method::Post => (MethodFilter::POST, "POST"),
+        };
+        self.add(method, O::PATH, on(filter, operation::<O>))
+    }
+}
+
+fn routes() -> Routes {
+    let r = Routes {
+        router: Router::new(),
+        table: Vec::new(),
+    };
+    r.add("GET", "/v1/health", get(health))
+        .add("POST", "/v1/sessions", post(login))
+        .add("DELETE", "/v1/sessions/current", delete(logout))
+        .add("GET", "/v1/sales/{sale_id}/receipt", get(receipt))
+        .add("POST", "/v1/sales/{sale_id}/print", post(enqueue_print))
+        .add("GET", "/v1/sales/{sale_id}/print", get(escpos))
+        .add("POST", "/v1/relay/adopt", post(adopt_relay))
+        .add(
+            "POST",
             "/v1/ml/recognize",
             post(ml_recognize).layer(axum::extract::DefaultBodyLimit::max(
                 crate::ml::MAX_IMAGE_BYTES,
             )),
         )
-        .route(
+        .add(
+            "POST",
             "/v1/ml/enroll",
             post(ml_enroll).layer(axum::extract::DefaultBodyLimit::max(
                 4 * crate::ml::MAX_IMAGE_BYTES,
             )),
         )
-        .route(
+        .add(
+            "POST",
             "/v1/ml/feedback",
             post(ml_feedback).layer(axum::extract::DefaultBodyLimit::max(
                 2 * crate::ml::MAX_IMAGE_BYTES,
             )),
         )
-        .route("/metrics", get(metrics));
-    r = route::<api::Status>(r);
-    r = route::<api::AddProduct>(r);
-    r = route::<api::SearchProducts>(r);
-    r = route::<api::Stock>(r);
-    r = route::<api::RecordMovement>(r);
-    r = route::<api::Sell>(r);
-    r = route::<api::ListSales>(r);
-    r = route::<api::GetSale>(r);
-    r = route::<api::VoidSale>(r);
-    r = route::<api::Invite>(r);
-    r = route::<api::CancelInvite>(r);
-    r = route::<api::Revoke>(r);
-    r = route::<api::Devices>(r);
-    r = route::<api::GetProfile>(r);
-    r = route::<api::SetProfile>(r);
-    r.fallback(|| async {
-        ApiError {
-            status: StatusCode::NOT_FOUND,
-            code: "not_found",
-            message: "no such endpoint".into(),
+        .add("GET", "/metrics", get(metrics))
+        .op::<api::Status>()
+        .op::<api::AddProduct>()
+        .op::<api::SearchProducts>()
+        .op::<api::Stock>()
+        .op::<api::RecordMovement>()
+        .op::<api::Sell>()
+        .op::<api::ListSales>()
+        .op::<api::GetSale>()
+        .op::<api::VoidSale>()
+        .op::<api::Invite>()
+        .op::<api::CancelInvite>()
+        .op::<api::Revoke>()
+        .op::<api::Devices>()
+        .op::<api::GetProfile>()
+        .op::<api::SetProfile>()
+        .op::<api::ListUsers>()
+        .op::<api::AddUser>()
+        .op::<api::DisableUser>()
+        .op::<api::SetPin>()
+}
+
+/// Every route the till serves, as `(method, path pattern)`: what the router is built
+/// from, so a test can walk them all (no route can be left out of the guard's care).
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    routes().table
+}
+
+/// Routes anyone may call: the health check and the login itself.
+fn is_open(method: &axum::http::Method, path: &str) -> bool {
+    (method == axum::http::Method::GET && path == "/v1/health")
+        || (method == axum::http::Method::POST && path == "/v1/sessions")
+}
+
+/// Whether `Host` names this till: an IP address (the till is reached by address on the
+/// shop LAN), `localhost`, or a name configured for it. A DNS-rebinding page sends its
+/// own domain name here, which is refused.
+fn host_allowed(headers: &HeaderMap, names: &[String]) -> bool {
+    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+        return false;
+    };
+    let host = host.trim().to_ascii_lowercase();
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        // [v6]:port
+        match rest.split_once(']') {
+            Some((v6, _)) => return v6.parse::<std::net::Ipv6Addr>().is_ok(),
+            None => return false,
         }
-    })
-    .method_not_allowed_fallback(|| async {
-        ApiError {
-            status: StatusCode::METHOD_NOT_ALLOWED,
-            code: "method_not_allowed",
-            message: "this endpoint does not take that method".into(),
+    } else {
+        host.rsplit_once(':').map_or(host.as_str(), |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                host.as_str()
+            }
+        })
+    };
+    name.parse::<std::net::Ipv4Addr>().is_ok()
+        || name == "localhost"
+        || names.iter().any(|n| n.eq_ignore_ascii_case(name))
+}
+
+/// What a write may carry: JSON, or an image for the recognition routes. A cross-site
+/// form can send only `text/plain`, `application/x-www-form-urlencoded` or
+/// `multipart/form-data` without a preflight the till never answers.
+fn content_type_allowed(headers: &HeaderMap, path: &str) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+    else {
+        return false;
+    };
+    let ct = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    ct == "application/json"
+        || (path.starts_with("/v1/ml/")
+            && (ct.starts_with("image/") || ct == "application/octet-stream"))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))?;
+    let token = token.trim();
+    (!token.is_empty()).then(|| token.to_owned())
+}
+
+/// The guard in front of every route (see the module).
+async fn guard(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let names = state.host_names();
+    if !host_allowed(req.headers(), &names) {
+        return ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden_host",
+            message: "this till answers only to its own address or name".into(),
         }
+        .into_response();
+    }
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    if path == "/metrics" {
+        if peer.ip().is_loopback() || state.metrics_public() {
+            return next.run(req).await;
+        }
+        return ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: "/metrics answers this machine only".into(),
+        }
+        .into_response();
+    }
+    let writes = matches!(
+        method,
+        axum::http::Method::POST | axum::http::Method::PUT | axum::http::Method::PATCH
+    );
+    if writes && !content_type_allowed(req.headers(), &path) {
+        return ApiError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: "unsupported_media_type",
+            message: "send the request as Content-Type: application/json".into(),
+        }
+        .into_response();
+    }
+    if !path.starts_with("/v1/") || is_open(&method, &path) {
+        return next.run(req).await;
+    }
+    let Some(token) = bearer(req.headers()) else {
+        return ApiError::from(NodeError::Unauthenticated(
+            "log in (POST /v1/sessions) and send Authorization: Bearer TOKEN".into(),
+        ))
+        .into_response();
+    };
+    match with_node(&state, move |n| n.authenticate(&token)).await {
+        Ok(principal) => {
+            req.extensions_mut().insert(principal);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /v1/sessions`: log in with a PIN.
+async fn login(State(state): State<AppState>, body: Bytes) -> ApiResult {
+    let req: api::LoginRequest = parse_body(&body)?;
+    let session = with_node(&state, move |n| {
+        n.login(req.name.as_deref(), req.user_id.as_deref(), &req.pin)
     })
-    .with_state(state)
+    .await?;
+    ok_json(StatusCode::CREATED, session)
+}
+
+/// `DELETE /v1/sessions/current`: log out.
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    if let Some(token) = bearer(&headers) {
+        with_node(&state, move |n| n.logout(&token)).await?;
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The router with every endpoint, behind the [`guard`].
+pub fn router(state: AppState) -> Router {
+    routes()
+        .router
+        .fallback(|| async {
+            ApiError {
+                status: StatusCode::NOT_FOUND,
+                code: "not_found",
+                message: "no such endpoint".into(),
+            }
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                code: "method_not_allowed",
+                message: "this endpoint does not take that method".into(),
+            }
+        })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        .with_state(state)
 }
 
 /// `Query` whose rejection (e.g. `?top=many`) answers in the contract's error shape.
@@ -389,7 +604,15 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult
 
 /// `kasir join` of a relay's adoption ticket while the daemon runs: links the relay into
 /// the roster and proves the ticket to it; the dial manager then hands it the documents.
-async fn adopt_relay(State(state): State<AppState>, body: Bytes) -> ApiResult {
+async fn adopt_relay(
+    State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    body: Bytes,
+) -> ApiResult {
+    // Linking a relay hands it the store: a manager's or owner's decision.
+    if principal.role() < kasir_crdt::store::UserRole::Manager {
+        return Err(NodeError::Forbidden("only a manager or owner may link a relay".into()).into());
+    }
     let b: api::AdoptRequest = parse_body(&body)?;
     let ticket = Ticket::decode(&b.ticket).map_err(NodeError::from)?;
     let node = state.node.clone();

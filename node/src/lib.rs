@@ -28,6 +28,7 @@ mod membership;
 pub mod metrics;
 pub mod ml;
 mod node;
+pub mod people;
 pub mod print;
 pub mod profile;
 mod replica;

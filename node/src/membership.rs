@@ -56,7 +56,7 @@ impl Node {
         .encode())
     }
 
-    fn write_store<T>(
+    pub(crate) fn write_store<T>(
         &mut self,
         change: impl FnOnce(&mut kasir_crdt::store::StoreDoc) -> Result<T, kasir_crdt::DocError>,
     ) -> Result<T, NodeError> {

@@ -161,7 +161,7 @@ impl Node {
             storage::append_chunk(&tx, doc.id(), &Chunk::local(doc, &identity))?;
         }
         tx.commit()?;
-        Ok(Node {
+        let node = Node {
             dir: dir.to_owned(),
             db,
             identity,
@@ -174,7 +174,9 @@ impl Node {
             changes: None,
             connected: Default::default(),
             _lock: lock,
-        })
+        };
+        node.ensure_device_token()?;
+        Ok(node)
     }
 
     /// Opens the store in `dir`.
@@ -257,6 +259,7 @@ impl Node {
         if version.as_deref() != Some(&READ_TABLES_VERSION.to_string()) {
             node.rebuild_read_tables()?;
         }
+        node.ensure_device_token()?;
         Ok(node)
     }
 

@@ -195,6 +195,22 @@ CREATE TABLE IF NOT EXISTS shifts (
     expected_cash INTEGER,
     closed_at_ms  INTEGER
 ) WITHOUT ROWID;
+
+-- Login sessions of this till (people::Sessions): only the blake3 hash of each bearer
+-- token is kept. `user_id` is NULL for the device token.
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash    BLOB PRIMARY KEY,
+    user_id       TEXT,
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER
+) WITHOUT ROWID;
+
+-- Failed PIN attempts per user on this till, and the lockout they caused.
+CREATE TABLE IF NOT EXISTS pin_failures (
+    user_id         TEXT PRIMARY KEY,
+    failures        INTEGER NOT NULL,
+    locked_until_ms INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
 "#;
 
 /// Opens (creating if asked) the database with durable settings and the schema.

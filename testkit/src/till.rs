@@ -28,6 +28,8 @@ pub struct Daemon {
     pub base: String,
     /// The client of the API.
     pub agent: ureq::Agent,
+    /// The data directory (its `device.token` authenticates requests).
+    pub dir: PathBuf,
 }
 
 impl Daemon {
@@ -67,6 +69,7 @@ impl Daemon {
             child,
             base: format!("http://127.0.0.1:{http}"),
             agent: agent(Duration::from_secs(30)),
+            dir: dir.to_owned(),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -92,25 +95,43 @@ impl Daemon {
         )
     }
 
-    /// GET returning (status, JSON body; a body that is not JSON as a string).
-    pub fn get(&self, path: &str) -> (u16, Value) {
-        Daemon::answer(
-            self.agent
-                .get(format!("{}{path}", self.base))
-                .call()
-                .expect("GET"),
-        )
+    /// `Bearer <device token>`: the device's own token, as the `kasir` command sends it
+    /// (empty before the daemon has created it).
+    pub fn authorization(&self) -> String {
+        let token = std::fs::read_to_string(self.dir.join("device.token")).unwrap_or_default();
+        format!("Bearer {}", token.trim())
     }
 
-    /// POST raw bytes (as JSON) returning (status, JSON body).
+    /// GET returning (status, JSON body; a body that is not JSON as a string), with the
+    /// device token.
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.get_as(path, &self.authorization())
+    }
+
+    /// GET with the given `Authorization` header (empty: none).
+    pub fn get_as(&self, path: &str, authorization: &str) -> (u16, Value) {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if !authorization.is_empty() {
+            req = req.header("authorization", authorization);
+        }
+        Daemon::answer(req.call().expect("GET"))
+    }
+
+    /// POST raw bytes (as JSON) returning (status, JSON body), with the device token.
     pub fn post_raw(&self, path: &str, body: &[u8]) -> (u16, Value) {
-        Daemon::answer(
-            self.agent
-                .post(format!("{}{path}", self.base))
-                .header("content-type", "application/json")
-                .send(body)
-                .expect("POST"),
-        )
+        self.post_as(path, body, &self.authorization())
+    }
+
+    /// POST JSON bytes with the given `Authorization` header (empty: none).
+    pub fn post_as(&self, path: &str, body: &[u8], authorization: &str) -> (u16, Value) {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
+        if !authorization.is_empty() {
+            req = req.header("authorization", authorization);
+        }
+        Daemon::answer(req.send(body).expect("POST"))
     }
 
     /// POST JSON returning (status, JSON body).
@@ -310,7 +331,8 @@ impl Till {
         }
     }
 
-    fn own(&self) -> &Daemon {
+    /// The own daemon (started by [`Till::start`]), for requests with other headers.
+    pub fn running(&self) -> &Daemon {
         self.daemon
             .as_ref()
             .expect("the till's daemon is not running: call start() first")
@@ -318,12 +340,12 @@ impl Till {
 
     /// GET on the own daemon: (status, JSON).
     pub fn get(&self, path: &str) -> (u16, Value) {
-        self.own().get(path)
+        self.running().get(path)
     }
 
     /// POST JSON to the own daemon: (status, JSON).
     pub fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.own().post(path, body)
+        self.running().post(path, body)
     }
 
     /// Sells `lines` (`[(sku, qty)]`) through the own daemon; returns (sale_id, total).

@@ -1,0 +1,484 @@
+//! People at the till: users with PINs, login sessions, and the device token.
+//!
+//! - **Users** live in the store document, so every till knows them and anyone can log
+//!   in anywhere; only owner and manager devices may write them (the trust rules refuse
+//!   anything else, `kasir_sync::trust`). A PIN is kept only as its argon2id hash, with a
+//!   salt of its own, in PHC format; the PIN itself is never stored or logged.
+//! - **Sessions** are this till's own (SQLite `sessions`, never synced): a bearer token
+//!   of 32 random bytes, of which only the blake3 hash is stored, bound to a user and
+//!   expiring after [`SESSION_TTL_MS`]. A session stops working as soon as its user is
+//!   disabled on this till, which a disable made on any till reaches by sync.
+//! - The **device token** (`device.token` in the data directory, mode 0600) acts with
+//!   the device's own role, for scripts and the `kasir` command: whoever can read the
+//!   data directory already owns the device.
+//! - **Lockout**: [`MAX_PIN_FAILURES`] wrong PINs in a row lock a user out on this till
+//!   for [`LOCKOUT_MS`].
+
+use std::path::Path;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use kasir_crdt::store::{Role, User, UserRole};
+use kasir_sync::Membership;
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+use crate::node::Node;
+use kasir_sync::now_ms;
+
+/// The device token's file in the data directory.
+pub const DEVICE_TOKEN_FILE: &str = "device.token";
+/// How long a login session lasts: one long shift.
+pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+/// Wrong PINs in a row before a user is locked out on this till.
+pub const MAX_PIN_FAILURES: i64 = 5;
+/// How long a lockout lasts.
+pub const LOCKOUT_MS: i64 = 5 * 60 * 1000;
+
+/// Who makes a request: a logged-in user, or the device itself (its token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Principal {
+    /// A user logged in with a PIN.
+    User {
+        /// The user's id.
+        user_id: String,
+        /// Their name.
+        name: String,
+        /// Their role.
+        role: UserRole,
+    },
+    /// The device token: the device's own role.
+    Device {
+        /// What the device's roster role allows.
+        role: UserRole,
+    },
+}
+
+impl Principal {
+    /// What this principal may do.
+    pub fn role(&self) -> UserRole {
+        match self {
+            Principal::User { role, .. } | Principal::Device { role } => *role,
+        }
+    }
+
+    /// The user's name, when a person is logged in.
+    pub fn user_name(&self) -> Option<&str> {
+        match self {
+            Principal::User { name, .. } => Some(name),
+            Principal::Device { .. } => None,
+        }
+    }
+
+    /// The user's id, when a person is logged in.
+    pub fn user_id(&self) -> Option<&str> {
+        match self {
+            Principal::User { user_id, .. } => Some(user_id),
+            Principal::Device { .. } => None,
+        }
+    }
+}
+
+/// A user as the API shows it (never with the PIN hash).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// The user's id.
+    pub user_id: String,
+    /// Their name.
+    pub name: String,
+    /// Their role.
+    pub role: UserRole,
+    /// Whether they may log in.
+    pub active: bool,
+}
+
+impl UserInfo {
+    fn of(user_id: &str, user: &User) -> UserInfo {
+        UserInfo {
+            user_id: user_id.to_owned(),
+            name: user.name.clone(),
+            role: user.role,
+            active: user.active,
+        }
+    }
+}
+
+/// A new login session.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoginSession {
+    /// The bearer token (shown once; only its hash is kept).
+    pub token: String,
+    /// Who logged in.
+    pub user: UserInfo,
+}
+
+/// Checks that a PIN is 4 to 12 digits.
+pub fn validate_pin(pin: &str) -> Result<(), NodeError> {
+    if (4..=12).contains(&pin.len()) && pin.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(NodeError::Invalid("a PIN is 4 to 12 digits".into()))
+    }
+}
+
+/// The argon2id hash of a PIN, with a fresh salt, in PHC format.
+pub fn hash_pin(pin: &str) -> Result<String, NodeError> {
+    validate_pin(pin)?;
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    Argon2::default()
+        .hash_password(pin.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| NodeError::Invalid(format!("cannot hash the PIN: {e}")))
+}
+
+/// Whether `pin` matches a stored hash (a hash that does not parse matches nothing).
+pub fn pin_matches(hash: &str, pin: &str) -> bool {
+    PasswordHash::new(hash)
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(pin.as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    *blake3::hash(token.as_bytes()).as_bytes()
+}
+
+fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    format!("kt_{}", data_encoding::BASE64URL_NOPAD.encode(&bytes))
+}
+
+fn validate_name(name: &str) -> Result<String, NodeError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 40 || name.chars().any(char::is_control) {
+        return Err(NodeError::Invalid(
+            "a user's name is 1 to 40 printable characters".into(),
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// The device token of `dir`, created (mode 0600) if the directory has none.
+pub(crate) fn load_or_create_device_token(dir: &Path) -> Result<String, NodeError> {
+    let path = dir.join(DEVICE_TOKEN_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(t) if t.trim().starts_with("kt_") => return Ok(t.trim().to_owned()),
+        Ok(_) => {
+            return Err(NodeError::Corrupt(format!(
+                "{} is not a device token",
+                path.display()
+            )));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(NodeError::io(format!("reading {}", path.display()))(e)),
+    }
+    let token = new_token();
+    let tmp = dir.join(format!("{DEVICE_TOKEN_FILE}.tmp"));
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(NodeError::io(format!("writing {}", tmp.display())))?;
+        f.write_all(token.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(NodeError::io(format!("writing {}", tmp.display())))?;
+    }
+    std::fs::rename(&tmp, &path).map_err(NodeError::io(format!("writing {}", path.display())))?;
+    Ok(token)
+}
+
+/// Reads the device token of `dir` without creating one (the `kasir` command, talking
+/// to the daemon that holds the directory).
+pub fn read_device_token(dir: &Path) -> Option<String> {
+    std::fs::read_to_string(dir.join(DEVICE_TOKEN_FILE))
+        .ok()
+        .map(|t| t.trim().to_owned())
+}
+
+impl Node {
+    /// Registers the device token's hash (creating the token if the directory has
+    /// none); runs whenever the node opens.
+    pub(crate) fn ensure_device_token(&self) -> Result<(), NodeError> {
+        let token = load_or_create_device_token(&self.dir)?;
+        self.db.execute(
+            "INSERT OR IGNORE INTO sessions(token_hash, user_id, created_at_ms, expires_at_ms)
+             VALUES (?1, NULL, ?2, NULL)",
+            params![token_hash(&token).as_slice(), now_ms()],
+        )?;
+        Ok(())
+    }
+
+    /// The device token (`kasir token`).
+    pub fn device_token(&self) -> Result<String, NodeError> {
+        self.ensure_device_token()?;
+        load_or_create_device_token(&self.dir)
+    }
+
+    /// What the device token may do: the device's roster role as a user role.
+    pub fn device_principal(&self) -> Principal {
+        let role = match self.membership(self.device_id()) {
+            Membership::Member(Role::Owner) => UserRole::Owner,
+            Membership::Member(Role::Manager) => UserRole::Manager,
+            _ => UserRole::Cashier,
+        };
+        Principal::Device { role }
+    }
+
+    /// Every user, by name.
+    pub fn users(&self) -> Vec<UserInfo> {
+        let mut users: Vec<UserInfo> = self
+            .store
+            .users()
+            .iter()
+            .map(|(id, u)| UserInfo::of(id, u))
+            .collect();
+        users.sort_by(|a, b| a.name.cmp(&b.name).then(a.user_id.cmp(&b.user_id)));
+        users
+    }
+
+    fn require_people_admin(&self, by: &Principal, role: UserRole) -> Result<(), NodeError> {
+        self.require_admin("manage users")?;
+        if by.role() < UserRole::Manager {
+            return Err(NodeError::Forbidden(
+                "only a manager or owner may manage users".into(),
+            ));
+        }
+        if role > by.role() {
+            return Err(NodeError::Forbidden(format!(
+                "a {} may not manage an {}",
+                by.role().as_str(),
+                role.as_str()
+            )));
+        }
+        Ok(())
+    }
+
+    /// Adds a user (`kasir user add`): a manager or owner, on an owner or manager till;
+    /// nobody may add a user above their own role.
+    pub fn add_user(
+        &mut self,
+        by: &Principal,
+        name: &str,
+        role: UserRole,
+        pin: &str,
+    ) -> Result<UserInfo, NodeError> {
+        self.require_people_admin(by, role)?;
+        let name = validate_name(name)?;
+        let taken = self
+            .store
+            .users()
+            .iter()
+            .any(|(_, u)| u.active && u.name.to_lowercase() == name.to_lowercase());
+        if taken {
+            return Err(NodeError::Conflict(format!(
+                "an active user is already named {name}"
+            )));
+        }
+        let user_id = uuid::Uuid::now_v7().to_string();
+        let user = User {
+            name,
+            role,
+            pin_hash: hash_pin(pin)?,
+            active: true,
+            created_at_ms: now_ms(),
+            created_by: by
+                .user_id()
+                .map_or_else(|| self.device_id().to_string(), str::to_owned),
+        };
+        let now = now_ms();
+        self.write_store(|s| s.put_user(&user_id, &user, now))?;
+        tracing::info!(%user_id, role = role.as_str(), "added a user");
+        Ok(UserInfo::of(&user_id, &user))
+    }
+
+    fn user_by_id(&self, user_id: &str) -> Result<User, NodeError> {
+        self.store
+            .user(user_id)?
+            .ok_or_else(|| NodeError::NotFound(format!("user {user_id}")))
+    }
+
+    /// Disables a user: they cannot log in, and their sessions stop working on every
+    /// till once it has synced.
+    pub fn disable_user(&mut self, by: &Principal, user_id: &str) -> Result<(), NodeError> {
+        let mut user = self.user_by_id(user_id)?;
+        self.require_people_admin(by, user.role)?;
+        if !user.active {
+            return Ok(());
+        }
+        user.active = false;
+        let now = now_ms();
+        self.write_store(|s| s.put_user(user_id, &user, now))?;
+        self.db
+            .execute("DELETE FROM sessions WHERE user_id = ?1", params![user_id])?;
+        tracing::info!(%user_id, "disabled a user");
+        Ok(())
+    }
+
+    /// Sets a user's PIN: the user themself, or a manager or owner above them.
+    pub fn set_pin(&mut self, by: &Principal, user_id: &str, pin: &str) -> Result<(), NodeError> {
+        let mut user = self.user_by_id(user_id)?;
+        if by.user_id() != Some(user_id) {
+            self.require_people_admin(by, user.role)?;
+        } else {
+            self.require_admin("change a PIN")?;
+        }
+        user.pin_hash = hash_pin(pin)?;
+        let now = now_ms();
+        self.write_store(|s| s.put_user(user_id, &user, now))?;
+        self.db.execute(
+            "DELETE FROM pin_failures WHERE user_id = ?1",
+            params![user_id],
+        )?;
+        Ok(())
+    }
+
+    /// The active user named `name` (case-insensitive) or with id `user_id`.
+    fn find_user(
+        &self,
+        name: Option<&str>,
+        user_id: Option<&str>,
+    ) -> Result<(String, User), NodeError> {
+        let found = self
+            .store
+            .users()
+            .into_iter()
+            .find(|(id, u)| match (user_id, name) {
+                (Some(want), _) => id == want,
+                (None, Some(want)) => {
+                    u.active && u.name.to_lowercase() == want.trim().to_lowercase()
+                }
+                (None, None) => false,
+            });
+        match found {
+            Some(found) => Ok(found),
+            None if name.is_none() && user_id.is_none() => {
+                Err(NodeError::Invalid("name or user_id is required".into()))
+            }
+            // The same answer as a wrong PIN: a login does not tell who exists.
+            None => Err(NodeError::BadPin),
+        }
+    }
+
+    /// Checks a user's PIN, counting failures and locking the user out after
+    /// [`MAX_PIN_FAILURES`]. Returns the user on success.
+    pub fn check_pin(
+        &mut self,
+        name: Option<&str>,
+        user_id: Option<&str>,
+        pin: &str,
+    ) -> Result<UserInfo, NodeError> {
+        let (id, user) = self.find_user(name, user_id)?;
+        let now = now_ms();
+        let locked_until: i64 = self
+            .db
+            .query_row(
+                "SELECT locked_until_ms FROM pin_failures WHERE user_id = ?1",
+                params![id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or(0);
+        if locked_until > now {
+            return Err(NodeError::LockedOut {
+                until_ms: locked_until,
+            });
+        }
+        if !user.active || !pin_matches(&user.pin_hash, pin) {
+            let failures: i64 = self.db.query_row(
+                "INSERT INTO pin_failures(user_id, failures, locked_until_ms) VALUES (?1, 1, 0)
+                 ON CONFLICT(user_id) DO UPDATE SET failures = failures + 1
+                 RETURNING failures",
+                params![id],
+                |r| r.get(0),
+            )?;
+            tracing::warn!(user_id = %id, failures, "wrong PIN");
+            if failures >= MAX_PIN_FAILURES {
+                self.db.execute(
+                    "UPDATE pin_failures SET failures = 0, locked_until_ms = ?2 WHERE user_id = ?1",
+                    params![id, now + LOCKOUT_MS],
+                )?;
+                return Err(NodeError::LockedOut {
+                    until_ms: now + LOCKOUT_MS,
+                });
+            }
+            return Err(NodeError::BadPin);
+        }
+        self.db
+            .execute("DELETE FROM pin_failures WHERE user_id = ?1", params![id])?;
+        Ok(UserInfo::of(&id, &user))
+    }
+
+    /// Logs a user in with their PIN (`POST /v1/sessions`): a new session token.
+    pub fn login(
+        &mut self,
+        name: Option<&str>,
+        user_id: Option<&str>,
+        pin: &str,
+    ) -> Result<LoginSession, NodeError> {
+        let user = self.check_pin(name, user_id, pin)?;
+        let token = new_token();
+        let now = now_ms();
+        self.db.execute(
+            "INSERT INTO sessions(token_hash, user_id, created_at_ms, expires_at_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                token_hash(&token).as_slice(),
+                user.user_id,
+                now,
+                now + SESSION_TTL_MS
+            ],
+        )?;
+        tracing::info!(user_id = %user.user_id, "logged in");
+        Ok(LoginSession { token, user })
+    }
+
+    /// Ends the session of `token` (a device token is not ended this way).
+    pub fn logout(&mut self, token: &str) -> Result<(), NodeError> {
+        self.db.execute(
+            "DELETE FROM sessions WHERE token_hash = ?1 AND user_id IS NOT NULL",
+            params![token_hash(token).as_slice()],
+        )?;
+        Ok(())
+    }
+
+    /// Who `token` speaks for, or `Unauthenticated`.
+    pub fn authenticate(&self, token: &str) -> Result<Principal, NodeError> {
+        let row: Option<(Option<String>, Option<i64>)> = self
+            .db
+            .query_row(
+                "SELECT user_id, expires_at_ms FROM sessions WHERE token_hash = ?1",
+                params![token_hash(token).as_slice()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let unauthenticated = |why: &str| NodeError::Unauthenticated(why.to_owned());
+        let Some((user_id, expires)) = row else {
+            return Err(unauthenticated("unknown or ended session"));
+        };
+        if expires.is_some_and(|e| e <= now_ms()) {
+            return Err(unauthenticated("the session expired: log in again"));
+        }
+        let Some(user_id) = user_id else {
+            return Ok(self.device_principal());
+        };
+        match self.store.user(&user_id)? {
+            Some(user) if user.active => Ok(Principal::User {
+                user_id,
+                name: user.name,
+                role: user.role,
+            }),
+            _ => Err(unauthenticated("this user was disabled")),
+        }
+    }
+}
