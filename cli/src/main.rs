@@ -101,6 +101,12 @@ enum Command {
         /// Why.
         #[arg(long, default_value = "")]
         reason: String,
+        /// A supervisor (or above) approving, when this till acts as a cashier.
+        #[arg(long, requires = "approver_pin")]
+        approver: Option<String>,
+        /// The approver's PIN.
+        #[arg(long, requires = "approver")]
+        approver_pin: Option<String>,
     },
     /// List sales.
     Sales {
@@ -529,6 +535,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::User(UserCmd::List) => {
             let users = Backend::open(&dir)?.call::<api::ListUsers>(api::Empty {})?;
             emit(json_mode, &users, |v| {
+                if v.users.is_empty() {
+                    return "Belum ada pengguna (kasir user add)".to_owned();
+                }
                 v.users
                     .iter()
                     .map(|u| {
@@ -701,10 +710,24 @@ fn run(cli: Cli) -> Result<()> {
                 )
             })?;
         }
-        Command::Void { sale_id, reason } => {
+        Command::Void {
+            sale_id,
+            reason,
+            approver,
+            approver_pin,
+        } => {
+            let approval =
+                approver
+                    .zip(approver_pin)
+                    .map(|(name, pin)| kasir_node::people::Approval {
+                        name: Some(name),
+                        user_id: None,
+                        pin,
+                    });
             let voided = Backend::open(&dir)?.call::<api::VoidSale>(api::VoidRequest {
                 sale_id: sale_id.clone(),
                 reason,
+                approval,
             })?;
             emit(json_mode, &voided, |_| {
                 format!("Penjualan {sale_id} dibatalkan")

@@ -174,6 +174,9 @@ fn http_auth_pin_logins_lockout_and_roles() {
     ]);
     let ani = cashier["user_id"].as_str().expect("user id").to_owned();
     assert_eq!(cashier["role"], "cashier");
+    t.ok(&[
+        "product", "add", "--sku", "KOPI", "--name", "Kopi", "--price", "5000", "--stock", "10",
+    ]);
     t.start(&[]);
     let d = t.running();
 
@@ -221,6 +224,33 @@ fn http_auth_pin_logins_lockout_and_roles() {
         &manager,
     );
     assert_eq!((status, code(&body)), (403, "forbidden"), "{body}");
+
+    // A cashier's void needs a supervisor's (or above) PIN, and names the approver.
+    let sell = json!({"lines": [{"sku": "KOPI", "qty": 1}]}).to_string();
+    let (status, sale) = d.post_as("/v1/sales", sell.as_bytes(), &cashier_auth);
+    assert_eq!(status, 201, "a cashier sells: {sale}");
+    let void_path = format!("/v1/sales/{}/void", sale["sale_id"].as_str().expect("id"));
+    let (status, body) = d.post_as(&void_path, b"{\"reason\":\"salah\"}", &cashier_auth);
+    assert_eq!((status, code(&body)), (403, "approval_required"), "{body}");
+    let by_cashier = json!({"reason": "salah", "approval": {"name": "Ani", "pin": "135790"}});
+    let (status, body) = d.post_as(&void_path, by_cashier.to_string().as_bytes(), &cashier_auth);
+    assert_eq!(
+        (status, code(&body)),
+        (403, "forbidden"),
+        "a cashier approves nothing: {body}"
+    );
+    let wrong = json!({"reason": "salah", "approval": {"name": "Budi", "pin": "9999"}});
+    let (status, body) = d.post_as(&void_path, wrong.to_string().as_bytes(), &cashier_auth);
+    assert_eq!((status, code(&body)), (401, "bad_pin"), "{body}");
+    let approved = json!({"reason": "salah", "approval": {"name": "Budi", "pin": "2222"}});
+    let (status, body) = d.post_as(&void_path, approved.to_string().as_bytes(), &cashier_auth);
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["approved_by"], "Budi");
+    let (_, detail) = d.get(&format!(
+        "/v1/sales/{}",
+        sale["sale_id"].as_str().expect("id")
+    ));
+    assert_eq!(detail["status"], "voided", "{detail}");
 
     // Logging out ends the session.
     let resp = d

@@ -153,6 +153,9 @@ pub struct Void {
     /// Who.
     #[serde(default)]
     pub cashier: Option<String>,
+    /// Who approved it (a supervisor or above), when the cashier needed approval.
+    #[serde(default)]
+    pub approved_by: Option<String>,
     /// When (ms).
     pub at_ms: i64,
     /// The sale's lines, copied so the stock effect is known without the sale's ledger.

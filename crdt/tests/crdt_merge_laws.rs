@@ -659,6 +659,7 @@ impl World {
             sale_id: sale.id.clone(),
             reason: "salah input".into(),
             cashier: None,
+            approved_by: None,
             at_ms: self.tick(),
             lines: sale
                 .lines

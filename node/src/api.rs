@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
 use crate::node::Node;
-use crate::people::{Principal, UserInfo};
+use crate::people::{Action, Approval, Principal, UserInfo};
 use crate::profile::ProfileUpdate;
 pub use crate::tables::{ProductRow, SaleLineRow, SaleRow, StockRow};
 use kasir_crdt::store::UserRole;
@@ -357,6 +357,9 @@ pub struct VoidRequest {
     /// Why.
     #[serde(default)]
     pub reason: String,
+    /// A supervisor's (or above) PIN, when the person voiding is a cashier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
 }
 
 /// A recorded void.
@@ -364,6 +367,9 @@ pub struct VoidRequest {
 pub struct VoidOutcome {
     /// The void's id.
     pub void_id: String,
+    /// Who approved it, when approval was needed.
+    #[serde(default)]
+    pub approved_by: Option<String>,
 }
 
 /// A receipt as text.
@@ -722,9 +728,18 @@ impl Operation for VoidSale {
     const METHOD: Method = Method::Post;
     const PATH: &'static str = "/v1/sales/{sale_id}/void";
 
-    fn run(node: &mut Node, _: &OpContext, req: VoidRequest) -> Result<VoidOutcome, NodeError> {
+    fn run(node: &mut Node, ctx: &OpContext, req: VoidRequest) -> Result<VoidOutcome, NodeError> {
+        let by = ctx.principal()?.clone();
+        let approved_by = node.authorize(&by, Action::Void, req.approval.as_ref())?;
+        let void_id = node.void_sale_by(
+            &req.sale_id,
+            &req.reason,
+            by.user_name().map(str::to_owned),
+            approved_by.clone(),
+        )?;
         Ok(VoidOutcome {
-            void_id: node.void_sale(&req.sale_id, &req.reason)?,
+            void_id,
+            approved_by,
         })
     }
 }

@@ -88,6 +88,9 @@ pub enum NodeError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The action needs a higher role: a supervisor's (or above) PIN as `approval`.
+    #[error("{0}")]
+    ApprovalRequired(String),
     /// No valid credentials: no token, an unknown or expired one, a disabled user.
     #[error("{0}")]
     Unauthenticated(String),
@@ -134,6 +137,7 @@ impl NodeError {
             NodeError::Io { .. } | NodeError::Identity(_) => "io_error",
             NodeError::Poisoned => "internal",
             NodeError::Unauthenticated(_) => "unauthenticated",
+            NodeError::ApprovalRequired(_) => "approval_required",
             NodeError::BadPin => "bad_pin",
             // The contract's word for a locked-out login (423, see `http_status`).
             NodeError::LockedOut { .. } => "locked",
@@ -147,7 +151,7 @@ impl NodeError {
         }
         match self.code() {
             "unknown_sku" | "invalid_request" => 400,
-            "forbidden" => 403,
+            "forbidden" | "approval_required" => 403,
             "unauthenticated" | "bad_pin" => 401,
 
             "not_found" | "not_initialised" => 404,

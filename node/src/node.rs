@@ -1046,6 +1046,18 @@ impl Node {
 
     /// Voids a whole sale; its stock comes back.
     pub fn void_sale(&mut self, sale_id: &str, reason: &str) -> Result<String, NodeError> {
+        self.void_sale_by(sale_id, reason, None, None)
+    }
+
+    /// Voids a sale recording who did it and who approved it (the API decides whether
+    /// they may: `Node::authorize`).
+    pub fn void_sale_by(
+        &mut self,
+        sale_id: &str,
+        reason: &str,
+        cashier: Option<String>,
+        approved_by: Option<String>,
+    ) -> Result<String, NodeError> {
         let sale = self.sale(sale_id)?;
         if self.sale_status(sale_id)? == SaleStatus::Voided {
             return Err(NodeError::Conflict(format!(
@@ -1056,7 +1068,8 @@ impl Node {
             id: uuid::Uuid::now_v7().to_string(),
             sale_id: sale.id.clone(),
             reason: reason.chars().take(200).collect(),
-            cashier: None,
+            cashier,
+            approved_by,
             at_ms: now_ms(),
             lines: sale
                 .lines

@@ -81,6 +81,69 @@ impl Principal {
     }
 }
 
+/// What a person at the till may ask for; who may do it is [`PERMISSIONS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Ring up a sale.
+    Sell,
+    /// Open a cash shift.
+    OpenShift,
+    /// Void a whole sale.
+    Void,
+    /// Refund part of a sale.
+    Refund,
+    /// A discount above the store's threshold.
+    BigDiscount,
+    /// Sell at another price than the catalog's.
+    PriceOverride,
+    /// Print a receipt again.
+    Reprint,
+    /// Open the cash drawer without a sale.
+    OpenDrawer,
+    /// Adjust stock or record a stocktake.
+    StockAdjust,
+    /// Add, disable or re-PIN users.
+    ManageUsers,
+}
+
+/// The lowest role that may do each action without an approval: the permission table,
+/// kept as data (a role below it needs an `approval` from a user at or above it).
+pub const PERMISSIONS: &[(Action, UserRole)] = &[
+    (Action::Sell, UserRole::Cashier),
+    (Action::OpenShift, UserRole::Cashier),
+    (Action::Void, UserRole::Supervisor),
+    (Action::Refund, UserRole::Supervisor),
+    (Action::BigDiscount, UserRole::Supervisor),
+    (Action::PriceOverride, UserRole::Supervisor),
+    (Action::Reprint, UserRole::Supervisor),
+    (Action::OpenDrawer, UserRole::Supervisor),
+    (Action::StockAdjust, UserRole::Supervisor),
+    (Action::ManageUsers, UserRole::Manager),
+];
+
+/// The lowest role that may do `action` (the owner, for an action missing from the
+/// table: nothing is allowed by omission).
+pub fn required_role(action: Action) -> UserRole {
+    PERMISSIONS
+        .iter()
+        .find(|(a, _)| *a == action)
+        .map_or(UserRole::Owner, |(_, r)| *r)
+}
+
+/// A PIN-backed approval carried in a request: a user at or above the action's role.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Approval {
+    /// The approver's name…
+    #[serde(default)]
+    pub name: Option<String>,
+    /// …or id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Their PIN.
+    pub pin: String,
+}
+
 /// A user as the API shows it (never with the PIN hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserInfo {
@@ -417,6 +480,40 @@ impl Node {
         self.db
             .execute("DELETE FROM pin_failures WHERE user_id = ?1", params![id])?;
         Ok(UserInfo::of(&id, &user))
+    }
+
+    /// Whether `by` may do `action`: by their own role, or with `approval` from a user
+    /// whose role suffices (their PIN checked, failures counted). Returns the approver's
+    /// name when one was needed.
+    pub fn authorize(
+        &mut self,
+        by: &Principal,
+        action: Action,
+        approval: Option<&Approval>,
+    ) -> Result<Option<String>, NodeError> {
+        let needed = required_role(action);
+        if by.role() >= needed {
+            return Ok(None);
+        }
+        let Some(approval) = approval else {
+            return Err(NodeError::ApprovalRequired(format!(
+                "this needs a {}'s approval (\"approval\": {{\"name\", \"pin\"}})",
+                needed.as_str()
+            )));
+        };
+        let approver = self.check_pin(
+            approval.name.as_deref(),
+            approval.user_id.as_deref(),
+            &approval.pin,
+        )?;
+        if approver.role < needed {
+            return Err(NodeError::Forbidden(format!(
+                "{} is a {} and may not approve this",
+                approver.name,
+                approver.role.as_str()
+            )));
+        }
+        Ok(Some(approver.name))
     }
 
     /// Logs a user in with their PIN (`POST /v1/sessions`): a new session token.

@@ -112,6 +112,7 @@ fn voids_before_sales_replays_stale_products_and_poison_records() {
             sale_id: "s1".into(),
             reason: "salah input".into(),
             cashier: None,
+            approved_by: None,
             at_ms: AT + 60_000,
             lines: vec![StockLine {
                 sku: "KOPI".into(),

@@ -28,6 +28,17 @@ fn relay_down_while_three_tills_sell_then_postgres_and_kafka_match_exactly() {
 
     // The store begins on a till, and its owner hands it to the relay.
     let mut a = Till::with_products("Warung Bu Sri", "A1", &SKUS, 500);
+    // A supervisor approves voids on the plain tills (which act as cashiers).
+    a.ok(&[
+        "user",
+        "add",
+        "--name",
+        "Sari",
+        "--role",
+        "supervisor",
+        "--pin",
+        "4321",
+    ]);
     let store = a.store_id();
     let ticket = relay.adopt_ticket(&tenant, &store);
     let adopted = a.ok(&["join", &ticket]);
@@ -66,7 +77,14 @@ fn relay_down_while_three_tills_sell_then_postgres_and_kafka_match_exactly() {
         &format!("/v1/sales/{voided}/void"),
         &json!({"reason": "salah input"}),
     );
+    assert_eq!(status, 403, "a cashier's void needs approval: {v}");
+    assert_eq!(v["error"]["code"], "approval_required", "{v}");
+    let (status, v) = b.post(
+        &format!("/v1/sales/{voided}/void"),
+        &json!({"reason": "salah input", "approval": {"name": "Sari", "pin": "4321"}}),
+    );
     assert!(status == 200 || status == 201, "void: {status} {v}");
+    assert_eq!(v["approved_by"], "Sari", "{v}");
     let (status, v) = c.post(
         "/v1/stock/movements",
         &json!({"kind": "receive", "sku": "GULA", "qty": 24}),

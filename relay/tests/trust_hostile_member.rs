@@ -280,6 +280,7 @@ fn a_hostile_member_is_refused_by_honest_tills_and_the_relay() {
                     sale_id: sale_b.clone(),
                     reason: "forged".into(),
                     cashier: None,
+                    approved_by: None,
                     at_ms: kasir_sync::now_ms(),
                     lines: Vec::new(),
                 })?;
