@@ -14,24 +14,11 @@ use std::path::{Path, PathBuf};
 
 use kasir_testkit::pg::{fresh_database, postgres};
 use kasir_testkit::relay::RelayProc;
-use kasir_testkit::{Till, totals, wait_for};
+use kasir_testkit::{Till, copy_dir, totals, wait_for};
 use serde_json::Value;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/legacy-a46887f")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("mkdir");
-    for entry in std::fs::read_dir(from).expect("fixture dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 fn sale_ids(till: &Till) -> Vec<String> {

@@ -1239,14 +1239,10 @@ impl Node {
     pub fn store_ledger(&mut self, ledger: &mut LedgerDoc) -> Result<usize, NodeError> {
         let meta = ledger.meta().clone();
         let id = ledger.doc().id();
-        let me = self.device_id();
-        let sigs = ledger
-            .doc()
-            .changes_after(&[])
-            .iter()
-            .filter(|c| kasir_crdt::author::actor_device(&c.actor) == Some(me))
-            .map(|c| kasir_sync::trust::ChangeSig::sign(&self.identity, &c.hash))
-            .collect();
+        let sigs = kasir_sync::trust::ChangeSig::sign_own(
+            &self.identity,
+            &ledger.doc().changes_after(&[]),
+        );
         let chunk = Chunk {
             bytes: ledger.doc().save(),
             heads: ledger.doc().heads_hash(),

@@ -270,22 +270,32 @@ pub fn read_device_token(dir: &Path) -> Option<String> {
 }
 
 impl Node {
-    /// Registers the device token's hash (creating the token if the directory has
-    /// none); runs whenever the node opens.
-    pub(crate) fn ensure_device_token(&self) -> Result<(), NodeError> {
+    /// The device token, created if the directory has none, with its hash registered;
+    /// runs whenever the node opens (a read only, once the token is registered).
+    pub(crate) fn ensure_device_token(&self) -> Result<String, NodeError> {
         let token = load_or_create_device_token(&self.dir)?;
-        self.db.execute(
-            "INSERT OR IGNORE INTO sessions(token_hash, user_id, created_at_ms, expires_at_ms)
-             VALUES (?1, NULL, ?2, NULL)",
-            params![token_hash(&token).as_slice(), now_ms()],
-        )?;
-        Ok(())
+        let hash = token_hash(&token);
+        let known: Option<i64> = self
+            .db
+            .query_row(
+                "SELECT 1 FROM sessions WHERE token_hash = ?1",
+                params![hash.as_slice()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if known.is_none() {
+            self.db.execute(
+                "INSERT INTO sessions(token_hash, user_id, created_at_ms, expires_at_ms)
+                 VALUES (?1, NULL, ?2, NULL)",
+                params![hash.as_slice(), now_ms()],
+            )?;
+        }
+        Ok(token)
     }
 
     /// The device token (`kasir token`).
     pub fn device_token(&self) -> Result<String, NodeError> {
-        self.ensure_device_token()?;
-        load_or_create_device_token(&self.dir)
+        self.ensure_device_token()
     }
 
     /// What the device token may do: the device's roster role as a user role.

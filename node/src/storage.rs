@@ -11,7 +11,6 @@
 
 use std::path::Path;
 
-use kasir_crdt::author::actor_device;
 use kasir_crdt::{ActorId, Doc, DocId, DocKind};
 use kasir_sync::Identity;
 use kasir_sync::trust::ChangeSig;
@@ -315,13 +314,7 @@ impl Chunk {
         if UNSIGNED_BASELINE.load(std::sync::atomic::Ordering::Relaxed) {
             return Chunk::merged(doc, Vec::new());
         }
-        let me = identity.device_id();
-        let sigs = doc
-            .unsaved_changes()
-            .iter()
-            .filter(|c| actor_device(&c.actor) == Some(me))
-            .map(|c| ChangeSig::sign(identity, &c.hash))
-            .collect();
+        let sigs = ChangeSig::sign_own(identity, &doc.unsaved_changes());
         let bytes = doc.save_incremental();
         Chunk {
             bytes,

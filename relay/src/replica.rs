@@ -299,16 +299,9 @@ impl StoreReplica {
     /// Queues the store document's unsaved changes (after a local write such as an
     /// admission) for persisting.
     pub fn queue_store_write(&mut self) -> Result<(), ReplicaError> {
-        let me = self.signer.device_id();
         let signer = self.signer.clone();
         let store = self.store_doc()?;
-        let sigs: Vec<ChangeSig> = store
-            .doc()
-            .unsaved_changes()
-            .iter()
-            .filter(|c| kasir_crdt::author::actor_device(&c.actor) == Some(me))
-            .map(|c| ChangeSig::sign(&signer, &c.hash))
-            .collect();
+        let sigs = ChangeSig::sign_own(&signer, &store.doc().unsaved_changes());
         let bytes = store.doc().save_incremental();
         if !bytes.is_empty() {
             self.add_sigs(sigs.clone());

@@ -75,6 +75,17 @@ impl ChangeSig {
         }
     }
 
+    /// Signs those of `changes` that `identity` wrote (its device's actors); changes
+    /// every replica makes alike, or other devices wrote, get no signature from it.
+    pub fn sign_own(identity: &Identity, changes: &[IncomingChange]) -> Vec<ChangeSig> {
+        let me = identity.device_id();
+        changes
+            .iter()
+            .filter(|c| actor_device(&c.actor) == Some(me))
+            .map(|c| ChangeSig::sign(identity, &c.hash))
+            .collect()
+    }
+
     /// The signing device.
     pub fn signer(&self) -> DeviceId {
         DeviceId(self.signer)

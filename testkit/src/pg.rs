@@ -200,31 +200,9 @@ impl Cluster {
     /// Runs `sql` in database `db` through `psql` (unaligned, tuples only, stop on the
     /// first error) and returns what it printed, e.g. `"1\n"` for `SELECT 1`.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, ClusterError> {
-        if !self.running {
-            return Err(ClusterError::NotRunning(self.data.clone()));
-        }
-        let psql = self.client_program("psql");
-        let mut cmd = Command::new(&psql);
-        cmd.args([
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-        ])
-        .arg("-p")
-        .arg(self.port.to_string())
-        .arg("-d")
-        .arg(db)
-        .arg("-c")
-        .arg(sql)
-        .env("PGCONNECT_TIMEOUT", "10");
-        let what = format!("{} -p {} -d {db} -c {sql:?}", psql.display(), self.port);
+        let mut cmd = self.psql_command(db)?;
+        cmd.args(["-A", "-t", "-c", sql]);
+        let what = format!("psql -p {} -d {db} -c {sql:?}", self.port);
         let out = run(&mut cmd, &what)?;
         if !out.status.success() {
             return Err(command_err(what, &out, None));
@@ -232,14 +210,12 @@ impl Cluster {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// Runs the SQL script `file` (a `pg_dump` in plain format, say) in database `db`
-    /// through `psql -f`, stopping at the first error.
-    pub fn run_file(&self, db: &str, file: &Path) -> Result<(), ClusterError> {
+    /// `psql` on database `db` of this cluster, quiet, stopping at the first error.
+    fn psql_command(&self, db: &str) -> Result<Command, ClusterError> {
         if !self.running {
             return Err(ClusterError::NotRunning(self.data.clone()));
         }
-        let psql = self.client_program("psql");
-        let mut cmd = Command::new(&psql);
+        let mut cmd = Command::new(self.client_program("psql"));
         cmd.args([
             "-X",
             "-q",
@@ -254,15 +230,16 @@ impl Cluster {
         .arg(self.port.to_string())
         .arg("-d")
         .arg(db)
-        .arg("-f")
-        .arg(file)
         .env("PGCONNECT_TIMEOUT", "10");
-        let what = format!(
-            "{} -p {} -d {db} -f {}",
-            psql.display(),
-            self.port,
-            file.display()
-        );
+        Ok(cmd)
+    }
+
+    /// Runs the SQL script `file` (a `pg_dump` in plain format, say) in database `db`
+    /// through `psql -f`, stopping at the first error.
+    pub fn run_file(&self, db: &str, file: &Path) -> Result<(), ClusterError> {
+        let mut cmd = self.psql_command(db)?;
+        cmd.arg("-f").arg(file);
+        let what = format!("psql -p {} -d {db} -f {}", self.port, file.display());
         let out = run(&mut cmd, &what)?;
         if !out.status.success() {
             return Err(command_err(what, &out, None));

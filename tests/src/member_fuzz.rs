@@ -15,7 +15,7 @@
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use arbitrary::Arbitrary;
@@ -177,18 +177,12 @@ fn who_index(w: Who) -> u8 {
 
 impl World {
     fn device(&self, w: Who) -> DeviceId {
-        match w {
-            Who::Owner => self.owner,
-            other => self.keys[&who_index(other)].device_id(),
-        }
+        self.keys[&who_index(w)].device_id()
     }
 
-    /// Signs as `w` (the owner's key is the till's own, loaded from its directory).
+    /// Signs as `w` (the owner's key is the till's own).
     fn identity(&self, w: Who) -> Identity {
-        match w {
-            Who::Owner => Identity::load(self.template.path()).expect("owner key"),
-            other => self.keys[&who_index(other)].clone(),
-        }
+        self.keys[&who_index(w)].clone()
     }
 }
 
@@ -202,19 +196,6 @@ fn scratch() -> tempfile::TempDir {
         return dir;
     }
     tempfile::tempdir().expect("tempdir")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).expect("read template") {
-        let entry = entry.expect("entry");
-        let target: PathBuf = to.join(entry.file_name());
-        if entry.file_type().expect("type").is_dir() {
-            std::fs::create_dir_all(&target).expect("mkdir");
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).expect("copy");
-        }
-    }
 }
 
 fn world() -> &'static World {
@@ -259,6 +240,7 @@ fn world() -> &'static World {
         {
             keys.insert(who_index(w), Identity::from_secret_bytes([i as u8 + 1; 32]));
         }
+        keys.insert(who_index(Who::Owner), node.identity().clone());
         for (w, role) in [
             (Who::Manager, Role::Manager),
             (Who::Till, Role::Till),
@@ -370,12 +352,12 @@ fn apply(w: &World, write: &Write, doc: Doc) -> Result<Doc, DocError> {
         }
         Write::Nest { depth } => {
             let mut doc = doc;
-            let am = doc.automerge();
-            let root = if doc_kind_key(am).is_some() {
+            let root = if doc.kind() == DocKind::Ledger {
                 "sales"
             } else {
                 "products"
             };
+            let am = doc.automerge();
             let mut obj = match am.get(&automerge::ROOT, root).map_err(DocError::from)? {
                 Some((automerge::Value::Object(ObjType::Map), id)) => id,
                 _ => am
@@ -449,11 +431,6 @@ fn apply(w: &World, write: &Write, doc: Doc) -> Result<Doc, DocError> {
     }
 }
 
-/// Whether the document has a ledger's `till` field (to nest under its records).
-fn doc_kind_key(am: &automerge::AutoCommit) -> Option<()> {
-    am.get(&automerge::ROOT, "till").ok().flatten().map(|_| ())
-}
-
 /// Whether an edit could pass the rules: by a device entitled to write the document,
 /// signed with its own key. (Generous: the rules refuse more, e.g. a till's store edit
 /// other than its own address.) Everything else must leave the document alone.
@@ -484,7 +461,7 @@ pub fn run(input: &Input) {
         return;
     }
     let dir = scratch();
-    copy_dir(w.template.path(), dir.path());
+    kasir_testkit::copy_dir(w.template.path(), dir.path());
     let mut till = Node::open(dir.path()).expect("open the till");
     let relay_id = w.device(Who::Relay);
     let mut relay = StoreReplica::new(
