@@ -285,6 +285,7 @@ pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
                     code: sku.into(),
                     qty,
                     discount: 0,
+                    price: None,
                 }
             })
             .collect();
@@ -301,6 +302,7 @@ pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
             items,
             payments,
             cashier: Some(["Ani", "Budi", "Citra"][till].into()),
+            approval: None,
         };
         let out = {
             let mut node = lock(&nodes[till])?;

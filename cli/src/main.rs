@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use kasir_crdt::Qty;
 use kasir_crdt::money::format_rupiah;
-use kasir_crdt::records::{MovementKind, Payment};
+use kasir_crdt::records::{CashMoveKind, MovementKind, Payment};
 use kasir_node::api::{self, InitOptions, MovementInput, ProductInput, SaleItem, SaleRequest};
 use kasir_node::daemon::{self, RunOptions};
 use kasir_node::lan::NetConfig;
@@ -23,6 +23,7 @@ use crate::client::Backend;
 mod client;
 mod demo;
 mod join;
+mod render;
 
 #[derive(Parser)]
 #[command(
@@ -93,6 +94,8 @@ enum Command {
         /// Cashier name.
         #[arg(long)]
         cashier: Option<String>,
+        #[command(flatten)]
+        approver: ApproverArgs,
     },
     /// Void a whole sale (its stock comes back).
     Void {
@@ -101,12 +104,30 @@ enum Command {
         /// Why.
         #[arg(long, default_value = "")]
         reason: String,
-        /// A supervisor (or above) approving, when this till acts as a cashier.
-        #[arg(long, requires = "approver_pin")]
-        approver: Option<String>,
-        /// The approver's PIN.
-        #[arg(long, requires = "approver")]
-        approver_pin: Option<String>,
+        #[command(flatten)]
+        approver: ApproverArgs,
+    },
+    /// Refund part of a sale (its goods come back, its money goes out).
+    Refund {
+        /// The sale id.
+        sale_id: String,
+        /// A returned item `SKU` or `SKUxQTY` (repeatable).
+        #[arg(long = "item", required = true)]
+        items: Vec<String>,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        approver: ApproverArgs,
+    },
+    /// The day's reports.
+    #[command(subcommand)]
+    Report(ReportCmd),
+    /// Who did what, when, on which till, approved by whom.
+    Audit {
+        /// Business date YYYY-MM-DD (today when omitted).
+        #[arg(long)]
+        date: Option<String>,
     },
     /// List sales.
     Sales {
@@ -353,6 +374,41 @@ enum StockCmd {
         /// What was counted.
         #[arg(long)]
         counted: String,
+        #[command(flatten)]
+        approver: ApproverArgs,
+    },
+}
+
+/// A supervisor's (or above) approval, for what this till's role may not do alone.
+#[derive(Args)]
+struct ApproverArgs {
+    /// A supervisor (or above) approving, when this till acts as a cashier.
+    #[arg(long, requires = "approver_pin")]
+    approver: Option<String>,
+    /// The approver's PIN.
+    #[arg(long, requires = "approver")]
+    approver_pin: Option<String>,
+}
+
+impl ApproverArgs {
+    fn approval(self) -> Option<kasir_node::people::Approval> {
+        self.approver
+            .zip(self.approver_pin)
+            .map(|(name, pin)| kasir_node::people::Approval {
+                name: Some(name),
+                user_id: None,
+                pin,
+            })
+    }
+}
+
+#[derive(Subcommand)]
+enum ReportCmd {
+    /// The Z-report (laporan harian): per till and for the store.
+    Z {
+        /// Business date YYYY-MM-DD (today when omitted).
+        #[arg(long)]
+        date: Option<String>,
     },
 }
 
@@ -367,6 +423,8 @@ struct MoveArgs {
     /// Note.
     #[arg(long)]
     note: Option<String>,
+    #[command(flatten)]
+    approver: ApproverArgs,
 }
 
 // Parsed once per process: the size of the largest variant does not matter.
@@ -383,14 +441,26 @@ enum StoreCmd {
 enum ShiftCmd {
     /// Open a shift with the cash in the drawer.
     Open {
-        /// Cashier.
+        /// Cashier (the device acts; a logged-in user is named by their session).
         #[arg(long)]
         cashier: String,
         /// Opening cash in rupiah.
         #[arg(long, default_value = "0")]
         cash: String,
     },
-    /// Close the shift with the counted cash.
+    /// Cash put into or taken out of the drawer, with a reason.
+    Cash {
+        /// `in` or `out`.
+        #[arg(long)]
+        kind: String,
+        /// Amount in rupiah.
+        #[arg(long)]
+        amount: String,
+        /// Why (change float, paying a supplier, a bank deposit).
+        #[arg(long)]
+        note: String,
+    },
+    /// Close the shift with the counted cash (laporan tutup kasir).
     Close {
         /// Counted cash in rupiah.
         #[arg(long)]
@@ -452,6 +522,7 @@ fn parse_item(s: &str) -> Result<SaleItem> {
         code: code.to_owned(),
         qty,
         discount: 0,
+        price: None,
     })
 }
 
@@ -663,6 +734,7 @@ fn run(cli: Cli) -> Result<()> {
                     qty: Some(parse_qty(&a.qty)?),
                     counted: None,
                     note: a.note,
+                    approval: a.approver.approval(),
                 },
                 StockCmd::Adjust(a) => MovementInput {
                     kind: MovementKind::Adjust,
@@ -670,13 +742,19 @@ fn run(cli: Cli) -> Result<()> {
                     qty: Some(parse_qty(&a.qty)?),
                     counted: None,
                     note: a.note,
+                    approval: a.approver.approval(),
                 },
-                StockCmd::Opname { sku, counted } => MovementInput {
+                StockCmd::Opname {
+                    sku,
+                    counted,
+                    approver,
+                } => MovementInput {
                     kind: MovementKind::Opname,
                     sku,
                     qty: None,
                     counted: Some(parse_qty(&counted)?),
                     note: None,
+                    approval: approver.approval(),
                 },
             };
             let moved = Backend::open(&dir)?.call::<api::RecordMovement>(input)?;
@@ -689,6 +767,7 @@ fn run(cli: Cli) -> Result<()> {
             payments,
             client_id,
             cashier,
+            approver,
         } => {
             let req = SaleRequest {
                 client_id,
@@ -698,6 +777,7 @@ fn run(cli: Cli) -> Result<()> {
                     .map(|s| parse_payment(s))
                     .collect::<Result<_>>()?,
                 cashier,
+                approval: approver.approval(),
             };
             let sold = Backend::open(&dir)?.call::<api::Sell>(req)?;
             emit(json_mode, &sold, |v| {
@@ -714,16 +794,8 @@ fn run(cli: Cli) -> Result<()> {
             sale_id,
             reason,
             approver,
-            approver_pin,
         } => {
-            let approval =
-                approver
-                    .zip(approver_pin)
-                    .map(|(name, pin)| kasir_node::people::Approval {
-                        name: Some(name),
-                        user_id: None,
-                        pin,
-                    });
+            let approval = approver.approval();
             let voided = Backend::open(&dir)?.call::<api::VoidSale>(api::VoidRequest {
                 sale_id: sale_id.clone(),
                 reason,
@@ -816,20 +888,77 @@ fn run(cli: Cli) -> Result<()> {
             })?;
         }
         Command::Shift(cmd) => {
-            let mut node = local_only(
-                &dir,
-                "shifts are opened and closed on the till itself; stop `kasir run` first",
-            )?;
-            let v = match cmd {
+            let mut backend = Backend::open(&dir)?;
+            match cmd {
                 ShiftCmd::Open { cashier, cash } => {
-                    json!({ "shift_id": node.open_shift(&cashier, parse_amount(&cash)?)? })
+                    let opened = backend.call::<api::OpenShiftOp>(api::OpenShiftRequest {
+                        opening_cash: parse_amount(&cash)?,
+                        cashier: Some(cashier),
+                    })?;
+                    emit(json_mode, &opened, |v| {
+                        format!("Shift {} dibuka", v.shift_id)
+                    })?;
+                }
+                ShiftCmd::Cash { kind, amount, note } => {
+                    let kind = match kind.to_lowercase().as_str() {
+                        "in" | "masuk" => CashMoveKind::In,
+                        "out" | "keluar" => CashMoveKind::Out,
+                        other => bail!("cash kind {other:?}: use in or out"),
+                    };
+                    let moved = backend.call::<api::ShiftCash>(api::CashRequest {
+                        kind,
+                        amount: parse_amount(&amount)?,
+                        note,
+                    })?;
+                    emit(json_mode, &moved, |v| {
+                        format!("Kas dicatat ({})", v.cash_id)
+                    })?;
                 }
                 ShiftCmd::Close { counted } => {
-                    let (expected, counted) = node.close_shift(parse_amount(&counted)?)?;
-                    json!({ "expected_cash": expected, "counted_cash": counted, "difference": counted - expected })
+                    let report = backend.call::<api::CloseShift>(api::CloseShiftRequest {
+                        counted_cash: parse_amount(&counted)?,
+                    })?;
+                    emit(json_mode, &report, render::shift_report)?;
                 }
-            };
-            emit(json_mode, &v, |v| v.to_string())?;
+            }
+        }
+        Command::Refund {
+            sale_id,
+            items,
+            reason,
+            approver,
+        } => {
+            let lines = items
+                .iter()
+                .map(|s| {
+                    parse_item(s).map(|i| api::RefundItem {
+                        sku: i.code,
+                        qty: i.qty,
+                    })
+                })
+                .collect::<Result<_>>()?;
+            let refunded = Backend::open(&dir)?.call::<api::RefundSale>(api::RefundRequest {
+                sale_id: sale_id.clone(),
+                lines,
+                reason,
+                approval: approver.approval(),
+            })?;
+            emit(json_mode, &refunded, |v| {
+                format!(
+                    "Retur {}: {} dikembalikan ({})",
+                    v.refund_id,
+                    format_rupiah(v.amount),
+                    v.method
+                )
+            })?;
+        }
+        Command::Report(ReportCmd::Z { date }) => {
+            let z = Backend::open(&dir)?.call::<api::GetZReport>(api::DateQuery { date })?;
+            emit(json_mode, &z, render::z_report)?;
+        }
+        Command::Audit { date } => {
+            let trail = Backend::open(&dir)?.call::<api::GetAudit>(api::DateQuery { date })?;
+            emit(json_mode, &trail, render::audit)?;
         }
         Command::Run {
             listen,

@@ -532,6 +532,17 @@ impl Doc {
             .ok_or_else(|| DocError::Corrupt("lazy map change was not produced".into()))
     }
 
+    /// The object id of a top-level map added after genesis to a *single-writer*
+    /// document (a ledger), created in the pending change when missing. Only the one
+    /// writer ever creates it, so no two replicas can create it twice; the creation
+    /// travels, signed, with the first record written into it.
+    pub(crate) fn own_root_map(&mut self, key: &'static str) -> Result<ObjId, DocError> {
+        if let Some(obj) = self.existing_root_map(key) {
+            return Ok(obj);
+        }
+        Ok(self.am.put_object(ROOT, key, ObjType::Map)?)
+    }
+
     /// The object id of a lazily added top-level map, if this replica has it.
     pub(crate) fn existing_root_map(&self, key: &str) -> Option<ObjId> {
         match self.am.get(ROOT, key) {

@@ -9,7 +9,9 @@ use automerge::ActorId;
 use crate::doc::{Doc, DocError, GenesisValue};
 use crate::ids::{BusinessDate, DeviceId, DocId, DocKind, StoreId};
 use crate::money::Qty;
-use crate::records::{MovementKind, Refund, Sale, ShiftClose, ShiftOpen, StockMovement, Void};
+use crate::records::{
+    AuditEvent, CashMove, MovementKind, Refund, Sale, ShiftClose, ShiftOpen, StockMovement, Void,
+};
 
 const SALES: &str = "sales";
 const VOIDS: &str = "voids";
@@ -18,6 +20,10 @@ const MOVEMENTS: &str = "movements";
 const SHIFTS_OPEN: &str = "shifts_open";
 const SHIFTS_CLOSE: &str = "shifts_close";
 const FEEDBACK: &str = "feedback";
+/// Added after the first ledgers: created by the till with its first record.
+const CASH_MOVES: &str = "cash_moves";
+/// Added after the first ledgers: created by the till with its first record.
+const AUDIT: &str = "audit";
 
 /// Who wrote a ledger and for which day.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +66,10 @@ pub struct LedgerRecords {
     pub shift_opens: Vec<ShiftOpen>,
     /// Shift closings.
     pub shift_closes: Vec<ShiftClose>,
+    /// Cash put into or taken out of the drawer.
+    pub cash_moves: Vec<CashMove>,
+    /// Audit events.
+    pub audit: Vec<AuditEvent>,
     /// Feedback records (e.g. ML corrections), with their ids.
     pub feedback: Vec<(String, serde_json::Value)>,
     /// Records that did not decode (reported, skipped).
@@ -151,7 +161,10 @@ impl LedgerDoc {
         record: &T,
         at_ms: i64,
     ) -> Result<bool, DocError> {
-        let obj = self.doc.root_map(map)?;
+        let obj = match map {
+            CASH_MOVES | AUDIT => self.doc.own_root_map(map)?,
+            _ => self.doc.root_map(map)?,
+        };
         if self.doc.has_key(&obj, id) {
             return Ok(false);
         }
@@ -191,6 +204,16 @@ impl LedgerDoc {
     /// Records a shift closing.
     pub fn record_shift_close(&mut self, close: &ShiftClose) -> Result<bool, DocError> {
         self.append(SHIFTS_CLOSE, &close.id, close, close.at_ms)
+    }
+
+    /// Records cash put into or taken out of the drawer.
+    pub fn record_cash_move(&mut self, cash: &CashMove) -> Result<bool, DocError> {
+        self.append(CASH_MOVES, &cash.id, cash, cash.at_ms)
+    }
+
+    /// Records an audit event.
+    pub fn record_audit(&mut self, event: &AuditEvent) -> Result<bool, DocError> {
+        self.append(AUDIT, &event.id, event, event.at_ms)
     }
 
     /// Records free-form feedback (e.g. an ML correction) as JSON under `id`.
@@ -247,6 +270,16 @@ impl LedgerDoc {
         self.all(SHIFTS_CLOSE)
     }
 
+    /// All cash moves.
+    pub fn cash_moves(&self) -> Vec<Result<CashMove, DocError>> {
+        self.all_late(CASH_MOVES)
+    }
+
+    /// All audit events.
+    pub fn audit_events(&self) -> Vec<Result<AuditEvent, DocError>> {
+        self.all_late(AUDIT)
+    }
+
     /// All feedback records.
     pub fn feedback(&self) -> Vec<Result<serde_json::Value, DocError>> {
         self.all(FEEDBACK)
@@ -267,20 +300,68 @@ impl LedgerDoc {
         }
     }
 
+    /// The records of a map added after genesis (none when the till never wrote one).
+    fn all_late<T: serde::de::DeserializeOwned>(
+        &self,
+        map: &'static str,
+    ) -> Vec<Result<T, DocError>> {
+        match self.doc.existing_root_map(map) {
+            Some(obj) => self.doc.records(&obj).collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Every record of the ledger, and how many did not decode.
+    pub fn all_records(&self) -> (LedgerRecords, usize) {
+        fn keep<T>(bad: &mut usize, all: Vec<Result<T, DocError>>) -> Vec<T> {
+            let n = all.len();
+            let ok: Vec<T> = all.into_iter().flatten().collect();
+            *bad += n - ok.len();
+            ok
+        }
+        let mut bad = 0;
+        let feedback = match self.doc.root_map(FEEDBACK) {
+            Ok(obj) => self
+                .doc
+                .keys(&obj)
+                .filter_map(|k| match self.doc.get_record(&obj, &k) {
+                    Ok(Some(v)) => Some((k, v)),
+                    _ => None,
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        let recs = LedgerRecords {
+            sales: keep(&mut bad, self.sales()),
+            voids: keep(&mut bad, self.voids()),
+            refunds: keep(&mut bad, self.refunds()),
+            movements: keep(&mut bad, self.movements()),
+            shift_opens: keep(&mut bad, self.shift_opens()),
+            shift_closes: keep(&mut bad, self.shift_closes()),
+            cash_moves: keep(&mut bad, self.cash_moves()),
+            audit: keep(&mut bad, self.audit_events()),
+            feedback,
+            undecodable: 0,
+        };
+        (
+            LedgerRecords {
+                undecodable: bad,
+                ..recs
+            },
+            bad,
+        )
+    }
+
     /// The records added by changes after `before` (what a merge brought in).
     pub fn records_since(&mut self, before: &[automerge::ChangeHash]) -> LedgerRecords {
         let mut out = LedgerRecords::default();
         for (map, key) in self.doc.changed_records(before) {
-            let Ok(obj) = self.doc.root_map(match map.as_str() {
-                SALES => SALES,
-                VOIDS => VOIDS,
-                REFUNDS => REFUNDS,
-                MOVEMENTS => MOVEMENTS,
-                SHIFTS_OPEN => SHIFTS_OPEN,
-                SHIFTS_CLOSE => SHIFTS_CLOSE,
-                FEEDBACK => FEEDBACK,
-                _ => continue,
-            }) else {
+            let obj = match map.as_str() {
+                SALES | VOIDS | REFUNDS | MOVEMENTS | SHIFTS_OPEN | SHIFTS_CLOSE | FEEDBACK
+                | CASH_MOVES | AUDIT => self.doc.existing_root_map(&map),
+                _ => None,
+            };
+            let Some(obj) = obj else {
                 continue;
             };
             let bad = |out: &mut LedgerRecords| out.undecodable += 1;
@@ -307,6 +388,14 @@ impl LedgerDoc {
                 },
                 FEEDBACK => match self.doc.get_record(&obj, &key) {
                     Ok(Some(r)) => out.feedback.push((key.clone(), r)),
+                    _ => bad(&mut out),
+                },
+                CASH_MOVES => match self.doc.get_record(&obj, &key) {
+                    Ok(Some(r)) => out.cash_moves.push(r),
+                    _ => bad(&mut out),
+                },
+                AUDIT => match self.doc.get_record(&obj, &key) {
+                    Ok(Some(r)) => out.audit.push(r),
                     _ => bad(&mut out),
                 },
                 _ => match self.doc.get_record(&obj, &key) {

@@ -54,6 +54,7 @@ pub mod ledger;
 pub mod money;
 pub mod pricing;
 pub mod records;
+pub mod refund;
 pub mod stock;
 pub mod store;
 pub mod sync;

@@ -106,6 +106,12 @@ pub struct Sale {
     /// The cashier's name.
     #[serde(default)]
     pub cashier: Option<String>,
+    /// The logged-in cashier's user id.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Who approved what the cashier may not do alone (a big discount, a price override).
+    #[serde(default)]
+    pub approved_by: Option<String>,
     /// When the sale was made (ms since the Unix epoch).
     pub created_at_ms: i64,
     /// The business day, `YYYY-MM-DD`.
@@ -140,6 +146,31 @@ pub struct Sale {
     pub change: Rupiah,
 }
 
+impl Sale {
+    /// Money taken by method: cash net of the change given back (what stays in the
+    /// drawer), every other method as tendered.
+    pub fn money_by_method(&self) -> std::collections::BTreeMap<String, Rupiah> {
+        let mut by = std::collections::BTreeMap::new();
+        for p in &self.payments {
+            *by.entry(p.method.clone()).or_insert(0) += p.amount;
+        }
+        if self.change != 0 {
+            *by.entry("cash".to_owned()).or_insert(0) -= self.change;
+        }
+        by
+    }
+
+    /// Line discounts, summed.
+    pub fn discounts(&self) -> Rupiah {
+        self.lines.iter().map(|l| l.discount).sum()
+    }
+
+    /// What the lines came to before discounts (Σ unit price × qty).
+    pub fn gross(&self) -> Rupiah {
+        self.lines.iter().map(|l| l.line_total + l.discount).sum()
+    }
+}
+
 /// A void of a whole sale: its stock comes back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Void {
@@ -160,9 +191,32 @@ pub struct Void {
     pub at_ms: i64,
     /// The sale's lines, copied so the stock effect is known without the sale's ledger.
     pub lines: Vec<StockLine>,
+    /// The voiding till's code.
+    #[serde(default)]
+    pub till_code: Option<String>,
+    /// The money given back, by method (cash net of change), copied from the sale so
+    /// the drawer and the day's report know it without the sale's ledger.
+    #[serde(default)]
+    pub payments: Vec<Payment>,
+    /// The sale's total, its tax and its rounding, reversed by the void.
+    #[serde(default)]
+    pub reversed: Option<Reversal>,
 }
 
-/// A refund of part of a sale.
+/// What a void or a refund takes back from the day's figures.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reversal {
+    /// Money returned to the customer.
+    pub total: Rupiah,
+    /// Tax inside that money.
+    #[serde(default)]
+    pub tax: Rupiah,
+    /// Cash rounding reversed.
+    #[serde(default)]
+    pub rounding: Rupiah,
+}
+
+/// A refund of part of a sale: goods come back, money goes out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refund {
     /// UUIDv7.
@@ -170,14 +224,54 @@ pub struct Refund {
     /// The refunded sale.
     pub sale_id: String,
     /// Returned goods.
-    pub lines: Vec<StockLine>,
-    /// Money returned.
+    pub lines: Vec<RefundLine>,
+    /// Money returned (after cash rounding).
     pub amount: Rupiah,
     /// Why.
     #[serde(default)]
     pub reason: String,
     /// When (ms).
     pub at_ms: i64,
+    /// How the money went back (`cash`, or the sale's own method).
+    #[serde(default = "cash")]
+    pub method: String,
+    /// Tax inside `amount`.
+    #[serde(default)]
+    pub tax: Rupiah,
+    /// Cash rounding of this refund (`amount` minus the lines' values).
+    #[serde(default)]
+    pub rounding: Rupiah,
+    /// The refunding till's code.
+    #[serde(default)]
+    pub till_code: Option<String>,
+    /// Who refunded.
+    #[serde(default)]
+    pub cashier: Option<String>,
+    /// Who approved it.
+    #[serde(default)]
+    pub approved_by: Option<String>,
+}
+
+fn cash() -> String {
+    "cash".to_owned()
+}
+
+/// One returned line of a refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefundLine {
+    /// The sale line's index.
+    #[serde(default)]
+    pub line: u32,
+    /// The SKU.
+    pub sku: String,
+    /// Quantity returned (positive).
+    pub qty: Qty,
+    /// Money for it, before the refund's cash rounding.
+    #[serde(default)]
+    pub amount: Rupiah,
+    /// Tax inside `amount`.
+    #[serde(default)]
+    pub tax: Rupiah,
 }
 
 /// A quantity of one SKU.
@@ -246,6 +340,12 @@ pub struct StockMovement {
     pub note: Option<String>,
     /// When (ms).
     pub at_ms: i64,
+    /// Who recorded it.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Who approved it (adjustments and stocktakes by a cashier).
+    #[serde(default)]
+    pub approved_by: Option<String>,
 }
 
 /// Opening a cash shift (buka kasir).
@@ -259,6 +359,12 @@ pub struct ShiftOpen {
     pub opening_cash: Rupiah,
     /// When (ms).
     pub at_ms: i64,
+    /// The till's code (one open shift per till).
+    #[serde(default)]
+    pub till_code: Option<String>,
+    /// The cashier's user id, when logged in.
+    #[serde(default)]
+    pub user_id: Option<String>,
 }
 
 /// Closing a cash shift (tutup kasir) with the counted cash.
@@ -274,4 +380,71 @@ pub struct ShiftClose {
     pub expected_cash: Rupiah,
     /// When (ms).
     pub at_ms: i64,
+    /// Money taken during the shift by method (cash net of change, refunds and voids
+    /// taken off; cash in/out not included).
+    #[serde(default)]
+    pub by_method: std::collections::BTreeMap<String, Rupiah>,
+    /// Who closed it.
+    #[serde(default)]
+    pub cashier: Option<String>,
+}
+
+/// Cash put into or taken out of the drawer during a shift, not for a sale (change
+/// float, paying a supplier, a deposit to the bank).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CashMove {
+    /// UUIDv7.
+    pub id: String,
+    /// The open shift.
+    pub shift_id: String,
+    /// In or out.
+    pub kind: CashMoveKind,
+    /// How much (positive).
+    pub amount: Rupiah,
+    /// Why.
+    #[serde(default)]
+    pub note: String,
+    /// Who.
+    #[serde(default)]
+    pub cashier: Option<String>,
+    /// When (ms).
+    pub at_ms: i64,
+    /// The till's code.
+    #[serde(default)]
+    pub till_code: Option<String>,
+}
+
+/// The direction of a [`CashMove`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CashMoveKind {
+    /// Into the drawer.
+    In,
+    /// Out of the drawer.
+    Out,
+}
+
+/// Something a person did that is not itself a sale, void, refund, movement or shift
+/// record: a login, a failed login, a reprint, a price or profile change, user changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// UUIDv7.
+    pub id: String,
+    /// `login`, `login_failed`, `logout`, `reprint`, `price_change`, `profile_change`,
+    /// `user_add`, `user_disable`, `pin_change`...
+    pub action: String,
+    /// Who (a user's name), when known.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Who approved it.
+    #[serde(default)]
+    pub approved_by: Option<String>,
+    /// What it was about (a sale, a SKU, a user id).
+    #[serde(default)]
+    pub record_id: Option<String>,
+    /// When (ms).
+    pub at_ms: i64,
+    /// The till's code.
+    #[serde(default)]
+    pub till_code: Option<String>,
 }

@@ -142,10 +142,18 @@ pub struct StoreProfile {
     /// recognised; `None` is the model's default (0.50). Look-alike products may need more.
     #[serde(default)]
     pub ml_threshold: Option<f32>,
+    /// A cashier's line discount above this percent of the line needs a supervisor's
+    /// approval (Pawoon and Olsera gate discounts the same way).
+    #[serde(default = "discount_approval_default")]
+    pub discount_approval_percent: u8,
 }
 
 fn wib() -> i32 {
     420
+}
+
+fn discount_approval_default() -> u8 {
+    10
 }
 
 impl StoreProfile {
@@ -162,6 +170,7 @@ impl StoreProfile {
             receipt_header: None,
             receipt_footer: Some("Terima kasih".to_owned()),
             ml_threshold: None,
+            discount_approval_percent: discount_approval_default(),
         }
     }
 

@@ -42,7 +42,8 @@ use kasir_crdt::ids::{BusinessDate, DeviceId, DocId, DocKind, StoreId, product_i
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
 use kasir_crdt::money::Qty;
 use kasir_crdt::records::{
-    MovementKind, Payment, Product, Refund, Sale, SaleLine, StockLine, StockMovement, Void,
+    MovementKind, Payment, Product, Refund, RefundLine, Sale, SaleLine, StockLine, StockMovement,
+    Void,
 };
 use kasir_crdt::stock::{self, StockLevels};
 use kasir_crdt::sync::PeerState;
@@ -634,6 +635,8 @@ impl World {
             till: device(t).to_string(),
             till_code: format!("T{t}"),
             cashier: Some("Sari".into()),
+            user_id: None,
+            approved_by: None,
             created_at_ms: at_ms,
             business_date: business_date().to_string(),
             lines,
@@ -669,6 +672,9 @@ impl World {
                     qty: l.qty,
                 })
                 .collect(),
+            till_code: None,
+            payments: Vec::new(),
+            reversed: None,
         }
     }
 
@@ -688,6 +694,8 @@ impl World {
             other_store: None,
             note: None,
             at_ms: self.tick(),
+            user: None,
+            approved_by: None,
         }
     }
 
@@ -739,18 +747,28 @@ impl World {
             } => {
                 let t = till % n;
                 if let Some((_, sale)) = self.pick_known_sale(t, pick) {
-                    let line = &sale.lines[line % sale.lines.len()];
+                    let idx = line % sale.lines.len();
+                    let line = &sale.lines[idx];
                     let qty = Qty((line.qty.0 * quarters / 4).max(1));
                     let refund = Refund {
                         id: self.fresh_id(),
                         sale_id: sale.id.clone(),
-                        lines: vec![StockLine {
+                        lines: vec![RefundLine {
+                            line: idx as u32,
                             sku: line.sku.clone(),
                             qty,
+                            amount: qty.times_price(line.unit_price),
+                            tax: 0,
                         }],
                         amount: qty.times_price(line.unit_price),
                         reason: "rusak".into(),
                         at_ms: self.tick(),
+                        method: "cash".into(),
+                        tax: 0,
+                        rounding: 0,
+                        till_code: None,
+                        cashier: None,
+                        approved_by: None,
                     };
                     self.write(t, Record::Refund(refund));
                 }
@@ -1566,6 +1584,8 @@ fn documents_of_another_kind_or_id_are_refused() {
             other_store: None,
             note: None,
             at_ms: START_MS,
+            user: None,
+            approved_by: None,
         };
         let mut third_ledger = LedgerDoc::create(meta(2), ActorId::random()).expect("ledger");
         let mut chunks = Vec::new();

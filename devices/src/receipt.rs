@@ -656,6 +656,8 @@ mod tests {
             till: "till-endpoint".into(),
             till_code: "T1".into(),
             cashier: Some("Ani".into()),
+            user_id: None,
+            approved_by: None,
             created_at_ms: JUNE_12_1405_WIB,
             business_date: "2025-06-12".into(),
             lines,

@@ -120,6 +120,7 @@ fn bench_sale_commit(dir: &Path, n: usize) -> Value {
                     code: format!("SKU{:06}", rng.gen_range(0..100)),
                     qty: Qty::units(rng.gen_range(1..=3)),
                     discount: 0,
+                    price: None,
                 })
                 .collect(),
             payments: vec![Payment {
@@ -323,6 +324,8 @@ fn day_of_sales(node: &Node, at: i64, per_day: usize, rng: &mut rand::rngs::StdR
             till: till.to_string(),
             till_code: "T1".into(),
             cashier: None,
+            user_id: None,
+            approved_by: None,
             created_at_ms: at + i as i64 * 1_000,
             business_date: date.to_string(),
             lines,

@@ -18,7 +18,11 @@ use crate::error::NodeError;
 use crate::node::Node;
 use crate::people::{Action, Approval, Principal, UserInfo};
 use crate::profile::ProfileUpdate;
+pub use crate::refunds::RefundOutcome;
+pub use crate::reports::{AuditEntry, AuditTrail, ZFigures, ZReport, ZTill};
+pub use crate::shifts::{OpenShift, ShiftReport};
 pub use crate::tables::{ProductRow, SaleLineRow, SaleRow, StockRow};
+use kasir_crdt::records::CashMoveKind;
 use kasir_crdt::store::UserRole;
 
 /// The HTTP method of an operation.
@@ -256,6 +260,9 @@ pub struct MovementInput {
     /// Free text.
     #[serde(default)]
     pub note: Option<String>,
+    /// A supervisor's PIN, for an adjustment or stocktake by a cashier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
 }
 
 /// A recorded movement.
@@ -280,6 +287,9 @@ pub struct SaleItem {
     /// Discount in rupiah on this line.
     #[serde(default)]
     pub discount: i64,
+    /// Another unit price than the catalog's (a price override: a supervisor's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub price: Option<i64>,
 }
 
 /// A sale request.
@@ -295,9 +305,13 @@ pub struct SaleRequest {
     /// Payments; exact cash when empty.
     #[serde(default)]
     pub payments: Vec<Payment>,
-    /// Cashier name.
+    /// Cashier name (the logged-in user's name replaces it).
     #[serde(default)]
     pub cashier: Option<String>,
+    /// A supervisor's PIN, for a discount above the store's threshold or a price
+    /// override by a cashier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
 }
 
 /// The result of a sale.
@@ -652,10 +666,15 @@ impl Operation for RecordMovement {
 
     fn run(
         node: &mut Node,
-        _: &OpContext,
+        ctx: &OpContext,
         req: MovementInput,
     ) -> Result<MovementOutcome, NodeError> {
-        node.record_movement(&req)
+        let by = ctx.principal()?.clone();
+        let approved_by = match req.kind {
+            MovementKind::Receive => None,
+            _ => node.authorize(&by, Action::StockAdjust, req.approval.as_ref())?,
+        };
+        node.record_movement_by(&req, by.user_name().map(str::to_owned), approved_by)
     }
 }
 
@@ -670,8 +689,15 @@ impl Operation for Sell {
     const PATH: &'static str = "/v1/sales";
     const VALUE_FIELDS: &'static [&'static str] = &["lines[].qty"];
 
-    fn run(node: &mut Node, _: &OpContext, req: SaleRequest) -> Result<SaleOutcome, NodeError> {
-        node.sell(&req)
+    fn run(node: &mut Node, ctx: &OpContext, req: SaleRequest) -> Result<SaleOutcome, NodeError> {
+        let by = ctx.principal()?.clone();
+        let needs = node.sale_needs(&req)?;
+        let approved_by = node.authorize_all(&by, &needs, req.approval.as_ref())?;
+        let user = match &by {
+            Principal::User { user_id, name, .. } => Some((user_id.as_str(), name.as_str())),
+            Principal::Device { .. } => None,
+        };
+        node.sell_by(&req, user, approved_by)
     }
 
     fn created(response: &SaleOutcome) -> bool {
@@ -840,9 +866,15 @@ impl Operation for SetProfile {
     const METHOD: Method = Method::Post;
     const PATH: &'static str = "/v1/store";
 
-    fn run(node: &mut Node, _: &OpContext, req: ProfileUpdate) -> Result<StoreProfile, NodeError> {
+    fn run(
+        node: &mut Node,
+        ctx: &OpContext,
+        req: ProfileUpdate,
+    ) -> Result<StoreProfile, NodeError> {
+        let by = ctx.principal()?.clone();
         let profile = req.apply(node.profile().clone())?;
         node.set_profile(profile)?;
+        node.record_audit("profile_change", by.user_name(), None, None)?;
         Ok(node.profile().clone())
     }
 
@@ -997,5 +1029,249 @@ impl Operation for SetPin {
 
     fn created(_: &Done) -> bool {
         false
+    }
+}
+
+/// One returned line of a refund request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundItem {
+    /// SKU (or barcode) as sold.
+    pub sku: String,
+    /// Quantity returned.
+    #[serde(with = "qty_units")]
+    pub qty: Qty,
+}
+
+/// `POST /v1/sales/{sale_id}/refund`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// The sale.
+    pub sale_id: String,
+    /// What comes back.
+    pub lines: Vec<RefundItem>,
+    /// Why.
+    pub reason: String,
+    /// A supervisor's (or above) PIN, when the person refunding is a cashier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+}
+
+/// `POST /v1/sales/{sale_id}/refund` (`kasir refund`).
+#[derive(Debug)]
+pub struct RefundSale;
+
+impl Operation for RefundSale {
+    type Request = RefundRequest;
+    type Response = RefundOutcome;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/sales/{sale_id}/refund";
+    const VALUE_FIELDS: &'static [&'static str] = &["lines[].qty"];
+
+    fn run(
+        node: &mut Node,
+        ctx: &OpContext,
+        req: RefundRequest,
+    ) -> Result<RefundOutcome, NodeError> {
+        let by = ctx.principal()?.clone();
+        let approved_by = node.authorize(&by, Action::Refund, req.approval.as_ref())?;
+        let items: Vec<(String, Qty)> = req.lines.into_iter().map(|l| (l.sku, l.qty)).collect();
+        node.refund(
+            &req.sale_id,
+            &items,
+            &req.reason,
+            by.user_name().map(str::to_owned),
+            approved_by,
+        )
+    }
+}
+
+/// `POST /v1/shifts/open`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenShiftRequest {
+    /// Cash in the drawer at the start.
+    pub opening_cash: i64,
+    /// The cashier, when the device (not a logged-in user) opens it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cashier: Option<String>,
+}
+
+/// An opened shift.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShiftOpened {
+    /// The shift's id.
+    pub shift_id: String,
+}
+
+/// `POST /v1/shifts/open` (`kasir shift open`).
+#[derive(Debug)]
+pub struct OpenShiftOp;
+
+impl Operation for OpenShiftOp {
+    type Request = OpenShiftRequest;
+    type Response = ShiftOpened;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/shifts/open";
+
+    fn run(
+        node: &mut Node,
+        ctx: &OpContext,
+        req: OpenShiftRequest,
+    ) -> Result<ShiftOpened, NodeError> {
+        let by = ctx.principal()?.clone();
+        node.authorize(&by, Action::OpenShift, None)?;
+        let cashier = match (by.user_name(), req.cashier.as_deref()) {
+            (Some(name), _) => name.to_owned(),
+            (None, Some(name)) => name.to_owned(),
+            (None, None) => {
+                return Err(NodeError::Invalid(
+                    "name the cashier (\"cashier\"), or log in as one".into(),
+                ));
+            }
+        };
+        Ok(ShiftOpened {
+            shift_id: node.open_shift(&cashier, by.user_id(), req.opening_cash)?,
+        })
+    }
+}
+
+/// `POST /v1/shifts/cash`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CashRequest {
+    /// `in` or `out`.
+    pub kind: CashMoveKind,
+    /// How much (positive).
+    pub amount: i64,
+    /// Why.
+    pub note: String,
+}
+
+/// Recorded cash in or out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CashMoved {
+    /// The record's id.
+    pub cash_id: String,
+}
+
+/// `POST /v1/shifts/cash` (`kasir shift cash`).
+#[derive(Debug)]
+pub struct ShiftCash;
+
+impl Operation for ShiftCash {
+    type Request = CashRequest;
+    type Response = CashMoved;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/shifts/cash";
+    const VALUE_FIELDS: &'static [&'static str] = &["kind"];
+
+    fn run(node: &mut Node, ctx: &OpContext, req: CashRequest) -> Result<CashMoved, NodeError> {
+        let by = ctx.principal()?.clone();
+        node.authorize(&by, Action::OpenShift, None)?;
+        Ok(CashMoved {
+            cash_id: node.cash_move(
+                req.kind,
+                req.amount,
+                &req.note,
+                by.user_name().map(str::to_owned),
+            )?,
+        })
+    }
+}
+
+/// `POST /v1/shifts/close`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloseShiftRequest {
+    /// Cash counted in the drawer.
+    pub counted_cash: i64,
+}
+
+/// `POST /v1/shifts/close` (`kasir shift close`): 200 with the close's report.
+#[derive(Debug)]
+pub struct CloseShift;
+
+impl Operation for CloseShift {
+    type Request = CloseShiftRequest;
+    type Response = ShiftReport;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/shifts/close";
+
+    fn run(
+        node: &mut Node,
+        ctx: &OpContext,
+        req: CloseShiftRequest,
+    ) -> Result<ShiftReport, NodeError> {
+        let by = ctx.principal()?.clone();
+        node.authorize(&by, Action::OpenShift, None)?;
+        node.close_shift(req.counted_cash, by.user_name().map(str::to_owned))
+    }
+
+    fn created(_: &ShiftReport) -> bool {
+        false
+    }
+}
+
+/// This till's open shift.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CurrentShift {
+    /// The open shift, if any.
+    pub shift: Option<OpenShift>,
+}
+
+/// `GET /v1/shifts/current`.
+#[derive(Debug)]
+pub struct GetCurrentShift;
+
+impl Operation for GetCurrentShift {
+    type Request = Empty;
+    type Response = CurrentShift;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/v1/shifts/current";
+
+    fn run(node: &mut Node, _: &OpContext, _: Empty) -> Result<CurrentShift, NodeError> {
+        Ok(CurrentShift {
+            shift: node.open_shift_here()?,
+        })
+    }
+}
+
+/// A report's day.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct DateQuery {
+    /// Business date `YYYY-MM-DD` (today when absent).
+    #[serde(default)]
+    pub date: Option<String>,
+}
+
+/// `GET /v1/reports/z[?date=]` (`kasir report z`).
+#[derive(Debug)]
+pub struct GetZReport;
+
+impl Operation for GetZReport {
+    type Request = DateQuery;
+    type Response = ZReport;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/v1/reports/z";
+
+    fn run(node: &mut Node, _: &OpContext, req: DateQuery) -> Result<ZReport, NodeError> {
+        node.z_report(req.date.as_deref())
+    }
+}
+
+/// `GET /v1/audit[?date=]` (`kasir audit`).
+#[derive(Debug)]
+pub struct GetAudit;
+
+impl Operation for GetAudit {
+    type Request = DateQuery;
+    type Response = AuditTrail;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/v1/audit";
+
+    fn run(node: &mut Node, _: &OpContext, req: DateQuery) -> Result<AuditTrail, NodeError> {
+        node.audit(req.date.as_deref())
     }
 }

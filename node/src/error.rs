@@ -103,6 +103,9 @@ pub enum NodeError {
         /// When the lockout ends.
         until_ms: i64,
     },
+    /// A refund the sale does not allow (more than is left, a SKU not sold).
+    #[error(transparent)]
+    Refund(#[from] kasir_crdt::refund::RefundError),
     /// A thread panicked while it held the node (a bug): the node is not used again.
     #[error("the node failed while another request held it; restart kasir")]
     Poisoned,
@@ -121,6 +124,10 @@ impl NodeError {
             NodeError::InsufficientPayment { .. } => "insufficient_payment",
             NodeError::Admission(e) if e.is_conflict() => "conflict",
             NodeError::Conflict(_) => "conflict",
+            NodeError::Refund(kasir_crdt::refund::RefundError::Exceeds { .. }) => {
+                "refund_exceeds_sale"
+            }
+            NodeError::Refund(_) => "invalid_request",
             NodeError::Forbidden(_) => "forbidden",
             NodeError::Invalid(_)
             | NodeError::Pricing(_)
@@ -155,7 +162,11 @@ impl NodeError {
             "unauthenticated" | "bad_pin" => 401,
 
             "not_found" | "not_initialised" => 404,
-            "conflict" | "already_initialised" | "locked" | "upgrade_required" => 409,
+            "conflict"
+            | "already_initialised"
+            | "locked"
+            | "upgrade_required"
+            | "refund_exceeds_sale" => 409,
             "insufficient_payment" => 422,
             _ => 500,
         }

@@ -34,7 +34,7 @@ use crate::error::NodeError;
 use crate::lan::{self, JoinError};
 use crate::metrics::{OPENMETRICS, TillMetrics};
 use crate::node::Node;
-use crate::people::Principal;
+use crate::people::{Action, Principal};
 use crate::print::{EscposRequest, PRINTER_FILE, PrintQueue, printer_profile, receipt_escpos};
 use crate::shared::SharedNode;
 
@@ -366,6 +366,13 @@ fn routes() -> Routes {
         .op::<api::AddUser>()
         .op::<api::DisableUser>()
         .op::<api::SetPin>()
+        .op::<api::RefundSale>()
+        .op::<api::OpenShiftOp>()
+        .op::<api::ShiftCash>()
+        .op::<api::CloseShift>()
+        .op::<api::GetCurrentShift>()
+        .op::<api::GetZReport>()
+        .op::<api::GetAudit>()
 }
 
 /// Every route the till serves, as `(method, path pattern)`: what the router is built
@@ -695,6 +702,9 @@ async fn escpos(
 struct PrintBody {
     #[serde(default)]
     reprint: bool,
+    /// A supervisor's PIN, for a reprint by a cashier.
+    #[serde(default)]
+    approval: Option<crate::people::Approval>,
 }
 
 /// `POST /v1/sales/{sale_id}/print` (body optional: `{"reprint": true}`): queues the
@@ -702,6 +712,7 @@ struct PrintBody {
 /// unknown sale, 409 when no printer is configured or the queue is full.
 async fn enqueue_print(
     State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<Principal>,
     Path(sale_id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
@@ -719,7 +730,22 @@ async fn enqueue_print(
         .into());
     };
     let id = sale_id.clone();
-    with_node(&state, move |n| n.sale_status(&id).map(drop)).await?;
+    let reprint = b.reprint;
+    with_node(&state, move |n| {
+        n.sale_status(&id)?;
+        if reprint {
+            // A reprint is a second struk for the same money: a supervisor's, audited.
+            let approved_by = n.authorize(&principal, Action::Reprint, b.approval.as_ref())?;
+            n.record_audit(
+                "reprint",
+                principal.user_name(),
+                Some(&id),
+                approved_by.as_deref(),
+            )?;
+        }
+        Ok(())
+    })
+    .await?;
     let job_id = queue.enqueue(&sale_id, b.reprint)?;
     let v = json!({ "job_id": job_id, "sale_id": sale_id, "printer": queue.printer() });
     Ok((StatusCode::ACCEPTED, axum::Json(v)).into_response())

@@ -31,8 +31,11 @@ mod node;
 pub mod people;
 pub mod print;
 pub mod profile;
+mod refunds;
 mod replica;
+pub mod reports;
 mod shared;
+pub mod shifts;
 mod storage;
 mod tables;
 

@@ -521,7 +521,7 @@ impl Node {
         let id = uuid::Uuid::now_v7().to_string();
         self.write_ledger(
             |l| l.record_feedback(&id, &event, at_ms).map(drop),
-            |_| Ok(()),
+            |_, _| Ok(()),
         )
     }
 

@@ -19,7 +19,7 @@ use kasir_crdt::ids::product_id;
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
 use kasir_crdt::pricing::{CartLine, price_cart};
 use kasir_crdt::records::{
-    MovementKind, Product, Sale, ShiftClose, ShiftOpen, StockLine, StockMovement, Void,
+    MovementKind, Payment, Product, Reversal, Sale, StockLine, StockMovement, Void,
 };
 use kasir_crdt::stock::opname_delta;
 use kasir_crdt::store::{Device, Role, StoreDoc, StoreProfile};
@@ -69,6 +69,24 @@ impl std::fmt::Debug for Node {
 }
 
 pub(crate) use kasir_sync::now_ms;
+
+/// The till code of `device` in `store`'s roster (this device's own code for itself;
+/// the id's first characters when the roster does not know the device yet). A free
+/// function so it can be called while a transaction borrows the node's database.
+pub(crate) fn till_code_in(
+    store: &StoreDoc,
+    me: &Identity,
+    my_code: &str,
+    device: DeviceId,
+) -> String {
+    if device == me.device_id() {
+        return my_code.to_owned();
+    }
+    match store.device(device) {
+        Ok(Some(d)) => d.till_code,
+        _ => device.to_string().chars().take(8).collect(),
+    }
+}
 
 /// The actor this device writes with until the node closes: its device id and a fresh
 /// nonce (see `kasir_crdt::author`), so the author of every change is readable and two
@@ -283,6 +301,12 @@ impl Node {
         &self.identity
     }
 
+    /// The till code of a device in the roster (its id's first characters when the
+    /// roster does not know it yet).
+    pub(crate) fn till_code_of(&self, device: DeviceId) -> String {
+        till_code_in(&self.store, &self.identity, &self.till_code, device)
+    }
+
     /// This till's code.
     pub fn till_code(&self) -> &str {
         &self.till_code
@@ -406,7 +430,7 @@ impl Node {
             .ok_or_else(|| NodeError::NotFound("catalog".into()))
     }
 
-    fn today(&self) -> BusinessDate {
+    pub(crate) fn today(&self) -> BusinessDate {
         BusinessDate::at(now_ms(), self.profile.utc_offset_minutes)
     }
 
@@ -521,7 +545,14 @@ impl Node {
         tables::index_catalog(&tx, &catalog)?;
         for id in ledgers.into_iter().map(|e| e.id) {
             if let Some(doc) = storage::load_doc(&tx, id, DocKind::Ledger, self.actor.clone())? {
-                tables::index_ledger(&tx, &LedgerDoc::from_doc(doc)?)?;
+                let ledger = LedgerDoc::from_doc(doc)?;
+                let till_code = till_code_in(
+                    &self.store,
+                    &self.identity,
+                    &self.till_code,
+                    ledger.meta().till,
+                );
+                tables::index_ledger(&tx, &ledger, &till_code)?;
             }
         }
         storage::meta_set(&tx, "read_tables_version", &READ_TABLES_VERSION.to_string())?;
@@ -565,7 +596,7 @@ impl Node {
         Ok(())
     }
 
-    fn product_row(&self, code: &str) -> Result<ProductRow, NodeError> {
+    pub(crate) fn product_row(&self, code: &str) -> Result<ProductRow, NodeError> {
         tables::product_by_code(&self.db, code)?
             .ok_or_else(|| NodeError::UnknownSku(code.to_owned()))
     }
@@ -658,6 +689,8 @@ impl Node {
                     other_store: None,
                     note: Some("product add --stock".into()),
                     at_ms: now,
+                    user: None,
+                    approved_by: None,
                 })
             }
             None => None,
@@ -694,7 +727,11 @@ impl Node {
                     Some(today.as_str()),
                 )?;
                 storage::append_chunk(&tx, id, &chunk)?;
-                tables::index_movement(&tx, m)?;
+                let place = tables::Place {
+                    till_code: &self.till_code,
+                    date: today.as_str(),
+                };
+                tables::index_movement(&tx, m, place)?;
             }
             tx.commit()?;
             Ok(())
@@ -741,6 +778,8 @@ impl Node {
                         other_store: None,
                         note: Some("import".into()),
                         at_ms: now,
+                        user: None,
+                        approved_by: None,
                     });
                 }
             }
@@ -779,8 +818,12 @@ impl Node {
                     Some(today.as_str()),
                 )?;
                 storage::append_chunk(&tx, id, &chunk)?;
+                let place = tables::Place {
+                    till_code: &self.till_code,
+                    date: today.as_str(),
+                };
                 for m in &moves {
-                    tables::index_movement(&tx, m)?;
+                    tables::index_movement(&tx, m, place)?;
                 }
             }
             tx.commit()?;
@@ -818,8 +861,19 @@ impl Node {
         }
     }
 
-    /// Records a stock movement: receive, adjust or opname.
+    /// Records a stock movement: receive, adjust or opname, as the device.
     pub fn record_movement(&mut self, input: &MovementInput) -> Result<MovementOutcome, NodeError> {
+        self.record_movement_by(input, None, None)
+    }
+
+    /// Records a stock movement naming who recorded it and who approved it (the API
+    /// decides whether they may: an adjustment or stocktake needs a supervisor).
+    pub fn record_movement_by(
+        &mut self,
+        input: &MovementInput,
+        user: Option<String>,
+        approved_by: Option<String>,
+    ) -> Result<MovementOutcome, NodeError> {
         let product = self.product_row(&input.sku)?;
         let note = input.note.clone().filter(|n| !n.trim().is_empty());
         if let Some(n) = &note {
@@ -861,10 +915,12 @@ impl Node {
             other_store: None,
             note,
             at_ms: now_ms(),
+            user,
+            approved_by,
         };
         self.write_ledger(
             |l| l.record_movement(&movement).map(drop),
-            |tx| tables::index_movement(tx, &movement).map(drop),
+            |tx, place| tables::index_movement(tx, &movement, place).map(drop),
         )?;
         Ok(MovementOutcome {
             movement_id: movement.id,
@@ -896,6 +952,18 @@ impl Node {
     /// instead of selling twice. Unknown SKUs and short payments are refused before
     /// anything is written.
     pub fn sell(&mut self, req: &SaleRequest) -> Result<SaleOutcome, NodeError> {
+        self.sell_by(req, None, None)
+    }
+
+    /// Records a sale rung up by `user` (the logged-in cashier: their name and id go on
+    /// the record instead of the request's free-text `cashier`), with the approval the
+    /// API required for a big discount or a price override ([`Node::sale_needs`]).
+    pub fn sell_by(
+        &mut self,
+        req: &SaleRequest,
+        user: Option<(&str, &str)>,
+        approved_by: Option<String>,
+    ) -> Result<SaleOutcome, NodeError> {
         if let Some(cid) = &req.client_id {
             validate_code("client id", cid)?;
             if let Some(first) = self.sale_by_client_id(cid)? {
@@ -919,12 +987,22 @@ impl Node {
                     p.sku
                 )));
             }
+            let unit_price = match item.price {
+                Some(price) if price < 0 => {
+                    return Err(NodeError::Invalid(format!(
+                        "the price of {} must not be negative",
+                        p.sku
+                    )));
+                }
+                Some(price) => price,
+                None => p.price,
+            };
             cart.push(CartLine {
                 product_id: p.product_id,
                 sku: p.sku,
                 name: p.name,
                 qty: item.qty,
-                unit_price: p.price,
+                unit_price,
                 discount: item.discount,
             });
         }
@@ -954,7 +1032,11 @@ impl Node {
                 receipt_no: format!("{till_code}-{}-{seq:04}", today.compact()),
                 till: device.clone(),
                 till_code: till_code.clone(),
-                cashier: req.cashier.clone(),
+                cashier: user
+                    .map(|(_, name)| name.to_owned())
+                    .or_else(|| req.cashier.clone()),
+                user_id: user.map(|(id, _)| id.to_owned()),
+                approved_by: approved_by.clone(),
                 created_at_ms: now,
                 business_date: today.to_string(),
                 lines: priced.lines,
@@ -1059,10 +1141,18 @@ impl Node {
         approved_by: Option<String>,
     ) -> Result<String, NodeError> {
         let sale = self.sale(sale_id)?;
-        if self.sale_status(sale_id)? == SaleStatus::Voided {
-            return Err(NodeError::Conflict(format!(
-                "sale {sale_id} is already voided"
-            )));
+        match self.sale_status(sale_id)? {
+            SaleStatus::Voided => {
+                return Err(NodeError::Conflict(format!(
+                    "sale {sale_id} is already voided"
+                )));
+            }
+            SaleStatus::PartiallyRefunded | SaleStatus::Refunded => {
+                return Err(NodeError::Conflict(format!(
+                    "sale {sale_id} has refunds: refund the rest of it instead of voiding it"
+                )));
+            }
+            _ => {}
         }
         let void = Void {
             id: uuid::Uuid::now_v7().to_string(),
@@ -1079,106 +1169,37 @@ impl Node {
                     qty: l.qty,
                 })
                 .collect(),
+            till_code: Some(self.till_code.clone()),
+            payments: sale
+                .money_by_method()
+                .into_iter()
+                .map(|(method, amount)| Payment { method, amount })
+                .collect(),
+            reversed: Some(Reversal {
+                total: sale.total,
+                tax: sale.tax,
+                rounding: sale.rounding,
+            }),
         };
         self.write_ledger(
             |l| l.record_void(&void).map(drop),
-            |tx| tables::index_void(tx, &void),
+            |tx, place| tables::index_void(tx, &void, place),
         )?;
         Ok(void.id)
     }
 
-    /// Opens a cash shift (buka kasir).
-    pub fn open_shift(&mut self, cashier: &str, opening_cash: i64) -> Result<String, NodeError> {
-        validate_text("cashier", cashier, 60)?;
-        if opening_cash < 0 {
-            return Err(NodeError::Invalid(
-                "opening cash must not be negative".into(),
-            ));
-        }
-        let shift = ShiftOpen {
-            id: uuid::Uuid::now_v7().to_string(),
-            cashier: cashier.to_owned(),
-            opening_cash,
-            at_ms: now_ms(),
-        };
-        self.write_ledger(|l| l.record_shift_open(&shift).map(drop), |tx| {
-            tx.execute(
-                "INSERT OR IGNORE INTO shifts(shift_id, cashier, opening_cash, opened_at_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![shift.id, shift.cashier, shift.opening_cash, shift.at_ms],
-            )?;
-            Ok(())
-        })?;
-        Ok(shift.id)
-    }
-
-    /// Closes the open shift with the counted cash; returns (expected, counted).
-    pub fn close_shift(&mut self, counted_cash: i64) -> Result<(i64, i64), NodeError> {
-        let open: Option<(String, i64, i64)> = self
-            .db
-            .query_row(
-                "SELECT shift_id, opening_cash, opened_at_ms FROM shifts WHERE closed_at_ms IS NULL
-                 ORDER BY opened_at_ms DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .optional()?;
-        let (shift_id, opening, since) =
-            open.ok_or_else(|| NodeError::Conflict("no open shift".into()))?;
-        let cash_in: i64 = self.db.query_row(
-            "SELECT COALESCE(SUM(total), 0) FROM sales WHERE till_code = ?1 AND created_at_ms >= ?2 AND status != 'voided'",
-            params![self.till_code, since],
-            |r| r.get(0),
-        )?;
-        // Non-cash payments are not in the drawer; sales index only totals, so subtract them from the ledger records.
-        let expected = opening + cash_in - self.non_cash_since(since)?;
-        let close = ShiftClose {
-            id: uuid::Uuid::now_v7().to_string(),
-            shift_id: shift_id.clone(),
-            counted_cash,
-            expected_cash: expected,
-            at_ms: now_ms(),
-        };
-        self.write_ledger(|l| l.record_shift_close(&close).map(drop), |tx| {
-            tx.execute(
-                "UPDATE shifts SET counted_cash = ?2, expected_cash = ?3, closed_at_ms = ?4 WHERE shift_id = ?1",
-                params![close.shift_id, close.counted_cash, close.expected_cash, close.at_ms],
-            )?;
-            Ok(())
-        })?;
-        Ok((expected, counted_cash))
-    }
-
-    fn non_cash_since(&mut self, since: i64) -> Result<i64, NodeError> {
-        let ids: Vec<String> = {
-            let mut stmt = self.db.prepare(
-                "SELECT sale_id FROM sales WHERE till_code = ?1 AND created_at_ms >= ?2 AND status != 'voided'",
-            )?;
-            stmt.query_map(params![self.till_code, since], |r| {
-                tables::sale_id_column(r, 0)
-            })?
-            .collect::<Result<_, _>>()?
-        };
-        let mut non_cash = 0;
-        for id in ids {
-            let sale = self.sale(&id)?;
-            non_cash += sale
-                .payments
-                .iter()
-                .filter(|p| !p.is_cash())
-                .map(|p| p.amount)
-                .sum::<i64>();
-        }
-        Ok(non_cash)
-    }
-
+    /// Writes one change into this till's ledger of today and the read-table rows it
+    /// implies (`rows`, given where the ledger is: this till, today), in one
+    /// transaction.
     pub(crate) fn write_ledger(
         &mut self,
         change: impl FnOnce(&mut LedgerDoc) -> Result<(), kasir_crdt::DocError>,
-        rows: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), NodeError>,
+        rows: impl FnOnce(&rusqlite::Transaction<'_>, tables::Place<'_>) -> Result<(), NodeError>,
     ) -> Result<(), NodeError> {
         let today = self.today();
         let device = self.device_id().to_string();
         let signer = self.identity.clone();
+        let till_code = self.till_code.clone();
         let result = (|| -> Result<DocId, NodeError> {
             let ledger = self.own_ledger(&today)?;
             change(ledger)?;
@@ -1195,7 +1216,11 @@ impl Node {
                 Some(today.as_str()),
             )?;
             storage::append_chunk(&tx, id, &chunk)?;
-            rows(&tx)?;
+            let place = tables::Place {
+                till_code: &till_code,
+                date: today.as_str(),
+            };
+            rows(&tx, place)?;
             tx.commit()?;
             Ok(id)
         })();
@@ -1257,7 +1282,8 @@ impl Node {
             Some(meta.date.as_str()),
         )?;
         storage::append_chunk(&tx, id, &chunk)?;
-        let bad = tables::index_ledger(&tx, ledger)?;
+        let till_code = till_code_in(&self.store, &self.identity, &self.till_code, meta.till);
+        let bad = tables::index_ledger(&tx, ledger, &till_code)?;
         tx.commit()?;
         Ok(bad)
     }

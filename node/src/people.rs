@@ -372,6 +372,7 @@ impl Node {
         let now = now_ms();
         self.write_store(|s| s.put_user(&user_id, &user, now))?;
         tracing::info!(%user_id, role = role.as_str(), "added a user");
+        self.record_audit("user_add", by.user_name(), Some(&user_id), None)?;
         Ok(UserInfo::of(&user_id, &user))
     }
 
@@ -395,6 +396,7 @@ impl Node {
         self.db
             .execute("DELETE FROM sessions WHERE user_id = ?1", params![user_id])?;
         tracing::info!(%user_id, "disabled a user");
+        self.record_audit("user_disable", by.user_name(), Some(user_id), None)?;
         Ok(())
     }
 
@@ -413,6 +415,7 @@ impl Node {
             "DELETE FROM pin_failures WHERE user_id = ?1",
             params![user_id],
         )?;
+        self.record_audit("pin_change", by.user_name(), Some(user_id), None)?;
         Ok(())
     }
 
@@ -451,6 +454,17 @@ impl Node {
         user_id: Option<&str>,
         pin: &str,
     ) -> Result<UserInfo, NodeError> {
+        self.check_pin_for(name, user_id, pin, "login_failed")
+    }
+
+    /// [`Node::check_pin`], auditing a failure of a known user as `failed_action`.
+    fn check_pin_for(
+        &mut self,
+        name: Option<&str>,
+        user_id: Option<&str>,
+        pin: &str,
+        failed_action: &str,
+    ) -> Result<UserInfo, NodeError> {
         let (id, user) = self.find_user(name, user_id)?;
         let now = now_ms();
         let locked_until: i64 = self
@@ -476,6 +490,9 @@ impl Node {
                 |r| r.get(0),
             )?;
             tracing::warn!(user_id = %id, failures, "wrong PIN");
+            // Bounded by the lockout: at most MAX_PIN_FAILURES entries per user per
+            // LOCKOUT_MS (a name nobody has is not recorded at all).
+            self.record_audit(failed_action, Some(&user.name), Some(&id), None)?;
             if failures >= MAX_PIN_FAILURES {
                 self.db.execute(
                     "UPDATE pin_failures SET failures = 0, locked_until_ms = ?2 WHERE user_id = ?1",
@@ -501,7 +518,20 @@ impl Node {
         action: Action,
         approval: Option<&Approval>,
     ) -> Result<Option<String>, NodeError> {
-        let needed = required_role(action);
+        self.authorize_all(by, &[action], approval)
+    }
+
+    /// [`Node::authorize`] for several actions at once (a sale with a big discount and a
+    /// price override): one approval by a user whose role suffices for all of them.
+    pub fn authorize_all(
+        &mut self,
+        by: &Principal,
+        actions: &[Action],
+        approval: Option<&Approval>,
+    ) -> Result<Option<String>, NodeError> {
+        let Some(needed) = actions.iter().map(|a| required_role(*a)).max() else {
+            return Ok(None);
+        };
         if by.role() >= needed {
             return Ok(None);
         }
@@ -511,10 +541,11 @@ impl Node {
                 needed.as_str()
             )));
         };
-        let approver = self.check_pin(
+        let approver = self.check_pin_for(
             approval.name.as_deref(),
             approval.user_id.as_deref(),
             &approval.pin,
+            "approval_failed",
         )?;
         if approver.role < needed {
             return Err(NodeError::Forbidden(format!(
@@ -524,6 +555,29 @@ impl Node {
             )));
         }
         Ok(Some(approver.name))
+    }
+
+    /// What a sale request needs approval for: a line discount above the store's
+    /// threshold, a price other than the catalog's.
+    pub fn sale_needs(&self, req: &crate::api::SaleRequest) -> Result<Vec<Action>, NodeError> {
+        let mut needs = Vec::new();
+        let threshold = i128::from(self.profile.discount_approval_percent);
+        for item in &req.items {
+            let product = self.product_row(&item.code)?;
+            let price = match item.price {
+                Some(p) if p != product.price => {
+                    needs.push(Action::PriceOverride);
+                    p
+                }
+                _ => product.price,
+            };
+            let gross = i128::from(item.qty.times_price(price));
+            if item.discount > 0 && i128::from(item.discount) * 100 > gross * threshold {
+                needs.push(Action::BigDiscount);
+            }
+        }
+        needs.dedup();
+        Ok(needs)
     }
 
     /// Logs a user in with their PIN (`POST /v1/sessions`): a new session token.
@@ -547,15 +601,20 @@ impl Node {
             ],
         )?;
         tracing::info!(user_id = %user.user_id, "logged in");
+        self.record_audit("login", Some(&user.name), Some(&user.user_id), None)?;
         Ok(LoginSession { token, user })
     }
 
     /// Ends the session of `token` (a device token is not ended this way).
     pub fn logout(&mut self, token: &str) -> Result<(), NodeError> {
-        self.db.execute(
+        let who = self.authenticate(token).ok();
+        let ended = self.db.execute(
             "DELETE FROM sessions WHERE token_hash = ?1 AND user_id IS NOT NULL",
             params![token_hash(token).as_slice()],
         )?;
+        if let (1, Some(who)) = (ended, who) {
+            self.record_audit("logout", who.user_name(), who.user_id(), None)?;
+        }
         Ok(())
     }
 

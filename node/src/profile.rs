@@ -66,6 +66,11 @@ pub struct ProfileUpdate {
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub ml_threshold: Option<f32>,
+    /// A cashier's line discount above this percent needs a supervisor's approval
+    /// (100: never).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
+    pub discount_approval_percent: Option<u8>,
 }
 
 fn non_empty(s: String) -> Option<String> {
@@ -154,6 +159,14 @@ impl ProfileUpdate {
         }
         if let Some(f) = self.footer {
             p.receipt_footer = non_empty(f);
+        }
+        if let Some(pct) = self.discount_approval_percent {
+            if pct > 100 {
+                return Err(NodeError::Invalid(
+                    "the discount approval threshold is a percent from 0 to 100".into(),
+                ));
+            }
+            p.discount_approval_percent = pct;
         }
         if let Some(t) = self.ml_threshold {
             if !(0.0..=1.0).contains(&t) {

@@ -360,36 +360,18 @@ impl Node {
         }
         let till = r.till.map(|t| t.to_string());
         let date = r.date.as_ref().map(|d| d.to_string());
+        let ledger_till_code = r.till.map(|t| self.till_code_of(t)).unwrap_or_default();
         let tx = self
             .db
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         storage::register_doc(&tx, r.id, r.kind, till.as_deref(), date.as_deref())?;
         storage::append_chunk(&tx, r.id, &chunk)?;
         if let Some(recs) = ledger_records {
-            for s in &recs.sales {
-                tables::index_sale(&tx, s, r.id)?;
-            }
-            for v in &recs.voids {
-                tables::index_void(&tx, v)?;
-            }
-            for f in &recs.refunds {
-                tables::index_refund(&tx, f)?;
-            }
-            for m in &recs.movements {
-                tables::index_movement(&tx, m)?;
-            }
-            for o in &recs.shift_opens {
-                tx.execute(
-                    "INSERT OR IGNORE INTO shifts(shift_id, cashier, opening_cash, opened_at_ms) VALUES (?1, ?2, ?3, ?4)",
-                    params![o.id, o.cashier, o.opening_cash, o.at_ms],
-                )?;
-            }
-            for c in &recs.shift_closes {
-                tx.execute(
-                    "UPDATE shifts SET counted_cash = ?2, expected_cash = ?3, closed_at_ms = ?4 WHERE shift_id = ?1",
-                    params![c.shift_id, c.counted_cash, c.expected_cash, c.at_ms],
-                )?;
-            }
+            let place = tables::Place {
+                till_code: &ledger_till_code,
+                date: date.as_deref().unwrap_or_default(),
+            };
+            tables::index_records(&tx, &recs, r.id, place)?;
             if recs.undecodable > 0 {
                 tracing::warn!(doc = %r.id, n = recs.undecodable, "skipped ledger records that do not decode");
             }

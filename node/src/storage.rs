@@ -26,7 +26,7 @@ pub(crate) const SIGNED_HISTORY: &str = "signed_history";
 pub const DB_FILE: &str = "kasir.sqlite";
 
 /// Bump when the read tables change shape: they are rebuilt from the documents on open.
-pub(crate) const READ_TABLES_VERSION: i64 = 5;
+pub(crate) const READ_TABLES_VERSION: i64 = 6;
 
 /// A write compacts its document in line only past this many chunks; below it the
 /// daemon's idle maintenance does (see [`COMPACT_WHEN_IDLE`]), off the sale path.
@@ -159,7 +159,14 @@ CREATE TABLE IF NOT EXISTS sales (
     total         INTEGER NOT NULL,
     change        INTEGER NOT NULL,
     status        TEXT NOT NULL,
-    doc           INTEGER NOT NULL  -- doc_numbers.n of the ledger holding the record
+    doc           INTEGER NOT NULL, -- doc_numbers.n of the ledger holding the record
+    -- The day's figures (Z-report) and who rang it up (audit).
+    gross         INTEGER NOT NULL DEFAULT 0,  -- before discounts
+    discounts     INTEGER NOT NULL DEFAULT 0,
+    tax           INTEGER NOT NULL DEFAULT 0,
+    rounding      INTEGER NOT NULL DEFAULT 0,
+    cashier       TEXT,
+    approved_by   TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sales_date ON sales(business_date);
 -- Idempotency keys; most sales have none, so the index holds only those that do.
@@ -176,24 +183,82 @@ CREATE TABLE IF NOT EXISTS sale_lines (
 ) WITHOUT ROWID;
 
 -- Voids and refunds seen, so a sale's status can be derived wherever its record lives.
+-- A void is keyed by its sale (`void:{sale_id}`): two tills voiding one sale while
+-- apart count once, under the void with the smaller id on every replica.
 CREATE TABLE IF NOT EXISTS sale_events (
     event_id  TEXT PRIMARY KEY,
     sale_id   BLOB NOT NULL,
     kind      TEXT NOT NULL,
     amount    INTEGER NOT NULL,
-    at_ms     INTEGER NOT NULL
+    at_ms     INTEGER NOT NULL,
+    record_id     TEXT NOT NULL DEFAULT '',
+    till_code     TEXT NOT NULL DEFAULT '',
+    business_date TEXT NOT NULL DEFAULT '',
+    tax           INTEGER NOT NULL DEFAULT 0,
+    rounding      INTEGER NOT NULL DEFAULT 0,
+    cashier       TEXT,
+    approved_by   TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sale_events_sale ON sale_events(sale_id);
 
-CREATE TABLE IF NOT EXISTS shifts (
+-- Refunded quantities per sale line, so no refund returns more than was sold.
+CREATE TABLE IF NOT EXISTS refund_lines (
+    refund_id TEXT NOT NULL,
+    sale_id   BLOB NOT NULL,
+    line      INTEGER NOT NULL,
+    qty       INTEGER NOT NULL,
+    amount    INTEGER NOT NULL,
+    tax       INTEGER NOT NULL,
+    PRIMARY KEY (refund_id, line)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS refund_lines_sale ON refund_lines(sale_id);
+
+-- Money into (+) and out of (−) each till, by method: sales (cash net of change),
+-- voids, refunds, cash in/out. Shift closes and Z-reports are sums over it.
+CREATE TABLE IF NOT EXISTS money_events (
+    event_id      TEXT PRIMARY KEY,
+    kind          TEXT NOT NULL,   -- sale | void | refund | cash_in | cash_out
+    record_id     TEXT NOT NULL,
+    till_code     TEXT NOT NULL,
+    business_date TEXT NOT NULL,
+    at_ms         INTEGER NOT NULL,
+    method        TEXT NOT NULL,
+    amount        INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS money_events_till ON money_events(till_code, at_ms);
+CREATE INDEX IF NOT EXISTS money_events_date ON money_events(business_date);
+
+-- Cash shifts, one open per till (buka/tutup kasir).
+CREATE TABLE IF NOT EXISTS till_shifts (
     shift_id      TEXT PRIMARY KEY,
+    till_code     TEXT NOT NULL,
     cashier       TEXT NOT NULL,
     opening_cash  INTEGER NOT NULL,
-    opened_at_ms  INTEGER NOT NULL,
-    counted_cash  INTEGER,
-    expected_cash INTEGER,
-    closed_at_ms  INTEGER
+    opened_at_ms  INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS till_shifts_till ON till_shifts(till_code, opened_at_ms);
+CREATE TABLE IF NOT EXISTS till_shift_closes (
+    shift_id      TEXT PRIMARY KEY,
+    counted_cash  INTEGER NOT NULL,
+    expected_cash INTEGER NOT NULL,
+    closed_at_ms  INTEGER NOT NULL,
+    closed_by     TEXT
+) WITHOUT ROWID;
+
+-- Who did what besides sales, voids and refunds (those are in `sales` and
+-- `sale_events`): stock movements, shift events, cash in/out, logins, reprints, price,
+-- profile and user changes.
+CREATE TABLE IF NOT EXISTS audit_log (
+    entry_id      TEXT PRIMARY KEY,
+    at_ms         INTEGER NOT NULL,
+    business_date TEXT NOT NULL,
+    till_code     TEXT NOT NULL,
+    user          TEXT,
+    action        TEXT NOT NULL,
+    record_id     TEXT,
+    approved_by   TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS audit_log_date ON audit_log(business_date, at_ms);
 
 -- Login sessions of this till (people::Sessions): only the blake3 hash of each bearer
 -- token is kept. `user_id` is NULL for the device token.
@@ -243,6 +308,12 @@ const READ_TABLES: &[&str] = &[
     "sales",
     "sale_lines",
     "sale_events",
+    "refund_lines",
+    "money_events",
+    "till_shifts",
+    "till_shift_closes",
+    "audit_log",
+    // Before read tables version 6 (no till column): dropped, never recreated.
     "shifts",
 ];
 

@@ -7,9 +7,13 @@
 
 use kasir_crdt::catalog::CatalogDoc;
 use kasir_crdt::ledger::{
-    LedgerDoc, StockEffect, movement_effect, refund_effects, sale_effects, void_effects,
+    LedgerDoc, LedgerRecords, StockEffect, movement_effect, refund_effects, sale_effects,
+    void_effects,
 };
-use kasir_crdt::records::{Product, Refund, Sale, StockMovement, Void};
+use kasir_crdt::records::{
+    AuditEvent, CashMove, CashMoveKind, Product, Refund, Sale, ShiftClose, ShiftOpen,
+    StockMovement, Void,
+};
 use kasir_crdt::{DocId, Qty};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
@@ -133,6 +137,82 @@ pub(crate) fn apply_effect(tx: &Transaction<'_>, e: &StockEffect) -> Result<bool
     Ok(inserted == 1)
 }
 
+/// Where a ledger's records were written: its till's code and its business day (a
+/// void or refund counts on the day and till that recorded it, not the sale's).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place<'a> {
+    /// The writing till's code.
+    pub(crate) till_code: &'a str,
+    /// The ledger's business date.
+    pub(crate) date: &'a str,
+}
+
+/// A row of `money_events`: money into (+) or out of (−) a till, by method.
+struct MoneyEvent<'a> {
+    event_id: &'a str,
+    kind: &'a str,
+    record_id: &'a str,
+    at_ms: i64,
+    method: &'a str,
+    amount: i64,
+}
+
+fn money_event(tx: &Transaction<'_>, place: Place<'_>, e: MoneyEvent<'_>) -> Result<(), NodeError> {
+    // On a second record for one event (two tills voiding one sale while apart) the
+    // smaller record id wins, so every replica keeps the same row.
+    tx.prepare_cached(
+        "INSERT INTO money_events(event_id, kind, record_id, till_code, business_date, at_ms, method, amount)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(event_id) DO UPDATE SET record_id = excluded.record_id,
+           till_code = excluded.till_code, business_date = excluded.business_date,
+           at_ms = excluded.at_ms, amount = excluded.amount
+         WHERE excluded.record_id < money_events.record_id",
+    )?
+    .execute(params![
+        e.event_id,
+        e.kind,
+        e.record_id,
+        place.till_code,
+        place.date,
+        e.at_ms,
+        e.method,
+        e.amount
+    ])?;
+    Ok(())
+}
+
+/// An entry of the audit trail that is not a sale, void or refund.
+pub(crate) struct AuditRow<'a> {
+    pub(crate) entry_id: &'a str,
+    pub(crate) at_ms: i64,
+    pub(crate) user: Option<&'a str>,
+    pub(crate) action: &'a str,
+    pub(crate) record_id: Option<&'a str>,
+    pub(crate) approved_by: Option<&'a str>,
+}
+
+pub(crate) fn audit(
+    tx: &Transaction<'_>,
+    place: Place<'_>,
+    row: &AuditRow<'_>,
+) -> Result<(), NodeError> {
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO audit_log(entry_id, at_ms, business_date, till_code, user, action, record_id, approved_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?
+    .execute(params![
+        row.entry_id,
+        row.at_ms,
+        place.date,
+        place.till_code,
+        row.user,
+        row.action,
+        row.record_id,
+        row.approved_by
+    ])?;
+    Ok(())
+}
+
 /// Indexes a sale and its stock effects.
 pub(crate) fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Result<bool, NodeError> {
     tx.prepare_cached("INSERT OR IGNORE INTO doc_numbers(doc_id) VALUES (?1)")?
@@ -140,11 +220,13 @@ pub(crate) fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Resul
     let doc_number: i64 = tx
         .prepare_cached("SELECT n FROM doc_numbers WHERE doc_id = ?1")?
         .query_row([doc.0.as_slice()], |r| r.get(0))?;
-    let inserted = tx.execute(
-        "INSERT OR IGNORE INTO sales(sale_id, client_id, receipt_no, till_code, business_date,
-           created_at_ms, total, change, status, doc)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO sales(sale_id, client_id, receipt_no, till_code, business_date,
+               created_at_ms, total, change, status, doc, gross, discounts, tax, rounding, cashier, approved_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        )?
+        .execute(params![
             SaleKey::of(&sale.id),
             sale.client_id,
             sale.receipt_no,
@@ -154,25 +236,30 @@ pub(crate) fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Resul
             sale.total,
             sale.change,
             "completed",
-            doc_number
-        ],
-    )?;
+            doc_number,
+            sale.gross(),
+            sale.discounts(),
+            sale.tax,
+            sale.rounding,
+            sale.cashier,
+            sale.approved_by
+        ])?;
     if inserted == 0 {
         return Ok(false);
     }
     for (i, l) in sale.lines.iter().enumerate() {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT OR IGNORE INTO sale_lines(sale_id, idx, sku, qty, unit_price, line_total)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                SaleKey::of(&sale.id),
-                i as i64,
-                l.sku,
-                l.qty.milli(),
-                l.unit_price,
-                l.line_total
-            ],
-        )?;
+        )?
+        .execute(params![
+            SaleKey::of(&sale.id),
+            i as i64,
+            l.sku,
+            l.qty.milli(),
+            l.unit_price,
+            l.line_total
+        ])?;
     }
     // A sale's stock effects are keyed by (sale, line) like `sale_lines`, and the sale
     // row above is inserted at most once, so they need no row of their own in
@@ -184,16 +271,79 @@ pub(crate) fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Resul
         )?
         .execute(params![e.sku, e.qty.milli()])?;
     }
+    let place = Place {
+        till_code: &sale.till_code,
+        date: &sale.business_date,
+    };
+    for (method, amount) in sale.money_by_method() {
+        let event = format!("sale:{}:{method}", sale.id);
+        money_event(
+            tx,
+            place,
+            MoneyEvent {
+                event_id: &event,
+                kind: "sale",
+                record_id: &sale.id,
+                at_ms: sale.created_at_ms,
+                method: &method,
+                amount,
+            },
+        )?;
+    }
     refresh_status(tx, &sale.id)?;
     Ok(true)
 }
 
 /// Indexes a void.
-pub(crate) fn index_void(tx: &Transaction<'_>, void: &Void) -> Result<(), NodeError> {
+pub(crate) fn index_void(
+    tx: &Transaction<'_>,
+    void: &Void,
+    place: Place<'_>,
+) -> Result<(), NodeError> {
+    let place = Place {
+        till_code: void.till_code.as_deref().unwrap_or(place.till_code),
+        ..place
+    };
+    let reversed = void.reversed.clone().unwrap_or_default();
     tx.execute(
-        "INSERT OR IGNORE INTO sale_events(event_id, sale_id, kind, amount, at_ms) VALUES (?1, ?2, 'void', 0, ?3)",
-        params![void.id, SaleKey::of(&void.sale_id), void.at_ms],
+        "INSERT INTO sale_events(event_id, sale_id, kind, amount, at_ms, record_id, till_code,
+           business_date, tax, rounding, cashier, approved_by)
+         VALUES (?1, ?2, 'void', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT(event_id) DO UPDATE SET amount = excluded.amount, at_ms = excluded.at_ms,
+           record_id = excluded.record_id, till_code = excluded.till_code,
+           business_date = excluded.business_date, tax = excluded.tax,
+           rounding = excluded.rounding, cashier = excluded.cashier,
+           approved_by = excluded.approved_by
+         WHERE excluded.record_id < sale_events.record_id",
+        params![
+            format!("void:{}", void.sale_id),
+            SaleKey::of(&void.sale_id),
+            reversed.total,
+            void.at_ms,
+            void.id,
+            place.till_code,
+            place.date,
+            reversed.tax,
+            reversed.rounding,
+            void.cashier,
+            void.approved_by
+        ],
     )?;
+    for p in &void.payments {
+        let event = format!("void:{}:{}", void.sale_id, p.method);
+        money_event(
+            tx,
+            place,
+            MoneyEvent {
+                event_id: &event,
+                kind: "void",
+                record_id: &void.id,
+                at_ms: void.at_ms,
+                method: &p.method,
+                amount: -p.amount,
+            },
+        )?;
+    }
     for e in void_effects(void) {
         apply_effect(tx, &e)?;
     }
@@ -201,10 +351,58 @@ pub(crate) fn index_void(tx: &Transaction<'_>, void: &Void) -> Result<(), NodeEr
 }
 
 /// Indexes a refund.
-pub(crate) fn index_refund(tx: &Transaction<'_>, refund: &Refund) -> Result<(), NodeError> {
+pub(crate) fn index_refund(
+    tx: &Transaction<'_>,
+    refund: &Refund,
+    place: Place<'_>,
+) -> Result<(), NodeError> {
+    let place = Place {
+        till_code: refund.till_code.as_deref().unwrap_or(place.till_code),
+        ..place
+    };
     tx.execute(
-        "INSERT OR IGNORE INTO sale_events(event_id, sale_id, kind, amount, at_ms) VALUES (?1, ?2, 'refund', ?3, ?4)",
-        params![refund.id, SaleKey::of(&refund.sale_id), refund.amount, refund.at_ms],
+        "INSERT OR IGNORE INTO sale_events(event_id, sale_id, kind, amount, at_ms, record_id,
+           till_code, business_date, tax, rounding, cashier, approved_by)
+         VALUES (?1, ?2, 'refund', ?3, ?4, ?1, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            refund.id,
+            SaleKey::of(&refund.sale_id),
+            refund.amount,
+            refund.at_ms,
+            place.till_code,
+            place.date,
+            refund.tax,
+            refund.rounding,
+            refund.cashier,
+            refund.approved_by
+        ],
+    )?;
+    for l in &refund.lines {
+        tx.execute(
+            "INSERT OR IGNORE INTO refund_lines(refund_id, sale_id, line, qty, amount, tax)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                refund.id,
+                SaleKey::of(&refund.sale_id),
+                l.line,
+                l.qty.milli(),
+                l.amount,
+                l.tax
+            ],
+        )?;
+    }
+    let event = format!("refund:{}", refund.id);
+    money_event(
+        tx,
+        place,
+        MoneyEvent {
+            event_id: &event,
+            kind: "refund",
+            record_id: &refund.id,
+            at_ms: refund.at_ms,
+            method: &refund.method,
+            amount: -refund.amount,
+        },
     )?;
     for e in refund_effects(refund) {
         apply_effect(tx, &e)?;
@@ -213,7 +411,7 @@ pub(crate) fn index_refund(tx: &Transaction<'_>, refund: &Refund) -> Result<(), 
 }
 
 fn refresh_status(tx: &Transaction<'_>, sale_id: &str) -> Result<(), NodeError> {
-    tx.execute(
+    tx.prepare_cached(
         "UPDATE sales SET status = CASE
             WHEN EXISTS (SELECT 1 FROM sale_events WHERE sale_id = ?1 AND kind = 'void') THEN 'voided'
             WHEN (SELECT COALESCE(SUM(amount), 0) FROM sale_events WHERE sale_id = ?1 AND kind = 'refund') >= total
@@ -221,61 +419,203 @@ fn refresh_status(tx: &Transaction<'_>, sale_id: &str) -> Result<(), NodeError> 
             WHEN EXISTS (SELECT 1 FROM sale_events WHERE sale_id = ?1 AND kind = 'refund') THEN 'partially_refunded'
             ELSE 'completed' END
          WHERE sale_id = ?1",
-        [SaleKey::of(sale_id)],
-    )?;
+    )?
+    .execute([SaleKey::of(sale_id)])?;
     Ok(())
 }
 
 /// Indexes a stock movement record.
-pub(crate) fn index_movement(tx: &Transaction<'_>, m: &StockMovement) -> Result<bool, NodeError> {
+pub(crate) fn index_movement(
+    tx: &Transaction<'_>,
+    m: &StockMovement,
+    place: Place<'_>,
+) -> Result<bool, NodeError> {
+    let action = format!("stock_{}", m.kind.as_str());
+    audit(
+        tx,
+        place,
+        &AuditRow {
+            entry_id: &m.id,
+            at_ms: m.at_ms,
+            user: m.user.as_deref(),
+            action: &action,
+            record_id: Some(&m.sku),
+            approved_by: m.approved_by.as_deref(),
+        },
+    )?;
     apply_effect(tx, &movement_effect(m))
+}
+
+/// Indexes a shift opening.
+pub(crate) fn index_shift_open(
+    tx: &Transaction<'_>,
+    open: &ShiftOpen,
+    place: Place<'_>,
+) -> Result<(), NodeError> {
+    let place = Place {
+        till_code: open.till_code.as_deref().unwrap_or(place.till_code),
+        ..place
+    };
+    tx.execute(
+        "INSERT OR IGNORE INTO till_shifts(shift_id, till_code, cashier, opening_cash, opened_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![open.id, place.till_code, open.cashier, open.opening_cash, open.at_ms],
+    )?;
+    audit(
+        tx,
+        place,
+        &AuditRow {
+            entry_id: &open.id,
+            at_ms: open.at_ms,
+            user: Some(&open.cashier),
+            action: "shift_open",
+            record_id: Some(&open.id),
+            approved_by: None,
+        },
+    )
+}
+
+/// Indexes a shift closing.
+pub(crate) fn index_shift_close(
+    tx: &Transaction<'_>,
+    close: &ShiftClose,
+    place: Place<'_>,
+) -> Result<(), NodeError> {
+    // Its own table, not columns of the opening's row: the close may be in a later
+    // day's ledger, which can arrive (or be rebuilt) before the opening's.
+    tx.execute(
+        "INSERT OR IGNORE INTO till_shift_closes(shift_id, counted_cash, expected_cash, closed_at_ms, closed_by)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![close.shift_id, close.counted_cash, close.expected_cash, close.at_ms, close.cashier],
+    )?;
+    audit(
+        tx,
+        place,
+        &AuditRow {
+            entry_id: &close.id,
+            at_ms: close.at_ms,
+            user: close.cashier.as_deref(),
+            action: "shift_close",
+            record_id: Some(&close.shift_id),
+            approved_by: None,
+        },
+    )
+}
+
+/// Indexes cash put into or taken out of a drawer.
+pub(crate) fn index_cash_move(
+    tx: &Transaction<'_>,
+    cash: &CashMove,
+    place: Place<'_>,
+) -> Result<(), NodeError> {
+    let place = Place {
+        till_code: cash.till_code.as_deref().unwrap_or(place.till_code),
+        ..place
+    };
+    let (kind, amount) = match cash.kind {
+        CashMoveKind::In => ("cash_in", cash.amount),
+        CashMoveKind::Out => ("cash_out", -cash.amount),
+    };
+    let event = format!("cash:{}", cash.id);
+    money_event(
+        tx,
+        place,
+        MoneyEvent {
+            event_id: &event,
+            kind,
+            record_id: &cash.id,
+            at_ms: cash.at_ms,
+            method: "cash",
+            amount,
+        },
+    )?;
+    audit(
+        tx,
+        place,
+        &AuditRow {
+            entry_id: &cash.id,
+            at_ms: cash.at_ms,
+            user: cash.cashier.as_deref(),
+            action: kind,
+            record_id: Some(&cash.shift_id),
+            approved_by: None,
+        },
+    )
+}
+
+/// Indexes an audit event.
+pub(crate) fn index_audit_event(
+    tx: &Transaction<'_>,
+    e: &AuditEvent,
+    place: Place<'_>,
+) -> Result<(), NodeError> {
+    let place = Place {
+        till_code: e.till_code.as_deref().unwrap_or(place.till_code),
+        ..place
+    };
+    audit(
+        tx,
+        place,
+        &AuditRow {
+            entry_id: &e.id,
+            at_ms: e.at_ms,
+            user: e.user.as_deref(),
+            action: &e.action,
+            record_id: e.record_id.as_deref(),
+            approved_by: e.approved_by.as_deref(),
+        },
+    )
+}
+
+/// Indexes records of one ledger (all of them on a rebuild, or those a merge brought).
+pub(crate) fn index_records(
+    tx: &Transaction<'_>,
+    recs: &LedgerRecords,
+    doc: DocId,
+    place: Place<'_>,
+) -> Result<(), NodeError> {
+    for s in &recs.sales {
+        index_sale(tx, s, doc)?;
+    }
+    for v in &recs.voids {
+        index_void(tx, v, place)?;
+    }
+    for f in &recs.refunds {
+        index_refund(tx, f, place)?;
+    }
+    for m in &recs.movements {
+        index_movement(tx, m, place)?;
+    }
+    for o in &recs.shift_opens {
+        index_shift_open(tx, o, place)?;
+    }
+    for c in &recs.shift_closes {
+        index_shift_close(tx, c, place)?;
+    }
+    for c in &recs.cash_moves {
+        index_cash_move(tx, c, place)?;
+    }
+    for e in &recs.audit {
+        index_audit_event(tx, e, place)?;
+    }
+    Ok(())
 }
 
 /// Indexes every record of a ledger (idempotent). Returns the number of records that did
 /// not decode (reported, never fatal: one bad record must not hide the rest of a day).
-pub(crate) fn index_ledger(tx: &Transaction<'_>, ledger: &LedgerDoc) -> Result<usize, NodeError> {
+pub(crate) fn index_ledger(
+    tx: &Transaction<'_>,
+    ledger: &LedgerDoc,
+    till_code: &str,
+) -> Result<usize, NodeError> {
     let doc = ledger.doc_ref().id();
-    let mut bad = 0;
-    for sale in ledger.sales() {
-        match sale {
-            Ok(s) => {
-                index_sale(tx, &s, doc)?;
-            }
-            Err(_) => bad += 1,
-        }
-    }
-    for void in ledger.voids() {
-        match void {
-            Ok(v) => index_void(tx, &v)?,
-            Err(_) => bad += 1,
-        }
-    }
-    for refund in ledger.refunds() {
-        match refund {
-            Ok(r) => index_refund(tx, &r)?,
-            Err(_) => bad += 1,
-        }
-    }
-    for m in ledger.movements() {
-        match m {
-            Ok(m) => {
-                index_movement(tx, &m)?;
-            }
-            Err(_) => bad += 1,
-        }
-    }
-    for open in ledger.shift_opens().into_iter().flatten() {
-        tx.execute(
-            "INSERT OR IGNORE INTO shifts(shift_id, cashier, opening_cash, opened_at_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![open.id, open.cashier, open.opening_cash, open.at_ms],
-        )?;
-    }
-    for close in ledger.shift_closes().into_iter().flatten() {
-        tx.execute(
-            "UPDATE shifts SET counted_cash = ?2, expected_cash = ?3, closed_at_ms = ?4 WHERE shift_id = ?1",
-            params![close.shift_id, close.counted_cash, close.expected_cash, close.at_ms],
-        )?;
-    }
+    let date = ledger.meta().date.to_string();
+    let place = Place {
+        till_code,
+        date: &date,
+    };
+    let (recs, bad) = ledger.all_records();
+    index_records(tx, &recs, doc, place)?;
     Ok(bad)
 }
 

@@ -168,6 +168,8 @@ fn make_sale(
         till: till.to_string(),
         till_code: "T1".into(),
         cashier: Some("ani".into()),
+        user_id: None,
+        approved_by: None,
         created_at_ms: at_ms,
         business_date: date.to_string(),
         lines,

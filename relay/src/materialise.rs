@@ -158,10 +158,10 @@ fn sale_ok(s: &kasir_crdt::records::Sale) -> bool {
             .all(|l| qty_ok(l.qty) && text_ok([l.product_id.as_str(), &l.sku, &l.name]))
 }
 
-fn stock_lines_ok(lines: &[kasir_crdt::records::StockLine]) -> bool {
+fn stock_lines_ok<'a>(lines: impl IntoIterator<Item = (&'a str, Qty)>) -> bool {
     lines
-        .iter()
-        .all(|l| qty_ok(l.qty) && text_ok([l.sku.as_str()]))
+        .into_iter()
+        .all(|(sku, qty)| qty_ok(qty) && text_ok([sku]))
 }
 
 fn product_ok(p: &Product) -> bool {
@@ -294,7 +294,7 @@ impl Batch {
         for v in &recs.voids {
             if !(time_ok(v.at_ms)
                 && text_ok([v.sale_id.as_str(), &v.reason])
-                && stock_lines_ok(&v.lines))
+                && stock_lines_ok(v.lines.iter().map(|l| (l.sku.as_str(), l.qty))))
             {
                 self.refused += 1;
                 continue;
@@ -307,6 +307,7 @@ impl Batch {
                 m.insert("sale_id".into(), json!(v.sale_id));
                 m.insert("reason".into(), json!(v.reason));
                 m.insert("cashier".into(), json!(v.cashier));
+                m.insert("approved_by".into(), json!(v.approved_by));
                 m.insert("at".into(), json!(rfc3339(v.at_ms)));
             }
             self.event(TOPIC_SALES, &id, payload);
@@ -323,7 +324,9 @@ impl Batch {
         for f in &recs.refunds {
             if !(time_ok(f.at_ms)
                 && text_ok([f.id.as_str(), &f.sale_id, &f.reason])
-                && stock_lines_ok(&f.lines))
+                && text_ok([f.method.as_str()])
+                && text_ok(f.cashier.iter().chain(&f.approved_by).map(String::as_str))
+                && stock_lines_ok(f.lines.iter().map(|l| (l.sku.as_str(), l.qty))))
             {
                 self.refused += 1;
                 continue;
@@ -335,6 +338,10 @@ impl Batch {
                 m.insert("refund_id".into(), json!(f.id));
                 m.insert("sale_id".into(), json!(f.sale_id));
                 m.insert("amount".into(), json!(f.amount));
+                m.insert("method".into(), json!(f.method));
+                m.insert("tax".into(), json!(f.tax));
+                m.insert("cashier".into(), json!(f.cashier));
+                m.insert("approved_by".into(), json!(f.approved_by));
                 m.insert("reason".into(), json!(f.reason));
                 m.insert("at".into(), json!(rfc3339(f.at_ms)));
             }

@@ -26,6 +26,8 @@ fn sale(id: &str, sku: &str, qty: i64) -> Sale {
         till: "t".into(),
         till_code: "T1".into(),
         cashier: Some("Ani".into()),
+        user_id: None,
+        approved_by: None,
         created_at_ms: AT,
         business_date: "2026-11-18".into(),
         lines: vec![SaleLine {
@@ -118,6 +120,9 @@ fn voids_before_sales_replays_stale_products_and_poison_records() {
                 sku: "KOPI".into(),
                 qty: Qty(2000),
             }],
+            till_code: None,
+            payments: Vec::new(),
+            reversed: None,
         };
         let first = LedgerRecords {
             voids: vec![void.clone()],

@@ -283,6 +283,9 @@ fn a_hostile_member_is_refused_by_honest_tills_and_the_relay() {
                     approved_by: None,
                     at_ms: kasir_sync::now_ms(),
                     lines: Vec::new(),
+                    till_code: None,
+                    payments: Vec::new(),
+                    reversed: None,
                 })?;
                 Ok(l.into_doc())
             }),

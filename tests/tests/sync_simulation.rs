@@ -220,6 +220,7 @@ impl Sim {
                 code: SKUS[self.rng.gen_range(0..SKUS.len())].into(),
                 qty: Qty::units(self.rng.gen_range(1..=3)),
                 discount: 0,
+                price: None,
             })
             .collect();
         let lines: Vec<(String, i64)> = items

@@ -45,6 +45,8 @@ pub fn sale(lines: Vec<SaleLine>, rule: TaxRule, payments: Vec<Payment>) -> Sale
         till: "till-endpoint".into(),
         till_code: "T1".into(),
         cashier: Some("Ani".into()),
+        user_id: None,
+        approved_by: None,
         created_at_ms: JUNE_12_1405_WIB,
         business_date: "2025-06-12".into(),
         lines,
