@@ -23,6 +23,7 @@ use crate::client::Backend;
 mod client;
 mod demo;
 mod join;
+mod prompt;
 mod render;
 
 #[derive(Parser)]
@@ -64,8 +65,9 @@ enum Command {
         /// The owner's name, for the owner's user (with `--owner-pin`).
         #[arg(long, default_value = "Pemilik")]
         owner_name: String,
-        /// The owner's PIN (4 to 12 digits): creates the owner's user. Without it the
-        /// store has no user until `kasir user add`.
+        /// The owner's PIN (4 to 12 digits): creates the owner's user. Without it, on a
+        /// terminal the PIN is asked for (not echoed); otherwise the store has no user
+        /// until `kasir user add`, so scripts never wait for input.
         #[arg(long)]
         owner_pin: Option<String>,
     },
@@ -565,6 +567,10 @@ fn run(cli: Cli) -> Result<()> {
             owner_name,
             owner_pin,
         } => {
+            let owner_pin = match owner_pin {
+                Some(pin) => Some(pin),
+                None => prompt::owner_pin(&owner_name)?,
+            };
             if let Some(pin) = &owner_pin {
                 // Checked before the store exists, so a bad PIN leaves no half-made store.
                 kasir_node::people::validate_pin(pin)?;

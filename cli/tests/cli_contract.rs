@@ -470,7 +470,7 @@ fn human_output_is_printed_without_json() {
         (vec!["status"], "Warung Test"),
         (
             vec!["shift", "open", "--cashier", "Sari", "--cash", "50000"],
-            "shift_id",
+            "dibuka",
         ),
     ];
     for (args, needle) in checks {

@@ -153,8 +153,10 @@ pub fn refund_lines(
 }
 
 /// The money a refund returns and its cash rounding: the rest of the sale's total when
-/// it takes back the last unit (`completes`), else its lines' amounts, rounded like a
-/// cash sale when paid back in cash.
+/// it takes back the last unit (`completes`), else its lines' amounts — rounded *down*
+/// to the coin when paid back in cash (the last refund settles the difference, so the
+/// customer gets exactly what they paid in the end), and never more than is left of
+/// the total.
 pub fn settle(
     sale: &Sale,
     lines: &[RefundLine],
@@ -163,13 +165,21 @@ pub fn settle(
     cash: Option<CashRounding>,
 ) -> (Rupiah, Rupiah) {
     let raw: Rupiah = lines.iter().map(|l| l.amount).sum();
+    let left = (sale.total - refunded_amount_before).max(0);
     let amount = if completes {
-        sale.total - refunded_amount_before
+        left
     } else {
-        match cash {
-            Some(rounding) => raw + rounding.adjustment(raw),
+        let rounded = match cash {
+            Some(rounding) => {
+                let down = CashRounding {
+                    down: true,
+                    ..rounding
+                };
+                raw + down.adjustment(raw)
+            }
             None => raw,
-        }
+        };
+        rounded.clamp(0, left)
     };
     (amount, amount - raw)
 }

@@ -29,7 +29,7 @@
 //! };
 //! let sale = Sale {
 //!     id: "s".into(), client_id: None, receipt_no: "T1-250612-000001".into(),
-//!     till: "t".into(), till_code: "T1".into(), cashier: Some("Ani".into()),
+//!     till: "t".into(), till_code: "T1".into(), cashier: Some("Ani".into()), user_id: None, approved_by: None,
 //!     created_at_ms: 1_749_711_900_000, business_date: "2025-06-12".into(),
 //!     lines: vec![line], subtotal: 10_500, service_charge: 0, tax: 0, dpp: 10_500,
 //!     dpp_other: 10_500, tax_rule: TaxRule::none(), rounding: 0, total: 10_500,

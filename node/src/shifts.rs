@@ -90,7 +90,7 @@ impl Node {
     fn require_open_shift(&self) -> Result<OpenShift, NodeError> {
         self.open_shift_here()?.ok_or_else(|| {
             NodeError::Conflict(format!(
-                "no shift is open on till {}: open one first (buka kasir)",
+                "no open shift on till {}: open one first (buka kasir)",
                 self.till_code
             ))
         })

@@ -348,6 +348,26 @@ impl Till {
         self.running().post(path, body)
     }
 
+    /// Logs `name` in on the own daemon with `pin`; returns the `Authorization` value
+    /// of the session.
+    pub fn login(&self, name: &str, pin: &str) -> String {
+        let body = json!({ "name": name, "pin": pin }).to_string();
+        let (status, v) = self.running().post_as("/v1/sessions", body.as_bytes(), "");
+        assert_eq!(status, 201, "login of {name}: {v}");
+        format!("Bearer {}", v["token"].as_str().expect("token"))
+    }
+
+    /// POST JSON to the own daemon as `authorization` (a session from [`Till::login`]).
+    pub fn post_as(&self, path: &str, body: &Value, authorization: &str) -> (u16, Value) {
+        self.running()
+            .post_as(path, body.to_string().as_bytes(), authorization)
+    }
+
+    /// GET on the own daemon as `authorization`.
+    pub fn get_as(&self, path: &str, authorization: &str) -> (u16, Value) {
+        self.running().get_as(path, authorization)
+    }
+
     /// Sells `lines` (`[(sku, qty)]`) through the own daemon; returns (sale_id, total).
     pub fn sell(&self, lines: &[(&str, u32)]) -> (String, i64) {
         let body = json!({

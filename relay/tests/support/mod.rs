@@ -31,6 +31,16 @@ pub fn kafka_event_ids(
     expect: usize,
     secs: u64,
 ) -> (usize, HashSet<String>) {
+    let events = kafka_events(brokers, topic, expect, secs);
+    let ids = events
+        .iter()
+        .map(|v| v["event_id"].as_str().expect("event_id").to_owned())
+        .collect();
+    (events.len(), ids)
+}
+
+/// Every message on `topic` from the beginning, as JSON (see [`kafka_event_ids`]).
+pub fn kafka_events(brokers: &str, topic: &str, expect: usize, secs: u64) -> Vec<Value> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
     let consumer: BaseConsumer = ClientConfig::new()
@@ -55,14 +65,13 @@ pub fn kafka_event_ids(
             .expect("partition");
     }
     consumer.assign(&tpl).expect("assign");
-    let mut read = 0;
+    let mut events = Vec::new();
     let mut ids = HashSet::new();
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut quiet_since = Instant::now();
     while Instant::now() < deadline {
         match consumer.poll(Duration::from_millis(200)) {
             Some(Ok(m)) => {
-                read += 1;
                 quiet_since = Instant::now();
                 let v: Value =
                     serde_json::from_slice(m.payload().unwrap_or_default()).expect("event JSON");
@@ -70,6 +79,7 @@ pub fn kafka_event_ids(
                 let store = v["store_id"].as_str().expect("store_id");
                 assert_eq!(m.key(), Some(store.as_bytes()), "key = store id");
                 ids.insert(id);
+                events.push(v);
             }
             Some(Err(e)) => panic!("consume {topic}: {e}"),
             None => {
@@ -79,5 +89,5 @@ pub fn kafka_event_ids(
             }
         }
     }
-    (read, ids)
+    events
 }
