@@ -509,7 +509,10 @@ fn human_output_is_printed_without_json() {
     let voided = human(&till, &["void", &sale_id, "--reason", "salah input"]);
     assert!(voided.contains(&sale_id), "{voided}");
     let closed = human(&till, &["shift", "close", "--counted", "50000"]);
-    assert!(closed.contains("50000"), "{closed}");
+    assert!(
+        closed.contains("Rp50.000") && closed.contains("selisih"),
+        "{closed}"
+    );
 }
 
 #[test]

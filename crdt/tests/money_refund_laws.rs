@@ -84,7 +84,10 @@ proptest! {
         unit in prop::sample::select(vec![0i64, 100, 500]),
         cuts in prop::collection::vec((0usize..6, 1i64..20_000), 0..12),
     ) {
-        let Some(sale) = sale(&lines, tax, unit) else { return Ok(()) };
+        let sale = sale(&lines, tax, unit);
+        // Carts the pricing refuses are rejected, not passed: too many fail the test.
+        prop_assume!(sale.is_some());
+        let Some(sale) = sale else { return Ok(()) };
         let values = line_values(&sale);
         prop_assert_eq!(values.iter().sum::<i64>(), sale.total - sale.rounding);
         prop_assert!(values.iter().all(|v| *v >= 0));
