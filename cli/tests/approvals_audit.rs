@@ -1,6 +1,6 @@
 //! Approvals beyond the void (contract, "People and permissions"): a cashier's discount
-//! above the store's threshold, a price override, a stock adjustment and a reprint
-//! need a supervisor's PIN, and every record names its cashier and its approver; the
+//! above the store's threshold, a price override, a stock adjustment, a reprint and
+//! opening the drawer without a sale need a supervisor's PIN, and every record names its cashier and its approver; the
 //! audit trail lists them with logins and failed logins. The shift, report and audit
 //! commands work with the daemon running and without it. Real daemon, real HTTP.
 
@@ -122,6 +122,24 @@ fn approvals_audit_big_discounts_overrides_adjustments_and_reprints_need_a_super
     let (status, v) = t.post_as(&print, &json!({"reprint": true, "approval": sari}), &ani);
     assert_eq!(status, 202, "{v}");
 
+    // Opening the drawer without a sale: a supervisor's, with a reason.
+    let drawer = json!({"reason": "tukar uang receh"});
+    let (status, v) = t.post_as("/v1/drawer/open", &drawer, &ani);
+    assert_eq!((status, code(&v)), (403, "approval_required"), "{v}");
+    let mut approved = drawer.clone();
+    approved["approval"] = json!({"name": "Sari", "pin": "3333"});
+    let (status, v) = t.post_as("/v1/drawer/open", &approved, &ani);
+    assert_eq!(status, 202, "{v}");
+    let (status, _) = t.post_as("/v1/drawer/open", &json!({"reason": " "}), &ani);
+    assert_eq!(status, 400, "a reason is required");
+
+    // A price change by the owner's device.
+    let (status, v) = t.post(
+        "/v1/products",
+        &json!({"sku": "KOPI", "name": "Kopi", "price": 11_000}),
+    );
+    assert_eq!(status, 201, "{v}");
+
     // Everything above, in the audit trail, with who approved it.
     let audit = t.get("/v1/audit").1;
     let entries = audit["entries"].as_array().expect("entries").clone();
@@ -140,6 +158,13 @@ fn approvals_audit_big_discounts_overrides_adjustments_and_reprints_need_a_super
     assert!(has("stock_receive", Some("Ani"), None), "{audit}");
     assert!(has("reprint", Some("Ani"), Some("Sari")), "{audit}");
     assert!(has("profile_change", None, None), "{audit}");
+    assert!(has("price_change", None, None), "{audit}");
+    assert!(
+        entries.iter().any(|e| e["action"] == "drawer_open"
+            && e["approved_by"] == "Sari"
+            && e["detail"] == "tukar uang receh"),
+        "{audit}"
+    );
     assert!(
         has("user_add", None, None),
         "users added with `kasir user add`: {audit}"

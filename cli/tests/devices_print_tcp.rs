@@ -237,4 +237,11 @@ fn daemon_prints_through_its_queue_and_retries_a_printer_that_is_down() {
     // Both sales are there, untouched by the printing.
     let (_, sales) = d.get("/v1/sales");
     assert_eq!(sales["sales"].as_array().unwrap().len(), 2);
+
+    // The drawer opens without a sale: the printer gets the pulse alone (ESC p 0 25 250).
+    let got = record_one(TcpListener::bind(("127.0.0.1", port)).unwrap());
+    let (status, body) = d.post("/v1/drawer/open", &json!({"reason": "tukar receh"}));
+    assert_eq!(status, 202, "{body}");
+    let pulse = got.recv_timeout(Duration::from_secs(30)).unwrap();
+    assert_eq!(pulse, vec![0x1b, b'p', 0, 25, 250]);
 }

@@ -447,4 +447,7 @@ pub struct AuditEvent {
     /// The till's code.
     #[serde(default)]
     pub till_code: Option<String>,
+    /// Why, in the person's words (opening the drawer without a sale).
+    #[serde(default)]
+    pub detail: Option<String>,
 }

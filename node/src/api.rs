@@ -614,8 +614,14 @@ impl Operation for AddProduct {
     const PATH: &'static str = "/v1/products";
     const VALUE_FIELDS: &'static [&'static str] = &["stock"];
 
-    fn run(node: &mut Node, _: &OpContext, req: ProductInput) -> Result<ProductAdded, NodeError> {
-        node.add_product(&req)
+    fn run(node: &mut Node, ctx: &OpContext, req: ProductInput) -> Result<ProductAdded, NodeError> {
+        let by = ctx.principal()?.clone();
+        let before = node.product_row(&req.sku).ok().map(|p| p.price);
+        let added = node.add_product(&req)?;
+        if before.is_some_and(|price| price != req.price) {
+            node.record_audit("price_change", by.user_name(), Some(&added.sku), None)?;
+        }
+        Ok(added)
     }
 }
 

@@ -324,6 +324,7 @@ fn routes() -> Routes {
         .add("GET", "/v1/sales/{sale_id}/receipt", get(receipt))
         .add("POST", "/v1/sales/{sale_id}/print", post(enqueue_print))
         .add("GET", "/v1/sales/{sale_id}/print", get(escpos))
+        .add("POST", "/v1/drawer/open", post(open_drawer))
         .add("POST", "/v1/relay/adopt", post(adopt_relay))
         .add(
             "POST",
@@ -748,6 +749,55 @@ async fn enqueue_print(
     .await?;
     let job_id = queue.enqueue(&sale_id, b.reprint)?;
     let v = json!({ "job_id": job_id, "sale_id": sale_id, "printer": queue.printer() });
+    Ok((StatusCode::ACCEPTED, axum::Json(v)).into_response())
+}
+
+/// `POST /v1/drawer/open` `{"reason","approval"?}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DrawerBody {
+    reason: String,
+    #[serde(default)]
+    approval: Option<crate::people::Approval>,
+}
+
+/// `POST /v1/drawer/open`: opens the cash drawer without a sale (change for a note,
+/// a count) → 202 `{"job_id","printer"}`. A supervisor's, audited with the reason; 409
+/// when no printer (and so no drawer) is configured.
+async fn open_drawer(
+    State(state): State<AppState>,
+    axum::Extension(principal): axum::Extension<Principal>,
+    body: Bytes,
+) -> ApiResult {
+    let b: DrawerBody = serde_json::from_slice(&body)
+        .map_err(|e| NodeError::Invalid(format!("malformed JSON body: {e}")))?;
+    let reason = b.reason.trim().to_owned();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(NodeError::Invalid(
+            "say why the drawer opens (a reason of at most 200 characters)".into(),
+        )
+        .into());
+    }
+    let queue = state.printer.lock().ok().and_then(|p| p.clone());
+    let Some(queue) = queue else {
+        return Err(NodeError::Conflict(format!(
+            "no printer configured (the drawer hangs on it): put {PRINTER_FILE} in the data directory"
+        ))
+        .into());
+    };
+    with_node(&state, move |n| {
+        let approved_by = n.authorize(&principal, Action::OpenDrawer, b.approval.as_ref())?;
+        n.record_audit_detail(
+            "drawer_open",
+            principal.user_name(),
+            None,
+            approved_by.as_deref(),
+            Some(&reason),
+        )
+    })
+    .await?;
+    let job_id = queue.open_drawer()?;
+    let v = json!({ "job_id": job_id, "printer": queue.printer() });
     Ok((StatusCode::ACCEPTED, axum::Json(v)).into_response())
 }
 

@@ -200,12 +200,30 @@ impl PrinterConfig {
     }
 }
 
-/// A print job: one receipt of one sale.
+/// A print job: one receipt of one sale, or a drawer pulse on its own.
 #[derive(Debug, Clone)]
 struct Job {
     id: u64,
-    sale_id: String,
-    reprint: bool,
+    what: JobKind,
+}
+
+#[derive(Debug, Clone)]
+enum JobKind {
+    Receipt {
+        sale_id: String,
+        reprint: bool,
+    },
+    /// Open the cash drawer without a sale (the caller checked the approval).
+    Drawer,
+}
+
+impl Job {
+    fn label(&self) -> &str {
+        match &self.what {
+            JobKind::Receipt { sale_id, .. } => sale_id,
+            JobKind::Drawer => "drawer",
+        }
+    }
 }
 
 /// A handle to the daemon's print queue (cheap to clone).
@@ -257,12 +275,20 @@ impl PrintQueue {
 
     /// Queues a receipt of `sale_id`; returns the job id. Never waits.
     pub fn enqueue(&self, sale_id: &str, reprint: bool) -> Result<u64, NodeError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let job = Job {
-            id,
+        self.push(JobKind::Receipt {
             sale_id: sale_id.to_owned(),
             reprint,
-        };
+        })
+    }
+
+    /// Queues a drawer pulse without a receipt; returns the job id. Never waits.
+    pub fn open_drawer(&self) -> Result<u64, NodeError> {
+        self.push(JobKind::Drawer)
+    }
+
+    fn push(&self, what: JobKind) -> Result<u64, NodeError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let job = Job { id, what };
         self.tx.try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => {
                 NodeError::Conflict(format!("print queue for {} is full", self.printer))
@@ -301,20 +327,32 @@ async fn run(
 
 /// Renders the job's bytes once, then sends them, retrying with doubling waits.
 async fn print_job(node: &SharedNode, settings: &PrintSettings, job: &Job) {
+    let (sale_id, reprint) = match &job.what {
+        JobKind::Receipt { sale_id, reprint } => (sale_id.clone(), *reprint),
+        JobKind::Drawer => {
+            send(
+                settings,
+                job,
+                Arc::new(kasir_devices::encode::DRAWER_PULSE.to_vec()),
+            )
+            .await;
+            return;
+        }
+    };
     let req = EscposRequest {
         profile: settings.profile.clone(),
         qr: settings.qr.clone(),
         drawer: settings.open_drawer,
-        reprint: job.reprint,
+        reprint,
     };
-    let (node, sale_id) = (node.clone(), job.sale_id.clone());
+    let node = node.clone();
     let rendered =
         tokio::task::spawn_blocking(move || receipt_escpos(&mut *node.lock()?, &sale_id, &req))
             .await;
     let bytes = match rendered {
         Ok(Ok(bytes)) => Arc::new(bytes),
         Ok(Err(e)) => {
-            tracing::warn!(job = job.id, sale = %job.sale_id, error = %e, "receipt not printed");
+            tracing::warn!(job = job.id, sale = %job.label(), error = %e, "receipt not printed");
             return;
         }
         Err(e) => {
@@ -322,17 +360,22 @@ async fn print_job(node: &SharedNode, settings: &PrintSettings, job: &Job) {
             return;
         }
     };
+    send(settings, job, bytes).await;
+}
+
+/// Sends a job's bytes, retrying with doubling waits.
+async fn send(settings: &PrintSettings, job: &Job, bytes: Arc<Vec<u8>>) {
     let mut wait = settings.backoff;
     for attempt in 1..=settings.attempts {
         let (uri, limits, data) = (settings.uri.clone(), settings.limits, bytes.clone());
         let sent = tokio::task::spawn_blocking(move || transport::print(&uri, &data, limits)).await;
         match sent {
             Ok(Ok(())) => {
-                tracing::info!(job = job.id, sale = %job.sale_id, attempt, "receipt printed");
+                tracing::info!(job = job.id, sale = %job.label(), attempt, "receipt printed");
                 return;
             }
             Ok(Err(e)) => {
-                tracing::warn!(job = job.id, sale = %job.sale_id, attempt, error = %e, "print failed");
+                tracing::warn!(job = job.id, sale = %job.label(), attempt, error = %e, "print failed");
             }
             Err(e) => tracing::warn!(job = job.id, attempt, error = %e, "print task failed"),
         }
@@ -341,7 +384,7 @@ async fn print_job(node: &SharedNode, settings: &PrintSettings, job: &Job) {
             wait = (wait * 2).min(Duration::from_secs(30));
         }
     }
-    tracing::error!(job = job.id, sale = %job.sale_id, "receipt not printed: giving up (reprint from history)");
+    tracing::error!(job = job.id, sale = %job.label(), "receipt not printed: giving up (reprint from history)");
 }
 
 #[cfg(test)]

@@ -111,6 +111,9 @@ pub struct AuditEntry {
     pub record_id: Option<String>,
     /// Who approved it.
     pub approved_by: Option<String>,
+    /// Why, when the person said (opening the drawer without a sale).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// `GET /v1/audit`.
@@ -272,6 +275,7 @@ impl Node {
                 action: "sale".into(),
                 record_id: Some(tables::sale_id_column(r, 3)?),
                 approved_by: r.get(4)?,
+                detail: None,
             })
         })?;
         for row in rows {
@@ -289,13 +293,14 @@ impl Node {
                 action: r.get(3)?,
                 record_id: Some(r.get(4)?),
                 approved_by: r.get(5)?,
+                detail: None,
             })
         })?;
         for row in rows {
             entries.push(row?);
         }
         let mut stmt = self.db.prepare_cached(
-            "SELECT at_ms, till_code, user, action, record_id, approved_by FROM audit_log
+            "SELECT at_ms, till_code, user, action, record_id, approved_by, detail FROM audit_log
              WHERE business_date = ?1",
         )?;
         let rows = stmt.query_map([&date], |r| {
@@ -306,6 +311,7 @@ impl Node {
                 action: r.get(3)?,
                 record_id: r.get(4)?,
                 approved_by: r.get(5)?,
+                detail: r.get(6)?,
             })
         })?;
         for row in rows {
@@ -329,6 +335,18 @@ impl Node {
         record_id: Option<&str>,
         approved_by: Option<&str>,
     ) -> Result<(), NodeError> {
+        self.record_audit_detail(action, user, record_id, approved_by, None)
+    }
+
+    /// [`Node::record_audit`] with the person's reason.
+    pub(crate) fn record_audit_detail(
+        &mut self,
+        action: &str,
+        user: Option<&str>,
+        record_id: Option<&str>,
+        approved_by: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<(), NodeError> {
         let event = AuditEvent {
             id: uuid::Uuid::now_v7().to_string(),
             action: action.to_owned(),
@@ -337,6 +355,7 @@ impl Node {
             record_id: record_id.map(str::to_owned),
             at_ms: now_ms(),
             till_code: Some(self.till_code.clone()),
+            detail: detail.map(str::to_owned),
         };
         self.write_ledger(
             |l| l.record_audit(&event).map(drop),

@@ -256,7 +256,8 @@ CREATE TABLE IF NOT EXISTS audit_log (
     user          TEXT,
     action        TEXT NOT NULL,
     record_id     TEXT,
-    approved_by   TEXT
+    approved_by   TEXT,
+    detail        TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS audit_log_date ON audit_log(business_date, at_ms);
 

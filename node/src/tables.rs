@@ -189,6 +189,7 @@ pub(crate) struct AuditRow<'a> {
     pub(crate) action: &'a str,
     pub(crate) record_id: Option<&'a str>,
     pub(crate) approved_by: Option<&'a str>,
+    pub(crate) detail: Option<&'a str>,
 }
 
 pub(crate) fn audit(
@@ -197,8 +198,8 @@ pub(crate) fn audit(
     row: &AuditRow<'_>,
 ) -> Result<(), NodeError> {
     tx.prepare_cached(
-        "INSERT OR IGNORE INTO audit_log(entry_id, at_ms, business_date, till_code, user, action, record_id, approved_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT OR IGNORE INTO audit_log(entry_id, at_ms, business_date, till_code, user, action, record_id, approved_by, detail)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         row.entry_id,
@@ -208,7 +209,8 @@ pub(crate) fn audit(
         row.user,
         row.action,
         row.record_id,
-        row.approved_by
+        row.approved_by,
+        row.detail
     ])?;
     Ok(())
 }
@@ -441,6 +443,7 @@ pub(crate) fn index_movement(
             action: &action,
             record_id: Some(&m.sku),
             approved_by: m.approved_by.as_deref(),
+            detail: None,
         },
     )?;
     apply_effect(tx, &movement_effect(m))
@@ -471,6 +474,7 @@ pub(crate) fn index_shift_open(
             action: "shift_open",
             record_id: Some(&open.id),
             approved_by: None,
+            detail: None,
         },
     )
 }
@@ -498,6 +502,7 @@ pub(crate) fn index_shift_close(
             action: "shift_close",
             record_id: Some(&close.shift_id),
             approved_by: None,
+            detail: None,
         },
     )
 }
@@ -539,6 +544,7 @@ pub(crate) fn index_cash_move(
             action: kind,
             record_id: Some(&cash.shift_id),
             approved_by: None,
+            detail: None,
         },
     )
 }
@@ -563,6 +569,7 @@ pub(crate) fn index_audit_event(
             action: &e.action,
             record_id: e.record_id.as_deref(),
             approved_by: e.approved_by.as_deref(),
+            detail: e.detail.as_deref(),
         },
     )
 }
