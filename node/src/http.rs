@@ -114,6 +114,11 @@ impl AppState {
         &self.node
     }
 
+    /// The daemon's print queue, when a printer is configured.
+    pub(crate) fn printer(&self) -> Option<PrintQueue> {
+        self.printer.lock().ok().and_then(|p| p.clone())
+    }
+
     fn ctx(&self) -> OpContext {
         self.ctx.lock().map(|c| c.clone()).unwrap_or_default()
     }
@@ -287,13 +292,13 @@ async fn operation<O: Operation>(
 }
 
 /// The router under construction, and the table of every route it serves.
-struct Routes {
+pub(crate) struct Routes {
     router: Router<AppState>,
     table: Vec<(&'static str, &'static str)>,
 }
 
 impl Routes {
-    fn add(
+    pub(crate) fn add(
         mut self,
         method: &'static str,
         path: &'static str,
@@ -374,6 +379,13 @@ fn routes() -> Routes {
         .op::<api::GetCurrentShift>()
         .op::<api::GetZReport>()
         .op::<api::GetAudit>()
+        .merge_ui()
+}
+
+impl Routes {
+    fn merge_ui(self) -> Routes {
+        crate::ui::routes(self)
+    }
 }
 
 /// Every route the till serves, as `(method, path pattern)`: what the router is built
@@ -479,6 +491,18 @@ async fn guard(
         method,
         axum::http::Method::POST | axum::http::Method::PUT | axum::http::Method::PATCH
     );
+    if writes && path.starts_with("/ui/") {
+        // The till app's forms: sent by htmx from this till's pages (see `ui`).
+        if !crate::ui::write_allowed(req.headers()) {
+            return ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden",
+                message: "the till app's forms are sent by its own pages".into(),
+            }
+            .into_response();
+        }
+        return next.run(req).await;
+    }
     if writes && !content_type_allowed(req.headers(), &path) {
         return ApiError {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -20,6 +20,7 @@
 
 pub mod api;
 pub mod daemon;
+pub mod drafts;
 mod error;
 pub mod http;
 pub mod import;
@@ -38,6 +39,7 @@ mod shared;
 pub mod shifts;
 mod storage;
 mod tables;
+pub mod ui;
 
 pub use error::NodeError;
 pub use node::{LOCK_FILE, Node};

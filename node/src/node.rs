@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use kasir_crdt::catalog::CatalogDoc;
 use kasir_crdt::ids::product_id;
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
-use kasir_crdt::pricing::{CartLine, price_cart};
+use kasir_crdt::pricing::{CartLine, PricedSale, price_cart};
 use kasir_crdt::records::{
     MovementKind, Payment, Product, Reversal, Sale, StockLine, StockMovement, Void,
 };
@@ -928,6 +928,50 @@ impl Node {
         })
     }
 
+    /// Prices a sale request exactly as [`Node::sell`] would (catalog prices, overrides,
+    /// discounts, the store's tax rule and cash rounding, the payments), writing nothing.
+    pub fn price(&self, req: &SaleRequest) -> Result<PricedSale, NodeError> {
+        if req.items.len() > 500 {
+            return Err(NodeError::Invalid(
+                "a sale may have at most 500 lines".into(),
+            ));
+        }
+        let mut cart = Vec::with_capacity(req.items.len());
+        for item in &req.items {
+            let p = self.product_row(&item.code)?;
+            if !p.active {
+                return Err(NodeError::Invalid(format!(
+                    "product {} is not for sale",
+                    p.sku
+                )));
+            }
+            let unit_price = match item.price {
+                Some(price) if price < 0 => {
+                    return Err(NodeError::Invalid(format!(
+                        "the price of {} must not be negative",
+                        p.sku
+                    )));
+                }
+                Some(price) => price,
+                None => p.price,
+            };
+            cart.push(CartLine {
+                product_id: p.product_id,
+                sku: p.sku,
+                name: p.name,
+                qty: item.qty,
+                unit_price,
+                discount: item.discount,
+            });
+        }
+        Ok(price_cart(
+            cart,
+            &self.profile.tax_rule,
+            self.profile.cash_rounding,
+            req.payments.clone(),
+        )?)
+    }
+
     fn sale_by_client_id(&self, client_id: &str) -> Result<Option<SaleOutcome>, NodeError> {
         Ok(self
             .db
@@ -973,45 +1017,7 @@ impl Node {
         if let Some(c) = &req.cashier {
             validate_text("cashier", c, 60)?;
         }
-        if req.items.len() > 500 {
-            return Err(NodeError::Invalid(
-                "a sale may have at most 500 lines".into(),
-            ));
-        }
-        let mut cart = Vec::with_capacity(req.items.len());
-        for item in &req.items {
-            let p = self.product_row(&item.code)?;
-            if !p.active {
-                return Err(NodeError::Invalid(format!(
-                    "product {} is not for sale",
-                    p.sku
-                )));
-            }
-            let unit_price = match item.price {
-                Some(price) if price < 0 => {
-                    return Err(NodeError::Invalid(format!(
-                        "the price of {} must not be negative",
-                        p.sku
-                    )));
-                }
-                Some(price) => price,
-                None => p.price,
-            };
-            cart.push(CartLine {
-                product_id: p.product_id,
-                sku: p.sku,
-                name: p.name,
-                qty: item.qty,
-                unit_price,
-                discount: item.discount,
-            });
-        }
-        let priced = price_cart(
-            cart,
-            &self.profile.tax_rule,
-            self.profile.cash_rounding,
-            req.payments.clone(),
-        )?;
+        let priced = self.price(req)?;
         let now = now_ms();
         let today = BusinessDate::at(now, self.profile.utc_offset_minutes);
         let device = self.device_id().to_string();

@@ -145,6 +145,14 @@ impl Node {
             .collect()
     }
 
+    /// Whether `device` is one of the store's relays.
+    pub fn is_relay(&self, device: DeviceId) -> bool {
+        matches!(
+            self.membership(device),
+            Membership::Member(kasir_crdt::store::Role::Relay)
+        )
+    }
+
     /// The device's standing in the roster.
     pub fn membership(&self, device: DeviceId) -> Membership {
         Membership::of(&self.store.view(), device)

@@ -270,6 +270,18 @@ CREATE TABLE IF NOT EXISTS sessions (
     expires_at_ms INTEGER
 ) WITHOUT ROWID;
 
+-- Carts being rung up and parked bills (open tickets) of this till: local, never
+-- synced, kept so a crash, a reload or a killed WebView loses nothing. The draft id
+-- becomes the sale's client id, so paying twice sells once.
+CREATE TABLE IF NOT EXISTS drafts (
+    draft_id      TEXT PRIMARY KEY,
+    name          TEXT,
+    lines         TEXT NOT NULL,   -- JSON: [{"sku","qty","discount","price"}]
+    user_id       TEXT,
+    parked        INTEGER NOT NULL DEFAULT 0,
+    updated_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
 -- Failed PIN attempts per user on this till, and the lockout they caused.
 CREATE TABLE IF NOT EXISTS pin_failures (
     user_id         TEXT PRIMARY KEY,

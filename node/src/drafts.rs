@@ -1,0 +1,196 @@
+//! Carts and parked bills (open tickets) of this till, kept in its SQLite (`drafts`).
+//!
+//! A draft is what a cashier is ringing up: its lines are saved on every change, so a
+//! crash, a reload or a killed WebView loses nothing, and a named draft can be parked
+//! (Simpan) and resumed later. Drafts are local to the till and never synced. When a
+//! draft is paid its id becomes the sale's `client_id`: a second tap on Bayar, or a
+//! retry after a lost answer, returns the first sale instead of selling twice.
+
+use kasir_crdt::Qty;
+use kasir_crdt::money::qty_units;
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::api::{SaleItem, SaleRequest};
+use crate::error::NodeError;
+use crate::node::Node;
+use kasir_sync::now_ms;
+
+/// One line of a draft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DraftLine {
+    /// The SKU.
+    pub sku: String,
+    /// Quantity.
+    #[serde(with = "qty_units")]
+    pub qty: Qty,
+    /// Discount in rupiah on the line.
+    #[serde(default)]
+    pub discount: i64,
+    /// A price override.
+    #[serde(default)]
+    pub price: Option<i64>,
+}
+
+/// A cart being rung up, or a parked bill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draft {
+    /// UUIDv7; the sale's client id once paid.
+    pub draft_id: String,
+    /// A name for a parked bill ("Meja 4", "Pak Budi").
+    pub name: Option<String>,
+    /// What is in it.
+    pub lines: Vec<DraftLine>,
+    /// Whether it waits in the list of open bills.
+    pub parked: bool,
+    /// Last change (ms).
+    pub updated_at_ms: i64,
+}
+
+impl Draft {
+    /// The sale request for this draft (its id as the client id).
+    pub fn sale_request(&self, cashier: Option<String>) -> SaleRequest {
+        SaleRequest {
+            client_id: Some(self.draft_id.clone()),
+            items: self
+                .lines
+                .iter()
+                .map(|l| SaleItem {
+                    code: l.sku.clone(),
+                    qty: l.qty,
+                    discount: l.discount,
+                    price: l.price,
+                })
+                .collect(),
+            payments: Vec::new(),
+            cashier,
+            approval: None,
+        }
+    }
+}
+
+const MAX_LINES: usize = 500;
+
+impl Node {
+    /// A new, empty draft.
+    pub fn new_draft(&mut self, user_id: Option<&str>) -> Result<Draft, NodeError> {
+        let draft = Draft {
+            draft_id: uuid::Uuid::now_v7().to_string(),
+            name: None,
+            lines: Vec::new(),
+            parked: false,
+            updated_at_ms: now_ms(),
+        };
+        self.db.execute(
+            "INSERT INTO drafts(draft_id, name, lines, user_id, parked, updated_at_ms)
+             VALUES (?1, NULL, '[]', ?2, 0, ?3)",
+            params![draft.draft_id, user_id, draft.updated_at_ms],
+        )?;
+        Ok(draft)
+    }
+
+    /// A draft by id.
+    pub fn draft(&self, draft_id: &str) -> Result<Draft, NodeError> {
+        let row: Option<(Option<String>, String, bool, i64)> = self
+            .db
+            .query_row(
+                "SELECT name, lines, parked, updated_at_ms FROM drafts WHERE draft_id = ?1",
+                [draft_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let (name, lines, parked, updated_at_ms) =
+            row.ok_or_else(|| NodeError::NotFound(format!("bill {draft_id}")))?;
+        let lines = serde_json::from_str(&lines)
+            .map_err(|e| NodeError::Corrupt(format!("bill {draft_id}: {e}")))?;
+        Ok(Draft {
+            draft_id: draft_id.to_owned(),
+            name,
+            lines,
+            parked,
+            updated_at_ms,
+        })
+    }
+
+    /// Saves a draft's lines (at most 500).
+    pub fn save_draft(&mut self, draft: &Draft) -> Result<(), NodeError> {
+        if draft.lines.len() > MAX_LINES {
+            return Err(NodeError::Invalid(
+                "a bill may have at most 500 lines".into(),
+            ));
+        }
+        let lines = serde_json::to_string(&draft.lines)
+            .map_err(|e| NodeError::Invalid(format!("bill lines: {e}")))?;
+        let changed = self.db.execute(
+            "UPDATE drafts SET name = ?2, lines = ?3, parked = ?4, updated_at_ms = ?5
+             WHERE draft_id = ?1",
+            params![draft.draft_id, draft.name, lines, draft.parked, now_ms()],
+        )?;
+        if changed == 0 {
+            return Err(NodeError::NotFound(format!("bill {}", draft.draft_id)));
+        }
+        Ok(())
+    }
+
+    /// Adds `qty` of `code` (SKU or barcode) to a draft: onto the product's plain line
+    /// when there is one, else as a new line. Unknown codes are refused.
+    pub fn draft_add(&mut self, draft_id: &str, code: &str, qty: Qty) -> Result<Draft, NodeError> {
+        if qty.milli() <= 0 {
+            return Err(NodeError::Invalid("a quantity must be positive".into()));
+        }
+        let product = self.product_row(code)?;
+        if !product.active {
+            return Err(NodeError::Invalid(format!(
+                "product {} is not for sale",
+                product.sku
+            )));
+        }
+        let mut draft = self.draft(draft_id)?;
+        match draft
+            .lines
+            .iter_mut()
+            .find(|l| l.sku == product.sku && l.discount == 0 && l.price.is_none())
+        {
+            Some(line) => line.qty = Qty(line.qty.milli() + qty.milli()),
+            None => draft.lines.push(DraftLine {
+                sku: product.sku,
+                qty,
+                discount: 0,
+                price: None,
+            }),
+        }
+        self.save_draft(&draft)?;
+        Ok(draft)
+    }
+
+    /// The newest draft `user_id` was ringing up and did not park, if any.
+    pub fn current_draft(&self, user_id: Option<&str>) -> Result<Option<Draft>, NodeError> {
+        let id: Option<String> = self
+            .db
+            .query_row(
+                "SELECT draft_id FROM drafts WHERE parked = 0 AND user_id IS ?1
+                 ORDER BY updated_at_ms DESC LIMIT 1",
+                [user_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        id.map(|id| self.draft(&id)).transpose()
+    }
+
+    /// Parked bills, newest first.
+    pub fn parked_drafts(&self) -> Result<Vec<Draft>, NodeError> {
+        let ids: Vec<String> = self
+            .db
+            .prepare("SELECT draft_id FROM drafts WHERE parked = 1 ORDER BY updated_at_ms DESC")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        ids.iter().map(|id| self.draft(id)).collect()
+    }
+
+    /// Forgets a draft (paid, or dropped).
+    pub fn drop_draft(&mut self, draft_id: &str) -> Result<(), NodeError> {
+        self.db
+            .execute("DELETE FROM drafts WHERE draft_id = ?1", [draft_id])?;
+        Ok(())
+    }
+}

@@ -1,0 +1,130 @@
+//! The till app's words, in Bahasa Indonesia (the default) and English.
+//!
+//! Every text is a [`Msg`]; [`t`] matches every message for every language, so a
+//! missing translation does not compile.
+
+/// A language of the till app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    /// Bahasa Indonesia.
+    #[default]
+    Id,
+    /// English.
+    En,
+}
+
+impl Lang {
+    /// `id` or `en`, as in `<html lang>` and the language cookie.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Id => "id",
+            Lang::En => "en",
+        }
+    }
+
+    /// The language of a cookie value (Indonesian for anything else).
+    pub fn from_code(code: &str) -> Lang {
+        if code == "en" { Lang::En } else { Lang::Id }
+    }
+}
+
+macro_rules! messages {
+    ($($name:ident => $id:literal, $en:literal;)*) => {
+        /// A text of the till app.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Msg { $(
+            #[doc = $en]
+            $name,
+        )* }
+
+        /// The text of `msg` in `lang`.
+        pub fn t(msg: Msg, lang: Lang) -> &'static str {
+            match (msg, lang) { $(
+                (Msg::$name, Lang::Id) => $id,
+                (Msg::$name, Lang::En) => $en,
+            )* }
+        }
+    };
+}
+
+messages! {
+    Login => "Masuk", "Log in";
+    WhoAreYou => "Siapa yang bertugas?", "Who is on the till?";
+    Pin => "PIN", "PIN";
+    Delete => "Hapus", "Delete";
+    WrongPin => "PIN salah", "Wrong PIN";
+    LockedOut => "Terlalu banyak PIN salah: coba lagi dalam 5 menit", "Too many wrong PINs: try again in 5 minutes";
+    PickUser => "Pilih nama dulu", "Pick a name first";
+    NoUsers => "Belum ada pengguna: buat dengan `kasir user add`", "No users yet: add one with `kasir user add`";
+    Logout => "Keluar", "Log out";
+    Sell => "Kasir", "Sell";
+    Bills => "Tagihan", "Open bills";
+    History => "Riwayat", "History";
+    Shift => "Shift", "Shift";
+    OpenShift => "Buka Kasir", "Open the till";
+    OpeningCash => "Modal awal (uang di laci)", "Opening cash (in the drawer)";
+    CloseShift => "Tutup Kasir", "Close the till";
+    CountedCash => "Uang dihitung di laci", "Cash counted in the drawer";
+    ExpectedCash => "Seharusnya", "Expected";
+    Counted => "Dihitung", "Counted";
+    Difference => "Selisih", "Difference";
+    CashIn => "Kas masuk", "Cash in";
+    CashOut => "Kas keluar", "Cash out";
+    Note => "Keterangan", "Note";
+    Save => "Simpan", "Save";
+    ScanOrSearch => "Scan barcode atau cari (3x untuk jumlah)", "Scan a barcode or search (3x for quantity)";
+    NotFound => "Tidak ditemukan", "Not found";
+    EmptyCart => "Keranjang kosong: scan barang", "The cart is empty: scan an item";
+    Subtotal => "Subtotal", "Subtotal";
+    Discount => "Diskon", "Discount";
+    Tax => "Pajak", "Tax";
+    Service => "Servis", "Service";
+    Rounding => "Pembulatan", "Rounding";
+    Total => "TOTAL", "TOTAL";
+    Pay => "Bayar", "Pay";
+    Cancel => "Batal", "Cancel";
+    ParkBill => "Simpan tagihan", "Park the bill";
+    BillName => "Nama tagihan (meja, pelanggan)", "Bill name (table, customer)";
+    Resume => "Lanjutkan", "Resume";
+    NoBills => "Tidak ada tagihan tersimpan", "No parked bills";
+    Cash => "Tunai", "Cash";
+    Qris => "QRIS", "QRIS";
+    Card => "Kartu", "Card";
+    Transfer => "Transfer", "Transfer";
+    Ewallet => "E-wallet", "E-wallet";
+    ExactCash => "Uang pas", "Exact cash";
+    Amount => "Jumlah dibayar", "Amount tendered";
+    Reference => "Referensi (no. EDC / QRIS)", "Reference (EDC / QRIS no.)";
+    Method => "Metode", "Method";
+    Change => "Kembalian", "Change";
+    Receipt => "Struk", "Receipt";
+    NewSale => "Transaksi baru", "New sale";
+    Print => "Cetak", "Print";
+    Reprint => "Cetak ulang", "Reprint";
+    Printing => "Struk dikirim ke printer", "Receipt sent to the printer";
+    NoPrinter => "Printer belum diatur", "No printer configured";
+    Today => "Hari ini", "Today";
+    ReceiptNo => "No. struk", "Receipt no.";
+    Till => "Kasir", "Till";
+    Status => "Status", "Status";
+    Void => "Batalkan", "Void";
+    Reason => "Alasan", "Reason";
+    Approver => "Supervisor yang menyetujui", "Approving supervisor";
+    ApproverPin => "PIN supervisor", "Supervisor's PIN";
+    Voided => "Dibatalkan", "Voided";
+    Completed => "Selesai", "Completed";
+    Refunded => "Diretur", "Refunded";
+    PartlyRefunded => "Diretur sebagian", "Partly refunded";
+    NoSales => "Belum ada penjualan", "No sales yet";
+    ZReport => "Laporan Z hari ini", "Today's Z-report";
+    Sales => "Transaksi", "Sales";
+    Net => "Bersih", "Net";
+    ShiftOpenSince => "Shift dibuka", "Shift opened";
+    By => "oleh", "by";
+    Online => "Online", "Online";
+    Lan => "LAN", "LAN";
+    Alone => "Mandiri", "Standalone";
+    Unsynced => "belum tersinkron", "not synced";
+    Language => "English", "Bahasa Indonesia";
+    Stock => "stok", "stock";
+}

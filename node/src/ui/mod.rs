@@ -1,0 +1,245 @@
+//! The till app: a cashier's screens in Bahasa Indonesia, rendered by the node itself.
+//!
+//! HTML is written with `maud` on the same axum router as the JSON API; `htmx` (vendored,
+//! `node/ui/static/VENDOR.md`) swaps the fragments the server sends back. There is no
+//! copy of the money maths in the browser: the cart's totals come from
+//! [`Node::price`](crate::Node::price), the same code that records the sale and prints
+//! the struk. Carts live in the till's SQLite (`drafts`), never in the page.
+//!
+//! **Who may call:** the [`guard`](crate::http) checks `Host` on these routes as on the
+//! API. A page needs a logged-in user: the session token from a PIN login travels in the
+//! `kasir_sid` cookie (`HttpOnly; SameSite=Strict`), never in the page. A write (`POST
+//! /ui/...`) must carry `HX-Request: true` — which a cross-site form cannot send without a
+//! preflight the till never answers — and must not come from another site
+//! (`Sec-Fetch-Site`); the same approvals as the API apply (a void needs a supervisor's
+//! PIN).
+
+mod i18n;
+mod pages;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use maud::{DOCTYPE, Markup, html};
+
+pub use i18n::{Lang, Msg, t};
+
+use crate::NodeError;
+use crate::http::{AppState, Routes};
+use crate::node::Node;
+use crate::people::Principal;
+
+/// The session cookie (a login session's bearer token).
+pub const SESSION_COOKIE: &str = "kasir_sid";
+/// The language cookie (`id` or `en`).
+pub const LANG_COOKIE: &str = "kasir_lang";
+
+const HTMX: &[u8] = include_bytes!("../../ui/static/htmx.min.js");
+const KASIR_JS: &[u8] = include_bytes!("../../ui/static/kasir.js");
+const KASIR_CSS: &[u8] = include_bytes!("../../ui/static/kasir.css");
+
+/// Adds the till app's routes.
+pub(crate) fn routes(r: Routes) -> Routes {
+    r.add("GET", "/", get(pages::home))
+        .add("GET", "/ui", get(pages::home))
+        .add("GET", "/ui/static/{file}", get(asset))
+        .add("GET", "/ui/bahasa/{code}", get(pages::language))
+        .add("GET", "/ui/masuk", get(pages::login_page))
+        .add("POST", "/ui/masuk", post(pages::login))
+        .add("POST", "/ui/keluar", post(pages::logout))
+        .add("GET", "/ui/shift", get(pages::shift_page))
+        .add("POST", "/ui/shift/buka", post(pages::open_shift))
+        .add("POST", "/ui/shift/kas", post(pages::cash_move))
+        .add("POST", "/ui/shift/tutup", post(pages::close_shift))
+        .add("GET", "/ui/kasir", get(pages::sell_page))
+        .add("POST", "/ui/d/{draft}/scan", post(pages::scan))
+        .add("POST", "/ui/d/{draft}/add/{sku}", post(pages::add))
+        .add(
+            "POST",
+            "/ui/d/{draft}/line/{idx}/{op}",
+            post(pages::line_op),
+        )
+        .add("POST", "/ui/d/{draft}/simpan", post(pages::park))
+        .add("POST", "/ui/d/{draft}/lanjut", post(pages::resume))
+        .add("POST", "/ui/d/{draft}/batal", post(pages::cancel))
+        .add("GET", "/ui/d/{draft}/bayar", get(pages::pay_page))
+        .add("POST", "/ui/d/{draft}/bayar", post(pages::pay))
+        .add("GET", "/ui/tagihan", get(pages::bills_page))
+        .add("GET", "/ui/struk/{sale}", get(pages::receipt_page))
+        .add("POST", "/ui/struk/{sale}/cetak", post(pages::print))
+        .add("GET", "/ui/riwayat", get(pages::history_page))
+        .add("POST", "/ui/riwayat/{sale}/batal", post(pages::void))
+}
+
+/// Whether a write to the till app may go on: sent by htmx from this till's own pages.
+pub(crate) fn write_allowed(headers: &HeaderMap) -> bool {
+    let htmx = headers
+        .get("hx-request")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "true");
+    let site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("same-origin");
+    htmx && matches!(site, "same-origin" | "none")
+}
+
+async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "htmx.min.js" => (HTMX, "text/javascript; charset=utf-8"),
+        "kasir.js" => (KASIR_JS, "text/javascript; charset=utf-8"),
+        "kasir.css" => (KASIR_CSS, "text/css; charset=utf-8"),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// A cookie's value from the request.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The language of the request.
+pub(crate) fn lang(headers: &HeaderMap) -> Lang {
+    cookie(headers, LANG_COOKIE).map_or(Lang::Id, |c| Lang::from_code(&c))
+}
+
+/// The logged-in user of a request, if its session cookie is valid.
+pub(crate) async fn user(state: &AppState, headers: &HeaderMap) -> Option<Principal> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    match call(state, move |n| n.authenticate(&token)).await {
+        Ok(p @ Principal::User { .. }) => Some(p),
+        _ => None,
+    }
+}
+
+/// Runs `f` on the node off the async threads (the node is one mutex; SQLite blocks).
+pub(crate) async fn call<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&mut Node) -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, NodeError> {
+    let node = state.node().clone();
+    tokio::task::spawn_blocking(move || f(&mut *node.lock()?))
+        .await
+        .map_err(|_| NodeError::Poisoned)?
+}
+
+/// Go to `to`: a redirect header htmx follows for htmx requests, a 303 otherwise.
+pub(crate) fn go(headers: &HeaderMap, to: &str) -> Response {
+    if headers.contains_key("hx-request") {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        if let Ok(v) = HeaderValue::from_str(to) {
+            r.headers_mut().insert("hx-redirect", v);
+        }
+        r
+    } else {
+        let mut r = StatusCode::SEE_OTHER.into_response();
+        if let Ok(v) = HeaderValue::from_str(to) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        r
+    }
+}
+
+/// Rupiah as a cashier reads it: `Rp12.500`.
+pub(crate) fn rp(amount: i64) -> String {
+    kasir_crdt::money::format_rupiah(amount)
+}
+
+/// Which screen a page belongs to, for the navigation bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nav {
+    Sell,
+    Bills,
+    History,
+    Shift,
+    None,
+}
+
+/// What the bar at the top shows.
+pub(crate) struct Bar {
+    pub(crate) store: String,
+    pub(crate) till: String,
+    pub(crate) user: Option<String>,
+    /// `(connected peers, relay connected, unsynced documents)`.
+    pub(crate) sync: (usize, bool, u64),
+}
+
+/// A whole page: the bar, the navigation, `body`.
+pub(crate) fn page(lang: Lang, title: &str, bar: &Bar, nav: Nav, body: Markup) -> Markup {
+    let (peers, relay, unsynced) = bar.sync;
+    let (state, class) = if relay {
+        (t(Msg::Online, lang), "badge")
+    } else if peers > 0 {
+        (t(Msg::Lan, lang), "badge")
+    } else {
+        (t(Msg::Alone, lang), "badge warn")
+    };
+    let link = |to: &str, which: Nav, msg: Msg| {
+        html! { a href=(to) class=[(nav == which).then_some("on")] { (t(msg, lang)) } }
+    };
+    let other = match lang {
+        Lang::Id => "en",
+        Lang::En => "id",
+    };
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Kasir" }
+                link rel="stylesheet" href="/ui/static/kasir.css";
+                script src="/ui/static/kasir.js" {}
+                script src="/ui/static/htmx.min.js" {}
+            }
+            body {
+                header.bar {
+                    span.store { (bar.store) }
+                    span.badge { (t(Msg::Till, lang)) " " (bar.till) }
+                    span id="sync" class=(class) title=(format!("{unsynced} {}", t(Msg::Unsynced, lang))) {
+                        (state)
+                        @if unsynced > 0 { " · " (unsynced) }
+                    }
+                    @if let Some(u) = &bar.user { span { (u) } }
+                    nav {
+                        @if bar.user.is_some() {
+                            (link("/ui/kasir", Nav::Sell, Msg::Sell))
+                            (link("/ui/tagihan", Nav::Bills, Msg::Bills))
+                            (link("/ui/riwayat", Nav::History, Msg::History))
+                            (link("/ui/shift", Nav::Shift, Msg::Shift))
+                        }
+                        a href=(format!("/ui/bahasa/{other}")) { (t(Msg::Language, lang)) }
+                        @if bar.user.is_some() {
+                            button hx-post="/ui/keluar" { (t(Msg::Logout, lang)) }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+/// An HTML response.
+pub(crate) fn html_response(markup: Markup) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}

@@ -1,0 +1,69 @@
+// Kasir till app: the few behaviours htmx does not give.
+// - JavaScript errors are collected in window.__kasirErrors (the browser tests read it).
+// - The scan field keeps focus (a keyboard-wedge scanner types into it) unless a dialog
+//   or another field is in use, and is emptied as soon as its text is sent, so the next
+//   scan starts clean and never lands in a quantity field.
+// - Keys: F2 search/scan, F12 pay, Esc back to the cart.
+(function () {
+  "use strict";
+  window.__kasirErrors = [];
+  window.addEventListener("error", function (e) {
+    window.__kasirErrors.push(String(e.message || e));
+  });
+  window.addEventListener("unhandledrejection", function (e) {
+    window.__kasirErrors.push(String(e.reason || e));
+  });
+
+  function scanField() {
+    return document.getElementById("scan");
+  }
+  function typingElsewhere() {
+    var a = document.activeElement;
+    if (!a || a === document.body) return false;
+    if (a.id === "scan") return false;
+    return a.tagName === "INPUT" || a.tagName === "SELECT" || a.tagName === "TEXTAREA";
+  }
+  function keepFocus() {
+    var s = scanField();
+    if (s && !typingElsewhere()) s.focus();
+  }
+  document.addEventListener("DOMContentLoaded", keepFocus);
+  document.addEventListener("htmx:afterSettle", keepFocus);
+  document.addEventListener("click", function () {
+    setTimeout(keepFocus, 0);
+  });
+  // The request has taken the scanned text: clear the field for the next scan.
+  document.addEventListener("htmx:configRequest", function (e) {
+    var s = scanField();
+    if (s && e.detail.elt && e.detail.elt.id === "scan-form") s.value = "";
+  });
+  // The PIN pad types into the PIN field.
+  document.addEventListener("click", function (e) {
+    var key = e.target.closest("[data-pin-key]");
+    if (!key) return;
+    var pin = document.getElementById("pin");
+    if (!pin) return;
+    var k = key.getAttribute("data-pin-key");
+    if (k === "del") pin.value = pin.value.slice(0, -1);
+    else if (pin.value.length < 12) pin.value += k;
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key === "F2") {
+      e.preventDefault();
+      var s = scanField();
+      if (s) s.focus();
+    } else if (e.key === "F12") {
+      var pay = document.getElementById("pay");
+      if (pay) {
+        e.preventDefault();
+        pay.click();
+      }
+    } else if (e.key === "Escape") {
+      var back = document.getElementById("back");
+      if (back) {
+        e.preventDefault();
+        back.click();
+      }
+    }
+  });
+})();
