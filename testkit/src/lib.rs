@@ -22,6 +22,7 @@
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
+pub mod browser;
 pub mod hostile;
 pub mod pg;
 pub mod process;

@@ -451,9 +451,10 @@ fn tiles(
     draft: &str,
     products: &[ProductRow],
     stock: &dyn Fn(&str) -> Option<f64>,
+    oob: bool,
 ) -> Markup {
     html! {
-        div.grid id="results" {
+        div.grid id="results" hx-swap-oob=[oob.then_some("true")] {
             @for p in products {
                 button.tile hx-post=(format!("/ui/d/{draft}/add/{}", p.sku)) hx-target="#cart" hx-swap="outerHTML" data-sku=(p.sku) {
                     span.name { (p.name) }
@@ -506,7 +507,7 @@ pub(crate) async fn sell_page(
         let products = n.search_products("", 24)?;
         let stock = stock_of(n);
         let view = cart_view(n, draft)?;
-        let grid = tiles(lang, &view.draft.draft_id, &products, &stock);
+        let grid = tiles(lang, &view.draft.draft_id, &products, &stock, false);
         Ok(Some((bar(n, Some(&who)), view, grid)))
     })
     .await;
@@ -567,12 +568,16 @@ pub(crate) async fn scan(
         match n.draft_add(&draft, code, qty) {
             Ok(d) => Ok((cart_view(n, d)?, None, None)),
             Err(NodeError::UnknownSku(_)) if !text.is_empty() => {
-                let found = n.search_products(&text, 30)?;
+                let mut found = n.search_products(&text, 30)?;
                 let d = n.draft(&draft)?;
                 let message = found
                     .is_empty()
                     .then(|| format!("{}: {text}", t(Msg::NotFound, lang)));
-                let grid = tiles(lang, &draft, &found, &stock);
+                if found.is_empty() {
+                    // Nothing matched: the cashier gets the whole shelf back to tap on.
+                    found = n.search_products("", 24)?;
+                }
+                let grid = tiles(lang, &draft, &found, &stock, true);
                 Ok((cart_view(n, d)?, Some(grid), message))
             }
             Err(e) => Err(e),
@@ -582,7 +587,7 @@ pub(crate) async fn scan(
     match answer {
         Ok((view, grid, message)) => html_response(html! {
             (cart(lang, &view))
-            @if let Some(g) = grid { div hx-swap-oob="outerHTML:#results" { (g) } }
+            @if let Some(g) = grid { (g) }
             p.error id="scan-error" hx-swap-oob="true" { (message.unwrap_or_default()) }
         }),
         Err(e) => fail(e),

@@ -1,0 +1,227 @@
+//! The till app in a real headless Chromium (Debian `chromium` + `chromium-driver`)
+//! against a real daemon: a cashier logs in with her PIN, opens the till, scans three
+//! barcodes as a scanner types them, pays Rp50.000 cash and sees the struk with the right
+//! total and change; the sale is in `GET /v1/sales`. A void needs a supervisor's PIN and
+//! records the approver. A parked bill survives kill -9 and is sold exactly once.
+//! Screenshots of every screen at phone, tablet and laptop sizes go to
+//! `$CARGO_TARGET_TMPDIR/ui-shots`; no page may raise a JavaScript error.
+
+use std::path::PathBuf;
+
+use kasir_testkit::Till;
+use kasir_testkit::browser::Browser;
+
+const PRODUCTS: [(&str, &str, &str, &str); 4] = [
+    ("IDM", "Indomie Goreng", "3500", "8998866200578"),
+    ("KOPI", "Kopi Kapal Api", "1500", "8991002101234"),
+    ("TEH", "Teh Botol Sosro", "5000", "8886008101053"),
+    ("GULA", "Gulaku 1kg", "17500", "8993093665517"),
+];
+
+fn shots() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-shots")
+}
+
+fn shop() -> Till {
+    let mut t = Till::empty();
+    t.ok(&[
+        "init",
+        "--store-name",
+        "Warung Bu Sri",
+        "--till-code",
+        "T1",
+        "--owner-name",
+        "Bu Sri",
+        "--owner-pin",
+        "482916",
+    ]);
+    t.ok(&[
+        "user", "add", "--name", "Ani", "--role", "cashier", "--pin", "1111",
+    ]);
+    t.ok(&[
+        "user",
+        "add",
+        "--name",
+        "Sari",
+        "--role",
+        "supervisor",
+        "--pin",
+        "3333",
+    ]);
+    for (sku, name, price, barcode) in PRODUCTS {
+        t.ok(&[
+            "product",
+            "add",
+            "--sku",
+            sku,
+            "--name",
+            name,
+            "--price",
+            price,
+            "--barcode",
+            barcode,
+            "--stock",
+            "50",
+        ]);
+    }
+    t.start(&[]);
+    t
+}
+
+fn no_js_errors(b: &Browser, page: &str) {
+    assert_eq!(
+        b.js_errors(),
+        Vec::<String>::new(),
+        "JavaScript errors on {page}"
+    );
+}
+
+/// Logs `name` in with the PIN pad.
+fn log_in(b: &Browser, base: &str, name: &str, pin: &str) {
+    b.goto(base);
+    b.click(&format!("input[name=name][value='{name}']"));
+    for digit in pin.chars() {
+        b.click(&format!("button[data-pin-key='{digit}']"));
+    }
+    b.click("#login-submit");
+}
+
+#[test]
+fn ui_browser_sell_scan_pay_struk_and_a_supervised_void() {
+    let till = shop();
+    let base = till.running().base.clone();
+    let b = Browser::start("sell", &shots());
+
+    b.goto(&base);
+    b.find("input[name=name][value='Ani']");
+    b.screenshots("masuk");
+    no_js_errors(&b, "masuk");
+
+    // A wrong PIN is said in place.
+    log_in(&b, &base, "Ani", "9999");
+    b.wait_until("the wrong-PIN message", |b| {
+        b.text("#login-error").contains("PIN salah")
+    });
+    log_in(&b, &base, "Ani", "1111");
+    b.find("#opening_cash");
+    b.screenshots("buka-kasir");
+    no_js_errors(&b, "buka kasir");
+    b.type_into("#opening_cash", "100000");
+    b.click("#open-shift");
+
+    // Three barcodes, typed as a scanner types them, each ended by Enter.
+    b.find("#scan");
+    for (_, _, _, barcode) in &PRODUCTS[..3] {
+        b.type_into("#scan", &format!("{barcode}\n"));
+    }
+    b.wait_until("three lines and the total", |b| {
+        b.count("#cart tr.line") == 3 && b.text("#total") == "Rp10.000"
+    });
+    // A search that finds nothing says so; "2x" adds two at once.
+    b.type_into("#scan", "tidakada\n");
+    b.wait_until("not found", |b| {
+        b.text("#scan-error").contains("Tidak ditemukan")
+    });
+    b.type_into("#scan", "2xGULA\n");
+    b.wait_until("two sugars", |b| b.text("#total") == "Rp45.000");
+    // The shelf is back after the failed search; a tap adds one more.
+    b.click("button.tile[data-sku=GULA]");
+    b.wait_until("three sugars", |b| b.text("#total") == "Rp62.500");
+    b.click("#cart tr.line:last-child button[aria-label=Hapus]");
+    b.wait_until("the sugar gone", |b| b.text("#total") == "Rp10.000");
+    b.screenshots("kasir");
+    no_js_errors(&b, "kasir");
+
+    b.click("#pay");
+    b.find("#pay-total");
+    assert_eq!(b.text("#pay-total"), "Rp10.000");
+    b.screenshots("bayar");
+    no_js_errors(&b, "bayar");
+    b.click("button[data-amount='50000']");
+    b.find("#receipt-change");
+    assert_eq!(b.text("#receipt-total"), "Rp10.000");
+    assert_eq!(b.text("#receipt-change"), "Rp40.000");
+    assert!(b.text("#struk").contains("Indomie Goreng"));
+    b.screenshots("struk");
+    no_js_errors(&b, "struk");
+
+    let (_, sales) = till.get("/v1/sales");
+    let sales = sales["sales"].as_array().expect("sales").clone();
+    assert_eq!(sales.len(), 1, "{sales:?}");
+    assert_eq!(sales[0]["total"], 10_000);
+    let sale_id = sales[0]["sale_id"].as_str().expect("id").to_owned();
+    let (_, detail) = till.get(&format!("/v1/sales/{sale_id}"));
+    assert_eq!(detail["cashier"], "Ani", "{detail}");
+
+    // Riwayat: Ani cannot void alone; with Sari's PIN the void names Sari.
+    b.goto(&format!("{base}/ui/riwayat"));
+    b.find("tr.sale");
+    b.screenshots("riwayat");
+    no_js_errors(&b, "riwayat");
+    b.click("tr.sale details summary");
+    b.type_into("tr.sale input[name=reason]", "salah input");
+    b.click("tr.sale form.void button");
+    b.wait_until("the approval question", |b| {
+        b.text("#history-message").contains("PIN supervisor")
+    });
+    assert_eq!(
+        till.get(&format!("/v1/sales/{sale_id}")).1["status"],
+        "completed"
+    );
+    b.click("tr.sale details summary");
+    b.type_into("tr.sale input[name=reason]", "salah input");
+    b.type_into("tr.sale input[name=approver]", "Sari");
+    b.type_into("tr.sale input[name=approver_pin]", "3333");
+    b.click("tr.sale form.void button");
+    b.wait_until("the void", |b| {
+        b.text("#history-message").contains("Dibatalkan")
+    });
+    let (_, detail) = till.get(&format!("/v1/sales/{sale_id}"));
+    assert_eq!(detail["status"], "voided");
+    let audit = till.get("/v1/audit").1;
+    assert!(
+        audit["entries"].as_array().is_some_and(|es| es
+            .iter()
+            .any(|e| e["action"] == "void" && e["user"] == "Ani" && e["approved_by"] == "Sari")),
+        "{audit}"
+    );
+    no_js_errors(&b, "riwayat after the void");
+}
+
+#[test]
+fn ui_browser_sell_a_parked_bill_survives_kill_9_and_sells_once() {
+    let mut till = shop();
+    let base = till.running().base.clone();
+    let b = Browser::start("bill", &shots());
+    log_in(&b, &base, "Ani", "1111");
+    b.type_into("#opening_cash", "0");
+    b.click("#open-shift");
+    b.type_into("#scan", "8998866200578\n");
+    b.type_into("#scan", "3xKOPI\n");
+    b.wait_until("the cart", |b| b.text("#total") == "Rp8.000");
+    b.click("#cart details summary");
+    b.type_into("#cart input[name=name]", "Meja 4");
+    b.click("#park");
+    b.wait_until("a fresh cart", |b| b.count("#cart tr.line") == 0);
+
+    // The till loses power.
+    till.stop();
+    till.start(&[]);
+    let base = till.running().base.clone();
+    b.goto(&format!("{base}/ui/tagihan"));
+    assert!(b.text("tr.bill").contains("Meja 4"));
+    b.screenshots("tagihan");
+    no_js_errors(&b, "tagihan");
+    b.click("tr.bill button");
+    b.wait_until("the bill back in the cart", |b| {
+        b.count("#cart tr.line") == 2 && b.text("#total") == "Rp8.000"
+    });
+    b.click("#pay");
+    b.click("#pay-form button");
+    b.find("#receipt-change");
+    assert_eq!(b.text("#receipt-total"), "Rp8.000");
+    // Paying the same bill again (a double tap, a retry) sells nothing more.
+    let (_, sales) = till.get("/v1/sales");
+    assert_eq!(sales["sales"].as_array().map(Vec::len), Some(1), "{sales}");
+    no_js_errors(&b, "struk");
+}
