@@ -99,6 +99,7 @@ fn http_auth_every_route_needs_a_token_but_health_and_login() {
                 assert_eq!(status, 200, "{method} {pattern} is the login")
             }
             ("GET", "/ui/static/{file}") => assert_eq!(status, 404, "no asset named x"),
+            ("GET", "/ui/events") => assert_eq!(status, 401, "no live events for a stranger"),
             ("GET", "/ui/bahasa/{code}") => assert_eq!(status, 200, "a language, then the login"),
             ("GET", p) if p.starts_with("/ui/") => {
                 assert_eq!(

@@ -69,6 +69,10 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .add("POST", "/ui/struk/{sale}/cetak", post(pages::print))
         .add("GET", "/ui/riwayat", get(pages::history_page))
         .add("POST", "/ui/riwayat/{sale}/batal", post(pages::void))
+        .add("GET", "/ui/riwayat/daftar", get(pages::history_list))
+        .add("GET", "/ui/d/{draft}/rak", get(pages::shelf))
+        .add("GET", "/ui/status", get(pages::sync_badge))
+        .add("GET", "/ui/events", get(events))
 }
 
 /// Whether a write to the till app may go on: sent by htmx from this till's own pages.
@@ -98,6 +102,37 @@ async fn asset(axum::extract::Path(file): axum::extract::Path<String>) -> Respon
         ],
         body,
     )
+        .into_response()
+}
+
+/// `GET /ui/events`: one server-sent event (`change`) whenever a document changed here,
+/// by this till or merged from a peer. Pages refresh what they show of it (the shelf's
+/// stock, the day's sales, the sync badge); `kasir.js` coalesces bursts.
+async fn events(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: HeaderMap,
+) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use tokio::sync::broadcast::error::RecvError;
+    if user(&state, &headers).await.is_none() {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    let rx = match call(&state, |n| Ok(n.subscribe())).await {
+        Ok(rx) => rx,
+        Err(e) => return crate::http::ApiError::from(e).into_response(),
+    };
+    let stream = n0_future::stream::unfold(rx, |mut rx| async move {
+        match rx.recv().await {
+            Ok(_) | Err(RecvError::Lagged(_)) => Some((
+                // A browser drops an event without data: say which kind of change.
+                Ok::<_, std::convert::Infallible>(Event::default().event("change").data("doc")),
+                rx,
+            )),
+            Err(RecvError::Closed) => None,
+        }
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15)))
         .into_response()
 }
 
@@ -179,9 +214,13 @@ pub(crate) struct Bar {
     pub(crate) sync: (usize, bool, u64),
 }
 
-/// A whole page: the bar, the navigation, `body`.
-pub(crate) fn page(lang: Lang, title: &str, bar: &Bar, nav: Nav, body: Markup) -> Markup {
-    let (peers, relay, unsynced) = bar.sync;
+/// The badge Online (the relay is connected) / LAN (other tills) / Mandiri (alone), with
+/// the documents not yet synced; refreshed on every change when someone is logged in.
+pub(crate) fn sync_badge(
+    lang: Lang,
+    (peers, relay, unsynced): (usize, bool, u64),
+    live: bool,
+) -> Markup {
     let (state, class) = if relay {
         (t(Msg::Online, lang), "badge")
     } else if peers > 0 {
@@ -189,6 +228,17 @@ pub(crate) fn page(lang: Lang, title: &str, bar: &Bar, nav: Nav, body: Markup) -
     } else {
         (t(Msg::Alone, lang), "badge warn")
     };
+    html! {
+        span id="sync" class=(class) title=(format!("{unsynced} {}", t(Msg::Unsynced, lang)))
+            hx-get=[live.then_some("/ui/status")] hx-trigger=[live.then_some("kasir:change from:body")] hx-swap="outerHTML" {
+            (state)
+            @if unsynced > 0 { " · " (unsynced) }
+        }
+    }
+}
+
+/// A whole page: the bar, the navigation, `body`.
+pub(crate) fn page(lang: Lang, title: &str, bar: &Bar, nav: Nav, body: Markup) -> Markup {
     let link = |to: &str, which: Nav, msg: Msg| {
         html! { a href=(to) class=[(nav == which).then_some("on")] { (t(msg, lang)) } }
     };
@@ -207,14 +257,11 @@ pub(crate) fn page(lang: Lang, title: &str, bar: &Bar, nav: Nav, body: Markup) -
                 script src="/ui/static/kasir.js" {}
                 script src="/ui/static/htmx.min.js" {}
             }
-            body {
+            body data-events=[bar.user.is_some().then_some("/ui/events")] {
                 header.bar {
                     span.store { (bar.store) }
                     span.badge { (t(Msg::Till, lang)) " " (bar.till) }
-                    span id="sync" class=(class) title=(format!("{unsynced} {}", t(Msg::Unsynced, lang))) {
-                        (state)
-                        @if unsynced > 0 { " · " (unsynced) }
-                    }
+                    (sync_badge(lang, bar.sync, bar.user.is_some()))
                     @if let Some(u) = &bar.user { span { (u) } }
                     nav {
                         @if bar.user.is_some() {

@@ -449,12 +449,21 @@ fn cart(lang: Lang, view: &CartView) -> Markup {
 fn tiles(
     lang: Lang,
     draft: &str,
+    query: &str,
     products: &[ProductRow],
     stock: &dyn Fn(&str) -> Option<f64>,
     oob: bool,
 ) -> Markup {
+    // The shelf follows stock changes from any till (`kasir:change`, see `ui::events`).
+    let refresh = format!(
+        "/ui/d/{draft}/rak?q={}",
+        serde_urlencoded::to_string([("", query)])
+            .unwrap_or_default()
+            .trim_start_matches('=')
+    );
     html! {
-        div.grid id="results" hx-swap-oob=[oob.then_some("true")] {
+        div.grid id="results" hx-swap-oob=[oob.then_some("true")]
+            hx-get=(refresh) hx-trigger="kasir:change from:body" hx-swap="outerHTML" {
             @for p in products {
                 button.tile hx-post=(format!("/ui/d/{draft}/add/{}", p.sku)) hx-target="#cart" hx-swap="outerHTML" data-sku=(p.sku) {
                     span.name { (p.name) }
@@ -507,7 +516,7 @@ pub(crate) async fn sell_page(
         let products = n.search_products("", 24)?;
         let stock = stock_of(n);
         let view = cart_view(n, draft)?;
-        let grid = tiles(lang, &view.draft.draft_id, &products, &stock, false);
+        let grid = tiles(lang, &view.draft.draft_id, "", &products, &stock, false);
         Ok(Some((bar(n, Some(&who)), view, grid)))
     })
     .await;
@@ -569,6 +578,7 @@ pub(crate) async fn scan(
             Ok(d) => Ok((cart_view(n, d)?, None, None)),
             Err(NodeError::UnknownSku(_)) if !text.is_empty() => {
                 let mut found = n.search_products(&text, 30)?;
+                let mut query = text.clone();
                 let d = n.draft(&draft)?;
                 let message = found
                     .is_empty()
@@ -576,8 +586,9 @@ pub(crate) async fn scan(
                 if found.is_empty() {
                     // Nothing matched: the cashier gets the whole shelf back to tap on.
                     found = n.search_products("", 24)?;
+                    query.clear();
                 }
-                let grid = tiles(lang, &draft, &found, &stock, true);
+                let grid = tiles(lang, &draft, &query, &found, &stock, true);
                 Ok((cart_view(n, d)?, Some(grid), message))
             }
             Err(e) => Err(e),
@@ -590,6 +601,48 @@ pub(crate) async fn scan(
             @if let Some(g) = grid { (g) }
             p.error id="scan-error" hx-swap-oob="true" { (message.unwrap_or_default()) }
         }),
+        Err(e) => fail(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ShelfQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// `GET /ui/d/{draft}/rak[?q=]`: the shelf again (after another till sold, say).
+pub(crate) async fn shelf(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(draft): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<ShelfQuery>,
+) -> Response {
+    let lang = lang(&headers);
+    if let Err(r) = require_user(&state, &headers).await {
+        return r;
+    }
+    match call(&state, move |n| {
+        let found = n.search_products(&q.q, if q.q.is_empty() { 24 } else { 30 })?;
+        let stock = stock_of(n);
+        Ok(tiles(lang, &draft, &q.q, &found, &stock, false))
+    })
+    .await
+    {
+        Ok(grid) => html_response(grid),
+        Err(e) => fail(e),
+    }
+}
+
+/// `GET /ui/status`: the sync badge again.
+pub(crate) async fn sync_badge(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let lang = lang(&headers);
+    let who = match require_user(&state, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match call(&state, move |n| Ok(bar(n, Some(&who)).sync)).await {
+        Ok(sync) => html_response(super::sync_badge(lang, sync, true)),
         Err(e) => fail(e),
     }
 }
@@ -955,7 +1008,7 @@ fn status_text(lang: Lang, s: SaleStatus) -> &'static str {
 
 fn history(lang: Lang, sales: &[crate::tables::SaleRow], message: Option<&str>) -> Markup {
     html! {
-        div.card id="history" {
+        div.card id="history" hx-get="/ui/riwayat/daftar" hx-trigger="kasir:change from:body" hx-swap="outerHTML" {
             h1 { (t(Msg::History, lang)) " · " (t(Msg::Today, lang)) }
             @if let Some(m) = message { p.error id="history-message" { (m) } }
             @if sales.is_empty() { p { (t(Msg::NoSales, lang)) } }
@@ -1010,6 +1063,23 @@ pub(crate) async fn history_page(State(state): State<AppState>, headers: HeaderM
             Nav::History,
             history(lang, &sales, None),
         )),
+        Err(e) => fail(e),
+    }
+}
+
+/// `GET /ui/riwayat/daftar`: today's sales again (another till sold or voided).
+pub(crate) async fn history_list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let lang = lang(&headers);
+    if let Err(r) = require_user(&state, &headers).await {
+        return r;
+    }
+    match call(&state, move |n| {
+        let today = n.today().to_string();
+        n.sales(Some(&today))
+    })
+    .await
+    {
+        Ok(sales) => html_response(history(lang, &sales, None)),
         Err(e) => fail(e),
     }
 }

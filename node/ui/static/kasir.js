@@ -47,6 +47,25 @@
     if (k === "del") pin.value = pin.value.slice(0, -1);
     else if (pin.value.length < 12) pin.value += k;
   });
+  // Live state: one event stream per page; a burst of changes is one refresh.
+  document.addEventListener("DOMContentLoaded", function () {
+    var url = document.body.getAttribute("data-events");
+    if (!url || !window.EventSource) return;
+    var pending = null;
+    var source = new EventSource(url);
+    window.__kasirChanges = 0;
+    source.addEventListener("change", function () {
+      window.__kasirChanges += 1;
+      if (pending) return;
+      pending = setTimeout(function () {
+        pending = null;
+        document.body.dispatchEvent(new CustomEvent("kasir:change", { bubbles: true }));
+      }, 100);
+    });
+    window.addEventListener("beforeunload", function () {
+      source.close();
+    });
+  });
   document.addEventListener("keydown", function (e) {
     if (e.key === "F2") {
       e.preventDefault();
