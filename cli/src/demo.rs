@@ -11,6 +11,10 @@
 //! does with a `kasir-relay store adopt` ticket), so every till syncs to it. Without the
 //! binary or a PostgreSQL the demo says why on stderr and runs LAN-only. [`RelayProcs`]
 //! stops the children on every exit path (return, error, panic, Ctrl-C).
+//!
+//! After the check the three tills keep running with their till apps served on
+//! loopback ports; the demo prints each one's URL with a one-time login link for its
+//! cashier (`--exit` ends after the check instead, as the tests do).
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -24,7 +28,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use kasir_crdt::Qty;
 use kasir_crdt::money::format_rupiah;
 use kasir_crdt::records::Payment;
-use kasir_crdt::store::Role;
+use kasir_crdt::store::{Role, UserRole};
 use kasir_node::api::{InitOptions, ProductInput, SaleItem, SaleRequest};
 use kasir_node::lan::{self as net, NetConfig};
 use kasir_node::{Node, SharedNode};
@@ -145,6 +149,11 @@ fn build_store(base: &std::path::Path) -> Result<Vec<Node>> {
         })
         .collect();
     owner.add_products(&inputs)?;
+    let by = owner.device_principal();
+    owner.add_user(&by, "Bu Sri", UserRole::Owner, OWNER_PIN)?;
+    for (name, pin) in CASHIERS {
+        owner.add_user(&by, name, UserRole::Cashier, pin)?;
+    }
     let store = owner.store_id();
     let mut nodes = vec![];
     let mut joined = vec![];
@@ -162,8 +171,54 @@ fn build_store(base: &std::path::Path) -> Result<Vec<Node>> {
     Ok(nodes)
 }
 
-/// Runs the demo: `n_sales` sales spread over three syncing tills and the relay.
-pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
+/// The owner's PIN in the demo store.
+const OWNER_PIN: &str = "1234";
+/// The demo's cashiers, one per till, and their PINs.
+const CASHIERS: [(&str, &str); TILLS] = [("Ani", "1111"), ("Budi", "2222"), ("Citra", "3333")];
+
+/// Keeps the three tills' apps open in a browser until Ctrl-C: each till serves its
+/// API and app on a loopback port; each cashier gets a one-time login link and an open
+/// shift, so the link lands on the sell screen.
+fn serve_apps(rt: &tokio::runtime::Runtime, nodes: &[SharedNode]) -> Result<()> {
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let _guard = rt.enter();
+    kasir_node::daemon::cancel_on_signals(cancel.clone());
+    let mut servers = Vec::new();
+    println!();
+    println!("Aplikasi kasir (buka di browser; Ctrl-C untuk berhenti):");
+    for (i, node) in nodes.iter().enumerate() {
+        let (name, pin) = CASHIERS[i];
+        let (code, link) = {
+            let mut n = lock(node)?;
+            let user = n
+                .users()
+                .into_iter()
+                .find(|u| u.name == name)
+                .ok_or_else(|| anyhow!("demo user {name} is missing"))?;
+            if n.open_shift_here()?.is_none() {
+                n.open_shift(name, Some(&user.user_id), 200_000)?;
+            }
+            (n.till_code().to_owned(), n.login_link(&user.user_id)?)
+        };
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let state = kasir_node::http::AppState::new(node.clone());
+        servers.push(rt.spawn(kasir_node::daemon::serve(listener, state, cancel.clone())));
+        println!("  {code}: http://{addr}/ui/masuk/{link}   ({name}, PIN {pin})");
+    }
+    println!("  Pemilik: Bu Sri, PIN {OWNER_PIN}; supervisor untuk batal/retur = pemilik");
+    rt.block_on(async {
+        cancel.cancelled().await;
+        for s in servers {
+            let _ = s.await;
+        }
+    });
+    Ok(())
+}
+
+/// Runs the demo: `n_sales` sales spread over three syncing tills and the relay, then
+/// (with `serve`) keeps the tills' apps running until Ctrl-C.
+pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
     let base = std::env::temp_dir().join(format!("kasir-demo-{}", std::process::id()));
     if base.exists() {
         std::fs::remove_dir_all(&base)?;
@@ -430,6 +485,9 @@ pub(crate) fn run(n_sales: usize, json_mode: bool) -> Result<()> {
             base.display(),
             base.display()
         );
+    }
+    if serve {
+        serve_apps(&rt, &nodes)?;
     }
     rt.block_on(async {
         for n in &nets {

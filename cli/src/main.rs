@@ -237,6 +237,9 @@ enum Command {
         /// Number of sales to simulate.
         #[arg(long, default_value_t = 200)]
         sales: usize,
+        /// End after the check instead of serving the three tills' apps until Ctrl-C.
+        #[arg(long)]
+        exit: bool,
     },
     /// Product recognition from photos: enrol, recognise, correct.
     #[command(subcommand)]
@@ -1083,7 +1086,7 @@ fn run(cli: Cli) -> Result<()> {
                 format!("{n} dokumen dipadatkan")
             })?;
         }
-        Command::Demo { sales } => demo::run(sales, json_mode)?,
+        Command::Demo { sales, exit } => demo::run(sales, json_mode, !exit)?,
         Command::Ml(cmd) => ml_command(&dir, json_mode, cmd)?,
     }
     Ok(())

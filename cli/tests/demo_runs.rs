@@ -34,7 +34,7 @@ fn postgres_available() -> bool {
 
 fn run_demo(kasir: &Path, sales: &str, path_env: Option<&str>) -> serde_json::Value {
     let mut cmd = std::process::Command::new(kasir);
-    cmd.args(["--json", "demo", "--sales", sales])
+    cmd.args(["--json", "demo", "--exit", "--sales", sales])
         .env("KASIR_LOG", "warn");
     if let Some(p) = path_env {
         cmd.env("PATH", p);
@@ -118,4 +118,84 @@ fn demo_without_kasir_relay_runs_lan_only_and_says_why() {
     if let Some(d) = v["data_dir"].as_str() {
         let _ = std::fs::remove_dir_all(d);
     }
+}
+
+/// After its check the demo keeps the three tills' apps open: it prints one login link
+/// per till, a link opens that till's sell screen in a real browser (a second use of
+/// the same link is refused), and SIGTERM ends the demo cleanly.
+#[test]
+fn demo_serves_the_three_tills_apps_until_stopped() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let mut child = Command::new(kasir_testkit::process::kasir_bin())
+        .args(["demo", "--sales", "12"])
+        .env("KASIR_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the demo");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut links = Vec::new();
+    while links.len() < 3 {
+        let line = rx
+            .recv_timeout(std::time::Duration::from_secs(240))
+            .expect("the demo prints its apps' links");
+        if let Some(at) = line.find("http://") {
+            let url = line[at..]
+                .split_whitespace()
+                .next()
+                .expect("url")
+                .to_owned();
+            links.push(url);
+        }
+    }
+    assert!(links.iter().all(|l| l.contains("/ui/masuk/")), "{links:?}");
+
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-shots");
+    let browser = kasir_testkit::browser::Browser::start("demo", &shots);
+    browser.goto(&links[1]);
+    browser.find("#scan");
+    assert_eq!(browser.path(), "/ui/kasir");
+    assert!(
+        browser.text("header.bar").contains("Budi"),
+        "the link logs Budi in"
+    );
+    browser.screenshots("kasir");
+    assert_eq!(browser.js_errors(), Vec::<String>::new());
+    drop(browser);
+    // A link works once.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let again = agent.get(&links[1]).call().expect("GET");
+    assert_eq!(
+        again
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some("/ui/masuk"),
+        "a used link goes to the PIN login"
+    );
+
+    kasir_testkit::process::signal(child.id(), kasir_testkit::process::Signal::TERM)
+        .expect("SIGTERM");
+    let status = child.wait().expect("demo exits");
+    assert!(
+        status.success(),
+        "the demo ends cleanly on SIGTERM: {status}"
+    );
 }

@@ -133,18 +133,26 @@ pub async fn run(
     };
     tokio::spawn(maintenance(node.clone(), cancel.clone()));
     state.set_printer(PrintQueue::from_data_dir(&node, cancel.clone()));
-    let shutdown = cancel.clone();
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { shutdown.cancelled().await })
-    .await
-    .map_err(DaemonError::Serve)?;
+    serve(listener, state, cancel.clone()).await?;
     if let Some(net) = net {
         net.shutdown().await;
     }
     Ok(())
+}
+
+/// Serves the API and the till app of `state` on `listener` until `cancel` fires.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    cancel: CancellationToken,
+) -> Result<(), DaemonError> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { cancel.cancelled().await })
+    .await
+    .map_err(DaemonError::Serve)
 }
 
 /// Compacts documents with many chunks every half minute, off the request path.

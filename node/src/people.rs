@@ -31,6 +31,8 @@ use kasir_sync::now_ms;
 pub const DEVICE_TOKEN_FILE: &str = "device.token";
 /// How long a login session lasts: one long shift.
 pub const SESSION_TTL_MS: i64 = 12 * 3600 * 1000;
+/// How long a one-time login link works.
+pub const LOGIN_LINK_TTL_MS: i64 = 24 * 3600 * 1000;
 /// Wrong PINs in a row before a user is locked out on this till.
 pub const MAX_PIN_FAILURES: i64 = 5;
 /// How long a lockout lasts.
@@ -603,6 +605,64 @@ impl Node {
         tracing::info!(user_id = %user.user_id, "logged in");
         self.record_audit("login", Some(&user.name), Some(&user.user_id), None)?;
         Ok(LoginSession { token, user })
+    }
+
+    /// A one-time link secret logging `user_id` in on this till's app
+    /// (`/ui/masuk/{secret}`), valid for [`LOGIN_LINK_TTL_MS`]: for whoever holds the data
+    /// directory (the demo, a kiosk launcher), never sent over the network by Kasir.
+    pub fn login_link(&mut self, user_id: &str) -> Result<String, NodeError> {
+        let user = self.user_by_id(user_id)?;
+        if !user.active {
+            return Err(NodeError::Forbidden(format!("{} is disabled", user.name)));
+        }
+        let token = new_token();
+        self.db.execute(
+            "INSERT INTO login_links(token_hash, user_id, expires_at_ms) VALUES (?1, ?2, ?3)",
+            params![
+                token_hash(&token).as_slice(),
+                user_id,
+                now_ms() + LOGIN_LINK_TTL_MS
+            ],
+        )?;
+        Ok(token)
+    }
+
+    /// Uses a login link (once): a new session for its user.
+    pub fn redeem_login_link(&mut self, link: &str) -> Result<LoginSession, NodeError> {
+        let row: Option<(String, i64)> = self
+            .db
+            .query_row(
+                "DELETE FROM login_links WHERE token_hash = ?1 RETURNING user_id, expires_at_ms",
+                params![token_hash(link).as_slice()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((user_id, _)) = row.filter(|(_, expires)| *expires > now_ms()) else {
+            return Err(NodeError::Unauthenticated(
+                "this login link was used or has expired".into(),
+            ));
+        };
+        let user = self.user_by_id(&user_id)?;
+        if !user.active {
+            return Err(NodeError::Unauthenticated("this user was disabled".into()));
+        }
+        let token = new_token();
+        let now = now_ms();
+        self.db.execute(
+            "INSERT INTO sessions(token_hash, user_id, created_at_ms, expires_at_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                token_hash(&token).as_slice(),
+                user_id,
+                now,
+                now + SESSION_TTL_MS
+            ],
+        )?;
+        self.record_audit("login", Some(&user.name), Some(&user_id), None)?;
+        Ok(LoginSession {
+            token,
+            user: UserInfo::of(&user_id, &user),
+        })
     }
 
     /// Ends the session of `token` (a device token is not ended this way).

@@ -282,6 +282,14 @@ CREATE TABLE IF NOT EXISTS drafts (
     updated_at_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- One-time login links (`Node::login_link`): the blake3 hash of each, its user and
+-- when it stops working; a link is deleted when used.
+CREATE TABLE IF NOT EXISTS login_links (
+    token_hash    BLOB PRIMARY KEY,
+    user_id       TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
 -- Failed PIN attempts per user on this till, and the lockout they caused.
 CREATE TABLE IF NOT EXISTS pin_failures (
     user_id         TEXT PRIMARY KEY,

@@ -46,6 +46,7 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .add("GET", "/ui/bahasa/{code}", get(pages::language))
         .add("GET", "/ui/masuk", get(pages::login_page))
         .add("POST", "/ui/masuk", post(pages::login))
+        .add("GET", "/ui/masuk/{link}", get(pages::login_link))
         .add("POST", "/ui/keluar", post(pages::logout))
         .add("GET", "/ui/shift", get(pages::shift_page))
         .add("POST", "/ui/shift/buka", post(pages::open_shift))

@@ -152,17 +152,40 @@ pub(crate) async fn login(
     match call(&state, move |n| n.login(Some(&name), None, &pin)).await {
         Ok(session) => {
             let mut r = go(&headers, "/");
-            if let Ok(v) = HeaderValue::from_str(&format!(
-                "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-                super::SESSION_COOKIE,
-                session.token,
-                crate::people::SESSION_TTL_MS / 1000
-            )) {
+            if let Some(v) = session_cookie(&session.token) {
                 r.headers_mut().insert(header::SET_COOKIE, v);
             }
             r
         }
         Err(e) => html_response(html! { (problem(lang, &e)) }),
+    }
+}
+
+/// The session cookie for `token`.
+fn session_cookie(token: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        super::SESSION_COOKIE,
+        crate::people::SESSION_TTL_MS / 1000
+    ))
+    .ok()
+}
+
+/// `GET /ui/masuk/{link}`: a one-time login link (`Node::login_link`) opens a session.
+pub(crate) async fn login_link(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(link): Path<String>,
+) -> Response {
+    match call(&state, move |n| n.redeem_login_link(&link)).await {
+        Ok(session) => {
+            let mut r = go(&HeaderMap::new(), "/");
+            if let Some(v) = session_cookie(&session.token) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(_) => go(&headers, "/ui/masuk"),
     }
 }
 
@@ -446,6 +469,15 @@ fn cart(lang: Lang, view: &CartView) -> Markup {
     }
 }
 
+/// A quantity as people write it: `47,25` in Indonesian, `47.25` in English.
+fn quantity(lang: Lang, q: f64) -> String {
+    let text = q.to_string();
+    match lang {
+        Lang::Id => text.replace('.', ","),
+        Lang::En => text,
+    }
+}
+
 fn tiles(
     lang: Lang,
     draft: &str,
@@ -469,7 +501,7 @@ fn tiles(
                     span.name { (p.name) }
                     span.price { (rp(p.price)) }
                     @if let Some(s) = stock(&p.sku) {
-                        span class=(if s <= 5.0 { "stock low" } else { "stock" }) { (t(Msg::Stock, lang)) " " (s) }
+                        span class=(if s <= 5.0 { "stock low" } else { "stock" }) { (t(Msg::Stock, lang)) " " (quantity(lang, s)) }
                     }
                 }
             }
