@@ -203,6 +203,18 @@ impl Browser {
         }
     }
 
+    /// Slows the page's CPU `rate` times (Chrome DevTools' CPU throttling, through
+    /// chromedriver's `goog/cdp/execute`): a cheap tablet on a fast machine.
+    pub fn throttle_cpu(&self, rate: f64) {
+        let cmd = Cdp {
+            cmd: "Emulation.setCPUThrottlingRate",
+            params: json!({ "rate": rate }),
+        };
+        self.rt
+            .block_on(self.client().issue_cmd(cmd))
+            .unwrap_or_else(|e| panic!("CPU throttling: {e}"));
+    }
+
     /// Resizes the window to `(width, height)`.
     pub fn resize(&self, (w, h): (u32, u32)) {
         self.rt
@@ -229,6 +241,31 @@ impl Browser {
         }
         self.resize((1366, 768));
         files
+    }
+}
+
+/// A Chrome DevTools command sent through chromedriver.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base_url: &url::Url,
+        session_id: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session_id.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
     }
 }
 

@@ -71,7 +71,8 @@ impl Daemon {
             agent: agent(Duration::from_secs(30)),
             dir: dir.to_owned(),
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut daemon = daemon;
+        let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if let Ok(resp) = daemon
                 .agent
@@ -81,9 +82,15 @@ impl Daemon {
             {
                 return daemon;
             }
+            if let Ok(Some(status)) = daemon.child.try_wait() {
+                let log = log
+                    .and_then(|p| std::fs::read_to_string(p).ok())
+                    .unwrap_or_default();
+                panic!("kasir run on port {http} exited ({status}) before it was healthy: {log}");
+            }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("kasir run did not become healthy");
+        panic!("kasir run on port {http} did not become healthy in 60 s");
     }
 
     fn answer(mut resp: ureq::http::Response<ureq::Body>) -> (u16, Value) {
