@@ -2,7 +2,8 @@
 //! against a real daemon: a cashier logs in with her PIN, opens the till, scans three
 //! barcodes as a scanner types them, pays Rp50.000 cash and sees the struk with the right
 //! total and change; the sale is in `GET /v1/sales`. A void needs a supervisor's PIN and
-//! records the approver. A parked bill survives kill -9 and is sold exactly once.
+//! records the approver. A parked bill, with a supervisor-approved discount kept on its
+//! line, survives kill -9 and is sold exactly once, naming the approver.
 //! Screenshots of every screen at phone, tablet and laptop sizes go to
 //! `$CARGO_TARGET_TMPDIR/ui-shots`; no page may raise a JavaScript error.
 
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 
 use kasir_testkit::Till;
 use kasir_testkit::browser::Browser;
+use serde_json::json;
 
 const PRODUCTS: [(&str, &str, &str, &str); 4] = [
     ("IDM", "Indomie Goreng", "3500", "8998866200578"),
@@ -127,7 +129,7 @@ fn ui_browser_sell_scan_pay_struk_and_a_supervised_void() {
     // The shelf is back after the failed search; a tap adds one more.
     b.click("button.tile[data-sku=GULA]");
     b.wait_until("three sugars", |b| b.text("#total") == "Rp62.500");
-    b.click("#cart tr.line:last-child button[aria-label=Hapus]");
+    b.click("#cart tr.line[data-sku=GULA] button[aria-label=Hapus]");
     b.wait_until("the sugar gone", |b| b.text("#total") == "Rp10.000");
     b.screenshots("kasir");
     no_js_errors(&b, "kasir");
@@ -199,7 +201,34 @@ fn ui_browser_sell_a_parked_bill_survives_kill_9_and_sells_once() {
     b.type_into("#scan", "8998866200578\n");
     b.type_into("#scan", "3xKOPI\n");
     b.wait_until("the cart", |b| b.text("#total") == "Rp8.000");
-    b.click("#cart details summary");
+
+    // Rp1.000 off the noodles is 28%: above the cashier's 10%, so Sari approves it.
+    let discount = "#cart tr.edit input[name=discount]";
+    b.click("#cart tr.edit details summary");
+    b.execute("document.querySelector('#cart tr.edit input[name=discount]').value = ''; return 1");
+    b.type_into(discount, "1000");
+    b.click("#cart form.line-edit button");
+    b.wait_until("the approval question", |b| {
+        b.count("#cart-message") == 1 && b.text("#cart-message").contains("PIN supervisor")
+    });
+    assert_eq!(
+        b.text("#total"),
+        "Rp8.000",
+        "nothing changed without approval"
+    );
+    b.click("#cart tr.edit details summary");
+    b.execute("document.querySelector('#cart tr.edit input[name=discount]').value = ''; return 1");
+    b.type_into(discount, "1000");
+    b.type_into("#cart tr.edit input[name=approver]", "Sari");
+    b.type_into("#cart tr.edit input[name=approver_pin]", "3333");
+    b.click("#cart form.line-edit button");
+    b.wait_until("the discount", |b| b.text("#total") == "Rp7.000");
+    assert!(
+        b.text("#cart").contains("Sari"),
+        "the line names its approver"
+    );
+
+    b.click("#cart .actions details summary");
     b.type_into("#cart input[name=name]", "Meja 4");
     b.click("#park");
     b.wait_until("a fresh cart", |b| b.count("#cart tr.line") == 0);
@@ -214,14 +243,27 @@ fn ui_browser_sell_a_parked_bill_survives_kill_9_and_sells_once() {
     no_js_errors(&b, "tagihan");
     b.click("tr.bill button");
     b.wait_until("the bill back in the cart", |b| {
-        b.count("#cart tr.line") == 2 && b.text("#total") == "Rp8.000"
+        b.count("#cart tr.line") == 2 && b.text("#total") == "Rp7.000"
     });
     b.click("#pay");
     b.click("#pay-form button");
     b.find("#receipt-change");
-    assert_eq!(b.text("#receipt-total"), "Rp8.000");
-    // Paying the same bill again (a double tap, a retry) sells nothing more.
+    assert_eq!(b.text("#receipt-total"), "Rp7.000");
     let (_, sales) = till.get("/v1/sales");
     assert_eq!(sales["sales"].as_array().map(Vec::len), Some(1), "{sales}");
+    let sale_id = sales["sales"][0]["sale_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (_, detail) = till.get(&format!("/v1/sales/{sale_id}"));
+    assert_eq!(
+        (
+            &detail["approved_by"],
+            &detail["cashier"],
+            &detail["lines"][0]["discount"]
+        ),
+        (&json!("Sari"), &json!("Ani"), &json!(1000)),
+        "{detail}"
+    );
     no_js_errors(&b, "struk");
 }

@@ -30,6 +30,9 @@ pub struct DraftLine {
     /// A price override.
     #[serde(default)]
     pub price: Option<i64>,
+    /// Who approved this line's discount or price (reset when either changes).
+    #[serde(default)]
+    pub approved_by: Option<String>,
 }
 
 /// A cart being rung up, or a parked bill.
@@ -157,6 +160,7 @@ impl Node {
                 qty,
                 discount: 0,
                 price: None,
+                approved_by: None,
             }),
         }
         self.save_draft(&draft)?;
@@ -185,6 +189,41 @@ impl Node {
             .query_map([], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         ids.iter().map(|id| self.draft(id)).collect()
+    }
+
+    /// The approver a draft's sale records: every line that needs an approval (a big
+    /// discount, a price override: [`Node::sale_needs`]) must carry one, unless `by` may
+    /// do it alone. `Ok(None)` when nothing needed approving.
+    pub fn draft_approval(
+        &self,
+        draft: &Draft,
+        by: &crate::people::Principal,
+    ) -> Result<Option<String>, NodeError> {
+        let mut approver = None;
+        for line in &draft.lines {
+            let one = Draft {
+                lines: vec![line.clone()],
+                ..draft.clone()
+            };
+            let needs = self.sale_needs(&one.sale_request(None))?;
+            let Some(needed) = needs.iter().map(|a| crate::people::required_role(*a)).max() else {
+                continue;
+            };
+            if by.role() >= needed {
+                continue;
+            }
+            match &line.approved_by {
+                Some(name) => approver = approver.or(Some(name.clone())),
+                None => {
+                    return Err(NodeError::ApprovalRequired(format!(
+                        "{}: this discount or price needs a {}'s approval",
+                        line.sku,
+                        needed.as_str()
+                    )));
+                }
+            }
+        }
+        Ok(approver)
     }
 
     /// Forgets a draft (paid, or dropped).

@@ -127,4 +127,6 @@ messages! {
     Unsynced => "belum tersinkron", "not synced";
     Language => "English", "Bahasa Indonesia";
     Stock => "stok", "stock";
+    Price => "Harga", "Price";
+    ApprovedBy => "disetujui", "approved by";
 }

@@ -60,6 +60,7 @@ pub(crate) fn routes(r: Routes) -> Routes {
             "/ui/d/{draft}/line/{idx}/{op}",
             post(pages::line_op),
         )
+        .add("POST", "/ui/d/{draft}/baris/{idx}", post(pages::line_edit))
         .add("POST", "/ui/d/{draft}/simpan", post(pages::park))
         .add("POST", "/ui/d/{draft}/lanjut", post(pages::resume))
         .add("POST", "/ui/d/{draft}/batal", post(pages::cancel))

@@ -393,6 +393,8 @@ struct CartView {
     draft: Draft,
     names: Vec<String>,
     priced: Option<PricedSale>,
+    /// Said above the totals (an approval that was refused).
+    message: Option<String>,
 }
 
 fn cart_view(n: &Node, draft: Draft) -> Result<CartView, NodeError> {
@@ -413,6 +415,7 @@ fn cart_view(n: &Node, draft: Draft) -> Result<CartView, NodeError> {
         draft,
         names,
         priced,
+        message: None,
     })
 }
 
@@ -426,7 +429,7 @@ fn cart(lang: Lang, view: &CartView) -> Markup {
                 table {
                     @for (i, line) in view.draft.lines.iter().enumerate() {
                         @let total = view.priced.as_ref().and_then(|p| p.lines.get(i)).map_or(0, |l| l.line_total);
-                        tr.line {
+                        tr.line data-sku=(line.sku) {
                             td { (view.names[i]) }
                             td {
                                 div.qty {
@@ -438,9 +441,25 @@ fn cart(lang: Lang, view: &CartView) -> Markup {
                             td.num { (rp(total)) }
                             td { button hx-post=(format!("/ui/d/{d}/line/{i}/hapus")) hx-target="#cart" hx-swap="outerHTML" aria-label=(t(Msg::Delete, lang)) { "✕" } }
                         }
+                        tr.edit {
+                            td colspan="4" {
+                                details {
+                                    summary { (t(Msg::Discount, lang)) " / " (t(Msg::Price, lang))
+                                        @if let Some(a) = &line.approved_by { " · " (t(Msg::ApprovedBy, lang)) " " (a) } }
+                                    form.line-edit hx-post=(format!("/ui/d/{d}/baris/{i}")) hx-target="#cart" hx-swap="outerHTML" {
+                                        label { (t(Msg::Discount, lang)) " (Rp)" input name="discount" inputmode="numeric" value=(line.discount); }
+                                        label { (t(Msg::Price, lang)) " (Rp)" input name="price" inputmode="numeric" value=[line.price]; }
+                                        label { (t(Msg::Approver, lang)) input name="approver"; }
+                                        label { (t(Msg::ApproverPin, lang)) input name="approver_pin" type="password" inputmode="numeric" autocomplete="off"; }
+                                        button type="submit" { (t(Msg::Save, lang)) }
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
             }
+            @if let Some(m) = &view.message { p.error id="cart-message" { (m) } }
             @if let Some(p) = &view.priced {
                 @let discounts: i64 = p.lines.iter().map(|l| l.discount).sum();
                 div.totals {
@@ -718,6 +737,10 @@ pub(crate) async fn line_op(
                 "tambah" => d.lines[idx].qty = Qty(d.lines[idx].qty.milli() + one),
                 "kurang" if d.lines[idx].qty.milli() > one => {
                     d.lines[idx].qty = Qty(d.lines[idx].qty.milli() - one);
+                    // A fixed discount on fewer units is a bigger one: approve it again.
+                    if d.lines[idx].discount > 0 {
+                        d.lines[idx].approved_by = None;
+                    }
                 }
                 "kurang" | "hapus" => {
                     d.lines.remove(idx);
@@ -732,6 +755,84 @@ pub(crate) async fn line_op(
     {
         Ok(view) => html_response(cart(lang, &view)),
         Err(e) => fail(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LineForm {
+    #[serde(default)]
+    discount: String,
+    #[serde(default)]
+    price: String,
+    #[serde(default)]
+    approver: String,
+    #[serde(default)]
+    approver_pin: String,
+}
+
+/// `POST /ui/d/{draft}/baris/{idx}`: a line's discount or price; what the cashier's role
+/// may not give alone needs a supervisor's name and PIN, kept on the line for the sale.
+pub(crate) async fn line_edit(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((draft, idx)): Path<(String, usize)>,
+    Form(form): Form<LineForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let who = match require_user(&state, &headers).await {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match call(&state, move |n| {
+        let mut d = n.draft(&draft)?;
+        let Some(line) = d.lines.get(idx).cloned() else {
+            return cart_view(n, d);
+        };
+        let discount = match form.discount.trim() {
+            "" => 0,
+            text => amount(text)?,
+        };
+        let price = match form.price.trim() {
+            "" => None,
+            text => Some(amount(text)?),
+        };
+        let mut edited = line.clone();
+        edited.discount = discount;
+        edited.price = price;
+        edited.approved_by = None;
+        let one = Draft {
+            lines: vec![edited.clone()],
+            ..d.clone()
+        };
+        // Priced first: a discount above the line is refused before anyone approves it.
+        n.price(&one.sale_request(None))?;
+        let needs = n.sale_needs(&one.sale_request(None))?;
+        let approval = (!form.approver.trim().is_empty()).then(|| Approval {
+            name: Some(form.approver.trim().to_owned()),
+            user_id: None,
+            pin: form.approver_pin.clone(),
+        });
+        match n.authorize_all(&who, &needs, approval.as_ref()) {
+            Ok(approved_by) => {
+                edited.approved_by = approved_by;
+                d.lines[idx] = edited;
+                n.save_draft(&d)?;
+                cart_view(n, d)
+            }
+            Err(e) => {
+                let mut view = cart_view(n, d)?;
+                view.message = Some(match e {
+                    NodeError::ApprovalRequired(_) => format!("{}?", t(Msg::ApproverPin, lang)),
+                    other => problem(lang, &other),
+                });
+                Ok(view)
+            }
+        }
+    })
+    .await
+    {
+        Ok(view) => html_response(cart(lang, &view)),
+        Err(e) => html_response(html! { p.error { (problem(lang, &e)) } }),
     }
 }
 
@@ -942,8 +1043,7 @@ pub(crate) async fn pay(
             method: form.method.trim().to_lowercase(),
             amount: amount(&form.amount)?,
         }];
-        let needs = n.sale_needs(&req)?;
-        let approved_by = n.authorize_all(&who, &needs, None)?;
+        let approved_by = n.draft_approval(&d, &who)?;
         let user = match &who {
             Principal::User { user_id, name, .. } => Some((user_id.as_str(), name.as_str())),
             Principal::Device { .. } => None,
