@@ -93,21 +93,8 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(12);
-    let mut till = Till::empty();
-    till.ok(&[
-        "init",
-        "--store-name",
-        "Warung Bench",
-        "--till-code",
-        "T1",
-        "--owner-name",
-        "Bu Sri",
-        "--owner-pin",
-        "482916",
-    ]);
-    till.ok(&[
-        "user", "add", "--name", "Ani", "--role", "cashier", "--pin", "1111",
-    ]);
+    let mut till = Till::with_owner("Warung Bench", "T1", "Bu Sri", "482916");
+    till.add_user("Ani", "cashier", "1111");
     for (sku, name, price, barcode) in BARCODES {
         till.ok(&[
             "product",

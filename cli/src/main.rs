@@ -397,13 +397,8 @@ struct ApproverArgs {
 
 impl ApproverArgs {
     fn approval(self) -> Option<kasir_node::people::Approval> {
-        self.approver
-            .zip(self.approver_pin)
-            .map(|(name, pin)| kasir_node::people::Approval {
-                name: Some(name),
-                user_id: None,
-                pin,
-            })
+        let (name, pin) = self.approver.zip(self.approver_pin)?;
+        kasir_node::people::Approval::named(&name, &pin)
     }
 }
 

@@ -21,31 +21,9 @@ fn sale_line(discount: i64, price: Option<i64>) -> Value {
 
 #[test]
 fn approvals_audit_big_discounts_overrides_adjustments_and_reprints_need_a_supervisor() {
-    let mut t = Till::empty();
-    t.ok(&[
-        "init",
-        "--store-name",
-        "Toko Aman",
-        "--till-code",
-        "S1",
-        "--owner-name",
-        "Pak Joko",
-        "--owner-pin",
-        "55667788",
-    ]);
-    t.ok(&[
-        "user", "add", "--name", "Ani", "--role", "cashier", "--pin", "1111",
-    ]);
-    t.ok(&[
-        "user",
-        "add",
-        "--name",
-        "Sari",
-        "--role",
-        "supervisor",
-        "--pin",
-        "3333",
-    ]);
+    let mut t = Till::with_owner("Toko Aman", "S1", "Pak Joko", "55667788");
+    t.add_user("Ani", "cashier", "1111");
+    t.add_user("Sari", "supervisor", "3333");
     t.ok(&[
         "product", "add", "--sku", "KOPI", "--name", "Kopi", "--price", "10000", "--stock", "50",
     ]);

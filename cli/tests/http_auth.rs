@@ -19,19 +19,7 @@ use serde_json::{Value, json};
 const OWNER_PIN: &str = "918273645546";
 
 fn owner_till(store: &str, code: &str) -> Till {
-    let t = Till::empty();
-    t.ok(&[
-        "init",
-        "--store-name",
-        store,
-        "--till-code",
-        code,
-        "--owner-name",
-        "Bu Sri",
-        "--owner-pin",
-        OWNER_PIN,
-    ]);
-    t
+    Till::with_owner(store, code, "Bu Sri", OWNER_PIN)
 }
 
 /// One raw HTTP/1.1 request (the client sets every header, `Host` included); returns
@@ -186,9 +174,7 @@ fn http_auth_refuses_a_foreign_host_and_a_write_that_is_not_json() {
 #[test]
 fn http_auth_pin_logins_lockout_and_roles() {
     let mut t = owner_till("Warung PIN", "P1");
-    let cashier = t.ok(&[
-        "user", "add", "--name", "Ani", "--role", "cashier", "--pin", "135790",
-    ]);
+    let cashier = t.add_user("Ani", "cashier", "135790");
     assert!(cashier["user_id"].is_string(), "{cashier}");
     assert_eq!(cashier["role"], "cashier");
     t.ok(&[
@@ -299,9 +285,7 @@ fn http_auth_pin_logins_lockout_and_roles() {
 #[test]
 fn http_auth_a_disabled_user_session_ends_on_another_till_after_sync() {
     let mut a = owner_till("Warung Dua", "A1");
-    let added = a.ok(&[
-        "user", "add", "--name", "Dedi", "--role", "cashier", "--pin", "246810",
-    ]);
+    let added = a.add_user("Dedi", "cashier", "246810");
     let dedi = added["user_id"].as_str().expect("id").to_owned();
     a.start(&[]);
     let mut b = Till::empty();
@@ -326,16 +310,7 @@ fn http_auth_a_disabled_user_session_ends_on_another_till_after_sync() {
 #[test]
 fn http_auth_a_pin_is_never_stored_or_logged() {
     let mut t = owner_till("Warung Rahasia", "R1");
-    t.ok(&[
-        "user",
-        "add",
-        "--name",
-        "Eka",
-        "--role",
-        "supervisor",
-        "--pin",
-        "777111333555",
-    ]);
+    t.add_user("Eka", "supervisor", "777111333555");
     t.start(&[]);
     let (status, _) = login(&t, "Eka", "777111333555");
     assert_eq!(status, 201);

@@ -18,31 +18,9 @@ fn on_hand(t: &Till, sku: &str) -> f64 {
 
 #[test]
 fn refund_across_tills_offline_then_synced_never_exceeds_the_sale() {
-    let mut a = Till::empty();
-    a.ok(&[
-        "init",
-        "--store-name",
-        "Toko Retur",
-        "--till-code",
-        "A1",
-        "--owner-name",
-        "Bu Tini",
-        "--owner-pin",
-        "80808080",
-    ]);
-    a.ok(&[
-        "user", "add", "--name", "Budi", "--role", "cashier", "--pin", "2222",
-    ]);
-    a.ok(&[
-        "user",
-        "add",
-        "--name",
-        "Sari",
-        "--role",
-        "supervisor",
-        "--pin",
-        "3333",
-    ]);
+    let mut a = Till::with_owner("Toko Retur", "A1", "Bu Tini", "80808080");
+    a.add_user("Budi", "cashier", "2222");
+    a.add_user("Sari", "supervisor", "3333");
     // PPN 11% inside the prices and cash rounded to Rp100: the refund must undo both.
     a.ok(&["store", "set", "--tax", "ppn11", "--cash-rounding", "100"]);
     for (sku, price) in [("KOPI", "5050"), ("TEH", "3020")] {

@@ -37,24 +37,13 @@ fn sell(t: &Till, auth: &str, lines: &[(&str, u32)], payments: Value) -> (String
 #[test]
 fn shifts_two_tills_close_only_their_own_money_and_add_up_to_the_z_report() {
     // Till A is the owner's; the owner adds the cashiers and a supervisor.
-    let mut a = Till::empty();
-    a.ok(&[
-        "init",
-        "--store-name",
-        "Toko Dua Kasir",
-        "--till-code",
-        "A1",
-        "--owner-name",
-        "Pak Harto",
-        "--owner-pin",
-        OWNER_PIN,
-    ]);
+    let mut a = Till::with_owner("Toko Dua Kasir", "A1", "Pak Harto", OWNER_PIN);
     for (name, role, pin) in [
         ("Ani", "cashier", "1111"),
         ("Budi", "cashier", "2222"),
         ("Sari", "supervisor", "3333"),
     ] {
-        a.ok(&["user", "add", "--name", name, "--role", role, "--pin", pin]);
+        a.add_user(name, role, pin);
     }
     for (sku, price) in [("KOPI", "5000"), ("ROTI", "12000")] {
         a.ok(&[

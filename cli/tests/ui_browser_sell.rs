@@ -25,31 +25,9 @@ fn shots() -> PathBuf {
 }
 
 fn shop() -> Till {
-    let mut t = Till::empty();
-    t.ok(&[
-        "init",
-        "--store-name",
-        "Warung Bu Sri",
-        "--till-code",
-        "T1",
-        "--owner-name",
-        "Bu Sri",
-        "--owner-pin",
-        "482916",
-    ]);
-    t.ok(&[
-        "user", "add", "--name", "Ani", "--role", "cashier", "--pin", "1111",
-    ]);
-    t.ok(&[
-        "user",
-        "add",
-        "--name",
-        "Sari",
-        "--role",
-        "supervisor",
-        "--pin",
-        "3333",
-    ]);
+    let mut t = Till::with_owner("Warung Bu Sri", "T1", "Bu Sri", "482916");
+    t.add_user("Ani", "cashier", "1111");
+    t.add_user("Sari", "supervisor", "3333");
     for (sku, name, price, barcode) in PRODUCTS {
         t.ok(&[
             "product",

@@ -13,21 +13,8 @@ use serde_json::json;
 
 #[test]
 fn ui_browser_two_tills_a_sale_on_b_updates_a_without_a_reload() {
-    let mut a = Till::empty();
-    a.ok(&[
-        "init",
-        "--store-name",
-        "Toko Dua",
-        "--till-code",
-        "A1",
-        "--owner-name",
-        "Bu Sri",
-        "--owner-pin",
-        "482916",
-    ]);
-    a.ok(&[
-        "user", "add", "--name", "Ani", "--role", "cashier", "--pin", "1111",
-    ]);
+    let mut a = Till::with_owner("Toko Dua", "A1", "Bu Sri", "482916");
+    a.add_user("Ani", "cashier", "1111");
     a.ok(&[
         "product",
         "add",

@@ -699,11 +699,7 @@ impl Operation for Sell {
         let by = ctx.principal()?.clone();
         let needs = node.sale_needs(&req)?;
         let approved_by = node.authorize_all(&by, &needs, req.approval.as_ref())?;
-        let user = match &by {
-            Principal::User { user_id, name, .. } => Some((user_id.as_str(), name.as_str())),
-            Principal::Device { .. } => None,
-        };
-        node.sell_by(&req, user, approved_by)
+        node.sell_by(&req, by.user_ref(), approved_by)
     }
 
     fn created(response: &SaleOutcome) -> bool {

@@ -323,7 +323,8 @@ fn routes() -> Routes {
         router: Router::new(),
         table: Vec::new(),
     };
-    r.add("GET", "/v1/health", get(health))
+    let r = r
+        .add("GET", "/v1/health", get(health))
         .add("POST", "/v1/sessions", post(login))
         .add("DELETE", "/v1/sessions/current", delete(logout))
         .add("GET", "/v1/sales/{sale_id}/receipt", get(receipt))
@@ -378,14 +379,8 @@ fn routes() -> Routes {
         .op::<api::CloseShift>()
         .op::<api::GetCurrentShift>()
         .op::<api::GetZReport>()
-        .op::<api::GetAudit>()
-        .merge_ui()
-}
-
-impl Routes {
-    fn merge_ui(self) -> Routes {
-        crate::ui::routes(self)
-    }
+        .op::<api::GetAudit>();
+    crate::ui::routes(r)
 }
 
 /// Every route the till serves, as `(method, path pattern)`: what the router is built

@@ -74,6 +74,14 @@ impl Principal {
         }
     }
 
+    /// `(user id, name)` when a person is logged in (what a sale records).
+    pub fn user_ref(&self) -> Option<(&str, &str)> {
+        match self {
+            Principal::User { user_id, name, .. } => Some((user_id, name)),
+            Principal::Device { .. } => None,
+        }
+    }
+
     /// The user's id, when a person is logged in.
     pub fn user_id(&self) -> Option<&str> {
         match self {
@@ -144,6 +152,18 @@ pub struct Approval {
     pub user_id: Option<String>,
     /// Their PIN.
     pub pin: String,
+}
+
+impl Approval {
+    /// An approval typed into a form: none when no approver was named.
+    pub fn named(name: &str, pin: &str) -> Option<Approval> {
+        let name = name.trim();
+        (!name.is_empty()).then(|| Approval {
+            name: Some(name.to_owned()),
+            user_id: None,
+            pin: pin.to_owned(),
+        })
+    }
 }
 
 /// A user as the API shows it (never with the PIN hash).
@@ -590,6 +610,11 @@ impl Node {
         pin: &str,
     ) -> Result<LoginSession, NodeError> {
         let user = self.check_pin(name, user_id, pin)?;
+        self.open_session(user)
+    }
+
+    /// A new session for `user` (who has just proved who they are), audited as a login.
+    fn open_session(&mut self, user: UserInfo) -> Result<LoginSession, NodeError> {
         let token = new_token();
         let now = now_ms();
         self.db.execute(
@@ -646,23 +671,7 @@ impl Node {
         if !user.active {
             return Err(NodeError::Unauthenticated("this user was disabled".into()));
         }
-        let token = new_token();
-        let now = now_ms();
-        self.db.execute(
-            "INSERT INTO sessions(token_hash, user_id, created_at_ms, expires_at_ms)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![
-                token_hash(&token).as_slice(),
-                user_id,
-                now,
-                now + SESSION_TTL_MS
-            ],
-        )?;
-        self.record_audit("login", Some(&user.name), Some(&user_id), None)?;
-        Ok(LoginSession {
-            token,
-            user: UserInfo::of(&user_id, &user),
-        })
+        self.open_session(UserInfo::of(&user_id, &user))
     }
 
     /// Ends the session of `token` (a device token is not ended this way).

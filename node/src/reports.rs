@@ -281,26 +281,12 @@ impl Node {
         for row in rows {
             entries.push(row?);
         }
+        // Voids and refunds, then everything else people did: one shape, one query.
         let mut stmt = self.db.prepare_cached(
-            "SELECT at_ms, till_code, cashier, kind, record_id, approved_by FROM sale_events
-             WHERE business_date = ?1",
-        )?;
-        let rows = stmt.query_map([&date], |r| {
-            Ok(AuditEntry {
-                at_ms: r.get(0)?,
-                till_code: r.get(1)?,
-                user: r.get(2)?,
-                action: r.get(3)?,
-                record_id: Some(r.get(4)?),
-                approved_by: r.get(5)?,
-                detail: None,
-            })
-        })?;
-        for row in rows {
-            entries.push(row?);
-        }
-        let mut stmt = self.db.prepare_cached(
-            "SELECT at_ms, till_code, user, action, record_id, approved_by, detail FROM audit_log
+            "SELECT at_ms, till_code, cashier, kind, record_id, approved_by, NULL FROM sale_events
+             WHERE business_date = ?1
+             UNION ALL
+             SELECT at_ms, till_code, user, action, record_id, approved_by, detail FROM audit_log
              WHERE business_date = ?1",
         )?;
         let rows = stmt.query_map([&date], |r| {

@@ -28,31 +28,9 @@ fn relay_people_private_pin_hashes_never_reach_postgres_tables_or_kafka() {
     let relay = RelayProc::start(&db, Some(&tansu.brokers()));
     let tenant = relay.tenant("Toko Rahasia");
 
-    let mut a = Till::empty();
-    a.ok(&[
-        "init",
-        "--store-name",
-        "Toko Rahasia",
-        "--till-code",
-        "R1",
-        "--owner-name",
-        "Bu Rina",
-        "--owner-pin",
-        PINS[0],
-    ]);
-    a.ok(&[
-        "user",
-        "add",
-        "--name",
-        "Sari",
-        "--role",
-        "supervisor",
-        "--pin",
-        PINS[1],
-    ]);
-    a.ok(&[
-        "user", "add", "--name", "Ani", "--role", "cashier", "--pin", PINS[2],
-    ]);
+    let mut a = Till::with_owner("Toko Rahasia", "R1", "Bu Rina", PINS[0]);
+    a.add_user("Sari", "supervisor", PINS[1]);
+    a.add_user("Ani", "cashier", PINS[2]);
     a.ok(&[
         "product", "add", "--sku", "KOPI", "--name", "Kopi", "--price", "5000", "--stock", "20",
     ]);

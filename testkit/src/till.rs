@@ -204,6 +204,28 @@ impl Till {
         t
     }
 
+    /// A new store with this till as owner, and the owner's user `owner` with `pin`.
+    pub fn with_owner(store_name: &str, till_code: &str, owner: &str, pin: &str) -> Till {
+        let t = Till::empty();
+        t.ok(&[
+            "init",
+            "--store-name",
+            store_name,
+            "--till-code",
+            till_code,
+            "--owner-name",
+            owner,
+            "--owner-pin",
+            pin,
+        ]);
+        t
+    }
+
+    /// `kasir user add`: a user with `role` and `pin`; returns what it printed.
+    pub fn add_user(&self, name: &str, role: &str, pin: &str) -> Value {
+        self.ok(&["user", "add", "--name", name, "--role", role, "--pin", pin])
+    }
+
     /// A new store with this till as owner and `products` (`(sku, name, price)`), each
     /// with `stock` on hand.
     pub fn with_products(

@@ -175,6 +175,24 @@ pub(crate) async fn call<T: Send + 'static>(
         .map_err(|_| NodeError::Poisoned)?
 }
 
+/// The logged-in user of a till-app request (its session cookie); without one the
+/// request is sent to the PIN login instead of reaching the handler.
+pub(crate) struct UiUser(pub(crate) Principal);
+
+impl axum::extract::FromRequestParts<AppState> for UiUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<UiUser, Response> {
+        match user(state, &parts.headers).await {
+            Some(p) => Ok(UiUser(p)),
+            None => Err(go(&parts.headers, "/ui/masuk")),
+        }
+    }
+}
+
 /// Go to `to`: a redirect header htmx follows for htmx requests, a 303 otherwise.
 pub(crate) fn go(headers: &HeaderMap, to: &str) -> Response {
     if headers.contains_key("hx-request") {

@@ -11,7 +11,7 @@ use kasir_crdt::records::{CashMoveKind, Payment};
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Bar, Lang, Msg, Nav, call, go, html_response, lang, page, rp, t, user};
+use super::{Bar, Lang, Msg, Nav, UiUser, call, go, html_response, lang, page, rp, t, user};
 use crate::NodeError;
 use crate::drafts::Draft;
 use crate::http::{ApiError, AppState};
@@ -44,14 +44,6 @@ fn bar(n: &Node, user: Option<&Principal>) -> Bar {
         till: n.till_code().to_owned(),
         user: user.and_then(|u| u.user_name()).map(str::to_owned),
         sync: (peers, relay, status.map_or(0, |s| s.unsynced_docs)),
-    }
-}
-
-/// The page for a logged-in user, or the way to the login.
-async fn require_user(state: &AppState, headers: &HeaderMap) -> Result<Principal, Response> {
-    match user(state, headers).await {
-        Some(u) => Ok(u),
-        None => Err(go(headers, "/ui/masuk")),
     }
 }
 
@@ -206,12 +198,12 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
 
 /// `GET /ui/shift`: Buka Kasir when no shift is open here; else cash in/out, Tutup
 /// Kasir and today's Z-report.
-pub(crate) async fn shift_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn shift_page(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+) -> Response {
     let lang = lang(&headers);
-    let who = match require_user(&state, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let facts = call(&state, move |n| {
         Ok((bar(n, Some(&who)), n.open_shift_here()?, n.z_report(None)?))
     })
@@ -287,14 +279,11 @@ pub(crate) struct OpenForm {
 /// `POST /ui/shift/buka`.
 pub(crate) async fn open_shift(
     State(state): State<AppState>,
+    UiUser(who): UiUser,
     headers: HeaderMap,
     Form(form): Form<OpenForm>,
 ) -> Response {
     let lang = lang(&headers);
-    let who = match require_user(&state, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let opened = call(&state, move |n| {
         n.authorize(&who, Action::OpenShift, None)?;
         let name = who.user_name().unwrap_or_default().to_owned();
@@ -317,14 +306,11 @@ pub(crate) struct CashForm {
 /// `POST /ui/shift/kas`.
 pub(crate) async fn cash_move(
     State(state): State<AppState>,
+    UiUser(who): UiUser,
     headers: HeaderMap,
     Form(form): Form<CashForm>,
 ) -> Response {
     let lang = lang(&headers);
-    let who = match require_user(&state, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let kind = if form.kind == "out" {
         CashMoveKind::Out
     } else {
@@ -354,14 +340,11 @@ pub(crate) struct CloseForm {
 /// `POST /ui/shift/tutup`: the close's report (laporan tutup kasir).
 pub(crate) async fn close_shift(
     State(state): State<AppState>,
+    UiUser(who): UiUser,
     headers: HeaderMap,
     Form(form): Form<CloseForm>,
 ) -> Response {
     let lang = lang(&headers);
-    let who = match require_user(&state, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let closed = call(&state, move |n| {
         n.authorize(&who, Action::OpenShift, None)?;
         n.close_shift(
@@ -545,14 +528,11 @@ pub(crate) struct SellQuery {
 /// `GET /ui/kasir[?d=DRAFT]`: the sell screen on a draft (this user's open one, or new).
 pub(crate) async fn sell_page(
     State(state): State<AppState>,
+    UiUser(who): UiUser,
     headers: HeaderMap,
     axum::extract::Query(q): axum::extract::Query<SellQuery>,
 ) -> Response {
     let lang = lang(&headers);
-    let who = match require_user(&state, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let facts = call(&state, move |n| {
         if n.open_shift_here()?.is_none() {
             return Ok(None);
@@ -613,14 +593,12 @@ fn quantity_prefix(q: &str) -> (Qty, &str) {
 /// Answers the cart, with the search results and any message swapped in beside it.
 pub(crate) async fn scan(
     State(state): State<AppState>,
+    _: UiUser,
     headers: HeaderMap,
     Path(draft): Path<String>,
     Form(form): Form<ScanForm>,
 ) -> Response {
     let lang = lang(&headers);
-    if let Err(r) = require_user(&state, &headers).await {
-        return r;
-    }
     let text = form.q.trim().to_owned();
     let answer = call(&state, move |n| {
         let (qty, code) = quantity_prefix(&text);
@@ -665,14 +643,12 @@ pub(crate) struct ShelfQuery {
 /// `GET /ui/d/{draft}/rak[?q=]`: the shelf again (after another till sold, say).
 pub(crate) async fn shelf(
     State(state): State<AppState>,
+    _: UiUser,
     headers: HeaderMap,
     Path(draft): Path<String>,
     axum::extract::Query(q): axum::extract::Query<ShelfQuery>,
 ) -> Response {
     let lang = lang(&headers);
-    if let Err(r) = require_user(&state, &headers).await {
-        return r;
-    }
     match call(&state, move |n| {
         let found = n.search_products(&q.q, if q.q.is_empty() { 24 } else { 30 })?;
         let stock = stock_of(n);
@@ -686,12 +662,12 @@ pub(crate) async fn shelf(
 }
 
 /// `GET /ui/status`: the sync badge again.
-pub(crate) async fn sync_badge(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn sync_badge(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+) -> Response {
     let lang = lang(&headers);
-    let who = match require_user(&state, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     match call(&state, move |n| Ok(bar(n, Some(&who)).sync)).await {
         Ok(sync) => html_response(super::sync_badge(lang, sync, true)),
         Err(e) => fail(e),
@@ -701,13 +677,11 @@ pub(crate) async fn sync_badge(State(state): State<AppState>, headers: HeaderMap
 /// `POST /ui/d/{draft}/add/{sku}`: a tile was tapped.
 pub(crate) async fn add(
     State(state): State<AppState>,
+    _: UiUser,
     headers: HeaderMap,
     Path((draft, sku)): Path<(String, String)>,
 ) -> Response {
     let lang = lang(&headers);
-    if let Err(r) = require_user(&state, &headers).await {
-        return r;
-    }
     match call(&state, move |n| {
         let d = n.draft_add(&draft, &sku, Qty::units(1))?;
         cart_view(n, d)
@@ -722,13 +696,11 @@ pub(crate) async fn add(
 /// `POST /ui/d/{draft}/line/{idx}/tambah|kurang|hapus`.
 pub(crate) async fn line_op(
     State(state): State<AppState>,
+    _: UiUser,
     headers: HeaderMap,
     Path((draft, idx, op)): Path<(String, usize, String)>,
 ) -> Response {
     let lang = lang(&headers);
-    if let Err(r) = require_user(&state, &headers).await {
-        return r;
-    }
     match call(&state, move |n| {
         let mut d = n.draft(&draft)?;
         if idx < d.lines.len() {
@@ -774,15 +746,12 @@ pub(crate) struct LineForm {
 /// may not give alone needs a supervisor's name and PIN, kept on the line for the sale.
 pub(crate) async fn line_edit(
     State(state): State<AppState>,
+    UiUser(who): UiUser,
     headers: HeaderMap,
     Path((draft, idx)): Path<(String, usize)>,
     Form(form): Form<LineForm>,
 ) -> Response {
     let lang = lang(&headers);
-    let who = match require_user(&state, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     match call(&state, move |n| {
         let mut d = n.draft(&draft)?;
         let Some(line) = d.lines.get(idx).cloned() else {
@@ -807,11 +776,7 @@ pub(crate) async fn line_edit(
         // Priced first: a discount above the line is refused before anyone approves it.
         n.price(&one.sale_request(None))?;
         let needs = n.sale_needs(&one.sale_request(None))?;
-        let approval = (!form.approver.trim().is_empty()).then(|| Approval {
-            name: Some(form.approver.trim().to_owned()),
-            user_id: None,
-            pin: form.approver_pin.clone(),
-        });
+        let approval = Approval::named(&form.approver, &form.approver_pin);
         match n.authorize_all(&who, &needs, approval.as_ref()) {
             Ok(approved_by) => {
                 edited.approved_by = approved_by;
@@ -844,13 +809,11 @@ pub(crate) struct ParkForm {
 /// `POST /ui/d/{draft}/simpan`: parks the bill under a name and starts a new one.
 pub(crate) async fn park(
     State(state): State<AppState>,
+    _: UiUser,
     headers: HeaderMap,
     Path(draft): Path<String>,
     Form(form): Form<ParkForm>,
 ) -> Response {
-    if let Err(r) = require_user(&state, &headers).await {
-        return r;
-    }
     let parked = call(&state, move |n| {
         let mut d = n.draft(&draft)?;
         let name = form.name.trim().chars().take(60).collect::<String>();
@@ -868,12 +831,10 @@ pub(crate) async fn park(
 /// `POST /ui/d/{draft}/lanjut`: takes a parked bill back to the sell screen.
 pub(crate) async fn resume(
     State(state): State<AppState>,
+    _: UiUser,
     headers: HeaderMap,
     Path(draft): Path<String>,
 ) -> Response {
-    if let Err(r) = require_user(&state, &headers).await {
-        return r;
-    }
     let id = draft.clone();
     let resumed = call(&state, move |n| {
         let mut d = n.draft(&id)?;
@@ -890,12 +851,10 @@ pub(crate) async fn resume(
 /// `POST /ui/d/{draft}/batal`: drops the cart.
 pub(crate) async fn cancel(
     State(state): State<AppState>,
+    _: UiUser,
     headers: HeaderMap,
     Path(draft): Path<String>,
 ) -> Response {
-    if let Err(r) = require_user(&state, &headers).await {
-        return r;
-    }
     match call(&state, move |n| n.drop_draft(&draft)).await {
         Ok(()) => go(&headers, "/ui/kasir"),
         Err(e) => fail(e),
@@ -903,12 +862,12 @@ pub(crate) async fn cancel(
 }
 
 /// `GET /ui/tagihan`: parked bills.
-pub(crate) async fn bills_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn bills_page(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+) -> Response {
     let lang = lang(&headers);
-    let who = match require_user(&state, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let facts = call(&state, move |n| {
         let bills = n
             .parked_drafts()?
@@ -960,14 +919,11 @@ fn quick_amounts(total: i64) -> Vec<i64> {
 /// `GET /ui/d/{draft}/bayar`: the total, quick cash amounts and the other methods.
 pub(crate) async fn pay_page(
     State(state): State<AppState>,
+    UiUser(who): UiUser,
     headers: HeaderMap,
     Path(draft): Path<String>,
 ) -> Response {
     let lang = lang(&headers);
-    let who = match require_user(&state, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let facts = call(&state, move |n| {
         let d = n.draft(&draft)?;
         Ok((bar(n, Some(&who)), cart_view(n, d)?))
@@ -1027,15 +983,12 @@ pub(crate) struct PayForm {
 /// draft's id as its client id, then shows the struk.
 pub(crate) async fn pay(
     State(state): State<AppState>,
+    UiUser(who): UiUser,
     headers: HeaderMap,
     Path(draft): Path<String>,
     Form(form): Form<PayForm>,
 ) -> Response {
     let lang = lang(&headers);
-    let who = match require_user(&state, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let sold = call(&state, move |n| {
         let d = n.draft(&draft)?;
         let mut req = d.sale_request(None);
@@ -1044,11 +997,7 @@ pub(crate) async fn pay(
             amount: amount(&form.amount)?,
         }];
         let approved_by = n.draft_approval(&d, &who)?;
-        let user = match &who {
-            Principal::User { user_id, name, .. } => Some((user_id.as_str(), name.as_str())),
-            Principal::Device { .. } => None,
-        };
-        let sale = n.sell_by(&req, user, approved_by)?;
+        let sale = n.sell_by(&req, who.user_ref(), approved_by)?;
         n.drop_draft(&draft)?;
         Ok(sale)
     })
@@ -1062,14 +1011,11 @@ pub(crate) async fn pay(
 /// `GET /ui/struk/{sale}`: the struk as it prints, the change, and what next.
 pub(crate) async fn receipt_page(
     State(state): State<AppState>,
+    UiUser(who): UiUser,
     headers: HeaderMap,
     Path(sale): Path<String>,
 ) -> Response {
     let lang = lang(&headers);
-    let who = match require_user(&state, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let id = sale.clone();
     let facts = call(&state, move |n| {
         let record = n.sale(&id)?;
@@ -1108,13 +1054,11 @@ pub(crate) async fn receipt_page(
 /// printer that is off is a message, never a lost sale).
 pub(crate) async fn print(
     State(state): State<AppState>,
+    _: UiUser,
     headers: HeaderMap,
     Path(sale): Path<String>,
 ) -> Response {
     let lang = lang(&headers);
-    if let Err(r) = require_user(&state, &headers).await {
-        return r;
-    }
     let Some(queue) = state.printer() else {
         return html_response(html! { (t(Msg::NoPrinter, lang)) });
     };
@@ -1176,12 +1120,12 @@ fn history(lang: Lang, sales: &[crate::tables::SaleRow], message: Option<&str>) 
 }
 
 /// `GET /ui/riwayat`: today's sales of every till this one knows.
-pub(crate) async fn history_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn history_page(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+) -> Response {
     let lang = lang(&headers);
-    let who = match require_user(&state, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let facts = call(&state, move |n| {
         let today = n.today().to_string();
         Ok((bar(n, Some(&who)), n.sales(Some(&today))?))
@@ -1200,11 +1144,12 @@ pub(crate) async fn history_page(State(state): State<AppState>, headers: HeaderM
 }
 
 /// `GET /ui/riwayat/daftar`: today's sales again (another till sold or voided).
-pub(crate) async fn history_list(State(state): State<AppState>, headers: HeaderMap) -> Response {
+pub(crate) async fn history_list(
+    State(state): State<AppState>,
+    _: UiUser,
+    headers: HeaderMap,
+) -> Response {
     let lang = lang(&headers);
-    if let Err(r) = require_user(&state, &headers).await {
-        return r;
-    }
     match call(&state, move |n| {
         let today = n.today().to_string();
         n.sales(Some(&today))
@@ -1228,21 +1173,14 @@ pub(crate) struct VoidForm {
 /// `POST /ui/riwayat/{sale}/batal`: a void, with a supervisor's PIN when a cashier asks.
 pub(crate) async fn void(
     State(state): State<AppState>,
+    UiUser(who): UiUser,
     headers: HeaderMap,
     Path(sale): Path<String>,
     Form(form): Form<VoidForm>,
 ) -> Response {
     let lang = lang(&headers);
-    let who = match require_user(&state, &headers).await {
-        Ok(u) => u,
-        Err(r) => return r,
-    };
     let answer = call(&state, move |n| {
-        let approval = (!form.approver.trim().is_empty()).then(|| Approval {
-            name: Some(form.approver.trim().to_owned()),
-            user_id: None,
-            pin: form.approver_pin.clone(),
-        });
+        let approval = Approval::named(&form.approver, &form.approver_pin);
         let outcome = n
             .authorize(&who, Action::Void, approval.as_ref())
             .and_then(|approved_by| {
