@@ -354,6 +354,12 @@ impl Doc {
         &self.am
     }
 
+    /// Whether the document holds (has merged) the change `hash`; a change Automerge
+    /// holds back until its predecessors arrive does not count.
+    pub fn has_change(&mut self, hash: &ChangeHash) -> bool {
+        self.am.get_change_by_hash(hash).is_some()
+    }
+
     /// The current heads.
     pub fn heads(&mut self) -> Vec<ChangeHash> {
         self.am.get_heads()

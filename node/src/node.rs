@@ -55,6 +55,8 @@ pub struct Node {
     pub(crate) changes: Option<tokio::sync::broadcast::Sender<DocId>>,
     /// Endpoint ids with an open sync connection, for `status`.
     pub(crate) connected: std::collections::BTreeMap<DeviceId, usize>,
+    /// Signatures of peer changes Automerge holds back until their predecessors come.
+    pub(crate) waiting_sigs: kasir_sync::trust::WaitingSigs,
     _lock: File,
 }
 
@@ -191,6 +193,7 @@ impl Node {
             ledgers: HashMap::new(),
             changes: None,
             connected: Default::default(),
+            waiting_sigs: Default::default(),
             _lock: lock,
         };
         node.ensure_device_token()?;
@@ -271,6 +274,7 @@ impl Node {
             ledgers: HashMap::new(),
             changes: None,
             connected: Default::default(),
+            waiting_sigs: Default::default(),
             _lock: lock,
         };
         let version = storage::meta_get(&node.db, "read_tables_version")?;

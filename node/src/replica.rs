@@ -239,53 +239,72 @@ impl Node {
         let shared_before = state.shared_heads_hash();
         let mut known: HashMap<[u8; 32], ChangeSig> =
             sigs.iter().map(|s| (s.hash, s.clone())).collect();
-        // A change whose signature came with an earlier message (it waited for its
-        // predecessors) has it stored: look those up and judge the message again.
+        // A change whose signature came with an earlier message waits in
+        // `waiting_sigs` (held back for its predecessors) or is stored (merged): look
+        // those up and judge the message again.
+        let waiting = std::mem::take(&mut self.waiting_sigs);
         let mut looked_up = false;
-        let (outcome, before) = loop {
-            let missing = std::cell::RefCell::new(Vec::new());
-            let roster = match r.kind {
-                DocKind::Store => None,
-                _ => Some(self.store.doc_ref().fork_for_check()),
-            };
-            let lookup = |hash: &ChangeHash| {
-                let found = known.get(&hash.0).cloned();
-                if found.is_none() {
-                    missing.borrow_mut().push(hash.0);
-                }
-                found
-            };
-            let ctx = MergeContext {
-                kind: r.kind,
-                till: r.till,
-                roster: roster.as_ref().map(StoreView::of),
-                date: r.date.as_ref(),
-                now_ms: kasir_sync::now_ms(),
-                sig: &lookup,
-            };
-            let doc = self.replica_doc(r).map_err(replica_error)?;
-            let before = doc.heads();
-            let received = receive_checked(doc, state, msg, &ctx);
-            let missing = missing.into_inner();
-            match received {
-                Ok(Merge::Refused(refusal))
-                    if refusal.reason == RefusalReason::Unsigned
-                        && !looked_up
-                        && !missing.is_empty() =>
-                {
-                    looked_up = true;
-                    for hash in missing {
-                        if let Some(s) = storage::sig_of(&self.db, &hash).map_err(replica_error)? {
-                            known.insert(hash, s);
+        let merged = (|| -> Result<_, ReplicaError> {
+            loop {
+                let missing = std::cell::RefCell::new(Vec::new());
+                let roster = match r.kind {
+                    DocKind::Store => None,
+                    _ => Some(self.store.doc_ref().fork_for_check()),
+                };
+                let lookup = |hash: &ChangeHash| {
+                    let found = known.get(&hash.0).cloned().or_else(|| waiting.get(hash));
+                    if found.is_none() {
+                        missing.borrow_mut().push(hash.0);
+                    }
+                    found
+                };
+                let ctx = MergeContext {
+                    kind: r.kind,
+                    till: r.till,
+                    roster: roster.as_ref().map(StoreView::of),
+                    date: r.date.as_ref(),
+                    now_ms: kasir_sync::now_ms(),
+                    sig: &lookup,
+                };
+                let doc = self.replica_doc(r).map_err(replica_error)?;
+                let before = doc.heads();
+                let received = receive_checked(doc, state, msg, &ctx);
+                let missing = missing.into_inner();
+                match received {
+                    Ok(Merge::Refused(refusal))
+                        if refusal.reason == RefusalReason::Unsigned
+                            && !looked_up
+                            && !missing.is_empty() =>
+                    {
+                        looked_up = true;
+                        for hash in missing {
+                            if let Some(s) =
+                                storage::sig_of(&self.db, &hash).map_err(replica_error)?
+                            {
+                                known.insert(hash, s);
+                            }
                         }
                     }
+                    other => break Ok((other, before)),
                 }
-                other => break (other, before),
             }
-        };
+        })();
+        self.waiting_sigs = waiting;
+        let (outcome, before) = merged?;
         let applied_at = started.elapsed();
         let (changed, accepted) = match outcome {
-            Ok(Merge::Applied { changed, sigs }) => (changed, sigs),
+            Ok(Merge::Applied {
+                changed,
+                sigs: accepted,
+            }) => {
+                let mut waiting = std::mem::take(&mut self.waiting_sigs);
+                let doc = self.replica_doc(r);
+                if let Ok(doc) = doc {
+                    waiting.after_merge(doc, sigs, &accepted);
+                }
+                self.waiting_sigs = waiting;
+                (changed, accepted)
+            }
             Ok(Merge::Deferred(author)) => return Ok(Received::Deferred(author)),
             Ok(Merge::Refused(refusal)) => {
                 tracing::warn!(%peer, doc = %r.id, reason = refusal.reason.as_str(), detail = %refusal.detail, "refused a peer's changes");

@@ -21,7 +21,7 @@ use kasir_crdt::store::{Role, StoreDoc};
 use kasir_crdt::sync::PeerState;
 use kasir_crdt::{ActorId, DeviceId, Doc, DocError, DocId, DocKind, StoreId};
 use kasir_sync::doc_ref::DocRefError;
-use kasir_sync::trust::{ChangeSig, Merge, MergeContext, receive_checked};
+use kasir_sync::trust::{ChangeSig, Merge, MergeContext, WaitingSigs, receive_checked};
 use kasir_sync::{
     DocRef, DocRefWithHeads, Identity, Membership, Received, ReplicaError, SyncReplica,
     check_doc_ref,
@@ -63,6 +63,8 @@ pub struct StoreReplica {
     docs: BTreeMap<DocId, (DocRef, Held)>,
     /// The signature of every change held, by change hash.
     sigs: HashMap<[u8; 32], ChangeSig>,
+    /// Signatures of changes Automerge holds back until their predecessors come.
+    waiting_sigs: WaitingSigs,
     pending: Vec<DocWrite>,
     seen_chunks: HashSet<[u8; 32]>,
     /// The stored chunks each document holds (what a snapshot of it would replace).
@@ -95,6 +97,7 @@ impl StoreReplica {
             signer,
             docs: BTreeMap::new(),
             sigs: HashMap::new(),
+            waiting_sigs: WaitingSigs::default(),
             pending: Vec::new(),
             seen_chunks: HashSet::new(),
             chunk_hashes: HashMap::new(),
@@ -516,11 +519,13 @@ impl SyncReplica for StoreReplica {
         };
         let frame: HashMap<[u8; 32], &ChangeSig> = sigs.iter().map(|s| (s.hash, s)).collect();
         let held_sigs = &self.sigs;
+        let waiting = &self.waiting_sigs;
         let lookup = |hash: &kasir_crdt::doc::ChangeHash| {
             frame
                 .get(&hash.0)
                 .map(|s| (*s).clone())
                 .or_else(|| held_sigs.get(&hash.0).cloned())
+                .or_else(|| waiting.get(hash))
         };
         let ctx = MergeContext {
             kind: r.kind,
@@ -548,7 +553,11 @@ impl SyncReplica for StoreReplica {
         };
         let doc = held.doc();
         let before = doc.heads();
-        let accepted = match receive_checked(doc, state, msg, &ctx) {
+        let received = receive_checked(doc, state, msg, &ctx);
+        if let Ok(Merge::Applied { sigs: merged, .. }) = &received {
+            self.waiting_sigs.after_merge(doc, sigs, merged);
+        }
+        let accepted = match received {
             Ok(Merge::Applied {
                 changed: true,
                 sigs,

@@ -73,17 +73,7 @@ pub struct Session {
     held_back: HashSet<DocId>,
     /// Refusals that did not end the session, for the host to log and count.
     refusals: Vec<Refusal>,
-    /// Every signature the peer sent this session, by document: a change can arrive
-    /// before its dependencies (Automerge holds it back until they come, in a later
-    /// message, with only their own signatures), so each merge is checked against all
-    /// the signatures of the session, not only its frame's.
-    sigs: HashMap<DocId, HashMap<[u8; 32], ChangeSig>>,
-    sig_count: usize,
 }
-
-/// The most signatures a session keeps (about 100 bytes each): beyond it the oldest
-/// documents' are dropped, and a change whose signature went is refused as unsigned.
-pub const MAX_SESSION_SIGS: usize = 200_000;
 
 impl Session {
     /// A session with `peer` (already authenticated by the transport).
@@ -100,24 +90,7 @@ impl Session {
             deferred: HashSet::new(),
             held_back: HashSet::new(),
             refusals: Vec::new(),
-            sigs: HashMap::new(),
-            sig_count: 0,
         }
-    }
-
-    /// Keeps `sigs` for `doc`; returns every signature the peer sent for it.
-    fn session_sigs(&mut self, doc: DocId, sigs: Vec<ChangeSig>) -> Vec<ChangeSig> {
-        if self.sig_count + sigs.len() > MAX_SESSION_SIGS {
-            self.sigs.clear();
-            self.sig_count = 0;
-        }
-        let held = self.sigs.entry(doc).or_default();
-        for s in sigs {
-            if held.insert(s.hash, s).is_none() {
-                self.sig_count += 1;
-            }
-        }
-        held.values().cloned().collect()
     }
 
     /// The refusals since the last call that did not end the session (the peer relayed
@@ -272,7 +245,6 @@ impl Session {
                 }
                 self.refs.insert(r.id, r.clone());
                 let mut st = std::mem::take(self.state(node, r.id)?);
-                let sigs = self.session_sigs(r.id, sigs);
                 let received = node.sync_receive(self.peer, &r, &mut st, &msg, &sigs);
                 if matches!(received, Ok(Received::Deferred(_))) {
                     // Unapplied: the peer must send it again once we know its author.

@@ -108,6 +108,67 @@ impl ChangeSig {
     }
 }
 
+/// Signatures of changes a peer sent that have not merged yet.
+///
+/// Automerge holds a change back until its predecessors arrive, and they may come in a
+/// later session, from another peer that no longer sends the held change's signature;
+/// the replica keeps the signature here until the change merges. Only valid signatures
+/// of changes the document does not hold are kept, at most [`WaitingSigs::MAX`] (the
+/// oldest go first: a change whose signature went is refused as unsigned and merges
+/// when a peer that has it sends it again, with its signature).
+#[derive(Debug, Default)]
+pub struct WaitingSigs {
+    by_hash: std::collections::HashMap<[u8; 32], ChangeSig>,
+    order: std::collections::VecDeque<[u8; 32]>,
+}
+
+impl WaitingSigs {
+    /// The most signatures kept (about 130 bytes each).
+    pub const MAX: usize = 50_000;
+
+    /// After a merge into `doc`: forgets the signatures of the `merged` changes and
+    /// keeps those of the frame's `sigs` whose change `doc` does not hold (Automerge
+    /// holds it back).
+    pub fn after_merge(&mut self, doc: &mut Doc, sigs: &[ChangeSig], merged: &[ChangeSig]) {
+        for sig in merged {
+            self.by_hash.remove(&sig.hash);
+        }
+        for sig in sigs {
+            if !self.by_hash.contains_key(&sig.hash)
+                && !doc.has_change(&ChangeHash(sig.hash))
+                && sig.is_valid()
+            {
+                if self.order.len() >= Self::MAX
+                    && let Some(oldest) = self.order.pop_front()
+                {
+                    self.by_hash.remove(&oldest);
+                }
+                self.order.push_back(sig.hash);
+                self.by_hash.insert(sig.hash, sig.clone());
+            }
+        }
+        if self.order.len() > 2 * self.by_hash.len() + 64 {
+            let kept = &self.by_hash;
+            self.order.retain(|h| kept.contains_key(h));
+        }
+    }
+
+    /// The kept signature of change `hash`.
+    pub fn get(&self, hash: &ChangeHash) -> Option<ChangeSig> {
+        self.by_hash.get(&hash.0).cloned()
+    }
+
+    /// How many signatures wait.
+    pub fn len(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    /// Whether none wait.
+    pub fn is_empty(&self) -> bool {
+        self.by_hash.is_empty()
+    }
+}
+
 /// Why a merge was refused (the label of `kasir_sync_refused_changes_total`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
