@@ -21,7 +21,7 @@ use kasir_crdt::{DeviceId, DocId};
 
 use crate::doc_ref::DocRef;
 use crate::replica::{Received, ReplicaError, SyncReplica};
-use crate::trust::{ChangeSig, Refusal};
+use crate::trust::Refusal;
 use crate::wire::{Frame, VERSION};
 
 /// Documents exchanged at once per session (bounds memory and work per peer).

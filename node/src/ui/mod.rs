@@ -14,8 +14,12 @@
 //! (`Sec-Fetch-Site`); the same approvals as the API apply (a void needs a supervisor's
 //! PIN).
 
+mod history;
 mod i18n;
-mod pages;
+mod login;
+mod pay;
+mod sell;
+mod shift;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -25,7 +29,7 @@ use maud::{DOCTYPE, Markup, html};
 pub use i18n::{Lang, Msg, t};
 
 use crate::NodeError;
-use crate::http::{AppState, Routes};
+use crate::http::{ApiError, AppState, Routes};
 use crate::node::Node;
 use crate::people::Principal;
 
@@ -40,40 +44,36 @@ const KASIR_CSS: &[u8] = include_bytes!("../../ui/static/kasir.css");
 
 /// Adds the till app's routes.
 pub(crate) fn routes(r: Routes) -> Routes {
-    r.add("GET", "/", get(pages::home))
-        .add("GET", "/ui", get(pages::home))
+    r.add("GET", "/", get(login::home))
+        .add("GET", "/ui", get(login::home))
         .add("GET", "/ui/static/{file}", get(asset))
-        .add("GET", "/ui/bahasa/{code}", get(pages::language))
-        .add("GET", "/ui/masuk", get(pages::login_page))
-        .add("POST", "/ui/masuk", post(pages::login))
-        .add("GET", "/ui/masuk/{link}", get(pages::login_link))
-        .add("POST", "/ui/keluar", post(pages::logout))
-        .add("GET", "/ui/shift", get(pages::shift_page))
-        .add("POST", "/ui/shift/buka", post(pages::open_shift))
-        .add("POST", "/ui/shift/kas", post(pages::cash_move))
-        .add("POST", "/ui/shift/tutup", post(pages::close_shift))
-        .add("GET", "/ui/kasir", get(pages::sell_page))
-        .add("POST", "/ui/d/{draft}/scan", post(pages::scan))
-        .add("POST", "/ui/d/{draft}/add/{sku}", post(pages::add))
-        .add(
-            "POST",
-            "/ui/d/{draft}/line/{idx}/{op}",
-            post(pages::line_op),
-        )
-        .add("POST", "/ui/d/{draft}/baris/{idx}", post(pages::line_edit))
-        .add("POST", "/ui/d/{draft}/simpan", post(pages::park))
-        .add("POST", "/ui/d/{draft}/lanjut", post(pages::resume))
-        .add("POST", "/ui/d/{draft}/batal", post(pages::cancel))
-        .add("GET", "/ui/d/{draft}/bayar", get(pages::pay_page))
-        .add("POST", "/ui/d/{draft}/bayar", post(pages::pay))
-        .add("GET", "/ui/tagihan", get(pages::bills_page))
-        .add("GET", "/ui/struk/{sale}", get(pages::receipt_page))
-        .add("POST", "/ui/struk/{sale}/cetak", post(pages::print))
-        .add("GET", "/ui/riwayat", get(pages::history_page))
-        .add("POST", "/ui/riwayat/{sale}/batal", post(pages::void))
-        .add("GET", "/ui/riwayat/daftar", get(pages::history_list))
-        .add("GET", "/ui/d/{draft}/rak", get(pages::shelf))
-        .add("GET", "/ui/status", get(pages::sync_badge))
+        .add("GET", "/ui/bahasa/{code}", get(login::language))
+        .add("GET", "/ui/masuk", get(login::login_page))
+        .add("POST", "/ui/masuk", post(login::login))
+        .add("GET", "/ui/masuk/{link}", get(login::login_link))
+        .add("POST", "/ui/keluar", post(login::logout))
+        .add("GET", "/ui/shift", get(shift::shift_page))
+        .add("POST", "/ui/shift/buka", post(shift::open_shift))
+        .add("POST", "/ui/shift/kas", post(shift::cash_move))
+        .add("POST", "/ui/shift/tutup", post(shift::close_shift))
+        .add("GET", "/ui/kasir", get(sell::sell_page))
+        .add("POST", "/ui/d/{draft}/scan", post(sell::scan))
+        .add("POST", "/ui/d/{draft}/add/{sku}", post(sell::add))
+        .add("POST", "/ui/d/{draft}/line/{idx}/{op}", post(sell::line_op))
+        .add("POST", "/ui/d/{draft}/baris/{idx}", post(sell::line_edit))
+        .add("POST", "/ui/d/{draft}/simpan", post(sell::park))
+        .add("POST", "/ui/d/{draft}/lanjut", post(sell::resume))
+        .add("POST", "/ui/d/{draft}/batal", post(sell::cancel))
+        .add("GET", "/ui/d/{draft}/bayar", get(pay::pay_page))
+        .add("POST", "/ui/d/{draft}/bayar", post(pay::pay))
+        .add("GET", "/ui/tagihan", get(sell::bills_page))
+        .add("GET", "/ui/struk/{sale}", get(pay::receipt_page))
+        .add("POST", "/ui/struk/{sale}/cetak", post(pay::print))
+        .add("GET", "/ui/riwayat", get(history::history_page))
+        .add("POST", "/ui/riwayat/{sale}/batal", post(history::void))
+        .add("GET", "/ui/riwayat/daftar", get(history::history_list))
+        .add("GET", "/ui/d/{draft}/rak", get(sell::shelf))
+        .add("GET", "/ui/status", get(sell::sync_badge))
         .add("GET", "/ui/events", get(events))
 }
 
@@ -309,4 +309,41 @@ pub(crate) fn html_response(markup: Markup) -> Response {
         markup.into_string(),
     )
         .into_response()
+}
+
+/// An error shown to the cashier in place (never a blank page).
+pub(crate) fn problem(lang: Lang, e: &NodeError) -> String {
+    match e {
+        NodeError::BadPin => t(Msg::WrongPin, lang).to_owned(),
+        NodeError::LockedOut { .. } => t(Msg::LockedOut, lang).to_owned(),
+        NodeError::UnknownSku(code) => format!("{}: {code}", t(Msg::NotFound, lang)),
+        other => other.to_string(),
+    }
+}
+
+/// The bar's facts, read in one go.
+pub(crate) fn bar(n: &Node, user: Option<&Principal>) -> Bar {
+    let status = n.status().ok();
+    let (peers, relay) = status.as_ref().map_or((0, false), |s| {
+        let connected: Vec<_> = s.peers.iter().filter(|p| p.connected).collect();
+        let relay = connected
+            .iter()
+            .any(|p| p.endpoint_id.parse().ok().is_some_and(|d| n.is_relay(d)));
+        (connected.len(), relay)
+    });
+    Bar {
+        store: n.profile().name.clone(),
+        till: n.till_code().to_owned(),
+        user: user.and_then(|u| u.user_name()).map(str::to_owned),
+        sync: (peers, relay, status.map_or(0, |s| s.unsynced_docs)),
+    }
+}
+
+pub(crate) fn fail(e: NodeError) -> Response {
+    ApiError::from(e).into_response()
+}
+
+/// Rupiah typed by a person: `50000`, `50.000`, `Rp 50.000`.
+pub(crate) fn amount(text: &str) -> Result<i64, NodeError> {
+    crate::import::parse_rupiah(text).map_err(NodeError::Invalid)
 }

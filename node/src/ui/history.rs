@@ -1,0 +1,149 @@
+//! Riwayat: today's sales of every till, void with a supervisor's PIN.
+
+use axum::extract::{Form, Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{Lang, Msg, Nav, UiUser, bar, call, fail, html_response, lang, page, problem, rp, t};
+use crate::NodeError;
+use crate::http::AppState;
+use crate::people::{Action, Approval};
+use crate::tables::SaleStatus;
+
+fn status_text(lang: Lang, s: SaleStatus) -> &'static str {
+    t(
+        match s {
+            SaleStatus::Completed => Msg::Completed,
+            SaleStatus::Voided => Msg::Voided,
+            SaleStatus::Refunded => Msg::Refunded,
+            SaleStatus::PartiallyRefunded => Msg::PartlyRefunded,
+        },
+        lang,
+    )
+}
+
+fn history(lang: Lang, sales: &[crate::tables::SaleRow], message: Option<&str>) -> Markup {
+    html! {
+        div.card id="history" hx-get="/ui/riwayat/daftar" hx-trigger="kasir:change from:body" hx-swap="outerHTML" {
+            h1 { (t(Msg::History, lang)) " · " (t(Msg::Today, lang)) }
+            @if let Some(m) = message { p.error id="history-message" { (m) } }
+            @if sales.is_empty() { p { (t(Msg::NoSales, lang)) } }
+            table.list {
+                tr {
+                    th { (t(Msg::ReceiptNo, lang)) } th { (t(Msg::Till, lang)) }
+                    th.num { (t(Msg::Total, lang)) } th { (t(Msg::Status, lang)) } th {}
+                }
+                @for s in sales.iter().rev() {
+                    tr.sale data-sale=(s.sale_id) {
+                        td { (s.receipt_no) }
+                        td { (s.till_code) }
+                        td.num { (rp(s.total)) }
+                        td class=(format!("status-{}", s.status.as_str())) { (status_text(lang, s.status)) }
+                        td {
+                            @if s.status == SaleStatus::Completed {
+                                details {
+                                    summary.btn { (t(Msg::Void, lang)) }
+                                    form.void hx-post=(format!("/ui/riwayat/{}/batal", s.sale_id)) hx-target="#history" hx-swap="outerHTML" {
+                                        label { (t(Msg::Reason, lang)) input name="reason" required; }
+                                        label { (t(Msg::Approver, lang)) input name="approver"; }
+                                        label { (t(Msg::ApproverPin, lang)) input name="approver_pin" type="password" inputmode="numeric" autocomplete="off"; }
+                                        button.danger type="submit" { (t(Msg::Void, lang)) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /ui/riwayat`: today's sales of every till this one knows.
+pub(crate) async fn history_page(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang(&headers);
+    let facts = call(&state, move |n| {
+        let today = n.today().to_string();
+        Ok((bar(n, Some(&who)), n.sales(Some(&today))?))
+    })
+    .await;
+    match facts {
+        Ok((bar, sales)) => html_response(page(
+            lang,
+            t(Msg::History, lang),
+            &bar,
+            Nav::History,
+            history(lang, &sales, None),
+        )),
+        Err(e) => fail(e),
+    }
+}
+
+/// `GET /ui/riwayat/daftar`: today's sales again (another till sold or voided).
+pub(crate) async fn history_list(
+    State(state): State<AppState>,
+    _: UiUser,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang(&headers);
+    match call(&state, move |n| {
+        let today = n.today().to_string();
+        n.sales(Some(&today))
+    })
+    .await
+    {
+        Ok(sales) => html_response(history(lang, &sales, None)),
+        Err(e) => fail(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct VoidForm {
+    reason: String,
+    #[serde(default)]
+    approver: String,
+    #[serde(default)]
+    approver_pin: String,
+}
+
+/// `POST /ui/riwayat/{sale}/batal`: a void, with a supervisor's PIN when a cashier asks.
+pub(crate) async fn void(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+    Path(sale): Path<String>,
+    Form(form): Form<VoidForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let answer = call(&state, move |n| {
+        let approval = Approval::named(&form.approver, &form.approver_pin);
+        let outcome = n
+            .authorize(&who, Action::Void, approval.as_ref())
+            .and_then(|approved_by| {
+                n.void_sale_by(
+                    &sale,
+                    &form.reason,
+                    who.user_name().map(str::to_owned),
+                    approved_by,
+                )
+            });
+        let message = match &outcome {
+            Ok(_) => format!("✓ {}", t(Msg::Voided, lang)),
+            Err(NodeError::ApprovalRequired(_)) => t(Msg::ApproverPin, lang).to_owned() + "?",
+            Err(e) => problem(lang, e),
+        };
+        let today = n.today().to_string();
+        Ok((n.sales(Some(&today))?, message))
+    })
+    .await;
+    match answer {
+        Ok((sales, message)) => html_response(history(lang, &sales, Some(&message))),
+        Err(e) => fail(e),
+    }
+}

@@ -1,0 +1,182 @@
+//! Buka Kasir (opening cash), cash in/out, Tutup Kasir with its report, the Z-report.
+
+use axum::extract::{Form, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use kasir_crdt::records::CashMoveKind;
+use maud::html;
+use serde::Deserialize;
+
+use super::{
+    Msg, Nav, UiUser, amount, bar, call, fail, go, html_response, lang, page, problem, rp, t,
+};
+use crate::http::AppState;
+use crate::people::Action;
+
+/// `GET /ui/shift`: Buka Kasir when no shift is open here; else cash in/out, Tutup
+/// Kasir and today's Z-report.
+pub(crate) async fn shift_page(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang(&headers);
+    let facts = call(&state, move |n| {
+        Ok((bar(n, Some(&who)), n.open_shift_here()?, n.z_report(None)?))
+    })
+    .await;
+    let (bar, shift, z) = match facts {
+        Ok(f) => f,
+        Err(e) => return fail(e),
+    };
+    let body = match shift {
+        None => html! {
+            div.card.center {
+                h1 { (t(Msg::OpenShift, lang)) }
+                form hx-post="/ui/shift/buka" hx-target="#shift-error" {
+                    label for="opening_cash" { (t(Msg::OpeningCash, lang)) }
+                    input id="opening_cash" name="opening_cash" inputmode="numeric" value="0" required;
+                    div.actions { button.primary id="open-shift" type="submit" { (t(Msg::OpenShift, lang)) } }
+                    p.error id="shift-error" {}
+                }
+            }
+        },
+        Some(s) => html! {
+            div.card.center {
+                h1 { (t(Msg::Shift, lang)) }
+                p { (t(Msg::ShiftOpenSince, lang)) " " (t(Msg::By, lang)) " " (s.cashier) " · " (rp(s.opening_cash)) }
+                form hx-post="/ui/shift/kas" hx-target="#cash-result" {
+                    label for="kind" { (t(Msg::Method, lang)) }
+                    select id="kind" name="kind" {
+                        option value="in" { (t(Msg::CashIn, lang)) }
+                        option value="out" { (t(Msg::CashOut, lang)) }
+                    }
+                    label for="amount" { (t(Msg::Amount, lang)) }
+                    input id="amount" name="amount" inputmode="numeric" required;
+                    label for="note" { (t(Msg::Note, lang)) }
+                    input id="note" name="note" required;
+                    div.actions { button type="submit" { (t(Msg::Save, lang)) } }
+                    p id="cash-result" {}
+                }
+            }
+            div.card.center {
+                h2 { (t(Msg::CloseShift, lang)) }
+                form hx-post="/ui/shift/tutup" hx-target="#close-result" {
+                    label for="counted_cash" { (t(Msg::CountedCash, lang)) }
+                    input id="counted_cash" name="counted_cash" inputmode="numeric" required;
+                    div.actions { button.danger id="close-shift" type="submit" { (t(Msg::CloseShift, lang)) } }
+                }
+                div id="close-result" {}
+            }
+            div.card.center {
+                h2 { (t(Msg::ZReport, lang)) " " (z.date) }
+                div.totals {
+                    div { span { (t(Msg::Sales, lang)) } span { (z.store.sales) } }
+                    div { span { (t(Msg::Voided, lang)) } span { (rp(z.store.voids)) } }
+                    div { span { (t(Msg::Tax, lang)) } span { (rp(z.store.tax)) } }
+                    @for (m, a) in &z.store.by_method { div { span { (m) } span { (rp(*a)) } } }
+                    div.grand { span { (t(Msg::Net, lang)) } span { (rp(z.store.net)) } }
+                }
+            }
+        },
+    };
+    html_response(page(lang, t(Msg::Shift, lang), &bar, Nav::Shift, body))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct OpenForm {
+    opening_cash: String,
+}
+
+/// `POST /ui/shift/buka`.
+pub(crate) async fn open_shift(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+    Form(form): Form<OpenForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let opened = call(&state, move |n| {
+        n.authorize(&who, Action::OpenShift, None)?;
+        let name = who.user_name().unwrap_or_default().to_owned();
+        n.open_shift(&name, who.user_id(), amount(&form.opening_cash)?)
+    })
+    .await;
+    match opened {
+        Ok(_) => go(&headers, "/ui/kasir"),
+        Err(e) => html_response(html! { (problem(lang, &e)) }),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CashForm {
+    kind: String,
+    amount: String,
+    note: String,
+}
+
+/// `POST /ui/shift/kas`.
+pub(crate) async fn cash_move(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+    Form(form): Form<CashForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let kind = if form.kind == "out" {
+        CashMoveKind::Out
+    } else {
+        CashMoveKind::In
+    };
+    let done = call(&state, move |n| {
+        n.authorize(&who, Action::OpenShift, None)?;
+        n.cash_move(
+            kind,
+            amount(&form.amount)?,
+            &form.note,
+            who.user_name().map(str::to_owned),
+        )
+    })
+    .await;
+    html_response(match done {
+        Ok(_) => html! { "✓ " (t(Msg::Save, lang)) },
+        Err(e) => html! { span.error { (problem(lang, &e)) } },
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CloseForm {
+    counted_cash: String,
+}
+
+/// `POST /ui/shift/tutup`: the close's report (laporan tutup kasir).
+pub(crate) async fn close_shift(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+    Form(form): Form<CloseForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let closed = call(&state, move |n| {
+        n.authorize(&who, Action::OpenShift, None)?;
+        n.close_shift(
+            amount(&form.counted_cash)?,
+            who.user_name().map(str::to_owned),
+        )
+    })
+    .await;
+    html_response(match closed {
+        Ok(r) => html! {
+            div.totals id="shift-report" {
+                div { span { (t(Msg::OpeningCash, lang)) } span { (rp(r.opening_cash)) } }
+                div { span { (t(Msg::CashIn, lang)) } span { (rp(r.cash_in)) } }
+                div { span { (t(Msg::CashOut, lang)) } span { (rp(r.cash_out)) } }
+                @for (m, a) in &r.by_method { div { span { (m) } span { (rp(*a)) } } }
+                div { span { (t(Msg::ExpectedCash, lang)) } span { (rp(r.expected_cash)) } }
+                div { span { (t(Msg::Counted, lang)) } span { (rp(r.counted_cash)) } }
+                div.grand { span { (t(Msg::Difference, lang)) } span { (rp(r.difference)) } }
+            }
+        },
+        Err(e) => html! { p.error { (problem(lang, &e)) } },
+    })
+}
