@@ -350,6 +350,7 @@ pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
             vec![Payment {
                 method: "cash".into(),
                 amount: 100_000,
+                reference: None,
             }]
         };
         let req = SaleRequest {

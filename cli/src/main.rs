@@ -526,13 +526,19 @@ fn parse_item(s: &str) -> Result<SaleItem> {
     })
 }
 
+/// `METHOD=AMOUNT[:REFERENCE]`, e.g. `cash=20000` or `qris=35000:RRN0123456`.
 fn parse_payment(s: &str) -> Result<Payment> {
-    let (method, amount) = s
-        .split_once('=')
-        .ok_or_else(|| anyhow!("invalid payment {s:?}: use METHOD=AMOUNT, e.g. cash=20000"))?;
+    let (method, rest) = s.split_once('=').ok_or_else(|| {
+        anyhow!("invalid payment {s:?}: use METHOD=AMOUNT[:REFERENCE], e.g. cash=20000")
+    })?;
+    let (amount, reference) = match rest.split_once(':') {
+        Some((amount, reference)) => (amount, Some(reference.trim().to_owned())),
+        None => (rest, None),
+    };
     Ok(Payment {
         method: method.trim().to_lowercase(),
         amount: parse_amount(amount)?,
+        reference,
     })
 }
 

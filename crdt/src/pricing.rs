@@ -43,7 +43,8 @@ pub enum PricingError {
         /// The SKU.
         sku: String,
     },
-    /// A payment of zero or less, or an unknown method name.
+    /// A payment of zero or less, an unknown method name, or a reference that is empty,
+    /// longer than 40 characters or holds control characters.
     #[error("invalid payment {method}={amount}")]
     BadPayment {
         /// Method.
@@ -102,6 +103,13 @@ pub fn valid_method(method: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// Whether `reference` can stand as a payment's reference (a QRIS RRN, an EDC approval
+/// code): 1–40 printable characters.
+pub fn valid_reference(reference: &str) -> bool {
+    let n = reference.chars().count();
+    (1..=40).contains(&n) && !reference.chars().any(char::is_control)
+}
+
 /// Prices a cart under `rule`, applies cash rounding when everything is paid in cash, and
 /// checks the payments. With no payments the sale is paid in exact cash.
 ///
@@ -114,7 +122,7 @@ pub fn valid_method(method: &str) -> bool {
 ///     product_id: "p".into(), sku: "INDOMIE".into(), name: "Indomie Goreng".into(),
 ///     qty: Qty::units(3), unit_price: 3_500, discount: 0,
 /// };
-/// let pay = vec![Payment { method: "cash".into(), amount: 20_000 }];
+/// let pay = vec![Payment { method: "cash".into(), amount: 20_000, reference: None }];
 /// let sale = price_cart(vec![line], &TaxRule::none(), CashRounding::default(), pay).unwrap();
 /// assert_eq!((sale.total, sale.change), (10_500, 9_500));
 /// ```
@@ -162,7 +170,11 @@ pub fn price_cart(
     allocate_tax(&mut lines, tax.tax);
 
     for p in &payments {
-        if !valid_method(&p.method) || p.amount <= 0 || p.amount > MAX_AMOUNT {
+        if !valid_method(&p.method)
+            || p.amount <= 0
+            || p.amount > MAX_AMOUNT
+            || p.reference.as_deref().is_some_and(|r| !valid_reference(r))
+        {
             return Err(PricingError::BadPayment {
                 method: p.method.chars().take(24).collect(),
                 amount: p.amount,
@@ -180,6 +192,7 @@ pub fn price_cart(
         vec![Payment {
             method: "cash".into(),
             amount: total,
+            reference: None,
         }]
     } else {
         payments
@@ -247,6 +260,7 @@ mod tests {
         Payment {
             method: "cash".into(),
             amount,
+            reference: None,
         }
     }
 
@@ -285,6 +299,7 @@ mod tests {
             Payment {
                 method: "qris".into(),
                 amount: 5_000,
+                reference: None,
             },
             cash(5_000),
         ];
@@ -299,6 +314,7 @@ mod tests {
         let over = vec![Payment {
             method: "card".into(),
             amount: 9_000,
+            reference: None,
         }];
         assert!(matches!(
             price_cart(
@@ -337,6 +353,7 @@ mod tests {
         let qris = vec![Payment {
             method: "qris".into(),
             amount: 12_345,
+            reference: None,
         }];
         let s = price_cart(vec![line("A", 1, 12_345)], &TaxRule::none(), r, qris).expect("priced");
         assert_eq!((s.total, s.rounding), (12_345, 0));

@@ -80,6 +80,10 @@ pub struct Payment {
     pub method: String,
     /// Amount tendered in rupiah.
     pub amount: Rupiah,
+    /// The payment's own reference on a non-cash payment (a QRIS RRN, an EDC approval
+    /// code, a transfer's reference), printed on the struk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
 }
 
 impl Payment {

@@ -651,6 +651,7 @@ impl World {
             payments: vec![Payment {
                 method: "cash".into(),
                 amount: total,
+                reference: None,
             }],
             change: 0,
         }

@@ -290,6 +290,9 @@ pub fn layout(
     s.styled(true, TextSize::Tall, |s| s.amount("TOTAL", sale.total));
     for payment in &sale.payments {
         s.amount(&payment_label(&payment.method), payment.amount);
+        if let Some(reference) = &payment.reference {
+            s.indented(2, &format!("Ref {}", clean(reference)));
+        }
     }
     if sale.change > 0 {
         s.amount("KEMBALI", sale.change);
@@ -594,6 +597,7 @@ fn payment_label(method: &str) -> String {
         "qris" => "QRIS".to_owned(),
         "card" => "KARTU".to_owned(),
         "transfer" => "TRANSFER".to_owned(),
+        "ewallet" | "e_wallet" => "E-WALLET".to_owned(),
         other => clean(&other.replace('_', " ")).to_ascii_uppercase(),
     }
 }
@@ -642,6 +646,7 @@ mod tests {
         Payment {
             method: method.to_owned(),
             amount,
+            reference: None,
         }
     }
 
@@ -891,7 +896,13 @@ mod tests {
                 item("Telur Ayam Negeri", Qty(1500), 28_000, 0),
                 item("Teh Celup Sariwangi", Qty::units(1), 7_000, 0),
             ],
-            vec![pay("qris", 100_000), pay("cash", 40_000)],
+            vec![
+                Payment {
+                    reference: Some("RRN 412345678901".into()),
+                    ..pay("qris", 100_000)
+                },
+                pay("cash", 40_000),
+            ],
         );
         assert_eq!((s.total, s.change), (138_500, 1_500));
         check(
@@ -919,6 +930,7 @@ mod tests {
             --------------------------------
             TOTAL                    138.500
             QRIS                     100.000
+              Ref RRN 412345678901
             TUNAI                     40.000
             KEMBALI                    1.500
             --------------------------------
@@ -1084,7 +1096,8 @@ mod tests {
             clean("Crème  Brûlée – ½\tporsi ☕"),
             "Creme Brulee - 1/2 porsi ?"
         );
-        assert_eq!(payment_label("e_wallet"), "E WALLET");
+        assert_eq!(payment_label("e_wallet"), "E-WALLET");
+        assert_eq!(payment_label("go_pay"), "GO PAY");
         assert_eq!(
             local_time(JUNE_12_1405_WIB, 540).as_deref(),
             Some("12/06/2025 16:05")

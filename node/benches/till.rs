@@ -126,6 +126,7 @@ fn bench_sale_commit(dir: &Path, n: usize) -> Value {
             payments: vec![Payment {
                 method: "cash".into(),
                 amount: 100_000_000,
+                reference: None,
             }],
             ..SaleRequest::default()
         })
@@ -340,6 +341,7 @@ fn day_of_sales(node: &Node, at: i64, per_day: usize, rng: &mut rand::rngs::StdR
             payments: vec![Payment {
                 method: "cash".into(),
                 amount: total,
+                reference: None,
             }],
             change: 0,
         };

@@ -1183,7 +1183,11 @@ impl Node {
             payments: sale
                 .money_by_method()
                 .into_iter()
-                .map(|(method, amount)| Payment { method, amount })
+                .map(|(method, amount)| Payment {
+                    method,
+                    amount,
+                    reference: None,
+                })
                 .collect(),
             reversed: Some(Reversal {
                 total: sale.total,

@@ -184,6 +184,7 @@ fn make_sale(
         payments: vec![Payment {
             method: method.into(),
             amount: total,
+            reference: None,
         }],
         change: 0,
     }

@@ -153,6 +153,7 @@ fn sale_ok(s: &kasir_crdt::records::Sale) -> bool {
         && text_ok([s.id.as_str(), &s.receipt_no, &s.till_code])
         && text_ok(s.cashier.as_deref())
         && text_ok(s.payments.iter().map(|p| p.method.as_str()))
+        && text_ok(s.payments.iter().filter_map(|p| p.reference.as_deref()))
         && s.lines
             .iter()
             .all(|l| qty_ok(l.qty) && text_ok([l.product_id.as_str(), &l.sku, &l.name]))
@@ -243,11 +244,7 @@ impl Batch {
                            "discount": l.discount, "line_total": l.line_total})
                 })
                 .collect();
-            let payments: Vec<Value> = s
-                .payments
-                .iter()
-                .map(|p| json!({"method": p.method, "amount": p.amount}))
-                .collect();
+            let payments = payments_json(s);
             let mut payload = base.clone();
             if let Value::Object(m) = &mut payload {
                 let fields = json!({
@@ -378,10 +375,11 @@ impl Batch {
     }
 }
 
+/// The sale's payments as stored and published: `{method, amount[, reference]}`.
 fn payments_json(s: &kasir_crdt::records::Sale) -> Vec<Value> {
     s.payments
         .iter()
-        .map(|p| json!({"method": p.method, "amount": p.amount}))
+        .filter_map(|p| serde_json::to_value(p).ok())
         .collect()
 }
 

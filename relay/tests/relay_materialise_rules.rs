@@ -51,6 +51,7 @@ fn sale(id: &str, sku: &str, qty: i64) -> Sale {
         payments: vec![Payment {
             method: "cash".into(),
             amount: total,
+            reference: None,
         }],
         change: 0,
     }

@@ -30,6 +30,7 @@ pub fn pay(method: &str, amount: Rupiah) -> Payment {
     Payment {
         method: method.to_owned(),
         amount,
+        reference: None,
     }
 }
 

@@ -106,6 +106,7 @@ pub(crate) async fn pay(
         req.payments = vec![Payment {
             method: form.method.trim().to_lowercase(),
             amount: amount(&form.amount)?,
+            reference: None,
         }];
         let approved_by = n.draft_approval(&d, &who)?;
         let sale = n.sell_by(&req, who.user_ref(), approved_by)?;
