@@ -8,6 +8,7 @@
 
 use kasir_crdt::Qty;
 use kasir_crdt::money::qty_units;
+use kasir_crdt::records::Payment;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +45,9 @@ pub struct Draft {
     pub name: Option<String>,
     /// What is in it.
     pub lines: Vec<DraftLine>,
+    /// What the customer paid so far, when the bill is paid in parts (QRIS, then
+    /// the rest in cash): the sale records these with the last payment.
+    pub payments: Vec<Payment>,
     /// Whether it waits in the list of open bills.
     pub parked: bool,
     /// Last change (ms).
@@ -51,7 +55,8 @@ pub struct Draft {
 }
 
 impl Draft {
-    /// The sale request for this draft (its id as the client id).
+    /// The sale request for this draft (its id as the client id), without payments
+    /// (the cart is priced as if paid in exact cash; Bayar adds them).
     pub fn sale_request(&self, cashier: Option<String>) -> SaleRequest {
         SaleRequest {
             client_id: Some(self.draft_id.clone()),
@@ -74,6 +79,10 @@ impl Draft {
 
 const MAX_LINES: usize = 500;
 
+fn to_json<T: Serialize>(value: &T) -> Result<String, NodeError> {
+    serde_json::to_string(value).map_err(|e| NodeError::Invalid(format!("bill: {e}")))
+}
+
 impl Node {
     /// A new, empty draft.
     pub fn new_draft(&mut self, user_id: Option<&str>) -> Result<Draft, NodeError> {
@@ -81,6 +90,7 @@ impl Node {
             draft_id: uuid::Uuid::now_v7().to_string(),
             name: None,
             lines: Vec::new(),
+            payments: Vec::new(),
             parked: false,
             updated_at_ms: now_ms(),
         };
@@ -94,22 +104,23 @@ impl Node {
 
     /// A draft by id.
     pub fn draft(&self, draft_id: &str) -> Result<Draft, NodeError> {
-        let row: Option<(Option<String>, String, bool, i64)> = self
+        let row: Option<(Option<String>, String, String, bool, i64)> = self
             .db
             .query_row(
-                "SELECT name, lines, parked, updated_at_ms FROM drafts WHERE draft_id = ?1",
+                "SELECT name, lines, payments, parked, updated_at_ms FROM drafts
+                 WHERE draft_id = ?1",
                 [draft_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?;
-        let (name, lines, parked, updated_at_ms) =
+        let (name, lines, payments, parked, updated_at_ms) =
             row.ok_or_else(|| NodeError::NotFound(format!("bill {draft_id}")))?;
-        let lines = serde_json::from_str(&lines)
-            .map_err(|e| NodeError::Corrupt(format!("bill {draft_id}: {e}")))?;
+        let corrupt = |e: serde_json::Error| NodeError::Corrupt(format!("bill {draft_id}: {e}"));
         Ok(Draft {
             draft_id: draft_id.to_owned(),
             name,
-            lines,
+            lines: serde_json::from_str(&lines).map_err(corrupt)?,
+            payments: serde_json::from_str(&payments).map_err(corrupt)?,
             parked,
             updated_at_ms,
         })
@@ -122,12 +133,17 @@ impl Node {
                 "a bill may have at most 500 lines".into(),
             ));
         }
-        let lines = serde_json::to_string(&draft.lines)
-            .map_err(|e| NodeError::Invalid(format!("bill lines: {e}")))?;
         let changed = self.db.execute(
-            "UPDATE drafts SET name = ?2, lines = ?3, parked = ?4, updated_at_ms = ?5
-             WHERE draft_id = ?1",
-            params![draft.draft_id, draft.name, lines, draft.parked, now_ms()],
+            "UPDATE drafts SET name = ?2, lines = ?3, payments = ?4, parked = ?5,
+             updated_at_ms = ?6 WHERE draft_id = ?1",
+            params![
+                draft.draft_id,
+                draft.name,
+                to_json(&draft.lines)?,
+                to_json(&draft.payments)?,
+                draft.parked,
+                now_ms()
+            ],
         )?;
         if changed == 0 {
             return Err(NodeError::NotFound(format!("bill {}", draft.draft_id)));

@@ -752,18 +752,11 @@ async fn enqueue_print(
     let id = sale_id.clone();
     let reprint = b.reprint;
     with_node(&state, move |n| {
-        n.sale_status(&id)?;
         if reprint {
-            // A reprint is a second struk for the same money: a supervisor's, audited.
-            let approved_by = n.authorize(&principal, Action::Reprint, b.approval.as_ref())?;
-            n.record_audit(
-                "reprint",
-                principal.user_name(),
-                Some(&id),
-                approved_by.as_deref(),
-            )?;
+            n.approve_reprint(&principal, &id, b.approval.as_ref())
+        } else {
+            n.sale_status(&id).map(drop)
         }
-        Ok(())
     })
     .await?;
     let job_id = queue.enqueue(&sale_id, b.reprint)?;

@@ -976,7 +976,11 @@ impl Node {
         )?)
     }
 
-    fn sale_by_client_id(&self, client_id: &str) -> Result<Option<SaleOutcome>, NodeError> {
+    /// The sale recorded with `client_id`, if any.
+    pub(crate) fn sale_by_client_id(
+        &self,
+        client_id: &str,
+    ) -> Result<Option<SaleOutcome>, NodeError> {
         Ok(self
             .db
             .prepare_cached(

@@ -232,6 +232,17 @@ pub struct PrintQueue {
     tx: mpsc::Sender<Job>,
     next_id: Arc<AtomicU64>,
     printer: String,
+    health: Arc<std::sync::Mutex<PrinterHealth>>,
+}
+
+/// How the printer has been doing, for the till app's toast (written by the queue task).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PrinterHealth {
+    /// Jobs queued and not finished (printed or given up).
+    pub pending: usize,
+    /// The last job's failure, while no job has printed since (the printer is off, out
+    /// of paper, out of reach).
+    pub failing: Option<String>,
 }
 
 impl PrintQueue {
@@ -243,11 +254,13 @@ impl PrintQueue {
     ) -> PrintQueue {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let printer = settings.uri.to_string();
-        tokio::spawn(run(rx, node, settings, cancel));
+        let health = Arc::new(std::sync::Mutex::new(PrinterHealth::default()));
+        tokio::spawn(run(rx, node, settings, health.clone(), cancel));
         PrintQueue {
             tx,
             next_id: Arc::new(AtomicU64::new(1)),
             printer,
+            health,
         }
     }
 
@@ -286,15 +299,28 @@ impl PrintQueue {
         self.push(JobKind::Drawer)
     }
 
+    /// How the printer has been doing.
+    pub fn health(&self) -> PrinterHealth {
+        self.health.lock().map(|h| h.clone()).unwrap_or_default()
+    }
+
     fn push(&self, what: JobKind) -> Result<u64, NodeError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let job = Job { id, what };
-        self.tx.try_send(job).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                NodeError::Conflict(format!("print queue for {} is full", self.printer))
+        if let Ok(mut h) = self.health.lock() {
+            h.pending += 1;
+        }
+        self.tx.try_send(job).map_err(|e| {
+            if let Ok(mut h) = self.health.lock() {
+                h.pending = h.pending.saturating_sub(1);
             }
-            mpsc::error::TrySendError::Closed(_) => {
-                NodeError::Conflict("the print queue has stopped".into())
+            match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    NodeError::Conflict(format!("print queue for {} is full", self.printer))
+                }
+                mpsc::error::TrySendError::Closed(_) => {
+                    NodeError::Conflict("the print queue has stopped".into())
+                }
             }
         })?;
         Ok(id)
@@ -306,6 +332,7 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     node: SharedNode,
     settings: PrintSettings,
+    health: Arc<std::sync::Mutex<PrinterHealth>>,
     cancel: CancellationToken,
 ) {
     loop {
@@ -315,7 +342,12 @@ async fn run(
                 Some(job) => {
                     tokio::select! {
                         _ = cancel.cancelled() => break,
-                        _ = print_job(&node, &settings, &job) => {}
+                        outcome = print_job(&node, &settings, &job) => {
+                            if let Ok(mut h) = health.lock() {
+                                h.pending = h.pending.saturating_sub(1);
+                                h.failing = outcome.err();
+                            }
+                        }
                     }
                 }
                 None => break,
@@ -325,18 +357,18 @@ async fn run(
     tracing::debug!("print queue stopped");
 }
 
-/// Renders the job's bytes once, then sends them, retrying with doubling waits.
-async fn print_job(node: &SharedNode, settings: &PrintSettings, job: &Job) {
+/// Renders the job's bytes once, then sends them, retrying with doubling waits; the
+/// last error when it did not print.
+async fn print_job(node: &SharedNode, settings: &PrintSettings, job: &Job) -> Result<(), String> {
     let (sale_id, reprint) = match &job.what {
         JobKind::Receipt { sale_id, reprint } => (sale_id.clone(), *reprint),
         JobKind::Drawer => {
-            send(
+            return send(
                 settings,
                 job,
                 Arc::new(kasir_devices::encode::DRAWER_PULSE.to_vec()),
             )
             .await;
-            return;
         }
     };
     let req = EscposRequest {
@@ -353,31 +385,36 @@ async fn print_job(node: &SharedNode, settings: &PrintSettings, job: &Job) {
         Ok(Ok(bytes)) => Arc::new(bytes),
         Ok(Err(e)) => {
             tracing::warn!(job = job.id, sale = %job.label(), error = %e, "receipt not printed");
-            return;
+            return Err(e.to_string());
         }
         Err(e) => {
             tracing::warn!(job = job.id, error = %e, "receipt rendering failed");
-            return;
+            return Err(e.to_string());
         }
     };
-    send(settings, job, bytes).await;
+    send(settings, job, bytes).await
 }
 
-/// Sends a job's bytes, retrying with doubling waits.
-async fn send(settings: &PrintSettings, job: &Job, bytes: Arc<Vec<u8>>) {
+/// Sends a job's bytes, retrying with doubling waits; the last error when all failed.
+async fn send(settings: &PrintSettings, job: &Job, bytes: Arc<Vec<u8>>) -> Result<(), String> {
     let mut wait = settings.backoff;
+    let mut last = String::new();
     for attempt in 1..=settings.attempts {
         let (uri, limits, data) = (settings.uri.clone(), settings.limits, bytes.clone());
         let sent = tokio::task::spawn_blocking(move || transport::print(&uri, &data, limits)).await;
         match sent {
             Ok(Ok(())) => {
                 tracing::info!(job = job.id, sale = %job.label(), attempt, "receipt printed");
-                return;
+                return Ok(());
             }
             Ok(Err(e)) => {
                 tracing::warn!(job = job.id, sale = %job.label(), attempt, error = %e, "print failed");
+                last = e.to_string();
             }
-            Err(e) => tracing::warn!(job = job.id, attempt, error = %e, "print task failed"),
+            Err(e) => {
+                tracing::warn!(job = job.id, attempt, error = %e, "print task failed");
+                last = e.to_string();
+            }
         }
         if attempt < settings.attempts {
             tokio::time::sleep(wait).await;
@@ -385,6 +422,27 @@ async fn send(settings: &PrintSettings, job: &Job, bytes: Arc<Vec<u8>>) {
         }
     }
     tracing::error!(job = job.id, sale = %job.label(), "receipt not printed: giving up (reprint from history)");
+    Err(last)
+}
+
+impl Node {
+    /// Checks that `by` may reprint `sale_id` (a second struk for the same money: a
+    /// supervisor's, or with one's approval) and records it in the audit trail.
+    pub fn approve_reprint(
+        &mut self,
+        by: &crate::people::Principal,
+        sale_id: &str,
+        approval: Option<&crate::people::Approval>,
+    ) -> Result<(), NodeError> {
+        self.sale_status(sale_id)?;
+        let approved_by = self.authorize(by, crate::people::Action::Reprint, approval)?;
+        self.record_audit(
+            "reprint",
+            by.user_name(),
+            Some(sale_id),
+            approved_by.as_deref(),
+        )
+    }
 }
 
 #[cfg(test)]

@@ -277,6 +277,7 @@ CREATE TABLE IF NOT EXISTS drafts (
     draft_id      TEXT PRIMARY KEY,
     name          TEXT,
     lines         TEXT NOT NULL,   -- JSON: [{"sku","qty","discount","price"}]
+    payments      TEXT NOT NULL DEFAULT '[]', -- JSON: what was paid before the rest
     user_id       TEXT,
     parked        INTEGER NOT NULL DEFAULT 0,
     updated_at_ms INTEGER NOT NULL
@@ -311,10 +312,30 @@ pub(crate) fn open_db(dir: &Path, create: bool) -> Result<Connection, NodeError>
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
+        add_missing_columns(&conn)?;
         Ok(())
     };
     setup().map_err(|e| classify_sqlite(e, &path))?;
     Ok(conn)
+}
+
+/// Columns added to local tables after they first shipped: `CREATE TABLE IF NOT
+/// EXISTS` leaves an older table as it was, so each is added when missing.
+const ADDED_COLUMNS: &[(&str, &str, &str)] =
+    &[("drafts", "payments", "TEXT NOT NULL DEFAULT '[]'")];
+
+fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
+    for (table, column, decl) in ADDED_COLUMNS {
+        let present: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info(?1) WHERE name = ?2",
+            [table, column],
+            |r| r.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl};"))?;
+        }
+    }
+    Ok(())
 }
 
 /// The read tables: derived from the documents, dropped and recreated by a rebuild.

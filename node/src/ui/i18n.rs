@@ -129,4 +129,12 @@ messages! {
     Stock => "stok", "stock";
     Price => "Harga", "Price";
     ApprovedBy => "disetujui", "approved by";
+    Remaining => "Sisa", "Remaining";
+    OtherAmount => "Jumlah lain", "Another amount";
+    Take => "Terima", "Take";
+    NonCash => "Non-tunai", "Other methods";
+    Copy => "SALINAN", "COPY";
+    PrinterFailed => "Printer tidak merespons (penjualan tetap tersimpan)", "The printer does not answer (the sale is saved)";
+    Printed => "Struk tercetak", "Receipt printed";
+    PrinterReady => "Printer siap", "Printer ready";
 }

@@ -66,6 +66,12 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .add("POST", "/ui/d/{draft}/batal", post(sell::cancel))
         .add("GET", "/ui/d/{draft}/bayar", get(pay::pay_page))
         .add("POST", "/ui/d/{draft}/bayar", post(pay::pay))
+        .add(
+            "POST",
+            "/ui/d/{draft}/bayar/hapus/{idx}",
+            post(pay::drop_payment),
+        )
+        .add("GET", "/ui/printer", get(pay::printer_state))
         .add("GET", "/ui/tagihan", get(sell::bills_page))
         .add("GET", "/ui/struk/{sale}", get(pay::receipt_page))
         .add("POST", "/ui/struk/{sale}/cetak", post(pay::print))

@@ -1,17 +1,24 @@
-//! Bayar (cash with quick amounts, other methods) and the struk.
+//! Bayar and the struk. A bill may be paid in parts (QRIS for some, the rest in cash):
+//! each part is kept on the draft in SQLite until the payments cover the total, then
+//! the sale is recorded at once with all of them. The struk is swapped into the page
+//! (no second page load), printed through the daemon's queue when a printer is set up,
+//! and the printer's state is a toast that never holds up the next sale.
 
 use axum::extract::{Form, Path, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
-use kasir_crdt::records::Payment;
-use maud::html;
+use kasir_crdt::records::{Payment, Sale};
+use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::sell::cart_view;
+use super::sell::{CartView, cart_view};
 use super::{
-    Msg, Nav, UiUser, amount, bar, call, fail, go, html_response, lang, page, problem, rp, t,
+    Lang, Msg, Nav, UiUser, amount, bar, call, fail, go, html_response, lang, page, problem, rp, t,
 };
+use crate::NodeError;
 use crate::http::AppState;
+use crate::people::Approval;
+use crate::print::PrintQueue;
 
 /// Amounts a customer is likely to hand over for `total`: exact, then the next round
 /// notes above it.
@@ -25,6 +32,116 @@ fn quick_amounts(total: i64) -> Vec<i64> {
     }
     out.truncate(5);
     out
+}
+
+/// What a bill comes to at Bayar, given what was paid so far.
+struct Due {
+    /// The total when the rest is paid in cash: rounded (pembulatan) while every
+    /// payment is cash, exact once any is not.
+    total: i64,
+    /// The exact total, for a non-cash payment (never rounded).
+    exact: i64,
+    /// Paid so far.
+    paid: i64,
+}
+
+impl Due {
+    fn of(view: &CartView) -> Option<Due> {
+        let priced = view.priced.as_ref()?;
+        let payments = &view.draft.payments;
+        let all_cash = payments.iter().all(Payment::is_cash);
+        Some(Due {
+            total: if all_cash {
+                priced.total
+            } else {
+                priced.tax.gross
+            },
+            exact: priced.tax.gross,
+            paid: payments.iter().map(|p| p.amount).sum(),
+        })
+    }
+
+    fn cash_rest(&self) -> i64 {
+        (self.total - self.paid).max(0)
+    }
+
+    fn other_rest(&self) -> i64 {
+        (self.exact - self.paid).max(0)
+    }
+}
+
+fn method_name(lang: Lang, method: &str) -> String {
+    match method {
+        "cash" => t(Msg::Cash, lang).to_owned(),
+        "qris" => t(Msg::Qris, lang).to_owned(),
+        "card" => t(Msg::Card, lang).to_owned(),
+        "transfer" => t(Msg::Transfer, lang).to_owned(),
+        "ewallet" => t(Msg::Ewallet, lang).to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// The Bayar panel: the total, what was paid so far, cash with quick amounts, and the
+/// other methods with a reference; every form swaps the panel (or the struk) back.
+fn pay_panel(lang: Lang, view: &CartView, due: &Due, message: Option<&str>) -> Markup {
+    let d = &view.draft.draft_id;
+    html! {
+        div.card.center id="pay-panel" {
+            h1 { (t(Msg::Pay, lang)) }
+            div.big id="pay-total" { (rp(due.total)) }
+            @if !view.draft.payments.is_empty() {
+                table.list id="paid" {
+                    @for (i, p) in view.draft.payments.iter().enumerate() {
+                        tr.paid {
+                            td { (method_name(lang, &p.method)) @if let Some(r) = &p.reference { " · " (r) } }
+                            td.num { (rp(p.amount)) }
+                            td { button hx-post=(format!("/ui/d/{d}/bayar/hapus/{i}")) hx-target="#pay-panel" hx-swap="outerHTML" aria-label=(t(Msg::Delete, lang)) { "✕" } }
+                        }
+                    }
+                    tr.grand { td { (t(Msg::Remaining, lang)) } td.num id="pay-remaining" { (rp(due.cash_rest())) } td {} }
+                }
+            }
+            @if let Some(m) = message { p.error id="pay-error" { (m) } } @else { p.error id="pay-error" {} }
+            h2 { (t(Msg::Cash, lang)) }
+            form id="pay-form" hx-post=(format!("/ui/d/{d}/bayar")) hx-target="#pay-panel" hx-swap="outerHTML" hx-disabled-elt="find button" {
+                input type="hidden" name="method" value="cash";
+                div.quick {
+                    @for (i, a) in quick_amounts(due.cash_rest()).into_iter().enumerate() {
+                        button.primary[i == 0] type="submit" name="amount" value=(a) data-amount=(a) {
+                            @if i == 0 { (t(Msg::ExactCash, lang)) br; small { (rp(a)) } } @else { (rp(a)) }
+                        }
+                    }
+                }
+            }
+            form.inline id="pay-cash" hx-post=(format!("/ui/d/{d}/bayar")) hx-target="#pay-panel" hx-swap="outerHTML" hx-disabled-elt="find button" {
+                input type="hidden" name="method" value="cash";
+                label for="cash-amount" { (t(Msg::OtherAmount, lang)) }
+                div.row {
+                    input id="cash-amount" name="amount" inputmode="numeric" autocomplete="off" required;
+                    button type="submit" { (t(Msg::Take, lang)) }
+                }
+            }
+            h2 { (t(Msg::NonCash, lang)) }
+            form id="pay-other" hx-post=(format!("/ui/d/{d}/bayar")) hx-target="#pay-panel" hx-swap="outerHTML" hx-disabled-elt="find button" {
+                div.methods role="radiogroup" {
+                    @for (i, (m, msg)) in [("qris", Msg::Qris), ("card", Msg::Card), ("transfer", Msg::Transfer), ("ewallet", Msg::Ewallet)].into_iter().enumerate() {
+                        label.chip {
+                            input type="radio" name="method" value=(m) checked[i == 0];
+                            (t(msg, lang))
+                        }
+                    }
+                }
+                label for="other-amount" { (t(Msg::Amount, lang)) }
+                input id="other-amount" name="amount" inputmode="numeric" autocomplete="off" value=(due.other_rest());
+                label for="reference" { (t(Msg::Reference, lang)) }
+                input id="reference" name="reference" autocomplete="off" maxlength="40";
+                div.actions {
+                    a.btn id="back" href=(format!("/ui/kasir?d={d}")) { (t(Msg::Cancel, lang)) }
+                    button.primary type="submit" id="pay-submit" { (t(Msg::Take, lang)) }
+                }
+            }
+        }
+    }
 }
 
 /// `GET /ui/d/{draft}/bayar`: the total, quick cash amounts and the other methods.
@@ -44,43 +161,10 @@ pub(crate) async fn pay_page(
         Ok(f) => f,
         Err(e) => return fail(e),
     };
-    let Some(priced) = &view.priced else {
+    let Some(due) = Due::of(&view) else {
         return go(&headers, "/ui/kasir");
     };
-    let d = &view.draft.draft_id;
-    let body = html! {
-        div.card.center {
-            h1 { (t(Msg::Pay, lang)) }
-            div.big id="pay-total" { (rp(priced.total)) }
-            form id="pay-form" hx-post=(format!("/ui/d/{d}/bayar")) hx-target="#pay-error" hx-disabled-elt="find button" {
-                input type="hidden" name="method" value="cash";
-                div.quick {
-                    @for (i, a) in quick_amounts(priced.total).into_iter().enumerate() {
-                        button.primary[i == 0] type="submit" name="amount" value=(a) data-amount=(a) {
-                            @if i == 0 { (t(Msg::ExactCash, lang)) } @else { (rp(a)) }
-                        }
-                    }
-                }
-            }
-            form id="pay-other" hx-post=(format!("/ui/d/{d}/bayar")) hx-target="#pay-error" hx-disabled-elt="find button" {
-                label for="method" { (t(Msg::Method, lang)) }
-                select id="method" name="method" {
-                    option value="cash" { (t(Msg::Cash, lang)) }
-                    option value="qris" { (t(Msg::Qris, lang)) }
-                    option value="card" { (t(Msg::Card, lang)) }
-                    option value="transfer" { (t(Msg::Transfer, lang)) }
-                    option value="ewallet" { (t(Msg::Ewallet, lang)) }
-                }
-                label for="amount" { (t(Msg::Amount, lang)) }
-                input id="amount" name="amount" inputmode="numeric" value=(priced.total);
-                div.actions {
-                    a.btn id="back" href=(format!("/ui/kasir?d={d}")) { (t(Msg::Cancel, lang)) }
-                    button.primary type="submit" id="pay-submit" { (t(Msg::Pay, lang)) }
-                }
-            }
-            p.error id="pay-error" {}
-        }
-    };
+    let body = pay_panel(lang, &view, &due, None);
     html_response(page(lang, t(Msg::Pay, lang), &bar, Nav::Sell, body))
 }
 
@@ -88,10 +172,22 @@ pub(crate) async fn pay_page(
 pub(crate) struct PayForm {
     method: String,
     amount: String,
+    #[serde(default)]
+    reference: String,
 }
 
-/// `POST /ui/d/{draft}/bayar`: records the sale (durable before the answer) with the
-/// draft's id as its client id, then shows the struk.
+/// What a payment did.
+enum Paid {
+    /// The payments cover the bill: the sale is recorded.
+    Sold(Box<Sale>, String),
+    /// A part of the bill, kept on the draft; or a payment refused, with why.
+    Panel(Box<CartView>, Option<String>),
+}
+
+/// `POST /ui/d/{draft}/bayar`: one payment. When the payments cover the total the sale
+/// is recorded (durable before the answer) with the draft's id as its client id, so a
+/// second tap or a retry finds the first sale; the struk replaces the panel and the
+/// printer gets it. Short of the total, the payment waits on the draft.
 pub(crate) async fn pay(
     State(state): State<AppState>,
     UiUser(who): UiUser,
@@ -100,27 +196,188 @@ pub(crate) async fn pay(
     Form(form): Form<PayForm>,
 ) -> Response {
     let lang = lang(&headers);
-    let sold = call(&state, move |n| {
-        let d = n.draft(&draft)?;
-        let mut req = d.sale_request(None);
-        req.payments = vec![Payment {
-            method: form.method.trim().to_lowercase(),
+    let printer = state.printer();
+    let paid = call(&state, move |n| {
+        let d = match n.draft(&draft) {
+            Ok(d) => d,
+            // Paid already (a second tap, a retry after a lost answer): that sale.
+            Err(NodeError::NotFound(_)) => match n.sale_by_client_id(&draft)? {
+                Some(first) => {
+                    let id = first.sale_id;
+                    let text = n.receipt_text(&id, 32)?;
+                    return Ok(Paid::Sold(Box::new(n.sale(&id)?), text));
+                }
+                None => return Err(NodeError::NotFound(format!("bill {draft}"))),
+            },
+            Err(e) => return Err(e),
+        };
+        let method = form.method.trim().to_lowercase();
+        let reference = form.reference.trim();
+        let payment = Payment {
+            reference: (method != "cash" && !reference.is_empty()).then(|| reference.to_owned()),
+            method,
             amount: amount(&form.amount)?,
-            reference: None,
-        }];
-        let approved_by = n.draft_approval(&d, &who)?;
-        let sale = n.sell_by(&req, who.user_ref(), approved_by)?;
-        n.drop_draft(&draft)?;
-        Ok(sale)
+        };
+        let mut req = d.sale_request(None);
+        req.payments = d.payments.clone();
+        req.payments.push(payment);
+        match n.price(&req) {
+            Ok(_) => {
+                let approved_by = n.draft_approval(&d, &who)?;
+                let sale = n.sell_by(&req, who.user_ref(), approved_by)?;
+                n.drop_draft(&draft)?;
+                let text = n.receipt_text(&sale.sale_id, 32)?;
+                Ok(Paid::Sold(Box::new(n.sale(&sale.sale_id)?), text))
+            }
+            Err(NodeError::InsufficientPayment { .. }) => {
+                let mut d = d;
+                d.payments = req.payments;
+                n.save_draft(&d)?;
+                Ok(Paid::Panel(Box::new(cart_view(n, d)?), None))
+            }
+            Err(e) => {
+                let message = problem(lang, &e);
+                Ok(Paid::Panel(Box::new(cart_view(n, d)?), Some(message)))
+            }
+        }
     })
     .await;
-    match sold {
-        Ok(sale) => go(&headers, &format!("/ui/struk/{}", sale.sale_id)),
-        Err(e) => html_response(html! { (problem(lang, &e)) }),
+    match paid {
+        Ok(Paid::Sold(sale, text)) => {
+            let printing = printer.as_ref().map(|q| q.enqueue(&sale.id, false));
+            let mut r = html_response(receipt_body(lang, &sale, &text, printer.as_ref(), printing));
+            for (name, value) in [
+                ("hx-retarget", "main".to_owned()),
+                ("hx-reswap", "innerHTML".to_owned()),
+                ("hx-push-url", format!("/ui/struk/{}", sale.id)),
+            ] {
+                if let Ok(v) = HeaderValue::from_str(&value) {
+                    r.headers_mut().insert(name, v);
+                }
+            }
+            r
+        }
+        Ok(Paid::Panel(view, message)) => match Due::of(&view) {
+            Some(due) => html_response(pay_panel(lang, &view, &due, message.as_deref())),
+            None => go(&headers, "/ui/kasir"),
+        },
+        Err(e) => html_response(html! { p.error id="pay-error" { (problem(lang, &e)) } }),
     }
 }
 
-/// `GET /ui/struk/{sale}`: the struk as it prints, the change, and what next.
+/// `POST /ui/d/{draft}/bayar/hapus/{idx}`: takes back a part payment.
+pub(crate) async fn drop_payment(
+    State(state): State<AppState>,
+    _: UiUser,
+    headers: HeaderMap,
+    Path((draft, idx)): Path<(String, usize)>,
+) -> Response {
+    let lang = lang(&headers);
+    let view = call(&state, move |n| {
+        let mut d = n.draft(&draft)?;
+        if idx < d.payments.len() {
+            d.payments.remove(idx);
+            n.save_draft(&d)?;
+        }
+        cart_view(n, d)
+    })
+    .await;
+    match view.map(|v| (Due::of(&v), v)) {
+        Ok((Some(due), view)) => html_response(pay_panel(lang, &view, &due, None)),
+        Ok((None, _)) => go(&headers, "/ui/kasir"),
+        Err(e) => fail(e),
+    }
+}
+
+/// The struk screen's body: totals, change, the struk as it prints, the printer's state
+/// and what next. `printing` is the print job just queued for this sale, if any.
+fn receipt_body(
+    lang: Lang,
+    sale: &Sale,
+    text: &str,
+    printer: Option<&PrintQueue>,
+    printing: Option<Result<u64, NodeError>>,
+) -> Markup {
+    let id = &sale.id;
+    html! {
+        div.card.center id="receipt" {
+            h1 { (t(Msg::Receipt, lang)) " " (sale.receipt_no) }
+            div.totals {
+                div.grand { span { (t(Msg::Total, lang)) } span id="receipt-total" { (rp(sale.total)) } }
+                @for p in &sale.payments {
+                    div { span { (method_name(lang, &p.method)) @if let Some(r) = &p.reference { " · " (r) } } span { (rp(p.amount)) } }
+                }
+                div.grand { span { (t(Msg::Change, lang)) } span id="receipt-change" { (rp(sale.change)) } }
+            }
+            @match printer {
+                None => p.toast id="printer" { (t(Msg::NoPrinter, lang)) },
+                Some(q) => @match printing {
+                    Some(Err(e)) => p.toast.error id="printer" { (e.to_string()) },
+                    Some(Ok(_)) => (printer_toast(lang, q, Toast::Queued)),
+                    None => (printer_toast(lang, q, Toast::Idle)),
+                },
+            }
+            div.actions {
+                a.btn.primary id="new-sale" href="/ui/kasir" { (t(Msg::NewSale, lang)) " (Enter)" }
+            }
+            @if printer.is_some() {
+                details.reprint {
+                    summary.btn { (t(Msg::Reprint, lang)) }
+                    form hx-post=(format!("/ui/struk/{id}/cetak")) hx-target="#printer" hx-swap="outerHTML" {
+                        label { (t(Msg::Approver, lang)) input name="approver"; }
+                        label { (t(Msg::ApproverPin, lang)) input name="approver_pin" type="password" inputmode="numeric" autocomplete="off"; }
+                        button type="submit" id="reprint" { (t(Msg::Reprint, lang)) " (" (t(Msg::Copy, lang)) ")" }
+                    }
+                }
+            }
+            pre.struk id="struk" { (text) }
+        }
+    }
+}
+
+/// When the printer's toast is shown.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Toast {
+    /// A job was just queued.
+    Queued,
+    /// Asked again while a job was under way.
+    AfterJob,
+    /// Nothing was sent from this screen.
+    Idle,
+}
+
+/// The printer's state as a toast; while a job is under way it asks again shortly.
+fn printer_toast(lang: Lang, queue: &PrintQueue, when: Toast) -> Markup {
+    let health = queue.health();
+    let busy = when == Toast::Queued || health.pending > 0;
+    html! {
+        @if let Some(error) = health.failing.filter(|_| !busy) {
+            p.toast.error id="printer" role="alert" { (t(Msg::PrinterFailed, lang)) ": " (error) }
+        } @else if busy {
+            p.toast id="printer" hx-get="/ui/printer" hx-trigger="load delay:1s" hx-swap="outerHTML" { (t(Msg::Printing, lang)) }
+        } @else if when == Toast::AfterJob {
+            p.toast.ok id="printer" { "✓ " (t(Msg::Printed, lang)) }
+        } @else {
+            p.toast.ok id="printer" { (t(Msg::PrinterReady, lang)) " · " (queue.printer()) }
+        }
+    }
+}
+
+/// `GET /ui/printer`: the printer's toast again.
+pub(crate) async fn printer_state(
+    State(state): State<AppState>,
+    _: UiUser,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang(&headers);
+    match state.printer() {
+        Some(q) => html_response(printer_toast(lang, &q, Toast::AfterJob)),
+        None => html_response(html! { p.toast id="printer" { (t(Msg::NoPrinter, lang)) } }),
+    }
+}
+
+/// `GET /ui/struk/{sale}`: the struk as it prints, the change, and what next (a
+/// reload of the struk screen, or a sale opened from Riwayat).
 pub(crate) async fn receipt_page(
     State(state): State<AppState>,
     UiUser(who): UiUser,
@@ -128,10 +385,9 @@ pub(crate) async fn receipt_page(
     Path(sale): Path<String>,
 ) -> Response {
     let lang = lang(&headers);
-    let id = sale.clone();
     let facts = call(&state, move |n| {
-        let record = n.sale(&id)?;
-        let text = n.receipt_text(&id, 32)?;
+        let record = n.sale(&sale)?;
+        let text = n.receipt_text(&sale, 32)?;
         Ok((bar(n, Some(&who)), record, text))
     })
     .await;
@@ -139,43 +395,45 @@ pub(crate) async fn receipt_page(
         Ok(f) => f,
         Err(e) => return fail(e),
     };
-    let printer = state.printer().is_some();
-    let body = html! {
-        div.card.center {
-            h1 { (t(Msg::Receipt, lang)) " " (record.receipt_no) }
-            div.totals {
-                div.grand { span { (t(Msg::Total, lang)) } span id="receipt-total" { (rp(record.total)) } }
-                div.grand { span { (t(Msg::Change, lang)) } span id="receipt-change" { (rp(record.change)) } }
-            }
-            pre.struk id="struk" { (text) }
-            div.actions {
-                @if printer {
-                    button hx-post=(format!("/ui/struk/{sale}/cetak")) hx-target="#print-result" { (t(Msg::Print, lang)) }
-                }
-                a.btn.primary id="new-sale" href="/ui/kasir" { (t(Msg::NewSale, lang)) }
-            }
-            p id="print-result" {
-                @if !printer { (t(Msg::NoPrinter, lang)) }
-            }
-        }
-    };
+    let printer = state.printer();
+    let body = receipt_body(lang, &record, &text, printer.as_ref(), None);
     html_response(page(lang, t(Msg::Receipt, lang), &bar, Nav::Sell, body))
 }
 
-/// `POST /ui/struk/{sale}/cetak`: the first print through the daemon's queue (a
-/// printer that is off is a message, never a lost sale).
+#[derive(Deserialize)]
+pub(crate) struct ReprintForm {
+    #[serde(default)]
+    approver: String,
+    #[serde(default)]
+    approver_pin: String,
+}
+
+/// `POST /ui/struk/{sale}/cetak`: a reprint (SALINAN) through the daemon's queue; a
+/// supervisor's, or with one's name and PIN, and audited. A printer that is off is a
+/// toast, never a lost sale.
 pub(crate) async fn print(
     State(state): State<AppState>,
-    _: UiUser,
+    UiUser(who): UiUser,
     headers: HeaderMap,
     Path(sale): Path<String>,
+    Form(form): Form<ReprintForm>,
 ) -> Response {
     let lang = lang(&headers);
     let Some(queue) = state.printer() else {
-        return html_response(html! { (t(Msg::NoPrinter, lang)) });
+        return html_response(html! { p.toast id="printer" { (t(Msg::NoPrinter, lang)) } });
     };
-    html_response(match queue.enqueue(&sale, false) {
-        Ok(_) => html! { (t(Msg::Printing, lang)) },
-        Err(e) => html! { span.error { (e.to_string()) } },
+    let id = sale.clone();
+    let approved = call(&state, move |n| {
+        let approval = Approval::named(&form.approver, &form.approver_pin);
+        n.approve_reprint(&who, &id, approval.as_ref())
+    })
+    .await;
+    let queued = approved.and_then(|()| queue.enqueue(&sale, true));
+    html_response(match queued {
+        Ok(_) => printer_toast(lang, &queue, Toast::Queued),
+        Err(NodeError::ApprovalRequired(_)) => {
+            html! { p.toast.error id="printer" { (t(Msg::ApproverPin, lang)) "?" } }
+        }
+        Err(e) => html! { p.toast.error id="printer" { (problem(lang, &e)) } },
     })
 }

@@ -3,7 +3,7 @@
 // - The scan field keeps focus (a keyboard-wedge scanner types into it) unless a dialog
 //   or another field is in use, and is emptied as soon as its text is sent, so the next
 //   scan starts clean and never lands in a quantity field.
-// - Keys: F2 search/scan, F12 pay, Esc back to the cart.
+// - Keys: F2 search/scan, F12 pay, Esc back to the cart, Enter on the struk: next sale.
 (function () {
   "use strict";
   window.__kasirErrors = [];
@@ -76,6 +76,13 @@
       if (pay) {
         e.preventDefault();
         pay.click();
+      }
+    } else if (e.key === "Enter" && !typingElsewhere()) {
+      // On the struk: Enter starts the next sale.
+      var next = document.getElementById("new-sale");
+      if (next && !scanField()) {
+        e.preventDefault();
+        next.click();
       }
     } else if (e.key === "Escape") {
       var back = document.getElementById("back");

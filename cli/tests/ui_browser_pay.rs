@@ -1,0 +1,199 @@
+//! Bayar and the struk in a real headless Chromium against a real daemon with a printer
+//! on TCP (a listener in the test records what the till sends, as a LAN printer would):
+//! a bill paid partly by QRIS with its reference and the rest in cash, the struk shown in
+//! place and printed on its own; a reprint (SALINAN) needs a supervisor's PIN; a printer
+//! that is off is a toast while the next sale goes through.
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use kasir_testkit::Till;
+use kasir_testkit::browser::Browser;
+use serde_json::json;
+
+fn shots() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-shots")
+}
+
+/// A printer that records the bytes of each of its first `jobs` connections, then is
+/// switched off (its port closed).
+fn printer(jobs: usize) -> (u16, mpsc::Receiver<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for _ in 0..jobs {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut got = Vec::new();
+            let _ = stream.read_to_end(&mut got);
+            let _ = tx.send(got);
+        }
+    });
+    (port, rx)
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn ui_browser_pay_split_with_reference_struk_printed_reprint_approved_printer_off() {
+    let mut till = Till::with_owner("Warung Bu Sri", "T1", "Bu Sri", "482916");
+    till.add_user("Ani", "cashier", "1111");
+    till.add_user("Sari", "supervisor", "3333");
+    for (sku, name, price, barcode) in [
+        ("IDM", "Indomie Goreng", "3500", "8998866200578"),
+        ("TEH", "Teh Botol Sosro", "5000", "8886008101053"),
+    ] {
+        till.ok(&[
+            "product",
+            "add",
+            "--sku",
+            sku,
+            "--name",
+            name,
+            "--price",
+            price,
+            "--barcode",
+            barcode,
+            "--stock",
+            "50",
+        ]);
+    }
+    // Two jobs print (the sale's struk, then its reprint); then the printer is off.
+    let (port, printed) = printer(2);
+    std::fs::write(
+        till.path().join("printer.json"),
+        json!({"uri": format!("tcp://127.0.0.1:{port}"), "profile": "58", "attempts": 2, "backoff_ms": 100})
+            .to_string(),
+    )
+    .expect("printer.json");
+    till.start(&[]);
+    let base = till.running().base.clone();
+    let b = Browser::start("pay", &shots());
+
+    b.goto(&base);
+    b.click("input[name=name][value='Ani']");
+    for digit in "1111".chars() {
+        b.click(&format!("button[data-pin-key='{digit}']"));
+    }
+    b.click("#login-submit");
+    b.type_into("#opening_cash", "50000");
+    b.click("#open-shift");
+    b.find("#scan");
+    b.type_into("#scan", "2x8998866200578\n");
+    b.type_into("#scan", "8886008101053\n");
+    b.wait_until("the cart", |b| b.text("#total") == "Rp12.000");
+
+    // Rp5.000 by QRIS with the acquirer's reference; the rest waits for cash.
+    b.click("#pay");
+    b.find("#pay-other");
+    b.execute("document.getElementById('other-amount').value = ''; return 1");
+    b.type_into("#other-amount", "5000");
+    b.type_into("#reference", "RRN 412345");
+    b.click("#pay-submit");
+    b.wait_until("the part payment", |b| {
+        b.count("#pay-remaining") == 1 && b.text("#pay-remaining") == "Rp7.000"
+    });
+    assert!(
+        b.text("#paid").contains("RRN 412345"),
+        "{}",
+        b.text("#paid")
+    );
+    b.screenshots("bayar-sebagian");
+    let (_, sales) = till.get("/v1/sales");
+    assert_eq!(
+        sales["sales"].as_array().map(Vec::len),
+        Some(0),
+        "nothing sold before the bill is covered"
+    );
+
+    // A reload keeps the part payment (it lives in the till's SQLite, not the page).
+    b.goto(&format!("{base}{}", b.path()));
+    b.wait_until("the part payment after a reload", |b| {
+        b.count("#pay-remaining") == 1 && b.text("#pay-remaining") == "Rp7.000"
+    });
+
+    // Rp10.000 in cash covers the rest: Rp3.000 change, the struk in place.
+    b.click("button[data-amount='10000']");
+    b.find("#receipt-change");
+    assert_eq!(b.text("#receipt-total"), "Rp12.000");
+    assert_eq!(b.text("#receipt-change"), "Rp3.000");
+    let struk = b.text("#struk");
+    assert!(
+        struk.contains("QRIS") && struk.contains("Ref RRN 412345"),
+        "{struk}"
+    );
+    assert!(b.path().starts_with("/ui/struk/"), "{}", b.path());
+    let original = printed
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the struk printed on its own");
+    assert!(contains(&original, "RRN 412345") && !contains(&original, "SALINAN"));
+    b.wait_until("the printed toast", |b| {
+        b.text("#printer").contains("tercetak")
+    });
+    b.screenshots("struk-split");
+    assert_eq!(b.js_errors(), Vec::<String>::new());
+
+    let (_, sales) = till.get("/v1/sales");
+    let sale_id = sales["sales"][0]["sale_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let (_, detail) = till.get(&format!("/v1/sales/{sale_id}"));
+    assert_eq!(
+        detail["payments"],
+        json!([
+            {"method": "qris", "amount": 5000, "reference": "RRN 412345"},
+            {"method": "cash", "amount": 10000}
+        ]),
+        "{detail}"
+    );
+
+    // A reprint is a supervisor's: asked for, then given with Sari's PIN.
+    b.click("details.reprint summary");
+    b.click("#reprint");
+    b.wait_until("the approval question", |b| {
+        b.text("#printer").contains("PIN supervisor")
+    });
+    b.type_into("details.reprint input[name=approver]", "Sari");
+    b.type_into("details.reprint input[name=approver_pin]", "3333");
+    b.click("#reprint");
+    let copy = printed
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the reprint");
+    assert!(contains(&copy, "SALINAN"), "a reprint is marked as a copy");
+    let (_, audit) = till.get("/v1/audit");
+    let reprints: Vec<_> = audit["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .filter(|e| e["action"] == "reprint")
+        .collect();
+    assert_eq!(reprints.len(), 1, "{audit}");
+    assert_eq!(reprints[0]["approved_by"], "Sari");
+
+    // The printer is off now: the next sale goes through, the toast says so.
+    b.click("#new-sale");
+    b.find("#scan");
+    b.type_into("#scan", "8886008101053\n");
+    b.wait_until("the cart", |b| b.text("#total") == "Rp5.000");
+    b.click("#pay");
+    b.click("#pay-form button");
+    b.find("#receipt-change");
+    assert_eq!(b.text("#receipt-total"), "Rp5.000");
+    b.wait_until("the printer-off toast", |b| {
+        b.text("#printer").contains("tidak merespons")
+    });
+    b.screenshots("struk-printer-mati");
+    let (_, sales) = till.get("/v1/sales");
+    assert_eq!(sales["sales"].as_array().map(Vec::len), Some(2));
+    assert_eq!(b.js_errors(), Vec::<String>::new());
+}
