@@ -575,21 +575,14 @@ fn run(cli: Cli) -> Result<()> {
                 Some(pin) => Some(pin),
                 None => prompt::owner_pin(&owner_name)?,
             };
-            if let Some(pin) = &owner_pin {
-                // Checked before the store exists, so a bad PIN leaves no half-made store.
-                kasir_node::people::validate_pin(pin)?;
-            }
-            let mut node = Node::init(
+            let (node, _) = Node::create_store(
                 &dir,
                 &InitOptions {
                     store_name,
                     till_code,
                 },
+                owner_pin.as_deref().map(|pin| (owner_name.as_str(), pin)),
             )?;
-            if let Some(pin) = &owner_pin {
-                let by = node.device_principal();
-                node.add_user(&by, &owner_name, kasir_crdt::store::UserRole::Owner, pin)?;
-            }
             emit(json_mode, &node.till_identity(), |v| {
                 format!(
                     "Toko dibuat: {}\nTill {} (endpoint {})",
@@ -979,7 +972,6 @@ fn run(cli: Cli) -> Result<()> {
             host_names,
             metrics_public,
         } => {
-            let node = Node::open(&dir)?;
             let mut parsed = peers
                 .iter()
                 .map(|p| parse_peer(p))
@@ -996,8 +988,8 @@ fn run(cli: Cli) -> Result<()> {
             rt.block_on(async move {
                 let cancel = tokio_util::sync::CancellationToken::new();
                 daemon::cancel_on_signals(cancel.clone());
-                daemon::run(
-                    node,
+                daemon::run_dir(
+                    &dir,
                     RunOptions {
                         http,
                         net: Some(net),

@@ -18,6 +18,7 @@ use crate::lan::{self, LanError, NetConfig};
 use crate::node::Node;
 use crate::print::PrintQueue;
 use crate::shared::SharedNode;
+use crate::ui::setup::Setup;
 
 /// File in the data directory that tells CLI commands where the daemon listens.
 pub const DAEMON_FILE: &str = "daemon.json";
@@ -72,6 +73,9 @@ pub enum DaemonError {
     /// The HTTP server failed.
     #[error("HTTP server: {0}")]
     Serve(#[source] std::io::Error),
+    /// The data directory could not be opened.
+    #[error(transparent)]
+    Open(#[from] crate::NodeError),
 }
 
 /// Reads `daemon.json` from a data directory.
@@ -88,21 +92,80 @@ impl Drop for DaemonFileGuard {
     }
 }
 
+/// Runs the daemon for the data directory `dir` until `cancel` fires: the till when the
+/// directory holds a store; else first the page that creates one ([`Setup`]), whose
+/// link with its one-time code goes to stdout, then the till on the same address.
+pub async fn run_dir(
+    dir: &Path,
+    opts: RunOptions,
+    cancel: CancellationToken,
+) -> Result<(), DaemonError> {
+    match Node::open(dir) {
+        Ok(node) => return run(node, opts, cancel).await,
+        Err(crate::NodeError::NotInitialised(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let (listener, local) = bind(opts.http).await?;
+    // Two handles on one socket: the first-run server closes its own, and connections
+    // that come meanwhile wait in the backlog for the till.
+    let std_listener = listener.into_std().map_err(DaemonError::Serve)?;
+    let till_listener = std_listener.try_clone().map_err(DaemonError::Serve)?;
+    let setup_listener =
+        tokio::net::TcpListener::from_std(std_listener).map_err(DaemonError::Serve)?;
+    let setup = Setup::new(dir.to_owned(), opts.host_names.clone());
+    let url = format!("http://{local}/?kode={}", setup.code());
+    tracing::info!(http = %local, "no store yet: serving the first-run page");
+    println!("Toko belum dibuat. Buka {url} untuk membuat toko dan pemiliknya.");
+    let done = setup.done();
+    let stop = cancel.clone();
+    axum::serve(setup_listener, setup.router())
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                _ = done.cancelled() => {}
+                _ = stop.cancelled() => {}
+            }
+        })
+        .await
+        .map_err(DaemonError::Serve)?;
+    let Some(node) = setup.take_node() else {
+        return Ok(()); // stopped before the store was made
+    };
+    let listener = tokio::net::TcpListener::from_std(till_listener).map_err(DaemonError::Serve)?;
+    run_on(listener, node, opts, cancel).await
+}
+
+/// Binds the HTTP address (a loopback port when none is given).
+async fn bind(
+    http: Option<SocketAddr>,
+) -> Result<(tokio::net::TcpListener, SocketAddr), DaemonError> {
+    let addr = http.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let listen_error = |source| DaemonError::Listen { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(listen_error)?;
+    let local = listener.local_addr().map_err(listen_error)?;
+    Ok((listener, local))
+}
+
 /// Runs the daemon until `cancel` fires.
 pub async fn run(
     node: Node,
     opts: RunOptions,
     cancel: CancellationToken,
 ) -> Result<(), DaemonError> {
+    let (listener, _) = bind(opts.http).await?;
+    run_on(listener, node, opts, cancel).await
+}
+
+/// Runs the daemon on a bound `listener` until `cancel` fires.
+async fn run_on(
+    listener: tokio::net::TcpListener,
+    node: Node,
+    opts: RunOptions,
+    cancel: CancellationToken,
+) -> Result<(), DaemonError> {
     let dir = node.dir().to_owned();
-    let addr = opts
-        .http
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
-    let listen_error = |source| DaemonError::Listen { addr, source };
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(listen_error)?;
-    let local = listener.local_addr().map_err(listen_error)?;
+    let local = listener.local_addr().map_err(DaemonError::Serve)?;
     let info = DaemonInfo {
         http: local,
         pid: std::process::id(),

@@ -398,7 +398,7 @@ fn is_open(method: &axum::http::Method, path: &str) -> bool {
 /// Whether `Host` names this till: an IP address (the till is reached by address on the
 /// shop LAN), `localhost`, or a name configured for it. A DNS-rebinding page sends its
 /// own domain name here, which is refused.
-fn host_allowed(headers: &HeaderMap, names: &[String]) -> bool {
+pub(crate) fn host_allowed(headers: &HeaderMap, names: &[String]) -> bool {
     let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
         return false;
     };

@@ -320,6 +320,31 @@ impl Node {
         self.ensure_device_token()
     }
 
+    /// Creates a store in `dir` with this device as its owner till and, when `owner`
+    /// (name, PIN) is given, its owner user: `kasir init` and the first-run page. The
+    /// PIN is checked before anything is written, so a bad one leaves no half-made store.
+    pub fn create_store(
+        dir: &std::path::Path,
+        opts: &crate::api::InitOptions,
+        owner: Option<(&str, &str)>,
+    ) -> Result<(Node, Option<UserInfo>), NodeError> {
+        if let Some((name, pin)) = owner {
+            validate_pin(pin)?;
+            if name.trim().is_empty() {
+                return Err(NodeError::Invalid("the owner needs a name".into()));
+            }
+        }
+        let mut node = Node::init(dir, opts)?;
+        let user = match owner {
+            Some((name, pin)) => {
+                let by = node.device_principal();
+                Some(node.add_user(&by, name.trim(), UserRole::Owner, pin)?)
+            }
+            None => None,
+        };
+        Ok((node, user))
+    }
+
     /// What the device token may do: the device's roster role as a user role.
     pub fn device_principal(&self) -> Principal {
         let role = match self.membership(self.device_id()) {

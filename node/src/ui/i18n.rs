@@ -137,4 +137,17 @@ messages! {
     PrinterFailed => "Printer tidak merespons (penjualan tetap tersimpan)", "The printer does not answer (the sale is saved)";
     Printed => "Struk tercetak", "Receipt printed";
     PrinterReady => "Printer siap", "Printer ready";
+    NewStore => "Toko baru", "New store";
+    NewStoreHint => "Till ini belum punya toko. Buat tokonya dan akun pemilik; kasir lain ditambahkan sesudahnya.", "This till has no store yet. Create the store and the owner's account; cashiers are added afterwards.";
+    SetupCode => "Kode pembuatan (tertulis di layar `kasir run`)", "Setup code (printed by `kasir run`)";
+    StoreName => "Nama toko", "Store name";
+    TillCode => "Kode till ini", "This till's code";
+    OwnerName => "Nama pemilik", "Owner's name";
+    Digits => "angka", "digits";
+    PinAgain => "Ulangi PIN", "PIN again";
+    CreateStore => "Buat toko", "Create the store";
+    JoinHint => "Till kedua di toko yang sudah ada? Jalankan `kasir join <undangan>` di till ini.", "A second till for an existing store? Run `kasir join <invite>` on this till.";
+    SetupClosed => "Terlalu banyak kode salah: jalankan `kasir run` lagi", "Too many wrong codes: start `kasir run` again";
+    WrongSetupCode => "Kode pembuatan salah", "Wrong setup code";
+    PinsDiffer => "Kedua PIN tidak sama", "The two PINs differ";
 }

@@ -19,6 +19,7 @@ mod i18n;
 mod login;
 mod pay;
 mod sell;
+pub mod setup;
 mod shift;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};

@@ -1,0 +1,241 @@
+//! First run: `kasir run` on a data directory without a store serves this one page,
+//! which creates the store, this till (its owner device) and the owner with a PIN; the
+//! daemon then becomes the till on the same address, and the browser lands logged in.
+//!
+//! **Who may create the store:** whoever holds the setup code `kasir run` prints on its
+//! terminal (a one-time code, in the link it prints). Another device on the shop Wi-Fi
+//! sees the page but cannot claim the store first; ten wrong codes close the page until
+//! `kasir run` is started again. The same `Host` rule and write rule as the till app
+//! apply.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use maud::{Markup, html};
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use super::{Bar, Lang, Msg, Nav, go, html_response, lang, page, t};
+use crate::NodeError;
+use crate::api::InitOptions;
+use crate::node::Node;
+
+/// Wrong setup codes before the page stops taking any.
+const MAX_WRONG_CODES: u32 = 10;
+
+/// The first-run server's state (cheap to clone).
+#[derive(Clone)]
+pub struct Setup(Arc<SetupInner>);
+
+struct SetupInner {
+    dir: PathBuf,
+    code: String,
+    host_names: Vec<String>,
+    wrong: Mutex<u32>,
+    created: Mutex<Option<Node>>,
+    done: CancellationToken,
+}
+
+impl Setup {
+    /// First run in `dir` with a fresh setup code.
+    pub fn new(dir: PathBuf, host_names: Vec<String>) -> Setup {
+        let code = format!("{:08}", rand::random::<u32>() % 100_000_000);
+        Setup(Arc::new(SetupInner {
+            dir,
+            code,
+            host_names,
+            wrong: Mutex::new(0),
+            created: Mutex::new(None),
+            done: CancellationToken::new(),
+        }))
+    }
+
+    /// The one-time code the page asks for.
+    pub fn code(&self) -> &str {
+        &self.0.code
+    }
+
+    /// Fires once the store exists.
+    pub fn done(&self) -> CancellationToken {
+        self.0.done.clone()
+    }
+
+    /// The node the page created, once.
+    pub fn take_node(&self) -> Option<Node> {
+        self.0.created.lock().ok()?.take()
+    }
+
+    /// The first-run routes: the page, its form, the static files and a health answer
+    /// that says the till is not ready yet.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/ui/mulai", post(create))
+            .route("/ui/static/{file}", get(super::asset))
+            .route("/ui/bahasa/{code}", get(super::login::language))
+            .route("/v1/health", get(health))
+            .fallback(get(setup_page))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                host_guard,
+            ))
+            .with_state(self.clone())
+    }
+}
+
+async fn host_guard(
+    State(setup): State<Setup>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if crate::http::host_allowed(req.headers(), &setup.0.host_names) {
+        next.run(req).await
+    } else {
+        StatusCode::FORBIDDEN.into_response()
+    }
+}
+
+/// What `/v1/health` answers while the store is not created.
+#[derive(Serialize)]
+struct SetupHealth {
+    status: &'static str,
+}
+
+async fn health() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(SetupHealth { status: "setup" }),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct CodeQuery {
+    #[serde(default)]
+    kode: Option<String>,
+}
+
+fn form(lang: Lang, code: Option<&str>) -> Markup {
+    html! {
+        div.card.center {
+            h1 { (t(Msg::NewStore, lang)) }
+            p { (t(Msg::NewStoreHint, lang)) }
+            form id="setup" hx-post="/ui/mulai" hx-target="#setup-error" hx-disabled-elt="find button" {
+                @match code {
+                    Some(c) => input type="hidden" name="kode" value=(c);,
+                    None => {
+                        label for="kode" { (t(Msg::SetupCode, lang)) }
+                        input id="kode" name="kode" inputmode="numeric" autocomplete="off" required;
+                    }
+                }
+                label for="store_name" { (t(Msg::StoreName, lang)) }
+                input id="store_name" name="store_name" maxlength="120" required placeholder="Warung Bu Sri";
+                label for="till_code" { (t(Msg::TillCode, lang)) }
+                input id="till_code" name="till_code" value="T1" maxlength="16" required;
+                label for="owner_name" { (t(Msg::OwnerName, lang)) }
+                input id="owner_name" name="owner_name" maxlength="60" required;
+                label for="pin" { (t(Msg::Pin, lang)) " (4–12 " (t(Msg::Digits, lang)) ")" }
+                input id="pin" name="pin" type="password" inputmode="numeric" autocomplete="new-password" minlength="4" maxlength="12" required;
+                label for="pin2" { (t(Msg::PinAgain, lang)) }
+                input id="pin2" name="pin2" type="password" inputmode="numeric" autocomplete="new-password" minlength="4" maxlength="12" required;
+                div.actions { button.primary type="submit" id="create-store" { (t(Msg::CreateStore, lang)) } }
+                p.error id="setup-error" {}
+            }
+            p.hint { (t(Msg::JoinHint, lang)) }
+        }
+    }
+}
+
+/// Any page: the form that creates the store.
+async fn setup_page(headers: HeaderMap, Query(q): Query<CodeQuery>) -> Response {
+    let lang = lang(&headers);
+    let bar = Bar {
+        store: "Kasir".into(),
+        till: "—".into(),
+        user: None,
+        sync: (0, false, 0),
+    };
+    let body = form(lang, q.kode.as_deref().filter(|c| !c.is_empty()));
+    html_response(page(lang, t(Msg::NewStore, lang), &bar, Nav::None, body))
+}
+
+#[derive(Deserialize)]
+struct CreateForm {
+    kode: String,
+    store_name: String,
+    till_code: String,
+    owner_name: String,
+    pin: String,
+    pin2: String,
+}
+
+/// Why the form was refused, said in place.
+fn refused(text: impl Into<String>) -> Response {
+    html_response(html! { (text.into()) })
+}
+
+/// `POST /ui/mulai`: creates the store and its owner, then hands the node to the daemon
+/// and sends the browser to a one-time login link.
+async fn create(
+    State(setup): State<Setup>,
+    headers: HeaderMap,
+    Form(f): Form<CreateForm>,
+) -> Response {
+    let lang = lang(&headers);
+    if !super::write_allowed(&headers) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    {
+        let Ok(mut wrong) = setup.0.wrong.lock() else {
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        };
+        if *wrong >= MAX_WRONG_CODES {
+            return refused(t(Msg::SetupClosed, lang));
+        }
+        let given = blake3::hash(f.kode.trim().as_bytes());
+        if given != blake3::hash(setup.0.code.as_bytes()) {
+            *wrong += 1;
+            return refused(t(Msg::WrongSetupCode, lang));
+        }
+    }
+    if f.pin != f.pin2 {
+        return refused(t(Msg::PinsDiffer, lang));
+    }
+    let inner = setup.clone();
+    let created = tokio::task::spawn_blocking(move || {
+        let (mut node, owner) = Node::create_store(
+            &inner.0.dir,
+            &InitOptions {
+                store_name: f.store_name.trim().to_owned(),
+                till_code: f.till_code.trim().to_owned(),
+            },
+            Some((&f.owner_name, &f.pin)),
+        )?;
+        let link = match owner {
+            Some(o) => Some(node.login_link(&o.user_id)?),
+            None => None,
+        };
+        Ok::<_, NodeError>((node, link))
+    })
+    .await;
+    match created {
+        Ok(Ok((node, link))) => {
+            if let Ok(mut slot) = setup.0.created.lock() {
+                *slot = Some(node);
+            }
+            setup.0.done.cancel();
+            let to = link.map_or_else(|| "/".to_owned(), |l| format!("/ui/masuk/{l}"));
+            let mut r = go(&headers, &to);
+            // The till takes over the address a moment later; the browser waits for it.
+            r.headers_mut()
+                .insert("cache-control", HeaderValue::from_static("no-store"));
+            r
+        }
+        Ok(Err(e)) => refused(super::problem(lang, &e)),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
