@@ -616,6 +616,7 @@ impl Operation for AddProduct {
 
     fn run(node: &mut Node, ctx: &OpContext, req: ProductInput) -> Result<ProductAdded, NodeError> {
         let by = ctx.principal()?.clone();
+        node.authorize(&by, Action::EditCatalog, None)?;
         let before = node.product_row(&req.sku).ok().map(|p| p.price);
         let added = node.add_product(&req)?;
         if before.is_some_and(|price| price != req.price) {
@@ -874,6 +875,7 @@ impl Operation for SetProfile {
         req: ProfileUpdate,
     ) -> Result<StoreProfile, NodeError> {
         let by = ctx.principal()?.clone();
+        node.authorize(&by, Action::EditSettings, None)?;
         let profile = req.apply(node.profile().clone())?;
         node.set_profile(profile)?;
         node.record_audit("profile_change", by.user_name(), None, None)?;

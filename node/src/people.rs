@@ -115,6 +115,10 @@ pub enum Action {
     StockAdjust,
     /// Add, disable or re-PIN users.
     ManageUsers,
+    /// Add or change products and prices.
+    EditCatalog,
+    /// Change the store's profile and tax settings.
+    EditSettings,
 }
 
 /// The lowest role that may do each action without an approval: the permission table,
@@ -130,6 +134,8 @@ pub const PERMISSIONS: &[(Action, UserRole)] = &[
     (Action::OpenDrawer, UserRole::Supervisor),
     (Action::StockAdjust, UserRole::Supervisor),
     (Action::ManageUsers, UserRole::Manager),
+    (Action::EditCatalog, UserRole::Manager),
+    (Action::EditSettings, UserRole::Manager),
 ];
 
 /// The lowest role that may do `action` (the owner, for an action missing from the

@@ -6,7 +6,9 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde::Deserialize;
 
-use super::{Lang, Msg, Nav, UiUser, bar, call, fail, html_response, lang, page, problem, rp, t};
+use super::{
+    Lang, Msg, Nav, UiUser, bar, call, fail, html_response, lang, page, problem, rp, run_op, t,
+};
 use crate::NodeError;
 use crate::http::AppState;
 use crate::people::{Action, Approval};
@@ -37,7 +39,7 @@ fn history(lang: Lang, sales: &[crate::tables::SaleRow], message: Option<&str>) 
                 }
                 @for s in sales.iter().rev() {
                     tr.sale data-sale=(s.sale_id) {
-                        td { (s.receipt_no) }
+                        td { a href=(format!("/ui/struk/{}", s.sale_id)) { (s.receipt_no) } }
                         td { (s.till_code) }
                         td.num { (rp(s.total)) }
                         td class=(format!("status-{}", s.status.as_str())) { (status_text(lang, s.status)) }
@@ -146,4 +148,102 @@ pub(crate) async fn void(
         Ok((sales, message)) => html_response(history(lang, &sales, Some(&message))),
         Err(e) => fail(e),
     }
+}
+
+/// The Retur form under a sale's struk: how much of each line comes back, why, and a
+/// supervisor's name and PIN when a cashier asks. The money and tax come back by the
+/// same exact law as `POST /v1/sales/{id}/refund`.
+pub(crate) fn refund_form(lang: Lang, sale: &kasir_crdt::records::Sale) -> Markup {
+    html! {
+        div.card.center id="refund" {
+            details {
+                summary.btn { (t(Msg::Refund, lang)) }
+                form hx-post=(format!("/ui/struk/{}/retur", sale.id)) hx-target="#refund-result" hx-disabled-elt="find button" {
+                    table.list {
+                        @for (i, l) in sale.lines.iter().enumerate() {
+                            tr {
+                                td { (l.name) br; small { (super::sell::quantity(lang, l.qty.milli() as f64 / 1000.0)) " × " (rp(l.unit_price)) } }
+                                td { input name=(format!("qty_{i}")) inputmode="decimal" autocomplete="off" placeholder="0" aria-label=(l.name) style="max-width:90px"; }
+                            }
+                        }
+                    }
+                    label { (t(Msg::Reason, lang)) input name="reason" required; }
+                    label { (t(Msg::Approver, lang)) input name="approver"; }
+                    label { (t(Msg::ApproverPin, lang)) input name="approver_pin" type="password" inputmode="numeric" autocomplete="off"; }
+                    div.actions { button.danger type="submit" id="refund-submit" { (t(Msg::Refund, lang)) } }
+                }
+                p id="refund-result" {}
+            }
+        }
+    }
+}
+
+/// `POST /ui/struk/{sale}/retur`: a refund of the quantities typed, through the API's
+/// own operation (`RefundSale`).
+pub(crate) async fn refund(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+    Path(sale_id): Path<String>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang(&headers);
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    let (reason, approver, pin) = (field("reason"), field("approver"), field("approver_pin"));
+    let typed: Vec<(usize, String)> = fields
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((
+                k.strip_prefix("qty_")?.parse().ok()?,
+                v.trim().replace(',', "."),
+            ))
+        })
+        .filter(|(_, v)| !v.is_empty() && v != "0")
+        .collect();
+    let done = call(&state, move |n| {
+        let sale = n.sale(&sale_id)?;
+        let mut lines = Vec::new();
+        for (i, text) in typed {
+            let Some(line) = sale.lines.get(i) else {
+                continue;
+            };
+            let qty = text
+                .parse::<kasir_crdt::Qty>()
+                .map_err(|_| NodeError::Invalid(format!("{}: {text}", line.name)))?;
+            lines.push(crate::api::RefundItem {
+                sku: line.sku.clone(),
+                qty,
+            });
+        }
+        if lines.is_empty() {
+            return Err(NodeError::Invalid(t(Msg::NothingToRefund, lang).to_owned()));
+        }
+        run_op::<crate::api::RefundSale>(
+            n,
+            &who,
+            crate::api::RefundRequest {
+                sale_id,
+                lines,
+                reason,
+                approval: Approval::named(&approver, &pin),
+            },
+        )
+    })
+    .await;
+    html_response(match done {
+        Ok(r) => html! {
+            span id="refund-done" { "✓ " (t(Msg::Refunded, lang)) " " (rp(r.amount)) " (" (r.method) ")"
+                @if let Some(a) = &r.approved_by { " · " (t(Msg::ApprovedBy, lang)) " " (a) } }
+        },
+        Err(NodeError::ApprovalRequired(_)) => {
+            html! { span.error { (t(Msg::ApproverPin, lang)) "?" } }
+        }
+        Err(e) => html! { span.error { (problem(lang, &e)) } },
+    })
 }

@@ -149,5 +149,18 @@ messages! {
     JoinHint => "Till kedua di toko yang sudah ada? Jalankan `kasir join <undangan>` di till ini.", "A second till for an existing store? Run `kasir join <invite>` on this till.";
     SetupClosed => "Terlalu banyak kode salah: jalankan `kasir run` lagi", "Too many wrong codes: start `kasir run` again";
     WrongSetupCode => "Kode pembuatan salah", "Wrong setup code";
+    Refund => "Retur", "Refund";
+    StockTitle => "Stok", "Stock";
+    Product => "Produk", "Product";
+    Oversold => "minus", "oversold";
+    LowStock => "menipis", "low";
+    Move => "Terima / opname", "Receive / count";
+    Receive => "Terima barang", "Goods received";
+    Opname => "Opname (hitung)", "Stocktake (count)";
+    QtyOrCounted => "Jumlah diterima / hasil hitung", "Quantity received / counted";
+    ProductAddEdit => "Tambah / ubah produk", "Add / change a product";
+    Category => "Kategori", "Category";
+    CountByNote => "Hitung per pecahan", "Count by note";
+    NothingToRefund => "Isi jumlah yang diretur", "Type the quantities to refund";
     PinsDiffer => "Kedua PIN tidak sama", "The two PINs differ";
 }

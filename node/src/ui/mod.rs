@@ -21,6 +21,7 @@ mod pay;
 mod sell;
 pub mod setup;
 mod shift;
+mod stock;
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -57,6 +58,7 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .add("POST", "/ui/shift/buka", post(shift::open_shift))
         .add("POST", "/ui/shift/kas", post(shift::cash_move))
         .add("POST", "/ui/shift/tutup", post(shift::close_shift))
+        .add("POST", "/ui/shift/hitung", post(shift::count_notes))
         .add("GET", "/ui/kasir", get(sell::sell_page))
         .add("POST", "/ui/d/{draft}/scan", post(sell::scan))
         .add("POST", "/ui/d/{draft}/add/{sku}", post(sell::add))
@@ -76,11 +78,16 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .add("GET", "/ui/tagihan", get(sell::bills_page))
         .add("GET", "/ui/struk/{sale}", get(pay::receipt_page))
         .add("POST", "/ui/struk/{sale}/cetak", post(pay::print))
+        .add("POST", "/ui/struk/{sale}/retur", post(history::refund))
         .add("GET", "/ui/riwayat", get(history::history_page))
         .add("POST", "/ui/riwayat/{sale}/batal", post(history::void))
         .add("GET", "/ui/riwayat/daftar", get(history::history_list))
         .add("GET", "/ui/d/{draft}/rak", get(sell::shelf))
         .add("GET", "/ui/status", get(sell::sync_badge))
+        .add("GET", "/ui/stok", get(stock::stock_page))
+        .add("GET", "/ui/stok/daftar", get(stock::stock_list))
+        .add("POST", "/ui/stok/gerak", post(stock::record_move))
+        .add("POST", "/ui/produk", post(stock::save_product))
         .add("GET", "/ui/events", get(events))
 }
 
@@ -229,6 +236,7 @@ pub(crate) enum Nav {
     Bills,
     History,
     Shift,
+    Stock,
     None,
 }
 
@@ -296,6 +304,7 @@ pub(crate) fn page(lang: Lang, title: &str, bar: &Bar, nav: Nav, body: Markup) -
                             (link("/ui/tagihan", Nav::Bills, Msg::Bills))
                             (link("/ui/riwayat", Nav::History, Msg::History))
                             (link("/ui/shift", Nav::Shift, Msg::Shift))
+                            (link("/ui/stok", Nav::Stock, Msg::StockTitle))
                         }
                         a href=(format!("/ui/bahasa/{other}")) { (t(Msg::Language, lang)) }
                         @if bar.user.is_some() {
@@ -348,6 +357,20 @@ pub(crate) fn bar(n: &Node, user: Option<&Principal>) -> Bar {
 
 pub(crate) fn fail(e: NodeError) -> Response {
     ApiError::from(e).into_response()
+}
+
+/// Runs an API operation for the logged-in user: the till app does what the API and
+/// the `kasir` command do through the same typed request and code.
+pub(crate) fn run_op<O: crate::api::Operation>(
+    n: &mut Node,
+    who: &Principal,
+    req: O::Request,
+) -> Result<O::Response, NodeError> {
+    let ctx = crate::api::OpContext {
+        sync_addrs: Vec::new(),
+        principal: Some(who.clone()),
+    };
+    O::run(n, &ctx, req)
 }
 
 /// Rupiah typed by a person: `50000`, `50.000`, `Rp 50.000`.

@@ -396,8 +396,11 @@ pub(crate) async fn receipt_page(
         Err(e) => return fail(e),
     };
     let printer = state.printer();
-    let body = receipt_body(lang, &record, &text, printer.as_ref(), None);
-    html_response(page(lang, t(Msg::Receipt, lang), &bar, Nav::Sell, body))
+    let body = html! {
+        (receipt_body(lang, &record, &text, printer.as_ref(), None))
+        (super::history::refund_form(lang, &record))
+    };
+    html_response(page(lang, t(Msg::Receipt, lang), &bar, Nav::History, body))
 }
 
 #[derive(Deserialize)]

@@ -119,7 +119,7 @@ fn cart(lang: Lang, view: &CartView) -> Markup {
 }
 
 /// A quantity as people write it: `47,25` in Indonesian, `47.25` in English.
-fn quantity(lang: Lang, q: f64) -> String {
+pub(super) fn quantity(lang: Lang, q: f64) -> String {
     let text = q.to_string();
     match lang {
         Lang::Id => text.replace('.', ","),

@@ -4,11 +4,11 @@ use axum::extract::{Form, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use kasir_crdt::records::CashMoveKind;
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::{
-    Msg, Nav, UiUser, amount, bar, call, fail, go, html_response, lang, page, problem, rp, t,
+    Lang, Msg, Nav, UiUser, amount, bar, call, fail, go, html_response, lang, page, problem, rp, t,
 };
 use crate::http::AppState;
 use crate::people::Action;
@@ -62,8 +62,15 @@ pub(crate) async fn shift_page(
             div.card.center {
                 h2 { (t(Msg::CloseShift, lang)) }
                 form hx-post="/ui/shift/tutup" hx-target="#close-result" {
-                    label for="counted_cash" { (t(Msg::CountedCash, lang)) }
-                    input id="counted_cash" name="counted_cash" inputmode="numeric" required;
+                    details.denominations {
+                        summary.btn { (t(Msg::CountByNote, lang)) }
+                        fieldset hx-post="/ui/shift/hitung" hx-trigger="input delay:150ms" hx-target="#counted-field" hx-swap="outerHTML" {
+                            @for d in DENOMINATIONS {
+                                label.denom { span { (rp(d)) } " ×" input name=(format!("n_{d}")) inputmode="numeric" autocomplete="off" placeholder="0"; }
+                            }
+                        }
+                    }
+                    (counted_field(lang, None))
                     div.actions { button.danger id="close-shift" type="submit" { (t(Msg::CloseShift, lang)) } }
                 }
                 div id="close-result" {}
@@ -81,6 +88,43 @@ pub(crate) async fn shift_page(
         },
     };
     html_response(page(lang, t(Msg::Shift, lang), &bar, Nav::Shift, body))
+}
+
+/// Rupiah notes and coins in circulation, largest first (Bank Indonesia).
+const DENOMINATIONS: [i64; 11] = [
+    100_000, 50_000, 20_000, 10_000, 5_000, 2_000, 1_000, 500, 200, 100, 50,
+];
+
+/// The counted cash field, filled from the denomination counter when it was used.
+fn counted_field(lang: Lang, counted: Option<i64>) -> Markup {
+    html! {
+        div id="counted-field" {
+            label for="counted_cash" { (t(Msg::CountedCash, lang)) }
+            input id="counted_cash" name="counted_cash" inputmode="numeric" required value=[counted];
+            @if let Some(c) = counted { p.hint id="counted-sum" { "= " (rp(c)) } }
+        }
+    }
+}
+
+/// `POST /ui/shift/hitung`: the denomination counter's sum, as the counted cash field.
+pub(crate) async fn count_notes(
+    _: UiUser,
+    headers: HeaderMap,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Response {
+    let lang = lang(&headers);
+    let mut total: i64 = 0;
+    for (name, value) in &fields {
+        let Some(note) = name.strip_prefix("n_").and_then(|d| d.parse::<i64>().ok()) else {
+            continue;
+        };
+        if !DENOMINATIONS.contains(&note) {
+            continue;
+        }
+        let count: i64 = value.trim().parse().unwrap_or(0).clamp(0, 1_000_000);
+        total = total.saturating_add(note.saturating_mul(count));
+    }
+    html_response(counted_field(lang, Some(total)))
 }
 
 #[derive(Deserialize)]

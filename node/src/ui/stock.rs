@@ -1,0 +1,265 @@
+//! Stok and Produk: stock with oversold and low first, terima barang and opname per
+//! product (an opname by a cashier needs a supervisor's PIN), and a product added or
+//! its price changed (managers and owners). Every write goes through the API's own
+//! operation (`RecordMovement`, `AddProduct`), so the rules and the audit trail are
+//! the API's.
+
+use axum::extract::{Form, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use kasir_crdt::Qty;
+use kasir_crdt::records::MovementKind;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::{
+    Lang, Msg, Nav, UiUser, amount, bar, call, fail, html_response, lang, page, problem, rp,
+    run_op, t,
+};
+use crate::NodeError;
+use crate::api::{AddProduct, MovementInput, ProductInput, RecordMovement};
+use crate::http::AppState;
+use crate::node::Node;
+use crate::people::{Approval, Principal};
+use crate::tables::ProductRow;
+
+/// Stock at or below this is shown as low (until products carry their own minimum).
+const LOW_STOCK: f64 = 5.0;
+
+/// One product as the stock screen lists it.
+struct Level {
+    product: ProductRow,
+    on_hand: f64,
+}
+
+/// Every product with its stock: oversold first, then low, then by name.
+fn levels(n: &Node) -> Result<Vec<Level>, NodeError> {
+    let stock: std::collections::HashMap<String, f64> = n
+        .stock(None)?
+        .into_iter()
+        .map(|r| (r.sku, r.on_hand))
+        .collect();
+    let mut all: Vec<Level> = n
+        .search_products("", 1_000)?
+        .into_iter()
+        .map(|p| Level {
+            on_hand: stock.get(&p.sku).copied().unwrap_or(0.0),
+            product: p,
+        })
+        .collect();
+    let rank = |l: &Level| {
+        if l.on_hand < 0.0 {
+            0
+        } else if l.on_hand <= LOW_STOCK {
+            1
+        } else {
+            2
+        }
+    };
+    all.sort_by(|a, b| {
+        rank(a)
+            .cmp(&rank(b))
+            .then_with(|| a.product.name.cmp(&b.product.name))
+    });
+    Ok(all)
+}
+
+fn stock_table(lang: Lang, levels: &[Level], message: Option<&str>) -> Markup {
+    html! {
+        // Live: another till's sale refreshes the table, but never under a form in use.
+        @if let Some(m) = message {
+            p id="stock-message" hx-swap-oob="true" class=(if m.starts_with('✓') { "toast" } else { "toast error" }) { (m) }
+        }
+        div.card id="stock" hx-get="/ui/stok/daftar" hx-trigger="kasir:change[!document.querySelector('#stock details[open]')] from:body" hx-swap="outerHTML" {
+            h1 { (t(Msg::StockTitle, lang)) }
+            table.list {
+                tr { th { (t(Msg::Product, lang)) } th.num { (t(Msg::Price, lang)) } th.num { (t(Msg::Stock, lang)) } th {} }
+                @for l in levels {
+                    @let class = if l.on_hand < 0.0 { "oversold" } else if l.on_hand <= LOW_STOCK { "low" } else { "" };
+                    tr.product data-sku=(l.product.sku) class=(class) {
+                        td { (l.product.name) br; small { (l.product.sku) } }
+                        td.num { (rp(l.product.price)) }
+                        td.num.level {
+                            (super::sell::quantity(lang, l.on_hand))
+                            @if l.on_hand < 0.0 { br; small.error { (t(Msg::Oversold, lang)) } }
+                            @else if l.on_hand <= LOW_STOCK { br; small { (t(Msg::LowStock, lang)) } }
+                        }
+                        td {
+                            details {
+                                summary.btn { (t(Msg::Move, lang)) }
+                                form.move hx-post="/ui/stok/gerak" hx-target="#stock" hx-swap="outerHTML" {
+                                    input type="hidden" name="sku" value=(l.product.sku);
+                                    div.methods role="radiogroup" {
+                                        label.chip { input type="radio" name="kind" value="receive" checked; (t(Msg::Receive, lang)) }
+                                        label.chip { input type="radio" name="kind" value="opname"; (t(Msg::Opname, lang)) }
+                                    }
+                                    label { (t(Msg::QtyOrCounted, lang)) input name="qty" inputmode="decimal" autocomplete="off" required; }
+                                    label { (t(Msg::Note, lang)) input name="note"; }
+                                    label { (t(Msg::Approver, lang)) input name="approver"; }
+                                    label { (t(Msg::ApproverPin, lang)) input name="approver_pin" type="password" inputmode="numeric" autocomplete="off"; }
+                                    button.primary type="submit" { (t(Msg::Save, lang)) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn product_form(lang: Lang) -> Markup {
+    html! {
+        div.card id="product-card" {
+            details {
+                summary.btn { (t(Msg::ProductAddEdit, lang)) }
+                form id="product-form" hx-post="/ui/produk" hx-target="#product-result" {
+                    label { "SKU" input name="sku" required maxlength="64" autocomplete="off"; }
+                    label { (t(Msg::Product, lang)) input name="name" required maxlength="120"; }
+                    label { (t(Msg::Price, lang)) " (Rp)" input name="price" inputmode="numeric" required; }
+                    label { "Barcode" input name="barcode" inputmode="numeric" autocomplete="off"; }
+                    label { (t(Msg::Category, lang)) input name="category"; }
+                    button.primary type="submit" id="product-save" { (t(Msg::Save, lang)) }
+                    p id="product-result" {}
+                }
+            }
+        }
+    }
+}
+
+/// `GET /ui/stok`.
+pub(crate) async fn stock_page(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang(&headers);
+    match call(&state, move |n| Ok((bar(n, Some(&who)), levels(n)?))).await {
+        Ok((bar, levels)) => {
+            let body = html! {
+                p id="stock-message" {}
+                (stock_table(lang, &levels, None))
+                (product_form(lang))
+            };
+            html_response(page(lang, t(Msg::StockTitle, lang), &bar, Nav::Stock, body))
+        }
+        Err(e) => fail(e),
+    }
+}
+
+/// `GET /ui/stok/daftar`: the table again (another till sold, say).
+pub(crate) async fn stock_list(
+    State(state): State<AppState>,
+    _: UiUser,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang(&headers);
+    match call(&state, |n| levels(n)).await {
+        Ok(levels) => html_response(stock_table(lang, &levels, None)),
+        Err(e) => fail(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct MoveForm {
+    sku: String,
+    kind: String,
+    qty: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    approver: String,
+    #[serde(default)]
+    approver_pin: String,
+}
+
+fn movement(who: &Principal, n: &mut Node, f: MoveForm) -> Result<String, NodeError> {
+    let qty: Qty = f
+        .qty
+        .trim()
+        .replace(',', ".")
+        .parse()
+        .map_err(|_| NodeError::Invalid(format!("{}: {}", f.sku, f.qty)))?;
+    let (kind, qty, counted) = match f.kind.as_str() {
+        "opname" => (MovementKind::Opname, None, Some(qty)),
+        _ => (MovementKind::Receive, Some(qty), None),
+    };
+    let note = f.note.trim();
+    let done = run_op::<RecordMovement>(
+        n,
+        who,
+        MovementInput {
+            kind,
+            sku: f.sku.clone(),
+            qty,
+            counted,
+            note: (!note.is_empty()).then(|| note.to_owned()),
+            approval: Approval::named(&f.approver, &f.approver_pin),
+        },
+    )?;
+    Ok(format!("✓ {} {:+}", f.sku, done.delta))
+}
+
+/// `POST /ui/stok/gerak`: goods received, or a stocktake's count.
+pub(crate) async fn record_move(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+    Form(form): Form<MoveForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let answer = call(&state, move |n| {
+        let message = match movement(&who, n, form) {
+            Ok(m) => m,
+            Err(NodeError::ApprovalRequired(_)) => format!("{}?", t(Msg::ApproverPin, lang)),
+            Err(e) => problem(lang, &e),
+        };
+        Ok((levels(n)?, message))
+    })
+    .await;
+    match answer {
+        Ok((levels, message)) => html_response(stock_table(lang, &levels, Some(&message))),
+        Err(e) => fail(e),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ProductForm {
+    sku: String,
+    name: String,
+    price: String,
+    #[serde(default)]
+    barcode: String,
+    #[serde(default)]
+    category: String,
+}
+
+/// `POST /ui/produk`: adds a product or changes one (its price change is audited).
+pub(crate) async fn save_product(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+    Form(f): Form<ProductForm>,
+) -> Response {
+    let lang = lang(&headers);
+    let saved = call(&state, move |n| {
+        let optional = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
+        run_op::<AddProduct>(
+            n,
+            &who,
+            ProductInput {
+                sku: f.sku.trim().to_owned(),
+                name: f.name.trim().to_owned(),
+                price: amount(&f.price)?,
+                barcode: optional(&f.barcode),
+                category: optional(&f.category),
+                ..ProductInput::default()
+            },
+        )
+    })
+    .await;
+    html_response(match saved {
+        Ok(p) => html! { span id="product-saved" { "✓ " (p.sku) } },
+        Err(e) => html! { span.error { (problem(lang, &e)) } },
+    })
+}
