@@ -14,15 +14,6 @@ fn shots() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-shots")
 }
 
-fn log_in(b: &Browser, base: &str, name: &str, pin: &str) {
-    b.goto(&format!("{base}/ui/masuk"));
-    b.click(&format!("input[name=name][value='{name}']"));
-    for digit in pin.chars() {
-        b.click(&format!("button[data-pin-key='{digit}']"));
-    }
-    b.click("#login-submit");
-}
-
 /// Opens the stock move form of `sku` (again, should a live refresh have closed it).
 fn open_move(b: &Browser, sku: &str) {
     let row = format!("#stock tr.product[data-sku={sku}]");
@@ -57,7 +48,7 @@ fn ui_browser_back_office_refund_stock_prices_and_the_drawer_count() {
     let base = till.running().base.clone();
     let b = Browser::start("back-office", &shots());
 
-    log_in(&b, &base, "Ani", "1111");
+    b.log_in(&base, "Ani", "1111");
     b.type_into("#opening_cash", "20000");
     b.click("#open-shift");
     b.find("#scan");
@@ -159,7 +150,7 @@ fn ui_browser_back_office_refund_stock_prices_and_the_drawer_count() {
     );
 
     // The owner changes the price; the change is audited.
-    log_in(&b, &base, "Bu Sri", "482916");
+    b.log_in(&base, "Bu Sri", "482916");
     b.find("#opening_cash"); // logged in: the shift is closed
     b.goto(&format!("{base}/ui/stok"));
     b.click("#product-card summary");

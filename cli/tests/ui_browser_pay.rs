@@ -79,12 +79,7 @@ fn ui_browser_pay_split_with_reference_struk_printed_reprint_approved_printer_of
     let base = till.running().base.clone();
     let b = Browser::start("pay", &shots());
 
-    b.goto(&base);
-    b.click("input[name=name][value='Ani']");
-    for digit in "1111".chars() {
-        b.click(&format!("button[data-pin-key='{digit}']"));
-    }
-    b.click("#login-submit");
+    b.log_in(&base, "Ani", "1111");
     b.type_into("#opening_cash", "50000");
     b.click("#open-shift");
     b.find("#scan");

@@ -56,16 +56,6 @@ fn no_js_errors(b: &Browser, page: &str) {
     );
 }
 
-/// Logs `name` in with the PIN pad.
-fn log_in(b: &Browser, base: &str, name: &str, pin: &str) {
-    b.goto(base);
-    b.click(&format!("input[name=name][value='{name}']"));
-    for digit in pin.chars() {
-        b.click(&format!("button[data-pin-key='{digit}']"));
-    }
-    b.click("#login-submit");
-}
-
 #[test]
 fn ui_browser_sell_scan_pay_struk_and_a_supervised_void() {
     let till = shop();
@@ -78,11 +68,11 @@ fn ui_browser_sell_scan_pay_struk_and_a_supervised_void() {
     no_js_errors(&b, "masuk");
 
     // A wrong PIN is said in place.
-    log_in(&b, &base, "Ani", "9999");
+    b.log_in(&base, "Ani", "9999");
     b.wait_until("the wrong-PIN message", |b| {
         b.text("#login-error").contains("PIN salah")
     });
-    log_in(&b, &base, "Ani", "1111");
+    b.log_in(&base, "Ani", "1111");
     b.find("#opening_cash");
     b.screenshots("buka-kasir");
     no_js_errors(&b, "buka kasir");
@@ -173,7 +163,7 @@ fn ui_browser_sell_a_parked_bill_survives_kill_9_and_sells_once() {
     let mut till = shop();
     let base = till.running().base.clone();
     let b = Browser::start("bill", &shots());
-    log_in(&b, &base, "Ani", "1111");
+    b.log_in(&base, "Ani", "1111");
     b.type_into("#opening_cash", "0");
     b.click("#open-shift");
     b.type_into("#scan", "8998866200578\n");

@@ -159,6 +159,16 @@ impl Browser {
             .unwrap_or_else(|err| panic!("type into {css}: {err}"));
     }
 
+    /// Logs `name` in on the till app at `base` with the PIN pad, as a cashier taps it.
+    pub fn log_in(&self, base: &str, name: &str, pin: &str) {
+        self.goto(&format!("{base}/ui/masuk"));
+        self.click(&format!("input[name=name][value='{name}']"));
+        for digit in pin.chars() {
+            self.click(&format!("button[data-pin-key='{digit}']"));
+        }
+        self.click("#login-submit");
+    }
+
     /// The visible text of the element matching `css`.
     pub fn text(&self, css: &str) -> String {
         self.on(css, "text of", |e| Box::pin(async move { e.text().await }))

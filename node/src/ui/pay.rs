@@ -178,8 +178,9 @@ pub(crate) struct PayForm {
 
 /// What a payment did.
 enum Paid {
-    /// The payments cover the bill: the sale is recorded.
-    Sold(Box<Sale>, String),
+    /// The payments cover the bill: the sale, its struk, and whether this request
+    /// recorded it (a second tap or a retry finds it recorded and prints nothing).
+    Sold(Box<Sale>, String, bool),
     /// A part of the bill, kept on the draft; or a payment refused, with why.
     Panel(Box<CartView>, Option<String>),
 }
@@ -205,7 +206,7 @@ pub(crate) async fn pay(
                 Some(first) => {
                     let id = first.sale_id;
                     let text = n.receipt_text(&id, 32)?;
-                    return Ok(Paid::Sold(Box::new(n.sale(&id)?), text));
+                    return Ok(Paid::Sold(Box::new(n.sale(&id)?), text, false));
                 }
                 None => return Err(NodeError::NotFound(format!("bill {draft}"))),
             },
@@ -227,7 +228,11 @@ pub(crate) async fn pay(
                 let sale = n.sell_by(&req, who.user_ref(), approved_by)?;
                 n.drop_draft(&draft)?;
                 let text = n.receipt_text(&sale.sale_id, 32)?;
-                Ok(Paid::Sold(Box::new(n.sale(&sale.sale_id)?), text))
+                Ok(Paid::Sold(
+                    Box::new(n.sale(&sale.sale_id)?),
+                    text,
+                    sale.created,
+                ))
             }
             Err(NodeError::InsufficientPayment { .. }) => {
                 let mut d = d;
@@ -243,8 +248,13 @@ pub(crate) async fn pay(
     })
     .await;
     match paid {
-        Ok(Paid::Sold(sale, text)) => {
-            let printing = printer.as_ref().map(|q| q.enqueue(&sale.id, false));
+        Ok(Paid::Sold(sale, text, recorded)) => {
+            // Only the request that recorded the sale prints it: a second original
+            // would be a reprint without its approval.
+            let printing = printer
+                .as_ref()
+                .filter(|_| recorded)
+                .map(|q| q.enqueue(&sale.id, false));
             let mut r = html_response(receipt_body(lang, &sale, &text, printer.as_ref(), printing));
             for (name, value) in [
                 ("hx-retarget", "main".to_owned()),
