@@ -16,9 +16,6 @@ use kasir_sync::membership::Ticket;
 
 use crate::client::DaemonClient;
 
-/// How long the first sync after joining may take (a store with a year of history).
-const FIRST_SYNC: Duration = Duration::from_secs(120);
-
 /// How long handing a store to a relay may take.
 const ADOPT_SYNC: Duration = Duration::from_secs(300);
 
@@ -36,7 +33,7 @@ pub(crate) fn run(dir: &Path, ticket: &str, till_code: Option<String>) -> Result
             Err(_) => {} // not initialised yet (a failed earlier join): start over
         }
     }
-    Ok(rt.block_on(lan::join_store(dir, &ticket, till_code, FIRST_SYNC))?)
+    Ok(rt.block_on(lan::join_store(dir, &ticket, till_code, lan::FIRST_SYNC))?)
 }
 
 /// A ticket for the store this till already holds: a relay adopting it (`kasir-relay store

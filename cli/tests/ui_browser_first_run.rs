@@ -3,28 +3,16 @@
 //! store and its owner, and the browser lands logged in on Buka Kasir of the new till,
 //! on the same address. The owner's PIN works for the API too.
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use kasir_testkit::browser::Browser;
 use kasir_testkit::free_port;
-use kasir_testkit::process::kasir_bin;
+use kasir_testkit::process::FirstRun;
 use serde_json::json;
 
 fn shots() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-shots")
-}
-
-/// Kills the daemon when the test ends, however it ends.
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -32,28 +20,8 @@ fn ui_browser_first_run_creates_the_store_and_its_owner() {
     let dir = tempfile::tempdir().expect("tmp");
     let data = dir.path().join("till");
     let port = free_port();
-    let mut child = Command::new(kasir_bin())
-        .arg("--data")
-        .arg(&data)
-        .args(["run", "--no-mdns", "--listen", "127.0.0.1:0"])
-        .args(["--http", &format!("127.0.0.1:{port}")])
-        .env("KASIR_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("kasir run");
-    let stdout = child.stdout.take().expect("stdout");
-    let _running = Running(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the first-run line");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no link in {line:?}"))
-        .to_owned();
-    let base = format!("http://127.0.0.1:{port}");
+    let run = FirstRun::start(&data, port);
+    let (url, base) = (run.url.clone(), run.base.clone());
     assert!(url.starts_with(&format!("{base}/?kode=")), "{url}");
 
     // Not a till yet: health says so, and the API is not there.

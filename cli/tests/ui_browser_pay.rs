@@ -4,43 +4,15 @@
 //! place and printed on its own; a reprint (SALINAN) needs a supervisor's PIN; a printer
 //! that is off is a toast while the next sale goes through.
 
-use std::io::Read;
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::sync::mpsc;
 use std::time::Duration;
 
-use kasir_testkit::Till;
 use kasir_testkit::browser::Browser;
+use kasir_testkit::{Till, printed, tcp_printer};
 use serde_json::json;
 
 fn shots() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-shots")
-}
-
-/// A printer that records the bytes of each of its first `jobs` connections, then is
-/// switched off (its port closed).
-fn printer(jobs: usize) -> (u16, mpsc::Receiver<Vec<u8>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for _ in 0..jobs {
-            let Ok((mut stream, _)) = listener.accept() else {
-                return;
-            };
-            let mut got = Vec::new();
-            let _ = stream.read_to_end(&mut got);
-            let _ = tx.send(got);
-        }
-    });
-    (port, rx)
-}
-
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
 }
 
 #[test]
@@ -68,7 +40,7 @@ fn ui_browser_pay_split_with_reference_struk_printed_reprint_approved_printer_of
         ]);
     }
     // Two jobs print (the sale's struk, then its reprint); then the printer is off.
-    let (port, printed) = printer(2);
+    let (port, jobs) = tcp_printer(2);
     std::fs::write(
         till.path().join("printer.json"),
         json!({"uri": format!("tcp://127.0.0.1:{port}"), "profile": "58", "attempts": 2, "backoff_ms": 100})
@@ -127,10 +99,10 @@ fn ui_browser_pay_split_with_reference_struk_printed_reprint_approved_printer_of
         "{struk}"
     );
     assert!(b.path().starts_with("/ui/struk/"), "{}", b.path());
-    let original = printed
+    let original = jobs
         .recv_timeout(Duration::from_secs(30))
         .expect("the struk printed on its own");
-    assert!(contains(&original, "RRN 412345") && !contains(&original, "SALINAN"));
+    assert!(printed(&original, "RRN 412345") && !printed(&original, "SALINAN"));
     b.wait_until("the printed toast", |b| {
         b.text("#printer").contains("tercetak")
     });
@@ -161,10 +133,10 @@ fn ui_browser_pay_split_with_reference_struk_printed_reprint_approved_printer_of
     b.type_into("details.reprint input[name=approver]", "Sari");
     b.type_into("details.reprint input[name=approver_pin]", "3333");
     b.click("#reprint");
-    let copy = printed
+    let copy = jobs
         .recv_timeout(Duration::from_secs(30))
         .expect("the reprint");
-    assert!(contains(&copy, "SALINAN"), "a reprint is marked as a copy");
+    assert!(printed(&copy, "SALINAN"), "a reprint is marked as a copy");
     let (_, audit) = till.get("/v1/audit");
     let reprints: Vec<_> = audit["entries"]
         .as_array()

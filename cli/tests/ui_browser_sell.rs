@@ -68,7 +68,7 @@ fn ui_browser_sell_scan_pay_struk_and_a_supervised_void() {
     no_js_errors(&b, "masuk");
 
     // A wrong PIN is said in place.
-    b.log_in(&base, "Ani", "9999");
+    b.enter_pin(&base, "Ani", "9999");
     b.wait_until("the wrong-PIN message", |b| {
         b.text("#login-error").contains("PIN salah")
     });

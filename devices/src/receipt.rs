@@ -348,6 +348,40 @@ pub fn layout(
     })
 }
 
+/// A test page for `printer` (its URI or name) at `width` columns: the store's name in
+/// the large size, a ruler of column numbers to check the width, a right-aligned amount
+/// and the cut, so whoever set the printer up sees every style it will print.
+pub fn test_page(store_name: &str, printer: &str, width: usize) -> Result<Receipt, ReceiptError> {
+    if !(MIN_WIDTH..=MAX_WIDTH).contains(&width) {
+        return Err(ReceiptError::BadWidth(width));
+    }
+    let mut s = Struk {
+        width,
+        blocks: Vec::new(),
+        bold: false,
+        size: TextSize::Normal,
+    };
+    s.styled(true, TextSize::Large, |s| {
+        s.centered(&clean(store_name).to_ascii_uppercase());
+    });
+    s.centered("TES CETAK / TEST PRINT");
+    s.rule();
+    s.left(&format!("Printer: {printer}"));
+    s.left(&format!("Lebar: {width} kolom"));
+    let ruler: String = (1..=width)
+        .map(|c| char::from(b'0' + (c % 10) as u8))
+        .collect();
+    s.push(ruler, Align::Left);
+    s.right("Rp12.500");
+    s.styled(true, TextSize::Tall, |s| s.centered("OK"));
+    s.rule();
+    s.blocks.push(Block::Cut);
+    Ok(Receipt {
+        width,
+        blocks: s.blocks,
+    })
+}
+
 /// Blocks being laid out at a fixed width, in the current style.
 struct Struk {
     width: usize,
@@ -617,16 +651,46 @@ mod tests {
     /// Renders, checks every line against the width, and compares with the snapshot.
     fn check(profile: &StoreProfile, sale: &Sale, opts: &ReceiptOptions, expect: Expect) {
         let text = render_text(profile, sale, opts).unwrap();
+        check_text(&text, opts.width, expect);
+    }
+
+    /// Checks every line of `text` against `width` and compares with the snapshot.
+    fn check_text(text: &str, width: usize, expect: Expect) {
         assert!(text.ends_with('\n'), "last line must end with a newline");
         for line in text.lines() {
             assert!(
-                line.chars().count() <= opts.width,
-                "line longer than {}: {line:?}",
-                opts.width
+                line.chars().count() <= width,
+                "line longer than {width}: {line:?}"
             );
             assert!(line.is_ascii(), "non-ASCII line: {line:?}");
         }
-        expect.assert_eq(&text);
+        expect.assert_eq(text);
+    }
+
+    #[test]
+    fn a_test_page_shows_the_width_and_every_style() {
+        let page = test_page("Warung Bu Sri", "tcp://192.168.1.50:9100", 32).unwrap();
+        let text: String = page.text_lines().map(|l| l + "\n").collect();
+        check_text(
+            &text,
+            32,
+            expect![[r#"
+                     WARUNG BU SRI
+                 TES CETAK / TEST PRINT
+            --------------------------------
+            Printer: tcp://192.168.1.50:9100
+            Lebar: 32 kolom
+            12345678901234567890123456789012
+                                    Rp12.500
+                           OK
+            --------------------------------
+        "#]],
+        );
+        assert_eq!(page.blocks.last(), Some(&Block::Cut));
+        assert!(matches!(
+            test_page("X", "p", 10),
+            Err(ReceiptError::BadWidth(10))
+        ));
     }
 
     fn item(name: &str, qty: Qty, unit_price: Rupiah, discount: Rupiah) -> SaleLine {

@@ -789,6 +789,7 @@ impl Operation for Invite {
         ctx: &OpContext,
         req: InviteRequest,
     ) -> Result<InviteOutcome, NodeError> {
+        node.authorize(ctx.principal()?, Action::ManageDevices, None)?;
         let role = kasir_sync::membership::parse_role(req.role.as_deref())?;
         Ok(InviteOutcome {
             ticket: node.invite_ticket(role, req.till_code, ctx.sync_addrs.clone())?,
@@ -808,7 +809,8 @@ impl Operation for CancelInvite {
     const PATH: &'static str = "/v1/invites/cancel";
     const VALUE_FIELDS: &'static [&'static str] = &["ticket"];
 
-    fn run(node: &mut Node, _: &OpContext, req: CancelInviteRequest) -> Result<Done, NodeError> {
+    fn run(node: &mut Node, ctx: &OpContext, req: CancelInviteRequest) -> Result<Done, NodeError> {
+        node.authorize(ctx.principal()?, Action::ManageDevices, None)?;
         let ticket = kasir_sync::membership::Ticket::decode(req.ticket.trim())
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         node.cancel_invite(&ticket)?;
@@ -830,7 +832,8 @@ impl Operation for Revoke {
     const METHOD: Method = Method::Post;
     const PATH: &'static str = "/v1/devices/{endpoint_id}/revoke";
 
-    fn run(node: &mut Node, _: &OpContext, req: RevokeRequest) -> Result<Done, NodeError> {
+    fn run(node: &mut Node, ctx: &OpContext, req: RevokeRequest) -> Result<Done, NodeError> {
+        node.authorize(ctx.principal()?, Action::ManageDevices, None)?;
         let device = req
             .endpoint_id
             .parse()

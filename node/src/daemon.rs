@@ -171,19 +171,18 @@ async fn run_on(
         pid: std::process::id(),
     };
     let path = dir.join(DAEMON_FILE);
-    let tmp = dir.join(format!("{DAEMON_FILE}.tmp"));
     // Serialising two plain fields cannot fail.
     let bytes = serde_json::to_vec(&info).unwrap_or_default();
-    std::fs::write(&tmp, bytes)
-        .and_then(|()| std::fs::rename(&tmp, &path))
-        .map_err(|source| DaemonError::InfoFile {
+    crate::storage::write_file_atomic(&path, &bytes, false).map_err(|source| {
+        DaemonError::InfoFile {
             path: path.clone(),
             source,
-        })?;
+        }
+    })?;
     let _guard = DaemonFileGuard(path);
     tracing::info!(http = %local, "kasir daemon listening");
     let node = SharedNode::new(node);
-    let state = AppState::new(node.clone());
+    let state = AppState::new(node.clone()).with_shutdown(cancel.clone());
     state.set_host_policy(opts.host_names.clone(), opts.metrics_public);
     let net = match opts.net {
         Some(cfg) => {

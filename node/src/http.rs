@@ -16,6 +16,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -52,6 +53,8 @@ pub struct AppState {
     /// Host names answered besides addresses and `localhost`; whether `/metrics` is
     /// public (see [`guard`]).
     hosts: Arc<Mutex<(Vec<String>, bool)>>,
+    /// The daemon's shutdown, which ends a print queue started later (Pengaturan).
+    shutdown: CancellationToken,
 }
 
 impl AppState {
@@ -65,7 +68,14 @@ impl AppState {
             ml_client: Arc::default(),
             printer: Arc::default(),
             hosts: Arc::default(),
+            shutdown: CancellationToken::new(),
         }
+    }
+
+    /// Ties what the state starts later (a new print queue) to the daemon's shutdown.
+    pub fn with_shutdown(mut self, cancel: CancellationToken) -> AppState {
+        self.shutdown = cancel;
+        self
     }
 
     /// Sets the host names answered to and whether `/metrics` is public.
@@ -114,12 +124,20 @@ impl AppState {
         &self.node
     }
 
+    /// Starts a print queue for `settings` in place of the current one (whose jobs
+    /// already queued still print: its task ends when its last handle is gone).
+    pub(crate) fn replace_printer(&self, settings: Option<crate::print::PrintSettings>) {
+        let queue =
+            settings.map(|s| PrintQueue::start(self.node.clone(), s, self.shutdown.child_token()));
+        self.set_printer(queue);
+    }
+
     /// The daemon's print queue, when a printer is configured.
     pub(crate) fn printer(&self) -> Option<PrintQueue> {
         self.printer.lock().ok().and_then(|p| p.clone())
     }
 
-    fn ctx(&self) -> OpContext {
+    pub(crate) fn ctx(&self) -> OpContext {
         self.ctx.lock().map(|c| c.clone()).unwrap_or_default()
     }
 }

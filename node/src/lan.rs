@@ -688,6 +688,9 @@ pub async fn adopt_relay(
     Ok(Adopted { relay, relay_code })
 }
 
+/// How long the first sync after joining may take (a store with a year of history).
+pub const FIRST_SYNC: Duration = Duration::from_secs(120);
+
 /// `kasir join TICKET` on a new data directory: creates the device key, asks the members
 /// named in the ticket (in order) to admit it, creates the data directory, and syncs once
 /// with the member that admitted it, so the till has the store, the catalog and the

@@ -117,8 +117,10 @@ pub enum Action {
     ManageUsers,
     /// Add or change products and prices.
     EditCatalog,
-    /// Change the store's profile and tax settings.
+    /// Change the store's profile and tax settings, and this till's printer.
     EditSettings,
+    /// Invite devices into the store, cancel invites, revoke devices.
+    ManageDevices,
 }
 
 /// The lowest role that may do each action without an approval: the permission table,
@@ -136,6 +138,7 @@ pub const PERMISSIONS: &[(Action, UserRole)] = &[
     (Action::ManageUsers, UserRole::Manager),
     (Action::EditCatalog, UserRole::Manager),
     (Action::EditSettings, UserRole::Manager),
+    (Action::ManageDevices, UserRole::Manager),
 ];
 
 /// The lowest role that may do `action` (the owner, for an action missing from the
@@ -270,22 +273,8 @@ pub(crate) fn load_or_create_device_token(dir: &Path) -> Result<String, NodeErro
         Err(e) => return Err(NodeError::io(format!("reading {}", path.display()))(e)),
     }
     let token = new_token();
-    let tmp = dir.join(format!("{DEVICE_TOKEN_FILE}.tmp"));
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(NodeError::io(format!("writing {}", tmp.display())))?;
-        f.write_all(token.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(NodeError::io(format!("writing {}", tmp.display())))?;
-    }
-    std::fs::rename(&tmp, &path).map_err(NodeError::io(format!("writing {}", path.display())))?;
+    crate::storage::write_file_atomic(&path, token.as_bytes(), true)
+        .map_err(NodeError::io(format!("writing {}", path.display())))?;
     Ok(token)
 }
 
@@ -442,6 +431,20 @@ impl Node {
         self.require_people_admin(by, user.role)?;
         if !user.active {
             return Ok(());
+        }
+        if by.user_id() == Some(user_id) {
+            return Err(NodeError::Conflict(
+                "you cannot disable yourself: ask another manager or the owner".into(),
+            ));
+        }
+        let other_owner = self
+            .users()
+            .iter()
+            .any(|u| u.active && u.role == UserRole::Owner && u.user_id != user_id);
+        if user.role == UserRole::Owner && !other_owner {
+            return Err(NodeError::Conflict(
+                "the store's last owner cannot be disabled".into(),
+            ));
         }
         user.active = false;
         let now = now_ms();

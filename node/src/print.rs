@@ -25,9 +25,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use kasir_devices::encode::{PrinterProfile, encode};
-use kasir_devices::receipt::{ReceiptOptions, layout};
+use kasir_devices::receipt::{ReceiptOptions, layout, test_page};
 use kasir_devices::transport::{self, PrinterUri, TransportOptions};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -118,28 +118,28 @@ pub fn receipt_escpos(
 /// {"uri": "tcp://192.168.1.50:9100", "profile": "80", "native_qr": false,
 ///  "qr": "00020101021126...6304ABCD", "open_drawer": true}
 /// ```
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrinterConfig {
     /// `tcp://HOST:9100`, `file:///dev/usb/lp0` or `ble://NAME`.
     pub uri: String,
     /// `58`, `58b`, `80`, `80b` or `80-512` (58 by default).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
     /// Whether the printer draws QR codes itself (the profile's default otherwise).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub native_qr: Option<bool>,
     /// A QR code printed on every receipt (static QRIS, e-receipt link).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qr: Option<String>,
     /// Pulse the cash drawer on the original receipt of a cash sale.
     #[serde(default)]
     pub open_drawer: bool,
     /// Attempts per job (5 by default).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempts: Option<u32>,
     /// First wait between attempts in ms, doubled each time up to 30 s (1000 by default).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backoff_ms: Option<u64>,
 }
 
@@ -181,6 +181,45 @@ impl PrinterConfig {
         config.settings().map(Some)
     }
 
+    /// Reads `printer.json` as written, without checking it; `Ok(None)` when there is none.
+    pub fn read(dir: &Path) -> Result<Option<PrinterConfig>, NodeError> {
+        let path = dir.join(PRINTER_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| NodeError::Invalid(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(NodeError::Io {
+                context: format!("reading {}", path.display()),
+                source,
+            }),
+        }
+    }
+
+    /// Checks the configuration and writes it as `printer.json` (replacing the file in
+    /// one step); the checked settings to start a queue with.
+    pub fn save(&self, dir: &Path) -> Result<PrintSettings, NodeError> {
+        let settings = self.settings()?;
+        let path = dir.join(PRINTER_FILE);
+        let bytes = serde_json::to_vec_pretty(self)
+            .map_err(|e| NodeError::Invalid(format!("printer settings: {e}")))?;
+        crate::storage::write_file_atomic(&path, &bytes, false)
+            .map_err(NodeError::io(format!("writing {}", path.display())))?;
+        Ok(settings)
+    }
+
+    /// Removes `printer.json`: the till prints no more (absent already is fine).
+    pub fn remove(dir: &Path) -> Result<(), NodeError> {
+        let path = dir.join(PRINTER_FILE);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(NodeError::Io {
+                context: format!("removing {}", path.display()),
+                source: e,
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Checks the configuration.
     pub fn settings(&self) -> Result<PrintSettings, NodeError> {
         let uri: PrinterUri = self.uri.parse().map_err(NodeError::from)?;
@@ -215,6 +254,8 @@ enum JobKind {
     },
     /// Open the cash drawer without a sale (the caller checked the approval).
     Drawer,
+    /// A test page (Pengaturan's "Cetak tes").
+    TestPage,
 }
 
 impl Job {
@@ -222,6 +263,7 @@ impl Job {
         match &self.what {
             JobKind::Receipt { sale_id, .. } => sale_id,
             JobKind::Drawer => "drawer",
+            JobKind::TestPage => "test page",
         }
     }
 }
@@ -299,6 +341,11 @@ impl PrintQueue {
         self.push(JobKind::Drawer)
     }
 
+    /// Queues a test page; returns the job id. Never waits.
+    pub fn test_page(&self) -> Result<u64, NodeError> {
+        self.push(JobKind::TestPage)
+    }
+
     /// How the printer has been doing.
     pub fn health(&self) -> PrinterHealth {
         self.health.lock().map(|h| h.clone()).unwrap_or_default()
@@ -369,6 +416,16 @@ async fn print_job(node: &SharedNode, settings: &PrintSettings, job: &Job) -> Re
                 Arc::new(kasir_devices::encode::DRAWER_PULSE.to_vec()),
             )
             .await;
+        }
+        JobKind::TestPage => {
+            let store = match node.lock() {
+                Ok(n) => n.profile().name.clone(),
+                Err(e) => return Err(e.to_string()),
+            };
+            let page = test_page(&store, &settings.uri.to_string(), settings.profile.columns)
+                .map_err(|e| e.to_string())?;
+            let bytes = encode(&page, &settings.profile).map_err(|e| e.to_string())?;
+            return send(settings, job, Arc::new(bytes)).await;
         }
     };
     let req = EscposRequest {

@@ -73,6 +73,32 @@ pub struct ProfileUpdate {
     pub discount_approval_percent: Option<u8>,
 }
 
+/// The taxes a store can choose, by the code `--tax` and the settings page use.
+pub const TAX_CODES: &[&str] = &["none", "ppn11", "ppn12", "pbjt5", "pbjt10"];
+
+/// The tax rule of a code of [`TAX_CODES`], prices including or excluding it.
+pub fn tax_rule(code: &str, inclusive: bool) -> Option<TaxRule> {
+    Some(match code {
+        "none" => TaxRule::none(),
+        "ppn11" => TaxRule::ppn_11(inclusive),
+        "ppn12" => TaxRule::ppn_12_dpp_11_12(inclusive),
+        "pbjt5" => TaxRule::pbjt(500, inclusive),
+        "pbjt10" => TaxRule::pbjt(1000, inclusive),
+        _ => return None,
+    })
+}
+
+/// The code of [`TAX_CODES`] a store's rule was made from (service charge aside), or
+/// `None` for a rule none of them makes.
+pub fn tax_code(rule: &TaxRule) -> Option<&'static str> {
+    TAX_CODES.iter().copied().find(|code| {
+        tax_rule(code, rule.inclusive).is_some_and(|r| {
+            (r.kind, r.rate_bp, r.base_num, r.base_den)
+                == (rule.kind, rule.rate_bp, rule.base_num, rule.base_den)
+        })
+    })
+}
+
 fn non_empty(s: String) -> Option<String> {
     let t = s.trim();
     (!t.is_empty()).then(|| t.to_owned())
@@ -117,18 +143,9 @@ impl ProfileUpdate {
             .unwrap_or(p.tax_rule.inclusive);
         if let Some(tax) = self.tax {
             let keep_service = (p.tax_rule.service_bp, p.tax_rule.service_taxed);
-            p.tax_rule = match tax.to_lowercase().as_str() {
-                "none" => TaxRule::none(),
-                "ppn11" => TaxRule::ppn_11(inclusive),
-                "ppn12" => TaxRule::ppn_12_dpp_11_12(inclusive),
-                "pbjt5" => TaxRule::pbjt(500, inclusive),
-                "pbjt10" => TaxRule::pbjt(1000, inclusive),
-                other => {
-                    return Err(NodeError::Invalid(format!(
-                        "unknown tax {other:?}: use none, ppn11, ppn12, pbjt5 or pbjt10"
-                    )));
-                }
-            };
+            p.tax_rule = tax_rule(&tax.to_lowercase(), inclusive).ok_or_else(|| {
+                NodeError::Invalid(format!("unknown tax {tax:?}: use {}", TAX_CODES.join(", ")))
+            })?;
             (p.tax_rule.service_bp, p.tax_rule.service_taxed) = keep_service;
         }
         p.tax_rule.inclusive = inclusive;
@@ -177,5 +194,21 @@ impl ProfileUpdate {
             p.ml_threshold = (t > 0.0).then_some(t);
         }
         Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tax_code_is_read_back_from_its_rule() {
+        for inclusive in [true, false] {
+            for code in TAX_CODES {
+                let rule = tax_rule(code, inclusive).expect("a known code");
+                assert_eq!(tax_code(&rule), Some(*code), "{code} inclusive={inclusive}");
+            }
+        }
+        assert_eq!(tax_rule("vat20", true), None);
     }
 }

@@ -299,6 +299,32 @@ CREATE TABLE IF NOT EXISTS pin_failures (
 ) WITHOUT ROWID;
 "#;
 
+/// Replaces the small file `path` with `bytes` so that a crash leaves the old file or the
+/// new one, never half of either: written beside it, fsynced, renamed over it, and the
+/// directory fsynced. `private` files are readable by their owner only (tokens).
+pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8], private: bool) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(if private { 0o600 } else { 0o644 })
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// Opens (creating if asked) the database with durable settings and the schema.
 pub(crate) fn open_db(dir: &Path, create: bool) -> Result<Connection, NodeError> {
     let path = dir.join(DB_FILE);

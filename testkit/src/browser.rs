@@ -159,14 +159,22 @@ impl Browser {
             .unwrap_or_else(|err| panic!("type into {css}: {err}"));
     }
 
-    /// Logs `name` in on the till app at `base` with the PIN pad, as a cashier taps it.
-    pub fn log_in(&self, base: &str, name: &str, pin: &str) {
+    /// Taps `name` and `pin` into the till app's login at `base`, as a cashier does, and
+    /// sends it (right or wrong).
+    pub fn enter_pin(&self, base: &str, name: &str, pin: &str) {
         self.goto(&format!("{base}/ui/masuk"));
         self.click(&format!("input[name=name][value='{name}']"));
         for digit in pin.chars() {
             self.click(&format!("button[data-pin-key='{digit}']"));
         }
         self.click("#login-submit");
+    }
+
+    /// Logs `name` in with the right `pin` ([`Browser::enter_pin`]) and waits for the page
+    /// after the login (so a `goto` next is not overtaken by it).
+    pub fn log_in(&self, base: &str, name: &str, pin: &str) {
+        self.enter_pin(base, name, pin);
+        self.wait_until(&format!("{name} logged in"), |b| b.path() != "/ui/masuk");
     }
 
     /// The visible text of the element matching `css`.

@@ -35,6 +35,32 @@ pub use relay::RelayProc;
 pub use tansu::Tansu;
 pub use till::{Daemon, Till};
 
+/// A receipt printer on the network (`tcp://127.0.0.1:PORT`, as an Ethernet ESC/POS
+/// printer listens on 9100) that records the bytes of each of its first `jobs`
+/// connections, then is switched off (its port closed).
+pub fn tcp_printer(jobs: usize) -> (u16, std::sync::mpsc::Receiver<Vec<u8>>) {
+    use std::io::Read;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a printer port");
+    let port = listener.local_addr().expect("printer address").port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for _ in 0..jobs {
+            let Ok((mut stream, _)) = listener.accept() else {
+                return;
+            };
+            let mut got = Vec::new();
+            let _ = stream.read_to_end(&mut got);
+            let _ = tx.send(got);
+        }
+    });
+    (port, rx)
+}
+
+/// Whether `bytes` (a print job) contain `text`.
+pub fn printed(bytes: &[u8], text: &str) -> bool {
+    bytes.windows(text.len()).any(|w| w == text.as_bytes())
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago (racy by nature, good enough for
 /// tests: services that lose the race are retried on another).
 pub fn free_port() -> u16 {

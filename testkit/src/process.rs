@@ -109,3 +109,57 @@ mod tests {
         assert!(signal(child.id(), Signal::TERM).is_err());
     }
 }
+
+/// `kasir run` on a data directory without a store: the first-run page, killed when
+/// dropped however the test ends.
+pub struct FirstRun {
+    child: std::process::Child,
+    /// The link `kasir run` printed, with its one-time setup code.
+    pub url: String,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl FirstRun {
+    /// Starts `kasir run` on `data` (created empty if missing) serving HTTP on `port`,
+    /// and reads the first-run link from its first line of output.
+    pub fn start(data: &Path, port: u16) -> FirstRun {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(kasir_bin())
+            .arg("--data")
+            .arg(data)
+            .args(["run", "--no-mdns", "--listen", "127.0.0.1:0"])
+            .args(["--http", &format!("127.0.0.1:{port}")])
+            .env("KASIR_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("kasir run: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let mut line = String::new();
+        if let Err(e) = BufReader::new(stdout).read_line(&mut line) {
+            let _ = child.kill();
+            panic!("the first-run line: {e}");
+        }
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .map(str::to_owned);
+        let Some(url) = url else {
+            let _ = child.kill();
+            panic!("no link in {line:?}");
+        };
+        FirstRun {
+            child,
+            url,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for FirstRun {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -19,6 +19,7 @@ mod i18n;
 mod login;
 mod pay;
 mod sell;
+mod settings;
 pub mod setup;
 mod shift;
 mod stock;
@@ -88,6 +89,40 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .add("GET", "/ui/stok/daftar", get(stock::stock_list))
         .add("POST", "/ui/stok/gerak", post(stock::record_move))
         .add("POST", "/ui/produk", post(stock::save_product))
+        .add("GET", "/ui/pengaturan", get(settings::settings_page))
+        .add("POST", "/ui/pengaturan/toko", post(settings::save_profile))
+        .add(
+            "POST",
+            "/ui/pengaturan/printer",
+            post(settings::save_printer),
+        )
+        .add(
+            "POST",
+            "/ui/pengaturan/printer/tes",
+            post(settings::test_print),
+        )
+        .add("POST", "/ui/pengaturan/pengguna", post(settings::add_user))
+        .add(
+            "POST",
+            "/ui/pengaturan/pengguna/{user}/pin",
+            post(settings::set_pin),
+        )
+        .add(
+            "POST",
+            "/ui/pengaturan/pengguna/{user}/nonaktif",
+            post(settings::disable_user),
+        )
+        .add("POST", "/ui/pengaturan/undang", post(settings::invite))
+        .add(
+            "POST",
+            "/ui/pengaturan/undang/batal",
+            post(settings::cancel_invite),
+        )
+        .add(
+            "POST",
+            "/ui/pengaturan/perangkat/{endpoint}/cabut",
+            post(settings::revoke),
+        )
         .add("GET", "/ui/events", get(events))
 }
 
@@ -237,6 +272,7 @@ pub(crate) enum Nav {
     History,
     Shift,
     Stock,
+    Settings,
     None,
 }
 
@@ -245,6 +281,8 @@ pub(crate) struct Bar {
     pub(crate) store: String,
     pub(crate) till: String,
     pub(crate) user: Option<String>,
+    /// Whether the user may open Pengaturan (a manager or the owner).
+    pub(crate) admin: bool,
     /// `(connected peers, relay connected, unsynced documents)`.
     pub(crate) sync: (usize, bool, u64),
 }
@@ -306,6 +344,9 @@ pub(crate) fn page(lang: Lang, title: &str, bar: &Bar, nav: Nav, body: Markup) -
                             (link("/ui/shift", Nav::Shift, Msg::Shift))
                             (link("/ui/stok", Nav::Stock, Msg::StockTitle))
                         }
+                        @if bar.admin {
+                            (link("/ui/pengaturan", Nav::Settings, Msg::Settings))
+                        }
                         a href=(format!("/ui/bahasa/{other}")) { (t(Msg::Language, lang)) }
                         @if bar.user.is_some() {
                             button hx-post="/ui/keluar" { (t(Msg::Logout, lang)) }
@@ -351,6 +392,7 @@ pub(crate) fn bar(n: &Node, user: Option<&Principal>) -> Bar {
         store: n.profile().name.clone(),
         till: n.till_code().to_owned(),
         user: user.and_then(|u| u.user_name()).map(str::to_owned),
+        admin: user.is_some_and(|u| u.role() >= kasir_crdt::store::UserRole::Manager),
         sync: (peers, relay, status.map_or(0, |s| s.unsynced_docs)),
     }
 }

@@ -347,7 +347,7 @@ fn receipt_body(
 
 /// When the printer's toast is shown.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Toast {
+pub(crate) enum Toast {
     /// A job was just queued.
     Queued,
     /// Asked again while a job was under way.
@@ -357,7 +357,7 @@ enum Toast {
 }
 
 /// The printer's state as a toast; while a job is under way it asks again shortly.
-fn printer_toast(lang: Lang, queue: &PrintQueue, when: Toast) -> Markup {
+pub(crate) fn printer_toast(lang: Lang, queue: &PrintQueue, when: Toast) -> Markup {
     let health = queue.health();
     let busy = when == Toast::Queued || health.pending > 0;
     html! {

@@ -75,6 +75,7 @@ impl Setup {
     pub fn router(&self) -> Router {
         Router::new()
             .route("/ui/mulai", post(create))
+            .route("/ui/gabung", post(join))
             .route("/ui/static/{file}", get(super::asset))
             .route("/ui/bahasa/{code}", get(super::login::language))
             .route("/v1/health", get(health))
@@ -145,7 +146,27 @@ fn form(lang: Lang, code: Option<&str>) -> Markup {
                 div.actions { button.primary type="submit" id="create-store" { (t(Msg::CreateStore, lang)) } }
                 p.error id="setup-error" {}
             }
+        }
+        div.card.center {
+            h2 { (t(Msg::JoinStore, lang)) }
             p.hint { (t(Msg::JoinHint, lang)) }
+            form id="join" hx-post="/ui/gabung" hx-target="#join-error" hx-disabled-elt="find button" {
+                @match code {
+                    Some(c) => input type="hidden" name="kode" value=(c);,
+                    None => {
+                        label for="join_kode" { (t(Msg::SetupCode, lang)) }
+                        input id="join_kode" name="kode" inputmode="numeric" autocomplete="off" required;
+                    }
+                }
+                label for="ticket" { (t(Msg::Invite, lang)) }
+                // A 2D scanner types the QR code's text here, as a keyboard does.
+                textarea id="ticket" name="ticket" rows="3" required autocomplete="off" spellcheck="false" {}
+                label for="join_till_code" { (t(Msg::TillCode, lang)) }
+                input id="join_till_code" name="till_code" maxlength="16" placeholder="T2";
+                div.actions { button.primary type="submit" id="join-store" { (t(Msg::JoinStore, lang)) } }
+                p.hint.htmx-indicator { (t(Msg::Joining, lang)) }
+                p.error id="join-error" {}
+            }
         }
     }
 }
@@ -157,6 +178,7 @@ async fn setup_page(headers: HeaderMap, Query(q): Query<CodeQuery>) -> Response 
         store: "Kasir".into(),
         till: "—".into(),
         user: None,
+        admin: false,
         sync: (0, false, 0),
     };
     let body = form(lang, q.kode.as_deref().filter(|c| !c.is_empty()));
@@ -178,6 +200,73 @@ fn refused(text: impl Into<String>) -> Response {
     html_response(html! { (text.into()) })
 }
 
+impl Setup {
+    /// Whether `given` is the setup code; after [`MAX_WRONG_CODES`] wrong ones no code is.
+    fn check_code(&self, lang: Lang, given: &str) -> Result<(), Response> {
+        let Ok(mut wrong) = self.0.wrong.lock() else {
+            return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+        };
+        if *wrong >= MAX_WRONG_CODES {
+            return Err(refused(t(Msg::SetupClosed, lang)));
+        }
+        if blake3::hash(given.trim().as_bytes()) != blake3::hash(self.0.code.as_bytes()) {
+            *wrong += 1;
+            return Err(refused(t(Msg::WrongSetupCode, lang)));
+        }
+        Ok(())
+    }
+
+    /// Hands the node made here to the daemon.
+    fn finish(&self, node: Node) {
+        if let Ok(mut slot) = self.0.created.lock() {
+            *slot = Some(node);
+        }
+        self.0.done.cancel();
+    }
+}
+
+#[derive(Deserialize)]
+struct JoinForm {
+    kode: String,
+    ticket: String,
+    #[serde(default)]
+    till_code: String,
+}
+
+/// `POST /ui/gabung`: this till joins an existing store with an invite (what `kasir join`
+/// does), then becomes that store's till; its people log in with the PINs they have.
+async fn join(State(setup): State<Setup>, headers: HeaderMap, Form(f): Form<JoinForm>) -> Response {
+    let lang = lang(&headers);
+    if !super::write_allowed(&headers) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    if let Err(r) = setup.check_code(lang, &f.kode) {
+        return r;
+    }
+    // Scanners and paste add spaces and line breaks; a ticket has none.
+    let text: String = f.ticket.split_whitespace().collect();
+    let ticket = match kasir_sync::membership::Ticket::decode(&text) {
+        Ok(t) => t,
+        Err(e) => return refused(format!("{}: {e}", t(Msg::BadInvite, lang))),
+    };
+    let till_code = Some(f.till_code.trim().to_owned()).filter(|c| !c.is_empty());
+    let dir = setup.0.dir.clone();
+    if let Err(e) = crate::lan::join_store(&dir, &ticket, till_code, crate::lan::FIRST_SYNC).await {
+        return refused(e.to_string());
+    }
+    match tokio::task::spawn_blocking(move || Node::open(&dir)).await {
+        Ok(Ok(node)) => {
+            setup.finish(node);
+            let mut r = go(&headers, "/ui/masuk");
+            r.headers_mut()
+                .insert("cache-control", HeaderValue::from_static("no-store"));
+            r
+        }
+        Ok(Err(e)) => refused(super::problem(lang, &e)),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 /// `POST /ui/mulai`: creates the store and its owner, then hands the node to the daemon
 /// and sends the browser to a one-time login link.
 async fn create(
@@ -189,18 +278,8 @@ async fn create(
     if !super::write_allowed(&headers) {
         return StatusCode::FORBIDDEN.into_response();
     }
-    {
-        let Ok(mut wrong) = setup.0.wrong.lock() else {
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        };
-        if *wrong >= MAX_WRONG_CODES {
-            return refused(t(Msg::SetupClosed, lang));
-        }
-        let given = blake3::hash(f.kode.trim().as_bytes());
-        if given != blake3::hash(setup.0.code.as_bytes()) {
-            *wrong += 1;
-            return refused(t(Msg::WrongSetupCode, lang));
-        }
+    if let Err(r) = setup.check_code(lang, &f.kode) {
+        return r;
     }
     if f.pin != f.pin2 {
         return refused(t(Msg::PinsDiffer, lang));
@@ -224,10 +303,7 @@ async fn create(
     .await;
     match created {
         Ok(Ok((node, link))) => {
-            if let Ok(mut slot) = setup.0.created.lock() {
-                *slot = Some(node);
-            }
-            setup.0.done.cancel();
+            setup.finish(node);
             let to = link.map_or_else(|| "/".to_owned(), |l| format!("/ui/masuk/{l}"));
             let mut r = go(&headers, &to);
             // The till takes over the address a moment later; the browser waits for it.
