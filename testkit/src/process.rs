@@ -90,26 +90,6 @@ pub fn sh_quote(path: &Path) -> String {
     format!("'{}'", path.to_string_lossy().replace('\'', "'\\''"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quoting_survives_single_quotes() {
-        assert_eq!(sh_quote(Path::new("/tmp/it's")), r"'/tmp/it'\''s'");
-    }
-
-    #[test]
-    fn signals_reach_a_child_and_its_absence_is_seen() {
-        let mut child = Command::new("sleep").arg("30").spawn().expect("sleep");
-        assert!(alive(child.id()));
-        signal(child.id(), Signal::TERM).expect("TERM");
-        let status = child.wait().expect("wait");
-        assert!(!status.success());
-        assert!(signal(child.id(), Signal::TERM).is_err());
-    }
-}
-
 /// `kasir run` on a data directory without a store: the first-run page, killed when
 /// dropped however the test ends.
 pub struct FirstRun {
@@ -161,5 +141,25 @@ impl Drop for FirstRun {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(sh_quote(Path::new("/tmp/it's")), r"'/tmp/it'\''s'");
+    }
+
+    #[test]
+    fn signals_reach_a_child_and_its_absence_is_seen() {
+        let mut child = Command::new("sleep").arg("30").spawn().expect("sleep");
+        assert!(alive(child.id()));
+        signal(child.id(), Signal::TERM).expect("TERM");
+        let status = child.wait().expect("wait");
+        assert!(!status.success());
+        assert!(signal(child.id(), Signal::TERM).is_err());
     }
 }

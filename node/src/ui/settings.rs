@@ -537,7 +537,7 @@ pub(crate) async fn set_pin(
         same_pins(lang, &f.pin, &f.pin2)?;
         run_op::<SetPin>(
             n,
-            &who,
+            who,
             SetPinRequest {
                 user_id,
                 pin: f.pin,

@@ -201,19 +201,20 @@ fn refused(text: impl Into<String>) -> Response {
 }
 
 impl Setup {
-    /// Whether `given` is the setup code; after [`MAX_WRONG_CODES`] wrong ones no code is.
-    fn check_code(&self, lang: Lang, given: &str) -> Result<(), Response> {
+    /// The answer refusing `given` when it is not the setup code (after
+    /// [`MAX_WRONG_CODES`] wrong ones no code is); `None` lets the form go on.
+    fn refuse_code(&self, lang: Lang, given: &str) -> Option<Response> {
         let Ok(mut wrong) = self.0.wrong.lock() else {
-            return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response());
+            return Some(StatusCode::INTERNAL_SERVER_ERROR.into_response());
         };
         if *wrong >= MAX_WRONG_CODES {
-            return Err(refused(t(Msg::SetupClosed, lang)));
+            return Some(refused(t(Msg::SetupClosed, lang)));
         }
         if blake3::hash(given.trim().as_bytes()) != blake3::hash(self.0.code.as_bytes()) {
             *wrong += 1;
-            return Err(refused(t(Msg::WrongSetupCode, lang)));
+            return Some(refused(t(Msg::WrongSetupCode, lang)));
         }
-        Ok(())
+        None
     }
 
     /// Hands the node made here to the daemon.
@@ -240,7 +241,7 @@ async fn join(State(setup): State<Setup>, headers: HeaderMap, Form(f): Form<Join
     if !super::write_allowed(&headers) {
         return StatusCode::FORBIDDEN.into_response();
     }
-    if let Err(r) = setup.check_code(lang, &f.kode) {
+    if let Some(r) = setup.refuse_code(lang, &f.kode) {
         return r;
     }
     // Scanners and paste add spaces and line breaks; a ticket has none.
@@ -278,7 +279,7 @@ async fn create(
     if !super::write_allowed(&headers) {
         return StatusCode::FORBIDDEN.into_response();
     }
-    if let Err(r) = setup.check_code(lang, &f.kode) {
+    if let Some(r) = setup.refuse_code(lang, &f.kode) {
         return r;
     }
     if f.pin != f.pin2 {
