@@ -809,7 +809,10 @@ fn run(cli: Cli) -> Result<()> {
             })?;
         }
         Command::Sales { date } => {
-            let sales = Backend::open(&dir)?.call::<api::ListSales>(api::SalesQuery { date })?;
+            let sales = Backend::open(&dir)?.call::<api::ListSales>(api::SalesQuery {
+                date,
+                ..Default::default()
+            })?;
             emit(json_mode, &sales, |v| {
                 v.sales
                     .iter()

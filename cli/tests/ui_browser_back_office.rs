@@ -1,8 +1,8 @@
-//! The till app's back office in a real headless Chromium against a real daemon: a
-//! refund from a sale's struk (opened from Riwayat) needs a supervisor's PIN; Stok lists
-//! low and oversold first, takes goods received and a stocktake (that one a
-//! supervisor's); a cashier cannot change a price, the owner can (audited); Tutup Kasir
-//! counts the drawer note by note, the sum made by the server.
+//! The till app's back office in a real headless Chromium against a real daemon: a sale
+//! found in Riwayat by part of its receipt number; a refund from its struk needs a
+//! supervisor's PIN; Stok lists low and oversold first, takes goods received and a
+//! stocktake (that one a supervisor's); a cashier cannot change a price, the owner can
+//! (audited); Tutup Kasir counts the drawer note by note, the sum made by the server.
 
 use std::path::PathBuf;
 
@@ -58,8 +58,25 @@ fn ui_browser_back_office_refund_stock_prices_and_the_drawer_count() {
     b.click("button[data-amount='20000']");
     b.find("#receipt-change");
 
-    // Riwayat → the sale's struk → Retur one noodle: a supervisor's PIN is asked for.
+    // Riwayat: found by part of its receipt number (typed literally: `%` finds nothing).
+    let (_, sales) = till.get("/v1/sales");
+    let receipt_no = sales["sales"][0]["receipt_no"].as_str().expect("receipt_no").to_owned();
+    let tail = &receipt_no[receipt_no.len() - 4..];
+    let (_, found) = till.get(&format!("/v1/sales?receipt={tail}"));
+    assert_eq!(found["sales"].as_array().map(Vec::len), Some(1), "{found}");
+    let (_, none) = till.get("/v1/sales?receipt=%25");
+    assert_eq!(none["sales"].as_array().map(Vec::len), Some(0), "{none}");
     b.goto(&format!("{base}/ui/riwayat"));
+    b.type_into("#receipt-search", "ZZZ");
+    b.wait_until("nothing found", |b| b.count("#history tr.sale") == 0);
+    b.execute("document.getElementById('receipt-search').value = ''; return 1");
+    b.type_into("#receipt-search", tail);
+    b.wait_until("the sale found", |b| {
+        b.count("#history tr.sale") == 1 && b.text("#history h1").contains(tail)
+    });
+    b.screenshots("riwayat-cari");
+
+    // Its struk → Retur one noodle: a supervisor's PIN is asked for.
     b.click("tr.sale td a");
     b.find("#refund");
     b.click("#refund summary");

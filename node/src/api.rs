@@ -336,7 +336,14 @@ pub struct SalesQuery {
     /// Business date `YYYY-MM-DD` (all when absent).
     #[serde(default)]
     pub date: Option<String>,
+    /// Only sales whose receipt number contains this (`0042`, `T1-2026`); newest
+    /// first then, at most [`MAX_FOUND_SALES`].
+    #[serde(default)]
+    pub receipt: Option<String>,
 }
+
+/// The most sales a receipt-number search returns.
+pub const MAX_FOUND_SALES: usize = 50;
 
 /// Sales.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -724,7 +731,7 @@ impl Operation for ListSales {
 
     fn run(node: &mut Node, _: &OpContext, req: SalesQuery) -> Result<SaleList, NodeError> {
         Ok(SaleList {
-            sales: node.sales(req.date.as_deref())?,
+            sales: node.find_sales(&req)?,
         })
     }
 }

@@ -1248,11 +1248,35 @@ impl Node {
 
     /// Sales of a business date (all when `None`).
     pub fn sales(&self, date: Option<&str>) -> Result<Vec<SaleRow>, NodeError> {
-        if let Some(d) = date {
+        self.find_sales(&crate::api::SalesQuery {
+            date: date.map(str::to_owned),
+            receipt: None,
+        })
+    }
+
+    /// Sales of a date and/or whose receipt number contains a text (oldest first; a
+    /// receipt search newest first, at most [`crate::api::MAX_FOUND_SALES`]).
+    pub fn find_sales(&self, q: &crate::api::SalesQuery) -> Result<Vec<SaleRow>, NodeError> {
+        if let Some(d) = &q.date {
             d.parse::<BusinessDate>()
                 .map_err(|e| NodeError::Invalid(e.to_string()))?;
         }
-        tables::sales(&self.db, date)
+        let receipt = q
+            .receipt
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        if let Some(r) = receipt
+            && (r.len() > 64 || r.chars().any(char::is_control))
+        {
+            return Err(NodeError::Invalid(format!("not a receipt number: {r:?}")));
+        }
+        tables::sales(
+            &self.db,
+            q.date.as_deref(),
+            receipt,
+            crate::api::MAX_FOUND_SALES,
+        )
     }
 
     /// The receipt of a sale as plain text at `width` columns.

@@ -985,13 +985,30 @@ pub struct SaleRow {
 }
 
 /// Sales of a business date (all dates when `None`), oldest first.
-pub(crate) fn sales(conn: &Connection, date: Option<&str>) -> Result<Vec<SaleRow>, NodeError> {
+pub(crate) fn sales(
+    conn: &Connection,
+    date: Option<&str>,
+    receipt: Option<&str>,
+    max_found: usize,
+) -> Result<Vec<SaleRow>, NodeError> {
+    // A receipt search: the text taken literally (`%` and `_` escaped), newest first.
+    let pattern = receipt.map(|r| {
+        let escaped = r
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    });
     let mut stmt = conn.prepare_cached(
         "SELECT sale_id, receipt_no, till_code, total, status, business_date, created_at_ms
-         FROM sales WHERE ?1 IS NULL OR business_date = ?1 ORDER BY created_at_ms, sale_id",
+         FROM sales WHERE (?1 IS NULL OR business_date = ?1)
+           AND (?2 IS NULL OR receipt_no LIKE ?2 ESCAPE '\\')
+         ORDER BY CASE WHEN ?2 IS NULL THEN created_at_ms ELSE -created_at_ms END, sale_id
+         LIMIT CASE WHEN ?2 IS NULL THEN -1 ELSE ?3 END",
     )?;
+    let limit = i64::try_from(max_found).unwrap_or(i64::MAX);
     let mut rows: Vec<SaleRow> = stmt
-        .query_map([date], |r| {
+        .query_map(params![date, pattern, limit], |r| {
             Ok(SaleRow {
                 sale_id: sale_id_column(r, 0)?,
                 receipt_no: r.get(1)?,

@@ -26,10 +26,59 @@ fn status_text(lang: Lang, s: SaleStatus) -> &'static str {
     )
 }
 
-fn history(lang: Lang, sales: &[crate::tables::SaleRow], message: Option<&str>) -> Markup {
+/// The sales shown: today's, or those a receipt-number search found (any day).
+#[derive(Deserialize, Default)]
+pub(crate) struct Search {
+    #[serde(default)]
+    q: String,
+}
+
+impl Search {
+    fn query(&self) -> Option<&str> {
+        Some(self.q.trim()).filter(|q| !q.is_empty())
+    }
+
+    /// Today's sales oldest first, or the search's newest first.
+    fn run(&self, n: &crate::node::Node) -> Result<Vec<crate::tables::SaleRow>, NodeError> {
+        match self.query() {
+            None => {
+                let today = n.today().to_string();
+                let mut sales = n.sales(Some(&today))?;
+                sales.reverse();
+                Ok(sales)
+            }
+            Some(q) => n.find_sales(&crate::api::SalesQuery {
+                date: None,
+                receipt: Some(q.to_owned()),
+            }),
+        }
+    }
+}
+
+/// The search field: outside the list, so a live refresh never takes its focus.
+fn search_field(lang: Lang) -> Markup {
     html! {
-        div.card id="history" hx-get="/ui/riwayat/daftar" hx-trigger="kasir:change from:body" hx-swap="outerHTML" {
-            h1 { (t(Msg::History, lang)) " · " (t(Msg::Today, lang)) }
+        div.card.search {
+            label for="receipt-search" { (t(Msg::FindReceipt, lang)) }
+            input id="receipt-search" name="q" type="search" inputmode="search" autocomplete="off"
+                placeholder="T1-0042" hx-get="/ui/riwayat/daftar" hx-trigger="input changed delay:250ms, search"
+                hx-target="#history" hx-swap="outerHTML";
+        }
+    }
+}
+
+fn history(
+    lang: Lang,
+    search: &Search,
+    sales: &[crate::tables::SaleRow],
+    message: Option<&str>,
+) -> Markup {
+    html! {
+        div.card id="history" hx-get="/ui/riwayat/daftar" hx-include="#receipt-search" hx-trigger="kasir:change from:body" hx-swap="outerHTML" {
+            @match search.query() {
+                None => h1 { (t(Msg::History, lang)) " · " (t(Msg::Today, lang)) },
+                Some(q) => h1 { (t(Msg::History, lang)) " · " (t(Msg::Found, lang)) " “" (q) "”" },
+            }
             @if let Some(m) = message { p.error id="history-message" { (m) } }
             @if sales.is_empty() { p { (t(Msg::NoSales, lang)) } }
             table.list {
@@ -37,9 +86,12 @@ fn history(lang: Lang, sales: &[crate::tables::SaleRow], message: Option<&str>) 
                     th { (t(Msg::ReceiptNo, lang)) } th { (t(Msg::Till, lang)) }
                     th.num { (t(Msg::Total, lang)) } th { (t(Msg::Status, lang)) } th {}
                 }
-                @for s in sales.iter().rev() {
+                @for s in sales {
                     tr.sale data-sale=(s.sale_id) {
-                        td { a href=(format!("/ui/struk/{}", s.sale_id)) { (s.receipt_no) } }
+                        td {
+                            a href=(format!("/ui/struk/{}", s.sale_id)) { (s.receipt_no) }
+                            @if search.query().is_some() { br; small { (s.business_date) } }
+                        }
                         td { (s.till_code) }
                         td.num { (rp(s.total)) }
                         td class=(format!("status-{}", s.status.as_str())) { (status_text(lang, s.status)) }
@@ -47,7 +99,7 @@ fn history(lang: Lang, sales: &[crate::tables::SaleRow], message: Option<&str>) 
                             @if s.status == SaleStatus::Completed {
                                 details {
                                     summary.btn { (t(Msg::Void, lang)) }
-                                    form.void hx-post=(format!("/ui/riwayat/{}/batal", s.sale_id)) hx-target="#history" hx-swap="outerHTML" {
+                                    form.void hx-post=(format!("/ui/riwayat/{}/batal", s.sale_id)) hx-include="#receipt-search" hx-target="#history" hx-swap="outerHTML" {
                                         label { (t(Msg::Reason, lang)) input name="reason" required; }
                                         label { (t(Msg::Approver, lang)) input name="approver"; }
                                         label { (t(Msg::ApproverPin, lang)) input name="approver_pin" type="password" inputmode="numeric" autocomplete="off"; }
@@ -71,18 +123,17 @@ pub(crate) async fn history_page(
 ) -> Response {
     let lang = lang(&headers);
     let facts = call(&state, move |n| {
-        let today = n.today().to_string();
-        Ok((bar(n, Some(&who)), n.sales(Some(&today))?))
+        Ok((bar(n, Some(&who)), Search::default().run(n)?))
     })
     .await;
     match facts {
-        Ok((bar, sales)) => html_response(page(
-            lang,
-            t(Msg::History, lang),
-            &bar,
-            Nav::History,
-            history(lang, &sales, None),
-        )),
+        Ok((bar, sales)) => {
+            let body = html! {
+                (search_field(lang))
+                (history(lang, &Search::default(), &sales, None))
+            };
+            html_response(page(lang, t(Msg::History, lang), &bar, Nav::History, body))
+        }
         Err(e) => fail(e),
     }
 }
@@ -92,15 +143,14 @@ pub(crate) async fn history_list(
     State(state): State<AppState>,
     _: UiUser,
     headers: HeaderMap,
+    axum::extract::Query(search): axum::extract::Query<Search>,
 ) -> Response {
     let lang = lang(&headers);
-    match call(&state, move |n| {
-        let today = n.today().to_string();
-        n.sales(Some(&today))
-    })
-    .await
-    {
-        Ok(sales) => html_response(history(lang, &sales, None)),
+    match call(&state, move |n| Ok((search.run(n), search))).await {
+        Ok((Ok(sales), search)) => html_response(history(lang, &search, &sales, None)),
+        Ok((Err(e), search)) => {
+            html_response(history(lang, &search, &[], Some(&problem(lang, &e))))
+        }
         Err(e) => fail(e),
     }
 }
@@ -112,6 +162,9 @@ pub(crate) struct VoidForm {
     approver: String,
     #[serde(default)]
     approver_pin: String,
+    /// The receipt search the list was showing.
+    #[serde(default)]
+    q: String,
 }
 
 /// `POST /ui/riwayat/{sale}/batal`: a void, with a supervisor's PIN when a cashier asks.
@@ -140,12 +193,14 @@ pub(crate) async fn void(
             Err(NodeError::ApprovalRequired(_)) => t(Msg::ApproverPin, lang).to_owned() + "?",
             Err(e) => problem(lang, e),
         };
-        let today = n.today().to_string();
-        Ok((n.sales(Some(&today))?, message))
+        let search = Search { q: form.q };
+        Ok((search.run(n)?, search, message))
     })
     .await;
     match answer {
-        Ok((sales, message)) => html_response(history(lang, &sales, Some(&message))),
+        Ok((sales, search, message)) => {
+            html_response(history(lang, &search, &sales, Some(&message)))
+        }
         Err(e) => fail(e),
     }
 }

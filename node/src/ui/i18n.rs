@@ -168,6 +168,8 @@ messages! {
     NothingToRefund => "Isi jumlah yang diretur", "Type the quantities to refund";
     PinsDiffer => "Kedua PIN tidak sama", "The two PINs differ";
     Settings => "Pengaturan", "Settings";
+    FindReceipt => "Cari nomor struk (semua hari)", "Find a receipt number (any day)";
+    Found => "hasil cari", "found";
     ManagersOnly => "Hanya manajer atau pemilik yang boleh membuka pengaturan.", "Only a manager or the owner may open the settings.";
     StoreProfile => "Profil toko dan pajak", "Store profile and tax";
     Address => "Alamat", "Address";
