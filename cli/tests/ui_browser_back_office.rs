@@ -60,7 +60,10 @@ fn ui_browser_back_office_refund_stock_prices_and_the_drawer_count() {
 
     // Riwayat: found by part of its receipt number (typed literally: `%` finds nothing).
     let (_, sales) = till.get("/v1/sales");
-    let receipt_no = sales["sales"][0]["receipt_no"].as_str().expect("receipt_no").to_owned();
+    let receipt_no = sales["sales"][0]["receipt_no"]
+        .as_str()
+        .expect("receipt_no")
+        .to_owned();
     let tail = &receipt_no[receipt_no.len() - 4..];
     let (_, found) = till.get(&format!("/v1/sales?receipt={tail}"));
     assert_eq!(found["sales"].as_array().map(Vec::len), Some(1), "{found}");

@@ -13,11 +13,11 @@ use kasir_testkit::Till;
 use kasir_testkit::browser::Browser;
 use serde_json::json;
 
-const PRODUCTS: [(&str, &str, &str, &str); 4] = [
-    ("IDM", "Indomie Goreng", "3500", "8998866200578"),
-    ("KOPI", "Kopi Kapal Api", "1500", "8991002101234"),
-    ("TEH", "Teh Botol Sosro", "5000", "8886008101053"),
-    ("GULA", "Gulaku 1kg", "17500", "8993093665517"),
+const PRODUCTS: [(&str, &str, &str, &str, &str); 4] = [
+    ("IDM", "Indomie Goreng", "3500", "8998866200578", "Makanan"),
+    ("KOPI", "Kopi Kapal Api", "1500", "8991002101234", "Minuman"),
+    ("TEH", "Teh Botol Sosro", "5000", "8886008101053", "Minuman"),
+    ("GULA", "Gulaku 1kg", "17500", "8993093665517", "Sembako"),
 ];
 
 fn shots() -> PathBuf {
@@ -28,7 +28,7 @@ fn shop() -> Till {
     let mut t = Till::with_owner("Warung Bu Sri", "T1", "Bu Sri", "482916");
     t.add_user("Ani", "cashier", "1111");
     t.add_user("Sari", "supervisor", "3333");
-    for (sku, name, price, barcode) in PRODUCTS {
+    for (sku, name, price, barcode, category) in PRODUCTS {
         t.ok(&[
             "product",
             "add",
@@ -40,6 +40,8 @@ fn shop() -> Till {
             price,
             "--barcode",
             barcode,
+            "--category",
+            category,
             "--stock",
             "50",
         ]);
@@ -81,7 +83,7 @@ fn ui_browser_sell_scan_pay_struk_and_a_supervised_void() {
 
     // Three barcodes, typed as a scanner types them, each ended by Enter.
     b.find("#scan");
-    for (_, _, _, barcode) in &PRODUCTS[..3] {
+    for (_, _, _, barcode, _) in &PRODUCTS[..3] {
         b.type_into("#scan", &format!("{barcode}\n"));
     }
     b.wait_until("three lines and the total", |b| {
@@ -99,7 +101,14 @@ fn ui_browser_sell_scan_pay_struk_and_a_supervised_void() {
     b.wait_until("three sugars", |b| b.text("#total") == "Rp62.500");
     b.click("#cart tr.line[data-sku=GULA] button[aria-label=Hapus]");
     b.wait_until("the sugar gone", |b| b.text("#total") == "Rp10.000");
+    // A category chip narrows the shelf; Semua brings it all back.
+    b.click("#results .chip[data-category=Minuman]");
+    b.wait_until("the drinks", |b| {
+        b.count("#results button.tile") == 2 && b.count("button.tile[data-sku=TEH]") == 1
+    });
     b.screenshots("kasir");
+    b.click("#results .chip[data-category='']");
+    b.wait_until("the whole shelf", |b| b.count("#results button.tile") == 4);
     no_js_errors(&b, "kasir");
 
     b.click("#pay");

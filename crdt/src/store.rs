@@ -146,6 +146,30 @@ pub struct StoreProfile {
     /// approval (Pawoon and Olsera gate discounts the same way).
     #[serde(default = "discount_approval_default")]
     pub discount_approval_percent: u8,
+    /// What the store's scales print in their in-store EAN-13 labels (prefixes 20–29).
+    #[serde(default)]
+    pub scale_labels: ScaleLabels,
+}
+
+/// What the value digits of a store's scale labels are (`2X PPPPP VVVVV C`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScaleLabels {
+    /// The weight in grams: the line's quantity.
+    #[default]
+    Weight,
+    /// The price in rupiah: the quantity is the price over the product's unit price.
+    Price,
+}
+
+impl ScaleLabels {
+    /// `weight` or `price`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScaleLabels::Weight => "weight",
+            ScaleLabels::Price => "price",
+        }
+    }
 }
 
 fn wib() -> i32 {
@@ -171,6 +195,7 @@ impl StoreProfile {
             receipt_footer: Some("Terima kasih".to_owned()),
             ml_threshold: None,
             discount_approval_percent: discount_approval_default(),
+            scale_labels: ScaleLabels::default(),
         }
     }
 

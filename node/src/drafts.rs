@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::{SaleItem, SaleRequest};
 use crate::error::NodeError;
 use crate::node::Node;
+use crate::tables::ProductRow;
 use kasir_sync::now_ms;
 
 /// One line of a draft.
@@ -157,7 +158,14 @@ impl Node {
         if qty.milli() <= 0 {
             return Err(NodeError::Invalid("a quantity must be positive".into()));
         }
-        let product = self.product_row(code)?;
+        let (product, qty) = match self.product_row(code) {
+            Ok(p) => (p, qty),
+            Err(NodeError::UnknownSku(unknown)) => match self.scale_label(code)? {
+                Some(found) => found,
+                None => return Err(NodeError::UnknownSku(unknown)),
+            },
+            Err(e) => return Err(e),
+        };
         if !product.active {
             return Err(NodeError::Invalid(format!(
                 "product {} is not for sale",
@@ -181,6 +189,55 @@ impl Node {
         }
         self.save_draft(&draft)?;
         Ok(draft)
+    }
+
+    /// A label from the store's scale (EAN-13 with prefix 20–29, `2X PPPPP VVVVV C`):
+    /// its product, found by the PLU as SKU or barcode, and the quantity it weighs, or
+    /// that its printed price buys at the product's price (thousandths, rounded).
+    /// `None` when `code` is no such label or names no product; an error when it is one
+    /// but damaged (its check digit), so the cashier scans it again.
+    fn scale_label(&self, code: &str) -> Result<Option<(ProductRow, Qty)>, NodeError> {
+        use kasir_crdt::store::ScaleLabels;
+        use kasir_devices::barcode::{WeighedAmount, WeighedLayout, decode_weighed};
+        let layout = match self.profile().scale_labels {
+            ScaleLabels::Weight => WeighedLayout::default(),
+            ScaleLabels::Price => WeighedLayout::priced(),
+        };
+        let Some(label) =
+            decode_weighed(code, &layout).map_err(|e| NodeError::Invalid(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        let mut product = None;
+        for plu in [label.plu.as_str(), label.plu.trim_start_matches('0')] {
+            if let Some(p) = crate::tables::product_by_code(&self.db, plu)? {
+                product = Some(p);
+                break;
+            }
+        }
+        let Some(product) = product else {
+            return Ok(None);
+        };
+        let qty = match label.amount {
+            WeighedAmount::Qty(q) => q,
+            WeighedAmount::Price(_) if product.price <= 0 => {
+                return Err(NodeError::Invalid(format!(
+                    "{} has no price to weigh a priced label by",
+                    product.sku
+                )));
+            }
+            WeighedAmount::Price(price) => {
+                let milli = (i128::from(price) * 1000 + i128::from(product.price) / 2)
+                    / i128::from(product.price);
+                Qty(i64::try_from(milli).unwrap_or(i64::MAX))
+            }
+        };
+        if qty.milli() <= 0 {
+            return Err(NodeError::Invalid(format!(
+                "the scale label {code} weighs nothing"
+            )));
+        }
+        Ok(Some((product, qty)))
     }
 
     /// The newest draft `user_id` was ringing up and did not park, if any.

@@ -854,6 +854,20 @@ impl Node {
         tables::search_products(&self.db, query, limit)
     }
 
+    /// The categories of products for sale, by name.
+    pub fn categories(&self) -> Result<Vec<String>, NodeError> {
+        tables::categories(&self.db)
+    }
+
+    /// Up to `limit` products of `category`, by name.
+    pub fn products_in_category(
+        &self,
+        category: &str,
+        limit: usize,
+    ) -> Result<Vec<ProductRow>, NodeError> {
+        tables::products_in_category(&self.db, category, limit)
+    }
+
     /// Stock levels (all SKUs, or one).
     pub fn stock(&self, sku: Option<&str>) -> Result<Vec<StockRow>, NodeError> {
         match sku {

@@ -71,6 +71,10 @@ pub struct ProfileUpdate {
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub discount_approval_percent: Option<u8>,
+    /// What the store's scale labels carry: `weight` (grams) or `price` (rupiah).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
+    pub scale_labels: Option<String>,
 }
 
 /// The taxes a store can choose, by the code `--tax` and the settings page use.
@@ -176,6 +180,17 @@ impl ProfileUpdate {
         }
         if let Some(f) = self.footer {
             p.receipt_footer = non_empty(f);
+        }
+        if let Some(labels) = self.scale_labels {
+            p.scale_labels = match labels.trim().to_lowercase().as_str() {
+                "weight" => kasir_crdt::store::ScaleLabels::Weight,
+                "price" => kasir_crdt::store::ScaleLabels::Price,
+                other => {
+                    return Err(NodeError::Invalid(format!(
+                        "unknown scale labels {other:?}: use weight or price"
+                    )));
+                }
+            };
         }
         if let Some(pct) = self.discount_approval_percent {
             if pct > 100 {

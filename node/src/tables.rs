@@ -805,6 +805,34 @@ fn rank(tokens: &[String], rows: &mut [ProductRow]) {
 /// Search by name, SKU or barcode: an exact code first, then word prefixes, then the
 /// same with typos corrected against the catalog's words (`indomei gorng` finds
 /// "Indomie Goreng").
+/// The categories of products for sale, by name (the till app's chips).
+pub(crate) fn categories(conn: &Connection) -> Result<Vec<String>, NodeError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT category FROM products
+         WHERE active AND category IS NOT NULL AND category <> '' ORDER BY category",
+    )?;
+    Ok(stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
+}
+
+/// Products of one category, by name.
+pub(crate) fn products_in_category(
+    conn: &Connection,
+    category: &str,
+    limit: usize,
+) -> Result<Vec<ProductRow>, NodeError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {PRODUCT_COLS} FROM products p WHERE p.category = ?1 ORDER BY p.name LIMIT ?2"
+    ))?;
+    Ok(stmt
+        .query_map(
+            params![category, limit.clamp(1, 500) as i64],
+            row_to_product,
+        )?
+        .collect::<Result<_, _>>()?)
+}
+
 pub(crate) fn search_products(
     conn: &Connection,
     q: &str,

@@ -168,6 +168,10 @@ messages! {
     NothingToRefund => "Isi jumlah yang diretur", "Type the quantities to refund";
     PinsDiffer => "Kedua PIN tidak sama", "The two PINs differ";
     Settings => "Pengaturan", "Settings";
+    All => "Semua", "All";
+    ScaleLabels => "Label timbangan (kode 20–29)", "Scale labels (codes 20–29)";
+    ScaleWeight => "Berisi berat (gram)", "Carry the weight (grams)";
+    ScalePrice => "Berisi harga (rupiah)", "Carry the price (rupiah)";
     FindReceipt => "Cari nomor struk (semua hari)", "Find a receipt number (any day)";
     Found => "hasil cari", "found";
     ManagersOnly => "Hanya manajer atau pemilik yang boleh membuka pengaturan.", "Only a manager or the owner may open the settings.";

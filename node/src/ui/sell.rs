@@ -127,30 +127,86 @@ pub(super) fn quantity(lang: Lang, q: f64) -> String {
     }
 }
 
+/// What the shelf shows: a search's matches, one category, or the first products.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+pub(crate) struct Shelf {
+    /// The search typed (an unknown code or a name).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    q: String,
+    /// The category chip chosen.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    c: String,
+}
+
+impl Shelf {
+    /// The products of this shelf.
+    fn products(&self, n: &Node) -> Result<Vec<ProductRow>, NodeError> {
+        if !self.q.is_empty() {
+            n.search_products(&self.q, 30)
+        } else if !self.c.is_empty() {
+            n.products_in_category(&self.c, 60)
+        } else {
+            n.search_products("", 24)
+        }
+    }
+
+    /// The shelf rendered: category chips (when nothing is searched) and the tiles.
+    fn render(&self, n: &Node, lang: Lang, draft: &str, oob: bool) -> Result<Markup, NodeError> {
+        let products = self.products(n)?;
+        let categories = n.categories()?;
+        Ok(tiles(
+            lang,
+            draft,
+            self,
+            &categories,
+            &products,
+            &stock_of(n),
+            oob,
+        ))
+    }
+}
+
 fn tiles(
     lang: Lang,
     draft: &str,
-    query: &str,
+    shelf: &Shelf,
+    categories: &[String],
     products: &[ProductRow],
     stock: &dyn Fn(&str) -> Option<f64>,
     oob: bool,
 ) -> Markup {
     // The shelf follows stock changes from any till (`kasir:change`, see `ui::events`).
     let refresh = format!(
-        "/ui/d/{draft}/rak?q={}",
-        serde_urlencoded::to_string([("", query)])
-            .unwrap_or_default()
-            .trim_start_matches('=')
+        "/ui/d/{draft}/rak?{}",
+        serde_urlencoded::to_string(shelf).unwrap_or_default()
     );
+    let chip = |label: &str, category: &str| {
+        let url = format!(
+            "/ui/d/{draft}/rak?{}",
+            serde_urlencoded::to_string([("c", category)]).unwrap_or_default()
+        );
+        html! {
+            button.chip type="button" aria-pressed=(if shelf.c == category { "true" } else { "false" })
+                hx-get=(url) hx-target="#results" hx-swap="outerHTML" data-category=(category) { (label) }
+        }
+    };
     html! {
-        div.grid id="results" hx-swap-oob=[oob.then_some("true")]
+        div id="results" hx-swap-oob=[oob.then_some("true")]
             hx-get=(refresh) hx-trigger="kasir:change from:body" hx-swap="outerHTML" {
-            @for p in products {
-                button.tile hx-post=(format!("/ui/d/{draft}/add/{}", p.sku)) hx-target="#cart" hx-swap="outerHTML" data-sku=(p.sku) {
-                    span.name { (p.name) }
-                    span.price { (rp(p.price)) }
-                    @if let Some(s) = stock(&p.sku) {
-                        span class=(if s <= 5.0 { "stock low" } else { "stock" }) { (t(Msg::Stock, lang)) " " (quantity(lang, s)) }
+            @if shelf.q.is_empty() && !categories.is_empty() {
+                div.chips role="toolbar" {
+                    (chip(t(Msg::All, lang), ""))
+                    @for c in categories { (chip(c, c)) }
+                }
+            }
+            div.grid {
+                @for p in products {
+                    button.tile hx-post=(format!("/ui/d/{draft}/add/{}", p.sku)) hx-target="#cart" hx-swap="outerHTML" data-sku=(p.sku) {
+                        span.name { (p.name) }
+                        span.price { (rp(p.price)) }
+                        @if let Some(s) = stock(&p.sku) {
+                            span class=(if s <= 5.0 { "stock low" } else { "stock" }) { (t(Msg::Stock, lang)) " " (quantity(lang, s)) }
+                        }
                     }
                 }
             }
@@ -191,10 +247,8 @@ pub(crate) async fn sell_page(
                 None => n.new_draft(who.user_id())?,
             },
         };
-        let products = n.search_products("", 24)?;
-        let stock = stock_of(n);
         let view = cart_view(n, draft)?;
-        let grid = tiles(lang, &view.draft.draft_id, "", &products, &stock, false);
+        let grid = Shelf::default().render(n, lang, &view.draft.draft_id, false)?;
         Ok(Some((bar(n, Some(&who)), view, grid)))
     })
     .await;
@@ -249,22 +303,23 @@ pub(crate) async fn scan(
     let text = form.q.trim().to_owned();
     let answer = call(&state, move |n| {
         let (qty, code) = quantity_prefix(&text);
-        let stock = stock_of(n);
         match n.draft_add(&draft, code, qty) {
             Ok(d) => Ok((cart_view(n, d)?, None, None)),
             Err(NodeError::UnknownSku(_)) if !text.is_empty() => {
-                let mut found = n.search_products(&text, 30)?;
-                let mut query = text.clone();
+                let mut shelf = Shelf {
+                    q: text.clone(),
+                    c: String::new(),
+                };
                 let d = n.draft(&draft)?;
-                let message = found
+                let message = shelf
+                    .products(n)?
                     .is_empty()
                     .then(|| format!("{}: {text}", t(Msg::NotFound, lang)));
-                if found.is_empty() {
+                if message.is_some() {
                     // Nothing matched: the cashier gets the whole shelf back to tap on.
-                    found = n.search_products("", 24)?;
-                    query.clear();
+                    shelf.q.clear();
                 }
-                let grid = tiles(lang, &draft, &query, &found, &stock, true);
+                let grid = shelf.render(n, lang, &draft, true)?;
                 Ok((cart_view(n, d)?, Some(grid), message))
             }
             Err(e) => Err(e),
@@ -281,28 +336,17 @@ pub(crate) async fn scan(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct ShelfQuery {
-    #[serde(default)]
-    q: String,
-}
-
-/// `GET /ui/d/{draft}/rak[?q=]`: the shelf again (after another till sold, say).
+/// `GET /ui/d/{draft}/rak[?q=|?c=]`: the shelf again (another till sold, say), a
+/// search's matches, or one category's products (a chip was tapped).
 pub(crate) async fn shelf(
     State(state): State<AppState>,
     _: UiUser,
     headers: HeaderMap,
     Path(draft): Path<String>,
-    axum::extract::Query(q): axum::extract::Query<ShelfQuery>,
+    axum::extract::Query(shelf): axum::extract::Query<Shelf>,
 ) -> Response {
     let lang = lang(&headers);
-    match call(&state, move |n| {
-        let found = n.search_products(&q.q, if q.q.is_empty() { 24 } else { 30 })?;
-        let stock = stock_of(n);
-        Ok(tiles(lang, &draft, &q.q, &found, &stock, false))
-    })
-    .await
-    {
+    match call(&state, move |n| shelf.render(n, lang, &draft, false)).await {
         Ok(grid) => html_response(grid),
         Err(e) => fail(e),
     }

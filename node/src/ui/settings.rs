@@ -29,6 +29,7 @@ use crate::node::Node;
 use crate::people::{Action, Principal, UserInfo};
 use crate::print::PrinterConfig;
 use crate::profile::{ProfileUpdate, TAX_CODES, tax_code};
+use kasir_crdt::store::ScaleLabels;
 
 /// Whether `who` may open the settings at all (each write is checked again by its
 /// operation).
@@ -151,6 +152,12 @@ fn profile_card(
                 label.check { input type="checkbox" name="round_down" checked[p.cash_rounding.down]; (t(Msg::RoundDown, lang)) }
                 label { (t(Msg::ReceiptHeader, lang)) input name="header" value=[p.receipt_header.as_deref()] maxlength="120"; }
                 label { (t(Msg::ReceiptFooter, lang)) input name="footer" value=[p.receipt_footer.as_deref()] maxlength="120"; }
+                label { (t(Msg::ScaleLabels, lang))
+                    select name="scale_labels" {
+                        option value="weight" selected[p.scale_labels == ScaleLabels::Weight] { (t(Msg::ScaleWeight, lang)) }
+                        option value="price" selected[p.scale_labels == ScaleLabels::Price] { (t(Msg::ScalePrice, lang)) }
+                    }
+                }
                 label { (t(Msg::DiscountApproval, lang)) " (%)" input name="discount_approval_percent" inputmode="numeric" value=(p.discount_approval_percent); }
                 div.actions { button.primary type="submit" id="profile-save" { (t(Msg::Save, lang)) } }
                 (note(lang, "profile-result", message))
@@ -195,6 +202,8 @@ pub(crate) struct ProfileForm {
     footer: String,
     #[serde(default)]
     discount_approval_percent: String,
+    #[serde(default)]
+    scale_labels: String,
 }
 
 /// A whole number typed into a form (empty is 0).
@@ -226,6 +235,7 @@ impl ProfileForm {
                 "discount approval",
                 &self.discount_approval_percent,
             )?),
+            scale_labels: Some(self.scale_labels).filter(|s| !s.is_empty()),
             ..ProfileUpdate::default()
         })
     }
