@@ -1,6 +1,7 @@
 //! Pengaturan in a real headless Chromium against real daemons: a cashier is refused
 //! (page and API); the owner sets the tax and service charge, sets up a network printer
-//! (a TCP listener standing in for an Ethernet ESC/POS printer) and prints a test page,
+//! (a TCP listener standing in for an Ethernet ESC/POS printer), prints a test page and
+//! the Z-report there and sees the shift's close print on its own;
 //! adds a cashier, changes their PIN (a typo between the two fields is caught) and
 //! disables them; invites a second till, whose first-run page joins the store with the
 //! invite's text (what a 2D scanner types from the QR code) and then takes the owner's
@@ -66,7 +67,7 @@ fn ui_browser_settings_profile_printer_users_and_a_till_invited_by_qr() {
     assert_eq!(store["tax_rule"]["service_bp"], 500, "{store}");
 
     // A printer on the network, then its test page.
-    let (port, jobs) = tcp_printer(1);
+    let (port, jobs) = tcp_printer(3);
     b.type_into(
         "#printer-form input[name=uri]",
         &format!("tcp://127.0.0.1:{port}"),
@@ -81,6 +82,32 @@ fn ui_browser_settings_profile_printer_users_and_a_till_invited_by_qr() {
         .recv_timeout(Duration::from_secs(20))
         .expect("the test page printed");
     assert!(printed(&page, "TES CETAK") && printed(&page, "WARUNG BU SRI"));
+
+    // Reports print there too: the Z-report on request, the shift's close on its own.
+    b.goto(&format!("{base}/ui/shift"));
+    b.click("#print-z");
+    let z = jobs
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the Z-report printed");
+    assert!(printed(&z, "LAPORAN Z") && printed(&z, "Bersih"));
+    b.type_into("#opening_cash", "100000");
+    b.click("#open-shift");
+    b.find("#scan");
+    b.goto(&format!("{base}/ui/shift"));
+    b.type_into("#counted_cash", "95000");
+    b.click("#close-shift");
+    b.find("#shift-report");
+    let close = jobs
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the close printed");
+    assert!(
+        printed(&close, "LAPORAN TUTUP KASIR") && printed(&close, "-Rp5.000"),
+        "{}",
+        String::from_utf8_lossy(&close)
+    );
+    b.screenshots("tutup-kasir-cetak");
+    b.goto(&format!("{base}/ui/pengaturan"));
+    b.find("#users-card");
 
     // A new cashier; a PIN typo is caught; a new PIN; then disabled.
     b.click("#users-card details.add-user summary");

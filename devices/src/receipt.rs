@@ -382,6 +382,57 @@ pub fn test_page(store_name: &str, printer: &str, width: usize) -> Result<Receip
     })
 }
 
+/// One line of a printed report (laporan tutup kasir, laporan Z).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReportLine {
+    /// A section's title, bold, after a rule.
+    Heading(String),
+    /// A label and its value, the value right-aligned.
+    Row(String, String),
+}
+
+/// A report on receipt paper: the store's name, the title, `subtitle` (the day, the
+/// till), then its lines, and the cut.
+pub fn report(
+    store_name: &str,
+    title: &str,
+    subtitle: &str,
+    lines: &[ReportLine],
+    width: usize,
+) -> Result<Receipt, ReceiptError> {
+    if !(MIN_WIDTH..=MAX_WIDTH).contains(&width) {
+        return Err(ReceiptError::BadWidth(width));
+    }
+    let mut s = Struk {
+        width,
+        blocks: Vec::new(),
+        bold: false,
+        size: TextSize::Normal,
+    };
+    s.styled(true, TextSize::Large, |s| {
+        s.centered(&clean(store_name).to_ascii_uppercase());
+    });
+    s.styled(true, TextSize::Normal, |s| s.centered(title));
+    s.centered(subtitle);
+    s.rule();
+    for line in lines {
+        match line {
+            ReportLine::Heading(text) => {
+                s.rule();
+                s.styled(true, TextSize::Normal, |s| s.left(text));
+            }
+            ReportLine::Row(label, value) => s.pair(0, label, value),
+        }
+    }
+    s.rule();
+    s.blocks.push(Block::Cut);
+    Ok(Receipt {
+        width,
+        blocks: s.blocks,
+    })
+}
+
 /// Blocks being laid out at a fixed width, in the current style.
 struct Struk {
     width: usize,
@@ -625,7 +676,7 @@ fn percent(bp: i64) -> String {
 
 /// The struk label of a payment method: `TUNAI`, `QRIS`, `KARTU`, `TRANSFER`, or the
 /// method's name in capitals (`e_wallet` → `E WALLET`).
-fn payment_label(method: &str) -> String {
+pub fn payment_label(method: &str) -> String {
     match method.trim().to_ascii_lowercase().as_str() {
         "cash" => "TUNAI".to_owned(),
         "qris" => "QRIS".to_owned(),
@@ -665,6 +716,44 @@ mod tests {
             assert!(line.is_ascii(), "non-ASCII line: {line:?}");
         }
         expect.assert_eq(text);
+    }
+
+    #[test]
+    fn a_report_pairs_labels_and_values_under_headings() {
+        let lines = [
+            ReportLine::Row("Transaksi".into(), "12".into()),
+            ReportLine::Row("Penjualan bersih".into(), "Rp1.234.500".into()),
+            ReportLine::Heading("Per metode".into()),
+            ReportLine::Row("TUNAI".into(), "Rp1.000.000".into()),
+            ReportLine::Row("QRIS".into(), "Rp234.500".into()),
+            ReportLine::Row(
+                "Selisih kas karena uang palsu ditolak".into(),
+                "-Rp50.000".into(),
+            ),
+        ];
+        let page = report("Warung Bu Sri", "LAPORAN Z", "02/12/2026", &lines, 32).unwrap();
+        let text: String = page.text_lines().map(|l| l + "\n").collect();
+        check_text(
+            &text,
+            32,
+            expect![[r#"
+                         WARUNG BU SRI
+                           LAPORAN Z
+                           02/12/2026
+                --------------------------------
+                Transaksi                     12
+                Penjualan bersih     Rp1.234.500
+                --------------------------------
+                Per metode
+                TUNAI                Rp1.000.000
+                QRIS                   Rp234.500
+                Selisih kas karena uang palsu
+                ditolak
+                                       -Rp50.000
+                --------------------------------
+            "#]],
+        );
+        assert_eq!(page.blocks.last(), Some(&Block::Cut));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use kasir_devices::encode::{PrinterProfile, encode};
-use kasir_devices::receipt::{ReceiptOptions, layout, test_page};
+use kasir_devices::receipt::{ReceiptOptions, ReportLine, layout, report, test_page};
 use kasir_devices::transport::{self, PrinterUri, TransportOptions};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
@@ -256,6 +256,12 @@ enum JobKind {
     Drawer,
     /// A test page (Pengaturan's "Cetak tes").
     TestPage,
+    /// A report (laporan tutup kasir, laporan Z).
+    Report {
+        title: String,
+        subtitle: String,
+        lines: Vec<ReportLine>,
+    },
 }
 
 impl Job {
@@ -264,6 +270,7 @@ impl Job {
             JobKind::Receipt { sale_id, .. } => sale_id,
             JobKind::Drawer => "drawer",
             JobKind::TestPage => "test page",
+            JobKind::Report { title, .. } => title,
         }
     }
 }
@@ -346,6 +353,21 @@ impl PrintQueue {
         self.push(JobKind::TestPage)
     }
 
+    /// Queues a report (the lines of [`crate::api::ZReport::print_lines`], say) under
+    /// the store's name; returns the job id. Never waits.
+    pub fn report(
+        &self,
+        title: &str,
+        subtitle: &str,
+        lines: Vec<ReportLine>,
+    ) -> Result<u64, NodeError> {
+        self.push(JobKind::Report {
+            title: title.to_owned(),
+            subtitle: subtitle.to_owned(),
+            lines,
+        })
+    }
+
     /// How the printer has been doing.
     pub fn health(&self) -> PrinterHealth {
         self.health.lock().map(|h| h.clone()).unwrap_or_default()
@@ -417,13 +439,21 @@ async fn print_job(node: &SharedNode, settings: &PrintSettings, job: &Job) -> Re
             )
             .await;
         }
-        JobKind::TestPage => {
+        JobKind::TestPage | JobKind::Report { .. } => {
             let store = match node.lock() {
                 Ok(n) => n.profile().name.clone(),
                 Err(e) => return Err(e.to_string()),
             };
-            let page = test_page(&store, &settings.uri.to_string(), settings.profile.columns)
-                .map_err(|e| e.to_string())?;
+            let width = settings.profile.columns;
+            let page = match &job.what {
+                JobKind::Report {
+                    title,
+                    subtitle,
+                    lines,
+                } => report(&store, title, subtitle, lines, width),
+                _ => test_page(&store, &settings.uri.to_string(), width),
+            }
+            .map_err(|e| e.to_string())?;
             let bytes = encode(&page, &settings.profile).map_err(|e| e.to_string())?;
             return send(settings, job, Arc::new(bytes)).await;
         }

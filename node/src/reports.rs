@@ -8,7 +8,9 @@
 use std::collections::BTreeMap;
 
 use kasir_crdt::BusinessDate;
+use kasir_crdt::money::format_rupiah;
 use kasir_crdt::records::AuditEvent;
+use kasir_devices::receipt::ReportLine;
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
@@ -347,5 +349,50 @@ impl Node {
             |l| l.record_audit(&event).map(drop),
             |tx, place| tables::index_audit_event(tx, &event, place),
         )
+    }
+}
+
+/// `(label, rupiah)` rows of a report, by payment method (`TUNAI`, `QRIS`).
+fn method_rows(by: &BTreeMap<String, i64>) -> Vec<ReportLine> {
+    by.iter()
+        .map(|(m, a)| ReportLine::Row(kasir_devices::receipt::payment_label(m), format_rupiah(*a)))
+        .collect()
+}
+
+impl ZFigures {
+    /// The figures as printed rows.
+    fn print_lines(&self) -> Vec<ReportLine> {
+        let row = |label: &str, value: String| ReportLine::Row(label.to_owned(), value);
+        let mut out = vec![
+            row("Transaksi", self.sales.to_string()),
+            row("Penjualan kotor", format_rupiah(self.gross)),
+            row("Diskon", format_rupiah(self.discounts)),
+            row(
+                "Batal",
+                format!("{} ({})", format_rupiah(self.voids), self.void_count),
+            ),
+            row(
+                "Retur",
+                format!("{} ({})", format_rupiah(self.refunds), self.refund_count),
+            ),
+            row("Pajak", format_rupiah(self.tax)),
+            row("Pembulatan", format_rupiah(self.rounding)),
+            row("Bersih", format_rupiah(self.net)),
+            row("Kas seharusnya", format_rupiah(self.cash_expected)),
+        ];
+        out.extend(method_rows(&self.by_method));
+        out
+    }
+}
+
+impl ZReport {
+    /// The Z-report as printed: the store's figures, then each till's.
+    pub fn print_lines(&self) -> Vec<ReportLine> {
+        let mut out = self.store.print_lines();
+        for till in &self.tills {
+            out.push(ReportLine::Heading(format!("Kasir {}", till.till_code)));
+            out.extend(till.figures.print_lines());
+        }
+        out
     }
 }

@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use kasir_crdt::records::{CashMove, CashMoveKind, ShiftClose, ShiftOpen};
+use kasir_devices::receipt::ReportLine;
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -253,5 +254,33 @@ impl Node {
             |tx, place| tables::index_shift_close(tx, &close, place),
         )?;
         Ok(report)
+    }
+}
+
+impl ShiftReport {
+    /// The close of the shift as printed (laporan tutup kasir).
+    pub fn print_lines(&self) -> Vec<ReportLine> {
+        use kasir_crdt::money::format_rupiah;
+        let row = |label: &str, value: String| ReportLine::Row(label.to_owned(), value);
+        let mut out = vec![
+            row("Kasir", self.cashier.clone()),
+            row("Transaksi", self.sales.to_string()),
+            row("Modal awal", format_rupiah(self.opening_cash)),
+            row("Kas masuk", format_rupiah(self.cash_in)),
+            row("Kas keluar", format_rupiah(self.cash_out)),
+            ReportLine::Heading("Per metode".to_owned()),
+        ];
+        out.extend(
+            self.by_method
+                .iter()
+                .map(|(m, a)| row(&kasir_devices::receipt::payment_label(m), format_rupiah(*a))),
+        );
+        out.extend([
+            ReportLine::Heading("Laci".to_owned()),
+            row("Seharusnya", format_rupiah(self.expected_cash)),
+            row("Dihitung", format_rupiah(self.counted_cash)),
+            row("Selisih", format_rupiah(self.difference)),
+        ]);
+        out
     }
 }

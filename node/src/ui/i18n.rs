@@ -169,6 +169,9 @@ messages! {
     PinsDiffer => "Kedua PIN tidak sama", "The two PINs differ";
     Settings => "Pengaturan", "Settings";
     All => "Semua", "All";
+    ReportSent => "Laporan dikirim ke printer", "Report sent to the printer";
+    PrintOnPrinter => "Cetak di printer struk", "Print on the receipt printer";
+    PrintOnPaper => "Cetak ke kertas (browser)", "Print on paper (browser)";
     ScaleLabels => "Label timbangan (kode 20–29)", "Scale labels (codes 20–29)";
     ScaleWeight => "Berisi berat (gram)", "Carry the weight (grams)";
     ScalePrice => "Berisi harga (rupiah)", "Carry the price (rupiah)";

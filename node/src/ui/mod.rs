@@ -60,6 +60,7 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .add("POST", "/ui/shift/kas", post(shift::cash_move))
         .add("POST", "/ui/shift/tutup", post(shift::close_shift))
         .add("POST", "/ui/shift/hitung", post(shift::count_notes))
+        .add("POST", "/ui/shift/cetak-z", post(shift::print_z))
         .add("GET", "/ui/kasir", get(sell::sell_page))
         .add("POST", "/ui/d/{draft}/scan", post(sell::scan))
         .add("POST", "/ui/d/{draft}/add/{sku}", post(sell::add))

@@ -75,19 +75,75 @@ pub(crate) async fn shift_page(
                 }
                 div id="close-result" {}
             }
-            div.card.center {
-                h2 { (t(Msg::ZReport, lang)) " " (z.date) }
-                div.totals {
-                    div { span { (t(Msg::Sales, lang)) } span { (z.store.sales) } }
-                    div { span { (t(Msg::Voided, lang)) } span { (rp(z.store.voids)) } }
-                    div { span { (t(Msg::Tax, lang)) } span { (rp(z.store.tax)) } }
-                    @for (m, a) in &z.store.by_method { div { span { (m) } span { (rp(*a)) } } }
-                    div.grand { span { (t(Msg::Net, lang)) } span { (rp(z.store.net)) } }
-                }
-            }
         },
     };
+    let printing = state.printer().is_some();
+    let body = html! {
+        (body)
+        div.card.center.report id="z-report" {
+            h2 { (t(Msg::ZReport, lang)) " " (z.date) }
+            div.totals {
+                div { span { (t(Msg::Sales, lang)) } span { (z.store.sales) } }
+                div { span { (t(Msg::Voided, lang)) } span { (rp(z.store.voids)) } }
+                div { span { (t(Msg::Tax, lang)) } span { (rp(z.store.tax)) } }
+                @for (m, a) in &z.store.by_method { div { span { (m) } span { (rp(*a)) } } }
+                div.grand { span { (t(Msg::Net, lang)) } span { (rp(z.store.net)) } }
+            }
+            @for till in &z.tills {
+                h2 { (t(Msg::Till, lang)) " " (till.till_code) }
+                div.totals {
+                    div { span { (t(Msg::Sales, lang)) } span { (till.figures.sales) } }
+                    @for (m, a) in &till.figures.by_method { div { span { (m) } span { (rp(*a)) } } }
+                    div.grand { span { (t(Msg::Net, lang)) } span { (rp(till.figures.net)) } }
+                }
+            }
+            (print_buttons(lang, printing.then_some("/ui/shift/cetak-z")))
+        }
+    };
     html_response(page(lang, t(Msg::Shift, lang), &bar, Nav::Shift, body))
+}
+
+/// Print on the receipt printer (when there is one, through `post`) or on paper from
+/// the browser (the page's print style shows the report alone).
+fn print_buttons(lang: Lang, post: Option<&str>) -> Markup {
+    html! {
+        div.actions.no-print {
+            @if let Some(url) = post {
+                button type="button" id=(if url.ends_with("cetak-z") { "print-z" } else { "print-report" }) hx-post=(url) hx-target="next .printer-note" hx-swap="innerHTML" {
+                    (t(Msg::PrintOnPrinter, lang))
+                }
+            }
+            button type="button" data-print="" { (t(Msg::PrintOnPaper, lang)) }
+        }
+        p.printer-note.no-print {}
+    }
+}
+
+/// `POST /ui/shift/cetak-z`: today's Z-report on the receipt printer.
+pub(crate) async fn print_z(
+    State(state): State<AppState>,
+    _: UiUser,
+    headers: HeaderMap,
+) -> Response {
+    let lang = lang(&headers);
+    let Some(queue) = state.printer() else {
+        return html_response(html! { span.error { (t(Msg::NoPrinter, lang)) } });
+    };
+    match call(&state, |n| n.z_report(None)).await {
+        Ok(z) => html_response(queued(
+            lang,
+            queue.report("LAPORAN Z", &z.date, z.print_lines()),
+        )),
+        Err(e) => fail(e),
+    }
+}
+
+/// What the printer said to a report job.
+fn queued(lang: Lang, job: Result<u64, crate::NodeError>) -> Markup {
+    match job {
+        Ok(_) => html! { "✓ " (t(Msg::ReportSent, lang)) },
+        Err(e) => html! { span.error { (problem(lang, &e)) } },
+    }
 }
 
 /// Rupiah notes and coins in circulation, largest first (Bank Indonesia).
@@ -209,9 +265,21 @@ pub(crate) async fn close_shift(
         )
     })
     .await;
+    // The close's report prints on its own when the till has a printer.
+    let printed = match (&closed, state.printer()) {
+        (Ok(r), Some(q)) => {
+            let subtitle = format!("{} · {}", r.till_code, r.cashier);
+            Some(queued(
+                lang,
+                q.report("LAPORAN TUTUP KASIR", &subtitle, r.print_lines()),
+            ))
+        }
+        _ => None,
+    };
     html_response(match closed {
         Ok(r) => html! {
-            div.totals id="shift-report" {
+            @if let Some(p) = printed { p.toast id="report-printed" { (p) } }
+            div.totals.report id="shift-report" {
                 div { span { (t(Msg::OpeningCash, lang)) } span { (rp(r.opening_cash)) } }
                 div { span { (t(Msg::CashIn, lang)) } span { (rp(r.cash_in)) } }
                 div { span { (t(Msg::CashOut, lang)) } span { (rp(r.cash_out)) } }
@@ -220,6 +288,7 @@ pub(crate) async fn close_shift(
                 div { span { (t(Msg::Counted, lang)) } span { (rp(r.counted_cash)) } }
                 div.grand { span { (t(Msg::Difference, lang)) } span { (rp(r.difference)) } }
             }
+            (print_buttons(lang, None))
         },
         Err(e) => html! { p.error { (problem(lang, &e)) } },
     })

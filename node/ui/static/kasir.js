@@ -4,6 +4,7 @@
 //   or another field is in use, and is emptied as soon as its text is sent, so the next
 //   scan starts clean and never lands in a quantity field.
 // - Keys: F2 search/scan, F12 pay, Esc back to the cart, Enter on the struk: next sale.
+// - A [data-print] button prints the page on paper.
 (function () {
   "use strict";
   window.__kasirErrors = [];
@@ -46,6 +47,10 @@
     var k = key.getAttribute("data-pin-key");
     if (k === "del") pin.value = pin.value.slice(0, -1);
     else if (pin.value.length < 12) pin.value += k;
+  });
+  // Reports print on paper from the browser (the print style shows the report alone).
+  document.addEventListener("click", function (e) {
+    if (e.target.closest("[data-print]")) window.print();
   });
   // Live state: one event stream per page; a burst of changes is one refresh.
   document.addEventListener("DOMContentLoaded", function () {
