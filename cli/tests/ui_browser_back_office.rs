@@ -2,7 +2,8 @@
 //! found in Riwayat by part of its receipt number; a refund from its struk needs a
 //! supervisor's PIN; Stok lists low and oversold first, takes goods received and a
 //! stocktake (that one a supervisor's); a cashier cannot change a price, the owner can
-//! (audited); Tutup Kasir counts the drawer note by note, the sum made by the server.
+//! (audited) and imports a product file with its refused rows listed; Tutup Kasir counts
+//! the drawer note by note, the sum made by the server.
 
 use std::path::PathBuf;
 
@@ -190,5 +191,29 @@ fn ui_browser_back_office_refund_stock_prices_and_the_drawer_count() {
             .any(|e| e["action"] == "price_change" && e["user"] == "Bu Sri"),
         "{audit}"
     );
+
+    // A product list from the supplier, as Excel exports it (semicolons): two rows go
+    // in, the one with a broken price is listed with its row number.
+    let dir = tempfile::tempdir().expect("tmp");
+    let csv = dir.path().join("produk.csv");
+    std::fs::write(
+        &csv,
+        "Kode;Nama Barang;Harga Jual;Stok\nKOPI;Kopi Kapal Api;Rp1.500;40\nSUSU;Susu Bendera;abc;5\nROTI;Roti Tawar;12.000;8\n",
+    )
+    .expect("csv");
+    b.click("#import-card summary");
+    b.type_into("#import-file", csv.to_str().expect("utf-8 path"));
+    b.click("#import-submit");
+    b.find("#import-done");
+    assert!(b.text("#import-done").contains('2'), "{}", b.text("#import-done"));
+    assert!(
+        b.text("#import-errors").contains('3'),
+        "{}",
+        b.text("#import-errors")
+    );
+    b.screenshots("impor");
+    let (_, roti) = till.get("/v1/products?q=ROTI");
+    assert_eq!(roti["products"][0]["price"], 12_000, "{roti}");
+    assert_eq!(stock_of(&till, "KOPI"), 40.0);
     assert_eq!(b.js_errors(), Vec::<String>::new());
 }

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use calamine::{Data, Reader, open_workbook_auto};
+use calamine::{Data, Reader, open_workbook_auto_from_rs};
 use kasir_crdt::Qty;
 use serde::Serialize;
 
@@ -167,21 +167,26 @@ fn from_table(
 /// Reads a CSV (comma or semicolon separated, as Indonesian Excel exports it) or an
 /// XLSX/XLS/ODS file (first sheet).
 pub fn read_file(path: &Path) -> Result<ParsedRows, NodeError> {
-    let ext = path
+    let bytes =
+        std::fs::read(path).map_err(NodeError::io(format!("reading {}", path.display())))?;
+    read_bytes(&path.display().to_string(), &bytes)
+}
+
+/// [`read_file`] of a file's bytes (an upload): `name`'s extension says which kind.
+pub fn read_bytes(name: &str, bytes: &[u8]) -> Result<ParsedRows, NodeError> {
+    let ext = Path::new(name)
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_lowercase();
     match ext.as_str() {
-        "xlsx" | "xlsm" | "xls" | "ods" => read_sheet(path),
-        _ => read_csv(path),
+        "xlsx" | "xlsm" | "xls" | "ods" => read_sheet(name, bytes),
+        _ => read_csv(name, bytes),
     }
 }
 
-fn read_csv(path: &Path) -> Result<ParsedRows, NodeError> {
-    let bytes =
-        std::fs::read(path).map_err(NodeError::io(format!("reading {}", path.display())))?;
-    let text = String::from_utf8_lossy(&bytes);
+fn read_csv(name: &str, bytes: &[u8]) -> Result<ParsedRows, NodeError> {
+    let text = String::from_utf8_lossy(bytes);
     let text = text.trim_start_matches('\u{feff}');
     let first_line = text.lines().next().unwrap_or("");
     let delimiter = if first_line.matches(';').count() > first_line.matches(',').count() {
@@ -197,8 +202,8 @@ fn read_csv(path: &Path) -> Result<ParsedRows, NodeError> {
     let mut records = reader.records();
     let header: Vec<String> = match records.next() {
         Some(Ok(h)) => h.iter().map(str::to_owned).collect(),
-        Some(Err(e)) => return Err(NodeError::Invalid(format!("{}: {e}", path.display()))),
-        None => return Err(NodeError::Invalid(format!("{} is empty", path.display()))),
+        Some(Err(e)) => return Err(NodeError::Invalid(format!("{name}: {e}"))),
+        None => return Err(NodeError::Invalid(format!("{name} is empty"))),
     };
     // Row numbers are the file's line numbers, as a spreadsheet shows them: the csv
     // reader skips blank lines, so counting records would misnumber every row after one.
@@ -236,22 +241,18 @@ fn read_csv(path: &Path) -> Result<ParsedRows, NodeError> {
     from_table(header, rows.into_iter())
 }
 
-fn read_sheet(path: &Path) -> Result<ParsedRows, NodeError> {
-    let mut wb = open_workbook_auto(path).map_err(|e| {
-        NodeError::Invalid(format!(
-            "{} is not a readable spreadsheet: {e}",
-            path.display()
-        ))
-    })?;
+fn read_sheet(name: &str, bytes: &[u8]) -> Result<ParsedRows, NodeError> {
+    let mut wb = open_workbook_auto_from_rs(std::io::Cursor::new(bytes))
+        .map_err(|e| NodeError::Invalid(format!("{name} is not a readable spreadsheet: {e}")))?;
     let range = wb
         .worksheet_range_at(0)
-        .ok_or_else(|| NodeError::Invalid(format!("{} has no sheets", path.display())))?
-        .map_err(|e| NodeError::Invalid(format!("{}: {e}", path.display())))?;
+        .ok_or_else(|| NodeError::Invalid(format!("{name} has no sheets")))?
+        .map_err(|e| NodeError::Invalid(format!("{name}: {e}")))?;
     let first_row = range.start().map(|(r, _)| r as usize).unwrap_or(0);
     let mut rows = range.rows().enumerate();
     let header: Vec<String> = match rows.next() {
         Some((_, cells)) => cells.iter().map(cell_text).collect(),
-        None => return Err(NodeError::Invalid(format!("{} is empty", path.display()))),
+        None => return Err(NodeError::Invalid(format!("{name} is empty"))),
     };
     let data: Vec<(usize, Vec<String>)> = rows
         .map(|(i, cells)| (first_row + i + 1, cells.iter().map(cell_text).collect()))

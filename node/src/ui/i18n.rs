@@ -169,6 +169,13 @@ messages! {
     PinsDiffer => "Kedua PIN tidak sama", "The two PINs differ";
     Settings => "Pengaturan", "Settings";
     All => "Semua", "All";
+    ImportProducts => "Impor produk (CSV / Excel)", "Import products (CSV / Excel)";
+    ImportHint => "Baris pertama berisi judul kolom: sku (atau kode), nama, harga; boleh juga barcode, modal, kategori, satuan, stok. Produk dengan SKU yang sudah ada diperbarui.", "The first row names the columns: sku (or kode), nama, harga; also barcode, modal, kategori, satuan, stok. Products whose SKU exists are updated.";
+    Import => "Impor", "Import";
+    ChooseFile => "Pilih berkas CSV atau Excel", "Choose a CSV or Excel file";
+    ProductsImported => "produk diimpor", "products imported";
+    RowsRefused => "baris ditolak:", "rows refused:";
+    Row => "Baris", "Row";
     ReportSent => "Laporan dikirim ke printer", "Report sent to the printer";
     PrintOnPrinter => "Cetak di printer struk", "Print on the receipt printer";
     PrintOnPaper => "Cetak ke kertas (browser)", "Print on paper (browser)";

@@ -90,6 +90,13 @@ pub(crate) fn routes(r: Routes) -> Routes {
         .add("GET", "/ui/stok/daftar", get(stock::stock_list))
         .add("POST", "/ui/stok/gerak", post(stock::record_move))
         .add("POST", "/ui/produk", post(stock::save_product))
+        .add(
+            "POST",
+            "/ui/produk/impor",
+            post(stock::import_products).layer(axum::extract::DefaultBodyLimit::max(
+                stock::MAX_IMPORT_BYTES,
+            )),
+        )
         .add("GET", "/ui/pengaturan", get(settings::settings_page))
         .add("POST", "/ui/pengaturan/toko", post(settings::save_profile))
         .add(

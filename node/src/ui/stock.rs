@@ -140,6 +140,7 @@ pub(crate) async fn stock_page(
                 p id="stock-message" {}
                 (stock_table(lang, &levels, None))
                 (product_form(lang))
+                (import_form(lang))
             };
             html_response(page(lang, t(Msg::StockTitle, lang), &bar, Nav::Stock, body))
         }
@@ -261,5 +262,84 @@ pub(crate) async fn save_product(
     html_response(match saved {
         Ok(p) => html! { span id="product-saved" { "✓ " (p.sku) } },
         Err(e) => html! { span.error { (problem(lang, &e)) } },
+    })
+}
+
+/// The largest product file the till takes (a minimarket's 20,000 products as XLSX are
+/// about 2 MB).
+pub(crate) const MAX_IMPORT_BYTES: usize = 20 * 1024 * 1024;
+
+fn import_form(lang: Lang) -> Markup {
+    html! {
+        div.card id="import-card" {
+            details {
+                summary.btn { (t(Msg::ImportProducts, lang)) }
+                p.hint { (t(Msg::ImportHint, lang)) }
+                form id="import-form" hx-post="/ui/produk/impor" hx-encoding="multipart/form-data" hx-target="#import-result" hx-disabled-elt="find button" {
+                    input id="import-file" type="file" name="file" accept=".csv,.xlsx,.xls,.ods,text/csv" required;
+                    div.actions { button.primary type="submit" id="import-submit" { (t(Msg::Import, lang)) } }
+                }
+                div id="import-result" {}
+            }
+        }
+    }
+}
+
+/// `POST /ui/produk/impor` (multipart, one `file`): the products of a CSV or XLSX file
+/// through the importer `kasir product import` uses, the rows it refused listed with
+/// their numbers (managers and owners).
+pub(crate) async fn import_products(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Response {
+    let lang = lang(&headers);
+    let mut upload = None;
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) if field.name() == Some("file") => {
+                let name = field.file_name().unwrap_or("produk.csv").to_owned();
+                match field.bytes().await {
+                    Ok(bytes) => upload = Some((name, bytes)),
+                    Err(e) => return html_response(html! { p.error { (e.body_text()) } }),
+                }
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => return html_response(html! { p.error { (e.body_text()) } }),
+        }
+    }
+    let Some((name, bytes)) = upload else {
+        return html_response(html! { p.error { (t(Msg::ChooseFile, lang)) } });
+    };
+    let done = call(&state, move |n| {
+        let report = (|| {
+            n.authorize(&who, crate::people::Action::EditCatalog, None)?;
+            let rows = crate::import::read_bytes(&name, &bytes)?;
+            let report = crate::import::import(n, rows, |_, _| {})?;
+            let detail = format!(
+                "{name}: {} imported, {} refused",
+                report.imported,
+                report.failed.len()
+            );
+            n.record_audit_detail("product_import", who.user_name(), None, None, Some(&detail))?;
+            Ok(report)
+        })();
+        Ok(report)
+    })
+    .await;
+    html_response(match done {
+        Ok(Ok(r)) => html! {
+            p.toast id="import-done" { "✓ " (r.imported) " " (t(Msg::ProductsImported, lang)) }
+            @if !r.failed.is_empty() {
+                p.error { (r.failed.len()) " " (t(Msg::RowsRefused, lang)) }
+                table.list id="import-errors" {
+                    tr { th { (t(Msg::Row, lang)) } th { (t(Msg::Reason, lang)) } }
+                    @for f in &r.failed { tr { td { (f.row) } td { (f.error) } } }
+                }
+            }
+        },
+        Ok(Err(e)) | Err(e) => html! { p.error { (problem(lang, &e)) } },
     })
 }
