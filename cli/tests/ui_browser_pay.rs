@@ -89,6 +89,7 @@ fn ui_browser_pay_split_with_reference_struk_printed_reprint_approved_printer_of
     });
 
     // Rp10.000 in cash covers the rest: Rp3.000 change, the struk in place.
+    let pay_path = b.path();
     b.click("button[data-amount='10000']");
     b.find("#receipt-change");
     assert_eq!(b.text("#receipt-total"), "Rp12.000");
@@ -109,7 +110,22 @@ fn ui_browser_pay_split_with_reference_struk_printed_reprint_approved_printer_of
     b.screenshots("struk-split");
     assert_eq!(b.js_errors(), Vec::<String>::new());
 
+    // A second tap on Bayar (replayed as the button sends it) finds the sale: the same
+    // struk, no second sale, and no second original in the print queue (the next job
+    // to reach the printer below must be the approved copy).
+    let again = b.execute(&format!(
+        "var x = new XMLHttpRequest(); x.open('POST', '{pay_path}', false); \
+         x.setRequestHeader('HX-Request', 'true'); \
+         x.setRequestHeader('Content-Type', 'application/x-www-form-urlencoded'); \
+         x.send('method=cash&amount=10000&reference='); return x.responseText;"
+    ));
+    assert!(
+        again.as_str().is_some_and(|t| t.contains("receipt-change")),
+        "{again}"
+    );
+
     let (_, sales) = till.get("/v1/sales");
+    assert_eq!(sales["sales"].as_array().map(Vec::len), Some(1), "{sales}");
     let sale_id = sales["sales"][0]["sale_id"]
         .as_str()
         .expect("id")
