@@ -205,7 +205,11 @@ fn ui_browser_back_office_refund_stock_prices_and_the_drawer_count() {
     b.type_into("#import-file", csv.to_str().expect("utf-8 path"));
     b.click("#import-submit");
     b.find("#import-done");
-    assert!(b.text("#import-done").contains('2'), "{}", b.text("#import-done"));
+    assert!(
+        b.text("#import-done").contains('2'),
+        "{}",
+        b.text("#import-done")
+    );
     assert!(
         b.text("#import-errors").contains('3'),
         "{}",

@@ -780,6 +780,15 @@ impl Operation for VoidSale {
     }
 }
 
+/// Whether the caller may invite, cancel invites or revoke: this till must be one whose
+/// peers accept roster changes (an owner or manager device), and the person a manager
+/// or the owner.
+fn may_manage_devices(node: &mut Node, ctx: &OpContext) -> Result<(), NodeError> {
+    node.require_admin("manage the store's devices")?;
+    node.authorize(ctx.principal()?, Action::ManageDevices, None)
+        .map(drop)
+}
+
 /// `POST /v1/invites`.
 #[derive(Debug)]
 pub struct Invite;
@@ -796,7 +805,7 @@ impl Operation for Invite {
         ctx: &OpContext,
         req: InviteRequest,
     ) -> Result<InviteOutcome, NodeError> {
-        node.authorize(ctx.principal()?, Action::ManageDevices, None)?;
+        may_manage_devices(node, ctx)?;
         let role = kasir_sync::membership::parse_role(req.role.as_deref())?;
         Ok(InviteOutcome {
             ticket: node.invite_ticket(role, req.till_code, ctx.sync_addrs.clone())?,
@@ -817,7 +826,7 @@ impl Operation for CancelInvite {
     const VALUE_FIELDS: &'static [&'static str] = &["ticket"];
 
     fn run(node: &mut Node, ctx: &OpContext, req: CancelInviteRequest) -> Result<Done, NodeError> {
-        node.authorize(ctx.principal()?, Action::ManageDevices, None)?;
+        may_manage_devices(node, ctx)?;
         let ticket = kasir_sync::membership::Ticket::decode(req.ticket.trim())
             .map_err(|e| NodeError::Invalid(e.to_string()))?;
         node.cancel_invite(&ticket)?;
@@ -840,7 +849,7 @@ impl Operation for Revoke {
     const PATH: &'static str = "/v1/devices/{endpoint_id}/revoke";
 
     fn run(node: &mut Node, ctx: &OpContext, req: RevokeRequest) -> Result<Done, NodeError> {
-        node.authorize(ctx.principal()?, Action::ManageDevices, None)?;
+        may_manage_devices(node, ctx)?;
         let device = req
             .endpoint_id
             .parse()
