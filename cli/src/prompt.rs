@@ -11,12 +11,17 @@ use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
 fn read_hidden(prompt: &str) -> Result<String> {
     let stdin = std::io::stdin();
     let mut err = std::io::stderr();
-    write!(err, "{prompt}")?;
-    err.flush()?;
+    // Echo goes off before the prompt shows: a PIN typed (or pasted) the moment the
+    // prompt appears is never echoed.
     let saved = tcgetattr(&stdin).context("reading the terminal's settings")?;
     let mut quiet = saved.clone();
     quiet.local_modes.remove(LocalModes::ECHO);
     tcsetattr(&stdin, OptionalActions::Now, &quiet).context("turning echo off")?;
+    let shown = write!(err, "{prompt}").and_then(|()| err.flush());
+    if let Err(e) = shown {
+        let _ = tcsetattr(&stdin, OptionalActions::Now, &saved);
+        return Err(e.into());
+    }
     let mut line = String::new();
     let read = stdin.lock().read_line(&mut line);
     tcsetattr(&stdin, OptionalActions::Now, &saved).context("turning echo back on")?;

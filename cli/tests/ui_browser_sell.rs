@@ -179,6 +179,24 @@ fn ui_browser_sell_a_parked_bill_survives_kill_9_and_sells_once() {
     b.type_into("#scan", "3xKOPI\n");
     b.wait_until("the cart", |b| b.text("#total") == "Rp8.000");
 
+    // A scan while the cashier is in a line's discount field is a scan, not a discount
+    // (Odoo's bug #31185): the tea is added, the discount field is as it was.
+    b.click("#cart tr.edit details summary");
+    b.type_into("#cart tr.edit input[name=discount]", "8886008101053\n");
+    b.wait_until("the tea added", |b| {
+        b.count("#cart tr.line[data-sku=TEH]") == 1 && b.text("#total") == "Rp13.000"
+    });
+    b.click("#cart tr.line[data-sku=TEH] button[aria-label=Hapus]");
+    b.wait_until("the tea gone", |b| b.text("#total") == "Rp8.000");
+    let discounts = b.execute(
+        "return Array.from(document.querySelectorAll('#cart input[name=discount]')).map(i => i.value).join(',')",
+    );
+    assert_eq!(
+        discounts,
+        serde_json::Value::from("0,0"),
+        "no discount typed"
+    );
+
     // Rp1.000 off the noodles is 28%: above the cashier's 10%, so Sari approves it.
     let discount = "#cart tr.edit input[name=discount]";
     b.click("#cart tr.edit details summary");

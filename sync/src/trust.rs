@@ -589,7 +589,7 @@ fn check_catalog(
         return Ok(Ok(()));
     }
     // Replay the merge change by change: what a till wrote must touch the gallery only.
-    let mut step = before.fork_for_check();
+    let mut step = before.fork_applied().map_err(malformed)?;
     for change in added {
         let prev = step.heads();
         step.apply_change_of(after, &change.hash)
@@ -619,7 +619,7 @@ fn check_store(
     added: &[IncomingChange],
     writers: &[Writer],
 ) -> Checked<()> {
-    let mut step = before.fork_for_check();
+    let mut step = before.fork_applied().map_err(malformed)?;
     let mut prev = StoreView::of(&step).snapshot().map_err(malformed)?;
     for (change, writer) in added.iter().zip(writers) {
         step.apply_change_of(after, &change.hash)

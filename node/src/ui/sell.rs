@@ -258,10 +258,14 @@ pub(crate) async fn sell_page(
         Err(e) => return fail(e),
     };
     let d = view.draft.draft_id.clone();
+    // What tells a scanner from a person, for kasir.js (the same thresholds as the
+    // devices crate's detector).
+    let wedge = kasir_devices::barcode::WedgeConfig::default();
     let body = html! {
         div.sell {
             section {
-                form id="scan-form" hx-post=(format!("/ui/d/{d}/scan")) hx-target="#cart" hx-swap="outerHTML" hx-sync="this:queue all" {
+                form id="scan-form" hx-post=(format!("/ui/d/{d}/scan")) hx-target="#cart" hx-swap="outerHTML" hx-sync="this:queue all"
+                    data-wedge-min=(wedge.min_len) data-wedge-gap=(wedge.max_gap_ms) {
                     input id="scan" name="q" inputmode="none" autocomplete="off" autofocus placeholder=(t(Msg::ScanOrSearch, lang));
                 }
                 p.error id="scan-error" {}

@@ -2,7 +2,8 @@
 // - JavaScript errors are collected in window.__kasirErrors (the browser tests read it).
 // - The scan field keeps focus (a keyboard-wedge scanner types into it) unless a dialog
 //   or another field is in use, and is emptied as soon as its text is sent, so the next
-//   scan starts clean and never lands in a quantity field.
+//   scan starts clean and never lands in a quantity field; a scan typed into another
+//   field is taken out of it and sent as a scan.
 // - Keys: F2 search/scan, F12 pay, Esc back to the cart, Enter on the struk: next sale.
 // - A [data-print] button prints the page on paper.
 (function () {
@@ -38,6 +39,50 @@
     var s = scanField();
     if (s && e.detail.elt && e.detail.elt.id === "scan-form") s.value = "";
   });
+  // A scan that lands in another field (the cashier was in a line's discount when the
+  // customer handed over the next item) is taken back out of it and sent as a scan:
+  // a port of kasir_devices::barcode::WedgeDetector, its thresholds from the server
+  // (data-wedge-min characters, each at most data-wedge-gap ms apart, then Enter).
+  var burst = null;
+  document.addEventListener(
+    "keydown",
+    function (e) {
+      var form = document.getElementById("scan-form");
+      var t = e.target;
+      if (!form || !t || t.tagName !== "INPUT" || t.id === "scan" || t.type === "password") {
+        burst = null;
+        return;
+      }
+      var min = Number(form.getAttribute("data-wedge-min")) || 6;
+      var gap = Number(form.getAttribute("data-wedge-gap")) || 30;
+      var now = e.timeStamp;
+      if (e.key === "Enter") {
+        var scanned = burst && burst.el === t && burst.text.length >= min && now - burst.last <= gap;
+        if (scanned) {
+          e.preventDefault();
+          e.stopPropagation();
+          t.value = burst.before;
+          t.blur();
+          var s = scanField();
+          s.value = burst.text;
+          s.focus();
+          htmx.trigger(form, "submit");
+        }
+        burst = null;
+        return;
+      }
+      if (e.key.length !== 1 || e.ctrlKey || e.altKey || e.metaKey) {
+        burst = null;
+        return;
+      }
+      if (!burst || burst.el !== t || now - burst.last > gap) {
+        burst = { el: t, text: "", before: t.value, last: now };
+      }
+      burst.text += e.key;
+      burst.last = now;
+    },
+    true
+  );
   // The PIN pad types into the PIN field.
   document.addEventListener("click", function (e) {
     var key = e.target.closest("[data-pin-key]");
