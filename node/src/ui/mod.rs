@@ -333,6 +333,10 @@ pub(crate) fn page(lang: Lang, title: &str, bar: &Bar, nav: Nav, body: Markup) -
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                // No copy of the page in localStorage before each pushed URL (the struk
+                // after Bayar): on a cheap tablet that copy cost more than the swap. Back
+                // then loads the page from the till, which is on the LAN.
+                meta name="htmx-config" content=r#"{"historyCacheSize":0,"refreshOnHistoryMiss":true}"#;
                 title { (title) " · Kasir" }
                 link rel="stylesheet" href="/ui/static/kasir.css";
                 script src="/ui/static/kasir.js" {}
