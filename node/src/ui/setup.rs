@@ -252,10 +252,13 @@ async fn join(State(setup): State<Setup>, headers: HeaderMap, Form(f): Form<Join
     };
     let till_code = Some(f.till_code.trim().to_owned()).filter(|c| !c.is_empty());
     let dir = setup.0.dir.clone();
-    if let Err(e) = crate::lan::join_store(&dir, &ticket, till_code, crate::lan::FIRST_SYNC).await {
-        return refused(e.to_string());
-    }
+    let joined = crate::lan::join_store(&dir, &ticket, till_code, crate::lan::FIRST_SYNC).await;
+    // Admitted but the first sync cut short (the Wi-Fi dropped): the store is here and
+    // the till syncs on once it runs; the invite is used, so asking again would fail.
     match tokio::task::spawn_blocking(move || Node::open(&dir)).await {
+        Ok(Err(_)) if joined.is_err() => {
+            refused(joined.err().map(|e| e.to_string()).unwrap_or_default())
+        }
         Ok(Ok(node)) => {
             setup.finish(node);
             let mut r = go(&headers, "/ui/masuk");
