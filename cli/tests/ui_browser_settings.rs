@@ -66,8 +66,21 @@ fn ui_browser_settings_profile_printer_users_and_a_till_invited_by_qr() {
     assert_eq!(store["tax_rule"]["inclusive"], false, "{store}");
     assert_eq!(store["tax_rule"]["service_bp"], 500, "{store}");
 
+    // A page may not point the printer at a file (receipt bytes over the database).
+    let target = till.path().join("bukan-printer.txt");
+    b.type_into(
+        "#printer-form input[name=uri]",
+        &format!("file://{}", target.display()),
+    );
+    b.click("#printer-save");
+    b.wait_until("the file refused", |b| {
+        b.text("#printer-result").contains("not a printer device")
+    });
+    assert!(!till.path().join("printer.json").exists() && !target.exists());
+
     // A printer on the network, then its test page.
     let (port, jobs) = tcp_printer(3);
+    b.execute("document.querySelector('#printer-form input[name=uri]').value = ''; return 1");
     b.type_into(
         "#printer-form input[name=uri]",
         &format!("tcp://127.0.0.1:{port}"),

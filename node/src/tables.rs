@@ -816,14 +816,15 @@ pub(crate) fn categories(conn: &Connection) -> Result<Vec<String>, NodeError> {
         .collect::<Result<_, _>>()?)
 }
 
-/// Products of one category, by name.
+/// Products for sale of one category, by name.
 pub(crate) fn products_in_category(
     conn: &Connection,
     category: &str,
     limit: usize,
 ) -> Result<Vec<ProductRow>, NodeError> {
     let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {PRODUCT_COLS} FROM products p WHERE p.category = ?1 ORDER BY p.name LIMIT ?2"
+        "SELECT {PRODUCT_COLS} FROM products p WHERE p.category = ?1 AND p.active
+         ORDER BY p.name LIMIT ?2"
     ))?;
     Ok(stmt
         .query_map(

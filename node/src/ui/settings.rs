@@ -142,8 +142,8 @@ fn profile_card(
                 label { (t(Msg::ServiceCharge, lang)) " (%)" input name="service_percent" inputmode="numeric" value=(p.tax_rule.service_bp / 100); }
                 label { (t(Msg::CashRoundingTo, lang))
                     select name="cash_rounding" {
-                        @for unit in [0_i64, 100, 500, 1_000] {
-                            option value=(unit) selected[p.cash_rounding.unit.max(0) == unit || (unit == 0 && p.cash_rounding.unit <= 1)] {
+                        @for unit in rounding_units(p.cash_rounding.unit) {
+                            option value=(unit) selected[unit == p.cash_rounding.unit || (unit == 0 && p.cash_rounding.unit <= 1)] {
                                 @if unit == 0 { (t(Msg::NoRounding, lang)) } @else { (super::rp(unit)) }
                             }
                         }
@@ -164,6 +164,17 @@ fn profile_card(
             }
         }
     }
+}
+
+/// The rounding units offered: none, Rp100, Rp500, Rp1.000, and the store's own unit
+/// when it is another (set with `kasir store set`), so saving the page keeps it.
+fn rounding_units(current: i64) -> Vec<i64> {
+    let mut units = vec![0, 100, 500, 1_000];
+    if current > 1 && !units.contains(&current) {
+        units.push(current);
+        units.sort_unstable();
+    }
+    units
 }
 
 fn tax_label(lang: Lang, code: &str) -> &'static str {
@@ -339,6 +350,7 @@ pub(crate) async fn save_printer(
                 )?;
                 return Ok(None);
             }
+            printer_reachable_from_the_web(uri)?;
             // Keep what the form does not show (QR payload, retries) from the file.
             let mut config = PrinterConfig::read(&dir).ok().flatten().unwrap_or_default();
             config.uri = uri.to_owned();
@@ -362,6 +374,29 @@ pub(crate) async fn save_printer(
         }
         Err(e) => fail(e),
     }
+}
+
+/// Refuses a printer address a page may not set: a `file://` printer must be a device
+/// under `/dev` (`/dev/usb/lp0`), never a file — else a manager's PIN could have the
+/// till overwrite its own database or a login script with receipt bytes. Any path stays
+/// possible in `printer.json`, for whoever has the machine itself.
+fn printer_reachable_from_the_web(uri: &str) -> Result<(), NodeError> {
+    use std::os::unix::fs::FileTypeExt;
+    let parsed: kasir_devices::transport::PrinterUri = uri.parse().map_err(NodeError::from)?;
+    if let kasir_devices::transport::PrinterUri::File { path } = &parsed {
+        let device = path.starts_with("/dev/")
+            && !path
+                .components()
+                .any(|c| c == std::path::Component::ParentDir)
+            && std::fs::metadata(path).is_ok_and(|m| m.file_type().is_char_device());
+        if !device {
+            return Err(NodeError::Invalid(format!(
+                "{} is not a printer device under /dev (set other paths in printer.json)",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `POST /ui/pengaturan/printer/tes`: a test page through the queue; the printer's

@@ -295,6 +295,11 @@ pub(crate) async fn import_products(
     mut form: axum::extract::Multipart,
 ) -> Response {
     let lang = lang(&headers);
+    // Refused before the upload is read (a cashier's 20 MB never reaches the parser).
+    if who.role() < crate::people::required_role(crate::people::Action::EditCatalog) {
+        let e = NodeError::Forbidden("only a manager or owner may import products".into());
+        return html_response(html! { p.error { (problem(lang, &e)) } });
+    }
     let mut upload = None;
     loop {
         match form.next_field().await {
@@ -313,10 +318,18 @@ pub(crate) async fn import_products(
     let Some((name, bytes)) = upload else {
         return html_response(html! { p.error { (t(Msg::ChooseFile, lang)) } });
     };
+    // Parsed off the node's lock: a big spreadsheet never holds up a sale.
+    let label = name.clone();
+    let rows = match tokio::task::spawn_blocking(move || crate::import::read_bytes(&label, &bytes))
+        .await
+    {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => return html_response(html! { p.error { (problem(lang, &e)) } }),
+        Err(_) => return fail(NodeError::Poisoned),
+    };
     let done = call(&state, move |n| {
         let report = (|| {
             n.authorize(&who, crate::people::Action::EditCatalog, None)?;
-            let rows = crate::import::read_bytes(&name, &bytes)?;
             let report = crate::import::import(n, rows, |_, _| {})?;
             let detail = format!(
                 "{name}: {} imported, {} refused",

@@ -56,7 +56,7 @@
       var min = Number(form.getAttribute("data-wedge-min")) || 6;
       var gap = Number(form.getAttribute("data-wedge-gap")) || 30;
       var now = e.timeStamp;
-      if (e.key === "Enter") {
+      if (e.key === "Enter" && !e.repeat) {
         var scanned = burst && burst.el === t && burst.text.length >= min && now - burst.last <= gap;
         if (scanned) {
           e.preventDefault();
@@ -71,7 +71,9 @@
         burst = null;
         return;
       }
-      if (e.key.length !== 1 || e.ctrlKey || e.altKey || e.metaKey) {
+      // Scanners press Shift for capitals: a modifier alone is not a keystroke.
+      if (e.key === "Shift" || e.key === "CapsLock" || e.key === "NumLock") return;
+      if (e.repeat || e.key.length !== 1 || e.ctrlKey || e.altKey || e.metaKey) {
         burst = null;
         return;
       }
