@@ -164,7 +164,18 @@ async fn run_on(
     opts: RunOptions,
     cancel: CancellationToken,
 ) -> Result<(), DaemonError> {
-    let dir = node.dir().to_owned();
+    run_shared(listener, SharedNode::new(node), opts, cancel).await
+}
+
+/// Runs the daemon for a node its caller shares (an app embedding the node keeps
+/// calling it while the daemon serves) on a bound `listener` until `cancel` fires.
+pub async fn run_shared(
+    listener: tokio::net::TcpListener,
+    node: SharedNode,
+    opts: RunOptions,
+    cancel: CancellationToken,
+) -> Result<(), DaemonError> {
+    let dir = node.lock()?.dir().to_owned();
     let local = listener.local_addr().map_err(DaemonError::Serve)?;
     let info = DaemonInfo {
         http: local,
@@ -181,7 +192,6 @@ async fn run_on(
     })?;
     let _guard = DaemonFileGuard(path);
     tracing::info!(http = %local, "kasir daemon listening");
-    let node = SharedNode::new(node);
     let state = AppState::new(node.clone()).with_shutdown(cancel.clone());
     state.set_host_policy(opts.host_names.clone(), opts.metrics_public);
     let net = match opts.net {
