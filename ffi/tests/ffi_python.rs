@@ -7,20 +7,21 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// This build's library (`target/<profile>/libkasir_ffi.so`), next to the test binary.
+/// This build's library: `cargo test` builds it next to the test binary
+/// (`target/<profile>/deps/libkasir_ffi.so`); `cargo build` also copies it up a level.
 fn library() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary");
-    let profile = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let lib = profile.join("libkasir_ffi.so");
-    assert!(
-        lib.is_file(),
-        "{} is missing: cargo build --workspace",
-        lib.display()
-    );
-    lib
+    let deps = exe.parent().expect("target/<profile>/deps");
+    let candidates = [
+        deps.join("libkasir_ffi.so"),
+        deps.parent()
+            .map_or_else(PathBuf::new, |p| p.join("libkasir_ffi.so")),
+    ];
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| panic!("no libkasir_ffi.so in {candidates:?}: cargo build --workspace"))
 }
 
 #[test]
@@ -32,6 +33,7 @@ fn ffi_python_sells_serves_and_stops() {
         .args(["python"])
         .arg(&bindings)
         .env("KASIR_FFI_LIB", library())
+        .env("KASIR_UNIFFI_BINDGEN", env!("CARGO_BIN_EXE_uniffi-bindgen"))
         .output()
         .expect("scripts/bindings");
     assert!(
