@@ -138,6 +138,79 @@ pub struct SaleResult {
     pub change: i64,
 }
 
+/// Something that happened on the node, told to the app's [`NodeListener`].
+#[derive(Debug, Clone, uniffi::Enum)]
+#[non_exhaustive]
+pub enum NodeEvent {
+    /// A sale was recorded today, on this till or merged from another.
+    SaleCommitted {
+        /// The sale's id.
+        sale_id: String,
+        /// Its receipt number.
+        receipt_no: String,
+        /// The till that rang it up.
+        till_code: String,
+        /// Its total in rupiah.
+        total: i64,
+    },
+    /// Something else changed (stock, the catalog, the store): screens refresh.
+    Changed,
+}
+
+/// What the app implements to hear about the node; called on the node's own threads.
+#[uniffi::export(with_foreign)]
+pub trait NodeListener: Send + Sync {
+    /// One event.
+    fn on_event(&self, event: NodeEvent);
+}
+
+/// Tells `listener` about every change `node` commits until `cancel` fires: a new sale
+/// of today as [`NodeEvent::SaleCommitted`] (once each), anything else as
+/// [`NodeEvent::Changed`].
+async fn tell(node: SharedNode, listener: Arc<dyn NodeListener>, cancel: CancellationToken) {
+    use tokio::sync::broadcast::error::RecvError;
+    let todays = |node: &SharedNode| -> Vec<kasir_node::api::SaleRow> {
+        node.lock()
+            .ok()
+            .and_then(|n| n.sales(Some(&n.today().to_string())).ok())
+            .unwrap_or_default()
+    };
+    let Ok(mut rx) = node.lock().map(|mut n| n.subscribe()) else {
+        return;
+    };
+    let mut seen: std::collections::HashSet<String> =
+        todays(&node).into_iter().map(|s| s.sale_id).collect();
+    loop {
+        let changed = tokio::select! {
+            _ = cancel.cancelled() => return,
+            changed = rx.recv() => changed,
+        };
+        match changed {
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
+        let reader = node.clone();
+        let sales = tokio::task::spawn_blocking(move || todays(&reader))
+            .await
+            .unwrap_or_default();
+        let mut told = false;
+        for sale in sales {
+            if seen.insert(sale.sale_id.clone()) {
+                told = true;
+                listener.on_event(NodeEvent::SaleCommitted {
+                    sale_id: sale.sale_id,
+                    receipt_no: sale.receipt_no,
+                    till_code: sale.till_code,
+                    total: sale.total,
+                });
+            }
+        }
+        if !told {
+            listener.on_event(NodeEvent::Changed);
+        }
+    }
+}
+
 /// A quantity as the node keeps it (thousandths), refused when it is not one.
 fn qty(value: f64) -> Result<Qty, KasirError> {
     let milli = (value * 1000.0).round();
@@ -162,6 +235,8 @@ struct Live {
     node: SharedNode,
     runtime: tokio::runtime::Runtime,
     serving: Option<Serving>,
+    /// The listener's task, ended by this token.
+    listening: Option<CancellationToken>,
 }
 
 /// A store's node on this device.
@@ -183,6 +258,7 @@ impl KasirNode {
                 node: SharedNode::new(node),
                 runtime,
                 serving: None,
+                listening: None,
             })),
         }))
     }
@@ -285,6 +361,21 @@ impl KasirNode {
         self.with_node(|n| Ok(n.receipt_text(&sale_id, width as usize)?))
     }
 
+    /// Tells `listener` what happens on the node from now on (a new listener replaces
+    /// the one before). It is called on the node's threads: hand work to the UI thread.
+    pub fn set_listener(&self, listener: Arc<dyn NodeListener>) -> Result<(), KasirError> {
+        let mut live = self.live.lock().map_err(|_| KasirError::Stopped)?;
+        let live = live.as_mut().ok_or(KasirError::Stopped)?;
+        if let Some(old) = live.listening.take() {
+            old.cancel();
+        }
+        let cancel = CancellationToken::new();
+        live.runtime
+            .spawn(tell(live.node.clone(), listener, cancel.clone()));
+        live.listening = Some(cancel);
+        Ok(())
+    }
+
     /// Starts the till app on `127.0.0.1` (a free port) and LAN sync; returns the app's
     /// URL. Starting a running node returns its URL again.
     pub fn start(&self) -> Result<String, KasirError> {
@@ -336,6 +427,9 @@ impl KasirNode {
             return Ok(());
         };
         let mut failed = None;
+        if let Some(listening) = &live.listening {
+            listening.cancel();
+        }
         if let Some(serving) = live.serving {
             serving.cancel.cancel();
             match live.runtime.block_on(serving.task) {

@@ -434,7 +434,8 @@ impl Node {
             .ok_or_else(|| NodeError::NotFound("catalog".into()))
     }
 
-    pub(crate) fn today(&self) -> BusinessDate {
+    /// The store's business day now, in its time zone.
+    pub fn today(&self) -> BusinessDate {
         BusinessDate::at(now_ms(), self.profile.utc_offset_minutes)
     }
 

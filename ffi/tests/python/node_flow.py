@@ -5,6 +5,7 @@ directory as the first argument.
 """
 
 import sys
+import threading
 import urllib.request
 
 import kasir_ffi
@@ -12,7 +13,29 @@ from kasir_ffi import KasirError, KasirNode, SaleItem
 
 data = sys.argv[1]
 
+class Heard(kasir_ffi.NodeListener):
+    """Collects the node's events; called from the node's own (Rust) threads."""
+
+    def __init__(self):
+        self.events = []
+        self.cond = threading.Condition()
+
+    def on_event(self, event):
+        with self.cond:
+            self.events.append(event)
+            self.cond.notify_all()
+
+    def sale(self, sale_id, timeout=20):
+        def found():
+            return any(e.is_SALE_COMMITTED() and e.sale_id == sale_id for e in self.events)
+
+        with self.cond:
+            return self.cond.wait_for(found, timeout)
+
+
 node = KasirNode.init(data, "Warung Python", "P1")
+heard = Heard()
+node.set_listener(heard)
 node.add_product("KOPI", "Kopi Kapal Api", 1500, 40.0)
 node.add_product("GULA", "Gulaku 1kg", 17500, 5.0)
 
@@ -21,6 +44,9 @@ assert sale.total == 3 * 1500 + 17500, sale
 assert sale.change == 0, sale
 assert sale.receipt_no, sale
 assert node.stock("KOPI") == 37.0, node.stock("KOPI")
+assert heard.sale(sale.sale_id), f"no SaleCommitted for {sale.sale_id}: {heard.events}"
+told = [e for e in heard.events if e.is_SALE_COMMITTED()]
+assert len(told) == 1 and told[0].total == sale.total and told[0].till_code == "P1", told
 assert node.stock("GULA") == 4.0, node.stock("GULA")
 struk = node.receipt_text(sale.sale_id, 32)
 assert "Kopi Kapal Api" in struk and "TOTAL" in struk, struk
