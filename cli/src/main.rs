@@ -998,6 +998,7 @@ fn run(cli: Cli) -> Result<()> {
                         net: Some(net),
                         host_names,
                         metrics_public,
+                        sync_addrs: None,
                     },
                     cancel,
                 )

@@ -228,6 +228,8 @@ struct Serving {
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), daemon::DaemonError>>,
     url: String,
+    /// The sync endpoint's addresses, put into invites.
+    sync_addrs: Vec<String>,
 }
 
 /// What a node holds until it is stopped.
@@ -245,14 +247,22 @@ pub struct KasirNode {
     live: Mutex<Option<Live>>,
 }
 
+/// The runtime a node runs on: its sync, its till app, its listener.
+fn runtime() -> Result<tokio::runtime::Runtime, KasirError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("kasir-node")
+        .enable_all()
+        .build()
+        .map_err(|e| KasirError::IoError(format!("starting the node's runtime: {e}")))
+}
+
 impl KasirNode {
     fn new(node: Node) -> Result<Arc<KasirNode>, KasirError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("kasir-node")
-            .enable_all()
-            .build()
-            .map_err(|e| KasirError::IoError(format!("starting the node's runtime: {e}")))?;
+        KasirNode::on(node, runtime()?)
+    }
+
+    fn on(node: Node, runtime: tokio::runtime::Runtime) -> Result<Arc<KasirNode>, KasirError> {
         Ok(Arc::new(KasirNode {
             live: Mutex::new(Some(Live {
                 node: SharedNode::new(node),
@@ -300,6 +310,47 @@ impl KasirNode {
     #[uniffi::constructor]
     pub fn open(data_dir: String) -> Result<Arc<KasirNode>, KasirError> {
         KasirNode::new(Node::open(Path::new(&data_dir))?)
+    }
+
+    /// Joins an existing store with an invite from one of its tills (`invite` there, or
+    /// Pengaturan's QR code), through any member the invite names, and syncs once.
+    #[uniffi::constructor]
+    pub fn join(
+        data_dir: String,
+        ticket: String,
+        till_code: Option<String>,
+    ) -> Result<Arc<KasirNode>, KasirError> {
+        let ticket = kasir_sync::membership::Ticket::decode(ticket.trim())
+            .map_err(|e| KasirError::InvalidRequest(e.to_string()))?;
+        let runtime = runtime()?;
+        let dir = std::path::PathBuf::from(data_dir);
+        runtime
+            .block_on(kasir_node::lan::join_store(
+                &dir,
+                &ticket,
+                till_code,
+                kasir_node::lan::FIRST_SYNC,
+            ))
+            .map_err(|e| match e {
+                kasir_node::lan::JoinError::Node(e) => KasirError::from(e),
+                other => KasirError::Conflict(other.to_string()),
+            })?;
+        KasirNode::on(Node::open(&dir)?, runtime)
+    }
+
+    /// A one-time invite for another device to join this store (`role`: `till` or
+    /// `manager`), naming this node's sync addresses once it runs ([`KasirNode::start`]).
+    pub fn invite(&self, role: String, till_code: Option<String>) -> Result<String, KasirError> {
+        let addrs = {
+            let live = self.live.lock().map_err(|_| KasirError::Stopped)?;
+            let live = live.as_ref().ok_or(KasirError::Stopped)?;
+            live.serving
+                .as_ref()
+                .map(|s| s.sync_addrs.clone())
+                .unwrap_or_default()
+        };
+        let role = kasir_sync::membership::parse_role(Some(&role)).map_err(NodeError::from)?;
+        self.with_node(|n| Ok(n.invite_ticket(role, till_code, addrs)?))
     }
 
     /// Adds a product (or changes the one with this SKU) with its opening stock.
@@ -394,6 +445,7 @@ impl KasirNode {
         let addr = listener
             .local_addr()
             .map_err(|e| KasirError::IoError(e.to_string()))?;
+        let (addrs_tx, addrs_rx) = std::sync::mpsc::channel();
         let opts = RunOptions {
             http: Some(addr),
             net: Some(NetConfig {
@@ -403,6 +455,7 @@ impl KasirNode {
             }),
             host_names: Vec::new(),
             metrics_public: false,
+            sync_addrs: Some(addrs_tx),
         };
         let cancel = CancellationToken::new();
         let task = live.runtime.spawn(daemon::run_shared(
@@ -411,11 +464,24 @@ impl KasirNode {
             opts,
             cancel.clone(),
         ));
+        // The sync endpoint binds at once; a daemon that failed to start says so.
+        let sync_addrs = match addrs_rx.recv_timeout(std::time::Duration::from_secs(10)) {
+            Ok(addrs) => addrs,
+            Err(_) => {
+                cancel.cancel();
+                let why = match live.runtime.block_on(task) {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "the node's sync endpoint did not start".to_owned(),
+                };
+                return Err(KasirError::IoError(why));
+            }
+        };
         let url = format!("http://{addr}/");
         live.serving = Some(Serving {
             cancel,
             task,
             url: url.clone(),
+            sync_addrs,
         });
         Ok(url)
     }

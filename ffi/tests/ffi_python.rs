@@ -1,8 +1,9 @@
 //! The node through its generated Python bindings: `scripts/bindings python` writes
 //! them and the library, and CPython runs `tests/python/node_flow.py` — init, products,
-//! a sale, stock, the struk, errors as exceptions named after the API's codes, the till
-//! app served and fetched over HTTP, stop (idempotent, later calls refused), and the
-//! data directory opened again in the same process.
+//! a sale, stock, the struk, a Python listener hearing the sale from the node's threads,
+//! errors as exceptions named after the API's codes, the till app served and fetched over
+//! HTTP, a second node joining over an invite and holding the sale, stop (idempotent,
+//! later calls refused), and the data directory opened again in the same process.
 
 use std::path::PathBuf;
 use std::process::Command;

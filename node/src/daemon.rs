@@ -45,6 +45,9 @@ pub struct RunOptions {
     /// Whether `/metrics` answers callers on other machines too (a Prometheus on the
     /// LAN); by default only this machine.
     pub metrics_public: bool,
+    /// Told the sync endpoint's addresses once it listens (an app embedding the node
+    /// puts them into its invites).
+    pub sync_addrs: Option<std::sync::mpsc::Sender<Vec<String>>>,
 }
 
 /// Why the daemon could not run.
@@ -198,6 +201,10 @@ pub async fn run_shared(
         Some(cfg) => {
             let net = lan::start(node.clone(), cfg, cancel.clone()).await?;
             state.set_sync_addrs(net.addrs());
+            if let Some(tx) = &opts.sync_addrs {
+                // Whoever asked may have gone: nothing to tell then.
+                let _ = tx.send(net.addrs());
+            }
             state.set_ml_endpoint(net.endpoint().clone());
             Some(net)
         }

@@ -266,7 +266,7 @@ impl Net {
         self.endpoint
             .bound_sockets()
             .iter()
-            .map(ToString::to_string)
+            .map(|a| reachable(*a).to_string())
             .collect()
     }
 
@@ -280,6 +280,42 @@ impl Net {
         self.cancel.cancel();
         self.endpoint.close().await;
     }
+}
+
+/// An address another device can dial for a socket bound to all interfaces
+/// (`0.0.0.0:7070`): this machine's address on the route out (the shop LAN's, found
+/// without sending anything), else loopback; a concrete address as it is. Invites name
+/// these, so a till listening on every interface still hands out an address.
+fn reachable(bound: SocketAddr) -> SocketAddr {
+    if !bound.ip().is_unspecified() {
+        return bound;
+    }
+    let (any, probe): (SocketAddr, SocketAddr) = if bound.is_ipv4() {
+        (([0, 0, 0, 0], 0).into(), ([192, 0, 2, 1], 9).into())
+    } else {
+        (
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+            (
+                "2001:db8::1"
+                    .parse::<std::net::Ipv6Addr>()
+                    .unwrap_or(std::net::Ipv6Addr::LOCALHOST),
+                9,
+            )
+                .into(),
+        )
+    };
+    // A UDP "connect" only picks the route: no packet leaves the machine.
+    let routed = std::net::UdpSocket::bind(any)
+        .and_then(|s| s.connect(probe).and_then(|()| s.local_addr()))
+        .ok()
+        .map(|a| a.ip())
+        .filter(|ip| !ip.is_unspecified());
+    let ip = routed.unwrap_or(if bound.is_ipv4() {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        std::net::Ipv6Addr::LOCALHOST.into()
+    });
+    SocketAddr::new(ip, bound.port())
 }
 
 /// Binds the endpoint and starts the accept loop, the dial manager and mDNS.
@@ -788,6 +824,18 @@ pub(crate) async fn ask_relay_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_socket_on_all_interfaces_is_handed_out_as_a_dialable_address() {
+        let concrete: SocketAddr = "192.168.1.10:7070".parse().expect("addr");
+        assert_eq!(reachable(concrete), concrete);
+        for any in ["0.0.0.0:7070", "[::]:7070"] {
+            let any: SocketAddr = any.parse().expect("addr");
+            let out = reachable(any);
+            assert!(!out.ip().is_unspecified(), "{any} -> {out}");
+            assert_eq!((out.port(), out.is_ipv4()), (7070, any.is_ipv4()));
+        }
+    }
 
     #[test]
     fn backoff_grows_to_its_cap_with_jitter_and_resets() {

@@ -75,6 +75,14 @@ with urllib.request.urlopen(url + "ui/masuk", timeout=10) as r:
     page = r.read().decode()
     assert 'lang="id"' in page and "Warung Python" in page, page[:400]
 
+# A second node joins the store with an invite from the first, and has its sale.
+ticket = node.invite("till", "P2")
+assert ticket.startswith("kasir1"), ticket
+second = KasirNode.join(data + "-p2", ticket, "P2")
+assert second.stock("KOPI") == 37.0, second.stock("KOPI")
+assert "Kopi Kapal Api" in second.receipt_text(sale.sale_id, 32)
+second.stop()
+
 node.stop()
 node.stop()  # idempotent
 try:
