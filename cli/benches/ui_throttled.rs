@@ -96,20 +96,7 @@ fn main() {
     let mut till = Till::with_owner("Warung Bench", "T1", "Bu Sri", "482916");
     till.add_user("Ani", "cashier", "1111");
     for (sku, name, price, barcode) in BARCODES {
-        till.ok(&[
-            "product",
-            "add",
-            "--sku",
-            sku,
-            "--name",
-            name,
-            "--price",
-            price,
-            "--barcode",
-            barcode,
-            "--stock",
-            "10000",
-        ]);
+        till.add_product(sku, name, price, "10000", &["--barcode", barcode]);
     }
     till.start(&[]);
     let base = till.running().base.clone();
@@ -119,9 +106,7 @@ fn main() {
     b.click("input[name=name][value='Ani']");
     b.type_into("#pin", "1111");
     b.click("#login-submit");
-    b.type_into("#opening_cash", "0");
-    b.click("#open-shift");
-    b.find("#scan");
+    b.open_shift("0");
 
     let (paint, scan, pay) = measure(&b, &base, rounds);
     b.throttle_cpu(4.0);

@@ -41,18 +41,14 @@ fn ui_browser_back_office_refund_stock_prices_and_the_drawer_count() {
         ("TEH", "Teh Botol Sosro", "5000", "30"),
         ("GULA", "Gulaku 1kg", "17500", "2"),
     ] {
-        till.ok(&[
-            "product", "add", "--sku", sku, "--name", name, "--price", price, "--stock", stock,
-        ]);
+        till.add_product(sku, name, price, stock, &[]);
     }
     till.start(&[]);
     let base = till.running().base.clone();
     let b = Browser::start("back-office", &shots());
 
     b.log_in(&base, "Ani", "1111");
-    b.type_into("#opening_cash", "20000");
-    b.click("#open-shift");
-    b.find("#scan");
+    b.open_shift("20000");
     b.type_into("#scan", "3xIDM\n");
     b.wait_until("the cart", |b| b.text("#total") == "Rp10.500");
     b.click("#pay");

@@ -24,20 +24,7 @@ fn ui_browser_pay_split_with_reference_struk_printed_reprint_approved_printer_of
         ("IDM", "Indomie Goreng", "3500", "8998866200578"),
         ("TEH", "Teh Botol Sosro", "5000", "8886008101053"),
     ] {
-        till.ok(&[
-            "product",
-            "add",
-            "--sku",
-            sku,
-            "--name",
-            name,
-            "--price",
-            price,
-            "--barcode",
-            barcode,
-            "--stock",
-            "50",
-        ]);
+        till.add_product(sku, name, price, "50", &["--barcode", barcode]);
     }
     // Two jobs print (the sale's struk, then its reprint); then the printer is off.
     let (port, jobs) = tcp_printer(2);
@@ -52,9 +39,7 @@ fn ui_browser_pay_split_with_reference_struk_printed_reprint_approved_printer_of
     let b = Browser::start("pay", &shots());
 
     b.log_in(&base, "Ani", "1111");
-    b.type_into("#opening_cash", "50000");
-    b.click("#open-shift");
-    b.find("#scan");
+    b.open_shift("50000");
     b.type_into("#scan", "2x8998866200578\n");
     b.type_into("#scan", "8886008101053\n");
     b.wait_until("the cart", |b| b.text("#total") == "Rp12.000");

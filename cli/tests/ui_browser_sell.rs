@@ -29,22 +29,13 @@ fn shop() -> Till {
     t.add_user("Ani", "cashier", "1111");
     t.add_user("Sari", "supervisor", "3333");
     for (sku, name, price, barcode, category) in PRODUCTS {
-        t.ok(&[
-            "product",
-            "add",
-            "--sku",
+        t.add_product(
             sku,
-            "--name",
             name,
-            "--price",
             price,
-            "--barcode",
-            barcode,
-            "--category",
-            category,
-            "--stock",
             "50",
-        ]);
+            &["--barcode", barcode, "--category", category],
+        );
     }
     t.start(&[]);
     t
@@ -78,8 +69,7 @@ fn ui_browser_sell_scan_pay_struk_and_a_supervised_void() {
     b.find("#opening_cash");
     b.screenshots("buka-kasir");
     no_js_errors(&b, "buka kasir");
-    b.type_into("#opening_cash", "100000");
-    b.click("#open-shift");
+    b.open_shift("100000");
 
     // Three barcodes, typed as a scanner types them, each ended by Enter.
     b.find("#scan");
@@ -173,8 +163,7 @@ fn ui_browser_sell_a_parked_bill_survives_kill_9_and_sells_once() {
     let base = till.running().base.clone();
     let b = Browser::start("bill", &shots());
     b.log_in(&base, "Ani", "1111");
-    b.type_into("#opening_cash", "0");
-    b.click("#open-shift");
+    b.open_shift("0");
     b.type_into("#scan", "8998866200578\n");
     b.type_into("#scan", "3xKOPI\n");
     b.wait_until("the cart", |b| b.text("#total") == "Rp8.000");

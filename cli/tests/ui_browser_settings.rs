@@ -103,9 +103,7 @@ fn ui_browser_settings_profile_printer_users_and_a_till_invited_by_qr() {
         .recv_timeout(Duration::from_secs(20))
         .expect("the Z-report printed");
     assert!(printed(&z, "LAPORAN Z") && printed(&z, "Bersih"));
-    b.type_into("#opening_cash", "100000");
-    b.click("#open-shift");
-    b.find("#scan");
+    b.open_shift("100000");
     b.goto(&format!("{base}/ui/shift"));
     b.type_into("#counted_cash", "95000");
     b.click("#close-shift");

@@ -15,18 +15,7 @@ use serde_json::json;
 fn ui_browser_two_tills_a_sale_on_b_updates_a_without_a_reload() {
     let mut a = Till::with_owner("Toko Dua", "A1", "Bu Sri", "482916");
     a.add_user("Ani", "cashier", "1111");
-    a.ok(&[
-        "product",
-        "add",
-        "--sku",
-        "GULA",
-        "--name",
-        "Gulaku 1kg",
-        "--price",
-        "17500",
-        "--stock",
-        "50",
-    ]);
+    a.add_product("GULA", "Gulaku 1kg", "17500", "50", &[]);
     a.start(&[]);
     let mut b = Till::empty();
     a.admit(&b);
@@ -46,8 +35,7 @@ fn ui_browser_two_tills_a_sale_on_b_updates_a_without_a_reload() {
     browser.click("input[name=name][value='Ani']");
     browser.type_into("#pin", "1111");
     browser.click("#login-submit");
-    browser.type_into("#opening_cash", "0");
-    browser.click("#open-shift");
+    browser.open_shift("0");
     let tile = "button.tile[data-sku=GULA] .stock";
     browser.wait_until("the shelf", |b| b.text(tile).contains("50"));
 

@@ -172,6 +172,20 @@ impl ScaleLabels {
     }
 }
 
+impl std::str::FromStr for ScaleLabels {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<ScaleLabels, String> {
+        match s.trim().to_lowercase().as_str() {
+            "weight" => Ok(ScaleLabels::Weight),
+            "price" => Ok(ScaleLabels::Price),
+            other => Err(format!(
+                "unknown scale labels {other:?}: use weight or price"
+            )),
+        }
+    }
+}
+
 fn wib() -> i32 {
     420
 }

@@ -197,25 +197,15 @@ pub fn layout(
     sale: &Sale,
     opts: &ReceiptOptions,
 ) -> Result<Receipt, ReceiptError> {
-    if !(MIN_WIDTH..=MAX_WIDTH).contains(&opts.width) {
-        return Err(ReceiptError::BadWidth(opts.width));
-    }
     let rule = sale.tax_rule;
     let taxed = rule.kind != TaxKind::None;
-    let mut s = Struk {
-        width: opts.width,
-        blocks: Vec::new(),
-        bold: false,
-        size: TextSize::Normal,
-    };
+    let mut s = Struk::new(opts.width)?;
     if opts.open_drawer {
         s.blocks.push(Block::Drawer);
     }
 
     // Header: the store's name large and bold.
-    s.styled(true, TextSize::Large, |s| {
-        s.centered(&clean(&profile.name).to_ascii_uppercase());
-    });
+    s.store_name(&profile.name);
     for text in [&profile.receipt_header, &profile.address]
         .into_iter()
         .flatten()
@@ -340,30 +330,15 @@ pub fn layout(
     if let Some(qr) = opts.qr.as_deref().filter(|q| !q.trim().is_empty()) {
         s.blocks.push(Block::Qr(qr.to_owned()));
     }
-    s.blocks.push(Block::Cut);
-
-    Ok(Receipt {
-        width: opts.width,
-        blocks: s.blocks,
-    })
+    Ok(s.cut())
 }
 
 /// A test page for `printer` (its URI or name) at `width` columns: the store's name in
 /// the large size, a ruler of column numbers to check the width, a right-aligned amount
 /// and the cut, so whoever set the printer up sees every style it will print.
 pub fn test_page(store_name: &str, printer: &str, width: usize) -> Result<Receipt, ReceiptError> {
-    if !(MIN_WIDTH..=MAX_WIDTH).contains(&width) {
-        return Err(ReceiptError::BadWidth(width));
-    }
-    let mut s = Struk {
-        width,
-        blocks: Vec::new(),
-        bold: false,
-        size: TextSize::Normal,
-    };
-    s.styled(true, TextSize::Large, |s| {
-        s.centered(&clean(store_name).to_ascii_uppercase());
-    });
+    let mut s = Struk::new(width)?;
+    s.store_name(store_name);
     s.centered("TES CETAK / TEST PRINT");
     s.rule();
     s.left(&format!("Printer: {printer}"));
@@ -375,11 +350,7 @@ pub fn test_page(store_name: &str, printer: &str, width: usize) -> Result<Receip
     s.right("Rp12.500");
     s.styled(true, TextSize::Tall, |s| s.centered("OK"));
     s.rule();
-    s.blocks.push(Block::Cut);
-    Ok(Receipt {
-        width,
-        blocks: s.blocks,
-    })
+    Ok(s.cut())
 }
 
 /// One line of a printed report (laporan tutup kasir, laporan Z).
@@ -401,18 +372,8 @@ pub fn report(
     lines: &[ReportLine],
     width: usize,
 ) -> Result<Receipt, ReceiptError> {
-    if !(MIN_WIDTH..=MAX_WIDTH).contains(&width) {
-        return Err(ReceiptError::BadWidth(width));
-    }
-    let mut s = Struk {
-        width,
-        blocks: Vec::new(),
-        bold: false,
-        size: TextSize::Normal,
-    };
-    s.styled(true, TextSize::Large, |s| {
-        s.centered(&clean(store_name).to_ascii_uppercase());
-    });
+    let mut s = Struk::new(width)?;
+    s.store_name(store_name);
     s.styled(true, TextSize::Normal, |s| s.centered(title));
     s.centered(subtitle);
     s.rule();
@@ -426,11 +387,7 @@ pub fn report(
         }
     }
     s.rule();
-    s.blocks.push(Block::Cut);
-    Ok(Receipt {
-        width,
-        blocks: s.blocks,
-    })
+    Ok(s.cut())
 }
 
 /// Blocks being laid out at a fixed width, in the current style.
@@ -442,6 +399,35 @@ struct Struk {
 }
 
 impl Struk {
+    /// An empty page of `width` columns, if printers have such a width.
+    fn new(width: usize) -> Result<Struk, ReceiptError> {
+        if !(MIN_WIDTH..=MAX_WIDTH).contains(&width) {
+            return Err(ReceiptError::BadWidth(width));
+        }
+        Ok(Struk {
+            width,
+            blocks: Vec::new(),
+            bold: false,
+            size: TextSize::Normal,
+        })
+    }
+
+    /// The store's name, large, bold and centred: every page's head.
+    fn store_name(&mut self, name: &str) {
+        self.styled(true, TextSize::Large, |s| {
+            s.centered(&clean(name).to_ascii_uppercase());
+        });
+    }
+
+    /// The page cut off: the laid-out receipt.
+    fn cut(mut self) -> Receipt {
+        self.blocks.push(Block::Cut);
+        Receipt {
+            width: self.width,
+            blocks: self.blocks,
+        }
+    }
+
     /// Lays out what `f` adds in this style; back to the normal style after.
     fn styled(&mut self, bold: bool, size: TextSize, f: impl FnOnce(&mut Struk)) {
         (self.bold, self.size) = (bold, size);

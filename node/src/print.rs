@@ -165,20 +165,9 @@ pub struct PrintSettings {
 impl PrinterConfig {
     /// Reads `printer.json` from a data directory; `Ok(None)` when there is none.
     pub fn load(dir: &Path) -> Result<Option<PrintSettings>, NodeError> {
-        let path = dir.join(PRINTER_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(NodeError::Io {
-                    context: format!("reading {}", path.display()),
-                    source,
-                });
-            }
-        };
-        let config: PrinterConfig = serde_json::from_slice(&bytes)
-            .map_err(|e| NodeError::Invalid(format!("{}: {e}", path.display())))?;
-        config.settings().map(Some)
+        PrinterConfig::read(dir)?
+            .map(|config| config.settings())
+            .transpose()
     }
 
     /// Reads `printer.json` as written, without checking it; `Ok(None)` when there is none.

@@ -182,15 +182,7 @@ impl ProfileUpdate {
             p.receipt_footer = non_empty(f);
         }
         if let Some(labels) = self.scale_labels {
-            p.scale_labels = match labels.trim().to_lowercase().as_str() {
-                "weight" => kasir_crdt::store::ScaleLabels::Weight,
-                "price" => kasir_crdt::store::ScaleLabels::Price,
-                other => {
-                    return Err(NodeError::Invalid(format!(
-                        "unknown scale labels {other:?}: use weight or price"
-                    )));
-                }
-            };
+            p.scale_labels = labels.parse().map_err(NodeError::Invalid)?;
         }
         if let Some(pct) = self.discount_approval_percent {
             if pct > 100 {

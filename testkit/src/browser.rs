@@ -177,6 +177,14 @@ impl Browser {
         self.wait_until(&format!("{name} logged in"), |b| b.path() != "/ui/masuk");
     }
 
+    /// Buka Kasir with `opening_cash` on the shift page a login lands on, and waits for
+    /// the sell page.
+    pub fn open_shift(&self, opening_cash: &str) {
+        self.type_into("#opening_cash", opening_cash);
+        self.click("#open-shift");
+        self.find("#scan");
+    }
+
     /// The visible text of the element matching `css`.
     pub fn text(&self, css: &str) -> String {
         self.on(css, "text of", |e| Box::pin(async move { e.text().await }))

@@ -236,20 +236,26 @@ impl Till {
     ) -> Till {
         let t = Till::init_named(store_name, till_code);
         for (sku, name, price) in products {
-            t.ok(&[
-                "product",
-                "add",
-                "--sku",
-                sku,
-                "--name",
-                name,
-                "--price",
-                &price.to_string(),
-                "--stock",
-                &stock.to_string(),
-            ]);
+            t.add_product(sku, name, &price.to_string(), &stock.to_string(), &[]);
         }
         t
+    }
+
+    /// `kasir product add` of `sku` with `stock` on hand and any further flags
+    /// (`["--barcode", "8998866200578", "--category", "Makanan"]`).
+    pub fn add_product(
+        &self,
+        sku: &str,
+        name: &str,
+        price: &str,
+        stock: &str,
+        flags: &[&str],
+    ) -> Value {
+        let mut args = vec![
+            "product", "add", "--sku", sku, "--name", name, "--price", price, "--stock", stock,
+        ];
+        args.extend_from_slice(flags);
+        self.ok(&args)
     }
 
     /// The data directory.

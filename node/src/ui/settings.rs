@@ -47,13 +47,18 @@ struct Facts {
     user_id: Option<String>,
 }
 
+/// The store's devices as `GET /v1/devices` lists them.
+fn roster(n: &mut Node) -> Result<Vec<DeviceInfo>, NodeError> {
+    Ok(Devices::run(n, &crate::api::OpContext::default(), Empty {})?.devices)
+}
+
 fn facts(n: &mut Node, who: &Principal) -> Result<Facts, NodeError> {
     Ok(Facts {
         user_id: who.user_id().map(str::to_owned),
         profile: n.profile().clone(),
         printer: PrinterConfig::read(n.dir()),
         users: n.users(),
-        devices: Devices::run(n, &crate::api::OpContext::default(), Empty {})?.devices,
+        devices: roster(n)?,
         me: n.device_id().to_string(),
     })
 }
@@ -699,7 +704,7 @@ async fn device_change(
     let lang = lang(&headers);
     let done = call(&state, move |n| {
         let outcome = change(n, lang);
-        let devices = Devices::run(n, &crate::api::OpContext::default(), Empty {})?.devices;
+        let devices = roster(n)?;
         Ok((devices, n.device_id().to_string(), outcome))
     })
     .await;

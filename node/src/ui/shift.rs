@@ -97,19 +97,19 @@ pub(crate) async fn shift_page(
                     div.grand { span { (t(Msg::Net, lang)) } span { (rp(till.figures.net)) } }
                 }
             }
-            (print_buttons(lang, printing.then_some("/ui/shift/cetak-z")))
+            (print_buttons(lang, printing.then_some(("print-z", "/ui/shift/cetak-z"))))
         }
     };
     html_response(page(lang, t(Msg::Shift, lang), &bar, Nav::Shift, body))
 }
 
-/// Print on the receipt printer (when there is one, through `post`) or on paper from
-/// the browser (the page's print style shows the report alone).
-fn print_buttons(lang: Lang, post: Option<&str>) -> Markup {
+/// Print on the receipt printer (when there is one: the button's `(id, url)`) or on
+/// paper from the browser (the page's print style shows the report alone).
+fn print_buttons(lang: Lang, on_printer: Option<(&str, &str)>) -> Markup {
     html! {
         div.actions.no-print {
-            @if let Some(url) = post {
-                button type="button" id=(if url.ends_with("cetak-z") { "print-z" } else { "print-report" }) hx-post=(url) hx-target="next .printer-note" hx-swap="innerHTML" {
+            @if let Some((id, url)) = on_printer {
+                button type="button" id=(id) hx-post=(url) hx-target="next .printer-note" hx-swap="innerHTML" {
                     (t(Msg::PrintOnPrinter, lang))
                 }
             }
