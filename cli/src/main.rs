@@ -998,7 +998,7 @@ fn run(cli: Cli) -> Result<()> {
                         net: Some(net),
                         host_names,
                         metrics_public,
-                        sync_addrs: None,
+                        ..RunOptions::default()
                     },
                     cancel,
                 )

@@ -5,6 +5,7 @@
 //! | `tcp://HOST[:PORT]` (port 9100 by default) | raw TCP ("JetDirect"), LAN/Wi-Fi printers |
 //! | `file:///dev/usb/lp0` (any absolute path) | the USB printer class device, or a file |
 //! | `ble://NAME` (or `ble://AA:BB:CC:DD:EE:FF`) | Bluetooth LE GATT, see [`crate::ble`] |
+//! | `app://NAME` | the app embedding the node moves the bytes ([`AppLink`]: Android's Bluetooth SPP) |
 //!
 //! `serial://` is recognised and refused with a hint: a serial printer is a `file://`
 //! device once its line is set up (`stty -F /dev/ttyUSB0 9600 raw`).
@@ -26,7 +27,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::str::FromStr;
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::encode::{PrinterStatus, StatusRequest};
@@ -52,6 +53,21 @@ pub enum PrinterUri {
         /// Name (case-insensitive) or `AA:BB:CC:DD:EE:FF`.
         name: String,
     },
+    /// A printer the app embedding the node reaches itself ([`AppLink`]).
+    App {
+        /// The app's name for it (a paired Bluetooth device's name).
+        name: String,
+    },
+}
+
+/// A printer only the app embedding the node can reach — Android's Bluetooth Classic
+/// (SPP) printers, which no crate here can open. The queue, the retries and the bytes
+/// stay in Rust; the app only moves the bytes, on the queue's blocking thread.
+pub trait AppLink: Send + Sync {
+    /// Sends every byte of one job to the printer the app calls `name`, or says why not.
+    /// The app bounds its own waits (a socket timeout): the queue stops waiting after
+    /// the job's deadline, but cannot stop a call that never returns.
+    fn send(&self, name: &str, bytes: &[u8]) -> Result<(), String>;
 }
 
 /// The default raw-printing port.
@@ -62,10 +78,12 @@ pub const DEFAULT_TCP_PORT: u16 = 9100;
 #[non_exhaustive]
 pub enum UriError {
     /// No `scheme://`.
-    #[error("printer {0:?} has no scheme: use tcp://HOST:9100, file:///dev/usb/lp0 or ble://NAME")]
+    #[error(
+        "printer {0:?} has no scheme: use tcp://HOST:9100, file:///dev/usb/lp0, ble://NAME or app://NAME"
+    )]
     NoScheme(String),
-    /// A scheme other than tcp, file and ble.
-    #[error("unknown printer scheme {0:?}: use tcp://, file:// or ble://")]
+    /// A scheme other than tcp, file, ble and app.
+    #[error("unknown printer scheme {0:?}: use tcp://, file://, ble:// or app://")]
     UnknownScheme(String),
     /// `serial://` (use a `file://` device instead).
     #[error(
@@ -81,8 +99,8 @@ pub enum UriError {
     /// `file://` with a relative or empty path.
     #[error("printer path {0:?} must be absolute, e.g. file:///dev/usb/lp0")]
     NotAbsolute(String),
-    /// `ble://` without a name.
-    #[error("Bluetooth printer name is empty: use ble://NAME")]
+    /// `ble://` or `app://` without a name.
+    #[error("printer name is empty: use ble://NAME or app://NAME")]
     NoName,
     /// A `%` escape that is not two hex digits or not UTF-8.
     #[error("bad %-escape in printer {0:?}")]
@@ -126,14 +144,16 @@ impl FromStr for PrinterUri {
                     path: PathBuf::from(path),
                 })
             }
-            "ble" => {
+            "ble" | "app" => {
                 let name = percent_decode(rest.trim_end_matches('/'))?;
-                let name = name.trim();
+                let name = name.trim().to_owned();
                 if name.is_empty() {
                     return Err(UriError::NoName);
                 }
-                Ok(PrinterUri::Ble {
-                    name: name.to_owned(),
+                Ok(if scheme.eq_ignore_ascii_case("ble") {
+                    PrinterUri::Ble { name }
+                } else {
+                    PrinterUri::App { name }
                 })
             }
             "serial" => Err(UriError::Serial),
@@ -151,6 +171,7 @@ impl fmt::Display for PrinterUri {
             PrinterUri::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
             PrinterUri::File { path } => write!(f, "file://{}", path.display()),
             PrinterUri::Ble { name } => write!(f, "ble://{name}"),
+            PrinterUri::App { name } => write!(f, "app://{name}"),
         }
     }
 }
@@ -260,6 +281,17 @@ pub enum PrintError {
         /// What failed.
         message: String,
     },
+    /// An `app://` printer, but no app is moving bytes (the node runs as `kasir run`).
+    #[error("printer {0} is reached through the app, and no app is running this node")]
+    NoApp(String),
+    /// The app could not send the job.
+    #[error("printer {printer}: {message}")]
+    App {
+        /// The printer.
+        printer: String,
+        /// What the app said.
+        message: String,
+    },
 }
 
 /// Time limits of a print job. The defaults end any hang within seconds.
@@ -307,8 +339,18 @@ pub trait Transport: Send {
     }
 }
 
-/// The transport of `uri`. Opening does no IO: [`Transport::send`] connects.
+/// The transport of `uri`. Opening does no IO: [`Transport::send`] connects. An
+/// `app://` printer fails to send: see [`open_with`].
 pub fn open(uri: &PrinterUri, opts: TransportOptions) -> Box<dyn Transport> {
+    open_with(uri, opts, None)
+}
+
+/// The transport of `uri`, with the app that moves the bytes of `app://` printers.
+pub fn open_with(
+    uri: &PrinterUri,
+    opts: TransportOptions,
+    app: Option<Arc<dyn AppLink>>,
+) -> Box<dyn Transport> {
     match uri {
         PrinterUri::Tcp { host, port } => Box::new(TcpTransport {
             host: host.clone(),
@@ -320,6 +362,34 @@ pub fn open(uri: &PrinterUri, opts: TransportOptions) -> Box<dyn Transport> {
             opts,
         }),
         PrinterUri::Ble { name } => Box::new(crate::ble::BleTransport::new(name.clone(), opts)),
+        PrinterUri::App { name } => Box::new(AppTransport {
+            name: name.clone(),
+            app,
+        }),
+    }
+}
+
+/// Bytes handed to the app embedding the node ([`AppLink`]).
+struct AppTransport {
+    name: String,
+    app: Option<Arc<dyn AppLink>>,
+}
+
+impl Transport for AppTransport {
+    fn describe(&self) -> String {
+        format!("app://{}", self.name)
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> Result<(), PrintError> {
+        let app = self
+            .app
+            .as_ref()
+            .ok_or_else(|| PrintError::NoApp(self.describe()))?;
+        app.send(&self.name, bytes)
+            .map_err(|message| PrintError::App {
+                printer: self.describe(),
+                message,
+            })
     }
 }
 
@@ -645,7 +715,53 @@ mod tests {
             }
         );
         assert_eq!(uri("ble://RPP02N").unwrap().to_string(), "ble://RPP02N");
+        assert_eq!(
+            uri("app://RPP02N%20SPP").unwrap(),
+            PrinterUri::App {
+                name: "RPP02N SPP".into()
+            }
+        );
+        assert_eq!(uri("APP://spp").unwrap().to_string(), "app://spp");
         assert_eq!(uri("tcp://[::1]").unwrap().to_string(), "tcp://[::1]:9100");
+    }
+
+    /// Remembers what the app was handed.
+    struct Recording(std::sync::Mutex<Vec<(String, Vec<u8>)>>);
+
+    impl AppLink for Recording {
+        fn send(&self, name: &str, bytes: &[u8]) -> Result<(), String> {
+            if name == "mati" {
+                return Err("socket closed".into());
+            }
+            self.0
+                .lock()
+                .map_err(|e| e.to_string())?
+                .push((name.to_owned(), bytes.to_vec()));
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn app_printers_send_through_the_app_or_say_there_is_none() {
+        let app = Arc::new(Recording(std::sync::Mutex::default()));
+        let opts = TransportOptions::default();
+        let spp = uri("app://RPP02N").unwrap();
+        open_with(&spp, opts, Some(app.clone()))
+            .send(b"\x1b@struk")
+            .unwrap();
+        assert_eq!(
+            *app.0.lock().unwrap(),
+            vec![("RPP02N".to_owned(), b"\x1b@struk".to_vec())]
+        );
+        let failed = open_with(&uri("app://mati").unwrap(), opts, Some(app.clone()))
+            .send(b"x")
+            .unwrap_err();
+        assert!(
+            matches!(&failed, PrintError::App { printer, message } if printer == "app://mati" && message == "socket closed"),
+            "{failed:?}"
+        );
+        let none = open(&spp, opts).send(b"x").unwrap_err();
+        assert!(matches!(none, PrintError::NoApp(_)), "{none:?}");
     }
 
     #[test]
@@ -671,6 +787,7 @@ mod tests {
             Err(UriError::NotAbsolute("dev/usb/lp0".into()))
         );
         assert_eq!(uri("ble://"), Err(UriError::NoName));
+        assert_eq!(uri("app:// "), Err(UriError::NoName));
         assert_eq!(uri("ble://%zz"), Err(UriError::BadEscape("%zz".into())));
         assert!(
             UriError::UnknownScheme("usb".into())

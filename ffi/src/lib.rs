@@ -2,15 +2,24 @@
 //! UniFFI, with iroh, Automerge and SQLite kept inside.
 //!
 //! **Who owns what:** a [`KasirNode`] owns the node (behind the same `SharedNode` mutex
-//! the daemon uses), a tokio runtime, and — between [`KasirNode::start`] and
-//! [`KasirNode::stop`] — the daemon task serving the till app and the sync endpoint on
-//! that runtime, ended by a cancellation token. `stop` is idempotent; it ends the
-//! daemon, drops the node and so releases the data directory's lock: another
-//! [`KasirNode::open`] on the same directory then works in the same process. Every
-//! call after `stop` is [`KasirError::Stopped`], never a crash of the host.
+//! the daemon uses), a tokio runtime, the host's listener ([`events`]) and printer
+//! ([`printer`]), and — between [`KasirNode::start`] and [`KasirNode::stop`] — the
+//! daemon task serving the till app and the sync endpoint on that runtime, ended by a
+//! cancellation token. `stop` is idempotent; it ends the daemon and the event tasks,
+//! drops the node and so releases the data directory's lock: another
+//! [`KasirNode::open`] on the same directory then works in the same process. Every call
+//! after `stop` is [`KasirError::Stopped`], never a crash of the host.
+//!
+//! **Architecture Invariant:** the host never sees a document, a key or a SQL row: only
+//! the records below. Calls block the calling thread (the host calls from a worker, not
+//! its UI thread); the host's callbacks run on the node's threads.
 //!
 //! **API Boundary:** the names follow `contract.md` ("Mobile embedding"); errors carry
 //! the codes of the HTTP API and the `kasir` command ([`KasirError`]).
+
+pub mod error;
+pub mod events;
+pub mod printer;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -18,103 +27,17 @@ use std::sync::{Arc, Mutex};
 
 use kasir_crdt::Qty;
 use kasir_node::api::{InitOptions, ProductInput, SaleItem as NodeSaleItem, SaleRequest};
-use kasir_node::daemon::{self, RunOptions};
+use kasir_node::daemon::{self, RunOptions, Started};
 use kasir_node::lan::NetConfig;
+use kasir_node::print::{AppPrinter, EscposRequest, PrinterConfig, printer_profile};
 use kasir_node::{Node, NodeError, SharedNode};
 use tokio_util::sync::CancellationToken;
 
+pub use error::KasirError;
+pub use events::{NodeEvent, NodeListener};
+pub use printer::{ForeignPrinter, PrinterError};
+
 uniffi::setup_scaffolding!();
-
-/// Why a call failed: one variant per error code of the HTTP API (`unknown_sku` is
-/// `UnknownSku`), each with the message a person can read.
-#[derive(Debug, thiserror::Error, uniffi::Error)]
-#[uniffi(flat_error)]
-#[non_exhaustive]
-pub enum KasirError {
-    /// `not_initialised`: no store in the data directory.
-    #[error("{0}")]
-    NotInitialised(String),
-    /// `already_initialised`.
-    #[error("{0}")]
-    AlreadyInitialised(String),
-    /// `locked`: another process holds the data directory (or a login is locked out).
-    #[error("{0}")]
-    Locked(String),
-    /// `upgrade_required`.
-    #[error("{0}")]
-    UpgradeRequired(String),
-    /// `unknown_sku`.
-    #[error("{0}")]
-    UnknownSku(String),
-    /// `not_found`.
-    #[error("{0}")]
-    NotFound(String),
-    /// `insufficient_payment`.
-    #[error("{0}")]
-    InsufficientPayment(String),
-    /// `conflict`.
-    #[error("{0}")]
-    Conflict(String),
-    /// `refund_exceeds_sale`.
-    #[error("{0}")]
-    RefundExceedsSale(String),
-    /// `forbidden`.
-    #[error("{0}")]
-    Forbidden(String),
-    /// `invalid_request`.
-    #[error("{0}")]
-    InvalidRequest(String),
-    /// `corrupt_data`.
-    #[error("{0}")]
-    CorruptData(String),
-    /// `storage_error`.
-    #[error("{0}")]
-    StorageError(String),
-    /// `io_error`.
-    #[error("{0}")]
-    IoError(String),
-    /// `unauthenticated`.
-    #[error("{0}")]
-    Unauthenticated(String),
-    /// `approval_required`.
-    #[error("{0}")]
-    ApprovalRequired(String),
-    /// `bad_pin`.
-    #[error("{0}")]
-    BadPin(String),
-    /// `internal`.
-    #[error("{0}")]
-    Internal(String),
-    /// The node was stopped: open it again.
-    #[error("the node was stopped")]
-    Stopped,
-}
-
-impl From<NodeError> for KasirError {
-    fn from(e: NodeError) -> KasirError {
-        let message = e.to_string();
-        match e.code() {
-            "not_initialised" => KasirError::NotInitialised(message),
-            "already_initialised" => KasirError::AlreadyInitialised(message),
-            "locked" => KasirError::Locked(message),
-            "upgrade_required" => KasirError::UpgradeRequired(message),
-            "unknown_sku" => KasirError::UnknownSku(message),
-            "not_found" => KasirError::NotFound(message),
-            "insufficient_payment" => KasirError::InsufficientPayment(message),
-            "conflict" => KasirError::Conflict(message),
-            "refund_exceeds_sale" => KasirError::RefundExceedsSale(message),
-            "forbidden" => KasirError::Forbidden(message),
-            "invalid_request" => KasirError::InvalidRequest(message),
-            "corrupt_data" => KasirError::CorruptData(message),
-            "storage_error" => KasirError::StorageError(message),
-            "io_error" => KasirError::IoError(message),
-            "unauthenticated" => KasirError::Unauthenticated(message),
-            "approval_required" => KasirError::ApprovalRequired(message),
-            "bad_pin" => KasirError::BadPin(message),
-            _ => KasirError::Internal(message),
-        }
-    }
-}
 
 /// One line to sell.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -136,79 +59,69 @@ pub struct SaleResult {
     pub total: i64,
     /// Change in rupiah.
     pub change: i64,
+    /// `false` when an earlier call with the same client id made this sale (nothing
+    /// was sold twice).
+    pub created: bool,
 }
 
-/// Something that happened on the node, told to the app's [`NodeListener`].
-#[derive(Debug, Clone, uniffi::Enum)]
-#[non_exhaustive]
-pub enum NodeEvent {
-    /// A sale was recorded today, on this till or merged from another.
-    SaleCommitted {
-        /// The sale's id.
-        sale_id: String,
-        /// Its receipt number.
-        receipt_no: String,
-        /// The till that rang it up.
-        till_code: String,
-        /// Its total in rupiah.
-        total: i64,
-    },
-    /// Something else changed (stock, the catalog, the store): screens refresh.
-    Changed,
+/// A product as a native screen shows it.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Product {
+    /// SKU.
+    pub sku: String,
+    /// Name.
+    pub name: String,
+    /// Selling price in rupiah.
+    pub price: i64,
+    /// Barcodes.
+    pub barcodes: Vec<String>,
+    /// Unit (`pcs`, `kg`).
+    pub unit: String,
+    /// Stock on hand (negative: oversold).
+    pub on_hand: f64,
 }
 
-/// What the app implements to hear about the node; called on the node's own threads.
-#[uniffi::export(with_foreign)]
-pub trait NodeListener: Send + Sync {
-    /// One event.
-    fn on_event(&self, event: NodeEvent);
+/// One candidate of a photo's recognition.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Candidate {
+    /// The product.
+    pub sku: String,
+    /// Cosine similarity to its best reference photo.
+    pub score: f32,
 }
 
-/// Tells `listener` about every change `node` commits until `cancel` fires: a new sale
-/// of today as [`NodeEvent::SaleCommitted`] (once each), anything else as
-/// [`NodeEvent::Changed`].
-async fn tell(node: SharedNode, listener: Arc<dyn NodeListener>, cancel: CancellationToken) {
-    use tokio::sync::broadcast::error::RecvError;
-    let todays = |node: &SharedNode| -> Vec<kasir_node::api::SaleRow> {
-        node.lock()
-            .ok()
-            .and_then(|n| n.sales(Some(&n.today().to_string())).ok())
-            .unwrap_or_default()
-    };
-    let Ok(mut rx) = node.lock().map(|mut n| n.subscribe()) else {
-        return;
-    };
-    let mut seen: std::collections::HashSet<String> =
-        todays(&node).into_iter().map(|s| s.sale_id).collect();
-    loop {
-        let changed = tokio::select! {
-            _ = cancel.cancelled() => return,
-            changed = rx.recv() => changed,
-        };
-        match changed {
-            Ok(_) | Err(RecvError::Lagged(_)) => {}
-            Err(RecvError::Closed) => return,
-        }
-        let reader = node.clone();
-        let sales = tokio::task::spawn_blocking(move || todays(&reader))
-            .await
-            .unwrap_or_default();
-        let mut told = false;
-        for sale in sales {
-            if seen.insert(sale.sale_id.clone()) {
-                told = true;
-                listener.on_event(NodeEvent::SaleCommitted {
-                    sale_id: sale.sale_id,
-                    receipt_no: sale.receipt_no,
-                    till_code: sale.till_code,
-                    total: sale.total,
-                });
-            }
-        }
-        if !told {
-            listener.on_event(NodeEvent::Changed);
-        }
-    }
+/// What a photo looks like, best first.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Recognition {
+    /// Best candidates first.
+    pub candidates: Vec<Candidate>,
+    /// Whether the best one reaches the store's threshold (else ask the cashier).
+    pub known: bool,
+}
+
+/// How the node stands.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct NodeInfo {
+    /// The store's id.
+    pub store_id: String,
+    /// The store's name.
+    pub store_name: String,
+    /// This till's code.
+    pub till_code: String,
+    /// This device's id in the store's roster.
+    pub device_id: String,
+    /// The till app's address while the node serves (without a login code).
+    pub url: Option<String>,
+    /// Other devices of the store.
+    pub peers: u32,
+    /// Of those, connected now.
+    pub connected_peers: u32,
+    /// Documents with changes no peer has acknowledged yet.
+    pub unsynced_docs: u64,
+    /// Products in the catalog.
+    pub products: u64,
+    /// Sales held (every till's).
+    pub sales: u64,
 }
 
 /// A quantity as the node keeps it (thousandths), refused when it is not one.
@@ -227,9 +140,10 @@ fn qty(value: f64) -> Result<Qty, KasirError> {
 struct Serving {
     cancel: CancellationToken,
     task: tokio::task::JoinHandle<Result<(), daemon::DaemonError>>,
-    url: String,
-    /// The sync endpoint's addresses, put into invites.
-    sync_addrs: Vec<String>,
+    /// `http://127.0.0.1:PORT/`.
+    base: String,
+    /// The daemon's state: print queue, gate codes, sync addresses.
+    started: Started,
 }
 
 /// What a node holds until it is stopped.
@@ -237,8 +151,11 @@ struct Live {
     node: SharedNode,
     runtime: tokio::runtime::Runtime,
     serving: Option<Serving>,
-    /// The listener's task, ended by this token.
-    listening: Option<CancellationToken>,
+    ears: Arc<events::Ears>,
+    /// The watcher task, once a listener is set; ended by this token.
+    watching: Option<CancellationToken>,
+    /// The host's printer for `app://` printers.
+    printer: AppPrinter,
 }
 
 /// A store's node on this device.
@@ -247,7 +164,7 @@ pub struct KasirNode {
     live: Mutex<Option<Live>>,
 }
 
-/// The runtime a node runs on: its sync, its till app, its listener.
+/// The runtime a node runs on: its sync, its till app, its events.
 fn runtime() -> Result<tokio::runtime::Runtime, KasirError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -268,9 +185,20 @@ impl KasirNode {
                 node: SharedNode::new(node),
                 runtime,
                 serving: None,
-                listening: None,
+                ears: Arc::default(),
+                watching: None,
+                printer: AppPrinter::default(),
             })),
         }))
+    }
+
+    /// Runs `f` on what the node holds, unless it was stopped.
+    fn with_live<T>(
+        &self,
+        f: impl FnOnce(&mut Live) -> Result<T, KasirError>,
+    ) -> Result<T, KasirError> {
+        let mut live = self.live.lock().map_err(|_| KasirError::Stopped)?;
+        f(live.as_mut().ok_or(KasirError::Stopped)?)
     }
 
     /// Runs `f` on the node, unless it was stopped.
@@ -278,10 +206,7 @@ impl KasirNode {
         &self,
         f: impl FnOnce(&mut Node) -> Result<T, KasirError>,
     ) -> Result<T, KasirError> {
-        let node = {
-            let live = self.live.lock().map_err(|_| KasirError::Stopped)?;
-            live.as_ref().ok_or(KasirError::Stopped)?.node.clone()
-        };
+        let node = self.with_live(|live| Ok(live.node.clone()))?;
         let mut guard = node.lock()?;
         f(&mut guard)
     }
@@ -314,7 +239,7 @@ impl KasirNode {
 
     /// Joins an existing store with an invite from one of its tills (`invite` there, or
     /// Pengaturan's QR code), through any member the invite names, and syncs once.
-    #[uniffi::constructor]
+    #[uniffi::constructor(default(till_code = None))]
     pub fn join(
         data_dir: String,
         ticket: String,
@@ -338,17 +263,36 @@ impl KasirNode {
         KasirNode::on(Node::open(&dir)?, runtime)
     }
 
+    /// The store, this till, its peers and what waits to sync.
+    pub fn status(&self) -> Result<NodeInfo, KasirError> {
+        let url = self.with_live(|live| Ok(live.serving.as_ref().map(|s| s.base.clone())))?;
+        let s = self.with_node(|n| Ok(n.status()?))?;
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(NodeInfo {
+            store_id: s.store_id,
+            store_name: s.store_name,
+            till_code: s.till_code,
+            device_id: s.endpoint_id,
+            url,
+            peers: count(s.peers.len()),
+            connected_peers: count(s.peers.iter().filter(|p| p.connected).count()),
+            unsynced_docs: s.unsynced_docs,
+            products: s.products,
+            sales: s.sales,
+        })
+    }
+
     /// A one-time invite for another device to join this store (`role`: `till` or
     /// `manager`), naming this node's sync addresses once it runs ([`KasirNode::start`]).
+    #[uniffi::method(default(till_code = None))]
     pub fn invite(&self, role: String, till_code: Option<String>) -> Result<String, KasirError> {
-        let addrs = {
-            let live = self.live.lock().map_err(|_| KasirError::Stopped)?;
-            let live = live.as_ref().ok_or(KasirError::Stopped)?;
-            live.serving
+        let addrs = self.with_live(|live| {
+            Ok(live
+                .serving
                 .as_ref()
-                .map(|s| s.sync_addrs.clone())
-                .unwrap_or_default()
-        };
+                .map(|s| s.started.sync_addrs.clone())
+                .unwrap_or_default())
+        })?;
         let role = kasir_sync::membership::parse_role(Some(&role)).map_err(NodeError::from)?;
         self.with_node(|n| Ok(n.invite_ticket(role, till_code, addrs)?))
     }
@@ -374,8 +318,36 @@ impl KasirNode {
         })
     }
 
-    /// Sells `items`, paid in exact cash; durable before it returns.
-    pub fn sell(&self, items: Vec<SaleItem>) -> Result<SaleResult, KasirError> {
+    /// Products for sale whose name, SKU or barcode matches `query`, best first.
+    #[uniffi::method(default(limit = 20))]
+    pub fn search(&self, query: String, limit: u32) -> Result<Vec<Product>, KasirError> {
+        self.with_node(|n| {
+            let rows = n.search_products(&query, limit.clamp(1, 200) as usize)?;
+            rows.into_iter()
+                .map(|p| {
+                    let on_hand = n.stock(Some(&p.sku))?.first().map_or(0.0, |r| r.on_hand);
+                    Ok(Product {
+                        sku: p.sku,
+                        name: p.name,
+                        price: p.price,
+                        barcodes: p.barcodes,
+                        unit: p.unit,
+                        on_hand,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Sells `items`, paid in exact cash; durable before it returns. The same
+    /// `client_id` again (a retry after a timeout, a double tap) returns the first sale
+    /// and sells nothing.
+    #[uniffi::method(default(client_id = None))]
+    pub fn sell(
+        &self,
+        items: Vec<SaleItem>,
+        client_id: Option<String>,
+    ) -> Result<SaleResult, KasirError> {
         let items = items
             .into_iter()
             .map(|i| {
@@ -389,6 +361,7 @@ impl KasirNode {
             .collect::<Result<Vec<_>, KasirError>>()?;
         let outcome = self.with_node(|n| {
             Ok(n.sell(&SaleRequest {
+                client_id,
                 items,
                 ..SaleRequest::default()
             })?)
@@ -398,6 +371,7 @@ impl KasirNode {
             receipt_no: outcome.receipt_no,
             total: outcome.total,
             change: outcome.change,
+            created: outcome.created,
         })
     }
 
@@ -408,82 +382,133 @@ impl KasirNode {
     }
 
     /// The struk of a sale as plain text, `width` columns (32 for 58 mm paper).
+    #[uniffi::method(default(width = 32))]
     pub fn receipt_text(&self, sale_id: String, width: u32) -> Result<String, KasirError> {
         self.with_node(|n| Ok(n.receipt_text(&sale_id, width as usize)?))
+    }
+
+    /// The struk of a sale as ESC/POS bytes for a printer `profile` (`58`, `58b`, `80`,
+    /// `80b`, `80-512`), for a host that prints on its own.
+    #[uniffi::method(default(profile = "58"))]
+    pub fn receipt_escpos(&self, sale_id: String, profile: String) -> Result<Vec<u8>, KasirError> {
+        let req = EscposRequest {
+            profile: printer_profile(None, Some(&profile), false)?,
+            qr: None,
+            drawer: false,
+            reprint: false,
+        };
+        self.with_node(|n| Ok(kasir_node::print::receipt_escpos(n, &sale_id, &req)?))
+    }
+
+    /// Recognises a product in a camera photo (JPEG or PNG) with this till's gallery.
+    #[uniffi::method(default(top = 3))]
+    pub fn recognize(&self, image: Vec<u8>, top: u32) -> Result<Recognition, KasirError> {
+        // The model and gallery are taken under the lock; inference runs outside it.
+        let matcher = self.with_node(|n| Ok(n.ml_matcher()?))?;
+        let outcome = matcher.recognize(&image, top.clamp(1, 20) as usize)?;
+        Ok(Recognition {
+            candidates: outcome
+                .matches
+                .into_iter()
+                .map(|m| Candidate {
+                    sku: m.sku,
+                    score: m.score,
+                })
+                .collect(),
+            known: outcome.known,
+        })
     }
 
     /// Tells `listener` what happens on the node from now on (a new listener replaces
     /// the one before). It is called on the node's threads: hand work to the UI thread.
     pub fn set_listener(&self, listener: Arc<dyn NodeListener>) -> Result<(), KasirError> {
-        let mut live = self.live.lock().map_err(|_| KasirError::Stopped)?;
-        let live = live.as_mut().ok_or(KasirError::Stopped)?;
-        if let Some(old) = live.listening.take() {
-            old.cancel();
-        }
-        let cancel = CancellationToken::new();
-        live.runtime
-            .spawn(tell(live.node.clone(), listener, cancel.clone()));
-        live.listening = Some(cancel);
-        Ok(())
+        self.with_live(|live| {
+            live.ears.set(listener);
+            if live.watching.is_none() {
+                let cancel = CancellationToken::new();
+                live.runtime.spawn(events::watch(
+                    live.node.clone(),
+                    live.ears.clone(),
+                    cancel.clone(),
+                ));
+                live.watching = Some(cancel);
+            }
+            Ok(())
+        })
+    }
+
+    /// Makes `printer` this till's receipt printer, under the app's `name` for it (a
+    /// paired Bluetooth printer's name), with a paper `profile` (`58`, `80`, …): the
+    /// node renders and queues receipts and retries, the app moves the bytes. Kept in
+    /// the data directory as `app://NAME`; takes effect at once.
+    #[uniffi::method(default(profile = "58"))]
+    pub fn set_printer(
+        &self,
+        printer: Arc<dyn ForeignPrinter>,
+        name: String,
+        profile: String,
+    ) -> Result<(), KasirError> {
+        let dir = self.with_node(|n| Ok(n.dir().to_owned()))?;
+        let config = PrinterConfig {
+            uri: format!("app://{}", name.trim()),
+            profile: Some(profile),
+            ..PrinterConfig::default()
+        };
+        let settings = config.save(&dir)?;
+        self.with_live(|live| {
+            live.printer = AppPrinter(Some(Arc::new(printer::HostPrinter(printer))));
+            if let Some(serving) = &live.serving {
+                let app = &serving.started.app;
+                app.set_app_printer(live.printer.clone());
+                // A queue needs the runtime it runs on.
+                let _enter = live.runtime.enter();
+                app.replace_printer(Some(settings));
+            }
+            Ok(())
+        })
+    }
+
+    /// Queues the original struk of `sale_id` on this till's printer; the job's id. A
+    /// failure later arrives as [`NodeEvent::PrintFailed`] (a copy for the customer goes
+    /// through the till app's Riwayat, where reprints need a supervisor).
+    pub fn print_receipt(&self, sale_id: String) -> Result<u64, KasirError> {
+        self.with_node(|n| {
+            n.sale_status(&sale_id)
+                .map(|_| ())
+                .map_err(KasirError::from)
+        })?;
+        self.with_live(|live| {
+            let serving = live
+                .serving
+                .as_ref()
+                .ok_or_else(|| KasirError::Conflict("start the node before printing".into()))?;
+            let queue = serving.started.app.printer().ok_or_else(|| {
+                KasirError::Conflict("this till has no printer: set_printer first".into())
+            })?;
+            Ok(queue.enqueue(&sale_id, false)?)
+        })
     }
 
     /// Starts the till app on `127.0.0.1` (a free port) and LAN sync; returns the app's
-    /// URL. Starting a running node returns its URL again.
+    /// URL for the app's WebView, with a one-time code: only whoever opens it first gets
+    /// in (other apps on the phone reach loopback too). Each call returns a new URL.
     pub fn start(&self) -> Result<String, KasirError> {
-        let mut live = self.live.lock().map_err(|_| KasirError::Stopped)?;
-        let live = live.as_mut().ok_or(KasirError::Stopped)?;
-        if let Some(s) = &live.serving {
-            return Ok(s.url.clone());
-        }
-        let listener = live
-            .runtime
-            .block_on(tokio::net::TcpListener::bind(SocketAddr::from((
-                [127, 0, 0, 1],
-                0,
-            ))))
-            .map_err(|e| KasirError::IoError(format!("binding the till app's port: {e}")))?;
-        let addr = listener
-            .local_addr()
-            .map_err(|e| KasirError::IoError(e.to_string()))?;
-        let (addrs_tx, addrs_rx) = std::sync::mpsc::channel();
-        let opts = RunOptions {
-            http: Some(addr),
-            net: Some(NetConfig {
-                listen: SocketAddr::from(([0, 0, 0, 0], 0)),
-                peers: Vec::new(),
-                mdns: true,
-            }),
-            host_names: Vec::new(),
-            metrics_public: false,
-            sync_addrs: Some(addrs_tx),
-        };
-        let cancel = CancellationToken::new();
-        let task = live.runtime.spawn(daemon::run_shared(
-            listener,
-            live.node.clone(),
-            opts,
-            cancel.clone(),
-        ));
-        // The sync endpoint binds at once; a daemon that failed to start says so.
-        let sync_addrs = match addrs_rx.recv_timeout(std::time::Duration::from_secs(10)) {
-            Ok(addrs) => addrs,
-            Err(_) => {
-                cancel.cancel();
-                let why = match live.runtime.block_on(task) {
-                    Ok(Err(e)) => e.to_string(),
-                    _ => "the node's sync endpoint did not start".to_owned(),
-                };
-                return Err(KasirError::IoError(why));
+        self.with_live(|live| {
+            if live.serving.is_none() {
+                live.serving = Some(serve(live)?);
             }
-        };
-        let url = format!("http://{addr}/");
-        live.serving = Some(Serving {
-            cancel,
-            task,
-            url: url.clone(),
-            sync_addrs,
-        });
-        Ok(url)
+            let serving = live.serving.as_ref().ok_or(KasirError::Stopped)?;
+            let code = serving
+                .started
+                .app
+                .app_code()
+                .ok_or_else(|| KasirError::Internal("the till app is not gated".into()))?;
+            Ok(format!(
+                "{}?{}={code}",
+                serving.base,
+                kasir_node::gate::CODE_PARAM
+            ))
+        })
     }
 
     /// Stops the till app and sync, and closes the node (its data directory is free
@@ -493,8 +518,8 @@ impl KasirNode {
             return Ok(());
         };
         let mut failed = None;
-        if let Some(listening) = &live.listening {
-            listening.cancel();
+        if let Some(watching) = &live.watching {
+            watching.cancel();
         }
         if let Some(serving) = live.serving {
             serving.cancel.cancel();
@@ -512,4 +537,59 @@ impl KasirNode {
             Some(message) => Err(KasirError::Internal(message)),
         }
     }
+}
+
+/// Starts the daemon for `live`: the till app on a free loopback port, gated for the
+/// app, and LAN sync on all interfaces.
+fn serve(live: &Live) -> Result<Serving, KasirError> {
+    let listener = live
+        .runtime
+        .block_on(tokio::net::TcpListener::bind(SocketAddr::from((
+            [127, 0, 0, 1],
+            0,
+        ))))
+        .map_err(|e| KasirError::IoError(format!("binding the till app's port: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| KasirError::IoError(e.to_string()))?;
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let opts = RunOptions {
+        http: Some(addr),
+        net: Some(NetConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 0)),
+            peers: Vec::new(),
+            mdns: true,
+        }),
+        started: Some(started_tx),
+        app_only: true,
+        app_printer: live.printer.clone(),
+        ..RunOptions::default()
+    };
+    let cancel = CancellationToken::new();
+    let task = live.runtime.spawn(daemon::run_shared(
+        listener,
+        live.node.clone(),
+        opts,
+        cancel.clone(),
+    ));
+    // The sync endpoint binds at once; a daemon that failed to start says so.
+    let Ok(started) = started_rx.recv_timeout(std::time::Duration::from_secs(10)) else {
+        cancel.cancel();
+        let why = match live.runtime.block_on(task) {
+            Ok(Err(e)) => e.to_string(),
+            _ => "the node's sync endpoint did not start".to_owned(),
+        };
+        return Err(KasirError::IoError(why));
+    };
+    live.runtime.spawn(events::forward_print_failures(
+        started.app.print_failures(),
+        live.ears.clone(),
+        cancel.clone(),
+    ));
+    Ok(Serving {
+        cancel,
+        task,
+        base: format!("http://{addr}/"),
+        started,
+    })
 }

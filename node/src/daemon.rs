@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::http::{AppState, router};
 use crate::lan::{self, LanError, NetConfig};
 use crate::node::Node;
-use crate::print::PrintQueue;
+use crate::print::AppPrinter;
 use crate::shared::SharedNode;
 use crate::ui::setup::Setup;
 
@@ -33,7 +33,7 @@ pub struct DaemonInfo {
 }
 
 /// Options of `kasir run`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// HTTP API address; a loopback port is chosen when `None`.
     pub http: Option<SocketAddr>,
@@ -45,9 +45,24 @@ pub struct RunOptions {
     /// Whether `/metrics` answers callers on other machines too (a Prometheus on the
     /// LAN); by default only this machine.
     pub metrics_public: bool,
-    /// Told the sync endpoint's addresses once it listens (an app embedding the node
-    /// puts them into its invites).
-    pub sync_addrs: Option<std::sync::mpsc::Sender<Vec<String>>>,
+    /// For an app embedding the node: told what runs once it serves ([`Started`]).
+    pub started: Option<std::sync::mpsc::Sender<Started>>,
+    /// For an app embedding the node: only that app's WebView may use the till app
+    /// (see [`crate::gate`]); its first URL's code is in [`Started::app_code`].
+    pub app_only: bool,
+    /// For an app embedding the node: moves the bytes of `app://` printers.
+    pub app_printer: AppPrinter,
+}
+
+/// What an app embedding the node learns once the daemon serves.
+#[derive(Debug, Clone)]
+pub struct Started {
+    /// The sync endpoint's addresses (put into invites); empty without sync.
+    pub sync_addrs: Vec<String>,
+    /// The daemon's state: its print queue, the gate's codes, print failures.
+    pub app: AppState,
+    /// A one-time code for the till app's first URL, when it is gated.
+    pub app_code: Option<String>,
 }
 
 /// Why the daemon could not run.
@@ -197,21 +212,29 @@ pub async fn run_shared(
     tracing::info!(http = %local, "kasir daemon listening");
     let state = AppState::new(node.clone()).with_shutdown(cancel.clone());
     state.set_host_policy(opts.host_names.clone(), opts.metrics_public);
+    if opts.app_only {
+        state.gate_for_app();
+    }
     let net = match opts.net {
         Some(cfg) => {
             let net = lan::start(node.clone(), cfg, cancel.clone()).await?;
             state.set_sync_addrs(net.addrs());
-            if let Some(tx) = &opts.sync_addrs {
-                // Whoever asked may have gone: nothing to tell then.
-                let _ = tx.send(net.addrs());
-            }
             state.set_ml_endpoint(net.endpoint().clone());
             Some(net)
         }
         None => None,
     };
     tokio::spawn(maintenance(node.clone(), cancel.clone()));
-    state.set_printer(PrintQueue::from_data_dir(&node, cancel.clone()));
+    state.set_app_printer(opts.app_printer);
+    state.start_configured_printer();
+    if let Some(tx) = &opts.started {
+        // Whoever asked may have gone: nothing to tell then.
+        let _ = tx.send(Started {
+            sync_addrs: net.as_ref().map(|n| n.addrs()).unwrap_or_default(),
+            app: state.clone(),
+            app_code: state.app_code(),
+        });
+    }
     serve(listener, state, cancel.clone()).await?;
     if let Some(net) = net {
         net.shutdown().await;

@@ -32,11 +32,15 @@ use serde_json::{Value, json};
 
 use crate::api::{self, Done, ErrorBody, ErrorDetail, Method, OpContext, Operation};
 use crate::error::NodeError;
+use crate::gate::{self, AppGate, Verdict};
 use crate::lan::{self, JoinError};
 use crate::metrics::{OPENMETRICS, TillMetrics};
 use crate::node::Node;
 use crate::people::{Action, Principal};
-use crate::print::{EscposRequest, PRINTER_FILE, PrintQueue, printer_profile, receipt_escpos};
+use crate::print::{
+    AppPrinter, EscposRequest, PRINTER_FILE, PrintFailed, PrintQueue, QueueHooks, printer_profile,
+    receipt_escpos,
+};
 use crate::shared::SharedNode;
 
 /// Shared state of the HTTP server.
@@ -55,6 +59,10 @@ pub struct AppState {
     hosts: Arc<Mutex<(Vec<String>, bool)>>,
     /// The daemon's shutdown, which ends a print queue started later (Pengaturan).
     shutdown: CancellationToken,
+    /// What print queues get: the app for `app://` printers, who hears of failures.
+    print_hooks: Arc<Mutex<QueueHooks>>,
+    /// Set when only the app embedding the node may use it (see [`crate::gate`]).
+    gate: Arc<Mutex<Option<AppGate>>>,
 }
 
 impl AppState {
@@ -69,7 +77,67 @@ impl AppState {
             printer: Arc::default(),
             hosts: Arc::default(),
             shutdown: CancellationToken::new(),
+            print_hooks: Arc::default(),
+            gate: Arc::default(),
         }
+    }
+
+    /// Lets only the app embedding the node in: every request but `GET /v1/health`
+    /// needs a grant from a one-time code ([`AppState::app_code`]).
+    pub fn gate_for_app(&self) {
+        if let Ok(mut g) = self.gate.lock() {
+            g.get_or_insert_with(AppGate::default);
+        }
+    }
+
+    /// A one-time code that opens the gate (the app opens `/?kunci=CODE`); `None` when
+    /// the till is not gated.
+    pub fn app_code(&self) -> Option<String> {
+        self.gate.lock().ok()?.as_mut().map(AppGate::new_code)
+    }
+
+    /// Judges a request at the gate (always [`Verdict::Pass`] when there is none).
+    fn judge_app(&self, path: &str, query: Option<&str>, headers: &HeaderMap) -> Verdict {
+        let Ok(mut gate) = self.gate.lock() else {
+            return Verdict::Refuse;
+        };
+        match gate.as_mut() {
+            None => Verdict::Pass,
+            Some(_) if path == "/v1/health" => Verdict::Pass,
+            Some(g) => g.judge(
+                gate::query_param(query, gate::CODE_PARAM),
+                crate::ui::cookie(headers, gate::APP_COOKIE).as_deref(),
+            ),
+        }
+    }
+
+    /// Gives `app://` printers to the app embedding the node; the queue running now
+    /// keeps the app it started with (start a new one: [`AppState::replace_printer`]).
+    pub fn set_app_printer(&self, app: AppPrinter) {
+        if let Ok(mut h) = self.print_hooks.lock() {
+            h.app = app;
+        }
+    }
+
+    /// Hears of print jobs given up from now on.
+    pub fn print_failures(&self) -> tokio::sync::broadcast::Receiver<PrintFailed> {
+        self.print_hooks().failed.subscribe()
+    }
+
+    fn print_hooks(&self) -> QueueHooks {
+        self.print_hooks
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default()
+    }
+
+    /// Starts the print queue `printer.json` configures, if any.
+    pub(crate) fn start_configured_printer(&self) {
+        self.set_printer(PrintQueue::from_data_dir(
+            &self.node,
+            self.print_hooks(),
+            self.shutdown.child_token(),
+        ));
     }
 
     /// Ties what the state starts later (a new print queue) to the daemon's shutdown.
@@ -126,14 +194,20 @@ impl AppState {
 
     /// Starts a print queue for `settings` in place of the current one (whose jobs
     /// already queued still print: its task ends when its last handle is gone).
-    pub(crate) fn replace_printer(&self, settings: Option<crate::print::PrintSettings>) {
-        let queue =
-            settings.map(|s| PrintQueue::start(self.node.clone(), s, self.shutdown.child_token()));
+    pub fn replace_printer(&self, settings: Option<crate::print::PrintSettings>) {
+        let queue = settings.map(|s| {
+            PrintQueue::start(
+                self.node.clone(),
+                s,
+                self.print_hooks(),
+                self.shutdown.child_token(),
+            )
+        });
         self.set_printer(queue);
     }
 
     /// The daemon's print queue, when a printer is configured.
-    pub(crate) fn printer(&self) -> Option<PrintQueue> {
+    pub fn printer(&self) -> Option<PrintQueue> {
         self.printer.lock().ok().and_then(|p| p.clone())
     }
 
@@ -489,6 +563,29 @@ async fn guard(
     }
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
+    match state.judge_app(&path, req.uri().query(), req.headers()) {
+        Verdict::Pass => {}
+        Verdict::Grant(grant) => {
+            // The code is spent: the same page again, without it, with the grant.
+            let cookie = format!(
+                "{}={grant}; Path=/; HttpOnly; SameSite=Strict",
+                gate::APP_COOKIE
+            );
+            return (
+                StatusCode::SEE_OTHER,
+                [(header::LOCATION, path), (header::SET_COOKIE, cookie)],
+            )
+                .into_response();
+        }
+        Verdict::Refuse => {
+            return ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "app_only",
+                message: "this till app opens from the app that runs it".into(),
+            }
+            .into_response();
+        }
+    }
     if path == "/metrics" {
         if peer.ip().is_loopback() || state.metrics_public() {
             return next.run(req).await;

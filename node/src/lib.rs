@@ -22,6 +22,7 @@ pub mod api;
 pub mod daemon;
 pub mod drafts;
 mod error;
+pub mod gate;
 pub mod http;
 pub mod import;
 pub mod lan;

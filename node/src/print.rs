@@ -26,9 +26,9 @@ use std::time::Duration;
 
 use kasir_devices::encode::{PrinterProfile, encode};
 use kasir_devices::receipt::{ReceiptOptions, ReportLine, layout, report, test_page};
-use kasir_devices::transport::{self, PrinterUri, TransportOptions};
+use kasir_devices::transport::{self, AppLink, PrinterUri, TransportOptions};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::error::NodeError;
@@ -145,6 +145,7 @@ pub struct PrinterConfig {
 
 /// A validated printer configuration.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct PrintSettings {
     /// Where the printer is.
     pub uri: PrinterUri,
@@ -228,6 +229,53 @@ impl PrinterConfig {
     }
 }
 
+/// The app that moves the bytes of `app://` printers, when an app embeds the node.
+#[derive(Clone, Default)]
+pub struct AppPrinter(pub Option<Arc<dyn AppLink>>);
+
+impl std::fmt::Debug for AppPrinter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "AppPrinter(app)"
+        } else {
+            "AppPrinter(none)"
+        })
+    }
+}
+
+/// A job the queue gave up on after all its attempts (the paper copy is missing: the
+/// sale is in the ledger, reprint it from history).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PrintFailed {
+    /// The job's id.
+    pub job: u64,
+    /// What it was: a sale id, `drawer`, `test page`, a report's title.
+    pub what: String,
+    /// The printer.
+    pub printer: String,
+    /// The last attempt's error.
+    pub error: String,
+}
+
+/// What a queue gets besides its settings: the app for `app://` printers, and where
+/// jobs given up are told ([`PrintFailed`]; nobody listening is fine).
+#[derive(Debug, Clone)]
+pub struct QueueHooks {
+    /// Moves the bytes of `app://` printers.
+    pub app: AppPrinter,
+    /// Hears of jobs given up.
+    pub failed: broadcast::Sender<PrintFailed>,
+}
+
+impl Default for QueueHooks {
+    fn default() -> QueueHooks {
+        QueueHooks {
+            app: AppPrinter::default(),
+            failed: broadcast::channel(16).0,
+        }
+    }
+}
+
 /// A print job: one receipt of one sale, or a drawer pulse on its own.
 #[derive(Debug, Clone)]
 struct Job {
@@ -288,12 +336,13 @@ impl PrintQueue {
     pub fn start(
         node: SharedNode,
         settings: PrintSettings,
+        hooks: QueueHooks,
         cancel: CancellationToken,
     ) -> PrintQueue {
         let (tx, rx) = mpsc::channel(QUEUE_DEPTH);
         let printer = settings.uri.to_string();
         let health = Arc::new(std::sync::Mutex::new(PrinterHealth::default()));
-        tokio::spawn(run(rx, node, settings, health.clone(), cancel));
+        tokio::spawn(run(rx, node, settings, hooks, health.clone(), cancel));
         PrintQueue {
             tx,
             next_id: Arc::new(AtomicU64::new(1)),
@@ -304,12 +353,16 @@ impl PrintQueue {
 
     /// The queue configured by `printer.json` in the node's data directory, if any. A
     /// broken `printer.json` is logged and leaves the daemon without a printer.
-    pub fn from_data_dir(node: &SharedNode, cancel: CancellationToken) -> Option<PrintQueue> {
+    pub fn from_data_dir(
+        node: &SharedNode,
+        hooks: QueueHooks,
+        cancel: CancellationToken,
+    ) -> Option<PrintQueue> {
         let dir = node.lock().ok()?.dir().to_owned();
         match PrinterConfig::load(&dir) {
             Ok(Some(settings)) => {
                 tracing::info!(printer = %settings.uri, "print queue started");
-                Some(PrintQueue::start(node.clone(), settings, cancel))
+                Some(PrintQueue::start(node.clone(), settings, hooks, cancel))
             }
             Ok(None) => None,
             Err(e) => {
@@ -390,6 +443,7 @@ async fn run(
     mut rx: mpsc::Receiver<Job>,
     node: SharedNode,
     settings: PrintSettings,
+    hooks: QueueHooks,
     health: Arc<std::sync::Mutex<PrinterHealth>>,
     cancel: CancellationToken,
 ) {
@@ -400,7 +454,16 @@ async fn run(
                 Some(job) => {
                     tokio::select! {
                         _ = cancel.cancelled() => break,
-                        outcome = print_job(&node, &settings, &job) => {
+                        outcome = print_job(&node, &settings, &hooks.app, &job) => {
+                            if let Err(error) = &outcome {
+                                // Nobody listening is fine.
+                                let _ = hooks.failed.send(PrintFailed {
+                                    job: job.id,
+                                    what: job.label().to_owned(),
+                                    printer: settings.uri.to_string(),
+                                    error: error.clone(),
+                                });
+                            }
                             if let Ok(mut h) = health.lock() {
                                 h.pending = h.pending.saturating_sub(1);
                                 h.failing = outcome.err();
@@ -417,12 +480,18 @@ async fn run(
 
 /// Renders the job's bytes once, then sends them, retrying with doubling waits; the
 /// last error when it did not print.
-async fn print_job(node: &SharedNode, settings: &PrintSettings, job: &Job) -> Result<(), String> {
+async fn print_job(
+    node: &SharedNode,
+    settings: &PrintSettings,
+    app: &AppPrinter,
+    job: &Job,
+) -> Result<(), String> {
     let (sale_id, reprint) = match &job.what {
         JobKind::Receipt { sale_id, reprint } => (sale_id.clone(), *reprint),
         JobKind::Drawer => {
             return send(
                 settings,
+                app,
                 job,
                 Arc::new(kasir_devices::encode::DRAWER_PULSE.to_vec()),
             )
@@ -444,7 +513,7 @@ async fn print_job(node: &SharedNode, settings: &PrintSettings, job: &Job) -> Re
             }
             .map_err(|e| e.to_string())?;
             let bytes = encode(&page, &settings.profile).map_err(|e| e.to_string())?;
-            return send(settings, job, Arc::new(bytes)).await;
+            return send(settings, app, job, Arc::new(bytes)).await;
         }
     };
     let req = EscposRequest {
@@ -468,16 +537,33 @@ async fn print_job(node: &SharedNode, settings: &PrintSettings, job: &Job) -> Re
             return Err(e.to_string());
         }
     };
-    send(settings, job, bytes).await
+    send(settings, app, job, bytes).await
 }
 
 /// Sends a job's bytes, retrying with doubling waits; the last error when all failed.
-async fn send(settings: &PrintSettings, job: &Job, bytes: Arc<Vec<u8>>) -> Result<(), String> {
+async fn send(
+    settings: &PrintSettings,
+    app: &AppPrinter,
+    job: &Job,
+    bytes: Arc<Vec<u8>>,
+) -> Result<(), String> {
     let mut wait = settings.backoff;
     let mut last = String::new();
     for attempt in 1..=settings.attempts {
         let (uri, limits, data) = (settings.uri.clone(), settings.limits, bytes.clone());
-        let sent = tokio::task::spawn_blocking(move || transport::print(&uri, &data, limits)).await;
+        let link = app.0.clone();
+        let sending = tokio::task::spawn_blocking(move || {
+            transport::open_with(&uri, limits, link).send(&data)
+        });
+        // Our transports bound their own waits; an app's may not (see `AppLink`).
+        let sent = match tokio::time::timeout(limits.total + Duration::from_secs(1), sending).await
+        {
+            Ok(sent) => sent,
+            Err(_) => Ok(Err(transport::PrintError::Deadline {
+                printer: settings.uri.to_string(),
+                after: limits.total,
+            })),
+        };
         match sent {
             Ok(Ok(())) => {
                 tracing::info!(job = job.id, sale = %job.label(), attempt, "receipt printed");

@@ -8,6 +8,8 @@
 //!   binary with a fresh database per test, and private clusters for tests that restart
 //!   theirs.
 //! - [`tansu`]: a Kafka-protocol broker (tansu, memory storage).
+//! - [`foreign`]: the node's bindings and their real foreign callers (CPython, Kotlin
+//!   on the JVM).
 //! - [`hostile`]: a hostile store member that forges, signs and sends what honest
 //!   replicas must refuse (trust tests).
 //! - [`totals`]: PostgreSQL's totals compared with a till's.
@@ -23,6 +25,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 pub mod browser;
+pub mod foreign;
 pub mod hostile;
 pub mod pg;
 pub mod process;

@@ -4,14 +4,17 @@ Run by ffi/tests/ffi_python.rs with the bindings directory on PYTHONPATH and the
 directory as the first argument.
 """
 
+import http.cookiejar
 import sys
 import threading
+import urllib.error
 import urllib.request
 
 import kasir_ffi
 from kasir_ffi import KasirError, KasirNode, SaleItem
 
 data = sys.argv[1]
+
 
 class Heard(kasir_ffi.NodeListener):
     """Collects the node's events; called from the node's own (Rust) threads."""
@@ -25,12 +28,20 @@ class Heard(kasir_ffi.NodeListener):
             self.events.append(event)
             self.cond.notify_all()
 
-    def sale(self, sale_id, timeout=20):
-        def found():
-            return any(e.is_SALE_COMMITTED() and e.sale_id == sale_id for e in self.events)
-
+    def wait(self, found, timeout=20):
         with self.cond:
-            return self.cond.wait_for(found, timeout)
+            return self.cond.wait_for(lambda: any(found(e) for e in self.events), timeout)
+
+
+class Refusing(kasir_ffi.ForeignPrinter):
+    """A Bluetooth printer that is out of paper."""
+
+    def __init__(self):
+        self.tries = 0
+
+    def send(self, printer, data):
+        self.tries += 1
+        raise kasir_ffi.PrinterError.Failed("kertas habis")
 
 
 node = KasirNode.init(data, "Warung Python", "P1")
@@ -39,17 +50,26 @@ node.set_listener(heard)
 node.add_product("KOPI", "Kopi Kapal Api", 1500, 40.0)
 node.add_product("GULA", "Gulaku 1kg", 17500, 5.0)
 
-sale = node.sell([SaleItem(sku="KOPI", qty=3.0), SaleItem(sku="GULA", qty=1.0)])
+sale = node.sell([SaleItem(sku="KOPI", qty=3.0), SaleItem(sku="GULA", qty=1.0)], "tap-1")
 assert sale.total == 3 * 1500 + 17500, sale
-assert sale.change == 0, sale
+assert sale.change == 0 and sale.created, sale
 assert sale.receipt_no, sale
+# The same client id again (a retry after a timeout) sells nothing.
+again = node.sell([SaleItem(sku="KOPI", qty=3.0), SaleItem(sku="GULA", qty=1.0)], "tap-1")
+assert again.sale_id == sale.sale_id and not again.created, again
 assert node.stock("KOPI") == 37.0, node.stock("KOPI")
-assert heard.sale(sale.sale_id), f"no SaleCommitted for {sale.sale_id}: {heard.events}"
+assert heard.wait(lambda e: e.is_SALE_COMMITTED() and e.sale_id == sale.sale_id), heard.events
+assert heard.wait(lambda e: e.is_STOCK_CHANGED() and e.sku == "GULA" and e.on_hand == 4.0), heard.events
 told = [e for e in heard.events if e.is_SALE_COMMITTED()]
 assert len(told) == 1 and told[0].total == sale.total and told[0].till_code == "P1", told
 assert node.stock("GULA") == 4.0, node.stock("GULA")
 struk = node.receipt_text(sale.sale_id, 32)
 assert "Kopi Kapal Api" in struk and "TOTAL" in struk, struk
+found = node.search("kopi")
+assert [p.sku for p in found] == ["KOPI"] and found[0].on_hand == 37.0, found
+status = node.status()
+assert status.store_name == "Warung Python" and status.till_code == "P1", status
+assert status.url is None and status.sales == 1 and status.products == 2, status
 
 # Errors are exceptions named after the API's codes.
 try:
@@ -57,6 +77,11 @@ try:
     raise AssertionError("an unknown SKU sold")
 except KasirError.UnknownSku as e:
     assert "TIDAKADA" in str(e), e
+try:
+    node.sell([SaleItem(sku="KOPI", qty=float("nan"))])
+    raise AssertionError("NaN sold")
+except KasirError.InvalidRequest:
+    pass
 
 # A second node on the same directory is refused while this one holds it.
 try:
@@ -65,15 +90,41 @@ try:
 except KasirError.Locked:
     pass
 
-# The till app is served by the node.
+# The till app is served to whoever opens the one-time URL first, and to nobody else.
 url = node.start()
-assert url.startswith("http://127.0.0.1:"), url
-assert node.start() == url, "starting twice is the same app"
-with urllib.request.urlopen(url + "v1/health", timeout=10) as r:
+base = url.split("?")[0]
+assert base.startswith("http://127.0.0.1:") and "?kunci=" in url, url
+assert node.status().url == base
+with urllib.request.urlopen(base + "v1/health", timeout=10) as r:
     assert r.status == 200, r.status
-with urllib.request.urlopen(url + "ui/masuk", timeout=10) as r:
+try:
+    urllib.request.urlopen(base + "ui/masuk", timeout=10)
+    raise AssertionError("another app got in without the code")
+except urllib.error.HTTPError as e:
+    assert e.code == 403, e.code
+webview = urllib.request.build_opener(
+    urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+with webview.open(url, timeout=10) as r:
     page = r.read().decode()
     assert 'lang="id"' in page and "Warung Python" in page, page[:400]
+with webview.open(base + "ui/masuk", timeout=10) as r:
+    assert r.status == 200
+try:
+    urllib.request.urlopen(url, timeout=10)
+    raise AssertionError("a spent code opened the app again")
+except urllib.error.HTTPError as e:
+    assert e.code == 403, e.code
+second_url = node.start()
+assert second_url != url and second_url.split("?")[0] == base, second_url
+
+# A printer the app refuses: the node retries, then says so as an event.
+refusing = Refusing()
+node.set_printer(refusing, "RPP02N", "58")
+node.print_receipt(sale.sale_id)
+assert heard.wait(lambda e: e.is_PRINT_FAILED() and e.what == sale.sale_id, timeout=40), heard.events
+failed = [e for e in heard.events if e.is_PRINT_FAILED()][0]
+assert failed.printer == "app://RPP02N" and "kertas habis" in failed.error, failed
+assert refusing.tries == 5, refusing.tries
 
 # A second node joins the store with an invite from the first, and has its sale.
 ticket = node.invite("till", "P2")
