@@ -16,11 +16,6 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use btleplug::api::{
-    Central as _, CharPropFlags, Characteristic, Manager as _, Peripheral as _, ScanFilter,
-    WriteType,
-};
-use btleplug::platform::{Manager, Peripheral};
 use uuid::Uuid;
 
 use crate::transport::{PrintError, Transport, TransportOptions};
@@ -156,183 +151,213 @@ impl BleTransport {
     }
 }
 
+/// Android has no BlueZ, and btleplug there needs the app's Java half: its Bluetooth
+/// printers are the app's (`app://NAME`, through `AppLink`).
+#[cfg(target_os = "android")]
 impl Transport for BleTransport {
     fn describe(&self) -> String {
         format!("ble://{}", self.name)
     }
 
-    /// Runs the btleplug job on a private single-threaded runtime (callers are
-    /// synchronous; an async caller runs this on its blocking pool).
-    fn send(&mut self, bytes: &[u8]) -> Result<(), PrintError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| PrintError::Bluetooth {
-                printer: self.describe(),
-                message: format!("cannot start the Bluetooth runtime: {e}"),
-            })?;
-        let total = self.opts.total;
-        let printer = self.describe();
-        runtime.block_on(async {
-            match tokio::time::timeout(total, self.send_async(bytes)).await {
-                Ok(result) => result,
-                Err(_) => Err(PrintError::Deadline {
-                    printer,
-                    after: total,
+    fn send(&mut self, _bytes: &[u8]) -> Result<(), PrintError> {
+        let _ = self.opts;
+        Err(PrintError::BluetoothUnavailable(
+            "on Android the app reaches Bluetooth printers: use app://NAME".into(),
+        ))
+    }
+}
+
+/// The btleplug path (BlueZ over D-Bus on Linux, CoreBluetooth, WinRT).
+#[cfg(not(target_os = "android"))]
+mod btle {
+    use super::*;
+    use btleplug::api::{
+        Central as _, CharPropFlags, Characteristic, Manager as _, Peripheral as _, ScanFilter,
+        WriteType,
+    };
+    use btleplug::platform::{Manager, Peripheral};
+
+    impl Transport for BleTransport {
+        fn describe(&self) -> String {
+            format!("ble://{}", self.name)
+        }
+
+        /// Runs the btleplug job on a private single-threaded runtime (callers are
+        /// synchronous; an async caller runs this on its blocking pool).
+        fn send(&mut self, bytes: &[u8]) -> Result<(), PrintError> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| PrintError::Bluetooth {
+                    printer: self.describe(),
+                    message: format!("cannot start the Bluetooth runtime: {e}"),
+                })?;
+            let total = self.opts.total;
+            let printer = self.describe();
+            runtime.block_on(async {
+                match tokio::time::timeout(total, self.send_async(bytes)).await {
+                    Ok(result) => result,
+                    Err(_) => Err(PrintError::Deadline {
+                        printer,
+                        after: total,
+                    }),
+                }
+            })
+        }
+    }
+
+    /// btleplug's peripheral and characteristic as a [`GattWrite`].
+    struct BtleGatt<'a> {
+        peripheral: &'a Peripheral,
+        characteristic: Characteristic,
+        write_type: WriteType,
+        stall: Duration,
+        printer: String,
+    }
+
+    impl GattWrite for BtleGatt<'_> {
+        async fn write_chunk(&mut self, chunk: &[u8]) -> Result<(), PrintError> {
+            let write = self
+                .peripheral
+                .write(&self.characteristic, chunk, self.write_type);
+            match tokio::time::timeout(self.stall, write).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(PrintError::Bluetooth {
+                    printer: self.printer.clone(),
+                    message: format!("write failed: {e}"),
+                }),
+                Err(_) => Err(PrintError::Stalled {
+                    printer: self.printer.clone(),
+                    after: self.stall,
                 }),
             }
-        })
-    }
-}
-
-/// btleplug's peripheral and characteristic as a [`GattWrite`].
-struct BtleGatt<'a> {
-    peripheral: &'a Peripheral,
-    characteristic: Characteristic,
-    write_type: WriteType,
-    stall: Duration,
-    printer: String,
-}
-
-impl GattWrite for BtleGatt<'_> {
-    async fn write_chunk(&mut self, chunk: &[u8]) -> Result<(), PrintError> {
-        let write = self
-            .peripheral
-            .write(&self.characteristic, chunk, self.write_type);
-        match tokio::time::timeout(self.stall, write).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(PrintError::Bluetooth {
-                printer: self.printer.clone(),
-                message: format!("write failed: {e}"),
-            }),
-            Err(_) => Err(PrintError::Stalled {
-                printer: self.printer.clone(),
-                after: self.stall,
-            }),
-        }
-    }
-}
-
-impl BleTransport {
-    fn err(&self, what: &str, e: impl std::fmt::Display) -> PrintError {
-        PrintError::Bluetooth {
-            printer: self.describe(),
-            message: format!("{what}: {e}"),
         }
     }
 
-    async fn send_async(&self, bytes: &[u8]) -> Result<(), PrintError> {
-        let unavailable = |e: btleplug::Error| PrintError::BluetoothUnavailable(e.to_string());
-        let manager = Manager::new().await.map_err(unavailable)?;
-        let central = manager
-            .adapters()
-            .await
-            .map_err(unavailable)?
-            .into_iter()
-            .next()
-            .ok_or_else(|| PrintError::BluetoothUnavailable("no Bluetooth adapter".into()))?;
-        central
-            .start_scan(ScanFilter::default())
-            .await
-            .map_err(unavailable)?;
-        let found = self.find(&central).await;
-        let _ = central.stop_scan().await;
-        let peripheral = found?;
-
-        let connect = tokio::time::timeout(self.opts.connect, peripheral.connect());
-        match connect.await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(self.err("connect", e)),
-            Err(_) => {
-                return Err(PrintError::ConnectTimeout {
-                    printer: self.describe(),
-                    after: self.opts.connect,
-                });
+    impl BleTransport {
+        fn err(&self, what: &str, e: impl std::fmt::Display) -> PrintError {
+            PrintError::Bluetooth {
+                printer: self.describe(),
+                message: format!("{what}: {e}"),
             }
         }
-        let result = self.write_job(&peripheral, bytes).await;
-        let _ = peripheral.disconnect().await;
-        result
-    }
 
-    /// Scans until a peripheral advertises our name (or address) or the scan time ends.
-    async fn find(&self, central: &btleplug::platform::Adapter) -> Result<Peripheral, PrintError> {
-        let started = Instant::now();
-        loop {
-            let peripherals = central
-                .peripherals()
+        async fn send_async(&self, bytes: &[u8]) -> Result<(), PrintError> {
+            let unavailable = |e: btleplug::Error| PrintError::BluetoothUnavailable(e.to_string());
+            let manager = Manager::new().await.map_err(unavailable)?;
+            let central = manager
+                .adapters()
                 .await
-                .map_err(|e| self.err("scan", e))?;
-            for p in peripherals {
-                let Ok(Some(props)) = p.properties().await else {
-                    continue;
-                };
-                let named = [props.local_name, props.advertisement_name]
-                    .into_iter()
-                    .flatten()
-                    .any(|n| n.trim().eq_ignore_ascii_case(&self.name));
-                if named || props.address.to_string().eq_ignore_ascii_case(&self.name) {
-                    return Ok(p);
+                .map_err(unavailable)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| PrintError::BluetoothUnavailable("no Bluetooth adapter".into()))?;
+            central
+                .start_scan(ScanFilter::default())
+                .await
+                .map_err(unavailable)?;
+            let found = self.find(&central).await;
+            let _ = central.stop_scan().await;
+            let peripheral = found?;
+
+            let connect = tokio::time::timeout(self.opts.connect, peripheral.connect());
+            match connect.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(self.err("connect", e)),
+                Err(_) => {
+                    return Err(PrintError::ConnectTimeout {
+                        printer: self.describe(),
+                        after: self.opts.connect,
+                    });
                 }
             }
-            if started.elapsed() >= self.opts.scan {
-                return Err(PrintError::NotFound {
-                    name: self.name.clone(),
-                    after: self.opts.scan,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            let result = self.write_job(&peripheral, bytes).await;
+            let _ = peripheral.disconnect().await;
+            result
         }
-    }
 
-    async fn write_job(&self, peripheral: &Peripheral, bytes: &[u8]) -> Result<(), PrintError> {
-        match tokio::time::timeout(self.opts.connect, peripheral.discover_services()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(self.err("discover services", e)),
-            Err(_) => {
-                return Err(PrintError::ConnectTimeout {
-                    printer: self.describe(),
-                    after: self.opts.connect,
-                });
+        /// Scans until a peripheral advertises our name (or address) or the scan time ends.
+        async fn find(
+            &self,
+            central: &btleplug::platform::Adapter,
+        ) -> Result<Peripheral, PrintError> {
+            let started = Instant::now();
+            loop {
+                let peripherals = central
+                    .peripherals()
+                    .await
+                    .map_err(|e| self.err("scan", e))?;
+                for p in peripherals {
+                    let Ok(Some(props)) = p.properties().await else {
+                        continue;
+                    };
+                    let named = [props.local_name, props.advertisement_name]
+                        .into_iter()
+                        .flatten()
+                        .any(|n| n.trim().eq_ignore_ascii_case(&self.name));
+                    if named || props.address.to_string().eq_ignore_ascii_case(&self.name) {
+                        return Ok(p);
+                    }
+                }
+                if started.elapsed() >= self.opts.scan {
+                    return Err(PrintError::NotFound {
+                        name: self.name.clone(),
+                        after: self.opts.scan,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
-        let all: Vec<Characteristic> = peripheral.characteristics().into_iter().collect();
-        let brief: Vec<GattChar> = all
-            .iter()
-            .map(|c| GattChar {
-                service: c.service_uuid,
-                uuid: c.uuid,
-                write: c.properties.contains(CharPropFlags::WRITE),
-                write_without_response: c
-                    .properties
-                    .contains(CharPropFlags::WRITE_WITHOUT_RESPONSE),
-            })
-            .collect();
-        let chosen = pick_characteristic(&brief)
-            .ok_or_else(|| PrintError::NotAPrinter(self.name.clone()))?;
-        let characteristic = all
-            .into_iter()
-            .find(|c| c.service_uuid == chosen.service && c.uuid == chosen.uuid)
-            .ok_or_else(|| PrintError::NotAPrinter(self.name.clone()))?;
-        let write_type = if chosen.write_without_response {
-            WriteType::WithoutResponse
-        } else {
-            WriteType::WithResponse
-        };
-        let plan = ChunkPlan {
-            chunk: usize::from(peripheral.mtu())
-                .saturating_sub(3)
-                .clamp(DEFAULT_CHUNK, MAX_CHUNK),
-            pace: self.opts.ble_pace,
-        };
-        let mut gatt = BtleGatt {
-            peripheral,
-            characteristic,
-            write_type,
-            stall: self.opts.stall,
-            printer: self.describe(),
-        };
-        write_chunked(&mut gatt, bytes, plan).await.map(|_| ())
+
+        async fn write_job(&self, peripheral: &Peripheral, bytes: &[u8]) -> Result<(), PrintError> {
+            match tokio::time::timeout(self.opts.connect, peripheral.discover_services()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(self.err("discover services", e)),
+                Err(_) => {
+                    return Err(PrintError::ConnectTimeout {
+                        printer: self.describe(),
+                        after: self.opts.connect,
+                    });
+                }
+            }
+            let all: Vec<Characteristic> = peripheral.characteristics().into_iter().collect();
+            let brief: Vec<GattChar> = all
+                .iter()
+                .map(|c| GattChar {
+                    service: c.service_uuid,
+                    uuid: c.uuid,
+                    write: c.properties.contains(CharPropFlags::WRITE),
+                    write_without_response: c
+                        .properties
+                        .contains(CharPropFlags::WRITE_WITHOUT_RESPONSE),
+                })
+                .collect();
+            let chosen = pick_characteristic(&brief)
+                .ok_or_else(|| PrintError::NotAPrinter(self.name.clone()))?;
+            let characteristic = all
+                .into_iter()
+                .find(|c| c.service_uuid == chosen.service && c.uuid == chosen.uuid)
+                .ok_or_else(|| PrintError::NotAPrinter(self.name.clone()))?;
+            let write_type = if chosen.write_without_response {
+                WriteType::WithoutResponse
+            } else {
+                WriteType::WithResponse
+            };
+            let plan = ChunkPlan {
+                chunk: usize::from(peripheral.mtu())
+                    .saturating_sub(3)
+                    .clamp(DEFAULT_CHUNK, MAX_CHUNK),
+                pace: self.opts.ble_pace,
+            };
+            let mut gatt = BtleGatt {
+                peripheral,
+                characteristic,
+                write_type,
+                stall: self.opts.stall,
+                printer: self.describe(),
+            };
+            write_chunked(&mut gatt, bytes, plan).await.map(|_| ())
+        }
     }
 }
 

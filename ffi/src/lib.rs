@@ -201,6 +201,26 @@ impl KasirNode {
         f(live.as_mut().ok_or(KasirError::Stopped)?)
     }
 
+    /// Keeps `printer` for `app://` printers and, while serving, restarts the print
+    /// queue on `settings` with it.
+    fn use_printer(
+        &self,
+        printer: Arc<dyn ForeignPrinter>,
+        settings: Option<kasir_node::print::PrintSettings>,
+    ) -> Result<(), KasirError> {
+        self.with_live(|live| {
+            live.printer = AppPrinter(Some(Arc::new(printer::HostPrinter(printer))));
+            if let Some(serving) = &live.serving {
+                let app = &serving.started.app;
+                app.set_app_printer(live.printer.clone());
+                // A queue runs on the node's runtime.
+                let _enter = live.runtime.enter();
+                app.replace_printer(settings);
+            }
+            Ok(())
+        })
+    }
+
     /// Runs `f` on the node, unless it was stopped.
     fn with_node<T>(
         &self,
@@ -437,6 +457,19 @@ impl KasirNode {
         })
     }
 
+    /// Makes `printer` move the bytes of this till's `app://` printers — the one set
+    /// in the till app's Pengaturan (`app://NAME`) or by [`KasirNode::set_printer`].
+    /// Nothing else changes: without an `app://` printer configured it is never called.
+    pub fn set_printer_transport(
+        &self,
+        printer: Arc<dyn ForeignPrinter>,
+    ) -> Result<(), KasirError> {
+        let dir = self.with_node(|n| Ok(n.dir().to_owned()))?;
+        // A broken printer.json leaves the till without a printer, as in `kasir run`.
+        let settings = PrinterConfig::load(&dir).ok().flatten();
+        self.use_printer(printer, settings)
+    }
+
     /// Makes `printer` this till's receipt printer, under the app's `name` for it (a
     /// paired Bluetooth printer's name), with a paper `profile` (`58`, `80`, …): the
     /// node renders and queues receipts and retries, the app moves the bytes. Kept in
@@ -455,17 +488,7 @@ impl KasirNode {
             ..PrinterConfig::default()
         };
         let settings = config.save(&dir)?;
-        self.with_live(|live| {
-            live.printer = AppPrinter(Some(Arc::new(printer::HostPrinter(printer))));
-            if let Some(serving) = &live.serving {
-                let app = &serving.started.app;
-                app.set_app_printer(live.printer.clone());
-                // A queue needs the runtime it runs on.
-                let _enter = live.runtime.enter();
-                app.replace_printer(Some(settings));
-            }
-            Ok(())
-        })
+        self.use_printer(printer, Some(settings))
     }
 
     /// Queues the original struk of `sale_id` on this till's printer; the job's id. A

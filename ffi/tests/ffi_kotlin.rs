@@ -10,9 +10,83 @@
 //! printer transport is the interface the Android shell implements over
 //! `BluetoothSocket`; this test implements it over a byte buffer.
 
+use std::path::Path;
 use std::process::Command;
 
 use kasir_testkit::foreign;
+
+/// The Kotlin files of the Android shell.
+fn shell_sources(dir: &Path, found: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("mobile/android sources") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            shell_sources(&path, found);
+        } else if path.extension().is_some_and(|e| e == "kt") {
+            found.push(path);
+        }
+    }
+}
+
+/// Every binding name the Android shell uses — imports from `id.kasir.ffi`, and
+/// `Type.Case` / `KasirNode.constructor` references — is in the generated Kotlin, so a
+/// rename in `ffi/` cannot silently break the shell this machine cannot build.
+fn shell_names_exist_in(generated: &str) {
+    let mut sources = Vec::new();
+    shell_sources(
+        &foreign::root().join("mobile/android/app/src"),
+        &mut sources,
+    );
+    assert!(sources.len() >= 3, "shell sources: {sources:?}");
+    let types = [
+        "KasirNode",
+        "KasirException",
+        "NodeEvent",
+        "PrinterException",
+    ];
+    let mut checked = 0;
+    for path in sources {
+        let text = std::fs::read_to_string(&path).expect("read");
+        for line in text.lines() {
+            if let Some(name) = line.trim().strip_prefix("import id.kasir.ffi.") {
+                let declared = [
+                    format!("class {name}"),
+                    format!("interface {name}"),
+                    format!("object {name}"),
+                ];
+                assert!(
+                    declared.iter().any(|d| generated.contains(d.as_str())),
+                    "{}: id.kasir.ffi.{name} is not in the generated bindings",
+                    path.display()
+                );
+                checked += 1;
+            }
+        }
+        for ty in types {
+            for (at, _) in text.match_indices(&format!("{ty}.")) {
+                let member: String = text[at + ty.len() + 1..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric())
+                    .collect();
+                if member.is_empty() {
+                    continue;
+                }
+                let declared = [
+                    format!("class {member}"),
+                    format!("object {member}"),
+                    format!("fun `{member}`("),
+                    format!("fun {member}("),
+                ];
+                assert!(
+                    declared.iter().any(|d| generated.contains(d.as_str())),
+                    "{}: {ty}.{member} is not in the generated bindings",
+                    path.display()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 5, "only {checked} names checked");
+}
 
 #[test]
 fn ffi_kotlin_sells_prints_and_stops_on_the_jvm() {
@@ -21,6 +95,7 @@ fn ffi_kotlin_sells_prints_and_stops_on_the_jvm() {
     foreign::bindings("kotlin", &bindings, env!("CARGO_BIN_EXE_uniffi-bindgen"));
     let generated = bindings.join("id/kasir/ffi/kasir_ffi.kt");
     assert!(generated.is_file(), "no {}", generated.display());
+    shell_names_exist_in(&std::fs::read_to_string(&generated).expect("bindings"));
     let jna = foreign::jna_jar();
     let jar = tmp.path().join("flow.jar");
     let compiled = foreign::run(
