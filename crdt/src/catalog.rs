@@ -124,7 +124,9 @@ impl CatalogDoc {
         let am = self.doc.automerge_ref();
         match am.get(&products, id)? {
             Some((automerge::Value::Object(ObjType::Map), obj)) => {
-                decode_product(id, map_fields(am, &obj)?).map(Some)
+                let mut product = decode_product(id, map_fields(am, &obj)?)?;
+                product.updated_at_ms = latest_stamp(am, &obj).unwrap_or(product.updated_at_ms);
+                Ok(Some(product))
             }
             _ => Ok(None),
         }
@@ -256,6 +258,26 @@ impl CatalogDoc {
     }
 }
 
+/// The latest of the product's concurrent `updated_at_ms` values. Two replicas that
+/// edit a product at once each stamp it; the merged product holds both edits (field by
+/// field), so it is as new as the newer of the two — not whichever stamp Automerge lets
+/// win. Readers that keep only newer edits (the relay's `products` rows) rely on that.
+fn latest_stamp(am: &automerge::AutoCommit, obj: &automerge::ObjId) -> Option<i64> {
+    am.get_all(obj, "updated_at_ms")
+        .ok()?
+        .into_iter()
+        .filter_map(|(value, _)| match value {
+            automerge::Value::Scalar(s) => match s.as_ref() {
+                ScalarValue::Int(n) => Some(*n),
+                ScalarValue::Uint(n) => i64::try_from(*n).ok(),
+                ScalarValue::F64(f) => Some(*f as i64),
+                _ => None,
+            },
+            _ => None,
+        })
+        .max()
+}
+
 fn decode_product(
     id: &str,
     mut fields: serde_json::Map<String, serde_json::Value>,
@@ -270,4 +292,52 @@ fn decode_product(
         key: id.to_owned(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::product_id;
+
+    fn product(store: StoreId, name: &str, price: i64, at: i64) -> Product {
+        Product {
+            id: product_id(store, "TEH"),
+            sku: "TEH".into(),
+            name: name.into(),
+            barcodes: vec![],
+            price,
+            cost: None,
+            category: None,
+            unit: "pcs".into(),
+            tax_code: None,
+            active: true,
+            min_stock: None,
+            updated_at_ms: at,
+        }
+    }
+
+    #[test]
+    fn concurrent_edits_of_other_fields_both_survive_stamped_with_the_later() {
+        let store = StoreId(uuid::Uuid::from_u128(3));
+        let mut till = CatalogDoc::create(store, ActorId::random()).unwrap();
+        till.upsert_product(&product(store, "Teh", 5000, 10))
+            .unwrap();
+        let mut office = CatalogDoc::create(store, ActorId::random()).unwrap();
+        office.doc().merge(till.doc()).unwrap();
+        // The till renames it at 20; head office, not having seen that, reprices at 30.
+        till.upsert_product(&product(store, "Teh 350ml", 5000, 20))
+            .unwrap();
+        office
+            .upsert_product(&product(store, "Teh", 5500, 30))
+            .unwrap();
+        till.doc().merge(office.doc()).unwrap();
+        office.doc().merge(till.doc()).unwrap();
+        for side in [&till, &office] {
+            let merged = side.product(&product_id(store, "TEH")).unwrap().unwrap();
+            assert_eq!(
+                (merged.name.as_str(), merged.price, merged.updated_at_ms),
+                ("Teh 350ml", 5500, 30)
+            );
+        }
+    }
 }

@@ -834,6 +834,7 @@ mod tests {
             category: None,
             unit: "pcs".into(),
             tax_code: None,
+            min_stock: None,
             active: true,
             updated_at_ms: 1,
         }

@@ -37,6 +37,11 @@ pub struct Product {
     /// Inactive products cannot be sold but stay in history.
     #[serde(default = "default_true")]
     pub active: bool,
+    /// Stock below which the product is low (tills and head office set it). Absent
+    /// from a write, the held value stays: a till that does not know the field never
+    /// clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_stock: Option<Qty>,
     /// When this product was last written (ms since the Unix epoch).
     #[serde(default)]
     pub updated_at_ms: i64,

@@ -868,6 +868,7 @@ impl World {
             category: Some("Sembako".into()),
             unit: "pcs".into(),
             tax_code: None,
+            min_stock: None,
             active,
             updated_at_ms: self.tick(),
         };

@@ -9,6 +9,15 @@
 //! | `GET /v1/reports/top-products?store=&from=&to=&limit=` | `{"store_id","from","to","products":[{"sku","name","qty","revenue"}]}` |
 //! | `GET /v1/stock?store=` | `{"store_id","stock":[{"sku","name","on_hand","oversold"}]}` |
 //! | `GET /v1/alerts?store=&low=` | `{"store_id","low","alerts":[{"kind","sku","name","on_hand"}]}` |
+//! | `PUT /v1/stores/{store}/products/{sku}` (owner) | `{"store_id","product_id","sku","name","price","cost","min_stock","barcodes","active"}` |
+//! | `PUT /v1/products/{sku}` (owner) | `{"sku","stores":[{"store_id","product_id"} or {"store_id","error"}]}`: every store of the tenant |
+//!
+//! A `PUT` body names what changes: `{"name"?,"price"?,"cost"?,"min_stock"?,"barcode"?,
+//! "category"?,"active"?}` (a product not in the catalog yet needs `name` and `price`).
+//! The relay writes it into the store's catalog document as a signed author and the
+//! tills receive it by sync ([`crate::catalog`]). An analyst's token gets 403 `forbidden`;
+//! a product unknown without a name and price is 404 `unknown_sku`; a store whose roster
+//! does not hold the relay yet is 409 `conflict`.
 //!
 //! Everything but health and metrics needs `Authorization: Bearer <jwt>` ([`crate::auth`]);
 //! a missing or refused token is 401. Errors have the till API's shape
@@ -35,19 +44,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Query, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use crate::auth::{self, Claims};
+use crate::auth::{self, ApiRole, Claims};
+use crate::catalog::{EditError, ProductEdit};
 use crate::metrics::{DbSnapshot, RelayMetrics};
+use crate::net::{CatalogWriteError, Relay};
 
 /// Longest range of days a report covers.
 const MAX_RANGE_DAYS: i64 = 366;
@@ -70,6 +82,9 @@ pub struct ApiState {
     pub jwt_secret: Arc<Vec<u8>>,
     /// The process's metrics registry (sync, publisher, recognition counters).
     pub metrics: RelayMetrics,
+    /// The stores' replicas, through which head office writes the catalog (`None`: the
+    /// API only reads, and writes are 503).
+    pub relay: Option<Relay>,
 }
 
 impl ApiState {
@@ -79,6 +94,7 @@ impl ApiState {
             pool,
             jwt_secret: Arc::new(jwt_secret),
             metrics: RelayMetrics::new(),
+            relay: None,
         }
     }
 }
@@ -93,6 +109,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/reports/top-products", get(top_products))
         .route("/v1/stock", get(stock))
         .route("/v1/alerts", get(alerts))
+        .route(
+            "/v1/stores/{store_id}/products/{sku}",
+            put(put_store_product),
+        )
+        .route("/v1/products/{sku}", put(put_tenant_product))
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
@@ -129,6 +150,10 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
 
+    fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
     fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
@@ -150,6 +175,29 @@ impl From<sqlx::Error> for ApiError {
             "internal",
             "database error",
         )
+    }
+}
+
+impl From<CatalogWriteError> for ApiError {
+    fn from(e: CatalogWriteError) -> ApiError {
+        match &e {
+            CatalogWriteError::StoreNotFound(store) => ApiError::store_not_found(store.0),
+            CatalogWriteError::NotInRoster(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            CatalogWriteError::Edit(EditError::UnknownSku(_)) => {
+                ApiError::new(StatusCode::NOT_FOUND, "unknown_sku", e.to_string())
+            }
+            CatalogWriteError::Edit(_) => ApiError::bad_request(e.to_string()),
+            CatalogWriteError::Relay(inner) => {
+                tracing::error!(error = %inner, "head-office catalog write failed");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    "the store could not be written now; try again",
+                )
+            }
+        }
     }
 }
 
@@ -587,6 +635,105 @@ async fn alerts(
     .await?;
     tx.commit().await?;
     Ok(axum::Json(json!({"store_id": store, "low": low, "alerts": alerts})).into_response())
+}
+
+// Head office writes ------------------------------------------------------------------
+
+/// 403 unless the caller is the tenant's owner.
+fn require_owner(claims: &Claims) -> ApiResult<()> {
+    match claims.role {
+        ApiRole::Owner => Ok(()),
+        ApiRole::Analyst => Err(ApiError::forbidden(
+            "an analyst reads; only an owner changes the catalog",
+        )),
+    }
+}
+
+/// The edit in a `PUT` body, refused when it names nothing or a field we do not know.
+fn parse_edit(body: &[u8]) -> ApiResult<ProductEdit> {
+    let edit: ProductEdit = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not a product edit: {e}")))?;
+    if edit.is_empty() {
+        return Err(ApiError::bad_request(
+            "name at least one of name, price, cost, min_stock, barcode, category, active",
+        ));
+    }
+    Ok(edit)
+}
+
+fn relay_of(state: &ApiState) -> ApiResult<&Relay> {
+    state.relay.as_ref().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "this API serves reads only",
+        )
+    })
+}
+
+/// What a written product looks like in a response.
+fn product_json(store: Uuid, p: &kasir_crdt::records::Product) -> serde_json::Value {
+    json!({
+        "store_id": store,
+        "product_id": p.id,
+        "sku": p.sku,
+        "name": p.name,
+        "price": p.price,
+        "cost": p.cost,
+        "min_stock": p.min_stock.map(|q| q.as_f64()),
+        "barcodes": p.barcodes,
+        "active": p.active,
+    })
+}
+
+async fn put_store_product(
+    State(state): State<ApiState>,
+    Caller(claims): Caller,
+    Path((store, sku)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    require_owner(&claims)?;
+    let store = parse_store(Some(&store))?;
+    let edit = parse_edit(&body)?;
+    // Row-level security decides visibility, as for every read.
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    require_store(&mut tx, store).await?;
+    tx.commit().await?;
+    let product = relay_of(&state)?
+        .edit_product(claims.tenant, kasir_crdt::StoreId(store), &sku, &edit)
+        .await?;
+    Ok(axum::Json(product_json(store, &product)).into_response())
+}
+
+async fn put_tenant_product(
+    State(state): State<ApiState>,
+    Caller(claims): Caller,
+    Path(sku): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    require_owner(&claims)?;
+    let edit = parse_edit(&body)?;
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    let stores: Vec<Uuid> =
+        sqlx::query_scalar("SELECT store_id FROM stores ORDER BY name, store_id")
+            .fetch_all(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    let relay = relay_of(&state)?;
+    let mut results = Vec::with_capacity(stores.len());
+    for store in stores {
+        let written = relay
+            .edit_product(claims.tenant, kasir_crdt::StoreId(store), &sku, &edit)
+            .await;
+        results.push(match written {
+            Ok(p) => json!({"store_id": store, "product_id": p.id}),
+            Err(e) => {
+                let e = ApiError::from(e);
+                json!({"store_id": store, "error": {"code": e.code, "message": e.message}})
+            }
+        });
+    }
+    Ok(axum::Json(json!({"sku": sku, "stores": results})).into_response())
 }
 
 #[cfg(test)]

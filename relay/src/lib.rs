@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod catalog;
 pub mod db;
 pub mod materialise;
 pub mod metrics;

@@ -413,6 +413,7 @@ async fn serve(
         pool: pool.clone(),
         jwt_secret: Arc::new(identity.jwt_secret.clone()),
         metrics,
+        relay: Some(relay.clone()),
     };
     let listener = tokio::net::TcpListener::bind(http)
         .await

@@ -595,16 +595,20 @@ async fn write_batch(
             .collect();
         sqlx::query(
             "INSERT INTO products (tenant_id, store_id, product_id, sku, name, price, category, unit,
-                 active, updated_at_ms)
-             SELECT $1, $2, u.id, u.sku, u.name, u.price, u.category, u.unit, u.active, u.updated
+                 active, updated_at_ms, cost, min_stock, barcodes)
+             SELECT $1, $2, u.id, u.sku, u.name, u.price, u.category, u.unit, u.active, u.updated,
+                    u.cost, u.min_milli::numeric / 1000,
+                    COALESCE(string_to_array(NULLIF(u.barcodes, ''), ' '), '{}')
              FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[],
-                         $9::bool[], $10::int8[])
-                  AS u(id, sku, name, price, category, unit, active, updated)
+                         $9::bool[], $10::int8[], $11::int8[], $12::int8[], $13::text[])
+                  AS u(id, sku, name, price, category, unit, active, updated, cost, min_milli,
+                       barcodes)
              ORDER BY u.id
              ON CONFLICT (store_id, product_id) DO UPDATE SET
                  sku = excluded.sku, name = excluded.name, price = excluded.price,
                  category = excluded.category, unit = excluded.unit, active = excluded.active,
-                 updated_at_ms = excluded.updated_at_ms
+                 updated_at_ms = excluded.updated_at_ms, cost = excluded.cost,
+                 min_stock = excluded.min_stock, barcodes = excluded.barcodes
              WHERE products.updated_at_ms <= excluded.updated_at_ms",
         )
         .bind(tenant)
@@ -617,6 +621,10 @@ async fn write_batch(
         .bind(products.iter().map(|p| p.unit.clone()).collect::<Vec<_>>())
         .bind(products.iter().map(|p| p.active).collect::<Vec<_>>())
         .bind(products.iter().map(|p| p.updated_at_ms).collect::<Vec<_>>())
+        .bind(products.iter().map(|p| p.cost).collect::<Vec<_>>())
+        .bind(products.iter().map(|p| p.min_stock.map(|q| q.0)).collect::<Vec<_>>())
+        // Barcodes hold no spaces (the till's search index splits on them too).
+        .bind(products.iter().map(|p| p.barcodes.join(" ")).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await?;
     }

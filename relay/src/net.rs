@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use iroh::Endpoint;
 use iroh::endpoint::Connection;
+use kasir_crdt::records::Product;
 use kasir_crdt::store::{Device, Invite, Role, StoreProfile};
 use kasir_crdt::{DeviceId, DocId, StoreId};
 use kasir_sync::driver::{self, DriveError, SessionHost};
@@ -77,6 +78,30 @@ pub enum RelayError {
     /// The peer may not do this.
     #[error("refused: {0}")]
     Refused(String),
+}
+
+/// Why head office's catalog write was not made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogWriteError {
+    /// No such store for this tenant.
+    #[error("no store {0}")]
+    StoreNotFound(StoreId),
+    /// The relay is not in the store's roster (a store that has not linked it yet).
+    #[error("the relay is not in the roster of store {0}: link it first (kasir join)")]
+    NotInRoster(StoreId),
+    /// The edit itself.
+    #[error(transparent)]
+    Edit(#[from] crate::catalog::EditError),
+    /// Loading, writing or persisting the store.
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+}
+
+impl From<ReplicaError> for CatalogWriteError {
+    fn from(e: ReplicaError) -> CatalogWriteError {
+        CatalogWriteError::Relay(e.into())
+    }
 }
 
 impl From<DriveError<RelayError>> for RelayError {
@@ -251,6 +276,50 @@ impl Relay {
         {
             open.remove(&(store, peer));
         }
+    }
+
+    /// Head office sets `edit` on the product `sku` of `store` (see [`crate::catalog`]):
+    /// written into the catalog as the relay, signed, persisted with its materialised
+    /// row, then offered to every till syncing with the store now; the others get it
+    /// when they next connect. `tenant` must own the store (else it is not found).
+    pub async fn edit_product(
+        &self,
+        tenant: Uuid,
+        store: StoreId,
+        sku: &str,
+        edit: &crate::catalog::ProductEdit,
+    ) -> Result<Product, CatalogWriteError> {
+        let loaded = self.replica(store).await?;
+        let mut r = loaded.live().await?;
+        if r.tenant() != tenant {
+            return Err(CatalogWriteError::StoreNotFound(store));
+        }
+        if !matches!(
+            r.membership(self.inner.identity.device_id()),
+            Membership::Member(Role::Relay)
+        ) {
+            return Err(CatalogWriteError::NotInRoster(store));
+        }
+        let existing = r.product(sku)?;
+        let product = edit.apply(store, sku, existing, now_ms())?;
+        tokio::task::block_in_place(|| r.write_product(&product))?;
+        let writes = r.take_pending();
+        if !writes.is_empty() {
+            if let Err(e) =
+                materialise::persist(&self.inner.pool, r.tenant(), r.store(), &writes).await
+            {
+                self.inner.metrics.persist_errors.inc();
+                r.poison();
+                drop(r);
+                self.unload(store);
+                return Err(RelayError::from(e).into());
+            }
+            self.inner.metrics.persists.inc();
+            r.mark_written(&writes);
+            r.notify(writes.iter().map(|w| w.doc.id));
+        }
+        tracing::info!(%store, sku, "head office changed a product");
+        Ok(product)
     }
 
     /// Stores loaded in memory now.

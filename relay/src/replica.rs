@@ -17,6 +17,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use kasir_crdt::catalog::CatalogDoc;
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
+use kasir_crdt::records::Product;
 use kasir_crdt::store::{Role, StoreDoc};
 use kasir_crdt::sync::PeerState;
 use kasir_crdt::{ActorId, DeviceId, Doc, DocError, DocId, DocKind, StoreId};
@@ -317,6 +318,44 @@ impl StoreReplica {
             });
         }
         Ok(())
+    }
+
+    /// The catalog's product with `sku`, if the relay holds one.
+    pub fn product(&self, sku: &str) -> Result<Option<Product>, ReplicaError> {
+        let id = kasir_crdt::ids::product_id(self.store, sku);
+        match self.docs.get(&DocId::catalog(self.store)) {
+            Some((_, Held::Catalog(c))) => c.product(&id).map_err(storage),
+            _ => Ok(None),
+        }
+    }
+
+    /// Writes the fields of `product` that differ into the catalog as the relay (head
+    /// office), signs the change and queues it for persisting. Whether anything changed.
+    pub fn write_product(&mut self, product: &Product) -> Result<bool, ReplicaError> {
+        let signer = self.signer.clone();
+        let r = DocRef::catalog(self.store);
+        let Held::Catalog(catalog) = self.held(&r)? else {
+            return Err(DocRefError::Malformed(r.id.to_string()).into());
+        };
+        if !catalog.upsert_product(product).map_err(storage)? {
+            return Ok(false);
+        }
+        // Materialised as the document now holds it (merged with what tills wrote).
+        let held = catalog
+            .product(&product.id)
+            .map_err(storage)?
+            .unwrap_or_else(|| product.clone());
+        let sigs = ChangeSig::sign_own(&signer, &catalog.doc().unsaved_changes());
+        let bytes = catalog.doc().save_incremental();
+        self.add_sigs(sigs.clone());
+        self.pending.push(DocWrite {
+            doc: r,
+            bytes,
+            records: Default::default(),
+            products: vec![held],
+            sigs,
+        });
+        Ok(true)
     }
 
     /// The writes produced since the last call, to persist before answering.

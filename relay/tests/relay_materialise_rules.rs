@@ -68,6 +68,7 @@ fn product(sku: &str, price: i64, updated: i64) -> Product {
         category: None,
         unit: "pcs".into(),
         tax_code: None,
+        min_stock: None,
         active: true,
         updated_at_ms: updated,
     }
