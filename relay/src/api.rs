@@ -10,6 +10,7 @@
 //! | `GET /v1/stock?store=` | `{"store_id","stock":[{"sku","name","on_hand","oversold"}]}` |
 //! | `GET /v1/alerts?store=&low=` | `{"store_id","low","alerts":[{"kind","sku","name","on_hand"}]}` |
 //! | `PUT /v1/stores/{store}/products/{sku}` (owner) | `{"store_id","product_id","sku","name","price","cost","min_stock","barcodes","active"}` |
+//! | `POST /v1/login` `{"email","password"}` | `{"token","tenant_id","role"}` and the dashboard's session cookie; 401 when wrong |
 //! | `PUT /v1/products/{sku}` (owner) | `{"sku","stores":[{"store_id","product_id"} or {"store_id","error"}]}`: every store of the tenant |
 //!
 //! A `PUT` body names what changes: `{"name"?,"price"?,"cost"?,"min_stock"?,"barcode"?,
@@ -114,6 +115,8 @@ pub fn router(state: ApiState) -> Router {
             put(put_store_product),
         )
         .route("/v1/products/{sku}", put(put_tenant_product))
+        .route("/v1/login", axum::routing::post(login))
+        .merge(crate::office::routes())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         })
@@ -131,7 +134,7 @@ pub fn router(state: ApiState) -> Router {
 
 /// An error response in the contract's shape.
 #[derive(Debug)]
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
@@ -154,8 +157,18 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
-    fn unauthorized(message: impl Into<String>) -> ApiError {
+    pub(crate) fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
+        let message = message.into();
+        tracing::error!(%message, "head-office request failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
     }
 
     fn store_not_found(store: Uuid) -> ApiError {
@@ -243,10 +256,22 @@ impl FromRequestParts<ApiState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            // The dashboard's login: the same token, in its cookie.
+            let token = parts
+                .headers
+                .get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(';'))
+                .filter_map(|kv| kv.trim().split_once('='))
+                .find(|(k, _)| *k == crate::office::SESSION_COOKIE)
+                .map(|(_, v)| v.to_owned())
+                .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
+            return auth::verify(&state.jwt_secret, &token)
+                .map(Caller)
+                .map_err(|e| ApiError::unauthorized(e.to_string()));
+        };
         let value = value
             .to_str()
             .map_err(|_| ApiError::unauthorized("malformed Authorization header"))?;
@@ -265,7 +290,10 @@ impl FromRequestParts<ApiState> for Caller {
 }
 
 /// Opens the request's transaction: read only, as `kasir_api`, scoped to `tenant`.
-async fn tenant_tx(pool: &PgPool, tenant: Uuid) -> ApiResult<Transaction<'static, Postgres>> {
+pub(crate) async fn tenant_tx(
+    pool: &PgPool,
+    tenant: Uuid,
+) -> ApiResult<Transaction<'static, Postgres>> {
     let mut tx = pool.begin_with("BEGIN READ ONLY").await?;
     sqlx::query("SET LOCAL ROLE kasir_api")
         .execute(&mut *tx)
@@ -305,7 +333,7 @@ fn parse_date(name: &str, value: &str) -> ApiResult<NaiveDate> {
 }
 
 /// Today's date at a fixed UTC offset (hours east).
-fn today_at(offset_hours: i64) -> NaiveDate {
+pub(crate) fn today_at(offset_hours: i64) -> NaiveDate {
     (Utc::now() + TimeDelta::hours(offset_hours)).date_naive()
 }
 
@@ -635,6 +663,41 @@ async fn alerts(
     .await?;
     tx.commit().await?;
     Ok(axum::Json(json!({"store_id": store, "low": low, "alerts": alerts})).into_response())
+}
+
+// Logging in -------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+/// `POST /v1/login`: a head-office user's e-mail and password → their token, also set as
+/// the dashboard's session cookie.
+async fn login(State(state): State<ApiState>, body: Bytes) -> ApiResult<Response> {
+    let req: LoginRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("expected {{\"email\",\"password\"}}: {e}")))?;
+    match crate::users::log_in(&state.pool, &state.jwt_secret, &req.email, &req.password).await {
+        Ok(l) => {
+            let cookie = format!(
+                "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+                crate::office::SESSION_COOKIE,
+                l.token,
+                crate::users::SESSION.as_secs()
+            );
+            let body = json!({"token": l.token, "tenant_id": l.tenant, "role": l.role.as_str()});
+            let mut response = axum::Json(body).into_response();
+            if let Ok(v) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            Ok(response)
+        }
+        Err(crate::users::UserError::BadLogin) => {
+            Err(ApiError::unauthorized("wrong e-mail or password"))
+        }
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
 }
 
 // Head office writes ------------------------------------------------------------------

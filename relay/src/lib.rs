@@ -24,5 +24,7 @@ pub mod materialise;
 pub mod metrics;
 pub mod ml;
 pub mod net;
+pub mod office;
 pub mod publisher;
 pub mod replica;
+pub mod users;

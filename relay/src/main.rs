@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Head-office users of the dashboard.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
     /// Mints a head-office API token.
     Token {
         /// Tenant id.
@@ -76,6 +81,25 @@ enum Command {
     },
     /// Endpoint id, stores and lag.
     Status,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Adds a user who logs in to the dashboard with an e-mail address and a password.
+    Add {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: Uuid,
+        /// E-mail address (the login).
+        #[arg(long)]
+        email: String,
+        /// Password (at least 10 characters).
+        #[arg(long)]
+        password: String,
+        /// owner (reads and changes) or analyst (reads).
+        #[arg(long)]
+        role: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -204,6 +228,21 @@ async fn run(cli: Cli) -> Result<()> {
             let pool = pool(&cli).await?;
             let id = db::create_tenant(&pool, name).await?;
             print(cli.json, &json!({"tenant_id": id}), || id.to_string());
+            Ok(())
+        }
+        Command::User {
+            command:
+                UserCommand::Add {
+                    tenant,
+                    email,
+                    password,
+                    role,
+                },
+        } => {
+            let role: auth::ApiRole = role.parse()?;
+            let pool = pool(&cli).await?;
+            let id = kasir_relay::users::add(&pool, *tenant, email, password, role).await?;
+            print(cli.json, &json!({"user_id": id}), || id.to_string());
             Ok(())
         }
         Command::Store { command } => {

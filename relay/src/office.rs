@@ -1,0 +1,676 @@
+//! The head-office dashboard, served by `kasir-relay run` at `/` on its HTTP address:
+//! server-rendered HTML (maud), no script, in Bahasa Indonesia (English one link away).
+//!
+//! | page | what |
+//! |---|---|
+//! | `GET /` | the login form, or **Ringkasan**: today against yesterday and the same day last week, per outlet |
+//! | `GET /toko/{store}` | one outlet: sales by hour, 30 days, payment methods, tills, cashiers |
+//! | `GET /ringkasan.csv` | the Ringkasan table as CSV |
+//! | `POST /masuk`, `POST /keluar` | log in (e-mail and password, [`crate::users`]) and out |
+//!
+//! **Who may see what:** a login is the API's own token, kept in the `kasir_ho` cookie
+//! (`HttpOnly; SameSite=Strict`); every page reads through the same tenant transaction
+//! as the API ([`crate::api`]), so row-level security keeps tenants apart here exactly
+//! as there: another tenant's outlet is a 404 page. Money is integer rupiah; a day's
+//! sales are the totals less refunds of sales not voided, by business date; "today" is
+//! today in WIB.
+
+use std::fmt::Write as _;
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{Days, NaiveDate};
+use maud::{DOCTYPE, Markup, PreEscaped, html};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::api::{ApiError, ApiState, tenant_tx, today_at};
+use crate::auth::{self, ApiRole, Claims};
+
+/// The cookie holding a dashboard login (the API token).
+pub const SESSION_COOKIE: &str = "kasir_ho";
+/// The language cookie (`id` or `en`).
+pub const LANG_COOKIE: &str = "kasir_ho_lang";
+
+const CSS: &str = include_str!("../ui/kantor.css");
+
+/// The dashboard's routes.
+pub fn routes() -> Router<ApiState> {
+    Router::new()
+        .route("/", get(home))
+        .route("/masuk", post(log_in))
+        .route("/keluar", post(log_out))
+        .route("/toko/{store}", get(outlet))
+        .route("/ringkasan.csv", get(summary_csv))
+        .route("/bahasa/{code}", get(language))
+        .route("/kantor.css", get(css))
+}
+
+// Language -------------------------------------------------------------------------------
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    Id,
+    En,
+}
+
+impl Lang {
+    fn of(headers: &HeaderMap) -> Lang {
+        match cookie(headers, LANG_COOKIE).as_deref() {
+            Some("en") => Lang::En,
+            _ => Lang::Id,
+        }
+    }
+
+    /// The Indonesian or the English text.
+    fn t(self, id: &'static str, en: &'static str) -> &'static str {
+        match self {
+            Lang::Id => id,
+            Lang::En => en,
+        }
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Lang::Id => "id",
+            Lang::En => "en",
+        }
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The logged-in caller, if the session cookie holds a valid token.
+fn session(state: &ApiState, headers: &HeaderMap) -> Option<Claims> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    auth::verify(&state.jwt_secret, &token).ok()
+}
+
+// Formatting -----------------------------------------------------------------------------
+
+/// `Rp1.234.567` (negative with a leading minus).
+fn rupiah(amount: i64) -> String {
+    let digits = amount.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + 6);
+    if amount < 0 {
+        out.push('-');
+    }
+    out.push_str("Rp");
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `+12%` / `−8%` against `before`, or nothing when there is no base.
+fn change(now: i64, before: i64) -> Option<(String, bool)> {
+    if before == 0 {
+        return None;
+    }
+    let pct = ((now - before) as f64 / before as f64 * 100.0).round() as i64;
+    Some((
+        if pct >= 0 {
+            format!("+{pct}%")
+        } else {
+            format!("−{}%", pct.abs())
+        },
+        pct >= 0,
+    ))
+}
+
+/// `text` safe inside HTML or SVG.
+fn escape(text: &str) -> String {
+    html! { (text) }.into_string()
+}
+
+/// A bar chart of `(label, value)` as inline SVG (no script, prints as it shows).
+fn bars(points: &[(String, i64)], lang: Lang) -> Markup {
+    let max = points.iter().map(|p| p.1).max().unwrap_or(0).max(1);
+    let n = points.len().max(1);
+    let (w, h, base) = (600.0_f64, 180.0_f64, 160.0_f64);
+    let slot = w / n as f64;
+    let mut svg = String::new();
+    for (i, (label, value)) in points.iter().enumerate() {
+        let bar = (*value as f64 / max as f64) * (base - 10.0);
+        let x = i as f64 * slot + slot * 0.15;
+        // Writing to a String cannot fail.
+        let _ = write!(
+            svg,
+            r#"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{bar:.1}"><title>{} {}</title></rect>"#,
+            base - bar,
+            slot * 0.7,
+            escape(label),
+            rupiah(*value)
+        );
+        if n <= 31 && (n <= 12 || i.is_multiple_of(3)) {
+            let _ = write!(
+                svg,
+                r#"<text x="{:.1}" y="176" text-anchor="middle">{}</text>"#,
+                x + slot * 0.35,
+                escape(label)
+            );
+        }
+    }
+    html! {
+        svg.bars viewBox={"0 0 " (w) " " (h)} preserveAspectRatio="none" role="img"
+            aria-label=(lang.t("Grafik penjualan", "Sales chart")) {
+            (PreEscaped(svg))
+        }
+    }
+}
+
+// Pages ----------------------------------------------------------------------------------
+
+fn page(lang: Lang, title: &str, who: Option<(&str, ApiRole)>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(lang.code()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · Kasir Kantor Pusat" }
+                link rel="stylesheet" href="/kantor.css";
+            }
+            body {
+                header.bar {
+                    span.tenant { (who.map_or("Kasir Kantor Pusat", |w| w.0)) }
+                    nav {
+                        @if who.is_some() {
+                            a.on href="/" { (lang.t("Ringkasan", "Overview")) }
+                        }
+                        @match lang {
+                            Lang::Id => a href="/bahasa/en" { "English" },
+                            Lang::En => a href="/bahasa/id" { "Bahasa Indonesia" },
+                        }
+                        @if let Some((_, role)) = who {
+                            span.muted { (match role { ApiRole::Owner => lang.t("Pemilik", "Owner"), ApiRole::Analyst => lang.t("Analis", "Analyst") }) }
+                            form method="post" action="/keluar" style="display:inline" {
+                                button type="submit" { (lang.t("Keluar", "Log out")) }
+                            }
+                        }
+                    }
+                }
+                main { (body) }
+            }
+        }
+    }
+}
+
+fn login_page(lang: Lang, error: Option<&str>) -> Markup {
+    page(
+        lang,
+        lang.t("Masuk", "Log in"),
+        None,
+        html! {
+            div.center.card {
+                h1 { (lang.t("Masuk ke kantor pusat", "Log in to head office")) }
+                form method="post" action="/masuk" {
+                    label for="email" { "E-mail" }
+                    input #email name="email" type="email" autocomplete="username" required autofocus;
+                    label for="password" { (lang.t("Kata sandi", "Password")) }
+                    input #password name="password" type="password" autocomplete="current-password" required;
+                    @if let Some(e) = error { p.error role="alert" { (e) } }
+                    p { button.primary type="submit" { (lang.t("Masuk", "Log in")) } }
+                }
+            }
+        },
+    )
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct OutletDays {
+    store_id: Uuid,
+    name: String,
+    tx_today: i64,
+    net_today: i64,
+    tx_yesterday: i64,
+    net_yesterday: i64,
+    tx_week: i64,
+    net_week: i64,
+}
+
+/// Today, yesterday and the same day last week in WIB.
+fn days() -> (NaiveDate, NaiveDate, NaiveDate) {
+    let today = today_at(7);
+    let back = |n| today.checked_sub_days(Days::new(n)).unwrap_or(today);
+    (today, back(1), back(7))
+}
+
+async fn summary(state: &ApiState, tenant: Uuid) -> Result<(String, Vec<OutletDays>), ApiError> {
+    let (today, yesterday, week) = days();
+    let mut tx = tenant_tx(&state.pool, tenant).await?;
+    let name: Option<String> = sqlx::query_scalar("SELECT name FROM tenants WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let rows: Vec<OutletDays> = sqlx::query_as(
+        "SELECT st.store_id, st.name,
+                count(s.sale_id) FILTER (WHERE s.business_date = $1)::int8 AS tx_today,
+                COALESCE(sum(s.total - s.refunded) FILTER (WHERE s.business_date = $1), 0)::int8 AS net_today,
+                count(s.sale_id) FILTER (WHERE s.business_date = $2)::int8 AS tx_yesterday,
+                COALESCE(sum(s.total - s.refunded) FILTER (WHERE s.business_date = $2), 0)::int8 AS net_yesterday,
+                count(s.sale_id) FILTER (WHERE s.business_date = $3)::int8 AS tx_week,
+                COALESCE(sum(s.total - s.refunded) FILTER (WHERE s.business_date = $3), 0)::int8 AS net_week
+           FROM stores st
+           LEFT JOIN sales s ON s.store_id = st.store_id AND s.status <> 'voided'
+                            AND s.business_date IN ($1, $2, $3)
+          GROUP BY st.store_id, st.name
+          ORDER BY st.name, st.store_id",
+    )
+    .bind(today)
+    .bind(yesterday)
+    .bind(week)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((name.unwrap_or_default(), rows))
+}
+
+fn card(label: &str, value: String, cmp: &[(&str, Option<(String, bool)>)]) -> Markup {
+    html! {
+        div.card {
+            div.label { (label) }
+            div.value { (value) }
+            @for (what, c) in cmp {
+                @if let Some((text, up)) = c {
+                    div.cmp { span class=(if *up { "up" } else { "down" }) { (text) } " " (what) }
+                }
+            }
+        }
+    }
+}
+
+async fn home(State(state): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let lang = Lang::of(&headers);
+    let Some(claims) = session(&state, &headers) else {
+        return Ok(login_page(lang, None).into_response());
+    };
+    let (tenant_name, rows) = summary(&state, claims.tenant).await?;
+    let sum = |f: fn(&OutletDays) -> i64| rows.iter().map(f).sum::<i64>();
+    let (net, tx) = (sum(|r| r.net_today), sum(|r| r.tx_today));
+    let (net_y, tx_y) = (sum(|r| r.net_yesterday), sum(|r| r.tx_yesterday));
+    let (net_w, tx_w) = (sum(|r| r.net_week), sum(|r| r.tx_week));
+    let basket = |n: i64, t: i64| if t == 0 { 0 } else { n / t };
+    let vs_y = lang.t("dari kemarin", "vs yesterday");
+    let vs_w = lang.t("dari minggu lalu", "vs last week");
+    let (today, _, _) = days();
+    let body = html! {
+        h1 { (lang.t("Ringkasan hari ini", "Today at a glance")) " · " (today) }
+        div.cards {
+            (card(lang.t("Penjualan", "Sales"), rupiah(net), &[(vs_y, change(net, net_y)), (vs_w, change(net, net_w))]))
+            (card(lang.t("Transaksi", "Transactions"), tx.to_string(), &[(vs_y, change(tx, tx_y)), (vs_w, change(tx, tx_w))]))
+            (card(lang.t("Rata-rata belanja", "Average basket"), rupiah(basket(net, tx)),
+                &[(vs_y, change(basket(net, tx), basket(net_y, tx_y)))]))
+            (card(lang.t("Outlet", "Outlets"), rows.len().to_string(), &[]))
+        }
+        div.tools {
+            h2 { (lang.t("Per outlet", "By outlet")) }
+            a.btn #csv href="/ringkasan.csv" download { (lang.t("Unduh CSV", "Download CSV")) }
+        }
+        div.scroll {
+            table.list #outlets {
+                thead { tr {
+                    th { "Outlet" }
+                    th.num { (lang.t("Penjualan hari ini", "Sales today")) }
+                    th.num { (lang.t("Transaksi", "Transactions")) }
+                    th.num { (lang.t("Rata-rata", "Average")) }
+                    th.num { (lang.t("Kemarin", "Yesterday")) }
+                    th.num { (lang.t("Minggu lalu", "Last week")) }
+                } }
+                tbody {
+                    @for r in &rows {
+                        tr data-store=(r.store_id) {
+                            td { a href={"/toko/" (r.store_id)} { (r.name) } }
+                            td.num.net { (rupiah(r.net_today)) }
+                            td.num.tx { (r.tx_today) }
+                            td.num { (rupiah(basket(r.net_today, r.tx_today))) }
+                            td.num { (rupiah(r.net_yesterday)) }
+                            td.num { (rupiah(r.net_week)) }
+                        }
+                    }
+                }
+                tfoot { tr {
+                    td { (lang.t("Semua outlet", "All outlets")) }
+                    td.num #total-net { (rupiah(net)) }
+                    td.num #total-tx { (tx) }
+                    td.num { (rupiah(basket(net, tx))) }
+                    td.num { (rupiah(net_y)) }
+                    td.num { (rupiah(net_w)) }
+                } }
+            }
+        }
+    };
+    Ok(page(
+        lang,
+        lang.t("Ringkasan", "Overview"),
+        Some((&tenant_name, claims.role)),
+        body,
+    )
+    .into_response())
+}
+
+/// The Ringkasan table as CSV (numbers plain, for a spreadsheet).
+async fn summary_csv(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(claims) = session(&state, &headers) else {
+        return Err(ApiError::unauthorized("log in first"));
+    };
+    let (_, rows) = summary(&state, claims.tenant).await?;
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "store_id",
+        "store",
+        "transactions_today",
+        "sales_today",
+        "transactions_yesterday",
+        "sales_yesterday",
+        "transactions_last_week",
+        "sales_last_week",
+    ];
+    let mut write = || -> Result<Vec<u8>, csv::Error> {
+        out.write_record(header)?;
+        for r in &rows {
+            out.write_record([
+                r.store_id.to_string(),
+                r.name.clone(),
+                r.tx_today.to_string(),
+                r.net_today.to_string(),
+                r.tx_yesterday.to_string(),
+                r.net_yesterday.to_string(),
+                r.tx_week.to_string(),
+                r.net_week.to_string(),
+            ])?;
+        }
+        out.flush()?;
+        Ok(out.get_ref().clone())
+    };
+    let bytes = write().map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"ringkasan.csv\"",
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Bucket {
+    key: String,
+    tx: i64,
+    net: i64,
+}
+
+async fn outlet(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(store): Path<String>,
+) -> Result<Response, ApiError> {
+    let lang = Lang::of(&headers);
+    let Some(claims) = session(&state, &headers) else {
+        return Ok(login_page(lang, None).into_response());
+    };
+    let not_found = || {
+        let body = html! { h1 { (lang.t("Outlet tidak ditemukan", "Outlet not found")) } p { a href="/" { (lang.t("Kembali", "Back")) } } };
+        (
+            StatusCode::NOT_FOUND,
+            page(lang, lang.t("Tidak ditemukan", "Not found"), None, body),
+        )
+            .into_response()
+    };
+    let Ok(store) = Uuid::parse_str(&store) else {
+        return Ok(not_found());
+    };
+    let (today, _, _) = days();
+    let month_ago = today.checked_sub_days(Days::new(29)).unwrap_or(today);
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    let found: Option<(String, String)> = sqlx::query_as(
+        "SELECT st.name, t.name FROM stores st JOIN tenants t ON t.tenant_id = st.tenant_id
+          WHERE st.store_id = $1",
+    )
+    .bind(store)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((name, tenant_name)) = found else {
+        return Ok(not_found());
+    };
+    let by_hour: Vec<Bucket> = sqlx::query_as(
+        "SELECT lpad(extract(hour FROM created_at AT TIME ZONE 'Asia/Jakarta')::int::text, 2, '0') AS key,
+                count(*)::int8 AS tx, sum(total - refunded)::int8 AS net
+           FROM sales WHERE store_id = $1 AND business_date = $2 AND status <> 'voided'
+          GROUP BY 1 ORDER BY 1",
+    )
+    .bind(store)
+    .bind(today)
+    .fetch_all(&mut *tx)
+    .await?;
+    let by_day: Vec<Bucket> = sqlx::query_as(
+        "SELECT to_char(d, 'MM-DD') AS key, count(s.sale_id)::int8 AS tx,
+                COALESCE(sum(s.total - s.refunded), 0)::int8 AS net
+           FROM generate_series($3::date, $2::date, interval '1 day') AS d
+           LEFT JOIN sales s ON s.store_id = $1 AND s.business_date = d::date AND s.status <> 'voided'
+          GROUP BY d ORDER BY d",
+    )
+    .bind(store)
+    .bind(today)
+    .bind(month_ago)
+    .fetch_all(&mut *tx)
+    .await?;
+    let by_till: Vec<Bucket> = sqlx::query_as(
+        "SELECT till_code AS key, count(*)::int8 AS tx, sum(total - refunded)::int8 AS net
+           FROM sales WHERE store_id = $1 AND business_date = $2 AND status <> 'voided'
+          GROUP BY 1 ORDER BY net DESC, key",
+    )
+    .bind(store)
+    .bind(today)
+    .fetch_all(&mut *tx)
+    .await?;
+    let by_cashier: Vec<Bucket> = sqlx::query_as(
+        "SELECT COALESCE(NULLIF(cashier, ''), '—') AS key, count(*)::int8 AS tx,
+                sum(total - refunded)::int8 AS net
+           FROM sales WHERE store_id = $1 AND business_date = $2 AND status <> 'voided'
+          GROUP BY 1 ORDER BY net DESC, key",
+    )
+    .bind(store)
+    .bind(today)
+    .fetch_all(&mut *tx)
+    .await?;
+    // Non-cash payments count at their amount; cash is what remains of the total (the
+    // cash tendered includes the change given back).
+    let by_method: Vec<Bucket> = sqlx::query_as(
+        "SELECT COALESCE(e->>'method', 'cash') AS key, count(DISTINCT s.sale_id)::int8 AS tx,
+                COALESCE(sum(CASE WHEN COALESCE(e->>'method', 'cash') = 'cash'
+                    THEN s.total - s.refunded - COALESCE((SELECT sum((x->>'amount')::int8)
+                           FROM jsonb_array_elements(s.payments) x WHERE x->>'method' <> 'cash'), 0)
+                    ELSE (e->>'amount')::int8 END), 0)::int8 AS net
+           FROM sales s LEFT JOIN LATERAL jsonb_array_elements(s.payments) e ON true
+          WHERE s.store_id = $1 AND s.business_date = $2 AND s.status <> 'voided'
+          GROUP BY 1 ORDER BY net DESC, key",
+    )
+    .bind(store)
+    .bind(today)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let by_method: Vec<Bucket> = by_method
+        .into_iter()
+        .map(|b| Bucket {
+            key: method_label(&b.key, lang),
+            ..b
+        })
+        .collect();
+    let net: i64 = by_till.iter().map(|b| b.net).sum();
+    let count: i64 = by_till.iter().map(|b| b.tx).sum();
+    let table = |title: &str, first: &str, rows: &[Bucket]| {
+        html! {
+            div.card {
+                h2 { (title) }
+                table.list {
+                    thead { tr { th { (first) } th.num { (lang.t("Transaksi", "Transactions")) } th.num { (lang.t("Penjualan", "Sales")) } } }
+                    tbody {
+                        @for b in rows { tr { td { (b.key) } td.num { (b.tx) } td.num { (rupiah(b.net)) } } }
+                        @if rows.is_empty() { tr { td.muted colspan="3" { (lang.t("Belum ada penjualan hari ini", "No sales today yet")) } } }
+                    }
+                }
+            }
+        }
+    };
+    let hours: Vec<(String, i64)> = (6..24)
+        .map(|h| {
+            let key = format!("{h:02}");
+            let net = by_hour.iter().find(|b| b.key == key).map_or(0, |b| b.net);
+            (key, net)
+        })
+        .collect();
+    let days_points: Vec<(String, i64)> = by_day.iter().map(|b| (b.key.clone(), b.net)).collect();
+    let body = html! {
+        p { a href="/" { "← " (lang.t("Ringkasan", "Overview")) } }
+        h1 #outlet-name { (name) " · " (today) }
+        div.cards {
+            (card(lang.t("Penjualan hari ini", "Sales today"), rupiah(net), &[]))
+            (card(lang.t("Transaksi", "Transactions"), count.to_string(), &[]))
+        }
+        div.panels {
+            div.card { h2 { (lang.t("Penjualan per jam", "Sales by hour")) } (bars(&hours, lang)) }
+            div.card { h2 { (lang.t("30 hari terakhir", "Last 30 days")) } (bars(&days_points, lang)) }
+            (table(lang.t("Metode pembayaran", "Payment methods"), lang.t("Metode", "Method"), &by_method))
+            (table(lang.t("Per kasir (till)", "By till"), "Till", &by_till))
+            (table(lang.t("Per kasir (orang)", "By cashier"), lang.t("Kasir", "Cashier"), &by_cashier))
+        }
+    };
+    Ok(page(lang, &name, Some((&tenant_name, claims.role)), body).into_response())
+}
+
+/// A payment method as a shop owner names it.
+fn method_label(method: &str, lang: Lang) -> String {
+    match method {
+        "cash" | "tunai" => lang.t("Tunai", "Cash").to_owned(),
+        "qris" => "QRIS".to_owned(),
+        "card" => lang.t("Kartu", "Card").to_owned(),
+        "transfer" => "Transfer".to_owned(),
+        "ewallet" => "E-wallet".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    email: String,
+    password: String,
+}
+
+/// The `Set-Cookie` of a login (empty `token`: logged out).
+fn session_cookie(token: &str) -> String {
+    let age = if token.is_empty() {
+        0
+    } else {
+        crate::users::SESSION.as_secs()
+    };
+    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={age}")
+}
+
+async fn log_in(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Result<Response, ApiError> {
+    let lang = Lang::of(&headers);
+    match crate::users::log_in(&state.pool, &state.jwt_secret, &form.email, &form.password).await {
+        Ok(login) => Ok((
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, "/".to_owned()),
+                (header::SET_COOKIE, session_cookie(&login.token)),
+            ],
+        )
+            .into_response()),
+        Err(crate::users::UserError::BadLogin) => Ok((
+            StatusCode::UNAUTHORIZED,
+            login_page(
+                lang,
+                Some(lang.t("E-mail atau kata sandi salah", "Wrong e-mail or password")),
+            ),
+        )
+            .into_response()),
+        Err(e) => Err(ApiError::internal(e.to_string())),
+    }
+}
+
+async fn log_out() -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/".to_owned()),
+            (header::SET_COOKIE, session_cookie("")),
+        ],
+    )
+        .into_response()
+}
+
+async fn language(Path(code): Path<String>) -> Response {
+    let code = if code == "en" { "en" } else { "id" };
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/".to_owned()),
+            (
+                header::SET_COOKIE,
+                format!("{LANG_COOKIE}={code}; Path=/; SameSite=Lax; Max-Age=31536000"),
+            ),
+        ],
+    )
+        .into_response()
+}
+
+async fn css() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        CSS,
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rupiah_is_grouped_by_thousands() {
+        assert_eq!(rupiah(0), "Rp0");
+        assert_eq!(rupiah(1500), "Rp1.500");
+        assert_eq!(rupiah(1_234_567), "Rp1.234.567");
+        assert_eq!(rupiah(-20_000), "-Rp20.000");
+    }
+
+    #[test]
+    fn changes_are_percentages_of_the_base() {
+        assert_eq!(change(110, 100), Some(("+10%".into(), true)));
+        assert_eq!(change(92, 100), Some(("−8%".into(), false)));
+        assert_eq!(change(5, 0), None);
+    }
+}

@@ -1,0 +1,267 @@
+//! The head-office dashboard in a real headless Chromium against a real `kasir-relay
+//! run` and PostgreSQL: an owner logs in with e-mail and password (a wrong one is
+//! refused), sees today's sales of two outlets with the totals SQL gives over the
+//! materialised tables, downloads the CSV (equal to SQL too) and opens an outlet; an
+//! analyst of another tenant cannot reach that outlet by URL (404) nor change a price
+//! (403). Screenshots at phone, tablet and laptop sizes.
+
+mod support;
+
+use std::path::PathBuf;
+
+use chrono::{Days, Utc};
+use kasir_testkit::browser::Browser;
+use serde_json::Value;
+use support::{RelayProc, runtime};
+use uuid::Uuid;
+
+fn shots() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-shots")
+}
+
+fn rupiah(amount: i64) -> String {
+    let digits = amount.to_string();
+    let mut out = String::from("Rp");
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push('.');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Sales of `store`: `(days ago, total, refunded, status, payments)`.
+fn insert_sales(
+    rt: &tokio::runtime::Runtime,
+    db: &str,
+    tenant: &str,
+    store: &str,
+    sales: &[(u64, i64, i64, &str, &str)],
+) {
+    let today = (Utc::now() + chrono::TimeDelta::hours(7)).date_naive();
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(db).await.expect("pg");
+        for (i, (ago, total, refunded, status, payments)) in sales.iter().enumerate() {
+            let date = today.checked_sub_days(Days::new(*ago)).expect("date");
+            sqlx::query(
+                "INSERT INTO sales (sale_id, tenant_id, store_id, receipt_no, till_code, cashier,
+                     business_date, subtotal, tax, service_charge, rounding, total, status,
+                     refunded, payments, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, 0, $8, $9, $10, $11::jsonb,
+                         now() - make_interval(days => $12))",
+            )
+            .bind(Uuid::now_v7().to_string())
+            .bind(Uuid::parse_str(tenant).expect("tenant"))
+            .bind(Uuid::parse_str(store).expect("store"))
+            .bind(format!("T1-{i:04}"))
+            .bind(if i % 2 == 0 { "T1" } else { "T2" })
+            .bind(if i % 2 == 0 { "Ani" } else { "Budi" })
+            .bind(date)
+            .bind(total)
+            .bind(status)
+            .bind(refunded)
+            .bind(payments)
+            .bind(*ago as i32)
+            .execute(&pool)
+            .await
+            .expect("insert sale");
+        }
+        pool.close().await;
+    });
+}
+
+/// `(store_id, transactions, sales)` of today per store of `tenant`, straight from SQL.
+fn sql_today(rt: &tokio::runtime::Runtime, db: &str, tenant: &str) -> Vec<(String, i64, i64)> {
+    let today = (Utc::now() + chrono::TimeDelta::hours(7)).date_naive();
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(db).await.expect("pg");
+        let rows: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+            "SELECT st.store_id, count(s.sale_id)::int8,
+                    COALESCE(sum(s.total - s.refunded), 0)::int8
+               FROM stores st LEFT JOIN sales s ON s.store_id = st.store_id
+                    AND s.business_date = $2 AND s.status <> 'voided'
+              WHERE st.tenant_id = $1 GROUP BY st.store_id, st.name ORDER BY st.name, st.store_id",
+        )
+        .bind(Uuid::parse_str(tenant).expect("tenant"))
+        .bind(today)
+        .fetch_all(&pool)
+        .await
+        .expect("totals");
+        pool.close().await;
+        rows.into_iter()
+            .map(|(s, n, t)| (s.to_string(), n, t))
+            .collect()
+    })
+}
+
+fn log_in(b: &Browser, base: &str, email: &str, password: &str) {
+    b.goto(&format!("{base}/"));
+    b.type_into("#email", email);
+    b.type_into("#password", password);
+    b.click("button.primary");
+}
+
+#[test]
+fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
+    let rt = runtime();
+    let db = support::fresh_database("dashboard_browser");
+    let relay = RelayProc::start(&db, None);
+    let base = relay.http_url();
+    let maju = relay.tenant("PT Maju Bersama");
+    let lain = relay.tenant("PT Lain Sendiri");
+    let store = |tenant: &str, name: &str| {
+        relay.cli(&["store", "create", "--tenant", tenant, "--name", name])["store_id"]
+            .as_str()
+            .expect("store_id")
+            .to_owned()
+    };
+    let (depok, bogor, other) = (
+        store(&maju, "Maju Depok"),
+        store(&maju, "Maju Bogor"),
+        store(&lain, "Lain Pusat"),
+    );
+    let cash = r#"[{"method":"cash","amount":50000}]"#;
+    let qris = r#"[{"method":"qris","amount":25000}]"#;
+    insert_sales(
+        &rt,
+        &db,
+        &maju,
+        &depok,
+        &[
+            (0, 10_000, 0, "completed", cash),
+            (0, 25_000, 0, "completed", qris),
+            (0, 7_500, 2_500, "refunded", cash),
+            (0, 99_000, 0, "voided", cash),
+            (1, 12_000, 0, "completed", cash),
+            (7, 30_000, 0, "completed", cash),
+        ],
+    );
+    insert_sales(
+        &rt,
+        &db,
+        &maju,
+        &bogor,
+        &[
+            (0, 18_000, 0, "completed", cash),
+            (0, 4_000, 0, "completed", qris),
+        ],
+    );
+    insert_sales(
+        &rt,
+        &db,
+        &lain,
+        &other,
+        &[(0, 1_000_000, 0, "completed", cash)],
+    );
+    for (tenant, email, role) in [
+        (&maju, "pemilik@maju.id", "owner"),
+        (&lain, "analis@lain.id", "analyst"),
+    ] {
+        relay.cli(&[
+            "user",
+            "add",
+            "--tenant",
+            tenant,
+            "--email",
+            email,
+            "--password",
+            "rahasia-kantor-1",
+            "--role",
+            role,
+        ]);
+    }
+
+    let b = Browser::start("dashboard", &shots());
+    b.goto(&format!("{base}/"));
+    b.wait_until("the login form", |b| b.count("#email") == 1);
+    b.screenshots("login");
+    log_in(&b, &base, "pemilik@maju.id", "salah-sandi-99");
+    b.wait_until("the refusal", |b| b.count(".error") == 1);
+    assert!(b.text(".error").contains("salah"), "{}", b.text(".error"));
+
+    log_in(&b, &base, "pemilik@maju.id", "rahasia-kantor-1");
+    b.wait_until("the overview", |b| b.count("#outlets") == 1);
+    let expected = sql_today(&rt, &db, &maju);
+    assert_eq!(expected.len(), 2, "{expected:?}");
+    let (all_tx, all_net) = expected
+        .iter()
+        .fold((0, 0), |(n, t), (_, a, b)| (n + a, t + b));
+    assert_eq!(
+        (all_tx, all_net),
+        (5, 10_000 + 25_000 + 5_000 + 18_000 + 4_000)
+    );
+    assert_eq!(b.text("#total-net"), rupiah(all_net));
+    assert_eq!(b.text("#total-tx"), all_tx.to_string());
+    for (store, tx, net) in &expected {
+        let row = format!("#outlets tr[data-store='{store}']");
+        assert_eq!(b.text(&format!("{row} td.net")), rupiah(*net), "{store}");
+        assert_eq!(b.text(&format!("{row} td.tx")), tx.to_string(), "{store}");
+    }
+    assert!(
+        !b.text("body").contains("Lain Pusat"),
+        "another tenant's outlet"
+    );
+    b.screenshots("ringkasan");
+
+    // The CSV equals SQL, row for row.
+    let csv = b.execute(
+        "return fetch('/ringkasan.csv', {credentials: 'same-origin'}).then(r => r.text())",
+    );
+    let csv = csv.as_str().expect("csv text");
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .expect("header")
+            .starts_with("store_id,store,transactions_today,sales_today")
+    );
+    let got: Vec<(String, i64, i64)> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].to_owned(),
+                f[2].parse().expect("tx"),
+                f[3].parse().expect("sales"),
+            )
+        })
+        .collect();
+    assert_eq!(got, expected);
+
+    // One outlet: its hours, methods, tills and cashiers.
+    b.click(&format!("#outlets tr[data-store='{depok}'] a"));
+    b.wait_until("the outlet page", |b| b.count("#outlet-name") == 1);
+    assert!(b.text("#outlet-name").contains("Maju Depok"));
+    let page = b.text("main");
+    for seen in ["QRIS", "Tunai", "T1", "T2", "Ani", "Budi", &rupiah(40_000)] {
+        assert!(page.contains(seen), "{seen} missing from the outlet page");
+    }
+    b.screenshots("outlet");
+    b.click("header.bar form button");
+    b.wait_until("logged out", |b| b.count("#email") == 1);
+
+    // Another tenant's analyst: no outlet of Maju, no price changes.
+    log_in(&b, &base, "analis@lain.id", "rahasia-kantor-1");
+    b.wait_until("their overview", |b| b.count("#outlets") == 1);
+    assert!(b.text("#outlets").contains("Lain Pusat"));
+    assert!(!b.text("body").contains("Maju"), "another tenant's outlets");
+    b.goto(&format!("{base}/toko/{depok}"));
+    b.wait_until("the 404 page", |b| b.text("h1").contains("tidak ditemukan"));
+    let status = |script: String| -> i64 {
+        let v: Value = b.execute(&script);
+        v.as_i64().expect("status")
+    };
+    assert_eq!(
+        status(format!("return fetch('/toko/{depok}').then(r => r.status)")),
+        404
+    );
+    let put = |store: &str| {
+        format!(
+            "return fetch('/v1/stores/{store}/products/KOPI', {{method: 'PUT', \
+             headers: {{'Content-Type': 'application/json'}}, body: '{{\"price\": 1}}'}}).then(r => r.status)"
+        )
+    };
+    assert_eq!(status(put(&other)), 403, "an analyst changes no price");
+    assert_eq!(status(put(&depok)), 403, "nor another tenant's");
+    assert_eq!(b.count("script"), 0, "the dashboard runs no script");
+}
