@@ -161,6 +161,10 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
     pub(crate) fn internal(message: impl Into<String>) -> ApiError {
         let message = message.into();
         tracing::error!(%message, "head-office request failed");

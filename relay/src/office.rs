@@ -46,6 +46,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/keluar", post(log_out))
         .route("/toko/{store}", get(outlet))
         .route("/ringkasan.csv", get(summary_csv))
+        .route("/toko/{store}/{export}", get(outlet_csv))
         .route("/bahasa/{code}", get(language))
         .route("/kantor.css", get(css))
 }
@@ -158,7 +159,7 @@ fn bars(points: &[(String, i64)], lang: Lang) -> Markup {
             escape(label),
             rupiah(*value)
         );
-        if n <= 31 && (n <= 12 || i.is_multiple_of(3)) {
+        if n <= 12 || (n - 1 - i).is_multiple_of(3) {
             let _ = write!(
                 svg,
                 r#"<text x="{:.1}" y="176" text-anchor="middle">{}</text>"#,
@@ -365,7 +366,37 @@ async fn home(State(state): State<ApiState>, headers: HeaderMap) -> Result<Respo
     .into_response())
 }
 
-/// The Ringkasan table as CSV (numbers plain, for a spreadsheet).
+/// `rows` under `header` as a CSV download named `file` (numbers plain, for a
+/// spreadsheet).
+fn csv_download<const N: usize>(
+    file: &str,
+    header: [&str; N],
+    rows: impl IntoIterator<Item = [String; N]>,
+) -> Result<Response, ApiError> {
+    let mut out = csv::Writer::from_writer(Vec::new());
+    let write = || -> Result<(), csv::Error> {
+        out.write_record(header)?;
+        for row in rows {
+            out.write_record(row)?;
+        }
+        out.flush()?;
+        Ok(())
+    };
+    write().map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{file}\""),
+            ),
+        ],
+        out.get_ref().clone(),
+    )
+        .into_response())
+}
+
+/// The Ringkasan table as CSV.
 async fn summary_csv(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -374,21 +405,20 @@ async fn summary_csv(
         return Err(ApiError::unauthorized("log in first"));
     };
     let (_, rows) = summary(&state, claims.tenant).await?;
-    let mut out = csv::Writer::from_writer(Vec::new());
-    let header = [
-        "store_id",
-        "store",
-        "transactions_today",
-        "sales_today",
-        "transactions_yesterday",
-        "sales_yesterday",
-        "transactions_last_week",
-        "sales_last_week",
-    ];
-    let mut write = || -> Result<Vec<u8>, csv::Error> {
-        out.write_record(header)?;
-        for r in &rows {
-            out.write_record([
+    csv_download(
+        "ringkasan.csv",
+        [
+            "store_id",
+            "store",
+            "transactions_today",
+            "sales_today",
+            "transactions_yesterday",
+            "sales_yesterday",
+            "transactions_last_week",
+            "sales_last_week",
+        ],
+        rows.iter().map(|r| {
+            [
                 r.store_id.to_string(),
                 r.name.clone(),
                 r.tx_today.to_string(),
@@ -397,23 +427,172 @@ async fn summary_csv(
                 r.net_yesterday.to_string(),
                 r.tx_week.to_string(),
                 r.net_week.to_string(),
-            ])?;
-        }
-        out.flush()?;
-        Ok(out.get_ref().clone())
-    };
-    let bytes = write().map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"ringkasan.csv\"",
-            ),
-        ],
-        bytes,
+            ]
+        }),
     )
-        .into_response())
+}
+
+/// Low stock when no minimum is set for a product.
+const DEFAULT_MIN_STOCK: f64 = 5.0;
+
+#[derive(Debug, sqlx::FromRow)]
+struct TopProduct {
+    sku: String,
+    name: String,
+    qty: f64,
+    revenue: i64,
+    /// Revenue less quantity × today's cost, when the cost is known.
+    margin: Option<i64>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct StockLine {
+    sku: String,
+    name: Option<String>,
+    on_hand: f64,
+    min_stock: Option<f64>,
+}
+
+impl StockLine {
+    fn oversold(&self) -> bool {
+        self.on_hand < 0.0
+    }
+
+    fn low(&self) -> bool {
+        self.on_hand <= self.min_stock.unwrap_or(DEFAULT_MIN_STOCK)
+    }
+}
+
+/// An outlet of the caller's tenant, by its id in the URL (`None`: not theirs, or none).
+async fn outlet_of(
+    state: &ApiState,
+    tenant: Uuid,
+    store: &str,
+) -> Result<Option<(Uuid, String, String)>, ApiError> {
+    let Ok(store) = Uuid::parse_str(store) else {
+        return Ok(None);
+    };
+    let mut tx = tenant_tx(&state.pool, tenant).await?;
+    let found: Option<(String, String)> = sqlx::query_as(
+        "SELECT st.name, t.name FROM stores st JOIN tenants t ON t.tenant_id = st.tenant_id
+          WHERE st.store_id = $1",
+    )
+    .bind(store)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(found.map(|(name, tenant_name)| (store, name, tenant_name)))
+}
+
+/// The best sellers of the last 30 days, by revenue.
+async fn top_products(
+    state: &ApiState,
+    tenant: Uuid,
+    store: Uuid,
+    limit: i64,
+) -> Result<Vec<TopProduct>, ApiError> {
+    let (today, _, _) = days();
+    let from = today.checked_sub_days(Days::new(29)).unwrap_or(today);
+    let mut tx = tenant_tx(&state.pool, tenant).await?;
+    let rows = sqlx::query_as(
+        "SELECT l.sku, (array_agg(l.name ORDER BY s.created_at DESC))[1] AS name,
+                sum(l.qty)::float8 AS qty, sum(l.line_total)::int8 AS revenue,
+                (sum(l.line_total) - sum(l.qty) * max(p.cost))::int8 AS margin
+           FROM sale_lines l
+           JOIN sales s ON s.sale_id = l.sale_id AND s.store_id = $1
+           LEFT JOIN products p ON p.store_id = $1 AND p.product_id = l.product_id
+          WHERE l.store_id = $1 AND s.status <> 'voided' AND s.business_date BETWEEN $2 AND $3
+          GROUP BY l.sku ORDER BY revenue DESC, l.sku LIMIT $4",
+    )
+    .bind(store)
+    .bind(from)
+    .bind(today)
+    .bind(limit)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Stock of an outlet: oversold first, then low (at or under the product's minimum),
+/// then the rest, each by SKU.
+async fn stock_lines(
+    state: &ApiState,
+    tenant: Uuid,
+    store: Uuid,
+) -> Result<Vec<StockLine>, ApiError> {
+    let mut tx = tenant_tx(&state.pool, tenant).await?;
+    let rows = sqlx::query_as(
+        "SELECT l.sku, p.name, l.on_hand::float8 AS on_hand, p.min_stock::float8 AS min_stock
+           FROM stock_levels l
+           LEFT JOIN LATERAL (SELECT name, min_stock FROM products p
+                               WHERE p.store_id = l.store_id AND p.sku = l.sku
+                               ORDER BY p.updated_at_ms DESC LIMIT 1) p ON true
+          WHERE l.store_id = $1
+          ORDER BY (l.on_hand < 0) DESC,
+                   (l.on_hand <= COALESCE(p.min_stock, $2::float8::numeric)) DESC, l.sku",
+    )
+    .bind(store)
+    .bind(DEFAULT_MIN_STOCK)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+async fn outlet_csv(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path((store, what)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let Some(claims) = session(&state, &headers) else {
+        return Err(ApiError::unauthorized("log in first"));
+    };
+    let Some((store, _, _)) = outlet_of(&state, claims.tenant, &store).await? else {
+        return Err(ApiError::not_found("no such outlet"));
+    };
+    match what.as_str() {
+        "terlaris.csv" => {
+            let rows = top_products(&state, claims.tenant, store, 1000).await?;
+            csv_download(
+                "terlaris.csv",
+                ["sku", "name", "qty", "revenue", "margin"],
+                rows.into_iter().map(|r| {
+                    [
+                        r.sku,
+                        r.name,
+                        r.qty.to_string(),
+                        r.revenue.to_string(),
+                        r.margin.map(|m| m.to_string()).unwrap_or_default(),
+                    ]
+                }),
+            )
+        }
+        "stok.csv" => {
+            let rows = stock_lines(&state, claims.tenant, store).await?;
+            csv_download(
+                "stok.csv",
+                ["sku", "name", "on_hand", "min_stock", "status"],
+                rows.into_iter().map(|r| {
+                    let status = if r.oversold() {
+                        "oversold"
+                    } else if r.low() {
+                        "low"
+                    } else {
+                        "ok"
+                    };
+                    [
+                        r.sku,
+                        r.name.unwrap_or_default(),
+                        r.on_hand.to_string(),
+                        r.min_stock.map(|m| m.to_string()).unwrap_or_default(),
+                        status.to_owned(),
+                    ]
+                }),
+            )
+        }
+        _ => Err(ApiError::not_found("no such export")),
+    }
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -440,22 +619,14 @@ async fn outlet(
         )
             .into_response()
     };
-    let Ok(store) = Uuid::parse_str(&store) else {
+    let Some((store, name, tenant_name)) = outlet_of(&state, claims.tenant, &store).await? else {
         return Ok(not_found());
     };
+    let top = top_products(&state, claims.tenant, store, 10).await?;
+    let stock = stock_lines(&state, claims.tenant, store).await?;
     let (today, _, _) = days();
     let month_ago = today.checked_sub_days(Days::new(29)).unwrap_or(today);
     let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
-    let found: Option<(String, String)> = sqlx::query_as(
-        "SELECT st.name, t.name FROM stores st JOIN tenants t ON t.tenant_id = st.tenant_id
-          WHERE st.store_id = $1",
-    )
-    .bind(store)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((name, tenant_name)) = found else {
-        return Ok(not_found());
-    };
     let by_hour: Vec<Bucket> = sqlx::query_as(
         "SELECT lpad(extract(hour FROM created_at AT TIME ZONE 'Asia/Jakarta')::int::text, 2, '0') AS key,
                 count(*)::int8 AS tx, sum(total - refunded)::int8 AS net
@@ -556,8 +727,45 @@ async fn outlet(
             div.card { h2 { (lang.t("Penjualan per jam", "Sales by hour")) } (bars(&hours, lang)) }
             div.card { h2 { (lang.t("30 hari terakhir", "Last 30 days")) } (bars(&days_points, lang)) }
             (table(lang.t("Metode pembayaran", "Payment methods"), lang.t("Metode", "Method"), &by_method))
-            (table(lang.t("Per kasir (till)", "By till"), "Till", &by_till))
-            (table(lang.t("Per kasir (orang)", "By cashier"), lang.t("Kasir", "Cashier"), &by_cashier))
+            (table(lang.t("Per mesin kasir", "By till"), lang.t("Mesin", "Till"), &by_till))
+            (table(lang.t("Per kasir", "By cashier"), lang.t("Kasir", "Cashier"), &by_cashier))
+            div.card {
+                div.tools {
+                    h2 { (lang.t("Produk terlaris · 30 hari", "Best sellers · 30 days")) }
+                    a.btn href={"/toko/" (store) "/terlaris.csv"} download { "CSV" }
+                }
+                div.scroll { table.list #top {
+                    thead { tr { th { (lang.t("Produk", "Product")) } th.num { (lang.t("Terjual", "Sold")) } th.num { (lang.t("Penjualan", "Sales")) } th.num { (lang.t("Margin", "Margin")) } } }
+                    tbody {
+                        @for p in &top { tr data-sku=(p.sku) {
+                            td { (p.name) br; small.muted { (p.sku) } }
+                            td.num { (p.qty) }
+                            td.num { (rupiah(p.revenue)) }
+                            td.num { @match p.margin { Some(m) => (rupiah(m)), None => span.muted { "—" } } }
+                        } }
+                        @if top.is_empty() { tr { td.muted colspan="4" { (lang.t("Belum ada penjualan", "No sales yet")) } } }
+                    }
+                } }
+                p.muted { small { (lang.t("Margin dihitung dengan harga pokok saat ini.", "Margin uses today's cost.")) } }
+            }
+            div.card {
+                div.tools {
+                    h2 { (lang.t("Stok", "Stock")) }
+                    a.btn href={"/toko/" (store) "/stok.csv"} download { "CSV" }
+                }
+                div.scroll { table.list #stock {
+                    thead { tr { th { (lang.t("Produk", "Product")) } th.num { (lang.t("Stok", "On hand")) } th.num { (lang.t("Minimum", "Minimum")) } th { } } }
+                    tbody {
+                        @for l in &stock { tr data-sku=(l.sku) {
+                            td { (l.name.as_deref().unwrap_or("—")) br; small.muted { (l.sku) } }
+                            td.num { (l.on_hand) }
+                            td.num { @match l.min_stock { Some(m) => (m), None => span.muted { (DEFAULT_MIN_STOCK) } } }
+                            td { @if l.oversold() { span.badge.warn { (lang.t("Minus", "Oversold")) } }
+                                 @else if l.low() { span.badge.low { (lang.t("Menipis", "Low")) } } }
+                        } }
+                    }
+                } }
+            }
         }
     };
     Ok(page(lang, &name, Some((&tenant_name, claims.role)), body).into_response())

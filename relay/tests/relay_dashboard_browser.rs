@@ -38,11 +38,14 @@ fn insert_sales(
     tenant: &str,
     store: &str,
     sales: &[(u64, i64, i64, &str, &str)],
-) {
+) -> Vec<String> {
     let today = (Utc::now() + chrono::TimeDelta::hours(7)).date_naive();
     rt.block_on(async {
         let pool = sqlx::PgPool::connect(db).await.expect("pg");
+        let mut ids = Vec::new();
         for (i, (ago, total, refunded, status, payments)) in sales.iter().enumerate() {
+            let id = Uuid::now_v7().to_string();
+            ids.push(id.clone());
             let date = today.checked_sub_days(Days::new(*ago)).expect("date");
             sqlx::query(
                 "INSERT INTO sales (sale_id, tenant_id, store_id, receipt_no, till_code, cashier,
@@ -51,7 +54,7 @@ fn insert_sales(
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, 0, 0, $8, $9, $10, $11::jsonb,
                          now() - make_interval(days => $12))",
             )
-            .bind(Uuid::now_v7().to_string())
+            .bind(&id)
             .bind(Uuid::parse_str(tenant).expect("tenant"))
             .bind(Uuid::parse_str(store).expect("store"))
             .bind(format!("T1-{i:04}"))
@@ -66,6 +69,21 @@ fn insert_sales(
             .execute(&pool)
             .await
             .expect("insert sale");
+        }
+        pool.close().await;
+        ids
+    })
+}
+
+/// Runs statements on the relay's database (rows a till's sync would have written).
+fn sql(rt: &tokio::runtime::Runtime, db: &str, statements: &[String]) {
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(db).await.expect("pg");
+        for s in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
         }
         pool.close().await;
     });
@@ -123,7 +141,7 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
     );
     let cash = r#"[{"method":"cash","amount":50000}]"#;
     let qris = r#"[{"method":"qris","amount":25000}]"#;
-    insert_sales(
+    let depok_sales = insert_sales(
         &rt,
         &db,
         &maju,
@@ -154,6 +172,36 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
         &other,
         &[(0, 1_000_000, 0, "completed", cash)],
     );
+    // Depok's lines, products (KOPI's cost known) and stock: KOPI oversold, GULA under
+    // the default minimum, TEH above its own minimum of 2, BERAS above its 10.
+    let mut rows = vec![
+        format!(
+            "INSERT INTO sale_lines VALUES ('{}', 1, '{maju}', '{depok}', 'p-kopi', 'KOPI', \
+             'Kopi Kapal Api', 2, 5000, 0, 10000)",
+            depok_sales[0]
+        ),
+        format!(
+            "INSERT INTO sale_lines VALUES ('{}', 1, '{maju}', '{depok}', 'p-teh', 'TEH', \
+             'Teh Botol', 5, 5000, 0, 25000)",
+            depok_sales[1]
+        ),
+    ];
+    for (id, sku, name, cost, min, on_hand) in [
+        ("p-kopi", "KOPI", "Kopi Kapal Api", "3000", "NULL", "-2"),
+        ("p-teh", "TEH", "Teh Botol", "NULL", "2", "3"),
+        ("p-gula", "GULA", "Gulaku 1kg", "NULL", "NULL", "4"),
+        ("p-beras", "BERAS", "Beras 5kg", "NULL", "10", "50"),
+    ] {
+        rows.push(format!(
+            "INSERT INTO products (tenant_id, store_id, product_id, sku, name, price, unit, \
+             active, updated_at_ms, cost, min_stock) VALUES ('{maju}', '{depok}', '{id}', \
+             '{sku}', '{name}', 5000, 'pcs', true, 1, {cost}, {min})"
+        ));
+        rows.push(format!(
+            "INSERT INTO stock_levels VALUES ('{maju}', '{depok}', '{sku}', {on_hand})"
+        ));
+    }
+    sql(&rt, &db, &rows);
     for (tenant, email, role) in [
         (&maju, "pemilik@maju.id", "owner"),
         (&lain, "analis@lain.id", "analyst"),
@@ -236,6 +284,39 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
     for seen in ["QRIS", "Tunai", "T1", "T2", "Ani", "Budi", &rupiah(40_000)] {
         assert!(page.contains(seen), "{seen} missing from the outlet page");
     }
+    // Best sellers by revenue, with the margin where the cost is known.
+    assert_eq!(
+        b.execute("return [...document.querySelectorAll('#top tbody tr')].map(r => r.dataset.sku)"),
+        serde_json::json!(["TEH", "KOPI"])
+    );
+    assert!(
+        b.text("#top tr[data-sku='KOPI']").contains(&rupiah(4_000)),
+        "margin"
+    );
+    // Stock: oversold, then low, then the rest.
+    assert_eq!(
+        b.execute(
+            "return [...document.querySelectorAll('#stock tbody tr')].map(r => r.dataset.sku)"
+        ),
+        serde_json::json!(["KOPI", "GULA", "BERAS", "TEH"])
+    );
+    let stock_csv = b.execute(&format!(
+        "return fetch('/toko/{depok}/stok.csv').then(r => r.text())"
+    ));
+    let statuses: Vec<String> = stock_csv
+        .as_str()
+        .expect("stock csv")
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            format!("{}:{}", f[0], f[4])
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        ["KOPI:oversold", "GULA:low", "BERAS:ok", "TEH:ok"]
+    );
     b.screenshots("outlet");
     b.click("header.bar form button");
     b.wait_until("logged out", |b| b.count("#email") == 1);
@@ -253,6 +334,12 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
     };
     assert_eq!(
         status(format!("return fetch('/toko/{depok}').then(r => r.status)")),
+        404
+    );
+    assert_eq!(
+        status(format!(
+            "return fetch('/toko/{depok}/stok.csv').then(r => r.status)"
+        )),
         404
     );
     let put = |store: &str| {
