@@ -16,6 +16,7 @@
 //! one PostgreSQL transaction.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod alerts;
 pub mod api;
 pub mod auth;
 pub mod catalog;

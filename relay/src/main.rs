@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Webhooks that receive the tenant's alerts.
+    Webhook {
+        #[command(subcommand)]
+        command: WebhookCommand,
+    },
     /// Mints a head-office API token.
     Token {
         /// Tenant id.
@@ -81,6 +86,23 @@ enum Command {
     },
     /// Endpoint id, stores and lag.
     Status,
+}
+
+#[derive(Subcommand)]
+enum WebhookCommand {
+    /// Sends every alert of the tenant to URL as JSON, signed with SECRET
+    /// (`X-Kasir-Signature: sha256=<hex HMAC-SHA256 of the body>`).
+    Add {
+        /// Tenant id.
+        #[arg(long)]
+        tenant: Uuid,
+        /// Where to POST (http:// or https://).
+        #[arg(long)]
+        url: String,
+        /// The signing secret (at least 16 characters).
+        #[arg(long)]
+        secret: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -243,6 +265,19 @@ async fn run(cli: Cli) -> Result<()> {
             let pool = pool(&cli).await?;
             let id = kasir_relay::users::add(&pool, *tenant, email, password, role).await?;
             print(cli.json, &json!({"user_id": id}), || id.to_string());
+            Ok(())
+        }
+        Command::Webhook {
+            command:
+                WebhookCommand::Add {
+                    tenant,
+                    url,
+                    secret,
+                },
+        } => {
+            let pool = pool(&cli).await?;
+            let id = kasir_relay::alerts::add_webhook(&pool, *tenant, url, secret).await?;
+            print(cli.json, &json!({"webhook_id": id}), || id.to_string());
             Ok(())
         }
         Command::Store { command } => {
@@ -435,6 +470,20 @@ async fn serve(
             }
         });
     }
+    // KASIR_RELAY_ALERT_EVERY_MS: how often alerts are looked for (tests shorten it).
+    let alert_every = std::env::var("KASIR_RELAY_ALERT_EVERY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(60), Duration::from_millis);
+    tokio::spawn(kasir_relay::alerts::watch(
+        pool.clone(),
+        kasir_relay::alerts::AlertOptions {
+            every: alert_every,
+            kafka: cli.kafka_brokers.is_some(),
+        },
+        cancel.clone(),
+    ));
+    tokio::spawn(kasir_relay::alerts::deliver(pool.clone(), cancel.clone()));
     if let Some(brokers) = &cli.kafka_brokers {
         let producer = publisher::producer(brokers)?;
         tokio::spawn(publisher::run(

@@ -45,6 +45,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/masuk", post(log_in))
         .route("/keluar", post(log_out))
         .route("/toko/{store}", get(outlet))
+        .route("/peringatan", get(alerts_page))
         .route("/ringkasan.csv", get(summary_csv))
         .route("/toko/{store}/{export}", get(outlet_csv))
         .route("/bahasa/{code}", get(language))
@@ -193,7 +194,8 @@ fn page(lang: Lang, title: &str, who: Option<(&str, ApiRole)>, body: Markup) -> 
                     span.tenant { (who.map_or("Kasir Kantor Pusat", |w| w.0)) }
                     nav {
                         @if who.is_some() {
-                            a.on href="/" { (lang.t("Ringkasan", "Overview")) }
+                            a href="/" { (lang.t("Ringkasan", "Overview")) }
+                            a href="/peringatan" { (lang.t("Peringatan", "Alerts")) }
                         }
                         @match lang {
                             Lang::Id => a href="/bahasa/en" { "English" },
@@ -781,6 +783,71 @@ fn method_label(method: &str, lang: Lang) -> String {
         "ewallet" => "E-wallet".to_owned(),
         other => other.to_owned(),
     }
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct AlertRow {
+    raised_at: chrono::DateTime<chrono::Utc>,
+    kind: String,
+    store: String,
+    message: String,
+}
+
+fn alert_kind(kind: &str, lang: Lang) -> &'static str {
+    match kind {
+        "oversold" => lang.t("Stok minus", "Oversold"),
+        "low_stock" => lang.t("Stok menipis", "Low stock"),
+        "void_rate" => lang.t("Banyak pembatalan", "Many voids"),
+        "outbox_backlog" => lang.t("Antrean Kafka", "Kafka backlog"),
+        _ => lang.t("Lainnya", "Other"),
+    }
+}
+
+/// The tenant's latest alerts (what webhooks and Kafka received too).
+async fn alerts_page(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let lang = Lang::of(&headers);
+    let Some(claims) = session(&state, &headers) else {
+        return Ok(login_page(lang, None).into_response());
+    };
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    let tenant_name: Option<String> =
+        sqlx::query_scalar("SELECT name FROM tenants WHERE tenant_id = $1")
+            .bind(claims.tenant)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let rows: Vec<AlertRow> = sqlx::query_as(
+        "SELECT a.raised_at, a.kind, COALESCE(st.name, a.store_id::text) AS store, a.message
+           FROM alerts a LEFT JOIN stores st ON st.store_id = a.store_id
+          ORDER BY a.raised_at DESC LIMIT 200",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let body = html! {
+        h1 { (lang.t("Peringatan", "Alerts")) }
+        div.scroll { table.list #alerts {
+            thead { tr { th { (lang.t("Waktu (WIB)", "Time (WIB)")) } th { "Outlet" } th { (lang.t("Jenis", "Kind")) } th { (lang.t("Keterangan", "Detail")) } } }
+            tbody {
+                @for a in &rows { tr data-kind=(a.kind) {
+                    td { ((a.raised_at + chrono::TimeDelta::hours(7)).format("%d-%m %H:%M")) }
+                    td { (a.store) }
+                    td { (alert_kind(&a.kind, lang)) }
+                    td { (a.message) }
+                } }
+                @if rows.is_empty() { tr { td.muted colspan="4" { (lang.t("Belum ada peringatan", "No alerts yet")) } } }
+            }
+        } }
+    };
+    Ok(page(
+        lang,
+        lang.t("Peringatan", "Alerts"),
+        Some((tenant_name.as_deref().unwrap_or_default(), claims.role)),
+        body,
+    )
+    .into_response())
 }
 
 #[derive(Deserialize)]

@@ -10,6 +10,7 @@
 //! - [`tansu`]: a Kafka-protocol broker (tansu, memory storage).
 //! - [`foreign`]: the node's bindings and their real foreign callers (CPython, Kotlin
 //!   on the JVM).
+//! - [`webhook`]: a webhook receiver on loopback that can stop and start again.
 //! - [`hostile`]: a hostile store member that forges, signs and sends what honest
 //!   replicas must refuse (trust tests).
 //! - [`totals`]: PostgreSQL's totals compared with a till's.
@@ -33,6 +34,7 @@ pub mod relay;
 pub mod tansu;
 pub mod till;
 pub mod totals;
+pub mod webhook;
 
 pub use relay::RelayProc;
 pub use tansu::Tansu;
