@@ -94,6 +94,9 @@ struct Batch {
     business_date: Vec<String>,
     subtotal: Vec<i64>,
     tax: Vec<i64>,
+    dpp: Vec<i64>,
+    dpp_other: Vec<i64>,
+    tax_kind: Vec<String>,
     service_charge: Vec<i64>,
     rounding: Vec<i64>,
     total: Vec<i64>,
@@ -267,6 +270,9 @@ impl Batch {
             self.business_date.push(s.business_date.clone());
             self.subtotal.push(s.subtotal);
             self.tax.push(s.tax);
+            self.dpp.push(s.dpp);
+            self.dpp_other.push(s.dpp_other);
+            self.tax_kind.push(s.tax_rule.kind.as_str().to_owned());
             self.service_charge.push(s.service_charge);
             self.rounding.push(s.rounding);
             self.total.push(s.total);
@@ -472,7 +478,7 @@ async fn write_batch(
         sqlx::query(
             "INSERT INTO sales (sale_id, tenant_id, store_id, receipt_no, till_code, cashier,
                  business_date, subtotal, tax, service_charge, rounding, total, payments, created_at,
-                 status, refunded)
+                 status, refunded, dpp, dpp_other, tax_kind)
              SELECT u.sale_id, $1, $2, u.receipt_no, u.till_code, u.cashier, u.business_date::date,
                  u.subtotal, u.tax, u.service_charge, u.rounding, u.total, u.payments::jsonb,
                  to_timestamp(u.created_ms / 1000.0),
@@ -483,11 +489,14 @@ async fn write_batch(
                                    WHERE a.store_id = $2 AND a.sale_id = u.sale_id AND a.kind = 'refund')
                       THEN 'refunded' ELSE 'completed' END,
                  COALESCE((SELECT sum(a.amount) FROM sale_adjustments a
-                           WHERE a.store_id = $2 AND a.sale_id = u.sale_id AND a.kind = 'refund'), 0)
+                           WHERE a.store_id = $2 AND a.sale_id = u.sale_id AND a.kind = 'refund'), 0),
+                 u.dpp, u.dpp_other, u.tax_kind
              FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[],
-                         $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[], $14::int8[])
+                         $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[], $14::int8[],
+                         $15::int8[], $16::int8[], $17::text[])
                   AS u(sale_id, receipt_no, till_code, cashier, business_date, subtotal, tax,
-                       service_charge, rounding, total, payments, created_ms)
+                       service_charge, rounding, total, payments, created_ms, dpp, dpp_other,
+                       tax_kind)
              ON CONFLICT (sale_id) DO NOTHING",
         )
         .bind(tenant)
@@ -504,6 +513,9 @@ async fn write_batch(
         .bind(&b.total)
         .bind(&b.payments)
         .bind(&b.created_ms)
+        .bind(&b.dpp)
+        .bind(&b.dpp_other)
+        .bind(&b.tax_kind)
         .execute(&mut **tx)
         .await?;
         sqlx::query(

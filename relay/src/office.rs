@@ -46,6 +46,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/keluar", post(log_out))
         .route("/toko/{store}", get(outlet))
         .route("/peringatan", get(alerts_page))
+        .route("/pajak", get(tax_page))
+        .route("/pajak.csv", get(tax_csv))
         .route("/ringkasan.csv", get(summary_csv))
         .route("/toko/{store}/{export}", get(outlet_csv))
         .route("/bahasa/{code}", get(language))
@@ -196,6 +198,7 @@ fn page(lang: Lang, title: &str, who: Option<(&str, ApiRole)>, body: Markup) -> 
                         @if who.is_some() {
                             a href="/" { (lang.t("Ringkasan", "Overview")) }
                             a href="/peringatan" { (lang.t("Peringatan", "Alerts")) }
+                            a href="/pajak" { (lang.t("Pajak", "Tax")) }
                         }
                         @match lang {
                             Lang::Id => a href="/bahasa/en" { "English" },
@@ -848,6 +851,122 @@ async fn alerts_page(
         body,
     )
     .into_response())
+}
+
+/// One month of one outlet's taxed sales.
+#[derive(Debug, sqlx::FromRow)]
+struct TaxMonth {
+    month: String,
+    store_id: Uuid,
+    store: String,
+    tax_kind: String,
+    sales: i64,
+    dpp: i64,
+    dpp_other: i64,
+    tax: i64,
+    refunded: i64,
+}
+
+/// The last twelve months of taxed sales per outlet and tax (sales not voided, by
+/// business date; `refunded` is what was paid back of them, tax included).
+async fn tax_months(state: &ApiState, tenant: Uuid) -> Result<(String, Vec<TaxMonth>), ApiError> {
+    let (today, _, _) = days();
+    let mut tx = tenant_tx(&state.pool, tenant).await?;
+    let name: Option<String> = sqlx::query_scalar("SELECT name FROM tenants WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let rows = sqlx::query_as(
+        "SELECT to_char(date_trunc('month', s.business_date), 'YYYY-MM') AS month,
+                s.store_id, st.name AS store, s.tax_kind,
+                count(*)::int8 AS sales, sum(s.dpp)::int8 AS dpp,
+                sum(s.dpp_other)::int8 AS dpp_other, sum(s.tax)::int8 AS tax,
+                sum(s.refunded)::int8 AS refunded
+           FROM sales s JOIN stores st ON st.store_id = s.store_id
+          WHERE s.status <> 'voided' AND s.tax_kind <> 'none'
+            AND s.business_date >= date_trunc('month', $1::date) - interval '11 months'
+          GROUP BY 1, s.store_id, st.name, s.tax_kind
+          ORDER BY 1 DESC, st.name, s.tax_kind",
+    )
+    .bind(today)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((name.unwrap_or_default(), rows))
+}
+
+/// The monthly tax report (PPN: DPP, DPP nilai lain, PPN; PBJT: its base and tax).
+async fn tax_page(State(state): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let lang = Lang::of(&headers);
+    let Some(claims) = session(&state, &headers) else {
+        return Ok(login_page(lang, None).into_response());
+    };
+    let (tenant_name, rows) = tax_months(&state, claims.tenant).await?;
+    let body = html! {
+        div.tools {
+            h1 { (lang.t("Laporan pajak bulanan", "Monthly tax report")) }
+            a.btn href="/pajak.csv" download { (lang.t("Unduh CSV", "Download CSV")) }
+        }
+        div.scroll { table.list #tax {
+            thead { tr {
+                th { (lang.t("Bulan", "Month")) } th { "Outlet" } th { (lang.t("Pajak", "Tax")) }
+                th.num { (lang.t("Transaksi", "Sales")) } th.num { "DPP" } th.num { (lang.t("DPP nilai lain", "DPP (other value)")) }
+                th.num { (lang.t("Pajak terutang", "Tax")) } th.num { (lang.t("Diretur", "Refunded")) }
+            } }
+            tbody {
+                @for r in &rows { tr data-month=(r.month) data-store=(r.store_id) {
+                    td { (r.month) } td { (r.store) } td { (r.tax_kind.to_uppercase()) }
+                    td.num { (r.sales) } td.num.dpp { (rupiah(r.dpp)) } td.num { (rupiah(r.dpp_other)) }
+                    td.num.tax { (rupiah(r.tax)) } td.num { (rupiah(r.refunded)) }
+                } }
+                @if rows.is_empty() { tr { td.muted colspan="8" { (lang.t("Belum ada penjualan kena pajak", "No taxed sales yet")) } } }
+            }
+        } }
+        p.muted { small { (lang.t(
+            "Penjualan yang dibatalkan tidak dihitung; retur ditampilkan terpisah (termasuk pajaknya).",
+            "Voided sales are left out; refunds are shown apart (tax included).")) } }
+    };
+    Ok(page(
+        lang,
+        lang.t("Pajak", "Tax"),
+        Some((&tenant_name, claims.role)),
+        body,
+    )
+    .into_response())
+}
+
+async fn tax_csv(State(state): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let Some(claims) = session(&state, &headers) else {
+        return Err(ApiError::unauthorized("log in first"));
+    };
+    let (_, rows) = tax_months(&state, claims.tenant).await?;
+    csv_download(
+        "pajak.csv",
+        [
+            "month",
+            "store_id",
+            "store",
+            "tax",
+            "sales",
+            "dpp",
+            "dpp_other",
+            "tax_amount",
+            "refunded",
+        ],
+        rows.into_iter().map(|r| {
+            [
+                r.month,
+                r.store_id.to_string(),
+                r.store,
+                r.tax_kind,
+                r.sales.to_string(),
+                r.dpp.to_string(),
+                r.dpp_other.to_string(),
+                r.tax.to_string(),
+                r.refunded.to_string(),
+            ]
+        }),
+    )
 }
 
 #[derive(Deserialize)]

@@ -201,6 +201,20 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
             "INSERT INTO stock_levels VALUES ('{maju}', '{depok}', '{sku}', {on_hand})"
         ));
     }
+    // Two PPN sales this month (DPP 11/12 of the base) and a voided one, left out.
+    for (id, status, dpp, other, tax) in [
+        ("ppn-1", "completed", 100_000, 91_667, 11_000),
+        ("ppn-2", "completed", 50_000, 45_833, 5_500),
+        ("ppn-3", "voided", 70_000, 64_167, 7_700),
+    ] {
+        rows.push(format!(
+            "INSERT INTO sales (sale_id, tenant_id, store_id, receipt_no, till_code, business_date, \
+             subtotal, tax, service_charge, rounding, total, status, created_at, dpp, dpp_other, \
+             tax_kind) VALUES ('{id}', '{maju}', '{bogor}', '{id}', 'T1', \
+             (now() AT TIME ZONE 'Asia/Jakarta')::date, {dpp}, {tax}, 0, 0, {dpp} + {tax}, \
+             '{status}', now(), {dpp}, {other}, 'ppn')"
+        ));
+    }
     sql(&rt, &db, &rows);
     for (tenant, email, role) in [
         (&maju, "pemilik@maju.id", "owner"),
@@ -237,7 +251,7 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
         .fold((0, 0), |(n, t), (_, a, b)| (n + a, t + b));
     assert_eq!(
         (all_tx, all_net),
-        (5, 10_000 + 25_000 + 5_000 + 18_000 + 4_000)
+        (7, 10_000 + 25_000 + 5_000 + 18_000 + 4_000 + 111_000 + 55_500)
     );
     assert_eq!(b.text("#total-net"), rupiah(all_net));
     assert_eq!(b.text("#total-tx"), all_tx.to_string());
@@ -318,6 +332,15 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
         ["KOPI:oversold", "GULA:low", "BERAS:ok", "TEH:ok"]
     );
     b.screenshots("outlet");
+    // The monthly tax report: PPN's DPP, DPP nilai lain and tax of sales not voided.
+    b.goto(&format!("{base}/pajak"));
+    b.wait_until("the tax report", |b| b.count("#tax") == 1);
+    let row = format!("#tax tr[data-store='{bogor}']");
+    assert_eq!(b.text(&format!("{row} td.dpp")), rupiah(150_000));
+    assert_eq!(b.text(&format!("{row} td.tax")), rupiah(16_500));
+    assert!(b.text(&row).contains(&rupiah(137_500)), "DPP nilai lain");
+    assert_eq!(b.count("#tax tbody tr"), 1, "only the PPN outlet");
+    b.screenshots("pajak");
     b.click("header.bar form button");
     b.wait_until("logged out", |b| b.count("#email") == 1);
 
