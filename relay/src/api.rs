@@ -516,6 +516,8 @@ async fn daily_sales(
                    FROM (SELECT $2::date + i AS day
                            FROM generate_series(0, $3::date - $2::date) AS i) d
                    LEFT JOIN sales s ON s.store_id = $1 AND s.business_date = d.day
+                                    -- The range again, so the index bounds the scan.
+                                    AND s.business_date BETWEEN $2 AND $3
                   GROUP BY d.day) t
           ORDER BY date",
     )

@@ -19,11 +19,11 @@ use std::fmt::Write as _;
 
 use axum::Form;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use chrono::{Days, NaiveDate};
+use chrono::{Datelike, Days, NaiveDate};
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 use serde::Deserialize;
 use uuid::Uuid;
@@ -647,6 +647,8 @@ async fn outlet(
                 COALESCE(sum(s.total - s.refunded), 0)::int8 AS net
            FROM generate_series($3::date, $2::date, interval '1 day') AS d
            LEFT JOIN sales s ON s.store_id = $1 AND s.business_date = d::date AND s.status <> 'voided'
+                            -- The range again, so the index bounds the scan.
+                            AND s.business_date BETWEEN $3 AND $2
           GROUP BY d ORDER BY d",
     )
     .bind(store)
@@ -867,28 +869,53 @@ struct TaxMonth {
     refunded: i64,
 }
 
-/// The last twelve months of taxed sales per outlet and tax (sales not voided, by
-/// business date; `refunded` is what was paid back of them, tax included).
-async fn tax_months(state: &ApiState, tenant: Uuid) -> Result<(String, Vec<TaxMonth>), ApiError> {
-    let (today, _, _) = days();
+/// The month a tax page shows: `?bulan=YYYY-MM`, else the current month (WIB).
+fn tax_month(query: Option<&str>) -> NaiveDate {
+    query
+        .and_then(|q| {
+            q.split('&')
+                .filter_map(|kv| kv.split_once('='))
+                .find(|(k, _)| *k == "bulan")
+                .map(|(_, v)| v.to_owned())
+        })
+        .and_then(|m| NaiveDate::parse_from_str(&format!("{m}-01"), "%Y-%m-%d").ok())
+        .unwrap_or_else(|| {
+            let (today, _, _) = days();
+            today.with_day(1).unwrap_or(today)
+        })
+}
+
+/// One month's taxed sales per outlet and tax (sales not voided, by business date;
+/// `refunded` is what was paid back of them, tax included).
+async fn tax_months(
+    state: &ApiState,
+    tenant: Uuid,
+    month: NaiveDate,
+) -> Result<(String, Vec<TaxMonth>), ApiError> {
+    let next = month
+        .checked_add_months(chrono::Months::new(1))
+        .unwrap_or(month);
     let mut tx = tenant_tx(&state.pool, tenant).await?;
     let name: Option<String> = sqlx::query_scalar("SELECT name FROM tenants WHERE tenant_id = $1")
         .bind(tenant)
         .fetch_optional(&mut *tx)
         .await?;
     let rows = sqlx::query_as(
-        "SELECT to_char(date_trunc('month', s.business_date), 'YYYY-MM') AS month,
-                s.store_id, st.name AS store, s.tax_kind,
-                count(*)::int8 AS sales, sum(s.dpp)::int8 AS dpp,
-                sum(s.dpp_other)::int8 AS dpp_other, sum(s.tax)::int8 AS tax,
-                sum(s.refunded)::int8 AS refunded
-           FROM sales s JOIN stores st ON st.store_id = s.store_id
-          WHERE s.status <> 'voided' AND s.tax_kind <> 'none'
-            AND s.business_date >= date_trunc('month', $1::date) - interval '11 months'
-          GROUP BY 1, s.store_id, st.name, s.tax_kind
-          ORDER BY 1 DESC, st.name, s.tax_kind",
+        "SELECT $3 AS month, a.store_id, st.name AS store, a.tax_kind, a.sales, a.dpp,
+                a.dpp_other, a.tax, a.refunded
+           FROM (SELECT store_id, tax_kind, count(*)::int8 AS sales, sum(dpp)::int8 AS dpp,
+                        sum(dpp_other)::int8 AS dpp_other, sum(tax)::int8 AS tax,
+                        sum(refunded)::int8 AS refunded
+                   FROM sales
+                  WHERE status <> 'voided' AND tax_kind <> 'none'
+                    AND business_date >= $1 AND business_date < $2
+                  GROUP BY store_id, tax_kind) a
+           JOIN stores st ON st.store_id = a.store_id
+          ORDER BY st.name, a.tax_kind",
     )
-    .bind(today)
+    .bind(month)
+    .bind(next)
+    .bind(month.format("%Y-%m").to_string())
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -896,16 +923,31 @@ async fn tax_months(state: &ApiState, tenant: Uuid) -> Result<(String, Vec<TaxMo
 }
 
 /// The monthly tax report (PPN: DPP, DPP nilai lain, PPN; PBJT: its base and tax).
-async fn tax_page(State(state): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn tax_page(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let lang = Lang::of(&headers);
     let Some(claims) = session(&state, &headers) else {
         return Ok(login_page(lang, None).into_response());
     };
-    let (tenant_name, rows) = tax_months(&state, claims.tenant).await?;
+    let month = tax_month(query.as_deref());
+    let (tenant_name, rows) = tax_months(&state, claims.tenant, month).await?;
+    let shown = month.format("%Y-%m").to_string();
+    let step = |m: Option<NaiveDate>| m.map(|m| m.format("%Y-%m").to_string());
+    let (prev, next) = (
+        step(month.checked_sub_months(chrono::Months::new(1))),
+        step(month.checked_add_months(chrono::Months::new(1))),
+    );
     let body = html! {
         div.tools {
-            h1 { (lang.t("Laporan pajak bulanan", "Monthly tax report")) }
-            a.btn href="/pajak.csv" download { (lang.t("Unduh CSV", "Download CSV")) }
+            h1 { (lang.t("Laporan pajak bulanan", "Monthly tax report")) " · " (shown) }
+            span {
+                @if let Some(p) = &prev { a.btn href={"/pajak?bulan=" (p)} { "← " (p) } " " }
+                @if let Some(n) = &next { a.btn href={"/pajak?bulan=" (n)} { (n) " →" } " " }
+                a.btn href={"/pajak.csv?bulan=" (shown)} download { (lang.t("Unduh CSV", "Download CSV")) }
+            }
         }
         div.scroll { table.list #tax {
             thead { tr {
@@ -935,11 +977,16 @@ async fn tax_page(State(state): State<ApiState>, headers: HeaderMap) -> Result<R
     .into_response())
 }
 
-async fn tax_csv(State(state): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn tax_csv(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
     let Some(claims) = session(&state, &headers) else {
         return Err(ApiError::unauthorized("log in first"));
     };
-    let (_, rows) = tax_months(&state, claims.tenant).await?;
+    let month = tax_month(query.as_deref());
+    let (_, rows) = tax_months(&state, claims.tenant, month).await?;
     csv_download(
         "pajak.csv",
         [

@@ -251,7 +251,10 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
         .fold((0, 0), |(n, t), (_, a, b)| (n + a, t + b));
     assert_eq!(
         (all_tx, all_net),
-        (7, 10_000 + 25_000 + 5_000 + 18_000 + 4_000 + 111_000 + 55_500)
+        (
+            7,
+            10_000 + 25_000 + 5_000 + 18_000 + 4_000 + 111_000 + 55_500
+        )
     );
     assert_eq!(b.text("#total-net"), rupiah(all_net));
     assert_eq!(b.text("#total-tx"), all_tx.to_string());
