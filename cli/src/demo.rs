@@ -146,6 +146,8 @@ fn build_store(base: &std::path::Path) -> Result<Vec<Node>> {
                 "pcs".into()
             }),
             stock: Some(Qty::units(*stock)),
+            // Low below ten: head office's alerts and the Stok screen both use it.
+            min_stock: Some(Qty::units(10)),
         })
         .collect();
     owner.add_products(&inputs)?;

@@ -334,6 +334,9 @@ enum ProductCmd {
         /// Set on-hand stock to this quantity.
         #[arg(long)]
         stock: Option<String>,
+        /// Stock below which the product is low (alerts at head office too).
+        #[arg(long)]
+        min_stock: Option<String>,
         /// Category.
         #[arg(long)]
         category: Option<String>,
@@ -660,6 +663,7 @@ fn run(cli: Cli) -> Result<()> {
             barcodes,
             cost,
             stock,
+            min_stock,
             category,
             unit,
         }) => {
@@ -673,6 +677,7 @@ fn run(cli: Cli) -> Result<()> {
                 category,
                 unit,
                 stock: stock.as_deref().map(parse_qty).transpose()?,
+                min_stock: min_stock.as_deref().map(parse_qty).transpose()?,
             };
             let added = Backend::open(&dir)?.call::<api::AddProduct>(input)?;
             emit(json_mode, &added, |v| format!("Produk {} disimpan", v.sku))?;

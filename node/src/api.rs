@@ -192,6 +192,13 @@ pub struct ProductInput {
     /// Set on-hand stock to this quantity.
     #[serde(default, with = "qty_units::option")]
     pub stock: Option<Qty>,
+    /// Stock below which the product is low (kept when absent).
+    #[serde(
+        default,
+        with = "qty_units::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub min_stock: Option<Qty>,
 }
 
 impl ProductInput {

@@ -666,7 +666,9 @@ impl Node {
                 .unwrap_or_else(|| "pcs".into()),
             tax_code: existing.as_ref().and_then(|p| p.tax_code.clone()),
             active: true,
-            min_stock: existing.as_ref().and_then(|p| p.min_stock),
+            min_stock: input
+                .min_stock
+                .or(existing.as_ref().and_then(|p| p.min_stock)),
             updated_at_ms: now,
         })
     }

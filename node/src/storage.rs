@@ -347,8 +347,11 @@ pub(crate) fn open_db(dir: &Path, create: bool) -> Result<Connection, NodeError>
 
 /// Columns added to local tables after they first shipped: `CREATE TABLE IF NOT
 /// EXISTS` leaves an older table as it was, so each is added when missing.
-const ADDED_COLUMNS: &[(&str, &str, &str)] =
-    &[("drafts", "payments", "TEXT NOT NULL DEFAULT '[]'")];
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    ("drafts", "payments", "TEXT NOT NULL DEFAULT '[]'"),
+    // Thousandths, as `Qty`.
+    ("products", "min_stock", "INTEGER"),
+];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {
     for (table, column, decl) in ADDED_COLUMNS {

@@ -62,7 +62,7 @@ pub(crate) fn sale_id_column(r: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Res
 }
 
 /// A product as the read table holds it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProductRow {
     /// Product id.
     pub product_id: String,
@@ -81,21 +81,35 @@ pub struct ProductRow {
     pub unit: String,
     /// Whether it can be sold.
     pub active: bool,
+    /// Stock below which it is low, when set (on a till or at head office).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_stock: Option<f64>,
 }
 
 /// Upserts a product and its search entries.
 pub(crate) fn upsert_product(tx: &Transaction<'_>, p: &Product) -> Result<(), NodeError> {
     let barcodes = p.barcodes.join(" ");
     let rowid: i64 = tx.query_row(
-        "INSERT INTO products(product_id, sku, name, barcodes, price, cost, category, unit, active, updated_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+        "INSERT INTO products(product_id, sku, name, barcodes, price, cost, category, unit, active,
+                              updated_at_ms, min_stock)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT(product_id) DO UPDATE SET sku = excluded.sku, name = excluded.name,
            barcodes = excluded.barcodes, price = excluded.price, cost = excluded.cost,
            category = excluded.category, unit = excluded.unit, active = excluded.active,
-           updated_at_ms = excluded.updated_at_ms
+           updated_at_ms = excluded.updated_at_ms, min_stock = excluded.min_stock
          RETURNING rowid",
         params![
-            p.id, p.sku, p.name, barcodes, p.price, p.cost, p.category, p.unit, p.active, p.updated_at_ms
+            p.id,
+            p.sku,
+            p.name,
+            barcodes,
+            p.price,
+            p.cost,
+            p.category,
+            p.unit,
+            p.active,
+            p.updated_at_ms,
+            p.min_stock.map(|q| q.0)
         ],
         |r| r.get(0),
     )?;
@@ -652,11 +666,12 @@ fn row_to_product(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProductRow> {
         cost: r.get(5)?,
         unit: r.get(6)?,
         active: r.get(7)?,
+        min_stock: r.get::<_, Option<i64>>(8)?.map(|q| Qty(q).as_f64()),
     })
 }
 
 const PRODUCT_COLS: &str =
-    "p.product_id, p.sku, p.name, p.price, p.barcodes, p.cost, p.unit, p.active";
+    "p.product_id, p.sku, p.name, p.price, p.barcodes, p.cost, p.unit, p.active, p.min_stock";
 
 /// A product by exact SKU, or else by barcode.
 pub(crate) fn product_by_code(

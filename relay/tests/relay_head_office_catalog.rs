@@ -171,6 +171,8 @@ fn relay_head_office_prices_reach_online_and_offline_tills_and_merge_with_till_e
         "Teh Botol 350ml",
         "--price",
         "5000",
+        "--min-stock",
+        "6",
     ]);
     a.ok(&[
         "product",
@@ -215,7 +217,8 @@ fn relay_head_office_prices_reach_online_and_offline_tills_and_merge_with_till_e
     wait_for(60, "PostgreSQL to hold the merged products", || {
         let t = in_postgres(&rt, &db, "TEH")?;
         let g = in_postgres(&rt, &db, "GULA")?;
-        ((t.0.as_str(), t.1) == (teh.0.as_str(), teh.1) && g.1 == gula.1).then_some(())
+        ((t.0.as_str(), t.1, t.2) == (teh.0.as_str(), teh.1, Some(6.0)) && g.1 == gula.1)
+            .then_some(())
     });
     drop((a, b));
 }

@@ -158,6 +158,7 @@ messages! {
     Product => "Produk", "Product";
     Oversold => "minus", "oversold";
     LowStock => "menipis", "low";
+    MinStock => "Stok minimum", "Minimum stock";
     Move => "Terima / opname", "Receive / count";
     Receive => "Terima barang", "Goods received";
     Opname => "Opname (hitung)", "Stocktake (count)";

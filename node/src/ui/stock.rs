@@ -23,13 +23,20 @@ use crate::node::Node;
 use crate::people::{Approval, Principal};
 use crate::tables::ProductRow;
 
-/// Stock at or below this is shown as low (until products carry their own minimum).
+/// Stock at or below this is shown as low for a product without a minimum of its own.
 const LOW_STOCK: f64 = 5.0;
 
 /// One product as the stock screen lists it.
 struct Level {
     product: ProductRow,
     on_hand: f64,
+}
+
+impl Level {
+    /// At or below the product's minimum (or [`LOW_STOCK`]).
+    fn low(&self) -> bool {
+        self.on_hand <= self.product.min_stock.unwrap_or(LOW_STOCK)
+    }
 }
 
 /// Every product with its stock: oversold first, then low, then by name.
@@ -50,7 +57,7 @@ fn levels(n: &Node) -> Result<Vec<Level>, NodeError> {
     let rank = |l: &Level| {
         if l.on_hand < 0.0 {
             0
-        } else if l.on_hand <= LOW_STOCK {
+        } else if l.low() {
             1
         } else {
             2
@@ -75,14 +82,14 @@ fn stock_table(lang: Lang, levels: &[Level], message: Option<&str>) -> Markup {
             table.list {
                 tr { th { (t(Msg::Product, lang)) } th.num { (t(Msg::Price, lang)) } th.num { (t(Msg::Stock, lang)) } th {} }
                 @for l in levels {
-                    @let class = if l.on_hand < 0.0 { "oversold" } else if l.on_hand <= LOW_STOCK { "low" } else { "" };
+                    @let class = if l.on_hand < 0.0 { "oversold" } else if l.low() { "low" } else { "" };
                     tr.product data-sku=(l.product.sku) class=(class) {
                         td { (l.product.name) br; small { (l.product.sku) } }
                         td.num { (rp(l.product.price)) }
                         td.num.level {
                             (super::sell::quantity(lang, l.on_hand))
                             @if l.on_hand < 0.0 { br; small.error { (t(Msg::Oversold, lang)) } }
-                            @else if l.on_hand <= LOW_STOCK { br; small { (t(Msg::LowStock, lang)) } }
+                            @else if l.low() { br; small { (t(Msg::LowStock, lang)) } }
                         }
                         td {
                             details {
@@ -119,6 +126,7 @@ fn product_form(lang: Lang) -> Markup {
                     label { (t(Msg::Price, lang)) " (Rp)" input name="price" inputmode="numeric" required; }
                     label { "Barcode" input name="barcode" inputmode="numeric" autocomplete="off"; }
                     label { (t(Msg::Category, lang)) input name="category"; }
+                    label { (t(Msg::MinStock, lang)) input name="min_stock" inputmode="decimal" autocomplete="off"; }
                     button.primary type="submit" id="product-save" { (t(Msg::Save, lang)) }
                     p id="product-result" {}
                 }
@@ -233,6 +241,8 @@ pub(crate) struct ProductForm {
     barcode: String,
     #[serde(default)]
     category: String,
+    #[serde(default)]
+    min_stock: String,
 }
 
 /// `POST /ui/produk`: adds a product or changes one (its price change is audited).
@@ -254,6 +264,13 @@ pub(crate) async fn save_product(
                 price: amount(&f.price)?,
                 barcode: optional(&f.barcode),
                 category: optional(&f.category),
+                min_stock: optional(&f.min_stock)
+                    .map(|q| {
+                        q.replace(',', ".")
+                            .parse::<kasir_crdt::Qty>()
+                            .map_err(|e| NodeError::Invalid(e.to_string()))
+                    })
+                    .transpose()?,
                 ..ProductInput::default()
             },
         )
