@@ -7,7 +7,7 @@ CREATE TABLE alerts (
     tenant_id  UUID NOT NULL,
     store_id   UUID NOT NULL,
     kind       TEXT NOT NULL
-               CHECK (kind IN ('low_stock', 'oversold', 'void_rate', 'outbox_backlog')),
+               CHECK (kind IN ('low_stock', 'oversold', 'void_rate', 'outbox_backlog', 'till_silent')),
     subject    TEXT NOT NULL,
     message    TEXT NOT NULL,
     -- The event as sent (and signed) to webhooks and Kafka, byte for byte.

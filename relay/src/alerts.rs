@@ -8,6 +8,7 @@
 //! | `low_stock` | a product on sale is below the minimum set for it (on a till or at head office) |
 //! | `void_rate` | today's voids and refunds are at least 3 and above twice the store's 30-day rate (and above 5%) |
 //! | `outbox_backlog` | events wait for Kafka longer than ten minutes (only where Kafka is configured) |
+//! | `till_silent` | a till has not synced for [`AlertOptions::silent`] (six hours by default) |
 //!
 //! Who owns what: the watcher task ([`watch`]) runs on every instance; an alert's id is
 //! derived from its kind, store, subject and business day, so instances looking at once
@@ -41,6 +42,8 @@ pub struct AlertOptions {
     pub every: Duration,
     /// Whether a Kafka publisher runs (an outbox backlog is news only then).
     pub kafka: bool,
+    /// How long a till may go without syncing before it is news.
+    pub silent: Duration,
 }
 
 impl Default for AlertOptions {
@@ -48,6 +51,7 @@ impl Default for AlertOptions {
         AlertOptions {
             every: Duration::from_secs(60),
             kafka: false,
+            silent: Duration::from_secs(6 * 3600),
         }
     }
 }
@@ -75,7 +79,7 @@ fn alert_id(kind: &str, store: Uuid, subject: &str, day: &str) -> Uuid {
 /// The conditions true now, across every tenant (the relay's own role).
 async fn conditions(
     pool: &PgPool,
-    kafka: bool,
+    opts: AlertOptions,
     today: chrono::NaiveDate,
 ) -> sqlx::Result<Vec<Found>> {
     let mut found: Vec<Found> = sqlx::query_as(
@@ -119,7 +123,21 @@ async fn conditions(
     .fetch_all(pool)
     .await?;
     found.extend(rates);
-    if kafka {
+    let silent: Vec<Found> = sqlx::query_as(
+        "SELECT tenant_id, store_id, 'till_silent' AS kind, device_id AS subject,
+                'Kasir ' || till_code || ' belum sinkron sejak '
+                    || to_char(last_seen AT TIME ZONE 'Asia/Jakarta', 'DD-MM HH24:MI') || ' WIB'
+                    AS message,
+                extract(epoch FROM clock_timestamp() - last_seen)::float8 / 3600 AS value
+           FROM till_seen
+          WHERE NOT connected AND role <> 'relay'
+            AND last_seen < clock_timestamp() - make_interval(secs => $1)",
+    )
+    .bind(opts.silent.as_secs_f64())
+    .fetch_all(pool)
+    .await?;
+    found.extend(silent);
+    if opts.kafka {
         let backlog: Vec<Found> = sqlx::query_as(
             "SELECT tenant_id, store_id, 'outbox_backlog' AS kind, '' AS subject,
                     count(*) || ' peristiwa menunggu Kafka' AS message,
@@ -141,7 +159,7 @@ async fn conditions(
 pub async fn look_once(pool: &PgPool, opts: AlertOptions) -> sqlx::Result<usize> {
     // Business days are WIB's (as the dashboard's "today").
     let today = (Utc::now() + TimeDelta::hours(7)).date_naive();
-    let found = conditions(pool, opts.kafka, today).await?;
+    let found = conditions(pool, opts, today).await?;
     let day = today.to_string();
     let mut raised = 0;
     for f in found {

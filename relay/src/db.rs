@@ -52,6 +52,34 @@ pub async fn migrate(pool: &PgPool) -> Result<(), DbError> {
     Ok(())
 }
 
+/// Records that `device` of `store` synced just now (`connected`: a session opened; else
+/// it closed).
+pub async fn till_seen(
+    pool: &PgPool,
+    tenant: Uuid,
+    store: StoreId,
+    device: DeviceId,
+    till_code: &str,
+    role: &str,
+    connected: bool,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO till_seen (tenant_id, store_id, device_id, till_code, role, last_seen, connected)
+         VALUES ($1, $2, $3, $4, $5, clock_timestamp(), $6)
+         ON CONFLICT (store_id, device_id) DO UPDATE SET till_code = excluded.till_code,
+             role = excluded.role, last_seen = excluded.last_seen, connected = excluded.connected",
+    )
+    .bind(tenant)
+    .bind(store.0)
+    .bind(device.to_string())
+    .bind(till_code)
+    .bind(role)
+    .bind(connected)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Stores change signatures of `store` (one already held is kept).
 pub async fn store_sigs(
     tx: &mut Transaction<'_, Postgres>,

@@ -480,6 +480,11 @@ async fn serve(
         kasir_relay::alerts::AlertOptions {
             every: alert_every,
             kafka: cli.kafka_brokers.is_some(),
+            // KASIR_RELAY_SILENT_S: how long a till may go without syncing (tests shorten it).
+            silent: std::env::var("KASIR_RELAY_SILENT_S")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map_or(Duration::from_secs(6 * 3600), Duration::from_secs),
         },
         cancel.clone(),
     ));

@@ -594,6 +594,25 @@ impl Relay {
                 "{peer} is not a member of {store}"
             )));
         }
+        let (tenant, entry) = {
+            let r = loaded.live().await?;
+            (r.tenant(), r.roster_entry(peer))
+        };
+        let seen = |connected: bool| {
+            let entry = entry.clone();
+            let pool = self.inner.pool.clone();
+            async move {
+                let (till_code, role) =
+                    entry.map_or((String::new(), "till"), |d| (d.till_code, d.role.as_str()));
+                if let Err(e) =
+                    db::till_seen(&pool, tenant, store, peer, &till_code, role, connected).await
+                {
+                    // Head office's view of it only: never a reason to refuse a till.
+                    tracing::debug!(error = %e, "recording when a till was seen failed");
+                }
+            }
+        };
+        seen(true).await;
         metrics.sync.sessions.inc();
         loaded.sessions.fetch_add(1, Ordering::Relaxed);
         let host = RelayHost {
@@ -603,6 +622,7 @@ impl Relay {
         let (number, cancel) = self.register_session(store, peer, &loaded.cancel);
         let result = driver::drive(&host, peer, writer, reader, first, &cancel).await;
         self.end_session(store, peer, number);
+        seen(false).await;
         loaded.sessions.fetch_sub(1, Ordering::Relaxed);
         loaded.idle_since_ms.store(now_ms(), Ordering::Relaxed);
         metrics.sync.sessions.dec();

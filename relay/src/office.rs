@@ -47,6 +47,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/toko/{store}", get(outlet))
         .route("/peringatan", get(alerts_page))
         .route("/pajak", get(tax_page))
+        .route("/perangkat", get(devices_page))
         .route("/pajak.csv", get(tax_csv))
         .route("/ringkasan.csv", get(summary_csv))
         .route("/toko/{store}/{export}", get(outlet_csv))
@@ -199,6 +200,7 @@ fn page(lang: Lang, title: &str, who: Option<(&str, ApiRole)>, body: Markup) -> 
                             a href="/" { (lang.t("Ringkasan", "Overview")) }
                             a href="/peringatan" { (lang.t("Peringatan", "Alerts")) }
                             a href="/pajak" { (lang.t("Pajak", "Tax")) }
+                            a href="/perangkat" { (lang.t("Perangkat", "Devices")) }
                         }
                         @match lang {
                             Lang::Id => a href="/bahasa/en" { "English" },
@@ -804,6 +806,7 @@ fn alert_kind(kind: &str, lang: Lang) -> &'static str {
         "low_stock" => lang.t("Stok menipis", "Low stock"),
         "void_rate" => lang.t("Banyak pembatalan", "Many voids"),
         "outbox_backlog" => lang.t("Antrean Kafka", "Kafka backlog"),
+        "till_silent" => lang.t("Kasir tidak sinkron", "Till not syncing"),
         _ => lang.t("Lainnya", "Other"),
     }
 }
@@ -1014,6 +1017,91 @@ async fn tax_csv(
             ]
         }),
     )
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct SeenTill {
+    store_id: Uuid,
+    store: String,
+    device_id: String,
+    till_code: String,
+    role: String,
+    last_seen: chrono::DateTime<chrono::Utc>,
+    connected: bool,
+    sales_today: i64,
+    /// Seconds between the newest sale of today leaving the till and reaching here.
+    lag_s: Option<f64>,
+}
+
+/// Each outlet's tills: connected now or when they last synced, today's sales, and how
+/// long today's newest sale took to arrive.
+async fn devices_page(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let lang = Lang::of(&headers);
+    let Some(claims) = session(&state, &headers) else {
+        return Ok(login_page(lang, None).into_response());
+    };
+    let (today, _, _) = days();
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    let tenant_name: Option<String> =
+        sqlx::query_scalar("SELECT name FROM tenants WHERE tenant_id = $1")
+            .bind(claims.tenant)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let rows: Vec<SeenTill> = sqlx::query_as(
+        "SELECT t.store_id, st.name AS store, t.device_id, t.till_code, t.role, t.last_seen,
+                t.connected, COALESCE(s.sales, 0)::int8 AS sales_today, s.lag_s
+           FROM till_seen t JOIN stores st ON st.store_id = t.store_id
+           LEFT JOIN LATERAL (
+                SELECT count(*) AS sales,
+                       (array_agg(extract(epoch FROM materialised_at - created_at)::float8
+                                  ORDER BY created_at DESC))[1] AS lag_s
+                  FROM sales WHERE store_id = t.store_id AND till_code = t.till_code
+                   AND business_date = $1) s ON true
+          ORDER BY st.name, t.till_code",
+    )
+    .bind(today)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let now = chrono::Utc::now();
+    let body = html! {
+        h1 { (lang.t("Perangkat", "Devices")) }
+        div.scroll { table.list #devices {
+            thead { tr {
+                th { "Outlet" } th { (lang.t("Kasir", "Till")) } th { (lang.t("Status", "Status")) }
+                th.num { (lang.t("Transaksi hari ini", "Sales today")) } th.num { (lang.t("Jeda sinkron", "Sync lag")) }
+            } }
+            tbody {
+                @for r in &rows { tr data-device=(r.device_id) data-store=(r.store_id) {
+                    td { (r.store) }
+                    td { (if r.till_code.is_empty() { r.role.as_str() } else { r.till_code.as_str() }) br; small.muted { (r.device_id.get(..12).unwrap_or(&r.device_id)) "…" } }
+                    td.status {
+                        @if r.connected { span.badge.ok { (lang.t("Tersambung", "Connected")) } }
+                        @else {
+                            @let hours = (now - r.last_seen).num_minutes() as f64 / 60.0;
+                            span class=(if hours >= 6.0 { "badge warn" } else { "badge low" }) {
+                                (lang.t("Terakhir", "Last seen")) " "
+                                ((r.last_seen + chrono::TimeDelta::hours(7)).format("%d-%m %H:%M")) " WIB"
+                            }
+                        }
+                    }
+                    td.num { (r.sales_today) }
+                    td.num { @match r.lag_s { Some(s) => (format!("{s:.1} s")), None => span.muted { "—" } } }
+                } }
+                @if rows.is_empty() { tr { td.muted colspan="5" { (lang.t("Belum ada kasir yang sinkron", "No till has synced yet")) } } }
+            }
+        } }
+    };
+    Ok(page(
+        lang,
+        lang.t("Perangkat", "Devices"),
+        Some((tenant_name.as_deref().unwrap_or_default(), claims.role)),
+        body,
+    )
+    .into_response())
 }
 
 #[derive(Deserialize)]

@@ -261,6 +261,14 @@ impl StoreReplica {
         }
     }
 
+    /// The roster entry of `device`, if the relay holds one.
+    pub fn roster_entry(&self, device: DeviceId) -> Option<kasir_crdt::store::Device> {
+        match self.docs.get(&DocId::store(self.store)) {
+            Some((_, Held::Store(s))) => s.device(device).ok().flatten(),
+            _ => None,
+        }
+    }
+
     /// Whether the relay holds no roster yet (an adopted store before its handover).
     fn roster_is_empty(&self) -> bool {
         match self.docs.get(&DocId::store(self.store)) {

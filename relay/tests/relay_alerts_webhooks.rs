@@ -2,7 +2,8 @@
 //! PostgreSQL make the relay raise alerts, which a webhook receiver (a real HTTP server
 //! on loopback) gets once each, signed with HMAC-SHA256 of the body; while the receiver
 //! is down, a new alert is retried with backoff and arrives once it is back; Kafka's
-//! `kasir.alerts.v1` holds the same events; looking again raises nothing new.
+//! `kasir.alerts.v1` holds the same events; looking again raises nothing new. A till
+//! that has not synced for longer than the limit is an alert too; one syncing now is not.
 
 mod support;
 
@@ -73,7 +74,10 @@ fn relay_alerts_reach_a_webhook_once_each_through_its_restart_and_kafka() {
     let relay = RelayProc::start_with(
         &db,
         Some(&tansu.brokers()),
-        &[("KASIR_RELAY_ALERT_EVERY_MS", "300")],
+        &[
+            ("KASIR_RELAY_ALERT_EVERY_MS", "300"),
+            ("KASIR_RELAY_SILENT_S", "60"),
+        ],
     );
     let tenant = relay.tenant("PT Maju Bersama");
     let store = relay.cli(&[
@@ -116,11 +120,18 @@ fn relay_alerts_reach_a_webhook_once_each_through_its_restart_and_kafka() {
     rows.extend(product("KOPI", "10", "4"));
     rows.extend(product("TEH", "NULL", "-3"));
     rows.extend(product("BERAS", "5", "20"));
+    // A till last seen two hours ago (the limit here is a minute), and one syncing now.
+    rows.push(format!(
+        "INSERT INTO till_seen (tenant_id, store_id, device_id, till_code, role, last_seen, \
+         connected) VALUES ('{tenant}', '{store}', 'senyap', 'T2', 'till', \
+         now() - interval '2 hours', false), ('{tenant}', '{store}', 'aktif', 'T1', 'owner', \
+         now() - interval '2 hours', true)"
+    ));
     sql(&rt, &db, &rows);
 
-    let first = wait_for(30, "two alerts at the webhook", || {
+    let first = wait_for(30, "three alerts at the webhook", || {
         let got = checked(&receiver);
-        (got.len() >= 2).then_some(got)
+        (got.len() >= 3).then_some(got)
     });
     let kinds: BTreeSet<(String, String)> = first
         .iter()
@@ -131,6 +142,7 @@ fn relay_alerts_reach_a_webhook_once_each_through_its_restart_and_kafka() {
         BTreeSet::from([
             ("low_stock".to_owned(), "KOPI".to_owned()),
             ("oversold".to_owned(), "TEH".to_owned()),
+            ("till_silent".to_owned(), "senyap".to_owned()),
         ])
     );
 
@@ -156,11 +168,11 @@ fn relay_alerts_reach_a_webhook_once_each_through_its_restart_and_kafka() {
     // Once each, on Kafka too, and looking again raises nothing new.
     let mut ids: BTreeSet<String> = first.iter().map(|(id, _, _)| id.clone()).collect();
     ids.extend(all.iter().map(|(id, _, _)| id.clone()));
-    assert_eq!(ids.len(), 3);
-    let (_, on_kafka) = kafka_event_ids(&tansu.brokers(), "kasir.alerts.v1", 3, 60);
+    assert_eq!(ids.len(), 4);
+    let (_, on_kafka) = kafka_event_ids(&tansu.brokers(), "kasir.alerts.v1", 4, 60);
     assert_eq!(on_kafka.into_iter().collect::<BTreeSet<_>>(), ids);
     std::thread::sleep(std::time::Duration::from_secs(1));
-    assert_eq!(count(&rt, &db, "SELECT count(*) FROM alerts"), 3);
+    assert_eq!(count(&rt, &db, "SELECT count(*) FROM alerts"), 4);
     assert!(checked(&receiver).len() == 1, "nothing delivered twice");
     receiver.stop();
 }

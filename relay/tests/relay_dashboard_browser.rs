@@ -215,6 +215,11 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
              '{status}', now(), {dpp}, {other}, 'ppn')"
         ));
     }
+    rows.push(format!(
+        "INSERT INTO till_seen (tenant_id, store_id, device_id, till_code, role, last_seen, \
+         connected) VALUES ('{maju}', '{depok}', 'dev-t1', 'T1', 'owner', now(), true), \
+         ('{maju}', '{depok}', 'dev-t2', 'T2', 'till', now() - interval '8 hours', false)"
+    ));
     sql(&rt, &db, &rows);
     for (tenant, email, role) in [
         (&maju, "pemilik@maju.id", "owner"),
@@ -344,6 +349,20 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
     assert!(b.text(&row).contains(&rupiah(137_500)), "DPP nilai lain");
     assert_eq!(b.count("#tax tbody tr"), 1, "only the PPN outlet");
     b.screenshots("pajak");
+
+    // Perangkat: who is connected, who has been silent.
+    b.goto(&format!("{base}/perangkat"));
+    b.wait_until("the devices page", |b| b.count("#devices") == 1);
+    assert!(
+        b.text("#devices tr[data-device='dev-t1'] td.status")
+            .contains("Tersambung")
+    );
+    assert_eq!(b.count("#devices tr[data-device='dev-t2'] .badge.warn"), 1);
+    assert!(
+        b.text("#devices tr[data-device='dev-t1']").contains("2"),
+        "T1's sales today"
+    );
+    b.screenshots("perangkat");
     b.click("header.bar form button");
     b.wait_until("logged out", |b| b.count("#email") == 1);
 

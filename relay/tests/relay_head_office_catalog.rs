@@ -134,7 +134,26 @@ fn relay_head_office_prices_reach_online_and_offline_tills_and_merge_with_till_e
         "{v}"
     );
 
+    // The relay records when each till synced (head office's Perangkat page).
+    let seen_connected = || {
+        rt.block_on(async {
+            let pool = sqlx::PgPool::connect(&db).await.ok()?;
+            let n: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM till_seen WHERE connected AND till_code <> ''",
+            )
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+            pool.close().await;
+            Some(n)
+        })
+    };
+    wait_for(30, "both tills seen connected", || {
+        (seen_connected() == Some(2)).then_some(())
+    });
+
     // B goes offline; head office raises the price of KOPI.
+    // (A till that loses power is noticed when its connection times out.)
     b.stop();
     let (status, v) = api_put(
         &relay,
