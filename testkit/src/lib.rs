@@ -66,9 +66,33 @@ pub fn printed(bytes: &[u8], text: &str) -> bool {
     bytes.windows(text.len()).any(|w| w == text.as_bytes())
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (racy by nature, good enough for
-/// tests: services that lose the race are retried on another).
+/// Ports [`free_port`] hands out: below Linux's ephemeral range (32768–60999), from
+/// which the kernel picks every `bind(0)` and outgoing connection's port.
+const TEST_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A port on 127.0.0.1, free for TCP and UDP a moment ago, that this process has not
+/// handed out before. Tills keep their ports from creation to start (peers remember
+/// them), so a port taken from the ephemeral range could meanwhile become some
+/// connection's source port or another test's `bind(0)`; these come from below it, at
+/// random, and never twice in one process.
 pub fn free_port() -> u16 {
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..2_000 {
+        let port = rng.gen_range(TEST_PORTS);
+        let Ok(mut given) = GIVEN.lock() else { break };
+        if given.contains(&port) {
+            continue;
+        }
+        let free = TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok();
+        if free {
+            given.insert(port);
+            return port;
+        }
+    }
     TcpListener::bind(("127.0.0.1", 0))
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

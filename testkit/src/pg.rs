@@ -26,7 +26,6 @@
 //! ```
 
 use std::io;
-use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -434,14 +433,10 @@ impl Drop for Cluster {
     }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago.
+/// A port for a cluster: the test kit's ([`crate::free_port`]), never one this process
+/// handed out already.
 fn free_port() -> Result<u16, ClusterError> {
-    let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(ClusterError::NoFreePort)?;
-    let port = listener
-        .local_addr()
-        .map_err(ClusterError::NoFreePort)?
-        .port();
-    Ok(port)
+    Ok(crate::free_port())
 }
 
 /// The newest `/usr/lib/postgresql/<version>/bin` with `initdb` and `pg_ctl`, else the
