@@ -175,13 +175,20 @@ fn build_store(base: &std::path::Path) -> Result<Vec<Node>> {
 
 /// The owner's PIN in the demo store.
 const OWNER_PIN: &str = "1234";
+/// The demo's head-office login (the relay's dashboard).
+const HEAD_OFFICE_EMAIL: &str = "pemilik@demo.kasir.id";
+const HEAD_OFFICE_PASSWORD: &str = "kantor-pusat-demo";
 /// The demo's cashiers, one per till, and their PINs.
 const CASHIERS: [(&str, &str); TILLS] = [("Ani", "1111"), ("Budi", "2222"), ("Citra", "3333")];
 
 /// Keeps the three tills' apps open in a browser until Ctrl-C: each till serves its
 /// API and app on a loopback port; each cashier gets a one-time login link and an open
 /// shift, so the link lands on the sell screen.
-fn serve_apps(rt: &tokio::runtime::Runtime, nodes: &[SharedNode]) -> Result<()> {
+fn serve_apps(
+    rt: &tokio::runtime::Runtime,
+    nodes: &[SharedNode],
+    head_office: Option<&str>,
+) -> Result<()> {
     let cancel = tokio_util::sync::CancellationToken::new();
     let _guard = rt.enter();
     kasir_node::daemon::cancel_on_signals(cancel.clone());
@@ -209,6 +216,11 @@ fn serve_apps(rt: &tokio::runtime::Runtime, nodes: &[SharedNode]) -> Result<()> 
         println!("  {code}: http://{addr}/ui/masuk/{link}   ({name}, PIN {pin})");
     }
     println!("  Pemilik: Bu Sri, PIN {OWNER_PIN}; supervisor untuk batal/retur = pemilik");
+    if let Some(http) = head_office {
+        println!(
+            "Kantor pusat: http://{http}/   (e-mail {HEAD_OFFICE_EMAIL}, kata sandi {HEAD_OFFICE_PASSWORD})"
+        );
+    }
     rt.block_on(async {
         cancel.cancelled().await;
         for s in servers {
@@ -490,7 +502,7 @@ pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
         );
     }
     if serve {
-        serve_apps(&rt, &nodes)?;
+        serve_apps(&rt, &nodes, relay.as_ref().map(|r| r.http.as_str()))?;
     }
     rt.block_on(async {
         for n in &nets {
@@ -533,6 +545,8 @@ struct Relay {
     /// The demo store's id (as `kasir-relay status` prints it).
     store: String,
     endpoint_id: String,
+    /// The head-office dashboard and API (`host:port`).
+    http: String,
     /// `"DATABASE_URL"` or `"dev-postgres"`.
     database: &'static str,
     /// Whether `KAFKA_BROKERS` is set, so the outbox is published.
@@ -585,6 +599,22 @@ fn start_relay(
         .as_str()
         .ok_or_else(|| anyhow!("kasir-relay tenant create printed {tenant}"))?
         .to_owned();
+    relay_cmd(
+        &bin,
+        &url,
+        &[
+            "user",
+            "add",
+            "--tenant",
+            &tenant,
+            "--email",
+            HEAD_OFFICE_EMAIL,
+            "--password",
+            HEAD_OFFICE_PASSWORD,
+            "--role",
+            "owner",
+        ],
+    )?;
     let log = base.join("relay.log");
     let daemon = procs.spawn(
         &bin,
@@ -603,6 +633,7 @@ fn start_relay(
         .as_str()
         .unwrap_or_default()
         .to_owned();
+    let http = running["http"].as_str().unwrap_or_default().to_owned();
     let (store, store_name) = {
         let n = lock(till)?;
         (n.store_id().to_string(), n.profile().name.clone())
@@ -639,6 +670,7 @@ fn start_relay(
         url,
         store,
         endpoint_id,
+        http,
         database,
         kafka: std::env::var("KAFKA_BROKERS").is_ok_and(|b| !b.is_empty()),
         log,

@@ -111,7 +111,9 @@ CREATE TABLE IF NOT EXISTS products (
     category      TEXT,
     unit          TEXT NOT NULL,
     active        INTEGER NOT NULL,
-    updated_at_ms INTEGER NOT NULL
+    updated_at_ms INTEGER NOT NULL,
+    -- Thousandths (`Qty`); older files get it from ADDED_COLUMNS.
+    min_stock     INTEGER
 );
 CREATE INDEX IF NOT EXISTS products_sku ON products(sku);
 
