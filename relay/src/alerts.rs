@@ -86,10 +86,14 @@ async fn conditions(
         "SELECT l.tenant_id, l.store_id,
                 CASE WHEN l.on_hand < 0 THEN 'oversold' ELSE 'low_stock' END AS kind,
                 l.sku AS subject,
+                -- Quantities as a shop writes them: no trailing zeros, a decimal comma.
                 CASE WHEN l.on_hand < 0
-                     THEN COALESCE(p.name, l.sku) || ' terjual melebihi stok: ' || l.on_hand::text
-                     ELSE COALESCE(p.name, l.sku) || ' tinggal ' || l.on_hand::text
-                          || ' (minimum ' || p.min_stock::text || ')' END AS message,
+                     THEN COALESCE(p.name, l.sku) || ' terjual melebihi stok: '
+                          || replace(trim_scale(l.on_hand)::text, '.', ',')
+                     ELSE COALESCE(p.name, l.sku) || ' tinggal '
+                          || replace(trim_scale(l.on_hand)::text, '.', ',')
+                          || ' (minimum ' || replace(trim_scale(p.min_stock)::text, '.', ',')
+                          || ')' END AS message,
                 l.on_hand::float8 AS value
            FROM stock_levels l
            LEFT JOIN LATERAL (SELECT name, min_stock, active FROM products p
