@@ -25,10 +25,11 @@ fn summary(mut samples: Vec<f64>) -> serde_json::Value {
     })
 }
 
-/// What the WebView does first: the one-time URL (303 with the grant), then the page.
+/// What the WebView does first: the one-time URL (a page setting the grant), then the
+/// till app's page.
 fn first_page(agent: &ureq::Agent, url: &str) {
     let granted = agent.get(url).call().expect("one-time URL");
-    assert_eq!(granted.status(), 303, "one-time URL");
+    assert_eq!(granted.status(), 200, "one-time URL");
     let cookie = granted
         .headers()
         .get("set-cookie")

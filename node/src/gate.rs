@@ -4,7 +4,9 @@
 //!
 //! The app asks for a **one-time code** and opens the till app at `/?kunci=CODE`; the
 //! first request carrying the code spends it and gets a cookie (`kasir_app`, `HttpOnly;
-//! SameSite=Strict`) that every later request must carry. A code works once and for a
+//! SameSite=Strict`) that every later request must carry, on a small page that moves on
+//! to the same address without the code (a redirect would lose the cookie in clients
+//! without a cookie jar). A code works once and for a
 //! few minutes; the cookie for as long as the node runs. `GET /v1/health` stays open (a
 //! liveness probe learns nothing). Nothing is written to disk: a restarted node hands
 //! out new codes.

@@ -566,14 +566,35 @@ async fn guard(
     match state.judge_app(&path, req.uri().query(), req.headers()) {
         Verdict::Pass => {}
         Verdict::Grant(grant) => {
-            // The code is spent: the same page again, without it, with the grant.
+            // The code is spent. A page (not a redirect, which a client without a cookie
+            // jar would follow without the grant) that sets it and moves on to the same
+            // address without the code.
             let cookie = format!(
                 "{}={grant}; Path=/; HttpOnly; SameSite=Strict",
                 gate::APP_COOKIE
             );
+            let store = with_node(&state, |n| Ok(n.profile().name.clone()))
+                .await
+                .unwrap_or_default();
+            let page = maud::html! {
+                (maud::DOCTYPE)
+                html lang="id" {
+                    head {
+                        meta charset="utf-8";
+                        meta name="viewport" content="width=device-width, initial-scale=1";
+                        meta http-equiv="refresh" content={"0; url=" (path)};
+                        title { "Kasir · " (store) }
+                    }
+                    body { p { "Membuka kasir " b { (store) } "… " a href=(path) { "Lanjut" } } }
+                }
+            };
             return (
-                StatusCode::SEE_OTHER,
-                [(header::LOCATION, path), (header::SET_COOKIE, cookie)],
+                StatusCode::OK,
+                [
+                    (header::SET_COOKIE, cookie),
+                    (header::CACHE_CONTROL, "no-store".to_owned()),
+                ],
+                page,
             )
                 .into_response();
         }

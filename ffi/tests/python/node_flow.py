@@ -116,6 +116,11 @@ except urllib.error.HTTPError as e:
     assert e.code == 403, e.code
 second_url = node.start()
 assert second_url != url and second_url.split("?")[0] == base, second_url
+# Even a client without a cookie jar gets a page from it (not a redirect it would
+# follow without the grant).
+with urllib.request.urlopen(second_url, timeout=10) as r:
+    page = r.read().decode()
+    assert r.status == 200 and 'lang="id"' in page and "Warung Python" in page, page[:300]
 
 # A printer the app refuses: the node retries, then says so as an event.
 refusing = Refusing()
