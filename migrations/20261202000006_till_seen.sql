@@ -9,6 +9,8 @@ CREATE TABLE till_seen (
     first_seen TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
     last_seen  TIMESTAMPTZ NOT NULL,
     connected  BOOLEAN NOT NULL,
+    -- Revoked from head office (the dashboard's Perangkat page).
+    revoked    BOOLEAN NOT NULL DEFAULT false,
     PRIMARY KEY (store_id, device_id)
 );
 

@@ -11,6 +11,7 @@
 //! | `GET /v1/alerts?store=&low=` | `{"store_id","low","alerts":[{"kind","sku","name","on_hand"}]}` |
 //! | `PUT /v1/stores/{store}/products/{sku}` (owner) | `{"store_id","product_id","sku","name","price","cost","min_stock","barcodes","active"}` |
 //! | `POST /v1/login` `{"email","password"}` | `{"token","tenant_id","role"}` and the dashboard's session cookie; 401 when wrong |
+//! | `POST /v1/stores/{store}/devices/{device}/revoke` (owner) | `{"store_id","device_id","revoked":true}`: the relay revokes a lost till in the roster; 409 for an owner or relay |
 //! | `PUT /v1/products/{sku}` (owner) | `{"sku","stores":[{"store_id","product_id"} or {"store_id","error"}]}`: every store of the tenant |
 //!
 //! A `PUT` body names what changes: `{"name"?,"price"?,"cost"?,"min_stock"?,"barcode"?,
@@ -60,7 +61,7 @@ use uuid::Uuid;
 use crate::auth::{self, ApiRole, Claims};
 use crate::catalog::{EditError, ProductEdit};
 use crate::metrics::{DbSnapshot, RelayMetrics};
-use crate::net::{CatalogWriteError, Relay};
+use crate::net::{HeadOfficeError, Relay};
 
 /// Longest range of days a report covers.
 const MAX_RANGE_DAYS: i64 = 366;
@@ -115,6 +116,10 @@ pub fn router(state: ApiState) -> Router {
             put(put_store_product),
         )
         .route("/v1/products/{sku}", put(put_tenant_product))
+        .route(
+            "/v1/stores/{store_id}/devices/{device_id}/revoke",
+            axum::routing::post(revoke_device),
+        )
         .route("/v1/login", axum::routing::post(login))
         .merge(crate::office::routes())
         .fallback(|| async {
@@ -153,7 +158,7 @@ impl ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
 
-    fn forbidden(message: impl Into<String>) -> ApiError {
+    pub(crate) fn forbidden(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
     }
 
@@ -195,18 +200,24 @@ impl From<sqlx::Error> for ApiError {
     }
 }
 
-impl From<CatalogWriteError> for ApiError {
-    fn from(e: CatalogWriteError) -> ApiError {
+impl From<HeadOfficeError> for ApiError {
+    fn from(e: HeadOfficeError) -> ApiError {
         match &e {
-            CatalogWriteError::StoreNotFound(store) => ApiError::store_not_found(store.0),
-            CatalogWriteError::NotInRoster(_) => {
+            HeadOfficeError::StoreNotFound(store) => ApiError::store_not_found(store.0),
+            HeadOfficeError::UnknownDevice(_) => {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", e.to_string())
+            }
+            HeadOfficeError::Protected(_) => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
-            CatalogWriteError::Edit(EditError::UnknownSku(_)) => {
+            HeadOfficeError::NotInRoster(_) => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
+            }
+            HeadOfficeError::Edit(EditError::UnknownSku(_)) => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_sku", e.to_string())
             }
-            CatalogWriteError::Edit(_) => ApiError::bad_request(e.to_string()),
-            CatalogWriteError::Relay(inner) => {
+            HeadOfficeError::Edit(_) => ApiError::bad_request(e.to_string()),
+            HeadOfficeError::Relay(inner) => {
                 tracing::error!(error = %inner, "head-office catalog write failed");
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -772,6 +783,26 @@ async fn put_store_product(
         .edit_product(claims.tenant, kasir_crdt::StoreId(store), &sku, &edit)
         .await?;
     Ok(axum::Json(product_json(store, &product)).into_response())
+}
+
+/// `POST /v1/stores/{store}/devices/{device}/revoke` (owner): a lost till stops syncing.
+async fn revoke_device(
+    State(state): State<ApiState>,
+    Caller(claims): Caller,
+    Path((store, device)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    require_owner(&claims)?;
+    let store = parse_store(Some(&store))?;
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    require_store(&mut tx, store).await?;
+    tx.commit().await?;
+    relay_of(&state)?
+        .revoke_device(claims.tenant, kasir_crdt::StoreId(store), &device)
+        .await?;
+    Ok(
+        axum::Json(json!({"store_id": store, "device_id": device, "revoked": true}))
+            .into_response(),
+    )
 }
 
 async fn put_tenant_product(

@@ -80,6 +80,19 @@ pub async fn till_seen(
     Ok(())
 }
 
+/// Marks `device` of `store` revoked on head office's Perangkat page.
+pub async fn till_revoked(pool: &PgPool, store: StoreId, device: DeviceId) -> Result<(), DbError> {
+    sqlx::query(
+        "UPDATE till_seen SET revoked = true, connected = false
+          WHERE store_id = $1 AND device_id = $2",
+    )
+    .bind(store.0)
+    .bind(device.to_string())
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 /// Stores change signatures of `store` (one already held is kept).
 pub async fn store_sigs(
     tx: &mut Transaction<'_, Postgres>,

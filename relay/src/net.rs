@@ -80,13 +80,19 @@ pub enum RelayError {
     Refused(String),
 }
 
-/// Why head office's catalog write was not made.
+/// Why head office's write (a product, a revocation) was not made.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum CatalogWriteError {
+pub enum HeadOfficeError {
     /// No such store for this tenant.
     #[error("no store {0}")]
     StoreNotFound(StoreId),
+    /// No such device in the store's roster.
+    #[error("no device {0} in the store's roster")]
+    UnknownDevice(String),
+    /// Head office may not revoke an owner or the relay (the owner's till does that).
+    #[error("{0}")]
+    Protected(String),
     /// The relay is not in the store's roster (a store that has not linked it yet).
     #[error("the relay is not in the roster of store {0}: link it first (kasir join)")]
     NotInRoster(StoreId),
@@ -98,9 +104,9 @@ pub enum CatalogWriteError {
     Relay(#[from] RelayError),
 }
 
-impl From<ReplicaError> for CatalogWriteError {
-    fn from(e: ReplicaError) -> CatalogWriteError {
-        CatalogWriteError::Relay(e.into())
+impl From<ReplicaError> for HeadOfficeError {
+    fn from(e: ReplicaError) -> HeadOfficeError {
+        HeadOfficeError::Relay(e.into())
     }
 }
 
@@ -288,17 +294,17 @@ impl Relay {
         store: StoreId,
         sku: &str,
         edit: &crate::catalog::ProductEdit,
-    ) -> Result<Product, CatalogWriteError> {
+    ) -> Result<Product, HeadOfficeError> {
         let loaded = self.replica(store).await?;
         let mut r = loaded.live().await?;
         if r.tenant() != tenant {
-            return Err(CatalogWriteError::StoreNotFound(store));
+            return Err(HeadOfficeError::StoreNotFound(store));
         }
         if !matches!(
             r.membership(self.inner.identity.device_id()),
             Membership::Member(Role::Relay)
         ) {
-            return Err(CatalogWriteError::NotInRoster(store));
+            return Err(HeadOfficeError::NotInRoster(store));
         }
         let existing = r.product(sku)?;
         let product = edit.apply(store, sku, existing, now_ms())?;
@@ -320,6 +326,81 @@ impl Relay {
         }
         tracing::info!(%store, sku, "head office changed a product");
         Ok(product)
+    }
+
+    /// Head office revokes `device` of `store` (a lost or stolen till): written into the
+    /// roster as the relay, signed, persisted, then carried by sync — the store's tills
+    /// refuse the device's changes from then on, and so does the relay. An owner or a
+    /// relay cannot be revoked this way; revoking twice is fine.
+    pub async fn revoke_device(
+        &self,
+        tenant: Uuid,
+        store: StoreId,
+        device: &str,
+    ) -> Result<(), HeadOfficeError> {
+        let id: DeviceId = device
+            .parse()
+            .map_err(|_| HeadOfficeError::UnknownDevice(device.to_owned()))?;
+        let loaded = self.replica(store).await?;
+        let mut r = loaded.live().await?;
+        if r.tenant() != tenant {
+            return Err(HeadOfficeError::StoreNotFound(store));
+        }
+        if !matches!(
+            r.membership(self.inner.identity.device_id()),
+            Membership::Member(Role::Relay)
+        ) {
+            return Err(HeadOfficeError::NotInRoster(store));
+        }
+        let entry = r
+            .roster_entry(id)
+            .ok_or_else(|| HeadOfficeError::UnknownDevice(device.to_owned()))?;
+        if matches!(entry.role, Role::Owner | Role::Relay) {
+            return Err(HeadOfficeError::Protected(format!(
+                "{device} is the store's {}: revoke it from an owner's till",
+                entry.role.as_str()
+            )));
+        }
+        if entry.revoked {
+            return Ok(());
+        }
+        let revoked = Device {
+            revoked: true,
+            ..entry
+        };
+        let now = now_ms();
+        tokio::task::block_in_place(|| {
+            r.store_doc()?
+                .put_device(id, &revoked, now)
+                .map_err(ReplicaError::storage)?;
+            r.queue_store_write()
+        })?;
+        let writes = r.take_pending();
+        if !writes.is_empty() {
+            if let Err(e) =
+                materialise::persist(&self.inner.pool, r.tenant(), r.store(), &writes).await
+            {
+                self.inner.metrics.persist_errors.inc();
+                r.poison();
+                drop(r);
+                self.unload(store);
+                return Err(RelayError::from(e).into());
+            }
+            self.inner.metrics.persists.inc();
+            r.mark_written(&writes);
+            r.notify(writes.iter().map(|w| w.doc.id));
+        }
+        if let Err(e) = db::till_revoked(&self.inner.pool, store, id).await {
+            tracing::warn!(error = %e, "marking a revoked till on the Perangkat page failed");
+        }
+        // Its open session ends now; its next connection is refused at the roster check.
+        if let Ok(open) = self.inner.peer_sessions.lock()
+            && let Some((_, cancel)) = open.get(&(store, id))
+        {
+            cancel.cancel();
+        }
+        tracing::info!(%store, %device, "head office revoked a device");
+        Ok(())
     }
 
     /// Stores loaded in memory now.

@@ -48,6 +48,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/peringatan", get(alerts_page))
         .route("/pajak", get(tax_page))
         .route("/perangkat", get(devices_page))
+        .route("/perangkat/cabut", post(revoke))
         .route("/pajak.csv", get(tax_csv))
         .route("/ringkasan.csv", get(summary_csv))
         .route("/toko/{store}/{export}", get(outlet_csv))
@@ -1028,6 +1029,7 @@ struct SeenTill {
     role: String,
     last_seen: chrono::DateTime<chrono::Utc>,
     connected: bool,
+    revoked: bool,
     sales_today: i64,
     /// Seconds between the newest sale of today leaving the till and reaching here.
     lag_s: Option<f64>,
@@ -1052,7 +1054,7 @@ async fn devices_page(
             .await?;
     let rows: Vec<SeenTill> = sqlx::query_as(
         "SELECT t.store_id, st.name AS store, t.device_id, t.till_code, t.role, t.last_seen,
-                t.connected, COALESCE(s.sales, 0)::int8 AS sales_today, s.lag_s
+                t.connected, t.revoked, COALESCE(s.sales, 0)::int8 AS sales_today, s.lag_s
            FROM till_seen t JOIN stores st ON st.store_id = t.store_id
            LEFT JOIN LATERAL (
                 SELECT count(*) AS sales,
@@ -1073,13 +1075,15 @@ async fn devices_page(
             thead { tr {
                 th { "Outlet" } th { (lang.t("Kasir", "Till")) } th { (lang.t("Status", "Status")) }
                 th.num { (lang.t("Transaksi hari ini", "Sales today")) } th.num { (lang.t("Jeda sinkron", "Sync lag")) }
+                th {}
             } }
             tbody {
                 @for r in &rows { tr data-device=(r.device_id) data-store=(r.store_id) {
                     td { (r.store) }
                     td { (if r.till_code.is_empty() { r.role.as_str() } else { r.till_code.as_str() }) br; small.muted { (r.device_id.get(..12).unwrap_or(&r.device_id)) "…" } }
                     td.status {
-                        @if r.connected { span.badge.ok { (lang.t("Tersambung", "Connected")) } }
+                        @if r.revoked { span.badge.warn { (lang.t("Dicabut", "Revoked")) } }
+                        @else if r.connected { span.badge.ok { (lang.t("Tersambung", "Connected")) } }
                         @else {
                             @let hours = (now - r.last_seen).num_minutes() as f64 / 60.0;
                             span class=(if hours >= 6.0 { "badge warn" } else { "badge low" }) {
@@ -1090,8 +1094,17 @@ async fn devices_page(
                     }
                     td.num { (r.sales_today) }
                     td.num { @match r.lag_s { Some(s) => (format!("{s:.1} s")), None => span.muted { "—" } } }
+                    td {
+                        @if claims.role == ApiRole::Owner && !r.revoked && !matches!(r.role.as_str(), "owner" | "relay") {
+                            form method="post" action="/perangkat/cabut" {
+                                input type="hidden" name="store_id" value=(r.store_id);
+                                input type="hidden" name="device_id" value=(r.device_id);
+                                button.btn.revoke type="submit" { (lang.t("Cabut (hilang)", "Revoke (lost)")) }
+                            }
+                        }
+                    }
                 } }
-                @if rows.is_empty() { tr { td.muted colspan="5" { (lang.t("Belum ada kasir yang sinkron", "No till has synced yet")) } } }
+                @if rows.is_empty() { tr { td.muted colspan="6" { (lang.t("Belum ada kasir yang sinkron", "No till has synced yet")) } } }
             }
         } }
     };
@@ -1102,6 +1115,44 @@ async fn devices_page(
         body,
     )
     .into_response())
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    store_id: Uuid,
+    device_id: String,
+}
+
+/// `POST /perangkat/cabut` (owner): revokes a lost till, then back to Perangkat. Only
+/// this dashboard's own page may send it (the browser says so in `Sec-Fetch-Site`;
+/// the session cookie is `SameSite=Strict` besides).
+async fn revoke(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Form(form): Form<RevokeForm>,
+) -> Result<Response, ApiError> {
+    let Some(claims) = session(&state, &headers) else {
+        return Err(ApiError::unauthorized("log in first"));
+    };
+    let site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("same-origin");
+    if site != "same-origin" || claims.role != ApiRole::Owner {
+        return Err(ApiError::forbidden("only an owner, from this dashboard"));
+    }
+    let Some((store, _, _)) = outlet_of(&state, claims.tenant, &form.store_id.to_string()).await?
+    else {
+        return Err(ApiError::not_found("no such outlet"));
+    };
+    let relay = state
+        .relay
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("this dashboard cannot write"))?;
+    relay
+        .revoke_device(claims.tenant, kasir_crdt::StoreId(store), &form.device_id)
+        .await?;
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, "/perangkat")]).into_response())
 }
 
 #[derive(Deserialize)]

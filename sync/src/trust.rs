@@ -358,6 +358,18 @@ impl Writer {
     }
 }
 
+/// Whether `new` is `old` revoked and nothing else changed, for a device that is not an
+/// owner or a relay (what the relay may write to the roster for head office).
+fn revokes_only(old: &Device, new: &Device) -> bool {
+    !old.revoked
+        && new.revoked
+        && !matches!(old.role, Role::Owner | Role::Relay)
+        && Device {
+            revoked: true,
+            ..old.clone()
+        } == *new
+}
+
 fn is_admin(role: Role) -> bool {
     matches!(role, Role::Owner | Role::Manager)
 }
@@ -721,6 +733,9 @@ fn authorize_store(
                     return forbidden(format!("change its own roster entry {key}"));
                 }
             }
+            // Head office revokes a lost till through the relay: revocation alone, of a
+            // device that is neither an owner nor a relay.
+            (Some(o), Some(n)) if role == Role::Relay && revokes_only(o, n) => {}
             _ if !is_admin(role) => return forbidden(format!("change the roster entry {key}")),
             _ => {
                 let touches_owner = old.as_ref().is_some_and(|d| d.role == Role::Owner)
@@ -850,5 +865,44 @@ mod tests {
         let mut short = sig;
         short.sig.truncate(10);
         assert!(!short.is_valid());
+    }
+
+    #[test]
+    fn the_relay_may_revoke_a_till_and_do_nothing_else_to_the_roster() {
+        let till = Device {
+            till_code: "T2".into(),
+            role: Role::Till,
+            revoked: false,
+            addrs: vec!["10.0.0.2:7420".into()],
+            joined_at_ms: 5,
+        };
+        let revoked = Device {
+            revoked: true,
+            ..till.clone()
+        };
+        assert!(revokes_only(&till, &revoked));
+        assert!(!revokes_only(&revoked, &till), "no un-revoking");
+        assert!(!revokes_only(&revoked, &revoked), "nothing to do");
+        let promoted = Device {
+            role: Role::Manager,
+            ..revoked.clone()
+        };
+        assert!(!revokes_only(&till, &promoted), "no role change with it");
+        let moved = Device {
+            addrs: vec![],
+            ..revoked.clone()
+        };
+        assert!(!revokes_only(&till, &moved), "no other field with it");
+        for role in [Role::Owner, Role::Relay] {
+            let protected = Device {
+                role,
+                ..till.clone()
+            };
+            let gone = Device {
+                revoked: true,
+                ..protected.clone()
+            };
+            assert!(!revokes_only(&protected, &gone), "{role:?}");
+        }
     }
 }

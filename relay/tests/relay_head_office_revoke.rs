@@ -1,0 +1,127 @@
+//! Head office revokes a lost till: `POST /v1/stores/{store}/devices/{device}/revoke`
+//! with an owner's token makes the relay write the revocation into the store's roster as
+//! a signed member. The other till learns it by sync and refuses the lost till's changes
+//! from then on, and so does the relay: a sale rung up on the lost till afterwards
+//! reaches neither. An analyst may not revoke; an owner's till and unknown devices cannot
+//! be revoked from head office.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{RelayProc, Till, runtime, wait_for};
+
+fn api_post(relay: &RelayProc, token: &str, path: &str) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut r = agent
+        .post(&format!("{}{path}", relay.http_url()))
+        .header("Authorization", &format!("Bearer {token}"))
+        .send_json(json!({}))
+        .expect("POST");
+    (
+        r.status().as_u16(),
+        r.body_mut().read_json().unwrap_or(Value::Null),
+    )
+}
+
+fn token(relay: &RelayProc, tenant: &str, role: &str) -> String {
+    relay.cli(&["token", "--tenant", tenant, "--role", role])["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+/// Whether `till` holds `device` as revoked in its roster.
+fn revoked_on(till: &Till, device: &str) -> bool {
+    let (_, v) = till.get("/v1/devices");
+    v["devices"].as_array().is_some_and(|d| {
+        d.iter()
+            .any(|e| e["endpoint_id"] == device && e["revoked"] == true)
+    })
+}
+
+fn receipt_seen(till: &Till, sale: &str) -> bool {
+    till.get(&format!("/v1/sales/{sale}/receipt")).0 == 200
+}
+
+#[test]
+fn relay_head_office_revokes_a_lost_till_and_its_later_sales_go_nowhere() {
+    let rt = runtime();
+    let db = support::fresh_database("head_office_revoke");
+    let relay = RelayProc::start(&db, None);
+    let tenant = relay.tenant("PT Maju Bersama");
+    let created = relay.cli(&[
+        "store",
+        "create",
+        "--tenant",
+        &tenant,
+        "--name",
+        "Maju Cabang 2",
+    ]);
+    let store = created["store_id"].as_str().expect("store_id").to_owned();
+    let mut a = Till::empty();
+    a.ok(&["join", created["ticket"].as_str().expect("ticket")]);
+    a.add_product("KOPI", "Kopi Kapal Api", "1500", "100", &[]);
+    a.start(&[]);
+    let mut b = Till::empty();
+    a.admit(&b);
+    b.start(&[a.peer_arg()]);
+    let lost = b.endpoint_id();
+    let (before, _) = b.sell(&[("KOPI", 1)]);
+    wait_for(60, "B's first sale on A", || {
+        receipt_seen(&a, &before).then_some(())
+    });
+
+    let owner = token(&relay, &tenant, "owner");
+    let analyst = token(&relay, &tenant, "analyst");
+    let revoke = |device: &str| format!("/v1/stores/{store}/devices/{device}/revoke");
+    let (status, v) = api_post(&relay, &analyst, &revoke(&lost));
+    assert_eq!(status, 403, "an analyst revokes nothing: {v}");
+    let (status, v) = api_post(&relay, &owner, &revoke(&a.endpoint_id()));
+    assert_eq!(
+        (status, &v["error"]["code"]),
+        (409, &json!("conflict")),
+        "the owner's till: {v}"
+    );
+    let (status, v) = api_post(&relay, &owner, &revoke("bukan-perangkat"));
+    assert_eq!(status, 404, "{v}");
+
+    let (status, v) = api_post(&relay, &owner, &revoke(&lost));
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["revoked"], true);
+    wait_for(60, "A to learn the revocation", || {
+        revoked_on(&a, &lost).then_some(())
+    });
+    let (status, _) = api_post(&relay, &owner, &revoke(&lost));
+    assert_eq!(status, 200, "revoking twice is fine");
+
+    // The lost till still sells on its own; nobody takes those sales any more.
+    let (after, _) = b.sell(&[("KOPI", 2)]);
+    let (on_a, _) = a.sell(&[("KOPI", 1)]);
+    let in_pg = |sale: &str| {
+        rt.block_on(async {
+            let pool = sqlx::PgPool::connect(&db).await.ok()?;
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sales WHERE sale_id = $1")
+                .bind(sale)
+                .fetch_one(&pool)
+                .await
+                .ok()?;
+            pool.close().await;
+            Some(n)
+        })
+    };
+    wait_for(60, "A's own sale in PostgreSQL", || {
+        (in_pg(&on_a) == Some(1)).then_some(())
+    });
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    assert!(!receipt_seen(&a, &after), "A took a revoked till's sale");
+    assert_eq!(
+        in_pg(&after),
+        Some(0),
+        "the relay took a revoked till's sale"
+    );
+    assert_eq!(in_pg(&before), Some(1), "what it sold before stays");
+    drop((a, b));
+}
