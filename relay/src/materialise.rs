@@ -119,6 +119,9 @@ struct Batch {
     adj_amount: Vec<i64>,
     adj_reason: Vec<String>,
     adj_ms: Vec<i64>,
+    adj_cashier: Vec<Option<String>>,
+    adj_approved_by: Vec<Option<String>>,
+    adj_till: Vec<Option<String>>,
 
     mv_id: Vec<String>,
     mv_kind: Vec<String>,
@@ -297,6 +300,13 @@ impl Batch {
         for v in &recs.voids {
             if !(time_ok(v.at_ms)
                 && text_ok([v.sale_id.as_str(), &v.reason])
+                && text_ok(
+                    v.cashier
+                        .iter()
+                        .chain(&v.approved_by)
+                        .chain(&v.till_code)
+                        .map(String::as_str),
+                )
                 && stock_lines_ok(v.lines.iter().map(|l| (l.sku.as_str(), l.qty))))
             {
                 self.refused += 1;
@@ -320,6 +330,9 @@ impl Batch {
             self.adj_amount.push(0);
             self.adj_reason.push(v.reason.clone());
             self.adj_ms.push(v.at_ms);
+            self.adj_cashier.push(v.cashier.clone());
+            self.adj_approved_by.push(v.approved_by.clone());
+            self.adj_till.push(v.till_code.clone());
             for e in void_effects(v) {
                 self.movement(e);
             }
@@ -328,7 +341,13 @@ impl Batch {
             if !(time_ok(f.at_ms)
                 && text_ok([f.id.as_str(), &f.sale_id, &f.reason])
                 && text_ok([f.method.as_str()])
-                && text_ok(f.cashier.iter().chain(&f.approved_by).map(String::as_str))
+                && text_ok(
+                    f.cashier
+                        .iter()
+                        .chain(&f.approved_by)
+                        .chain(&f.till_code)
+                        .map(String::as_str),
+                )
                 && stock_lines_ok(f.lines.iter().map(|l| (l.sku.as_str(), l.qty))))
             {
                 self.refused += 1;
@@ -355,6 +374,9 @@ impl Batch {
             self.adj_amount.push(f.amount);
             self.adj_reason.push(f.reason.clone());
             self.adj_ms.push(f.at_ms);
+            self.adj_cashier.push(f.cashier.clone());
+            self.adj_approved_by.push(f.approved_by.clone());
+            self.adj_till.push(f.till_code.clone());
             for e in refund_effects(f) {
                 self.movement(e);
             }
@@ -546,11 +568,12 @@ async fn write_batch(
         sqlx::query(
             "WITH ins AS (
                  INSERT INTO sale_adjustments (adjustment_id, tenant_id, store_id, sale_id, kind,
-                     amount, reason, at)
+                     amount, reason, at, cashier, approved_by, till_code)
                  SELECT u.id, $1, $2, u.sale_id, u.kind, u.amount, u.reason,
-                     to_timestamp(u.ms / 1000.0)
-                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::int8[])
-                      AS u(id, sale_id, kind, amount, reason, ms)
+                     to_timestamp(u.ms / 1000.0), u.cashier, u.approved_by, u.till_code
+                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::int8[],
+                             $9::text[], $10::text[], $11::text[])
+                      AS u(id, sale_id, kind, amount, reason, ms, cashier, approved_by, till_code)
                  ON CONFLICT (store_id, adjustment_id) DO NOTHING
                  RETURNING sale_id, kind, amount)
              UPDATE sales s SET
@@ -569,6 +592,9 @@ async fn write_batch(
         .bind(&b.adj_amount)
         .bind(&b.adj_reason)
         .bind(&b.adj_ms)
+        .bind(&b.adj_cashier)
+        .bind(&b.adj_approved_by)
+        .bind(&b.adj_till)
         .execute(&mut **tx)
         .await?;
     }

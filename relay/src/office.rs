@@ -48,6 +48,8 @@ pub fn routes() -> Router<ApiState> {
         .route("/peringatan", get(alerts_page))
         .route("/pajak", get(tax_page))
         .route("/perangkat", get(devices_page))
+        .route("/batal-retur", get(audit_page))
+        .route("/batal-retur.csv", get(audit_csv))
         .route("/perangkat/cabut", post(revoke))
         .route("/pajak.csv", get(tax_csv))
         .route("/ringkasan.csv", get(summary_csv))
@@ -200,6 +202,7 @@ fn page(lang: Lang, title: &str, who: Option<(&str, ApiRole)>, body: Markup) -> 
                         @if who.is_some() {
                             a href="/" { (lang.t("Ringkasan", "Overview")) }
                             a href="/peringatan" { (lang.t("Peringatan", "Alerts")) }
+                            a href="/batal-retur" { (lang.t("Batal & retur", "Voids & refunds")) }
                             a href="/pajak" { (lang.t("Pajak", "Tax")) }
                             a href="/perangkat" { (lang.t("Perangkat", "Devices")) }
                         }
@@ -1115,6 +1118,133 @@ async fn devices_page(
         body,
     )
     .into_response())
+}
+
+/// One void or refund, with who did it and who approved it.
+#[derive(Debug, sqlx::FromRow)]
+struct Adjustment {
+    at: chrono::DateTime<chrono::Utc>,
+    store: String,
+    receipt_no: Option<String>,
+    kind: String,
+    amount: i64,
+    reason: String,
+    cashier: Option<String>,
+    approved_by: Option<String>,
+    till_code: Option<String>,
+}
+
+/// The last 30 days' voids and refunds of every outlet, newest first.
+async fn adjustments(
+    state: &ApiState,
+    tenant: Uuid,
+) -> Result<(String, Vec<Adjustment>), ApiError> {
+    let mut tx = tenant_tx(&state.pool, tenant).await?;
+    let name: Option<String> = sqlx::query_scalar("SELECT name FROM tenants WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let rows = sqlx::query_as(
+        "SELECT a.at, st.name AS store, s.receipt_no, a.kind,
+                CASE WHEN a.kind = 'void' THEN COALESCE(s.total, 0) ELSE a.amount END AS amount,
+                a.reason, a.cashier, a.approved_by, a.till_code
+           FROM sale_adjustments a
+           JOIN stores st ON st.store_id = a.store_id
+           LEFT JOIN sales s ON s.sale_id = a.sale_id
+          WHERE a.at > clock_timestamp() - interval '30 days'
+          ORDER BY a.at DESC LIMIT 1000",
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((name.unwrap_or_default(), rows))
+}
+
+fn wib(at: chrono::DateTime<chrono::Utc>) -> String {
+    (at + chrono::TimeDelta::hours(7))
+        .format("%d-%m %H:%M")
+        .to_string()
+}
+
+async fn audit_page(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let lang = Lang::of(&headers);
+    let Some(claims) = session(&state, &headers) else {
+        return Ok(login_page(lang, None).into_response());
+    };
+    let (tenant_name, rows) = adjustments(&state, claims.tenant).await?;
+    let body = html! {
+        div.tools {
+            h1 { (lang.t("Batal & retur · 30 hari", "Voids & refunds · 30 days")) }
+            a.btn href="/batal-retur.csv" download { (lang.t("Unduh CSV", "Download CSV")) }
+        }
+        div.scroll { table.list #audit {
+            thead { tr {
+                th { (lang.t("Waktu (WIB)", "Time (WIB)")) } th { "Outlet" } th { (lang.t("Struk", "Receipt")) }
+                th { (lang.t("Jenis", "Kind")) } th.num { (lang.t("Nilai", "Amount")) } th { (lang.t("Alasan", "Reason")) }
+                th { (lang.t("Kasir", "Cashier")) } th { (lang.t("Disetujui", "Approved by")) }
+            } }
+            tbody {
+                @for a in &rows { tr data-kind=(a.kind) {
+                    td { (wib(a.at)) }
+                    td { (a.store) @if let Some(t) = &a.till_code { br; small.muted { (t) } } }
+                    td { (a.receipt_no.as_deref().unwrap_or("—")) }
+                    td { @if a.kind == "void" { (lang.t("Batal", "Void")) } @else { (lang.t("Retur", "Refund")) } }
+                    td.num { (rupiah(a.amount)) }
+                    td { (a.reason) }
+                    td { (a.cashier.as_deref().unwrap_or("—")) }
+                    td.approver { @match &a.approved_by { Some(p) => (p), None => span.muted { "—" } } }
+                } }
+                @if rows.is_empty() { tr { td.muted colspan="8" { (lang.t("Tidak ada pembatalan atau retur", "No voids or refunds")) } } }
+            }
+        } }
+    };
+    Ok(page(
+        lang,
+        lang.t("Batal & retur", "Voids & refunds"),
+        Some((&tenant_name, claims.role)),
+        body,
+    )
+    .into_response())
+}
+
+async fn audit_csv(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let Some(claims) = session(&state, &headers) else {
+        return Err(ApiError::unauthorized("log in first"));
+    };
+    let (_, rows) = adjustments(&state, claims.tenant).await?;
+    csv_download(
+        "batal-retur.csv",
+        [
+            "at",
+            "store",
+            "till",
+            "receipt_no",
+            "kind",
+            "amount",
+            "reason",
+            "cashier",
+            "approved_by",
+        ],
+        rows.into_iter().map(|a| {
+            [
+                a.at.to_rfc3339(),
+                a.store,
+                a.till_code.unwrap_or_default(),
+                a.receipt_no.unwrap_or_default(),
+                a.kind,
+                a.amount.to_string(),
+                a.reason,
+                a.cashier.unwrap_or_default(),
+                a.approved_by.unwrap_or_default(),
+            ]
+        }),
+    )
 }
 
 #[derive(Deserialize)]

@@ -216,6 +216,12 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
         ));
     }
     rows.push(format!(
+        "INSERT INTO sale_adjustments (adjustment_id, tenant_id, store_id, sale_id, kind, \
+         amount, reason, at, cashier, approved_by, till_code) VALUES ('void:{}', '{maju}', \
+         '{depok}', '{}', 'void', 0, 'salah input', now(), 'Ani', 'Sari', 'T1')",
+        depok_sales[3], depok_sales[3]
+    ));
+    rows.push(format!(
         "INSERT INTO till_seen (tenant_id, store_id, device_id, till_code, role, last_seen, \
          connected) VALUES ('{maju}', '{depok}', 'dev-t1', 'T1', 'owner', now(), true), \
          ('{maju}', '{depok}', 'dev-t2', 'T2', 'till', now() - interval '8 hours', false)"
@@ -349,6 +355,15 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
     assert!(b.text(&row).contains(&rupiah(137_500)), "DPP nilai lain");
     assert_eq!(b.count("#tax tbody tr"), 1, "only the PPN outlet");
     b.screenshots("pajak");
+
+    // Batal & retur: who voided, who approved.
+    b.goto(&format!("{base}/batal-retur"));
+    b.wait_until("the audit page", |b| b.count("#audit") == 1);
+    assert_eq!(b.text("#audit tr[data-kind='void'] td.approver"), "Sari");
+    assert!(
+        b.text("#audit tr[data-kind='void']")
+            .contains(&rupiah(99_000))
+    );
 
     // Perangkat: who is connected, who has been silent.
     b.goto(&format!("{base}/perangkat"));

@@ -113,6 +113,20 @@ fn relay_down_while_three_tills_sell_then_postgres_and_kafka_match_exactly() {
         let p = support::pg_totals(&rt, &db);
         (p.voided == t.voided && p.stock == t.stock).then_some(())
     });
+    // Head office's void audit: who voided, who approved.
+    let (till, approver): (Option<String>, Option<String>) = rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&db).await.expect("pg");
+        let row = sqlx::query_as(
+            "SELECT till_code, approved_by FROM sale_adjustments WHERE kind = 'void'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("the void");
+        pool.close().await;
+        row
+    });
+    assert_eq!(approver.as_deref(), Some("Sari"));
+    assert!(till.is_some(), "the void's till");
     let totals = compare(&rt, &db, &a);
     assert_eq!(totals.sales, sold);
     assert_eq!(totals.voided, 1);
