@@ -132,6 +132,24 @@ impl CatalogDoc {
         }
     }
 
+    /// The device whose change holds the current value of `field` of product `id`: after
+    /// a concurrent edit of the same field, the one that won. `None` when the product or
+    /// field is absent, or the value was written by an actor bound to no device (history
+    /// from before signed changes).
+    pub fn field_author(&self, id: &str, field: &str) -> Option<crate::DeviceId> {
+        let products = self.doc.root_map(PRODUCTS).ok()?;
+        let am = self.doc.automerge_ref();
+        let (_, product) = am
+            .get(&products, id)
+            .ok()
+            .flatten()
+            .filter(|(v, _)| matches!(v, automerge::Value::Object(ObjType::Map)))?;
+        match am.get(&product, field).ok().flatten()? {
+            (_, automerge::ObjId::Id(_, actor, _)) => crate::author::actor_device(&actor),
+            _ => None,
+        }
+    }
+
     /// The products touched by changes after `before` (what a merge brought in).
     pub fn products_since(
         &mut self,

@@ -248,6 +248,7 @@ fn generate(store: StoreId, n: usize, batch: usize, per_day: usize) -> Result<Ve
                                 ..Default::default()
                             },
                             products: Vec::new(),
+                            authors: Vec::new(),
                             sigs: Vec::new(),
                         },
                     ));

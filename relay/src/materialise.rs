@@ -41,8 +41,20 @@ pub struct DocWrite {
     pub records: LedgerRecords,
     /// Catalog products changed by the merge.
     pub products: Vec<Product>,
+    /// Who wrote each product's current price and name (device ids), parallel to
+    /// `products`; empty when unknown.
+    pub authors: Vec<ProductAuthors>,
     /// The signatures of the chunk's changes.
     pub sigs: Vec<ChangeSig>,
+}
+
+/// Who holds a product's current price and name: after concurrent edits, who won.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProductAuthors {
+    /// The device whose write the price is.
+    pub price_by: Option<String>,
+    /// The device whose write the name is.
+    pub name_by: Option<String>,
 }
 
 /// Counts of what one [`persist`] offered to the tables (before dedupe).
@@ -134,6 +146,7 @@ struct Batch {
     ev_payload: Vec<String>,
 
     products: Vec<Product>,
+    authors: Vec<ProductAuthors>,
     /// Records refused by [`Batch::add`]'s checks.
     refused: usize,
 }
@@ -471,9 +484,12 @@ pub async fn persist_in(
             stats.chunks += 1;
         }
         batch.add(&base, &w.records);
-        for p in &w.products {
+        for (i, p) in w.products.iter().enumerate() {
             if product_ok(p) {
                 batch.products.push(p.clone());
+                batch
+                    .authors
+                    .push(w.authors.get(i).cloned().unwrap_or_default());
             } else {
                 batch.refused += 1;
             }
@@ -625,28 +641,32 @@ async fn write_batch(
     }
     if !b.products.is_empty() {
         let mut seen = std::collections::HashSet::new();
-        let products: Vec<&Product> = b
+        let (products, authors): (Vec<&Product>, Vec<&ProductAuthors>) = b
             .products
             .iter()
+            .zip(&b.authors)
             .rev()
-            .filter(|p| seen.insert(p.id.clone()))
-            .collect();
+            .filter(|(p, _)| seen.insert(p.id.clone()))
+            .unzip();
         sqlx::query(
             "INSERT INTO products (tenant_id, store_id, product_id, sku, name, price, category, unit,
-                 active, updated_at_ms, cost, min_stock, barcodes)
+                 active, updated_at_ms, cost, min_stock, barcodes, price_by, name_by)
              SELECT $1, $2, u.id, u.sku, u.name, u.price, u.category, u.unit, u.active, u.updated,
                     u.cost, u.min_milli::numeric / 1000,
-                    COALESCE(string_to_array(NULLIF(u.barcodes, ''), ' '), '{}')
+                    COALESCE(string_to_array(NULLIF(u.barcodes, ''), ' '), '{}'),
+                    u.price_by, u.name_by
              FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int8[], $7::text[], $8::text[],
-                         $9::bool[], $10::int8[], $11::int8[], $12::int8[], $13::text[])
+                         $9::bool[], $10::int8[], $11::int8[], $12::int8[], $13::text[],
+                         $14::text[], $15::text[])
                   AS u(id, sku, name, price, category, unit, active, updated, cost, min_milli,
-                       barcodes)
+                       barcodes, price_by, name_by)
              ORDER BY u.id
              ON CONFLICT (store_id, product_id) DO UPDATE SET
                  sku = excluded.sku, name = excluded.name, price = excluded.price,
                  category = excluded.category, unit = excluded.unit, active = excluded.active,
                  updated_at_ms = excluded.updated_at_ms, cost = excluded.cost,
-                 min_stock = excluded.min_stock, barcodes = excluded.barcodes
+                 min_stock = excluded.min_stock, barcodes = excluded.barcodes,
+                 price_by = excluded.price_by, name_by = excluded.name_by
              WHERE products.updated_at_ms <= excluded.updated_at_ms",
         )
         .bind(tenant)
@@ -663,6 +683,8 @@ async fn write_batch(
         .bind(products.iter().map(|p| p.min_stock.map(|q| q.0)).collect::<Vec<_>>())
         // Barcodes hold no spaces (the till's search index splits on them too).
         .bind(products.iter().map(|p| p.barcodes.join(" ")).collect::<Vec<_>>())
+        .bind(authors.iter().map(|a| a.price_by.clone()).collect::<Vec<_>>())
+        .bind(authors.iter().map(|a| a.name_by.clone()).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await?;
     }

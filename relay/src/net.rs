@@ -198,6 +198,11 @@ impl Relay {
         }
     }
 
+    /// The relay's own device id (its endpoint): the author of head office's writes.
+    pub fn device_id(&self) -> DeviceId {
+        self.inner.identity.device_id()
+    }
+
     /// The process's metrics.
     pub fn metrics(&self) -> &RelayMetrics {
         &self.inner.metrics

@@ -462,6 +462,11 @@ struct StockLine {
     name: Option<String>,
     on_hand: f64,
     min_stock: Option<f64>,
+    price: Option<i64>,
+    /// The device whose write the price is (after concurrent edits: the one that won).
+    price_by: Option<String>,
+    /// That device's till code, when it is one of the outlet's tills.
+    price_till: Option<String>,
 }
 
 impl StockLine {
@@ -534,11 +539,13 @@ async fn stock_lines(
 ) -> Result<Vec<StockLine>, ApiError> {
     let mut tx = tenant_tx(&state.pool, tenant).await?;
     let rows = sqlx::query_as(
-        "SELECT l.sku, p.name, l.on_hand::float8 AS on_hand, p.min_stock::float8 AS min_stock
+        "SELECT l.sku, p.name, l.on_hand::float8 AS on_hand, p.min_stock::float8 AS min_stock,
+                p.price, p.price_by, ts.till_code AS price_till
            FROM stock_levels l
-           LEFT JOIN LATERAL (SELECT name, min_stock FROM products p
+           LEFT JOIN LATERAL (SELECT name, min_stock, price, price_by FROM products p
                                WHERE p.store_id = l.store_id AND p.sku = l.sku
                                ORDER BY p.updated_at_ms DESC LIMIT 1) p ON true
+           LEFT JOIN till_seen ts ON ts.store_id = l.store_id AND ts.device_id = p.price_by
           WHERE l.store_id = $1
           ORDER BY (l.on_hand < 0) DESC,
                    (l.on_hand <= COALESCE(p.min_stock, $2::float8::numeric)) DESC, l.sku",
@@ -634,6 +641,7 @@ async fn outlet(
         return Ok(not_found());
     };
     let top = top_products(&state, claims.tenant, store, 10).await?;
+    let relay_id = state.relay.as_ref().map(|r| r.device_id().to_string());
     let stock = stock_lines(&state, claims.tenant, store).await?;
     let (today, _, _) = days();
     let month_ago = today.checked_sub_days(Days::new(29)).unwrap_or(today);
@@ -767,10 +775,21 @@ async fn outlet(
                     a.btn href={"/toko/" (store) "/stok.csv"} download { "CSV" }
                 }
                 div.scroll { table.list #stock {
-                    thead { tr { th { (lang.t("Produk", "Product")) } th.num { (lang.t("Stok", "On hand")) } th.num { (lang.t("Minimum", "Minimum")) } th { } } }
+                    thead { tr { th { (lang.t("Produk", "Product")) } th.num { (lang.t("Harga", "Price")) } th.num { (lang.t("Stok", "On hand")) } th.num { (lang.t("Minimum", "Minimum")) } th { } } }
                     tbody {
                         @for l in &stock { tr data-sku=(l.sku) {
                             td { (l.name.as_deref().unwrap_or("—")) br; small.muted { (l.sku) } }
+                            td.num.price {
+                                @if let Some(p) = l.price { (rupiah(p)) }
+                                @if let Some(by) = &l.price_by {
+                                    br; small.muted.price-by {
+                                        (lang.t("oleh ", "by "))
+                                        @if relay_id.as_deref() == Some(by.as_str()) { (lang.t("kantor pusat", "head office")) }
+                                        @else if let Some(t) = &l.price_till { (t) }
+                                        @else { (by.get(..8).unwrap_or(by)) "…" }
+                                    }
+                                }
+                            }
                             td.num { (l.on_hand) }
                             td.num { @match l.min_stock { Some(m) => (m), None => span.muted { (DEFAULT_MIN_STOCK) } } }
                             td { @if l.oversold() { span.badge.warn { (lang.t("Minus", "Oversold")) } }

@@ -322,6 +322,7 @@ impl StoreReplica {
                 bytes,
                 records: Default::default(),
                 products: Vec::new(),
+                authors: Vec::new(),
                 sigs,
             });
         }
@@ -353,6 +354,7 @@ impl StoreReplica {
             .product(&product.id)
             .map_err(storage)?
             .unwrap_or_else(|| product.clone());
+        let authors = vec![authors_of(catalog, &held.id)];
         let sigs = ChangeSig::sign_own(&signer, &catalog.doc().unsaved_changes());
         let bytes = catalog.doc().save_incremental();
         self.add_sigs(sigs.clone());
@@ -360,6 +362,7 @@ impl StoreReplica {
             doc: r,
             bytes,
             records: Default::default(),
+            authors,
             products: vec![held],
             sigs,
         });
@@ -459,6 +462,16 @@ impl StoreReplica {
             .get_mut(&r.id)
             .map(|(_, h)| h)
             .ok_or_else(|| DocRefError::Malformed(r.id.to_string()).into())
+    }
+}
+
+/// Who wrote the current price and name of product `id` (after concurrent edits: who
+/// won), as device ids.
+fn authors_of(catalog: &CatalogDoc, id: &str) -> crate::materialise::ProductAuthors {
+    let by = |field| catalog.field_author(id, field).map(|d| d.to_string());
+    crate::materialise::ProductAuthors {
+        price_by: by("price"),
+        name_by: by("name"),
     }
 }
 
@@ -625,13 +638,15 @@ impl SyncReplica for StoreReplica {
             }
         };
         let bytes = doc.save_incremental();
-        let (records, products) = match held {
-            Held::Ledger(l) => (l.records_since(&before), Vec::new()),
-            Held::Catalog(c) => (
-                Default::default(),
-                c.products_since(&before).into_iter().flatten().collect(),
-            ),
-            Held::Store(_) => (Default::default(), Vec::new()),
+        let (records, products, authors) = match held {
+            Held::Ledger(l) => (l.records_since(&before), Vec::new(), Vec::new()),
+            Held::Catalog(c) => {
+                let products: Vec<Product> =
+                    c.products_since(&before).into_iter().flatten().collect();
+                let authors = products.iter().map(|p| authors_of(c, &p.id)).collect();
+                (Default::default(), products, authors)
+            }
+            Held::Store(_) => (Default::default(), Vec::new(), Vec::new()),
         };
         self.add_sigs(accepted.iter().cloned());
         self.pending.push(DocWrite {
@@ -639,6 +654,7 @@ impl SyncReplica for StoreReplica {
             bytes,
             records,
             products,
+            authors,
             sigs: accepted,
         });
         Ok(Received::Changed)

@@ -226,6 +226,10 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
          connected) VALUES ('{maju}', '{depok}', 'dev-t1', 'T1', 'owner', now(), true), \
          ('{maju}', '{depok}', 'dev-t2', 'T2', 'till', now() - interval '8 hours', false)"
     ));
+    // T1 set KOPI's price (after concurrent edits: its write won).
+    rows.push(format!(
+        "UPDATE products SET price_by = 'dev-t1' WHERE store_id = '{depok}' AND sku = 'KOPI'"
+    ));
     sql(&rt, &db, &rows);
     for (tenant, email, role) in [
         (&maju, "pemilik@maju.id", "owner"),
@@ -327,6 +331,11 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
             "return [...document.querySelectorAll('#stock tbody tr')].map(r => r.dataset.sku)"
         ),
         serde_json::json!(["KOPI", "GULA", "BERAS", "TEH"])
+    );
+    assert!(
+        b.text("#stock tr[data-sku='KOPI'] .price-by")
+            .contains("T1"),
+        "who set the price"
     );
     let stock_csv = b.execute(&format!(
         "return fetch('/toko/{depok}/stok.csv').then(r => r.text())"

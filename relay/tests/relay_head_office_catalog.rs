@@ -239,5 +239,26 @@ fn relay_head_office_prices_reach_online_and_offline_tills_and_merge_with_till_e
         ((t.0.as_str(), t.1, t.2) == (teh.0.as_str(), teh.1, Some(6.0)) && g.1 == gula.1)
             .then_some(())
     });
+    // Which one won GULA's price, in PostgreSQL: head office (the relay) or A.
+    let price_by: Option<String> = rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&db).await.expect("pg");
+        let v = sqlx::query_scalar("SELECT price_by FROM products WHERE sku = 'GULA'")
+            .fetch_one(&pool)
+            .await
+            .expect("GULA");
+        pool.close().await;
+        v
+    });
+    let winner = if gula.1 == 18000 {
+        relay.endpoint_id.clone()
+    } else {
+        a.endpoint_id()
+    };
+    assert_eq!(
+        price_by.as_deref(),
+        Some(winner.as_str()),
+        "GULA's price is {}",
+        gula.1
+    );
     drop((a, b));
 }

@@ -87,6 +87,7 @@ fn write(store: StoreId, records: LedgerRecords, products: Vec<Product>) -> DocW
         bytes: Vec::new(),
         records,
         products,
+        authors: Vec::new(),
         sigs: Vec::new(),
     }
 }
