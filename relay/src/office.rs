@@ -53,7 +53,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/perangkat/cabut", post(revoke))
         .route("/pajak.csv", get(tax_csv))
         .route("/ringkasan.csv", get(summary_csv))
-        .route("/toko/{store}/{export}", get(outlet_csv))
+        .route("/toko/{store}/{export}", get(outlet_csv).post(set_price))
         .route("/bahasa/{code}", get(language))
         .route("/kantor.css", get(css))
 }
@@ -167,9 +167,17 @@ fn bars(points: &[(String, i64)], lang: Lang) -> Markup {
             rupiah(*value)
         );
         if n <= 12 || (n - 1 - i).is_multiple_of(3) {
+            // The edge labels lean inwards, so none is cut by the chart's border.
+            let anchor = if i == 0 {
+                "start"
+            } else if i + 1 == n {
+                "end"
+            } else {
+                "middle"
+            };
             let _ = write!(
                 svg,
-                r#"<text x="{:.1}" y="176" text-anchor="middle">{}</text>"#,
+                r#"<text x="{:.1}" y="176" text-anchor="{anchor}">{}</text>"#,
                 x + slot * 0.35,
                 escape(label)
             );
@@ -624,7 +632,32 @@ async fn outlet(
     State(state): State<ApiState>,
     headers: HeaderMap,
     Path(store): Path<String>,
+    RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
+    // What a price change just did (`?harga=SKU:PRICE:N`: N outlets written).
+    let lang_now = Lang::of(&headers);
+    let notice = query.as_deref().and_then(|q| {
+        if let Some(why) = q.strip_prefix("galat=") {
+            return Some(match why {
+                "sku" => lang_now
+                    .t(
+                        "SKU itu tidak ada di katalog outlet ini",
+                        "That SKU is not in this outlet's catalog",
+                    )
+                    .to_owned(),
+                "harga" => lang_now
+                    .t("Harga harus angka rupiah", "A price is a number of rupiah")
+                    .to_owned(),
+                _ => lang_now
+                    .t("Harga belum tersimpan; coba lagi", "Not saved; try again")
+                    .to_owned(),
+            });
+        }
+        let v = q.strip_prefix("harga=")?;
+        let mut parts = v.splitn(3, ':');
+        let (sku, price, n) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(format!("✓ {sku}: Rp{price} → {n} outlet"))
+    });
     let lang = Lang::of(&headers);
     let Some(claims) = session(&state, &headers) else {
         return Ok(login_page(lang, None).into_response());
@@ -743,6 +776,23 @@ async fn outlet(
         div.cards {
             (card(lang.t("Penjualan hari ini", "Sales today"), rupiah(net), &[]))
             (card(lang.t("Transaksi", "Transactions"), count.to_string(), &[]))
+        }
+        @if claims.role == ApiRole::Owner {
+            div.card #price-card {
+                h2 { (lang.t("Ubah harga", "Change a price")) }
+                form #price-form method="post" action={"/toko/" (store) "/harga"} {
+                    div.inline {
+                        label { "SKU" input name="sku" required maxlength="64" autocomplete="off"; }
+                        label { (lang.t("Harga baru (Rp)", "New price (Rp)")) input name="price" inputmode="numeric" required; }
+                        label.check { input type="checkbox" name="all" value="1"; " " (lang.t("semua outlet", "every outlet")) }
+                        button.primary type="submit" { (lang.t("Simpan", "Save")) }
+                    }
+                    @if let Some(m) = &notice { p #price-result { (m) } }
+                }
+                p.muted { small { (lang.t(
+                    "Kasir menerima harga baru saat sinkron berikutnya; kasir yang offline saat tersambung lagi.",
+                    "Tills get the new price when they next sync; offline tills when they reconnect.")) } }
+            }
         }
         div.panels {
             div.card { h2 { (lang.t("Penjualan per jam", "Sales by hour")) } (bars(&hours, lang)) }
@@ -1264,6 +1314,90 @@ async fn audit_csv(
             ]
         }),
     )
+}
+
+#[derive(Deserialize)]
+struct PriceForm {
+    sku: String,
+    price: String,
+    #[serde(default)]
+    all: Option<String>,
+}
+
+/// `POST /toko/{store}/harga` (owner): a new price for one outlet or every outlet of the
+/// tenant, written by the relay into each catalog ([`crate::net::Relay::edit_product`]).
+async fn set_price(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path((store, what)): Path<(String, String)>,
+    Form(form): Form<PriceForm>,
+) -> Result<Response, ApiError> {
+    let Some(claims) = session(&state, &headers) else {
+        return Err(ApiError::unauthorized("log in first"));
+    };
+    let site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("same-origin");
+    if what != "harga" {
+        return Err(ApiError::not_found("no such form"));
+    }
+    if site != "same-origin" || claims.role != ApiRole::Owner {
+        return Err(ApiError::forbidden("only an owner, from this dashboard"));
+    }
+    let Some((store, _, _)) = outlet_of(&state, claims.tenant, &store).await? else {
+        return Err(ApiError::not_found("no such outlet"));
+    };
+    let failed = |why: &str| -> Result<Response, ApiError> {
+        let back = format!("/toko/{store}?galat={why}");
+        Ok((StatusCode::SEE_OTHER, [(header::LOCATION, back)]).into_response())
+    };
+    // `12.500` and `Rp12.500` are twelve thousand five hundred.
+    let digits: String = form.price.chars().filter(char::is_ascii_digit).collect();
+    let Ok(price) = digits.parse::<i64>() else {
+        return failed("harga");
+    };
+    let edit = crate::catalog::ProductEdit {
+        price: Some(price),
+        ..crate::catalog::ProductEdit::default()
+    };
+    let stores = if form.all.is_some() {
+        let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+        let all: Vec<Uuid> = sqlx::query_scalar("SELECT store_id FROM stores")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        all
+    } else {
+        vec![store]
+    };
+    let relay = state
+        .relay
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("this dashboard cannot write"))?;
+    let sku = form.sku.trim().to_owned();
+    let mut written = 0;
+    for s in stores {
+        match relay
+            .edit_product(claims.tenant, kasir_crdt::StoreId(s), &sku, &edit)
+            .await
+        {
+            Ok(_) => written += 1,
+            // Another outlet without this SKU is not an error of this one.
+            Err(crate::net::HeadOfficeError::Edit(crate::catalog::EditError::UnknownSku(_)))
+                if s != store => {}
+            Err(crate::net::HeadOfficeError::Edit(crate::catalog::EditError::UnknownSku(_))) => {
+                return failed("sku");
+            }
+            Err(crate::net::HeadOfficeError::Edit(_)) => return failed("harga"),
+            Err(e) => {
+                tracing::warn!(error = %e, "a price from the dashboard was not written");
+                return failed("simpan");
+            }
+        }
+    }
+    let back = format!("/toko/{store}?harga={sku}:{price}:{written}");
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, back)]).into_response())
 }
 
 #[derive(Deserialize)]

@@ -355,6 +355,44 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
         ["KOPI:oversold", "GULA:low", "BERAS:ok", "TEH:ok"]
     );
     b.screenshots("outlet");
+
+    // The owner changes a price from the outlet page; the relay writes it into the
+    // catalog (here a product head office created through the API a moment ago).
+    let owner_token = relay.cli(&["token", "--tenant", &maju, "--role", "owner"])["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let created = agent
+        .put(&format!("{base}/v1/stores/{depok}/products/SUSU"))
+        .header("Authorization", &format!("Bearer {owner_token}"))
+        .send_json(serde_json::json!({"name": "Susu UHT 1L", "price": 6000}))
+        .expect("PUT");
+    assert_eq!(created.status().as_u16(), 200);
+    let submit_price = |sku: &str, price: &str| {
+        b.type_into("#price-form input[name=sku]", sku);
+        b.type_into("#price-form input[name=price]", price);
+        b.click("#price-form button.primary");
+        b.wait_until("the price notice", |b| b.count("#price-result") == 1);
+        b.text("#price-result")
+    };
+    let done = submit_price("SUSU", "6.500");
+    assert!(done.contains("SUSU") && done.starts_with('✓'), "{done}");
+    let price: i64 = rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&db).await.expect("pg");
+        let p = sqlx::query_scalar("SELECT price FROM products WHERE sku = 'SUSU'")
+            .fetch_one(&pool)
+            .await
+            .expect("SUSU");
+        pool.close().await;
+        p
+    });
+    assert_eq!(price, 6500);
+    let refused = submit_price("TIDAKADA", "1000");
+    assert!(refused.contains("tidak ada"), "{refused}");
     // The monthly tax report: PPN's DPP, DPP nilai lain and tax of sales not voided.
     b.goto(&format!("{base}/pajak"));
     b.wait_until("the tax report", |b| b.count("#tax") == 1);
