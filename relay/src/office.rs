@@ -302,6 +302,26 @@ async fn summary(state: &ApiState, tenant: Uuid) -> Result<(String, Vec<OutletDa
     Ok((name.unwrap_or_default(), rows))
 }
 
+/// Today's gross margin over the lines whose product has a cost (at today's cost), and
+/// those lines' sales.
+async fn margin_today(state: &ApiState, tenant: Uuid) -> Result<(i64, i64), ApiError> {
+    let (today, _, _) = days();
+    let mut tx = tenant_tx(&state.pool, tenant).await?;
+    let row: (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(sum(l.line_total - l.qty * p.cost), 0)::int8,
+                COALESCE(sum(l.line_total), 0)::int8
+           FROM sales s
+           JOIN sale_lines l ON l.sale_id = s.sale_id
+           JOIN products p ON p.store_id = l.store_id AND p.product_id = l.product_id
+          WHERE s.business_date = $1 AND s.status <> 'voided' AND p.cost IS NOT NULL",
+    )
+    .bind(today)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(row)
+}
+
 fn card(label: &str, value: String, cmp: &[(&str, Option<(String, bool)>)]) -> Markup {
     html! {
         div.card {
@@ -322,6 +342,7 @@ async fn home(State(state): State<ApiState>, headers: HeaderMap) -> Result<Respo
         return Ok(login_page(lang, None).into_response());
     };
     let (tenant_name, rows) = summary(&state, claims.tenant).await?;
+    let (margin, costed) = margin_today(&state, claims.tenant).await?;
     let sum = |f: fn(&OutletDays) -> i64| rows.iter().map(f).sum::<i64>();
     let (net, tx) = (sum(|r| r.net_today), sum(|r| r.tx_today));
     let (net_y, tx_y) = (sum(|r| r.net_yesterday), sum(|r| r.tx_yesterday));
@@ -337,6 +358,14 @@ async fn home(State(state): State<ApiState>, headers: HeaderMap) -> Result<Respo
             (card(lang.t("Transaksi", "Transactions"), tx.to_string(), &[(vs_y, change(tx, tx_y)), (vs_w, change(tx, tx_w))]))
             (card(lang.t("Rata-rata belanja", "Average basket"), rupiah(basket(net, tx)),
                 &[(vs_y, change(basket(net, tx), basket(net_y, tx_y)))]))
+            @if costed > 0 {
+                div.card #margin {
+                    div.label { (lang.t("Margin kotor", "Gross margin")) }
+                    div.value { (rupiah(margin)) }
+                    div.cmp { ((margin as f64 / costed as f64 * 100.0).round()) "% "
+                        (lang.t("dari penjualan produk ber-HPP", "of sales of products with a cost")) }
+                }
+            }
             (card(lang.t("Outlet", "Outlets"), rows.len().to_string(), &[]))
         }
         div.tools {

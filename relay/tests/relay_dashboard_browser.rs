@@ -282,6 +282,12 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
         !b.text("body").contains("Lain Pusat"),
         "another tenant's outlet"
     );
+    // Margin over what has a cost: KOPI, 2 sold for 10.000 at a cost of 3.000.
+    assert!(
+        b.text("#margin").contains(&rupiah(4_000)),
+        "{}",
+        b.text("#margin")
+    );
     b.screenshots("ringkasan");
 
     // The CSV equals SQL, row for row.
