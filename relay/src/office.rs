@@ -646,6 +646,30 @@ async fn outlet_csv(
                 }),
             )
         }
+        "hari.csv" => {
+            let day = outlet_day(&state, claims.tenant, store).await?;
+            let sections = [
+                ("hour", day.by_hour),
+                ("day", day.by_day),
+                ("till", day.by_till),
+                ("cashier", day.by_cashier),
+                ("method", day.by_method),
+            ];
+            csv_download(
+                "hari.csv",
+                ["section", "key", "transactions", "sales"],
+                sections.into_iter().flat_map(|(section, rows)| {
+                    rows.into_iter().map(move |b| {
+                        [
+                            section.to_owned(),
+                            b.key,
+                            b.tx.to_string(),
+                            b.net.to_string(),
+                        ]
+                    })
+                }),
+            )
+        }
         _ => Err(ApiError::not_found("no such export")),
     }
 }
@@ -657,57 +681,20 @@ struct Bucket {
     net: i64,
 }
 
-async fn outlet(
-    State(state): State<ApiState>,
-    headers: HeaderMap,
-    Path(store): Path<String>,
-    RawQuery(query): RawQuery,
-) -> Result<Response, ApiError> {
-    // What a price change just did (`?harga=SKU:PRICE:N`: N outlets written).
-    let lang_now = Lang::of(&headers);
-    let notice = query.as_deref().and_then(|q| {
-        if let Some(why) = q.strip_prefix("galat=") {
-            return Some(match why {
-                "sku" => lang_now
-                    .t(
-                        "SKU itu tidak ada di katalog outlet ini",
-                        "That SKU is not in this outlet's catalog",
-                    )
-                    .to_owned(),
-                "harga" => lang_now
-                    .t("Harga harus angka rupiah", "A price is a number of rupiah")
-                    .to_owned(),
-                _ => lang_now
-                    .t("Harga belum tersimpan; coba lagi", "Not saved; try again")
-                    .to_owned(),
-            });
-        }
-        let v = q.strip_prefix("harga=")?;
-        let mut parts = v.splitn(3, ':');
-        let (sku, price, n) = (parts.next()?, parts.next()?, parts.next()?);
-        Some(format!("✓ {sku}: Rp{price} → {n} outlet"))
-    });
-    let lang = Lang::of(&headers);
-    let Some(claims) = session(&state, &headers) else {
-        return Ok(login_page(lang, None).into_response());
-    };
-    let not_found = || {
-        let body = html! { h1 { (lang.t("Outlet tidak ditemukan", "Outlet not found")) } p { a href="/" { (lang.t("Kembali", "Back")) } } };
-        (
-            StatusCode::NOT_FOUND,
-            page(lang, lang.t("Tidak ditemukan", "Not found"), None, body),
-        )
-            .into_response()
-    };
-    let Some((store, name, tenant_name)) = outlet_of(&state, claims.tenant, &store).await? else {
-        return Ok(not_found());
-    };
-    let top = top_products(&state, claims.tenant, store, 10).await?;
-    let relay_id = state.relay.as_ref().map(|r| r.device_id().to_string());
-    let stock = stock_lines(&state, claims.tenant, store).await?;
+/// An outlet's day: today by hour, the last 30 days, and today by till, cashier and
+/// payment method (sales not voided, net of refunds).
+struct OutletDay {
+    by_hour: Vec<Bucket>,
+    by_day: Vec<Bucket>,
+    by_till: Vec<Bucket>,
+    by_cashier: Vec<Bucket>,
+    by_method: Vec<Bucket>,
+}
+
+async fn outlet_day(state: &ApiState, tenant: Uuid, store: Uuid) -> Result<OutletDay, ApiError> {
     let (today, _, _) = days();
     let month_ago = today.checked_sub_days(Days::new(29)).unwrap_or(today);
-    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    let mut tx = tenant_tx(&state.pool, tenant).await?;
     let by_hour: Vec<Bucket> = sqlx::query_as(
         "SELECT lpad(extract(hour FROM created_at AT TIME ZONE 'Asia/Jakarta')::int::text, 2, '0') AS key,
                 count(*)::int8 AS tx, sum(total - refunded)::int8 AS net
@@ -768,6 +755,71 @@ async fn outlet(
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
+    Ok(OutletDay {
+        by_hour,
+        by_day,
+        by_till,
+        by_cashier,
+        by_method,
+    })
+}
+
+async fn outlet(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Path(store): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    // What a price change just did (`?harga=SKU:PRICE:N`: N outlets written).
+    let lang_now = Lang::of(&headers);
+    let notice = query.as_deref().and_then(|q| {
+        if let Some(why) = q.strip_prefix("galat=") {
+            return Some(match why {
+                "sku" => lang_now
+                    .t(
+                        "SKU itu tidak ada di katalog outlet ini",
+                        "That SKU is not in this outlet's catalog",
+                    )
+                    .to_owned(),
+                "harga" => lang_now
+                    .t("Harga harus angka rupiah", "A price is a number of rupiah")
+                    .to_owned(),
+                _ => lang_now
+                    .t("Harga belum tersimpan; coba lagi", "Not saved; try again")
+                    .to_owned(),
+            });
+        }
+        let v = q.strip_prefix("harga=")?;
+        let mut parts = v.splitn(3, ':');
+        let (sku, price, n) = (parts.next()?, parts.next()?, parts.next()?);
+        Some(format!("✓ {sku}: Rp{price} → {n} outlet"))
+    });
+    let lang = Lang::of(&headers);
+    let Some(claims) = session(&state, &headers) else {
+        return Ok(login_page(lang, None).into_response());
+    };
+    let not_found = || {
+        let body = html! { h1 { (lang.t("Outlet tidak ditemukan", "Outlet not found")) } p { a href="/" { (lang.t("Kembali", "Back")) } } };
+        (
+            StatusCode::NOT_FOUND,
+            page(lang, lang.t("Tidak ditemukan", "Not found"), None, body),
+        )
+            .into_response()
+    };
+    let Some((store, name, tenant_name)) = outlet_of(&state, claims.tenant, &store).await? else {
+        return Ok(not_found());
+    };
+    let top = top_products(&state, claims.tenant, store, 10).await?;
+    let relay_id = state.relay.as_ref().map(|r| r.device_id().to_string());
+    let stock = stock_lines(&state, claims.tenant, store).await?;
+    let (today, _, _) = days();
+    let OutletDay {
+        by_hour,
+        by_day,
+        by_till,
+        by_cashier,
+        by_method,
+    } = outlet_day(&state, claims.tenant, store).await?;
     let by_method: Vec<Bucket> = by_method
         .into_iter()
         .map(|b| Bucket {
@@ -801,7 +853,10 @@ async fn outlet(
     let days_points: Vec<(String, i64)> = by_day.iter().map(|b| (b.key.clone(), b.net)).collect();
     let body = html! {
         p { a href="/" { "← " (lang.t("Ringkasan", "Overview")) } }
-        h1 #outlet-name { (name) " · " (today) }
+        div.tools {
+            h1 #outlet-name { (name) " · " (today) }
+            a.btn href={"/toko/" (store) "/hari.csv"} download { (lang.t("Unduh CSV hari ini", "Download today's CSV")) }
+        }
         div.cards {
             (card(lang.t("Penjualan hari ini", "Sales today"), rupiah(net), &[]))
             (card(lang.t("Transaksi", "Transactions"), count.to_string(), &[]))

@@ -360,6 +360,24 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
         statuses,
         ["KOPI:oversold", "GULA:low", "BERAS:ok", "TEH:ok"]
     );
+    // The day's tables as one CSV: its till rows add up to the outlet's sales.
+    let day_csv = b.execute(&format!(
+        "return fetch('/toko/{depok}/hari.csv').then(r => r.text())"
+    ));
+    let till_sum: i64 = day_csv
+        .as_str()
+        .expect("day csv")
+        .lines()
+        .filter(|l| l.starts_with("till,"))
+        .map(|l| {
+            l.rsplit(',')
+                .next()
+                .expect("sales")
+                .parse::<i64>()
+                .expect("number")
+        })
+        .sum();
+    assert_eq!(till_sum, 40_000);
     b.screenshots("outlet");
 
     // The owner changes a price from the outlet page; the relay writes it into the
