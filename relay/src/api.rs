@@ -273,15 +273,7 @@ impl FromRequestParts<ApiState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
         let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
             // The dashboard's login: the same token, in its cookie.
-            let token = parts
-                .headers
-                .get_all(header::COOKIE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(';'))
-                .filter_map(|kv| kv.trim().split_once('='))
-                .find(|(k, _)| *k == crate::office::SESSION_COOKIE)
-                .map(|(_, v)| v.to_owned())
+            let token = crate::office::cookie(&parts.headers, crate::office::SESSION_COOKIE)
                 .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?;
             return auth::verify(&state.jwt_secret, &token)
                 .map(Caller)
@@ -697,12 +689,7 @@ async fn login(State(state): State<ApiState>, body: Bytes) -> ApiResult<Response
         .map_err(|e| ApiError::bad_request(format!("expected {{\"email\",\"password\"}}: {e}")))?;
     match crate::users::log_in(&state.pool, &state.jwt_secret, &req.email, &req.password).await {
         Ok(l) => {
-            let cookie = format!(
-                "{}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-                crate::office::SESSION_COOKIE,
-                l.token,
-                crate::users::SESSION.as_secs()
-            );
+            let cookie = crate::office::session_cookie(&l.token);
             let body = json!({"token": l.token, "tenant_id": l.tenant, "role": l.role.as_str()});
             let mut response = axum::Json(body).into_response();
             if let Ok(v) = HeaderValue::from_str(&cookie) {

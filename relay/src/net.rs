@@ -314,23 +314,35 @@ impl Relay {
         let existing = r.product(sku)?;
         let product = edit.apply(store, sku, existing, now_ms())?;
         tokio::task::block_in_place(|| r.write_product(&product))?;
-        let writes = r.take_pending();
-        if !writes.is_empty() {
-            if let Err(e) =
-                materialise::persist(&self.inner.pool, r.tenant(), r.store(), &writes).await
-            {
-                self.inner.metrics.persist_errors.inc();
-                r.poison();
-                drop(r);
-                self.unload(store);
-                return Err(RelayError::from(e).into());
-            }
-            self.inner.metrics.persists.inc();
-            r.mark_written(&writes);
-            r.notify(writes.iter().map(|w| w.doc.id));
-        }
+        self.commit_own_writes(r).await?;
         tracing::info!(%store, sku, "head office changed a product");
         Ok(product)
+    }
+
+    /// Persists what the relay itself wrote into `r` (head office's edits) and tells the
+    /// store's sessions; a failed persist poisons and unloads the replica, as a frame's
+    /// does.
+    async fn commit_own_writes(
+        &self,
+        mut r: tokio::sync::MutexGuard<'_, StoreReplica>,
+    ) -> Result<(), RelayError> {
+        let writes = r.take_pending();
+        if writes.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = materialise::persist(&self.inner.pool, r.tenant(), r.store(), &writes).await
+        {
+            self.inner.metrics.persist_errors.inc();
+            r.poison();
+            let store = r.store();
+            drop(r);
+            self.unload(store);
+            return Err(e.into());
+        }
+        self.inner.metrics.persists.inc();
+        r.mark_written(&writes);
+        r.notify(writes.iter().map(|w| w.doc.id));
+        Ok(())
     }
 
     /// Head office revokes `device` of `store` (a lost or stolen till): written into the
@@ -380,21 +392,7 @@ impl Relay {
                 .map_err(ReplicaError::storage)?;
             r.queue_store_write()
         })?;
-        let writes = r.take_pending();
-        if !writes.is_empty() {
-            if let Err(e) =
-                materialise::persist(&self.inner.pool, r.tenant(), r.store(), &writes).await
-            {
-                self.inner.metrics.persist_errors.inc();
-                r.poison();
-                drop(r);
-                self.unload(store);
-                return Err(RelayError::from(e).into());
-            }
-            self.inner.metrics.persists.inc();
-            r.mark_written(&writes);
-            r.notify(writes.iter().map(|w| w.doc.id));
-        }
+        self.commit_own_writes(r).await?;
         if let Err(e) = db::till_revoked(&self.inner.pool, store, id).await {
             tracing::warn!(error = %e, "marking a revoked till on the Perangkat page failed");
         }

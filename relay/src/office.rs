@@ -90,7 +90,7 @@ impl Lang {
     }
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -265,6 +265,19 @@ struct OutletDays {
     net_week: i64,
 }
 
+/// The tenant's name, read in its own transaction (row-level security shows no other).
+async fn tenant_name(
+    tx: &mut sqlx::Transaction<'static, sqlx::Postgres>,
+    tenant: Uuid,
+) -> Result<Option<String>, ApiError> {
+    Ok(
+        sqlx::query_scalar("SELECT name FROM tenants WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_optional(&mut **tx)
+            .await?,
+    )
+}
+
 /// Today, yesterday and the same day last week in WIB.
 fn days() -> (NaiveDate, NaiveDate, NaiveDate) {
     let today = today_at(7);
@@ -275,10 +288,7 @@ fn days() -> (NaiveDate, NaiveDate, NaiveDate) {
 async fn summary(state: &ApiState, tenant: Uuid) -> Result<(String, Vec<OutletDays>), ApiError> {
     let (today, yesterday, week) = days();
     let mut tx = tenant_tx(&state.pool, tenant).await?;
-    let name: Option<String> = sqlx::query_scalar("SELECT name FROM tenants WHERE tenant_id = $1")
-        .bind(tenant)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let name = tenant_name(&mut tx, tenant).await?;
     let rows: Vec<OutletDays> = sqlx::query_as(
         "SELECT st.store_id, st.name,
                 count(s.sale_id) FILTER (WHERE s.business_date = $1)::int8 AS tx_today,
@@ -978,11 +988,7 @@ async fn alerts_page(
         return Ok(login_page(lang, None).into_response());
     };
     let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
-    let tenant_name: Option<String> =
-        sqlx::query_scalar("SELECT name FROM tenants WHERE tenant_id = $1")
-            .bind(claims.tenant)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let tenant_name = tenant_name(&mut tx, claims.tenant).await?;
     let rows: Vec<AlertRow> = sqlx::query_as(
         "SELECT a.raised_at, a.kind, COALESCE(st.name, a.store_id::text) AS store, a.message
            FROM alerts a LEFT JOIN stores st ON st.store_id = a.store_id
@@ -1056,10 +1062,7 @@ async fn tax_months(
         .checked_add_months(chrono::Months::new(1))
         .unwrap_or(month);
     let mut tx = tenant_tx(&state.pool, tenant).await?;
-    let name: Option<String> = sqlx::query_scalar("SELECT name FROM tenants WHERE tenant_id = $1")
-        .bind(tenant)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let name = tenant_name(&mut tx, tenant).await?;
     let rows = sqlx::query_as(
         "SELECT $3 AS month, a.store_id, st.name AS store, a.tax_kind, a.sales, a.dpp,
                 a.dpp_other, a.tax, a.refunded
@@ -1203,11 +1206,7 @@ async fn devices_page(
     };
     let (today, _, _) = days();
     let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
-    let tenant_name: Option<String> =
-        sqlx::query_scalar("SELECT name FROM tenants WHERE tenant_id = $1")
-            .bind(claims.tenant)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let tenant_name = tenant_name(&mut tx, claims.tenant).await?;
     let rows: Vec<SeenTill> = sqlx::query_as(
         "SELECT t.store_id, st.name AS store, t.device_id, t.till_code, t.role, t.last_seen,
                 t.connected, t.revoked, COALESCE(s.sales, 0)::int8 AS sales_today, s.lag_s
@@ -1293,10 +1292,7 @@ async fn adjustments(
     tenant: Uuid,
 ) -> Result<(String, Vec<Adjustment>), ApiError> {
     let mut tx = tenant_tx(&state.pool, tenant).await?;
-    let name: Option<String> = sqlx::query_scalar("SELECT name FROM tenants WHERE tenant_id = $1")
-        .bind(tenant)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let name = tenant_name(&mut tx, tenant).await?;
     let rows = sqlx::query_as(
         "SELECT a.at, st.name AS store, s.receipt_no, a.kind,
                 CASE WHEN a.kind = 'void' THEN COALESCE(s.total, 0) ELSE a.amount END AS amount,
@@ -1529,7 +1525,7 @@ struct LoginForm {
 }
 
 /// The `Set-Cookie` of a login (empty `token`: logged out).
-fn session_cookie(token: &str) -> String {
+pub(crate) fn session_cookie(token: &str) -> String {
     let age = if token.is_empty() {
         0
     } else {

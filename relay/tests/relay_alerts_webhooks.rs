@@ -12,24 +12,10 @@ use std::collections::BTreeSet;
 use kasir_relay::alerts::signature;
 use kasir_testkit::webhook::Receiver;
 use serde_json::Value;
-use support::{RelayProc, Tansu, kafka_event_ids, runtime, wait_for};
+use support::{RelayProc, Tansu, kafka_event_ids, runtime, sql, wait_for};
 use uuid::Uuid;
 
 const SECRET: &str = "rahasia-webhook-0123";
-
-/// Runs statements on the relay's database (rows a till's sync would have written).
-fn sql(rt: &tokio::runtime::Runtime, db: &str, statements: &[String]) {
-    rt.block_on(async {
-        let pool = sqlx::PgPool::connect(db).await.expect("pg");
-        for s in statements {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
-                .execute(&pool)
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-        pool.close().await;
-    });
-}
 
 fn count(rt: &tokio::runtime::Runtime, db: &str, query: &str) -> i64 {
     rt.block_on(async {

@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use chrono::{Days, Utc};
 use kasir_testkit::browser::Browser;
 use serde_json::Value;
-use support::{RelayProc, runtime};
+use support::{RelayProc, runtime, sql};
 use uuid::Uuid;
 
 fn shots() -> PathBuf {
@@ -73,20 +73,6 @@ fn insert_sales(
         pool.close().await;
         ids
     })
-}
-
-/// Runs statements on the relay's database (rows a till's sync would have written).
-fn sql(rt: &tokio::runtime::Runtime, db: &str, statements: &[String]) {
-    rt.block_on(async {
-        let pool = sqlx::PgPool::connect(db).await.expect("pg");
-        for s in statements {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
-                .execute(&pool)
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-        pool.close().await;
-    });
 }
 
 /// `(store_id, transactions, sales)` of today per store of `tenant`, straight from SQL.

@@ -9,30 +9,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{RelayProc, Till, runtime, wait_for};
-
-fn api_put(relay: &RelayProc, token: &str, path: &str, body: &Value) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent
-        .put(&format!("{}{path}", relay.http_url()))
-        .header("Authorization", &format!("Bearer {token}"))
-        .send_json(body)
-        .expect("PUT");
-    (
-        r.status().as_u16(),
-        r.body_mut().read_json().unwrap_or(Value::Null),
-    )
-}
-
-fn token(relay: &RelayProc, tenant: &str, role: &str) -> String {
-    relay.cli(&["token", "--tenant", tenant, "--role", role])["token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
+use support::{RelayProc, Till, api, runtime, token, wait_for};
 
 /// A till's own view of `sku`: its name and price.
 fn on_till(till: &Till, sku: &str) -> Option<(String, i64)> {
@@ -68,6 +45,10 @@ fn in_postgres(
         pool.close().await;
         row
     })
+}
+
+fn api_put(relay: &RelayProc, token: &str, path: &str, body: &Value) -> (u16, Value) {
+    api(relay, token, "PUT", path, Some(body))
 }
 
 #[test]

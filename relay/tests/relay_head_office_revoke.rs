@@ -8,30 +8,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{RelayProc, Till, runtime, wait_for};
-
-fn api_post(relay: &RelayProc, token: &str, path: &str) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent
-        .post(&format!("{}{path}", relay.http_url()))
-        .header("Authorization", &format!("Bearer {token}"))
-        .send_json(json!({}))
-        .expect("POST");
-    (
-        r.status().as_u16(),
-        r.body_mut().read_json().unwrap_or(Value::Null),
-    )
-}
-
-fn token(relay: &RelayProc, tenant: &str, role: &str) -> String {
-    relay.cli(&["token", "--tenant", tenant, "--role", role])["token"]
-        .as_str()
-        .expect("token")
-        .to_owned()
-}
+use support::{RelayProc, Till, api, runtime, token, wait_for};
 
 /// Whether `till` holds `device` as revoked in its roster.
 fn revoked_on(till: &Till, device: &str) -> bool {
@@ -44,6 +21,10 @@ fn revoked_on(till: &Till, device: &str) -> bool {
 
 fn receipt_seen(till: &Till, sale: &str) -> bool {
     till.get(&format!("/v1/sales/{sale}/receipt")).0 == 200
+}
+
+fn api_post(relay: &RelayProc, token: &str, path: &str) -> (u16, Value) {
+    api(relay, token, "POST", path, None)
 }
 
 #[test]

@@ -8,22 +8,10 @@ use kasir_sync::transport::{FrameReader, FrameWriter, bind_endpoint, connect};
 use kasir_sync::{Frame, SYNC_ALPN, SyncMetrics};
 use serde_json::Value;
 use sqlx::Row;
-use support::{RelayProc, Till, kasir_bin, pg_totals, runtime, wait_for};
+use support::{RelayProc, Till, api, kasir_bin, pg_totals, runtime, wait_for};
 
 fn api_get(relay: &RelayProc, token: &str, path: &str) -> (u16, Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut r = agent
-        .get(&format!("{}{path}", relay.http_url()))
-        .header("Authorization", &format!("Bearer {token}"))
-        .call()
-        .expect("GET");
-    (
-        r.status().as_u16(),
-        r.body_mut().read_json().unwrap_or(Value::Null),
-    )
+    api(relay, token, "GET", path, None)
 }
 
 #[test]

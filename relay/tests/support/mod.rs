@@ -91,3 +91,55 @@ pub fn kafka_events(brokers: &str, topic: &str, expect: usize, secs: u64) -> Vec
     }
     events
 }
+
+/// Runs statements on the relay's database (rows a till's sync would have written).
+pub fn sql(rt: &tokio::runtime::Runtime, db: &str, statements: &[String]) {
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(db).await.expect("pg");
+        for s in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(s.clone()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+        pool.close().await;
+    });
+}
+
+/// A head-office token of `tenant` with `role` (`kasir-relay token`).
+pub fn token(relay: &RelayProc, tenant: &str, role: &str) -> String {
+    relay.cli(&["token", "--tenant", tenant, "--role", role])["token"]
+        .as_str()
+        .expect("token")
+        .to_owned()
+}
+
+/// A request to the relay's HTTP API with `token`: (status, JSON body or null).
+pub fn api(
+    relay: &RelayProc,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}{path}", relay.http_url());
+    let auth = format!("Bearer {token}");
+    let sent = match (method, body) {
+        ("GET", _) => agent.get(&url).header("Authorization", &auth).call(),
+        ("PUT", Some(b)) => agent.put(&url).header("Authorization", &auth).send_json(b),
+        ("POST", b) => agent
+            .post(&url)
+            .header("Authorization", &auth)
+            .send_json(b.cloned().unwrap_or_else(|| serde_json::json!({}))),
+        _ => panic!("api: {method} {path} is not a request these tests make"),
+    };
+    let mut r = sent.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    (
+        r.status().as_u16(),
+        r.body_mut().read_json().unwrap_or(Value::Null),
+    )
+}
