@@ -19,7 +19,7 @@ use std::fmt::Write as _;
 
 use axum::Form;
 use axum::Router;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -50,7 +50,7 @@ pub fn routes() -> Router<ApiState> {
         .route("/perangkat", get(devices_page))
         .route("/batal-retur", get(audit_page))
         .route("/batal-retur.csv", get(audit_csv))
-        .route("/perangkat/cabut", post(revoke))
+        .route("/perangkat/cabut", get(revoke_confirm).post(revoke))
         .route("/pajak.csv", get(tax_csv))
         .route("/ringkasan.csv", get(summary_csv))
         .route("/toko/{store}/{export}", get(outlet_csv).post(set_price))
@@ -547,6 +547,16 @@ async fn outlet_of(
     Ok(found.map(|(name, tenant_name)| (store, name, tenant_name)))
 }
 
+/// The 404 page for an outlet (or a till of it) that is not this tenant's, or not at all.
+fn not_found(lang: Lang) -> Response {
+    let body = html! { h1 { (lang.t("Outlet tidak ditemukan", "Outlet not found")) } p { a href="/" { (lang.t("Kembali", "Back")) } } };
+    (
+        StatusCode::NOT_FOUND,
+        page(lang, lang.t("Tidak ditemukan", "Not found"), None, body),
+    )
+        .into_response()
+}
+
 /// The best sellers of the last 30 days, by revenue.
 async fn top_products(
     state: &ApiState,
@@ -808,16 +818,8 @@ async fn outlet(
     let Some(claims) = session(&state, &headers) else {
         return Ok(login_page(lang, None).into_response());
     };
-    let not_found = || {
-        let body = html! { h1 { (lang.t("Outlet tidak ditemukan", "Outlet not found")) } p { a href="/" { (lang.t("Kembali", "Back")) } } };
-        (
-            StatusCode::NOT_FOUND,
-            page(lang, lang.t("Tidak ditemukan", "Not found"), None, body),
-        )
-            .into_response()
-    };
     let Some((store, name, tenant_name)) = outlet_of(&state, claims.tenant, &store).await? else {
-        return Ok(not_found());
+        return Ok(not_found(lang));
     };
     let top = top_products(&state, claims.tenant, store, 10).await?;
     let relay_id = state.relay.as_ref().map(|r| r.device_id().to_string());
@@ -1251,7 +1253,8 @@ async fn devices_page(
                     td.num { @match r.lag_s { Some(s) => (format!("{s:.1} s")), None => span.muted { "—" } } }
                     td {
                         @if claims.role == ApiRole::Owner && !r.revoked && !matches!(r.role.as_str(), "owner" | "relay") {
-                            form method="post" action="/perangkat/cabut" {
+                            // A GET to a confirmation page first: revoking cannot be undone.
+                            form method="get" action="/perangkat/cabut" {
                                 input type="hidden" name="store_id" value=(r.store_id);
                                 input type="hidden" name="device_id" value=(r.device_id);
                                 button.btn.revoke type="submit" { (lang.t("Cabut (hilang)", "Revoke (lost)")) }
@@ -1484,6 +1487,68 @@ async fn set_price(
 struct RevokeForm {
     store_id: Uuid,
     device_id: String,
+}
+
+/// `GET /perangkat/cabut` (owner): asks once more before revoking, saying what it does
+/// and that it cannot be undone.
+async fn revoke_confirm(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    Query(form): Query<RevokeForm>,
+) -> Result<Response, ApiError> {
+    let lang = Lang::of(&headers);
+    let Some(claims) = session(&state, &headers) else {
+        return Ok(login_page(lang, None).into_response());
+    };
+    if claims.role != ApiRole::Owner {
+        return Err(ApiError::forbidden("only an owner revokes a till"));
+    }
+    let Some((store, outlet, tenant_name)) =
+        outlet_of(&state, claims.tenant, &form.store_id.to_string()).await?
+    else {
+        return Ok(not_found(lang));
+    };
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    let till: Option<(String, String)> = sqlx::query_as(
+        "SELECT till_code, role FROM till_seen WHERE store_id = $1 AND device_id = $2",
+    )
+    .bind(store)
+    .bind(&form.device_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let Some((till_code, role)) = till else {
+        return Ok(not_found(lang));
+    };
+    let till = if till_code.is_empty() {
+        role
+    } else {
+        till_code
+    };
+    let body = html! {
+        h1 { (lang.t("Cabut kasir", "Revoke till")) " " (till) " — " (outlet) }
+        div.card #revoke-confirm {
+            p { (lang.t(
+                "Kasir ini tidak akan bisa sinkron lagi: penjualan yang dibuat di perangkat ini setelah dicabut tidak diterima oleh kasir lain maupun kantor pusat. Penjualan sebelumnya tetap tersimpan. Tindakan ini tidak bisa dibatalkan; perangkat harus diundang ulang.",
+                "This till will not sync again: sales rung up on it after the revocation are taken neither by the other tills nor by head office. Its earlier sales stay. This cannot be undone; the device must be invited again.",
+            )) }
+            p.muted { (lang.t("Perangkat", "Device")) " " code { (form.device_id) } }
+            form method="post" action="/perangkat/cabut" {
+                input type="hidden" name="store_id" value=(store);
+                input type="hidden" name="device_id" value=(form.device_id);
+                button.btn.danger #revoke-yes type="submit" { (lang.t("Ya, cabut kasir ini", "Yes, revoke this till")) }
+                " "
+                a.btn href="/perangkat" { (lang.t("Batal", "Cancel")) }
+            }
+        }
+    };
+    Ok(page(
+        lang,
+        lang.t("Cabut kasir", "Revoke till"),
+        Some((&tenant_name, claims.role)),
+        body,
+    )
+    .into_response())
 }
 
 /// `POST /perangkat/cabut` (owner): revokes a lost till, then back to Perangkat. Only

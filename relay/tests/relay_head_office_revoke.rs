@@ -1,14 +1,22 @@
-//! Head office revokes a lost till: `POST /v1/stores/{store}/devices/{device}/revoke`
-//! with an owner's token makes the relay write the revocation into the store's roster as
-//! a signed member. The other till learns it by sync and refuses the lost till's changes
-//! from then on, and so does the relay: a sale rung up on the lost till afterwards
-//! reaches neither. An analyst may not revoke; an owner's till and unknown devices cannot
-//! be revoked from head office.
+//! Head office revokes a lost till — an owner on the dashboard's Perangkat page (in a
+//! real headless Chromium, through a confirmation page), or `POST
+//! /v1/stores/{store}/devices/{device}/revoke` with an owner's token. The relay writes
+//! the revocation into the store's roster as a signed member. The other till learns it
+//! by sync and refuses the lost till's changes from then on, and so does the relay: a
+//! sale rung up on the lost till afterwards reaches neither. An analyst may not revoke;
+//! an owner's till and unknown devices cannot be revoked from head office.
 
 mod support;
 
+use std::path::PathBuf;
+
+use kasir_testkit::browser::Browser;
 use serde_json::{Value, json};
 use support::{RelayProc, Till, api, runtime, token, wait_for};
+
+fn shots() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ui-shots")
+}
 
 /// Whether `till` holds `device` as revoked in its roster.
 fn revoked_on(till: &Till, device: &str) -> bool {
@@ -69,14 +77,62 @@ fn relay_head_office_revokes_a_lost_till_and_its_later_sales_go_nowhere() {
     let (status, v) = api_post(&relay, &owner, &revoke("bukan-perangkat"));
     assert_eq!(status, 404, "{v}");
 
-    let (status, v) = api_post(&relay, &owner, &revoke(&lost));
-    assert_eq!(status, 200, "{v}");
-    assert_eq!(v["revoked"], true);
+    // The owner revokes from the dashboard's Perangkat page: a confirmation first.
+    relay.cli(&[
+        "user",
+        "add",
+        "--tenant",
+        &tenant,
+        "--email",
+        "pemilik@maju.id",
+        "--password",
+        "rahasia-kantor-1",
+        "--role",
+        "owner",
+    ]);
+    let base = relay.http_url();
+    let browser = Browser::start("head_office_revoke", &shots());
+    browser.goto(&format!("{base}/"));
+    browser.type_into("#email", "pemilik@maju.id");
+    browser.type_into("#password", "rahasia-kantor-1");
+    browser.click("button.primary");
+    browser.wait_until("the overview", |b| b.count("#outlets") == 1);
+    let row = format!("#devices tr[data-device='{lost}']");
+    wait_for(60, "the lost till on Perangkat", || {
+        browser.goto(&format!("{base}/perangkat"));
+        (browser.count(&format!("{row} button.revoke")) == 1).then_some(())
+    });
+    let owner_row = format!("#devices tr[data-device='{}']", a.endpoint_id());
+    assert_eq!(
+        browser.count(&format!("{owner_row} button.revoke")),
+        0,
+        "the owner's till has no revoke button"
+    );
+    browser.click(&format!("{row} button.revoke"));
+    browser.wait_until("the confirmation", |b| b.count("#revoke-confirm") == 1);
+    assert!(
+        browser
+            .text("#revoke-confirm")
+            .contains("tidak bisa dibatalkan"),
+        "{}",
+        browser.text("#revoke-confirm")
+    );
+    browser.screenshots("cabut-konfirmasi");
+    browser.click("#revoke-yes");
+    browser.wait_until("Perangkat with the till revoked", |b| {
+        b.path() == "/perangkat" && b.text(&format!("{row} td.status")).contains("Dicabut")
+    });
+    assert_eq!(browser.count(&format!("{row} button.revoke")), 0);
+    browser.screenshots("perangkat-dicabut");
     wait_for(60, "A to learn the revocation", || {
         revoked_on(&a, &lost).then_some(())
     });
-    let (status, _) = api_post(&relay, &owner, &revoke(&lost));
-    assert_eq!(status, 200, "revoking twice is fine");
+    let (status, v) = api_post(&relay, &owner, &revoke(&lost));
+    assert_eq!(
+        (status, &v["revoked"]),
+        (200, &json!(true)),
+        "revoking twice is fine: {v}"
+    );
 
     // The lost till still sells on its own; nobody takes those sales any more.
     let (after, _) = b.sell(&[("KOPI", 2)]);
