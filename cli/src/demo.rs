@@ -139,6 +139,7 @@ fn build_store(base: &std::path::Path) -> Result<Vec<Node>> {
             },
             barcode: None,
             cost: Some(price * 85 / 100),
+            tax_code: None,
             category: None,
             unit: Some(if sku.ends_with("-KG") {
                 "kg".into()
@@ -354,6 +355,7 @@ pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
                     code: sku.into(),
                     qty,
                     discount: 0,
+                    discount_percent: None,
                     price: None,
                 }
             })

@@ -84,7 +84,7 @@ enum Command {
     Stock(StockArgs),
     /// Record a sale.
     Sell {
-        /// SKU or barcode, optionally with a quantity: `INDOMIE`, `INDOMIEx3`, `BERASx0.5`.
+        /// `CODE[xQTY][:DISCOUNT]`: `INDOMIE`, `INDOMIEx3`, `BERASx0,5`, `KOPIx2:1000`, `KOPIx2:10%`.
         #[arg(long = "item", required = true)]
         items: Vec<String>,
         /// Payment `METHOD=AMOUNT` (cash, qris, card, transfer...); exact cash by default.
@@ -343,6 +343,10 @@ enum ProductCmd {
         /// Unit (pcs, kg, ...).
         #[arg(long)]
         unit: Option<String>,
+        /// Tax code: standard (the store's rule), exempt (sembako: beras, telur,
+        /// sayur…), ppn, ppn_full (luxury goods), pbjt (ready food).
+        #[arg(long)]
+        tax_code: Option<String>,
     },
     /// Import products from CSV or XLSX.
     Import {
@@ -513,18 +517,47 @@ fn parse_qty(s: &str) -> Result<Qty> {
 }
 
 fn parse_amount(s: &str) -> Result<i64> {
-    import::parse_rupiah(s).map_err(|e| anyhow!(e))
+    kasir_crdt::money::parse_rupiah(s).map_err(|e| anyhow!("{e}"))
 }
 
+/// `CODE[xQTY][:DISCOUNT]`: `INDOMIE`, `INDOMIEx3`, `BERASx0,5`, `KOPIx2:1.000` (Rp1.000
+/// off the line), `KOPIx2:10%`. A quantity that reads two ways (`x1.500`) is an error,
+/// never a guess.
 fn parse_item(s: &str) -> Result<SaleItem> {
-    let (code, qty) = match s.rsplit_once(['x', '*']) {
-        Some((code, q)) if !code.is_empty() && q.parse::<Qty>().is_ok() => (code, parse_qty(q)?),
-        _ => (s, Qty::units(1)),
+    let (item, discount) = match s.rsplit_once(':') {
+        Some((item, d)) if !item.is_empty() => (item, Some(d)),
+        _ => (s, None),
+    };
+    let (code, qty) = match item.rsplit_once(['x', '*']) {
+        Some((code, q))
+            if !code.is_empty()
+                && !q.is_empty()
+                && q.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b',') =>
+        {
+            (code, parse_qty(q).with_context(|| format!("in --item {s:?}"))?)
+        }
+        _ => (item, Qty::units(1)),
+    };
+    let (discount, discount_percent) = match discount {
+        None => (0, None),
+        Some(d) => match d.strip_suffix('%') {
+            Some(pct) => (
+                0,
+                Some(pct.trim().parse::<u8>().map_err(|_| {
+                    anyhow!("invalid discount {d:?} in --item {s:?}: a whole percent, e.g. 10%")
+                })?),
+            ),
+            None => (
+                parse_amount(d).with_context(|| format!("discount in --item {s:?}"))?,
+                None,
+            ),
+        },
     };
     Ok(SaleItem {
         code: code.to_owned(),
         qty,
-        discount: 0,
+        discount,
+        discount_percent,
         price: None,
     })
 }
@@ -666,6 +699,7 @@ fn run(cli: Cli) -> Result<()> {
             min_stock,
             category,
             unit,
+            tax_code,
         }) => {
             let input = ProductInput {
                 sku,
@@ -678,6 +712,7 @@ fn run(cli: Cli) -> Result<()> {
                 unit,
                 stock: stock.as_deref().map(parse_qty).transpose()?,
                 min_stock: min_stock.as_deref().map(parse_qty).transpose()?,
+                tax_code,
             };
             let added = Backend::open(&dir)?.call::<api::AddProduct>(input)?;
             emit(json_mode, &added, |v| format!("Produk {} disimpan", v.sku))?;

@@ -2,6 +2,24 @@
 //!
 //! No floats anywhere near money. A [`Qty`] is thousandths of a unit so weighed goods
 //! (0.25 kg of chillies) work with exact arithmetic.
+//!
+//! # Numbers as people type them
+//!
+//! One rule reads rupiah ([`parse_rupiah`]) and quantities ([`Qty`]'s `FromStr`) in
+//! imports, on the CLI and in the till app, whichever of `.` and `,` a spreadsheet or a
+//! cashier uses:
+//!
+//! - Both marks present (`1.250.000,50`, `1,250,000.50`): the last one is the decimal
+//!   mark, the other groups thousands.
+//! - One mark, more than once (`1.250.000`, `1,250,000`): thousands.
+//! - One mark, once, with exactly three digits after it (`1.500`, `25,000`): thousands
+//!   for rupiah, which has no sen. For a quantity it is ambiguous (1,5 or 1.500?) and
+//!   refused, unless the whole part is 0 (`0.250` is a quarter): write `1,5` or `1500`.
+//! - One mark, once, with one or two digits after it (`12,5`, `12.50`): the decimal mark.
+//!   A quantity has at most three decimals; a rupiah amount's must be zero
+//!   (`12.500,00`), since an amount in sen is a typo, not a price.
+//! - Thousands groups are three digits after a first group of one to three; anything
+//!   else (`1.50.000`) is refused rather than guessed.
 
 use std::fmt;
 use std::str::FromStr;
@@ -18,11 +36,26 @@ pub type Rupiah = i64;
 #[serde(transparent)]
 pub struct Qty(pub i64);
 
-/// A quantity string that is not a number with at most three decimals.
+/// A quantity string that is not a number with at most three decimals, or that reads
+/// two ways (`1.500`: see the module's rule).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid quantity {input:?}: expected a number with at most 3 decimals")]
+#[error("invalid quantity {input:?}: {}", if *.ambiguous {
+    "one mark before three digits reads as 1,5 or as 1500; write 1,5 or 1500"
+} else {
+    "expected a number with at most 3 decimals"
+})]
 pub struct ParseQtyError {
     input: String,
+    ambiguous: bool,
+}
+
+impl ParseQtyError {
+    fn ambiguous(self) -> ParseQtyError {
+        ParseQtyError {
+            ambiguous: true,
+            ..self
+        }
+    }
 }
 
 impl Qty {
@@ -50,6 +83,7 @@ impl Qty {
     pub fn from_f64(value: f64) -> Result<Qty, ParseQtyError> {
         let err = || ParseQtyError {
             input: value.to_string(),
+            ambiguous: false,
         };
         if !value.is_finite() || value.abs() > 1e12 {
             return Err(err());
@@ -116,6 +150,122 @@ pub mod qty_units {
     }
 }
 
+/// A rupiah amount or quantity that does not read under the module's rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{input:?} {why}")]
+pub struct ParseNumberError {
+    input: String,
+    why: &'static str,
+}
+
+/// A number split by the module's rule: sign, whole digits, decimal digits, and whether
+/// it was one mark once before exactly three digits (thousands or decimals?).
+struct Scanned<'a> {
+    negative: bool,
+    whole: String,
+    fraction: &'a str,
+    three_after_one: bool,
+}
+
+fn scan(t: &str) -> Result<Scanned<'_>, &'static str> {
+    const NOT_A_NUMBER: &str = "is not a number";
+    let (negative, body) = match t.strip_prefix('-') {
+        Some(rest) => (true, rest.trim_start()),
+        None => (false, t),
+    };
+    if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b',') {
+        return Err(NOT_A_NUMBER);
+    }
+    let dots = body.matches('.').count();
+    let commas = body.matches(',').count();
+    let (group, decimal) = match (dots, commas) {
+        (0, 0) => (None, None),
+        (_, 0) if dots > 1 => (Some('.'), None),
+        (0, _) if commas > 1 => (Some(','), None),
+        (1, 0) => (None, Some('.')),
+        (0, 1) => (None, Some(',')),
+        _ => {
+            // Both marks: the last is the decimal mark and appears once.
+            let last = body.rfind(['.', ',']).map(|i| body.as_bytes()[i] as char);
+            let (g, d) = if last == Some(',') { ('.', ',') } else { (',', '.') };
+            if body.matches(d).count() != 1 {
+                return Err("mixes . and , in a way that reads two ways");
+            }
+            (Some(g), Some(d))
+        }
+    };
+    let (whole, fraction) = match decimal.and_then(|d| body.split_once(d)) {
+        Some((w, f)) => (w, f),
+        None => (body, ""),
+    };
+    if decimal.is_some() && fraction.is_empty() {
+        return Err(NOT_A_NUMBER);
+    }
+    let three_after_one = group.is_none() && fraction.len() == 3 && !whole.trim_start_matches('0').is_empty();
+    let whole = match group {
+        Some(g) => {
+            let mut groups = whole.split(g);
+            let first = groups.next().unwrap_or_default();
+            if first.is_empty() || first.len() > 3 || groups.any(|rest| rest.len() != 3) {
+                return Err("has thousands groups that are not three digits");
+            }
+            whole.replace(g, "")
+        }
+        None => whole.to_owned(),
+    };
+    if whole.is_empty() && fraction.is_empty() {
+        return Err(NOT_A_NUMBER);
+    }
+    Ok(Scanned {
+        negative,
+        whole,
+        fraction,
+        three_after_one,
+    })
+}
+
+/// Reads a rupiah amount as shops write it, by the module's rule: `12500`, `12.500`,
+/// `Rp 12.500`, `12.500,00`, `25,000`, `Rp1,250,000.00`. Never negative; never sen.
+///
+/// ```
+/// use kasir_crdt::money::parse_rupiah;
+/// assert_eq!(parse_rupiah("Rp 12.500"), Ok(12_500));
+/// assert_eq!(parse_rupiah("25,000"), Ok(25_000));
+/// assert!(parse_rupiah("12.500,50").is_err());
+/// ```
+pub fn parse_rupiah(input: &str) -> Result<Rupiah, ParseNumberError> {
+    let err = |why| ParseNumberError {
+        input: input.to_owned(),
+        why,
+    };
+    let t = input.trim();
+    let t = ["Rp.", "Rp", "RP", "rp", "IDR"]
+        .iter()
+        .find_map(|p| t.strip_prefix(p))
+        .unwrap_or(t)
+        .trim();
+    let n = scan(t).map_err(err)?;
+    if n.negative {
+        return Err(err("is negative: an amount in rupiah is zero or more"));
+    }
+    let (whole, fraction) = if n.three_after_one {
+        (format!("{}{}", n.whole, n.fraction), "")
+    } else {
+        (n.whole, n.fraction)
+    };
+    if !fraction.bytes().all(|b| b == b'0') {
+        return Err(err("has sen: rupiah amounts are whole numbers"));
+    }
+    let whole = whole.trim_start_matches('0');
+    if whole.len() > 13 {
+        return Err(err("is too large for an amount in rupiah"));
+    }
+    if whole.is_empty() {
+        return Ok(0);
+    }
+    whole.parse().map_err(|_| err("is not a number"))
+}
+
 /// `num / den` rounded half away from zero; `den` must be positive.
 pub(crate) fn round_div(num: i128, den: i128) -> i128 {
     debug_assert!(den > 0);
@@ -129,42 +279,35 @@ pub(crate) fn round_div(num: i128, den: i128) -> i128 {
 impl FromStr for Qty {
     type Err = ParseQtyError;
 
+    /// Reads a quantity by the module's rule: `2`, `0,25`, `1,5`, `0.250`, `1.500,5`;
+    /// `1.500` is ambiguous and refused.
     fn from_str(s: &str) -> Result<Qty, ParseQtyError> {
         let err = || ParseQtyError {
             input: s.to_owned(),
+            ambiguous: false,
         };
-        let t = s.trim();
-        let (neg, digits) = match t.strip_prefix('-') {
-            Some(rest) => (true, rest),
-            None => (false, t),
-        };
-        let (int_part, frac_part) = match digits.split_once(['.', ',']) {
-            Some((i, f)) => (i, f),
-            None => (digits, ""),
-        };
-        if int_part.is_empty() && frac_part.is_empty()
-            || frac_part.len() > 3
-            || !int_part.bytes().all(|b| b.is_ascii_digit())
-            || !frac_part.bytes().all(|b| b.is_ascii_digit())
-            || int_part.len() > 12
-        {
+        let n = scan(s.trim()).map_err(|_| err())?;
+        if n.three_after_one {
+            return Err(err().ambiguous());
+        }
+        if n.fraction.len() > 3 || n.whole.len() > 12 {
             return Err(err());
         }
-        let whole: i64 = if int_part.is_empty() {
+        let whole: i64 = if n.whole.is_empty() {
             0
         } else {
-            int_part.parse().map_err(|_| err())?
+            n.whole.parse().map_err(|_| err())?
         };
-        let mut frac: i64 = if frac_part.is_empty() {
+        let mut frac: i64 = if n.fraction.is_empty() {
             0
         } else {
-            frac_part.parse().map_err(|_| err())?
+            n.fraction.parse().map_err(|_| err())?
         };
-        for _ in frac_part.len()..3 {
+        for _ in n.fraction.len()..3 {
             frac *= 10;
         }
         let milli = whole * Self::SCALE + frac;
-        Ok(Qty(if neg { -milli } else { milli }))
+        Ok(Qty(if n.negative { -milli } else { milli }))
     }
 }
 
@@ -212,24 +355,71 @@ fn group_thousands(n: u64) -> String {
 }
 
 /// How a cash total is rounded to the smallest coin in circulation (pembulatan).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+///
+/// Permendag 35/2013 art. 6 lets a shop round a price only because a denomination is not
+/// in circulation, and the rounding must be told to the customer (the struk prints it as
+/// Pembulatan). So rounding goes down by default, in the customer's favour; "nearest"
+/// rounds a half down too and is only honoured for units up to [`CashRounding::NEAREST_MAX`]
+/// (Rp100, the smallest coin in use), so a customer never pays a coin more than owed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CashRounding {
     /// The unit to round to in rupiah; 0 or 1 means no rounding.
     pub unit: Rupiah,
     /// Round down (in the customer's favour) instead of to the nearest unit.
+    #[serde(default = "round_down_default")]
     pub down: bool,
 }
 
+fn round_down_default() -> bool {
+    true
+}
+
+impl Default for CashRounding {
+    fn default() -> CashRounding {
+        CashRounding {
+            unit: 0,
+            down: true,
+        }
+    }
+}
+
 impl CashRounding {
-    /// The adjustment to add to `total` (negative or positive).
+    /// The units a store may round cash to: the coins and small notes in circulation.
+    pub const UNITS: [Rupiah; 6] = [0, 50, 100, 200, 500, 1_000];
+    /// The largest unit "nearest" rounds to; above it, rounding goes down.
+    pub const NEAREST_MAX: Rupiah = 100;
+
+    /// Whether a store may choose this rounding: a unit of [`CashRounding::UNITS`], and
+    /// "nearest" only up to [`CashRounding::NEAREST_MAX`].
+    pub fn check(self) -> Result<(), String> {
+        if !Self::UNITS.contains(&self.unit) && self.unit != 1 {
+            return Err(format!(
+                "cash rounding to Rp{} is not a coin in circulation: use 0, 50, 100, 200, 500 or 1.000",
+                self.unit
+            ));
+        }
+        if !self.down && self.unit > Self::NEAREST_MAX {
+            return Err(format!(
+                "rounding to the nearest Rp{} can charge a customer a coin more than owed \
+                 (Permendag 35/2013 art. 6): round down, or to the nearest Rp100 at most",
+                self.unit
+            ));
+        }
+        Ok(())
+    }
+
+    /// The adjustment to add to `total` (negative or positive): down to the unit, or to
+    /// the nearest unit with a half going down. A stored "nearest" above
+    /// [`CashRounding::NEAREST_MAX`] (from before the rule) rounds down.
     pub fn adjustment(self, total: Rupiah) -> Rupiah {
         if self.unit <= 1 {
             return 0;
         }
         let rem = total.rem_euclid(self.unit);
+        let down = self.down || self.unit > Self::NEAREST_MAX;
         if rem == 0 {
             0
-        } else if self.down || rem * 2 < self.unit {
+        } else if down || rem * 2 <= self.unit {
             -rem
         } else {
             self.unit - rem
@@ -248,6 +438,13 @@ mod tests {
         assert_eq!("1,5".parse::<Qty>(), Ok(Qty(1500)));
         assert_eq!("-3".parse::<Qty>(), Ok(Qty(-3000)));
         assert!("1.2345".parse::<Qty>().is_err());
+        assert_eq!("0.250".parse::<Qty>(), Ok(Qty(250)));
+        assert_eq!("1.500,5".parse::<Qty>(), Ok(Qty(1_500_500)));
+        assert_eq!("1,500.5".parse::<Qty>(), Ok(Qty(1_500_500)));
+        assert_eq!("1.500.000".parse::<Qty>(), Ok(Qty::units(1_500_000)));
+        let ambiguous = "1.500".parse::<Qty>().expect_err("reads two ways");
+        assert!(ambiguous.to_string().contains("1,5 or 1500"), "{ambiguous}");
+        assert!("2,000".parse::<Qty>().is_err());
         assert!("abc".parse::<Qty>().is_err());
         assert!("".parse::<Qty>().is_err());
         assert!("1e3".parse::<Qty>().is_err());
@@ -273,13 +470,45 @@ mod tests {
     }
 
     #[test]
+    fn rupiah_reads_by_one_rule() {
+        for (text, amount) in [
+            ("12500", 12_500),
+            ("12.500", 12_500),
+            ("Rp 1.250.000", 1_250_000),
+            ("Rp1,250,000.00", 1_250_000),
+            ("12.500,00", 12_500),
+            ("25,000", 25_000),
+            ("3,500", 3_500),
+            ("12,00", 12),
+            ("0", 0),
+            ("IDR 5.000", 5_000),
+        ] {
+            assert_eq!(parse_rupiah(text), Ok(amount), "{text}");
+        }
+        for bad in ["12.500,50", "12,5", "-5", "abc", "", "1.50.000", "1.2.3,4,5", "Rp", "1 500"] {
+            assert!(parse_rupiah(bad).is_err(), "{bad}");
+        }
+        assert!(parse_rupiah("12,5").expect_err("sen").to_string().contains("sen"));
+    }
+
+    #[test]
     fn cash_rounding() {
         let nearest = CashRounding {
             unit: 100,
             down: false,
         };
-        assert_eq!(nearest.adjustment(12_450), 50);
+        assert_eq!(nearest.adjustment(12_450), -50, "a half goes to the customer");
+        assert_eq!(nearest.adjustment(12_451), 49);
         assert_eq!(nearest.adjustment(12_449), -49);
+        let too_coarse = CashRounding {
+            unit: 500,
+            down: false,
+        };
+        assert!(too_coarse.check().is_err());
+        assert_eq!(too_coarse.adjustment(27_280), -280, "rounds down instead");
+        assert!(CashRounding { unit: 300, down: true }.check().is_err());
+        assert!(CashRounding { unit: 500, down: true }.check().is_ok());
+        assert!(CashRounding::default().down);
         let down = CashRounding {
             unit: 500,
             down: true,

@@ -4,8 +4,31 @@
 //! the customer owes and whether what they tendered is enough.
 
 use crate::money::{CashRounding, Qty, Rupiah};
-use crate::records::{Payment, SaleLine};
-use crate::tax::{TaxBreakdown, TaxRule};
+use crate::records::{Payment, SaleLine, SaleTax, canonical_method};
+use crate::tax::{TaxBreakdown, TaxCode, TaxKind, TaxRule};
+
+/// What a store prices by: its tax rule, the PBJT rate for food lines of a store whose
+/// rule is not PBJT, and its cash rounding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PricingRules {
+    /// The store's tax rule (lines without a tax code).
+    pub tax: TaxRule,
+    /// PBJT in basis points for lines coded `pbjt` when `tax` is not PBJT.
+    pub pbjt_bp: i64,
+    /// Cash rounding.
+    pub rounding: CashRounding,
+}
+
+impl PricingRules {
+    /// A store's rules with no per-product PBJT.
+    pub fn new(tax: TaxRule, rounding: CashRounding) -> PricingRules {
+        PricingRules {
+            tax,
+            pbjt_bp: 0,
+            rounding,
+        }
+    }
+}
 
 /// A cart line with its catalog price resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +45,8 @@ pub struct CartLine {
     pub unit_price: Rupiah,
     /// Discount on the line in rupiah (≥ 0, at most the line amount).
     pub discount: Rupiah,
+    /// The product's tax code.
+    pub tax_code: TaxCode,
 }
 
 /// Why a cart cannot become a sale.
@@ -80,8 +105,11 @@ pub struct PricedSale {
     pub lines: Vec<SaleLine>,
     /// Σ line totals.
     pub subtotal: Rupiah,
-    /// Tax breakdown.
+    /// Tax breakdown: the sums over the groups (DPP and DPP nilai lain over the taxed
+    /// ones only, when some are taxed).
     pub tax: TaxBreakdown,
+    /// The tax per group when not every line is under the store's rule; empty otherwise.
+    pub taxes: Vec<SaleTax>,
     /// Cash rounding applied.
     pub rounding: Rupiah,
     /// What the customer pays.
@@ -110,32 +138,41 @@ pub fn valid_reference(reference: &str) -> bool {
     (1..=40).contains(&n) && !reference.chars().any(char::is_control)
 }
 
-/// Prices a cart under `rule`, applies cash rounding when everything is paid in cash, and
-/// checks the payments. With no payments the sale is paid in exact cash.
+/// Prices a cart under the store's `rules`, and checks the payments. With no payments
+/// the sale is paid in exact cash.
+///
+/// - Each line is taxed under its product's tax code ([`TaxRule::for_code`]); lines of
+///   one rule form a group taxed once on the group's amount ([`TaxRule::apply`]), and a
+///   group's tax is spread over its lines by largest remainder.
+/// - Cash rounding applies to what is paid in cash: the total less the non-cash
+///   payments, whenever cash is tendered (a split QRIS + cash sale included), so the
+///   change is always an amount coins can pay.
+/// - Payment methods are read by [`canonical_method`] (`tunai` is cash).
 ///
 /// ```
 /// use kasir_crdt::money::{CashRounding, Qty};
-/// use kasir_crdt::pricing::{price_cart, CartLine};
+/// use kasir_crdt::pricing::{price_cart, CartLine, PricingRules};
 /// use kasir_crdt::records::Payment;
-/// use kasir_crdt::tax::TaxRule;
+/// use kasir_crdt::tax::{TaxCode, TaxRule};
 /// let line = CartLine {
 ///     product_id: "p".into(), sku: "INDOMIE".into(), name: "Indomie Goreng".into(),
-///     qty: Qty::units(3), unit_price: 3_500, discount: 0,
+///     qty: Qty::units(3), unit_price: 3_500, discount: 0, tax_code: TaxCode::Standard,
 /// };
-/// let pay = vec![Payment { method: "cash".into(), amount: 20_000, reference: None }];
-/// let sale = price_cart(vec![line], &TaxRule::none(), CashRounding::default(), pay).unwrap();
-/// assert_eq!((sale.total, sale.change), (10_500, 9_500));
+/// let pay = vec![Payment { method: "tunai".into(), amount: 20_000, reference: None }];
+/// let rules = PricingRules::new(TaxRule::none(), CashRounding::default());
+/// let sale = price_cart(vec![line], &rules, pay).unwrap();
+/// assert_eq!((sale.total, sale.change, sale.payments[0].method.as_str()), (10_500, 9_500, "cash"));
 /// ```
 pub fn price_cart(
     cart: Vec<CartLine>,
-    rule: &TaxRule,
-    rounding: CashRounding,
+    rules: &PricingRules,
     payments: Vec<Payment>,
 ) -> Result<PricedSale, PricingError> {
     if cart.is_empty() {
         return Err(PricingError::Empty);
     }
     let mut lines = Vec::with_capacity(cart.len());
+    let mut codes = Vec::with_capacity(cart.len());
     let mut subtotal: Rupiah = 0;
     for c in cart {
         if c.qty.milli() <= 0 || c.qty.milli() > 1_000_000_000 {
@@ -152,6 +189,7 @@ pub fn price_cart(
         subtotal = subtotal
             .checked_add(line_total)
             .ok_or(PricingError::Overflow)?;
+        codes.push(c.tax_code);
         lines.push(SaleLine {
             product_id: c.product_id,
             sku: c.sku,
@@ -161,15 +199,17 @@ pub fn price_cart(
             discount: c.discount,
             tax: 0,
             line_total,
+            tax_code: (c.tax_code != TaxCode::Standard).then(|| c.tax_code.as_str().to_owned()),
         });
     }
     if subtotal > MAX_AMOUNT {
         return Err(PricingError::Overflow);
     }
-    let tax = rule.apply(subtotal);
-    allocate_tax(&mut lines, tax.tax);
+    let (tax, taxes) = tax_groups(&mut lines, &codes, rules);
 
-    for p in &payments {
+    let mut payments = payments;
+    for p in &mut payments {
+        p.method = canonical_method(&p.method);
         if !valid_method(&p.method)
             || p.amount <= 0
             || p.amount > MAX_AMOUNT
@@ -181,9 +221,15 @@ pub fn price_cart(
             });
         }
     }
-    let all_cash = payments.iter().all(Payment::is_cash);
-    let rounding_adj = if all_cash {
-        rounding.adjustment(tax.gross)
+    let non_cash: Rupiah = payments
+        .iter()
+        .filter(|p| !p.is_cash())
+        .map(|p| p.amount)
+        .sum();
+    let cash_tendered = payments.is_empty() || payments.iter().any(Payment::is_cash);
+    let cash_due = tax.gross - non_cash;
+    let rounding_adj = if cash_tendered && cash_due > 0 {
+        rules.rounding.adjustment(cash_due)
     } else {
         0
     };
@@ -198,11 +244,6 @@ pub fn price_cart(
         payments
     };
     let paid: Rupiah = payments.iter().map(|p| p.amount).sum();
-    let non_cash: Rupiah = payments
-        .iter()
-        .filter(|p| !p.is_cash())
-        .map(|p| p.amount)
-        .sum();
     if paid < total {
         return Err(PricingError::InsufficientPayment { total, paid });
     }
@@ -213,6 +254,7 @@ pub fn price_cart(
         lines,
         subtotal,
         tax,
+        taxes,
         rounding: rounding_adj,
         total,
         payments,
@@ -220,9 +262,76 @@ pub fn price_cart(
     })
 }
 
+/// Taxes the lines group by group (one group per rule their codes lead to), spreads
+/// each group's tax over its lines, and sums the groups. The groups are listed only
+/// when some line is not under the store's own rule.
+fn tax_groups(
+    lines: &mut [SaleLine],
+    codes: &[TaxCode],
+    rules: &PricingRules,
+) -> (TaxBreakdown, Vec<SaleTax>) {
+    let store = rules.tax;
+    let untaxed = TaxRule {
+        kind: TaxKind::None,
+        rate_bp: 0,
+        ..store
+    };
+    // Group by the effective rule (two codes leading to one rule share a group).
+    let mut groups: Vec<(TaxCode, Option<TaxRule>, Vec<usize>)> = Vec::new();
+    for (i, code) in codes.iter().enumerate() {
+        let rule = store.for_code(*code, rules.pbjt_bp);
+        let store_taxed = store.kind != TaxKind::None && store.rate_bp != 0;
+        let key_code = if rule == Some(store)
+            || (rule.is_none() && (*code == TaxCode::Standard || !store_taxed))
+        {
+            TaxCode::Standard
+        } else {
+            *code
+        };
+        match groups.iter_mut().find(|(c, r, _)| *r == rule && *c == key_code) {
+            Some((_, _, members)) => members.push(i),
+            None => groups.push((key_code, rule, vec![i])),
+        }
+    }
+    let mut sum = TaxBreakdown::default();
+    let mut taxes = Vec::with_capacity(groups.len());
+    let any_taxed = groups.iter().any(|(_, r, _)| r.is_some());
+    for (code, rule, members) in &groups {
+        let base: Rupiah = members.iter().map(|&i| lines[i].line_total).sum();
+        let b = rule.unwrap_or(untaxed).apply(base);
+        let mut group: Vec<&mut SaleLine> = lines
+            .iter_mut()
+            .enumerate()
+            .filter(|(i, _)| members.contains(i))
+            .map(|(_, l)| l)
+            .collect();
+        allocate_tax(&mut group, b.tax);
+        sum.service_charge += b.service_charge;
+        sum.tax += b.tax;
+        sum.gross += b.gross;
+        if rule.is_some() || !any_taxed {
+            sum.dpp += b.dpp;
+            sum.dpp_other += b.dpp_other;
+        }
+        taxes.push(SaleTax {
+            code: code.as_str().to_owned(),
+            rule: *rule,
+            base,
+            service_charge: b.service_charge,
+            dpp: b.dpp,
+            dpp_other: b.dpp_other,
+            tax: b.tax,
+        });
+    }
+    if groups.len() == 1 && groups[0].0 == TaxCode::Standard {
+        taxes.clear();
+    }
+    (sum, taxes)
+}
+
 /// Splits `tax` over the lines in proportion to their totals (largest remainder), so the
 /// line shares add up to exactly the sale's tax.
-fn allocate_tax(lines: &mut [SaleLine], tax: Rupiah) {
+fn allocate_tax(lines: &mut [&mut SaleLine], tax: Rupiah) {
     let base: i128 = lines.iter().map(|l| i128::from(l.line_total)).sum();
     if tax == 0 || base == 0 {
         return;
@@ -253,7 +362,12 @@ mod tests {
             qty: Qty::units(qty),
             unit_price: price,
             discount: 0,
+            tax_code: TaxCode::Standard,
         }
+    }
+
+    fn rules(tax: TaxRule, rounding: CashRounding) -> PricingRules {
+        PricingRules::new(tax, rounding)
     }
 
     fn cash(amount: Rupiah) -> Payment {
@@ -268,8 +382,7 @@ mod tests {
     fn exact_cash_by_default() {
         let s = price_cart(
             vec![line("A", 2, 4_000)],
-            &TaxRule::none(),
-            CashRounding::default(),
+            &rules(TaxRule::none(), CashRounding::default()),
             vec![],
         )
         .expect("priced");
@@ -280,8 +393,7 @@ mod tests {
     fn short_payment_is_refused() {
         let e = price_cart(
             vec![line("A", 2, 4_000)],
-            &TaxRule::none(),
-            CashRounding::default(),
+            &rules(TaxRule::none(), CashRounding::default()),
             vec![cash(5_000)],
         );
         assert_eq!(
@@ -305,8 +417,7 @@ mod tests {
         ];
         let s = price_cart(
             vec![line("A", 2, 4_000)],
-            &TaxRule::none(),
-            CashRounding::default(),
+            &rules(TaxRule::none(), CashRounding::default()),
             pays,
         )
         .expect("priced");
@@ -319,8 +430,7 @@ mod tests {
         assert!(matches!(
             price_cart(
                 vec![line("A", 2, 4_000)],
-                &TaxRule::none(),
-                CashRounding::default(),
+                &rules(TaxRule::none(), CashRounding::default()),
                 over
             ),
             Err(PricingError::NonCashOverpayment { .. })
@@ -332,8 +442,7 @@ mod tests {
         let lines = vec![line("A", 3, 3_500), line("B", 2, 4_000), line("C", 1, 1)];
         let s = price_cart(
             lines,
-            &TaxRule::ppn_12_dpp_11_12(true),
-            CashRounding::default(),
+            &rules(TaxRule::ppn_12_dpp_11_12(true), CashRounding::default()),
             vec![],
         )
         .expect("priced");
@@ -348,28 +457,68 @@ mod tests {
             down: true,
         };
         let s =
-            price_cart(vec![line("A", 1, 12_345)], &TaxRule::none(), r, vec![]).expect("priced");
+            price_cart(vec![line("A", 1, 12_345)], &rules(TaxRule::none(), r), vec![]).expect("priced");
         assert_eq!((s.total, s.rounding), (12_300, -45));
         let qris = vec![Payment {
             method: "qris".into(),
             amount: 12_345,
             reference: None,
         }];
-        let s = price_cart(vec![line("A", 1, 12_345)], &TaxRule::none(), r, qris).expect("priced");
+        let s = price_cart(vec![line("A", 1, 12_345)], &rules(TaxRule::none(), r), qris).expect("priced");
         assert_eq!((s.total, s.rounding), (12_345, 0));
+    }
+
+    #[test]
+    fn split_payment_rounds_the_cash_part() {
+        // Rp27.030: QRIS 20.000 + cash 10.000 → the cash due 7.030 rounds down to 7.000.
+        let r = CashRounding {
+            unit: 100,
+            down: true,
+        };
+        let pays = vec![
+            Payment {
+                method: "qris".into(),
+                amount: 20_000,
+                reference: Some("RRN123".into()),
+            },
+            Payment {
+                method: "Tunai".into(),
+                amount: 10_000,
+                reference: None,
+            },
+        ];
+        let s = price_cart(vec![line("A", 1, 27_030)], &rules(TaxRule::none(), r), pays)
+            .expect("priced");
+        assert_eq!((s.total, s.rounding, s.change), (27_000, -30, 3_000));
+        assert_eq!(s.payments[1].method, "cash");
+    }
+
+    #[test]
+    fn exempt_lines_bear_no_tax_beside_taxed_ones() {
+        let mut beras = line("BERAS", 1, 70_000);
+        beras.tax_code = TaxCode::Exempt;
+        let s = price_cart(
+            vec![beras, line("SABUN", 1, 11_100)],
+            &rules(TaxRule::ppn_12_dpp_11_12(true), CashRounding::default()),
+            vec![],
+        )
+        .expect("priced");
+        assert_eq!((s.lines[0].tax, s.lines[1].tax), (0, 1_100));
+        assert_eq!((s.tax.tax, s.tax.dpp, s.total), (1_100, 10_000, 81_100));
+        assert_eq!(s.taxes.len(), 2);
+        assert_eq!(s.lines[0].tax_code.as_deref(), Some("exempt"));
     }
 
     #[test]
     fn bad_input_is_an_error() {
         assert_eq!(
-            price_cart(vec![], &TaxRule::none(), CashRounding::default(), vec![]),
+            price_cart(vec![], &rules(TaxRule::none(), CashRounding::default()), vec![]),
             Err(PricingError::Empty)
         );
         assert!(matches!(
             price_cart(
                 vec![line("A", 0, 1)],
-                &TaxRule::none(),
-                CashRounding::default(),
+                &rules(TaxRule::none(), CashRounding::default()),
                 vec![]
             ),
             Err(PricingError::BadQty { .. })
@@ -377,8 +526,7 @@ mod tests {
         assert!(matches!(
             price_cart(
                 vec![line("A", 1, 1)],
-                &TaxRule::none(),
-                CashRounding::default(),
+                &rules(TaxRule::none(), CashRounding::default()),
                 vec![cash(-1)]
             ),
             Err(PricingError::BadPayment { .. })

@@ -76,6 +76,10 @@ pub struct SaleLine {
     pub tax: Rupiah,
     /// `unit_price × qty − discount`.
     pub line_total: Rupiah,
+    /// The product's tax code when it is not the store's rule (`exempt`, `pbjt`…;
+    /// see [`crate::tax::TaxCode`]), so the struk marks exempt lines on every reprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_code: Option<String>,
 }
 
 /// One payment of a sale; a sale may be split over several methods.
@@ -96,6 +100,77 @@ impl Payment {
     pub fn is_cash(&self) -> bool {
         self.method == "cash"
     }
+}
+
+/// The method name a cashier's word stands for: `tunai` is `cash`, `kartu` and `edc`
+/// are `card`, `qr` is `qris`, `tf` is `transfer`, `e_wallet` and `dompet` are
+/// `ewallet`; anything else as written (lower case, `-` as `_`).
+pub fn canonical_method(method: &str) -> String {
+    let m = method.trim().to_lowercase().replace(['-', ' '], "_");
+    match m.as_str() {
+        "tunai" | "kontan" | "uang_tunai" => "cash".to_owned(),
+        "kartu" | "edc" | "debit" | "kartu_debit" | "kredit" | "kartu_kredit" => {
+            "card".to_owned()
+        }
+        "qr" | "qris_statis" => "qris".to_owned(),
+        "tf" | "transfer_bank" | "bank_transfer" => "transfer".to_owned(),
+        "e_wallet" | "dompet" | "dompet_digital" => "ewallet".to_owned(),
+        _ => m,
+    }
+}
+
+/// Who sold: the store's identity at the time of the sale, so a reprint after a move,
+/// a rename or an NPWP → NITKU change still shows what the original struk showed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Seller {
+    /// Shop name.
+    pub name: String,
+    /// Address lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Phone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// NPWP (16 digits) or NITKU (22 digits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npwp: Option<String>,
+    /// Regional taxpayer number (NPWPD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npwpd: Option<String>,
+}
+
+impl Seller {
+    /// The label of the national tax id as printed: `NITKU` for 22 digits, else `NPWP`.
+    pub fn tax_id_label(npwp: &str) -> &'static str {
+        if npwp.chars().filter(char::is_ascii_digit).count() == 22 {
+            "NITKU"
+        } else {
+            "NPWP"
+        }
+    }
+}
+
+/// The tax of one group of a sale's lines taxed under one rule (a receipt mixing exempt
+/// beras, PPN sabun and PBJT gorengan has three).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleTax {
+    /// The tax code of the group's lines (`standard`, `exempt`, `ppn`, `ppn_full`,
+    /// `pbjt`).
+    pub code: String,
+    /// The rule the group was taxed under; `None` when it bears no tax.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<TaxRule>,
+    /// Σ the group's line totals.
+    pub base: Rupiah,
+    /// Service charge on the group.
+    #[serde(default)]
+    pub service_charge: Rupiah,
+    /// DPP of the group.
+    pub dpp: Rupiah,
+    /// DPP nilai lain of the group.
+    pub dpp_other: Rupiah,
+    /// Tax of the group.
+    pub tax: Rupiah,
 }
 
 /// A completed sale. Never modified: voids and refunds are separate records.
@@ -144,6 +219,15 @@ pub struct Sale {
     /// The tax rule in force.
     #[serde(default)]
     pub tax_rule: TaxRule,
+    /// The tax per group of lines when the lines were not all taxed under the store's
+    /// rule (per-product tax codes); empty when they were. `tax`, `dpp` and `dpp_other`
+    /// are the sums over the taxed groups.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub taxes: Vec<SaleTax>,
+    /// The seller identity when the sale was made (absent on sales from before it was
+    /// recorded: those print the current profile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seller: Option<Seller>,
     /// Cash rounding (pembulatan) applied to the total.
     #[serde(default)]
     pub rounding: Rupiah,

@@ -120,9 +120,22 @@ pub struct StoreProfile {
     /// Phone.
     #[serde(default)]
     pub phone: Option<String>,
-    /// 16-digit NPWP, printed when the store is PKP.
+    /// 16-digit NPWP, or the 22-digit NITKU of a branch, printed when the store is PKP
+    /// (labelled by its length: [`StoreProfile::tax_id`]).
     #[serde(default)]
     pub npwp: Option<String>,
+    /// The regional taxpayer number (NPWPD), printed when the store levies PBJT.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub npwpd: Option<String>,
+    /// The PBJT rate in basis points for ready food and drink (products with tax code
+    /// `pbjt`) sold by a store whose own rule is not PBJT, e.g. a minimarket's hot
+    /// snacks. 0: such lines bear no PBJT.
+    #[serde(default = "pbjt_default")]
+    pub pbjt_bp: i64,
+    /// The hour (local, 0–6) the business day starts: a café open until 02:00 with a
+    /// cut-off of 4 books its night on the day it opened.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub day_cutoff_hour: u8,
     /// Offset of the store's time zone from UTC in minutes (WIB 420, WITA 480, WIT 540).
     #[serde(default = "wib")]
     pub utc_offset_minutes: i32,
@@ -190,6 +203,14 @@ fn wib() -> i32 {
     420
 }
 
+fn pbjt_default() -> i64 {
+    1000
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
+}
+
 fn discount_approval_default() -> u8 {
     10
 }
@@ -202,6 +223,9 @@ impl StoreProfile {
             address: None,
             phone: None,
             npwp: None,
+            npwpd: None,
+            pbjt_bp: pbjt_default(),
+            day_cutoff_hour: 0,
             utc_offset_minutes: wib(),
             tax_rule: TaxRule::none(),
             cash_rounding: CashRounding::default(),
@@ -210,6 +234,17 @@ impl StoreProfile {
             ml_threshold: None,
             discount_approval_percent: discount_approval_default(),
             scale_labels: ScaleLabels::default(),
+        }
+    }
+
+    /// The seller identity a sale made now carries (and its reprints print).
+    pub fn seller(&self) -> crate::records::Seller {
+        crate::records::Seller {
+            name: self.name.clone(),
+            address: self.address.clone(),
+            phone: self.phone.clone(),
+            npwp: self.npwp.clone(),
+            npwpd: self.npwpd.clone(),
         }
     }
 

@@ -620,6 +620,7 @@ impl World {
                     discount: 0,
                     tax: 0,
                     line_total: qty.times_price(price),
+                    tax_code: None,
                 }
             })
             .collect();
@@ -646,6 +647,8 @@ impl World {
             dpp: total,
             dpp_other: total,
             tax_rule: TaxRule::none(),
+            taxes: Vec::new(),
+            seller: None,
             rounding: 0,
             total,
             payments: vec![Payment {

@@ -7,10 +7,10 @@
 use std::collections::BTreeMap;
 
 use kasir_crdt::money::{CashRounding, Qty};
-use kasir_crdt::pricing::{CartLine, price_cart};
+use kasir_crdt::pricing::{CartLine, PricingRules, price_cart};
 use kasir_crdt::records::Sale;
 use kasir_crdt::refund::{RefundError, completes_sale, line_values, refund_lines, settle};
-use kasir_crdt::tax::TaxRule;
+use kasir_crdt::tax::{TaxCode, TaxRule};
 use proptest::prelude::*;
 
 fn rule(pick: u8) -> TaxRule {
@@ -41,6 +41,7 @@ fn sale(lines: &[(i64, i64, u8)], tax: u8, rounding_unit: i64) -> Option<Sale> {
                 qty: Qty(*milli),
                 unit_price: *price,
                 discount: gross * i64::from(*discount_pct) / 100,
+                tax_code: TaxCode::Standard,
             }
         })
         .collect();
@@ -48,7 +49,7 @@ fn sale(lines: &[(i64, i64, u8)], tax: u8, rounding_unit: i64) -> Option<Sale> {
         unit: rounding_unit,
         ..CashRounding::default()
     };
-    let priced = price_cart(cart, &rule(tax), rounding, Vec::new()).ok()?;
+    let priced = price_cart(cart, &PricingRules::new(rule(tax), rounding), Vec::new()).ok()?;
     Some(Sale {
         id: "s".into(),
         client_id: None,
@@ -67,6 +68,8 @@ fn sale(lines: &[(i64, i64, u8)], tax: u8, rounding_unit: i64) -> Option<Sale> {
         dpp: priced.tax.dpp,
         dpp_other: priced.tax.dpp_other,
         tax_rule: rule(tax),
+        taxes: Vec::new(),
+        seller: None,
         rounding: priced.rounding,
         total: priced.total,
         payments: priced.payments,

@@ -778,6 +778,7 @@ mod tests {
             discount,
             tax: 0,
             line_total: qty.times_price(unit_price) - discount,
+            tax_code: None,
         }
     }
 
@@ -811,6 +812,8 @@ mod tests {
             dpp: subtotal,
             dpp_other: subtotal,
             tax_rule: TaxRule::none(),
+            taxes: Vec::new(),
+            seller: None,
             rounding: 0,
             total: subtotal,
             payments,
@@ -1335,6 +1338,7 @@ mod tests {
                     discount: rng.amount(),
                     tax: rng.amount(),
                     line_total: rng.amount(),
+                    tax_code: None,
                 })
                 .collect();
             let payments = (0..rng.below(4))

@@ -375,6 +375,7 @@ impl KasirNode {
                     code: i.sku,
                     qty: qty(i.qty)?,
                     discount: 0,
+                    discount_percent: None,
                     price: None,
                 })
             })

@@ -120,6 +120,7 @@ fn bench_sale_commit(dir: &Path, n: usize) -> Value {
                     code: format!("SKU{:06}", rng.gen_range(0..100)),
                     qty: Qty::units(rng.gen_range(1..=3)),
                     discount: 0,
+                    discount_percent: None,
                     price: None,
                 })
                 .collect(),
@@ -314,6 +315,7 @@ fn day_of_sales(node: &Node, at: i64, per_day: usize, rng: &mut rand::rngs::StdR
                     discount: 0,
                     tax: 0,
                     line_total: price,
+                    tax_code: None,
                 }
             })
             .collect();
@@ -336,6 +338,8 @@ fn day_of_sales(node: &Node, at: i64, per_day: usize, rng: &mut rand::rngs::StdR
             dpp: total,
             dpp_other: total,
             tax_rule: Default::default(),
+            taxes: Vec::new(),
+            seller: None,
             rounding: 0,
             total,
             payments: vec![Payment {

@@ -199,6 +199,10 @@ pub struct ProductInput {
         skip_serializing_if = "Option::is_none"
     )]
     pub min_stock: Option<Qty>,
+    /// Tax code: `standard` (the store's rule), `exempt` (sembako: beras, telur…),
+    /// `ppn`, `ppn_full` (luxury), `pbjt` (ready food); kept when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_code: Option<String>,
 }
 
 impl ProductInput {
@@ -294,6 +298,9 @@ pub struct SaleItem {
     /// Discount in rupiah on this line.
     #[serde(default)]
     pub discount: i64,
+    /// Discount in percent of the line (0–100), instead of `discount`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub discount_percent: Option<u8>,
     /// Another unit price than the catalog's (a price override: a supervisor's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<i64>,

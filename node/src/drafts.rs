@@ -68,6 +68,7 @@ impl Draft {
                     code: l.sku.clone(),
                     qty: l.qty,
                     discount: l.discount,
+                    discount_percent: None,
                     price: l.price,
                 })
                 .collect(),
@@ -196,7 +197,7 @@ impl Node {
     /// that its printed price buys at the product's price (thousandths, rounded).
     /// `None` when `code` is no such label or names no product; an error when it is one
     /// but damaged (its check digit), so the cashier scans it again.
-    fn scale_label(&self, code: &str) -> Result<Option<(ProductRow, Qty)>, NodeError> {
+    pub(crate) fn scale_label(&self, code: &str) -> Result<Option<(ProductRow, Qty)>, NodeError> {
         use kasir_crdt::store::ScaleLabels;
         use kasir_devices::barcode::{WeighedAmount, WeighedLayout, decode_weighed};
         let layout = match self.profile().scale_labels {

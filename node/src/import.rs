@@ -40,6 +40,24 @@ enum Column {
     Category,
     Unit,
     Stock,
+    Tax,
+}
+
+impl Column {
+    /// The column's name in an error, as the template spells it.
+    fn name(self) -> &'static str {
+        match self {
+            Column::Sku => "sku",
+            Column::Name => "nama",
+            Column::Price => "harga",
+            Column::Barcode => "barcode",
+            Column::Cost => "modal",
+            Column::Category => "kategori",
+            Column::Unit => "satuan",
+            Column::Stock => "stok",
+            Column::Tax => "pajak",
+        }
+    }
 }
 
 fn column_of(header: &str) -> Option<Column> {
@@ -53,37 +71,15 @@ fn column_of(header: &str) -> Option<Column> {
         "category" | "kategori" => Column::Category,
         "unit" | "satuan" => Column::Unit,
         "stock" | "stok" | "qty" | "jumlah" => Column::Stock,
+        "tax" | "tax_code" | "pajak" | "kode_pajak" => Column::Tax,
         _ => return None,
     })
 }
 
-/// Parses rupiah as shops write it: `12500`, `12.500`, `Rp 12.500`, `12.500,00`.
+/// Reads rupiah by the one rule of [`kasir_crdt::money`] (`12.500`, `Rp 12.500`,
+/// `25,000`, `12.500,00`; never sen).
 pub fn parse_rupiah(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    let t = t
-        .strip_prefix("Rp")
-        .or_else(|| t.strip_prefix("rp"))
-        .or_else(|| t.strip_prefix("RP"))
-        .unwrap_or(t)
-        .trim()
-        .trim_start_matches('.');
-    let (int_part, frac) = match t.split_once(',') {
-        Some((i, f)) => (i, f),
-        None => (t, ""),
-    };
-    if !frac.bytes().all(|b| b == b'0') {
-        return Err(format!("{s:?} has sen: rupiah amounts are whole numbers"));
-    }
-    let digits: String = int_part
-        .chars()
-        .filter(|c| *c != '.' && *c != ' ')
-        .collect();
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 13 {
-        return Err(format!("{s:?} is not an amount in rupiah"));
-    }
-    digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not an amount in rupiah"))
+    kasir_crdt::money::parse_rupiah(s).map_err(|e| e.to_string())
 }
 
 fn cell_text(d: &Data) -> String {
@@ -109,11 +105,12 @@ fn build_input(columns: &[Option<Column>], cells: &[String]) -> Result<ProductIn
         if value.is_empty() {
             continue;
         }
+        let cell = |e: String| format!("column {}: {e}", col.name());
         match col {
             Column::Sku => input.sku = value.to_owned(),
             Column::Name => input.name = value.to_owned(),
             Column::Price => {
-                input.price = parse_rupiah(value)?;
+                input.price = parse_rupiah(value).map_err(cell)?;
                 has_price = true;
             }
             Column::Barcode => {
@@ -123,10 +120,16 @@ fn build_input(columns: &[Option<Column>], cells: &[String]) -> Result<ProductIn
                     .map(str::to_owned)
                     .collect();
             }
-            Column::Cost => input.cost = Some(parse_rupiah(value)?),
+            Column::Cost => input.cost = Some(parse_rupiah(value).map_err(cell)?),
             Column::Category => input.category = Some(value.to_owned()),
             Column::Unit => input.unit = Some(value.to_owned()),
-            Column::Stock => input.stock = Some(value.parse::<Qty>().map_err(|e| e.to_string())?),
+            Column::Stock => {
+                input.stock = Some(value.parse::<Qty>().map_err(|e| cell(e.to_string()))?);
+            }
+            Column::Tax => {
+                let code: kasir_crdt::tax::TaxCode = value.parse().map_err(cell)?;
+                input.tax_code = Some(code.as_str().to_owned());
+            }
         }
     }
     if input.sku.is_empty() {
@@ -302,6 +305,7 @@ mod tests {
         assert_eq!(parse_rupiah("Rp 1.250.000"), Ok(1_250_000));
         assert_eq!(parse_rupiah("12.500,00"), Ok(12_500));
         assert!(parse_rupiah("12.500,50").is_err());
+        assert_eq!(parse_rupiah("25,000"), Ok(25_000), "an en-US export's thousands");
         assert!(parse_rupiah("-5").is_err());
         assert!(parse_rupiah("abc").is_err());
     }

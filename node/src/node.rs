@@ -17,20 +17,21 @@ use std::path::{Path, PathBuf};
 use kasir_crdt::catalog::CatalogDoc;
 use kasir_crdt::ids::product_id;
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
-use kasir_crdt::pricing::{CartLine, PricedSale, price_cart};
+use kasir_crdt::pricing::{CartLine, PricedSale, PricingRules, price_cart};
+use kasir_crdt::tax::TaxCode;
 use kasir_crdt::records::{
     MovementKind, Payment, Product, Reversal, Sale, StockLine, StockMovement, Void,
 };
 use kasir_crdt::stock::opname_delta;
 use kasir_crdt::store::{Device, Role, StoreDoc, StoreProfile};
-use kasir_crdt::{ActorId, BusinessDate, DeviceId, DocId, DocKind, StoreId};
+use kasir_crdt::{ActorId, BusinessDate, DeviceId, DocId, DocKind, Qty, StoreId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use kasir_sync::Identity;
 
 use crate::api::{
     InitOptions, MovementInput, MovementOutcome, NodeStatus, PeerStatus, ProductAdded,
-    ProductInput, SaleOutcome, SaleRequest, TillIdentity,
+    ProductInput, SaleItem, SaleOutcome, SaleRequest, TillIdentity,
 };
 use crate::error::NodeError;
 use crate::storage::{self, COMPACT_AFTER_CHUNKS, Chunk, READ_TABLES_VERSION};
@@ -141,6 +142,14 @@ fn validate_code(what: &str, value: &str) -> Result<(), NodeError> {
 }
 
 const MAX_PRICE: i64 = 1_000_000_000_000;
+
+/// A sale request's line resolved against the catalog ([`Node::resolve_item`]).
+pub(crate) struct ResolvedItem {
+    pub(crate) product: ProductRow,
+    pub(crate) qty: Qty,
+    pub(crate) unit_price: i64,
+    pub(crate) discount: i64,
+}
 
 impl Node {
     /// Creates a new store in `dir` with this device as its owner.
@@ -606,6 +615,61 @@ impl Node {
             .ok_or_else(|| NodeError::UnknownSku(code.to_owned()))
     }
 
+    /// One line of a sale request against the catalog: its product (by SKU, barcode,
+    /// or a scale's EAN-13 label, which also says the quantity: `qty` labels of it),
+    /// the unit price (the catalog's or an override), and the discount in rupiah (given
+    /// in rupiah, or in percent of the line and rounded half up).
+    pub(crate) fn resolve_item(&self, item: &SaleItem) -> Result<ResolvedItem, NodeError> {
+        let (product, qty) = match self.product_row(&item.code) {
+            Ok(p) => (p, item.qty),
+            Err(NodeError::UnknownSku(unknown)) => match self.scale_label(&item.code)? {
+                Some((p, weighed)) => {
+                    let milli = i128::from(weighed.milli()) * i128::from(item.qty.milli());
+                    let qty = i64::try_from((milli + 500) / 1000)
+                        .map_err(|_| NodeError::Invalid("quantity out of range".into()))?;
+                    (p, Qty(qty))
+                }
+                None => return Err(NodeError::UnknownSku(unknown)),
+            },
+            Err(e) => return Err(e),
+        };
+        let unit_price = match item.price {
+            Some(price) if price < 0 => {
+                return Err(NodeError::Invalid(format!(
+                    "the price of {} must not be negative",
+                    product.sku
+                )));
+            }
+            Some(price) => price,
+            None => product.price,
+        };
+        let discount = match item.discount_percent {
+            None => item.discount,
+            Some(_) if item.discount != 0 => {
+                return Err(NodeError::Invalid(format!(
+                    "give the discount on {} in rupiah or in percent, not both",
+                    product.sku
+                )));
+            }
+            Some(pct) if pct > 100 => {
+                return Err(NodeError::Invalid(format!(
+                    "a discount of {pct}% on {} is more than the line",
+                    product.sku
+                )));
+            }
+            Some(pct) => {
+                let gross = i128::from(qty.times_price(unit_price));
+                ((gross * i128::from(pct) + 50) / 100) as i64
+            }
+        };
+        Ok(ResolvedItem {
+            product,
+            qty,
+            unit_price,
+            discount,
+        })
+    }
+
     fn validate_product(input: &ProductInput) -> Result<(), NodeError> {
         validate_code("SKU", &input.sku)?;
         validate_text("product name", &input.name, 200)?;
@@ -664,7 +728,13 @@ impl Node {
                 .clone()
                 .or(existing.as_ref().map(|p| p.unit.clone()))
                 .unwrap_or_else(|| "pcs".into()),
-            tax_code: existing.as_ref().and_then(|p| p.tax_code.clone()),
+            tax_code: match input.tax_code.as_deref() {
+                Some(code) => {
+                    let code: TaxCode = code.parse().map_err(NodeError::Invalid)?;
+                    (code != TaxCode::Standard).then(|| code.as_str().to_owned())
+                }
+                None => existing.as_ref().and_then(|p| p.tax_code.clone()),
+            },
             active: true,
             min_stock: input
                 .min_stock
@@ -960,38 +1030,38 @@ impl Node {
         }
         let mut cart = Vec::with_capacity(req.items.len());
         for item in &req.items {
-            let p = self.product_row(&item.code)?;
+            let ResolvedItem {
+                product: p,
+                qty,
+                unit_price,
+                discount,
+            } = self.resolve_item(item)?;
             if !p.active {
                 return Err(NodeError::Invalid(format!(
                     "product {} is not for sale",
                     p.sku
                 )));
             }
-            let unit_price = match item.price {
-                Some(price) if price < 0 => {
-                    return Err(NodeError::Invalid(format!(
-                        "the price of {} must not be negative",
-                        p.sku
-                    )));
-                }
-                Some(price) => price,
-                None => p.price,
-            };
             cart.push(CartLine {
                 product_id: p.product_id,
                 sku: p.sku,
                 name: p.name,
-                qty: item.qty,
+                qty,
                 unit_price,
-                discount: item.discount,
+                discount,
+                tax_code: TaxCode::of_product(p.tax_code.as_deref()),
             });
         }
-        Ok(price_cart(
-            cart,
-            &self.profile.tax_rule,
-            self.profile.cash_rounding,
-            req.payments.clone(),
-        )?)
+        Ok(price_cart(cart, &self.pricing_rules(), req.payments.clone())?)
+    }
+
+    /// What this store prices by (its tax rule, PBJT rate for food lines, rounding).
+    pub fn pricing_rules(&self) -> PricingRules {
+        PricingRules {
+            tax: self.profile.tax_rule,
+            pbjt_bp: self.profile.pbjt_bp,
+            rounding: self.profile.cash_rounding,
+        }
     }
 
     /// The sale recorded with `client_id`, if any.
@@ -1078,6 +1148,8 @@ impl Node {
                 dpp: priced.tax.dpp,
                 dpp_other: priced.tax.dpp_other,
                 tax_rule: self.profile.tax_rule,
+                taxes: priced.taxes,
+                seller: Some(self.profile.seller()),
                 rounding: priced.rounding,
                 total: priced.total,
                 payments: priced.payments,

@@ -619,16 +619,12 @@ impl Node {
         let mut needs = Vec::new();
         let threshold = i128::from(self.profile.discount_approval_percent);
         for item in &req.items {
-            let product = self.product_row(&item.code)?;
-            let price = match item.price {
-                Some(p) if p != product.price => {
-                    needs.push(Action::PriceOverride);
-                    p
-                }
-                _ => product.price,
-            };
-            let gross = i128::from(item.qty.times_price(price));
-            if item.discount > 0 && i128::from(item.discount) * 100 > gross * threshold {
+            let line = self.resolve_item(item)?;
+            if item.price.is_some_and(|p| p != line.product.price) {
+                needs.push(Action::PriceOverride);
+            }
+            let gross = i128::from(line.qty.times_price(line.unit_price));
+            if line.discount > 0 && i128::from(line.discount) * 100 > gross * threshold {
                 needs.push(Action::BigDiscount);
             }
         }

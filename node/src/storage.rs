@@ -113,7 +113,9 @@ CREATE TABLE IF NOT EXISTS products (
     active        INTEGER NOT NULL,
     updated_at_ms INTEGER NOT NULL,
     -- Thousandths (`Qty`); older files get it from ADDED_COLUMNS.
-    min_stock     INTEGER
+    min_stock     INTEGER,
+    -- `TaxCode` name when not the store's rule.
+    tax_code      TEXT
 );
 CREATE INDEX IF NOT EXISTS products_sku ON products(sku);
 
@@ -353,6 +355,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("drafts", "payments", "TEXT NOT NULL DEFAULT '[]'"),
     // Thousandths, as `Qty`.
     ("products", "min_stock", "INTEGER"),
+    ("products", "tax_code", "TEXT"),
 ];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {

@@ -84,6 +84,9 @@ pub struct ProductRow {
     /// Stock below which it is low, when set (on a till or at head office).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_stock: Option<f64>,
+    /// Its tax code when not the store's rule (`exempt`, `pbjt`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tax_code: Option<String>,
 }
 
 /// Upserts a product and its search entries.
@@ -91,12 +94,13 @@ pub(crate) fn upsert_product(tx: &Transaction<'_>, p: &Product) -> Result<(), No
     let barcodes = p.barcodes.join(" ");
     let rowid: i64 = tx.query_row(
         "INSERT INTO products(product_id, sku, name, barcodes, price, cost, category, unit, active,
-                              updated_at_ms, min_stock)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                              updated_at_ms, min_stock, tax_code)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
          ON CONFLICT(product_id) DO UPDATE SET sku = excluded.sku, name = excluded.name,
            barcodes = excluded.barcodes, price = excluded.price, cost = excluded.cost,
            category = excluded.category, unit = excluded.unit, active = excluded.active,
-           updated_at_ms = excluded.updated_at_ms, min_stock = excluded.min_stock
+           updated_at_ms = excluded.updated_at_ms, min_stock = excluded.min_stock,
+           tax_code = excluded.tax_code
          RETURNING rowid",
         params![
             p.id,
@@ -109,7 +113,8 @@ pub(crate) fn upsert_product(tx: &Transaction<'_>, p: &Product) -> Result<(), No
             p.unit,
             p.active,
             p.updated_at_ms,
-            p.min_stock.map(|q| q.0)
+            p.min_stock.map(|q| q.0),
+            p.tax_code
         ],
         |r| r.get(0),
     )?;
@@ -667,11 +672,13 @@ fn row_to_product(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProductRow> {
         unit: r.get(6)?,
         active: r.get(7)?,
         min_stock: r.get::<_, Option<i64>>(8)?.map(|q| Qty(q).as_f64()),
+        tax_code: r.get(9)?,
     })
 }
 
 const PRODUCT_COLS: &str =
-    "p.product_id, p.sku, p.name, p.price, p.barcodes, p.cost, p.unit, p.active, p.min_stock";
+    "p.product_id, p.sku, p.name, p.price, p.barcodes, p.cost, p.unit, p.active, p.min_stock, \
+     p.tax_code";
 
 /// A product by exact SKU, or else by barcode.
 pub(crate) fn product_by_code(

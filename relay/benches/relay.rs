@@ -156,6 +156,7 @@ fn make_sale(
                 discount: 0,
                 tax: 0,
                 line_total: price * units,
+                tax_code: None,
             }
         })
         .collect();
@@ -179,6 +180,8 @@ fn make_sale(
         dpp: total,
         dpp_other: total,
         tax_rule: Default::default(),
+        taxes: Vec::new(),
+        seller: None,
         rounding: 0,
         total,
         payments: vec![Payment {

@@ -39,6 +39,7 @@ fn sale(id: &str, sku: &str, qty: i64) -> Sale {
             discount: 0,
             tax: 0,
             line_total: total,
+            tax_code: None,
         }],
         subtotal: total,
         service_charge: 0,
@@ -46,6 +47,8 @@ fn sale(id: &str, sku: &str, qty: i64) -> Sale {
         dpp: 0,
         dpp_other: 0,
         tax_rule: Default::default(),
+        taxes: Vec::new(),
+        seller: None,
         rounding: 0,
         total,
         payments: vec![Payment {

@@ -223,6 +223,7 @@ fn world() -> &'static World {
                 code: "KOPI".into(),
                 qty: kasir_crdt::Qty::units(1),
                 discount: 0,
+                discount_percent: None,
                 price: None,
             }],
             ..SaleRequest::default()

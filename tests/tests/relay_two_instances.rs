@@ -49,6 +49,7 @@ fn sell(node: &SharedNode, n: usize, offset: usize, sold: &mut [i64; 3]) -> i64 
                     code: SKUS[k].0.into(),
                     qty: Qty(qty * 1000),
                     discount: 0,
+                    discount_percent: None,
                     price: None,
                 }],
                 ..SaleRequest::default()

@@ -34,6 +34,7 @@ fn node() -> (tempfile::TempDir, Node) {
             code: "KOPI".into(),
             qty: Qty::units(1),
             discount: 0,
+            discount_percent: None,
             price: None,
         }],
         ..SaleRequest::default()
@@ -144,6 +145,7 @@ fn still_healthy(node: &mut Node) {
             code: "KOPI".into(),
             qty: Qty::units(1),
             discount: 0,
+            discount_percent: None,
             price: None,
         }],
         ..SaleRequest::default()

@@ -23,6 +23,7 @@ fn sell(node: &mut Node, client_id: &str) {
             code: "KOPI".into(),
             qty: Qty::units(1),
             discount: 0,
+            discount_percent: None,
             price: None,
         }],
         client_id: Some(client_id.into()),

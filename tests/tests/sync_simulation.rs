@@ -220,6 +220,7 @@ impl Sim {
                 code: SKUS[self.rng.gen_range(0..SKUS.len())].into(),
                 qty: Qty::units(self.rng.gen_range(1..=3)),
                 discount: 0,
+                discount_percent: None,
                 price: None,
             })
             .collect();

@@ -23,6 +23,7 @@ pub fn item(name: &str, qty: Qty, unit_price: Rupiah, discount: Rupiah) -> SaleL
         discount,
         tax: 0,
         line_total: qty.times_price(unit_price) - discount,
+        tax_code: None,
     }
 }
 
@@ -57,6 +58,8 @@ pub fn sale(lines: Vec<SaleLine>, rule: TaxRule, payments: Vec<Payment>) -> Sale
         dpp: b.dpp,
         dpp_other: b.dpp_other,
         tax_rule: rule,
+        taxes: Vec::new(),
+        seller: None,
         rounding: 0,
         total: b.gross,
         payments,
