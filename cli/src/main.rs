@@ -532,9 +532,13 @@ fn parse_item(s: &str) -> Result<SaleItem> {
         Some((code, q))
             if !code.is_empty()
                 && !q.is_empty()
-                && q.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b',') =>
+                && q.bytes()
+                    .all(|b| b.is_ascii_digit() || b == b'.' || b == b',') =>
         {
-            (code, parse_qty(q).with_context(|| format!("in --item {s:?}"))?)
+            (
+                code,
+                parse_qty(q).with_context(|| format!("in --item {s:?}"))?,
+            )
         }
         _ => (item, Qty::units(1)),
     };

@@ -173,7 +173,11 @@ fn scan(t: &str) -> Result<Scanned<'_>, &'static str> {
         Some(rest) => (true, rest.trim_start()),
         None => (false, t),
     };
-    if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b',') {
+    if body.is_empty()
+        || !body
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b',')
+    {
         return Err(NOT_A_NUMBER);
     }
     let dots = body.matches('.').count();
@@ -187,7 +191,11 @@ fn scan(t: &str) -> Result<Scanned<'_>, &'static str> {
         _ => {
             // Both marks: the last is the decimal mark and appears once.
             let last = body.rfind(['.', ',']).map(|i| body.as_bytes()[i] as char);
-            let (g, d) = if last == Some(',') { ('.', ',') } else { (',', '.') };
+            let (g, d) = if last == Some(',') {
+                ('.', ',')
+            } else {
+                (',', '.')
+            };
             if body.matches(d).count() != 1 {
                 return Err("mixes . and , in a way that reads two ways");
             }
@@ -201,7 +209,8 @@ fn scan(t: &str) -> Result<Scanned<'_>, &'static str> {
     if decimal.is_some() && fraction.is_empty() {
         return Err(NOT_A_NUMBER);
     }
-    let three_after_one = group.is_none() && fraction.len() == 3 && !whole.trim_start_matches('0').is_empty();
+    let three_after_one =
+        group.is_none() && fraction.len() == 3 && !whole.trim_start_matches('0').is_empty();
     let whole = match group {
         Some(g) => {
             let mut groups = whole.split(g);
@@ -485,10 +494,25 @@ mod tests {
         ] {
             assert_eq!(parse_rupiah(text), Ok(amount), "{text}");
         }
-        for bad in ["12.500,50", "12,5", "-5", "abc", "", "1.50.000", "1.2.3,4,5", "Rp", "1 500"] {
+        for bad in [
+            "12.500,50",
+            "12,5",
+            "-5",
+            "abc",
+            "",
+            "1.50.000",
+            "1.2.3,4,5",
+            "Rp",
+            "1 500",
+        ] {
             assert!(parse_rupiah(bad).is_err(), "{bad}");
         }
-        assert!(parse_rupiah("12,5").expect_err("sen").to_string().contains("sen"));
+        assert!(
+            parse_rupiah("12,5")
+                .expect_err("sen")
+                .to_string()
+                .contains("sen")
+        );
     }
 
     #[test]
@@ -497,7 +521,11 @@ mod tests {
             unit: 100,
             down: false,
         };
-        assert_eq!(nearest.adjustment(12_450), -50, "a half goes to the customer");
+        assert_eq!(
+            nearest.adjustment(12_450),
+            -50,
+            "a half goes to the customer"
+        );
         assert_eq!(nearest.adjustment(12_451), 49);
         assert_eq!(nearest.adjustment(12_449), -49);
         let too_coarse = CashRounding {
@@ -506,8 +534,22 @@ mod tests {
         };
         assert!(too_coarse.check().is_err());
         assert_eq!(too_coarse.adjustment(27_280), -280, "rounds down instead");
-        assert!(CashRounding { unit: 300, down: true }.check().is_err());
-        assert!(CashRounding { unit: 500, down: true }.check().is_ok());
+        assert!(
+            CashRounding {
+                unit: 300,
+                down: true
+            }
+            .check()
+            .is_err()
+        );
+        assert!(
+            CashRounding {
+                unit: 500,
+                down: true
+            }
+            .check()
+            .is_ok()
+        );
         assert!(CashRounding::default().down);
         let down = CashRounding {
             unit: 500,

@@ -288,7 +288,10 @@ fn tax_groups(
         } else {
             *code
         };
-        match groups.iter_mut().find(|(c, r, _)| *r == rule && *c == key_code) {
+        match groups
+            .iter_mut()
+            .find(|(c, r, _)| *r == rule && *c == key_code)
+        {
             Some((_, _, members)) => members.push(i),
             None => groups.push((key_code, rule, vec![i])),
         }
@@ -456,15 +459,20 @@ mod tests {
             unit: 100,
             down: true,
         };
-        let s =
-            price_cart(vec![line("A", 1, 12_345)], &rules(TaxRule::none(), r), vec![]).expect("priced");
+        let s = price_cart(
+            vec![line("A", 1, 12_345)],
+            &rules(TaxRule::none(), r),
+            vec![],
+        )
+        .expect("priced");
         assert_eq!((s.total, s.rounding), (12_300, -45));
         let qris = vec![Payment {
             method: "qris".into(),
             amount: 12_345,
             reference: None,
         }];
-        let s = price_cart(vec![line("A", 1, 12_345)], &rules(TaxRule::none(), r), qris).expect("priced");
+        let s = price_cart(vec![line("A", 1, 12_345)], &rules(TaxRule::none(), r), qris)
+            .expect("priced");
         assert_eq!((s.total, s.rounding), (12_345, 0));
     }
 
@@ -512,7 +520,11 @@ mod tests {
     #[test]
     fn bad_input_is_an_error() {
         assert_eq!(
-            price_cart(vec![], &rules(TaxRule::none(), CashRounding::default()), vec![]),
+            price_cart(
+                vec![],
+                &rules(TaxRule::none(), CashRounding::default()),
+                vec![]
+            ),
             Err(PricingError::Empty)
         );
         assert!(matches!(

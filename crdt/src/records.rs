@@ -109,9 +109,7 @@ pub fn canonical_method(method: &str) -> String {
     let m = method.trim().to_lowercase().replace(['-', ' '], "_");
     match m.as_str() {
         "tunai" | "kontan" | "uang_tunai" => "cash".to_owned(),
-        "kartu" | "edc" | "debit" | "kartu_debit" | "kredit" | "kartu_kredit" => {
-            "card".to_owned()
-        }
+        "kartu" | "edc" | "debit" | "kartu_debit" | "kredit" | "kartu_kredit" => "card".to_owned(),
         "qr" | "qris_statis" => "qris".to_owned(),
         "tf" | "transfer_bank" | "bank_transfer" => "transfer".to_owned(),
         "e_wallet" | "dompet" | "dompet_digital" => "ewallet".to_owned(),

@@ -237,6 +237,13 @@ impl StoreProfile {
         }
     }
 
+    /// The business day an instant belongs to: the local date, less the cut-off hour
+    /// (a sale at 01:30 with a cut-off of 4 belongs to the day before).
+    pub fn business_date(&self, at_ms: i64) -> crate::ids::BusinessDate {
+        let cutoff_ms = i64::from(self.day_cutoff_hour.min(12)) * 3_600_000;
+        crate::ids::BusinessDate::at(at_ms.saturating_sub(cutoff_ms), self.utc_offset_minutes)
+    }
+
     /// The seller identity a sale made now carries (and its reprints print).
     pub fn seller(&self) -> crate::records::Seller {
         crate::records::Seller {

@@ -241,7 +241,8 @@ impl TaxRule {
         // Effective rate as a fraction: rate_bp/10000 × base_num/base_den.
         let eff_num = i128::from(self.rate_bp) * i128::from(self.base_num);
         let eff_den = 10_000 * i128::from(self.base_den);
-        let other_of = |dpp: i128| round_div(dpp * i128::from(self.base_num), i128::from(self.base_den));
+        let other_of =
+            |dpp: i128| round_div(dpp * i128::from(self.base_num), i128::from(self.base_den));
         let base = i128::from(base);
         let (service_charge, dpp, dpp_other, tax, gross);
         if self.inclusive {
@@ -288,7 +289,9 @@ impl TaxRule {
 ///
 /// One receipt may mix them: a PKP minimarket sells beras (exempt) beside sabun (PPN),
 /// and ready food under the regional PBJT.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TaxCode {
     /// The store's own rule (no code on the product).
@@ -396,10 +399,16 @@ mod tests {
         rule.service_bp = 500;
         rule.service_taxed = false;
         let b = rule.apply(110_000);
-        assert_eq!((b.dpp, b.tax, b.service_charge, b.gross), (100_000, 10_000, 5_000, 115_000));
+        assert_eq!(
+            (b.dpp, b.tax, b.service_charge, b.gross),
+            (100_000, 10_000, 5_000, 115_000)
+        );
         rule.service_taxed = true;
         let b = rule.apply(110_000);
-        assert_eq!((b.dpp, b.tax, b.service_charge, b.gross), (105_000, 10_500, 5_000, 115_500));
+        assert_eq!(
+            (b.dpp, b.tax, b.service_charge, b.gross),
+            (105_000, 10_500, 5_000, 115_500)
+        );
     }
 
     #[test]
@@ -408,8 +417,15 @@ mod tests {
         assert_eq!(ppn.for_code(TaxCode::Standard, 1000), Some(ppn));
         assert_eq!(ppn.for_code(TaxCode::Exempt, 1000), None);
         let food = ppn.for_code(TaxCode::Pbjt, 1000).expect("PBJT");
-        assert_eq!((food.kind, food.rate_bp, food.inclusive), (TaxKind::Pbjt, 1000, true));
-        assert_eq!(TaxRule::none().for_code(TaxCode::Ppn, 1000), None, "not PKP");
+        assert_eq!(
+            (food.kind, food.rate_bp, food.inclusive),
+            (TaxKind::Pbjt, 1000, true)
+        );
+        assert_eq!(
+            TaxRule::none().for_code(TaxCode::Ppn, 1000),
+            None,
+            "not PKP"
+        );
         assert_eq!(TaxCode::of_product(Some("bebas")), TaxCode::Exempt);
         assert_eq!(TaxCode::of_product(Some("zzz")), TaxCode::Standard);
         for code in TaxCode::ALL {

@@ -20,9 +20,9 @@
 use std::mem;
 
 use kasir_crdt::money::{Rupiah, format_number};
-use kasir_crdt::records::Sale;
+use kasir_crdt::records::{Sale, SaleTax, Seller};
 use kasir_crdt::store::StoreProfile;
-use kasir_crdt::tax::TaxKind;
+use kasir_crdt::tax::{TaxCode, TaxKind, TaxRule};
 
 /// The narrowest receipt [`layout`] accepts, in columns.
 pub const MIN_WIDTH: usize = 24;
@@ -198,30 +198,38 @@ pub fn layout(
     opts: &ReceiptOptions,
 ) -> Result<Receipt, ReceiptError> {
     let rule = sale.tax_rule;
-    let taxed = rule.kind != TaxKind::None;
+    let groups = tax_groups(sale);
+    let taxed = groups.iter().any(|g| g.rule.is_some());
+    let pbjt = groups
+        .iter()
+        .any(|g| g.rule.is_some_and(|r| r.kind == TaxKind::Pbjt));
+    let ppn = groups
+        .iter()
+        .any(|g| g.rule.is_some_and(|r| r.kind == TaxKind::Ppn));
     let mut s = Struk::new(opts.width)?;
     if opts.open_drawer {
         s.blocks.push(Block::Drawer);
     }
 
-    // Header: the store's name large and bold.
-    s.store_name(&profile.name);
-    for text in [&profile.receipt_header, &profile.address]
+    // Header: the seller as it was when the sale was made, its name large and bold.
+    let seller = sale.seller.clone().unwrap_or_else(|| profile.seller());
+    s.store_name(&seller.name);
+    for text in [&profile.receipt_header, &seller.address]
         .into_iter()
         .flatten()
     {
         s.centered_lines(text);
     }
-    if let Some(phone) = profile
-        .phone
-        .as_deref()
-        .map(clean)
-        .filter(|p| !p.is_empty())
-    {
+    if let Some(phone) = seller.phone.as_deref().map(clean).filter(|p| !p.is_empty()) {
         s.centered(&format!("Telp. {phone}"));
     }
-    if taxed && let Some(npwp) = profile.npwp.as_deref().map(clean).filter(|n| !n.is_empty()) {
-        s.centered(&format!("NPWP {npwp}"));
+    if (ppn || (taxed && seller.npwpd.is_none()))
+        && let Some(npwp) = seller.npwp.as_deref().map(clean).filter(|n| !n.is_empty())
+    {
+        s.centered(&format!("{} {npwp}", Seller::tax_id_label(&npwp)));
+    }
+    if pbjt && let Some(npwpd) = seller.npwpd.as_deref().map(clean).filter(|n| !n.is_empty()) {
+        s.centered(&format!("NPWPD {npwpd}"));
     }
     s.rule();
 
@@ -248,7 +256,15 @@ pub fn layout(
     // Items.
     for line in &sale.lines {
         let name = clean(&line.name);
-        s.left(if name.is_empty() { &line.sku } else { &name });
+        let name = if name.is_empty() {
+            clean(&line.sku)
+        } else {
+            name
+        };
+        match marker(line.tax_code.as_deref()) {
+            Some(mark) => s.left(&format!("{name} {mark}")),
+            None => s.left(&name),
+        }
         let gross = line.line_total.saturating_add(line.discount);
         let qty_price = format!("{} x {}", line.qty, format_number(line.unit_price));
         s.pair(2, &qty_price, &format_number(gross));
@@ -271,8 +287,10 @@ pub fn layout(
         s.amount(&label, sale.service_charge);
     }
     let tax_label = rule.label().unwrap_or_else(|| "Pajak".to_owned());
-    if taxed && !rule.inclusive {
-        s.amount(&tax_label, sale.tax);
+    for g in &groups {
+        if let Some(r) = g.rule.filter(|r| !r.inclusive) {
+            s.amount(&group_label(g, &r, groups.len()), g.tax);
+        }
     }
     if sale.rounding != 0 {
         s.amount("Pembulatan", sale.rounding);
@@ -288,8 +306,9 @@ pub fn layout(
         s.amount("KEMBALI", sale.change);
     }
 
-    // Tax block for PKP stores (faktur pajak digunggung).
-    if taxed {
+    // Tax block for PKP stores (faktur pajak digunggung), a group at a time when the
+    // lines were taxed under several rules; exempt goods' amount beside them.
+    if taxed && sale.taxes.is_empty() {
         s.rule();
         s.amount("DPP", sale.dpp);
         if rule.base_num != rule.base_den {
@@ -305,6 +324,36 @@ pub fn layout(
                 TaxKind::Ppn | TaxKind::None => "PPN",
             };
             s.left(&format!("Harga sudah termasuk {tax_name}"));
+        }
+    } else if !sale.taxes.is_empty() && (taxed || groups.iter().any(|g| g.code == "exempt")) {
+        s.rule();
+        for g in &groups {
+            match g.rule {
+                Some(r) => {
+                    let label = group_label(g, &r, groups.len());
+                    let suffix = marker(Some(&g.code))
+                        .map(|m| format!(" {m}"))
+                        .unwrap_or_default();
+                    s.amount(&format!("DPP{suffix}"), g.dpp);
+                    if r.base_num != r.base_den {
+                        s.amount(
+                            &format!("DPP Nilai Lain {}/{}{suffix}", r.base_num, r.base_den),
+                            g.dpp_other,
+                        );
+                    }
+                    s.amount(&label, g.tax);
+                }
+                None if g.code == "exempt" => s.amount("Dibebaskan PPN *", g.base),
+                None => s.amount("Tidak dikenai pajak", g.base),
+            }
+        }
+        let inclusive: Vec<&str> = [(ppn, "PPN"), (pbjt, "PBJT")]
+            .into_iter()
+            .filter(|(on, _)| *on && rule.inclusive)
+            .map(|(_, name)| name)
+            .collect();
+        if !inclusive.is_empty() {
+            s.left(&format!("Harga sudah termasuk {}", inclusive.join(" dan ")));
         }
     }
     s.rule();
@@ -331,6 +380,45 @@ pub fn layout(
         s.blocks.push(Block::Qr(qr.to_owned()));
     }
     Ok(s.cut())
+}
+
+/// The sale's tax groups: its own when it has them, else one group of every line under
+/// the sale's rule.
+fn tax_groups(sale: &Sale) -> Vec<SaleTax> {
+    if !sale.taxes.is_empty() {
+        return sale.taxes.clone();
+    }
+    let rule = sale.tax_rule;
+    vec![SaleTax {
+        code: TaxCode::Standard.as_str().to_owned(),
+        rule: (rule.kind != TaxKind::None).then_some(rule),
+        base: sale.subtotal,
+        service_charge: sale.service_charge,
+        dpp: sale.dpp,
+        dpp_other: sale.dpp_other,
+        tax: sale.tax,
+    }]
+}
+
+/// The mark a line of tax code `code` carries on the struk, and its group beside the
+/// tax: `*` exempt from PPN, `#` PBJT, `+` PPN, `^` PPN on the full price (luxury).
+fn marker(code: Option<&str>) -> Option<char> {
+    match TaxCode::of_product(code) {
+        TaxCode::Standard => None,
+        TaxCode::Exempt => Some('*'),
+        TaxCode::Pbjt => Some('#'),
+        TaxCode::Ppn => Some('+'),
+        TaxCode::PpnFull => Some('^'),
+    }
+}
+
+/// A taxed group's tax line: `PPN 12%`, and its mark when the sale has several groups.
+fn group_label(g: &SaleTax, rule: &TaxRule, groups: usize) -> String {
+    let label = rule.label().unwrap_or_else(|| "Pajak".to_owned());
+    match marker(Some(&g.code)) {
+        Some(m) if groups > 1 => format!("{label} {m}"),
+        _ => label,
+    }
 }
 
 /// A test page for `printer` (its URI or name) at `width` columns: the store's name in
@@ -876,6 +964,116 @@ mod tests {
         );
     }
 
+    /// A PKP minimarket's mixed cart (exempt beras, PPN sabun, PBJT gorengan) priced by
+    /// the engine, reprinted after the store moved and took a NITKU: the struk shows
+    /// the seller as it was, marks each line's group and gives each group's DPP and tax.
+    #[test]
+    fn mixed_tax_groups_with_the_seller_at_the_time_of_sale_32_columns() {
+        use kasir_crdt::pricing::{CartLine, PricingRules, price_cart};
+        use kasir_crdt::tax::TaxCode;
+        let line = |sku: &str, name: &str, price: Rupiah, tax_code| CartLine {
+            product_id: sku.into(),
+            sku: sku.into(),
+            name: name.into(),
+            qty: Qty::units(1),
+            unit_price: price,
+            discount: 0,
+            tax_code,
+        };
+        let rules = PricingRules {
+            tax: TaxRule::ppn_12_dpp_11_12(true),
+            pbjt_bp: 1000,
+            rounding: CashRounding {
+                unit: 100,
+                down: true,
+            },
+        };
+        let priced = price_cart(
+            vec![
+                line("BERAS5", "Beras 5kg", 70_000, TaxCode::Exempt),
+                line("SABUN", "Sabun Mandi", 11_100, TaxCode::Standard),
+                line("GORENG", "Gorengan", 5_050, TaxCode::Pbjt),
+            ],
+            &rules,
+            vec![Payment {
+                method: "tunai".into(),
+                amount: 100_000,
+                reference: None,
+            }],
+        )
+        .expect("priced");
+        let mut then = StoreProfile::named("Minimarket Maju");
+        then.address = Some("Jl. Lama 1, Depok".into());
+        then.npwp = Some("0123456789012345".into());
+        then.npwpd = Some("P.2.0001234.08.001".into());
+        let mut s = sale(priced.lines, priced.payments);
+        s.subtotal = priced.subtotal;
+        s.tax_rule = rules.tax;
+        s.taxes = priced.taxes;
+        s.tax = priced.tax.tax;
+        s.dpp = priced.tax.dpp;
+        s.dpp_other = priced.tax.dpp_other;
+        s.rounding = priced.rounding;
+        s.total = priced.total;
+        s.change = priced.change;
+        s.seller = Some(then.seller());
+        let mut now = then.clone();
+        now.name = "Maju Swalayan".into();
+        now.address = Some("Jl. Baru 99, Bogor".into());
+        now.npwp = Some("0123456789012345000001".into());
+        check(
+            &now,
+            &s,
+            &ReceiptOptions {
+                reprint: true,
+                ..opts(32)
+            },
+            expect![[r#"
+                        MINIMARKET MAJU
+                       Jl. Lama 1, Depok
+                     NPWP 0123456789012345
+                    NPWPD P.2.0001234.08.001
+                --------------------------------
+                No: T1-250612-000042
+                12/06/2025 14:05 WIB    Ksr: Ani
+                Till: T1
+                --------------------------------
+                Beras 5kg *
+                  1 x 70.000              70.000
+                Sabun Mandi
+                  1 x 11.100              11.100
+                Gorengan #
+                  1 x 5.050                5.050
+                --------------------------------
+                Subtotal                  86.150
+                Pembulatan                   -50
+                TOTAL                     86.100
+                TUNAI                    100.000
+                KEMBALI                   13.900
+                --------------------------------
+                Dibebaskan PPN *          70.000
+                DPP                       10.000
+                DPP Nilai Lain 11/12       9.167
+                PPN 12%                    1.100
+                DPP #                      4.591
+                PBJT 10% #                   459
+                Harga sudah termasuk PPN dan
+                PBJT
+                --------------------------------
+                            SALINAN
+                          Terima kasih
+            "#]],
+        );
+        // A sale made now carries the NITKU, labelled as such.
+        s.seller = Some(now.seller());
+        let text = render_text(&now, &s, &opts(32)).expect("struk");
+        assert!(text.contains("NITKU 0123456789012345000001"), "{text}");
+        assert!(
+            text.contains("MAJU SWALAYAN") && !text.contains("Jl. Lama"),
+            "{text}"
+        );
+    }
+
     #[test]
     fn ppn_12_on_11_12_inclusive_48_columns() {
         let mut profile = StoreProfile::named("Toko Makmur Jaya");
@@ -1172,35 +1370,35 @@ mod tests {
             &s,
             &opts,
             expect![[r#"
-                         KEDAI KOPI SENJA
-                           Cabang Darmo
-                       Ruko Galaxy Blok B-7
-                 Jl. Raya Darmo Permai, Surabaya
-                      NPWP 0987654321098765
-            ------------------------------------------
-            No: T1-250612-000042
-            12/06/2025 14:05 WIB              Ksr: Ani
-            Till: T1
-            ------------------------------------------
-            Es Kopi Susu Gula Aren
-              2 x 18.000                        36.000
-            Roti Bakar Cokelat Keju
-              1 x 14.000                        14.000
-            ------------------------------------------
-            Subtotal                            50.000
-            Service 5%                           2.500
-            PBJT 10%                             5.000
-            TOTAL                               57.500
-            KARTU                               57.500
-            ------------------------------------------
-            DPP                                 50.000
-            PBJT 10%                             5.000
-            ------------------------------------------
-                        *** DIBATALKAN ***
-                             SALINAN
-                 Terima kasih, sampai jumpa lagi!
-                          IG @kopisenja
-        "#]],
+                             KEDAI KOPI SENJA
+                               Cabang Darmo
+                           Ruko Galaxy Blok B-7
+                     Jl. Raya Darmo Permai, Surabaya
+                          NPWP 0987654321098765
+                ------------------------------------------
+                No: T1-250612-000042
+                12/06/2025 14:05 WIB              Ksr: Ani
+                Till: T1
+                ------------------------------------------
+                Es Kopi Susu Gula Aren
+                  2 x 18.000                        36.000
+                Roti Bakar Cokelat Keju
+                  1 x 14.000                        14.000
+                ------------------------------------------
+                Subtotal                            50.000
+                Service 5%                           2.500
+                PBJT 10%                             5.250
+                TOTAL                               57.750
+                KARTU                               57.750
+                ------------------------------------------
+                DPP                                 52.500
+                PBJT 10%                             5.250
+                ------------------------------------------
+                            *** DIBATALKAN ***
+                                 SALINAN
+                     Terima kasih, sampai jumpa lagi!
+                              IG @kopisenja
+            "#]],
         );
     }
 

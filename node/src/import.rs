@@ -305,7 +305,11 @@ mod tests {
         assert_eq!(parse_rupiah("Rp 1.250.000"), Ok(1_250_000));
         assert_eq!(parse_rupiah("12.500,00"), Ok(12_500));
         assert!(parse_rupiah("12.500,50").is_err());
-        assert_eq!(parse_rupiah("25,000"), Ok(25_000), "an en-US export's thousands");
+        assert_eq!(
+            parse_rupiah("25,000"),
+            Ok(25_000),
+            "an en-US export's thousands"
+        );
         assert!(parse_rupiah("-5").is_err());
         assert!(parse_rupiah("abc").is_err());
     }

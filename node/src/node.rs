@@ -18,12 +18,12 @@ use kasir_crdt::catalog::CatalogDoc;
 use kasir_crdt::ids::product_id;
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
 use kasir_crdt::pricing::{CartLine, PricedSale, PricingRules, price_cart};
-use kasir_crdt::tax::TaxCode;
 use kasir_crdt::records::{
     MovementKind, Payment, Product, Reversal, Sale, StockLine, StockMovement, Void,
 };
 use kasir_crdt::stock::opname_delta;
 use kasir_crdt::store::{Device, Role, StoreDoc, StoreProfile};
+use kasir_crdt::tax::TaxCode;
 use kasir_crdt::{ActorId, BusinessDate, DeviceId, DocId, DocKind, Qty, StoreId};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -445,7 +445,7 @@ impl Node {
 
     /// The store's business day now, in its time zone.
     pub fn today(&self) -> BusinessDate {
-        BusinessDate::at(now_ms(), self.profile.utc_offset_minutes)
+        self.profile.business_date(now_ms())
     }
 
     /// The id of this till's ledger for `date`.
@@ -1052,7 +1052,11 @@ impl Node {
                 tax_code: TaxCode::of_product(p.tax_code.as_deref()),
             });
         }
-        Ok(price_cart(cart, &self.pricing_rules(), req.payments.clone())?)
+        Ok(price_cart(
+            cart,
+            &self.pricing_rules(),
+            req.payments.clone(),
+        )?)
     }
 
     /// What this store prices by (its tax rule, PBJT rate for food lines, rounding).
@@ -1115,7 +1119,7 @@ impl Node {
         }
         let priced = self.price(req)?;
         let now = now_ms();
-        let today = BusinessDate::at(now, self.profile.utc_offset_minutes);
+        let today = self.profile.business_date(now);
         let device = self.device_id().to_string();
         let till_code = self.till_code.clone();
         let result = (|| -> Result<(Sale, DocId), NodeError> {

@@ -29,6 +29,23 @@ pub struct ProfileUpdate {
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
     pub npwp: Option<String>,
+    /// Regional taxpayer number (NPWPD), printed on PBJT receipts; empty clears it.
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
+    pub npwpd: Option<String>,
+    /// Whether the service charge is itself taxed (on by default for PBJT: Perda DKI
+    /// 1/2024 art. 51 taxes what the customer pays).
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
+    pub service_taxed: Option<bool>,
+    /// PBJT in percent for ready food (tax code `pbjt`) in a store whose tax is not PBJT.
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
+    pub pbjt_percent: Option<u8>,
+    /// The hour (0–6) the business day starts, for shops open past midnight.
+    #[cfg_attr(feature = "clap", arg(long))]
+    #[serde(default)]
+    pub day_cutoff_hour: Option<u8>,
     /// Time zone: WIB, WITA or WIT.
     #[cfg_attr(feature = "clap", arg(long))]
     #[serde(default)]
@@ -146,11 +163,38 @@ impl ProfileUpdate {
             .map(|e| !e)
             .unwrap_or(p.tax_rule.inclusive);
         if let Some(tax) = self.tax {
-            let keep_service = (p.tax_rule.service_bp, p.tax_rule.service_taxed);
+            // A new tax keeps the service charge; whether it is taxed comes with the
+            // preset (PBJT: taxed) unless this update says.
+            let keep_service = p.tax_rule.service_bp;
             p.tax_rule = tax_rule(&tax.to_lowercase(), inclusive).ok_or_else(|| {
                 NodeError::Invalid(format!("unknown tax {tax:?}: use {}", TAX_CODES.join(", ")))
             })?;
-            (p.tax_rule.service_bp, p.tax_rule.service_taxed) = keep_service;
+            p.tax_rule.service_bp = keep_service;
+        }
+        if let Some(taxed) = self.service_taxed {
+            p.tax_rule.service_taxed = taxed;
+        }
+        if let Some(npwpd) = self.npwpd {
+            if npwpd.chars().count() > 40 || npwpd.chars().any(char::is_control) {
+                return Err(NodeError::Invalid(format!("invalid NPWPD {npwpd:?}")));
+            }
+            p.npwpd = non_empty(npwpd);
+        }
+        if let Some(pct) = self.pbjt_percent {
+            if pct > 10 {
+                return Err(NodeError::Invalid(
+                    "PBJT on food and drink is at most 10% (UU HKPD art. 58)".into(),
+                ));
+            }
+            p.pbjt_bp = i64::from(pct) * 100;
+        }
+        if let Some(hour) = self.day_cutoff_hour {
+            if hour > 6 {
+                return Err(NodeError::Invalid(
+                    "the business day starts between 00:00 and 06:00".into(),
+                ));
+            }
+            p.day_cutoff_hour = hour;
         }
         p.tax_rule.inclusive = inclusive;
         if let Some(service) = self.service_percent {
@@ -162,11 +206,6 @@ impl ProfileUpdate {
             p.tax_rule.service_bp = i64::from(service) * 100;
         }
         if let Some(unit) = self.cash_rounding {
-            if !(0..=10_000).contains(&unit) {
-                return Err(NodeError::Invalid(
-                    "cash rounding must be between 0 and 10.000 rupiah".into(),
-                ));
-            }
             p.cash_rounding = CashRounding {
                 unit,
                 down: p.cash_rounding.down,
@@ -174,6 +213,9 @@ impl ProfileUpdate {
         }
         if let Some(down) = self.round_down {
             p.cash_rounding.down = down;
+        }
+        if self.cash_rounding.is_some() || self.round_down.is_some() {
+            p.cash_rounding.check().map_err(NodeError::Invalid)?;
         }
         if let Some(h) = self.header {
             p.receipt_header = non_empty(h);

@@ -208,10 +208,8 @@ impl Node {
                         }
                     };
                     if self.ledgers.len() >= 64 {
-                        let own_today = self.own_ledger_id(&BusinessDate::at(
-                            crate::node::now_ms(),
-                            self.profile.utc_offset_minutes,
-                        ));
+                        let own_today =
+                            self.own_ledger_id(&self.profile.business_date(crate::node::now_ms()));
                         self.ledgers.retain(|id, _| *id == own_today);
                     }
                     self.ledgers.insert(r.id, ledger);

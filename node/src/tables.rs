@@ -676,8 +676,7 @@ fn row_to_product(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProductRow> {
     })
 }
 
-const PRODUCT_COLS: &str =
-    "p.product_id, p.sku, p.name, p.price, p.barcodes, p.cost, p.unit, p.active, p.min_stock, \
+const PRODUCT_COLS: &str = "p.product_id, p.sku, p.name, p.price, p.barcodes, p.cost, p.unit, p.active, p.min_stock, \
      p.tax_code";
 
 /// A product by exact SKU, or else by barcode.
