@@ -744,8 +744,12 @@ fn weighed_goods_sell_by_decimal_quantity() {
     assert_eq!(int_field(&list[0], "total"), 3_500);
     assert_eq!(num_field(&arr_field(&list[1], "lines")[0], "qty"), 1.5);
     assert_eq!(on_hand(&till, "BERAS"), 48.25);
-    // A weight with sub-gram precision is not a quantity, so it is not read as one.
-    refused(&till, &["sell", "--item", "BERASx0.0001"], "unknown SKU");
+    // A weight with sub-gram precision is not a quantity: refused as one, not guessed.
+    refused(
+        &till,
+        &["sell", "--item", "BERASx0.0001"],
+        "invalid quantity",
+    );
     assert_eq!(sales(&till).len(), 2);
 }
 

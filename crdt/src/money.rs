@@ -253,9 +253,15 @@ pub fn parse_rupiah(input: &str) -> Result<Rupiah, ParseNumberError> {
         .find_map(|p| t.strip_prefix(p))
         .unwrap_or(t)
         .trim();
-    let n = scan(t).map_err(err)?;
+    let n = scan(t).map_err(|why| {
+        err(if why == "is not a number" {
+            "is not an amount in rupiah"
+        } else {
+            why
+        })
+    })?;
     if n.negative {
-        return Err(err("is negative: an amount in rupiah is zero or more"));
+        return Err(err("is not an amount in rupiah: amounts are zero or more"));
     }
     let (whole, fraction) = if n.three_after_one {
         (format!("{}{}", n.whole, n.fraction), "")

@@ -494,17 +494,17 @@ fn escpos_58mm_font_b_long_names_pbjt_service_reprint() {
             "------------------------------------------"
             "Subtotal                            86.000"
             "Service 5%                           4.300"
-            "PBJT 10%                             8.600"
+            "PBJT 10%                             9.030"
             ESC E 1
             GS ! 0x01
-            "TOTAL                               98.900"
+            "TOTAL                               99.330"
             ESC E 0
             GS ! 0x00
             "QRIS                               100.000"
-            "KEMBALI                              1.100"
+            "KEMBALI                                670"
             "------------------------------------------"
-            "DPP                                 86.000"
-            "PBJT 10%                             8.600"
+            "DPP                                 90.300"
+            "PBJT 10%                             9.030"
             "------------------------------------------"
             ESC E 1
             "            *** DIBATALKAN ***"

@@ -253,12 +253,7 @@ pub(crate) async fn refund(
     let (reason, approver, pin) = (field("reason"), field("approver"), field("approver_pin"));
     let typed: Vec<(usize, String)> = fields
         .iter()
-        .filter_map(|(k, v)| {
-            Some((
-                k.strip_prefix("qty_")?.parse().ok()?,
-                v.trim().replace(',', "."),
-            ))
-        })
+        .filter_map(|(k, v)| Some((k.strip_prefix("qty_")?.parse().ok()?, v.trim().to_owned())))
         .filter(|(_, v)| !v.is_empty() && v != "0")
         .collect();
     let done = call(&state, move |n| {

@@ -133,6 +133,7 @@ fn profile_card(
                 label { (t(Msg::Address, lang)) input name="address" value=[p.address.as_deref()] maxlength="200"; }
                 label { (t(Msg::Phone, lang)) input name="phone" value=[p.phone.as_deref()] inputmode="tel" maxlength="40"; }
                 label { "NPWP / NITKU" input name="npwp" value=[p.npwp.as_deref()] inputmode="numeric" maxlength="30"; }
+                label { "NPWPD" input name="npwpd" value=[p.npwpd.as_deref()] maxlength="40"; }
                 label { (t(Msg::Zone, lang))
                     select name="zone" {
                         @for z in ["WIB", "WITA", "WIT"] { option value=(z) selected[z == zone] { (z) } }
@@ -145,6 +146,8 @@ fn profile_card(
                 }
                 label.check { input type="checkbox" name="tax_exclusive" checked[!p.tax_rule.inclusive]; (t(Msg::TaxExclusive, lang)) }
                 label { (t(Msg::ServiceCharge, lang)) " (%)" input name="service_percent" inputmode="numeric" value=(p.tax_rule.service_bp / 100); }
+                label.check { input type="checkbox" name="service_taxed" checked[p.tax_rule.service_taxed]; (t(Msg::ServiceTaxed, lang)) }
+                label { (t(Msg::PbjtFood, lang)) input name="pbjt_percent" inputmode="numeric" value=(p.pbjt_bp / 100); }
                 label { (t(Msg::CashRoundingTo, lang))
                     select name="cash_rounding" {
                         @for unit in rounding_units(p.cash_rounding.unit) {
@@ -164,6 +167,7 @@ fn profile_card(
                     }
                 }
                 label { (t(Msg::DiscountApproval, lang)) " (%)" input name="discount_approval_percent" inputmode="numeric" value=(p.discount_approval_percent); }
+                label { (t(Msg::DayCutoff, lang)) input name="day_cutoff_hour" inputmode="numeric" value=(p.day_cutoff_hour); }
                 div.actions { button.primary type="submit" id="profile-save" { (t(Msg::Save, lang)) } }
                 (note(lang, "profile-result", message))
             }
@@ -171,10 +175,10 @@ fn profile_card(
     }
 }
 
-/// The rounding units offered: none, Rp100, Rp500, Rp1.000, and the store's own unit
-/// when it is another (set with `kasir store set`), so saving the page keeps it.
+/// The rounding units offered: the coins in circulation (`CashRounding::UNITS`), and
+/// the store's own unit when it is another (from before the rule), so the page shows it.
 fn rounding_units(current: i64) -> Vec<i64> {
-    let mut units = vec![0, 100, 500, 1_000];
+    let mut units = kasir_crdt::money::CashRounding::UNITS.to_vec();
     if current > 1 && !units.contains(&current) {
         units.push(current);
         units.sort_unstable();
@@ -202,6 +206,14 @@ pub(crate) struct ProfileForm {
     phone: String,
     #[serde(default)]
     npwp: String,
+    #[serde(default)]
+    npwpd: String,
+    #[serde(default)]
+    service_taxed: Option<String>,
+    #[serde(default)]
+    pbjt_percent: String,
+    #[serde(default)]
+    day_cutoff_hour: String,
     zone: String,
     tax: String,
     #[serde(default)]
@@ -239,6 +251,10 @@ impl ProfileForm {
             address: Some(self.address),
             phone: Some(self.phone),
             npwp: Some(self.npwp),
+            npwpd: Some(self.npwpd),
+            service_taxed: Some(self.service_taxed.is_some()),
+            pbjt_percent: Some(number("PBJT", &self.pbjt_percent)?),
+            day_cutoff_hour: Some(number("business day", &self.day_cutoff_hour)?),
             zone: Some(self.zone),
             tax: Some(self.tax),
             tax_exclusive: Some(self.tax_exclusive.is_some()),

@@ -127,6 +127,15 @@ fn product_form(lang: Lang) -> Markup {
                     label { "Barcode" input name="barcode" inputmode="numeric" autocomplete="off"; }
                     label { (t(Msg::Category, lang)) input name="category"; }
                     label { (t(Msg::MinStock, lang)) input name="min_stock" inputmode="decimal" autocomplete="off"; }
+                    label { (t(Msg::TaxCodeLabel, lang))
+                        select name="tax_code" {
+                            option value="" { (t(Msg::TaxCodeKeep, lang)) }
+                            option value="standard" { (t(Msg::TaxCodeStandard, lang)) }
+                            option value="exempt" { (t(Msg::TaxCodeExempt, lang)) }
+                            option value="pbjt" { (t(Msg::TaxCodePbjt, lang)) }
+                            option value="ppn_full" { (t(Msg::TaxCodeLuxury, lang)) }
+                        }
+                    }
                     button.primary type="submit" id="product-save" { (t(Msg::Save, lang)) }
                     p id="product-result" {}
                 }
@@ -186,9 +195,8 @@ fn movement(who: &Principal, n: &mut Node, f: MoveForm) -> Result<String, NodeEr
     let qty: Qty = f
         .qty
         .trim()
-        .replace(',', ".")
         .parse()
-        .map_err(|_| NodeError::Invalid(format!("{}: {}", f.sku, f.qty)))?;
+        .map_err(|e| NodeError::Invalid(format!("{}: {e}", f.sku)))?;
     let (kind, qty, counted) = match f.kind.as_str() {
         "opname" => (MovementKind::Opname, None, Some(qty)),
         _ => (MovementKind::Receive, Some(qty), None),
@@ -243,6 +251,8 @@ pub(crate) struct ProductForm {
     category: String,
     #[serde(default)]
     min_stock: String,
+    #[serde(default)]
+    tax_code: String,
 }
 
 /// `POST /ui/produk`: adds a product or changes one (its price change is audited).
@@ -266,11 +276,11 @@ pub(crate) async fn save_product(
                 category: optional(&f.category),
                 min_stock: optional(&f.min_stock)
                     .map(|q| {
-                        q.replace(',', ".")
-                            .parse::<kasir_crdt::Qty>()
+                        q.parse::<kasir_crdt::Qty>()
                             .map_err(|e| NodeError::Invalid(e.to_string()))
                     })
                     .transpose()?,
+                tax_code: optional(&f.tax_code),
                 ..ProductInput::default()
             },
         )
