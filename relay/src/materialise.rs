@@ -125,6 +125,15 @@ struct Batch {
     line_discount: Vec<i64>,
     line_total: Vec<i64>,
 
+    group_sale: Vec<String>,
+    group_code: Vec<String>,
+    group_kind: Vec<String>,
+    group_rate: Vec<i64>,
+    group_base: Vec<i64>,
+    group_dpp: Vec<i64>,
+    group_dpp_other: Vec<i64>,
+    group_tax: Vec<i64>,
+
     adj_id: Vec<String>,
     adj_sale: Vec<String>,
     adj_kind: Vec<String>,
@@ -288,7 +297,23 @@ impl Batch {
             self.tax.push(s.tax);
             self.dpp.push(s.dpp);
             self.dpp_other.push(s.dpp_other);
-            self.tax_kind.push(s.tax_rule.kind.as_str().to_owned());
+            // A receipt taxed under several rules is 'mixed': its groups say what kind.
+            self.tax_kind.push(if s.taxes.is_empty() {
+                s.tax_rule.kind.as_str().to_owned()
+            } else {
+                "mixed".to_owned()
+            });
+            for g in &s.taxes {
+                self.group_sale.push(s.id.clone());
+                self.group_code.push(g.code.clone());
+                self.group_kind
+                    .push(g.rule.map_or("none", |r| r.kind.as_str()).to_owned());
+                self.group_rate.push(g.rule.map_or(0, |r| r.rate_bp));
+                self.group_base.push(g.base);
+                self.group_dpp.push(g.dpp);
+                self.group_dpp_other.push(g.dpp_other);
+                self.group_tax.push(g.tax);
+            }
             self.service_charge.push(s.service_charge);
             self.rounding.push(s.rounding);
             self.total.push(s.total);
@@ -577,6 +602,29 @@ async fn write_batch(
         .bind(&b.line_price)
         .bind(&b.line_discount)
         .bind(&b.line_total)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !b.group_sale.is_empty() {
+        sqlx::query(
+            "INSERT INTO sale_taxes (tenant_id, store_id, sale_id, code, tax_kind, rate_bp, base,
+                 dpp, dpp_other, tax)
+             SELECT $1, $2, u.sale_id, u.code, u.kind, u.rate, u.base, u.dpp, u.dpp_other, u.tax
+             FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[],
+                         $9::int8[], $10::int8[])
+                  AS u(sale_id, code, kind, rate, base, dpp, dpp_other, tax)
+             ON CONFLICT (sale_id, code) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(store.0)
+        .bind(&b.group_sale)
+        .bind(&b.group_code)
+        .bind(&b.group_kind)
+        .bind(&b.group_rate)
+        .bind(&b.group_base)
+        .bind(&b.group_dpp)
+        .bind(&b.group_dpp_other)
+        .bind(&b.group_tax)
         .execute(&mut **tx)
         .await?;
     }

@@ -1068,12 +1068,28 @@ async fn tax_months(
     let rows = sqlx::query_as(
         "SELECT $3 AS month, a.store_id, st.name AS store, a.tax_kind, a.sales, a.dpp,
                 a.dpp_other, a.tax, a.refunded
-           FROM (SELECT store_id, tax_kind, count(*)::int8 AS sales, sum(dpp)::int8 AS dpp,
-                        sum(dpp_other)::int8 AS dpp_other, sum(tax)::int8 AS tax,
-                        sum(refunded)::int8 AS refunded
-                   FROM sales
-                  WHERE status <> 'voided' AND tax_kind <> 'none'
-                    AND business_date >= $1 AND business_date < $2
+           FROM (SELECT store_id, tax_kind, count(DISTINCT sale_id)::int8 AS sales,
+                        sum(dpp)::int8 AS dpp, sum(dpp_other)::int8 AS dpp_other,
+                        sum(tax)::int8 AS tax, sum(refunded)::int8 AS refunded
+                   FROM (SELECT store_id, sale_id, tax_kind, dpp, dpp_other, tax, refunded
+                           FROM sales
+                          WHERE status <> 'voided' AND tax_kind NOT IN ('none', 'mixed')
+                            AND business_date >= $1 AND business_date < $2
+                         UNION ALL
+                         -- Receipts taxed under several rules, a group at a time; exempt
+                         -- goods as their own row; a refund goes with the largest group.
+                         SELECT t.store_id, t.sale_id,
+                                CASE WHEN t.code = 'exempt' THEN 'exempt' ELSE t.tax_kind END,
+                                CASE WHEN t.code = 'exempt' THEN t.base ELSE t.dpp END,
+                                CASE WHEN t.code = 'exempt' THEN t.base ELSE t.dpp_other END,
+                                t.tax,
+                                CASE WHEN row_number() OVER (PARTITION BY t.sale_id
+                                                             ORDER BY t.base DESC, t.code) = 1
+                                     THEN s.refunded ELSE 0 END
+                           FROM sale_taxes t JOIN sales s ON s.sale_id = t.sale_id
+                          WHERE s.status <> 'voided' AND s.tax_kind = 'mixed'
+                            AND s.business_date >= $1 AND s.business_date < $2
+                            AND (t.tax_kind <> 'none' OR t.code = 'exempt')) u
                   GROUP BY store_id, tax_kind) a
            JOIN stores st ON st.store_id = a.store_id
           ORDER BY st.name, a.tax_kind",
@@ -1087,7 +1103,16 @@ async fn tax_months(
     Ok((name.unwrap_or_default(), rows))
 }
 
-/// The monthly tax report (PPN: DPP, DPP nilai lain, PPN; PBJT: its base and tax).
+/// A tax report row's kind as the page names it.
+fn tax_kind_label(lang: Lang, kind: &str) -> String {
+    match kind {
+        "exempt" => lang.t("Dibebaskan PPN", "PPN-exempt").to_owned(),
+        other => other.to_uppercase(),
+    }
+}
+
+/// The monthly tax report (PPN: DPP, DPP nilai lain, PPN; PBJT: its base and tax;
+/// PPN-exempt goods of PKP outlets: their amount).
 async fn tax_page(
     State(state): State<ApiState>,
     headers: HeaderMap,
@@ -1121,8 +1146,8 @@ async fn tax_page(
                 th.num { (lang.t("Pajak terutang", "Tax")) } th.num { (lang.t("Diretur", "Refunded")) }
             } }
             tbody {
-                @for r in &rows { tr data-month=(r.month) data-store=(r.store_id) {
-                    td { (r.month) } td { (r.store) } td { (r.tax_kind.to_uppercase()) }
+                @for r in &rows { tr data-month=(r.month) data-store=(r.store_id) data-kind=(r.tax_kind) {
+                    td { (r.month) } td { (r.store) } td.kind { (tax_kind_label(lang, &r.tax_kind)) }
                     td.num { (r.sales) } td.num.dpp { (rupiah(r.dpp)) } td.num { (rupiah(r.dpp_other)) }
                     td.num.tax { (rupiah(r.tax)) } td.num { (rupiah(r.refunded)) }
                 } }

@@ -201,6 +201,21 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
              '{status}', now(), {dpp}, {other}, 'ppn')"
         ));
     }
+    // A mixed receipt: exempt beras 70.000, PPN sabun 11.100, PBJT gorengan 11.000 —
+    // its PPN joins the PPN row, its PBJT and its exempt goods get rows of their own.
+    rows.push(format!(
+        "INSERT INTO sales (sale_id, tenant_id, store_id, receipt_no, till_code, business_date, \
+         subtotal, tax, service_charge, rounding, total, status, created_at, dpp, dpp_other, \
+         tax_kind) VALUES ('mix-1', '{maju}', '{bogor}', 'mix-1', 'T1', \
+         (now() AT TIME ZONE 'Asia/Jakarta')::date, 92100, 2100, 0, 0, 92100, 'completed', \
+         now(), 20000, 19167, 'mixed')"
+    ));
+    rows.push(format!(
+        "INSERT INTO sale_taxes VALUES \
+         ('{maju}', '{bogor}', 'mix-1', 'exempt', 'none', 0, 70000, 70000, 70000, 0), \
+         ('{maju}', '{bogor}', 'mix-1', 'standard', 'ppn', 1200, 11100, 10000, 9167, 1100), \
+         ('{maju}', '{bogor}', 'mix-1', 'pbjt', 'pbjt', 1000, 11000, 10000, 10000, 1000)"
+    ));
     rows.push(format!(
         "INSERT INTO sale_adjustments (adjustment_id, tenant_id, store_id, sale_id, kind, \
          amount, reason, at, cashier, approved_by, till_code) VALUES ('void:{}', '{maju}', \
@@ -253,8 +268,8 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
     assert_eq!(
         (all_tx, all_net),
         (
-            7,
-            10_000 + 25_000 + 5_000 + 18_000 + 4_000 + 111_000 + 55_500
+            8,
+            10_000 + 25_000 + 5_000 + 18_000 + 4_000 + 111_000 + 55_500 + 92_100
         )
     );
     assert_eq!(b.text("#total-net"), rupiah(all_net));
@@ -406,11 +421,20 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
     // The monthly tax report: PPN's DPP, DPP nilai lain and tax of sales not voided.
     b.goto(&format!("{base}/pajak"));
     b.wait_until("the tax report", |b| b.count("#tax") == 1);
-    let row = format!("#tax tr[data-store='{bogor}']");
-    assert_eq!(b.text(&format!("{row} td.dpp")), rupiah(150_000));
-    assert_eq!(b.text(&format!("{row} td.tax")), rupiah(16_500));
-    assert!(b.text(&row).contains(&rupiah(137_500)), "DPP nilai lain");
-    assert_eq!(b.count("#tax tbody tr"), 1, "only the PPN outlet");
+    let row = format!("#tax tr[data-store='{bogor}'][data-kind='ppn']");
+    assert_eq!(b.text(&format!("{row} td.dpp")), rupiah(160_000));
+    assert_eq!(b.text(&format!("{row} td.tax")), rupiah(17_600));
+    assert!(b.text(&row).contains(&rupiah(146_667)), "DPP nilai lain");
+    let pbjt = format!("#tax tr[data-store='{bogor}'][data-kind='pbjt']");
+    assert_eq!(b.text(&format!("{pbjt} td.tax")), rupiah(1_000));
+    let exempt = format!("#tax tr[data-store='{bogor}'][data-kind='exempt']");
+    assert_eq!(b.text(&format!("{exempt} td.dpp")), rupiah(70_000));
+    assert!(b.text(&format!("{exempt} td.kind")).contains("Dibebaskan"));
+    assert_eq!(
+        b.count("#tax tbody tr"),
+        3,
+        "only the PKP outlet, a row per tax"
+    );
     b.screenshots("pajak");
 
     // Batal & retur: who voided, who approved.

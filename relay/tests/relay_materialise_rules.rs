@@ -275,3 +275,91 @@ fn voids_before_sales_replays_stale_products_and_poison_records() {
         );
     });
 }
+
+/// A receipt taxed under several rules (exempt beras, PPN sabun, PBJT gorengan) reads
+/// `mixed` in `sales` and gives one `sale_taxes` row per group, once, however often it
+/// is replayed, so head office's tax report keeps PBJT, PPN and exempt goods apart.
+#[test]
+fn mixed_receipts_materialise_a_row_per_tax_group() {
+    use kasir_crdt::money::CashRounding;
+    use kasir_crdt::pricing::{CartLine, PricingRules, price_cart};
+    use kasir_crdt::tax::{TaxCode, TaxRule};
+    let rt = runtime();
+    let db = support::fresh_database("materialise_tax_groups");
+    let tenant = Uuid::now_v7();
+    let store = StoreId(Uuid::now_v7());
+    let line = |sku: &str, price: i64, tax_code| CartLine {
+        product_id: format!("p-{sku}"),
+        sku: sku.into(),
+        name: sku.into(),
+        qty: Qty(1000),
+        unit_price: price,
+        discount: 0,
+        tax_code,
+    };
+    let rules = PricingRules {
+        tax: TaxRule::ppn_12_dpp_11_12(true),
+        pbjt_bp: 1000,
+        rounding: CashRounding::default(),
+    };
+    let priced = price_cart(
+        vec![
+            line("BERAS", 70_000, TaxCode::Exempt),
+            line("SABUN", 11_100, TaxCode::Standard),
+            line("GORENG", 11_000, TaxCode::Pbjt),
+        ],
+        &rules,
+        vec![],
+    )
+    .expect("priced");
+    let mut mixed = sale("m1", "BERAS", 1);
+    mixed.lines = priced.lines;
+    mixed.subtotal = priced.subtotal;
+    mixed.tax = priced.tax.tax;
+    mixed.dpp = priced.tax.dpp;
+    mixed.dpp_other = priced.tax.dpp_other;
+    mixed.tax_rule = rules.tax;
+    mixed.taxes = priced.taxes;
+    mixed.total = priced.total;
+    mixed.payments = priced.payments;
+    rt.block_on(async {
+        let pool = kasir_relay::db::connect(&db).await.expect("pool");
+        kasir_relay::db::migrate(&pool).await.expect("migrate");
+        for _ in 0..2 {
+            let records = LedgerRecords {
+                sales: vec![mixed.clone()],
+                ..Default::default()
+            };
+            persist(&pool, tenant, store, &[write(store, records, vec![])])
+                .await
+                .expect("persist");
+        }
+        let kind: String = sqlx::query_scalar("SELECT tax_kind FROM sales WHERE sale_id = 'm1'")
+            .fetch_one(&pool)
+            .await
+            .expect("sale");
+        assert_eq!(kind, "mixed");
+        let groups: Vec<(String, String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT code, tax_kind, base, dpp, dpp_other, tax FROM sale_taxes
+              WHERE sale_id = 'm1' ORDER BY code",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("groups");
+        assert_eq!(
+            groups,
+            vec![
+                ("exempt".into(), "none".into(), 70_000, 70_000, 70_000, 0),
+                ("pbjt".into(), "pbjt".into(), 11_000, 10_000, 10_000, 1_000),
+                (
+                    "standard".into(),
+                    "ppn".into(),
+                    11_100,
+                    10_000,
+                    9_167,
+                    1_100
+                ),
+            ]
+        );
+    });
+}
