@@ -312,42 +312,46 @@ enum UserCmd {
     },
 }
 
+/// `kasir product add`'s flags (boxed: the other product commands are small).
+#[derive(clap::Args)]
+struct ProductAddArgs {
+    /// SKU.
+    #[arg(long)]
+    sku: String,
+    /// Name.
+    #[arg(long)]
+    name: String,
+    /// Price in rupiah (`12500` or `12.500`).
+    #[arg(long)]
+    price: String,
+    /// Barcode (repeatable).
+    #[arg(long = "barcode")]
+    barcodes: Vec<String>,
+    /// Cost in rupiah.
+    #[arg(long)]
+    cost: Option<String>,
+    /// Set on-hand stock to this quantity.
+    #[arg(long)]
+    stock: Option<String>,
+    /// Stock below which the product is low (alerts at head office too).
+    #[arg(long)]
+    min_stock: Option<String>,
+    /// Category.
+    #[arg(long)]
+    category: Option<String>,
+    /// Unit (pcs, kg, ...).
+    #[arg(long)]
+    unit: Option<String>,
+    /// Tax code: standard (the store's rule), exempt (sembako: beras, telur,
+    /// sayur…), ppn, ppn_full (luxury goods), pbjt (ready food).
+    #[arg(long)]
+    tax_code: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum ProductCmd {
     /// Add or update a product.
-    Add {
-        /// SKU.
-        #[arg(long)]
-        sku: String,
-        /// Name.
-        #[arg(long)]
-        name: String,
-        /// Price in rupiah (`12500` or `12.500`).
-        #[arg(long)]
-        price: String,
-        /// Barcode (repeatable).
-        #[arg(long = "barcode")]
-        barcodes: Vec<String>,
-        /// Cost in rupiah.
-        #[arg(long)]
-        cost: Option<String>,
-        /// Set on-hand stock to this quantity.
-        #[arg(long)]
-        stock: Option<String>,
-        /// Stock below which the product is low (alerts at head office too).
-        #[arg(long)]
-        min_stock: Option<String>,
-        /// Category.
-        #[arg(long)]
-        category: Option<String>,
-        /// Unit (pcs, kg, ...).
-        #[arg(long)]
-        unit: Option<String>,
-        /// Tax code: standard (the store's rule), exempt (sembako: beras, telur,
-        /// sayur…), ppn, ppn_full (luxury goods), pbjt (ready food).
-        #[arg(long)]
-        tax_code: Option<String>,
-    },
+    Add(Box<ProductAddArgs>),
     /// Import products from CSV or XLSX.
     Import {
         /// The file.
@@ -693,18 +697,19 @@ fn run(cli: Cli) -> Result<()> {
             };
             emit(json_mode, &json!({ "token": token }), |_| token.clone())?;
         }
-        Command::Product(ProductCmd::Add {
-            sku,
-            name,
-            price,
-            barcodes,
-            cost,
-            stock,
-            min_stock,
-            category,
-            unit,
-            tax_code,
-        }) => {
+        Command::Product(ProductCmd::Add(add)) => {
+            let ProductAddArgs {
+                sku,
+                name,
+                price,
+                barcodes,
+                cost,
+                stock,
+                min_stock,
+                category,
+                unit,
+                tax_code,
+            } = *add;
             let input = ProductInput {
                 sku,
                 name,

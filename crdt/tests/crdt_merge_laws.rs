@@ -409,7 +409,7 @@ fn run_sync_protocol(
 /// A record a till wrote into its own ledger.
 #[derive(Debug, Clone)]
 enum Record {
-    Sale(Sale),
+    Sale(Box<Sale>),
     Void(Void),
     Refund(Refund),
     Movement(StockMovement),
@@ -535,7 +535,7 @@ impl World {
             .iter()
             .flatten()
             .filter_map(|r| match r {
-                Record::Sale(s) => Some((s.id.clone(), s.clone())),
+                Record::Sale(s) => Some((s.id.clone(), (**s).clone())),
                 _ => None,
             })
             .collect()
@@ -556,7 +556,7 @@ impl World {
                 self.written[k][..self.views[t][k].applied]
                     .iter()
                     .filter_map(move |r| match r {
-                        Record::Sale(s) => Some((k, s)),
+                        Record::Sale(s) => Some((k, &**s)),
                         _ => None,
                     })
             })
@@ -720,7 +720,7 @@ impl World {
             Op::Sale { till, ref lines } => {
                 let t = till % n;
                 let sale = self.new_sale(t, lines);
-                self.write(t, Record::Sale(sale));
+                self.write(t, Record::Sale(Box::new(sale)));
             }
             Op::Void { till, pick } => {
                 let t = till % n;
@@ -1102,7 +1102,7 @@ impl World {
             let mut movements = Vec::new();
             for record in &self.written[k] {
                 match record {
-                    Record::Sale(s) => sales.push(s.clone()),
+                    Record::Sale(s) => sales.push((**s).clone()),
                     Record::Void(v) => voids.push(v.clone()),
                     Record::Refund(f) => refunds.push(f.clone()),
                     Record::Movement(m) => movements.push(m.clone()),

@@ -26,13 +26,14 @@
 //! let line = SaleLine {
 //!     product_id: "p".into(), sku: "INDOMIE".into(), name: "Indomie Goreng".into(),
 //!     qty: Qty::units(3), unit_price: 3_500, discount: 0, tax: 0, line_total: 10_500,
+//!     tax_code: None,
 //! };
 //! let sale = Sale {
 //!     id: "s".into(), client_id: None, receipt_no: "T1-250612-000001".into(),
 //!     till: "t".into(), till_code: "T1".into(), cashier: Some("Ani".into()), user_id: None, approved_by: None,
 //!     created_at_ms: 1_749_711_900_000, business_date: "2025-06-12".into(),
 //!     lines: vec![line], subtotal: 10_500, service_charge: 0, tax: 0, dpp: 10_500,
-//!     dpp_other: 10_500, tax_rule: TaxRule::none(), rounding: 0, total: 10_500,
+//!     dpp_other: 10_500, tax_rule: TaxRule::none(), taxes: vec![], seller: None, rounding: 0, total: 10_500,
 //!     payments: vec![Payment { method: "cash".into(), amount: 20_000, reference: None }], change: 9_500,
 //! };
 //! let text = render_text(&StoreProfile::named("Warung Bu Sri"), &sale, &ReceiptOptions::default())?;
