@@ -375,6 +375,8 @@ pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
             payments,
             cashier: Some(["Ani", "Budi", "Citra"][till].into()),
             approval: None,
+            customer_id: None,
+            due_date: None,
         };
         let out = {
             let mut node = lock(&nodes[till])?;

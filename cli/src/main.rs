@@ -80,6 +80,9 @@ enum Command {
     /// Products: add, import, search.
     #[command(subcommand)]
     Product(ProductCmd),
+    /// Customers and kasbon (sales on credit): add, list who owes what, take a payment.
+    #[command(subcommand)]
+    Customer(CustomerCmd),
     /// Stock levels, or a stock movement.
     Stock(StockArgs),
     /// Record a sale.
@@ -96,6 +99,12 @@ enum Command {
         /// Cashier name.
         #[arg(long)]
         cashier: Option<String>,
+        /// The customer (needed for `--pay kasbon=AMOUNT`, a sale on credit).
+        #[arg(long)]
+        customer: Option<String>,
+        /// When the kasbon falls due (YYYY-MM-DD).
+        #[arg(long)]
+        due: Option<String>,
         #[command(flatten)]
         approver: ApproverArgs,
     },
@@ -309,6 +318,45 @@ enum UserCmd {
         /// The new PIN.
         #[arg(long)]
         pin: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CustomerCmd {
+    /// Add a customer, or change one (`--id`).
+    Add {
+        /// The customer to change.
+        #[arg(long)]
+        id: Option<String>,
+        /// Name.
+        #[arg(long)]
+        name: String,
+        /// Phone (WhatsApp).
+        #[arg(long)]
+        phone: Option<String>,
+        /// Member tier.
+        #[arg(long)]
+        tier: Option<String>,
+    },
+    /// Who owes what, overdue first.
+    List {
+        /// Only names or phones containing this.
+        #[arg(long)]
+        q: Option<String>,
+    },
+    /// A payment against a customer's kasbon.
+    Pay {
+        /// The customer's id.
+        customer_id: String,
+        /// How much (`50.000`).
+        #[arg(long)]
+        amount: String,
+        /// How (`cash`, `qris`…).
+        #[arg(long)]
+        method: Option<String>,
+        /// A non-cash payment's reference.
+        #[arg(long)]
+        reference: Option<String>,
     },
 }
 
@@ -747,6 +795,67 @@ fn run(cli: Cli) -> Result<()> {
                 s
             })?;
         }
+        Command::Customer(CustomerCmd::Add {
+            id,
+            name,
+            phone,
+            tier,
+        }) => {
+            let saved = Backend::open(&dir)?.call::<api::SaveCustomer>(
+                kasir_node::kasbon::CustomerInput {
+                    customer_id: id,
+                    name,
+                    phone,
+                    tier,
+                    active: None,
+                },
+            )?;
+            emit(json_mode, &saved, |c| {
+                format!("Pelanggan {} disimpan ({})", c.name, c.customer_id)
+            })?;
+        }
+        Command::Customer(CustomerCmd::List { q }) => {
+            let list =
+                Backend::open(&dir)?.call::<api::ListCustomers>(api::CustomersQuery { q })?;
+            emit(json_mode, &list, |v| {
+                let mut out: Vec<String> = v
+                    .customers
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{:<28} {:>14}  {}{}",
+                            c.name,
+                            format_rupiah(c.balance),
+                            c.due_date.as_deref().unwrap_or(""),
+                            if c.overdue { "  TERLAMBAT" } else { "" }
+                        )
+                    })
+                    .collect();
+                out.push(format!("Total kasbon {}", format_rupiah(v.total_owed)));
+                out.join("\n")
+            })?;
+        }
+        Command::Customer(CustomerCmd::Pay {
+            customer_id,
+            amount,
+            method,
+            reference,
+        }) => {
+            let paid = Backend::open(&dir)?.call::<api::PayKasbon>(
+                kasir_node::kasbon::KasbonPaymentInput {
+                    customer_id,
+                    amount: parse_amount(&amount)?,
+                    method,
+                    reference,
+                },
+            )?;
+            emit(json_mode, &paid, |v| {
+                format!(
+                    "Pembayaran kasbon dicatat; sisa {}",
+                    format_rupiah(v.balance)
+                )
+            })?;
+        }
         Command::Product(ProductCmd::Search { query, limit }) => {
             let found = Backend::open(&dir)?.call::<api::SearchProducts>(api::ProductSearch {
                 q: query,
@@ -819,6 +928,8 @@ fn run(cli: Cli) -> Result<()> {
             payments,
             client_id,
             cashier,
+            customer,
+            due,
             approver,
         } => {
             let req = SaleRequest {
@@ -830,6 +941,8 @@ fn run(cli: Cli) -> Result<()> {
                     .collect::<Result<_>>()?,
                 cashier,
                 approval: approver.approval(),
+                customer_id: customer,
+                due_date: due,
             };
             let sold = Backend::open(&dir)?.call::<api::Sell>(req)?;
             emit(json_mode, &sold, |v| {

@@ -10,7 +10,8 @@ use crate::doc::{Doc, DocError, GenesisValue};
 use crate::ids::{BusinessDate, DeviceId, DocId, DocKind, StoreId};
 use crate::money::Qty;
 use crate::records::{
-    AuditEvent, CashMove, MovementKind, Refund, Sale, ShiftClose, ShiftOpen, StockMovement, Void,
+    AuditEvent, CashMove, Customer, DebtPayment, MovementKind, Refund, Sale, ShiftClose, ShiftOpen,
+    StockMovement, Void,
 };
 
 const SALES: &str = "sales";
@@ -24,6 +25,10 @@ const FEEDBACK: &str = "feedback";
 const CASH_MOVES: &str = "cash_moves";
 /// Added after the first ledgers: created by the till with its first record.
 const AUDIT: &str = "audit";
+/// Added after the first ledgers: customers added or edited, by `{id}@{at_ms}`.
+const CUSTOMERS: &str = "customers";
+/// Added after the first ledgers: payments against kasbon.
+const DEBT_PAYMENTS: &str = "debt_payments";
 
 /// Who wrote a ledger and for which day.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +75,10 @@ pub struct LedgerRecords {
     pub cash_moves: Vec<CashMove>,
     /// Audit events.
     pub audit: Vec<AuditEvent>,
+    /// Customers added or edited.
+    pub customers: Vec<Customer>,
+    /// Payments against kasbon.
+    pub debt_payments: Vec<DebtPayment>,
     /// Feedback records (e.g. ML corrections), with their ids.
     pub feedback: Vec<(String, serde_json::Value)>,
     /// Records that did not decode (reported, skipped).
@@ -162,7 +171,7 @@ impl LedgerDoc {
         at_ms: i64,
     ) -> Result<bool, DocError> {
         let obj = match map {
-            CASH_MOVES | AUDIT => self.doc.own_root_map(map)?,
+            CASH_MOVES | AUDIT | CUSTOMERS | DEBT_PAYMENTS => self.doc.own_root_map(map)?,
             _ => self.doc.root_map(map)?,
         };
         if self.doc.has_key(&obj, id) {
@@ -214,6 +223,17 @@ impl LedgerDoc {
     /// Records an audit event.
     pub fn record_audit(&mut self, event: &AuditEvent) -> Result<bool, DocError> {
         self.append(AUDIT, &event.id, event, event.at_ms)
+    }
+
+    /// Records a customer (a new one or a new version of one).
+    pub fn record_customer(&mut self, customer: &Customer) -> Result<bool, DocError> {
+        let key = format!("{}@{}", customer.id, customer.at_ms);
+        self.append(CUSTOMERS, &key, customer, customer.at_ms)
+    }
+
+    /// Records a payment against a customer's kasbon.
+    pub fn record_debt_payment(&mut self, payment: &DebtPayment) -> Result<bool, DocError> {
+        self.append(DEBT_PAYMENTS, &payment.id, payment, payment.at_ms)
     }
 
     /// Records free-form feedback (e.g. an ML correction) as JSON under `id`.
@@ -280,6 +300,16 @@ impl LedgerDoc {
         self.all_late(AUDIT)
     }
 
+    /// Every customer version.
+    pub fn customers(&self) -> Vec<Result<Customer, DocError>> {
+        self.all_late(CUSTOMERS)
+    }
+
+    /// Every kasbon payment.
+    pub fn debt_payments(&self) -> Vec<Result<DebtPayment, DocError>> {
+        self.all_late(DEBT_PAYMENTS)
+    }
+
     /// All feedback records.
     pub fn feedback(&self) -> Vec<Result<serde_json::Value, DocError>> {
         self.all(FEEDBACK)
@@ -340,6 +370,8 @@ impl LedgerDoc {
             shift_closes: keep(&mut bad, self.shift_closes()),
             cash_moves: keep(&mut bad, self.cash_moves()),
             audit: keep(&mut bad, self.audit_events()),
+            customers: keep(&mut bad, self.customers()),
+            debt_payments: keep(&mut bad, self.debt_payments()),
             feedback,
             undecodable: 0,
         };
@@ -358,7 +390,9 @@ impl LedgerDoc {
         for (map, key) in self.doc.changed_records(before) {
             let obj = match map.as_str() {
                 SALES | VOIDS | REFUNDS | MOVEMENTS | SHIFTS_OPEN | SHIFTS_CLOSE | FEEDBACK
-                | CASH_MOVES | AUDIT => self.doc.existing_root_map(&map),
+                | CASH_MOVES | AUDIT | CUSTOMERS | DEBT_PAYMENTS => {
+                    self.doc.existing_root_map(&map)
+                }
                 _ => None,
             };
             let Some(obj) = obj else {
@@ -396,6 +430,14 @@ impl LedgerDoc {
                 },
                 AUDIT => match self.doc.get_record(&obj, &key) {
                     Ok(Some(r)) => out.audit.push(r),
+                    _ => bad(&mut out),
+                },
+                CUSTOMERS => match self.doc.get_record(&obj, &key) {
+                    Ok(Some(r)) => out.customers.push(r),
+                    _ => bad(&mut out),
+                },
+                DEBT_PAYMENTS => match self.doc.get_record(&obj, &key) {
+                    Ok(Some(r)) => out.debt_payments.push(r),
                     _ => bad(&mut out),
                 },
                 _ => match self.doc.get_record(&obj, &key) {

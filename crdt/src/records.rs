@@ -102,6 +102,58 @@ impl Payment {
     }
 }
 
+/// The payment method of a sale on credit (kasbon, utang): the customer owes it.
+pub const KASBON: &str = "kasbon";
+
+/// A customer (pelanggan): a name to sell on credit to, a phone to remind, a member
+/// tier. Written into the ledger of the till that adds or edits it; the newest record of
+/// a customer id wins on every replica.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    /// UUIDv7 chosen by the till that added the customer.
+    pub id: String,
+    /// Name as the shop knows them (`Bu Tini warung sebelah`).
+    pub name: String,
+    /// Phone (WhatsApp), for reminders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// Member tier (`umum`, `member`, `grosir`…).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// An inactive customer takes no new kasbon (what they owe still counts).
+    #[serde(default = "default_true")]
+    pub active: bool,
+    /// When this version was written (ms).
+    pub at_ms: i64,
+    /// The writing till's code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub till_code: Option<String>,
+}
+
+/// Money a customer paid against their kasbon, at any till.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DebtPayment {
+    /// UUIDv7.
+    pub id: String,
+    /// Whose debt.
+    pub customer_id: String,
+    /// How much (positive).
+    pub amount: Rupiah,
+    /// How it was paid (`cash`, `qris`…), into this till's drawer when cash.
+    pub method: String,
+    /// The payment's reference on a non-cash payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// When (ms).
+    pub at_ms: i64,
+    /// The receiving till's code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub till_code: Option<String>,
+    /// Who took it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cashier: Option<String>,
+}
+
 /// The method name a cashier's word stands for: `tunai` is `cash`, `kartu` and `edc`
 /// are `card`, `qr` is `qris`, `tf` is `transfer`, `e_wallet` and `dompet` are
 /// `ewallet`; anything else as written (lower case, `-` as `_`).
@@ -113,6 +165,7 @@ pub fn canonical_method(method: &str) -> String {
         "qr" | "qris_statis" => "qris".to_owned(),
         "tf" | "transfer_bank" | "bank_transfer" => "transfer".to_owned(),
         "e_wallet" | "dompet" | "dompet_digital" => "ewallet".to_owned(),
+        "utang" | "hutang" | "piutang" | "bon" | "credit" => KASBON.to_owned(),
         _ => m,
     }
 }
@@ -226,6 +279,12 @@ pub struct Sale {
     /// recorded: those print the current profile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seller: Option<Seller>,
+    /// The customer (pelanggan) the sale was made to; required for a kasbon payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    /// When the kasbon part falls due (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_date: Option<String>,
     /// Cash rounding (pembulatan) applied to the total.
     #[serde(default)]
     pub rounding: Rupiah,
@@ -238,6 +297,15 @@ pub struct Sale {
 }
 
 impl Sale {
+    /// What the customer owes on this sale (its payments by the `kasbon` method).
+    pub fn kasbon(&self) -> Rupiah {
+        self.payments
+            .iter()
+            .filter(|p| p.method == KASBON)
+            .map(|p| p.amount)
+            .sum()
+    }
+
     /// Money taken by method: cash net of the change given back (what stays in the
     /// drawer), every other method as tendered.
     pub fn money_by_method(&self) -> std::collections::BTreeMap<String, Rupiah> {

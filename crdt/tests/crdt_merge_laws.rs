@@ -649,6 +649,8 @@ impl World {
             tax_rule: TaxRule::none(),
             taxes: Vec::new(),
             seller: None,
+            customer_id: None,
+            due_date: None,
             rounding: 0,
             total,
             payments: vec![Payment {

@@ -70,6 +70,8 @@ fn sale(lines: &[(i64, i64, u8)], tax: u8, rounding_unit: i64) -> Option<Sale> {
         tax_rule: rule(tax),
         taxes: Vec::new(),
         seller: None,
+        customer_id: None,
+        due_date: None,
         rounding: priced.rounding,
         total: priced.total,
         payments: priced.payments,

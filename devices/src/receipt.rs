@@ -902,6 +902,8 @@ mod tests {
             tax_rule: TaxRule::none(),
             taxes: Vec::new(),
             seller: None,
+            customer_id: None,
+            due_date: None,
             rounding: 0,
             total: subtotal,
             payments,

@@ -340,6 +340,8 @@ fn day_of_sales(node: &Node, at: i64, per_day: usize, rng: &mut rand::rngs::StdR
             tax_rule: Default::default(),
             taxes: Vec::new(),
             seller: None,
+            customer_id: None,
+            due_date: None,
             rounding: 0,
             total,
             payments: vec![Payment {

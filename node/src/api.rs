@@ -326,6 +326,12 @@ pub struct SaleRequest {
     /// override by a cashier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
+    /// The customer (required when a payment's method is `kasbon`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    /// When the kasbon part falls due (`YYYY-MM-DD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due_date: Option<String>,
 }
 
 /// The result of a sale.
@@ -1310,5 +1316,84 @@ impl Operation for GetAudit {
 
     fn run(node: &mut Node, _: &OpContext, req: DateQuery) -> Result<AuditTrail, NodeError> {
         node.audit(req.date.as_deref())
+    }
+}
+
+/// Which customers to list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CustomersQuery {
+    /// Only those whose name or phone contains this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
+}
+
+/// Customers with what they owe, overdue first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CustomerList {
+    /// The customers.
+    pub customers: Vec<crate::kasbon::CustomerBalance>,
+    /// What all of them owe together.
+    pub total_owed: i64,
+}
+
+/// `POST /v1/customers` (`kasir customer add`): adds a customer, or changes one.
+#[derive(Debug)]
+pub struct SaveCustomer;
+
+impl Operation for SaveCustomer {
+    type Request = crate::kasbon::CustomerInput;
+    type Response = crate::kasbon::CustomerBalance;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/customers";
+
+    fn run(
+        node: &mut Node,
+        ctx: &OpContext,
+        req: crate::kasbon::CustomerInput,
+    ) -> Result<crate::kasbon::CustomerBalance, NodeError> {
+        let by = ctx.principal()?.clone();
+        node.authorize(&by, Action::Sell, None)?;
+        node.save_customer(&req)
+    }
+}
+
+/// `GET /v1/customers[?q=]` (`kasir customer list`): who owes what, overdue first.
+#[derive(Debug)]
+pub struct ListCustomers;
+
+impl Operation for ListCustomers {
+    type Request = CustomersQuery;
+    type Response = CustomerList;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/v1/customers";
+
+    fn run(node: &mut Node, _: &OpContext, req: CustomersQuery) -> Result<CustomerList, NodeError> {
+        let customers = node.customers(req.q.as_deref())?;
+        Ok(CustomerList {
+            total_owed: customers.iter().map(|c| c.balance.max(0)).sum(),
+            customers,
+        })
+    }
+}
+
+/// `POST /v1/customers/{customer_id}/payments` (`kasir customer pay`): a payment
+/// against kasbon, at any till.
+#[derive(Debug)]
+pub struct PayKasbon;
+
+impl Operation for PayKasbon {
+    type Request = crate::kasbon::KasbonPaymentInput;
+    type Response = crate::kasbon::KasbonPaid;
+    const METHOD: Method = Method::Post;
+    const PATH: &'static str = "/v1/customers/{customer_id}/payments";
+
+    fn run(
+        node: &mut Node,
+        ctx: &OpContext,
+        req: crate::kasbon::KasbonPaymentInput,
+    ) -> Result<crate::kasbon::KasbonPaid, NodeError> {
+        let by = ctx.principal()?.clone();
+        node.authorize(&by, Action::Sell, None)?;
+        node.pay_kasbon(&req, by.user_name().map(str::to_owned))
     }
 }

@@ -75,6 +75,8 @@ impl Draft {
             payments: Vec::new(),
             cashier,
             approval: None,
+            customer_id: None,
+            due_date: None,
         }
     }
 }

@@ -471,7 +471,10 @@ fn routes() -> Routes {
         .op::<api::CloseShift>()
         .op::<api::GetCurrentShift>()
         .op::<api::GetZReport>()
-        .op::<api::GetAudit>();
+        .op::<api::GetAudit>()
+        .op::<api::SaveCustomer>()
+        .op::<api::ListCustomers>()
+        .op::<api::PayKasbon>();
     crate::ui::routes(r)
 }
 

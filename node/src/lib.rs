@@ -25,6 +25,7 @@ mod error;
 pub mod gate;
 pub mod http;
 pub mod import;
+pub mod kasbon;
 pub mod lan;
 mod membership;
 pub mod metrics;

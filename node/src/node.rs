@@ -1118,6 +1118,13 @@ impl Node {
             validate_text("cashier", c, 60)?;
         }
         let priced = self.price(req)?;
+        let kasbon: i64 = priced
+            .payments
+            .iter()
+            .filter(|p| p.method == kasir_crdt::records::KASBON)
+            .map(|p| p.amount)
+            .sum();
+        self.check_sale_customer(req.customer_id.as_deref(), req.due_date.as_deref(), kasbon)?;
         let now = now_ms();
         let today = self.profile.business_date(now);
         let device = self.device_id().to_string();
@@ -1154,6 +1161,8 @@ impl Node {
                 tax_rule: self.profile.tax_rule,
                 taxes: priced.taxes,
                 seller: Some(self.profile.seller()),
+                customer_id: req.customer_id.clone(),
+                due_date: req.due_date.clone(),
                 rounding: priced.rounding,
                 total: priced.total,
                 payments: priced.payments,

@@ -26,7 +26,7 @@ pub(crate) const SIGNED_HISTORY: &str = "signed_history";
 pub const DB_FILE: &str = "kasir.sqlite";
 
 /// Bump when the read tables change shape: they are rebuilt from the documents on open.
-pub(crate) const READ_TABLES_VERSION: i64 = 6;
+pub(crate) const READ_TABLES_VERSION: i64 = 7;
 
 /// A write compacts its document in line only past this many chunks; below it the
 /// daemon's idle maintenance does (see [`COMPACT_WHEN_IDLE`]), off the sale path.
@@ -232,6 +232,33 @@ CREATE TABLE IF NOT EXISTS money_events (
 CREATE INDEX IF NOT EXISTS money_events_till ON money_events(till_code, at_ms);
 CREATE INDEX IF NOT EXISTS money_events_date ON money_events(business_date);
 
+-- Customers (pelanggan): the newest version of each, from every till's ledgers.
+CREATE TABLE IF NOT EXISTS customers (
+    customer_id   TEXT PRIMARY KEY,
+    name          TEXT NOT NULL,
+    phone         TEXT,
+    tier          TEXT,
+    active        INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL,
+    created_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- Kasbon: + a sale's credit, − its void or a kasbon refund (customer through the
+-- credit's sale, which may arrive later), − a payment. A balance is a sum, so entries
+-- from any till merge like stock.
+CREATE TABLE IF NOT EXISTS debt_entries (
+    entry_id    TEXT PRIMARY KEY,
+    customer_id TEXT,
+    sale_id     TEXT,
+    kind        TEXT NOT NULL,   -- credit | void | refund | payment
+    amount      INTEGER NOT NULL,
+    due_date    TEXT,
+    at_ms       INTEGER NOT NULL,
+    till_code   TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS debt_entries_customer ON debt_entries(customer_id);
+CREATE INDEX IF NOT EXISTS debt_entries_sale ON debt_entries(sale_id);
+
 -- Cash shifts, one open per till (buka/tutup kasir).
 CREATE TABLE IF NOT EXISTS till_shifts (
     shift_id      TEXT PRIMARY KEY,
@@ -389,6 +416,8 @@ const READ_TABLES: &[&str] = &[
     "till_shifts",
     "till_shift_closes",
     "audit_log",
+    "customers",
+    "debt_entries",
     // Before read tables version 6 (no till column): dropped, never recreated.
     "shifts",
 ];

@@ -11,8 +11,8 @@ use kasir_crdt::ledger::{
     void_effects,
 };
 use kasir_crdt::records::{
-    AuditEvent, CashMove, CashMoveKind, Product, Refund, Sale, ShiftClose, ShiftOpen,
-    StockMovement, Void,
+    AuditEvent, CashMove, CashMoveKind, Customer, DebtPayment, KASBON, Product, Refund, Sale,
+    ShiftClose, ShiftOpen, StockMovement, Void,
 };
 use kasir_crdt::{DocId, Qty};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -311,8 +311,115 @@ pub(crate) fn index_sale(tx: &Transaction<'_>, sale: &Sale, doc: DocId) -> Resul
             },
         )?;
     }
+    let kasbon = sale.kasbon();
+    if kasbon > 0 {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO debt_entries(entry_id, customer_id, sale_id, kind, amount,
+               due_date, at_ms, till_code) VALUES (?1, ?2, ?3, 'credit', ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            format!("credit:{}", sale.id),
+            sale.customer_id,
+            sale.id,
+            kasbon,
+            sale.due_date,
+            sale.created_at_ms,
+            sale.till_code
+        ])?;
+    }
     refresh_status(tx, &sale.id)?;
     Ok(true)
+}
+
+/// A kasbon taken back by a void or a refund (its customer is the credit's, found by
+/// the sale when read: the void may arrive before the sale).
+fn debt_reversal(
+    tx: &Transaction<'_>,
+    entry_id: &str,
+    kind: &str,
+    sale_id: &str,
+    amount: i64,
+    at_ms: i64,
+    till_code: &str,
+) -> Result<(), NodeError> {
+    if amount <= 0 {
+        return Ok(());
+    }
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO debt_entries(entry_id, customer_id, sale_id, kind, amount,
+           due_date, at_ms, till_code) VALUES (?1, NULL, ?2, ?3, ?4, NULL, ?5, ?6)",
+    )?
+    .execute(params![entry_id, sale_id, kind, -amount, at_ms, till_code])?;
+    Ok(())
+}
+
+/// Indexes a customer version: the newest per customer wins (the record key breaks a
+/// tie the same way on every replica).
+pub(crate) fn index_customer(tx: &Transaction<'_>, c: &Customer) -> Result<(), NodeError> {
+    tx.prepare_cached(
+        "INSERT INTO customers(customer_id, name, phone, tier, active, updated_at_ms, created_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+         ON CONFLICT(customer_id) DO UPDATE SET
+           name = CASE WHEN excluded.updated_at_ms > customers.updated_at_ms
+                         OR (excluded.updated_at_ms = customers.updated_at_ms AND excluded.name > customers.name)
+                       THEN excluded.name ELSE customers.name END,
+           phone = CASE WHEN excluded.updated_at_ms > customers.updated_at_ms THEN excluded.phone ELSE customers.phone END,
+           tier = CASE WHEN excluded.updated_at_ms > customers.updated_at_ms THEN excluded.tier ELSE customers.tier END,
+           active = CASE WHEN excluded.updated_at_ms > customers.updated_at_ms THEN excluded.active ELSE customers.active END,
+           updated_at_ms = max(customers.updated_at_ms, excluded.updated_at_ms),
+           created_at_ms = min(customers.created_at_ms, excluded.created_at_ms)",
+    )?
+    .execute(params![c.id, c.name, c.phone, c.tier, c.active, c.at_ms])?;
+    Ok(())
+}
+
+/// Indexes a payment against kasbon: off the customer's debt, into the till's money.
+pub(crate) fn index_debt_payment(
+    tx: &Transaction<'_>,
+    p: &DebtPayment,
+    place: Place<'_>,
+) -> Result<(), NodeError> {
+    let place = Place {
+        till_code: p.till_code.as_deref().unwrap_or(place.till_code),
+        ..place
+    };
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO debt_entries(entry_id, customer_id, sale_id, kind, amount,
+           due_date, at_ms, till_code) VALUES (?1, ?2, NULL, 'payment', ?3, NULL, ?4, ?5)",
+    )?
+    .execute(params![
+        format!("payment:{}", p.id),
+        p.customer_id,
+        -p.amount,
+        p.at_ms,
+        place.till_code
+    ])?;
+    let event = format!("kasbon:{}", p.id);
+    money_event(
+        tx,
+        place,
+        MoneyEvent {
+            event_id: &event,
+            kind: "kasbon_payment",
+            record_id: &p.id,
+            at_ms: p.at_ms,
+            method: &p.method,
+            amount: p.amount,
+        },
+    )?;
+    audit(
+        tx,
+        place,
+        &AuditRow {
+            entry_id: &p.id,
+            at_ms: p.at_ms,
+            user: p.cashier.as_deref(),
+            action: "kasbon_payment",
+            record_id: Some(&p.customer_id),
+            approved_by: None,
+            detail: None,
+        },
+    )
 }
 
 /// Indexes a void.
@@ -349,6 +456,21 @@ pub(crate) fn index_void(
             void.cashier,
             void.approved_by
         ],
+    )?;
+    let kasbon: i64 = void
+        .payments
+        .iter()
+        .filter(|p| p.method == KASBON)
+        .map(|p| p.amount)
+        .sum();
+    debt_reversal(
+        tx,
+        &format!("void:{}", void.sale_id),
+        "void",
+        &void.sale_id,
+        kasbon,
+        void.at_ms,
+        place.till_code,
     )?;
     for p in &void.payments {
         let event = format!("void:{}:{}", void.sale_id, p.method);
@@ -410,6 +532,17 @@ pub(crate) fn index_refund(
                 l.amount,
                 l.tax
             ],
+        )?;
+    }
+    if refund.method == KASBON {
+        debt_reversal(
+            tx,
+            &format!("refund:{}", refund.id),
+            "refund",
+            &refund.sale_id,
+            refund.amount,
+            refund.at_ms,
+            place.till_code,
         )?;
     }
     let event = format!("refund:{}", refund.id);
@@ -623,6 +756,12 @@ pub(crate) fn index_records(
     }
     for e in &recs.audit {
         index_audit_event(tx, e, place)?;
+    }
+    for c in &recs.customers {
+        index_customer(tx, c)?;
+    }
+    for p in &recs.debt_payments {
+        index_debt_payment(tx, p, place)?;
     }
     Ok(())
 }

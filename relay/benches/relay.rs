@@ -182,6 +182,8 @@ fn make_sale(
         tax_rule: Default::default(),
         taxes: Vec::new(),
         seller: None,
+        customer_id: None,
+        due_date: None,
         rounding: 0,
         total,
         payments: vec![Payment {

@@ -13,7 +13,7 @@
 use kasir_crdt::ledger::{
     LedgerRecords, StockEffect, movement_effect, refund_effects, sale_effects, void_effects,
 };
-use kasir_crdt::records::Product;
+use kasir_crdt::records::{KASBON, Product};
 use kasir_crdt::{Qty, StoreId};
 use kasir_sync::DocRef;
 use kasir_sync::trust::ChangeSig;
@@ -124,6 +124,22 @@ struct Batch {
     line_price: Vec<i64>,
     line_discount: Vec<i64>,
     line_total: Vec<i64>,
+
+    cust_id: Vec<String>,
+    cust_name: Vec<String>,
+    cust_phone: Vec<Option<String>>,
+    cust_tier: Vec<Option<String>>,
+    cust_active: Vec<bool>,
+    cust_ms: Vec<i64>,
+
+    debt_id: Vec<String>,
+    debt_customer: Vec<Option<String>>,
+    debt_sale: Vec<Option<String>>,
+    debt_kind: Vec<String>,
+    debt_amount: Vec<i64>,
+    debt_due: Vec<Option<String>>,
+    debt_ms: Vec<i64>,
+    debt_till: Vec<Option<String>>,
 
     group_sale: Vec<String>,
     group_code: Vec<String>,
@@ -257,6 +273,29 @@ impl Batch {
         self.mv_ms.push(e.at_ms);
     }
 
+    /// One kasbon entry (see `debt_entries`).
+    #[allow(clippy::too_many_arguments)]
+    fn debt(
+        &mut self,
+        id: String,
+        customer: Option<String>,
+        sale: Option<String>,
+        kind: &str,
+        amount: i64,
+        due: Option<String>,
+        at_ms: i64,
+        till: Option<String>,
+    ) {
+        self.debt_id.push(id);
+        self.debt_customer.push(customer);
+        self.debt_sale.push(sale);
+        self.debt_kind.push(kind.to_owned());
+        self.debt_amount.push(amount);
+        self.debt_due.push(due);
+        self.debt_ms.push(at_ms);
+        self.debt_till.push(till);
+    }
+
     fn add(&mut self, base: &Value, recs: &LedgerRecords) {
         for s in &recs.sales {
             if !sale_ok(s) {
@@ -303,6 +342,22 @@ impl Batch {
             } else {
                 "mixed".to_owned()
             });
+            let kasbon = s.kasbon();
+            if kasbon > 0 {
+                self.debt(
+                    format!("credit:{}", s.id),
+                    s.customer_id.clone().filter(|c| text_ok([c.as_str()])),
+                    Some(s.id.clone()),
+                    "credit",
+                    kasbon,
+                    // A due date PostgreSQL cannot read is dropped, not the sale.
+                    s.due_date
+                        .clone()
+                        .filter(|d| d.parse::<kasir_crdt::BusinessDate>().is_ok()),
+                    s.created_at_ms,
+                    Some(s.till_code.clone()),
+                );
+            }
             for g in &s.taxes {
                 self.group_sale.push(s.id.clone());
                 self.group_code.push(g.code.clone());
@@ -371,6 +426,24 @@ impl Batch {
             self.adj_cashier.push(v.cashier.clone());
             self.adj_approved_by.push(v.approved_by.clone());
             self.adj_till.push(v.till_code.clone());
+            let kasbon: i64 = v
+                .payments
+                .iter()
+                .filter(|p| p.method == KASBON)
+                .map(|p| p.amount)
+                .sum();
+            if kasbon > 0 {
+                self.debt(
+                    format!("void:{}", v.sale_id),
+                    None,
+                    Some(v.sale_id.clone()),
+                    "void",
+                    -kasbon,
+                    None,
+                    v.at_ms,
+                    v.till_code.clone(),
+                );
+            }
             for e in void_effects(v) {
                 self.movement(e);
             }
@@ -415,9 +488,52 @@ impl Batch {
             self.adj_cashier.push(f.cashier.clone());
             self.adj_approved_by.push(f.approved_by.clone());
             self.adj_till.push(f.till_code.clone());
+            if f.method == KASBON && f.amount > 0 {
+                self.debt(
+                    format!("refund:{}", f.id),
+                    None,
+                    Some(f.sale_id.clone()),
+                    "refund",
+                    -f.amount,
+                    None,
+                    f.at_ms,
+                    f.till_code.clone(),
+                );
+            }
             for e in refund_effects(f) {
                 self.movement(e);
             }
+        }
+        for c in &recs.customers {
+            if !(time_ok(c.at_ms)
+                && text_ok([c.id.as_str(), &c.name])
+                && text_ok(c.phone.iter().chain(&c.tier).map(String::as_str)))
+            {
+                self.refused += 1;
+                continue;
+            }
+            self.cust_id.push(c.id.clone());
+            self.cust_name.push(c.name.clone());
+            self.cust_phone.push(c.phone.clone());
+            self.cust_tier.push(c.tier.clone());
+            self.cust_active.push(c.active);
+            self.cust_ms.push(c.at_ms);
+        }
+        for p in &recs.debt_payments {
+            if !(time_ok(p.at_ms) && p.amount > 0 && text_ok([p.id.as_str(), &p.customer_id])) {
+                self.refused += 1;
+                continue;
+            }
+            self.debt(
+                format!("payment:{}", p.id),
+                Some(p.customer_id.clone()),
+                None,
+                "payment",
+                -p.amount,
+                None,
+                p.at_ms,
+                p.till_code.clone(),
+            );
         }
         for m in &recs.movements {
             if !(time_ok(m.at_ms) && qty_ok(m.qty) && text_ok([m.id.as_str(), &m.sku])) {
@@ -602,6 +718,57 @@ async fn write_batch(
         .bind(&b.line_price)
         .bind(&b.line_discount)
         .bind(&b.line_total)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !b.cust_id.is_empty() {
+        // The newest version of each customer wins, whatever order versions arrive in.
+        sqlx::query(
+            "INSERT INTO customers (tenant_id, store_id, customer_id, name, phone, tier, active,
+                 updated_at_ms)
+             SELECT DISTINCT ON (u.id) $1, $2, u.id, u.name, u.phone, u.tier, u.active, u.ms
+             FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::int8[])
+                  AS u(id, name, phone, tier, active, ms)
+             ORDER BY u.id, u.ms DESC, u.name DESC
+             ON CONFLICT (store_id, customer_id) DO UPDATE SET name = excluded.name,
+                 phone = excluded.phone, tier = excluded.tier, active = excluded.active,
+                 updated_at_ms = excluded.updated_at_ms
+             WHERE excluded.updated_at_ms > customers.updated_at_ms
+                OR (excluded.updated_at_ms = customers.updated_at_ms
+                    AND excluded.name > customers.name)",
+        )
+        .bind(tenant)
+        .bind(store.0)
+        .bind(&b.cust_id)
+        .bind(&b.cust_name)
+        .bind(&b.cust_phone)
+        .bind(&b.cust_tier)
+        .bind(&b.cust_active)
+        .bind(&b.cust_ms)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !b.debt_id.is_empty() {
+        sqlx::query(
+            "INSERT INTO debt_entries (tenant_id, store_id, entry_id, customer_id, sale_id, kind,
+                 amount, due_date, at, till_code)
+             SELECT $1, $2, u.id, u.customer, u.sale, u.kind, u.amount, u.due::date,
+                 to_timestamp(u.ms / 1000.0), u.till
+             FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::int8[], $8::text[],
+                         $9::int8[], $10::text[])
+                  AS u(id, customer, sale, kind, amount, due, ms, till)
+             ON CONFLICT (store_id, entry_id) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(store.0)
+        .bind(&b.debt_id)
+        .bind(&b.debt_customer)
+        .bind(&b.debt_sale)
+        .bind(&b.debt_kind)
+        .bind(&b.debt_amount)
+        .bind(&b.debt_due)
+        .bind(&b.debt_ms)
+        .bind(&b.debt_till)
         .execute(&mut **tx)
         .await?;
     }

@@ -49,6 +49,8 @@ fn sale(id: &str, sku: &str, qty: i64) -> Sale {
         tax_rule: Default::default(),
         taxes: Vec::new(),
         seller: None,
+        customer_id: None,
+        due_date: None,
         rounding: 0,
         total,
         payments: vec![Payment {

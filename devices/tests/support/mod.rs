@@ -60,6 +60,8 @@ pub fn sale(lines: Vec<SaleLine>, rule: TaxRule, payments: Vec<Payment>) -> Sale
         tax_rule: rule,
         taxes: Vec::new(),
         seller: None,
+        customer_id: None,
+        due_date: None,
         rounding: 0,
         total: b.gross,
         payments,
