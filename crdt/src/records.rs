@@ -285,6 +285,9 @@ pub struct Sale {
     /// When the kasbon part falls due (`YYYY-MM-DD`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_date: Option<String>,
+    /// The customer's name at the time of sale, for the struk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_name: Option<String>,
     /// Cash rounding (pembulatan) applied to the total.
     #[serde(default)]
     pub rounding: Rupiah,

@@ -651,6 +651,7 @@ impl World {
             seller: None,
             customer_id: None,
             due_date: None,
+            customer_name: None,
             rounding: 0,
             total,
             payments: vec![Payment {

@@ -72,6 +72,7 @@ fn sale(lines: &[(i64, i64, u8)], tax: u8, rounding_unit: i64) -> Option<Sale> {
         seller: None,
         customer_id: None,
         due_date: None,
+        customer_name: None,
         rounding: priced.rounding,
         total: priced.total,
         payments: priced.payments,

@@ -305,6 +305,22 @@ pub fn layout(
     if sale.change > 0 {
         s.amount("KEMBALI", sale.change);
     }
+    // A sale on credit: whose, and until when (the customer keeps this copy).
+    if let Some(name) = sale
+        .customer_name
+        .as_deref()
+        .map(clean)
+        .filter(|n| !n.is_empty())
+    {
+        s.left(&format!("Pelanggan: {name}"));
+        if let Some(due) = sale.due_date.as_deref().and_then(|d| {
+            let mut parts = d.split('-');
+            let (y, m, day) = (parts.next()?, parts.next()?, parts.next()?);
+            Some(format!("{day}/{m}/{y}"))
+        }) {
+            s.left(&format!("Jatuh tempo: {}", clean(&due)));
+        }
+    }
 
     // Tax block for PKP stores (faktur pajak digunggung), a group at a time when the
     // lines were taxed under several rules; exempt goods' amount beside them.
@@ -904,6 +920,7 @@ mod tests {
             seller: None,
             customer_id: None,
             due_date: None,
+            customer_name: None,
             rounding: 0,
             total: subtotal,
             payments,

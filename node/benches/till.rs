@@ -342,6 +342,7 @@ fn day_of_sales(node: &Node, at: i64, per_day: usize, rng: &mut rand::rngs::StdR
             seller: None,
             customer_id: None,
             due_date: None,
+            customer_name: None,
             rounding: 0,
             total,
             payments: vec![Payment {

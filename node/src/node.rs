@@ -1125,6 +1125,10 @@ impl Node {
             .map(|p| p.amount)
             .sum();
         self.check_sale_customer(req.customer_id.as_deref(), req.due_date.as_deref(), kasbon)?;
+        let customer_name = match &req.customer_id {
+            Some(id) => Some(self.customer(id)?.name),
+            None => None,
+        };
         let now = now_ms();
         let today = self.profile.business_date(now);
         let device = self.device_id().to_string();
@@ -1163,6 +1167,7 @@ impl Node {
                 seller: Some(self.profile.seller()),
                 customer_id: req.customer_id.clone(),
                 due_date: req.due_date.clone(),
+                customer_name,
                 rounding: priced.rounding,
                 total: priced.total,
                 payments: priced.payments,

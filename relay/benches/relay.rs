@@ -184,6 +184,7 @@ fn make_sale(
         seller: None,
         customer_id: None,
         due_date: None,
+        customer_name: None,
         rounding: 0,
         total,
         payments: vec![Payment {

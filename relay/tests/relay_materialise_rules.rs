@@ -51,6 +51,7 @@ fn sale(id: &str, sku: &str, qty: i64) -> Sale {
         seller: None,
         customer_id: None,
         due_date: None,
+        customer_name: None,
         rounding: 0,
         total,
         payments: vec![Payment {

@@ -62,6 +62,7 @@ pub fn sale(lines: Vec<SaleLine>, rule: TaxRule, payments: Vec<Payment>) -> Sale
         seller: None,
         customer_id: None,
         due_date: None,
+        customer_name: None,
         rounding: 0,
         total: b.gross,
         payments,

@@ -14,6 +14,7 @@
 //! (`Sec-Fetch-Site`); the same approvals as the API apply (a void needs a supervisor's
 //! PIN).
 
+mod customers;
 mod history;
 mod i18n;
 mod login;
@@ -96,6 +97,13 @@ pub(crate) fn routes(r: Routes) -> Routes {
             post(stock::import_products).layer(axum::extract::DefaultBodyLimit::max(
                 stock::MAX_IMPORT_BYTES,
             )),
+        )
+        .add("GET", "/ui/pelanggan", get(customers::customers_page))
+        .add("POST", "/ui/pelanggan", post(customers::add_customer))
+        .add(
+            "POST",
+            "/ui/pelanggan/{customer}/bayar",
+            post(customers::pay_debt),
         )
         .add("GET", "/ui/pengaturan", get(settings::settings_page))
         .add("POST", "/ui/pengaturan/toko", post(settings::save_profile))
@@ -280,6 +288,7 @@ pub(crate) enum Nav {
     History,
     Shift,
     Stock,
+    Customers,
     Settings,
     None,
 }
@@ -355,6 +364,7 @@ pub(crate) fn page(lang: Lang, title: &str, bar: &Bar, nav: Nav, body: Markup) -
                             (link("/ui/riwayat", Nav::History, Msg::History))
                             (link("/ui/shift", Nav::Shift, Msg::Shift))
                             (link("/ui/stok", Nav::Stock, Msg::StockTitle))
+                            (link("/ui/pelanggan", Nav::Customers, Msg::Customers))
                         }
                         @if bar.admin {
                             (link("/ui/pengaturan", Nav::Settings, Msg::Settings))

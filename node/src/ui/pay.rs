@@ -17,6 +17,7 @@ use super::{
 };
 use crate::NodeError;
 use crate::http::AppState;
+use crate::kasbon::CustomerBalance;
 use crate::people::Approval;
 use crate::print::PrintQueue;
 
@@ -49,14 +50,22 @@ impl Due {
     fn of(view: &CartView) -> Option<Due> {
         let priced = view.priced.as_ref()?;
         let payments = &view.draft.payments;
-        let all_cash = payments.iter().all(Payment::is_cash);
+        let gross = priced.tax.gross;
+        let non_cash: i64 = payments
+            .iter()
+            .filter(|p| !p.is_cash())
+            .map(|p| p.amount)
+            .sum();
+        // The rest paid in cash is rounded as the engine rounds it (pricing::price_cart).
+        let cash_part = gross - non_cash;
+        let rounded = if cash_part > 0 {
+            cash_part + view.rounding.adjustment(cash_part)
+        } else {
+            cash_part
+        };
         Some(Due {
-            total: if all_cash {
-                priced.total
-            } else {
-                priced.tax.gross
-            },
-            exact: priced.tax.gross,
+            total: non_cash + rounded,
+            exact: gross,
             paid: payments.iter().map(|p| p.amount).sum(),
         })
     }
@@ -77,13 +86,20 @@ fn method_name(lang: Lang, method: &str) -> String {
         "card" => t(Msg::Card, lang).to_owned(),
         "transfer" => t(Msg::Transfer, lang).to_owned(),
         "ewallet" => t(Msg::Ewallet, lang).to_owned(),
+        "kasbon" => "Kasbon".to_owned(),
         other => other.to_owned(),
     }
 }
 
 /// The Bayar panel: the total, what was paid so far, cash with quick amounts, and the
 /// other methods with a reference; every form swaps the panel (or the struk) back.
-fn pay_panel(lang: Lang, view: &CartView, due: &Due, message: Option<&str>) -> Markup {
+fn pay_panel(
+    lang: Lang,
+    view: &CartView,
+    due: &Due,
+    message: Option<&str>,
+    customers: &[CustomerBalance],
+) -> Markup {
     let d = &view.draft.draft_id;
     html! {
         div.card.center id="pay-panel" {
@@ -140,6 +156,27 @@ fn pay_panel(lang: Lang, view: &CartView, due: &Due, message: Option<&str>) -> M
                     button.primary type="submit" id="pay-submit" { (t(Msg::Take, lang)) }
                 }
             }
+            // The rest on credit for a customer (kasbon): it completes the sale.
+            @if !customers.is_empty() && due.other_rest() > 0 {
+                h2 { (t(Msg::KasbonPay, lang)) }
+                form id="pay-kasbon" hx-post=(format!("/ui/d/{d}/bayar")) hx-target="#pay-panel" hx-swap="outerHTML" hx-disabled-elt="find button" {
+                    input type="hidden" name="method" value="kasbon";
+                    input type="hidden" name="amount" value=(due.other_rest());
+                    label for="kasbon-customer" { (t(Msg::KasbonFor, lang)) " " strong { (rp(due.other_rest())) } }
+                    select id="kasbon-customer" name="customer" required {
+                        option value="" { (t(Msg::NoCustomerChosen, lang)) }
+                        @for c in customers.iter().filter(|c| c.active) {
+                            option value=(c.customer_id) {
+                                (c.name)
+                                @if c.balance > 0 { " · " (t(Msg::Owes, lang)) " " (rp(c.balance)) }
+                            }
+                        }
+                    }
+                    label for="kasbon-due" { (t(Msg::DueDate, lang)) }
+                    input id="kasbon-due" name="due" type="date";
+                    div.actions { button.primary type="submit" id="kasbon-submit" { (t(Msg::KasbonPay, lang)) } }
+                }
+            }
         }
     }
 }
@@ -154,17 +191,17 @@ pub(crate) async fn pay_page(
     let lang = lang(&headers);
     let facts = call(&state, move |n| {
         let d = n.draft(&draft)?;
-        Ok((bar(n, Some(&who)), cart_view(n, d)?))
+        Ok((bar(n, Some(&who)), cart_view(n, d)?, n.customers(None)?))
     })
     .await;
-    let (bar, view) = match facts {
+    let (bar, view, customers) = match facts {
         Ok(f) => f,
         Err(e) => return fail(e),
     };
     let Some(due) = Due::of(&view) else {
         return go(&headers, "/ui/kasir");
     };
-    let body = pay_panel(lang, &view, &due, None);
+    let body = pay_panel(lang, &view, &due, None, &customers);
     html_response(page(lang, t(Msg::Pay, lang), &bar, Nav::Sell, body))
 }
 
@@ -174,6 +211,12 @@ pub(crate) struct PayForm {
     amount: String,
     #[serde(default)]
     reference: String,
+    /// The customer of a kasbon payment.
+    #[serde(default)]
+    customer: String,
+    /// A kasbon's due date (`YYYY-MM-DD`).
+    #[serde(default)]
+    due: String,
 }
 
 /// What a payment did.
@@ -182,7 +225,7 @@ enum Paid {
     /// recorded it (a second tap or a retry finds it recorded and prints nothing).
     Sold(Box<Sale>, String, bool),
     /// A part of the bill, kept on the draft; or a payment refused, with why.
-    Panel(Box<CartView>, Option<String>),
+    Panel(Box<CartView>, Option<String>, Vec<CustomerBalance>),
 }
 
 /// `POST /ui/d/{draft}/bayar`: one payment. When the payments cover the total the sale
@@ -221,6 +264,20 @@ pub(crate) async fn pay(
         };
         let mut req = d.sale_request(None);
         req.payments = d.payments.clone();
+        if payment.method == kasir_crdt::records::KASBON {
+            let customer = form.customer.trim();
+            if customer.is_empty() {
+                let message = t(Msg::NoCustomerChosen, lang).to_owned();
+                let customers = n.customers(None)?;
+                return Ok(Paid::Panel(
+                    Box::new(cart_view(n, d)?),
+                    Some(message),
+                    customers,
+                ));
+            }
+            req.customer_id = Some(customer.to_owned());
+            req.due_date = Some(form.due.trim().to_owned()).filter(|due| !due.is_empty());
+        }
         req.payments.push(payment);
         match n.price(&req) {
             Ok(_) => {
@@ -238,11 +295,17 @@ pub(crate) async fn pay(
                 let mut d = d;
                 d.payments = req.payments;
                 n.save_draft(&d)?;
-                Ok(Paid::Panel(Box::new(cart_view(n, d)?), None))
+                let customers = n.customers(None)?;
+                Ok(Paid::Panel(Box::new(cart_view(n, d)?), None, customers))
             }
             Err(e) => {
                 let message = problem(lang, &e);
-                Ok(Paid::Panel(Box::new(cart_view(n, d)?), Some(message)))
+                let customers = n.customers(None)?;
+                Ok(Paid::Panel(
+                    Box::new(cart_view(n, d)?),
+                    Some(message),
+                    customers,
+                ))
             }
         }
     })
@@ -267,8 +330,10 @@ pub(crate) async fn pay(
             }
             r
         }
-        Ok(Paid::Panel(view, message)) => match Due::of(&view) {
-            Some(due) => html_response(pay_panel(lang, &view, &due, message.as_deref())),
+        Ok(Paid::Panel(view, message, customers)) => match Due::of(&view) {
+            Some(due) => {
+                html_response(pay_panel(lang, &view, &due, message.as_deref(), &customers))
+            }
             None => go(&headers, "/ui/kasir"),
         },
         Err(e) => html_response(html! { p.error id="pay-error" { (problem(lang, &e)) } }),
@@ -289,12 +354,14 @@ pub(crate) async fn drop_payment(
             d.payments.remove(idx);
             n.save_draft(&d)?;
         }
-        cart_view(n, d)
+        Ok((cart_view(n, d)?, n.customers(None)?))
     })
     .await;
-    match view.map(|v| (Due::of(&v), v)) {
-        Ok((Some(due), view)) => html_response(pay_panel(lang, &view, &due, None)),
-        Ok((None, _)) => go(&headers, "/ui/kasir"),
+    match view.map(|(v, c)| (Due::of(&v), v, c)) {
+        Ok((Some(due), view, customers)) => {
+            html_response(pay_panel(lang, &view, &due, None, &customers))
+        }
+        Ok((None, _, _)) => go(&headers, "/ui/kasir"),
         Err(e) => fail(e),
     }
 }

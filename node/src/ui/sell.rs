@@ -25,6 +25,8 @@ pub(super) struct CartView {
     pub(super) priced: Option<PricedSale>,
     /// Said above the totals (an approval that was refused).
     pub(super) message: Option<String>,
+    /// The store's cash rounding (the cash part of a split payment is rounded too).
+    pub(super) rounding: kasir_crdt::money::CashRounding,
 }
 
 pub(super) fn cart_view(n: &Node, draft: Draft) -> Result<CartView, NodeError> {
@@ -46,6 +48,7 @@ pub(super) fn cart_view(n: &Node, draft: Draft) -> Result<CartView, NodeError> {
         names,
         priced,
         message: None,
+        rounding: n.pricing_rules().rounding,
     })
 }
 
