@@ -109,6 +109,9 @@ pub enum NodeError {
     /// A thread panicked while it held the node (a bug): the node is not used again.
     #[error("the node failed while another request held it; restart kasir")]
     Poisoned,
+    /// A service beyond the till (the QRIS acquirer) failed or could not be reached.
+    #[error("{0}")]
+    Upstream(String),
 }
 
 impl NodeError {
@@ -143,6 +146,7 @@ impl NodeError {
             NodeError::Storage(_) => "storage_error",
             NodeError::Io { .. } | NodeError::Identity(_) => "io_error",
             NodeError::Poisoned => "internal",
+            NodeError::Upstream(_) => "upstream_unavailable",
             NodeError::Unauthenticated(_) => "unauthenticated",
             NodeError::ApprovalRequired(_) => "approval_required",
             NodeError::BadPin => "bad_pin",
@@ -168,6 +172,7 @@ impl NodeError {
             | "upgrade_required"
             | "refund_exceeds_sale" => 409,
             "insufficient_payment" => 422,
+            "upstream_unavailable" => 502,
             _ => 500,
         }
     }

@@ -397,7 +397,9 @@ mod tests {
         Debt {
             credits: credits
                 .iter()
-                .map(|(at, amount, due)| ((*at, format!("s{at}")), (*amount, due.map(str::to_owned))))
+                .map(|(at, amount, due)| {
+                    ((*at, format!("s{at}")), (*amount, due.map(str::to_owned)))
+                })
                 .collect(),
             paid,
         }
@@ -405,11 +407,29 @@ mod tests {
 
     #[test]
     fn payments_cover_the_oldest_credit_first() {
-        let d = debt(&[(1, 50_000, Some("2026-12-10")), (2, 30_000, Some("2026-12-20"))], 0);
+        let d = debt(
+            &[
+                (1, 50_000, Some("2026-12-10")),
+                (2, 30_000, Some("2026-12-20")),
+            ],
+            0,
+        );
         assert_eq!(d.balance_and_due(), (80_000, Some("2026-12-10".into())));
-        let d = debt(&[(1, 50_000, Some("2026-12-10")), (2, 30_000, Some("2026-12-20"))], 50_000);
+        let d = debt(
+            &[
+                (1, 50_000, Some("2026-12-10")),
+                (2, 30_000, Some("2026-12-20")),
+            ],
+            50_000,
+        );
         assert_eq!(d.balance_and_due(), (30_000, Some("2026-12-20".into())));
-        let d = debt(&[(1, 50_000, Some("2026-12-10")), (2, 30_000, Some("2026-12-20"))], 20_000);
+        let d = debt(
+            &[
+                (1, 50_000, Some("2026-12-10")),
+                (2, 30_000, Some("2026-12-20")),
+            ],
+            20_000,
+        );
         assert_eq!(d.balance_and_due(), (60_000, Some("2026-12-10".into())));
         // A voided credit (net 0) is skipped; everything paid: nothing due.
         let d = debt(&[(1, 0, Some("2026-12-01")), (2, 30_000, None)], 30_000);

@@ -34,6 +34,7 @@ mod node;
 pub mod people;
 pub mod print;
 pub mod profile;
+pub mod qris;
 mod refunds;
 mod replica;
 pub mod reports;

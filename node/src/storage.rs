@@ -292,6 +292,27 @@ CREATE TABLE IF NOT EXISTS audit_log (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS audit_log_date ON audit_log(business_date, at_ms);
 
+-- Dynamic QRIS charges this till showed (crate::qris): its own, not synced, not derived
+-- from documents (never dropped by a rebuild). `request` is the sale request the charge
+-- pays for, at fixed prices; its sale is recorded once the acquirer confirms.
+CREATE TABLE IF NOT EXISTS qris_charges (
+    charge_id     TEXT PRIMARY KEY,
+    client_id     TEXT NOT NULL UNIQUE,
+    amount        INTEGER NOT NULL,
+    qr            TEXT NOT NULL,
+    status        TEXT NOT NULL,
+    rrn           TEXT,
+    request       TEXT NOT NULL,
+    user_id       TEXT,
+    user_name     TEXT,
+    approved_by   TEXT,
+    sale_id       TEXT,
+    error         TEXT,
+    created_at_ms INTEGER NOT NULL,
+    expires_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;
+
 -- Login sessions of this till (people::Sessions): only the blake3 hash of each bearer
 -- token is kept. `user_id` is NULL for the device token.
 CREATE TABLE IF NOT EXISTS sessions (

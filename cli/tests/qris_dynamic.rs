@@ -1,0 +1,204 @@
+//! Dynamic QRIS against the simulated acquirer (`kasir_node::qris::sim`, on loopback:
+//! a real acquirer cannot be reached from these machines) and a real till daemon: paid
+//! and found by the till's poll; paid with the callback before any poll; the callback
+//! again (a duplicate); expired; failed; a forged callback; a price changed while the
+//! QR was on screen. In every case the payment and the sale agree: a sale exists only
+//! for a paid charge, once, for exactly the charged amount, with the RRN as reference.
+
+use kasir_testkit::Till;
+use serde_json::{Value, json};
+
+const KEY: &str = "sk-test-merchant";
+const SECRET: &str = "whsec-test-0123456789";
+
+struct Sim {
+    _rt: tokio::runtime::Runtime,
+    sim: kasir_node::qris::sim::Simulator,
+}
+
+impl Sim {
+    fn start() -> Sim {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let sim = rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            kasir_node::qris::sim::start(listener, KEY, SECRET).expect("simulator")
+        });
+        Sim { _rt: rt, sim }
+    }
+
+    /// The customer's bank: `pay`, `fail`, `expire`, or `callback` (send it again).
+    fn act(&self, charge: &str, action: &str, callback: bool) -> Value {
+        ureq::post(&format!(
+            "{}/sim/charges/{charge}/{action}?callback={callback}",
+            self.sim.url()
+        ))
+        .send_empty()
+        .expect("sim control")
+        .body_mut()
+        .read_json()
+        .expect("sim json")
+    }
+}
+
+fn sales(till: &Till) -> Vec<Value> {
+    till.get("/v1/sales").1["sales"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn charge(till: &Till, client_id: &str, sku: &str, qty: u32) -> Value {
+    let (status, v) = till.post(
+        "/v1/qris/charges",
+        &json!({"client_id": client_id, "lines": [{"sku": sku, "qty": qty}]}),
+    );
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(v["status"], "pending", "{v}");
+    assert!(
+        v["qr_string"]
+            .as_str()
+            .is_some_and(|q| q.starts_with("000201010212")),
+        "{v}"
+    );
+    v
+}
+
+fn poll(till: &Till, charge_id: &str) -> Value {
+    let (status, v) = till.get(&format!("/v1/qris/charges/{charge_id}"));
+    assert_eq!(status, 200, "{v}");
+    v
+}
+
+/// The charge's sale says what the charge says: its amount, by QRIS, with the RRN.
+fn agrees(till: &Till, charge: &Value) {
+    let sale_id = charge["sale_id"]
+        .as_str()
+        .expect("a paid charge has its sale");
+    let (_, sale) = till.get(&format!("/v1/sales/{sale_id}"));
+    assert_eq!(sale["total"], charge["amount"], "{sale}");
+    assert_eq!(sale["status"], "completed");
+    let payments = sale["payments"].as_array().expect("payments");
+    assert_eq!(payments.len(), 1, "{sale}");
+    assert_eq!(payments[0]["method"], "qris");
+    assert_eq!(payments[0]["amount"], charge["amount"]);
+    assert_eq!(payments[0]["reference"], charge["rrn"]);
+}
+
+#[test]
+fn qris_dynamic_paid_expired_failed_duplicated_and_forged() {
+    let sim = Sim::start();
+    let mut till = Till::init_named("Kedai Senja", "T1");
+    till.add_product("KOPI", "Es Kopi Susu", "18.000", "100", &[]);
+    till.add_product("ROTI", "Roti Bakar", "14.000", "100", &[]);
+    till.start(&[]);
+    let base = till.running().base.clone();
+    std::fs::write(
+        till.path().join("qris.json"),
+        json!({"url": sim.sim.url(), "key": KEY, "callback_secret": SECRET,
+               "callback_url": format!("{base}/v1/qris/callback")})
+        .to_string(),
+    )
+    .expect("qris.json");
+
+    // Paid, found by the till's poll (no callback).
+    let c = charge(&till, "bill-1", "KOPI", 2);
+    assert_eq!(c["amount"], 36_000);
+    let id = c["charge_id"].as_str().expect("id").to_owned();
+    assert_eq!(poll(&till, &id)["status"], "pending");
+    assert!(
+        sales(&till).is_empty(),
+        "no sale before the acquirer confirms"
+    );
+    // The same bill again while its QR is shown: the same charge, not a second QR.
+    let (status, again) = till.post(
+        "/v1/qris/charges",
+        &json!({"client_id": "bill-1", "lines": [{"sku": "KOPI", "qty": 2}]}),
+    );
+    assert_eq!(
+        (status, &again["charge_id"]),
+        (200, &c["charge_id"]),
+        "{again}"
+    );
+    sim.act(&id, "pay", false);
+    let paid = poll(&till, &id);
+    assert_eq!(paid["status"], "paid", "{paid}");
+    agrees(&till, &paid);
+    assert_eq!(
+        poll(&till, &id)["sale_id"],
+        paid["sale_id"],
+        "a second poll sells nothing"
+    );
+    assert_eq!(sales(&till).len(), 1);
+
+    // Paid, the callback before any poll; then the callback again.
+    let c = charge(&till, "bill-2", "ROTI", 1);
+    let id = c["charge_id"].as_str().expect("id").to_owned();
+    let done = sim.act(&id, "pay", true);
+    assert_eq!(done["callbacks_delivered"], 1, "{done}");
+    assert_eq!(sales(&till).len(), 2, "the callback recorded the sale");
+    let dup = sim.act(&id, "callback", true);
+    assert_eq!(dup["callbacks_delivered"], 2, "{dup}");
+    assert_eq!(sales(&till).len(), 2, "a duplicate callback sells nothing");
+    let paid = poll(&till, &id);
+    agrees(&till, &paid);
+
+    // Expired, then failed: no sale, and a late poll changes nothing.
+    let c = charge(&till, "bill-3", "KOPI", 1);
+    let id = c["charge_id"].as_str().expect("id").to_owned();
+    sim.act(&id, "expire", false);
+    assert_eq!(poll(&till, &id)["status"], "expired");
+    let c = charge(&till, "bill-4", "KOPI", 1);
+    let failed_id = c["charge_id"].as_str().expect("id").to_owned();
+    sim.act(&failed_id, "fail", true);
+    let failed = poll(&till, &failed_id);
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(failed["sale_id"].is_null());
+    assert_eq!(
+        sales(&till).len(),
+        2,
+        "no sale for an expired or failed charge"
+    );
+    // A new QR for the expired bill is a new charge.
+    let again = charge(&till, "bill-3", "KOPI", 1);
+    assert_ne!(again["charge_id"], json!(id));
+
+    // A forged callback (a wrong signature) is refused and changes nothing.
+    let forged = json!({"charge_id": again["charge_id"], "status": "paid", "rrn": "999999999999"});
+    let answer = ureq::post(&format!("{base}/v1/qris/callback"))
+        .header("Content-Type", "application/json")
+        .header("X-Qris-Signature", "sha256=00")
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send(forged.to_string())
+        .expect("callback");
+    assert_eq!(answer.status().as_u16(), 401);
+    let again_id = again["charge_id"].as_str().expect("id").to_owned();
+    assert_eq!(poll(&till, &again_id)["status"], "pending");
+
+    // A price change while the QR is on screen: the sale is what was charged.
+    till.ok(&[
+        "product",
+        "add",
+        "--sku",
+        "KOPI",
+        "--name",
+        "Es Kopi Susu",
+        "--price",
+        "20.000",
+    ]);
+    sim.act(&again_id, "pay", true);
+    let paid = poll(&till, &again_id);
+    assert_eq!(
+        (paid["status"].as_str(), paid["amount"].as_i64()),
+        (Some("paid"), Some(18_000))
+    );
+    agrees(&till, &paid);
+    assert_eq!(sales(&till).len(), 3);
+}

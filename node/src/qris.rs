@@ -1,0 +1,529 @@
+//! Dynamic QRIS: a QR for the exact amount from an acquirer (PJP), and a sale recorded
+//! only once the acquirer confirms the payment — by the till's poll or its callback,
+//! whichever comes first, and exactly once however often either comes.
+//!
+//! Who owns what: the acquirer owns a charge's truth (pending, paid with its RRN,
+//! expired, failed); this till owns `qris_charges` (its own SQLite, not synced: a charge
+//! belongs to the till that showed the QR), where each charge keeps the sale request it
+//! pays for, priced when the QR was made (unit prices and discounts fixed, so a price
+//! changed meanwhile cannot make the sale differ from the money). Settling a charge as
+//! paid records that sale with the charge's client id, so a duplicate callback, a poll
+//! after the callback, or a retry finds the first sale. A charge is never marked
+//! expired on the till's own clock: only the acquirer says so, since a customer may pay
+//! at the last second.
+//!
+//! [`Acquirer`] is the interface; [`HttpAcquirer`] speaks the HTTP shape below, and
+//! [`sim`] serves it with controls for tests and the demo (a real acquirer cannot be
+//! reached from these machines):
+//!
+//! - `POST {url}/v1/charges` (`Authorization: Bearer KEY`) `{"reference","amount",
+//!   "expiry_seconds","callback_url"?}` → `{"charge_id","qr_string","amount",
+//!   "expires_at_ms","status"}`;
+//! - `GET {url}/v1/charges/{id}` → `{"charge_id","status","rrn"?,"reason"?}`;
+//! - the callback: `POST callback_url` `{"charge_id","status","rrn"?}` with
+//!   `X-Qris-Signature: sha256=HEX` (HMAC-SHA256 of the body with the shared secret).
+
+pub mod sim;
+
+use std::path::Path;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use kasir_crdt::records::Payment;
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::api::{SaleItem, SaleRequest};
+use crate::error::NodeError;
+use crate::node::{Node, now_ms};
+
+/// The file in the data directory that configures the acquirer.
+pub const QRIS_FILE: &str = "qris.json";
+
+/// How long a QR stays payable.
+pub const EXPIRY: Duration = Duration::from_secs(300);
+
+/// The acquirer this till uses (`qris.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QrisConfig {
+    /// The acquirer's API base URL.
+    pub url: String,
+    /// The merchant's API key.
+    pub key: String,
+    /// The secret the acquirer signs callbacks with.
+    pub callback_secret: String,
+    /// Where the acquirer sends callbacks (this till's, or the relay's that forwards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_url: Option<String>,
+}
+
+impl QrisConfig {
+    /// The configuration in `dir`, if any.
+    pub fn load(dir: &Path) -> Result<Option<QrisConfig>, NodeError> {
+        let path = dir.join(QRIS_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+                NodeError::Invalid(format!(
+                    "{} is not a QRIS configuration: {e}",
+                    path.display()
+                ))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(NodeError::io(format!("reading {}", path.display()))(e)),
+        }
+    }
+}
+
+/// What the acquirer says of a charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ChargeState {
+    /// Shown, not paid yet.
+    Pending,
+    /// Paid: the acquirer's retrieval reference number.
+    Paid {
+        /// The RRN, printed on the struk as the payment's reference.
+        rrn: String,
+    },
+    /// Not paid in time.
+    Expired,
+    /// Refused (the customer's bank declined, say).
+    Failed {
+        /// Why, as the acquirer says it.
+        #[serde(default)]
+        reason: Option<String>,
+    },
+}
+
+/// A charge as the acquirer made it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewCharge {
+    /// The acquirer's id.
+    pub charge_id: String,
+    /// The QRIS payload to show (EMVCo TLV).
+    pub qr_string: String,
+    /// The amount.
+    pub amount: i64,
+    /// When it stops being payable (ms).
+    pub expires_at_ms: i64,
+}
+
+/// Why the acquirer could not be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AcquirerError {
+    /// Unreachable, or it answered with an error.
+    #[error("the QRIS acquirer failed: {0}")]
+    Http(String),
+    /// It answered something this till cannot read.
+    #[error("the QRIS acquirer answered something unreadable: {0}")]
+    Answer(String),
+}
+
+impl From<AcquirerError> for NodeError {
+    fn from(e: AcquirerError) -> NodeError {
+        NodeError::Upstream(e.to_string())
+    }
+}
+
+/// An acquirer (PJP) that makes dynamic QRIS charges.
+pub trait Acquirer: Send + Sync {
+    /// A QR for `amount`, for the sale `reference` (its client id).
+    fn create(
+        &self,
+        reference: &str,
+        amount: i64,
+        callback_url: Option<&str>,
+    ) -> Result<NewCharge, AcquirerError>;
+    /// What became of a charge.
+    fn status(&self, charge_id: &str) -> Result<ChargeState, AcquirerError>;
+}
+
+/// An acquirer over HTTP (the shape in the module docs), with short timeouts: a till
+/// without internet learns it in seconds, not minutes.
+pub struct HttpAcquirer {
+    config: QrisConfig,
+    agent: ureq::Agent,
+}
+
+impl HttpAcquirer {
+    /// An acquirer at `config.url`.
+    pub fn new(config: QrisConfig) -> HttpAcquirer {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        HttpAcquirer { config, agent }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.url.trim_end_matches('/'))
+    }
+}
+
+#[derive(Deserialize)]
+struct StatusAnswer {
+    status: String,
+    #[serde(default)]
+    rrn: Option<String>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+impl StatusAnswer {
+    fn state(self) -> Result<ChargeState, AcquirerError> {
+        Ok(match self.status.as_str() {
+            "pending" => ChargeState::Pending,
+            "paid" => ChargeState::Paid {
+                rrn: self
+                    .rrn
+                    .filter(|r| kasir_crdt::pricing::valid_reference(r))
+                    .ok_or_else(|| AcquirerError::Answer("paid without a valid RRN".into()))?,
+            },
+            "expired" => ChargeState::Expired,
+            "failed" => ChargeState::Failed {
+                reason: self.reason,
+            },
+            other => return Err(AcquirerError::Answer(format!("unknown status {other:?}"))),
+        })
+    }
+}
+
+impl Acquirer for HttpAcquirer {
+    fn create(
+        &self,
+        reference: &str,
+        amount: i64,
+        callback_url: Option<&str>,
+    ) -> Result<NewCharge, AcquirerError> {
+        let body = serde_json::json!({
+            "reference": reference,
+            "amount": amount,
+            "expiry_seconds": EXPIRY.as_secs(),
+            "callback_url": callback_url,
+        });
+        let mut answer = self
+            .agent
+            .post(&self.url("/v1/charges"))
+            .header("Authorization", &format!("Bearer {}", self.config.key))
+            .send_json(&body)
+            .map_err(|e| AcquirerError::Http(e.to_string()))?;
+        if !answer.status().is_success() {
+            return Err(AcquirerError::Http(format!("HTTP {}", answer.status())));
+        }
+        let charge: NewCharge = answer
+            .body_mut()
+            .read_json()
+            .map_err(|e| AcquirerError::Answer(e.to_string()))?;
+        if charge.amount != amount || charge.charge_id.is_empty() || charge.charge_id.len() > 64 {
+            return Err(AcquirerError::Answer(format!(
+                "a charge of {} for {amount}",
+                charge.amount
+            )));
+        }
+        Ok(charge)
+    }
+
+    fn status(&self, charge_id: &str) -> Result<ChargeState, AcquirerError> {
+        let mut answer = self
+            .agent
+            .get(&self.url(&format!("/v1/charges/{charge_id}")))
+            .header("Authorization", &format!("Bearer {}", self.config.key))
+            .call()
+            .map_err(|e| AcquirerError::Http(e.to_string()))?;
+        if !answer.status().is_success() {
+            return Err(AcquirerError::Http(format!("HTTP {}", answer.status())));
+        }
+        answer
+            .body_mut()
+            .read_json::<StatusAnswer>()
+            .map_err(|e| AcquirerError::Answer(e.to_string()))?
+            .state()
+    }
+}
+
+/// The signature header of a callback: `sha256=` and the HMAC-SHA256 of `body`.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(body);
+    format!(
+        "sha256={}",
+        data_encoding::HEXLOWER.encode(&mac.finalize().into_bytes())
+    )
+}
+
+/// Whether `signature` is the callback `body`'s (compared in constant time).
+pub fn verify(secret: &str, body: &[u8], signature: &str) -> bool {
+    let Some(hex) = signature.trim().strip_prefix("sha256=") else {
+        return false;
+    };
+    let Ok(given) = data_encoding::HEXLOWER_PERMISSIVE.decode(hex.as_bytes()) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&given).is_ok()
+}
+
+/// A callback's body.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Callback {
+    /// The charge.
+    pub charge_id: String,
+    /// `paid`, `expired`, `failed`.
+    pub status: String,
+    /// The RRN when paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rrn: Option<String>,
+    /// Why, when failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl Callback {
+    /// What the callback says of the charge.
+    pub fn state(self) -> Result<ChargeState, AcquirerError> {
+        StatusAnswer {
+            status: self.status,
+            rrn: self.rrn,
+            reason: self.reason,
+        }
+        .state()
+    }
+}
+
+/// A charge as this till keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QrisCharge {
+    /// The acquirer's id.
+    pub charge_id: String,
+    /// The sale's client id.
+    pub client_id: String,
+    /// The amount.
+    pub amount: i64,
+    /// The QRIS payload to show.
+    pub qr_string: String,
+    /// `pending`, `paid`, `expired`, `failed`, or `paid_unrecorded` (paid, but the sale
+    /// could not be recorded: see `error`; for the supervisor, never silently dropped).
+    pub status: String,
+    /// The RRN once paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rrn: Option<String>,
+    /// The sale once recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_id: Option<String>,
+    /// The receipt number once recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt_no: Option<String>,
+    /// Why it failed, or why its sale could not be recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When it stops being payable (ms).
+    pub expires_at_ms: i64,
+}
+
+/// A sale request made ready for a QRIS charge: its lines at fixed prices, and what the
+/// QR must collect (the total less what was already paid).
+#[derive(Debug, Clone)]
+pub struct PreparedCharge {
+    /// The request (client id set).
+    pub request: SaleRequest,
+    /// The amount.
+    pub amount: i64,
+    /// Who rings it up.
+    pub user: Option<(String, String)>,
+    /// Who approved what it needed.
+    pub approved_by: Option<String>,
+}
+
+impl Node {
+    /// Prices `req` for a QRIS charge: fixes each line's unit price and discount, and
+    /// the amount the QR collects (the exact rest: a non-cash payment is never rounded).
+    pub fn qris_prepare(
+        &self,
+        req: &SaleRequest,
+        user: Option<(String, String)>,
+        approved_by: Option<String>,
+    ) -> Result<PreparedCharge, NodeError> {
+        let priced = self.price(req)?;
+        let paid: i64 = req.payments.iter().map(|p| p.amount).sum();
+        let amount = priced.tax.gross - paid;
+        if amount <= 0 {
+            return Err(NodeError::Invalid("nothing is left to pay by QRIS".into()));
+        }
+        let mut request = req.clone();
+        request.client_id = Some(
+            req.client_id
+                .clone()
+                .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
+        );
+        request.items = priced
+            .lines
+            .iter()
+            .map(|l| SaleItem {
+                code: l.sku.clone(),
+                qty: l.qty,
+                discount: l.discount,
+                discount_percent: None,
+                price: Some(l.unit_price),
+            })
+            .collect();
+        Ok(PreparedCharge {
+            request,
+            amount,
+            user,
+            approved_by,
+        })
+    }
+
+    /// Keeps a charge the acquirer made for `prepared`.
+    pub fn qris_keep(
+        &mut self,
+        prepared: &PreparedCharge,
+        charge: &NewCharge,
+    ) -> Result<QrisCharge, NodeError> {
+        let client_id = prepared.request.client_id.clone().unwrap_or_default();
+        let request = serde_json::to_string(&prepared.request)
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let now = now_ms();
+        self.db.execute(
+            "INSERT INTO qris_charges(charge_id, client_id, amount, qr, status, request, user_id,
+               user_name, approved_by, created_at_ms, expires_at_ms, updated_at_ms)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?10, ?9)
+             ON CONFLICT(client_id) DO UPDATE SET charge_id = excluded.charge_id,
+               status = 'pending', rrn = NULL, error = NULL, sale_id = NULL,
+               amount = excluded.amount, qr = excluded.qr, request = excluded.request,
+               expires_at_ms = excluded.expires_at_ms, updated_at_ms = excluded.updated_at_ms
+             WHERE qris_charges.status IN ('expired', 'failed')",
+            params![
+                charge.charge_id,
+                client_id,
+                prepared.amount,
+                charge.qr_string,
+                request,
+                prepared.user.as_ref().map(|u| u.0.as_str()),
+                prepared.user.as_ref().map(|u| u.1.as_str()),
+                prepared.approved_by,
+                now,
+                charge.expires_at_ms
+            ],
+        )?;
+        self.qris_charge(&charge.charge_id)
+    }
+
+    /// The charge of a sale's client id, if one was made.
+    pub fn qris_by_client(&self, client_id: &str) -> Result<Option<QrisCharge>, NodeError> {
+        let id: Option<String> = self
+            .db
+            .query_row(
+                "SELECT charge_id FROM qris_charges WHERE client_id = ?1",
+                [client_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        id.map(|id| self.qris_charge(&id)).transpose()
+    }
+
+    /// A charge this till made.
+    pub fn qris_charge(&self, charge_id: &str) -> Result<QrisCharge, NodeError> {
+        self.db
+            .query_row(
+                "SELECT q.charge_id, q.client_id, q.amount, q.qr, q.status, q.rrn, q.sale_id,
+                        q.error, q.expires_at_ms, s.receipt_no
+                   FROM qris_charges q LEFT JOIN sales s ON s.client_id = q.client_id
+                  WHERE q.charge_id = ?1",
+                [charge_id],
+                |r| {
+                    Ok(QrisCharge {
+                        charge_id: r.get(0)?,
+                        client_id: r.get(1)?,
+                        amount: r.get(2)?,
+                        qr_string: r.get(3)?,
+                        status: r.get(4)?,
+                        rrn: r.get(5)?,
+                        sale_id: r.get(6)?,
+                        error: r.get(7)?,
+                        expires_at_ms: r.get(8)?,
+                        receipt_no: r.get(9)?,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| NodeError::NotFound(format!("QRIS charge {charge_id}")))
+    }
+
+    /// Applies what the acquirer says of a charge (by poll or callback). Paid: the sale
+    /// is recorded once, with the RRN as its QRIS payment's reference; a paid charge
+    /// stays paid whatever comes after. Expired or failed: only a pending charge moves.
+    pub fn qris_settle(
+        &mut self,
+        charge_id: &str,
+        state: ChargeState,
+    ) -> Result<QrisCharge, NodeError> {
+        let charge = self.qris_charge(charge_id)?;
+        let now = now_ms();
+        match state {
+            ChargeState::Pending => {}
+            ChargeState::Expired | ChargeState::Failed { .. } if charge.status == "pending" => {
+                let (status, error) = match state {
+                    ChargeState::Failed { reason } => ("failed", reason),
+                    _ => ("expired", None),
+                };
+                self.db.execute(
+                    "UPDATE qris_charges SET status = ?2, error = ?3, updated_at_ms = ?4
+                      WHERE charge_id = ?1 AND status = 'pending'",
+                    params![charge_id, status, error, now],
+                )?;
+            }
+            ChargeState::Expired | ChargeState::Failed { .. } => {}
+            ChargeState::Paid { .. } if charge.status == "paid" => {}
+            ChargeState::Paid { rrn } => {
+                let (request, user_id, user_name, approved_by): (
+                    String,
+                    Option<String>,
+                    Option<String>,
+                    Option<String>,
+                ) = self.db.query_row(
+                    "SELECT request, user_id, user_name, approved_by FROM qris_charges
+                      WHERE charge_id = ?1",
+                    [charge_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )?;
+                let mut req: SaleRequest = serde_json::from_str(&request)
+                    .map_err(|e| NodeError::Invalid(format!("a stored QRIS sale: {e}")))?;
+                req.payments.push(Payment {
+                    method: "qris".into(),
+                    amount: charge.amount,
+                    reference: Some(rrn.clone()),
+                });
+                let user = user_id.as_deref().zip(user_name.as_deref());
+                match self.sell_by(&req, user, approved_by) {
+                    Ok(sale) => {
+                        self.db.execute(
+                            "UPDATE qris_charges SET status = 'paid', rrn = ?2, sale_id = ?3,
+                               error = NULL, updated_at_ms = ?4 WHERE charge_id = ?1",
+                            params![charge_id, rrn, sale.sale_id, now],
+                        )?;
+                    }
+                    Err(e) => {
+                        // The money is taken: never dropped, shown until someone acts.
+                        self.db.execute(
+                            "UPDATE qris_charges SET status = 'paid_unrecorded', rrn = ?2,
+                               error = ?3, updated_at_ms = ?4 WHERE charge_id = ?1",
+                            params![charge_id, rrn, e.to_string(), now],
+                        )?;
+                        tracing::error!(charge_id, error = %e, "a paid QRIS charge's sale was refused");
+                    }
+                }
+            }
+        }
+        self.qris_charge(charge_id)
+    }
+}
