@@ -5,46 +5,12 @@
 //! QR was on screen. In every case the payment and the sale agree: a sale exists only
 //! for a paid charge, once, for exactly the charged amount, with the RRN as reference.
 
+mod support;
+
 use kasir_testkit::Till;
 use serde_json::{Value, json};
 
-const KEY: &str = "sk-test-merchant";
-const SECRET: &str = "whsec-test-0123456789";
-
-struct Sim {
-    _rt: tokio::runtime::Runtime,
-    sim: kasir_node::qris::sim::Simulator,
-}
-
-impl Sim {
-    fn start() -> Sim {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let sim = rt.block_on(async {
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            kasir_node::qris::sim::start(listener, KEY, SECRET).expect("simulator")
-        });
-        Sim { _rt: rt, sim }
-    }
-
-    /// The customer's bank: `pay`, `fail`, `expire`, or `callback` (send it again).
-    fn act(&self, charge: &str, action: &str, callback: bool) -> Value {
-        ureq::post(&format!(
-            "{}/sim/charges/{charge}/{action}?callback={callback}",
-            self.sim.url()
-        ))
-        .send_empty()
-        .expect("sim control")
-        .body_mut()
-        .read_json()
-        .expect("sim json")
-    }
-}
+use support::Sim;
 
 fn sales(till: &Till) -> Vec<Value> {
     till.get("/v1/sales").1["sales"]
@@ -98,13 +64,7 @@ fn qris_dynamic_paid_expired_failed_duplicated_and_forged() {
     till.add_product("ROTI", "Roti Bakar", "14.000", "100", &[]);
     till.start(&[]);
     let base = till.running().base.clone();
-    std::fs::write(
-        till.path().join("qris.json"),
-        json!({"url": sim.sim.url(), "key": KEY, "callback_secret": SECRET,
-               "callback_url": format!("{base}/v1/qris/callback")})
-        .to_string(),
-    )
-    .expect("qris.json");
+    sim.configure(till.path(), &base);
 
     // Paid, found by the till's poll (no callback).
     let c = charge(&till, "bill-1", "KOPI", 2);

@@ -41,7 +41,7 @@ use crate::print::{
     AppPrinter, EscposRequest, PRINTER_FILE, PrintFailed, PrintQueue, QueueHooks, printer_profile,
     receipt_escpos,
 };
-use crate::qris::{self, Acquirer, HttpAcquirer, QrisConfig};
+use crate::qris;
 use crate::shared::SharedNode;
 
 /// Shared state of the HTTP server.
@@ -734,75 +734,31 @@ fn ok_json(status: StatusCode, v: impl serde::Serialize) -> ApiResult {
     Ok((status, axum::Json(v)).into_response())
 }
 
-/// `POST /v1/qris/charges`: a dynamic QRIS for a sale request's rest (`qris`). The
-/// acquirer is asked outside the node's lock, so other tills' requests go on meanwhile.
+/// `POST /v1/qris/charges`: a dynamic QRIS for a sale request's rest (`qris`): 201
+/// with a new charge, 200 with the one its client id already has.
 async fn qris_create(
     State(state): State<AppState>,
     axum::Extension(principal): axum::Extension<Principal>,
     body: Bytes,
 ) -> ApiResult {
     let req: api::SaleRequest = parse_body(&body)?;
-    let (config, prepared) = with_node(&state, move |n| {
-        let config = QrisConfig::load(n.dir())?.ok_or_else(|| {
-            NodeError::Conflict(format!(
-                "no QRIS acquirer configured: put {} in the data directory",
-                qris::QRIS_FILE
-            ))
-        })?;
-        // The same sale again (a second tap, a retry): its charge, not a second QR.
-        if let Some(existing) = req
-            .client_id
-            .as_deref()
-            .map(|c| n.qris_by_client(c))
-            .transpose()?
-            .flatten()
-            .filter(|c| !matches!(c.status.as_str(), "expired" | "failed"))
-        {
-            return Ok((config, Err(existing)));
-        }
-        let needs = n.sale_needs(&req)?;
-        let approved_by = n.authorize_all(&principal, &needs, req.approval.as_ref())?;
-        let user = principal
-            .user_ref()
-            .map(|(id, name)| (id.to_owned(), name.to_owned()));
-        Ok((config, Ok(n.qris_prepare(&req, user, approved_by)?)))
-    })
-    .await?;
-    let prepared = match prepared {
-        Ok(p) => p,
-        Err(existing) => return ok_json(StatusCode::OK, existing),
-    };
-    let reference = prepared.request.client_id.clone().unwrap_or_default();
-    let callback = config.callback_url.clone();
-    let amount = prepared.amount;
-    let charge = blocking(move || {
-        Ok(HttpAcquirer::new(config).create(&reference, amount, callback.as_deref())?)
-    })
-    .await?;
-    let kept = with_node(&state, move |n| n.qris_keep(&prepared, &charge)).await?;
-    ok_json(StatusCode::CREATED, kept)
+    let (charge, made) = qris::create_charge(&state.node, principal, req).await?;
+    ok_json(
+        if made {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        charge,
+    )
 }
 
-/// `GET /v1/qris/charges/{charge_id}`: the charge, after asking the acquirer when it is
-/// still pending (a paid one records its sale here if no callback did).
+/// `GET /v1/qris/charges/{charge_id}`: the charge, refreshed from the acquirer.
 async fn qris_status(State(state): State<AppState>, Path(charge_id): Path<String>) -> ApiResult {
-    let id = charge_id.clone();
-    let (charge, config) = with_node(&state, move |n| {
-        Ok((n.qris_charge(&id)?, QrisConfig::load(n.dir())?))
-    })
-    .await?;
-    let Some(config) = config.filter(|_| charge.status == "pending") else {
-        return ok_json(StatusCode::OK, charge);
-    };
-    let id = charge_id.clone();
-    match blocking(move || Ok(HttpAcquirer::new(config).status(&id)?)).await {
-        Ok(now) => {
-            let settled = with_node(&state, move |n| n.qris_settle(&charge_id, now)).await?;
-            ok_json(StatusCode::OK, settled)
-        }
-        // The acquirer out of reach: still pending, ask again later.
-        Err(_) => ok_json(StatusCode::OK, charge),
-    }
+    ok_json(
+        StatusCode::OK,
+        qris::refresh_charge(&state.node, charge_id).await?,
+    )
 }
 
 /// `POST /v1/qris/callback`: the acquirer says what became of a charge, signed with the
@@ -817,17 +773,10 @@ async fn qris_callback(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_owned();
-    let config = with_node(&state, |n| QrisConfig::load(n.dir())).await?;
-    let Some(_) = config.filter(|c| qris::verify(&c.callback_secret, &body, &signature)) else {
-        return Err(
-            NodeError::Unauthenticated("a QRIS callback without a valid signature".into()).into(),
-        );
-    };
-    let callback: qris::Callback = parse_body(&body)?;
-    let charge_id = callback.charge_id.clone();
-    let now = callback.state().map_err(NodeError::from)?;
-    let settled = with_node(&state, move |n| n.qris_settle(&charge_id, now)).await?;
-    ok_json(StatusCode::OK, settled)
+    ok_json(
+        StatusCode::OK,
+        qris::callback(&state.node, body.to_vec(), signature).await?,
+    )
 }
 
 async fn health() -> ApiResult {

@@ -37,6 +37,8 @@ use sha2::Sha256;
 use crate::api::{SaleItem, SaleRequest};
 use crate::error::NodeError;
 use crate::node::{Node, now_ms};
+use crate::people::Principal;
+use crate::shared::SharedNode;
 
 /// The file in the data directory that configures the acquirer.
 pub const QRIS_FILE: &str = "qris.json";
@@ -297,6 +299,110 @@ impl Callback {
         }
         .state()
     }
+}
+
+/// Runs `f` on the node on the blocking pool (the acquirer is asked between such steps,
+/// never while the node is held).
+async fn on_node<T: Send + 'static>(
+    node: &SharedNode,
+    f: impl FnOnce(&mut Node) -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, NodeError> {
+    let node = node.clone();
+    tokio::task::spawn_blocking(move || f(&mut *node.lock()?))
+        .await
+        .map_err(|_| NodeError::Poisoned)?
+}
+
+async fn off_node<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, NodeError> + Send + 'static,
+) -> Result<T, NodeError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| NodeError::Poisoned)?
+}
+
+/// Makes the charge for `req` rung up by `principal` (its approvals checked as a sale's),
+/// or finds the one its client id already has (a second tap, a retry): `(charge, made
+/// now)`. The acquirer is asked with the node free.
+pub async fn create_charge(
+    node: &SharedNode,
+    principal: Principal,
+    req: SaleRequest,
+) -> Result<(QrisCharge, bool), NodeError> {
+    let (config, prepared) = on_node(node, move |n| {
+        let config = QrisConfig::load(n.dir())?.ok_or_else(|| {
+            NodeError::Conflict(format!(
+                "no QRIS acquirer configured: put {QRIS_FILE} in the data directory"
+            ))
+        })?;
+        if let Some(existing) = req
+            .client_id
+            .as_deref()
+            .map(|c| n.qris_by_client(c))
+            .transpose()?
+            .flatten()
+            .filter(|c| !matches!(c.status.as_str(), "expired" | "failed"))
+        {
+            return Ok((config, Err(existing)));
+        }
+        let needs = n.sale_needs(&req)?;
+        let approved_by = n.authorize_all(&principal, &needs, req.approval.as_ref())?;
+        let user = principal
+            .user_ref()
+            .map(|(id, name)| (id.to_owned(), name.to_owned()));
+        Ok((config, Ok(n.qris_prepare(&req, user, approved_by)?)))
+    })
+    .await?;
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(existing) => return Ok((existing, false)),
+    };
+    let reference = prepared.request.client_id.clone().unwrap_or_default();
+    let callback = config.callback_url.clone();
+    let amount = prepared.amount;
+    let charge = off_node(move || {
+        Ok(HttpAcquirer::new(config).create(&reference, amount, callback.as_deref())?)
+    })
+    .await?;
+    let kept = on_node(node, move |n| n.qris_keep(&prepared, &charge)).await?;
+    Ok((kept, true))
+}
+
+/// The charge, after asking the acquirer when it is still pending (a paid one records
+/// its sale here if no callback did). An acquirer out of reach leaves it pending.
+pub async fn refresh_charge(node: &SharedNode, charge_id: String) -> Result<QrisCharge, NodeError> {
+    let id = charge_id.clone();
+    let (charge, config) = on_node(node, move |n| {
+        Ok((n.qris_charge(&id)?, QrisConfig::load(n.dir())?))
+    })
+    .await?;
+    let Some(config) = config.filter(|_| charge.status == "pending") else {
+        return Ok(charge);
+    };
+    let id = charge_id.clone();
+    match off_node(move || Ok(HttpAcquirer::new(config).status(&id)?)).await {
+        Ok(now) => on_node(node, move |n| n.qris_settle(&charge_id, now)).await,
+        Err(_) => Ok(charge),
+    }
+}
+
+/// A callback from the acquirer: applied when its signature is the shared secret's.
+pub async fn callback(
+    node: &SharedNode,
+    body: Vec<u8>,
+    signature: String,
+) -> Result<QrisCharge, NodeError> {
+    let config = on_node(node, |n| QrisConfig::load(n.dir())).await?;
+    if !config.is_some_and(|c| verify(&c.callback_secret, &body, &signature)) {
+        return Err(NodeError::Unauthenticated(
+            "a QRIS callback without a valid signature".into(),
+        ));
+    }
+    let callback: Callback = serde_json::from_slice(&body)
+        .map_err(|e| NodeError::Invalid(format!("malformed QRIS callback: {e}")))?;
+    let charge_id = callback.charge_id.clone();
+    let now = callback.state()?;
+    on_node(node, move |n| n.qris_settle(&charge_id, now)).await
 }
 
 /// A charge as this till keeps it.

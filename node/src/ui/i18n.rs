@@ -190,6 +190,12 @@ messages! {
     Address => "Alamat", "Address";
     Phone => "Telepon", "Phone";
     Customers => "Pelanggan", "Customers";
+    QrisDynamic => "QRIS dinamis", "Dynamic QRIS";
+    QrisWaiting => "Menunggu pembayaran… Minta pelanggan memindai QR ini.", "Waiting for the payment… Ask the customer to scan this QR.";
+    QrisExpired => "QR kedaluwarsa, belum dibayar. Buat QR baru atau pilih cara bayar lain.", "The QR expired unpaid. Make a new one or take another method.";
+    QrisFailed => "Pembayaran QRIS gagal", "The QRIS payment failed";
+    QrisUnrecorded => "Dibayar, tetapi penjualan belum tercatat — panggil supervisor", "Paid, but the sale is not recorded — call a supervisor";
+    BackToPay => "Kembali ke Bayar", "Back to Bayar";
     Kasbon => "Kasbon (utang pelanggan)", "Kasbon (customers' credit)";
     NoCustomers => "Belum ada pelanggan. Tambahkan di bawah.", "No customers yet. Add one below.";
     CustomerName => "Nama pelanggan", "Customer name";

@@ -77,6 +77,8 @@ pub(crate) fn routes(r: Routes) -> Routes {
             "/ui/d/{draft}/bayar/hapus/{idx}",
             post(pay::drop_payment),
         )
+        .add("POST", "/ui/d/{draft}/qris", post(pay::qris_start))
+        .add("GET", "/ui/qris/{charge}", get(pay::qris_poll))
         .add("GET", "/ui/printer", get(pay::printer_state))
         .add("GET", "/ui/tagihan", get(sell::bills_page))
         .add("GET", "/ui/struk/{sale}", get(pay::receipt_page))

@@ -4,11 +4,11 @@
 //! (no second page load), printed through the daemon's queue when a printer is set up,
 //! and the printer's state is a toast that never holds up the next sale.
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use kasir_crdt::records::{Payment, Sale};
-use maud::{Markup, html};
+use maud::{Markup, PreEscaped, html};
 use serde::Deserialize;
 
 use super::sell::{CartView, cart_view};
@@ -20,6 +20,7 @@ use crate::http::AppState;
 use crate::kasbon::CustomerBalance;
 use crate::people::Approval;
 use crate::print::PrintQueue;
+use crate::qris::{self, QrisCharge};
 
 /// Amounts a customer is likely to hand over for `total`: exact, then the next round
 /// notes above it.
@@ -154,6 +155,13 @@ fn pay_panel(
                 div.actions {
                     a.btn id="back" href=(format!("/ui/kasir?d={d}")) { (t(Msg::Cancel, lang)) }
                     button.primary type="submit" id="pay-submit" { (t(Msg::Take, lang)) }
+                }
+            }
+            // A dynamic QR for the exact rest; the sale is recorded once the acquirer
+            // confirms (crate::qris).
+            @if view.qris && due.other_rest() > 0 {
+                form id="pay-qris" hx-post=(format!("/ui/d/{d}/qris")) hx-target="#pay-panel" hx-swap="outerHTML" hx-disabled-elt="find button" {
+                    button.primary type="submit" id="qris-dynamic" { (t(Msg::QrisDynamic, lang)) " " (rp(due.other_rest())) }
                 }
             }
             // The rest on credit for a customer (kasbon): it completes the sale.
@@ -312,23 +320,7 @@ pub(crate) async fn pay(
     .await;
     match paid {
         Ok(Paid::Sold(sale, text, recorded)) => {
-            // Only the request that recorded the sale prints it: a second original
-            // would be a reprint without its approval.
-            let printing = printer
-                .as_ref()
-                .filter(|_| recorded)
-                .map(|q| q.enqueue(&sale.id, false));
-            let mut r = html_response(receipt_body(lang, &sale, &text, printer.as_ref(), printing));
-            for (name, value) in [
-                ("hx-retarget", "main".to_owned()),
-                ("hx-reswap", "innerHTML".to_owned()),
-                ("hx-push-url", format!("/ui/struk/{}", sale.id)),
-            ] {
-                if let Ok(v) = HeaderValue::from_str(&value) {
-                    r.headers_mut().insert(name, v);
-                }
-            }
-            r
+            sold(lang, &sale, &text, printer.as_ref(), recorded)
         }
         Ok(Paid::Panel(view, message, customers)) => match Due::of(&view) {
             Some(due) => {
@@ -337,6 +329,136 @@ pub(crate) async fn pay(
             None => go(&headers, "/ui/kasir"),
         },
         Err(e) => html_response(html! { p.error id="pay-error" { (problem(lang, &e)) } }),
+    }
+}
+
+/// The struk in place of the panel (and in the address bar). Only the request that
+/// recorded the sale prints it: a second original would be a reprint without approval.
+fn sold(
+    lang: Lang,
+    sale: &Sale,
+    text: &str,
+    printer: Option<&PrintQueue>,
+    recorded: bool,
+) -> Response {
+    let printing = printer
+        .filter(|_| recorded)
+        .map(|q| q.enqueue(&sale.id, false));
+    let mut r = html_response(receipt_body(lang, sale, text, printer, printing));
+    for (name, value) in [
+        ("hx-retarget", "main".to_owned()),
+        ("hx-reswap", "innerHTML".to_owned()),
+        ("hx-push-url", format!("/ui/struk/{}", sale.id)),
+    ] {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            r.headers_mut().insert(name, v);
+        }
+    }
+    r
+}
+
+/// The dynamic QR on screen: the amount, the QR, and what became of it; polls itself
+/// every two seconds while pending.
+fn qris_panel(lang: Lang, draft: &str, charge: &QrisCharge) -> Markup {
+    let pending = charge.status == "pending";
+    let poll = format!("/ui/qris/{}?d={draft}", charge.charge_id);
+    html! {
+        div.card.center id="pay-panel" data-charge=(charge.charge_id) data-status=(charge.status)
+            hx-get=[pending.then_some(poll.as_str())] hx-trigger=[pending.then_some("every 2s")] hx-swap="outerHTML" {
+            h1 { (t(Msg::QrisDynamic, lang)) }
+            div.big id="qris-amount" { (rp(charge.amount)) }
+            @if pending {
+                @if let Some(svg) = qr_svg(&charge.qr_string) { div.qr id="qris-code" { (PreEscaped(svg)) } }
+                p id="qris-status" { (t(Msg::QrisWaiting, lang)) }
+            } @else if charge.status == "expired" {
+                p.error id="qris-status" { (t(Msg::QrisExpired, lang)) }
+            } @else if charge.status == "failed" {
+                p.error id="qris-status" { (t(Msg::QrisFailed, lang)) @if let Some(why) = &charge.error { ": " (why) } }
+            } @else if charge.status == "paid_unrecorded" {
+                p.error id="qris-status" role="alert" { (t(Msg::QrisUnrecorded, lang)) @if let Some(why) = &charge.error { ": " (why) } }
+            }
+            div.actions { a.btn id="qris-back" href=(format!("/ui/d/{draft}/bayar")) { (t(Msg::BackToPay, lang)) } }
+        }
+    }
+}
+
+fn qr_svg(payload: &str) -> Option<String> {
+    use qrcode::render::svg;
+    let code = qrcode::QrCode::with_error_correction_level(payload, qrcode::EcLevel::M).ok()?;
+    let svg = code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(260, 260)
+        .quiet_zone(true)
+        .build();
+    let start = svg.find("<svg")?;
+    Some(svg[start..].to_owned())
+}
+
+/// `POST /ui/d/{draft}/qris`: a dynamic QR for the bill's rest.
+pub(crate) async fn qris_start(
+    State(state): State<AppState>,
+    UiUser(who): UiUser,
+    headers: HeaderMap,
+    Path(draft): Path<String>,
+) -> Response {
+    let lang = lang(&headers);
+    let id = draft.clone();
+    let req = call(&state, move |n| {
+        let d = n.draft(&id)?;
+        let mut req = d.sale_request(None);
+        req.payments = d.payments.clone();
+        Ok(req)
+    })
+    .await;
+    let made = match req {
+        Ok(req) => qris::create_charge(state.node(), who, req).await,
+        Err(e) => Err(e),
+    };
+    match made {
+        Ok((charge, _)) => html_response(qris_panel(lang, &draft, &charge)),
+        Err(e) => html_response(html! { div.card.center id="pay-panel" {
+            p.error id="pay-error" { (problem(lang, &e)) }
+            a.btn href=(format!("/ui/d/{draft}/bayar")) { (t(Msg::BackToPay, lang)) }
+        } }),
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct QrisPoll {
+    d: String,
+}
+
+/// `GET /ui/qris/{charge}?d={draft}`: the QR's state; once paid, the struk (printed by
+/// the poll that finds the bill still open, so once).
+pub(crate) async fn qris_poll(
+    State(state): State<AppState>,
+    _: UiUser,
+    headers: HeaderMap,
+    Path(charge_id): Path<String>,
+    Query(q): Query<QrisPoll>,
+) -> Response {
+    let lang = lang(&headers);
+    let printer = state.printer();
+    let charge = match qris::refresh_charge(state.node(), charge_id).await {
+        Ok(c) => c,
+        Err(e) => return html_response(html! { p.error id="pay-error" { (problem(lang, &e)) } }),
+    };
+    let Some(sale_id) = charge.sale_id.clone().filter(|_| charge.status == "paid") else {
+        return html_response(qris_panel(lang, &q.d, &charge));
+    };
+    let draft = q.d.clone();
+    let done = call(&state, move |n| {
+        let first = n.draft(&draft).is_ok();
+        if first {
+            n.drop_draft(&draft)?;
+        }
+        let text = n.receipt_text(&sale_id, 32)?;
+        Ok((n.sale(&sale_id)?, text, first))
+    })
+    .await;
+    match done {
+        Ok((sale, text, first)) => sold(lang, &sale, &text, printer.as_ref(), first),
+        Err(e) => fail(e),
     }
 }
 

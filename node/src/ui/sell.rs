@@ -27,6 +27,8 @@ pub(super) struct CartView {
     pub(super) message: Option<String>,
     /// The store's cash rounding (the cash part of a split payment is rounded too).
     pub(super) rounding: kasir_crdt::money::CashRounding,
+    /// Whether this till has a QRIS acquirer (`qris.json`): Bayar offers a dynamic QR.
+    pub(super) qris: bool,
 }
 
 pub(super) fn cart_view(n: &Node, draft: Draft) -> Result<CartView, NodeError> {
@@ -49,6 +51,7 @@ pub(super) fn cart_view(n: &Node, draft: Draft) -> Result<CartView, NodeError> {
         priced,
         message: None,
         rounding: n.pricing_rules().rounding,
+        qris: crate::qris::QrisConfig::load(n.dir()).is_ok_and(|c| c.is_some()),
     })
 }
 
