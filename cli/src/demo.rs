@@ -185,6 +185,114 @@ const CASHIERS: [(&str, &str); TILLS] = [("Ani", "1111"), ("Budi", "2222"), ("Ci
 /// Keeps the three tills' apps open in a browser until Ctrl-C: each till serves its
 /// API and app on a loopback port; each cashier gets a one-time login link and an open
 /// shift, so the link lands on the sell screen.
+/// Two moments a shop has every day, after the rush: Bu Tini takes rice on kasbon at
+/// till 1 and pays part back at till 2 (both tills agree on what she owes once they
+/// sync), and a customer pays by dynamic QRIS at till 1 through the simulated acquirer
+/// (`kasir_node::qris::sim`; a real acquirer needs a merchant account), which stays up
+/// for the apps when the demo serves them.
+fn money_moments(
+    rt: &tokio::runtime::Runtime,
+    nodes: &[SharedNode],
+) -> Result<(Value, Value, kasir_node::qris::sim::Simulator)> {
+    use kasir_node::kasbon::{CustomerInput, KasbonPaymentInput};
+    use kasir_node::people::Principal;
+    use kasir_node::qris;
+
+    let (sku, _, price, _, _) = CATALOG[0];
+    let tini = lock(&nodes[0])?.save_customer(&CustomerInput {
+        name: "Bu Tini".into(),
+        phone: Some("0812-1111-2222".into()),
+        ..CustomerInput::default()
+    })?;
+    let credit = price * 10;
+    lock(&nodes[0])?.sell(&SaleRequest {
+        items: vec![SaleItem {
+            code: sku.into(),
+            qty: Qty::units(10),
+            discount: 0,
+            discount_percent: None,
+            price: None,
+        }],
+        payments: vec![Payment {
+            method: "kasbon".into(),
+            amount: credit,
+            reference: None,
+        }],
+        customer_id: Some(tini.customer_id.clone()),
+        cashier: Some("Ani".into()),
+        ..SaleRequest::default()
+    })?;
+    wait_until(Duration::from_secs(30), || {
+        Ok(lock(&nodes[1])?
+            .customer(&tini.customer_id)
+            .is_ok_and(|c| c.balance == credit))
+    })?;
+    lock(&nodes[1])?.pay_kasbon(
+        &KasbonPaymentInput {
+            customer_id: tini.customer_id.clone(),
+            amount: credit / 2,
+            method: Some("tunai".into()),
+            reference: None,
+        },
+        Some("Budi".into()),
+    )?;
+    let left = credit - credit / 2;
+    wait_until(Duration::from_secs(30), || {
+        Ok(lock(&nodes[0])?
+            .customer(&tini.customer_id)
+            .is_ok_and(|c| c.balance == left))
+    })?;
+    let kasbon = json!({
+        "customer": tini.name,
+        "balance_t1": lock(&nodes[0])?.customer(&tini.customer_id)?.balance,
+        "balance_t2": lock(&nodes[1])?.customer(&tini.customer_id)?.balance,
+    });
+
+    let (key, secret) = ("sk-demo", "whsec-demo");
+    let acquirer = rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        qris::sim::start(listener, key, secret)
+    })?;
+    let till1 = lock(&nodes[0])?.dir().to_owned();
+    std::fs::write(
+        till1.join(qris::QRIS_FILE),
+        json!({"url": acquirer.url(), "key": key, "callback_secret": secret}).to_string(),
+    )?;
+    let request = SaleRequest {
+        client_id: Some(format!("demo-qris-{}", std::process::id())),
+        items: vec![SaleItem {
+            code: CATALOG[1].0.into(),
+            qty: Qty::units(3),
+            discount: 0,
+            discount_percent: None,
+            price: None,
+        }],
+        cashier: Some("Ani".into()),
+        ..SaleRequest::default()
+    };
+    let owner = Principal::Device {
+        role: UserRole::Owner,
+    };
+    let (charge, _) = rt.block_on(qris::create_charge(&nodes[0], owner, request))?;
+    // The customer's bank: pays the QR (the till's poll finds it).
+    let mut paid = ureq::post(&format!(
+        "{}/sim/charges/{}/pay?callback=false",
+        acquirer.url(),
+        charge.charge_id
+    ))
+    .send_empty()?;
+    let _: Value = paid.body_mut().read_json()?;
+    let settled = rt.block_on(qris::refresh_charge(&nodes[0], charge.charge_id.clone()))?;
+    let qris = json!({
+        "acquirer": acquirer.url(),
+        "amount": settled.amount,
+        "status": settled.status,
+        "rrn": settled.rrn,
+        "receipt_no": settled.receipt_no,
+    });
+    Ok((kasbon, qris, acquirer))
+}
+
 fn serve_apps(
     rt: &tokio::runtime::Runtime,
     nodes: &[SharedNode],
@@ -423,6 +531,7 @@ pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
     }
     bar.finish_and_clear();
     let sold_s = started.elapsed().as_secs_f64();
+    let (kasbon, qris, _acquirer) = money_moments(&rt, &nodes)?;
     let t_sync = Instant::now();
     wait_until(Duration::from_secs(60), || converged(&nodes))?;
     let settle_ms = t_sync.elapsed().as_millis() as u64;
@@ -467,6 +576,8 @@ pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
         "selling_seconds": (sold_s * 10.0).round() / 10.0,
         "converged_after_last_sale_ms": settle_ms,
         "oversold": oversold,
+        "kasbon": kasbon,
+        "qris": qris,
         "relay": relay_json,
     });
     if json_mode {
@@ -481,7 +592,7 @@ pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
             format_rupiah(omzet)
         );
         println!(
-            "Semua kasir sama: {} penjualan masing-masing (sinkron {settle_ms} ms setelah penjualan terakhir)",
+            "Semua kasir sama: {} penjualan masing-masing, dengan kasbon dan QRIS (sinkron {settle_ms} ms setelah penjualan terakhir)",
             per_till[0]
         );
         match (&relay, &relay_end) {
@@ -491,6 +602,21 @@ pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
                 relay_note.as_deref().unwrap_or("-")
             ),
         }
+        println!(
+            "Kasbon: {} berutang {} di T1 dan di T2 (utang di T1, cicilan di T2)",
+            kasbon["customer"].as_str().unwrap_or_default(),
+            format_rupiah(kasbon["balance_t1"].as_i64().unwrap_or_default())
+        );
+        println!(
+            "QRIS dinamis (acquirer simulasi {}): {}, RRN {}, struk {}",
+            qris["acquirer"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_start_matches("http://"),
+            qris["status"].as_str().unwrap_or_default(),
+            qris["rrn"].as_str().unwrap_or("-"),
+            qris["receipt_no"].as_str().unwrap_or("-")
+        );
         println!(
             "Stok minus (oversold): {}",
             if oversold.is_empty() {

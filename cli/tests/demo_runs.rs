@@ -60,18 +60,27 @@ fn demo_sells_on_three_tills_that_converge_with_the_relay() {
     let v = run_demo(&kasir_testkit::process::kasir_bin(), "40", None);
     assert_eq!(v["tills"], 3);
     assert_eq!(v["sales"], 40);
+    // The rush, then a sale on kasbon and one by dynamic QRIS.
     assert_eq!(
         v["sales_seen_by_each_till"],
-        serde_json::json!([40, 40, 40])
+        serde_json::json!([42, 42, 42])
     );
     assert!(v["revenue"].as_i64().is_some_and(|r| r > 0));
+    assert_eq!(
+        v["kasbon"]["balance_t1"], v["kasbon"]["balance_t2"],
+        "{}",
+        v["kasbon"]
+    );
+    assert!(v["kasbon"]["balance_t1"].as_i64().is_some_and(|b| b > 0));
+    assert_eq!(v["qris"]["status"], "paid", "{}", v["qris"]);
+    assert!(v["qris"]["receipt_no"].is_string(), "{}", v["qris"]);
     let dir = PathBuf::from(v["data_dir"].as_str().expect("dir"));
     let relay = &v["relay"];
     // Under CI=true every part is installed: the relay part must have run.
     if kasir_testkit::in_ci() || (relay_bin().is_some() && postgres_available()) {
         assert_eq!(relay["enabled"], true, "the relay did not run: {relay}");
         assert_eq!(
-            relay["sales_in_postgres"], 40,
+            relay["sales_in_postgres"], 42,
             "PostgreSQL does not hold every sale: {relay}"
         );
         assert_eq!(relay["matches_tills"], true, "{relay}");
@@ -105,7 +114,7 @@ fn demo_without_kasir_relay_runs_lan_only_and_says_why() {
     let v = run_demo(&kasir, "10", Some("/usr/bin:/bin"));
     assert_eq!(
         v["sales_seen_by_each_till"],
-        serde_json::json!([10, 10, 10])
+        serde_json::json!([12, 12, 12])
     );
     assert_eq!(v["relay"]["enabled"], false);
     assert!(
