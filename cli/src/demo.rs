@@ -485,6 +485,8 @@ pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
             approval: None,
             customer_id: None,
             due_date: None,
+            cart_discount: None,
+            cart_discount_percent: None,
         };
         let out = {
             let mut node = lock(&nodes[till])?;

@@ -105,6 +105,10 @@ enum Command {
         /// When the kasbon falls due (YYYY-MM-DD).
         #[arg(long)]
         due: Option<String>,
+        /// A discount on the whole cart: rupiah (`5.000`) or percent (`10%`), spread
+        /// over the lines.
+        #[arg(long)]
+        discount: Option<String>,
         #[command(flatten)]
         approver: ApproverArgs,
     },
@@ -930,8 +934,21 @@ fn run(cli: Cli) -> Result<()> {
             cashier,
             customer,
             due,
+            discount,
             approver,
         } => {
+            let (cart_discount, cart_discount_percent) = match discount.as_deref() {
+                None => (None, None),
+                Some(d) => match d.strip_suffix('%') {
+                    Some(p) => (
+                        None,
+                        Some(p.trim().parse::<u8>().map_err(|_| {
+                            anyhow!("invalid --discount {d:?}: a whole percent, e.g. 10%")
+                        })?),
+                    ),
+                    None => (Some(parse_amount(d).context("--discount")?), None),
+                },
+            };
             let req = SaleRequest {
                 client_id,
                 items: items.iter().map(|s| parse_item(s)).collect::<Result<_>>()?,
@@ -943,6 +960,8 @@ fn run(cli: Cli) -> Result<()> {
                 approval: approver.approval(),
                 customer_id: customer,
                 due_date: due,
+                cart_discount,
+                cart_discount_percent,
             };
             let sold = Backend::open(&dir)?.call::<api::Sell>(req)?;
             emit(json_mode, &sold, |v| {

@@ -63,6 +63,11 @@ fn money_pbjt_taxes_service_and_cli_discounts_apply() {
     let sale = till.ok(&["sell", "--item", "NASIx1:20,000"]);
     assert_eq!(sale["total"], 92_400);
 
+    // 10% off the whole cart, spread over its lines before tax: 100.000 + 100.000 −
+    // 20.000 = 180.000, service 9.000, PBJT 10% × 189.000 = 18.900.
+    let sale = till.ok(&["sell", "--item", "NASIx2", "--discount", "10%"]);
+    assert_eq!(sale["total"], 207_900);
+
     // A region that does not tax service.
     till.ok(&["store", "set", "--service-taxed", "false"]);
     let sale = till.ok(&["sell", "--item", "NASI:20%"]);

@@ -262,6 +262,53 @@ pub fn price_cart(
     })
 }
 
+/// Spreads a discount on the whole cart over its lines in proportion to what each line
+/// comes to after its own discount (largest remainder, so the shares sum exactly to
+/// `discount`), adding each share to the line's discount: tax is then computed on what
+/// the customer actually pays for each line.
+///
+/// ```
+/// use kasir_crdt::money::Qty;
+/// use kasir_crdt::pricing::{spread_cart_discount, CartLine};
+/// use kasir_crdt::tax::TaxCode;
+/// let line = |sku: &str, price| CartLine {
+///     product_id: sku.into(), sku: sku.into(), name: sku.into(), qty: Qty::units(1),
+///     unit_price: price, discount: 0, tax_code: TaxCode::Standard,
+/// };
+/// let mut cart = vec![line("A", 10_000), line("B", 20_000)];
+/// spread_cart_discount(&mut cart, 3_000).unwrap();
+/// assert_eq!((cart[0].discount, cart[1].discount), (1_000, 2_000));
+/// ```
+pub fn spread_cart_discount(cart: &mut [CartLine], discount: Rupiah) -> Result<(), PricingError> {
+    if discount == 0 {
+        return Ok(());
+    }
+    let nets: Vec<i128> = cart
+        .iter()
+        .map(|c| i128::from(c.qty.times_price(c.unit_price) - c.discount).max(0))
+        .collect();
+    let base: i128 = nets.iter().sum();
+    if discount < 0 || i128::from(discount) > base {
+        return Err(PricingError::BadAmount {
+            sku: "(cart discount)".into(),
+        });
+    }
+    let mut remainders = Vec::with_capacity(cart.len());
+    let mut given: Rupiah = 0;
+    for (i, (line, net)) in cart.iter_mut().zip(&nets).enumerate() {
+        let exact = i128::from(discount) * net;
+        let share = (exact / base) as Rupiah;
+        line.discount += share;
+        given += share;
+        remainders.push((exact % base, i));
+    }
+    remainders.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    for (_, i) in remainders.into_iter().take((discount - given) as usize) {
+        cart[i].discount += 1;
+    }
+    Ok(())
+}
+
 /// Taxes the lines group by group (one group per rule their codes lead to), spreads
 /// each group's tax over its lines, and sums the groups. The groups are listed only
 /// when some line is not under the store's own rule.

@@ -1,11 +1,11 @@
-//! Laws of pricing for random carts, discounts, tax rules, tax codes, cash rounding and
+//! Laws of pricing for random carts, line and cart discounts, tax rules, tax codes, cash rounding and
 //! payments: tax shares sum to the receipt's tax (per group and in all), the total is
 //! the lines plus service plus the tax not already inside the prices plus rounding,
 //! change is never negative and never more than the cash tendered, the cash part is
 //! always payable in coins, and every amount is whole rupiah (`i64`, by type).
 
 use kasir_crdt::money::{CashRounding, Qty, Rupiah};
-use kasir_crdt::pricing::{CartLine, PricingRules, price_cart};
+use kasir_crdt::pricing::{CartLine, PricingRules, price_cart, spread_cart_discount};
 use kasir_crdt::records::{Payment, SaleTax};
 use kasir_crdt::tax::{TaxCode, TaxKind, TaxRule};
 use proptest::prelude::*;
@@ -50,8 +50,9 @@ proptest! {
         non_cash_share in 0u8..=100,
         cash_extra in 0i64..100_000,
         with_cash in any::<bool>(),
+        cart_pct in 0i64..=100,
     ) {
-        let cart: Vec<CartLine> = lines
+        let mut cart: Vec<CartLine> = lines
             .iter()
             .enumerate()
             .map(|(i, &(milli, price, pct, code))| {
@@ -67,6 +68,13 @@ proptest! {
                 }
             })
             .collect();
+        // A discount on the whole cart spreads over the lines exactly.
+        let before: Rupiah = cart.iter().map(|c| c.discount).sum();
+        let net: Rupiah = cart.iter().map(|c| c.qty.times_price(c.unit_price) - c.discount).sum();
+        let cart_discount = net * cart_pct / 100;
+        spread_cart_discount(&mut cart, cart_discount).expect("at most the cart");
+        prop_assert_eq!(cart.iter().map(|c| c.discount).sum::<Rupiah>(), before + cart_discount);
+        prop_assert!(spread_cart_discount(&mut cart.clone(), net + 1).is_err(), "never more than the cart");
         let rules = PricingRules {
             tax: rule(pick, inclusive, service_bp, service_taxed),
             pbjt_bp,

@@ -332,6 +332,12 @@ pub struct SaleRequest {
     /// When the kasbon part falls due (`YYYY-MM-DD`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub due_date: Option<String>,
+    /// A discount on the whole cart in rupiah, spread over the lines (for their tax).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cart_discount: Option<i64>,
+    /// A discount on the whole cart in percent (0–100), instead of `cart_discount`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cart_discount_percent: Option<u8>,
 }
 
 /// The result of a sale.

@@ -77,6 +77,8 @@ impl Draft {
             approval: None,
             customer_id: None,
             due_date: None,
+            cart_discount: None,
+            cart_discount_percent: None,
         }
     }
 }

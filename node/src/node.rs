@@ -1052,11 +1052,42 @@ impl Node {
                 tax_code: TaxCode::of_product(p.tax_code.as_deref()),
             });
         }
+        let cart_discount = self.cart_discount(req, &cart)?;
+        kasir_crdt::pricing::spread_cart_discount(&mut cart, cart_discount)?;
         Ok(price_cart(
             cart,
             &self.pricing_rules(),
             req.payments.clone(),
         )?)
+    }
+
+    /// A request's discount on the whole cart in rupiah: as given, or its percent of
+    /// what the lines come to after their own discounts (rounded half up).
+    pub(crate) fn cart_discount(
+        &self,
+        req: &SaleRequest,
+        cart: &[CartLine],
+    ) -> Result<i64, NodeError> {
+        match (req.cart_discount, req.cart_discount_percent) {
+            (Some(_), Some(_)) => Err(NodeError::Invalid(
+                "give the cart discount in rupiah or in percent, not both".into(),
+            )),
+            (Some(d), None) if d < 0 => Err(NodeError::Invalid(
+                "a cart discount must not be negative".into(),
+            )),
+            (Some(d), None) => Ok(d),
+            (None, Some(p)) if p > 100 => Err(NodeError::Invalid(format!(
+                "a cart discount of {p}% is more than the cart"
+            ))),
+            (None, Some(p)) => {
+                let net: i128 = cart
+                    .iter()
+                    .map(|c| i128::from(c.qty.times_price(c.unit_price) - c.discount))
+                    .sum();
+                Ok(((net * i128::from(p) + 50) / 100) as i64)
+            }
+            (None, None) => Ok(0),
+        }
     }
 
     /// What this store prices by (its tax rule, PBJT rate for food lines, rounding).

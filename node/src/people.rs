@@ -613,11 +613,12 @@ impl Node {
         Ok(Some(approver.name))
     }
 
-    /// What a sale request needs approval for: a line discount above the store's
-    /// threshold, a price other than the catalog's.
+    /// What a sale request needs approval for: a line or cart discount above the
+    /// store's threshold, a price other than the catalog's.
     pub fn sale_needs(&self, req: &crate::api::SaleRequest) -> Result<Vec<Action>, NodeError> {
         let mut needs = Vec::new();
         let threshold = i128::from(self.profile.discount_approval_percent);
+        let mut net = 0i128;
         for item in &req.items {
             let line = self.resolve_item(item)?;
             if item.price.is_some_and(|p| p != line.product.price) {
@@ -627,7 +628,17 @@ impl Node {
             if line.discount > 0 && i128::from(line.discount) * 100 > gross * threshold {
                 needs.push(Action::BigDiscount);
             }
+            net += gross - i128::from(line.discount);
         }
+        let cart_over = match (req.cart_discount, req.cart_discount_percent) {
+            (Some(d), _) => d > 0 && i128::from(d) * 100 > net * threshold,
+            (None, Some(p)) => i128::from(p) > threshold,
+            (None, None) => false,
+        };
+        if cart_over {
+            needs.push(Action::BigDiscount);
+        }
+        needs.sort_by_key(|a| *a as u8);
         needs.dedup();
         Ok(needs)
     }

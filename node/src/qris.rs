@@ -465,6 +465,9 @@ impl Node {
             return Err(NodeError::Invalid("nothing is left to pay by QRIS".into()));
         }
         let mut request = req.clone();
+        // The lines below carry the cart discount already.
+        request.cart_discount = None;
+        request.cart_discount_percent = None;
         request.client_id = Some(
             req.client_id
                 .clone()
