@@ -651,3 +651,27 @@ impl<'a> StoreView<'a> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_business_day_starts_at_the_cut_off_hour() {
+        // 2026-12-02 01:30 WIB is 2026-12-01 18:30 UTC.
+        let at = 1_796_149_800_000;
+        let mut p = StoreProfile::named("Warkop Malam");
+        assert_eq!(p.business_date(at).as_str(), "2026-12-02");
+        p.day_cutoff_hour = 4;
+        assert_eq!(
+            p.business_date(at).as_str(),
+            "2026-12-01",
+            "still last night"
+        );
+        assert_eq!(
+            p.business_date(at + 3 * 3_600_000).as_str(),
+            "2026-12-02",
+            "04:30"
+        );
+    }
+}

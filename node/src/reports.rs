@@ -52,6 +52,9 @@ pub struct ZFigures {
     pub opening_cash: i64,
     /// What the drawers should hold: opening cash + cash taken − paid out.
     pub cash_expected: i64,
+    /// Kasbon paid back this day (not sales: in `cash_expected` when paid in cash).
+    #[serde(default)]
+    pub kasbon_repaid: i64,
 }
 
 impl ZFigures {
@@ -73,6 +76,7 @@ impl ZFigures {
         self.cash_out += o.cash_out;
         self.opening_cash += o.opening_cash;
         self.cash_expected += o.cash_expected;
+        self.kasbon_repaid += o.kasbon_repaid;
     }
 }
 
@@ -218,6 +222,7 @@ impl Node {
             match kind.as_str() {
                 "cash_in" => f.cash_in += amount,
                 "cash_out" => f.cash_out -= amount,
+                "kasbon_payment" => f.kasbon_repaid += amount,
                 _ => *f.by_method.entry(method).or_insert(0) += amount,
             }
         }
@@ -257,7 +262,9 @@ impl Node {
             .and_hms_opt(0, 0, 0)
             .map(|t| t.and_utc().timestamp_millis())
             .ok_or_else(|| NodeError::Invalid(format!("date {date:?}")))?;
-        let from = midnight - i64::from(self.profile.utc_offset_minutes) * 60_000;
+        // The business day starts at the store's cut-off hour (a café open past midnight).
+        let from = midnight - i64::from(self.profile.utc_offset_minutes) * 60_000
+            + i64::from(self.profile.day_cutoff_hour.min(12)) * 3_600_000;
         Ok((from, from + 86_400_000))
     }
 
@@ -380,6 +387,9 @@ impl ZFigures {
             row("Bersih", format_rupiah(self.net)),
             row("Kas seharusnya", format_rupiah(self.cash_expected)),
         ];
+        if self.kasbon_repaid != 0 {
+            out.push(row("Kasbon dibayar", format_rupiah(self.kasbon_repaid)));
+        }
         out.extend(method_rows(&self.by_method));
         out
     }

@@ -57,6 +57,9 @@ pub struct ShiftReport {
     pub cash_in: i64,
     /// Cash taken out of the drawer.
     pub cash_out: i64,
+    /// Kasbon paid back in the shift (in `expected_cash` when paid in cash).
+    #[serde(default)]
+    pub kasbon_repaid: i64,
     /// Sales rung up in the shift.
     pub sales: i64,
     /// When it was opened (ms).
@@ -180,7 +183,7 @@ impl Node {
         counted_cash: i64,
     ) -> Result<ShiftReport, NodeError> {
         let mut by_method = BTreeMap::new();
-        let (mut cash, mut cash_in, mut cash_out) = (0, 0, 0);
+        let (mut cash, mut cash_in, mut cash_out, mut kasbon_repaid) = (0, 0, 0, 0);
         let mut stmt = self.db.prepare_cached(
             "SELECT kind, method, SUM(amount) FROM money_events
              WHERE till_code = ?1 AND at_ms >= ?2 AND at_ms <= ?3 GROUP BY kind, method",
@@ -200,6 +203,7 @@ impl Node {
             match kind.as_str() {
                 "cash_in" => cash_in += amount,
                 "cash_out" => cash_out -= amount,
+                "kasbon_payment" => kasbon_repaid += amount,
                 _ => *by_method.entry(method).or_insert(0) += amount,
             }
         }
@@ -220,6 +224,7 @@ impl Node {
             by_method,
             cash_in,
             cash_out,
+            kasbon_repaid,
             sales,
             opened_at_ms: shift.opened_at_ms,
             closed_at_ms: until_ms,

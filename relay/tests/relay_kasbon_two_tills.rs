@@ -121,6 +121,12 @@ fn relay_kasbon_balance_is_exact_on_both_tills_and_in_postgres() {
             (balance(till, &tini) == Some(60_000)).then_some(())
         });
     }
+    // The repayment is money into B's drawer, not a sale, in either till's Z-report.
+    for till in [&a, &b] {
+        let (status, z) = till.get("/v1/reports/z");
+        assert_eq!(status, 200, "{z}");
+        assert_eq!(z["store"]["kasbon_repaid"], 20_000, "{z}");
+    }
     let pg_balance = || -> Option<i64> {
         rt.block_on(async {
             let pool = sqlx::PgPool::connect(&db).await.ok()?;
