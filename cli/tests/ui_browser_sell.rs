@@ -131,7 +131,7 @@ fn ui_browser_sell_scan_pay_struk_and_a_supervised_void() {
     b.type_into("tr.sale input[name=reason]", "salah input");
     b.click("tr.sale form.void button");
     b.wait_until("the approval question", |b| {
-        b.text("#history-message").contains("PIN supervisor")
+        b.count("#history-message") == 1 && b.text("#history-message").contains("PIN supervisor")
     });
     assert_eq!(
         till.get(&format!("/v1/sales/{sale_id}")).1["status"],
@@ -143,7 +143,7 @@ fn ui_browser_sell_scan_pay_struk_and_a_supervised_void() {
     b.type_into("tr.sale input[name=approver_pin]", "3333");
     b.click("tr.sale form.void button");
     b.wait_until("the void", |b| {
-        b.text("#history-message").contains("Dibatalkan")
+        b.count("#history-message") == 1 && b.text("#history-message").contains("Dibatalkan")
     });
     let (_, detail) = till.get(&format!("/v1/sales/{sale_id}"));
     assert_eq!(detail["status"], "voided");
