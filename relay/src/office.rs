@@ -1068,18 +1068,25 @@ async fn tax_months(
     let rows = sqlx::query_as(
         "SELECT $3 AS month, a.store_id, st.name AS store, a.tax_kind, a.sales, a.dpp,
                 a.dpp_other, a.tax, a.refunded
-           FROM (SELECT store_id, tax_kind, count(DISTINCT sale_id)::int8 AS sales,
+           FROM (SELECT store_id, tax_kind, sum(n)::int8 AS sales,
                         sum(dpp)::int8 AS dpp, sum(dpp_other)::int8 AS dpp_other,
                         sum(tax)::int8 AS tax, sum(refunded)::int8 AS refunded
-                   FROM (SELECT store_id, sale_id, tax_kind, dpp, dpp_other, tax, refunded
+                   FROM (SELECT store_id, tax_kind, 1 AS n, dpp, dpp_other, tax, refunded
                            FROM sales
                           WHERE status <> 'voided' AND tax_kind NOT IN ('none', 'mixed')
                             AND business_date >= $1 AND business_date < $2
                          UNION ALL
                          -- Receipts taxed under several rules, a group at a time; exempt
                          -- goods as their own row; a refund goes with the largest group.
-                         SELECT t.store_id, t.sale_id,
+                         SELECT t.store_id,
                                 CASE WHEN t.code = 'exempt' THEN 'exempt' ELSE t.tax_kind END,
+                                -- A sale counts once per kind (two PPN groups: once).
+                                CASE WHEN row_number() OVER (
+                                         PARTITION BY t.sale_id,
+                                             CASE WHEN t.code = 'exempt' THEN 'exempt'
+                                                  ELSE t.tax_kind END
+                                         ORDER BY t.code) = 1
+                                     THEN 1 ELSE 0 END,
                                 CASE WHEN t.code = 'exempt' THEN t.base ELSE t.dpp END,
                                 CASE WHEN t.code = 'exempt' THEN t.base ELSE t.dpp_other END,
                                 t.tax,
