@@ -63,6 +63,14 @@ fn sale(id: &str, sku: &str, qty: i64) -> Sale {
     }
 }
 
+/// Migrates one test's database. The first migration creates a cluster-wide role, so
+/// this binary's tests (run in parallel) migrate one at a time.
+async fn migrate(pool: &sqlx::PgPool) {
+    static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = ONE_AT_A_TIME.lock().await;
+    kasir_relay::db::migrate(pool).await.expect("migrate");
+}
+
 fn product(sku: &str, price: i64, updated: i64) -> Product {
     Product {
         id: format!("p-{sku}"),
@@ -106,7 +114,7 @@ fn voids_before_sales_replays_stale_products_and_poison_records() {
     let store = StoreId(Uuid::now_v7());
     rt.block_on(async {
         let pool = kasir_relay::db::connect(&db).await.expect("pool");
-        kasir_relay::db::migrate(&pool).await.expect("migrate");
+        migrate(&pool).await;
         let count = |sql: &'static str| {
             let pool = pool.clone();
             async move {
@@ -327,7 +335,7 @@ fn mixed_receipts_materialise_a_row_per_tax_group() {
     mixed.payments = priced.payments;
     rt.block_on(async {
         let pool = kasir_relay::db::connect(&db).await.expect("pool");
-        kasir_relay::db::migrate(&pool).await.expect("migrate");
+        migrate(&pool).await;
         for _ in 0..2 {
             let records = LedgerRecords {
                 sales: vec![mixed.clone()],
