@@ -105,6 +105,15 @@ impl Payment {
 /// The payment method of a sale on credit (kasbon, utang): the customer owes it.
 pub const KASBON: &str = "kasbon";
 
+/// What `payments` put on credit (their `kasbon` amounts): a sale's, or a void's copy.
+pub fn kasbon_of(payments: &[Payment]) -> Rupiah {
+    payments
+        .iter()
+        .filter(|p| p.method == KASBON)
+        .map(|p| p.amount)
+        .sum()
+}
+
 /// A customer (pelanggan): a name to sell on credit to, a phone to remind, a member
 /// tier. Written into the ledger of the till that adds or edits it; the newest record of
 /// a customer id wins on every replica.
@@ -302,11 +311,7 @@ pub struct Sale {
 impl Sale {
     /// What the customer owes on this sale (its payments by the `kasbon` method).
     pub fn kasbon(&self) -> Rupiah {
-        self.payments
-            .iter()
-            .filter(|p| p.method == KASBON)
-            .map(|p| p.amount)
-            .sum()
+        kasbon_of(&self.payments)
     }
 
     /// Money taken by method: cash net of the change given back (what stays in the

@@ -1149,12 +1149,7 @@ impl Node {
             validate_text("cashier", c, 60)?;
         }
         let priced = self.price(req)?;
-        let kasbon: i64 = priced
-            .payments
-            .iter()
-            .filter(|p| p.method == kasir_crdt::records::KASBON)
-            .map(|p| p.amount)
-            .sum();
+        let kasbon = kasir_crdt::records::kasbon_of(&priced.payments);
         self.check_sale_customer(req.customer_id.as_deref(), req.due_date.as_deref(), kasbon)?;
         let customer_name = match &req.customer_id {
             Some(id) => Some(self.customer(id)?.name),

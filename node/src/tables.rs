@@ -12,7 +12,7 @@ use kasir_crdt::ledger::{
 };
 use kasir_crdt::records::{
     AuditEvent, CashMove, CashMoveKind, Customer, DebtPayment, KASBON, Product, Refund, Sale,
-    ShiftClose, ShiftOpen, StockMovement, Void,
+    ShiftClose, ShiftOpen, StockMovement, Void, kasbon_of,
 };
 use kasir_crdt::{DocId, Qty};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -457,12 +457,7 @@ pub(crate) fn index_void(
             void.approved_by
         ],
     )?;
-    let kasbon: i64 = void
-        .payments
-        .iter()
-        .filter(|p| p.method == KASBON)
-        .map(|p| p.amount)
-        .sum();
+    let kasbon = kasbon_of(&void.payments);
     debt_reversal(
         tx,
         &format!("void:{}", void.sale_id),

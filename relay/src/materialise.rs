@@ -13,7 +13,7 @@
 use kasir_crdt::ledger::{
     LedgerRecords, StockEffect, movement_effect, refund_effects, sale_effects, void_effects,
 };
-use kasir_crdt::records::{KASBON, Product};
+use kasir_crdt::records::{KASBON, Product, kasbon_of};
 use kasir_crdt::{Qty, StoreId};
 use kasir_sync::DocRef;
 use kasir_sync::trust::ChangeSig;
@@ -426,12 +426,7 @@ impl Batch {
             self.adj_cashier.push(v.cashier.clone());
             self.adj_approved_by.push(v.approved_by.clone());
             self.adj_till.push(v.till_code.clone());
-            let kasbon: i64 = v
-                .payments
-                .iter()
-                .filter(|p| p.method == KASBON)
-                .map(|p| p.amount)
-                .sum();
+            let kasbon = kasbon_of(&v.payments);
             if kasbon > 0 {
                 self.debt(
                     format!("void:{}", v.sale_id),

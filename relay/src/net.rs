@@ -302,15 +302,7 @@ impl Relay {
     ) -> Result<Product, HeadOfficeError> {
         let loaded = self.replica(store).await?;
         let mut r = loaded.live().await?;
-        if r.tenant() != tenant {
-            return Err(HeadOfficeError::StoreNotFound(store));
-        }
-        if !matches!(
-            r.membership(self.inner.identity.device_id()),
-            Membership::Member(Role::Relay)
-        ) {
-            return Err(HeadOfficeError::NotInRoster(store));
-        }
+        self.may_write_for(&r, tenant, store)?;
         let existing = r.product(sku)?;
         let product = edit.apply(store, sku, existing, now_ms())?;
         tokio::task::block_in_place(|| r.write_product(&product))?;
@@ -360,15 +352,7 @@ impl Relay {
             .map_err(|_| HeadOfficeError::UnknownDevice(device.to_owned()))?;
         let loaded = self.replica(store).await?;
         let mut r = loaded.live().await?;
-        if r.tenant() != tenant {
-            return Err(HeadOfficeError::StoreNotFound(store));
-        }
-        if !matches!(
-            r.membership(self.inner.identity.device_id()),
-            Membership::Member(Role::Relay)
-        ) {
-            return Err(HeadOfficeError::NotInRoster(store));
-        }
+        self.may_write_for(&r, tenant, store)?;
         let entry = r
             .roster_entry(id)
             .ok_or_else(|| HeadOfficeError::UnknownDevice(device.to_owned()))?;
@@ -403,6 +387,27 @@ impl Relay {
             cancel.cancel();
         }
         tracing::info!(%store, %device, "head office revoked a device");
+        Ok(())
+    }
+
+    /// Whether head office of `tenant` may write into `r`: the tenant owns the store
+    /// (else it is not found) and the relay is a member of its roster.
+    #[allow(clippy::result_large_err)] // the error of the head-office calls it serves
+    fn may_write_for(
+        &self,
+        r: &StoreReplica,
+        tenant: Uuid,
+        store: StoreId,
+    ) -> Result<(), HeadOfficeError> {
+        if r.tenant() != tenant {
+            return Err(HeadOfficeError::StoreNotFound(store));
+        }
+        if !matches!(
+            r.membership(self.inner.identity.device_id()),
+            Membership::Member(Role::Relay)
+        ) {
+            return Err(HeadOfficeError::NotInRoster(store));
+        }
         Ok(())
     }
 

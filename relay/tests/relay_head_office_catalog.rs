@@ -58,19 +58,9 @@ fn relay_head_office_prices_reach_online_and_offline_tills_and_merge_with_till_e
     let relay = RelayProc::start(&db, None);
     let tenant = relay.tenant("PT Maju Bersama");
     let stranger_tenant = relay.tenant("PT Lain");
-    let created = relay.cli(&[
-        "store",
-        "create",
-        "--tenant",
-        &tenant,
-        "--name",
-        "Maju Cabang 1",
-    ]);
-    let store = created["store_id"].as_str().expect("store_id").to_owned();
+    let (store, mut a) = support::store_with_till(&relay, &tenant, "Maju Cabang 1");
 
     // Two tills: A joined through the relay, B admitted by A on the LAN.
-    let mut a = Till::empty();
-    a.ok(&["join", created["ticket"].as_str().expect("ticket")]);
     a.add_product("KOPI", "Kopi Kapal Api", "1500", "100", &[]);
     a.add_product("TEH", "Teh Botol", "5000", "100", &[]);
     a.add_product("GULA", "Gulaku 1kg", "17500", "100", &[]);

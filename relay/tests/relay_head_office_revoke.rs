@@ -41,17 +41,7 @@ fn relay_head_office_revokes_a_lost_till_and_its_later_sales_go_nowhere() {
     let db = support::fresh_database("head_office_revoke");
     let relay = RelayProc::start(&db, None);
     let tenant = relay.tenant("PT Maju Bersama");
-    let created = relay.cli(&[
-        "store",
-        "create",
-        "--tenant",
-        &tenant,
-        "--name",
-        "Maju Cabang 2",
-    ]);
-    let store = created["store_id"].as_str().expect("store_id").to_owned();
-    let mut a = Till::empty();
-    a.ok(&["join", created["ticket"].as_str().expect("ticket")]);
+    let (store, mut a) = support::store_with_till(&relay, &tenant, "Maju Cabang 2");
     a.add_product("KOPI", "Kopi Kapal Api", "1500", "100", &[]);
     a.start(&[]);
     let mut b = Till::empty();

@@ -36,16 +36,7 @@ fn relay_kasbon_balance_is_exact_on_both_tills_and_in_postgres() {
     let db = support::fresh_database("kasbon_two_tills");
     let relay = RelayProc::start(&db, None);
     let tenant = relay.tenant("Toko Sumber Rejeki");
-    let created = relay.cli(&[
-        "store",
-        "create",
-        "--tenant",
-        &tenant,
-        "--name",
-        "Warung Bu Sri",
-    ]);
-    let mut a = Till::empty();
-    a.ok(&["join", created["ticket"].as_str().expect("ticket")]);
+    let (_, mut a) = support::store_with_till(&relay, &tenant, "Warung Bu Sri");
     a.add_product("BERAS", "Beras 5kg", "50.000", "100", &[]);
     a.add_product("GULA", "Gulaku 1kg", "17.500", "100", &[]);
     a.add_product("MINYAK", "Minyak 2L", "35.000", "100", &[]);

@@ -439,6 +439,20 @@ pub(crate) fn run_op<O: crate::api::Operation>(
     O::run(n, &ctx, req)
 }
 
+/// `payload` as an inline SVG QR code of at least `size` pixels (an invite's text at
+/// level L, a QRIS payload at M), without the XML declaration inline SVG takes none of.
+pub(crate) fn qr_svg(payload: &str, size: u32, level: qrcode::EcLevel) -> Option<String> {
+    use qrcode::render::svg;
+    let code = qrcode::QrCode::with_error_correction_level(payload, level).ok()?;
+    let svg = code
+        .render::<svg::Color<'_>>()
+        .min_dimensions(size, size)
+        .quiet_zone(true)
+        .build();
+    let start = svg.find("<svg")?;
+    Some(svg[start..].to_owned())
+}
+
 /// Rupiah typed by a person: `50000`, `50.000`, `Rp 50.000`.
 pub(crate) fn amount(text: &str) -> Result<i64, NodeError> {
     crate::import::parse_rupiah(text).map_err(NodeError::Invalid)

@@ -368,7 +368,7 @@ fn qris_panel(lang: Lang, draft: &str, charge: &QrisCharge) -> Markup {
             h1 { (t(Msg::QrisDynamic, lang)) }
             div.big id="qris-amount" { (rp(charge.amount)) }
             @if pending {
-                @if let Some(svg) = qr_svg(&charge.qr_string) { div.qr id="qris-code" { (PreEscaped(svg)) } }
+                @if let Some(svg) = super::qr_svg(&charge.qr_string, 260, qrcode::EcLevel::M) { div.qr id="qris-code" { (PreEscaped(svg)) } }
                 p id="qris-status" { (t(Msg::QrisWaiting, lang)) }
             } @else if charge.status == "expired" {
                 p.error id="qris-status" { (t(Msg::QrisExpired, lang)) }
@@ -380,18 +380,6 @@ fn qris_panel(lang: Lang, draft: &str, charge: &QrisCharge) -> Markup {
             div.actions { a.btn id="qris-back" href=(format!("/ui/d/{draft}/bayar")) { (t(Msg::BackToPay, lang)) } }
         }
     }
-}
-
-fn qr_svg(payload: &str) -> Option<String> {
-    use qrcode::render::svg;
-    let code = qrcode::QrCode::with_error_correction_level(payload, qrcode::EcLevel::M).ok()?;
-    let svg = code
-        .render::<svg::Color<'_>>()
-        .min_dimensions(260, 260)
-        .quiet_zone(true)
-        .build();
-    let start = svg.find("<svg")?;
-    Some(svg[start..].to_owned())
 }
 
 /// `POST /ui/d/{draft}/qris`: a dynamic QR for the bill's rest.

@@ -636,19 +636,6 @@ struct Ticket {
 }
 
 /// The ticket as an SVG QR code (`None` if it were too long for one).
-fn qr_svg(ticket: &str) -> Option<String> {
-    use qrcode::render::svg;
-    let code = qrcode::QrCode::with_error_correction_level(ticket, qrcode::EcLevel::L).ok()?;
-    let svg = code
-        .render::<svg::Color<'_>>()
-        .min_dimensions(240, 240)
-        .quiet_zone(true)
-        .build();
-    // Inline SVG in HTML takes no XML declaration.
-    let start = svg.find("<svg")?;
-    Some(svg[start..].to_owned())
-}
-
 fn devices_card(
     lang: Lang,
     devices: &[DeviceInfo],
@@ -731,7 +718,7 @@ async fn device_change(
                 Err(e) => (Err(e), None),
             };
             let ticket = ticket.map(|text| Ticket {
-                qr: qr_svg(&text),
+                qr: super::qr_svg(&text, 240, qrcode::EcLevel::L),
                 text,
             });
             html_response(devices_card(

@@ -107,6 +107,16 @@ pub fn sql(rt: &tokio::runtime::Runtime, db: &str, statements: &[String]) {
 }
 
 /// A head-office token of `tenant` with `role` (`kasir-relay token`).
+/// A new store of `tenant` created at the relay (`kasir-relay store create`), and an
+/// empty till joined to it with the store's ticket: `(store id, till)`.
+pub fn store_with_till(relay: &RelayProc, tenant: &str, name: &str) -> (String, Till) {
+    let created = relay.cli(&["store", "create", "--tenant", tenant, "--name", name]);
+    let store = created["store_id"].as_str().expect("store_id").to_owned();
+    let till = Till::empty();
+    till.ok(&["join", created["ticket"].as_str().expect("ticket")]);
+    (store, till)
+}
+
 pub fn token(relay: &RelayProc, tenant: &str, role: &str) -> String {
     relay.cli(&["token", "--tenant", tenant, "--role", role])["token"]
         .as_str()
