@@ -273,7 +273,7 @@ fn money_moments(
     let owner = Principal::Device {
         role: UserRole::Owner,
     };
-    let (charge, _) = rt.block_on(qris::create_charge(&nodes[0], owner, request))?;
+    let (charge, _) = rt.block_on(qris::create_charge(&nodes[0], None, owner, request))?;
     // The customer's bank: pays the QR (the till's poll finds it).
     let mut paid = ureq::post(&format!(
         "{}/sim/charges/{}/pay?callback=false",
@@ -282,7 +282,11 @@ fn money_moments(
     ))
     .send_empty()?;
     let _: Value = paid.body_mut().read_json()?;
-    let settled = rt.block_on(qris::refresh_charge(&nodes[0], charge.charge_id.clone()))?;
+    let settled = rt.block_on(qris::refresh_charge(
+        &nodes[0],
+        None,
+        charge.charge_id.clone(),
+    ))?;
     let qris = json!({
         "acquirer": acquirer.url(),
         "amount": settled.amount,

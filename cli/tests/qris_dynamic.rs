@@ -2,12 +2,13 @@
 //! a real acquirer cannot be reached from these machines) and a real till daemon: paid
 //! and found by the till's poll; paid with the callback before any poll; the callback
 //! again (a duplicate); expired; failed; a forged callback; a price changed while the
-//! QR was on screen. In every case the payment and the sale agree: a sale exists only
-//! for a paid charge, once, for exactly the charged amount, with the RRN as reference.
+//! QR was on screen; a till without internet charging through its LAN peer. In every
+//! case the payment and the sale agree: a sale exists only for a paid charge, once, for
+//! exactly the charged amount, with the RRN as reference.
 
 mod support;
 
-use kasir_testkit::Till;
+use kasir_testkit::{Till, free_port, wait_for};
 use serde_json::{Value, json};
 
 use support::Sim;
@@ -161,4 +162,91 @@ fn qris_dynamic_paid_expired_failed_duplicated_and_forged() {
     );
     agrees(&till, &paid);
     assert_eq!(sales(&till).len(), 3);
+}
+
+/// Till B has no internet (its acquirer URL is a loopback port nothing listens on: the
+/// connection is refused as a dead uplink refuses it); till A, on the same LAN, has.
+/// B's charge is made and polled through A over `kasir/qris/1`; the sale is B's, once,
+/// and reaches A by sync. With A gone too, B makes no charge and a shown one stays
+/// pending — never paid without the acquirer's word.
+#[test]
+fn qris_dynamic_a_till_without_internet_pays_through_its_lan_peer() {
+    let sim = Sim::start();
+    let mut a = Till::init_named("Kedai Senja", "T1");
+    a.add_product("KOPI", "Es Kopi Susu", "18.000", "100", &[]);
+    a.start(&[]);
+    let a_base = a.running().base.clone();
+    sim.configure(a.path(), &a_base);
+    let mut b = Till::empty();
+    a.admit(&b);
+    b.start(&[a.peer_arg()]);
+    wait_for(30, "the catalog on B", || {
+        (b.get("/v1/products").1["products"]
+            .as_array()
+            .is_some_and(|p| !p.is_empty()))
+        .then_some(())
+    });
+    let b_base = b.running().base.clone();
+    std::fs::write(
+        b.path().join("qris.json"),
+        json!({"url": format!("http://127.0.0.1:{}", free_port()), "key": support::KEY,
+               "callback_secret": support::SECRET,
+               "callback_url": format!("{b_base}/v1/qris/callback")})
+        .to_string(),
+    )
+    .expect("qris.json");
+
+    let c = charge(&b, "bill-lan-1", "KOPI", 2);
+    assert_eq!(c["amount"], 36_000);
+    assert_eq!(c["via"].as_str(), Some(a.endpoint_id().as_str()), "{c}");
+    let id = c["charge_id"].as_str().expect("id").to_owned();
+    assert!(
+        sim.charges()
+            .iter()
+            .any(|s| s["charge_id"] == id.as_str() && s["reference"] == "bill-lan-1"),
+        "the acquirer made B's charge"
+    );
+    assert_eq!(poll(&b, &id)["status"], "pending");
+    assert!(sales(&b).is_empty(), "no sale before the acquirer confirms");
+    sim.act(&id, "pay", false);
+    let paid = poll(&b, &id);
+    assert_eq!(paid["status"], "paid", "{paid}");
+    agrees(&b, &paid);
+    let sale_id = paid["sale_id"].as_str().expect("sale").to_owned();
+    assert_eq!(sales(&b).len(), 1);
+    wait_for(30, "B's QRIS sale on A", || {
+        (a.get(&format!("/v1/sales/{sale_id}")).0 == 200).then_some(())
+    });
+    let (_, on_a) = a.get(&format!("/v1/sales/{sale_id}"));
+    assert_eq!(on_a["payments"][0]["reference"], paid["rrn"], "{on_a}");
+    assert_eq!(
+        sales(&a).len(),
+        1,
+        "A recorded nothing of its own for B's charge"
+    );
+
+    // A pending charge while A goes away too: it stays pending, and no new one is made.
+    let c = charge(&b, "bill-lan-2", "KOPI", 1);
+    let id = c["charge_id"].as_str().expect("id").to_owned();
+    a.shutdown();
+    sim.act(&id, "pay", false);
+    assert_eq!(
+        poll(&b, &id)["status"],
+        "pending",
+        "unknown without the acquirer's word"
+    );
+    let (status, v) = b.post(
+        "/v1/qris/charges",
+        &json!({"client_id": "bill-lan-3", "lines": [{"sku": "KOPI", "qty": 1}]}),
+    );
+    assert_eq!(status, 502, "{v}");
+    assert_eq!(sales(&b).len(), 1);
+    // A is back: the paid charge is found and sold, once.
+    a.start(&[]);
+    let paid = wait_for(60, "the second charge paid through A", || {
+        let v = poll(&b, &id);
+        (v["status"] == "paid").then_some(v)
+    });
+    agrees(&b, &paid);
+    assert_eq!(sales(&b).len(), 2);
 }

@@ -219,7 +219,7 @@ pub async fn run_shared(
         Some(cfg) => {
             let net = lan::start(node.clone(), cfg, cancel.clone()).await?;
             state.set_sync_addrs(net.addrs());
-            state.set_ml_endpoint(net.endpoint().clone());
+            state.set_lan_endpoint(net.endpoint().clone());
             Some(net)
         }
         None => None,

@@ -162,9 +162,9 @@ impl AppState {
         self.hosts.lock().map(|h| h.1).unwrap_or(false)
     }
 
-    /// The sync endpoint, through which recognition asks the relay (the relay knows
-    /// this till by the endpoint's id).
-    pub fn set_ml_endpoint(&self, endpoint: iroh::Endpoint) {
+    /// The sync endpoint, through which recognition asks the relay and a QRIS charge
+    /// reaches the acquirer through a peer (both know this till by the endpoint's id).
+    pub fn set_lan_endpoint(&self, endpoint: iroh::Endpoint) {
         if let Ok(mut c) = self.ml_client.lock() {
             *c = Some(Arc::new(FallbackClient::new(endpoint)));
         }
@@ -172,6 +172,11 @@ impl AppState {
 
     fn ml_client(&self) -> Option<Arc<FallbackClient>> {
         self.ml_client.lock().ok().and_then(|c| c.clone())
+    }
+
+    /// The sync endpoint, once it runs.
+    pub(crate) fn lan_endpoint(&self) -> Option<iroh::Endpoint> {
+        self.ml_client().map(|c| c.endpoint().clone())
     }
 
     /// Records the sync endpoint's addresses (put into invite tickets).
@@ -742,7 +747,8 @@ async fn qris_create(
     body: Bytes,
 ) -> ApiResult {
     let req: api::SaleRequest = parse_body(&body)?;
-    let (charge, made) = qris::create_charge(&state.node, principal, req).await?;
+    let (charge, made) =
+        qris::create_charge(&state.node, state.lan_endpoint().as_ref(), principal, req).await?;
     ok_json(
         if made {
             StatusCode::CREATED
@@ -757,7 +763,7 @@ async fn qris_create(
 async fn qris_status(State(state): State<AppState>, Path(charge_id): Path<String>) -> ApiResult {
     ok_json(
         StatusCode::OK,
-        qris::refresh_charge(&state.node, charge_id).await?,
+        qris::refresh_charge(&state.node, state.lan_endpoint().as_ref(), charge_id).await?,
     )
 }
 

@@ -26,6 +26,7 @@ use std::time::Duration;
 use iroh::Endpoint;
 use iroh::endpoint::Connection;
 use kasir_crdt::{DeviceId, DocId, StoreId};
+use kasir_sync::acquirer::QRIS_ALPN;
 use kasir_sync::driver::{self, DriveError, SessionEnd, SessionHost};
 use kasir_sync::join::{self, JoinRequest, JoinResponse};
 use kasir_sync::membership::{Membership, Ticket};
@@ -204,7 +205,7 @@ impl SessionHost for TillHost {
 /// Binds an endpoint with the node's key for every Kasir protocol.
 pub async fn bind(node: &SharedNode, listen: SocketAddr) -> Result<Endpoint, LanError> {
     let secret = node.lock()?.identity().secret_bytes();
-    Ok(transport::bind_endpoint(secret, listen, &[SYNC_ALPN, JOIN_ALPN]).await?)
+    Ok(transport::bind_endpoint(secret, listen, &[SYNC_ALPN, JOIN_ALPN, QRIS_ALPN]).await?)
 }
 
 /// Runs one session over an accepted or dialled connection, marking the peer connected
@@ -402,7 +403,8 @@ async fn start_mdns(endpoint: &Endpoint, discovered: Discovered, cancel: Cancell
     });
 }
 
-/// Handles one accepted connection: a join, or a sync session of a member.
+/// Handles one accepted connection: a join, or a member's sync session or question for
+/// the QRIS acquirer.
 async fn accepted(host: TillHost, conn: Connection, cancel: CancellationToken) {
     let peer = device_of(conn.remote_id());
     if conn.alpn() == JOIN_ALPN {
@@ -429,6 +431,17 @@ async fn accepted(host: TillHost, conn: Connection, cancel: CancellationToken) {
             conn.close(403u32.into(), b"not a member of this store");
             return;
         }
+    }
+    if conn.alpn() == QRIS_ALPN {
+        let node = host.node.clone();
+        let served = kasir_sync::acquirer::serve(&conn, |req| async move {
+            crate::qris::answer_peer(&node, peer, req).await
+        })
+        .await;
+        if let Err(e) = served {
+            tracing::warn!(%peer, error = %e, "answering a peer's QRIS question failed");
+        }
+        return;
     }
     // One accepted session per peer (a newer connection replaces the older); the dial
     // loop adds at most one of its own, and only while no session is open.

@@ -25,11 +25,17 @@
 
 pub mod sim;
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
+use iroh::Endpoint;
+use kasir_crdt::DeviceId;
 use kasir_crdt::records::Payment;
+use kasir_crdt::store::Role;
+use kasir_sync::Membership;
+use kasir_sync::acquirer::{self, AcquirerCall, ProxyAnswer, ProxyRequest};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -323,9 +329,11 @@ async fn off_node<T: Send + 'static>(
 
 /// Makes the charge for `req` rung up by `principal` (its approvals checked as a sale's),
 /// or finds the one its client id already has (a second tap, a retry): `(charge, made
-/// now)`. The acquirer is asked with the node free.
+/// now)`. The acquirer is asked with the node free; when it cannot be reached from here
+/// and `lan` is the till's peer endpoint, through a peer ([`reach`]).
 pub async fn create_charge(
     node: &SharedNode,
+    lan: Option<&Endpoint>,
     principal: Principal,
     req: SaleRequest,
 ) -> Result<(QrisCharge, bool), NodeError> {
@@ -357,20 +365,25 @@ pub async fn create_charge(
         Ok(p) => p,
         Err(existing) => return Ok((existing, false)),
     };
-    let reference = prepared.request.client_id.clone().unwrap_or_default();
-    let callback = config.callback_url.clone();
-    let amount = prepared.amount;
-    let charge = off_node(move || {
-        Ok(HttpAcquirer::new(config).create(&reference, amount, callback.as_deref())?)
-    })
-    .await?;
-    let kept = on_node(node, move |n| n.qris_keep(&prepared, &charge)).await?;
+    let call = AcquirerCall::Create {
+        reference: prepared.request.client_id.clone().unwrap_or_default(),
+        amount: prepared.amount,
+        callback_url: config.callback_url.clone(),
+    };
+    let (answer, via) = reach(node, lan, config, call, None).await?;
+    let charge = answer.into_charge(prepared.amount)?;
+    let kept = on_node(node, move |n| n.qris_keep(&prepared, &charge, via)).await?;
     Ok((kept, true))
 }
 
 /// The charge, after asking the acquirer when it is still pending (a paid one records
-/// its sale here if no callback did). An acquirer out of reach leaves it pending.
-pub async fn refresh_charge(node: &SharedNode, charge_id: String) -> Result<QrisCharge, NodeError> {
+/// its sale here if no callback did). An acquirer out of reach, from here and through
+/// every peer, leaves it pending.
+pub async fn refresh_charge(
+    node: &SharedNode,
+    lan: Option<&Endpoint>,
+    charge_id: String,
+) -> Result<QrisCharge, NodeError> {
     let id = charge_id.clone();
     let (charge, config) = on_node(node, move |n| {
         Ok((n.qris_charge(&id)?, QrisConfig::load(n.dir())?))
@@ -379,10 +392,184 @@ pub async fn refresh_charge(node: &SharedNode, charge_id: String) -> Result<Qris
     let Some(config) = config.filter(|_| charge.status == "pending") else {
         return Ok(charge);
     };
-    let id = charge_id.clone();
-    match off_node(move || Ok(HttpAcquirer::new(config).status(&id)?)).await {
+    let call = AcquirerCall::Status {
+        charge_id: charge_id.clone(),
+    };
+    let first = charge
+        .via
+        .as_deref()
+        .and_then(|v| v.parse::<DeviceId>().ok());
+    let now = match reach(node, lan, config, call, first).await {
+        Ok((answer, _)) => answer.into_state().map_err(NodeError::from),
+        Err(e) => Err(e),
+    };
+    match now {
         Ok(now) => on_node(node, move |n| n.qris_settle(&charge_id, now)).await,
-        Err(_) => Ok(charge),
+        Err(e) => {
+            tracing::info!(charge_id, error = %e, "QRIS status not known yet");
+            Ok(charge)
+        }
+    }
+}
+
+/// Puts `call` to the acquirer of `config` from this machine (blocking), answered in the
+/// words of [`kasir_sync::acquirer`]: a till asking for itself and a till asking for a
+/// peer read one shape.
+pub fn call_acquirer(config: QrisConfig, call: AcquirerCall) -> ProxyAnswer {
+    let acquirer = HttpAcquirer::new(config);
+    let refused = |e: AcquirerError| match e {
+        AcquirerError::Http(e) => ProxyAnswer::Unreachable(e),
+        other => ProxyAnswer::Refused(other.to_string()),
+    };
+    match call {
+        AcquirerCall::Create {
+            reference,
+            amount,
+            callback_url,
+        } => match acquirer.create(&reference, amount, callback_url.as_deref()) {
+            Ok(c) => ProxyAnswer::Created {
+                charge_id: c.charge_id,
+                qr_string: c.qr_string,
+                amount: c.amount,
+                expires_at_ms: c.expires_at_ms,
+            },
+            Err(e) => refused(e),
+        },
+        AcquirerCall::Status { charge_id } => match acquirer.status(&charge_id) {
+            Ok(state) => state.into_answer(),
+            Err(e) => refused(e),
+        },
+    }
+}
+
+/// Asks the acquirer from here; when it cannot be reached (no internet), asks the
+/// store's other tills on the LAN in turn (`first`, the peer a charge was made through,
+/// before the others), until one reaches it. `(answer, the peer it came through)`.
+async fn reach(
+    node: &SharedNode,
+    lan: Option<&Endpoint>,
+    config: QrisConfig,
+    call: AcquirerCall,
+    first: Option<DeviceId>,
+) -> Result<(ProxyAnswer, Option<DeviceId>), NodeError> {
+    let direct = {
+        let call = call.clone();
+        off_node(move || Ok(call_acquirer(config, call))).await?
+    };
+    let mut last = match direct {
+        ProxyAnswer::Unreachable(e) => e,
+        answer => return Ok((answer, None)),
+    };
+    let Some(endpoint) = lan else {
+        return Err(AcquirerError::Http(last).into());
+    };
+    let (store, peers) = on_node(node, move |n| {
+        Ok((*n.store_id().0.as_bytes(), n.qris_peers(first)))
+    })
+    .await?;
+    let request = ProxyRequest { store, call };
+    for (peer, addrs) in peers {
+        match acquirer::ask_peer(endpoint, peer, &addrs, &request).await {
+            Ok(ProxyAnswer::Unreachable(e) | ProxyAnswer::Refused(e)) => {
+                last = format!("through {peer}: {e}");
+            }
+            Ok(answer) => {
+                tracing::info!(%peer, "reached the QRIS acquirer through a peer");
+                return Ok((answer, Some(peer)));
+            }
+            Err(e) => last = format!("through {peer}: {e}"),
+        }
+    }
+    Err(AcquirerError::Http(format!(
+        "no internet on this till and no till on the LAN reached the acquirer ({last})"
+    ))
+    .into())
+}
+
+/// Answers a peer's question for the acquirer (`kasir/qris/1`; the peer's membership is
+/// checked before): with this till's own configuration, for this till's store only.
+pub async fn answer_peer(node: &SharedNode, peer: DeviceId, req: ProxyRequest) -> ProxyAnswer {
+    let config = on_node(node, move |n| {
+        if req.store != *n.store_id().0.as_bytes() {
+            return Err(NodeError::Invalid("a question for another store".into()));
+        }
+        QrisConfig::load(n.dir())?
+            .ok_or_else(|| NodeError::Conflict("this till has no QRIS acquirer configured".into()))
+    })
+    .await;
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => return ProxyAnswer::Refused(e.to_string()),
+    };
+    tracing::info!(%peer, "asking the QRIS acquirer for a peer");
+    off_node(move || Ok(call_acquirer(config, req.call)))
+        .await
+        .unwrap_or_else(|e| ProxyAnswer::Unreachable(e.to_string()))
+}
+
+/// Reading what the acquirer said, wherever it came from.
+trait AcquirerAnswer {
+    fn into_charge(self, amount: i64) -> Result<NewCharge, AcquirerError>;
+    fn into_state(self) -> Result<ChargeState, AcquirerError>;
+}
+
+impl AcquirerAnswer for ProxyAnswer {
+    /// The charge made for `amount`, checked as [`HttpAcquirer::create`] checks it.
+    fn into_charge(self, amount: i64) -> Result<NewCharge, AcquirerError> {
+        match self {
+            ProxyAnswer::Created {
+                charge_id,
+                qr_string,
+                amount: made,
+                expires_at_ms,
+            } if made == amount && !charge_id.is_empty() && charge_id.len() <= 64 => {
+                Ok(NewCharge {
+                    charge_id,
+                    qr_string,
+                    amount,
+                    expires_at_ms,
+                })
+            }
+            ProxyAnswer::Unreachable(e) => Err(AcquirerError::Http(e)),
+            other => Err(AcquirerError::Answer(format!(
+                "not a charge of {amount}: {other:?}"
+            ))),
+        }
+    }
+
+    /// The charge's state, checked as the acquirer's own answer is (a paid one has a
+    /// valid RRN).
+    fn into_state(self) -> Result<ChargeState, AcquirerError> {
+        match self {
+            ProxyAnswer::Status {
+                status,
+                rrn,
+                reason,
+            } => StatusAnswer {
+                status,
+                rrn,
+                reason,
+            }
+            .state(),
+            ProxyAnswer::Unreachable(e) => Err(AcquirerError::Http(e)),
+            other => Err(AcquirerError::Answer(format!("not a status: {other:?}"))),
+        }
+    }
+}
+
+impl ChargeState {
+    fn into_answer(self) -> ProxyAnswer {
+        let (status, rrn, reason) = match self {
+            ChargeState::Pending => ("pending", None, None),
+            ChargeState::Paid { rrn } => ("paid", Some(rrn), None),
+            ChargeState::Expired => ("expired", None, None),
+            ChargeState::Failed { reason } => ("failed", None, reason),
+        };
+        ProxyAnswer::Status {
+            status: status.to_owned(),
+            rrn,
+            reason,
+        }
     }
 }
 
@@ -433,6 +620,10 @@ pub struct QrisCharge {
     pub error: Option<String>,
     /// When it stops being payable (ms).
     pub expires_at_ms: i64,
+    /// The till on the LAN the acquirer was reached through, when this one had no
+    /// internet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// A sale request made ready for a QRIS charge: its lines at fixed prices, and what the
@@ -450,6 +641,27 @@ pub struct PreparedCharge {
 }
 
 impl Node {
+    /// The store's other tills (not relays, not revoked) with their known addresses, to
+    /// ask for the acquirer: `first` ahead, then those with an open session (on the LAN
+    /// now), then the rest, each group in id order.
+    pub fn qris_peers(&self, first: Option<DeviceId>) -> Vec<(DeviceId, Vec<SocketAddr>)> {
+        let me = self.device_id();
+        let Ok(known) = self.peer_addresses() else {
+            return Vec::new();
+        };
+        let mut peers: Vec<(DeviceId, Vec<SocketAddr>)> = known
+            .into_iter()
+            .filter(|(id, _)| *id != me)
+            .filter(|(id, _)| {
+                matches!(self.membership(*id), Membership::Member(role) if role != Role::Relay)
+            })
+            .map(|(id, addrs)| (id, addrs.iter().filter_map(|a| a.parse().ok()).collect()))
+            .filter(|(_, addrs): &(DeviceId, Vec<SocketAddr>)| !addrs.is_empty())
+            .collect();
+        peers.sort_by_key(|(id, _)| (Some(*id) != first, !self.is_connected(*id), *id));
+        peers
+    }
+
     /// Prices `req` for a QRIS charge: fixes each line's unit price and discount, and
     /// the amount the QR collects (the exact rest: a non-cash payment is never rounded).
     pub fn qris_prepare(
@@ -497,6 +709,7 @@ impl Node {
         &mut self,
         prepared: &PreparedCharge,
         charge: &NewCharge,
+        via: Option<DeviceId>,
     ) -> Result<QrisCharge, NodeError> {
         let client_id = prepared.request.client_id.clone().unwrap_or_default();
         let request = serde_json::to_string(&prepared.request)
@@ -504,10 +717,10 @@ impl Node {
         let now = now_ms();
         self.db.execute(
             "INSERT INTO qris_charges(charge_id, client_id, amount, qr, status, request, user_id,
-               user_name, approved_by, created_at_ms, expires_at_ms, updated_at_ms)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?10, ?9)
+               user_name, approved_by, created_at_ms, expires_at_ms, updated_at_ms, via)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?8, ?9, ?10, ?9, ?11)
              ON CONFLICT(client_id) DO UPDATE SET charge_id = excluded.charge_id,
-               status = 'pending', rrn = NULL, error = NULL, sale_id = NULL,
+               status = 'pending', rrn = NULL, error = NULL, sale_id = NULL, via = excluded.via,
                amount = excluded.amount, qr = excluded.qr, request = excluded.request,
                expires_at_ms = excluded.expires_at_ms, updated_at_ms = excluded.updated_at_ms
              WHERE qris_charges.status IN ('expired', 'failed')",
@@ -521,7 +734,8 @@ impl Node {
                 prepared.user.as_ref().map(|u| u.1.as_str()),
                 prepared.approved_by,
                 now,
-                charge.expires_at_ms
+                charge.expires_at_ms,
+                via.map(|v| v.to_string())
             ],
         )?;
         self.qris_charge(&charge.charge_id)
@@ -545,7 +759,7 @@ impl Node {
         self.db
             .query_row(
                 "SELECT q.charge_id, q.client_id, q.amount, q.qr, q.status, q.rrn, q.sale_id,
-                        q.error, q.expires_at_ms, s.receipt_no
+                        q.error, q.expires_at_ms, s.receipt_no, q.via
                    FROM qris_charges q LEFT JOIN sales s ON s.client_id = q.client_id
                   WHERE q.charge_id = ?1",
                 [charge_id],
@@ -561,6 +775,7 @@ impl Node {
                         error: r.get(7)?,
                         expires_at_ms: r.get(8)?,
                         receipt_no: r.get(9)?,
+                        via: r.get(10)?,
                     })
                 },
             )

@@ -308,6 +308,7 @@ CREATE TABLE IF NOT EXISTS qris_charges (
     approved_by   TEXT,
     sale_id       TEXT,
     error         TEXT,
+    via           TEXT,
     created_at_ms INTEGER NOT NULL,
     expires_at_ms INTEGER NOT NULL,
     updated_at_ms INTEGER NOT NULL
@@ -404,6 +405,8 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     // Thousandths, as `Qty`.
     ("products", "min_stock", "INTEGER"),
     ("products", "tax_code", "TEXT"),
+    // The peer a charge was made through, when this till had no internet.
+    ("qris_charges", "via", "TEXT"),
 ];
 
 fn add_missing_columns(conn: &Connection) -> rusqlite::Result<()> {

@@ -12,7 +12,8 @@
 //! - [`transport`]: iroh endpoints and framed streams; [`driver`]: the one async session
 //!   driver (revocation, lag and error classification), hosted by a till or the relay.
 //! - [`join`]: the invite protocol; [`recognition`]: the wire and client of product
-//!   recognition questions to the relay.
+//!   recognition questions to the relay; [`acquirer`]: asking a peer to reach the QRIS
+//!   acquirer for a till without internet.
 //! - [`trust`]: change signatures and the write rules every merge is checked against.
 //! - [`metrics`]: the sync series of a process's registry.
 //!
@@ -21,10 +22,12 @@
 //! references must derive from the store's id, and a frame that fails a check ends the
 //! session; the replica stays intact.
 //!
-//! **API Boundary:** the wire protocols (`kasir/sync/2`, `kasir/join/1`, `kasir/ml/1`);
+//! **API Boundary:** the wire protocols (`kasir/sync/2`, `kasir/join/1`, `kasir/ml/1`,
+//! `kasir/qris/1`);
 //! change one only with a new ALPN.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod acquirer;
 pub mod doc_ref;
 pub mod driver;
 pub mod identity;

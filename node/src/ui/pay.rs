@@ -370,6 +370,7 @@ fn qris_panel(lang: Lang, draft: &str, charge: &QrisCharge) -> Markup {
             @if pending {
                 @if let Some(svg) = super::qr_svg(&charge.qr_string, 260, qrcode::EcLevel::M) { div.qr id="qris-code" { (PreEscaped(svg)) } }
                 p id="qris-status" { (t(Msg::QrisWaiting, lang)) }
+                @if charge.via.is_some() { p.muted id="qris-via" { (t(Msg::QrisViaPeer, lang)) } }
             } @else if charge.status == "expired" {
                 p.error id="qris-status" { (t(Msg::QrisExpired, lang)) }
             } @else if charge.status == "failed" {
@@ -399,7 +400,7 @@ pub(crate) async fn qris_start(
     })
     .await;
     let made = match req {
-        Ok(req) => qris::create_charge(state.node(), who, req).await,
+        Ok(req) => qris::create_charge(state.node(), state.lan_endpoint().as_ref(), who, req).await,
         Err(e) => Err(e),
     };
     match made {
@@ -427,7 +428,9 @@ pub(crate) async fn qris_poll(
 ) -> Response {
     let lang = lang(&headers);
     let printer = state.printer();
-    let charge = match qris::refresh_charge(state.node(), charge_id).await {
+    let charge = match qris::refresh_charge(state.node(), state.lan_endpoint().as_ref(), charge_id)
+        .await
+    {
         Ok(c) => c,
         Err(e) => return html_response(html! { p.error id="pay-error" { (problem(lang, &e)) } }),
     };
