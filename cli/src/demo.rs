@@ -217,6 +217,7 @@ fn money_moments(
             method: "kasbon".into(),
             amount: credit,
             reference: None,
+            confirmed_by: None,
         }],
         customer_id: Some(tini.customer_id.clone()),
         cashier: Some("Ani".into()),
@@ -479,6 +480,7 @@ pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
                 method: "cash".into(),
                 amount: 100_000,
                 reference: None,
+                confirmed_by: None,
             }]
         };
         let req = SaleRequest {

@@ -635,6 +635,7 @@ fn parse_payment(s: &str) -> Result<Payment> {
         method: method.trim().to_lowercase(),
         amount: parse_amount(amount)?,
         reference,
+        confirmed_by: None,
     })
 }
 

@@ -55,6 +55,10 @@ fn agrees(till: &Till, charge: &Value) {
     assert_eq!(payments[0]["method"], "qris");
     assert_eq!(payments[0]["amount"], charge["amount"]);
     assert_eq!(payments[0]["reference"], charge["rrn"]);
+    assert!(
+        payments[0]["confirmed_by"].is_null(),
+        "the acquirer confirmed it, not a person: {sale}"
+    );
 }
 
 #[test]
@@ -249,4 +253,31 @@ fn qris_dynamic_a_till_without_internet_pays_through_its_lan_peer() {
     });
     agrees(&b, &paid);
     assert_eq!(sales(&b).len(), 2);
+}
+
+/// A static QRIS (the printed sticker; no acquirer to ask) is confirmed by the cashier
+/// who saw the money on the merchant's app: the sale records who, whatever the request
+/// claims; a split with cash records it on the QRIS part only.
+#[test]
+fn qris_static_is_recorded_with_the_cashier_who_confirmed_it() {
+    let mut till = Till::with_owner("Warung Bu Tini", "T1", "Tini", "1111");
+    till.add_product("KOPI", "Kopi Tubruk", "5.000", "100", &[]);
+    till.add_user("Budi", "cashier", "2222");
+    till.start(&[]);
+    let budi = till.login("Budi", "2222");
+    let (status, sale) = till.post_as(
+        "/v1/sales",
+        &json!({"lines": [{"sku": "KOPI", "qty": 3}],
+                "payments": [{"method": "qris", "amount": 10_000, "confirmed_by": "Tini"},
+                             {"method": "tunai", "amount": 5_000}]}),
+        &budi,
+    );
+    assert_eq!(status, 201, "{sale}");
+    let id = sale["sale_id"].as_str().expect("id");
+    let (_, sale) = till.get_as(&format!("/v1/sales/{id}"), &budi);
+    let payments = sale["payments"].as_array().expect("payments");
+    assert_eq!(payments[0]["method"], "qris");
+    assert_eq!(payments[0]["confirmed_by"], "Budi", "{sale}");
+    assert_eq!(payments[1]["method"], "cash");
+    assert!(payments[1]["confirmed_by"].is_null(), "{sale}");
 }

@@ -158,7 +158,7 @@ pub fn valid_reference(reference: &str) -> bool {
 ///     product_id: "p".into(), sku: "INDOMIE".into(), name: "Indomie Goreng".into(),
 ///     qty: Qty::units(3), unit_price: 3_500, discount: 0, tax_code: TaxCode::Standard,
 /// };
-/// let pay = vec![Payment { method: "tunai".into(), amount: 20_000, reference: None }];
+/// let pay = vec![Payment { method: "tunai".into(), amount: 20_000, reference: None, confirmed_by: None }];
 /// let rules = PricingRules::new(TaxRule::none(), CashRounding::default());
 /// let sale = price_cart(vec![line], &rules, pay).unwrap();
 /// assert_eq!((sale.total, sale.change, sale.payments[0].method.as_str()), (10_500, 9_500, "cash"));
@@ -239,6 +239,7 @@ pub fn price_cart(
             method: "cash".into(),
             amount: total,
             reference: None,
+            confirmed_by: None,
         }]
     } else {
         payments
@@ -425,6 +426,7 @@ mod tests {
             method: "cash".into(),
             amount,
             reference: None,
+            confirmed_by: None,
         }
     }
 
@@ -462,6 +464,7 @@ mod tests {
                 method: "qris".into(),
                 amount: 5_000,
                 reference: None,
+                confirmed_by: None,
             },
             cash(5_000),
         ];
@@ -476,6 +479,7 @@ mod tests {
             method: "card".into(),
             amount: 9_000,
             reference: None,
+            confirmed_by: None,
         }];
         assert!(matches!(
             price_cart(
@@ -517,6 +521,7 @@ mod tests {
             method: "qris".into(),
             amount: 12_345,
             reference: None,
+            confirmed_by: None,
         }];
         let s = price_cart(vec![line("A", 1, 12_345)], &rules(TaxRule::none(), r), qris)
             .expect("priced");
@@ -535,11 +540,13 @@ mod tests {
                 method: "qris".into(),
                 amount: 20_000,
                 reference: Some("RRN123".into()),
+                confirmed_by: None,
             },
             Payment {
                 method: "Tunai".into(),
                 amount: 10_000,
                 reference: None,
+                confirmed_by: None,
             },
         ];
         let s = price_cart(vec![line("A", 1, 27_030)], &rules(TaxRule::none(), r), pays)

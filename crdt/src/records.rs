@@ -93,6 +93,12 @@ pub struct Payment {
     /// code, a transfer's reference), printed on the struk.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reference: Option<String>,
+    /// Who confirmed a non-cash payment the till could not check itself (a static QRIS
+    /// or a transfer seen on the merchant's app, a card slip): the cashier who took it.
+    /// `None` for cash, kasbon, and a dynamic QRIS the acquirer confirmed (its RRN is
+    /// the confirmation). Set by the till that records the sale, never by a request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed_by: Option<String>,
 }
 
 impl Payment {

@@ -658,6 +658,7 @@ impl World {
                 method: "cash".into(),
                 amount: total,
                 reference: None,
+                confirmed_by: None,
             }],
             change: 0,
         }

@@ -85,13 +85,13 @@ proptest! {
         let non_cash = exact.tax.gross * i64::from(non_cash_share) / 100;
         let mut payments = Vec::new();
         if non_cash > 0 {
-            payments.push(Payment { method: "qris".into(), amount: non_cash, reference: None });
+            payments.push(Payment { method: "qris".into(), amount: non_cash, reference: None, confirmed_by: None });
         }
         if with_cash || non_cash < exact.tax.gross {
             payments.push(Payment {
                 method: "tunai".into(),
                 amount: exact.tax.gross - non_cash + cash_extra + 1,
-                reference: None,
+                reference: None, confirmed_by: None
             });
         }
         let sale = price_cart(cart, &rules, payments.clone()).expect("enough was paid");

@@ -357,6 +357,7 @@ fn money_receipts_computed_by_hand_match_the_engine() {
                 amount: parse_rupiah(amount).expect("an amount"),
                 reference: (!method.contains("tunai") && *method != "cash")
                     .then(|| "APPR-0001".to_owned()),
+                confirmed_by: None,
             })
             .collect();
         let sale = price_cart(cart, &case.rules, payments).expect(case.rule);

@@ -35,7 +35,7 @@
 //!     lines: vec![line], subtotal: 10_500, service_charge: 0, tax: 0, dpp: 10_500,
 //!     dpp_other: 10_500, tax_rule: TaxRule::none(), taxes: vec![], seller: None,
 //!     customer_id: None, due_date: None, customer_name: None, rounding: 0, total: 10_500,
-//!     payments: vec![Payment { method: "cash".into(), amount: 20_000, reference: None }], change: 9_500,
+//!     payments: vec![Payment { method: "cash".into(), amount: 20_000, reference: None, confirmed_by: None }], change: 9_500,
 //! };
 //! let text = render_text(&StoreProfile::named("Warung Bu Sri"), &sale, &ReceiptOptions::default())?;
 //! assert!(text.contains("12/06/2025 14:05 WIB"));

@@ -891,6 +891,7 @@ mod tests {
             method: method.to_owned(),
             amount,
             reference: None,
+            confirmed_by: None,
         }
     }
 
@@ -1018,6 +1019,7 @@ mod tests {
                 method: "tunai".into(),
                 amount: 100_000,
                 reference: None,
+                confirmed_by: None,
             }],
         )
         .expect("priced");

@@ -128,6 +128,7 @@ fn bench_sale_commit(dir: &Path, n: usize) -> Value {
                 method: "cash".into(),
                 amount: 100_000_000,
                 reference: None,
+                confirmed_by: None,
             }],
             ..SaleRequest::default()
         })
@@ -349,6 +350,7 @@ fn day_of_sales(node: &Node, at: i64, per_day: usize, rng: &mut rand::rngs::StdR
                 method: "cash".into(),
                 amount: total,
                 reference: None,
+                confirmed_by: None,
             }],
             change: 0,
         };

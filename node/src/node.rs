@@ -1139,6 +1139,19 @@ impl Node {
         user: Option<(&str, &str)>,
         approved_by: Option<String>,
     ) -> Result<SaleOutcome, NodeError> {
+        self.record_sale(req, user, approved_by, false)
+    }
+
+    /// [`Node::sell_by`], where `acquirer_paid` says the request's last payment is a
+    /// dynamic QRIS the acquirer confirmed ([`crate::qris`]); every other non-cash
+    /// payment is recorded as confirmed by the person ringing the sale up.
+    pub(crate) fn record_sale(
+        &mut self,
+        req: &SaleRequest,
+        user: Option<(&str, &str)>,
+        approved_by: Option<String>,
+        acquirer_paid: bool,
+    ) -> Result<SaleOutcome, NodeError> {
         if let Some(cid) = &req.client_id {
             validate_code("client id", cid)?;
             if let Some(first) = self.sale_by_client_id(cid)? {
@@ -1148,7 +1161,16 @@ impl Node {
         if let Some(c) = &req.cashier {
             validate_text("cashier", c, 60)?;
         }
-        let priced = self.price(req)?;
+        let mut priced = self.price(req)?;
+        let confirmer = user
+            .map(|(_, name)| name.to_owned())
+            .or_else(|| req.cashier.clone())
+            .unwrap_or_else(|| self.till_code.clone());
+        let last = priced.payments.len().saturating_sub(1);
+        for (i, p) in priced.payments.iter_mut().enumerate() {
+            let checked = p.is_cash() || p.method == kasir_crdt::records::KASBON;
+            p.confirmed_by = (!checked && !(acquirer_paid && i == last)).then(|| confirmer.clone());
+        }
         let kasbon = kasir_crdt::records::kasbon_of(&priced.payments);
         self.check_sale_customer(req.customer_id.as_deref(), req.due_date.as_deref(), kasbon)?;
         let customer_name = match &req.customer_id {
@@ -1325,6 +1347,7 @@ impl Node {
                     method,
                     amount,
                     reference: None,
+                    confirmed_by: None,
                 })
                 .collect(),
             reversed: Some(Reversal {

@@ -826,9 +826,10 @@ impl Node {
                     method: "qris".into(),
                     amount: charge.amount,
                     reference: Some(rrn.clone()),
+                    confirmed_by: None,
                 });
                 let user = user_id.as_deref().zip(user_name.as_deref());
-                match self.sell_by(&req, user, approved_by) {
+                match self.record_sale(&req, user, approved_by, true) {
                     Ok(sale) => {
                         self.db.execute(
                             "UPDATE qris_charges SET status = 'paid', rrn = ?2, sale_id = ?3,

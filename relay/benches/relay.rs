@@ -191,6 +191,7 @@ fn make_sale(
             method: method.into(),
             amount: total,
             reference: None,
+            confirmed_by: None,
         }],
         change: 0,
     }

@@ -198,6 +198,7 @@ fn sale_ok(s: &kasir_crdt::records::Sale) -> bool {
         && text_ok(s.cashier.as_deref())
         && text_ok(s.payments.iter().map(|p| p.method.as_str()))
         && text_ok(s.payments.iter().filter_map(|p| p.reference.as_deref()))
+        && text_ok(s.payments.iter().filter_map(|p| p.confirmed_by.as_deref()))
         && s.lines
             .iter()
             .all(|l| qty_ok(l.qty) && text_ok([l.product_id.as_str(), &l.sku, &l.name]))
@@ -552,7 +553,8 @@ impl Batch {
     }
 }
 
-/// The sale's payments as stored and published: `{method, amount[, reference]}`.
+/// The sale's payments as stored and published: `{method, amount[, reference][,
+/// confirmed_by]}`.
 fn payments_json(s: &kasir_crdt::records::Sale) -> Vec<Value> {
     s.payments
         .iter()

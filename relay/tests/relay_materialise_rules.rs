@@ -58,6 +58,7 @@ fn sale(id: &str, sku: &str, qty: i64) -> Sale {
             method: "cash".into(),
             amount: total,
             reference: None,
+            confirmed_by: None,
         }],
         change: 0,
     }

@@ -32,6 +32,7 @@ pub fn pay(method: &str, amount: Rupiah) -> Payment {
         method: method.to_owned(),
         amount,
         reference: None,
+        confirmed_by: None,
     }
 }
 

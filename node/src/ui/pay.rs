@@ -269,6 +269,7 @@ pub(crate) async fn pay(
             reference: (method != "cash" && !reference.is_empty()).then(|| reference.to_owned()),
             method,
             amount: amount(&form.amount)?,
+            confirmed_by: None,
         };
         let mut req = d.sale_request(None);
         req.payments = d.payments.clone();
