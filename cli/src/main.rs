@@ -430,8 +430,20 @@ struct StockArgs {
 
 #[derive(Subcommand)]
 enum StockCmd {
-    /// Goods received.
-    Receive(MoveArgs),
+    /// Goods received (terima barang), with what was paid and from whom.
+    Receive {
+        #[command(flatten)]
+        movement: MoveArgs,
+        #[command(flatten)]
+        purchase: PurchaseArgs,
+    },
+    /// Goods sent back to their supplier (retur ke pemasok): a positive quantity.
+    Return {
+        #[command(flatten)]
+        movement: MoveArgs,
+        #[command(flatten)]
+        purchase: PurchaseArgs,
+    },
     /// A correction (signed quantity).
     Adjust(MoveArgs),
     /// A stocktake: the counted quantity.
@@ -445,6 +457,17 @@ enum StockCmd {
         #[command(flatten)]
         approver: ApproverArgs,
     },
+}
+
+/// The purchase side of a receipt or a return.
+#[derive(Args)]
+struct PurchaseArgs {
+    /// Rupiah per stock unit (harga beli): `3.500`, `3500`.
+    #[arg(long)]
+    cost: Option<String>,
+    /// The supplier (pemasok).
+    #[arg(long)]
+    supplier: Option<String>,
 }
 
 /// A supervisor's (or above) approval, for what this till's role may not do alone.
@@ -893,13 +916,27 @@ fn run(cli: Cli) -> Result<()> {
         Command::Stock(StockArgs {
             movement: Some(m), ..
         }) => {
+            let receiving = matches!(m, StockCmd::Receive { .. });
             let input = match m {
-                StockCmd::Receive(a) => MovementInput {
-                    kind: MovementKind::Receive,
+                StockCmd::Receive {
+                    movement: a,
+                    purchase: p,
+                }
+                | StockCmd::Return {
+                    movement: a,
+                    purchase: p,
+                } => MovementInput {
+                    kind: if receiving {
+                        MovementKind::Receive
+                    } else {
+                        MovementKind::SupplierReturn
+                    },
                     sku: a.sku,
                     qty: Some(parse_qty(&a.qty)?),
                     counted: None,
                     note: a.note,
+                    cost: p.cost.as_deref().map(parse_amount).transpose()?,
+                    supplier: p.supplier,
                     approval: a.approver.approval(),
                 },
                 StockCmd::Adjust(a) => MovementInput {
@@ -908,6 +945,8 @@ fn run(cli: Cli) -> Result<()> {
                     qty: Some(parse_qty(&a.qty)?),
                     counted: None,
                     note: a.note,
+                    cost: None,
+                    supplier: None,
                     approval: a.approver.approval(),
                 },
                 StockCmd::Opname {
@@ -920,6 +959,8 @@ fn run(cli: Cli) -> Result<()> {
                     qty: None,
                     counted: Some(parse_qty(&counted)?),
                     note: None,
+                    cost: None,
+                    supplier: None,
                     approval: approver.approval(),
                 },
             };

@@ -111,9 +111,20 @@ fn ui_browser_back_office_refund_stock_prices_and_the_drawer_count() {
     let row = "#stock tr.product[data-sku=IDM]";
     open_move(&b, "IDM");
     b.type_into(&format!("{row} input[name=qty]"), "12");
+    b.type_into(&format!("{row} input[name=cost]"), "2.750");
+    b.type_into(&format!("{row} input[name=supplier]"), "CV Sumber Rejeki");
     b.click(&format!("{row} form.move button"));
     b.wait_until("received", |b| b.text("#stock-message").contains("+12"));
     assert_eq!(stock_of(&till, "IDM"), 60.0);
+    b.wait_until("the average cost shown", |b| {
+        b.text(&format!("{row} .hpp")).contains("2.750")
+    });
+    let (_, bought) = till.get("/v1/purchases?sku=IDM");
+    assert_eq!(
+        bought["purchases"][0]["supplier"], "CV Sumber Rejeki",
+        "{bought}"
+    );
+    assert_eq!(bought["purchases"][0]["cost"], 2_750, "{bought}");
     open_move(&b, "IDM");
     b.click(&format!("{row} label.chip:nth-child(2)"));
     b.type_into(&format!("{row} input[name=qty]"), "57");

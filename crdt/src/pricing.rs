@@ -120,7 +120,9 @@ pub struct PricedSale {
     pub change: Rupiah,
 }
 
-const MAX_AMOUNT: Rupiah = 1_000_000_000_000; // Rp1 trillion: far beyond any till.
+/// The largest amount a price, a cost or a sale may reach: Rp1 trillion, far beyond
+/// any till.
+pub const MAX_AMOUNT: Rupiah = 1_000_000_000_000;
 
 /// Whether `method` is an acceptable payment method name (`cash`, `qris`, `e_wallet`...).
 pub fn valid_method(method: &str) -> bool {

@@ -468,6 +468,8 @@ pub enum MovementKind {
     Opname,
     /// Goods moved to or from another store.
     Transfer,
+    /// Goods sent back to their supplier (rusak, kedaluwarsa): `qty` is negative.
+    SupplierReturn,
     /// Derived from a sale line (never stored as a movement record).
     Sale,
     /// Derived from a void (never stored as a movement record).
@@ -484,6 +486,7 @@ impl MovementKind {
             MovementKind::Adjust => "adjust",
             MovementKind::Opname => "opname",
             MovementKind::Transfer => "transfer",
+            MovementKind::SupplierReturn => "supplier_return",
             MovementKind::Sale => "sale",
             MovementKind::Void => "void",
             MovementKind::Refund => "refund",
@@ -519,6 +522,13 @@ pub struct StockMovement {
     /// Who approved it (adjustments and stocktakes by a cashier).
     #[serde(default)]
     pub approved_by: Option<String>,
+    /// For a receipt: what one stock unit cost (harga beli), so margins use what was
+    /// paid; for a return to the supplier: what it is credited at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<Rupiah>,
+    /// For a receipt or a return: the supplier (pemasok).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supplier: Option<String>,
 }
 
 /// Opening a cash shift (buka kasir).

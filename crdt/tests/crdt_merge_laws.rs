@@ -704,6 +704,8 @@ impl World {
             at_ms: self.tick(),
             user: None,
             approved_by: None,
+            cost: None,
+            supplier: None,
         }
     }
 
@@ -1595,6 +1597,8 @@ fn documents_of_another_kind_or_id_are_refused() {
             at_ms: START_MS,
             user: None,
             approved_by: None,
+            cost: None,
+            supplier: None,
         };
         let mut third_ledger = LedgerDoc::create(meta(2), ActorId::random()).expect("ledger");
         let mut chunks = Vec::new();

@@ -254,11 +254,32 @@ pub struct StockList {
     pub stock: Vec<StockRow>,
 }
 
+/// Which receipts and returns to list.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PurchaseQuery {
+    /// Only this SKU (or barcode).
+    #[serde(default)]
+    pub sku: Option<String>,
+    /// Only this supplier.
+    #[serde(default)]
+    pub supplier: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// Receipts from and returns to suppliers, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PurchaseList {
+    /// The movements.
+    pub purchases: Vec<crate::tables::PurchaseRow>,
+}
+
 /// A requested stock movement.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MovementInput {
-    /// `receive`, `adjust` or `opname`.
+    /// `receive`, `adjust`, `opname` or `supplier_return`.
     pub kind: MovementKind,
     /// SKU or barcode.
     pub sku: String,
@@ -271,6 +292,12 @@ pub struct MovementInput {
     /// Free text.
     #[serde(default)]
     pub note: Option<String>,
+    /// For a receipt or a return to the supplier: rupiah per stock unit (harga beli).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<i64>,
+    /// For a receipt or a return to the supplier: the supplier's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supplier: Option<String>,
     /// A supervisor's PIN, for an adjustment or stocktake by a cashier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
@@ -693,6 +720,28 @@ impl Operation for Stock {
     }
 }
 
+/// `GET /v1/purchases[?sku=&supplier=&limit=]`: goods received and returned, with cost
+/// and supplier.
+#[derive(Debug)]
+pub struct Purchases;
+
+impl Operation for Purchases {
+    type Request = PurchaseQuery;
+    type Response = PurchaseList;
+    const METHOD: Method = Method::Get;
+    const PATH: &'static str = "/v1/purchases";
+
+    fn run(node: &mut Node, _: &OpContext, req: PurchaseQuery) -> Result<PurchaseList, NodeError> {
+        Ok(PurchaseList {
+            purchases: node.purchases(
+                req.sku.as_deref(),
+                req.supplier.as_deref(),
+                req.limit.unwrap_or(100).min(1000),
+            )?,
+        })
+    }
+}
+
 /// `POST /v1/stock/movements`.
 #[derive(Debug)]
 pub struct RecordMovement;
@@ -712,6 +761,7 @@ impl Operation for RecordMovement {
         let by = ctx.principal()?.clone();
         let approved_by = match req.kind {
             MovementKind::Receive => None,
+            // Goods leaving the shop, like an adjustment: a supervisor's.
             _ => node.authorize(&by, Action::StockAdjust, req.approval.as_ref())?,
         };
         node.record_movement_by(&req, by.user_name().map(str::to_owned), approved_by)

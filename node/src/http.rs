@@ -459,6 +459,7 @@ fn routes() -> Routes {
         .op::<api::AddProduct>()
         .op::<api::SearchProducts>()
         .op::<api::Stock>()
+        .op::<api::Purchases>()
         .op::<api::RecordMovement>()
         .op::<api::Sell>()
         .op::<api::ListSales>()

@@ -769,6 +769,8 @@ impl Node {
                     at_ms: now,
                     user: None,
                     approved_by: None,
+                    cost: None,
+                    supplier: None,
                 })
             }
             None => None,
@@ -858,6 +860,8 @@ impl Node {
                         at_ms: now,
                         user: None,
                         approved_by: None,
+                        cost: None,
+                        supplier: None,
                     });
                 }
             }
@@ -953,6 +957,21 @@ impl Node {
         }
     }
 
+    /// Goods received from and returned to suppliers, newest first: of one SKU (or
+    /// barcode), one supplier, or all.
+    pub fn purchases(
+        &self,
+        code: Option<&str>,
+        supplier: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<tables::PurchaseRow>, NodeError> {
+        let sku = code
+            .map(|c| self.product_row(c))
+            .transpose()?
+            .map(|p| p.sku);
+        tables::purchases(&self.db, sku.as_deref(), supplier, limit)
+    }
+
     /// Records a stock movement: receive, adjust or opname, as the device.
     pub fn record_movement(&mut self, input: &MovementInput) -> Result<MovementOutcome, NodeError> {
         self.record_movement_by(input, None, None)
@@ -971,10 +990,48 @@ impl Node {
         if let Some(n) = &note {
             validate_text("note", n, 500)?;
         }
+        let supplier = input.supplier.clone().filter(|n| !n.trim().is_empty());
+        if let Some(n) = &supplier {
+            validate_text("supplier", n, 120)?;
+        }
+        let purchase = matches!(
+            input.kind,
+            MovementKind::Receive | MovementKind::SupplierReturn
+        );
+        if !purchase && (input.cost.is_some() || supplier.is_some()) {
+            return Err(NodeError::Invalid(
+                "cost and supplier belong to a receipt or a return to the supplier".into(),
+            ));
+        }
+        if let Some(c) = input.cost
+            && !(0..=kasir_crdt::pricing::MAX_AMOUNT).contains(&c)
+        {
+            return Err(NodeError::Invalid(format!(
+                "a cost must be between 0 and {}, got {c}",
+                kasir_crdt::pricing::MAX_AMOUNT
+            )));
+        }
         let (qty, counted) = match input.kind {
             MovementKind::Receive => match input.qty {
                 Some(q) if q.milli() > 0 => (q, None),
                 _ => return Err(NodeError::Invalid("receive needs a positive qty".into())),
+            },
+            MovementKind::SupplierReturn => match input.qty {
+                Some(q) if q.milli() > 0 => {
+                    let known = tables::on_hand(&self.db, &product.sku)?;
+                    if q.milli() > known.milli() {
+                        return Err(NodeError::Conflict(format!(
+                            "cannot return {} of {} to the supplier: {} on hand",
+                            q, product.sku, known
+                        )));
+                    }
+                    (q.neg(), None)
+                }
+                _ => {
+                    return Err(NodeError::Invalid(
+                        "a return to the supplier needs a positive qty".into(),
+                    ));
+                }
             },
             MovementKind::Adjust => match input.qty {
                 Some(q) if q.milli() != 0 => (q, None),
@@ -1009,6 +1066,8 @@ impl Node {
             at_ms: now_ms(),
             user,
             approved_by,
+            cost: input.cost,
+            supplier,
         };
         self.write_ledger(
             |l| l.record_movement(&movement).map(drop),
@@ -1168,8 +1227,10 @@ impl Node {
             .unwrap_or_else(|| self.till_code.clone());
         let last = priced.payments.len().saturating_sub(1);
         for (i, p) in priced.payments.iter_mut().enumerate() {
-            let checked = p.is_cash() || p.method == kasir_crdt::records::KASBON;
-            p.confirmed_by = (!checked && !(acquirer_paid && i == last)).then(|| confirmer.clone());
+            let by_acquirer = acquirer_paid && i == last;
+            let needs_a_person =
+                !(p.is_cash() || p.method == kasir_crdt::records::KASBON || by_acquirer);
+            p.confirmed_by = needs_a_person.then(|| confirmer.clone());
         }
         let kasbon = kasir_crdt::records::kasbon_of(&priced.payments);
         self.check_sale_customer(req.customer_id.as_deref(), req.due_date.as_deref(), kasbon)?;

@@ -26,7 +26,7 @@ pub(crate) const SIGNED_HISTORY: &str = "signed_history";
 pub const DB_FILE: &str = "kasir.sqlite";
 
 /// Bump when the read tables change shape: they are rebuilt from the documents on open.
-pub(crate) const READ_TABLES_VERSION: i64 = 7;
+pub(crate) const READ_TABLES_VERSION: i64 = 8;
 
 /// A write compacts its document in line only past this many chunks; below it the
 /// daemon's idle maintenance does (see [`COMPACT_WHEN_IDLE`]), off the sale path.
@@ -147,6 +147,21 @@ CREATE TABLE IF NOT EXISTS stock_effects (
     qty         INTEGER NOT NULL,
     at_ms       INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Goods received from and returned to suppliers (from every till's ledgers): what was
+-- paid per stock unit, for the average purchase cost (HPP) margins use.
+CREATE TABLE IF NOT EXISTS purchases (
+    movement_id TEXT PRIMARY KEY,
+    kind        TEXT NOT NULL,   -- receive | supplier_return
+    sku         TEXT NOT NULL,
+    qty         INTEGER NOT NULL, -- thousandths, signed like the stock effect
+    cost        INTEGER,
+    supplier    TEXT,
+    at_ms       INTEGER NOT NULL,
+    till_code   TEXT NOT NULL,
+    user        TEXT
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS purchases_sku ON purchases(sku, at_ms);
 
 CREATE TABLE IF NOT EXISTS stock_levels (
     sku      TEXT PRIMARY KEY,
@@ -442,6 +457,7 @@ const READ_TABLES: &[&str] = &[
     "audit_log",
     "customers",
     "debt_entries",
+    "purchases",
     // Before read tables version 6 (no till column): dropped, never recreated.
     "shifts",
 ];

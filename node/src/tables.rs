@@ -11,8 +11,8 @@ use kasir_crdt::ledger::{
     void_effects,
 };
 use kasir_crdt::records::{
-    AuditEvent, CashMove, CashMoveKind, Customer, DebtPayment, KASBON, Product, Refund, Sale,
-    ShiftClose, ShiftOpen, StockMovement, Void, kasbon_of,
+    AuditEvent, CashMove, CashMoveKind, Customer, DebtPayment, KASBON, MovementKind, Product,
+    Refund, Sale, ShiftClose, ShiftOpen, StockMovement, Void, kasbon_of,
 };
 use kasir_crdt::{DocId, Qty};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
@@ -593,6 +593,23 @@ pub(crate) fn index_movement(
             detail: None,
         },
     )?;
+    if matches!(m.kind, MovementKind::Receive | MovementKind::SupplierReturn) {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO purchases(movement_id, kind, sku, qty, cost, supplier, at_ms,
+               till_code, user) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            m.id,
+            m.kind.as_str(),
+            m.sku,
+            m.qty.milli(),
+            m.cost,
+            m.supplier,
+            m.at_ms,
+            place.till_code,
+            m.user
+        ])?;
+    }
     apply_effect(tx, &movement_effect(m))
 }
 
@@ -1059,6 +1076,10 @@ pub struct StockRow {
     pub on_hand: f64,
     /// On hand < 0.
     pub oversold: bool,
+    /// The average purchase cost per stock unit (HPP rata-rata: Σ qty × cost ÷ Σ qty over
+    /// the costed receipts), once goods were received with a cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avg_cost: Option<i64>,
 }
 
 /// Stock levels of every catalog product (and any SKU with movements), or of one SKU.
@@ -1066,10 +1087,17 @@ pub(crate) fn stock_levels(
     conn: &Connection,
     sku: Option<&str>,
 ) -> Result<Vec<StockRow>, NodeError> {
-    let sql = "SELECT sku, SUM(q) FROM (
-                 SELECT sku, on_hand AS q FROM stock_levels
-                 UNION ALL SELECT sku, 0 FROM products)
-               WHERE ?1 IS NULL OR sku = ?1 GROUP BY sku ORDER BY sku";
+    // The cost average in floating point: Σ qty × cost of years of receipts may pass i64.
+    let sql = "SELECT l.sku, l.q, c.avg FROM (
+                 SELECT sku, SUM(q) AS q FROM (
+                   SELECT sku, on_hand AS q FROM stock_levels
+                   UNION ALL SELECT sku, 0 FROM products)
+                 WHERE ?1 IS NULL OR sku = ?1 GROUP BY sku) l
+               LEFT JOIN (
+                 SELECT sku, CAST(ROUND(TOTAL(qty * CAST(cost AS REAL)) / TOTAL(qty)) AS INTEGER) AS avg
+                   FROM purchases WHERE kind = 'receive' AND cost IS NOT NULL AND qty > 0
+                  GROUP BY sku) c ON c.sku = l.sku
+               ORDER BY l.sku";
     let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt
         .query_map([sku], |r| {
@@ -1078,6 +1106,63 @@ pub(crate) fn stock_levels(
                 sku: r.get(0)?,
                 on_hand: Qty(q).as_f64(),
                 oversold: q < 0,
+                avg_cost: r.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// A receipt from or a return to a supplier, as listed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PurchaseRow {
+    /// The movement.
+    pub movement_id: String,
+    /// `receive` or `supplier_return`.
+    pub kind: String,
+    /// SKU.
+    pub sku: String,
+    /// Stock units in (+) or back to the supplier (−).
+    pub qty: f64,
+    /// Rupiah per stock unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<i64>,
+    /// The supplier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supplier: Option<String>,
+    /// When (ms).
+    pub at_ms: i64,
+    /// The till that recorded it.
+    pub till_code: String,
+    /// Who.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// Receipts and returns, newest first: of one SKU, one supplier, or all.
+pub(crate) fn purchases(
+    conn: &Connection,
+    sku: Option<&str>,
+    supplier: Option<&str>,
+    limit: usize,
+) -> Result<Vec<PurchaseRow>, NodeError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT movement_id, kind, sku, qty, cost, supplier, at_ms, till_code, user FROM purchases
+          WHERE (?1 IS NULL OR sku = ?1) AND (?2 IS NULL OR supplier = ?2)
+          ORDER BY at_ms DESC, movement_id DESC LIMIT ?3",
+    )?;
+    let rows = stmt
+        .query_map(params![sku, supplier, limit as i64], |r| {
+            Ok(PurchaseRow {
+                movement_id: r.get(0)?,
+                kind: r.get(1)?,
+                sku: r.get(2)?,
+                qty: Qty(r.get(3)?).as_f64(),
+                cost: r.get(4)?,
+                supplier: r.get(5)?,
+                at_ms: r.get(6)?,
+                till_code: r.get(7)?,
+                user: r.get(8)?,
             })
         })?
         .collect::<Result<_, _>>()?;

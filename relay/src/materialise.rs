@@ -165,6 +165,8 @@ struct Batch {
     mv_sku: Vec<String>,
     mv_qty: Vec<i64>,
     mv_ms: Vec<i64>,
+    mv_cost: Vec<Option<i64>>,
+    mv_supplier: Vec<Option<String>>,
 
     ev_id: Vec<Uuid>,
     ev_topic: Vec<String>,
@@ -234,7 +236,9 @@ impl Batch {
         self.ev_payload.push(payload.to_string());
     }
 
-    fn movement(&mut self, e: StockEffect) {
+    /// A stock effect; `purchase` is a receipt's or a supplier return's cost and
+    /// supplier.
+    fn movement(&mut self, e: StockEffect, purchase: (Option<i64>, Option<String>)) {
         // Three of a sale's four events are stock events: written straight from a typed
         // struct, not through a JSON map.
         #[derive(serde::Serialize)]
@@ -272,6 +276,8 @@ impl Batch {
         self.mv_sku.push(e.sku);
         self.mv_qty.push(e.qty.0);
         self.mv_ms.push(e.at_ms);
+        self.mv_cost.push(purchase.0);
+        self.mv_supplier.push(purchase.1);
     }
 
     /// One kasbon entry (see `debt_entries`).
@@ -388,7 +394,7 @@ impl Batch {
                 self.line_total.push(l.line_total);
             }
             for e in sale_effects(s) {
-                self.movement(e);
+                self.movement(e, (None, None));
             }
         }
         for v in &recs.voids {
@@ -441,7 +447,7 @@ impl Batch {
                 );
             }
             for e in void_effects(v) {
-                self.movement(e);
+                self.movement(e, (None, None));
             }
         }
         for f in &recs.refunds {
@@ -497,7 +503,7 @@ impl Batch {
                 );
             }
             for e in refund_effects(f) {
-                self.movement(e);
+                self.movement(e, (None, None));
             }
         }
         for c in &recs.customers {
@@ -532,11 +538,17 @@ impl Batch {
             );
         }
         for m in &recs.movements {
-            if !(time_ok(m.at_ms) && qty_ok(m.qty) && text_ok([m.id.as_str(), &m.sku])) {
+            if !(time_ok(m.at_ms)
+                && qty_ok(m.qty)
+                && text_ok([m.id.as_str(), &m.sku])
+                && text_ok(m.supplier.as_deref())
+                && m.cost
+                    .is_none_or(|c| (0..=kasir_crdt::pricing::MAX_AMOUNT).contains(&c)))
+            {
                 self.refused += 1;
                 continue;
             }
-            self.movement(movement_effect(m));
+            self.movement(movement_effect(m), (m.cost, m.supplier.clone()));
         }
         for (id, value) in &recs.feedback {
             if !text_ok([id.as_str()]) {
@@ -831,10 +843,13 @@ async fn write_batch(
         // counts twice; rows are locked in SKU order so concurrent instances don't deadlock.
         sqlx::query(
             "WITH ins AS (
-                 INSERT INTO stock_movements (movement_id, tenant_id, store_id, kind, sku, qty, at)
-                 SELECT u.id, $1, $2, u.kind, u.sku, u.qty::numeric / 1000, to_timestamp(u.ms / 1000.0)
-                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[])
-                      AS u(id, kind, sku, qty, ms)
+                 INSERT INTO stock_movements (movement_id, tenant_id, store_id, kind, sku, qty, at,
+                     cost, supplier)
+                 SELECT u.id, $1, $2, u.kind, u.sku, u.qty::numeric / 1000, to_timestamp(u.ms / 1000.0),
+                        u.cost, u.supplier
+                 FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[],
+                             $9::text[])
+                      AS u(id, kind, sku, qty, ms, cost, supplier)
                  ON CONFLICT (store_id, movement_id) DO NOTHING
                  RETURNING sku, qty)
              INSERT INTO stock_levels (tenant_id, store_id, sku, on_hand)
@@ -848,6 +863,8 @@ async fn write_batch(
         .bind(&b.mv_sku)
         .bind(&b.mv_qty)
         .bind(&b.mv_ms)
+        .bind(&b.mv_cost)
+        .bind(&b.mv_supplier)
         .execute(&mut **tx)
         .await?;
     }

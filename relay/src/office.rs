@@ -312,18 +312,20 @@ async fn summary(state: &ApiState, tenant: Uuid) -> Result<(String, Vec<OutletDa
     Ok((name.unwrap_or_default(), rows))
 }
 
-/// Today's gross margin over the lines whose product has a cost (at today's cost), and
-/// those lines' sales.
+/// Today's gross margin over the lines whose product has a cost (the average paid for
+/// it on receipts, else the catalog's cost), and those lines' sales.
 async fn margin_today(state: &ApiState, tenant: Uuid) -> Result<(i64, i64), ApiError> {
     let (today, _, _) = days();
     let mut tx = tenant_tx(&state.pool, tenant).await?;
     let row: (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(sum(l.line_total - l.qty * p.cost), 0)::int8,
+        "SELECT COALESCE(sum(l.line_total - l.qty * COALESCE(c.avg_cost, p.cost)), 0)::int8,
                 COALESCE(sum(l.line_total), 0)::int8
            FROM sales s
            JOIN sale_lines l ON l.sale_id = s.sale_id
            JOIN products p ON p.store_id = l.store_id AND p.product_id = l.product_id
-          WHERE s.business_date = $1 AND s.status <> 'voided' AND p.cost IS NOT NULL",
+           LEFT JOIN product_costs c ON c.store_id = l.store_id AND c.sku = p.sku
+          WHERE s.business_date = $1 AND s.status <> 'voided'
+            AND COALESCE(c.avg_cost, p.cost) IS NOT NULL",
     )
     .bind(today)
     .fetch_one(&mut *tx)
@@ -570,10 +572,11 @@ async fn top_products(
     let rows = sqlx::query_as(
         "SELECT l.sku, (array_agg(l.name ORDER BY s.created_at DESC))[1] AS name,
                 sum(l.qty)::float8 AS qty, sum(l.line_total)::int8 AS revenue,
-                (sum(l.line_total) - sum(l.qty) * max(p.cost))::int8 AS margin
+                (sum(l.line_total) - sum(l.qty) * max(COALESCE(c.avg_cost, p.cost)))::int8 AS margin
            FROM sale_lines l
            JOIN sales s ON s.sale_id = l.sale_id AND s.store_id = $1
            LEFT JOIN products p ON p.store_id = $1 AND p.product_id = l.product_id
+           LEFT JOIN product_costs c ON c.store_id = $1 AND c.sku = l.sku
           WHERE l.store_id = $1 AND s.status <> 'voided' AND s.business_date BETWEEN $2 AND $3
           GROUP BY l.sku ORDER BY revenue DESC, l.sku LIMIT $4",
     )
@@ -913,7 +916,7 @@ async fn outlet(
                         @if top.is_empty() { tr { td.muted colspan="4" { (lang.t("Belum ada penjualan", "No sales yet")) } } }
                     }
                 } }
-                p.muted { small { (lang.t("Margin dihitung dengan harga pokok saat ini.", "Margin uses today's cost.")) } }
+                p.muted { small { (lang.t("Margin dihitung dengan harga beli rata-rata (atau harga pokok di katalog).", "Margin uses the average purchase cost (or the catalog's cost).")) } }
             }
             div.card {
                 div.tools {

@@ -187,6 +187,19 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
             "INSERT INTO stock_levels VALUES ('{maju}', '{depok}', '{sku}', {on_hand})"
         ));
     }
+    // Goods received with their purchase cost: KOPI at 3.500 (over the catalog's 3.000),
+    // TEH (no catalog cost) 10 at 2.000 and 10 at 3.000, an average of 2.500.
+    for (id, sku, qty, cost) in [
+        ("rcv-1", "KOPI", 20, 3_500),
+        ("rcv-2", "TEH", 10, 2_000),
+        ("rcv-3", "TEH", 10, 3_000),
+    ] {
+        rows.push(format!(
+            "INSERT INTO stock_movements (movement_id, tenant_id, store_id, kind, sku, qty, at, \
+             cost, supplier) VALUES ('{id}', '{maju}', '{depok}', 'receive', '{sku}', {qty}, \
+             now(), {cost}, 'CV Sumber Rejeki')"
+        ));
+    }
     // Two PPN sales this month (DPP 11/12 of the base) and a voided one, left out.
     for (id, status, dpp, other, tax) in [
         ("ppn-1", "completed", 100_000, 91_667, 11_000),
@@ -283,9 +296,10 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
         !b.text("body").contains("Lain Pusat"),
         "another tenant's outlet"
     );
-    // Margin over what has a cost: KOPI, 2 sold for 10.000 at a cost of 3.000.
+    // Margin at the average paid: KOPI 2 sold for 10.000 at 3.500 (3.000), TEH 5 for
+    // 25.000 at 2.500 (12.500).
     assert!(
-        b.text("#margin").contains(&rupiah(4_000)),
+        b.text("#margin").contains(&rupiah(15_500)),
         "{}",
         b.text("#margin")
     );
@@ -329,8 +343,12 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
         serde_json::json!(["TEH", "KOPI"])
     );
     assert!(
-        b.text("#top tr[data-sku='KOPI']").contains(&rupiah(4_000)),
-        "margin"
+        b.text("#top tr[data-sku='KOPI']").contains(&rupiah(3_000)),
+        "margin at the average purchase cost"
+    );
+    assert!(
+        b.text("#top tr[data-sku='TEH']").contains(&rupiah(12_500)),
+        "margin from receipts alone"
     );
     // Stock: oversold, then low, then the rest.
     assert_eq!(

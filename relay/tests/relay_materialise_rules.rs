@@ -375,3 +375,90 @@ fn mixed_receipts_materialise_a_row_per_tax_group() {
         );
     });
 }
+
+#[test]
+fn receipts_and_supplier_returns_keep_cost_and_supplier() {
+    use kasir_crdt::records::{MovementKind, StockMovement};
+    let rt = runtime();
+    let db = support::fresh_database("materialise_purchases");
+    let tenant = Uuid::now_v7();
+    let store = StoreId(Uuid::now_v7());
+    let movement = |id: &str, kind, qty: i64, cost: Option<i64>, supplier: &str| StockMovement {
+        id: id.into(),
+        kind,
+        sku: "GULA".into(),
+        qty: Qty(qty * 1000),
+        counted: None,
+        other_store: None,
+        note: None,
+        at_ms: AT,
+        user: Some("Sari".into()),
+        approved_by: None,
+        cost,
+        supplier: Some(supplier.into()),
+    };
+    rt.block_on(async {
+        let pool = kasir_relay::db::connect(&db).await.expect("pool");
+        migrate(&pool).await;
+        let records = LedgerRecords {
+            movements: vec![
+                movement("m1", MovementKind::Receive, 10, Some(14_000), "CV Maju"),
+                movement("m2", MovementKind::Receive, 30, Some(15_000), "PT Manis"),
+                movement(
+                    "m3",
+                    MovementKind::SupplierReturn,
+                    -4,
+                    Some(15_000),
+                    "PT Manis",
+                ),
+                // A supplier name PostgreSQL cannot hold: skipped and counted.
+                movement("m4", MovementKind::Receive, 1, Some(1), "bad\0name"),
+            ],
+            ..Default::default()
+        };
+        let stats = persist(&pool, tenant, store, &[write(store, records, vec![])])
+            .await
+            .expect("persist");
+        assert_eq!(stats.refused, 1);
+        let rows: Vec<(String, String, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT movement_id, kind, cost, supplier FROM stock_movements ORDER BY movement_id",
+        )
+        .fetch_all(&pool)
+        .await
+        .expect("movements");
+        assert_eq!(
+            rows,
+            vec![
+                (
+                    "m1".into(),
+                    "receive".into(),
+                    Some(14_000),
+                    Some("CV Maju".into())
+                ),
+                (
+                    "m2".into(),
+                    "receive".into(),
+                    Some(15_000),
+                    Some("PT Manis".into())
+                ),
+                (
+                    "m3".into(),
+                    "supplier_return".into(),
+                    Some(15_000),
+                    Some("PT Manis".into())
+                ),
+            ]
+        );
+        let level: f64 = sqlx::query_scalar("SELECT on_hand::float8 FROM stock_levels")
+            .fetch_one(&pool)
+            .await
+            .expect("level");
+        assert_eq!(level, 36.0);
+        // (10 × 14.000 + 30 × 15.000) ÷ 40 = 14.750; a return does not move the average.
+        let avg: i64 = sqlx::query_scalar("SELECT avg_cost FROM product_costs WHERE sku = 'GULA'")
+            .fetch_one(&pool)
+            .await
+            .expect("avg");
+        assert_eq!(avg, 14_750);
+    });
+}

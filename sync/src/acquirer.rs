@@ -124,7 +124,7 @@ pub async fn ask_peer(
             .expect::<ProxyAnswer>()
             .await;
         conn.close(0u32.into(), b"answered");
-        Ok::<_, TransportError>(answer?)
+        answer
     };
     tokio::time::timeout(ANSWER_DEADLINE, asked)
         .await

@@ -159,8 +159,12 @@ messages! {
     Oversold => "minus", "oversold";
     LowStock => "menipis", "low";
     MinStock => "Stok minimum", "Minimum stock";
-    Move => "Terima / opname", "Receive / count";
+    Move => "Terima / retur / opname", "Receive / return / count";
     Receive => "Terima barang", "Goods received";
+    SupplierReturn => "Retur ke pemasok", "Return to supplier";
+    PurchaseCost => "Harga beli per satuan (Rp)", "Purchase cost per unit (Rp)";
+    Supplier => "Pemasok", "Supplier";
+    CostShort => "HPP", "Cost";
     Opname => "Opname (hitung)", "Stocktake (count)";
     QtyOrCounted => "Jumlah diterima / hasil hitung", "Quantity received / counted";
     ProductAddEdit => "Tambah / ubah produk", "Add / change a product";

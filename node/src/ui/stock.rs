@@ -1,5 +1,6 @@
-//! Stok and Produk: stock with oversold and low first, terima barang and opname per
-//! product (an opname by a cashier needs a supervisor's PIN), and a product added or
+//! Stok and Produk: stock with oversold and low first, terima barang (with the price
+//! paid and the supplier, so the HPP shown is the average paid), retur ke pemasok and
+//! opname per product (an opname by a cashier needs a supervisor's PIN), and a product added or
 //! its price changed (managers and owners). Every write goes through the API's own
 //! operation (`RecordMovement`, `AddProduct`), so the rules and the audit trail are
 //! the API's.
@@ -30,6 +31,8 @@ const LOW_STOCK: f64 = 5.0;
 struct Level {
     product: ProductRow,
     on_hand: f64,
+    /// The average purchase cost (HPP), once goods came in with a cost.
+    avg_cost: Option<i64>,
 }
 
 impl Level {
@@ -41,17 +44,21 @@ impl Level {
 
 /// Every product with its stock: oversold first, then low, then by name.
 fn levels(n: &Node) -> Result<Vec<Level>, NodeError> {
-    let stock: std::collections::HashMap<String, f64> = n
+    let stock: std::collections::HashMap<String, (f64, Option<i64>)> = n
         .stock(None)?
         .into_iter()
-        .map(|r| (r.sku, r.on_hand))
+        .map(|r| (r.sku, (r.on_hand, r.avg_cost)))
         .collect();
     let mut all: Vec<Level> = n
         .search_products("", 1_000)?
         .into_iter()
-        .map(|p| Level {
-            on_hand: stock.get(&p.sku).copied().unwrap_or(0.0),
-            product: p,
+        .map(|p| {
+            let (on_hand, avg_cost) = stock.get(&p.sku).copied().unwrap_or((0.0, None));
+            Level {
+                on_hand,
+                avg_cost,
+                product: p,
+            }
         })
         .collect();
     let rank = |l: &Level| {
@@ -85,7 +92,9 @@ fn stock_table(lang: Lang, levels: &[Level], message: Option<&str>) -> Markup {
                     @let class = if l.on_hand < 0.0 { "oversold" } else if l.low() { "low" } else { "" };
                     tr.product data-sku=(l.product.sku) class=(class) {
                         td { (l.product.name) br; small { (l.product.sku) } }
-                        td.num { (rp(l.product.price)) }
+                        td.num { (rp(l.product.price))
+                            @if let Some(c) = l.avg_cost.or(l.product.cost) { br; small.hpp { (t(Msg::CostShort, lang)) " " (rp(c)) } }
+                        }
                         td.num.level {
                             (super::sell::quantity(lang, l.on_hand))
                             @if l.on_hand < 0.0 { br; small.error { (t(Msg::Oversold, lang)) } }
@@ -99,8 +108,11 @@ fn stock_table(lang: Lang, levels: &[Level], message: Option<&str>) -> Markup {
                                     div.methods role="radiogroup" {
                                         label.chip { input type="radio" name="kind" value="receive" checked; (t(Msg::Receive, lang)) }
                                         label.chip { input type="radio" name="kind" value="opname"; (t(Msg::Opname, lang)) }
+                                        label.chip { input type="radio" name="kind" value="supplier_return"; (t(Msg::SupplierReturn, lang)) }
                                     }
                                     label { (t(Msg::QtyOrCounted, lang)) input name="qty" inputmode="decimal" autocomplete="off" required; }
+                                    label { (t(Msg::PurchaseCost, lang)) input name="cost" inputmode="numeric" autocomplete="off"; }
+                                    label { (t(Msg::Supplier, lang)) input name="supplier" maxlength="120"; }
                                     label { (t(Msg::Note, lang)) input name="note"; }
                                     label { (t(Msg::Approver, lang)) input name="approver"; }
                                     label { (t(Msg::ApproverPin, lang)) input name="approver_pin" type="password" inputmode="numeric" autocomplete="off"; }
@@ -184,6 +196,10 @@ pub(crate) struct MoveForm {
     kind: String,
     qty: String,
     #[serde(default)]
+    cost: String,
+    #[serde(default)]
+    supplier: String,
+    #[serde(default)]
     note: String,
     #[serde(default)]
     approver: String,
@@ -199,8 +215,14 @@ fn movement(who: &Principal, n: &mut Node, f: MoveForm) -> Result<String, NodeEr
         .map_err(|e| NodeError::Invalid(format!("{}: {e}", f.sku)))?;
     let (kind, qty, counted) = match f.kind.as_str() {
         "opname" => (MovementKind::Opname, None, Some(qty)),
+        "supplier_return" => (MovementKind::SupplierReturn, Some(qty), None),
         _ => (MovementKind::Receive, Some(qty), None),
     };
+    let cost = match f.cost.trim() {
+        "" => None,
+        c => Some(amount(c)?),
+    };
+    let supplier = f.supplier.trim();
     let note = f.note.trim();
     let done = run_op::<RecordMovement>(
         n,
@@ -211,6 +233,8 @@ fn movement(who: &Principal, n: &mut Node, f: MoveForm) -> Result<String, NodeEr
             qty,
             counted,
             note: (!note.is_empty()).then(|| note.to_owned()),
+            cost,
+            supplier: (!supplier.is_empty()).then(|| supplier.to_owned()),
             approval: Approval::named(&f.approver, &f.approver_pin),
         },
     )?;
