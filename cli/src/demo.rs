@@ -149,6 +149,8 @@ fn build_store(base: &std::path::Path) -> Result<Vec<Node>> {
             stock: Some(Qty::units(*stock)),
             // Low below ten: head office's alerts and the Stok screen both use it.
             min_stock: Some(Qty::units(10)),
+            units: None,
+            tiers: None,
         })
         .collect();
     owner.add_products(&inputs)?;
@@ -212,6 +214,7 @@ fn money_moments(
             discount: 0,
             discount_percent: None,
             price: None,
+            unit: None,
         }],
         payments: vec![Payment {
             method: "kasbon".into(),
@@ -267,6 +270,7 @@ fn money_moments(
             discount: 0,
             discount_percent: None,
             price: None,
+            unit: None,
         }],
         cashier: Some("Ani".into()),
         ..SaleRequest::default()
@@ -470,6 +474,7 @@ pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
                     discount: 0,
                     discount_percent: None,
                     price: None,
+                    unit: None,
                 }
             })
             .collect();

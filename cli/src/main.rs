@@ -398,6 +398,17 @@ struct ProductAddArgs {
     /// sayur…), ppn, ppn_full (luxury goods), pbjt (ready food).
     #[arg(long)]
     tax_code: Option<String>,
+    /// Another unit it is sold in, `NAME=PER:PRICE[:BARCODE]` (repeatable; replaces
+    /// the units the catalog has): `dus=40:110.000:18998866200578`.
+    #[arg(long = "sell-unit")]
+    sell_units: Vec<String>,
+    /// A grosir price, `MIN_QTY:PRICE` (repeatable; replaces the tiers the catalog
+    /// has): `--tier 10:3.300` sells 10 or more at Rp3.300 each.
+    #[arg(long = "tier")]
+    tiers: Vec<String>,
+    /// Remove the other units and grosir prices.
+    #[arg(long, conflicts_with_all = ["sell_units", "tiers"])]
+    clear_units: bool,
 }
 
 #[derive(Subcommand)]
@@ -599,6 +610,37 @@ fn parse_amount(s: &str) -> Result<i64> {
     kasir_crdt::money::parse_rupiah(s).map_err(|e| anyhow!("{e}"))
 }
 
+/// `NAME=PER:PRICE[:BARCODE]`: `dus=40:110.000`, `pak=5:14.500:8998866200301`.
+fn parse_sell_unit(s: &str) -> Result<api::UnitPrice> {
+    let bad =
+        || anyhow!("--sell-unit {s:?}: expected NAME=PER:PRICE[:BARCODE], e.g. dus=40:110.000");
+    let (name, rest) = s.split_once('=').ok_or_else(bad)?;
+    let mut parts = rest.split(':');
+    let per = parts.next().ok_or_else(bad)?;
+    let price = parts.next().ok_or_else(bad)?;
+    let barcodes: Vec<String> = parts.map(str::to_owned).collect();
+    if barcodes.len() > 1 || name.trim().is_empty() {
+        return Err(bad());
+    }
+    Ok(api::UnitPrice {
+        name: name.trim().to_owned(),
+        per: parse_qty(per).map_err(|e| anyhow!("--sell-unit {s:?}: {e}"))?,
+        price: parse_amount(price).map_err(|e| anyhow!("--sell-unit {s:?}: {e}"))?,
+        barcodes,
+    })
+}
+
+/// `MIN_QTY:PRICE`: `10:3.300`.
+fn parse_tier(s: &str) -> Result<api::TierPrice> {
+    let (min, price) = s
+        .split_once(':')
+        .ok_or_else(|| anyhow!("--tier {s:?}: expected MIN_QTY:PRICE, e.g. 10:3.300"))?;
+    Ok(api::TierPrice {
+        min_qty: parse_qty(min).map_err(|e| anyhow!("--tier {s:?}: {e}"))?,
+        price: parse_amount(price).map_err(|e| anyhow!("--tier {s:?}: {e}"))?,
+    })
+}
+
 /// `CODE[xQTY][:DISCOUNT]`: `INDOMIE`, `INDOMIEx3`, `BERASx0,5`, `KOPIx2:1.000` (Rp1.000
 /// off the line), `KOPIx2:10%`. A quantity that reads two ways (`x1.500`) is an error,
 /// never a guess.
@@ -642,6 +684,7 @@ fn parse_item(s: &str) -> Result<SaleItem> {
         discount,
         discount_percent,
         price: None,
+        unit: None,
     })
 }
 
@@ -785,6 +828,9 @@ fn run(cli: Cli) -> Result<()> {
                 category,
                 unit,
                 tax_code,
+                sell_units,
+                tiers,
+                clear_units,
             } = *add;
             let input = ProductInput {
                 sku,
@@ -798,6 +844,20 @@ fn run(cli: Cli) -> Result<()> {
                 stock: stock.as_deref().map(parse_qty).transpose()?,
                 min_stock: min_stock.as_deref().map(parse_qty).transpose()?,
                 tax_code,
+                units: if clear_units {
+                    Some(Vec::new())
+                } else {
+                    (!sell_units.is_empty())
+                        .then(|| sell_units.iter().map(|u| parse_sell_unit(u)).collect())
+                        .transpose()?
+                },
+                tiers: if clear_units {
+                    Some(Vec::new())
+                } else {
+                    (!tiers.is_empty())
+                        .then(|| tiers.iter().map(|t| parse_tier(t)).collect())
+                        .transpose()?
+                },
             };
             let added = Backend::open(&dir)?.call::<api::AddProduct>(input)?;
             emit(json_mode, &added, |v| format!("Produk {} disimpan", v.sku))?;

@@ -251,3 +251,56 @@ fn ui_browser_sell_a_parked_bill_survives_kill_9_and_sells_once() {
     );
     no_js_errors(&b, "struk");
 }
+
+/// A warung sells Indomie by the piece, the pak and the dus, cheaper by ten: the dus
+/// button under its tile adds a dus line, ten pieces scanned cost the grosir price,
+/// and the struk names the unit.
+#[test]
+fn ui_browser_sell_units_and_grosir_prices() {
+    let mut till = Till::with_owner("Toko Grosir Rejeki", "T1", "Bu Rina", "482916");
+    till.add_user("Ani", "cashier", "1111");
+    till.add_product(
+        "IDM",
+        "Indomie Goreng",
+        "3500",
+        "200",
+        &[
+            "--barcode",
+            "8998866200578",
+            "--sell-unit",
+            "pak=5:17.000",
+            "--sell-unit",
+            "dus=40:120.000:18998866200578",
+            "--tier",
+            "10:3.300",
+        ],
+    );
+    till.add_product("TEH", "Teh Botol Sosro", "5000", "50", &[]);
+    till.start(&[]);
+    let base = till.running().base.clone();
+    let b = Browser::start("units", &shots());
+    b.log_in(&base, "Ani", "1111");
+    b.open_shift("100000");
+
+    b.click("#results .tile-group[data-sku=IDM] button.unit[data-unit=dus]");
+    b.wait_until("a dus line", |b| {
+        b.text("#cart").contains("Indomie Goreng (dus)") && b.text("#total") == "Rp120.000"
+    });
+    // The carton's barcode adds to the same dus line; ten pieces, the grosir price.
+    b.type_into("#scan", "18998866200578\n");
+    b.wait_until("two dus", |b| b.text("#total") == "Rp240.000");
+    b.type_into("#scan", "10xIDM\n");
+    b.wait_until("ten pieces at 3.300", |b| b.text("#total") == "Rp273.000");
+    assert_eq!(b.count("#cart tr.line[data-sku=IDM]"), 2);
+    assert!(b.text("#cart").contains("harga grosir"), "{}", b.text("#cart"));
+    b.screenshots("satuan");
+    no_js_errors(&b, "satuan");
+
+    b.click("#pay");
+    b.find("#pay-total");
+    b.click("button[data-amount='273000']");
+    b.find("#receipt-change");
+    assert!(b.text("#struk").contains("Indomie Goreng (dus)"));
+    let (_, stock) = till.get("/v1/stock?sku=IDM");
+    assert_eq!(stock["stock"][0]["on_hand"], 200.0 - 80.0 - 10.0, "{stock}");
+}

@@ -301,10 +301,12 @@ fn decode_product(
     mut fields: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Product, DocError> {
     // LWW fields hold nested values as JSON text.
-    if let Some(serde_json::Value::String(s)) = fields.get("barcodes")
-        && let Ok(list) = serde_json::from_str::<serde_json::Value>(s)
-    {
-        fields.insert("barcodes".into(), list);
+    for nested in ["barcodes", "units", "tiers"] {
+        if let Some(serde_json::Value::String(s)) = fields.get(nested)
+            && let Ok(list) = serde_json::from_str::<serde_json::Value>(s)
+        {
+            fields.insert(nested.into(), list);
+        }
     }
     serde_json::from_value(serde_json::Value::Object(fields)).map_err(|e| DocError::BadRecord {
         key: id.to_owned(),
@@ -331,6 +333,8 @@ mod tests {
             active: true,
             min_stock: None,
             updated_at_ms: at,
+            units: Vec::new(),
+            tiers: Vec::new(),
         }
     }
 

@@ -837,6 +837,8 @@ mod tests {
             min_stock: None,
             active: true,
             updated_at_ms: 1,
+            units: Vec::new(),
+            tiers: Vec::new(),
         }
     }
 

@@ -490,7 +490,7 @@ pub fn sale_effects(sale: &Sale) -> impl Iterator<Item = StockEffect> + '_ {
             movement_id: format!("sale:{}:{i}", sale.id),
             kind: MovementKind::Sale,
             sku: line.sku.clone(),
-            qty: line.qty.neg(),
+            qty: line.stock_qty().neg(),
             at_ms: sale.created_at_ms,
         })
 }
@@ -520,7 +520,7 @@ pub fn refund_effects(refund: &Refund) -> impl Iterator<Item = StockEffect> + '_
             movement_id: format!("refund:{}:{i}", refund.id),
             kind: MovementKind::Refund,
             sku: line.sku.clone(),
-            qty: line.qty,
+            qty: line.stock_qty(),
             at_ms: refund.at_ms,
         })
 }

@@ -4,7 +4,7 @@
 //! the customer owes and whether what they tendered is enough.
 
 use crate::money::{CashRounding, Qty, Rupiah};
-use crate::records::{Payment, SaleLine, SaleTax, canonical_method};
+use crate::records::{LineUnit, Payment, SaleLine, SaleTax, canonical_method};
 use crate::tax::{TaxBreakdown, TaxCode, TaxKind, TaxRule};
 
 /// What a store prices by: its tax rule, the PBJT rate for food lines of a store whose
@@ -47,6 +47,8 @@ pub struct CartLine {
     pub discount: Rupiah,
     /// The product's tax code.
     pub tax_code: TaxCode,
+    /// The unit sold when not the stock unit (`unit_price` is its price).
+    pub unit: Option<LineUnit>,
 }
 
 /// Why a cart cannot become a sale.
@@ -159,7 +161,7 @@ pub fn valid_reference(reference: &str) -> bool {
 /// let line = CartLine {
 ///     product_id: "p".into(), sku: "INDOMIE".into(), name: "Indomie Goreng".into(),
 ///     qty: Qty::units(3), unit_price: 3_500, discount: 0, tax_code: TaxCode::Standard,
-/// };
+///, unit: None };
 /// let pay = vec![Payment { method: "tunai".into(), amount: 20_000, reference: None, confirmed_by: None }];
 /// let rules = PricingRules::new(TaxRule::none(), CashRounding::default());
 /// let sale = price_cart(vec![line], &rules, pay).unwrap();
@@ -202,6 +204,7 @@ pub fn price_cart(
             tax: 0,
             line_total,
             tax_code: (c.tax_code != TaxCode::Standard).then(|| c.tax_code.as_str().to_owned()),
+            unit: c.unit,
         });
     }
     if subtotal > MAX_AMOUNT {
@@ -277,7 +280,7 @@ pub fn price_cart(
 /// let line = |sku: &str, price| CartLine {
 ///     product_id: sku.into(), sku: sku.into(), name: sku.into(), qty: Qty::units(1),
 ///     unit_price: price, discount: 0, tax_code: TaxCode::Standard,
-/// };
+///, unit: None };
 /// let mut cart = vec![line("A", 10_000), line("B", 20_000)];
 /// spread_cart_discount(&mut cart, 3_000).unwrap();
 /// assert_eq!((cart[0].discount, cart[1].discount), (1_000, 2_000));
@@ -416,6 +419,7 @@ mod tests {
             unit_price: price,
             discount: 0,
             tax_code: TaxCode::Standard,
+            unit: None,
         }
     }
 

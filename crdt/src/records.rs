@@ -42,9 +42,78 @@ pub struct Product {
     /// clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_stock: Option<Qty>,
+    /// Other units it is sold in (pak, dus), each converted to [`Product::unit`]: stock
+    /// stays one sum in the stock unit.
+    #[serde(default)]
+    pub units: Vec<SellUnit>,
+    /// Grosir prices: from a quantity on one line on, a lower price per stock unit.
+    #[serde(default)]
+    pub tiers: Vec<PriceTier>,
     /// When this product was last written (ms since the Unix epoch).
     #[serde(default)]
     pub updated_at_ms: i64,
+}
+
+/// Another unit a product is sold in (pak, dus, renceng): its own price and barcodes,
+/// and how many stock units it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SellUnit {
+    /// Its name on the struk (`dus`, `pak`).
+    pub name: String,
+    /// Stock units in one of it (40 pcs in a dus), thousandths.
+    pub per: Qty,
+    /// Its price.
+    pub price: Rupiah,
+    /// Its own barcodes (a carton's).
+    #[serde(default)]
+    pub barcodes: Vec<String>,
+}
+
+/// A grosir price: buying at least `min_qty` stock units on one line, each costs
+/// `price`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceTier {
+    /// The least quantity (stock units, thousandths).
+    pub min_qty: Qty,
+    /// The price per stock unit from there on.
+    pub price: Rupiah,
+}
+
+impl Product {
+    /// The grosir price for `qty` stock units on one line: the tier with the largest
+    /// minimum `qty` reaches, if any.
+    pub fn tier_price(&self, qty: Qty) -> Option<Rupiah> {
+        self.tiers
+            .iter()
+            .filter(|t| t.min_qty <= qty)
+            .max_by_key(|t| t.min_qty)
+            .map(|t| t.price)
+    }
+
+    /// The unit called `name` (case does not matter).
+    pub fn sell_unit(&self, name: &str) -> Option<&SellUnit> {
+        self.units
+            .iter()
+            .find(|u| u.name.eq_ignore_ascii_case(name))
+    }
+}
+
+/// The unit a sale line was sold in, when not the product's stock unit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineUnit {
+    /// Its name (`dus`).
+    pub name: String,
+    /// Stock units in one (thousandths).
+    pub per: Qty,
+}
+
+impl LineUnit {
+    /// `qty` of this unit in stock units (thousandths, rounded half away from zero).
+    pub fn stock_qty(&self, qty: Qty) -> Qty {
+        let milli = i128::from(qty.milli()) * i128::from(self.per.milli());
+        let rounded = (milli + milli.signum() * 500) / 1000;
+        Qty(i64::try_from(rounded).unwrap_or(if milli < 0 { i64::MIN } else { i64::MAX }))
+    }
 }
 
 fn default_unit() -> String {
@@ -80,6 +149,19 @@ pub struct SaleLine {
     /// see [`crate::tax::TaxCode`]), so the struk marks exempt lines on every reprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_code: Option<String>,
+    /// The unit sold when not the stock unit (`qty` dus of 40 pcs each).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<LineUnit>,
+}
+
+impl SaleLine {
+    /// What the line takes from stock, in the stock unit.
+    pub fn stock_qty(&self) -> Qty {
+        match &self.unit {
+            Some(u) => u.stock_qty(self.qty),
+            None => self.qty,
+        }
+    }
 }
 
 /// One payment of a sale; a sale may be split over several methods.
@@ -445,6 +527,19 @@ pub struct RefundLine {
     /// Tax inside `amount`.
     #[serde(default)]
     pub tax: Rupiah,
+    /// The sale line's unit when not the stock unit (`qty` is in it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<LineUnit>,
+}
+
+impl RefundLine {
+    /// What comes back to stock, in the stock unit.
+    pub fn stock_qty(&self) -> Qty {
+        match &self.unit {
+            Some(u) => u.stock_qty(self.qty),
+            None => self.qty,
+        }
+    }
 }
 
 /// A quantity of one SKU.
@@ -633,4 +728,46 @@ pub struct AuditEvent {
     /// Why, in the person's words (opening the drawer without a sale).
     #[serde(default)]
     pub detail: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unit_line_takes_its_pieces_and_the_largest_reached_tier_prices_it() {
+        let dus = LineUnit {
+            name: "dus".into(),
+            per: Qty(40_000),
+        };
+        assert_eq!(dus.stock_qty(Qty(2_000)), Qty(80_000));
+        assert_eq!(dus.stock_qty(Qty(-1_000)), Qty(-40_000));
+        let half_kg = LineUnit {
+            name: "ons".into(),
+            per: Qty(100),
+        };
+        assert_eq!(half_kg.stock_qty(Qty(1_005)), Qty(101), "rounded half away");
+        let mut p: Product = serde_json::from_value(serde_json::json!({
+            "id": "p", "sku": "IDM", "name": "Indomie", "price": 3500
+        }))
+        .expect("product");
+        assert_eq!(p.tier_price(Qty(50_000)), None, "no tiers");
+        p.tiers = vec![
+            PriceTier {
+                min_qty: Qty(20_000),
+                price: 3_200,
+            },
+            PriceTier {
+                min_qty: Qty(10_000),
+                price: 3_300,
+            },
+        ];
+        assert_eq!(p.tier_price(Qty(9_999)), None);
+        assert_eq!(p.tier_price(Qty(10_000)), Some(3_300));
+        assert_eq!(
+            p.tier_price(Qty(25_000)),
+            Some(3_200),
+            "unsorted tiers still pick the largest"
+        );
+    }
 }

@@ -147,6 +147,7 @@ pub fn refund_lines(
                 qty,
                 amount: share(value, after, line.qty) - share(value, before, line.qty),
                 tax: share(line.tax, after, line.qty) - share(line.tax, before, line.qty),
+                unit: line.unit.clone(),
             }
         })
         .collect())

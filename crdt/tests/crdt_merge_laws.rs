@@ -621,6 +621,7 @@ impl World {
                     tax: 0,
                     line_total: qty.times_price(price),
                     tax_code: None,
+                    unit: None,
                 }
             })
             .collect();
@@ -769,6 +770,7 @@ impl World {
                             qty,
                             amount: qty.times_price(line.unit_price),
                             tax: 0,
+                            unit: None,
                         }],
                         amount: qty.times_price(line.unit_price),
                         reason: "rusak".into(),
@@ -880,6 +882,8 @@ impl World {
             min_stock: None,
             active,
             updated_at_ms: self.tick(),
+            units: Vec::new(),
+            tiers: Vec::new(),
         };
         let catalog = &mut self.tills[t].catalog;
         let changed = catalog.upsert_product(&product).expect("upsert");

@@ -64,7 +64,7 @@ proptest! {
                     qty: Qty(milli),
                     unit_price: price,
                     discount: gross * i64::from(pct) / 100,
-                    tax_code: TaxCode::ALL[usize::from(code)],
+                    tax_code: TaxCode::ALL[usize::from(code)], unit: None
                 }
             })
             .collect();

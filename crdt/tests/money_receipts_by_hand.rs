@@ -347,6 +347,7 @@ fn money_receipts_computed_by_hand_match_the_engine() {
                 unit_price: parse_rupiah(price).expect("a price"),
                 discount: parse_rupiah(discount).expect("a discount"),
                 tax_code: *tax_code,
+                unit: None,
             })
             .collect();
         let payments = case

@@ -42,6 +42,7 @@ fn sale(lines: &[(i64, i64, u8)], tax: u8, rounding_unit: i64) -> Option<Sale> {
                 unit_price: *price,
                 discount: gross * i64::from(*discount_pct) / 100,
                 tax_code: TaxCode::Standard,
+                unit: None,
             }
         })
         .collect();

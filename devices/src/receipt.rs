@@ -883,6 +883,7 @@ mod tests {
             tax: 0,
             line_total: qty.times_price(unit_price) - discount,
             tax_code: None,
+            unit: None,
         }
     }
 
@@ -999,6 +1000,7 @@ mod tests {
             unit_price: price,
             discount: 0,
             tax_code,
+            unit: None,
         };
         let rules = PricingRules {
             tax: TaxRule::ppn_12_dpp_11_12(true),
@@ -1558,6 +1560,7 @@ mod tests {
                     tax: rng.amount(),
                     line_total: rng.amount(),
                     tax_code: None,
+                    unit: None,
                 })
                 .collect();
             let payments = (0..rng.below(4))

@@ -377,6 +377,8 @@ impl KasirNode {
                     discount: 0,
                     discount_percent: None,
                     price: None,
+                    // A carton's barcode sells its unit by itself.
+                    unit: None,
                 })
             })
             .collect::<Result<Vec<_>, KasirError>>()?;

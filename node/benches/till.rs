@@ -122,6 +122,7 @@ fn bench_sale_commit(dir: &Path, n: usize) -> Value {
                     discount: 0,
                     discount_percent: None,
                     price: None,
+                    unit: None,
                 })
                 .collect(),
             payments: vec![Payment {
@@ -317,6 +318,7 @@ fn day_of_sales(node: &Node, at: i64, per_day: usize, rng: &mut rand::rngs::StdR
                     tax: 0,
                     line_total: price,
                     tax_code: None,
+                    unit: None,
                 }
             })
             .collect();

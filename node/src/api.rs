@@ -203,6 +203,80 @@ pub struct ProductInput {
     /// `ppn`, `ppn_full` (luxury), `pbjt` (ready food); kept when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_code: Option<String>,
+    /// Other units it is sold in (pak, dus); kept when absent, `[]` removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub units: Option<Vec<UnitPrice>>,
+    /// Grosir prices by quantity; kept when absent, `[]` removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tiers: Option<Vec<TierPrice>>,
+}
+
+/// Another unit a product is sold in, as the API speaks it (quantities in units).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitPrice {
+    /// Its name (`dus`, `pak`, `renceng`).
+    pub name: String,
+    /// Stock units in one (40 pcs in a dus).
+    #[serde(with = "qty_units")]
+    pub per: Qty,
+    /// Its price.
+    pub price: i64,
+    /// Its own barcodes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub barcodes: Vec<String>,
+}
+
+/// A grosir price as the API speaks it: from `min_qty` stock units on one line, each
+/// costs `price`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierPrice {
+    /// The least quantity.
+    #[serde(with = "qty_units")]
+    pub min_qty: Qty,
+    /// The price per stock unit.
+    pub price: i64,
+}
+
+impl From<&kasir_crdt::records::SellUnit> for UnitPrice {
+    fn from(u: &kasir_crdt::records::SellUnit) -> UnitPrice {
+        UnitPrice {
+            name: u.name.clone(),
+            per: u.per,
+            price: u.price,
+            barcodes: u.barcodes.clone(),
+        }
+    }
+}
+
+impl From<&UnitPrice> for kasir_crdt::records::SellUnit {
+    fn from(u: &UnitPrice) -> kasir_crdt::records::SellUnit {
+        kasir_crdt::records::SellUnit {
+            name: u.name.trim().to_owned(),
+            per: u.per,
+            price: u.price,
+            barcodes: u.barcodes.clone(),
+        }
+    }
+}
+
+impl From<&kasir_crdt::records::PriceTier> for TierPrice {
+    fn from(t: &kasir_crdt::records::PriceTier) -> TierPrice {
+        TierPrice {
+            min_qty: t.min_qty,
+            price: t.price,
+        }
+    }
+}
+
+impl From<&TierPrice> for kasir_crdt::records::PriceTier {
+    fn from(t: &TierPrice) -> kasir_crdt::records::PriceTier {
+        kasir_crdt::records::PriceTier {
+            min_qty: t.min_qty,
+            price: t.price,
+        }
+    }
 }
 
 impl ProductInput {
@@ -331,6 +405,9 @@ pub struct SaleItem {
     /// Another unit price than the catalog's (a price override: a supervisor's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price: Option<i64>,
+    /// The unit sold (`dus`), when not the stock unit; a unit's own barcode says it too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// A sale request.

@@ -35,6 +35,9 @@ pub struct DraftLine {
     /// Who approved this line's discount or price (reset when either changes).
     #[serde(default)]
     pub approved_by: Option<String>,
+    /// The unit sold (`dus`) when not the stock unit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// A cart being rung up, or a parked bill.
@@ -70,6 +73,7 @@ impl Draft {
                     discount: l.discount,
                     discount_percent: None,
                     price: l.price,
+                    unit: l.unit.clone(),
                 })
                 .collect(),
             payments: Vec::new(),
@@ -160,16 +164,27 @@ impl Node {
     /// Adds `qty` of `code` (SKU or barcode) to a draft: onto the product's plain line
     /// when there is one, else as a new line. Unknown codes are refused.
     pub fn draft_add(&mut self, draft_id: &str, code: &str, qty: Qty) -> Result<Draft, NodeError> {
+        self.draft_add_unit(draft_id, code, None, qty)
+    }
+
+    /// [`Node::draft_add`] in one of the product's other units (`dus`), or the one its
+    /// barcode sells when `unit` is `None`.
+    pub fn draft_add_unit(
+        &mut self,
+        draft_id: &str,
+        code: &str,
+        unit: Option<&str>,
+        qty: Qty,
+    ) -> Result<Draft, NodeError> {
         if qty.milli() <= 0 {
             return Err(NodeError::Invalid("a quantity must be positive".into()));
         }
-        let (product, qty) = match self.product_row(code) {
-            Ok(p) => (p, qty),
-            Err(NodeError::UnknownSku(unknown)) => match self.scale_label(code)? {
-                Some(found) => found,
-                None => return Err(NodeError::UnknownSku(unknown)),
+        let (product, unit, qty) = match crate::tables::product_and_unit(&self.db, code)? {
+            Some((p, scanned)) => (p, unit.map(str::to_owned).or(scanned), qty),
+            None => match self.scale_label(code)? {
+                Some((p, q)) => (p, None, q),
+                None => return Err(NodeError::UnknownSku(code.to_owned())),
             },
-            Err(e) => return Err(e),
         };
         if !product.active {
             return Err(NodeError::Invalid(format!(
@@ -177,12 +192,23 @@ impl Node {
                 product.sku
             )));
         }
+        let unit = match unit {
+            Some(name) if name.eq_ignore_ascii_case(&product.unit) => None,
+            Some(name) => Some(
+                product
+                    .sell_unit(&name)
+                    .ok_or_else(|| {
+                        NodeError::Invalid(format!("{} is not sold by the {name}", product.sku))
+                    })?
+                    .name
+                    .clone(),
+            ),
+            None => None,
+        };
         let mut draft = self.draft(draft_id)?;
-        match draft
-            .lines
-            .iter_mut()
-            .find(|l| l.sku == product.sku && l.discount == 0 && l.price.is_none())
-        {
+        match draft.lines.iter_mut().find(|l| {
+            l.sku == product.sku && l.unit == unit && l.discount == 0 && l.price.is_none()
+        }) {
             Some(line) => line.qty = Qty(line.qty.milli() + qty.milli()),
             None => draft.lines.push(DraftLine {
                 sku: product.sku,
@@ -190,6 +216,7 @@ impl Node {
                 discount: 0,
                 price: None,
                 approved_by: None,
+                unit,
             }),
         }
         self.save_draft(&draft)?;

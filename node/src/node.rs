@@ -19,7 +19,8 @@ use kasir_crdt::ids::product_id;
 use kasir_crdt::ledger::{LedgerDoc, LedgerMeta};
 use kasir_crdt::pricing::{CartLine, PricedSale, PricingRules, price_cart};
 use kasir_crdt::records::{
-    MovementKind, Payment, Product, Reversal, Sale, StockLine, StockMovement, Void,
+    LineUnit, MovementKind, Payment, PriceTier, Product, Reversal, Sale, SellUnit, StockLine,
+    StockMovement, Void,
 };
 use kasir_crdt::stock::opname_delta;
 use kasir_crdt::store::{Device, Role, StoreDoc, StoreProfile};
@@ -149,6 +150,11 @@ pub(crate) struct ResolvedItem {
     pub(crate) qty: Qty,
     pub(crate) unit_price: i64,
     pub(crate) discount: i64,
+    /// The unit sold when not the stock unit.
+    pub(crate) unit: Option<LineUnit>,
+    /// The catalog's price for this line (its unit's, or its grosir tier's): a request's
+    /// own price other than it is an override.
+    pub(crate) listed: i64,
 }
 
 impl Node {
@@ -620,19 +626,40 @@ impl Node {
     /// the unit price (the catalog's or an override), and the discount in rupiah (given
     /// in rupiah, or in percent of the line and rounded half up).
     pub(crate) fn resolve_item(&self, item: &SaleItem) -> Result<ResolvedItem, NodeError> {
-        let (product, qty) = match self.product_row(&item.code) {
-            Ok(p) => (p, item.qty),
-            Err(NodeError::UnknownSku(unknown)) => match self.scale_label(&item.code)? {
+        let (product, scanned_unit, qty) = match tables::product_and_unit(&self.db, &item.code)? {
+            Some((p, unit)) => (p, unit, item.qty),
+            None => match self.scale_label(&item.code)? {
                 Some((p, weighed)) => {
                     let milli = i128::from(weighed.milli()) * i128::from(item.qty.milli());
                     let qty = i64::try_from((milli + 500) / 1000)
                         .map_err(|_| NodeError::Invalid("quantity out of range".into()))?;
-                    (p, Qty(qty))
+                    (p, None, Qty(qty))
                 }
-                None => return Err(NodeError::UnknownSku(unknown)),
+                None => return Err(NodeError::UnknownSku(item.code.clone())),
             },
-            Err(e) => return Err(e),
         };
+        let unit = match item.unit.as_deref().or(scanned_unit.as_deref()) {
+            None => None,
+            Some(name) if name.eq_ignore_ascii_case(&product.unit) => None,
+            Some(name) => {
+                let u = product.sell_unit(name).ok_or_else(|| {
+                    NodeError::Invalid(format!("{} is not sold by the {name}", product.sku))
+                })?;
+                Some((
+                    u.price,
+                    LineUnit {
+                        name: u.name.clone(),
+                        per: u.per,
+                    },
+                ))
+            }
+        };
+        let listed = match &unit {
+            Some((price, _)) => *price,
+            // Grosir: a line of enough stock units costs the tier's price per unit.
+            None => product.tier_price(qty).unwrap_or(product.price),
+        };
+        let unit = unit.map(|(_, u)| u);
         let unit_price = match item.price {
             Some(price) if price < 0 => {
                 return Err(NodeError::Invalid(format!(
@@ -641,7 +668,7 @@ impl Node {
                 )));
             }
             Some(price) => price,
-            None => product.price,
+            None => listed,
         };
         let discount = match item.discount_percent {
             None => item.discount,
@@ -667,6 +694,8 @@ impl Node {
             qty,
             unit_price,
             discount,
+            unit,
+            listed,
         })
     }
 
@@ -696,6 +725,61 @@ impl Node {
             return Err(NodeError::Invalid(
                 "initial stock must not be negative".into(),
             ));
+        }
+        let units = input.units.as_deref().unwrap_or_default();
+        if units.len() > 8 {
+            return Err(NodeError::Invalid(
+                "a product has at most 8 other units".into(),
+            ));
+        }
+        for (i, u) in units.iter().enumerate() {
+            validate_text("unit name", u.name.trim(), 16)?;
+            if u.name.trim().is_empty()
+                || units[..i]
+                    .iter()
+                    .any(|o| o.name.trim().eq_ignore_ascii_case(u.name.trim()))
+                || input
+                    .unit
+                    .as_deref()
+                    .is_some_and(|b| b.eq_ignore_ascii_case(u.name.trim()))
+            {
+                return Err(NodeError::Invalid(format!(
+                    "unit {:?} of {} is empty or named twice",
+                    u.name, input.sku
+                )));
+            }
+            if u.per.milli() <= 0 || u.per.milli() > 1_000_000_000 {
+                return Err(NodeError::Invalid(format!(
+                    "a {} of {} must hold a positive quantity",
+                    u.name, input.sku
+                )));
+            }
+            if !(0..=MAX_PRICE).contains(&u.price) {
+                return Err(NodeError::Invalid(format!(
+                    "invalid price {} of a {}",
+                    u.price, u.name
+                )));
+            }
+            for b in &u.barcodes {
+                validate_code("barcode", b)?;
+            }
+        }
+        let tiers = input.tiers.as_deref().unwrap_or_default();
+        if tiers.len() > 8 {
+            return Err(NodeError::Invalid(
+                "a product has at most 8 grosir prices".into(),
+            ));
+        }
+        for (i, t) in tiers.iter().enumerate() {
+            if t.min_qty.milli() <= 0
+                || !(0..=MAX_PRICE).contains(&t.price)
+                || tiers[..i].iter().any(|o| o.min_qty == t.min_qty)
+            {
+                return Err(NodeError::Invalid(format!(
+                    "a grosir price of {} needs a positive quantity (once) and a price of 0 or more",
+                    input.sku
+                )));
+            }
         }
         Ok(())
     }
@@ -739,6 +823,24 @@ impl Node {
             min_stock: input
                 .min_stock
                 .or(existing.as_ref().and_then(|p| p.min_stock)),
+            units: match &input.units {
+                Some(units) => units.iter().map(SellUnit::from).collect(),
+                None => existing
+                    .as_ref()
+                    .map(|p| p.units.clone())
+                    .unwrap_or_default(),
+            },
+            tiers: match &input.tiers {
+                Some(tiers) => {
+                    let mut tiers: Vec<PriceTier> = tiers.iter().map(PriceTier::from).collect();
+                    tiers.sort_by_key(|t| t.min_qty);
+                    tiers
+                }
+                None => existing
+                    .as_ref()
+                    .map(|p| p.tiers.clone())
+                    .unwrap_or_default(),
+            },
             updated_at_ms: now,
         })
     }
@@ -1094,6 +1196,8 @@ impl Node {
                 qty,
                 unit_price,
                 discount,
+                unit,
+                ..
             } = self.resolve_item(item)?;
             if !p.active {
                 return Err(NodeError::Invalid(format!(
@@ -1101,14 +1205,20 @@ impl Node {
                     p.sku
                 )));
             }
+            // A line in another unit names it, on the screen and on every reprint.
+            let name = match &unit {
+                Some(u) => format!("{} ({})", p.name, u.name),
+                None => p.name,
+            };
             cart.push(CartLine {
                 product_id: p.product_id,
                 sku: p.sku,
-                name: p.name,
+                name,
                 qty,
                 unit_price,
                 discount,
                 tax_code: TaxCode::of_product(p.tax_code.as_deref()),
+                unit,
             });
         }
         let cart_discount = self.cart_discount(req, &cart)?;
@@ -1397,7 +1507,7 @@ impl Node {
                 .iter()
                 .map(|l| StockLine {
                     sku: l.sku.clone(),
-                    qty: l.qty,
+                    qty: l.stock_qty(),
                 })
                 .collect(),
             till_code: Some(self.till_code.clone()),

@@ -621,7 +621,7 @@ impl Node {
         let mut net = 0i128;
         for item in &req.items {
             let line = self.resolve_item(item)?;
-            if item.price.is_some_and(|p| p != line.product.price) {
+            if item.price.is_some_and(|p| p != line.listed) {
                 needs.push(Action::PriceOverride);
             }
             let gross = i128::from(line.qty.times_price(line.unit_price));

@@ -694,6 +694,7 @@ impl Node {
                 discount: l.discount,
                 discount_percent: None,
                 price: Some(l.unit_price),
+                unit: l.unit.as_ref().map(|u| u.name.clone()),
             })
             .collect();
         Ok(PreparedCharge {

@@ -26,7 +26,7 @@ pub(crate) const SIGNED_HISTORY: &str = "signed_history";
 pub const DB_FILE: &str = "kasir.sqlite";
 
 /// Bump when the read tables change shape: they are rebuilt from the documents on open.
-pub(crate) const READ_TABLES_VERSION: i64 = 8;
+pub(crate) const READ_TABLES_VERSION: i64 = 9;
 
 /// A write compacts its document in line only past this many chunks; below it the
 /// daemon's idle maintenance does (see [`COMPACT_WHEN_IDLE`]), off the sale path.
@@ -115,13 +115,18 @@ CREATE TABLE IF NOT EXISTS products (
     -- Thousandths (`Qty`); older files get it from ADDED_COLUMNS.
     min_stock     INTEGER,
     -- `TaxCode` name when not the store's rule.
-    tax_code      TEXT
+    tax_code      TEXT,
+    -- JSON of the product's other units and grosir tiers (`SellUnit`, `PriceTier`).
+    units         TEXT,
+    tiers         TEXT
 );
 CREATE INDEX IF NOT EXISTS products_sku ON products(sku);
 
 CREATE TABLE IF NOT EXISTS product_barcodes (
     barcode     TEXT NOT NULL,
     product_id  TEXT NOT NULL,
+    -- The unit the barcode sells (a carton's), NULL for the stock unit.
+    unit        TEXT,
     PRIMARY KEY (barcode, product_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS product_barcodes_product ON product_barcodes(product_id);
@@ -420,6 +425,9 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     // Thousandths, as `Qty`.
     ("products", "min_stock", "INTEGER"),
     ("products", "tax_code", "TEXT"),
+    ("products", "units", "TEXT"),
+    ("products", "tiers", "TEXT"),
+    ("product_barcodes", "unit", "TEXT"),
     // The peer a charge was made through, when this till had no internet.
     ("qris_charges", "via", "TEXT"),
 ];

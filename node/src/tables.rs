@@ -87,20 +87,47 @@ pub struct ProductRow {
     /// Its tax code when not the store's rule (`exempt`, `pbjt`…).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_code: Option<String>,
+    /// Other units it is sold in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub units: Vec<crate::api::UnitPrice>,
+    /// Grosir prices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<crate::api::TierPrice>,
+}
+
+impl ProductRow {
+    /// The unit called `name`, as the catalog has it.
+    pub fn sell_unit(&self, name: &str) -> Option<&crate::api::UnitPrice> {
+        self.units
+            .iter()
+            .find(|u| u.name.eq_ignore_ascii_case(name))
+    }
+
+    /// The grosir price for `qty` stock units on one line, if a tier reaches it.
+    pub fn tier_price(&self, qty: Qty) -> Option<i64> {
+        self.tiers
+            .iter()
+            .filter(|t| t.min_qty <= qty)
+            .max_by_key(|t| t.min_qty)
+            .map(|t| t.price)
+    }
 }
 
 /// Upserts a product and its search entries.
 pub(crate) fn upsert_product(tx: &Transaction<'_>, p: &Product) -> Result<(), NodeError> {
     let barcodes = p.barcodes.join(" ");
+    let json = |empty: bool, v: serde_json::Result<String>| (!empty).then(|| v.ok()).flatten();
+    let units = json(p.units.is_empty(), serde_json::to_string(&p.units));
+    let tiers = json(p.tiers.is_empty(), serde_json::to_string(&p.tiers));
     let rowid: i64 = tx.query_row(
         "INSERT INTO products(product_id, sku, name, barcodes, price, cost, category, unit, active,
-                              updated_at_ms, min_stock, tax_code)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                              updated_at_ms, min_stock, tax_code, units, tiers)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          ON CONFLICT(product_id) DO UPDATE SET sku = excluded.sku, name = excluded.name,
            barcodes = excluded.barcodes, price = excluded.price, cost = excluded.cost,
            category = excluded.category, unit = excluded.unit, active = excluded.active,
            updated_at_ms = excluded.updated_at_ms, min_stock = excluded.min_stock,
-           tax_code = excluded.tax_code
+           tax_code = excluded.tax_code, units = excluded.units, tiers = excluded.tiers
          RETURNING rowid",
         params![
             p.id,
@@ -114,7 +141,9 @@ pub(crate) fn upsert_product(tx: &Transaction<'_>, p: &Product) -> Result<(), No
             p.active,
             p.updated_at_ms,
             p.min_stock.map(|q| q.0),
-            p.tax_code
+            p.tax_code,
+            units,
+            tiers
         ],
         |r| r.get(0),
     )?;
@@ -136,6 +165,14 @@ pub(crate) fn upsert_product(tx: &Transaction<'_>, p: &Product) -> Result<(), No
             "INSERT OR IGNORE INTO product_barcodes(barcode, product_id) VALUES (?1, ?2)",
             params![b, p.id],
         )?;
+    }
+    for u in &p.units {
+        for b in &u.barcodes {
+            tx.execute(
+                "INSERT OR IGNORE INTO product_barcodes(barcode, product_id, unit) VALUES (?1, ?2, ?3)",
+                params![b, p.id, u.name],
+            )?;
+        }
     }
     Ok(())
 }
@@ -824,33 +861,55 @@ fn row_to_product(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProductRow> {
         active: r.get(7)?,
         min_stock: r.get::<_, Option<i64>>(8)?.map(|q| Qty(q).as_f64()),
         tax_code: r.get(9)?,
+        // Written by `upsert_product` from the catalog's own records: unreadable only if
+        // the file was tampered with, and then the product sells in its stock unit.
+        units: r
+            .get::<_, Option<String>>(10)?
+            .and_then(|j| serde_json::from_str::<Vec<kasir_crdt::records::SellUnit>>(&j).ok())
+            .map(|us| us.iter().map(Into::into).collect())
+            .unwrap_or_default(),
+        tiers: r
+            .get::<_, Option<String>>(11)?
+            .and_then(|j| serde_json::from_str::<Vec<kasir_crdt::records::PriceTier>>(&j).ok())
+            .map(|ts| ts.iter().map(Into::into).collect())
+            .unwrap_or_default(),
     })
 }
 
 const PRODUCT_COLS: &str = "p.product_id, p.sku, p.name, p.price, p.barcodes, p.cost, p.unit, p.active, p.min_stock, \
-     p.tax_code";
+     p.tax_code, p.units, p.tiers";
 
-/// A product by exact SKU, or else by barcode.
-pub(crate) fn product_by_code(
+/// A product by exact SKU or barcode, and the unit that barcode sells (a carton's
+/// barcode sells a `dus`), `None` for the stock unit.
+pub(crate) fn product_and_unit(
     conn: &Connection,
     code: &str,
-) -> Result<Option<ProductRow>, NodeError> {
+) -> Result<Option<(ProductRow, Option<String>)>, NodeError> {
     let by_sku = conn
         .prepare_cached(&format!(
-            "SELECT {PRODUCT_COLS} FROM products p WHERE p.sku = ?1 LIMIT 1"
+            "SELECT {PRODUCT_COLS}, NULL FROM products p WHERE p.sku = ?1 LIMIT 1"
         ))?
-        .query_row([code], row_to_product)
+        .query_row([code], |r| Ok((row_to_product(r)?, r.get(12)?)))
         .optional()?;
     if by_sku.is_some() {
         return Ok(by_sku);
     }
     Ok(conn
         .prepare_cached(&format!(
-            "SELECT {PRODUCT_COLS} FROM product_barcodes b JOIN products p ON p.product_id = b.product_id
+            "SELECT {PRODUCT_COLS}, b.unit FROM product_barcodes b
+               JOIN products p ON p.product_id = b.product_id
              WHERE b.barcode = ?1 LIMIT 1"
         ))?
-        .query_row([code], row_to_product)
+        .query_row([code], |r| Ok((row_to_product(r)?, r.get(12)?)))
         .optional()?)
+}
+
+/// A product by exact SKU, or else by barcode.
+pub(crate) fn product_by_code(
+    conn: &Connection,
+    code: &str,
+) -> Result<Option<ProductRow>, NodeError> {
+    Ok(product_and_unit(conn, code)?.map(|(p, _)| p))
 }
 
 /// The lowercase alphanumeric words of a text (as FTS5's unicode61 tokenizer sees them).

@@ -157,6 +157,7 @@ fn make_sale(
                 tax: 0,
                 line_total: price * units,
                 tax_code: None,
+                unit: None,
             }
         })
         .collect();

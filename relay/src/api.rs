@@ -567,7 +567,7 @@ async fn top_products(
     let products: Vec<TopRow> = sqlx::query_as(
         "SELECT l.sku,
                 (array_agg(l.name ORDER BY s.created_at DESC, l.sale_id DESC))[1] AS name,
-                sum(l.qty)::float8 AS qty,
+                sum(COALESCE(l.stock_qty, l.qty))::float8 AS qty,
                 sum(l.line_total)::int8 AS revenue
            FROM sale_lines l
            JOIN sales s ON s.sale_id = l.sale_id

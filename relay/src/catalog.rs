@@ -114,6 +114,8 @@ impl ProductEdit {
                     active: true,
                     min_stock: None,
                     updated_at_ms: now_ms,
+                    units: Vec::new(),
+                    tiers: Vec::new(),
                 }
             }
         };

@@ -122,6 +122,8 @@ struct Batch {
     line_name: Vec<String>,
     line_qty: Vec<i64>,
     line_price: Vec<i64>,
+    line_unit: Vec<Option<String>>,
+    line_stock_qty: Vec<Option<i64>>,
     line_discount: Vec<i64>,
     line_total: Vec<i64>,
 
@@ -201,9 +203,12 @@ fn sale_ok(s: &kasir_crdt::records::Sale) -> bool {
         && text_ok(s.payments.iter().map(|p| p.method.as_str()))
         && text_ok(s.payments.iter().filter_map(|p| p.reference.as_deref()))
         && text_ok(s.payments.iter().filter_map(|p| p.confirmed_by.as_deref()))
-        && s.lines
-            .iter()
-            .all(|l| qty_ok(l.qty) && text_ok([l.product_id.as_str(), &l.sku, &l.name]))
+        && s.lines.iter().all(|l| {
+            qty_ok(l.qty)
+                && qty_ok(l.stock_qty())
+                && text_ok([l.product_id.as_str(), &l.sku, &l.name])
+                && text_ok(l.unit.as_ref().map(|u| u.name.as_str()))
+        })
 }
 
 fn stock_lines_ok<'a>(lines: impl IntoIterator<Item = (&'a str, Qty)>) -> bool {
@@ -313,9 +318,14 @@ impl Batch {
                 .lines
                 .iter()
                 .map(|l| {
-                    json!({"product_id": l.product_id, "sku": l.sku, "name": l.name,
-                           "qty": qty_units(l.qty), "unit_price": l.unit_price,
-                           "discount": l.discount, "line_total": l.line_total})
+                    let mut line = json!({"product_id": l.product_id, "sku": l.sku,
+                           "name": l.name, "qty": qty_units(l.qty), "unit_price": l.unit_price,
+                           "discount": l.discount, "line_total": l.line_total});
+                    if let (Some(u), Value::Object(m)) = (&l.unit, &mut line) {
+                        m.insert("unit".into(), json!(u.name));
+                        m.insert("stock_qty".into(), json!(qty_units(l.stock_qty())));
+                    }
+                    line
                 })
                 .collect();
             let payments = payments_json(s);
@@ -390,6 +400,9 @@ impl Batch {
                 self.line_name.push(l.name.clone());
                 self.line_qty.push(l.qty.0);
                 self.line_price.push(l.unit_price);
+                self.line_unit.push(l.unit.as_ref().map(|u| u.name.clone()));
+                self.line_stock_qty
+                    .push(l.unit.as_ref().map(|_| l.stock_qty().0));
                 self.line_discount.push(l.discount);
                 self.line_total.push(l.line_total);
             }
@@ -708,12 +721,14 @@ async fn write_batch(
         .await?;
         sqlx::query(
             "INSERT INTO sale_lines (sale_id, line_no, tenant_id, store_id, product_id, sku, name,
-                 qty, unit_price, discount, line_total)
+                 qty, unit_price, discount, line_total, unit, stock_qty)
              SELECT u.sale_id, u.line_no, $1, $2, u.product_id, u.sku, u.name,
-                 u.qty::numeric / 1000, u.unit_price, u.discount, u.line_total
+                 u.qty::numeric / 1000, u.unit_price, u.discount, u.line_total, u.unit,
+                 u.stock_qty::numeric / 1000
              FROM UNNEST($3::text[], $4::int4[], $5::text[], $6::text[], $7::text[], $8::int8[],
-                         $9::int8[], $10::int8[], $11::int8[])
-                  AS u(sale_id, line_no, product_id, sku, name, qty, unit_price, discount, line_total)
+                         $9::int8[], $10::int8[], $11::int8[], $12::text[], $13::int8[])
+                  AS u(sale_id, line_no, product_id, sku, name, qty, unit_price, discount, line_total,
+                       unit, stock_qty)
              ON CONFLICT (sale_id, line_no) DO NOTHING",
         )
         .bind(tenant)
@@ -727,6 +742,8 @@ async fn write_batch(
         .bind(&b.line_price)
         .bind(&b.line_discount)
         .bind(&b.line_total)
+        .bind(&b.line_unit)
+        .bind(&b.line_stock_qty)
         .execute(&mut **tx)
         .await?;
     }

@@ -318,7 +318,7 @@ async fn margin_today(state: &ApiState, tenant: Uuid) -> Result<(i64, i64), ApiE
     let (today, _, _) = days();
     let mut tx = tenant_tx(&state.pool, tenant).await?;
     let row: (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(sum(l.line_total - l.qty * COALESCE(c.avg_cost, p.cost)), 0)::int8,
+        "SELECT COALESCE(sum(l.line_total - COALESCE(l.stock_qty, l.qty) * COALESCE(c.avg_cost, p.cost)), 0)::int8,
                 COALESCE(sum(l.line_total), 0)::int8
            FROM sales s
            JOIN sale_lines l ON l.sale_id = s.sale_id
@@ -571,8 +571,9 @@ async fn top_products(
     let mut tx = tenant_tx(&state.pool, tenant).await?;
     let rows = sqlx::query_as(
         "SELECT l.sku, (array_agg(l.name ORDER BY s.created_at DESC))[1] AS name,
-                sum(l.qty)::float8 AS qty, sum(l.line_total)::int8 AS revenue,
-                (sum(l.line_total) - sum(l.qty) * max(COALESCE(c.avg_cost, p.cost)))::int8 AS margin
+                sum(COALESCE(l.stock_qty, l.qty))::float8 AS qty, sum(l.line_total)::int8 AS revenue,
+                (sum(l.line_total) - sum(COALESCE(l.stock_qty, l.qty))
+                    * max(COALESCE(c.avg_cost, p.cost)))::int8 AS margin
            FROM sale_lines l
            JOIN sales s ON s.sale_id = l.sale_id AND s.store_id = $1
            LEFT JOIN products p ON p.store_id = $1 AND p.product_id = l.product_id

@@ -40,6 +40,7 @@ fn sale(id: &str, sku: &str, qty: i64) -> Sale {
             tax: 0,
             line_total: total,
             tax_code: None,
+            unit: None,
         }],
         subtotal: total,
         service_charge: 0,
@@ -86,6 +87,8 @@ fn product(sku: &str, price: i64, updated: i64) -> Product {
         min_stock: None,
         active: true,
         updated_at_ms: updated,
+        units: Vec::new(),
+        tiers: Vec::new(),
     }
 }
 
@@ -308,6 +311,7 @@ fn mixed_receipts_materialise_a_row_per_tax_group() {
         unit_price: price,
         discount: 0,
         tax_code,
+        unit: None,
     };
     let rules = PricingRules {
         tax: TaxRule::ppn_12_dpp_11_12(true),
@@ -455,6 +459,31 @@ fn receipts_and_supplier_returns_keep_cost_and_supplier() {
             .expect("level");
         assert_eq!(level, 36.0);
         // (10 × 14.000 + 30 × 15.000) ÷ 40 = 14.750; a return does not move the average.
+        // A sale of one bal (10 kg): the line keeps its unit, stock loses ten.
+        let mut bal = sale("s-bal", "GULA", 1);
+        bal.lines[0].unit = Some(kasir_crdt::records::LineUnit {
+            name: "bal".into(),
+            per: Qty(10_000),
+        });
+        let records = LedgerRecords {
+            sales: vec![bal],
+            ..Default::default()
+        };
+        persist(&pool, tenant, store, &[write(store, records, vec![])])
+            .await
+            .expect("sale");
+        let line: (f64, String, f64) = sqlx::query_as(
+            "SELECT qty::float8, unit, stock_qty::float8 FROM sale_lines WHERE sale_id = 's-bal'",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("line");
+        assert_eq!(line, (1.0, "bal".into(), 10.0));
+        let level: f64 = sqlx::query_scalar("SELECT on_hand::float8 FROM stock_levels")
+            .fetch_one(&pool)
+            .await
+            .expect("level");
+        assert_eq!(level, 26.0);
         let avg: i64 = sqlx::query_scalar("SELECT avg_cost FROM product_costs WHERE sku = 'GULA'")
             .fetch_one(&pool)
             .await

@@ -225,6 +225,7 @@ fn world() -> &'static World {
                 discount: 0,
                 discount_percent: None,
                 price: None,
+                unit: None,
             }],
             ..SaleRequest::default()
         })

@@ -51,6 +51,7 @@ fn sell(node: &SharedNode, n: usize, offset: usize, sold: &mut [i64; 3]) -> i64 
                     discount: 0,
                     discount_percent: None,
                     price: None,
+                    unit: None,
                 }],
                 ..SaleRequest::default()
             })

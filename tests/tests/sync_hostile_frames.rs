@@ -36,6 +36,7 @@ fn node() -> (tempfile::TempDir, Node) {
             discount: 0,
             discount_percent: None,
             price: None,
+            unit: None,
         }],
         ..SaleRequest::default()
     })
@@ -147,6 +148,7 @@ fn still_healthy(node: &mut Node) {
             discount: 0,
             discount_percent: None,
             price: None,
+            unit: None,
         }],
         ..SaleRequest::default()
     })

@@ -25,6 +25,7 @@ fn sell(node: &mut Node, client_id: &str) {
             discount: 0,
             discount_percent: None,
             price: None,
+            unit: None,
         }],
         client_id: Some(client_id.into()),
         ..SaleRequest::default()

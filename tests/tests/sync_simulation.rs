@@ -222,6 +222,7 @@ impl Sim {
                 discount: 0,
                 discount_percent: None,
                 price: None,
+                unit: None,
             })
             .collect();
         let lines: Vec<(String, i64)> = items

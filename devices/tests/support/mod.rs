@@ -24,6 +24,7 @@ pub fn item(name: &str, qty: Qty, unit_price: Rupiah, discount: Rupiah) -> SaleL
         tax: 0,
         line_total: qty.times_price(unit_price) - discount,
         tax_code: None,
+        unit: None,
     }
 }
 

@@ -165,6 +165,7 @@ messages! {
     PurchaseCost => "Harga beli per satuan (Rp)", "Purchase cost per unit (Rp)";
     Supplier => "Pemasok", "Supplier";
     CostShort => "HPP", "Cost";
+    Grosir => "harga grosir", "bulk price";
     Opname => "Opname (hitung)", "Stocktake (count)";
     QtyOrCounted => "Jumlah diterima / hasil hitung", "Quantity received / counted";
     ProductAddEdit => "Tambah / ubah produk", "Add / change a product";

@@ -1,6 +1,6 @@
 //! Kasir: the scan field, the shelf, the cart with its totals; Tagihan (parked bills).
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use kasir_crdt::Qty;
@@ -22,6 +22,8 @@ use crate::tables::ProductRow;
 pub(super) struct CartView {
     pub(super) draft: Draft,
     pub(super) names: Vec<String>,
+    /// Per line: sold at a grosir price (the catalog's tier for its quantity).
+    pub(super) grosir: Vec<bool>,
     pub(super) priced: Option<PricedSale>,
     /// Said above the totals (an approval that was refused).
     pub(super) message: Option<String>,
@@ -32,22 +34,33 @@ pub(super) struct CartView {
 }
 
 pub(super) fn cart_view(n: &Node, draft: Draft) -> Result<CartView, NodeError> {
-    let names = draft
-        .lines
-        .iter()
-        .map(|l| {
-            n.product_row(&l.sku)
-                .map_or_else(|_| l.sku.clone(), |p| p.name)
-        })
-        .collect();
     let priced = if draft.lines.is_empty() {
         None
     } else {
         Some(n.price(&draft.sale_request(None))?)
     };
+    // As the sale will name them (a dus line says so).
+    let names = match &priced {
+        Some(p) => p.lines.iter().map(|l| l.name.clone()).collect(),
+        None => Vec::new(),
+    };
+    let grosir = match &priced {
+        Some(p) => draft
+            .lines
+            .iter()
+            .zip(&p.lines)
+            .map(|(d, l)| {
+                d.unit.is_none()
+                    && d.price.is_none()
+                    && n.product_row(&d.sku).is_ok_and(|p| p.price != l.unit_price)
+            })
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(CartView {
         draft,
         names,
+        grosir,
         priced,
         message: None,
         rounding: n.pricing_rules().rounding,
@@ -64,9 +77,14 @@ fn cart(lang: Lang, view: &CartView) -> Markup {
             } @else {
                 table {
                     @for (i, line) in view.draft.lines.iter().enumerate() {
-                        @let total = view.priced.as_ref().and_then(|p| p.lines.get(i)).map_or(0, |l| l.line_total);
+                        @let priced = view.priced.as_ref().and_then(|p| p.lines.get(i));
+                        @let total = priced.map_or(0, |l| l.line_total);
                         tr.line data-sku=(line.sku) {
-                            td { (view.names[i]) }
+                            td { (view.names[i])
+                                @if let Some(l) = priced.filter(|l| l.qty.milli() != 1000 || view.grosir[i]) {
+                                    br; small.each { "@ " (rp(l.unit_price)) @if view.grosir[i] { " · " (t(Msg::Grosir, lang)) } }
+                                }
+                            }
                             td {
                                 div.qty {
                                     button hx-post=(format!("/ui/d/{d}/line/{i}/kurang")) hx-target="#cart" hx-swap="outerHTML" aria-label="-" { "−" }
@@ -207,11 +225,29 @@ fn tiles(
             }
             div.grid {
                 @for p in products {
-                    button.tile hx-post=(format!("/ui/d/{draft}/add/{}", p.sku)) hx-target="#cart" hx-swap="outerHTML" data-sku=(p.sku) {
-                        span.name { (p.name) }
-                        span.price { (rp(p.price)) }
-                        @if let Some(s) = stock(&p.sku) {
-                            span class=(if s <= 5.0 { "stock low" } else { "stock" }) { (t(Msg::Stock, lang)) " " (quantity(lang, s)) }
+                    @let tile = html! {
+                        button.tile hx-post=(format!("/ui/d/{draft}/add/{}", p.sku)) hx-target="#cart" hx-swap="outerHTML" data-sku=(p.sku) {
+                            span.name { (p.name) }
+                            span.price { (rp(p.price)) " / " (p.unit) }
+                            @if let Some(s) = stock(&p.sku) {
+                                span class=(if s <= 5.0 { "stock low" } else { "stock" }) { (t(Msg::Stock, lang)) " " (quantity(lang, s)) }
+                            }
+                        }
+                    };
+                    @if p.units.is_empty() {
+                        (tile)
+                    } @else {
+                        // Other units (pak, dus) as their own buttons under the tile.
+                        div.tile-group data-sku=(p.sku) {
+                            (tile)
+                            div.units {
+                                @for u in &p.units {
+                                    button.unit hx-post=(format!("/ui/d/{draft}/add/{}?{}", p.sku, serde_urlencoded::to_string([("u", u.name.as_str())]).unwrap_or_default()))
+                                        hx-target="#cart" hx-swap="outerHTML" data-unit=(u.name) {
+                                        "+ " (u.name) " " small { (rp(u.price)) }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
@@ -375,16 +411,24 @@ pub(crate) async fn sync_badge(
     }
 }
 
-/// `POST /ui/d/{draft}/add/{sku}`: a tile was tapped.
+/// Which unit a tapped tile adds (`?u=dus`); the stock unit when absent.
+#[derive(Deserialize)]
+pub(crate) struct AddUnit {
+    #[serde(default)]
+    u: Option<String>,
+}
+
+/// `POST /ui/d/{draft}/add/{sku}[?u=dus]`: a tile (or one of its units) was tapped.
 pub(crate) async fn add(
     State(state): State<AppState>,
     _: UiUser,
     headers: HeaderMap,
     Path((draft, sku)): Path<(String, String)>,
+    Query(unit): Query<AddUnit>,
 ) -> Response {
     let lang = lang(&headers);
     match call(&state, move |n| {
-        let d = n.draft_add(&draft, &sku, Qty::units(1))?;
+        let d = n.draft_add_unit(&draft, &sku, unit.u.as_deref(), Qty::units(1))?;
         cart_view(n, d)
     })
     .await
