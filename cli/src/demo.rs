@@ -151,6 +151,7 @@ fn build_store(base: &std::path::Path) -> Result<Vec<Node>> {
             min_stock: Some(Qty::units(10)),
             units: None,
             tiers: None,
+            promos: None,
         })
         .collect();
     owner.add_products(&inputs)?;

@@ -409,6 +409,15 @@ struct ProductAddArgs {
     /// Remove the other units and grosir prices.
     #[arg(long, conflicts_with_all = ["sell_units", "tiers"])]
     clear_units: bool,
+    /// A promotion (repeatable; replaces the catalog's): `member:3.000` (a member's
+    /// price), `beli:2+1` (buy 2 get 1 free), `paket:3:10.000` (3 for Rp10.000), each
+    /// optionally `@FROM..UNTIL` (business dates, either end open):
+    /// `beli:2+1@2026-12-01..2026-12-31`.
+    #[arg(long = "promo")]
+    promos: Vec<String>,
+    /// Remove the promotions.
+    #[arg(long, conflicts_with = "promos")]
+    clear_promos: bool,
 }
 
 #[derive(Subcommand)]
@@ -630,6 +639,60 @@ fn parse_sell_unit(s: &str) -> Result<api::UnitPrice> {
     })
 }
 
+/// `member:PRICE`, `beli:BUY+FREE` or `paket:QTY:PRICE`, optionally `@FROM..UNTIL`.
+fn parse_promo(s: &str) -> Result<kasir_crdt::promo::Promo> {
+    use kasir_crdt::promo::{Offer, Promo};
+    let bad = |why: &str| {
+        anyhow!("--promo {s:?}: {why} (member:3.000, beli:2+1, paket:3:10.000, @FROM..UNTIL)")
+    };
+    let (offer, days) = match s.split_once('@') {
+        Some((o, d)) => (o, Some(d)),
+        None => (s, None),
+    };
+    let parts: Vec<&str> = offer.split(':').collect();
+    let whole = |n: &str| {
+        n.trim()
+            .parse::<u32>()
+            .map_err(|_| bad("not a whole number"))
+    };
+    let offer = match parts.as_slice() {
+        ["member", price] => Offer::MemberPrice {
+            price: parse_amount(price)?,
+        },
+        ["beli", counts] => {
+            let (buy, free) = counts
+                .split_once('+')
+                .ok_or_else(|| bad("expected BUY+FREE"))?;
+            Offer::BuyGet {
+                buy: whole(buy)?,
+                free: whole(free)?,
+            }
+        }
+        ["paket", qty, price] => Offer::Bundle {
+            qty: whole(qty)?,
+            price: parse_amount(price)?,
+        },
+        _ => return Err(bad("unknown promotion")),
+    };
+    let date = |d: &str| -> Result<Option<kasir_crdt::BusinessDate>> {
+        let d = d.trim();
+        if d.is_empty() {
+            return Ok(None);
+        }
+        d.parse().map(Some).map_err(|_| bad("dates are YYYY-MM-DD"))
+    };
+    let (from, until) = match days {
+        None => (None, None),
+        Some(d) => {
+            let (f, u) = d
+                .split_once("..")
+                .ok_or_else(|| bad("expected FROM..UNTIL"))?;
+            (date(f)?, date(u)?)
+        }
+    };
+    Ok(Promo { offer, from, until })
+}
+
 /// `MIN_QTY:PRICE`: `10:3.300`.
 fn parse_tier(s: &str) -> Result<api::TierPrice> {
     let (min, price) = s
@@ -831,6 +894,8 @@ fn run(cli: Cli) -> Result<()> {
                 sell_units,
                 tiers,
                 clear_units,
+                promos,
+                clear_promos,
             } = *add;
             let input = ProductInput {
                 sku,
@@ -856,6 +921,13 @@ fn run(cli: Cli) -> Result<()> {
                 } else {
                     (!tiers.is_empty())
                         .then(|| tiers.iter().map(|t| parse_tier(t)).collect())
+                        .transpose()?
+                },
+                promos: if clear_promos {
+                    Some(Vec::new())
+                } else {
+                    (!promos.is_empty())
+                        .then(|| promos.iter().map(|p| parse_promo(p)).collect())
                         .transpose()?
                 },
             };

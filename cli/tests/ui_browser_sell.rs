@@ -292,7 +292,11 @@ fn ui_browser_sell_units_and_grosir_prices() {
     b.type_into("#scan", "10xIDM\n");
     b.wait_until("ten pieces at 3.300", |b| b.text("#total") == "Rp273.000");
     assert_eq!(b.count("#cart tr.line[data-sku=IDM]"), 2);
-    assert!(b.text("#cart").contains("harga grosir"), "{}", b.text("#cart"));
+    assert!(
+        b.text("#cart").contains("harga grosir"),
+        "{}",
+        b.text("#cart")
+    );
     b.screenshots("satuan");
     no_js_errors(&b, "satuan");
 

@@ -301,7 +301,7 @@ fn decode_product(
     mut fields: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Product, DocError> {
     // LWW fields hold nested values as JSON text.
-    for nested in ["barcodes", "units", "tiers"] {
+    for nested in ["barcodes", "units", "tiers", "promos"] {
         if let Some(serde_json::Value::String(s)) = fields.get(nested)
             && let Ok(list) = serde_json::from_str::<serde_json::Value>(s)
         {
@@ -335,6 +335,7 @@ mod tests {
             updated_at_ms: at,
             units: Vec::new(),
             tiers: Vec::new(),
+            promos: Vec::new(),
         }
     }
 

@@ -839,6 +839,7 @@ mod tests {
             updated_at_ms: 1,
             units: Vec::new(),
             tiers: Vec::new(),
+            promos: Vec::new(),
         }
     }
 

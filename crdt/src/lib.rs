@@ -26,7 +26,8 @@
 //! let product = |sku: &str, price| Product {
 //!     id: product_id(store, sku), sku: sku.into(), name: sku.into(), barcodes: vec![],
 //!     price, cost: None, category: None, unit: "pcs".into(), tax_code: None,
-//!     active: true, min_stock: None, units: vec![], tiers: vec![], updated_at_ms: 1,
+//!     active: true, min_stock: None, units: vec![], tiers: vec![], promos: vec![],
+//!     updated_at_ms: 1,
 //! };
 //! let mut a = CatalogDoc::create(store, ActorId::random()).unwrap();
 //! let mut b = CatalogDoc::create(store, ActorId::random()).unwrap();
@@ -53,6 +54,7 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod pricing;
+pub mod promo;
 pub mod records;
 pub mod refund;
 pub mod stock;

@@ -49,6 +49,9 @@ pub struct Product {
     /// Grosir prices: from a quantity on one line on, a lower price per stock unit.
     #[serde(default)]
     pub tiers: Vec<PriceTier>,
+    /// Promotions (member price, buy X get Y, bundle) with the days they run.
+    #[serde(default)]
+    pub promos: Vec<crate::promo::Promo>,
     /// When this product was last written (ms since the Unix epoch).
     #[serde(default)]
     pub updated_at_ms: i64,
@@ -152,6 +155,9 @@ pub struct SaleLine {
     /// The unit sold when not the stock unit (`qty` dus of 40 pcs each).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<LineUnit>,
+    /// The promotion the line got (its discount is part of `discount`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promo: Option<crate::promo::LinePromo>,
 }
 
 impl SaleLine {

@@ -622,6 +622,7 @@ impl World {
                     line_total: qty.times_price(price),
                     tax_code: None,
                     unit: None,
+                    promo: None,
                 }
             })
             .collect();
@@ -884,6 +885,7 @@ impl World {
             updated_at_ms: self.tick(),
             units: Vec::new(),
             tiers: Vec::new(),
+            promos: Vec::new(),
         };
         let catalog = &mut self.tills[t].catalog;
         let changed = catalog.upsert_product(&product).expect("upsert");

@@ -64,7 +64,7 @@ proptest! {
                     qty: Qty(milli),
                     unit_price: price,
                     discount: gross * i64::from(pct) / 100,
-                    tax_code: TaxCode::ALL[usize::from(code)], unit: None
+                    tax_code: TaxCode::ALL[usize::from(code)], unit: None, promo: None
                 }
             })
             .collect();
@@ -176,6 +176,51 @@ proptest! {
             if cash_due > 0 {
                 prop_assert_eq!(cash_due % unit, 0, "the cash due is payable in coins");
             }
+        }
+    }
+}
+
+fn offer() -> impl Strategy<Value = kasir_crdt::promo::Offer> {
+    use kasir_crdt::promo::Offer;
+    prop_oneof![
+        (0i64..100_000).prop_map(|price| Offer::MemberPrice { price }),
+        (1u32..10, 1u32..10).prop_map(|(buy, free)| Offer::BuyGet { buy, free }),
+        (2u32..10, 0i64..200_000).prop_map(|(qty, price)| Offer::Bundle { qty, price }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    /// A promotion is never a surcharge and never more than its line; the best of
+    /// several is the largest of them; a member's price is only for members.
+    #[test]
+    fn money_promotions_stay_within_the_line(
+        offers in proptest::collection::vec(offer(), 1..5),
+        milli in 1i64..100_000,
+        price in 0i64..200_000,
+        member in any::<bool>(),
+    ) {
+        use kasir_crdt::promo::{Offer, Promo, best};
+        let day: kasir_crdt::BusinessDate = "2026-12-02".parse().expect("date");
+        let promos: Vec<Promo> = offers
+            .iter()
+            .map(|&offer| Promo { offer, from: None, until: None })
+            .collect();
+        let qty = Qty(milli);
+        let gross = qty.times_price(price);
+        let mut most = 0;
+        for p in &promos {
+            let off = p.discount(qty, price, member);
+            prop_assert!((0..=gross).contains(&off), "{p:?} took {off} of {gross}");
+            if !member && matches!(p.offer, Offer::MemberPrice { .. }) {
+                prop_assert_eq!(off, 0);
+            }
+            most = most.max(off);
+        }
+        match best(&promos, qty, price, member, &day) {
+            Some(got) => prop_assert_eq!(got.discount, most),
+            None => prop_assert_eq!(most, 0),
         }
     }
 }

@@ -348,6 +348,7 @@ fn money_receipts_computed_by_hand_match_the_engine() {
                 discount: parse_rupiah(discount).expect("a discount"),
                 tax_code: *tax_code,
                 unit: None,
+                promo: None,
             })
             .collect();
         let payments = case

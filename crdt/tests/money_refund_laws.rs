@@ -43,6 +43,7 @@ fn sale(lines: &[(i64, i64, u8)], tax: u8, rounding_unit: i64) -> Option<Sale> {
                 discount: gross * i64::from(*discount_pct) / 100,
                 tax_code: TaxCode::Standard,
                 unit: None,
+                promo: None,
             }
         })
         .collect();

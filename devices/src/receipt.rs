@@ -268,8 +268,17 @@ pub fn layout(
         let gross = line.line_total.saturating_add(line.discount);
         let qty_price = format!("{} x {}", line.qty, format_number(line.unit_price));
         s.pair(2, &qty_price, &format_number(gross));
-        if line.discount != 0 {
-            s.pair(2, "Diskon", &format_number(line.discount.saturating_neg()));
+        let promo = line.promo.as_ref().map_or(0, |p| p.discount);
+        if let Some(p) = &line.promo {
+            s.pair(
+                2,
+                &clean(&p.label),
+                &format_number(p.discount.saturating_neg()),
+            );
+        }
+        let typed = line.discount.saturating_sub(promo);
+        if typed != 0 {
+            s.pair(2, "Diskon", &format_number(typed.saturating_neg()));
         }
     }
     s.rule();
@@ -884,6 +893,7 @@ mod tests {
             line_total: qty.times_price(unit_price) - discount,
             tax_code: None,
             unit: None,
+            promo: None,
         }
     }
 
@@ -1001,6 +1011,7 @@ mod tests {
             discount: 0,
             tax_code,
             unit: None,
+            promo: None,
         };
         let rules = PricingRules {
             tax: TaxRule::ppn_12_dpp_11_12(true),
@@ -1561,6 +1572,7 @@ mod tests {
                     line_total: rng.amount(),
                     tax_code: None,
                     unit: None,
+                    promo: None,
                 })
                 .collect();
             let payments = (0..rng.below(4))

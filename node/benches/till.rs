@@ -319,6 +319,7 @@ fn day_of_sales(node: &Node, at: i64, per_day: usize, rng: &mut rand::rngs::StdR
                     line_total: price,
                     tax_code: None,
                     unit: None,
+                    promo: None,
                 }
             })
             .collect();

@@ -209,6 +209,11 @@ pub struct ProductInput {
     /// Grosir prices by quantity; kept when absent, `[]` removes them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tiers: Option<Vec<TierPrice>>,
+    /// Promotions (`{"type": "member_price", "price": 3000, "until": "2026-12-31"}`,
+    /// `{"type": "buy_get", "buy": 2, "free": 1}`, `{"type": "bundle", "qty": 3,
+    /// "price": 10000}`); kept when absent, `[]` removes them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promos: Option<Vec<kasir_crdt::promo::Promo>>,
 }
 
 /// Another unit a product is sold in, as the API speaks it (quantities in units).

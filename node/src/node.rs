@@ -726,6 +726,25 @@ impl Node {
                 "initial stock must not be negative".into(),
             ));
         }
+        let promos = input.promos.as_deref().unwrap_or_default();
+        if promos.len() > 8 {
+            return Err(NodeError::Invalid(
+                "a product has at most 8 promotions".into(),
+            ));
+        }
+        for p in promos {
+            p.check().map_err(NodeError::Invalid)?;
+            let price = match p.offer {
+                kasir_crdt::promo::Offer::MemberPrice { price }
+                | kasir_crdt::promo::Offer::Bundle { price, .. } => price,
+                kasir_crdt::promo::Offer::BuyGet { .. } => 0,
+            };
+            if price > MAX_PRICE {
+                return Err(NodeError::Invalid(format!(
+                    "invalid promotion price {price}"
+                )));
+            }
+        }
         let units = input.units.as_deref().unwrap_or_default();
         if units.len() > 8 {
             return Err(NodeError::Invalid(
@@ -839,6 +858,13 @@ impl Node {
                 None => existing
                     .as_ref()
                     .map(|p| p.tiers.clone())
+                    .unwrap_or_default(),
+            },
+            promos: match &input.promos {
+                Some(promos) => promos.clone(),
+                None => existing
+                    .as_ref()
+                    .map(|p| p.promos.clone())
                     .unwrap_or_default(),
             },
             updated_at_ms: now,
@@ -1190,6 +1216,15 @@ impl Node {
             ));
         }
         let mut cart = Vec::with_capacity(req.items.len());
+        // A member price is for a customer with a member tier, named on the sale.
+        let member = match req.customer_id.as_deref() {
+            Some(id) => self
+                .customer(id)?
+                .tier
+                .is_some_and(|t| !t.trim().is_empty()),
+            None => false,
+        };
+        let today = self.today();
         for item in &req.items {
             let ResolvedItem {
                 product: p,
@@ -1210,15 +1245,27 @@ impl Node {
                 Some(u) => format!("{} ({})", p.name, u.name),
                 None => p.name,
             };
+            // Promotions are on the stock unit at the catalog's price (not on a price
+            // typed over it), and with a typed discount never take the line below zero.
+            let promo = (unit.is_none() && item.price.is_none())
+                .then(|| kasir_crdt::promo::best(&p.promos, qty, unit_price, member, &today))
+                .flatten()
+                .map(|mut promo| {
+                    let room = qty.times_price(unit_price).saturating_sub(discount).max(0);
+                    promo.discount = promo.discount.min(room);
+                    promo
+                })
+                .filter(|promo| promo.discount > 0);
             cart.push(CartLine {
                 product_id: p.product_id,
                 sku: p.sku,
                 name,
                 qty,
                 unit_price,
-                discount,
+                discount: discount + promo.as_ref().map_or(0, |p| p.discount),
                 tax_code: TaxCode::of_product(p.tax_code.as_deref()),
                 unit,
+                promo,
             });
         }
         let cart_discount = self.cart_discount(req, &cart)?;

@@ -26,7 +26,7 @@ pub(crate) const SIGNED_HISTORY: &str = "signed_history";
 pub const DB_FILE: &str = "kasir.sqlite";
 
 /// Bump when the read tables change shape: they are rebuilt from the documents on open.
-pub(crate) const READ_TABLES_VERSION: i64 = 9;
+pub(crate) const READ_TABLES_VERSION: i64 = 10;
 
 /// A write compacts its document in line only past this many chunks; below it the
 /// daemon's idle maintenance does (see [`COMPACT_WHEN_IDLE`]), off the sale path.
@@ -118,7 +118,9 @@ CREATE TABLE IF NOT EXISTS products (
     tax_code      TEXT,
     -- JSON of the product's other units and grosir tiers (`SellUnit`, `PriceTier`).
     units         TEXT,
-    tiers         TEXT
+    tiers         TEXT,
+    -- JSON of its promotions (`kasir_crdt::promo::Promo`).
+    promos        TEXT
 );
 CREATE INDEX IF NOT EXISTS products_sku ON products(sku);
 
@@ -427,6 +429,7 @@ const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
     ("products", "tax_code", "TEXT"),
     ("products", "units", "TEXT"),
     ("products", "tiers", "TEXT"),
+    ("products", "promos", "TEXT"),
     ("product_barcodes", "unit", "TEXT"),
     // The peer a charge was made through, when this till had no internet.
     ("qris_charges", "via", "TEXT"),

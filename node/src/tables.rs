@@ -93,6 +93,9 @@ pub struct ProductRow {
     /// Grosir prices.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tiers: Vec<crate::api::TierPrice>,
+    /// Promotions, with the days they run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub promos: Vec<kasir_crdt::promo::Promo>,
 }
 
 impl ProductRow {
@@ -119,15 +122,17 @@ pub(crate) fn upsert_product(tx: &Transaction<'_>, p: &Product) -> Result<(), No
     let json = |empty: bool, v: serde_json::Result<String>| (!empty).then(|| v.ok()).flatten();
     let units = json(p.units.is_empty(), serde_json::to_string(&p.units));
     let tiers = json(p.tiers.is_empty(), serde_json::to_string(&p.tiers));
+    let promos = json(p.promos.is_empty(), serde_json::to_string(&p.promos));
     let rowid: i64 = tx.query_row(
         "INSERT INTO products(product_id, sku, name, barcodes, price, cost, category, unit, active,
-                              updated_at_ms, min_stock, tax_code, units, tiers)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                              updated_at_ms, min_stock, tax_code, units, tiers, promos)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT(product_id) DO UPDATE SET sku = excluded.sku, name = excluded.name,
            barcodes = excluded.barcodes, price = excluded.price, cost = excluded.cost,
            category = excluded.category, unit = excluded.unit, active = excluded.active,
            updated_at_ms = excluded.updated_at_ms, min_stock = excluded.min_stock,
-           tax_code = excluded.tax_code, units = excluded.units, tiers = excluded.tiers
+           tax_code = excluded.tax_code, units = excluded.units, tiers = excluded.tiers,
+           promos = excluded.promos
          RETURNING rowid",
         params![
             p.id,
@@ -143,7 +148,8 @@ pub(crate) fn upsert_product(tx: &Transaction<'_>, p: &Product) -> Result<(), No
             p.min_stock.map(|q| q.0),
             p.tax_code,
             units,
-            tiers
+            tiers,
+            promos
         ],
         |r| r.get(0),
     )?;
@@ -873,11 +879,15 @@ fn row_to_product(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProductRow> {
             .and_then(|j| serde_json::from_str::<Vec<kasir_crdt::records::PriceTier>>(&j).ok())
             .map(|ts| ts.iter().map(Into::into).collect())
             .unwrap_or_default(),
+        promos: r
+            .get::<_, Option<String>>(12)?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
     })
 }
 
 const PRODUCT_COLS: &str = "p.product_id, p.sku, p.name, p.price, p.barcodes, p.cost, p.unit, p.active, p.min_stock, \
-     p.tax_code, p.units, p.tiers";
+     p.tax_code, p.units, p.tiers, p.promos";
 
 /// A product by exact SKU or barcode, and the unit that barcode sells (a carton's
 /// barcode sells a `dus`), `None` for the stock unit.
@@ -889,7 +899,7 @@ pub(crate) fn product_and_unit(
         .prepare_cached(&format!(
             "SELECT {PRODUCT_COLS}, NULL FROM products p WHERE p.sku = ?1 LIMIT 1"
         ))?
-        .query_row([code], |r| Ok((row_to_product(r)?, r.get(12)?)))
+        .query_row([code], |r| Ok((row_to_product(r)?, r.get(13)?)))
         .optional()?;
     if by_sku.is_some() {
         return Ok(by_sku);
@@ -900,7 +910,7 @@ pub(crate) fn product_and_unit(
                JOIN products p ON p.product_id = b.product_id
              WHERE b.barcode = ?1 LIMIT 1"
         ))?
-        .query_row([code], |r| Ok((row_to_product(r)?, r.get(12)?)))
+        .query_row([code], |r| Ok((row_to_product(r)?, r.get(13)?)))
         .optional()?)
 }
 

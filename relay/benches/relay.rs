@@ -158,6 +158,7 @@ fn make_sale(
                 line_total: price * units,
                 tax_code: None,
                 unit: None,
+                promo: None,
             }
         })
         .collect();

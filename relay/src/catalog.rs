@@ -43,6 +43,9 @@ pub struct ProductEdit {
     /// Whether it may be sold.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<bool>,
+    /// Its promotions (a chain-wide promo from head office); `[]` ends them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promos: Option<Vec<kasir_crdt::promo::Promo>>,
 }
 
 /// Why an edit cannot be made.
@@ -116,6 +119,7 @@ impl ProductEdit {
                     updated_at_ms: now_ms,
                     units: Vec::new(),
                     tiers: Vec::new(),
+                    promos: Vec::new(),
                 }
             }
         };
@@ -148,6 +152,22 @@ impl ProductEdit {
         }
         if let Some(active) = self.active {
             product.active = active;
+        }
+        if let Some(promos) = &self.promos {
+            if promos.len() > 8 {
+                return Err(EditError::Invalid("promos: at most 8".into()));
+            }
+            for p in promos {
+                p.check()
+                    .map_err(|e| EditError::Invalid(format!("promos: {e}")))?;
+                let price = match p.offer {
+                    kasir_crdt::promo::Offer::MemberPrice { price }
+                    | kasir_crdt::promo::Offer::Bundle { price, .. } => price,
+                    kasir_crdt::promo::Offer::BuyGet { .. } => 0,
+                };
+                rupiah("promos price", price)?;
+            }
+            product.promos = promos.clone();
         }
         product.updated_at_ms = now_ms;
         Ok(product)
@@ -185,6 +205,47 @@ mod tests {
         assert_eq!(edited.min_stock, Some(Qty(12_500)));
         assert_eq!(edited.barcodes, vec!["8991002101234".to_owned()]);
         assert_eq!(edited.updated_at_ms, 2);
+    }
+
+    #[test]
+    fn head_office_sets_and_ends_a_promotion() {
+        use kasir_crdt::promo::{Offer, Promo};
+        let created = ProductEdit {
+            name: Some("Teh".into()),
+            price: Some(4000),
+            ..ProductEdit::default()
+        }
+        .apply(store(), "TEH", None, 1)
+        .unwrap();
+        let promo = Promo {
+            offer: Offer::BuyGet { buy: 2, free: 1 },
+            from: None,
+            until: Some("2026-12-31".parse().unwrap()),
+        };
+        let on = ProductEdit {
+            promos: Some(vec![promo.clone()]),
+            ..ProductEdit::default()
+        }
+        .apply(store(), "TEH", Some(created), 2)
+        .unwrap();
+        assert_eq!((on.promos.clone(), on.price), (vec![promo], 4000));
+        let off = ProductEdit {
+            promos: Some(Vec::new()),
+            ..ProductEdit::default()
+        }
+        .apply(store(), "TEH", Some(on.clone()), 3)
+        .unwrap();
+        assert!(off.promos.is_empty());
+        let nonsense = ProductEdit {
+            promos: Some(vec![Promo {
+                offer: Offer::Bundle { qty: 1, price: 5 },
+                from: None,
+                until: None,
+            }]),
+            ..ProductEdit::default()
+        }
+        .apply(store(), "TEH", Some(on), 4);
+        assert!(matches!(nonsense, Err(EditError::Invalid(m)) if m.starts_with("promos")));
     }
 
     #[test]

@@ -325,6 +325,12 @@ impl Batch {
                         m.insert("unit".into(), json!(u.name));
                         m.insert("stock_qty".into(), json!(qty_units(l.stock_qty())));
                     }
+                    if let (Some(p), Value::Object(m)) = (&l.promo, &mut line) {
+                        m.insert(
+                            "promo".into(),
+                            json!({"label": p.label, "discount": p.discount}),
+                        );
+                    }
                     line
                 })
                 .collect();

@@ -41,6 +41,7 @@ fn sale(id: &str, sku: &str, qty: i64) -> Sale {
             line_total: total,
             tax_code: None,
             unit: None,
+            promo: None,
         }],
         subtotal: total,
         service_charge: 0,
@@ -89,6 +90,7 @@ fn product(sku: &str, price: i64, updated: i64) -> Product {
         updated_at_ms: updated,
         units: Vec::new(),
         tiers: Vec::new(),
+        promos: Vec::new(),
     }
 }
 
@@ -312,6 +314,7 @@ fn mixed_receipts_materialise_a_row_per_tax_group() {
         discount: 0,
         tax_code,
         unit: None,
+        promo: None,
     };
     let rules = PricingRules {
         tax: TaxRule::ppn_12_dpp_11_12(true),

@@ -25,6 +25,7 @@ pub fn item(name: &str, qty: Qty, unit_price: Rupiah, discount: Rupiah) -> SaleL
         line_total: qty.times_price(unit_price) - discount,
         tax_code: None,
         unit: None,
+        promo: None,
     }
 }
 

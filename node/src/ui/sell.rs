@@ -84,6 +84,9 @@ fn cart(lang: Lang, view: &CartView) -> Markup {
                                 @if let Some(l) = priced.filter(|l| l.qty.milli() != 1000 || view.grosir[i]) {
                                     br; small.each { "@ " (rp(l.unit_price)) @if view.grosir[i] { " · " (t(Msg::Grosir, lang)) } }
                                 }
+                                @if let Some(p) = priced.and_then(|l| l.promo.as_ref()) {
+                                    br; small.promo { (p.label) " −" (rp(p.discount)) }
+                                }
                             }
                             td {
                                 div.qty {
