@@ -119,7 +119,8 @@ fn ui_browser_pay_split_with_reference_struk_printed_reprint_approved_printer_of
     assert_eq!(
         detail["payments"],
         json!([
-            {"method": "qris", "amount": 5000, "reference": "RRN 412345"},
+            // A static QRIS: Ani saw it on the merchant's app, and the sale says so.
+            {"method": "qris", "amount": 5000, "reference": "RRN 412345", "confirmed_by": "Ani"},
             {"method": "cash", "amount": 10000}
         ]),
         "{detail}"

@@ -163,7 +163,8 @@ pub fn valid_reference(reference: &str) -> bool {
 /// let line = CartLine {
 ///     product_id: "p".into(), sku: "INDOMIE".into(), name: "Indomie Goreng".into(),
 ///     qty: Qty::units(3), unit_price: 3_500, discount: 0, tax_code: TaxCode::Standard,
-///, unit: None, promo: None };
+///     unit: None, promo: None,
+/// };
 /// let pay = vec![Payment { method: "tunai".into(), amount: 20_000, reference: None, confirmed_by: None }];
 /// let rules = PricingRules::new(TaxRule::none(), CashRounding::default());
 /// let sale = price_cart(vec![line], &rules, pay).unwrap();
@@ -283,7 +284,8 @@ pub fn price_cart(
 /// let line = |sku: &str, price| CartLine {
 ///     product_id: sku.into(), sku: sku.into(), name: sku.into(), qty: Qty::units(1),
 ///     unit_price: price, discount: 0, tax_code: TaxCode::Standard,
-///, unit: None, promo: None };
+///     unit: None, promo: None,
+/// };
 /// let mut cart = vec![line("A", 10_000), line("B", 20_000)];
 /// spread_cart_discount(&mut cart, 3_000).unwrap();
 /// assert_eq!((cart[0].discount, cart[1].discount), (1_000, 2_000));

@@ -27,7 +27,8 @@
 //!     product_id: "p".into(), sku: "INDOMIE".into(), name: "Indomie Goreng".into(),
 //!     qty: Qty::units(3), unit_price: 3_500, discount: 0, tax: 0, line_total: 10_500,
 //!     tax_code: None,
-//!, unit: None, promo: None };
+//!     unit: None, promo: None,
+//! };
 //! let sale = Sale {
 //!     id: "s".into(), client_id: None, receipt_no: "T1-250612-000001".into(),
 //!     till: "t".into(), till_code: "T1".into(), cashier: Some("Ani".into()), user_id: None, approved_by: None,
