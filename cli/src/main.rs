@@ -457,6 +457,21 @@ enum StockCmd {
         #[command(flatten)]
         purchase: PurchaseArgs,
     },
+    /// Goods sent to another outlet of the tenant (`--to STORE`; a supervisor's), or
+    /// received from one (`--from STORE --transfer ID`, the id on the sender's slip).
+    Transfer {
+        #[command(flatten)]
+        movement: MoveArgs,
+        /// The outlet the goods go to.
+        #[arg(long, conflicts_with_all = ["from", "transfer"])]
+        to: Option<String>,
+        /// The outlet the goods came from.
+        #[arg(long, requires = "transfer")]
+        from: Option<String>,
+        /// The sending outlet's transfer id.
+        #[arg(long, requires = "from")]
+        transfer: Option<String>,
+    },
     /// Goods sent back to their supplier (retur ke pemasok): a positive quantity.
     Return {
         #[command(flatten)]
@@ -1070,7 +1085,37 @@ fn run(cli: Cli) -> Result<()> {
                     cost: p.cost.as_deref().map(parse_amount).transpose()?,
                     supplier: p.supplier,
                     approval: a.approver.approval(),
+                    other_store: None,
+                    transfer_id: None,
                 },
+                StockCmd::Transfer {
+                    movement: a,
+                    to,
+                    from,
+                    transfer,
+                } => {
+                    let qty = parse_qty(&a.qty)?;
+                    if qty.milli() <= 0 {
+                        bail!("--qty is what moves: a positive quantity");
+                    }
+                    let (qty, other) = match (to, from) {
+                        (Some(to), None) => (qty.neg(), to),
+                        (None, Some(from)) => (qty, from),
+                        _ => bail!("name where the goods go (--to) or come from (--from)"),
+                    };
+                    MovementInput {
+                        kind: MovementKind::Transfer,
+                        sku: a.sku,
+                        qty: Some(qty),
+                        counted: None,
+                        note: a.note,
+                        cost: None,
+                        supplier: None,
+                        other_store: Some(other),
+                        transfer_id: transfer,
+                        approval: a.approver.approval(),
+                    }
+                }
                 StockCmd::Adjust(a) => MovementInput {
                     kind: MovementKind::Adjust,
                     sku: a.sku,
@@ -1080,6 +1125,8 @@ fn run(cli: Cli) -> Result<()> {
                     cost: None,
                     supplier: None,
                     approval: a.approver.approval(),
+                    other_store: None,
+                    transfer_id: None,
                 },
                 StockCmd::Opname {
                     sku,
@@ -1094,6 +1141,8 @@ fn run(cli: Cli) -> Result<()> {
                     cost: None,
                     supplier: None,
                     approval: approver.approval(),
+                    other_store: None,
+                    transfer_id: None,
                 },
             };
             let moved = Backend::open(&dir)?.call::<api::RecordMovement>(input)?;

@@ -114,6 +114,32 @@ fn purchasing_costs_suppliers_and_returns() {
     assert_eq!(rows[1]["user"], "Ani", "{}", rows[1]);
     let (_, v) = till.get_as("/v1/purchases?supplier=CV%20Maju%20Jaya", &ani);
     assert_eq!(v["purchases"].as_array().map(Vec::len), Some(1), "{v}");
+    // Transfers to another outlet: sending is a supervisor's, receiving a cashier's.
+    let bogor = "0192f0a0-0000-7000-8000-000000000001";
+    let send = json!({"kind": "transfer", "sku": "GULA", "qty": -6, "other_store": bogor});
+    let (status, v) = till.post_as("/v1/stock/movements", &send, &ani);
+    assert_eq!((status, code(&v)), (403, "approval_required"), "{v}");
+    let mut approved = send.clone();
+    approved["approval"] = json!({"name": "Sari", "pin": "3333"});
+    let (status, v) = till.post_as("/v1/stock/movements", &approved, &ani);
+    assert_eq!(status, 201, "{v}");
+    assert_eq!(stock(&till, "GULA")["on_hand"], 30.0);
+    let take = json!({"kind": "transfer", "sku": "GULA", "qty": 2, "other_store": bogor,
+                      "transfer_id": "0192f0a0-1111-7000-8000-000000000002"});
+    let (status, v) = till.post_as("/v1/stock/movements", &take, &ani);
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = till.post_as("/v1/stock/movements", &take, &ani);
+    assert_eq!((status, code(&v)), (409, "conflict"), "received once: {v}");
+    let mut no_slip = take.clone();
+    no_slip["transfer_id"] = Value::Null;
+    let (status, v) = till.post_as("/v1/stock/movements", &no_slip, &ani);
+    assert_eq!((status, code(&v)), (400, "invalid_request"), "{v}");
+    let mut stray = receive.clone();
+    stray["other_store"] = json!(bogor);
+    let (status, v) = till.post_as("/v1/stock/movements", &stray, &ani);
+    assert_eq!((status, code(&v)), (400, "invalid_request"), "{v}");
+    assert_eq!(stock(&till, "GULA")["on_hand"], 32.0);
+
     let (status, v) = till.get_as("/v1/purchases?sku=NOPE", &ani);
     assert_eq!((status, code(&v)), (400, "unknown_sku"), "{v}");
 }

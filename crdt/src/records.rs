@@ -630,6 +630,11 @@ pub struct StockMovement {
     /// For a receipt or a return: the supplier (pemasok).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supplier: Option<String>,
+    /// For a transfer between outlets: the sending movement's id (on the sending
+    /// outlet, its own id; on the receiving one, the id on the sender's slip), which
+    /// pairs the two halves at head office.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<String>,
 }
 
 /// Opening a cash shift (buka kasir).

@@ -708,6 +708,7 @@ impl World {
             approved_by: None,
             cost: None,
             supplier: None,
+            transfer_id: None,
         }
     }
 
@@ -1605,6 +1606,7 @@ fn documents_of_another_kind_or_id_are_refused() {
             approved_by: None,
             cost: None,
             supplier: None,
+            transfer_id: None,
         };
         let mut third_ledger = LedgerDoc::create(meta(2), ActorId::random()).expect("ledger");
         let mut chunks = Vec::new();

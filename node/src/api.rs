@@ -358,7 +358,7 @@ pub struct PurchaseList {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MovementInput {
-    /// `receive`, `adjust`, `opname` or `supplier_return`.
+    /// `receive`, `adjust`, `opname`, `supplier_return` or `transfer`.
     pub kind: MovementKind,
     /// SKU or barcode.
     pub sku: String,
@@ -377,6 +377,13 @@ pub struct MovementInput {
     /// For a receipt or a return to the supplier: the supplier's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supplier: Option<String>,
+    /// For a `transfer` (negative `qty` sends, positive receives): the other outlet's
+    /// store id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_store: Option<String>,
+    /// For a received `transfer`: the id on the sending outlet's slip.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<String>,
     /// A supervisor's PIN, for an adjustment or stocktake by a cashier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approval: Option<Approval>,
@@ -385,7 +392,7 @@ pub struct MovementInput {
 /// A recorded movement.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MovementOutcome {
-    /// Movement id.
+    /// Movement id (a sent transfer's id, for the receiving outlet).
     pub movement_id: String,
     /// The change applied to on-hand stock.
     pub delta: f64,
@@ -843,6 +850,8 @@ impl Operation for RecordMovement {
         let by = ctx.principal()?.clone();
         let approved_by = match req.kind {
             MovementKind::Receive => None,
+            // Goods arriving from another outlet are a receipt too.
+            MovementKind::Transfer if req.qty.is_some_and(|q| q.milli() > 0) => None,
             // Goods leaving the shop, like an adjustment: a supervisor's.
             _ => node.authorize(&by, Action::StockAdjust, req.approval.as_ref())?,
         };

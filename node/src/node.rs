@@ -899,6 +899,7 @@ impl Node {
                     approved_by: None,
                     cost: None,
                     supplier: None,
+                    transfer_id: None,
                 })
             }
             None => None,
@@ -990,6 +991,7 @@ impl Node {
                         approved_by: None,
                         cost: None,
                         supplier: None,
+                        transfer_id: None,
                     });
                 }
             }
@@ -1126,6 +1128,7 @@ impl Node {
             input.kind,
             MovementKind::Receive | MovementKind::SupplierReturn
         );
+        let transfer = self.check_transfer(input, &product.sku)?;
         if !purchase && (input.cost.is_some() || supplier.is_some()) {
             return Err(NodeError::Invalid(
                 "cost and supplier belong to a receipt or a return to the supplier".into(),
@@ -1165,6 +1168,8 @@ impl Node {
                 Some(q) if q.milli() != 0 => (q, None),
                 _ => return Err(NodeError::Invalid("adjust needs a non-zero qty".into())),
             },
+            // Checked by `check_transfer`: a signed, non-zero quantity.
+            MovementKind::Transfer => (input.qty.unwrap_or_default(), None),
             MovementKind::Opname => match input.counted {
                 Some(c) if c.milli() >= 0 => {
                     let known = tables::on_hand(&self.db, &product.sku)?;
@@ -1183,19 +1188,27 @@ impl Node {
                 )));
             }
         };
+        let id = uuid::Uuid::now_v7().to_string();
+        let (other_store, transfer_id) = match transfer {
+            Some((other, Some(sent))) => (Some(other), Some(sent)),
+            // A sending half is the transfer: its own id is the slip's.
+            Some((other, None)) => (Some(other), Some(id.clone())),
+            None => (None, None),
+        };
         let movement = StockMovement {
-            id: uuid::Uuid::now_v7().to_string(),
+            id,
             kind: input.kind,
             sku: product.sku.clone(),
             qty,
             counted,
-            other_store: None,
+            other_store,
             note,
             at_ms: now_ms(),
             user,
             approved_by,
             cost: input.cost,
             supplier,
+            transfer_id,
         };
         self.write_ledger(
             |l| l.record_movement(&movement).map(drop),
@@ -1205,6 +1218,68 @@ impl Node {
             movement_id: movement.id,
             delta: qty.as_f64(),
         })
+    }
+
+    /// For a transfer between outlets, `(the other store, the sent transfer's id when
+    /// receiving)`: sending takes no more than is on hand, receiving names the slip's
+    /// id and takes each transfer in once; `None` for other movements (which must not
+    /// name either).
+    fn check_transfer(
+        &self,
+        input: &MovementInput,
+        sku: &str,
+    ) -> Result<Option<(String, Option<String>)>, NodeError> {
+        if input.kind != MovementKind::Transfer {
+            if input.other_store.is_some() || input.transfer_id.is_some() {
+                return Err(NodeError::Invalid(
+                    "other_store and transfer_id belong to a transfer".into(),
+                ));
+            }
+            return Ok(None);
+        }
+        let other: StoreId = input
+            .other_store
+            .as_deref()
+            .and_then(|s| s.trim().parse().ok())
+            .ok_or_else(|| {
+                NodeError::Invalid("a transfer names the other outlet's store id".into())
+            })?;
+        if other == self.store_id() {
+            return Err(NodeError::Invalid(
+                "a transfer goes to another outlet, not this one".into(),
+            ));
+        }
+        let qty = input.qty.unwrap_or_default();
+        if qty.milli() < 0 {
+            if input.transfer_id.is_some() {
+                return Err(NodeError::Invalid(
+                    "a sent transfer gets its id here; transfer_id is for receiving".into(),
+                ));
+            }
+            let known = tables::on_hand(&self.db, sku)?;
+            if qty.neg().milli() > known.milli() {
+                return Err(NodeError::Conflict(format!(
+                    "cannot send {} of {sku}: {known} on hand",
+                    qty.neg()
+                )));
+            }
+            return Ok(Some((other.to_string(), None)));
+        }
+        if qty.milli() == 0 {
+            return Err(NodeError::Invalid(
+                "a transfer needs a quantity: negative sends, positive receives".into(),
+            ));
+        }
+        let sent = input.transfer_id.as_deref().map(str::trim).ok_or_else(|| {
+            NodeError::Invalid("receiving a transfer needs the transfer_id on its slip".into())
+        })?;
+        validate_code("transfer id", sent)?;
+        if tables::transfer_received(&self.db, sent, sku)? {
+            return Err(NodeError::Conflict(format!(
+                "transfer {sent} of {sku} was already received here"
+            )));
+        }
+        Ok(Some((other.to_string(), Some(sent.to_owned()))))
     }
 
     /// Prices a sale request exactly as [`Node::sell`] would (catalog prices, overrides,

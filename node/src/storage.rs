@@ -26,7 +26,7 @@ pub(crate) const SIGNED_HISTORY: &str = "signed_history";
 pub const DB_FILE: &str = "kasir.sqlite";
 
 /// Bump when the read tables change shape: they are rebuilt from the documents on open.
-pub(crate) const READ_TABLES_VERSION: i64 = 10;
+pub(crate) const READ_TABLES_VERSION: i64 = 11;
 
 /// A write compacts its document in line only past this many chunks; below it the
 /// daemon's idle maintenance does (see [`COMPACT_WHEN_IDLE`]), off the sale path.
@@ -169,6 +169,18 @@ CREATE TABLE IF NOT EXISTS purchases (
     user        TEXT
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS purchases_sku ON purchases(sku, at_ms);
+
+-- Halves of transfers between outlets recorded here: sent (qty < 0, transfer_id its own
+-- movement id) and received (qty > 0, the sender's id).
+CREATE TABLE IF NOT EXISTS transfers (
+    movement_id TEXT PRIMARY KEY,
+    transfer_id TEXT NOT NULL,
+    other_store TEXT NOT NULL,
+    sku         TEXT NOT NULL,
+    qty         INTEGER NOT NULL,
+    at_ms       INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS transfers_id ON transfers(transfer_id, sku);
 
 CREATE TABLE IF NOT EXISTS stock_levels (
     sku      TEXT PRIMARY KEY,
@@ -469,6 +481,7 @@ const READ_TABLES: &[&str] = &[
     "customers",
     "debt_entries",
     "purchases",
+    "transfers",
     // Before read tables version 6 (no till column): dropped, never recreated.
     "shifts",
 ];

@@ -653,7 +653,30 @@ pub(crate) fn index_movement(
             m.user
         ])?;
     }
+    if let (MovementKind::Transfer, Some(transfer), Some(other)) =
+        (m.kind, &m.transfer_id, &m.other_store)
+    {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO transfers(movement_id, transfer_id, other_store, sku, qty, at_ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )?
+        .execute(params![m.id, transfer, other, m.sku, m.qty.milli(), m.at_ms])?;
+    }
     apply_effect(tx, &movement_effect(m))
+}
+
+/// Whether a transfer's `sku` was already received here (by any till of this outlet
+/// this one has synced with).
+pub(crate) fn transfer_received(
+    db: &Connection,
+    transfer_id: &str,
+    sku: &str,
+) -> Result<bool, NodeError> {
+    Ok(db
+        .prepare_cached(
+            "SELECT EXISTS(SELECT 1 FROM transfers WHERE transfer_id = ?1 AND sku = ?2 AND qty > 0)",
+        )?
+        .query_row(params![transfer_id, sku], |r| r.get(0))?)
 }
 
 /// Indexes a shift opening.

@@ -111,6 +111,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/reports/top-products", get(top_products))
         .route("/v1/stock", get(stock))
         .route("/v1/alerts", get(alerts))
+        .route("/v1/transfers", get(transfers))
         .route(
             "/v1/stores/{store_id}/products/{sku}",
             put(put_store_product),
@@ -672,6 +673,57 @@ async fn alerts(
     .await?;
     tx.commit().await?;
     Ok(axum::Json(json!({"store_id": store, "low": low, "alerts": alerts})).into_response())
+}
+
+/// One transfer between two outlets of the tenant, as head office sees it.
+#[derive(Serialize, sqlx::FromRow)]
+struct TransferRow {
+    transfer_id: String,
+    from_store: Uuid,
+    to_store: String,
+    sku: String,
+    sent: f64,
+    received: f64,
+    /// `in_transit`, `received` or `mismatch`.
+    status: String,
+    sent_at: chrono::DateTime<Utc>,
+    received_at: Option<chrono::DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferQuery {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// `GET /v1/transfers[?status=in_transit|received|mismatch]`: the tenant's transfers
+/// between outlets, newest first, each with what arrived.
+async fn transfers(
+    State(state): State<ApiState>,
+    Caller(claims): Caller,
+    ApiQuery(q): ApiQuery<TransferQuery>,
+) -> ApiResult<Response> {
+    if let Some(s) = q.status.as_deref()
+        && !matches!(s, "in_transit" | "received" | "mismatch")
+    {
+        return Err(ApiError::bad_request(format!(
+            "status {s:?} is one of in_transit, received, mismatch"
+        )));
+    }
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    let rows: Vec<TransferRow> = sqlx::query_as(
+        "SELECT transfer_id, from_store, to_store, sku, sent, received, status, sent_at, received_at
+           FROM stock_transfers
+          WHERE $1::text IS NULL OR status = $1
+          ORDER BY sent_at DESC, transfer_id, sku
+          LIMIT 1000",
+    )
+    .bind(q.status)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(axum::Json(json!({ "transfers": rows })).into_response())
 }
 
 // Logging in -------------------------------------------------------------------------

@@ -13,7 +13,7 @@
 use kasir_crdt::ledger::{
     LedgerRecords, StockEffect, movement_effect, refund_effects, sale_effects, void_effects,
 };
-use kasir_crdt::records::{KASBON, Product, kasbon_of};
+use kasir_crdt::records::{KASBON, Product, StockMovement, kasbon_of};
 use kasir_crdt::{Qty, StoreId};
 use kasir_sync::DocRef;
 use kasir_sync::trust::ChangeSig;
@@ -169,6 +169,8 @@ struct Batch {
     mv_ms: Vec<i64>,
     mv_cost: Vec<Option<i64>>,
     mv_supplier: Vec<Option<String>>,
+    mv_other_store: Vec<Option<String>>,
+    mv_transfer: Vec<Option<String>>,
 
     ev_id: Vec<Uuid>,
     ev_topic: Vec<String>,
@@ -241,9 +243,9 @@ impl Batch {
         self.ev_payload.push(payload.to_string());
     }
 
-    /// A stock effect; `purchase` is a receipt's or a supplier return's cost and
-    /// supplier.
-    fn movement(&mut self, e: StockEffect, purchase: (Option<i64>, Option<String>)) {
+    /// A stock effect, with what its movement record says beyond it (none for the
+    /// effects of sales, voids and refunds).
+    fn movement(&mut self, e: StockEffect, record: Option<&StockMovement>) {
         // Three of a sale's four events are stock events: written straight from a typed
         // struct, not through a JSON map.
         #[derive(serde::Serialize)]
@@ -281,8 +283,13 @@ impl Batch {
         self.mv_sku.push(e.sku);
         self.mv_qty.push(e.qty.0);
         self.mv_ms.push(e.at_ms);
-        self.mv_cost.push(purchase.0);
-        self.mv_supplier.push(purchase.1);
+        self.mv_cost.push(record.and_then(|m| m.cost));
+        self.mv_supplier
+            .push(record.and_then(|m| m.supplier.clone()));
+        self.mv_other_store
+            .push(record.and_then(|m| m.other_store.clone()));
+        self.mv_transfer
+            .push(record.and_then(|m| m.transfer_id.clone()));
     }
 
     /// One kasbon entry (see `debt_entries`).
@@ -413,7 +420,7 @@ impl Batch {
                 self.line_total.push(l.line_total);
             }
             for e in sale_effects(s) {
-                self.movement(e, (None, None));
+                self.movement(e, None);
             }
         }
         for v in &recs.voids {
@@ -466,7 +473,7 @@ impl Batch {
                 );
             }
             for e in void_effects(v) {
-                self.movement(e, (None, None));
+                self.movement(e, None);
             }
         }
         for f in &recs.refunds {
@@ -522,7 +529,7 @@ impl Batch {
                 );
             }
             for e in refund_effects(f) {
-                self.movement(e, (None, None));
+                self.movement(e, None);
             }
         }
         for c in &recs.customers {
@@ -561,13 +568,15 @@ impl Batch {
                 && qty_ok(m.qty)
                 && text_ok([m.id.as_str(), &m.sku])
                 && text_ok(m.supplier.as_deref())
+                && text_ok(m.other_store.as_deref())
+                && text_ok(m.transfer_id.as_deref())
                 && m.cost
                     .is_none_or(|c| (0..=kasir_crdt::pricing::MAX_AMOUNT).contains(&c)))
             {
                 self.refused += 1;
                 continue;
             }
-            self.movement(movement_effect(m), (m.cost, m.supplier.clone()));
+            self.movement(movement_effect(m), Some(m));
         }
         for (id, value) in &recs.feedback {
             if !text_ok([id.as_str()]) {
@@ -867,12 +876,12 @@ async fn write_batch(
         sqlx::query(
             "WITH ins AS (
                  INSERT INTO stock_movements (movement_id, tenant_id, store_id, kind, sku, qty, at,
-                     cost, supplier)
+                     cost, supplier, other_store, transfer_id)
                  SELECT u.id, $1, $2, u.kind, u.sku, u.qty::numeric / 1000, to_timestamp(u.ms / 1000.0),
-                        u.cost, u.supplier
+                        u.cost, u.supplier, u.other_store, u.transfer_id
                  FROM UNNEST($3::text[], $4::text[], $5::text[], $6::int8[], $7::int8[], $8::int8[],
-                             $9::text[])
-                      AS u(id, kind, sku, qty, ms, cost, supplier)
+                             $9::text[], $10::text[], $11::text[])
+                      AS u(id, kind, sku, qty, ms, cost, supplier, other_store, transfer_id)
                  ON CONFLICT (store_id, movement_id) DO NOTHING
                  RETURNING sku, qty)
              INSERT INTO stock_levels (tenant_id, store_id, sku, on_hand)
@@ -888,6 +897,8 @@ async fn write_batch(
         .bind(&b.mv_ms)
         .bind(&b.mv_cost)
         .bind(&b.mv_supplier)
+        .bind(&b.mv_other_store)
+        .bind(&b.mv_transfer)
         .execute(&mut **tx)
         .await?;
     }

@@ -403,6 +403,7 @@ fn receipts_and_supplier_returns_keep_cost_and_supplier() {
         approved_by: None,
         cost,
         supplier: Some(supplier.into()),
+        transfer_id: None,
     };
     rt.block_on(async {
         let pool = kasir_relay::db::connect(&db).await.expect("pool");

@@ -236,6 +236,8 @@ fn movement(who: &Principal, n: &mut Node, f: MoveForm) -> Result<String, NodeEr
             cost,
             supplier: (!supplier.is_empty()).then(|| supplier.to_owned()),
             approval: Approval::named(&f.approver, &f.approver_pin),
+            other_store: None,
+            transfer_id: None,
         },
     )?;
     Ok(format!("✓ {} {:+}", f.sku, done.delta))
