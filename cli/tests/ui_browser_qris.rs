@@ -1,15 +1,16 @@
 //! Dynamic QRIS in the till app, in a real headless Chromium against a real daemon and
 //! the simulated acquirer (`kasir_node::qris::sim`: a real acquirer cannot be reached
 //! from these machines): Bayar shows the QR for the exact amount and waits; the
-//! customer pays and the page turns into the struk by itself (QRIS with its RRN); a QR
-//! left to expire says so and leads back to Bayar, with nothing sold.
+//! customer pays and the page turns into the struk by itself (QRIS with its RRN); the QR
+//! printed on paper carries exactly the acquirer's payload (and then the struk prints);
+//! a QR left to expire says so and leads back to Bayar, with nothing sold.
 
 mod support;
 
 use std::path::PathBuf;
 
-use kasir_testkit::Till;
 use kasir_testkit::browser::Browser;
+use kasir_testkit::{Till, printed, tcp_printer};
 use support::Sim;
 
 fn shots() -> PathBuf {
@@ -28,6 +29,15 @@ fn ui_browser_qris_paid_turns_into_the_struk_expired_goes_back() {
         "50",
         &["--barcode", "8991002000012"],
     );
+    // The QR slip, then the struk; then the printer is off.
+    let (port, jobs) = tcp_printer(2);
+    std::fs::write(
+        till.path().join("printer.json"),
+        serde_json::json!({"uri": format!("tcp://127.0.0.1:{port}"), "profile": "58",
+                           "attempts": 2, "backoff_ms": 100})
+        .to_string(),
+    )
+    .expect("printer.json");
     till.start(&[]);
     let base = till.running().base.clone();
     sim.configure(till.path(), &base);
@@ -55,6 +65,19 @@ fn ui_browser_qris_paid_turns_into_the_struk_expired_goes_back() {
         .as_str()
         .expect("id")
         .to_owned();
+    // The customer cannot see the screen: the QR on paper.
+    b.click("#qris-print");
+    b.wait_until("printed", |b| b.text("#qris-printed").contains("dicetak"));
+    let slip = jobs
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the QR slip");
+    let (_, shown) = till.get(&format!("/v1/qris/charges/{charge}"));
+    let payload = shown["qr_string"].as_str().expect("qr string");
+    assert!(
+        printed(&slip, payload),
+        "the slip carries the acquirer's QR payload"
+    );
+    assert!(printed(&slip, "Rp36.000"));
     let paid = sim.act(&charge, "pay", false);
     let rrn = paid["rrn"].as_str().expect("rrn").to_owned();
     b.wait_until("the struk", |b| b.count("#receipt-total") == 1);

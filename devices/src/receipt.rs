@@ -466,6 +466,34 @@ pub fn test_page(store_name: &str, printer: &str, width: usize) -> Result<Receip
     Ok(s.cut())
 }
 
+/// A dynamic QRIS on paper, for a customer who cannot see the till's screen: the
+/// store's name, the amount large, the QR, and until when it can be paid (in the
+/// store's zone). The struk follows once the acquirer confirms.
+pub fn qris_slip(
+    profile: &StoreProfile,
+    amount: Rupiah,
+    payload: &str,
+    expires_at_ms: i64,
+    width: usize,
+) -> Result<Receipt, ReceiptError> {
+    let mut s = Struk::new(width)?;
+    s.store_name(&profile.name);
+    s.centered("QRIS - scan untuk membayar");
+    s.styled(true, TextSize::Tall, |s| {
+        s.centered(&format!("Rp{}", format_number(amount)))
+    });
+    s.blocks.push(Block::Qr(payload.to_owned()));
+    // A QR lives minutes: the time of day says enough, and fits 32 columns.
+    if let Some(until) = local_time(expires_at_ms, profile.utc_offset_minutes)
+        && let Some((_, time)) = until.split_once(' ')
+    {
+        s.centered(&format!("Berlaku s.d. {time} {}", profile.zone_name()));
+    }
+    s.centered("Struk dicetak setelah dibayar");
+    s.rule();
+    Ok(s.cut())
+}
+
 /// One line of a printed report (laporan tutup kasir, laporan Z).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

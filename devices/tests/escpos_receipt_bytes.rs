@@ -706,3 +706,30 @@ fn escpos_receipt_wider_than_the_printer_is_refused() {
         Err(EncodeError::BadProfile(_))
     ));
 }
+
+/// A dynamic QRIS slip: the amount large, the QR carrying exactly the acquirer's
+/// payload (native on 58 mm, raster on a printer without native QR), the deadline in
+/// the store's zone.
+#[test]
+fn escpos_qris_slip_carries_the_payload_and_the_deadline() {
+    use kasir_devices::receipt::qris_slip;
+    // 12/06/2025 14:10 WIB.
+    let expires = 1_749_712_200_000;
+    let slip = qris_slip(&warung(), 36_000, QRIS, expires, 32).unwrap();
+    let bytes = encode(&slip, &PrinterProfile::mm58()).unwrap();
+    let decoded = decode(&bytes, &PrinterProfile::mm58());
+    assert_eq!(decoded.native_qr, vec![QRIS.to_owned()]);
+    let lines: Vec<&str> = decoded.lines.iter().map(|l| l.trim()).collect();
+    for wanted in ["WARUNG BU SRI", "Rp36.000", "Berlaku s.d. 14:10 WIB"] {
+        assert!(lines.contains(&wanted), "{wanted:?} not in {lines:?}");
+    }
+    let mut raster_only = PrinterProfile::mm80();
+    raster_only.native_qr = false;
+    let slip = qris_slip(&warung(), 36_000, QRIS, expires, 48).unwrap();
+    let decoded = decode(&encode(&slip, &raster_only).unwrap(), &raster_only);
+    let code = QrCode::with_error_correction_level(QRIS, EcLevel::M).unwrap();
+    assert_eq!(
+        sample_modules(&decoded.rasters[0], code.width()),
+        code.to_colors()
+    );
+}

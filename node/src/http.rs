@@ -426,6 +426,11 @@ fn routes() -> Routes {
         .add("POST", "/v1/qris/charges", post(qris_create))
         .add("GET", "/v1/qris/charges/{charge_id}", get(qris_status))
         .add("POST", "/v1/qris/callback", post(qris_callback))
+        .add(
+            "POST",
+            "/v1/qris/charges/{charge_id}/print",
+            post(qris_print),
+        )
         .add("POST", "/v1/sessions", post(login))
         .add("DELETE", "/v1/sessions/current", delete(logout))
         .add("GET", "/v1/sales/{sale_id}/receipt", get(receipt))
@@ -958,6 +963,30 @@ async fn enqueue_print(
     .await?;
     let job_id = queue.enqueue(&sale_id, b.reprint)?;
     let v = json!({ "job_id": job_id, "sale_id": sale_id, "printer": queue.printer() });
+    Ok((StatusCode::ACCEPTED, axum::Json(v)).into_response())
+}
+
+/// `POST /v1/qris/charges/{charge_id}/print`: the pending QR on paper, for a customer
+/// who cannot see the screen: 202 with the job.
+async fn qris_print(State(state): State<AppState>, Path(charge_id): Path<String>) -> ApiResult {
+    let queue = state.printer.lock().ok().and_then(|p| p.clone());
+    let Some(queue) = queue else {
+        return Err(NodeError::Conflict(format!(
+            "no printer configured: put {PRINTER_FILE} in the data directory and restart kasir run"
+        ))
+        .into());
+    };
+    let id = charge_id.clone();
+    let charge = with_node(&state, move |n| n.qris_charge(&id)).await?;
+    if charge.status != "pending" {
+        return Err(NodeError::Conflict(format!(
+            "QRIS {charge_id} is {}: nothing to pay",
+            charge.status
+        ))
+        .into());
+    }
+    let job_id = queue.qris(&charge_id)?;
+    let v = json!({ "job_id": job_id, "charge_id": charge_id, "printer": queue.printer() });
     Ok((StatusCode::ACCEPTED, axum::Json(v)).into_response())
 }
 

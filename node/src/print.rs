@@ -293,6 +293,10 @@ enum JobKind {
     Drawer,
     /// A test page (Pengaturan's "Cetak tes").
     TestPage,
+    /// A dynamic QRIS on paper, while it is payable.
+    Qris {
+        charge_id: String,
+    },
     /// A report (laporan tutup kasir, laporan Z).
     Report {
         title: String,
@@ -308,6 +312,7 @@ impl Job {
             JobKind::Drawer => "drawer",
             JobKind::TestPage => "test page",
             JobKind::Report { title, .. } => title,
+            JobKind::Qris { charge_id } => charge_id,
         }
     }
 }
@@ -393,6 +398,13 @@ impl PrintQueue {
     /// Queues a test page; returns the job id. Never waits.
     pub fn test_page(&self) -> Result<u64, NodeError> {
         self.push(JobKind::TestPage)
+    }
+
+    /// Queues a dynamic QRIS slip for the customer; returns the job id. Never waits.
+    pub fn qris(&self, charge_id: &str) -> Result<u64, NodeError> {
+        self.push(JobKind::Qris {
+            charge_id: charge_id.to_owned(),
+        })
     }
 
     /// Queues a report (the lines of [`crate::api::ZReport::print_lines`], say) under
@@ -496,6 +508,30 @@ async fn print_job(
                 Arc::new(kasir_devices::encode::DRAWER_PULSE.to_vec()),
             )
             .await;
+        }
+        JobKind::Qris { charge_id } => {
+            let slip = match node.lock() {
+                Ok(n) => n.qris_charge(charge_id).and_then(|c| {
+                    if c.status != "pending" {
+                        return Err(NodeError::Conflict(format!(
+                            "QRIS {charge_id} is {}: nothing to pay",
+                            c.status
+                        )));
+                    }
+                    kasir_devices::receipt::qris_slip(
+                        n.profile(),
+                        c.amount,
+                        &c.qr_string,
+                        c.expires_at_ms,
+                        settings.profile.columns,
+                    )
+                    .map_err(|e| NodeError::Invalid(e.to_string()))
+                }),
+                Err(e) => Err(e),
+            }
+            .map_err(|e| e.to_string())?;
+            let bytes = encode(&slip, &settings.profile).map_err(|e| e.to_string())?;
+            return send(settings, app, job, Arc::new(bytes)).await;
         }
         JobKind::TestPage | JobKind::Report { .. } => {
             let store = match node.lock() {

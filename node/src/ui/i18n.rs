@@ -197,6 +197,8 @@ messages! {
     Customers => "Pelanggan", "Customers";
     QrisDynamic => "QRIS dinamis", "Dynamic QRIS";
     QrisWaiting => "Menunggu pembayaran… Minta pelanggan memindai QR ini.", "Waiting for the payment… Ask the customer to scan this QR.";
+    QrisPrint => "Cetak QR", "Print the QR";
+    QrisPrinted => "QR dicetak — berikan ke pelanggan.", "QR printed — hand it to the customer.";
     QrisViaPeer => "Kasir ini tanpa internet: QR dibuat lewat kasir lain di toko.", "This till has no internet: the QR was made through another till in the shop.";
     QrisExpired => "QR kedaluwarsa, belum dibayar. Buat QR baru atau pilih cara bayar lain.", "The QR expired unpaid. Make a new one or take another method.";
     QrisFailed => "Pembayaran QRIS gagal", "The QRIS payment failed";

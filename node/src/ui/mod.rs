@@ -79,6 +79,7 @@ pub(crate) fn routes(r: Routes) -> Routes {
         )
         .add("POST", "/ui/d/{draft}/qris", post(pay::qris_start))
         .add("GET", "/ui/qris/{charge}", get(pay::qris_poll))
+        .add("POST", "/ui/qris/{charge}/cetak", post(pay::qris_print))
         .add("GET", "/ui/printer", get(pay::printer_state))
         .add("GET", "/ui/tagihan", get(sell::bills_page))
         .add("GET", "/ui/struk/{sale}", get(pay::receipt_page))

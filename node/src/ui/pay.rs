@@ -360,7 +360,7 @@ fn sold(
 
 /// The dynamic QR on screen: the amount, the QR, and what became of it; polls itself
 /// every two seconds while pending.
-fn qris_panel(lang: Lang, draft: &str, charge: &QrisCharge) -> Markup {
+fn qris_panel(lang: Lang, draft: &str, charge: &QrisCharge, printer: bool) -> Markup {
     let pending = charge.status == "pending";
     let poll = format!("/ui/qris/{}?d={draft}", charge.charge_id);
     html! {
@@ -372,6 +372,12 @@ fn qris_panel(lang: Lang, draft: &str, charge: &QrisCharge) -> Markup {
                 @if let Some(svg) = super::qr_svg(&charge.qr_string, 260, qrcode::EcLevel::M) { div.qr id="qris-code" { (PreEscaped(svg)) } }
                 p id="qris-status" { (t(Msg::QrisWaiting, lang)) }
                 @if charge.via.is_some() { p.muted id="qris-via" { (t(Msg::QrisViaPeer, lang)) } }
+                // Paper for a customer who cannot see the screen (the struk follows).
+                @if printer {
+                    button type="button" id="qris-print" hx-post=(format!("/ui/qris/{}/cetak", charge.charge_id))
+                        hx-target="#qris-printed" hx-swap="outerHTML" { (t(Msg::QrisPrint, lang)) }
+                    p id="qris-printed" {}
+                }
             } @else if charge.status == "expired" {
                 p.error id="qris-status" { (t(Msg::QrisExpired, lang)) }
             } @else if charge.status == "failed" {
@@ -405,7 +411,9 @@ pub(crate) async fn qris_start(
         Err(e) => Err(e),
     };
     match made {
-        Ok((charge, _)) => html_response(qris_panel(lang, &draft, &charge)),
+        Ok((charge, _)) => {
+            html_response(qris_panel(lang, &draft, &charge, state.printer().is_some()))
+        }
         Err(e) => html_response(html! { div.card.center id="pay-panel" {
             p.error id="pay-error" { (problem(lang, &e)) }
             a.btn href=(format!("/ui/d/{draft}/bayar")) { (t(Msg::BackToPay, lang)) }
@@ -416,6 +424,32 @@ pub(crate) async fn qris_start(
 #[derive(Deserialize)]
 pub(crate) struct QrisPoll {
     d: String,
+}
+
+/// `POST /ui/qris/{charge}/cetak`: the pending QR on the receipt printer.
+pub(crate) async fn qris_print(
+    State(state): State<AppState>,
+    _: UiUser,
+    headers: HeaderMap,
+    Path(charge_id): Path<String>,
+) -> Response {
+    let lang = lang(&headers);
+    let id = charge_id.clone();
+    let queued = match (
+        state.printer(),
+        call(&state, move |n| n.qris_charge(&id)).await,
+    ) {
+        (None, _) => Err(NodeError::Conflict(t(Msg::NoPrinter, lang).to_owned())),
+        (_, Err(e)) => Err(e),
+        (Some(_), Ok(c)) if c.status != "pending" => {
+            Err(NodeError::Conflict(format!("QRIS {}", c.status)))
+        }
+        (Some(queue), Ok(_)) => queue.qris(&charge_id),
+    };
+    html_response(match queued {
+        Ok(_) => html! { p.toast id="qris-printed" role="status" { (t(Msg::QrisPrinted, lang)) } },
+        Err(e) => html! { p.toast.error id="qris-printed" role="alert" { (problem(lang, &e)) } },
+    })
 }
 
 /// `GET /ui/qris/{charge}?d={draft}`: the QR's state; once paid, the struk (printed by
@@ -436,7 +470,7 @@ pub(crate) async fn qris_poll(
         Err(e) => return html_response(html! { p.error id="pay-error" { (problem(lang, &e)) } }),
     };
     let Some(sale_id) = charge.sale_id.clone().filter(|_| charge.status == "paid") else {
-        return html_response(qris_panel(lang, &q.d, &charge));
+        return html_response(qris_panel(lang, &q.d, &charge, printer.is_some()));
     };
     let draft = q.d.clone();
     let done = call(&state, move |n| {
