@@ -29,7 +29,7 @@ use kasir_crdt::Qty;
 use kasir_crdt::money::format_rupiah;
 use kasir_crdt::records::Payment;
 use kasir_crdt::store::{Role, UserRole};
-use kasir_node::api::{InitOptions, ProductInput, SaleItem, SaleRequest};
+use kasir_node::api::{InitOptions, MovementInput, ProductInput, SaleItem, SaleRequest};
 use kasir_node::lan::{self as net, NetConfig};
 use kasir_node::{Node, SharedNode};
 use kasir_sync::Identity;
@@ -154,6 +154,41 @@ fn build_store(base: &std::path::Path) -> Result<Vec<Node>> {
             promos: None,
         })
         .collect();
+    let mut inputs = inputs;
+    for input in &mut inputs {
+        match input.sku.as_str() {
+            // Indomie by the piece, the pak of 5 and the dus of 40, cheaper by ten.
+            "IDM-GRG" => {
+                input.units = Some(vec![
+                    kasir_node::api::UnitPrice {
+                        name: "pak".into(),
+                        per: Qty::units(5),
+                        price: 17_000,
+                        barcodes: vec![],
+                    },
+                    kasir_node::api::UnitPrice {
+                        name: "dus".into(),
+                        per: Qty::units(40),
+                        price: 128_000,
+                        barcodes: vec!["18998866200575".into()],
+                    },
+                ]);
+                input.tiers = Some(vec![kasir_node::api::TierPrice {
+                    min_qty: Qty::units(10),
+                    price: 3_300,
+                }]);
+            }
+            // Teh Botol: buy 2, get 1 free.
+            "TEH-BTL" => {
+                input.promos = Some(vec![kasir_crdt::promo::Promo {
+                    offer: kasir_crdt::promo::Offer::BuyGet { buy: 2, free: 1 },
+                    from: None,
+                    until: None,
+                }]);
+            }
+            _ => {}
+        }
+    }
     owner.add_products(&inputs)?;
     let by = owner.device_principal();
     owner.add_user(&by, "Bu Sri", UserRole::Owner, OWNER_PIN)?;
@@ -188,27 +223,27 @@ const CASHIERS: [(&str, &str); TILLS] = [("Ani", "1111"), ("Budi", "2222"), ("Ci
 /// Keeps the three tills' apps open in a browser until Ctrl-C: each till serves its
 /// API and app on a loopback port; each cashier gets a one-time login link and an open
 /// shift, so the link lands on the sell screen.
-/// Two moments a shop has every day, after the rush: Bu Tini takes rice on kasbon at
-/// till 1 and pays part back at till 2 (both tills agree on what she owes once they
-/// sync), and a customer pays by dynamic QRIS at till 1 through the simulated acquirer
+/// Moments a shop has every day, after the rush: Bu Tini takes rice on kasbon at till 1
+/// and pays part back at till 2 (both tills agree on what she owes once they sync); a
+/// customer pays by dynamic QRIS at till 1 through the simulated acquirer
 /// (`kasir_node::qris::sim`; a real acquirer needs a merchant account), which stays up
-/// for the apps when the demo serves them.
+/// for the apps when the demo serves them; goods come in with their cost, and a
+/// customer buys a dus by its carton barcode and Teh Botol on buy 2 get 1.
 fn money_moments(
     rt: &tokio::runtime::Runtime,
     nodes: &[SharedNode],
-) -> Result<(Value, Value, kasir_node::qris::sim::Simulator)> {
+) -> Result<(Value, Value, Value, kasir_node::qris::sim::Simulator)> {
     use kasir_node::kasbon::{CustomerInput, KasbonPaymentInput};
     use kasir_node::people::Principal;
     use kasir_node::qris;
 
-    let (sku, _, price, _, _) = CATALOG[0];
+    let (sku, _, _, _, _) = CATALOG[0];
     let tini = lock(&nodes[0])?.save_customer(&CustomerInput {
         name: "Bu Tini".into(),
         phone: Some("0812-1111-2222".into()),
         ..CustomerInput::default()
     })?;
-    let credit = price * 10;
-    lock(&nodes[0])?.sell(&SaleRequest {
+    let mut credit_sale = SaleRequest {
         items: vec![SaleItem {
             code: sku.into(),
             qty: Qty::units(10),
@@ -217,16 +252,19 @@ fn money_moments(
             price: None,
             unit: None,
         }],
-        payments: vec![Payment {
-            method: "kasbon".into(),
-            amount: credit,
-            reference: None,
-            confirmed_by: None,
-        }],
         customer_id: Some(tini.customer_id.clone()),
         cashier: Some("Ani".into()),
         ..SaleRequest::default()
-    })?;
+    };
+    // Ten at once is the grosir price: the till says what it comes to.
+    let credit = lock(&nodes[0])?.price(&credit_sale)?.total;
+    credit_sale.payments = vec![Payment {
+        method: "kasbon".into(),
+        amount: credit,
+        reference: None,
+        confirmed_by: None,
+    }];
+    lock(&nodes[0])?.sell(&credit_sale)?;
     wait_until(Duration::from_secs(30), || {
         Ok(lock(&nodes[1])?
             .customer(&tini.customer_id)
@@ -300,7 +338,43 @@ fn money_moments(
         "rrn": settled.rrn,
         "receipt_no": settled.receipt_no,
     });
-    Ok((kasbon, qris, acquirer))
+    // A warung's week: a carton of Indomie comes in from the wholesaler at its cost;
+    // at till 2 a customer buys a dus by its barcode and three Teh Botol (buy 2 get 1).
+    lock(&nodes[0])?.record_movement(&MovementInput {
+        kind: kasir_crdt::records::MovementKind::Receive,
+        sku: "IDM-GRG".into(),
+        qty: Some(Qty::units(40)),
+        counted: None,
+        note: None,
+        cost: Some(2_950),
+        supplier: Some("CV Sumber Rejeki".into()),
+        other_store: None,
+        transfer_id: None,
+        approval: None,
+    })?;
+    let item = |code: &str, qty: i64| SaleItem {
+        code: code.into(),
+        qty: Qty::units(qty),
+        discount: 0,
+        discount_percent: None,
+        price: None,
+        unit: None,
+    };
+    let sold = lock(&nodes[1])?.sell(&SaleRequest {
+        items: vec![item("18998866200575", 1), item("TEH-BTL", 3)],
+        cashier: Some("Budi".into()),
+        ..SaleRequest::default()
+    })?;
+    let sale = lock(&nodes[1])?.sale(&sold.sale_id)?;
+    let avg_cost = lock(&nodes[0])?.stock(Some("IDM-GRG"))?[0].avg_cost;
+    let warung = json!({
+        "receipt_no": sold.receipt_no,
+        "total": sold.total,
+        "lines": sale.lines.iter().map(|l| l.name.clone()).collect::<Vec<_>>(),
+        "promo": sale.lines.iter().find_map(|l| l.promo.as_ref().map(|p| p.label.clone())),
+        "indomie_avg_cost": avg_cost,
+    });
+    Ok((kasbon, qris, warung, acquirer))
 }
 
 fn serve_apps(
@@ -545,7 +619,7 @@ pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
     }
     bar.finish_and_clear();
     let sold_s = started.elapsed().as_secs_f64();
-    let (kasbon, qris, _acquirer) = money_moments(&rt, &nodes)?;
+    let (kasbon, qris, warung, _acquirer) = money_moments(&rt, &nodes)?;
     let t_sync = Instant::now();
     wait_until(Duration::from_secs(60), || converged(&nodes))?;
     let settle_ms = t_sync.elapsed().as_millis() as u64;
@@ -592,6 +666,7 @@ pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
         "oversold": oversold,
         "kasbon": kasbon,
         "qris": qris,
+        "warung": warung,
         "relay": relay_json,
     });
     if json_mode {
@@ -630,6 +705,22 @@ pub(crate) fn run(n_sales: usize, json_mode: bool, serve: bool) -> Result<()> {
             qris["status"].as_str().unwrap_or_default(),
             qris["rrn"].as_str().unwrap_or("-"),
             qris["receipt_no"].as_str().unwrap_or("-")
+        );
+        println!(
+            "Grosir & promo di T2: {} = {} (struk {}); Indomie masuk dari pemasok, HPP rata-rata {}",
+            warung["lines"]
+                .as_array()
+                .map(|ls| ls
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" + "))
+                .unwrap_or_default(),
+            format_rupiah(warung["total"].as_i64().unwrap_or_default()),
+            warung["receipt_no"].as_str().unwrap_or("-"),
+            warung["indomie_avg_cost"]
+                .as_i64()
+                .map_or("-".to_owned(), format_rupiah)
         );
         println!(
             "Stok minus (oversold): {}",

@@ -60,11 +60,15 @@ fn demo_sells_on_three_tills_that_converge_with_the_relay() {
     let v = run_demo(&kasir_testkit::process::kasir_bin(), "40", None);
     assert_eq!(v["tills"], 3);
     assert_eq!(v["sales"], 40);
-    // The rush, then a sale on kasbon and one by dynamic QRIS.
+    // The rush, then a sale on kasbon, one by dynamic QRIS and one of a dus and a promo.
     assert_eq!(
         v["sales_seen_by_each_till"],
-        serde_json::json!([42, 42, 42])
+        serde_json::json!([43, 43, 43])
     );
+    // A dus of Indomie (Rp128.000) and three Teh Botol at 5.500, one free.
+    assert_eq!(v["warung"]["total"], 139_000, "{}", v["warung"]);
+    assert_eq!(v["warung"]["promo"], "Beli 2 gratis 1", "{}", v["warung"]);
+    assert!(v["warung"]["indomie_avg_cost"].is_i64(), "{}", v["warung"]);
     assert!(v["revenue"].as_i64().is_some_and(|r| r > 0));
     assert_eq!(
         v["kasbon"]["balance_t1"], v["kasbon"]["balance_t2"],
@@ -80,7 +84,7 @@ fn demo_sells_on_three_tills_that_converge_with_the_relay() {
     if kasir_testkit::in_ci() || (relay_bin().is_some() && postgres_available()) {
         assert_eq!(relay["enabled"], true, "the relay did not run: {relay}");
         assert_eq!(
-            relay["sales_in_postgres"], 42,
+            relay["sales_in_postgres"], 43,
             "PostgreSQL does not hold every sale: {relay}"
         );
         assert_eq!(relay["matches_tills"], true, "{relay}");
@@ -114,7 +118,7 @@ fn demo_without_kasir_relay_runs_lan_only_and_says_why() {
     let v = run_demo(&kasir, "10", Some("/usr/bin:/bin"));
     assert_eq!(
         v["sales_seen_by_each_till"],
-        serde_json::json!([12, 12, 12])
+        serde_json::json!([13, 13, 13])
     );
     assert_eq!(v["relay"]["enabled"], false);
     assert!(
