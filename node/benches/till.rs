@@ -102,6 +102,120 @@ fn catalog(n: usize) -> Vec<ProductInput> {
         .collect()
 }
 
+/// `Node::price` of the same 4-line carts over a catalog of plain products and over the
+/// same catalog where every product also sells by the pak and the dus, has two grosir
+/// tiers and three promotions (member price, buy 2 get 1, a bundle): what units, tiers
+/// and promotions cost a cart, as a ratio in one run.
+fn bench_pricing(dir: &Path, n: usize) -> Value {
+    use kasir_crdt::promo::{Offer, Promo};
+    use kasir_node::api::{TierPrice, UnitPrice};
+    let plain = catalog(100);
+    let rich: Vec<ProductInput> = plain
+        .iter()
+        .map(|p| ProductInput {
+            units: Some(vec![
+                UnitPrice {
+                    name: "pak".into(),
+                    per: Qty::units(5),
+                    price: p.price * 5 - 500,
+                    barcodes: vec![format!("{}5", p.barcodes[0])],
+                },
+                UnitPrice {
+                    name: "dus".into(),
+                    per: Qty::units(40),
+                    price: p.price * 38,
+                    barcodes: vec![format!("{}4", p.barcodes[0])],
+                },
+            ]),
+            tiers: Some(vec![
+                TierPrice {
+                    min_qty: Qty::units(10),
+                    price: p.price - 100,
+                },
+                TierPrice {
+                    min_qty: Qty::units(20),
+                    price: p.price - 200,
+                },
+            ]),
+            promos: Some(vec![
+                Promo {
+                    offer: Offer::MemberPrice {
+                        price: p.price - 50,
+                    },
+                    from: None,
+                    until: None,
+                },
+                Promo {
+                    offer: Offer::BuyGet { buy: 2, free: 1 },
+                    from: None,
+                    until: None,
+                },
+                Promo {
+                    offer: Offer::Bundle {
+                        qty: 3,
+                        price: p.price * 3 - 300,
+                    },
+                    from: None,
+                    until: None,
+                },
+            ]),
+            ..p.clone()
+        })
+        .collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let carts: Vec<SaleRequest> = (0..n)
+        .map(|_| SaleRequest {
+            items: (0..4)
+                .map(|_| SaleItem {
+                    code: format!("SKU{:06}", rng.gen_range(0..100)),
+                    qty: Qty::units(rng.gen_range(1..=12)),
+                    discount: 0,
+                    discount_percent: None,
+                    price: None,
+                    unit: None,
+                })
+                .collect(),
+            ..SaleRequest::default()
+        })
+        .collect();
+    let timed = |name: &str, products: &[ProductInput]| {
+        let mut node = Node::init(
+            &dir.join(name),
+            &InitOptions {
+                store_name: "Bench".into(),
+                till_code: "T1".into(),
+            },
+        )
+        .expect("init");
+        node.add_products(products).expect("products");
+        let mut us = Vec::with_capacity(n);
+        let mut total = 0i64;
+        for cart in &carts {
+            let t = Instant::now();
+            total += node.price(cart).expect("price").total;
+            us.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        (summary_us(us), total)
+    };
+    let (plain_us, plain_total) = timed("pricing-plain", &plain);
+    let (rich_us, rich_total) = timed("pricing-rich", &rich);
+    let ratio = |k: &str| {
+        let (a, b) = (
+            rich_us[k].as_f64().unwrap_or(0.0),
+            plain_us[k].as_f64().unwrap_or(1.0),
+        );
+        (a / b * 100.0).round() / 100.0
+    };
+    json!({
+        "carts": n,
+        "plain": plain_us,
+        "units_tiers_promos": rich_us,
+        "ratio_p50": ratio("p50_us"),
+        "ratio_p99": ratio("p99_us"),
+        "promotions_took": plain_total - rich_total,
+    })
+}
+
 fn bench_sale_commit(dir: &Path, n: usize) -> Value {
     let mut node = Node::init(
         &dir.join("till"),
@@ -562,6 +676,15 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000);
     let tmp = tempfile::tempdir().expect("tmp");
+    eprintln!("pricing with units, tiers and promotions...");
+    let pricing = bench_pricing(tmp.path(), 5_000);
+    if std::env::var("KASIR_BENCH_ONLY").is_ok_and(|v| v == "pricing") {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "pricing": pricing })).unwrap_or_default()
+        );
+        return;
+    }
     eprintln!("sale commit...");
     let sale_commit = bench_sale_commit(tmp.path(), 2_000);
     let sell_dir = tmp.path().join("till");
@@ -582,6 +705,7 @@ fn main() {
     let open: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
     let bytes = dir_bytes(&hist);
     let result = json!({
+        "pricing": pricing,
         "sale_commit": sale_commit,
         "signatures": signatures,
         "catch_up": catch_up,
