@@ -4,18 +4,11 @@
 //! types); a promotion that makes no sense is refused.
 #![allow(missing_docs)]
 
-use kasir_testkit::Till;
-use serde_json::{Value, json};
+mod support;
 
-fn receipt(till: &Till, sale: &Value) -> String {
-    let out = till.run(&["receipt", sale["sale_id"].as_str().expect("sale id")]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use kasir_testkit::Till;
+use serde_json::json;
+use support::receipt;
 
 #[test]
 fn money_promotions_apply_in_their_days_and_print_on_the_struk() {

@@ -7,19 +7,11 @@
 //! from its barcode.
 #![allow(missing_docs)]
 
+mod support;
+
 use kasir_devices::barcode::check_digit;
 use kasir_testkit::Till;
-use serde_json::Value;
-
-fn receipt(till: &Till, sale: &Value) -> String {
-    let out = till.run(&["receipt", sale["sale_id"].as_str().expect("sale id")]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use support::receipt;
 
 fn has(text: &str, needles: &[&str]) {
     for needle in needles {

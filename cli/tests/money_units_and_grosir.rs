@@ -4,25 +4,30 @@
 //! does not have, or a malformed unit or tier, refused with nothing written.
 #![allow(missing_docs)]
 
+mod support;
+
 use kasir_testkit::Till;
-use serde_json::{Value, json};
+use serde_json::json;
+use support::receipt;
 
 const DUS_BARCODE: &str = "18998866200578";
+
+/// `kasir product add` of Indomie, before the flags that change it.
+const EDIT_IDM: [&str; 8] = [
+    "product",
+    "add",
+    "--sku",
+    "IDM",
+    "--name",
+    "Indomie Goreng",
+    "--price",
+    "3.500",
+];
 
 fn on_hand(till: &Till, sku: &str) -> f64 {
     till.ok(&["stock", "--sku", sku])["stock"][0]["on_hand"]
         .as_f64()
         .expect("on_hand")
-}
-
-fn receipt(till: &Till, sale: &Value) -> String {
-    let out = till.run(&["receipt", sale["sale_id"].as_str().expect("sale id")]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -116,33 +121,14 @@ fn money_units_sell_from_their_barcodes_and_grosir_prices_by_quantity() {
         ["--tier", "10"],
         ["--tier", "0:3.000"],
     ] {
-        let mut args = vec![
-            "product",
-            "add",
-            "--sku",
-            "IDM",
-            "--name",
-            "Indomie Goreng",
-            "--price",
-            "3.500",
-        ];
+        let mut args = EDIT_IDM.to_vec();
         args.extend_from_slice(&bad);
         till.fails(&args);
     }
     let dus = till.ok(&["sell", "--item", DUS_BARCODE]);
     assert_eq!(dus["total"], 120_000, "the units stayed");
     // Removed, the carton's barcode sells nothing.
-    till.ok(&[
-        "product",
-        "add",
-        "--sku",
-        "IDM",
-        "--name",
-        "Indomie Goreng",
-        "--price",
-        "3.500",
-        "--clear-units",
-    ]);
+    till.ok(&[EDIT_IDM.as_slice(), &["--clear-units"]].concat());
     let refused = till.fails(&["sell", "--item", DUS_BARCODE]);
     assert!(refused.contains(DUS_BARCODE), "{refused}");
     let sale = till.ok(&["sell", "--item", "IDMx12"]);

@@ -63,12 +63,14 @@ impl Promo {
         self.from.as_ref().is_none_or(|f| f <= day) && self.until.as_ref().is_none_or(|u| day <= u)
     }
 
-    /// Why it cannot be stored, if it cannot.
+    /// Why it cannot be stored, if it cannot (prices from 0 to
+    /// [`crate::pricing::MAX_AMOUNT`]).
     pub fn check(&self) -> Result<(), String> {
+        let price_ok = |p: Rupiah| (0..=crate::pricing::MAX_AMOUNT).contains(&p);
         let ok = match self.offer {
-            Offer::MemberPrice { price } => price >= 0,
+            Offer::MemberPrice { price } => price_ok(price),
             Offer::BuyGet { buy, free } => buy >= 1 && free >= 1 && buy + free <= 1000,
-            Offer::Bundle { qty, price } => (2..=1000).contains(&qty) && price >= 0,
+            Offer::Bundle { qty, price } => (2..=1000).contains(&qty) && price_ok(price),
         };
         if !ok {
             return Err(format!(
@@ -227,6 +229,10 @@ mod tests {
             Offer::BuyGet { buy: 2, free: 0 },
             Offer::Bundle { qty: 1, price: 5 },
             Offer::MemberPrice { price: -1 },
+            Offer::Bundle {
+                qty: 3,
+                price: crate::pricing::MAX_AMOUNT + 1,
+            },
         ] {
             let p = Promo {
                 offer,

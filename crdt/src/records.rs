@@ -82,23 +82,14 @@ pub struct PriceTier {
     pub price: Rupiah,
 }
 
-impl Product {
-    /// The grosir price for `qty` stock units on one line: the tier with the largest
-    /// minimum `qty` reaches, if any.
-    pub fn tier_price(&self, qty: Qty) -> Option<Rupiah> {
-        self.tiers
-            .iter()
-            .filter(|t| t.min_qty <= qty)
-            .max_by_key(|t| t.min_qty)
-            .map(|t| t.price)
-    }
-
-    /// The unit called `name` (case does not matter).
-    pub fn sell_unit(&self, name: &str) -> Option<&SellUnit> {
-        self.units
-            .iter()
-            .find(|u| u.name.eq_ignore_ascii_case(name))
-    }
+/// The grosir price for `qty` stock units on one line, of tiers given as `(min_qty,
+/// price)`: the tier with the largest minimum `qty` reaches, if any.
+pub fn tier_price(tiers: impl IntoIterator<Item = (Qty, Rupiah)>, qty: Qty) -> Option<Rupiah> {
+    tiers
+        .into_iter()
+        .filter(|(min, _)| *min <= qty)
+        .max_by_key(|(min, _)| *min)
+        .map(|(_, price)| price)
 }
 
 /// The unit a sale line was sold in, when not the product's stock unit.
@@ -111,6 +102,11 @@ pub struct LineUnit {
 }
 
 impl LineUnit {
+    /// `qty` of a line sold in `unit` (the stock unit when `None`), in stock units.
+    pub fn in_stock_units(unit: Option<&LineUnit>, qty: Qty) -> Qty {
+        unit.map_or(qty, |u| u.stock_qty(qty))
+    }
+
     /// `qty` of this unit in stock units (thousandths, rounded half away from zero).
     pub fn stock_qty(&self, qty: Qty) -> Qty {
         let milli = i128::from(qty.milli()) * i128::from(self.per.milli());
@@ -163,10 +159,7 @@ pub struct SaleLine {
 impl SaleLine {
     /// What the line takes from stock, in the stock unit.
     pub fn stock_qty(&self) -> Qty {
-        match &self.unit {
-            Some(u) => u.stock_qty(self.qty),
-            None => self.qty,
-        }
+        LineUnit::in_stock_units(self.unit.as_ref(), self.qty)
     }
 }
 
@@ -541,10 +534,7 @@ pub struct RefundLine {
 impl RefundLine {
     /// What comes back to stock, in the stock unit.
     pub fn stock_qty(&self) -> Qty {
-        match &self.unit {
-            Some(u) => u.stock_qty(self.qty),
-            None => self.qty,
-        }
+        LineUnit::in_stock_units(self.unit.as_ref(), self.qty)
     }
 }
 
@@ -762,7 +752,8 @@ mod tests {
             "id": "p", "sku": "IDM", "name": "Indomie", "price": 3500
         }))
         .expect("product");
-        assert_eq!(p.tier_price(Qty(50_000)), None, "no tiers");
+        let at = |p: &Product, qty| tier_price(p.tiers.iter().map(|t| (t.min_qty, t.price)), qty);
+        assert_eq!(at(&p, Qty(50_000)), None, "no tiers");
         p.tiers = vec![
             PriceTier {
                 min_qty: Qty(20_000),
@@ -773,10 +764,10 @@ mod tests {
                 price: 3_300,
             },
         ];
-        assert_eq!(p.tier_price(Qty(9_999)), None);
-        assert_eq!(p.tier_price(Qty(10_000)), Some(3_300));
+        assert_eq!(at(&p, Qty(9_999)), None);
+        assert_eq!(at(&p, Qty(10_000)), Some(3_300));
         assert_eq!(
-            p.tier_price(Qty(25_000)),
+            at(&p, Qty(25_000)),
             Some(3_200),
             "unsorted tiers still pick the largest"
         );

@@ -193,16 +193,7 @@ impl Node {
             )));
         }
         let unit = match unit {
-            Some(name) if name.eq_ignore_ascii_case(&product.unit) => None,
-            Some(name) => Some(
-                product
-                    .sell_unit(&name)
-                    .ok_or_else(|| {
-                        NodeError::Invalid(format!("{} is not sold by the {name}", product.sku))
-                    })?
-                    .name
-                    .clone(),
-            ),
+            Some(name) => product.unit_named(&name)?.map(|u| u.name.clone()),
             None => None,
         };
         let mut draft = self.draft(draft_id)?;

@@ -977,14 +977,7 @@ async fn qris_print(State(state): State<AppState>, Path(charge_id): Path<String>
         .into());
     };
     let id = charge_id.clone();
-    let charge = with_node(&state, move |n| n.qris_charge(&id)).await?;
-    if charge.status != "pending" {
-        return Err(NodeError::Conflict(format!(
-            "QRIS {charge_id} is {}: nothing to pay",
-            charge.status
-        ))
-        .into());
-    }
+    with_node(&state, move |n| n.qris_payable(&id)).await?;
     let job_id = queue.qris(&charge_id)?;
     let v = json!({ "job_id": job_id, "charge_id": charge_id, "printer": queue.printer() });
     Ok((StatusCode::ACCEPTED, axum::Json(v)).into_response())

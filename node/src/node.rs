@@ -142,7 +142,7 @@ fn validate_code(what: &str, value: &str) -> Result<(), NodeError> {
     Ok(())
 }
 
-const MAX_PRICE: i64 = 1_000_000_000_000;
+const MAX_PRICE: i64 = kasir_crdt::pricing::MAX_AMOUNT;
 
 /// A sale request's line resolved against the catalog ([`Node::resolve_item`]).
 pub(crate) struct ResolvedItem {
@@ -639,20 +639,16 @@ impl Node {
             },
         };
         let unit = match item.unit.as_deref().or(scanned_unit.as_deref()) {
-            None => None,
-            Some(name) if name.eq_ignore_ascii_case(&product.unit) => None,
-            Some(name) => {
-                let u = product.sell_unit(name).ok_or_else(|| {
-                    NodeError::Invalid(format!("{} is not sold by the {name}", product.sku))
-                })?;
-                Some((
+            Some(name) => product.unit_named(name)?.map(|u| {
+                (
                     u.price,
                     LineUnit {
                         name: u.name.clone(),
                         per: u.per,
                     },
-                ))
-            }
+                )
+            }),
+            None => None,
         };
         let listed = match &unit {
             Some((price, _)) => *price,
@@ -734,16 +730,6 @@ impl Node {
         }
         for p in promos {
             p.check().map_err(NodeError::Invalid)?;
-            let price = match p.offer {
-                kasir_crdt::promo::Offer::MemberPrice { price }
-                | kasir_crdt::promo::Offer::Bundle { price, .. } => price,
-                kasir_crdt::promo::Offer::BuyGet { .. } => 0,
-            };
-            if price > MAX_PRICE {
-                return Err(NodeError::Invalid(format!(
-                    "invalid promotion price {price}"
-                )));
-            }
         }
         let units = input.units.as_deref().unwrap_or_default();
         if units.len() > 8 {
@@ -1135,11 +1121,10 @@ impl Node {
             ));
         }
         if let Some(c) = input.cost
-            && !(0..=kasir_crdt::pricing::MAX_AMOUNT).contains(&c)
+            && !(0..=MAX_PRICE).contains(&c)
         {
             return Err(NodeError::Invalid(format!(
-                "a cost must be between 0 and {}, got {c}",
-                kasir_crdt::pricing::MAX_AMOUNT
+                "a cost must be between 0 and {MAX_PRICE}, got {c}"
             )));
         }
         let (qty, counted) = match input.kind {

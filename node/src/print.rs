@@ -510,14 +510,10 @@ async fn print_job(
             .await;
         }
         JobKind::Qris { charge_id } => {
-            let slip = match node.lock() {
-                Ok(n) => n.qris_charge(charge_id).and_then(|c| {
-                    if c.status != "pending" {
-                        return Err(NodeError::Conflict(format!(
-                            "QRIS {charge_id} is {}: nothing to pay",
-                            c.status
-                        )));
-                    }
+            let slip = node
+                .lock()
+                .and_then(|n| {
+                    let c = n.qris_payable(charge_id)?;
                     kasir_devices::receipt::qris_slip(
                         n.profile(),
                         c.amount,
@@ -526,10 +522,8 @@ async fn print_job(
                         settings.profile.columns,
                     )
                     .map_err(|e| NodeError::Invalid(e.to_string()))
-                }),
-                Err(e) => Err(e),
-            }
-            .map_err(|e| e.to_string())?;
+                })
+                .map_err(|e| e.to_string())?;
             let bytes = encode(&slip, &settings.profile).map_err(|e| e.to_string())?;
             return send(settings, app, job, Arc::new(bytes)).await;
         }

@@ -742,6 +742,19 @@ impl Node {
         self.qris_charge(&charge.charge_id)
     }
 
+    /// A charge the customer can still pay (to print its QR): a conflict once it is
+    /// paid, expired or failed.
+    pub fn qris_payable(&self, charge_id: &str) -> Result<QrisCharge, NodeError> {
+        let charge = self.qris_charge(charge_id)?;
+        if charge.status != "pending" {
+            return Err(NodeError::Conflict(format!(
+                "QRIS {charge_id} is {}: nothing to pay",
+                charge.status
+            )));
+        }
+        Ok(charge)
+    }
+
     /// The charge of a sale's client id, if one was made.
     pub fn qris_by_client(&self, client_id: &str) -> Result<Option<QrisCharge>, NodeError> {
         let id: Option<String> = self

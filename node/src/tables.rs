@@ -99,20 +99,22 @@ pub struct ProductRow {
 }
 
 impl ProductRow {
-    /// The unit called `name`, as the catalog has it.
-    pub fn sell_unit(&self, name: &str) -> Option<&crate::api::UnitPrice> {
+    /// The other unit called `name` (case does not matter); `None` for the stock unit
+    /// itself, an error for a unit the product is not sold in.
+    pub fn unit_named(&self, name: &str) -> Result<Option<&crate::api::UnitPrice>, NodeError> {
+        if name.eq_ignore_ascii_case(&self.unit) {
+            return Ok(None);
+        }
         self.units
             .iter()
             .find(|u| u.name.eq_ignore_ascii_case(name))
+            .map(Some)
+            .ok_or_else(|| NodeError::Invalid(format!("{} is not sold by the {name}", self.sku)))
     }
 
     /// The grosir price for `qty` stock units on one line, if a tier reaches it.
     pub fn tier_price(&self, qty: Qty) -> Option<i64> {
-        self.tiers
-            .iter()
-            .filter(|t| t.min_qty <= qty)
-            .max_by_key(|t| t.min_qty)
-            .map(|t| t.price)
+        kasir_crdt::records::tier_price(self.tiers.iter().map(|t| (t.min_qty, t.price)), qty)
     }
 }
 

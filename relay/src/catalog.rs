@@ -61,7 +61,7 @@ pub enum EditError {
 }
 
 /// Largest price or cost taken (a trillion rupiah).
-const MAX_RUPIAH: i64 = 1_000_000_000_000;
+const MAX_RUPIAH: i64 = kasir_crdt::pricing::MAX_AMOUNT;
 
 fn text(field: &str, value: &str, max: usize) -> Result<String, EditError> {
     let value = value.trim();
@@ -160,12 +160,6 @@ impl ProductEdit {
             for p in promos {
                 p.check()
                     .map_err(|e| EditError::Invalid(format!("promos: {e}")))?;
-                let price = match p.offer {
-                    kasir_crdt::promo::Offer::MemberPrice { price }
-                    | kasir_crdt::promo::Offer::Bundle { price, .. } => price,
-                    kasir_crdt::promo::Offer::BuyGet { .. } => 0,
-                };
-                rupiah("promos price", price)?;
             }
             product.promos = promos.clone();
         }

@@ -69,44 +69,25 @@ fn relay_transfers_pair_sent_and_received_halves_within_a_tenant() {
 
     // Bogor receives it with the slip's id, once. Another tenant's till names the same
     // id: it counts on that till, never at Depok's transfer.
-    bogor.ok(&[
-        "stock",
-        "transfer",
-        "--sku",
-        "GULA",
-        "--qty",
-        "12",
-        "--from",
-        &depok_id,
-        "--transfer",
-        &slip,
-    ]);
+    let receive = |qty: &'static str| {
+        [
+            "stock",
+            "transfer",
+            "--sku",
+            "GULA",
+            "--qty",
+            qty,
+            "--from",
+            depok_id.as_str(),
+            "--transfer",
+            slip.as_str(),
+        ]
+    };
+    bogor.ok(&receive("12"));
     assert_eq!(on_hand(&bogor, "GULA"), 17.0);
-    let why = bogor.fails(&[
-        "stock",
-        "transfer",
-        "--sku",
-        "GULA",
-        "--qty",
-        "12",
-        "--from",
-        &depok_id,
-        "--transfer",
-        &slip,
-    ]);
+    let why = bogor.fails(&receive("12"));
     assert!(why.contains("already received"), "{why}");
-    lain.ok(&[
-        "stock",
-        "transfer",
-        "--sku",
-        "GULA",
-        "--qty",
-        "3",
-        "--from",
-        &depok_id,
-        "--transfer",
-        &slip,
-    ]);
+    lain.ok(&receive("3"));
     bogor.start(&[]);
     lain.start(&[]);
 

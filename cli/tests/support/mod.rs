@@ -1,8 +1,10 @@
-//! Helpers of the CLI's tests: the simulated QRIS acquirer on its own runtime.
+//! Helpers of the CLI's tests: the simulated QRIS acquirer on its own runtime, and a
+//! sale's struk as `kasir receipt` prints it.
 #![allow(dead_code)]
 
 use std::path::Path;
 
+use kasir_testkit::Till;
 use serde_json::{Value, json};
 
 /// The merchant's API key at the simulator.
@@ -69,4 +71,15 @@ impl Sim {
             .read_json()
             .expect("sim json")
     }
+}
+
+/// The struk of `sale` (its `sale_id`) as `kasir receipt` prints it.
+pub(crate) fn receipt(till: &Till, sale: &Value) -> String {
+    let out = till.run(&["receipt", sale["sale_id"].as_str().expect("sale id")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -437,13 +437,10 @@ pub(crate) async fn qris_print(
     let id = charge_id.clone();
     let queued = match (
         state.printer(),
-        call(&state, move |n| n.qris_charge(&id)).await,
+        call(&state, move |n| n.qris_payable(&id)).await,
     ) {
         (None, _) => Err(NodeError::Conflict(t(Msg::NoPrinter, lang).to_owned())),
         (_, Err(e)) => Err(e),
-        (Some(_), Ok(c)) if c.status != "pending" => {
-            Err(NodeError::Conflict(format!("QRIS {}", c.status)))
-        }
         (Some(queue), Ok(_)) => queue.qris(&charge_id),
     };
     html_response(match queued {
