@@ -124,6 +124,7 @@ fn build_store(base: &std::path::Path) -> Result<Vec<Node>> {
         &InitOptions {
             store_name: "Warung Demo Bu Sri".into(),
             till_code: "T1".into(),
+            encrypt: None,
         },
     )?;
     let inputs: Vec<ProductInput> = CATALOG

@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use kasir_node::api::{AdoptRequest, TillIdentity};
 use kasir_node::lan;
+use kasir_node::vault::Encrypt;
 use kasir_node::{DB_FILE, Node, NodeError, SharedNode, daemon};
 use kasir_sync::membership::Ticket;
 
@@ -20,7 +21,12 @@ use crate::client::DaemonClient;
 const ADOPT_SYNC: Duration = Duration::from_secs(300);
 
 /// Joins and returns who this till now is.
-pub(crate) fn run(dir: &Path, ticket: &str, till_code: Option<String>) -> Result<TillIdentity> {
+pub(crate) fn run(
+    dir: &Path,
+    ticket: &str,
+    till_code: Option<String>,
+    encrypt: Option<Encrypt>,
+) -> Result<TillIdentity> {
     let ticket = Ticket::decode(ticket)?;
     let rt = tokio::runtime::Runtime::new()?;
     if dir.join(DB_FILE).exists() {
@@ -33,7 +39,13 @@ pub(crate) fn run(dir: &Path, ticket: &str, till_code: Option<String>) -> Result
             Err(_) => {} // not initialised yet (a failed earlier join): start over
         }
     }
-    Ok(rt.block_on(lan::join_store(dir, &ticket, till_code, lan::FIRST_SYNC))?)
+    Ok(rt.block_on(lan::join_store(
+        dir,
+        &ticket,
+        till_code,
+        lan::FIRST_SYNC,
+        encrypt.as_ref(),
+    ))?)
 }
 
 /// A ticket for the store this till already holds: a relay adopting it (`kasir-relay store

@@ -14,6 +14,7 @@ use kasir_crdt::records::{CashMoveKind, MovementKind, Payment};
 use kasir_node::api::{self, InitOptions, MovementInput, ProductInput, SaleItem, SaleRequest};
 use kasir_node::daemon::{self, RunOptions};
 use kasir_node::lan::NetConfig;
+use kasir_node::vault::{self, Encrypt, KeyHolder};
 use kasir_node::{Node, import};
 use serde::Serialize;
 use serde_json::json;
@@ -52,6 +53,26 @@ enum InviteAction {
     },
 }
 
+/// Encryption at rest for a new data directory (`init`, `join`).
+#[derive(Args, Debug)]
+struct EncryptArgs {
+    /// Encrypt the data directory at rest (SQLCipher), with a new key in a key file
+    /// outside it.
+    #[arg(long)]
+    encrypt: bool,
+    /// Where to keep the new key (default: a new file under `$KASIR_KEY_DIR` or
+    /// `~/.config/kasir/keys`).
+    #[arg(long, requires = "encrypt")]
+    key_file: Option<PathBuf>,
+}
+
+impl EncryptArgs {
+    fn choice(self) -> Option<Encrypt> {
+        self.encrypt
+            .then(|| Encrypt::KeyFile(self.key_file.unwrap_or_else(vault::default_key_file)))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Create a new store with this device as its owner.
@@ -70,6 +91,29 @@ enum Command {
         /// until `kasir user add`, so scripts never wait for input.
         #[arg(long)]
         owner_pin: Option<String>,
+        #[command(flatten)]
+        encryption: EncryptArgs,
+    },
+    /// Encrypt this plain data directory at rest (stop `kasir run` first): the database
+    /// and the device key, with a new key kept in a key file outside the directory.
+    Encrypt {
+        /// Where to keep the new key (default: a new file under `$KASIR_KEY_DIR` or
+        /// `~/.config/kasir/keys`).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Back up this till into FILE, sealed with a passphrase ($KASIR_BACKUP_PASSPHRASE, or
+    /// asked); works while `kasir run` sells.
+    Backup {
+        /// The new backup file.
+        file: PathBuf,
+    },
+    /// Make this (new, empty) data directory the till a backup was taken from.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        #[command(flatten)]
+        encryption: EncryptArgs,
     },
     /// People at the till: add, list, disable, set a PIN.
     #[command(subcommand)]
@@ -209,6 +253,16 @@ enum Command {
         /// Let other machines read `/metrics` (only this machine may by default).
         #[arg(long)]
         metrics_public: bool,
+        /// Take backups into this directory (a USB stick, an SD card), sealed with
+        /// $KASIR_BACKUP_PASSPHRASE.
+        #[arg(long)]
+        backup_dir: Option<PathBuf>,
+        /// Time between backups: `30s`, `15m`, `1h`.
+        #[arg(long, default_value = "1h", value_parser = parse_every, requires = "backup_dir")]
+        backup_every: Duration,
+        /// How many backups to keep in the directory.
+        #[arg(long, default_value_t = 48, requires = "backup_dir")]
+        backup_keep: usize,
     },
     /// Make a one-time ticket for a new till to join this store (or cancel one).
     #[command(args_conflicts_with_subcommands = true)]
@@ -233,6 +287,8 @@ enum Command {
         /// The till code to ask for.
         #[arg(long)]
         till_code: Option<String>,
+        #[command(flatten)]
+        encryption: EncryptArgs,
     },
     /// Revoke a device: it is refused from now on.
     Revoke {
@@ -626,6 +682,24 @@ fn parse_peer(s: &str) -> Result<(kasir_crdt::DeviceId, std::net::SocketAddr)> {
     Ok((id, addr))
 }
 
+/// `30s`, `15m`, `1h`: a period of at least ten seconds.
+fn parse_every(s: &str) -> Result<Duration> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = n
+        .parse()
+        .map_err(|_| anyhow!("invalid period {s:?}: use 30s, 15m or 1h"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" | "" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => bail!("invalid period {s:?}: use 30s, 15m or 1h"),
+    };
+    if secs < 10 {
+        bail!("a backup period of {s:?} is too short: at least 10s");
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 fn parse_qty(s: &str) -> Result<Qty> {
     s.parse::<Qty>().map_err(|e| anyhow!("{e}"))
 }
@@ -811,6 +885,7 @@ fn run(cli: Cli) -> Result<()> {
             till_code,
             owner_name,
             owner_pin,
+            encryption,
         } => {
             let owner_pin = match owner_pin {
                 Some(pin) => Some(pin),
@@ -821,6 +896,7 @@ fn run(cli: Cli) -> Result<()> {
                 &InitOptions {
                     store_name,
                     till_code,
+                    encrypt: encryption.choice(),
                 },
                 owner_pin.as_deref().map(|pin| (owner_name.as_str(), pin)),
             )?;
@@ -1378,7 +1454,19 @@ fn run(cli: Cli) -> Result<()> {
             no_mdns,
             host_names,
             metrics_public,
+            backup_dir,
+            backup_every,
+            backup_keep,
         } => {
+            let backups = match backup_dir {
+                Some(dir) => Some(kasir_node::backup::BackupSchedule {
+                    dir,
+                    every: backup_every,
+                    keep: backup_keep,
+                    passphrase: prompt::backup_passphrase(true)?,
+                }),
+                None => None,
+            };
             let mut parsed = peers
                 .iter()
                 .map(|p| parse_peer(p))
@@ -1402,6 +1490,7 @@ fn run(cli: Cli) -> Result<()> {
                         net: Some(net),
                         host_names,
                         metrics_public,
+                        backups,
                         ..RunOptions::default()
                     },
                     cancel,
@@ -1441,8 +1530,60 @@ fn run(cli: Cli) -> Result<()> {
                 format!("Tiket untuk till baru:\n{}", v.ticket)
             })?;
         }
-        Command::Join { ticket, till_code } => {
-            let joined = join::run(&dir, &ticket, till_code)?;
+        Command::Backup { file } => {
+            let passphrase = prompt::backup_passphrase(true)?;
+            let info = kasir_node::backup::write_backup(&dir, &file, &passphrase, None)?;
+            emit(json_mode, &info, |v| {
+                format!(
+                    "Cadangan {}: {} penjualan, {} byte{}",
+                    v.path.display(),
+                    v.sales,
+                    v.bytes,
+                    v.last_receipt
+                        .as_deref()
+                        .map(|r| format!(", struk terakhir {r}"))
+                        .unwrap_or_default()
+                )
+            })?;
+        }
+        Command::Restore { file, encryption } => {
+            let passphrase = prompt::backup_passphrase(false)?;
+            let info = kasir_node::backup::restore(
+                &file,
+                &dir,
+                &passphrase,
+                encryption.choice().as_ref(),
+            )?;
+            emit(json_mode, &info, |v| {
+                format!(
+                    "Dipulihkan: toko {} till {}, {} penjualan{}",
+                    v.store_id,
+                    v.till_code,
+                    v.sales,
+                    v.last_receipt
+                        .as_deref()
+                        .map(|r| format!(", struk terakhir {r}"))
+                        .unwrap_or_default()
+                )
+            })?;
+        }
+        Command::Encrypt { key_file } => {
+            let how = Encrypt::KeyFile(key_file.unwrap_or_else(vault::default_key_file));
+            let holder = Node::encrypt(&dir, &how)?;
+            emit(json_mode, &holder, |h| match h {
+                KeyHolder::File { path } => format!(
+                    "Data terenkripsi. Kunci: {} (simpan salinannya di tempat aman, tanpa kunci data tidak bisa dibuka)",
+                    path.display()
+                ),
+                _ => "Data terenkripsi".to_owned(),
+            })?;
+        }
+        Command::Join {
+            ticket,
+            till_code,
+            encryption,
+        } => {
+            let joined = join::run(&dir, &ticket, till_code, encryption.choice())?;
             emit(json_mode, &joined, |v| {
                 format!(
                     "Bergabung ke toko {} sebagai till {}",

@@ -48,3 +48,21 @@ pub(crate) fn owner_pin(owner_name: &str) -> Result<Option<String>> {
     }
     Ok(Some(pin))
 }
+
+/// The passphrase that seals a backup: `$KASIR_BACKUP_PASSPHRASE` (scripts, the daemon's
+/// schedule), else asked on a terminal (twice when `confirm`, for a new backup).
+pub(crate) fn backup_passphrase(confirm: bool) -> Result<String> {
+    if let Ok(p) = std::env::var("KASIR_BACKUP_PASSPHRASE")
+        && !p.is_empty()
+    {
+        return Ok(p);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("no backup passphrase: set KASIR_BACKUP_PASSPHRASE or run on a terminal");
+    }
+    let p = read_hidden("Kata sandi cadangan: ")?;
+    if confirm && read_hidden("Ulangi kata sandi: ")? != p {
+        bail!("the two passphrases differ: nothing was written");
+    }
+    Ok(p)
+}

@@ -238,7 +238,7 @@ fn short_identity_key_is_reported() {
     fs::remove_file(&key).expect("remove key");
     fails_mentioning(&till, &["status"], &["identity.key"]);
     // The sales themselves were never touched: the database still holds them.
-    let conn = Connection::open(db_path(&till)).expect("open db");
+    let conn = till.db();
     let n: i64 = conn
         .query_row("SELECT COUNT(*) FROM sales", [], |r| r.get(0))
         .expect("count");
@@ -268,7 +268,7 @@ fn a_garbage_ledger_chunk_is_reported_and_reads_keep_working() {
         .expect("sale id")
         .to_owned();
     {
-        let conn = Connection::open(db_path(&till)).expect("open db");
+        let conn = till.db();
         let ids = ledger_ids(&conn);
         assert_eq!(ids.len(), 1, "one till, one day, one ledger");
         conn.execute(
@@ -323,7 +323,7 @@ fn a_garbage_ledger_chunk_is_reported_and_reads_keep_working() {
 fn a_garbage_catalog_chunk_is_reported() {
     let till = traded_till();
     {
-        let conn = Connection::open(db_path(&till)).expect("open db");
+        let conn = till.db();
         let id: Vec<u8> = conn
             .query_row("SELECT doc_id FROM docs WHERE kind = 'catalog'", [], |r| {
                 r.get(0)
@@ -375,7 +375,7 @@ fn rebuild_recreates_identical_read_tables() {
 
     // Wipe the read tables behind the node's back: rebuild restores them from the documents.
     {
-        let conn = Connection::open(db_path(&till)).expect("open db");
+        let conn = till.db();
         conn.execute_batch(
             "DELETE FROM sales; DELETE FROM sale_lines; DELETE FROM sale_events;
              DELETE FROM stock_effects; DELETE FROM stock_levels; DELETE FROM products;
@@ -393,7 +393,7 @@ fn rebuild_recreates_identical_read_tables() {
 
     // An outdated read-table version rebuilds them on open, by itself.
     {
-        let conn = Connection::open(db_path(&till)).expect("open db");
+        let conn = till.db();
         conn.execute_batch("DELETE FROM sales; DELETE FROM stock_levels; DELETE FROM stock_effects; UPDATE meta SET value = '0' WHERE key = 'read_tables_version';")
             .expect("outdate");
     }
@@ -418,7 +418,7 @@ fn compact_keeps_everything_and_leaves_one_chunk_per_document() {
     let till = traded_till();
     let before = snapshot(&till);
     let chunks = |till: &Till| -> (i64, i64) {
-        let conn = Connection::open(db_path(till)).expect("open db");
+        let conn = till.db();
         conn.query_row(
             "SELECT COUNT(*), (SELECT COUNT(*) FROM docs) FROM chunks",
             [],

@@ -246,6 +246,7 @@ impl KasirNode {
             &InitOptions {
                 store_name,
                 till_code,
+                encrypt: None,
             },
         )?;
         KasirNode::new(node)
@@ -275,6 +276,7 @@ impl KasirNode {
                 &ticket,
                 till_code,
                 kasir_node::lan::FIRST_SYNC,
+                None,
             ))
             .map_err(|e| match e {
                 kasir_node::lan::JoinError::Node(e) => KasirError::from(e),

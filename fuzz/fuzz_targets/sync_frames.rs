@@ -13,7 +13,7 @@ static NODE: OnceLock<(tempfile::TempDir, Mutex<Node>)> = OnceLock::new();
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let (_, node) = NODE.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
-        let node = Node::init(dir.path(), &InitOptions { store_name: "Fuzz".into(), till_code: "F1".into() })
+        let node = Node::init(dir.path(), &InitOptions { store_name: "Fuzz".into(), till_code: "F1".into(), encrypt: None })
             .expect("init");
         (dir, Mutex::new(node))
     });

@@ -184,6 +184,7 @@ fn bench_pricing(dir: &Path, n: usize) -> Value {
             &InitOptions {
                 store_name: "Bench".into(),
                 till_code: "T1".into(),
+                encrypt: None,
             },
         )
         .expect("init");
@@ -222,6 +223,7 @@ fn bench_sale_commit(dir: &Path, n: usize) -> Value {
         &InitOptions {
             store_name: "Bench".into(),
             till_code: "T1".into(),
+            encrypt: None,
         },
     )
     .expect("init");
@@ -339,6 +341,7 @@ fn bench_search(dir: &Path) -> Value {
         &InitOptions {
             store_name: "Bench".into(),
             till_code: "T1".into(),
+            encrypt: None,
         },
     )
     .expect("init");
@@ -382,6 +385,7 @@ fn build_history(dir: &Path, days: usize, per_day: usize) -> (usize, f64) {
         &InitOptions {
             store_name: "Bench".into(),
             till_code: "T1".into(),
+            encrypt: None,
         },
     )
     .expect("init");
@@ -525,6 +529,7 @@ fn bench_catch_up(dir: &Path, n: usize) -> Value {
         &InitOptions {
             store_name: "Bench".into(),
             till_code: "T1".into(),
+            encrypt: None,
         },
     )
     .expect("init");

@@ -139,6 +139,9 @@ pub struct InitOptions {
     pub store_name: String,
     /// This till's short code, e.g. `T1`.
     pub till_code: String,
+    /// Encrypt the data directory at rest, with a key held as this says (`--encrypt`).
+    #[serde(skip)]
+    pub encrypt: Option<crate::vault::Encrypt>,
 }
 
 /// Who this till is (`kasir init`, `kasir join`).

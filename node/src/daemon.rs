@@ -52,6 +52,8 @@ pub struct RunOptions {
     pub app_only: bool,
     /// For an app embedding the node: moves the bytes of `app://` printers.
     pub app_printer: AppPrinter,
+    /// Backups the daemon takes on its own (`--backup-dir`).
+    pub backups: Option<crate::backup::BackupSchedule>,
 }
 
 /// What an app embedding the node learns once the daemon serves.
@@ -225,6 +227,14 @@ pub async fn run_shared(
         None => None,
     };
     tokio::spawn(maintenance(node.clone(), cancel.clone()));
+    if let Some(schedule) = opts.backups {
+        tokio::spawn(crate::backup::run_schedule(
+            node.clone(),
+            schedule,
+            state.backup_metrics(),
+            cancel.clone(),
+        ));
+    }
     state.set_app_printer(opts.app_printer);
     state.start_configured_printer();
     if let Some(tx) = &opts.started {

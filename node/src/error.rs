@@ -74,6 +74,9 @@ pub enum NodeError {
     /// The device key could not be read or written.
     #[error(transparent)]
     Identity(#[from] IdentityError),
+    /// An encrypted data directory's key is missing, exposed or wrong.
+    #[error(transparent)]
+    Key(#[from] crate::vault::KeyError),
     /// Stored data that cannot be read: a damaged database or document.
     #[error("corrupt data: {0}")]
     Corrupt(String),
@@ -144,6 +147,8 @@ impl NodeError {
             | NodeError::Doc(_)
             | NodeError::Identity(IdentityError::Malformed { .. }) => "corrupt_data",
             NodeError::Storage(_) => "storage_error",
+            NodeError::Key(crate::vault::KeyError::AlreadyEncrypted(_)) => "conflict",
+            NodeError::Key(_) => "key_unavailable",
             NodeError::Io { .. } | NodeError::Identity(_) => "io_error",
             NodeError::Poisoned => "internal",
             NodeError::Upstream(_) => "upstream_unavailable",

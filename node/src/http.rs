@@ -133,6 +133,11 @@ impl AppState {
     }
 
     /// Starts the print queue `printer.json` configures, if any.
+    /// The scheduled backups' series on this daemon's `/metrics`.
+    pub(crate) fn backup_metrics(&self) -> crate::metrics::BackupMetrics {
+        self.metrics.backups()
+    }
+
     pub(crate) fn start_configured_printer(&self) {
         self.set_printer(PrintQueue::from_data_dir(
             &self.node,

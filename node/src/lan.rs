@@ -32,7 +32,7 @@ use kasir_sync::join::{self, JoinRequest, JoinResponse};
 use kasir_sync::membership::{Membership, Ticket};
 use kasir_sync::recognition::ML_ALPN;
 use kasir_sync::transport::{self, FrameReader, FrameWriter, TransportError, device_of};
-use kasir_sync::{Frame, Identity, JOIN_ALPN, SYNC_ALPN, Session, SessionError};
+use kasir_sync::{Frame, JOIN_ALPN, SYNC_ALPN, Session, SessionError};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -740,18 +740,23 @@ pub async fn adopt_relay(
 /// How long the first sync after joining may take (a store with a year of history).
 pub const FIRST_SYNC: Duration = Duration::from_secs(120);
 
-/// `kasir join TICKET` on a new data directory: creates the device key, asks the members
-/// named in the ticket (in order) to admit it, creates the data directory, and syncs once
-/// with the member that admitted it, so the till has the store, the catalog and the
-/// stock before it sells.
+/// `kasir join TICKET` on a new data directory (encrypted at rest as `encrypt` says):
+/// creates the device key, asks the members named in the ticket (in order) to admit it,
+/// creates the data directory, and syncs once with the member that admitted it, so the
+/// till has the store, the catalog and the stock before it sells.
 pub async fn join_store(
     dir: &Path,
     ticket: &Ticket,
     till_code: Option<String>,
     first_sync: Duration,
+    encrypt: Option<&crate::vault::Encrypt>,
 ) -> Result<TillIdentity, JoinError> {
-    std::fs::create_dir_all(dir).map_err(NodeError::io(format!("creating {}", dir.display())))?;
-    let identity = Identity::load_or_create(dir).map_err(NodeError::from)?;
+    crate::vault::create_private_dir(dir)?;
+    let key = match encrypt {
+        Some(how) => Some(crate::vault::prepare(dir, how)?),
+        None => crate::vault::key_for(dir, None)?,
+    };
+    let identity = crate::vault::load_or_create_identity(dir, key.as_ref())?;
     let ep = transport::bind_endpoint(
         identity.secret_bytes(),
         SocketAddr::from(([0, 0, 0, 0], 0)),

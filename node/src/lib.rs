@@ -19,6 +19,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod api;
+pub mod backup;
 pub mod daemon;
 pub mod drafts;
 mod error;
@@ -43,6 +44,7 @@ pub mod shifts;
 mod storage;
 mod tables;
 pub mod ui;
+pub mod vault;
 
 pub use error::NodeError;
 pub use node::{LOCK_FILE, Node};

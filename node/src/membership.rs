@@ -8,7 +8,6 @@ use std::path::Path;
 
 use kasir_crdt::store::{Device, Invite, Role};
 use kasir_crdt::{DeviceId, DocId, DocKind, StoreId};
-use kasir_sync::Identity;
 use kasir_sync::membership::{
     Admission, AdmissionPlan, INVITE_TTL_MS, Membership, Ticket, plan_admission, secret_hash,
 };
@@ -321,8 +320,9 @@ impl Node {
     /// by sync). `identity` must already be stored in `dir`.
     pub fn init_joined(dir: &Path, store: StoreId, till_code: &str) -> Result<Node, NodeError> {
         let till_code = crate::node::validate_till_code(till_code)?;
-        Identity::load(dir)?;
-        let db = storage::open_db(dir, true)?;
+        let key = crate::vault::key_for(dir, None)?;
+        crate::vault::load_identity(dir, key.as_ref())?;
+        let db = storage::open_db(dir, true, key.as_ref())?;
         if storage::meta_get(&db, "store_id")?.is_some() {
             return Err(NodeError::AlreadyInitialised(dir.display().to_string()));
         }
@@ -331,6 +331,6 @@ impl Node {
         storage::meta_set(&db, "read_tables_version", &READ_TABLES_VERSION.to_string())?;
         storage::meta_set(&db, storage::SIGNED_HISTORY, "1")?;
         drop(db);
-        Node::open(dir)
+        Node::open_with(dir, false, key.as_ref())
     }
 }

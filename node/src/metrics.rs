@@ -30,7 +30,56 @@ pub struct TillMetrics {
     last_receive_age: Gauge<f64, AtomicU64>,
     sales_created: Counter,
     sale_commit_seconds: Counter<f64, AtomicU64>,
+    backups: BackupMetrics,
     sync: SyncMetrics,
+}
+
+/// The daemon's scheduled backups ([`crate::backup::BackupSchedule`]): what an operator
+/// alerts on (no successful backup for a day, failures).
+#[derive(Debug, Clone, Default)]
+pub struct BackupMetrics {
+    succeeded: Counter,
+    failed: Counter,
+    last_success: Gauge<f64, AtomicU64>,
+    last_bytes: Gauge,
+}
+
+impl BackupMetrics {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "kasir_backups",
+            "Scheduled backups written since start",
+            self.succeeded.clone(),
+        );
+        r.register(
+            "kasir_backup_failures",
+            "Scheduled backups that failed since start",
+            self.failed.clone(),
+        );
+        r.register(
+            "kasir_backup_last_success_timestamp_seconds",
+            "When the last scheduled backup was written (0: none since start)",
+            self.last_success.clone(),
+        );
+        r.register(
+            "kasir_backup_last_bytes",
+            "Size of the last scheduled backup",
+            self.last_bytes.clone(),
+        );
+    }
+
+    /// Counts a backup written at `at_ms` of `bytes`.
+    pub fn succeeded(&self, at_ms: i64, bytes: u64) {
+        self.succeeded.inc();
+        self.last_success.set(at_ms as f64 / 1e3);
+        self.last_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// Counts a backup that failed.
+    pub fn failed(&self) {
+        self.failed.inc();
+    }
 }
 
 impl TillMetrics {
@@ -47,6 +96,7 @@ impl TillMetrics {
             last_receive_age: Gauge::default(),
             sales_created: Counter::default(),
             sale_commit_seconds: Counter::default(),
+            backups: BackupMetrics::default(),
             sync,
         };
         let r = &mut m.registry;
@@ -87,8 +137,14 @@ impl TillMetrics {
             "Seconds since a peer last sent a sync frame (-1: never)",
             m.last_receive_age.clone(),
         );
+        m.backups.register(r);
         m.sync.register(r);
         m
+    }
+
+    /// The scheduled backups' series, for the backup task.
+    pub fn backups(&self) -> BackupMetrics {
+        self.backups.clone()
     }
 
     /// Counts a sale this daemon created, and the time its commit took.

@@ -11,7 +11,8 @@
 //! document is dropped and reloaded from disk, so memory never holds what disk does not.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs::File;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use kasir_crdt::catalog::CatalogDoc;
@@ -37,6 +38,7 @@ use crate::api::{
 use crate::error::NodeError;
 use crate::storage::{self, COMPACT_AFTER_CHUNKS, Chunk, READ_TABLES_VERSION};
 use crate::tables::{self, ProductRow, SaleRow, SaleStatus, StockRow};
+use crate::vault;
 
 /// Name of the lock file in the data directory.
 pub const LOCK_FILE: &str = "kasir.lock";
@@ -59,6 +61,8 @@ pub struct Node {
     pub(crate) connected: std::collections::BTreeMap<DeviceId, usize>,
     /// Signatures of peer changes Automerge holds back until their predecessors come.
     pub(crate) waiting_sigs: kasir_sync::trust::WaitingSigs,
+    /// The database key when the directory is encrypted (for backups' own connection).
+    db_key: Option<vault::DbKey>,
     _lock: File,
 }
 
@@ -105,6 +109,7 @@ fn lock_dir(dir: &Path) -> Result<File, NodeError> {
         .create(true)
         .truncate(false)
         .write(true)
+        .mode(0o600)
         .open(&path)
         .map_err(NodeError::io(format!("opening {}", path.display())))?;
     match file.try_lock() {
@@ -162,15 +167,27 @@ impl Node {
     pub fn init(dir: &Path, opts: &InitOptions) -> Result<Node, NodeError> {
         validate_text("store name", &opts.store_name, 120)?;
         let till_code = validate_till_code(&opts.till_code)?;
-        fs::create_dir_all(dir).map_err(NodeError::io(format!("creating {}", dir.display())))?;
+        vault::create_private_dir(dir)?;
         let lock = lock_dir(dir)?;
         // A database with a store id is a store; anything less is an interrupted `init`
         // (or `join`) that may be completed, keeping the device key if one was written.
-        let mut db = storage::open_db(dir, true)?;
+        if dir.join(storage::DB_FILE).exists() && opts.encrypt.is_some() {
+            // Refuse before touching the key: `init --encrypt` on an existing store.
+            let key = vault::key_for(dir, None)?;
+            let db = storage::open_db(dir, false, key.as_ref())?;
+            if storage::meta_get(&db, "store_id")?.is_some() {
+                return Err(NodeError::AlreadyInitialised(dir.display().to_string()));
+            }
+        }
+        let key = match &opts.encrypt {
+            Some(how) => Some(vault::prepare(dir, how)?),
+            None => vault::key_for(dir, None)?,
+        };
+        let mut db = storage::open_db(dir, true, key.as_ref())?;
         if storage::meta_get(&db, "store_id")?.is_some() {
             return Err(NodeError::AlreadyInitialised(dir.display().to_string()));
         }
-        let identity = Identity::load_or_create(dir)?;
+        let identity = vault::load_or_create_identity(dir, key.as_ref())?;
         let actor = fresh_actor(&identity);
         let store_id = StoreId(uuid::Uuid::now_v7());
         let now = now_ms();
@@ -209,6 +226,7 @@ impl Node {
             changes: None,
             connected: Default::default(),
             waiting_sigs: Default::default(),
+            db_key: key,
             _lock: lock,
         };
         node.ensure_device_token()?;
@@ -217,7 +235,25 @@ impl Node {
 
     /// Opens the store in `dir`.
     pub fn open(dir: &Path) -> Result<Node, NodeError> {
-        Node::open_with(dir, false)
+        Node::open_with(dir, false, None)
+    }
+
+    /// Opens the encrypted store in `dir` whose key the host app holds (a phone's
+    /// Keystore; see [`vault::KeyHolder::Host`]).
+    pub fn open_keyed(dir: &Path, key: &vault::DbKey) -> Result<Node, NodeError> {
+        Node::open_with(dir, false, Some(key))
+    }
+
+    /// Encrypts the plain data directory `dir` in place (`kasir encrypt`): the key goes
+    /// where `how` says; returns who holds it. Refused while another process has the
+    /// directory open.
+    pub fn encrypt(dir: &Path, how: &vault::Encrypt) -> Result<vault::KeyHolder, NodeError> {
+        if !dir.join(storage::DB_FILE).exists() {
+            return Err(NodeError::NotInitialised(dir.display().to_string()));
+        }
+        let _lock = lock_dir(dir)?;
+        vault::tighten(dir)?;
+        vault::encrypt_existing(dir, how)
     }
 
     /// Opens a data directory written before changes were signed and adopts its
@@ -227,7 +263,7 @@ impl Node {
     /// changes were adopted. Run once per till (`kasir upgrade`); a directory already
     /// upgraded adopts nothing.
     pub fn upgrade(dir: &Path) -> Result<(Node, usize), NodeError> {
-        let mut node = Node::open_with(dir, true)?;
+        let mut node = Node::open_with(dir, true, None)?;
         let mut adopted = 0;
         let entries = storage::manifest(&node.db)?;
         let tx = node.db.transaction()?;
@@ -252,13 +288,19 @@ impl Node {
         Ok((node, adopted))
     }
 
-    fn open_with(dir: &Path, upgrading: bool) -> Result<Node, NodeError> {
+    pub(crate) fn open_with(
+        dir: &Path,
+        upgrading: bool,
+        given: Option<&vault::DbKey>,
+    ) -> Result<Node, NodeError> {
         if !dir.join(storage::DB_FILE).exists() {
             return Err(NodeError::NotInitialised(dir.display().to_string()));
         }
         let lock = lock_dir(dir)?;
-        let identity = Identity::load(dir)?;
-        let db = storage::open_db(dir, false)?;
+        vault::tighten(dir)?;
+        let key = vault::key_for(dir, given)?;
+        let identity = vault::load_identity(dir, key.as_ref())?;
+        let db = storage::open_db(dir, false, key.as_ref())?;
         let store_id: StoreId = storage::meta_get(&db, "store_id")?
             .ok_or_else(|| NodeError::NotInitialised(dir.display().to_string()))?
             .parse()
@@ -290,6 +332,7 @@ impl Node {
             changes: None,
             connected: Default::default(),
             waiting_sigs: Default::default(),
+            db_key: key,
             _lock: lock,
         };
         let version = storage::meta_get(&node.db, "read_tables_version")?;
@@ -298,6 +341,11 @@ impl Node {
         }
         node.ensure_device_token()?;
         Ok(node)
+    }
+
+    /// The database key, when the data directory is encrypted.
+    pub(crate) fn db_key(&self) -> Option<&vault::DbKey> {
+        self.db_key.as_ref()
     }
 
     /// The data directory.

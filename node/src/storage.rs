@@ -413,13 +413,34 @@ pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8], private: bool) -> std
 }
 
 /// Opens (creating if asked) the database with durable settings and the schema.
-pub(crate) fn open_db(dir: &Path, create: bool) -> Result<Connection, NodeError> {
+///
+/// With `key` the database is SQLCipher-encrypted with it (see [`crate::vault`]); the key
+/// is set before anything is read, as SQLCipher requires. A new file is created
+/// owner-only (SQLite gives its WAL the same mode).
+pub(crate) fn open_db(
+    dir: &Path,
+    create: bool,
+    key: Option<&crate::vault::DbKey>,
+) -> Result<Connection, NodeError> {
     let path = dir.join(DB_FILE);
-    if !create && !path.exists() {
-        return Err(NodeError::NotInitialised(dir.display().to_string()));
+    if !path.exists() {
+        if !create {
+            return Err(NodeError::NotInitialised(dir.display().to_string()));
+        }
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(NodeError::io(format!("creating {}", path.display())))?;
     }
     let conn = Connection::open(&path).map_err(|e| classify_sqlite(e, &path))?;
     let setup = || -> rusqlite::Result<()> {
+        if let Some(key) = key {
+            conn.execute_batch(&format!("PRAGMA key = {};", key.sql_literal()))?;
+        }
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;

@@ -23,6 +23,7 @@ fn shop() -> (tempfile::TempDir, Node) {
         &InitOptions {
             store_name: "Pasar Segar".into(),
             till_code: "T1".into(),
+            encrypt: None,
         },
     )
     .expect("init");

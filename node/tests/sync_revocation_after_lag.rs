@@ -45,6 +45,7 @@ async fn a_peer_revoked_while_notifications_lag_is_disconnected() {
         &InitOptions {
             store_name: "Warung Lag".into(),
             till_code: "T1".into(),
+            encrypt: None,
         },
     )
     .expect("init A");

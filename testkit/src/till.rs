@@ -173,6 +173,9 @@ impl Drop for Daemon {
 pub struct Till {
     /// The data directory.
     pub dir: tempfile::TempDir,
+    /// Where `init` and `join` keep the database key: outside the data directory, as on
+    /// a real till (the key file's path is recorded in the directory).
+    keys: tempfile::TempDir,
     http: u16,
     listen: u16,
     daemon: Option<Daemon>,
@@ -186,6 +189,10 @@ impl Till {
                 .prefix("kasir-test-till-")
                 .tempdir()
                 .expect("temp dir"),
+            keys: tempfile::Builder::new()
+                .prefix("kasir-test-keys-")
+                .tempdir()
+                .expect("temp dir"),
             http: free_port(),
             listen: free_port(),
             daemon: None,
@@ -197,16 +204,44 @@ impl Till {
         Till::init_named("Warung Test", "T1")
     }
 
-    /// A new store with this till as owner.
+    /// A new store with this till as owner, encrypted at rest (as every till the test
+    /// kit makes: the suite runs on encrypted data directories).
     pub fn init_named(store_name: &str, till_code: &str) -> Till {
         let t = Till::empty();
-        t.ok(&["init", "--store-name", store_name, "--till-code", till_code]);
+        let key = t.key_file();
+        t.ok(&[
+            "init",
+            "--store-name",
+            store_name,
+            "--till-code",
+            till_code,
+            "--encrypt",
+            "--key-file",
+            &key,
+        ]);
         t
+    }
+
+    /// The till's database, opened directly (with its key when it is encrypted), for
+    /// tests that look under the engine.
+    pub fn db(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.path().join("kasir.sqlite")).expect("open db");
+        if let Ok(key) = std::fs::read(self.key_file()) {
+            conn.execute_batch(&format!("PRAGMA key = \"x'{}'\";", hex(&key)))
+                .expect("key the db");
+        }
+        conn
+    }
+
+    /// The key file `init` and `join` give this till's data directory.
+    pub fn key_file(&self) -> String {
+        self.keys.path().join("kasir.key").display().to_string()
     }
 
     /// A new store with this till as owner, and the owner's user `owner` with `pin`.
     pub fn with_owner(store_name: &str, till_code: &str, owner: &str, pin: &str) -> Till {
         let t = Till::empty();
+        let key = t.key_file();
         t.ok(&[
             "init",
             "--store-name",
@@ -217,6 +252,9 @@ impl Till {
             owner,
             "--owner-pin",
             pin,
+            "--encrypt",
+            "--key-file",
+            &key,
         ]);
         t
     }
@@ -420,7 +458,14 @@ impl Till {
     pub fn admit(&self, other: &Till) {
         let (status, v) = self.post("/v1/invites", &json!({}));
         assert_eq!(status, 201, "invite: {v}");
-        other.ok(&["join", v["ticket"].as_str().expect("ticket")]);
+        let key = other.key_file();
+        other.ok(&[
+            "join",
+            v["ticket"].as_str().expect("ticket"),
+            "--encrypt",
+            "--key-file",
+            &key,
+        ]);
     }
 
     fn log_path(&self) -> PathBuf {
@@ -437,4 +482,8 @@ impl Drop for Till {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

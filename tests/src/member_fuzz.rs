@@ -207,6 +207,7 @@ fn world() -> &'static World {
             &InitOptions {
                 store_name: "Fuzz".into(),
                 till_code: "F1".into(),
+                encrypt: None,
             },
         )
         .expect("init");

@@ -18,6 +18,7 @@ fn node() -> (tempfile::TempDir, Node) {
         &InitOptions {
             store_name: "Fuzz".into(),
             till_code: "F1".into(),
+            encrypt: None,
         },
     )
     .expect("init");

@@ -140,6 +140,7 @@ fn shop() -> (tempfile::TempDir, Node) {
         &InitOptions {
             store_name: "Antri".into(),
             till_code: "A".into(),
+            encrypt: None,
         },
     )
     .expect("init");

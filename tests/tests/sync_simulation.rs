@@ -66,6 +66,7 @@ fn setup(n: usize) -> Vec<Till> {
         &InitOptions {
             store_name: "Sim".into(),
             till_code: "T1".into(),
+            encrypt: None,
         },
     )
     .expect("init");

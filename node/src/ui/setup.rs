@@ -252,7 +252,8 @@ async fn join(State(setup): State<Setup>, headers: HeaderMap, Form(f): Form<Join
     };
     let till_code = Some(f.till_code.trim().to_owned()).filter(|c| !c.is_empty());
     let dir = setup.0.dir.clone();
-    let joined = crate::lan::join_store(&dir, &ticket, till_code, crate::lan::FIRST_SYNC).await;
+    let joined =
+        crate::lan::join_store(&dir, &ticket, till_code, crate::lan::FIRST_SYNC, None).await;
     // Admitted but the first sync cut short (the Wi-Fi dropped): the store is here and
     // the till syncs on once it runs; the invite is used, so asking again would fail.
     match tokio::task::spawn_blocking(move || Node::open(&dir)).await {
@@ -295,6 +296,7 @@ async fn create(
             &InitOptions {
                 store_name: f.store_name.trim().to_owned(),
                 till_code: f.till_code.trim().to_owned(),
+                encrypt: None,
             },
             Some((&f.owner_name, &f.pin)),
         )?;
