@@ -682,7 +682,7 @@ fn parse_peer(s: &str) -> Result<(kasir_crdt::DeviceId, std::net::SocketAddr)> {
     Ok((id, addr))
 }
 
-/// `30s`, `15m`, `1h`: a period of at least ten seconds.
+/// `30s`, `15m`, `1h`: a period of at least a second.
 fn parse_every(s: &str) -> Result<Duration> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = n
@@ -694,8 +694,8 @@ fn parse_every(s: &str) -> Result<Duration> {
         "h" => n.saturating_mul(3600),
         _ => bail!("invalid period {s:?}: use 30s, 15m or 1h"),
     };
-    if secs < 10 {
-        bail!("a backup period of {s:?} is too short: at least 10s");
+    if secs == 0 {
+        bail!("a backup period of {s:?} is too short: at least 1s");
     }
     Ok(Duration::from_secs(secs))
 }

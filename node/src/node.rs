@@ -633,7 +633,6 @@ impl Node {
     /// Makes sure the receipt counter of every day is past every receipt this till has
     /// issued (after a rebuild or a restore), so numbers are never reused.
     fn bump_counters_from_sales(&mut self) -> Result<(), NodeError> {
-        let prefix = format!("{}-", self.till_code);
         let rows: Vec<(String, String)> = {
             let mut stmt = self
                 .db
@@ -643,11 +642,7 @@ impl Node {
         };
         let mut max: HashMap<String, i64> = HashMap::new();
         for (date, receipt) in rows {
-            let seq = receipt
-                .strip_prefix(&prefix)
-                .and_then(|rest| rest.rsplit('-').next())
-                .and_then(|s| s.parse::<i64>().ok());
-            if let Some(seq) = seq {
+            if let Some(seq) = tables::receipt_seq(&receipt, &self.till_code) {
                 let e = max.entry(date).or_insert(0);
                 *e = (*e).max(seq);
             }

@@ -386,6 +386,8 @@ impl Node {
         let till = r.till.map(|t| t.to_string());
         let date = r.date.as_ref().map(|d| d.to_string());
         let ledger_till_code = r.till.map(|t| self.till_code_of(t)).unwrap_or_default();
+        let own_ledger = r.till == Some(self.device_id());
+        let own_code = self.till_code.clone();
         let tx = self
             .db
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
@@ -397,6 +399,11 @@ impl Node {
                 date: date.as_deref().unwrap_or_default(),
             };
             tables::index_records(&tx, &recs, r.id, place)?;
+            if own_ledger {
+                // This device's own ledger coming back from a peer: sales it made before
+                // it was restored from a backup.
+                tables::bump_receipt_counters(&tx, &recs.sales, &own_code)?;
+            }
             if recs.undecodable > 0 {
                 tracing::warn!(doc = %r.id, n = recs.undecodable, "skipped ledger records that do not decode");
             }

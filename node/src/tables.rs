@@ -806,6 +806,37 @@ pub(crate) fn index_audit_event(
     )
 }
 
+/// The sequence number of `receipt` if this till (`till_code`) issued it:
+/// `T1-20261202-0042` → 42.
+pub(crate) fn receipt_seq(receipt: &str, till_code: &str) -> Option<i64> {
+    receipt
+        .strip_prefix(till_code)?
+        .strip_prefix('-')?
+        .rsplit('-')
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Moves this till's receipt counters past `sales` it issued (its own ledger coming
+/// back from a peer after a restore), so no receipt number is issued twice.
+pub(crate) fn bump_receipt_counters(
+    tx: &Transaction<'_>,
+    sales: &[Sale],
+    till_code: &str,
+) -> Result<(), NodeError> {
+    for sale in sales {
+        if let Some(seq) = receipt_seq(&sale.receipt_no, till_code) {
+            tx.prepare_cached(
+                "INSERT INTO receipt_counters(date, seq) VALUES (?1, ?2)
+                 ON CONFLICT(date) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            )?
+            .execute(params![sale.business_date, seq])?;
+        }
+    }
+    Ok(())
+}
+
 /// Indexes records of one ledger (all of them on a rebuild, or those a merge brought).
 pub(crate) fn index_records(
     tx: &Transaction<'_>,

@@ -38,7 +38,7 @@ pub mod webhook;
 
 pub use relay::RelayProc;
 pub use tansu::Tansu;
-pub use till::{Daemon, Till};
+pub use till::{BACKUP_PASSPHRASE, Daemon, Till};
 
 /// A receipt printer on the network (`tcp://127.0.0.1:PORT`, as an Ethernet ESC/POS
 /// printer listens on 9100) that records the bytes of each of its first `jobs`

@@ -61,6 +61,7 @@ impl Daemon {
             .args(["run", "--http", &format!("127.0.0.1:{http}")])
             .args(args)
             .env("KASIR_LOG", level)
+            .env("KASIR_BACKUP_PASSPHRASE", BACKUP_PASSPHRASE)
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -165,6 +166,9 @@ impl Drop for Daemon {
         let _ = self.child.wait();
     }
 }
+
+/// The backup passphrase every `kasir` the test kit runs has in its environment.
+pub const BACKUP_PASSPHRASE: &str = "sandi cadangan uji";
 
 /// A till's data directory (deleted on drop), driven through the `kasir` binary, with
 /// its own daemon on fixed ports when started (a restart reuses them, as peers remember
@@ -303,12 +307,19 @@ impl Till {
 
     /// Runs `kasir --data DIR --json ARGS...` (through the daemon when one runs).
     pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    /// [`Till::run`] with environment variables set (over the test kit's own).
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new(kasir_bin())
             .arg("--data")
             .arg(self.path())
             .arg("--json")
             .args(args)
             .env("KASIR_LOG", "warn")
+            .env("KASIR_BACKUP_PASSPHRASE", BACKUP_PASSPHRASE)
+            .envs(env.iter().copied())
             .output()
             .expect("run kasir")
     }
@@ -369,6 +380,11 @@ impl Till {
     /// Starts this till's own daemon on its fixed ports, no mDNS, with `--peer` flags;
     /// it logs to `daemon.log` in the data directory.
     pub fn start(&mut self, peers: &[String]) {
+        self.start_with(peers, &[]);
+    }
+
+    /// [`Till::start`] with further `kasir run` flags.
+    pub fn start_with(&mut self, peers: &[String], more: &[&str]) {
         let mut args: Vec<String> = [
             "--listen",
             &format!("127.0.0.1:{}", self.listen),
@@ -379,6 +395,7 @@ impl Till {
         for p in peers {
             args.extend(["--peer".to_owned(), p.clone()]);
         }
+        args.extend(more.iter().map(|a| (*a).to_owned()));
         let log = self.log_path();
         let _ = std::fs::remove_file(&log);
         self.daemon = Some(Daemon::spawn(
