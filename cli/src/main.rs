@@ -647,7 +647,7 @@ enum ShiftCmd {
 
 fn main() {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("KASIR_LOG").unwrap_or_else(|_| {
                 // The daemon reports what it does; one-shot commands only warn.
@@ -659,10 +659,15 @@ fn main() {
                 .into()
             }),
         )
-        .with_writer(std::io::stderr)
-        // Colour only on a terminal: logs kept in files stay greppable.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    // One JSON object per line for a log collector (`KASIR_LOG_FORMAT=json`); otherwise
+    // text, coloured only on a terminal so logs kept in files stay greppable.
+    if std::env::var("KASIR_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     if let Err(e) = run(cli) {
         let msg = format!("{e:#}").replace('\n', " ");
         eprintln!("error: {msg}");

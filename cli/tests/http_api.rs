@@ -348,6 +348,7 @@ fn sales_receipts_voids_and_metrics() {
         text.lines().any(|l| l == "kasir_sales_created_total 2"),
         "{text}"
     );
+    kasir_testkit::promtool_check(&text);
     for line in text.lines().filter(|l| !l.starts_with('#')) {
         let (name, value) = line.split_once(' ').expect("`name value`");
         assert!(name.starts_with("kasir_"), "{line}");

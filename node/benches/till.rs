@@ -9,6 +9,8 @@
 //!   protocol (in memory, both on SQLite), and the same sync messages merged into a bare
 //!   document checked by the trust rules against unchecked;
 //! - `search`: product search over 50,000 products (prefix, typo, barcode);
+//! - `encryption`: sale commit and search on a plain and an encrypted (SQLCipher) node,
+//!   alternating in one run (`KASIR_BENCH_ONLY=encryption` runs only this);
 //! - `open`: time and peak RSS to open a node holding `DAYS` × `SALES_PER_DAY` sales, in
 //!   a fresh child process so setup memory does not count;
 //! - `disk`: bytes on disk per sale, CRDT history included.
@@ -333,6 +335,117 @@ fn bench_sale_commit(dir: &Path, n: usize) -> Value {
         "signed_over_unsigned_p50": ratio(&unsigned_s, "p50_us"),
         "signed_over_unsigned_p99": ratio(&unsigned_s, "p99_us"),
     })
+}
+
+/// Encryption at rest: the same sales committed, and the same searches run, on a plain
+/// and an encrypted (SQLCipher) node, alternating between the two in one run. A node made
+/// second searches faster than its twin made first (seen with two plain nodes: 0.63x), so
+/// the pair is made twice, in both orders, and each kind's samples are pooled.
+fn bench_encryption(dir: &Path, n: usize, products: usize) -> Value {
+    let mut plain = (Vec::new(), Vec::new());
+    let mut sealed = (Vec::new(), Vec::new());
+    for encrypted_first in [false, true] {
+        let (first, second) = encryption_pair(dir, encrypted_first, n / 2, products);
+        let (p, e) = if encrypted_first {
+            (second, first)
+        } else {
+            (first, second)
+        };
+        plain.0.extend(p.0);
+        plain.1.extend(p.1);
+        sealed.0.extend(e.0);
+        sealed.1.extend(e.1);
+    }
+    let ratio = |a: &Value, b: &Value, k: &str| {
+        (a[k].as_f64().unwrap_or(0.0) / b[k].as_f64().unwrap_or(1.0).max(0.1) * 100.0).round()
+            / 100.0
+    };
+    let (ps, ss) = (summary_us(plain.0), summary_us(sealed.0));
+    let (pq, sq) = (summary_us(plain.1), summary_us(sealed.1));
+    json!({
+        "products": products,
+        "sell_plain": ps,
+        "sell_encrypted": ss,
+        "sell_encrypted_over_plain_p50": ratio(&ss, &ps, "p50_us"),
+        "sell_encrypted_over_plain_p99": ratio(&ss, &ps, "p99_us"),
+        "search_plain": pq,
+        "search_encrypted": sq,
+        "search_encrypted_over_plain_p50": ratio(&sq, &pq, "p50_us"),
+        "search_encrypted_over_plain_p99": ratio(&sq, &pq, "p99_us"),
+    })
+}
+
+/// Sale and search latencies (µs) of two nodes made one after the other, one of them
+/// encrypted: `n` sales each, alternating, then the same searches, alternating.
+type Samples = (Vec<f64>, Vec<f64>);
+fn encryption_pair(
+    dir: &Path,
+    encrypted_first: bool,
+    n: usize,
+    products: usize,
+) -> (Samples, Samples) {
+    let open = |name: String, encrypt: bool| {
+        let mut node = Node::init(
+            &dir.join(&name),
+            &InitOptions {
+                store_name: "Bench".into(),
+                till_code: "T1".into(),
+                encrypt: encrypt
+                    .then(|| kasir_node::vault::Encrypt::KeyFile(dir.join(format!("{name}.key")))),
+            },
+        )
+        .expect("init");
+        for chunk in catalog(products).chunks(5_000) {
+            node.add_products(chunk).expect("products");
+        }
+        node
+    };
+    let mut nodes = [
+        open(format!("enc-pair-{encrypted_first}-a"), encrypted_first),
+        open(format!("enc-pair-{encrypted_first}-b"), !encrypted_first),
+    ];
+    let mut sells = [Vec::with_capacity(n), Vec::with_capacity(n)];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    for i in 0..n * 2 {
+        let req = SaleRequest {
+            items: (0..rng.gen_range(1..=4))
+                .map(|_| SaleItem {
+                    code: format!("SKU{:06}", rng.gen_range(0..100)),
+                    qty: Qty::units(rng.gen_range(1..=3)),
+                    discount: 0,
+                    discount_percent: None,
+                    price: None,
+                    unit: None,
+                })
+                .collect(),
+            ..SaleRequest::default()
+        };
+        let t = Instant::now();
+        nodes[i % 2].sell(&req).expect("sell");
+        sells[i % 2].push(t.elapsed().as_secs_f64() * 1e6);
+    }
+    let queries = [
+        "indo",
+        "kopi kap",
+        "indomei gorng",
+        "8990000012345",
+        "sabun life",
+    ];
+    let mut searches = [Vec::new(), Vec::new()];
+    for round in 0..100 {
+        for q in queries {
+            // Which node goes first alternates: the second of a pair finds the query's
+            // code warm.
+            for k in [round % 2, 1 - round % 2] {
+                let t = Instant::now();
+                nodes[k].search_products(q, 20).expect("search");
+                searches[k].push(t.elapsed().as_secs_f64() * 1e6);
+            }
+        }
+    }
+    let [s0, s1] = sells;
+    let [q0, q1] = searches;
+    ((s0, q0), (s1, q1))
 }
 
 fn bench_search(dir: &Path) -> Value {
@@ -690,6 +803,15 @@ fn main() {
         );
         return;
     }
+    eprintln!("encryption at rest: plain against encrypted...");
+    let encryption = bench_encryption(tmp.path(), 1_000, 20_000);
+    if std::env::var("KASIR_BENCH_ONLY").is_ok_and(|v| v == "encryption") {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "encryption": encryption })).unwrap_or_default()
+        );
+        return;
+    }
     eprintln!("sale commit...");
     let sale_commit = bench_sale_commit(tmp.path(), 2_000);
     let sell_dir = tmp.path().join("till");
@@ -711,6 +833,7 @@ fn main() {
     let bytes = dir_bytes(&hist);
     let result = json!({
         "pricing": pricing,
+        "encryption": encryption,
         "sale_commit": sale_commit,
         "signatures": signatures,
         "catch_up": catch_up,

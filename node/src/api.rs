@@ -692,6 +692,13 @@ pub struct PeerStatus {
     pub endpoint_id: String,
     /// Whether a connection is open now.
     pub connected: bool,
+    /// Its till code (`RELAY` for the relay).
+    #[serde(default)]
+    pub till_code: String,
+    /// Documents whose latest changes it has not acknowledged: how far behind this
+    /// till it is (0: in step).
+    #[serde(default)]
+    pub behind_docs: u64,
 }
 
 /// The store's roster, as this till holds it.

@@ -124,12 +124,18 @@ pub enum BackupError {
     },
     /// The till's database or data directory failed.
     #[error(transparent)]
-    Node(#[from] NodeError),
+    Node(Box<NodeError>),
+}
+
+impl From<NodeError> for BackupError {
+    fn from(e: NodeError) -> BackupError {
+        BackupError::Node(Box::new(e))
+    }
 }
 
 impl From<rusqlite::Error> for BackupError {
     fn from(e: rusqlite::Error) -> BackupError {
-        BackupError::Node(NodeError::Storage(e))
+        NodeError::Storage(e).into()
     }
 }
 

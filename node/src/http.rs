@@ -34,7 +34,7 @@ use crate::api::{self, Done, ErrorBody, ErrorDetail, Method, OpContext, Operatio
 use crate::error::NodeError;
 use crate::gate::{self, AppGate, Verdict};
 use crate::lan::{self, JoinError};
-use crate::metrics::{OPENMETRICS, TillMetrics};
+use crate::metrics::TillMetrics;
 use crate::node::Node;
 use crate::people::{Action, Principal};
 use crate::print::{
@@ -70,6 +70,10 @@ impl AppState {
     /// Serves `node`.
     pub fn new(node: SharedNode) -> AppState {
         let metrics = Arc::new(TillMetrics::new(node.sync_metrics().clone()));
+        let print_hooks = QueueHooks {
+            failures: metrics.print_failures(),
+            ..QueueHooks::default()
+        };
         AppState {
             node,
             metrics,
@@ -78,7 +82,7 @@ impl AppState {
             printer: Arc::default(),
             hosts: Arc::default(),
             shutdown: CancellationToken::new(),
-            print_hooks: Arc::default(),
+            print_hooks: Arc::new(Mutex::new(print_hooks)),
             gate: Arc::default(),
         }
     }
@@ -823,17 +827,11 @@ async fn receipt(
 
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     let status = with_node(&state, |n| n.status()).await?;
-    let text = state.metrics.render(&status);
-    let wants_openmetrics = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("application/openmetrics-text"));
-    let ctype = if wants_openmetrics {
-        OPENMETRICS
-    } else {
-        "text/plain; version=0.0.4; charset=utf-8"
-    };
-    Ok(([(header::CONTENT_TYPE, ctype)], text).into_response())
+    let printer = state.printer().map(|q| q.health());
+    let text = state.metrics.render(&status, printer.as_ref());
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (ctype, body) = kasir_sync::metrics::negotiate(accept, text);
+    Ok(([(header::CONTENT_TYPE, ctype)], body).into_response())
 }
 
 /// `kasir join` of a relay's adoption ticket while the daemon runs: links the relay into

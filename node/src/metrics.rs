@@ -9,13 +9,17 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+
 use crate::api::NodeStatus;
 use crate::node::now_ms;
+use crate::print::PrinterHealth;
 use kasir_sync::SyncMetrics;
 
 /// The content type of [`TillMetrics::render`]'s OpenMetrics text, for scrapers that ask
 /// for it (Prometheus does).
-pub const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub use kasir_sync::metrics::OPENMETRICS;
 
 /// The registry and the series the daemon updates.
 #[derive(Debug)]
@@ -31,7 +35,18 @@ pub struct TillMetrics {
     sales_created: Counter,
     sale_commit_seconds: Counter<f64, AtomicU64>,
     backups: BackupMetrics,
+    print_failures: Counter,
+    print_pending: Gauge,
+    print_failing: Gauge,
+    peer_behind: Family<PeerLabels, Gauge>,
+    peer_connected: Family<PeerLabels, Gauge>,
     sync: SyncMetrics,
+}
+
+/// The label of a per-peer series: the peer's till code (`RELAY` for the relay).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct PeerLabels {
+    peer: String,
 }
 
 /// The daemon's scheduled backups ([`crate::backup::BackupSchedule`]): what an operator
@@ -97,6 +112,11 @@ impl TillMetrics {
             sales_created: Counter::default(),
             sale_commit_seconds: Counter::default(),
             backups: BackupMetrics::default(),
+            print_failures: Counter::default(),
+            print_pending: Gauge::default(),
+            print_failing: Gauge::default(),
+            peer_behind: Family::default(),
+            peer_connected: Family::default(),
             sync,
         };
         let r = &mut m.registry;
@@ -137,9 +157,39 @@ impl TillMetrics {
             "Seconds since a peer last sent a sync frame (-1: never)",
             m.last_receive_age.clone(),
         );
+        r.register(
+            "kasir_print_failures",
+            "Print jobs given up after their retries",
+            m.print_failures.clone(),
+        );
+        r.register(
+            "kasir_print_jobs_pending",
+            "Print jobs queued and not finished",
+            m.print_pending.clone(),
+        );
+        r.register(
+            "kasir_print_failing",
+            "Whether the printer's last job failed (1) with none printed since",
+            m.print_failing.clone(),
+        );
+        r.register(
+            "kasir_sync_peer_behind_docs",
+            "Documents whose latest changes a peer has not acknowledged (sync lag)",
+            m.peer_behind.clone(),
+        );
+        r.register(
+            "kasir_sync_peer_connected",
+            "Whether a peer is connected now",
+            m.peer_connected.clone(),
+        );
         m.backups.register(r);
         m.sync.register(r);
         m
+    }
+
+    /// The print queue's counter of jobs given up.
+    pub fn print_failures(&self) -> Counter {
+        self.print_failures.clone()
     }
 
     /// The scheduled backups' series, for the backup task.
@@ -153,8 +203,9 @@ impl TillMetrics {
         self.sale_commit_seconds.inc_by(took.as_secs_f64());
     }
 
-    /// The text exposition, with the node's counts as of `status`.
-    pub fn render(&self, status: &NodeStatus) -> String {
+    /// The text exposition, with the node's counts as of `status` and the print
+    /// queue's state.
+    pub fn render(&self, status: &NodeStatus, printer: Option<&PrinterHealth>) -> String {
         let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         self.sales.set(count(status.sales));
         self.products.set(count(status.products));
@@ -164,6 +215,24 @@ impl TillMetrics {
         self.peers_connected.set(count(
             status.peers.iter().filter(|p| p.connected).count() as u64
         ));
+        self.print_pending
+            .set(count(printer.map_or(0, |p| p.pending as u64)));
+        self.print_failing
+            .set(i64::from(printer.is_some_and(|p| p.failing.is_some())));
+        // Revoked or renamed peers leave the series, not a stale last value.
+        self.peer_behind.clear();
+        self.peer_connected.clear();
+        for p in &status.peers {
+            let label = PeerLabels {
+                peer: p.till_code.clone(),
+            };
+            self.peer_behind
+                .get_or_create(&label)
+                .set(count(p.behind_docs));
+            self.peer_connected
+                .get_or_create(&label)
+                .set(i64::from(p.connected));
+        }
         self.last_receive_age
             .set(match self.sync.last_receive_ms() {
                 None => -1.0,

@@ -427,16 +427,25 @@ impl Node {
         let count = |sql: &str| -> Result<u64, NodeError> {
             Ok(self.db.query_row(sql, [], |r| r.get::<_, i64>(0))? as u64)
         };
-        let peers = self
-            .store
-            .devices()
-            .into_iter()
-            .filter(|(id, d)| *id != self.device_id() && !d.revoked)
-            .map(|(id, _)| PeerStatus {
+        let mut behind = self.db.prepare_cached(
+            "SELECT COUNT(*) FROM docs d WHERE NOT EXISTS
+               (SELECT 1 FROM sync_states s
+                 WHERE s.peer = ?1 AND s.doc_id = d.doc_id AND s.shared = d.heads)",
+        )?;
+        let mut peers = Vec::new();
+        for (id, device) in self.store.devices() {
+            if id == self.device_id() || device.revoked {
+                continue;
+            }
+            let behind_docs: i64 = behind.query_row([id.to_string()], |r| r.get(0))?;
+            peers.push(PeerStatus {
                 endpoint_id: id.to_string(),
                 connected: self.connected.contains_key(&id),
-            })
-            .collect();
+                till_code: device.till_code.clone(),
+                behind_docs: behind_docs as u64,
+            });
+        }
+        drop(behind);
         Ok(NodeStatus {
             store_id: self.store_id().to_string(),
             endpoint_id: self.device_id().to_string(),

@@ -265,6 +265,8 @@ pub struct QueueHooks {
     pub app: AppPrinter,
     /// Hears of jobs given up.
     pub failed: broadcast::Sender<PrintFailed>,
+    /// Counts jobs given up (`kasir_print_failures_total`).
+    pub failures: prometheus_client::metrics::counter::Counter,
 }
 
 impl Default for QueueHooks {
@@ -272,6 +274,7 @@ impl Default for QueueHooks {
         QueueHooks {
             app: AppPrinter::default(),
             failed: broadcast::channel(16).0,
+            failures: Default::default(),
         }
     }
 }
@@ -468,6 +471,7 @@ async fn run(
                         _ = cancel.cancelled() => break,
                         outcome = print_job(&node, &settings, &hooks.app, &job) => {
                             if let Err(error) = &outcome {
+                                hooks.failures.inc();
                                 // Nobody listening is fine.
                                 let _ = hooks.failed.send(PrintFailed {
                                     job: job.id,

@@ -442,6 +442,10 @@ pub(crate) fn open_db(
             conn.execute_batch(&format!("PRAGMA key = {};", key.sql_literal()))?;
         }
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // 16 MiB of page cache (SQLite's default is 2): a catalog's search indexes stay
+        // in memory, and with SQLCipher a cached page is one already decrypted (a typo
+        // search over 20,000 products reads many pages: 4.4 ms at p99 with 2 MiB).
+        conn.pragma_update(None, "cache_size", -16_384)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;

@@ -420,8 +420,9 @@ fn store_identity(
 
 /// Creates `dir` (and its parents) if missing, owner-only.
 pub(crate) fn create_private_dir(dir: &Path) -> Result<(), NodeError> {
-    fs::create_dir_all(dir).map_err(NodeError::io(format!("creating {}", dir.display())))?;
-    tighten(dir)
+    fs::create_dir_all(dir)
+        .and_then(|()| fs::set_permissions(dir, fs::Permissions::from_mode(0o700)))
+        .map_err(NodeError::io(format!("creating {}", dir.display())))
 }
 
 /// Makes `dir` and the files in it owner-only where they are not (a directory made by an

@@ -399,38 +399,48 @@ async fn health(State(state): State<ApiState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<ApiState>) -> Response {
-    let row: Result<(i64, f64, i64, i64), sqlx::Error> = sqlx::query_as(
-        "SELECT
+async fn metrics(State(state): State<ApiState>, headers: axum::http::HeaderMap) -> Response {
+    type Row = (i64, f64, i64, i64, i64, f64, f64);
+    let row: Result<Row, sqlx::Error> = sqlx::query_as(
+        "WITH recent AS (
+           SELECT GREATEST(EXTRACT(EPOCH FROM materialised_at - created_at), 0)::float8 AS lag
+             FROM sales WHERE materialised_at > clock_timestamp() - interval '5 minutes')
+         SELECT
            (SELECT count(*) FROM outbox WHERE published_at IS NULL),
            (SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0)::float8
               FROM outbox WHERE published_at IS NULL),
            (SELECT count(*) FROM sales),
-           (SELECT count(*) FROM stores)",
+           (SELECT count(*) FROM stores),
+           (SELECT count(*) FROM recent),
+           (SELECT COALESCE(percentile_cont(0.5) WITHIN GROUP (ORDER BY lag), 0)::float8 FROM recent),
+           (SELECT COALESCE(max(lag), 0)::float8 FROM recent)",
     )
     .fetch_one(&state.pool)
     .await;
     let db = match row {
-        Ok((outbox_pending, outbox_oldest_age_s, sales, stores)) => Some(DbSnapshot {
-            outbox_pending,
-            outbox_oldest_age_s,
-            sales,
-            stores,
-        }),
+        Ok((outbox_pending, outbox_oldest_age_s, sales, stores, recent_sales, p50, max)) => {
+            Some(DbSnapshot {
+                outbox_pending,
+                outbox_oldest_age_s,
+                sales,
+                stores,
+                recent_sales,
+                materialise_lag_p50_s: p50,
+                materialise_lag_max_s: max,
+                pool_size: i64::from(state.pool.size()),
+                pool_idle: i64::try_from(state.pool.num_idle()).unwrap_or(i64::MAX),
+                pool_max: i64::from(state.pool.options().get_max_connections()),
+            })
+        }
         Err(e) => {
             tracing::warn!(error = %e, "metrics query failed");
             None
         }
     };
     let text = state.metrics.render(db);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
+    let (ctype, body) = kasir_sync::metrics::negotiate(accept, text);
+    ([(header::CONTENT_TYPE, ctype)], body).into_response()
 }
 
 // Authenticated endpoints --------------------------------------------------------------

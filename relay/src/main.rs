@@ -86,6 +86,13 @@ enum Command {
     },
     /// Endpoint id, stores and lag.
     Status,
+    /// Re-materialises a store's tables (sales, lines, stock, products, customers...)
+    /// from its documents in PostgreSQL: for a lost, truncated or damaged table.
+    Rebuild {
+        /// The store.
+        #[arg(long)]
+        store: Uuid,
+    },
 }
 
 #[derive(Subcommand)]
@@ -208,12 +215,17 @@ fn main() {
             "warn".into()
         }
     });
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
-        .with_writer(std::io::stderr)
-        // Colour only on a terminal: logs kept in files stay greppable.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    // One JSON object per line for a log collector (`KASIR_LOG_FORMAT=json`); otherwise
+    // text, coloured only on a terminal so logs kept in files stay greppable.
+    if std::env::var("KASIR_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        logs.json().init();
+    } else {
+        logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init();
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -351,6 +363,43 @@ async fn run(cli: Cli) -> Result<()> {
                 Duration::from_secs(ttl_hours.saturating_mul(3600)),
             )?;
             print(cli.json, &json!({"token": token}), || token.clone());
+            Ok(())
+        }
+        Command::Rebuild { store } => {
+            let pool = pool(&cli).await?;
+            let store = StoreId(*store);
+            let row = db::store(&pool, store)
+                .await?
+                .with_context(|| format!("store {store} is not served by this relay"))?;
+            let signer = Identity::from_secret_bytes(db::identity(&pool).await?.secret_key);
+            let chunks = db::chunks_after(&pool, store, 0).await?;
+            let sigs = db::sigs(&pool, store, None).await?;
+            let mut replica = kasir_relay::replica::StoreReplica::load(
+                store,
+                row.tenant,
+                row.adopted_by,
+                signer,
+                chunks,
+                sigs,
+            );
+            let writes = replica.all_records();
+            let stats =
+                kasir_relay::materialise::rebuild(&pool, row.tenant, store, &writes).await?;
+            let out = json!({
+                "store_id": store.to_string(),
+                "docs": writes.len(),
+                "sales": stats.sales,
+                "movements": stats.movements,
+                "refused": stats.refused,
+            });
+            print(cli.json, &out, || {
+                format!(
+                    "store {store} rebuilt from {} documents: {} sales, {} stock movements",
+                    writes.len(),
+                    stats.sales,
+                    stats.movements
+                )
+            });
             Ok(())
         }
         Command::Status => {

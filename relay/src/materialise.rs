@@ -630,6 +630,47 @@ pub async fn persist(
     }
 }
 
+/// The tables [`rebuild`] empties for a store and writes again: every one the
+/// materialiser fills from documents (the outbox keeps its rows: events keep their ids).
+const MATERIALISED: &[&str] = &[
+    "sale_taxes",
+    "sale_lines",
+    "sale_adjustments",
+    "debt_entries",
+    "stock_movements",
+    "stock_levels",
+    "sales",
+    "customers",
+    "products",
+];
+
+/// Re-materialises `store` from its documents (`kasir-relay rebuild --store`): in one
+/// transaction, under the store's lock, its rows leave every materialised table and
+/// `writes` ([`crate::replica::StoreReplica::all_records`]) write them again, so a lost,
+/// truncated or hand-damaged table is what the documents say. Events go to the outbox
+/// under their ids: those it still holds are not sent again.
+pub async fn rebuild(
+    pool: &PgPool,
+    tenant: Uuid,
+    store: StoreId,
+    writes: &[DocWrite],
+) -> Result<PersistStats, DbError> {
+    let mut tx = pool.begin().await?;
+    db::lock_store(&mut tx, store).await?;
+    for table in MATERIALISED {
+        // The table names are the constants above, never input.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DELETE FROM {table} WHERE store_id = $1"
+        )))
+        .bind(store.0)
+        .execute(&mut *tx)
+        .await?;
+    }
+    let stats = persist_in(&mut tx, tenant, store, writes).await?;
+    tx.commit().await?;
+    Ok(stats)
+}
+
 fn retryable(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .and_then(|d| d.code())

@@ -26,6 +26,19 @@ pub struct DbSnapshot {
     pub sales: i64,
     /// Stores served.
     pub stores: i64,
+    /// Sales materialised in the last five minutes.
+    pub recent_sales: i64,
+    /// Median seconds from a till's commit (its clock) to the row in PostgreSQL, over
+    /// those sales (0: none): the materialisation lag.
+    pub materialise_lag_p50_s: f64,
+    /// The longest of those (a till back from a day offline shows here).
+    pub materialise_lag_max_s: f64,
+    /// Connections in the relay's PostgreSQL pool, in use and idle.
+    pub pool_size: i64,
+    /// Idle connections in the pool.
+    pub pool_idle: i64,
+    /// The pool's maximum.
+    pub pool_max: i64,
 }
 
 /// Encodes the last [`DbSnapshot`] at scrape time.
@@ -70,6 +83,48 @@ impl Collector for DbCollector {
             None,
             age.metric_type(),
         )?)?;
+        let gauges = [
+            (
+                "kasir_relay_materialise_lag_p50_seconds",
+                "Median seconds from a till's commit to its sale row, sales of the last 5 minutes",
+                db.materialise_lag_p50_s,
+            ),
+            (
+                "kasir_relay_materialise_lag_max_seconds",
+                "Longest seconds from a till's commit to its sale row, sales of the last 5 minutes",
+                db.materialise_lag_max_s,
+            ),
+        ];
+        for (name, help, v) in gauges {
+            let g = ConstGauge::new(v);
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
+        let pool = [
+            (
+                "kasir_relay_db_recent_sales",
+                "Sales materialised in the last 5 minutes",
+                db.recent_sales,
+            ),
+            (
+                "kasir_relay_db_pool_connections",
+                "PostgreSQL pool connections open (in use and idle)",
+                db.pool_size,
+            ),
+            (
+                "kasir_relay_db_pool_idle",
+                "PostgreSQL pool connections idle",
+                db.pool_idle,
+            ),
+            (
+                "kasir_relay_db_pool_max",
+                "PostgreSQL pool connections at most",
+                db.pool_max,
+            ),
+        ];
+        for (name, help, n) in pool {
+            let g = ConstGauge::new(n);
+            g.encode(encoder.encode_descriptor(name, help, None, g.metric_type())?)?;
+        }
         let sales = ConstCounter::new(u64::try_from(db.sales).unwrap_or(0));
         sales.encode(encoder.encode_descriptor(
             "kasir_relay_sales_materialised",

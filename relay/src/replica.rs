@@ -157,6 +157,34 @@ impl StoreReplica {
         r
     }
 
+    /// Every record the replica's documents hold, as writes that store no chunk: what a
+    /// rebuild of the store's tables materialises again ([`crate::materialise::rebuild`]).
+    pub fn all_records(&mut self) -> Vec<DocWrite> {
+        self.docs
+            .values_mut()
+            .filter_map(|(r, held)| {
+                let (records, products, authors) = match held {
+                    Held::Ledger(l) => (l.records_since(&[]), Vec::new(), Vec::new()),
+                    Held::Catalog(c) => {
+                        let products: Vec<Product> =
+                            c.products_since(&[]).into_iter().flatten().collect();
+                        let authors = products.iter().map(|p| authors_of(c, &p.id)).collect();
+                        (Default::default(), products, authors)
+                    }
+                    Held::Store(_) => return None,
+                };
+                Some(DocWrite {
+                    doc: r.clone(),
+                    bytes: Vec::new(),
+                    records,
+                    products,
+                    authors,
+                    sigs: Vec::new(),
+                })
+            })
+            .collect()
+    }
+
     /// Keeps signatures of changes (stored, or of changes other instances merged).
     pub fn add_sigs(&mut self, sigs: impl IntoIterator<Item = ChangeSig>) {
         self.sigs.extend(sigs.into_iter().map(|s| (s.hash, s)));

@@ -213,6 +213,13 @@ fn a_store_created_on_the_relay_gets_its_first_till_and_reports_to_head_office()
 
     // The till goes home: its store leaves the relay's memory, and comes back on demand.
     assert_eq!(metric(&relay, "kasir_relay_loaded_stores"), 1.0);
+    let text = ureq::get(&format!("{}/metrics", relay.http_url()))
+        .call()
+        .expect("metrics")
+        .body_mut()
+        .read_to_string()
+        .expect("metrics text");
+    kasir_testkit::promtool_check(&text);
     a.shutdown();
     wait_for(30, "the idle store to be unloaded", || {
         (metric(&relay, "kasir_relay_loaded_stores") == 0.0).then_some(())

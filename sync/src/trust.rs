@@ -194,6 +194,19 @@ pub enum RefusalReason {
 }
 
 impl RefusalReason {
+    /// Every reason, for series that start at zero.
+    pub const ALL: [RefusalReason; 9] = [
+        RefusalReason::Unsigned,
+        RefusalReason::BadSignature,
+        RefusalReason::WrongAuthor,
+        RefusalReason::NotAMember,
+        RefusalReason::Revoked,
+        RefusalReason::Forbidden,
+        RefusalReason::Identity,
+        RefusalReason::TooDeep,
+        RefusalReason::Malformed,
+    ];
+
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {
