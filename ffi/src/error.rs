@@ -21,6 +21,10 @@ pub enum KasirError {
     /// `upgrade_required`.
     #[error("{0}")]
     UpgradeRequired(String),
+    /// `key_unavailable`: an encrypted data directory opened without its key, or with
+    /// another one.
+    #[error("{0}")]
+    KeyUnavailable(String),
     /// `unknown_sku`.
     #[error("{0}")]
     UnknownSku(String),
@@ -76,6 +80,7 @@ impl From<NodeError> for KasirError {
             "already_initialised" => KasirError::AlreadyInitialised(message),
             "locked" => KasirError::Locked(message),
             "upgrade_required" => KasirError::UpgradeRequired(message),
+            "key_unavailable" => KasirError::KeyUnavailable(message),
             "unknown_sku" => KasirError::UnknownSku(message),
             "not_found" => KasirError::NotFound(message),
             "insufficient_payment" => KasirError::InsufficientPayment(message),

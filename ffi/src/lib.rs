@@ -30,6 +30,7 @@ use kasir_node::api::{InitOptions, ProductInput, SaleItem as NodeSaleItem, SaleR
 use kasir_node::daemon::{self, RunOptions, Started};
 use kasir_node::lan::NetConfig;
 use kasir_node::print::{AppPrinter, EscposRequest, PrinterConfig, printer_profile};
+use kasir_node::vault::{DbKey, Encrypt};
 use kasir_node::{Node, NodeError, SharedNode};
 use tokio_util::sync::CancellationToken;
 
@@ -232,6 +233,21 @@ impl KasirNode {
     }
 }
 
+/// A new random database key for [`KasirNode::init_encrypted`]: 32 bytes the app keeps
+/// (wrapped by the platform's key store) and hands back on every open.
+#[uniffi::export]
+pub fn new_database_key() -> Vec<u8> {
+    DbKey::generate().to_bytes().to_vec()
+}
+
+fn database_key(key: Vec<u8>) -> Result<DbKey, KasirError> {
+    <[u8; 32]>::try_from(key.as_slice())
+        .map(DbKey::from_bytes)
+        .map_err(|_| {
+            KasirError::InvalidRequest(format!("a database key is 32 bytes, got {}", key.len()))
+        })
+}
+
 #[uniffi::export]
 impl KasirNode {
     /// Creates a store in `data_dir` with this device as its first till.
@@ -256,6 +272,33 @@ impl KasirNode {
     #[uniffi::constructor]
     pub fn open(data_dir: String) -> Result<Arc<KasirNode>, KasirError> {
         KasirNode::new(Node::open(Path::new(&data_dir))?)
+    }
+
+    /// Creates a store in `data_dir` encrypted at rest with `key` (32 bytes from
+    /// [`new_database_key`]), which the app keeps itself: wrapped by the Android
+    /// Keystore, say. Nothing of the key is written to `data_dir`.
+    #[uniffi::constructor]
+    pub fn init_encrypted(
+        data_dir: String,
+        store_name: String,
+        till_code: String,
+        key: Vec<u8>,
+    ) -> Result<Arc<KasirNode>, KasirError> {
+        let node = Node::init(
+            Path::new(&data_dir),
+            &InitOptions {
+                store_name,
+                till_code,
+                encrypt: Some(Encrypt::Host(database_key(key)?)),
+            },
+        )?;
+        KasirNode::new(node)
+    }
+
+    /// Opens the encrypted store in `data_dir` with the `key` the app kept.
+    #[uniffi::constructor]
+    pub fn open_encrypted(data_dir: String, key: Vec<u8>) -> Result<Arc<KasirNode>, KasirError> {
+        KasirNode::new(Node::open_keyed(Path::new(&data_dir), &database_key(key)?)?)
     }
 
     /// Joins an existing store with an invite from one of its tills (`invite` there, or
@@ -283,6 +326,35 @@ impl KasirNode {
                 other => KasirError::Conflict(other.to_string()),
             })?;
         KasirNode::on(Node::open(&dir)?, runtime)
+    }
+
+    /// [`KasirNode::join`] into a data directory encrypted at rest with `key` (32 bytes
+    /// from [`new_database_key`], kept by the app).
+    #[uniffi::constructor(default(till_code = None))]
+    pub fn join_encrypted(
+        data_dir: String,
+        ticket: String,
+        key: Vec<u8>,
+        till_code: Option<String>,
+    ) -> Result<Arc<KasirNode>, KasirError> {
+        let key = database_key(key)?;
+        let ticket = kasir_sync::membership::Ticket::decode(ticket.trim())
+            .map_err(|e| KasirError::InvalidRequest(e.to_string()))?;
+        let runtime = runtime()?;
+        let dir = std::path::PathBuf::from(data_dir);
+        runtime
+            .block_on(kasir_node::lan::join_store(
+                &dir,
+                &ticket,
+                till_code,
+                kasir_node::lan::FIRST_SYNC,
+                Some(&Encrypt::Host(key.clone())),
+            ))
+            .map_err(|e| match e {
+                kasir_node::lan::JoinError::Node(e) => KasirError::from(e),
+                other => KasirError::Conflict(other.to_string()),
+            })?;
+        KasirNode::on(Node::open_keyed(&dir, &key)?, runtime)
     }
 
     /// The store, this till, its peers and what waits to sync.

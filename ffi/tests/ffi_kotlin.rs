@@ -52,6 +52,8 @@ fn shell_names_exist_in(generated: &str) {
                     format!("class {name}"),
                     format!("interface {name}"),
                     format!("object {name}"),
+                    format!("fun `{name}`("),
+                    format!("fun {name}("),
                 ];
                 assert!(
                     declared.iter().any(|d| generated.contains(d.as_str())),

@@ -757,13 +757,19 @@ pub async fn join_store(
         None => crate::vault::key_for(dir, None)?,
     };
     let identity = crate::vault::load_or_create_identity(dir, key.as_ref())?;
+    // A host-held key must reach `init_joined`; a key file is found there by itself.
+    let given = match encrypt {
+        Some(crate::vault::Encrypt::Host(k)) => Some(k.clone()),
+        _ => None,
+    };
     let ep = transport::bind_endpoint(
         identity.secret_bytes(),
         SocketAddr::from(([0, 0, 0, 0], 0)),
         &[SYNC_ALPN, JOIN_ALPN],
     )
     .await?;
-    let result = join_through_members(dir, &ep, ticket, till_code, first_sync).await;
+    let result =
+        join_through_members(dir, &ep, ticket, till_code, first_sync, given.as_ref()).await;
     ep.close().await;
     result
 }
@@ -774,6 +780,7 @@ async fn join_through_members(
     ticket: &Ticket,
     till_code: Option<String>,
     first_sync: Duration,
+    key: Option<&crate::vault::DbKey>,
 ) -> Result<TillIdentity, JoinError> {
     let mut last = JoinError::NoMembers;
     for (member, addrs) in &ticket.members {
@@ -791,7 +798,7 @@ async fn join_through_members(
                     continue;
                 }
                 let node = tokio::task::block_in_place(|| {
-                    Node::init_joined(dir, ticket.store_id(), &admission.till_code)
+                    Node::init_joined_keyed(dir, ticket.store_id(), &admission.till_code, key)
                 })?;
                 let shared = SharedNode::new(node);
                 sync_once(&shared, ep, member, &addrs, first_sync).await?;

@@ -319,8 +319,18 @@ impl Node {
     /// Creates the data directory of a device that joined `store` (the documents arrive
     /// by sync). `identity` must already be stored in `dir`.
     pub fn init_joined(dir: &Path, store: StoreId, till_code: &str) -> Result<Node, NodeError> {
+        Node::init_joined_keyed(dir, store, till_code, None)
+    }
+
+    /// [`Node::init_joined`] of a directory encrypted with a key the host app holds.
+    pub fn init_joined_keyed(
+        dir: &Path,
+        store: StoreId,
+        till_code: &str,
+        given: Option<&crate::vault::DbKey>,
+    ) -> Result<Node, NodeError> {
         let till_code = crate::node::validate_till_code(till_code)?;
-        let key = crate::vault::key_for(dir, None)?;
+        let key = crate::vault::key_for(dir, given)?;
         crate::vault::load_identity(dir, key.as_ref())?;
         let db = storage::open_db(dir, true, key.as_ref())?;
         if storage::meta_get(&db, "store_id")?.is_some() {

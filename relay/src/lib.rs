@@ -28,4 +28,5 @@ pub mod net;
 pub mod office;
 pub mod publisher;
 pub mod replica;
+pub mod tls;
 pub mod users;

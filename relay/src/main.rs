@@ -83,6 +83,12 @@ enum Command {
         /// Address tills should dial (`host:port`), when the listen address is not it.
         #[arg(long)]
         advertise: Vec<String>,
+        /// Serve the HTTP API over TLS with this PEM certificate chain (with `--tls-key`).
+        #[arg(long, env = "KASIR_RELAY_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The PEM private key of `--tls-cert`.
+        #[arg(long, env = "KASIR_RELAY_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
     },
     /// Endpoint id, stores and lag.
     Status,
@@ -414,7 +420,15 @@ async fn run(cli: Cli) -> Result<()> {
             listen,
             http,
             advertise,
-        } => serve(&cli, *listen, *http, advertise).await,
+            tls_cert,
+            tls_key,
+        } => {
+            let tls = match (tls_cert, tls_key) {
+                (Some(cert), Some(key)) => Some(kasir_relay::tls::server_config(cert, key)?),
+                _ => None,
+            };
+            serve(&cli, *listen, *http, advertise, tls).await
+        }
     }
 }
 
@@ -464,6 +478,7 @@ async fn serve(
     listen: SocketAddr,
     http: SocketAddr,
     advertise: &[String],
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<()> {
     let pool = pool(cli).await?;
     db::migrate(&pool).await?;
@@ -565,12 +580,28 @@ async fn serve(
     tracing::info!(%endpoint_id, sync = ?addrs, http = %http_addr, "relay running");
     println!(
         "{}",
-        json!({"endpoint_id": endpoint_id.to_string(), "sync_addrs": addrs, "http": http_addr.to_string()})
+        json!({"endpoint_id": endpoint_id.to_string(), "sync_addrs": addrs, "http": http_addr.to_string(),
+               "tls": tls.is_some()})
     );
-    let server = axum::serve(listener, api::router(state));
     let shutdown = cancel.clone();
+    let stopped = async move { shutdown.cancelled().await };
+    let served = async {
+        match tls {
+            Some(config) => {
+                let listener = kasir_relay::tls::TlsListener::bind(listener, config)?;
+                axum::serve(listener, api::router(state))
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+            None => {
+                axum::serve(listener, api::router(state))
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }
+        }
+    };
     tokio::select! {
-        r = server.with_graceful_shutdown(async move { shutdown.cancelled().await }) => r?,
+        r = served => r?,
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate() => {}
     }

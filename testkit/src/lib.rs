@@ -33,6 +33,7 @@ pub mod process;
 pub mod relay;
 pub mod tansu;
 pub mod till;
+pub mod tls;
 pub mod totals;
 pub mod webhook;
 

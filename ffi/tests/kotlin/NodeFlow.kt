@@ -8,6 +8,7 @@ import id.kasir.ffi.KasirNode
 import id.kasir.ffi.NodeEvent
 import id.kasir.ffi.NodeListener
 import id.kasir.ffi.SaleItem
+import id.kasir.ffi.newDatabaseKey
 import java.net.CookieManager
 import java.net.URI
 import java.net.http.HttpClient
@@ -117,7 +118,8 @@ fun main(args: Array<String>) {
 
     // A second node joins over an invite and holds the sale.
     val ticket = node.invite("till", "K2")
-    val second = KasirNode.join(data + "-k2", ticket, "K2")
+    // Into a directory encrypted with a key the app keeps.
+    val second = KasirNode.joinEncrypted(data + "-k2", ticket, newDatabaseKey(), "K2")
     check(second.stock("TEH") == 22.0) { "joined stock ${second.stock("TEH")}" }
     check(second.receiptText(sale.saleId, 32u).contains("Roti Tawar")) { "joined receipt" }
     second.stop()
@@ -135,5 +137,27 @@ fun main(args: Array<String>) {
     check(again.stock("TEH") == 22.0) { "reopened" }
     again.stop()
     again.close()
+
+    // Encrypted at rest with a key the app keeps (on Android: wrapped by the Keystore).
+    val key = newDatabaseKey()
+    check(key.size == 32) { "key of ${key.size} bytes" }
+    val sealedDir = data + "-encrypted"
+    val sealed = KasirNode.initEncrypted(sealedDir, "Warung Kotlin Rahasia", "E1", key)
+    sealed.addProduct("MADU", "Madu Hutan Sumbawa", 85000, 3.0)
+    sealed.sell(listOf(SaleItem("MADU", 1.0)), "tap-e")
+    sealed.stop()
+    sealed.close()
+    java.io.File(sealedDir).listFiles()!!.filter { it.isFile }.forEach {
+        check(!String(it.readBytes(), Charsets.ISO_8859_1).contains("Madu Hutan")) { "${it.name} is readable" }
+    }
+    try {
+        KasirNode.openEncrypted(sealedDir, newDatabaseKey())
+        throw AssertionError("opened with another key")
+    } catch (e: KasirException.KeyUnavailable) {
+    }
+    val reopened = KasirNode.openEncrypted(sealedDir, key)
+    check(reopened.stock("MADU") == 2.0) { "encrypted stock ${reopened.stock("MADU")}" }
+    reopened.stop()
+    reopened.close()
     println("ok ${sale.receiptNo}")
 }

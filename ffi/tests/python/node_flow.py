@@ -152,4 +152,35 @@ del node
 again = KasirNode.open(data)
 assert again.stock("KOPI") == 37.0
 again.stop()
+
+# Encrypted at rest with a key the app keeps (an Android app wraps it with the Keystore).
+import os
+sealed_dir = data + "-encrypted"
+key = kasir_ffi.new_database_key()
+assert len(key) == 32
+sealed = KasirNode.init_encrypted(sealed_dir, "Warung Rahasia", "E1", key)
+sealed.add_product("MADU", "Madu Hutan Sumbawa", 85000, 3.0)
+kept = sealed.sell([SaleItem(sku="MADU", qty=1.0)], "tap-e")
+sealed.stop()
+del sealed
+for name in os.listdir(sealed_dir):
+    path = os.path.join(sealed_dir, name)
+    if os.path.isfile(path):
+        raw = open(path, "rb").read()
+        assert b"Madu Hutan" not in raw, path
+        assert kept.receipt_no.encode() not in raw, path
+for wrong in (None, kasir_ffi.new_database_key()):
+    try:
+        KasirNode.open(sealed_dir) if wrong is None else KasirNode.open_encrypted(sealed_dir, wrong)
+        raise AssertionError("opened without its key")
+    except KasirError.KeyUnavailable:
+        pass
+try:
+    KasirNode.open_encrypted(sealed_dir, b"short")
+    raise AssertionError("a 5-byte key was taken")
+except KasirError.InvalidRequest:
+    pass
+sealed = KasirNode.open_encrypted(sealed_dir, key)
+assert sealed.stock("MADU") == 2.0
+sealed.stop()
 print("ok", sale.receipt_no)

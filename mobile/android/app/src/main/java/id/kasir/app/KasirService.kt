@@ -69,10 +69,14 @@ class KasirService : Service(), NodeListener {
 
     private val dataDir get() = File(filesDir, "kasir").path
 
+    /** The database key, wrapped by the Keystore, beside (not inside) the data directory. */
+    private val vault by lazy { KeyVault(File(filesDir, "kasir-db.key")) }
+
     /** Opens the store kept on this phone, if there is one (else the activity asks). */
     private fun openIfThere() {
         try {
-            serve(KasirNode.open(dataDir))
+            // A store made before encryption at rest opens as it is.
+            serve(if (vault.exists) KasirNode.openEncrypted(dataDir, vault.open()) else KasirNode.open(dataDir))
         } catch (e: KasirException.NotInitialised) {
             // First run: MainActivity asks for a store name or an invite.
             firstRun = e
@@ -86,8 +90,8 @@ class KasirService : Service(), NodeListener {
         worker.execute {
             try {
                 val opened = when {
-                    ticket != null -> KasirNode.join(dataDir, ticket, null)
-                    else -> KasirNode.init(dataDir, storeName ?: "Toko Saya", "K1")
+                    ticket != null -> KasirNode.joinEncrypted(dataDir, ticket, vault.create(), null)
+                    else -> KasirNode.initEncrypted(dataDir, storeName ?: "Toko Saya", "K1", vault.create())
                 }
                 serve(opened)
             } catch (e: KasirException) {
