@@ -386,7 +386,9 @@ impl Node {
         let till = r.till.map(|t| t.to_string());
         let date = r.date.as_ref().map(|d| d.to_string());
         let ledger_till_code = r.till.map(|t| self.till_code_of(t)).unwrap_or_default();
-        let own_ledger = r.till == Some(self.device_id());
+        // A ledger of this till code: this device's own coming back after a restore from
+        // a backup, or the replaced device's when this one took over its till code.
+        let own_ledger = r.till.is_some() && ledger_till_code == self.till_code;
         let own_code = self.till_code.clone();
         let tx = self
             .db
@@ -400,8 +402,6 @@ impl Node {
             };
             tables::index_records(&tx, &recs, r.id, place)?;
             if own_ledger {
-                // This device's own ledger coming back from a peer: sales it made before
-                // it was restored from a backup.
                 tables::bump_receipt_counters(&tx, &recs.sales, &own_code)?;
             }
             if recs.undecodable > 0 {
