@@ -402,12 +402,7 @@ pub fn restore(
     {
         let conn = Connection::open(&incoming)?;
         conn.execute_batch(&format!("PRAGMA key = {};", backup_key.sql_literal()))?;
-        vault::attach_export(&conn, &staged, key.as_ref())?;
-        let exported = conn
-            .query_row("SELECT sqlcipher_export('export')", [], |_| Ok(()))
-            .map_err(BackupError::from);
-        conn.execute_batch("DETACH DATABASE export")?;
-        exported?;
+        vault::export_encrypted(&conn, &staged, key.as_ref())?;
     }
     {
         let conn = Connection::open(&staged)?;
@@ -419,9 +414,6 @@ pub fn restore(
         // token, cashiers signed in) do not come back: the restored till signs in anew.
         conn.execute_batch("DELETE FROM sync_states; DELETE FROM sessions;")?;
     }
-    fs::File::open(&staged)
-        .and_then(|f| f.sync_all())
-        .map_err(io(format!("syncing {}", staged.display())))?;
     let identity = Identity::from_secret_bytes(secret);
     vault::store_new_identity(dir, &identity, key.as_ref())?;
     // The commit point: the directory holds a store from here on.

@@ -204,7 +204,8 @@ pub async fn run_shared(
     let path = dir.join(DAEMON_FILE);
     // Serialising two plain fields cannot fail.
     let bytes = serde_json::to_vec(&info).unwrap_or_default();
-    crate::storage::write_file_atomic(&path, &bytes, false).map_err(|source| {
+    // Owner-only like everything in the data directory (an open would tighten it).
+    crate::storage::write_file_atomic(&path, &bytes, true).map_err(|source| {
         DaemonError::InfoFile {
             path: path.clone(),
             source,

@@ -313,7 +313,14 @@ pub(crate) fn prepare(dir: &Path, how: &Encrypt) -> Result<DbKey, NodeError> {
         }
         return Err(KeyError::AlreadyEncrypted(format!("{:?}", existing.holder)).into());
     }
-    let (key, holder) = match how {
+    let (key, holder) = new_key(how)?;
+    write_encryption_file(dir, &key, holder)?;
+    Ok(key)
+}
+
+/// The key `how` asks for (a new key file, or the host's key) and who holds it.
+fn new_key(how: &Encrypt) -> Result<(DbKey, KeyHolder), NodeError> {
+    Ok(match how {
         Encrypt::KeyFile(path) => (
             create_key_file(path)?,
             KeyHolder::File {
@@ -321,9 +328,7 @@ pub(crate) fn prepare(dir: &Path, how: &Encrypt) -> Result<DbKey, NodeError> {
             },
         ),
         Encrypt::Host(key) => (key.clone(), KeyHolder::Host),
-    };
-    write_encryption_file(dir, &key, holder)?;
-    Ok(key)
+    })
 }
 
 fn write_encryption_file(dir: &Path, key: &DbKey, holder: KeyHolder) -> Result<(), NodeError> {
@@ -467,16 +472,8 @@ pub(crate) fn encrypt_existing(dir: &Path, how: &Encrypt) -> Result<KeyHolder, N
     let target = dir.join(ENCRYPTING_FILE);
     remove_if_present(&target)?;
     let conn = storage::open_db(dir, false, None)?;
-    let (key, holder) = match how {
-        Encrypt::KeyFile(path) => (
-            create_key_file(path)?,
-            KeyHolder::File {
-                path: absolute(path),
-            },
-        ),
-        Encrypt::Host(key) => (key.clone(), KeyHolder::Host),
-    };
-    export_encrypted(&conn, &target, &key)?;
+    let (key, holder) = new_key(how)?;
+    export_encrypted(&conn, &target, Some(&key))?;
     drop(conn);
     // The commit point: from here on the directory is encrypted, and an open finishes
     // the swap if this process does not.
@@ -487,13 +484,13 @@ pub(crate) fn encrypt_existing(dir: &Path, how: &Encrypt) -> Result<KeyHolder, N
 }
 
 /// Writes the whole database behind `conn` into a new file at `target`, encrypted with
-/// `key` (SQLCipher's export: a consistent snapshot, read in one transaction), fsynced.
+/// `key` (plain without; SQLCipher's export: a consistent snapshot, read in one transaction), fsynced.
 pub(crate) fn export_encrypted(
     conn: &rusqlite::Connection,
     target: &Path,
-    key: &DbKey,
+    key: Option<&DbKey>,
 ) -> Result<(), NodeError> {
-    attach_export(conn, target, Some(key))?;
+    attach_export(conn, target, key)?;
     let exported = conn
         .query_row("SELECT sqlcipher_export('export')", [], |_| Ok(()))
         .map_err(NodeError::from);

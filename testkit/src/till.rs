@@ -237,6 +237,19 @@ impl Till {
         conn
     }
 
+    /// Every document chunk the till holds, read through its key and concatenated: what
+    /// a search of its documents (for PIN hashes, say) runs over.
+    pub fn chunk_bytes(&self) -> Vec<u8> {
+        self.db()
+            .prepare("SELECT data FROM chunks")
+            .and_then(|mut q| {
+                q.query_map([], |r| r.get::<_, Vec<u8>>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .expect("the till's chunks")
+            .concat()
+    }
+
     /// The key file `init` and `join` give this till's data directory.
     pub fn key_file(&self) -> String {
         self.keys.path().join("kasir.key").display().to_string()
