@@ -108,10 +108,17 @@ enum Command {
         /// The new backup file.
         file: PathBuf,
     },
-    /// Make this (new, empty) data directory the till a backup was taken from.
+    /// Make this (new, empty) data directory the till a backup was taken from, or (with
+    /// `--from-relay`) the till head office replaced: the store's documents come from the
+    /// relay and the other tills.
     Restore {
         /// The backup file.
-        file: PathBuf,
+        #[arg(required_unless_present = "from_relay")]
+        file: Option<PathBuf>,
+        /// The ticket head office made for the replaced till
+        /// (`POST /v1/stores/{store}/tills/{till_code}/replace`).
+        #[arg(long, conflicts_with = "file")]
+        from_relay: Option<String>,
         #[command(flatten)]
         encryption: EncryptArgs,
     },
@@ -1551,7 +1558,29 @@ fn run(cli: Cli) -> Result<()> {
                 )
             })?;
         }
-        Command::Restore { file, encryption } => {
+        Command::Restore {
+            from_relay: Some(ticket),
+            encryption,
+            ..
+        } => {
+            if dir.join(kasir_node::DB_FILE).exists() {
+                bail!(
+                    "{} already holds a store: restore into a new, empty directory",
+                    dir.display()
+                );
+            }
+            let joined = join::run(&dir, &ticket, None, encryption.choice())?;
+            emit(json_mode, &joined, |v| {
+                format!(
+                    "Till {} dipulihkan dari relay (toko {}); perangkat lama dicabut",
+                    v.till_code, v.store_id
+                )
+            })?;
+        }
+        Command::Restore {
+            file, encryption, ..
+        } => {
+            let file = file.ok_or_else(|| anyhow!("name a backup file or --from-relay TICKET"))?;
             let passphrase = prompt::backup_passphrase(false)?;
             let info = kasir_node::backup::restore(
                 &file,

@@ -12,7 +12,7 @@
 //! - **Remote input never panics.** Loading and merging foreign bytes returns errors; a
 //!   record that does not decode is reported, not unwrapped.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::PatchAction;
@@ -257,6 +257,21 @@ impl Doc {
                 time_s: m.timestamp,
             })
             .collect()
+    }
+
+    /// What `device` wrote into this document: per actor of the device (hex), the
+    /// highest sequence number held — the history a revoker vouches for
+    /// ([`crate::store::Device::vouched`]). Merged over documents with
+    /// [`merge_history`].
+    pub fn device_history(&mut self, device: crate::ids::DeviceId) -> BTreeMap<String, u64> {
+        let mut last = BTreeMap::new();
+        for change in self.am.get_changes_meta(&[]) {
+            if crate::author::actor_device(&change.actor) == Some(device) {
+                let seq = last.entry(change.actor.to_hex_string()).or_insert(0);
+                *seq = change.seq.max(*seq);
+            }
+        }
+        last
     }
 
     /// The changes the next [`Doc::save_incremental`] will write: after a local write,
@@ -813,6 +828,15 @@ pub(crate) fn map_fields(
             .map(|(k, v)| (k.clone(), hydrate_to_json(&v.value)))
             .collect()),
         _ => Ok(serde_json::Map::new()),
+    }
+}
+
+/// Adds `more` (a [`Doc::device_history`]) into `into`, keeping the higher sequence
+/// number of each actor.
+pub fn merge_history(into: &mut BTreeMap<String, u64>, more: BTreeMap<String, u64>) {
+    for (actor, seq) in more {
+        let last = into.entry(actor).or_insert(0);
+        *last = seq.max(*last);
     }
 }
 

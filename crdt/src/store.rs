@@ -1,5 +1,7 @@
 //! The store document: profile, device roster, users and invites.
 
+use std::collections::BTreeMap;
+
 use automerge::{ActorId, ObjType, ReadDoc};
 use serde::{Deserialize, Serialize};
 
@@ -282,6 +284,23 @@ pub struct Device {
     /// When it joined (ms).
     #[serde(default)]
     pub joined_at_ms: i64,
+    /// For a revoked device: the history its revoker vouched for when revoking it — per
+    /// actor of the device (hex), the last sequence number of that actor's changes the
+    /// revoker held ([`crate::Doc::device_history`]). Its changes up to these stay
+    /// welcome, so a till that joins later (a replacement tablet) still receives its
+    /// sales; any later change, whoever holds the device key, is refused.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub vouched: BTreeMap<String, u64>,
+}
+
+impl Device {
+    /// Whether this (revoked) device's change by `actor` with sequence number `seq` is
+    /// history its revoker vouched for.
+    pub fn vouches_for(&self, actor: &automerge::ActorId, seq: u64) -> bool {
+        self.vouched
+            .get(&actor.to_hex_string())
+            .is_some_and(|&last| seq <= last)
+    }
 }
 
 /// A one-time invitation to join the store.
@@ -541,7 +560,7 @@ pub struct StoreView<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoreSnapshot {
     /// The roster by device id; an entry that does not decode is an `Err` with its text.
-    pub devices: std::collections::BTreeMap<String, Result<Device, String>>,
+    pub devices: BTreeMap<String, Result<Device, String>>,
     /// Invites by the hash of their secret, likewise.
     pub invites: std::collections::BTreeMap<String, Result<Invite, String>>,
     /// Everything else at the root (identity, profile, users, recognition model), as JSON.

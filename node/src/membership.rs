@@ -216,6 +216,7 @@ impl Node {
                     revoked: false,
                     addrs,
                     joined_at_ms: now,
+                    vouched: Default::default(),
                 }
             }
         };
@@ -264,8 +265,29 @@ impl Node {
             ));
         }
         d.revoked = true;
+        d.vouched = self.device_history(device)?;
         self.write_store(|s| s.put_device(device, &d, now_ms()))
             .map(drop)
+    }
+
+    /// What `device` wrote into the documents this till holds (per actor, the last
+    /// sequence number): the history a revocation vouches for, so tills that join later
+    /// still receive it (see `kasir_sync::trust`).
+    fn device_history(
+        &self,
+        device: DeviceId,
+    ) -> Result<std::collections::BTreeMap<String, u64>, NodeError> {
+        let mut history = std::collections::BTreeMap::new();
+        let name = device.to_string();
+        for e in storage::manifest(&self.db)? {
+            if e.kind == DocKind::Ledger && e.till.as_deref() != Some(name.as_str()) {
+                continue; // a ledger holds its own till's changes only
+            }
+            if let Some(mut doc) = storage::load_doc(&self.db, e.id, e.kind, self.actor.clone())? {
+                kasir_crdt::doc::merge_history(&mut history, doc.device_history(device));
+            }
+        }
+        Ok(history)
     }
 
     /// Records the addresses this device listens on in its roster entry (when changed),

@@ -200,6 +200,7 @@ impl Node {
             revoked: false,
             addrs: Vec::new(),
             joined_at_ms: now,
+            vouched: Default::default(),
         };
         store.put_device(identity.device_id(), &device, now)?;
         let mut catalog = CatalogDoc::create(store_id, actor.clone())?;

@@ -121,6 +121,10 @@ pub fn router(state: ApiState) -> Router {
             "/v1/stores/{store_id}/devices/{device_id}/revoke",
             axum::routing::post(revoke_device),
         )
+        .route(
+            "/v1/stores/{store_id}/tills/{till_code}/replace",
+            axum::routing::post(replace_till),
+        )
         .route("/v1/login", axum::routing::post(login))
         .merge(crate::office::routes())
         .fallback(|| async {
@@ -852,6 +856,25 @@ async fn revoke_device(
         axum::Json(json!({"store_id": store, "device_id": device, "revoked": true}))
             .into_response(),
     )
+}
+
+/// `POST /v1/stores/{store}/tills/{till_code}/replace` (owner): head office replaces a
+/// lost or broken till — its device is revoked and the answer ([`crate::net::TillReplaced`])
+/// carries a one-time ticket for `kasir restore --from-relay` on the new tablet.
+async fn replace_till(
+    State(state): State<ApiState>,
+    Caller(claims): Caller,
+    Path((store, till_code)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    require_owner(&claims)?;
+    let store = parse_store(Some(&store))?;
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    require_store(&mut tx, store).await?;
+    tx.commit().await?;
+    let replaced = relay_of(&state)?
+        .replace_till(claims.tenant, kasir_crdt::StoreId(store), &till_code)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(replaced)).into_response())
 }
 
 async fn put_tenant_product(

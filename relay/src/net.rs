@@ -367,6 +367,7 @@ impl Relay {
         }
         let revoked = Device {
             revoked: true,
+            vouched: tokio::task::block_in_place(|| r.device_history(id)),
             ..entry
         };
         let now = now_ms();
@@ -388,6 +389,107 @@ impl Relay {
         }
         tracing::info!(%store, %device, "head office revoked a device");
         Ok(())
+    }
+
+    /// Head office replaces the lost or broken till `till_code` of `store` (`kasir restore
+    /// --from-relay` on the new tablet): in one signed change of the roster the old
+    /// device is revoked and a one-time invite for the same till code and role is
+    /// issued; returns the ticket. The new tablet joins with it, syncs the store's
+    /// documents from the relay (and its peers), and numbers its receipts on past the old
+    /// device's. An owner's or the relay's device cannot be replaced from head office.
+    pub async fn replace_till(
+        &self,
+        tenant: Uuid,
+        store: StoreId,
+        till_code: &str,
+    ) -> Result<TillReplaced, HeadOfficeError> {
+        let loaded = self.replica(store).await?;
+        let mut r = loaded.live().await?;
+        self.may_write_for(&r, tenant, store)?;
+        let (old, entry) = r
+            .store_doc()?
+            .devices()
+            .into_iter()
+            .find(|(_, d)| d.till_code == till_code && !d.revoked)
+            .ok_or_else(|| HeadOfficeError::UnknownDevice(till_code.to_owned()))?;
+        if matches!(entry.role, Role::Owner | Role::Relay) {
+            return Err(HeadOfficeError::Protected(format!(
+                "till {till_code} is the store's {}: replace it from an owner's till",
+                entry.role.as_str()
+            )));
+        }
+        let secret: [u8; 32] = rand::random();
+        let hash = secret_hash(&secret);
+        let relay = self.inner.identity.device_id();
+        let addrs = db::instance_addrs(&self.inner.pool, Duration::from_secs(7 * 24 * 3600))
+            .await
+            .map_err(RelayError::from)?;
+        {
+            let mut tx = self
+                .inner
+                .pool
+                .begin()
+                .await
+                .map_err(DbError::from)
+                .map_err(RelayError::from)?;
+            db::record_ticket(&mut tx, &hash, store, TicketKind::Join, TICKET_TTL)
+                .await
+                .map_err(RelayError::from)?;
+            tx.commit()
+                .await
+                .map_err(DbError::from)
+                .map_err(RelayError::from)?;
+        }
+        let now = now_ms();
+        let vouched = tokio::task::block_in_place(|| r.device_history(old));
+        tokio::task::block_in_place(|| {
+            let doc = r.store_doc()?;
+            doc.put_device(
+                old,
+                &Device {
+                    revoked: true,
+                    vouched,
+                    ..entry.clone()
+                },
+                now,
+            )
+            .map_err(ReplicaError::storage)?;
+            doc.put_invite(
+                &hash,
+                &Invite {
+                    role: entry.role,
+                    till_code: Some(till_code.to_owned()),
+                    created_by: relay.to_string(),
+                    created_at_ms: now,
+                    expires_at_ms: now + TICKET_TTL.as_millis() as i64,
+                    used_by: None,
+                },
+                now,
+            )
+            .map_err(ReplicaError::storage)?;
+            r.queue_store_write()
+        })?;
+        self.commit_own_writes(r).await?;
+        if let Err(e) = db::till_revoked(&self.inner.pool, store, old).await {
+            tracing::warn!(error = %e, "marking a revoked till on the Perangkat page failed");
+        }
+        if let Ok(open) = self.inner.peer_sessions.lock()
+            && let Some((_, cancel)) = open.get(&(store, old))
+        {
+            cancel.cancel();
+        }
+        tracing::info!(%store, till_code, old = %old, "head office replaced a till");
+        Ok(TillReplaced {
+            store_id: store.0,
+            till_code: till_code.to_owned(),
+            revoked_device: old.to_string(),
+            ticket: Ticket {
+                store: *store.0.as_bytes(),
+                secret,
+                members: vec![(relay.0, addrs)],
+            }
+            .encode(),
+        })
     }
 
     /// Whether head office of `tenant` may write into `r`: the tenant owns the store
@@ -1000,6 +1102,7 @@ pub async fn create_store(
                 revoked: false,
                 addrs: relay_addrs.clone(),
                 joined_at_ms: now,
+                vouched: Default::default(),
             },
             now,
         )
@@ -1043,4 +1146,18 @@ pub async fn adopt_store(
         members: vec![(relay.0, relay_addrs)],
     }
     .encode())
+}
+
+/// What head office gets back when it replaces a till
+/// (`POST /v1/stores/{store}/tills/{till_code}/replace`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TillReplaced {
+    /// The store.
+    pub store_id: Uuid,
+    /// The till code the new tablet takes over.
+    pub till_code: String,
+    /// The lost device, revoked.
+    pub revoked_device: String,
+    /// The one-time ticket for `kasir restore --from-relay` on the new tablet.
+    pub ticket: String,
 }

@@ -185,6 +185,20 @@ impl StoreReplica {
             .collect()
     }
 
+    /// What `device` wrote into the store's documents (per actor, the last sequence
+    /// number held): the history a revocation by the relay vouches for (see
+    /// `kasir_sync::trust`).
+    pub fn device_history(&mut self, device: DeviceId) -> BTreeMap<String, u64> {
+        let mut history = BTreeMap::new();
+        for (r, held) in self.docs.values_mut() {
+            if r.kind == DocKind::Ledger && r.till != Some(device) {
+                continue; // a ledger holds its own till's changes only
+            }
+            kasir_crdt::doc::merge_history(&mut history, held.doc().device_history(device));
+        }
+        history
+    }
+
     /// Keeps signatures of changes (stored, or of changes other instances merged).
     pub fn add_sigs(&mut self, sigs: impl IntoIterator<Item = ChangeSig>) {
         self.sigs.extend(sigs.into_iter().map(|s| (s.hash, s)));

@@ -173,8 +173,8 @@ pub enum AdmissionPlan {
     New {
         /// The device.
         device: DeviceId,
-        /// Its roster entry.
-        entry: Device,
+        /// Its roster entry (boxed: it carries the vouched history of a replaced till).
+        entry: Box<Device>,
         /// blake3 of the invite secret.
         invite_hash: String,
         /// The invite, now used by the device.
@@ -266,13 +266,14 @@ pub fn plan_admission(
     };
     Ok(AdmissionPlan::New {
         device,
-        entry: Device {
+        entry: Box::new(Device {
             till_code,
             role: invite.role,
             revoked: false,
             addrs,
             joined_at_ms: now,
-        },
+            vouched: Default::default(),
+        }),
         invite_hash: hash,
         used: Invite {
             used_by: Some(device.to_string()),

@@ -17,9 +17,12 @@
 //!     unexpired invite issued by a current owner, manager or relay, which the same
 //!     change marks used. While a replica's roster is still empty (a store being created,
 //!     a till before its first sync) the history that founds the store is taken as it is;
-//!   - a revoked device's changes are refused; a change by a device this replica does
-//!     not know yet is set aside ([`Verdict::Defer`]) until the store document brings
-//!     its admission;
+//!   - a revoked device's changes are refused, except its history up to the revocation
+//!     as far as the revoker vouched for it in the roster entry (per actor, the last
+//!     sequence number it held: `Device::vouched`), so a till that joins later — a
+//!     replacement tablet — still receives the lost till's sales; a change by a device
+//!     this replica does not know yet is set aside ([`Verdict::Defer`]) until the store
+//!     document brings its admission;
 //!   - after the merge every document keeps its identity (checked by
 //!     `kasir_crdt::Doc::receive_sync_message_checked`), and nothing is nested deeper
 //!     than `kasir_crdt::doc::MAX_DEPTH`.
@@ -371,14 +374,16 @@ impl Writer {
     }
 }
 
-/// Whether `new` is `old` revoked and nothing else changed, for a device that is not an
-/// owner or a relay (what the relay may write to the roster for head office).
+/// Whether `new` is `old` revoked (with the history the revoker vouches for) and nothing
+/// else changed, for a device that is not an owner or a relay (what the relay may write
+/// to the roster for head office).
 fn revokes_only(old: &Device, new: &Device) -> bool {
     !old.revoked
         && new.revoked
         && !matches!(old.role, Role::Owner | Role::Relay)
         && Device {
             revoked: true,
+            vouched: new.vouched.clone(),
             ..old.clone()
         } == *new
 }
@@ -459,7 +464,7 @@ fn check(
         }
         (DocKind::Ledger, Some(roster)) => {
             check_ledger_dates(ctx, added, &writers)?;
-            check_ledger(ctx.till, roster, &writers)?
+            check_ledger(ctx.till, roster, added, &writers)?
         }
         (DocKind::Catalog, Some(roster)) => check_catalog(roster, before, after, added, &writers)?,
     };
@@ -506,6 +511,22 @@ fn standing(roster: &StoreView<'_>, device: DeviceId) -> Checked<Role> {
     }
 }
 
+/// The standing of `author` for a change it wrote: as [`standing`], except that a
+/// revoked device keeps its role for the history its revoker vouched for.
+fn author_standing(
+    roster: &StoreView<'_>,
+    author: DeviceId,
+    change: &IncomingChange,
+) -> Checked<Role> {
+    match Membership::of(roster, author) {
+        Membership::Revoked => match roster.device(author) {
+            Ok(Some(d)) if d.vouches_for(&change.actor, change.seq) => Ok(Ok(d.role)),
+            _ => Err(Refusal::revoked(author)),
+        },
+        _ => standing(roster, author),
+    }
+}
+
 /// How far a ledger's day may be from its writer's clock (time zones, a business day
 /// that ends after midnight) and from this replica's.
 const LEDGER_DATE_SLACK_MS: i64 = 2 * 86_400_000;
@@ -548,11 +569,16 @@ fn check_ledger_dates(
     Ok(())
 }
 
-fn check_ledger(till: Option<DeviceId>, roster: StoreView<'_>, writers: &[Writer]) -> Checked<()> {
+fn check_ledger(
+    till: Option<DeviceId>,
+    roster: StoreView<'_>,
+    added: &[IncomingChange],
+    writers: &[Writer],
+) -> Checked<()> {
     let Some(till) = till else {
         return Err(malformed("a ledger without its till"));
     };
-    for w in writers {
+    for (change, w) in added.iter().zip(writers) {
         match *w {
             Writer::Device(d) if d != till => {
                 return Err(Refusal::new(
@@ -561,7 +587,7 @@ fn check_ledger(till: Option<DeviceId>, roster: StoreView<'_>, writers: &[Writer
                 ));
             }
             Writer::Device(d) => {
-                if let Err(unknown) = standing(&roster, d)? {
+                if let Err(unknown) = author_standing(&roster, d, change)? {
                     return Ok(Err(unknown));
                 }
             }
@@ -595,7 +621,11 @@ fn check_catalog(
         let Some(device) = w.device() else {
             continue; // the gallery map's deterministic creation
         };
-        let role = match standing(&roster, device)? {
+        let held = match w {
+            Writer::Device(author) => author_standing(&roster, *author, change)?,
+            _ => standing(&roster, device)?,
+        };
+        let role = match held {
             Ok(role) => role,
             Err(unknown) => return Ok(Err(unknown)),
         };
@@ -699,7 +729,13 @@ fn authorize_store(
             ));
         }
         Some(Err(e)) => return Err(malformed(e)),
-        Some(Ok(Device { revoked: true, .. })) => return Err(Refusal::revoked(device)),
+        Some(Ok(d)) if d.revoked => {
+            // Its own history from before the revocation, as far as the revoker vouched.
+            match writer {
+                Writer::Device(_) if d.vouches_for(&change.actor, change.seq) => d.role,
+                _ => return Err(Refusal::revoked(device)),
+            }
+        }
         Some(Ok(d)) => d.role,
     };
     // History from before signatures was accepted by every replica when it was written;
@@ -888,6 +924,7 @@ mod tests {
             revoked: false,
             addrs: vec!["10.0.0.2:7420".into()],
             joined_at_ms: 5,
+            vouched: Default::default(),
         };
         let revoked = Device {
             revoked: true,

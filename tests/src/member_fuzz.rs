@@ -402,6 +402,7 @@ fn apply(w: &World, write: &Write, doc: Doc) -> Result<Doc, DocError> {
                     revoked: *revoked,
                     addrs: Vec::new(),
                     joined_at_ms: now,
+                    vouched: Default::default(),
                 },
                 now,
             )?;
