@@ -767,7 +767,8 @@ async fn bench_kafka(pool: &PgPool, dir: &Path) -> Result<Value> {
         .fetch_one(pool)
         .await?;
     eprintln!("draining {pending} outbox events into tansu...");
-    let producer = publisher::producer(&format!("127.0.0.1:{port}"))?;
+    let producer =
+        publisher::producer(&publisher::KafkaOptions::plain(format!("127.0.0.1:{port}")))?;
     let mut rounds_ms = Vec::new();
     let mut published = 0usize;
     let t = Instant::now();

@@ -1,6 +1,7 @@
 //! `kasir-relay`: the cloud hub (see `kasir_relay` for the parts).
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,6 +30,29 @@ struct Cli {
     /// Kafka bootstrap brokers; enables the outbox publisher.
     #[arg(long, env = "KAFKA_BROKERS", global = true)]
     kafka_brokers: Option<String>,
+    /// CA certificate (PEM) for Kafka over TLS; the brokers' certificates must chain to
+    /// it and name the host.
+    #[arg(long, env = "KAFKA_TLS_CA", global = true)]
+    kafka_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM) for brokers that require mutual TLS.
+    #[arg(
+        long,
+        env = "KAFKA_TLS_CERT",
+        global = true,
+        requires = "kafka_tls_key"
+    )]
+    kafka_tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(
+        long,
+        env = "KAFKA_TLS_KEY",
+        global = true,
+        requires = "kafka_tls_cert"
+    )]
+    kafka_tls_key: Option<PathBuf>,
+    /// Any other librdkafka setting, `KEY=VALUE` (repeatable), e.g. `sasl.mechanism=SCRAM-SHA-512`.
+    #[arg(long = "kafka-option", global = true, value_parser = parse_kafka_option)]
+    kafka_options: Vec<(String, String)>,
     /// Print JSON.
     #[arg(long, global = true)]
     json: bool,
@@ -176,6 +200,14 @@ enum StoreCommand {
         #[arg(long)]
         addr: Vec<String>,
     },
+}
+
+/// `KEY=VALUE` for `--kafka-option`.
+fn parse_kafka_option(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_owned(), v.to_owned())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
 }
 
 fn print(json_out: bool, value: &Value, text: impl FnOnce() -> String) {
@@ -554,15 +586,20 @@ async fn serve(
     ));
     tokio::spawn(kasir_relay::alerts::deliver(pool.clone(), cancel.clone()));
     if let Some(brokers) = &cli.kafka_brokers {
-        let producer = publisher::producer(brokers)?;
+        let mut kafka = publisher::KafkaOptions::plain(brokers.clone());
+        kafka.tls_ca = cli.kafka_tls_ca.clone();
+        kafka.tls_cert = cli.kafka_tls_cert.clone();
+        kafka.tls_key = cli.kafka_tls_key.clone();
+        kafka.extra = cli.kafka_options.clone();
+        let producer = publisher::producer(&kafka)?;
         tokio::spawn(publisher::run(
             pool.clone(),
-            brokers.clone(),
+            kafka,
             producer,
             metrics.clone(),
             cancel.clone(),
         ));
-        tracing::info!(%brokers, "publishing the outbox to Kafka");
+        tracing::info!(%brokers, tls = cli.kafka_tls_ca.is_some(), "publishing the outbox to Kafka");
     } else {
         tracing::info!("no KAFKA_BROKERS: events wait in the outbox");
     }

@@ -10,6 +10,7 @@
 //! Delivery is at least once: a crash between the broker's ack and the commit
 //! re-publishes those rows; consumers dedupe on `event_id`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -38,16 +39,70 @@ pub enum PublishError {
     Delivery(String),
 }
 
-/// An idempotent producer for `brokers` (`host:port[,host:port]`).
-pub fn producer(brokers: &str) -> Result<FutureProducer, PublishError> {
-    Ok(ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+/// How the relay reaches Kafka: the brokers, TLS, and any other librdkafka setting.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct KafkaOptions {
+    /// Bootstrap brokers, `host:port[,host:port]`.
+    pub brokers: String,
+    /// A CA certificate (PEM) the brokers' certificates must chain to; turns TLS on
+    /// (`security.protocol=ssl`, host names verified).
+    pub tls_ca: Option<PathBuf>,
+    /// A client certificate (PEM) for brokers that require mutual TLS.
+    pub tls_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// Further librdkafka settings (`sasl.mechanism`, `sasl.username`, …), applied last.
+    pub extra: Vec<(String, String)>,
+}
+
+impl KafkaOptions {
+    /// Plain TCP to `brokers`, nothing else set.
+    pub fn plain(brokers: impl Into<String>) -> KafkaOptions {
+        KafkaOptions {
+            brokers: brokers.into(),
+            ..KafkaOptions::default()
+        }
+    }
+
+    /// The librdkafka client configuration these options describe (shared by the
+    /// producer and anything else that talks to the same cluster).
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.brokers);
+        if let Some(ca) = &self.tls_ca {
+            config
+                .set("security.protocol", "ssl")
+                .set("ssl.ca.location", ca.to_string_lossy())
+                .set("ssl.endpoint.identification.algorithm", "https");
+        }
+        if let Some(cert) = &self.tls_cert {
+            config.set("ssl.certificate.location", cert.to_string_lossy());
+        }
+        if let Some(key) = &self.tls_key {
+            config.set("ssl.key.location", key.to_string_lossy());
+        }
+        for (k, v) in &self.extra {
+            config.set(k, v);
+        }
+        config
+    }
+}
+
+/// An idempotent producer for the cluster `options` describe.
+pub fn producer(options: &KafkaOptions) -> Result<FutureProducer, PublishError> {
+    let mut config = options.client_config();
+    // Delivery settings come after the operator's `extra`: at-least-once with
+    // idempotence is what the outbox's "marked published only after every ack" relies on.
+    config
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("linger.ms", "5")
-        .set("message.timeout.ms", "15000")
-        .set("compression.type", "lz4")
-        .create()?)
+        .set("message.timeout.ms", "15000");
+    if !options.extra.iter().any(|(k, _)| k == "compression.type") {
+        config.set("compression.type", "lz4");
+    }
+    Ok(config.create()?)
 }
 
 /// Publishes one batch. Returns how many rows were published (0: nothing to do).
@@ -98,7 +153,7 @@ pub async fn drain_once(pool: &PgPool, producer: &FutureProducer) -> Result<usiz
 /// hit a fatal error (the idempotence state is lost) is replaced by a fresh one.
 pub async fn run(
     pool: PgPool,
-    brokers: String,
+    kafka: KafkaOptions,
     mut producer: FutureProducer,
     metrics: RelayMetrics,
     cancel: CancellationToken,
@@ -108,7 +163,7 @@ pub async fn run(
     loop {
         if let Some((code, reason)) = producer.client().fatal_error() {
             tracing::warn!(?code, %reason, "the Kafka producer failed fatally; starting a new one");
-            match self::producer(&brokers) {
+            match self::producer(&kafka) {
                 Ok(p) => producer = p,
                 Err(e) => tracing::warn!(error = %e, "cannot create a Kafka producer"),
             }

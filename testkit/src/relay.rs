@@ -157,6 +157,16 @@ impl RelayProc {
         self.spawn();
     }
 
+    /// Starts again on the same ports with `env` set (replacing earlier values of the
+    /// same variables): a configuration change, as an operator would restart for one.
+    pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        for (k, v) in env {
+            self.env.retain(|(key, _)| key != k);
+            self.env.push(((*k).to_owned(), (*v).to_owned()));
+        }
+        self.restart();
+    }
+
     /// The relay's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

@@ -46,6 +46,9 @@ pub struct Tansu {
     log: PathBuf,
     child: Option<Child>,
     paused: bool,
+    /// Set for [`Tansu::start_tls`]: the TLS terminator clients reach the broker through,
+    /// and the port the broker advertises (the terminator's).
+    tls: Option<crate::tls::TlsFront>,
 }
 
 impl Tansu {
@@ -65,6 +68,7 @@ impl Tansu {
                 log,
                 child: None,
                 paused: false,
+                tls: None,
             };
             match tansu.spawn() {
                 Ok(()) => return tansu,
@@ -75,9 +79,26 @@ impl Tansu {
         panic!("tansu did not start: {last_failure}");
     }
 
-    /// `127.0.0.1:PORT`, for `bootstrap.servers`.
+    /// A broker reachable only over TLS: tansu (which has no TLS of its own) behind a
+    /// [`TlsFront`](crate::tls::TlsFront) with `certs`' server certificate, advertising
+    /// the terminator's `localhost:PORT` so every connection a client makes after
+    /// bootstrap goes through TLS too. [`Tansu::brokers`] is that address.
+    pub fn start_tls(certs: &crate::tls::TestCerts) -> Tansu {
+        let mut tansu = Tansu::start();
+        let front = crate::tls::TlsFront::start(certs, tansu.port);
+        tansu.tls = Some(front);
+        tansu.stop();
+        tansu.start_again();
+        tansu
+    }
+
+    /// `127.0.0.1:PORT` (or, behind TLS, `localhost:PORT` of the terminator), for
+    /// `bootstrap.servers`.
     pub fn brokers(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        match &self.tls {
+            Some(front) => format!("localhost:{}", front.port()),
+            None => format!("127.0.0.1:{}", self.port),
+        }
     }
 
     /// The broker's port.
@@ -144,6 +165,10 @@ impl Tansu {
     /// Spawns the broker on `self.port` and waits for its port; `Err` with the log.
     fn spawn(&mut self) -> Result<(), String> {
         let url = format!("tcp://127.0.0.1:{}", self.port);
+        let advertised = match &self.tls {
+            Some(front) => format!("tcp://localhost:{}", front.port()),
+            None => url.clone(),
+        };
         let log = std::fs::File::create(&self.log).map_err(|e| format!("create log: {e}"))?;
         let log_err = log.try_clone().map_err(|e| format!("clone log: {e}"))?;
         let mut child = Command::new(&self.bin)
@@ -151,7 +176,7 @@ impl Tansu {
             .arg("--listener-url")
             .arg(&url)
             .arg("--advertised-listener-url")
-            .arg(&url)
+            .arg(&advertised)
             .arg("--storage-engine")
             .arg("memory://tansu/")
             .env_remove("CLUSTER_ID")

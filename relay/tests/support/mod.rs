@@ -13,6 +13,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+pub use kasir_relay::publisher::KafkaOptions;
 pub use kasir_testkit::pg::{fresh_database, postgres, private_postgres};
 pub use kasir_testkit::process::{kasir_bin, relay_bin};
 pub use kasir_testkit::tansu::{Tansu, tansu_binary};
@@ -41,10 +42,21 @@ pub fn kafka_event_ids(
 
 /// Every message on `topic` from the beginning, as JSON (see [`kafka_event_ids`]).
 pub fn kafka_events(brokers: &str, topic: &str, expect: usize, secs: u64) -> Vec<Value> {
+    kafka_events_from(&KafkaOptions::plain(brokers), topic, expect, secs)
+}
+
+/// [`kafka_events`] from a cluster the relay's own [`KafkaOptions`] describe (TLS and
+/// all), so the reader connects exactly as the publisher does.
+pub fn kafka_events_from(
+    kafka: &KafkaOptions,
+    topic: &str,
+    expect: usize,
+    secs: u64,
+) -> Vec<Value> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    use rdkafka::{Message, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = kafka
+        .client_config()
         .set("group.id", format!("kasir-test-{}", free_port()))
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
