@@ -43,6 +43,8 @@ use crate::print::{
 };
 use crate::qris;
 use crate::shared::SharedNode;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 /// Shared state of the HTTP server.
 #[derive(Clone, Debug)]
@@ -726,6 +728,18 @@ pub fn router(state: AppState) -> Router {
             }
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), guard))
+        // Every request gets an `x-request-id` (the caller's, or a new UUID), answered
+        // back and carried by the span everything the request logs is in.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("http", request_id = %id, method = %req.method(), path = %req.uri().path())
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 

@@ -31,10 +31,11 @@ use kasir_sync::driver::{self, DriveError, SessionEnd, SessionHost};
 use kasir_sync::join::{self, JoinRequest, JoinResponse};
 use kasir_sync::membership::{Membership, Ticket};
 use kasir_sync::recognition::ML_ALPN;
-use kasir_sync::transport::{self, FrameReader, FrameWriter, TransportError, device_of};
+use kasir_sync::transport::{self, FrameReader, FrameWriter, TraceId, TransportError, device_of};
 use kasir_sync::{Frame, JOIN_ALPN, SYNC_ALPN, Session, SessionError};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::api::TillIdentity;
 use crate::error::NodeError;
@@ -228,7 +229,15 @@ async fn run_session(
     let reader = FrameReader::new(recv, metrics.clone());
     set_connected(&host.node, peer, true);
     metrics.sessions.inc();
-    let result = driver::drive(host, peer, writer, reader, None, cancel).await;
+    let span = TraceId::span(TraceId::of(conn), peer);
+    span.in_scope(|| tracing::info!(accepted, "sync session started"));
+    let result = driver::drive(host, peer, writer, reader, None, cancel)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| match &result {
+        Ok(end) => tracing::info!(?end, "sync session ended"),
+        Err(e) => tracing::info!(error = %e, "sync session failed"),
+    });
     metrics.sessions.dec();
     set_connected(&host.node, peer, false);
     result

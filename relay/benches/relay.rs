@@ -524,7 +524,7 @@ async fn bench_materialise(cluster: &Cluster, n: usize, batch: usize) -> Result<
             let c0 = cpu();
             let t = Instant::now();
             if side == 0 {
-                let stats = materialise::persist(&pool, tenant, store, writes).await?;
+                let stats = materialise::persist(&pool, tenant, store, writes, None).await?;
                 persist_ms.push(t.elapsed().as_secs_f64() * 1e3);
                 add(&mut persist_cpu, c0, cpu());
                 events += stats.events;
@@ -583,7 +583,7 @@ async fn bench_materialise(cluster: &Cluster, n: usize, batch: usize) -> Result<
     for writes in &batches {
         let c0 = cpu();
         let t = Instant::now();
-        materialise::persist(&pool, tenant, store, writes).await?;
+        materialise::persist(&pool, tenant, store, writes, None).await?;
         replay_ms.push(t.elapsed().as_secs_f64() * 1e3);
         add(&mut replay_cpu, c0, cpu());
     }

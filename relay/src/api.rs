@@ -62,6 +62,8 @@ use crate::auth::{self, ApiRole, Claims};
 use crate::catalog::{EditError, ProductEdit};
 use crate::metrics::{DbSnapshot, RelayMetrics};
 use crate::net::{HeadOfficeError, Relay};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
 /// Longest range of days a report covers.
 const MAX_RANGE_DAYS: i64 = 366;
@@ -137,6 +139,18 @@ pub fn router(state: ApiState) -> Router {
                 "this endpoint does not take that method",
             )
         })
+        // Every request gets an `x-request-id` (the caller's, or a new UUID), answered
+        // back and carried by the span everything the request logs is in.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("http", request_id = %id, method = %req.method(), path = %req.uri().path())
+        }))
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
 

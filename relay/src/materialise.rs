@@ -604,17 +604,23 @@ fn payments_json(s: &kasir_crdt::records::Sale) -> Vec<Value> {
 
 /// Writes `writes` of `store` (tenant `tenant`) in one transaction, retrying a deadlock
 /// or serialisation failure with a concurrent instance a few times.
+///
+/// `trace` names what brought the writes (a sync session's [`kasir_sync::transport::TraceId`]):
+/// the transaction runs under `application_name = 'kasir-relay <trace>'` (PostgreSQL's
+/// logs and `pg_stat_activity` show it) and the sales it inserts keep it in
+/// `sales.sync_trace`, so a sale can be followed from the till's log to its row.
 pub async fn persist(
     pool: &PgPool,
     tenant: Uuid,
     store: StoreId,
     writes: &[DocWrite],
+    trace: Option<&str>,
 ) -> Result<PersistStats, DbError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
         let mut tx = pool.begin().await?;
-        match persist_in(&mut tx, tenant, store, writes).await {
+        match persist_in(&mut tx, tenant, store, writes, trace).await {
             Ok(stats) => match tx.commit().await {
                 Ok(()) => return Ok(stats),
                 Err(e) if attempt < 4 && retryable(&e) => continue,
@@ -666,7 +672,7 @@ pub async fn rebuild(
         .execute(&mut *tx)
         .await?;
     }
-    let stats = persist_in(&mut tx, tenant, store, writes).await?;
+    let stats = persist_in(&mut tx, tenant, store, writes, None).await?;
     tx.commit().await?;
     Ok(stats)
 }
@@ -683,7 +689,14 @@ pub async fn persist_in(
     tenant: Uuid,
     store: StoreId,
     writes: &[DocWrite],
+    trace: Option<&str>,
 ) -> Result<PersistStats, DbError> {
+    if let Some(trace) = trace {
+        sqlx::query("SELECT set_config('application_name', $1, true)")
+            .bind(format!("kasir-relay {trace}"))
+            .execute(&mut **tx)
+            .await?;
+    }
     // One writer per store at a time, across instances: a sale and its void written by
     // two instances at once would each miss the other's row, and chunk sequence numbers
     // then follow commit order for the pollers.
@@ -721,7 +734,7 @@ pub async fn persist_in(
     stats.sales = batch.sale_id.len();
     stats.movements = batch.mv_id.len();
     stats.events = batch.ev_id.len();
-    write_batch(tx, tenant, store, batch).await?;
+    write_batch(tx, tenant, store, batch, trace).await?;
     Ok(stats)
 }
 
@@ -730,12 +743,13 @@ async fn write_batch(
     tenant: Uuid,
     store: StoreId,
     b: Batch,
+    trace: Option<&str>,
 ) -> Result<(), DbError> {
     if !b.sale_id.is_empty() {
         sqlx::query(
             "INSERT INTO sales (sale_id, tenant_id, store_id, receipt_no, till_code, cashier,
                  business_date, subtotal, tax, service_charge, rounding, total, payments, created_at,
-                 status, refunded, dpp, dpp_other, tax_kind)
+                 status, refunded, dpp, dpp_other, tax_kind, sync_trace)
              SELECT u.sale_id, $1, $2, u.receipt_no, u.till_code, u.cashier, u.business_date::date,
                  u.subtotal, u.tax, u.service_charge, u.rounding, u.total, u.payments::jsonb,
                  to_timestamp(u.created_ms / 1000.0),
@@ -747,7 +761,7 @@ async fn write_batch(
                       THEN 'refunded' ELSE 'completed' END,
                  COALESCE((SELECT sum(a.amount) FROM sale_adjustments a
                            WHERE a.store_id = $2 AND a.sale_id = u.sale_id AND a.kind = 'refund'), 0),
-                 u.dpp, u.dpp_other, u.tax_kind
+                 u.dpp, u.dpp_other, u.tax_kind, $18::text
              FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[],
                          $9::int8[], $10::int8[], $11::int8[], $12::int8[], $13::text[], $14::int8[],
                          $15::int8[], $16::int8[], $17::text[])
@@ -773,6 +787,7 @@ async fn write_batch(
         .bind(&b.dpp)
         .bind(&b.dpp_other)
         .bind(&b.tax_kind)
+        .bind(trace)
         .execute(&mut **tx)
         .await?;
         sqlx::query(

@@ -39,13 +39,14 @@ use kasir_sync::membership::{
 use kasir_sync::now_ms;
 use kasir_sync::recognition::ML_ALPN;
 use kasir_sync::transport::{
-    FrameReader, FrameWriter, TransportError, accept_each, bind_endpoint, device_of,
+    FrameReader, FrameWriter, TraceId, TransportError, accept_each, bind_endpoint, device_of,
 };
 use kasir_sync::wire::MAX_FRAME;
 use kasir_sync::{Frame, Identity, JOIN_ALPN, ReplicaError, SYNC_ALPN, Session, SessionError};
 use sqlx::PgPool;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::db::{self, DbError, TicketKind};
@@ -322,7 +323,8 @@ impl Relay {
         if writes.is_empty() {
             return Ok(());
         }
-        if let Err(e) = materialise::persist(&self.inner.pool, r.tenant(), r.store(), &writes).await
+        if let Err(e) =
+            materialise::persist(&self.inner.pool, r.tenant(), r.store(), &writes, None).await
         {
             self.inner.metrics.persist_errors.inc();
             r.poison();
@@ -615,7 +617,17 @@ impl Relay {
                 .await
                 .map_err(|e| RelayError::Refused(e.to_string()))
         } else {
-            self.handle_sync(conn).await
+            // Everything the session does, down to the PostgreSQL transactions it
+            // commits, carries the trace id its till logs too.
+            let trace = TraceId::of(&conn);
+            let span = TraceId::span(trace, peer);
+            span.in_scope(|| tracing::info!("sync session started"));
+            let result = self.handle_sync(conn, trace).instrument(span.clone()).await;
+            span.in_scope(|| match &result {
+                Ok(()) => tracing::info!("session ended"),
+                Err(e) => tracing::warn!(error = %e, "session failed"),
+            });
+            return;
         };
         match result {
             Ok(()) => tracing::info!(%peer, "session ended"),
@@ -727,7 +739,11 @@ impl Relay {
         }
     }
 
-    async fn handle_sync(&self, conn: Connection) -> Result<(), RelayError> {
+    async fn handle_sync(
+        &self,
+        conn: Connection,
+        trace: Option<TraceId>,
+    ) -> Result<(), RelayError> {
         let peer = device_of(conn.remote_id());
         let metrics = &self.inner.metrics;
         let (send, recv) = conn.accept_bi().await.map_err(TransportError::from)?;
@@ -809,6 +825,7 @@ impl Relay {
         let host = RelayHost {
             relay: self.clone(),
             loaded: loaded.clone(),
+            trace,
         };
         let (number, cancel) = self.register_session(store, peer, &loaded.cancel);
         let result = driver::drive(&host, peer, writer, reader, first, &cancel).await;
@@ -837,6 +854,7 @@ impl Relay {
         loaded: &Loaded,
         session: &mut Session,
         frame: Frame,
+        trace: Option<TraceId>,
     ) -> Result<Vec<Frame>, RelayError> {
         let kind = frame.kind();
         let mut r = loaded.live().await?;
@@ -861,8 +879,18 @@ impl Relay {
         };
         if !writes.is_empty() {
             let metrics = &self.inner.metrics;
-            match materialise::persist(&self.inner.pool, r.tenant(), r.store(), &writes).await {
+            let origin = trace.map(|t| t.to_string());
+            match materialise::persist(
+                &self.inner.pool,
+                r.tenant(),
+                r.store(),
+                &writes,
+                origin.as_deref(),
+            )
+            .await
+            {
                 Ok(stats) => {
+                    tracing::debug!(sales = stats.sales, docs = writes.len(), "persisted");
                     metrics.persists.inc();
                     metrics.sales_offered.inc_by(stats.sales as u64);
                     r.mark_written(&writes);
@@ -938,7 +966,8 @@ impl Relay {
                 let writes = r.take_pending();
                 if !writes.is_empty() {
                     if let Err(e) =
-                        materialise::persist(&self.inner.pool, r.tenant(), r.store(), &writes).await
+                        materialise::persist(&self.inner.pool, r.tenant(), r.store(), &writes, None)
+                            .await
                     {
                         r.poison();
                         drop(r);
@@ -960,6 +989,8 @@ impl Relay {
 struct RelayHost {
     relay: Relay,
     loaded: Arc<Loaded>,
+    /// The session's trace id, stamped on what it persists.
+    trace: Option<TraceId>,
 }
 
 impl SessionHost for RelayHost {
@@ -983,7 +1014,9 @@ impl SessionHost for RelayHost {
     }
 
     async fn handle(&self, session: &mut Session, frame: Frame) -> Result<Vec<Frame>, RelayError> {
-        self.relay.process(&self.loaded, session, frame).await
+        self.relay
+            .process(&self.loaded, session, frame, self.trace)
+            .await
     }
 
     async fn local_change(
@@ -1113,7 +1146,7 @@ pub async fn create_store(
     let mut tx = pool.begin().await.map_err(DbError::from)?;
     db::create_store(&mut tx, tenant, store, name).await?;
     db::record_ticket(&mut tx, &hash, store, TicketKind::Join, TICKET_TTL).await?;
-    materialise::persist_in(&mut tx, tenant, store, &writes).await?;
+    materialise::persist_in(&mut tx, tenant, store, &writes, None).await?;
     tx.commit().await.map_err(DbError::from)?;
     let ticket = Ticket {
         store: *store.0.as_bytes(),

@@ -151,7 +151,7 @@ fn voids_before_sales_replays_stale_products_and_poison_records() {
             voids: vec![void.clone()],
             ..Default::default()
         };
-        persist(&pool, tenant, store, &[write(store, first, vec![])])
+        persist(&pool, tenant, store, &[write(store, first, vec![])], None)
             .await
             .expect("void");
         let second = LedgerRecords {
@@ -163,6 +163,7 @@ fn voids_before_sales_replays_stale_products_and_poison_records() {
             tenant,
             store,
             &[write(store, second.clone(), vec![])],
+            None,
         )
         .await
         .expect("sales");
@@ -182,14 +183,14 @@ fn voids_before_sales_replays_stale_products_and_poison_records() {
 
         // A replay of everything changes nothing (and adds no event).
         let events = count("SELECT count(*) FROM outbox").await;
-        persist(&pool, tenant, store, &[write(store, second, vec![])])
+        persist(&pool, tenant, store, &[write(store, second, vec![])], None)
             .await
             .expect("replay");
         let again = LedgerRecords {
             voids: vec![void],
             ..Default::default()
         };
-        persist(&pool, tenant, store, &[write(store, again, vec![])])
+        persist(&pool, tenant, store, &[write(store, again, vec![])], None)
             .await
             .expect("replay void");
         assert_eq!(count("SELECT count(*) FROM outbox").await, events);
@@ -209,6 +210,7 @@ fn voids_before_sales_replays_stale_products_and_poison_records() {
                 LedgerRecords::default(),
                 vec![product("KOPI", 6_000, AT + 10)],
             )],
+            None,
         )
         .await
         .expect("newer product");
@@ -221,6 +223,7 @@ fn voids_before_sales_replays_stale_products_and_poison_records() {
                 LedgerRecords::default(),
                 vec![product("KOPI", 5_000, AT)],
             )],
+            None,
         )
         .await
         .expect("older product");
@@ -247,6 +250,7 @@ fn voids_before_sales_replays_stale_products_and_poison_records() {
             tenant,
             store,
             &[write(store, poison, vec![product("BAD\0", 1, AT)])],
+            None,
         )
         .await
         .expect("a batch with bad records still commits");
@@ -271,6 +275,7 @@ fn voids_before_sales_replays_stale_products_and_poison_records() {
                 tenant,
                 store,
                 &[write(store, feedback.clone(), vec![])],
+                None,
             )
             .await
             .expect("feedback");
@@ -349,7 +354,7 @@ fn mixed_receipts_materialise_a_row_per_tax_group() {
                 sales: vec![mixed.clone()],
                 ..Default::default()
             };
-            persist(&pool, tenant, store, &[write(store, records, vec![])])
+            persist(&pool, tenant, store, &[write(store, records, vec![])], None)
                 .await
                 .expect("persist");
         }
@@ -424,7 +429,7 @@ fn receipts_and_supplier_returns_keep_cost_and_supplier() {
             ],
             ..Default::default()
         };
-        let stats = persist(&pool, tenant, store, &[write(store, records, vec![])])
+        let stats = persist(&pool, tenant, store, &[write(store, records, vec![])], None)
             .await
             .expect("persist");
         assert_eq!(stats.refused, 1);
@@ -473,7 +478,7 @@ fn receipts_and_supplier_returns_keep_cost_and_supplier() {
             sales: vec![bal],
             ..Default::default()
         };
-        persist(&pool, tenant, store, &[write(store, records, vec![])])
+        persist(&pool, tenant, store, &[write(store, records, vec![])], None)
             .await
             .expect("sale");
         let line: (f64, String, f64) = sqlx::query_as(

@@ -17,14 +17,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use iroh::Endpoint;
+use iroh::endpoint::Connection;
 use kasir_crdt::{DeviceId, DocId, StoreId};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::membership::Membership;
 use crate::metrics::SyncMetrics;
 use crate::session::{Session, SessionError};
-use crate::transport::{FrameReader, FrameWriter, TransportError, connect};
+use crate::transport::{FrameReader, FrameWriter, TraceId, TransportError, connect};
 use crate::wire::{Frame, SYNC_ALPN};
 
 /// What the driver needs from the side it runs on: a till's SQLite node or one store
@@ -234,6 +236,25 @@ pub async fn sync_once<H: SessionHost>(
     metrics: &SyncMetrics,
 ) -> Result<SessionEnd, DriveError<H::Error>> {
     let conn = connect(ep, peer, addrs, SYNC_ALPN).await?;
+    let span = TraceId::span(TraceId::of(&conn), peer);
+    span.in_scope(|| tracing::info!("sync session started"));
+    let end = sync_once_on(host, &conn, peer, timeout, metrics)
+        .instrument(span.clone())
+        .await;
+    span.in_scope(|| match &end {
+        Ok(end) => tracing::info!(?end, "sync session ended"),
+        Err(e) => tracing::info!(error = %e, "sync session failed"),
+    });
+    end
+}
+
+async fn sync_once_on<H: SessionHost>(
+    host: &H,
+    conn: &Connection,
+    peer: DeviceId,
+    timeout: Duration,
+    metrics: &SyncMetrics,
+) -> Result<SessionEnd, DriveError<H::Error>> {
     let (send, recv) = conn.open_bi().await.map_err(TransportError::from)?;
     let mut writer = FrameWriter::new(send, metrics.clone());
     let mut reader = FrameReader::new(recv, metrics.clone());

@@ -23,6 +23,39 @@ use tokio_util::codec::{FramedRead, FramedWrite, LengthDelimitedCodecError};
 use crate::metrics::SyncMetrics;
 use crate::wire::{self, Frame, MAX_FRAME, WireError};
 
+/// A sync session's trace id: 8 bytes both ends derive from the connection's TLS
+/// secrets (an RFC 5705 exporter), so the till's log, the relay's log and the
+/// PostgreSQL rows the session wrote name the same session without a byte on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TraceId(pub [u8; 8]);
+
+impl TraceId {
+    /// The trace id of `conn`, the same on both ends; `None` before its handshake ends.
+    pub fn of(conn: &Connection) -> Option<TraceId> {
+        let mut id = [0u8; 8];
+        conn.export_keying_material(&mut id, b"kasir trace id", b"")
+            .ok()?;
+        Some(TraceId(id))
+    }
+
+    /// A span for everything a session does, named `sync` with its trace id and peer.
+    pub fn span(trace: Option<TraceId>, peer: DeviceId) -> tracing::Span {
+        match trace {
+            Some(t) => tracing::info_span!("sync", trace = %t, %peer),
+            None => tracing::info_span!("sync", %peer),
+        }
+    }
+}
+
+impl std::fmt::Display for TraceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
 /// How long [`connect`] waits for a peer.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
