@@ -1,21 +1,23 @@
 //! The Kafka publisher: drains the outbox with an idempotent producer.
 //!
-//! Who owns what: one task per relay instance owns the producer. Each round claims up to
+//! Who owns what: one task per relay instance owns the producer. Each batch claims up to
 //! [`BATCH`] unpublished rows with `FOR UPDATE SKIP LOCKED` (so instances share the work
 //! and never publish a row at the same time), produces them all (`acks=all`, idempotent),
 //! waits for every delivery report, and marks the rows published in the same
-//! transaction. A broker outage makes the round fail and roll back: the rows stay
+//! transaction. Up to [`DEPTH`] batches are in flight at once (the next is claimed and
+//! produced while the oldest waits for its acks), settled in the order claimed. A broker outage makes the round fail and roll back: the rows stay
 //! unpublished and the next round retries them, with backoff. Sync never waits for it.
 //!
 //! Delivery is at least once: a crash between the broker's ack and the commit
 //! re-publishes those rows; consumers dedupe on `event_id`.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use sqlx::{PgPool, Row};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
+use sqlx::{PgPool, Postgres, Row, Transaction};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -105,8 +107,21 @@ pub fn producer(options: &KafkaOptions) -> Result<FutureProducer, PublishError> 
     Ok(config.create()?)
 }
 
-/// Publishes one batch. Returns how many rows were published (0: nothing to do).
-pub async fn drain_once(pool: &PgPool, producer: &FutureProducer) -> Result<usize, PublishError> {
+/// Batches in flight at once in [`drain`]: while one waits for its delivery reports,
+/// the next is claimed and produced, so the producer's pipeline never runs dry.
+pub const DEPTH: usize = 3;
+
+/// A claimed batch: its rows locked by an open transaction, its records handed to the
+/// producer, their delivery reports not yet awaited.
+struct InFlight {
+    tx: Transaction<'static, Postgres>,
+    ids: Vec<i64>,
+    deliveries: Vec<DeliveryFuture>,
+}
+
+/// Claims up to [`BATCH`] unpublished rows not claimed by anyone else (`SKIP LOCKED`:
+/// another instance, or this one's batches still in flight) and produces them.
+async fn claim(pool: &PgPool, producer: &FutureProducer) -> Result<Option<InFlight>, PublishError> {
     let mut tx = pool.begin().await?;
     let rows = sqlx::query(
         "SELECT id, store_id, topic, payload::text AS payload FROM outbox
@@ -116,10 +131,10 @@ pub async fn drain_once(pool: &PgPool, producer: &FutureProducer) -> Result<usiz
     .fetch_all(&mut *tx)
     .await?;
     if rows.is_empty() {
-        return Ok(0);
+        return Ok(None);
     }
     let mut ids = Vec::with_capacity(rows.len());
-    let mut pending = Vec::with_capacity(rows.len());
+    let mut deliveries = Vec::with_capacity(rows.len());
     for row in &rows {
         let id: i64 = row.try_get("id")?;
         let store: Uuid = row.try_get("store_id")?;
@@ -130,10 +145,25 @@ pub async fn drain_once(pool: &PgPool, producer: &FutureProducer) -> Result<usiz
         let delivery = producer
             .send_result(record)
             .map_err(|(e, _)| PublishError::Delivery(e.to_string()))?;
-        pending.push(delivery);
+        deliveries.push(delivery);
         ids.push(id);
     }
-    for d in pending {
+    Ok(Some(InFlight {
+        tx,
+        ids,
+        deliveries,
+    }))
+}
+
+/// Waits for every delivery report of `batch`, then marks its rows published and
+/// commits. Any failure drops the transaction: the rows stay unpublished.
+async fn settle(batch: InFlight) -> Result<usize, PublishError> {
+    let InFlight {
+        mut tx,
+        ids,
+        deliveries,
+    } = batch;
+    for d in deliveries {
         match d.await {
             Ok(Ok(_)) => {}
             Ok(Err((e, _))) => return Err(PublishError::Delivery(e.to_string())),
@@ -146,6 +176,50 @@ pub async fn drain_once(pool: &PgPool, producer: &FutureProducer) -> Result<usiz
         .await?;
     tx.commit().await?;
     Ok(ids.len())
+}
+
+/// Publishes one batch and waits for it. Returns how many rows were published (0:
+/// nothing to do). The one-batch-at-a-time baseline of [`drain`].
+pub async fn drain_once(pool: &PgPool, producer: &FutureProducer) -> Result<usize, PublishError> {
+    match claim(pool, producer).await? {
+        Some(batch) => settle(batch).await,
+        None => Ok(0),
+    }
+}
+
+/// Publishes until the outbox is empty, with up to `depth` batches in flight: the next
+/// batch is claimed and produced while the oldest waits for its acks. Batches settle in
+/// the order they were claimed; `on_batch` hears each one's size. On an error the
+/// batches still in flight roll back (their rows stay unpublished; what the broker
+/// already has is delivered again later: at least once, consumers dedupe on
+/// `event_id`). Returns how many rows were published.
+pub async fn drain(
+    pool: &PgPool,
+    producer: &FutureProducer,
+    depth: usize,
+    mut on_batch: impl FnMut(usize),
+) -> Result<usize, PublishError> {
+    let mut in_flight = VecDeque::with_capacity(depth);
+    let mut total = 0;
+    let mut exhausted = false;
+    loop {
+        while !exhausted && in_flight.len() < depth.max(1) {
+            match claim(pool, producer).await? {
+                Some(batch) => {
+                    // A short batch means the outbox is empty for now.
+                    exhausted = (batch.ids.len() as i64) < BATCH;
+                    in_flight.push_back(batch);
+                }
+                None => exhausted = true,
+            }
+        }
+        let Some(batch) = in_flight.pop_front() else {
+            return Ok(total);
+        };
+        let n = settle(batch).await?;
+        on_batch(n);
+        total += n;
+    }
 }
 
 /// Runs until cancelled: drains continuously while there is work, polls every 200 ms
@@ -168,15 +242,14 @@ pub async fn run(
                 Err(e) => tracing::warn!(error = %e, "cannot create a Kafka producer"),
             }
         }
-        let drained = drain_once(&pool, &producer).await;
-        if let Ok(n) = drained {
+        let drained = drain(&pool, &producer, DEPTH, |n| {
             metrics.events_published.inc_by(n as u64);
             metrics
                 .publish_last_ok
                 .set(kasir_sync::now_ms() as f64 / 1e3);
-        }
+        })
+        .await;
         let wait = match drained {
-            Ok(n) if n as i64 >= BATCH => Duration::ZERO,
             Ok(_) => {
                 backoff = Duration::from_millis(250);
                 Duration::from_millis(200)
