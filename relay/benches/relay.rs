@@ -712,6 +712,12 @@ fn tail(log: &Path) -> String {
 }
 
 async fn bench_kafka(pool: &PgPool, dir: &Path) -> Result<Value> {
+    // The pipelined publisher holds a transaction per batch in flight: a pool of its own
+    // on the same database, as the relay's (16 connections) would give it.
+    let pool = &PgPoolOptions::new()
+        .max_connections(publisher::DEPTH as u32 + 1)
+        .connect_with((*pool.connect_options()).clone())
+        .await?;
     let Some(bin) = kasir_testkit::tansu::find_tansu() else {
         return Ok(json!("skipped: no tansu binary (scripts/services install)"));
     };
@@ -869,6 +875,8 @@ struct LagSetup {
     _relay: Proc,
     _till: Proc,
     till_http: u16,
+    /// `Bearer <device token>`, as the `kasir` command sends it.
+    authorization: String,
     relay_log: PathBuf,
     till_log: PathBuf,
 }
@@ -982,10 +990,23 @@ fn start_lag_setup(url: &str, dir: &Path, kasir: &Path) -> Result<LagSetup> {
         .context("spawn kasir run")?;
     let mut till_proc = Proc(child);
     wait_port(till_http, &mut till_proc.0, "kasir run", &till_log)?;
+    // The API wants credentials: the device's own token, which the daemon writes.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let token = loop {
+        let token = std::fs::read_to_string(till_dir.join("device.token")).unwrap_or_default();
+        if !token.trim().is_empty() {
+            break token.trim().to_owned();
+        }
+        if Instant::now() > deadline {
+            bail!("kasir run wrote no device.token");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     Ok(LagSetup {
         _relay: relay_proc,
         _till: till_proc,
         till_http,
+        authorization: format!("Bearer {token}"),
         relay_log,
         till_log,
     })
@@ -994,6 +1015,7 @@ fn start_lag_setup(url: &str, dir: &Path, kasir: &Path) -> Result<LagSetup> {
 /// Posts `n` sales at `rate` per second; sends (sale id, instant of the 201, its Unix ms).
 fn post_sales(
     port: u16,
+    authorization: &str,
     n: usize,
     rate: f64,
     tx: tokio::sync::mpsc::UnboundedSender<(String, Instant, f64)>,
@@ -1016,6 +1038,7 @@ fn post_sales(
         ]});
         let mut r = agent
             .post(format!("http://127.0.0.1:{port}/v1/sales"))
+            .header("Authorization", authorization)
             .send_json(&body)?;
         let at = Instant::now();
         let unix_ms = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs_f64() * 1e3;
@@ -1104,7 +1127,8 @@ fn bench_lag(
     let run = |n: usize, rate: f64, give_up: Duration| -> Result<(Vec<f64>, Vec<f64>, usize)> {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let port = setup.till_http;
-        let poster = std::thread::spawn(move || post_sales(port, n, rate, tx));
+        let authorization = setup.authorization.clone();
+        let poster = std::thread::spawn(move || post_sales(port, &authorization, n, rate, tx));
         let watched = rt.block_on(watch(&pool, rx, give_up));
         poster
             .join()
