@@ -7,8 +7,8 @@
 //!   still merge into one catalog, instead of two conflicting root maps where one wins and
 //!   the other's products vanish.
 //! - **Records through serde.** Immutable records (sales, movements) are written as one
-//!   nested Automerge map in one batch and read back through `serde_json::Value`, so the
-//!   typed structs stay plain Rust.
+//!   nested Automerge map in one batch and read back by a serde deserializer over the
+//!   hydrated value ([`crate::hydrate_de`]), so the typed structs stay plain Rust.
 //! - **Remote input never panics.** Loading and merging foreign bytes returns errors; a
 //!   record that does not decode is reported, not unwrapped.
 
@@ -730,7 +730,7 @@ fn decode_record<T: DeserializeOwned>(
         }
         automerge::Value::Scalar(s) => hydrate::Value::Scalar(s.into_owned()),
     };
-    serde_json::from_value(hydrate_to_json(&hydrated)).map_err(|e| bad(e.to_string()))
+    crate::hydrate_de::from_hydrated(&hydrated).map_err(|e| bad(e.to_string()))
 }
 
 /// Refuses an object nested deeper than [`MAX_DEPTH`], walking it without recursion (so
@@ -776,7 +776,7 @@ fn json_to_scalar(value: &serde_json::Value) -> ScalarValue {
     }
 }
 
-fn json_to_hydrate(value: &serde_json::Value) -> hydrate::Value {
+pub(crate) fn json_to_hydrate(value: &serde_json::Value) -> hydrate::Value {
     match value {
         serde_json::Value::Array(items) => {
             hydrate::Value::from(items.iter().map(json_to_hydrate).collect::<Vec<_>>())
@@ -793,7 +793,7 @@ fn json_to_hydrate(value: &serde_json::Value) -> hydrate::Value {
     }
 }
 
-fn hydrate_to_json(value: &hydrate::Value) -> serde_json::Value {
+pub(crate) fn hydrate_to_json(value: &hydrate::Value) -> serde_json::Value {
     use serde_json::Value as J;
     match value {
         hydrate::Value::Scalar(s) => match s {

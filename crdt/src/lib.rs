@@ -50,6 +50,7 @@
 pub mod author;
 pub mod catalog;
 pub mod doc;
+mod hydrate_de;
 pub mod ids;
 pub mod ledger;
 pub mod money;

@@ -8,6 +8,9 @@
 //! - `catch_up`: a new till catching up a day of 10,000 sales from another over the sync
 //!   protocol (in memory, both on SQLite), and the same sync messages merged into a bare
 //!   document checked by the trust rules against unchecked;
+//! - `records`: reading a day's sales out of its ledger with the typed record decoder
+//!   against the old detour (hydrate → `serde_json::Value` → `Sale`), alternating in one
+//!   run (`KASIR_BENCH_ONLY=records` runs only this);
 //! - `search`: product search over 50,000 products (prefix, typo, barcode);
 //! - `encryption`: sale commit and search on a plain and an encrypted (SQLCipher) node,
 //!   alternating in one run (`KASIR_BENCH_ONLY=encryption` runs only this);
@@ -745,6 +748,55 @@ fn bench_catch_up(dir: &Path, n: usize) -> Value {
     })
 }
 
+/// A day's `n` sales read out of their ledger: the typed decoder (`LedgerDoc::sales`)
+/// against the detour it replaced — the same hydrated records turned into
+/// `serde_json::Value` and deserialized from that — five rounds each, alternating.
+fn bench_record_decode(dir: &Path, n: usize) -> Value {
+    let node = Node::init(
+        &dir.join("records"),
+        &InitOptions {
+            store_name: "Bench".into(),
+            till_code: "T1".into(),
+            encrypt: None,
+        },
+    )
+    .expect("init");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let mut ledger = day_of_sales(&node, kasir_sync::now_ms(), n, &mut rng);
+    let (mut typed, mut detour) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let t = Instant::now();
+        let sales: Vec<Sale> = ledger
+            .sales()
+            .into_iter()
+            .map(|s| s.expect("sale"))
+            .collect();
+        typed.push(t.elapsed().as_secs_f64());
+        assert_eq!(sales.len(), n);
+        let t = Instant::now();
+        let json = ledger.doc().to_json().expect("json");
+        let old: Vec<Sale> = json["sales"]
+            .as_object()
+            .expect("sales")
+            .values()
+            .map(|v| serde_json::from_value(v.clone()).expect("sale"))
+            .collect();
+        detour.push(t.elapsed().as_secs_f64());
+        assert_eq!(old.len(), n);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (t, d) = (median(typed), median(detour));
+    json!({
+        "sales": n,
+        "typed_ms": (t * 1e4).round() / 10.0,
+        "json_detour_ms": (d * 1e4).round() / 10.0,
+        "typed_over_detour": (t / d * 100.0).round() / 100.0,
+    })
+}
+
 fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|rd| {
@@ -803,6 +855,15 @@ fn main() {
         );
         return;
     }
+    eprintln!("record decoding: typed against the JSON detour...");
+    let records = bench_record_decode(tmp.path(), 10_000);
+    if std::env::var("KASIR_BENCH_ONLY").is_ok_and(|v| v == "records") {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "records": records })).unwrap_or_default()
+        );
+        return;
+    }
     eprintln!("encryption at rest: plain against encrypted...");
     let encryption = bench_encryption(tmp.path(), 1_000, 20_000);
     if std::env::var("KASIR_BENCH_ONLY").is_ok_and(|v| v == "encryption") {
@@ -834,6 +895,7 @@ fn main() {
     let result = json!({
         "pricing": pricing,
         "encryption": encryption,
+        "records": records,
         "sale_commit": sale_commit,
         "signatures": signatures,
         "catch_up": catch_up,
