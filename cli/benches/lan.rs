@@ -101,10 +101,19 @@ impl Till {
         format!("{}@127.0.0.1:{}", self.eid, self.sync_port)
     }
 
+    /// `Bearer <device token>`: the API wants credentials, and the device's own token
+    /// (which the daemon writes) is what the `kasir` command sends.
+    fn authorization(&self) -> String {
+        let token =
+            std::fs::read_to_string(self.dir.path().join("device.token")).unwrap_or_default();
+        format!("Bearer {}", token.trim())
+    }
+
     fn get(&self, path: &str) -> Option<(u16, String)> {
         let mut r = self
             .agent
             .get(format!("http://127.0.0.1:{}{path}", self.http_port))
+            .header("Authorization", self.authorization())
             .call()
             .ok()?;
         Some((r.status().as_u16(), r.body_mut().read_to_string().ok()?))
@@ -114,6 +123,7 @@ impl Till {
         let mut r = self
             .agent
             .post(format!("http://127.0.0.1:{}{path}", self.http_port))
+            .header("Authorization", self.authorization())
             .send_json(body)
             .expect("post");
         r.body_mut().read_json().expect("json")

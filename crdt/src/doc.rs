@@ -7,8 +7,8 @@
 //!   still merge into one catalog, instead of two conflicting root maps where one wins and
 //!   the other's products vanish.
 //! - **Records through serde.** Immutable records (sales, movements) are written as one
-//!   nested Automerge map in one batch and read back by a serde deserializer over the
-//!   hydrated value ([`crate::hydrate_de`]), so the typed structs stay plain Rust.
+//!   nested Automerge map in one batch and read back by a serde deserializer that walks
+//!   the document ([`crate::record_de`]), so the typed structs stay plain Rust.
 //! - **Remote input never panics.** Loading and merging foreign bytes returns errors; a
 //!   record that does not decode is reported, not unwrapped.
 
@@ -719,18 +719,10 @@ fn decode_record<T: DeserializeOwned>(
     value: automerge::Value<'_>,
     id: ObjId,
 ) -> Result<T, DocError> {
-    let bad = |reason: String| DocError::BadRecord {
+    crate::record_de::from_doc(am, value, id).map_err(|e| DocError::BadRecord {
         key: key.to_owned(),
-        reason,
-    };
-    let hydrated = match value {
-        automerge::Value::Object(_) => {
-            check_depth(am, &id, key)?;
-            am.hydrate(&id, None)?
-        }
-        automerge::Value::Scalar(s) => hydrate::Value::Scalar(s.into_owned()),
-    };
-    crate::hydrate_de::from_hydrated(&hydrated).map_err(|e| bad(e.to_string()))
+        reason: e.to_string(),
+    })
 }
 
 /// Refuses an object nested deeper than [`MAX_DEPTH`], walking it without recursion (so

@@ -50,12 +50,12 @@
 pub mod author;
 pub mod catalog;
 pub mod doc;
-mod hydrate_de;
 pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod pricing;
 pub mod promo;
+mod record_de;
 pub mod records;
 pub mod refund;
 pub mod stock;

@@ -1,39 +1,97 @@
-//! A serde [`Deserializer`] over Automerge's hydrated values, so a record decodes
-//! straight into its Rust type instead of through a `serde_json::Value` built for the
-//! purpose and thrown away (the detour cost a catch-up one tree of allocations per
-//! record).
+//! A serde [`Deserializer`] that reads a record straight out of the Automerge document,
+//! so a record decodes into its Rust type without first being hydrated into a tree of
+//! maps and then into a `serde_json::Value` (the detour cost a catch-up two trees of
+//! allocations per record, and a separate walk for the depth limit).
 //!
-//! It reads exactly what the JSON detour read: strings, integers, floats, booleans,
-//! counters and timestamps as numbers, text objects as strings, and null, bytes and
-//! unknown scalars as null; the tests below hold the two to the same answers, errors
-//! included, on arbitrary values and on damaged sales.
+//! It reads exactly what the detour read: strings, integers, floats, booleans, counters
+//! and timestamps as numbers, text objects as strings, null, bytes and unknown scalars
+//! as null, and refuses objects nested deeper than [`MAX_DEPTH`] on the way down; the
+//! tests below hold the two to the same answers, errors included, on arbitrary values
+//! and on damaged sales.
 
-use automerge::ScalarValue;
-use automerge::hydrate::Value;
-use serde::de::value::{Error, MapDeserializer, SeqDeserializer, StrDeserializer};
+use std::borrow::Cow;
+
+use automerge::{AutoCommit, ObjId, ObjType, ReadDoc, ScalarValue, Value};
+use serde::de::value::{CowStrDeserializer, Error, MapDeserializer, SeqDeserializer};
 use serde::de::{
     self, DeserializeOwned, DeserializeSeed, EnumAccess, IntoDeserializer, Unexpected,
     VariantAccess, Visitor,
 };
 use serde::forward_to_deserialize_any;
 
-/// Decodes `value` into `T`.
-pub(crate) fn from_hydrated<T: DeserializeOwned>(value: &Value) -> Result<T, Error> {
-    T::deserialize(ValueDe(value))
+use crate::doc::MAX_DEPTH;
+
+/// Decodes the record `value` (object `id` when it is one) of `am` into `T`.
+pub(crate) fn from_doc<T: DeserializeOwned>(
+    am: &AutoCommit,
+    value: Value<'_>,
+    id: ObjId,
+) -> Result<T, Error> {
+    T::deserialize(DocDe {
+        am,
+        value,
+        id,
+        depth: 1,
+    })
 }
 
-/// A hydrated value as a serde deserializer.
-#[derive(Clone, Copy)]
-struct ValueDe<'a>(&'a Value);
+/// One value of the document as a serde deserializer: a scalar, or an object read
+/// through `am` as the visitor asks for it.
+struct DocDe<'a> {
+    am: &'a AutoCommit,
+    value: Value<'a>,
+    id: ObjId,
+    /// How deep this object is (the record itself is 1).
+    depth: usize,
+}
 
 fn is_null(s: &ScalarValue) -> bool {
-    matches!(
-        s,
-        ScalarValue::Null | ScalarValue::Bytes(_) | ScalarValue::Unknown { .. }
-    )
+    match s {
+        ScalarValue::Null | ScalarValue::Bytes(_) | ScalarValue::Unknown { .. } => true,
+        // JSON has no NaN or infinity: the detour made them null.
+        ScalarValue::F64(f) => !f.is_finite(),
+        _ => false,
+    }
 }
 
-impl<'de> IntoDeserializer<'de, Error> for ValueDe<'_> {
+impl<'a> DocDe<'a> {
+    fn child(&self, value: Value<'a>, id: ObjId) -> DocDe<'a> {
+        DocDe {
+            am: self.am,
+            value,
+            id,
+            depth: self.depth + 1,
+        }
+    }
+
+    fn check_depth(&self) -> Result<(), Error> {
+        if self.depth > MAX_DEPTH {
+            return Err(de::Error::custom(format!(
+                "nested deeper than {MAX_DEPTH} levels"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The entries of a map object, winners only (as hydrating reads them).
+    fn entries(&self) -> Vec<(Cow<'a, str>, DocDe<'a>)> {
+        self.am
+            .map_range(&self.id, ..)
+            .map(|item| {
+                let id = item.id();
+                (item.key, self.child(item.value.into(), id))
+            })
+            .collect()
+    }
+
+    fn text(&self) -> Result<String, Error> {
+        self.am
+            .text(&self.id)
+            .map_err(|e| de::Error::custom(e.to_string()))
+    }
+}
+
+impl<'de, 'a> IntoDeserializer<'de, Error> for DocDe<'a> {
     type Deserializer = Self;
 
     fn into_deserializer(self) -> Self {
@@ -41,44 +99,53 @@ impl<'de> IntoDeserializer<'de, Error> for ValueDe<'_> {
     }
 }
 
-impl<'de> de::Deserializer<'de> for ValueDe<'_> {
+impl<'de, 'a> de::Deserializer<'de> for DocDe<'a> {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.0 {
-            Value::Scalar(s) => match s {
+        match &self.value {
+            Value::Scalar(s) => match s.as_ref() {
                 ScalarValue::Str(s) => visitor.visit_str(s),
                 ScalarValue::Int(i) => visitor.visit_i64(*i),
                 ScalarValue::Uint(u) => visitor.visit_u64(*u),
                 ScalarValue::F64(f) if f.is_finite() => visitor.visit_f64(*f),
-                // JSON has no NaN or infinity: the detour made them null.
-                ScalarValue::F64(_) => visitor.visit_unit(),
                 ScalarValue::Counter(c) => visitor.visit_i64(i64::from(c)),
                 ScalarValue::Timestamp(t) => visitor.visit_i64(*t),
                 ScalarValue::Boolean(b) => visitor.visit_bool(*b),
                 _ => visitor.visit_unit(),
             },
-            Value::Map(m) => {
-                let mut map =
-                    MapDeserializer::new(m.iter().map(|(k, v)| (k.as_str(), ValueDe(&v.value))));
+            Value::Object(ObjType::Map | ObjType::Table) => {
+                self.check_depth()?;
+                let mut map = MapDeserializer::new(self.entries().into_iter());
                 let out = visitor.visit_map(&mut map)?;
                 map.end()?;
                 Ok(out)
             }
-            Value::List(l) => {
-                let mut seq = SeqDeserializer::new(l.iter().map(|v| ValueDe(&v.value)));
+            Value::Object(ObjType::List) => {
+                self.check_depth()?;
+                let items: Vec<DocDe<'a>> = self
+                    .am
+                    .list_range(&self.id, ..)
+                    .map(|item| {
+                        let id = item.id();
+                        self.child(item.value.into(), id)
+                    })
+                    .collect();
+                let mut seq = SeqDeserializer::new(items.into_iter());
                 let out = visitor.visit_seq(&mut seq)?;
                 seq.end()?;
                 Ok(out)
             }
-            Value::Text(t) => visitor.visit_string(t.to_string()),
+            Value::Object(ObjType::Text) => {
+                self.check_depth()?;
+                visitor.visit_string(self.text()?)
+            }
         }
     }
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match self.0 {
+        match &self.value {
             Value::Scalar(s) if is_null(s) => visitor.visit_none(),
-            Value::Scalar(ScalarValue::F64(f)) if !f.is_finite() => visitor.visit_none(),
             _ => visitor.visit_some(self),
         }
     }
@@ -97,28 +164,34 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_> {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        match self.0 {
-            Value::Scalar(ScalarValue::Str(s)) => {
-                visitor.visit_enum(StrDeserializer::<Error>::new(s.as_str()))
+        match &self.value {
+            Value::Scalar(s) => match s.as_ref() {
+                ScalarValue::Str(s) => visitor.visit_enum(s.to_string().into_deserializer()),
+                _ => Err(de::Error::invalid_type(
+                    Unexpected::Other("scalar"),
+                    &"an enum",
+                )),
+            },
+            Value::Object(ObjType::Text) => {
+                self.check_depth()?;
+                visitor.visit_enum(self.text()?.into_deserializer())
             }
-            Value::Text(t) => visitor.visit_enum(t.to_string().into_deserializer()),
-            Value::Map(m) => {
-                let mut entries = m.iter();
+            Value::Object(ObjType::Map | ObjType::Table) => {
+                self.check_depth()?;
+                let mut entries = self.entries().into_iter();
                 match (entries.next(), entries.next()) {
-                    (Some((variant, value)), None) => visitor.visit_enum(Variant {
-                        variant: variant.as_str(),
-                        value: ValueDe(&value.value),
-                    }),
+                    (Some((variant, value)), None) => {
+                        visitor.visit_enum(Variant { variant, value })
+                    }
                     _ => Err(de::Error::invalid_value(
                         Unexpected::Map,
                         &"a map with a single key",
                     )),
                 }
             }
-            _ => Err(de::Error::invalid_type(
-                Unexpected::Other("value"),
-                &"an enum",
-            )),
+            Value::Object(ObjType::List) => {
+                Err(de::Error::invalid_type(Unexpected::Seq, &"an enum"))
+            }
         }
     }
 
@@ -131,24 +204,24 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_> {
 
 /// `{"Variant": value}`, an externally tagged enum variant with content.
 struct Variant<'a> {
-    variant: &'a str,
-    value: ValueDe<'a>,
+    variant: Cow<'a, str>,
+    value: DocDe<'a>,
 }
 
 impl<'de, 'a> EnumAccess<'de> for Variant<'a> {
     type Error = Error;
-    type Variant = ValueDe<'a>;
+    type Variant = DocDe<'a>;
 
     fn variant_seed<S: DeserializeSeed<'de>>(
         self,
         seed: S,
     ) -> Result<(S::Value, Self::Variant), Error> {
-        let v = seed.deserialize(StrDeserializer::<Error>::new(self.variant))?;
+        let v = seed.deserialize(CowStrDeserializer::<Error>::new(self.variant))?;
         Ok((v, self.value))
     }
 }
 
-impl<'de> VariantAccess<'de> for ValueDe<'_> {
+impl<'de, 'a> VariantAccess<'de> for DocDe<'a> {
     type Error = Error;
 
     fn unit_variant(self) -> Result<(), Error> {
@@ -181,21 +254,63 @@ mod tests {
     use proptest::prelude::*;
     use serde::de::DeserializeOwned;
 
-    use super::from_hydrated;
+    use automerge::transaction::Transactable;
+    use automerge::{AutoCommit, ROOT, ReadDoc};
+
+    use super::from_doc;
     use crate::doc::{hydrate_to_json, json_to_hydrate};
     use crate::money::Qty;
     use crate::records::{Payment, Sale, SaleLine, StockMovement, Void};
     use crate::tax::TaxRule;
 
-    /// The old path: hydrated value → `serde_json::Value` → `T`.
-    fn through_json<T: DeserializeOwned>(v: &Value) -> Result<T, serde_json::Error> {
-        serde_json::from_value(hydrate_to_json(v))
+    /// `v` written into a document as a record, as `put_record` writes one.
+    fn written(v: &Value) -> AutoCommit {
+        let mut am = AutoCommit::new();
+        match v {
+            Value::Scalar(s) => am.put(ROOT, "r", s.clone()).expect("put"),
+            _ => {
+                am.batch_create_object(ROOT, "r", v, false).expect("write");
+            }
+        }
+        am
+    }
+
+    /// The new path: straight out of the document.
+    fn from_the_doc<T: DeserializeOwned>(am: &AutoCommit) -> Result<T, serde::de::value::Error> {
+        let (value, id) = am.get(ROOT, "r").expect("get").expect("present");
+        from_doc(am, value, id)
+    }
+
+    /// The old path: hydrated (the depth checked first) → `serde_json::Value` → `T`.
+    fn through_json<T: DeserializeOwned>(am: &AutoCommit) -> Result<T, String> {
+        let (value, id) = am.get(ROOT, "r").expect("get").expect("present");
+        let hydrated = match value {
+            automerge::Value::Object(_) => {
+                if depth(&am.hydrate(&id, None).expect("hydrate")) > crate::doc::MAX_DEPTH {
+                    return Err("too deep".into());
+                }
+                am.hydrate(&id, None).expect("hydrate")
+            }
+            automerge::Value::Scalar(s) => Value::Scalar(s.into_owned()),
+        };
+        serde_json::from_value(hydrate_to_json(&hydrated)).map_err(|e| e.to_string())
+    }
+
+    /// Object nesting depth of a hydrated value (a scalar is 0).
+    fn depth(v: &Value) -> usize {
+        match v {
+            Value::Scalar(_) => 0,
+            Value::Text(_) => 1,
+            Value::Map(m) => 1 + m.iter().map(|(_, v)| depth(&v.value)).max().unwrap_or(0),
+            Value::List(l) => 1 + l.iter().map(|v| depth(&v.value)).max().unwrap_or(0),
+        }
     }
 
     /// Both decoders agree: the same record, or both refuse.
     fn agree<T: DeserializeOwned + PartialEq + std::fmt::Debug>(v: &Value) {
-        let direct = from_hydrated::<T>(v);
-        let detour = through_json::<T>(v);
+        let am = written(v);
+        let direct = from_the_doc::<T>(&am);
+        let detour = through_json::<T>(&am);
         match (&direct, &detour) {
             (Ok(a), Ok(b)) => assert_eq!(a, b),
             (Err(_), Err(_)) => {}
@@ -300,7 +415,7 @@ mod tests {
     ];
 
     fn value() -> impl Strategy<Value = Value> {
-        scalar().prop_recursive(4, 48, 6, |inner| {
+        scalar().prop_recursive(20, 64, 6, |inner| {
             prop_oneof![
                 prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
                 prop::collection::hash_map(prop::sample::select(KEYS), inner, 0..7).prop_map(
@@ -343,7 +458,25 @@ mod tests {
         for lines in [0, 1, 4] {
             let s = sale(lines, 3_100);
             let v = json_to_hydrate(&serde_json::to_value(&s).expect("json"));
-            assert_eq!(from_hydrated::<Sale>(&v).expect("decodes"), s);
+            assert_eq!(from_the_doc::<Sale>(&written(&v)).expect("decodes"), s);
+        }
+    }
+
+    #[test]
+    fn records_nested_deeper_than_the_limit_are_refused() {
+        for levels in [1, crate::doc::MAX_DEPTH, crate::doc::MAX_DEPTH + 1, 200] {
+            let mut v = Value::from(7i64);
+            for _ in 0..levels {
+                let m: HashMap<String, Value> = [("x".to_owned(), v)].into_iter().collect();
+                v = Value::Map(hydrate::Map::from(m));
+            }
+            agree::<serde_json::Value>(&v);
+            let decoded = from_the_doc::<serde_json::Value>(&written(&v));
+            assert_eq!(
+                decoded.is_ok(),
+                levels <= crate::doc::MAX_DEPTH,
+                "{levels} levels: {decoded:?}"
+            );
         }
     }
 
