@@ -202,6 +202,9 @@ fn build_store(base: &std::path::Path) -> Result<Vec<Node>> {
     for i in 2..=TILLS {
         let dir = base.join(format!("till-{i}"));
         std::fs::create_dir_all(&dir)?;
+        // Owner-only from the start, as `kasir join` makes it (else the node tightens it
+        // on open and says so).
+        std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
         let identity = Identity::generate();
         identity.store(&dir)?;
         let secret = owner.create_invite(Role::Till, Some(format!("T{i}")))?;
