@@ -7,7 +7,8 @@
 //! - `signatures`: the cost of signing and of verifying one change signature;
 //! - `catch_up`: a new till catching up a day of 10,000 sales from another over the sync
 //!   protocol (in memory, both on SQLite), and the same sync messages merged into a bare
-//!   document checked by the trust rules against unchecked;
+//!   document checked by the trust rules against unchecked (`KASIR_BENCH_ONLY=catch_up`
+//!   runs only this);
 //! - `records`: reading a day's sales out of its ledger with the typed record decoder
 //!   against the old detour (hydrate → `serde_json::Value` → `Sale`), alternating in one
 //!   run (`KASIR_BENCH_ONLY=records` runs only this);
@@ -852,6 +853,15 @@ fn main() {
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({ "pricing": pricing })).unwrap_or_default()
+        );
+        return;
+    }
+    if std::env::var("KASIR_BENCH_ONLY").is_ok_and(|v| v == "catch_up") {
+        eprintln!("catch-up of 10,000 sales...");
+        let catch_up = bench_catch_up(tmp.path(), 10_000);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "catch_up": catch_up })).unwrap_or_default()
         );
         return;
     }
