@@ -229,15 +229,11 @@ async fn run_session(
     let reader = FrameReader::new(recv, metrics.clone());
     set_connected(&host.node, peer, true);
     metrics.sessions.inc();
-    let span = TraceId::span(TraceId::of(conn), peer);
-    span.in_scope(|| tracing::info!(accepted, "sync session started"));
+    // How it ends is logged by the caller, which knows what an error means there.
+    let (_, span) = TraceId::session_span(conn, peer);
     let result = driver::drive(host, peer, writer, reader, None, cancel)
-        .instrument(span.clone())
+        .instrument(span)
         .await;
-    span.in_scope(|| match &result {
-        Ok(end) => tracing::info!(?end, "sync session ended"),
-        Err(e) => tracing::info!(error = %e, "sync session failed"),
-    });
     metrics.sessions.dec();
     set_connected(&host.node, peer, false);
     result

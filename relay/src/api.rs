@@ -842,14 +842,20 @@ async fn put_store_product(
     require_owner(&claims)?;
     let store = parse_store(Some(&store))?;
     let edit = parse_edit(&body)?;
-    // Row-level security decides visibility, as for every read.
-    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
-    require_store(&mut tx, store).await?;
-    tx.commit().await?;
+    check_store_visible(&state, &claims, store).await?;
     let product = relay_of(&state)?
         .edit_product(claims.tenant, kasir_crdt::StoreId(store), &sku, &edit)
         .await?;
     Ok(axum::Json(product_json(store, &product)).into_response())
+}
+
+/// Refuses (404) a store the caller's tenant cannot see, before a head-office write:
+/// row-level security decides visibility, as for every read.
+async fn check_store_visible(state: &ApiState, claims: &Claims, store: Uuid) -> ApiResult<()> {
+    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
+    require_store(&mut tx, store).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 /// `POST /v1/stores/{store}/devices/{device}/revoke` (owner): a lost till stops syncing.
@@ -860,9 +866,7 @@ async fn revoke_device(
 ) -> ApiResult<Response> {
     require_owner(&claims)?;
     let store = parse_store(Some(&store))?;
-    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
-    require_store(&mut tx, store).await?;
-    tx.commit().await?;
+    check_store_visible(&state, &claims, store).await?;
     relay_of(&state)?
         .revoke_device(claims.tenant, kasir_crdt::StoreId(store), &device)
         .await?;
@@ -882,9 +886,7 @@ async fn replace_till(
 ) -> ApiResult<Response> {
     require_owner(&claims)?;
     let store = parse_store(Some(&store))?;
-    let mut tx = tenant_tx(&state.pool, claims.tenant).await?;
-    require_store(&mut tx, store).await?;
-    tx.commit().await?;
+    check_store_visible(&state, &claims, store).await?;
     let replaced = relay_of(&state)?
         .replace_till(claims.tenant, kasir_crdt::StoreId(store), &till_code)
         .await?;

@@ -619,15 +619,8 @@ impl Relay {
         } else {
             // Everything the session does, down to the PostgreSQL transactions it
             // commits, carries the trace id its till logs too.
-            let trace = TraceId::of(&conn);
-            let span = TraceId::span(trace, peer);
-            span.in_scope(|| tracing::info!("sync session started"));
-            let result = self.handle_sync(conn, trace).instrument(span.clone()).await;
-            span.in_scope(|| match &result {
-                Ok(()) => tracing::info!("session ended"),
-                Err(e) => tracing::warn!(error = %e, "session failed"),
-            });
-            return;
+            let (trace, span) = TraceId::session_span(&conn, peer);
+            self.handle_sync(conn, trace).instrument(span).await
         };
         match result {
             Ok(()) => tracing::info!(%peer, "session ended"),

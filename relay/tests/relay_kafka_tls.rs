@@ -9,40 +9,17 @@ mod support;
 
 use std::time::Duration;
 
+use kasir_testkit::metric;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use support::{
-    KafkaOptions, RelayProc, Tansu, Till, kafka_events_from, pg_sales, runtime, wait_for,
+    KafkaOptions, RelayProc, Tansu, Till, kafka_events_from, pg_outbox_pending, pg_sales, runtime,
+    wait_for,
 };
 
 const SKUS: [(&str, &str, u32); 2] = [
     ("KOPI", "Kopi Kapal Api 25g", 1_500),
     ("TEH", "Teh Botol Sosro 450ml", 5_000),
 ];
-
-fn pending_outbox(rt: &tokio::runtime::Runtime, db: &str) -> i64 {
-    rt.block_on(async {
-        let pool = sqlx::PgPool::connect(db).await.expect("pg");
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-            .fetch_one(&pool)
-            .await
-            .expect("outbox");
-        pool.close().await;
-        n
-    })
-}
-
-fn publish_failures(relay: &RelayProc) -> f64 {
-    let text = ureq::get(&format!("{}/metrics", relay.http_url()))
-        .call()
-        .expect("relay metrics")
-        .into_body()
-        .read_to_string()
-        .expect("metrics text");
-    text.lines()
-        .find_map(|l| l.strip_prefix("kasir_relay_publish_failures_total "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
-}
 
 #[test]
 fn relay_kafka_tls_publishes_only_to_a_broker_it_trusts() {
@@ -79,9 +56,9 @@ fn relay_kafka_tls_publishes_only_to_a_broker_it_trusts() {
         (pg_sales(&rt, &db) == 1).then_some(())
     });
     wait_for(60, "publishing to fail certificate verification", || {
-        (publish_failures(&relay) >= 1.0).then_some(())
+        (metric(&relay.metrics(), "kasir_relay_publish_failures_total") >= 1.0).then_some(())
     });
-    let pending = pending_outbox(&rt, &db);
+    let pending = pg_outbox_pending(&rt, &db).expect("outbox");
     assert!(
         pending >= 1,
         "the events wait in the outbox while the broker is not trusted"
@@ -90,7 +67,7 @@ fn relay_kafka_tls_publishes_only_to_a_broker_it_trusts() {
     // The operator gives the relay the broker's CA and restarts it.
     relay.restart_with_env(&[("KAFKA_TLS_CA", &ca)]);
     wait_for(60, "the outbox to drain over TLS", || {
-        (pending_outbox(&rt, &db) == 0).then_some(())
+        (pg_outbox_pending(&rt, &db) == Some(0)).then_some(())
     });
     let mut kafka = KafkaOptions::plain(&brokers);
     kafka.tls_ca = Some(certs.ca.clone());

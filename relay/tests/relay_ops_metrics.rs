@@ -12,15 +12,6 @@ use kasir_testkit::{metric, promtool_check};
 use serde_json::{Value, json};
 use support::{RelayProc, Tansu, Till, pg_sales, runtime, wait_for, wait_outbox_drained};
 
-fn relay_metrics(relay: &RelayProc) -> String {
-    ureq::get(&format!("{}/metrics", relay.http_url()))
-        .call()
-        .expect("relay metrics")
-        .body_mut()
-        .read_to_string()
-        .expect("metrics text")
-}
-
 /// Every family and series name in a text exposition.
 fn exported(text: &str) -> BTreeSet<String> {
     text.lines()
@@ -89,7 +80,7 @@ fn relay_ops_metrics_pass_promtool_and_feed_the_dashboard() {
     promtool_check(&till_text);
 
     // The relay: the sale's lag from the till's commit, the pool, the outbox.
-    let relay_text = relay_metrics(&relay);
+    let relay_text = relay.metrics();
     promtool_check(&relay_text);
     assert_eq!(
         metric(&relay_text, "kasir_relay_db_up"),

@@ -25,17 +25,8 @@ fn relay_trace_id_joins_the_tills_log_the_relays_log_and_the_sales_row() {
     wait_for(60, "the sale in PostgreSQL", || {
         (pg_sales(&rt, &db) == 1).then_some(())
     });
-    let trace: Option<String> = rt.block_on(async {
-        let pool = sqlx::PgPool::connect(&db).await.expect("pg");
-        let t = sqlx::query_scalar("SELECT sync_trace FROM sales WHERE sale_id = $1")
-            .bind(&sale)
-            .fetch_one(&pool)
-            .await
-            .expect("the sale's row");
-        pool.close().await;
-        t
-    });
-    let trace = trace.expect("the sale's row names the session that brought it");
+    let trace =
+        sync_trace(&rt, &db, &sale).expect("the sale's row names the session that brought it");
     assert_eq!(trace.len(), 16, "8 bytes in hex: {trace}");
     assert!(trace.bytes().all(|b| b.is_ascii_hexdigit()), "{trace}");
 
@@ -75,23 +66,27 @@ fn relay_trace_id_joins_the_tills_log_the_relays_log_and_the_sales_row() {
     wait_for(60, "the second sale in PostgreSQL", || {
         (pg_sales(&rt, &db) == 2).then_some(())
     });
-    let other: Option<String> = rt.block_on(async {
-        let pool = sqlx::PgPool::connect(&db).await.expect("pg");
-        let t = sqlx::query_scalar("SELECT sync_trace FROM sales WHERE sale_id = $1")
-            .bind(&second)
-            .fetch_one(&pool)
-            .await
-            .expect("the second sale's row");
-        pool.close().await;
-        t
-    });
-    let other = other.expect("the second sale's session");
+    let other = sync_trace(&rt, &db, &second).expect("the second sale's session");
     assert_ne!(other, trace, "a new session, a new trace id");
     assert!(
         till.log().contains(&format!("trace={other}")),
         "the till logs the new session's id"
     );
     till.shutdown();
+}
+
+/// `sales.sync_trace` of `sale`.
+fn sync_trace(rt: &tokio::runtime::Runtime, db: &str, sale: &str) -> Option<String> {
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(db).await.expect("pg");
+        let trace = sqlx::query_scalar("SELECT sync_trace FROM sales WHERE sale_id = $1")
+            .bind(sale)
+            .fetch_one(&pool)
+            .await
+            .expect("the sale's row");
+        pool.close().await;
+        trace
+    })
 }
 
 /// The `x-request-id` a GET of `url` is answered with, sending `given` if any.

@@ -44,15 +44,6 @@ fn till_metrics(t: &Till) -> String {
     t.get("/metrics").1.as_str().unwrap_or_default().to_owned()
 }
 
-fn relay_metrics(relay: &RelayProc) -> String {
-    ureq::get(format!("{}/metrics", relay.http_url()))
-        .call()
-        .expect("relay metrics")
-        .body_mut()
-        .read_to_string()
-        .expect("text")
-}
-
 /// What an honest till shows: its sales, stock, roster and profile.
 fn till_state(t: &Till) -> Value {
     json!({
@@ -217,8 +208,7 @@ fn a_hostile_member_is_refused_by_honest_tills_and_the_relay() {
     });
     b.start(&[o.peer_arg()]);
     wait_for(60, "O and the relay to refuse the relayed sale", || {
-        (refused(&till_metrics(&o), "revoked") > 0.0
-            && refused(&relay_metrics(&relay), "revoked") > 0.0)
+        (refused(&till_metrics(&o), "revoked") > 0.0 && refused(&relay.metrics(), "revoked") > 0.0)
             .then_some(())
     });
     // B still syncs everything else with both.
@@ -383,13 +373,9 @@ fn a_hostile_member_is_refused_by_honest_tills_and_the_relay() {
         let targets: [Target<'_>; 3] = [
             ("till O", o_id, o_addr, &|| till_metrics(&o), &|| o.log()),
             ("till B", b_id, b_addr, &|| till_metrics(&b), &|| b.log()),
-            (
-                "relay",
-                relay_id,
-                relay_addr,
-                &|| relay_metrics(&relay),
-                &|| relay.log(),
-            ),
+            ("relay", relay_id, relay_addr, &|| relay.metrics(), &|| {
+                relay.log()
+            }),
         ];
         for (name, id, addr, metrics, log) in targets {
             let before = refused(&metrics(), reason);

@@ -236,16 +236,10 @@ pub async fn sync_once<H: SessionHost>(
     metrics: &SyncMetrics,
 ) -> Result<SessionEnd, DriveError<H::Error>> {
     let conn = connect(ep, peer, addrs, SYNC_ALPN).await?;
-    let span = TraceId::span(TraceId::of(&conn), peer);
-    span.in_scope(|| tracing::info!("sync session started"));
-    let end = sync_once_on(host, &conn, peer, timeout, metrics)
-        .instrument(span.clone())
-        .await;
-    span.in_scope(|| match &end {
-        Ok(end) => tracing::info!(?end, "sync session ended"),
-        Err(e) => tracing::info!(error = %e, "sync session failed"),
-    });
-    end
+    let (_, span) = TraceId::session_span(&conn, peer);
+    sync_once_on(host, &conn, peer, timeout, metrics)
+        .instrument(span)
+        .await
 }
 
 async fn sync_once_on<H: SessionHost>(

@@ -38,12 +38,17 @@ impl TraceId {
         Some(TraceId(id))
     }
 
-    /// A span for everything a session does, named `sync` with its trace id and peer.
-    pub fn span(trace: Option<TraceId>, peer: DeviceId) -> tracing::Span {
-        match trace {
+    /// The trace id of `conn` and a span for everything the session with `peer` does,
+    /// named `sync` with both; the session's start is logged in it, so the id and the
+    /// peer appear together once however quiet the session stays.
+    pub fn session_span(conn: &Connection, peer: DeviceId) -> (Option<TraceId>, tracing::Span) {
+        let trace = TraceId::of(conn);
+        let span = match trace {
             Some(t) => tracing::info_span!("sync", trace = %t, %peer),
             None => tracing::info_span!("sync", %peer),
-        }
+        };
+        span.in_scope(|| tracing::info!("sync session started"));
+        (trace, span)
     }
 }
 

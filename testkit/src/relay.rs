@@ -167,6 +167,16 @@ impl RelayProc {
         self.restart();
     }
 
+    /// The relay's `/metrics`, in the text format (read values with [`crate::metric`]).
+    pub fn metrics(&self) -> String {
+        ureq::get(&format!("{}/metrics", self.http_url()))
+            .call()
+            .expect("relay metrics")
+            .body_mut()
+            .read_to_string()
+            .expect("metrics text")
+    }
+
     /// The relay's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

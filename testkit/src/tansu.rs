@@ -54,6 +54,12 @@ pub struct Tansu {
 impl Tansu {
     /// Starts a broker on a free port and waits until it accepts TCP connections.
     pub fn start() -> Tansu {
+        Tansu::start_behind(None)
+    }
+
+    /// [`Tansu::start`], behind a TLS terminator with `certs` when given (the terminator
+    /// first, so the broker advertises its port from the start).
+    fn start_behind(certs: Option<&crate::tls::TestCerts>) -> Tansu {
         let bin = tansu_binary();
         let mut last_failure = String::new();
         for _ in 0..5 {
@@ -68,7 +74,7 @@ impl Tansu {
                 log,
                 child: None,
                 paused: false,
-                tls: None,
+                tls: certs.map(|c| crate::tls::TlsFront::start(c, port)),
             };
             match tansu.spawn() {
                 Ok(()) => return tansu,
@@ -84,12 +90,7 @@ impl Tansu {
     /// the terminator's `localhost:PORT` so every connection a client makes after
     /// bootstrap goes through TLS too. [`Tansu::brokers`] is that address.
     pub fn start_tls(certs: &crate::tls::TestCerts) -> Tansu {
-        let mut tansu = Tansu::start();
-        let front = crate::tls::TlsFront::start(certs, tansu.port);
-        tansu.tls = Some(front);
-        tansu.stop();
-        tansu.start_again();
-        tansu
+        Tansu::start_behind(Some(certs))
     }
 
     /// `127.0.0.1:PORT` (or, behind TLS, `localhost:PORT` of the terminator), for

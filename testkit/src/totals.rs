@@ -135,19 +135,22 @@ pub fn pg_event_counts(rt: &tokio::runtime::Runtime, db: &str) -> (i64, i64) {
     })
 }
 
+/// Outbox rows not yet published; `None` while the database cannot be reached.
+pub fn pg_outbox_pending(rt: &tokio::runtime::Runtime, db: &str) -> Option<i64> {
+    rt.block_on(async {
+        let pool = sqlx::PgPool::connect(db).await.ok()?;
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+            .fetch_one(&pool)
+            .await
+            .ok()?;
+        pool.close().await;
+        Some(n)
+    })
+}
+
 /// Waits until the outbox is fully published.
 pub fn wait_outbox_drained(rt: &tokio::runtime::Runtime, db: &str, secs: u64) {
     wait_for(secs, "the outbox to drain", || {
-        let pending = rt.block_on(async {
-            let pool = sqlx::PgPool::connect(db).await.ok()?;
-            let n: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-                    .fetch_one(&pool)
-                    .await
-                    .ok()?;
-            pool.close().await;
-            Some(n)
-        });
-        (pending == Some(0)).then_some(())
+        (pg_outbox_pending(rt, db) == Some(0)).then_some(())
     });
 }

@@ -18,7 +18,8 @@ pub use kasir_testkit::pg::{fresh_database, postgres, private_postgres};
 pub use kasir_testkit::process::{kasir_bin, relay_bin};
 pub use kasir_testkit::tansu::{Tansu, tansu_binary};
 pub use kasir_testkit::totals::{
-    Totals, compare, pg_event_counts, pg_sales, pg_totals, till_totals, wait_outbox_drained,
+    Totals, compare, pg_event_counts, pg_outbox_pending, pg_sales, pg_totals, till_totals,
+    wait_outbox_drained,
 };
 pub use kasir_testkit::{RelayProc, Till, free_port, runtime, wait_for};
 use serde_json::Value;
