@@ -292,50 +292,93 @@ impl Doc {
     }
 
     /// How deep the deepest value written by the changes after `before` sits (0 when
-    /// nothing changed), from the changes' operations and each written object's parents:
-    /// linear in the operations, whatever the nesting (a diff would build every patch's
-    /// path, quadratic in the depth), and given up past [`MAX_DEPTH`].
+    /// nothing changed), given up past [`MAX_DEPTH`] (see [`Doc::footprint`]).
     pub fn changed_depth(&mut self, before: &[ChangeHash]) -> Result<usize, DocError> {
+        Ok(self.footprint(before, true)?.deepest)
+    }
+
+    /// Where the changes after `before` wrote, from their operations: linear in the
+    /// operations, whatever the nesting (a diff would build every patch's full path and
+    /// value, quadratic in the depth and the bulk of a large merge's cost).
+    ///
+    /// An object the changes create sits one below where its creating operation put
+    /// it; only the objects they write into that existed before are placed by walking
+    /// the document's parents (once each). With `stop_past_depth` the walk ends as soon
+    /// as a value lies deeper than [`MAX_DEPTH`].
+    pub fn footprint(
+        &mut self,
+        before: &[ChangeHash],
+        stop_past_depth: bool,
+    ) -> Result<Footprint, DocError> {
+        use automerge::legacy::{Key, ObjectId, OpId, OpType};
         let am = &mut self.am;
         let changes = catch_unwind(AssertUnwindSafe(|| am.get_changes(before)))
             .map_err(|_| DocError::Corrupt("automerge could not list the changes".into()))?;
-        let mut depth_of: HashMap<String, usize> = HashMap::new();
-        let mut deepest = 0;
+        let mut places: HashMap<ObjectId, Place> = HashMap::new();
+        let mut out = Footprint::default();
         for change in changes {
-            for op in change.decode().operations {
-                let obj = op.obj.to_string();
-                let depth = match depth_of.get(&obj) {
-                    Some(d) => *d,
-                    None => {
-                        let d = self.object_depth(&obj)?;
-                        depth_of.insert(obj, d);
-                        d
+            let change = change.decode();
+            let start = change.start_op.get();
+            for (index, op) in change.operations.iter().enumerate() {
+                let place = match (&op.obj, places.get(&op.obj)) {
+                    (ObjectId::Root, _) => Place::default(),
+                    (_, Some(p)) => p.clone(),
+                    (obj, None) => {
+                        let p = self.place_of(&obj.to_string())?;
+                        places.insert(obj.clone(), p.clone());
+                        p
                     }
                 };
-                deepest = deepest.max(depth + 1);
-                if deepest > MAX_DEPTH {
-                    return Ok(deepest);
+                out.deepest = out.deepest.max(place.depth + 1);
+                if stop_past_depth && out.deepest > MAX_DEPTH {
+                    return Ok(out);
+                }
+                let key = match &op.key {
+                    Key::Map(k) => Some(k.to_string()),
+                    Key::Seq(_) => None,
+                };
+                if let Some(record) = place.below(key.as_deref()).record() {
+                    out.records.insert(record);
+                }
+                if matches!(op.action, OpType::Make(_)) {
+                    let made = OpId(start.saturating_add(index as u64), change.actor_id.clone());
+                    places.insert(ObjectId::Id(made), place.below(key.as_deref()));
                 }
             }
         }
-        Ok(deepest)
+        Ok(out)
     }
 
-    /// How many objects lie above `obj` (0 for the root), counted up to past
-    /// [`MAX_DEPTH`].
-    fn object_depth(&self, obj: &str) -> Result<usize, DocError> {
+    /// Where an object that exists in the document sits (the root: depth 0), its path
+    /// walked up to past [`MAX_DEPTH`].
+    fn place_of(&self, obj: &str) -> Result<Place, DocError> {
         if obj == "_root" {
-            return Ok(0);
+            return Ok(Place::default());
         }
         let am = &self.am;
-        catch_unwind(AssertUnwindSafe(
-            || -> Result<usize, automerge::AutomergeError> {
+        let path = catch_unwind(AssertUnwindSafe(
+            || -> Result<Vec<automerge::Prop>, automerge::AutomergeError> {
                 let id = am.import_obj(obj)?;
-                Ok(am.parents(&id)?.take(MAX_DEPTH + 1).count())
+                Ok(am
+                    .parents(&id)?
+                    .take(MAX_DEPTH + 1)
+                    .map(|p| p.prop)
+                    .collect())
             },
         ))
         .map_err(|_| DocError::Corrupt(format!("object {obj} has no place in the document")))?
-        .map_err(|e| DocError::Corrupt(e.to_string()))
+        .map_err(|e| DocError::Corrupt(e.to_string()))?;
+        let key = |prop: Option<&automerge::Prop>| match prop {
+            Some(automerge::Prop::Map(k)) => Some(k.to_string()),
+            _ => None,
+        };
+        // Parents come nearest first; the last is the root's key.
+        let whole = path.len() <= MAX_DEPTH;
+        Ok(Place {
+            depth: path.len(),
+            root: key(path.last()).filter(|_| whole),
+            record: key(path.iter().rev().nth(1)).filter(|_| whole),
+        })
     }
 
     /// The top-level keys that the changes after `before` wrote at or under.
@@ -420,8 +463,17 @@ impl Doc {
 
     /// The `(top-level map, record key)` pairs that changes after `before` touched, e.g.
     /// `("sales", sale_id)`. Used to update read tables after a merge without rescanning
-    /// the document.
+    /// the document; read from the changes' operations ([`Doc::footprint`]), or from a
+    /// diff of the two states should those not place.
     pub fn changed_records(&mut self, before: &[ChangeHash]) -> BTreeSet<(String, String)> {
+        match self.footprint(before, false) {
+            Ok(f) => f.records,
+            Err(_) => self.changed_records_by_diff(before),
+        }
+    }
+
+    /// [`Doc::changed_records`] from a diff of the document between `before` and now.
+    pub fn changed_records_by_diff(&mut self, before: &[ChangeHash]) -> BTreeSet<(String, String)> {
         let after = self.am.get_heads();
         let mut out = BTreeSet::new();
         if before == after.as_slice() {
@@ -746,6 +798,46 @@ fn check_depth(am: &AutoCommit, obj: &ObjId, key: &str) -> Result<(), DocError> 
 }
 
 /// Runs an Automerge call on untrusted bytes: errors and panics both become `Corrupt`.
+/// Where a merge's changes wrote ([`Doc::footprint`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// How deep the deepest written value sits (a root key: 1).
+    pub deepest: usize,
+    /// The `(top-level map, record key)` pairs written at or under.
+    pub records: BTreeSet<(String, String)>,
+}
+
+/// An object's place: how many objects lie above it, and the first two map keys of its
+/// path from the root (the top-level map and the record), when it has them.
+#[derive(Debug, Clone, Default)]
+struct Place {
+    depth: usize,
+    root: Option<String>,
+    record: Option<String>,
+}
+
+impl Place {
+    /// The place of the value at `key` of this object (`None`: a list position).
+    fn below(&self, key: Option<&str>) -> Place {
+        let key = key.map(str::to_string);
+        let (root, record) = match self.depth {
+            0 => (key, None),
+            1 => (self.root.clone(), key),
+            _ => (self.root.clone(), self.record.clone()),
+        };
+        Place {
+            depth: self.depth + 1,
+            root,
+            record,
+        }
+    }
+
+    /// The `(top-level map, record key)` this place lies at or under.
+    fn record(self) -> Option<(String, String)> {
+        self.root.zip(self.record)
+    }
+}
+
 fn guarded<T>(f: impl FnOnce() -> Result<T, automerge::AutomergeError>) -> Result<T, DocError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(v)) => Ok(v),

@@ -916,9 +916,11 @@ impl World {
             return;
         }
         let (d, s) = two_tills(&mut self.tills, dst, src);
+        let before = d.doc(slot).heads();
         d.doc(slot)
             .merge(s.doc(slot))
             .expect("merging two replicas");
+        check_footprint(d.doc(slot), &before, slot);
         if let Slot::Ledger(k) = slot {
             let held = self.views[src][k].held();
             self.views[dst][k].receive(held);
@@ -986,9 +988,11 @@ impl World {
         };
         let target = self.tills[dst].doc(slot);
         let before = target.heads_hash();
+        let before_heads = target.heads();
         target
             .merge_bytes(&bytes)
             .expect("bytes saved by a replica merge");
+        check_footprint(target, &before_heads, slot);
         if src == dst {
             assert_eq!(
                 target.heads_hash(),
@@ -1292,6 +1296,26 @@ impl World {
                 );
             }
         }
+    }
+}
+
+/// The records a merge touched, read from its operations (`Doc::footprint`, what a
+/// replica re-indexes after a merge), include every record a diff of the two states
+/// shows changed; a ledger's records have one writer and never change, so there the two
+/// are equal.
+fn check_footprint(doc: &mut Doc, before: &[kasir_crdt::doc::ChangeHash], slot: Slot) {
+    let by_ops = doc
+        .footprint(before, false)
+        .expect("the merged changes place")
+        .records;
+    let by_diff = doc.changed_records_by_diff(before);
+    assert!(
+        by_ops.is_superset(&by_diff),
+        "a changed record is missing from the footprint ({slot:?}): {:?}",
+        by_diff.difference(&by_ops).collect::<Vec<_>>()
+    );
+    if matches!(slot, Slot::Ledger(_)) {
+        assert_eq!(by_ops, by_diff, "a ledger's footprint is its new records");
     }
 }
 

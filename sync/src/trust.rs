@@ -31,7 +31,7 @@
 //!   own ledger, the till) that it vouches for a change already in its history, made
 //!   once by `kasir upgrade` / `kasir-relay migrate`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use kasir_crdt::author::actor_device;
 use kasir_crdt::doc::{ChangeHash, Doc, IncomingChange, MAX_DEPTH};
@@ -41,7 +41,6 @@ use kasir_crdt::{BusinessDate, DeviceId, DocKind};
 use serde::{Deserialize, Serialize};
 
 use crate::identity::Identity;
-use crate::membership::Membership;
 
 /// What a change signature signs: this context, then the change hash.
 const CONTEXT: &[u8] = b"kasir/change/v1\0";
@@ -502,28 +501,47 @@ fn signature_of(
     Ok(sig)
 }
 
-/// The standing of a change's writer in the roster: its role, or why it has none.
-fn standing(roster: &StoreView<'_>, device: DeviceId) -> Checked<Role> {
-    match Membership::of(roster, device) {
-        Membership::Member(role) => Ok(Ok(role)),
-        Membership::Revoked => Err(Refusal::revoked(device)),
-        Membership::Unknown => Ok(Err(device)),
-    }
+/// The roster as a merge's check reads it: each device's entry looked up once (a day's
+/// catch-up is thousands of changes by one till, each asking after the same entry).
+struct Roster<'a> {
+    view: StoreView<'a>,
+    seen: HashMap<DeviceId, Option<Device>>,
 }
 
-/// The standing of `author` for a change it wrote: as [`standing`], except that a
-/// revoked device keeps its role for the history its revoker vouched for.
-fn author_standing(
-    roster: &StoreView<'_>,
-    author: DeviceId,
-    change: &IncomingChange,
-) -> Checked<Role> {
-    match Membership::of(roster, author) {
-        Membership::Revoked => match roster.device(author) {
-            Ok(Some(d)) if d.vouches_for(&change.actor, change.seq) => Ok(Ok(d.role)),
-            _ => Err(Refusal::revoked(author)),
-        },
-        _ => standing(roster, author),
+impl<'a> Roster<'a> {
+    fn new(view: StoreView<'a>) -> Roster<'a> {
+        Roster {
+            view,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// The device's roster entry; one that does not decode counts as absent (as in
+    /// [`crate::membership::Membership::of`]).
+    fn entry(&mut self, device: DeviceId) -> Option<&Device> {
+        let view = &self.view;
+        self.seen
+            .entry(device)
+            .or_insert_with(|| view.device(device).ok().flatten())
+            .as_ref()
+    }
+
+    /// The standing of a change's writer: its role, or why it has none.
+    fn standing(&mut self, device: DeviceId) -> Checked<Role> {
+        match self.entry(device) {
+            Some(d) if d.revoked => Err(Refusal::revoked(device)),
+            Some(d) => Ok(Ok(d.role)),
+            None => Ok(Err(device)),
+        }
+    }
+
+    /// The standing of `author` for a change it wrote: as [`Roster::standing`], except
+    /// that a revoked device keeps its role for the history its revoker vouched for.
+    fn author_standing(&mut self, author: DeviceId, change: &IncomingChange) -> Checked<Role> {
+        match self.entry(author) {
+            Some(d) if d.revoked && d.vouches_for(&change.actor, change.seq) => Ok(Ok(d.role)),
+            _ => self.standing(author),
+        }
     }
 }
 
@@ -578,6 +596,7 @@ fn check_ledger(
     let Some(till) = till else {
         return Err(malformed("a ledger without its till"));
     };
+    let mut roster = Roster::new(roster);
     for (change, w) in added.iter().zip(writers) {
         match *w {
             Writer::Device(d) if d != till => {
@@ -587,12 +606,12 @@ fn check_ledger(
                 ));
             }
             Writer::Device(d) => {
-                if let Err(unknown) = author_standing(&roster, d, change)? {
+                if let Err(unknown) = roster.author_standing(d, change)? {
                     return Ok(Err(unknown));
                 }
             }
             Writer::Adopted(a) => {
-                let role = match standing(&roster, a)? {
+                let role = match roster.standing(a)? {
                     Ok(role) => role,
                     Err(unknown) => return Ok(Err(unknown)),
                 };
@@ -616,14 +635,15 @@ fn check_catalog(
     added: &[IncomingChange],
     writers: &[Writer],
 ) -> Checked<()> {
+    let mut roster = Roster::new(roster);
     let mut gallery_only = Vec::new();
     for (change, w) in added.iter().zip(writers) {
         let Some(device) = w.device() else {
             continue; // the gallery map's deterministic creation
         };
         let held = match w {
-            Writer::Device(author) => author_standing(&roster, *author, change)?,
-            _ => standing(&roster, device)?,
+            Writer::Device(author) => roster.author_standing(*author, change)?,
+            _ => roster.standing(device)?,
         };
         let role = match held {
             Ok(role) => role,
