@@ -206,6 +206,11 @@ impl Doc {
         self.id
     }
 
+    /// Whether changes are held back here for predecessors not received yet.
+    pub fn has_waiting_changes(&mut self) -> bool {
+        !self.am.get_missing_deps(&[]).is_empty()
+    }
+
     /// A copy to try changes on before they are kept (see
     /// [`Doc::receive_sync_message_checked`]).
     pub fn fork_for_check(&self) -> Doc {

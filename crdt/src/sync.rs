@@ -153,6 +153,13 @@ impl Doc {
                 return Ok(Err(refused));
             }
         }
+        if after.has_waiting_changes() {
+            // Changes wait for predecessors the peer believes it sent (a message lost
+            // with a session, or a document set aside): Automerge never resends what
+            // is in its sent list, even when asked for it, so both sides would trade
+            // heads for ever. Ask the peer to forget what it sent and start again.
+            state.needs_reset = true;
+        }
         self.replace_with(after);
         peer.0 = state;
         Ok(Ok(!added.is_empty()))

@@ -127,6 +127,10 @@ pub fn router(state: ApiState) -> Router {
             "/v1/stores/{store_id}/tills/{till_code}/replace",
             axum::routing::post(replace_till),
         )
+        .route(
+            "/v1/stores/{store_id}/invites",
+            axum::routing::post(invite_till),
+        )
         .route("/v1/login", axum::routing::post(login))
         .merge(crate::office::routes())
         .fallback(|| async {
@@ -235,7 +239,9 @@ impl From<HeadOfficeError> for ApiError {
             HeadOfficeError::Edit(EditError::UnknownSku(_)) => {
                 ApiError::new(StatusCode::NOT_FOUND, "unknown_sku", e.to_string())
             }
-            HeadOfficeError::Edit(_) => ApiError::bad_request(e.to_string()),
+            HeadOfficeError::Edit(_) | HeadOfficeError::Invalid(_) => {
+                ApiError::bad_request(e.to_string())
+            }
             HeadOfficeError::Relay(inner) => {
                 tracing::error!(error = %inner, "head-office catalog write failed");
                 ApiError::new(
@@ -891,6 +897,51 @@ async fn replace_till(
         .replace_till(claims.tenant, kasir_crdt::StoreId(store), &till_code)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(replaced)).into_response())
+}
+
+/// What `POST /v1/stores/{store}/invites` takes: the new till's code and role (`till`
+/// when absent, or `manager`).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteTill {
+    /// The till code the new device gets.
+    pub till_code: String,
+    /// `till` (the default) or `manager`.
+    #[serde(default)]
+    pub role: Option<String>,
+}
+
+/// `POST /v1/stores/{store}/invites` (owner): head office adds a till to a store — the
+/// answer ([`crate::net::TillInvited`]) carries a one-time ticket for `kasir join`.
+async fn invite_till(
+    State(state): State<ApiState>,
+    Caller(claims): Caller,
+    Path(store): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    require_owner(&claims)?;
+    let store = parse_store(Some(&store))?;
+    let request: InviteTill =
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invite: {e}")))?;
+    let role = match request.role.as_deref() {
+        None | Some("till") => kasir_crdt::store::Role::Till,
+        Some("manager") => kasir_crdt::store::Role::Manager,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "role {other:?}: head office invites a till or a manager"
+            )));
+        }
+    };
+    check_store_visible(&state, &claims, store).await?;
+    let invited = relay_of(&state)?
+        .invite_till(
+            claims.tenant,
+            kasir_crdt::StoreId(store),
+            &request.till_code,
+            role,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(invited)).into_response())
 }
 
 async fn put_tenant_product(

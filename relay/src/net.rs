@@ -97,6 +97,10 @@ pub enum HeadOfficeError {
     /// The relay is not in the store's roster (a store that has not linked it yet).
     #[error("the relay is not in the roster of store {0}: link it first (kasir join)")]
     NotInRoster(StoreId),
+    /// The request itself is not acceptable (a role or till code head office may not
+    /// give).
+    #[error("{0}")]
+    Invalid(String),
     /// The edit itself.
     #[error(transparent)]
     Edit(#[from] crate::catalog::EditError),
@@ -420,28 +424,8 @@ impl Relay {
                 entry.role.as_str()
             )));
         }
-        let secret: [u8; 32] = rand::random();
-        let hash = secret_hash(&secret);
+        let (hash, ticket) = self.record_join_ticket(store).await?;
         let relay = self.inner.identity.device_id();
-        let addrs = db::instance_addrs(&self.inner.pool, Duration::from_secs(7 * 24 * 3600))
-            .await
-            .map_err(RelayError::from)?;
-        {
-            let mut tx = self
-                .inner
-                .pool
-                .begin()
-                .await
-                .map_err(DbError::from)
-                .map_err(RelayError::from)?;
-            db::record_ticket(&mut tx, &hash, store, TicketKind::Join, TICKET_TTL)
-                .await
-                .map_err(RelayError::from)?;
-            tx.commit()
-                .await
-                .map_err(DbError::from)
-                .map_err(RelayError::from)?;
-        }
         let now = now_ms();
         let vouched = tokio::task::block_in_place(|| r.device_history(old));
         tokio::task::block_in_place(|| {
@@ -485,13 +469,99 @@ impl Relay {
             store_id: store.0,
             till_code: till_code.to_owned(),
             revoked_device: old.to_string(),
-            ticket: Ticket {
-                store: *store.0.as_bytes(),
-                secret,
-                members: vec![(relay.0, addrs)],
-            }
-            .encode(),
+            ticket,
         })
+    }
+
+    /// Head office adds a till to `store` — a new tablet for an outlet: a one-time
+    /// invite for `till_code` with `role` (till or manager) written by the relay into the
+    /// store's roster (a signed change, as an owner's till would write it), and the
+    /// ticket `kasir join` takes. A till code in use by a device that is not revoked is
+    /// refused; an owner is made on an owner's till, never from head office.
+    pub async fn invite_till(
+        &self,
+        tenant: Uuid,
+        store: StoreId,
+        till_code: &str,
+        role: Role,
+    ) -> Result<TillInvited, HeadOfficeError> {
+        if !matches!(role, Role::Till | Role::Manager) {
+            return Err(HeadOfficeError::Invalid(format!(
+                "head office invites tills and managers, not a {}",
+                role.as_str()
+            )));
+        }
+        let code_ok = !till_code.is_empty()
+            && till_code.len() <= 16
+            && till_code
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !code_ok {
+            return Err(HeadOfficeError::Invalid(format!(
+                "till code {till_code:?}: 1-16 letters, digits or '-'"
+            )));
+        }
+        let loaded = self.replica(store).await?;
+        let mut r = loaded.live().await?;
+        self.may_write_for(&r, tenant, store)?;
+        if r.store_doc()?
+            .devices()
+            .iter()
+            .any(|(_, d)| d.till_code == till_code && !d.revoked)
+        {
+            return Err(HeadOfficeError::Protected(format!(
+                "till code {till_code} is in use: replace that till instead"
+            )));
+        }
+        let (hash, ticket) = self.record_join_ticket(store).await?;
+        let relay = self.inner.identity.device_id();
+        let now = now_ms();
+        tokio::task::block_in_place(|| {
+            r.store_doc()?
+                .put_invite(
+                    &hash,
+                    &Invite {
+                        role,
+                        till_code: Some(till_code.to_owned()),
+                        created_by: relay.to_string(),
+                        created_at_ms: now,
+                        expires_at_ms: now + TICKET_TTL.as_millis() as i64,
+                        used_by: None,
+                    },
+                    now,
+                )
+                .map_err(ReplicaError::storage)?;
+            r.queue_store_write()
+        })?;
+        self.commit_own_writes(r).await?;
+        tracing::info!(%store, till_code, "head office invited a till");
+        Ok(TillInvited {
+            store_id: store.0,
+            till_code: till_code.to_owned(),
+            role: role.as_str().to_owned(),
+            ticket,
+        })
+    }
+
+    /// A one-time join ticket for `store`, recorded in PostgreSQL (so any instance
+    /// admits it) and naming the relay's recent instance addresses: (the secret's hash,
+    /// the printable ticket). The caller writes the matching invite into the roster.
+    async fn record_join_ticket(&self, store: StoreId) -> Result<(String, String), RelayError> {
+        let secret: [u8; 32] = rand::random();
+        let hash = secret_hash(&secret);
+        let relay = self.inner.identity.device_id();
+        let addrs =
+            db::instance_addrs(&self.inner.pool, Duration::from_secs(7 * 24 * 3600)).await?;
+        let mut tx = self.inner.pool.begin().await.map_err(DbError::from)?;
+        db::record_ticket(&mut tx, &hash, store, TicketKind::Join, TICKET_TTL).await?;
+        tx.commit().await.map_err(DbError::from)?;
+        let ticket = Ticket {
+            store: *store.0.as_bytes(),
+            secret,
+            members: vec![(relay.0, addrs)],
+        }
+        .encode();
+        Ok((hash, ticket))
     }
 
     /// Whether head office of `tenant` may write into `r`: the tenant owns the store
@@ -850,13 +920,28 @@ impl Relay {
         trace: Option<TraceId>,
     ) -> Result<Vec<Frame>, RelayError> {
         let kind = frame.kind();
+        let (msg_bytes, msg_sigs) = match &frame {
+            Frame::Sync { msg, sigs, .. } => (msg.len(), sigs.len()),
+            _ => (0, 0),
+        };
         let mut r = loaded.live().await?;
         let out = tokio::task::block_in_place(|| session.handle(&mut *r, frame));
         for refusal in session.take_refusals() {
             self.inner.metrics.sync.record_refusal(&refusal);
         }
         let writes = r.take_pending();
-        tracing::debug!(peer = %session.peer(), kind, writes = writes.len(), answers = out.as_ref().map(Vec::len).unwrap_or(0), "handled a frame");
+        let answer_bytes: usize = out
+            .as_ref()
+            .map(|o| {
+                o.iter()
+                    .map(|f| match f {
+                        Frame::Sync { msg, .. } => msg.len(),
+                        _ => 0,
+                    })
+                    .sum()
+            })
+            .unwrap_or(0);
+        tracing::debug!(peer = %session.peer(), kind, msg_bytes, msg_sigs, writes = writes.len(), answers = out.as_ref().map(Vec::len).unwrap_or(0), answer_bytes, "handled a frame");
         let out = match out {
             Ok(out) => out,
             Err(e) => {
@@ -1172,6 +1257,19 @@ pub async fn adopt_store(
         members: vec![(relay.0, relay_addrs)],
     }
     .encode())
+}
+
+/// What head office gets back when it adds a till (`POST /v1/stores/{store}/invites`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TillInvited {
+    /// The store.
+    pub store_id: Uuid,
+    /// The till code the new device gets.
+    pub till_code: String,
+    /// Its role (`till` or `manager`).
+    pub role: String,
+    /// The one-time ticket for `kasir join` on the new device.
+    pub ticket: String,
 }
 
 /// What head office gets back when it replaces a till

@@ -659,13 +659,17 @@ impl SyncReplica for StoreReplica {
         if let Ok(Merge::Applied { sigs: merged, .. }) = &received {
             self.waiting_sigs.after_merge(doc, sigs, merged);
         }
+        // Changes held back for a predecessor keep a new document: dropping them would
+        // drop the request for that predecessor too, and a Bloom filter that wrongly
+        // claims it (the same filter every round) would keep it from ever being sent.
+        let waiting = matches!(received, Ok(Merge::Applied { .. })) && doc.has_waiting_changes();
         let accepted = match received {
             Ok(Merge::Applied {
                 changed: true,
                 sigs,
             }) => sigs,
             other => {
-                if unborn {
+                if unborn && !waiting {
                     self.docs.remove(&r.id);
                 }
                 return match other {

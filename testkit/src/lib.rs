@@ -26,6 +26,7 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 pub mod browser;
+pub mod fleet;
 pub mod foreign;
 pub mod hostile;
 pub mod pg;

@@ -143,6 +143,11 @@ impl RelayProc {
             .to_owned()
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// SIGKILL, no goodbye.
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -105,6 +105,28 @@ pub fn kafka_events_from(
     events
 }
 
+/// (sale events, Σ totals) on the sales topic per store id, each sale counted once
+/// however often it was delivered (see [`kafka_events`]).
+pub fn kafka_sales_per_store(
+    brokers: &str,
+    expect: usize,
+    secs: u64,
+) -> std::collections::BTreeMap<String, (i64, i64)> {
+    let mut seen = HashSet::new();
+    let mut out: std::collections::BTreeMap<String, (i64, i64)> = Default::default();
+    for v in kafka_events(brokers, kasir_relay::materialise::TOPIC_SALES, expect, secs) {
+        if v["type"] != "sale" || !seen.insert(v["sale_id"].to_string()) {
+            continue;
+        }
+        let e = out
+            .entry(v["store_id"].as_str().unwrap_or_default().to_owned())
+            .or_default();
+        e.0 += 1;
+        e.1 += v["total"].as_i64().unwrap_or(0);
+    }
+    out
+}
+
 /// Runs statements on the relay's database (rows a till's sync would have written).
 pub fn sql(rt: &tokio::runtime::Runtime, db: &str, statements: &[String]) {
     rt.block_on(async {
