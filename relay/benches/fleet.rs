@@ -238,7 +238,9 @@ fn run_scale(rt: &tokio::runtime::Runtime, n: usize, kill: bool) -> Result<Value
     let pid2 = relay2.as_ref().and_then(RelayProc::pid);
     let relay_pids = || std::iter::once(pid1).chain(pid2);
     let rss_before = relay_pids().map(rss_mb).sum::<f64>();
-    let pg_bytes_before = rt.block_on(db_size(&db))?;
+    // One small pool for the bench's own queries, for the whole scale.
+    let bench_pool = rt.block_on(pool(&db))?;
+    let pg_bytes_before = rt.block_on(db_size(&bench_pool))?;
 
     // Live phase: sessions open, the backlog flows, every till sells.
     let cancel = CancellationToken::new();
@@ -280,7 +282,7 @@ fn run_scale(rt: &tokio::runtime::Runtime, n: usize, kill: bool) -> Result<Value
             let rss = relay_pids().map(rss_mb).sum::<f64>();
             rss_peak = rss_peak.max(rss);
             if backlog_done_s.is_none() {
-                let old = rt.block_on(count_sales_before(&db, live_start_ms))?;
+                let old = rt.block_on(count_sales_before(&bench_pool, live_start_ms))?;
                 if old >= backlog_sales as i64 {
                     backlog_done_s = Some(t_live.elapsed().as_secs_f64());
                 }
@@ -300,8 +302,8 @@ fn run_scale(rt: &tokio::runtime::Runtime, n: usize, kill: bool) -> Result<Value
     let drain = Instant::now();
     let mut in_pg = 0i64;
     while drain.elapsed() < Duration::from_secs(600) {
-        in_pg = rt.block_on(count_sales(&db))?;
-        let pending = rt.block_on(pending_events(&db))?;
+        in_pg = rt.block_on(count_sales(&bench_pool))?;
+        let pending = rt.block_on(pending_events(&bench_pool))?;
         let rss = relay_pids()
             .filter(|p| killed_at_s.is_none() || *p != pid1)
             .map(rss_mb)
@@ -314,7 +316,7 @@ fn run_scale(rt: &tokio::runtime::Runtime, n: usize, kill: bool) -> Result<Value
     }
     let drain_s = drain.elapsed().as_secs_f64();
     if backlog_done_s.is_none()
-        && rt.block_on(count_sales_before(&db, live_start_ms))? >= backlog_sales as i64
+        && rt.block_on(count_sales_before(&bench_pool, live_start_ms))? >= backlog_sales as i64
     {
         backlog_done_s = Some(live_s + drain_s);
     }
@@ -355,20 +357,23 @@ fn run_scale(rt: &tokio::runtime::Runtime, n: usize, kill: bool) -> Result<Value
             mismatched.push(json!({"store": store, "tills": till_side, "postgres": p, "kafka": k}));
         }
     }
-    let lag = rt.block_on(lags(&db, live_start_ms))?;
+    let lag = rt.block_on(lags(&bench_pool, live_start_ms))?;
     // The same once the backlog was in: what a current till sees in steady state.
     let steady_lag = match backlog_done_s {
-        Some(s) if s < live_s => rt.block_on(lags(&db, live_start_ms + (s * 1000.0) as i64))?,
+        Some(s) if s < live_s => {
+            rt.block_on(lags(&bench_pool, live_start_ms + (s * 1000.0) as i64))?
+        }
         _ => Value::Null,
     };
-    let tables = rt.block_on(table_sizes(&db))?;
-    let pg_bytes = rt.block_on(db_size(&db))?;
+    let tables = rt.block_on(table_sizes(&bench_pool))?;
+    let pg_bytes = rt.block_on(db_size(&bench_pool))?;
     let pg_total_sales = in_pg.max(1) as f64;
     let bytes_per_sale = (pg_bytes - pg_bytes_before).max(0) as f64 / pg_total_sales;
     let busy_day_sales = cfg.tills_per_store as f64 * 12.0 * 3600.0 / cfg.sale_every_s;
     for (t, _) in &tills {
         rt.block_on(t.close());
     }
+    rt.block_on(bench_pool.close());
     drop(relay2);
     drop(relay1);
     let result = json!({
@@ -464,65 +469,54 @@ async fn pool(db: &str) -> Result<sqlx::PgPool> {
         .await?)
 }
 
-async fn count_sales(db: &str) -> Result<i64> {
-    let p = pool(db).await?;
+async fn count_sales(p: &sqlx::PgPool) -> Result<i64> {
     let n = sqlx::query_scalar("SELECT count(*) FROM sales")
-        .fetch_one(&p)
+        .fetch_one(p)
         .await?;
-    p.close().await;
     Ok(n)
 }
 
-async fn count_sales_before(db: &str, ms: i64) -> Result<i64> {
-    let p = pool(db).await?;
+async fn count_sales_before(p: &sqlx::PgPool, ms: i64) -> Result<i64> {
     let n = sqlx::query_scalar(
         "SELECT count(*) FROM sales WHERE created_at < to_timestamp($1::float8 / 1000)",
     )
     .bind(ms as f64)
-    .fetch_one(&p)
+    .fetch_one(p)
     .await?;
-    p.close().await;
     Ok(n)
 }
 
-async fn pending_events(db: &str) -> Result<i64> {
-    let p = pool(db).await?;
+async fn pending_events(p: &sqlx::PgPool) -> Result<i64> {
     let n = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE published_at IS NULL")
-        .fetch_one(&p)
+        .fetch_one(p)
         .await?;
-    p.close().await;
     Ok(n)
 }
 
-async fn db_size(db: &str) -> Result<i64> {
-    let p = pool(db).await?;
+async fn db_size(p: &sqlx::PgPool) -> Result<i64> {
     let n = sqlx::query_scalar("SELECT pg_database_size(current_database())")
-        .fetch_one(&p)
+        .fetch_one(p)
         .await?;
-    p.close().await;
     Ok(n)
 }
 
 /// The largest tables with their indexes and TOAST, in bytes.
-async fn table_sizes(db: &str) -> Result<Vec<(String, i64)>> {
-    let p = pool(db).await?;
+async fn table_sizes(p: &sqlx::PgPool) -> Result<Vec<(String, i64)>> {
     let rows = sqlx::query(
         "SELECT c.relname::text AS t, pg_total_relation_size(c.oid) AS b
            FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind = 'r' AND n.nspname = 'public'
           ORDER BY b DESC LIMIT 8",
     )
-    .fetch_all(&p)
+    .fetch_all(p)
     .await?;
-    p.close().await;
     rows.iter()
         .map(|r| Ok((r.try_get("t")?, r.try_get("b")?)))
         .collect()
 }
 
 /// Lag percentiles over the sales made in the live phase.
-async fn lags(db: &str, live_start_ms: i64) -> Result<Value> {
-    let p = pool(db).await?;
+async fn lags(p: &sqlx::PgPool, live_start_ms: i64) -> Result<Value> {
     let pg = sqlx::query(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY l) AS p50,
                 percentile_cont(0.99) WITHIN GROUP (ORDER BY l) AS p99,
@@ -531,7 +525,7 @@ async fn lags(db: &str, live_start_ms: i64) -> Result<Value> {
                    FROM sales WHERE created_at >= to_timestamp($1::float8 / 1000)) x",
     )
     .bind(live_start_ms as f64)
-    .fetch_one(&p)
+    .fetch_one(p)
     .await?;
     let kafka = sqlx::query(
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY l) AS p50,
@@ -544,9 +538,8 @@ async fn lags(db: &str, live_start_ms: i64) -> Result<Value> {
     )
     .bind(live_start_ms as f64)
     .bind(TOPIC_SALES)
-    .fetch_one(&p)
+    .fetch_one(p)
     .await?;
-    p.close().await;
     let row = |r: &sqlx::postgres::PgRow| -> Result<Value> {
         let get = |c: &str| -> Result<f64> { Ok(r.try_get::<Option<f64>, _>(c)?.unwrap_or(0.0)) };
         Ok(json!({

@@ -920,28 +920,22 @@ impl Relay {
         trace: Option<TraceId>,
     ) -> Result<Vec<Frame>, RelayError> {
         let kind = frame.kind();
-        let (msg_bytes, msg_sigs) = match &frame {
-            Frame::Sync { msg, sigs, .. } => (msg.len(), sigs.len()),
-            _ => (0, 0),
-        };
+        let msg_bytes = frame.sync_bytes(); // for the debug line: the frame moves below
         let mut r = loaded.live().await?;
         let out = tokio::task::block_in_place(|| session.handle(&mut *r, frame));
         for refusal in session.take_refusals() {
             self.inner.metrics.sync.record_refusal(&refusal);
         }
         let writes = r.take_pending();
-        let answer_bytes: usize = out
-            .as_ref()
-            .map(|o| {
-                o.iter()
-                    .map(|f| match f {
-                        Frame::Sync { msg, .. } => msg.len(),
-                        _ => 0,
-                    })
-                    .sum()
-            })
-            .unwrap_or(0);
-        tracing::debug!(peer = %session.peer(), kind, msg_bytes, msg_sigs, writes = writes.len(), answers = out.as_ref().map(Vec::len).unwrap_or(0), answer_bytes, "handled a frame");
+        tracing::debug!(
+            peer = %session.peer(),
+            kind,
+            msg_bytes,
+            writes = writes.len(),
+            answers = out.as_ref().map(Vec::len).unwrap_or(0),
+            answer_bytes = out.as_ref().map(|o| o.iter().map(Frame::sync_bytes).sum::<usize>()).unwrap_or(0),
+            "handled a frame"
+        );
         let out = match out {
             Ok(out) => out,
             Err(e) => {

@@ -142,6 +142,15 @@ impl Frame {
             Frame::Bye { .. } => "bye",
         }
     }
+
+    /// The size of the Automerge sync message a `Sync` frame carries (0 for the others),
+    /// for logs.
+    pub fn sync_bytes(&self) -> usize {
+        match self {
+            Frame::Sync { msg, .. } => msg.len(),
+            _ => 0,
+        }
+    }
 }
 
 /// A message that cannot be encoded or decoded.
