@@ -457,13 +457,7 @@ impl Doc {
 
     /// A hash over the sorted heads: equal iff two replicas hold the same changes.
     pub fn heads_hash(&mut self) -> [u8; 32] {
-        let mut heads = self.am.get_heads();
-        heads.sort();
-        let mut h = blake3::Hasher::new();
-        for head in &heads {
-            h.update(&head.0);
-        }
-        *h.finalize().as_bytes()
+        heads_hash_of(&self.am.get_heads())
     }
 
     /// The `(top-level map, record key)` pairs that changes after `before` touched, e.g.
@@ -918,6 +912,18 @@ pub(crate) fn map_fields(
             .collect()),
         _ => Ok(serde_json::Map::new()),
     }
+}
+
+/// The hash [`Doc::heads_hash`] gives for a document with these heads (in any order):
+/// what a replica lists for a document it keeps out of memory.
+pub fn heads_hash_of(heads: &[ChangeHash]) -> [u8; 32] {
+    let mut heads = heads.to_vec();
+    heads.sort();
+    let mut h = blake3::Hasher::new();
+    for head in &heads {
+        h.update(&head.0);
+    }
+    *h.finalize().as_bytes()
 }
 
 /// Adds `more` (a [`Doc::device_history`]) into `into`, keeping the higher sequence

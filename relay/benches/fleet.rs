@@ -19,6 +19,12 @@
 //! At the end every till's sales are compared with PostgreSQL's and with the events read
 //! back from Kafka, per store (count and Σ totals); a difference fails the run.
 //!
+//! Each scale runs once per value of `KASIR_FLEET_PARK_AFTER_S` (default `0,15`): the
+//! relay's `KASIR_RELAY_PARK_AFTER_S`, how long a closed day's ledger stays in memory
+//! after its last use (0: for ever, the baseline). After the drain the tills stay
+//! connected and idle for the longest of those plus 5 s, and the relay's RSS is taken
+//! again (`rss_mb_settled`) with the documents it parked and read back.
+//!
 //! With `KASIR_FLEET_KILL=1` the largest scale runs two relay instances on one database
 //! (one identity; every till knows both addresses, in its own random order, as a DNS name
 //! with two records would give them) and instance one is killed -9 halfway through the
@@ -144,12 +150,20 @@ fn run() -> Result<Value> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let parks: Vec<u64> = std::env::var("KASIR_FLEET_PARK_AFTER_S")
+        .unwrap_or_else(|_| "0,15".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let settle_s = parks.iter().copied().max().unwrap_or(0) + 5;
     let largest = scales.iter().copied().max().unwrap_or(0);
     let mut runs = Vec::new();
     for &n in &scales {
-        eprintln!("fleet: {n} stores...");
-        let killed = kill && n == largest;
-        runs.push(run_scale(&rt, n, killed)?);
+        for &park in &parks {
+            eprintln!("fleet: {n} stores, parking after {park} s (0: never)...");
+            let killed = kill && n == largest;
+            runs.push(run_scale(&rt, n, killed, park, settle_s)?);
+        }
     }
     Ok(json!({
         "machine": {
@@ -168,7 +182,13 @@ struct Scale {
     setup_parallel: usize,
 }
 
-fn run_scale(rt: &tokio::runtime::Runtime, n: usize, kill: bool) -> Result<Value> {
+fn run_scale(
+    rt: &tokio::runtime::Runtime,
+    n: usize,
+    kill: bool,
+    park_after_s: u64,
+    settle_s: u64,
+) -> Result<Value> {
     let cfg = Scale {
         tills_per_store: env_num("KASIR_FLEET_TILLS", 3),
         live_s: env_num("KASIR_FLEET_LIVE_S", 60.0),
@@ -176,9 +196,13 @@ fn run_scale(rt: &tokio::runtime::Runtime, n: usize, kill: bool) -> Result<Value
         day_sales: env_num("KASIR_FLEET_DAY_SALES", 200),
         setup_parallel: env_num("KASIR_FLEET_SETUP_PARALLEL", 24),
     };
-    let db = fresh_database(&format!("fleet{n}"));
+    let db = fresh_database(&format!("fleet{n}p{park_after_s}"));
     let tansu = Tansu::start();
-    let quiet = [("KASIR_LOG", "warn")];
+    let park = park_after_s.to_string();
+    let quiet = [
+        ("KASIR_LOG", "warn"),
+        ("KASIR_RELAY_PARK_AFTER_S", park.as_str()),
+    ];
     let mut relay1 = RelayProc::start_with(&db, Some(&tansu.brokers()), &quiet);
     let relay2 = kill.then(|| RelayProc::start_with(&db, Some(&tansu.brokers()), &quiet));
     let addrs: Vec<SocketAddr> = std::iter::once(&relay1)
@@ -338,6 +362,25 @@ fn run_scale(rt: &tokio::runtime::Runtime, n: usize, kill: bool) -> Result<Value
         .filter(|p| killed_at_s.is_none() || *p != pid1)
         .map(rss_mb)
         .sum::<f64>();
+    // Settle: every till still connected, nobody selling, closed days idle long enough
+    // to be parked (when parking is on).
+    std::thread::sleep(Duration::from_secs(settle_s));
+    let rss_settled = relay_pids()
+        .filter(|p| killed_at_s.is_none() || *p != pid1)
+        .map(rss_mb)
+        .sum::<f64>();
+    let surviving: Vec<&RelayProc> = std::iter::once(&relay1)
+        .filter(|_| killed_at_s.is_none())
+        .chain(relay2.as_ref())
+        .collect();
+    let relay_counter = |name: &str| -> f64 {
+        surviving
+            .iter()
+            .map(|r| kasir_testkit::metric(&r.metrics(), &format!("kasir_relay_{name}_total")))
+            .sum()
+    };
+    let (docs_parked, docs_unparked) =
+        (relay_counter("docs_parked"), relay_counter("docs_unparked"));
     cancel.cancel();
     let mut reconnects = 0u64;
     for s in sessions {
@@ -403,6 +446,11 @@ fn run_scale(rt: &tokio::runtime::Runtime, n: usize, kill: bool) -> Result<Value
             "rss_mb_before_live": round(rss_before, 1),
             "rss_mb_peak": round(rss_peak, 1),
             "rss_mb_end": round(rss_end, 1),
+            "park_after_s": park_after_s,
+            "rss_mb_settled": round(rss_settled, 1),
+            "rss_kb_per_store_settled": round(rss_settled * 1024.0 / n as f64, 1),
+            "docs_parked": docs_parked,
+            "docs_unparked": docs_unparked,
             "rss_kb_per_store_peak": round(rss_peak * 1024.0 / n as f64, 1),
             "cpu_cores_busy": round(relay_cpu / busy_s, 2),
             "sessions_reconnected": reconnects,

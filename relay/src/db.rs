@@ -15,6 +15,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use uuid::Uuid;
 
+use crate::replica::Parked;
+
 /// A database operation that failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -526,6 +528,104 @@ pub async fn chunks_after(
     )
     .bind(store.0)
     .bind(after)
+    .fetch_all(pool)
+    .await?;
+    rows_to_chunks(rows)
+}
+
+/// The chunks of `store` to load into memory: every document's except those parked with
+/// exactly the chunks stored now ([`parked_docs`] lists those instead).
+pub async fn unparked_chunks(pool: &PgPool, store: StoreId) -> Result<Vec<Chunk>, DbError> {
+    let rows = sqlx::query(
+        "WITH sets AS (
+             SELECT doc_id, array_agg(hash ORDER BY hash) AS hashes
+               FROM doc_chunks WHERE store_id = $1 GROUP BY doc_id),
+         parked AS (
+             SELECT d.doc_id FROM docs d JOIN sets s ON s.doc_id = d.doc_id
+              WHERE d.store_id = $1 AND d.parked_chunks = s.hashes)
+         SELECT c.hash, c.seq, c.bytes, d.doc_id, d.kind, d.till, d.business_date
+         FROM doc_chunks c JOIN docs d ON d.store_id = c.store_id AND d.doc_id = c.doc_id
+         WHERE c.store_id = $1 AND c.doc_id NOT IN (SELECT doc_id FROM parked)
+         ORDER BY c.seq",
+    )
+    .bind(store.0)
+    .fetch_all(pool)
+    .await?;
+    rows_to_chunks(rows)
+}
+
+/// The documents of `store` parked with exactly the chunks stored now, each with the
+/// highest sequence number of its chunks (what [`unparked_chunks`] leaves out).
+pub async fn parked_docs(pool: &PgPool, store: StoreId) -> Result<Vec<(Parked, i64)>, DbError> {
+    let rows = sqlx::query(
+        "WITH sets AS (
+             SELECT doc_id, array_agg(hash ORDER BY hash) AS hashes, max(seq) AS seq
+               FROM doc_chunks WHERE store_id = $1 GROUP BY doc_id)
+         SELECT d.doc_id, d.kind, d.till, d.business_date, d.parked_heads, d.parked_chunks,
+                s.seq
+         FROM docs d JOIN sets s ON s.doc_id = d.doc_id
+         WHERE d.store_id = $1 AND d.parked_chunks = s.hashes",
+    )
+    .bind(store.0)
+    .fetch_all(pool)
+    .await?;
+    let hashes = |v: Vec<Vec<u8>>, what: &str| -> Result<Vec<[u8; 32]>, DbError> {
+        v.into_iter()
+            .map(|h| h.try_into().map_err(|_| DbError::Corrupt(what.into())))
+            .collect()
+    };
+    rows.into_iter()
+        .map(|r| {
+            let id: Vec<u8> = r.try_get("doc_id")?;
+            let doc = doc_ref(
+                &id,
+                r.try_get("kind")?,
+                r.try_get("till")?,
+                r.try_get("business_date")?,
+            )?;
+            let heads = hashes(r.try_get("parked_heads")?, "parked heads")?;
+            Ok((
+                Parked {
+                    doc,
+                    heads: heads.into_iter().map(kasir_crdt::doc::ChangeHash).collect(),
+                    chunks: hashes(r.try_get("parked_chunks")?, "parked chunks")?,
+                    stale: false,
+                },
+                r.try_get::<Option<i64>, _>("seq")?.unwrap_or(0),
+            ))
+        })
+        .collect()
+}
+
+/// Records that a document left this instance's memory holding exactly `parked`'s
+/// chunks, so the next load of the store need not read them ([`parked_docs`]).
+pub async fn record_parked(pool: &PgPool, store: StoreId, parked: &Parked) -> Result<(), DbError> {
+    let mut heads: Vec<Vec<u8>> = parked.heads.iter().map(|h| h.0.to_vec()).collect();
+    heads.sort();
+    let mut chunks: Vec<Vec<u8>> = parked.chunks.iter().map(|h| h.to_vec()).collect();
+    chunks.sort();
+    sqlx::query(
+        "UPDATE docs SET parked_heads = $3, parked_chunks = $4
+          WHERE store_id = $1 AND doc_id = $2",
+    )
+    .bind(store.0)
+    .bind(parked.doc.id.0.to_vec())
+    .bind(&heads)
+    .bind(&chunks)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Every stored chunk of one document, in sequence order.
+pub async fn doc_chunks(pool: &PgPool, store: StoreId, doc: DocId) -> Result<Vec<Chunk>, DbError> {
+    let rows = sqlx::query(
+        "SELECT c.hash, c.seq, c.bytes, d.doc_id, d.kind, d.till, d.business_date
+         FROM doc_chunks c JOIN docs d ON d.store_id = c.store_id AND d.doc_id = c.doc_id
+         WHERE c.store_id = $1 AND c.doc_id = $2 ORDER BY c.seq",
+    )
+    .bind(store.0)
+    .bind(doc.0.to_vec())
     .fetch_all(pool)
     .await?;
     rows_to_chunks(rows)

@@ -526,12 +526,23 @@ async fn serve(
         .ok()
         .and_then(|v| v.parse().ok())
         .map_or(net::IDLE_UNLOAD, Duration::from_secs);
+    // KASIR_RELAY_PARK_AFTER_S: how long a closed day's ledger stays in memory after its
+    // last use (0: for ever; tests and the fleet bench shorten it).
+    let park_after = match std::env::var("KASIR_RELAY_PARK_AFTER_S")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        Some(0) => None,
+        Some(s) => Some(Duration::from_secs(s)),
+        None => Some(net::PARK_AFTER),
+    };
     let metrics = RelayMetrics::new();
-    let relay = net::Relay::with_idle_unload(
+    let relay = net::Relay::with_memory(
         pool.clone(),
         Identity::from_secret_bytes(identity.secret_key),
         metrics.clone(),
         idle,
+        park_after,
     );
     let endpoint = relay.serve(identity.secret_key, listen).await?;
     let mut addrs: Vec<String> = advertise.to_vec();

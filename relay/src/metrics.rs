@@ -152,6 +152,10 @@ pub struct RelayMetrics {
     pub sales_offered: Counter,
     /// Chunks merged from other instances.
     pub chunks_polled: Counter,
+    /// Documents taken out of memory (closed days nobody synced for a while).
+    pub docs_parked: Counter,
+    /// Parked documents read back from PostgreSQL.
+    pub docs_unparked: Counter,
     /// Recognition questions answered.
     pub ml_answered: Counter,
     /// Recognition questions refused.
@@ -182,6 +186,8 @@ impl RelayMetrics {
             persist_errors: Counter::default(),
             sales_offered: Counter::default(),
             chunks_polled: Counter::default(),
+            docs_parked: Counter::default(),
+            docs_unparked: Counter::default(),
             ml_answered: Counter::default(),
             ml_refused: Counter::default(),
             events_published: Counter::default(),
@@ -218,6 +224,16 @@ impl RelayMetrics {
                 "chunks_polled",
                 "Chunks merged from other instances",
                 m.chunks_polled.clone(),
+            );
+            relay.register(
+                "docs_parked",
+                "Documents taken out of memory (closed days idle for a while)",
+                m.docs_parked.clone(),
+            );
+            relay.register(
+                "docs_unparked",
+                "Parked documents read back from PostgreSQL",
+                m.docs_unparked.clone(),
             );
             relay.register(
                 "ml_answered",

@@ -13,7 +13,9 @@
 //!   locks the store's replica, applies it, persists what it brought (chunks,
 //!   materialised rows, outbox rows: one transaction), and only then answers.
 //! - The **poller** task merges chunks other relay instances stored, so tills connected
-//!   here see changes that arrived there.
+//!   here see changes that arrived there. On the same tick it unloads idle stores and
+//!   parks closed days nobody touched for a while ([`crate::replica`]'s module note):
+//!   memory follows activity, not history.
 //! - A recognition connection (`kasir/ml/1`) is handed to [`crate::ml::serve`].
 //!
 //! A persist failure (PostgreSQL down or restarted) unloads the store's replica and ends
@@ -30,7 +32,7 @@ use iroh::Endpoint;
 use iroh::endpoint::Connection;
 use kasir_crdt::records::Product;
 use kasir_crdt::store::{Device, Invite, Role, StoreProfile};
-use kasir_crdt::{DeviceId, DocId, StoreId};
+use kasir_crdt::{BusinessDate, DeviceId, DocId, StoreId};
 use kasir_sync::driver::{self, DriveError, SessionHost};
 use kasir_sync::join::{JoinRequest, JoinResponse, serve_join};
 use kasir_sync::membership::{
@@ -52,7 +54,7 @@ use uuid::Uuid;
 use crate::db::{self, DbError, TicketKind};
 use crate::materialise;
 use crate::metrics::RelayMetrics;
-use crate::replica::StoreReplica;
+use crate::replica::{DocSource, StoreReplica};
 
 /// Why a relay operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +129,12 @@ pub const COMPACT_AFTER_CHUNKS: usize = 64;
 /// A store no till has synced with for this long leaves memory.
 pub const IDLE_UNLOAD: Duration = Duration::from_secs(600);
 
+/// How long a ledger of a closed business day stays in memory after its last use.
+pub const PARK_AFTER: Duration = Duration::from_secs(300);
+
+/// Documents parked per store per poll tick (parking compacts first: bounded work).
+const PARK_PER_TICK: usize = 32;
+
 /// How long tickets stay valid.
 pub const TICKET_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -163,6 +171,8 @@ pub struct Relay {
 struct Inner {
     pool: PgPool,
     idle_unload: Duration,
+    /// `None`: nothing is parked.
+    park_after: Option<Duration>,
     loaded: Mutex<HashMap<StoreId, Arc<Loaded>>>,
     cancel: CancellationToken,
     galleries: crate::ml::Galleries,
@@ -181,17 +191,31 @@ impl Relay {
         Relay::with_idle_unload(pool, identity, metrics, IDLE_UNLOAD)
     }
 
-    /// A relay that unloads stores idle for `idle_unload`.
+    /// A relay that unloads stores idle for `idle_unload` (and parks closed days idle
+    /// for [`PARK_AFTER`]).
     pub fn with_idle_unload(
         pool: PgPool,
         identity: Identity,
         metrics: RelayMetrics,
         idle_unload: Duration,
     ) -> Relay {
+        Relay::with_memory(pool, identity, metrics, idle_unload, Some(PARK_AFTER))
+    }
+
+    /// A relay that unloads stores idle for `idle_unload` and takes ledgers of closed
+    /// business days untouched for `park_after` out of memory (`None`: never).
+    pub fn with_memory(
+        pool: PgPool,
+        identity: Identity,
+        metrics: RelayMetrics,
+        idle_unload: Duration,
+        park_after: Option<Duration>,
+    ) -> Relay {
         Relay {
             inner: Arc::new(Inner {
                 pool,
                 idle_unload,
+                park_after,
                 loaded: Mutex::new(HashMap::new()),
                 cancel: CancellationToken::new(),
                 galleries: crate::ml::Galleries::new(),
@@ -373,7 +397,7 @@ impl Relay {
         }
         let revoked = Device {
             revoked: true,
-            vouched: tokio::task::block_in_place(|| r.device_history(id)),
+            vouched: tokio::task::block_in_place(|| r.device_history(id))?,
             ..entry
         };
         let now = now_ms();
@@ -427,7 +451,7 @@ impl Relay {
         let (hash, ticket) = self.record_join_ticket(store).await?;
         let relay = self.inner.identity.device_id();
         let now = now_ms();
-        let vouched = tokio::task::block_in_place(|| r.device_history(old));
+        let vouched = tokio::task::block_in_place(|| r.device_history(old))?;
         tokio::task::block_in_place(|| {
             let doc = r.store_doc()?;
             doc.put_device(
@@ -605,13 +629,33 @@ impl Relay {
         let row = db::store(&self.inner.pool, store)
             .await?
             .ok_or_else(|| RelayError::Refused(format!("store {store} is not served here")))?;
-        let chunks = db::chunks_after(&self.inner.pool, store, 0).await?;
-        let sigs = db::sigs(&self.inner.pool, store, None).await?;
+        // Documents parked by an earlier load stay out of memory; signatures are read for
+        // what is loaded only.
+        let parked = db::parked_docs(&self.inner.pool, store).await?;
+        let chunks = db::unparked_chunks(&self.inner.pool, store).await?;
+        let sigs = if parked.is_empty() {
+            db::sigs(&self.inner.pool, store, None).await?
+        } else {
+            Vec::new()
+        };
         let signer = self.inner.identity.clone();
-        let replica = tokio::task::block_in_place(|| {
+        let source: Arc<dyn DocSource> = Arc::new(PgDocSource {
+            pool: self.inner.pool.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            unparked: self.inner.metrics.docs_unparked.clone(),
+        });
+        let mut replica = tokio::task::block_in_place(|| {
             StoreReplica::load(store, row.tenant, row.adopted_by, signer, chunks, sigs)
         });
-        tracing::info!(%store, docs = replica.doc_count(), "loaded a store");
+        if !parked.is_empty() {
+            let hashes = tokio::task::block_in_place(|| replica.unsigned_changes());
+            let sigs = db::sigs(&self.inner.pool, store, Some(&hashes)).await?;
+            replica.add_sigs(sigs);
+            replica.add_parked(parked);
+        }
+        // Always able to read back (a store parked under another setting loads parked).
+        replica = replica.with_source(source);
+        tracing::info!(%store, docs = replica.doc_count(), parked = replica.parked_count(), "loaded a store");
         let loaded = Arc::new(Loaded {
             store,
             replica: tokio::sync::Mutex::new(replica),
@@ -708,6 +752,45 @@ impl Relay {
                 tracing::debug!(error = %e, "polling chunks failed");
             }
             self.unload_idle(self.inner.idle_unload);
+            self.park_idle().await;
+        }
+    }
+
+    /// Parks closed days nobody touched for `park_after` in every loaded store whose
+    /// replica is free now (a busy one is skipped until a later tick), compacting each to
+    /// one chunk first so it reads back in one row.
+    async fn park_idle(&self) {
+        let Some(after) = self.inner.park_after else {
+            return;
+        };
+        // A day closed in every time zone: 12 h before now, in UTC.
+        let closed_before = BusinessDate::at(now_ms() - 12 * 3_600_000, 0);
+        let loaded: Vec<Arc<Loaded>> = match self.inner.loaded.lock() {
+            Ok(m) => m.values().cloned().collect(),
+            Err(_) => return,
+        };
+        for l in loaded {
+            let Ok(mut r) = l.replica.try_lock() else {
+                continue;
+            };
+            if r.is_poisoned() {
+                continue;
+            }
+            let candidates = r.park_candidates(&closed_before, after);
+            for doc in candidates.into_iter().take(PARK_PER_TICK) {
+                if r.chunk_count(doc) > 1 && !self.compact_doc(&mut r, doc).await {
+                    continue;
+                }
+                let Some(parked) = tokio::task::block_in_place(|| r.park(doc)) else {
+                    continue;
+                };
+                self.inner.metrics.docs_parked.inc();
+                // Only the next load's shortcut: the parked entry in memory is right
+                // whether or not this is recorded.
+                if let Err(e) = db::record_parked(&self.inner.pool, r.store(), &parked).await {
+                    tracing::debug!(%doc, error = %e, "recording a parked document failed");
+                }
+            }
         }
     }
 
@@ -787,17 +870,25 @@ impl Relay {
     /// store loads from a few rows. Failure only postpones it.
     async fn compact(&self, r: &mut StoreReplica) {
         for doc in r.compaction_candidates(COMPACT_AFTER_CHUNKS) {
-            let Some((doc_ref, bytes, covered)) = tokio::task::block_in_place(|| r.snapshot(doc))
-            else {
-                continue;
-            };
-            match db::replace_chunks(&self.inner.pool, r.store(), &doc_ref, &bytes, &covered).await
-            {
-                Ok(hash) => {
-                    tracing::debug!(%doc, chunks = covered.len(), bytes = bytes.len(), "compacted a document");
-                    r.compacted(doc, hash, &covered);
-                }
-                Err(e) => tracing::debug!(%doc, error = %e, "compaction failed"),
+            self.compact_doc(r, doc).await;
+        }
+    }
+
+    /// Replaces the stored chunks of one document by a snapshot; whether it did.
+    async fn compact_doc(&self, r: &mut StoreReplica, doc: DocId) -> bool {
+        let Some((doc_ref, bytes, covered)) = tokio::task::block_in_place(|| r.snapshot(doc))
+        else {
+            return false;
+        };
+        match db::replace_chunks(&self.inner.pool, r.store(), &doc_ref, &bytes, &covered).await {
+            Ok(hash) => {
+                tracing::debug!(%doc, chunks = covered.len(), bytes = bytes.len(), "compacted a document");
+                r.compacted(doc, hash, &covered);
+                true
+            }
+            Err(e) => {
+                tracing::debug!(%doc, error = %e, "compaction failed");
+                false
             }
         }
     }
@@ -1057,6 +1148,36 @@ impl Relay {
 
 /// One store of the relay as the host of a till's sync session: every frame is applied
 /// to the store's replica and what it brought is persisted before the answer goes out.
+/// Reads parked documents back from PostgreSQL for a store replica, blocking in place:
+/// the replica's methods are synchronous and run on the relay's multi-threaded runtime.
+#[derive(Debug)]
+struct PgDocSource {
+    pool: PgPool,
+    runtime: tokio::runtime::Handle,
+    unparked: prometheus_client::metrics::counter::Counter,
+}
+
+impl PgDocSource {
+    fn block_on<T>(&self, f: impl Future<Output = Result<T, DbError>>) -> Result<T, ReplicaError> {
+        tokio::task::block_in_place(|| self.runtime.block_on(f)).map_err(ReplicaError::storage)
+    }
+}
+
+impl DocSource for PgDocSource {
+    fn chunks(&self, store: StoreId, doc: DocId) -> Result<Vec<db::Chunk>, ReplicaError> {
+        self.unparked.inc();
+        self.block_on(db::doc_chunks(&self.pool, store, doc))
+    }
+
+    fn sigs(
+        &self,
+        store: StoreId,
+        hashes: &[[u8; 32]],
+    ) -> Result<Vec<kasir_sync::trust::ChangeSig>, ReplicaError> {
+        self.block_on(db::sigs(&self.pool, store, Some(hashes)))
+    }
+}
+
 #[derive(Debug)]
 struct RelayHost {
     relay: Relay,

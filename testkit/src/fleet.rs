@@ -159,6 +159,18 @@ impl SimTill {
         )
     }
 
+    /// Every document it holds (its own ledgers and what sessions brought) with its heads
+    /// hash: equal hashes mean equal documents.
+    pub fn manifest(&self) -> BTreeMap<kasir_crdt::DocId, [u8; 32]> {
+        use kasir_sync::SyncReplica;
+        let Ok(mut held) = self.host.held.lock() else {
+            return BTreeMap::new();
+        };
+        held.manifest()
+            .map(|m| m.into_iter().map(|d| (d.doc.id, d.heads)).collect())
+            .unwrap_or_default()
+    }
+
     /// One sync session with the relay until the initial exchange is over.
     pub async fn sync_once(&self) -> Result<SessionEnd, SimError> {
         driver::sync_once(
