@@ -533,22 +533,22 @@ pub async fn chunks_after(
     rows_to_chunks(rows)
 }
 
-/// The chunks of `store` to load into memory: every document's except those parked with
-/// exactly the chunks stored now ([`parked_docs`] lists those instead).
-pub async fn unparked_chunks(pool: &PgPool, store: StoreId) -> Result<Vec<Chunk>, DbError> {
+/// The chunks of `store` to load into memory: every document's except `parked`'s (the
+/// ids [`parked_docs`] listed, so no document falls between the two reads).
+pub async fn unparked_chunks(
+    pool: &PgPool,
+    store: StoreId,
+    parked: &[DocId],
+) -> Result<Vec<Chunk>, DbError> {
+    let parked: Vec<Vec<u8>> = parked.iter().map(|id| id.0.to_vec()).collect();
     let rows = sqlx::query(
-        "WITH sets AS (
-             SELECT doc_id, array_agg(hash ORDER BY hash) AS hashes
-               FROM doc_chunks WHERE store_id = $1 GROUP BY doc_id),
-         parked AS (
-             SELECT d.doc_id FROM docs d JOIN sets s ON s.doc_id = d.doc_id
-              WHERE d.store_id = $1 AND d.parked_chunks = s.hashes)
-         SELECT c.hash, c.seq, c.bytes, d.doc_id, d.kind, d.till, d.business_date
+        "SELECT c.hash, c.seq, c.bytes, d.doc_id, d.kind, d.till, d.business_date
          FROM doc_chunks c JOIN docs d ON d.store_id = c.store_id AND d.doc_id = c.doc_id
-         WHERE c.store_id = $1 AND c.doc_id NOT IN (SELECT doc_id FROM parked)
+         WHERE c.store_id = $1 AND c.doc_id <> ALL($2)
          ORDER BY c.seq",
     )
     .bind(store.0)
+    .bind(&parked)
     .fetch_all(pool)
     .await?;
     rows_to_chunks(rows)
@@ -634,16 +634,7 @@ pub async fn doc_chunks(pool: &PgPool, store: StoreId, doc: DocId) -> Result<Vec
 /// The chunks of `store`'s store document only (its roster), to check a device's
 /// standing before the rest of the store's history is loaded for it.
 pub async fn roster_chunks(pool: &PgPool, store: StoreId) -> Result<Vec<Chunk>, DbError> {
-    let rows = sqlx::query(
-        "SELECT c.hash, c.seq, c.bytes, d.doc_id, d.kind, d.till, d.business_date
-         FROM doc_chunks c JOIN docs d ON d.store_id = c.store_id AND d.doc_id = c.doc_id
-         WHERE c.store_id = $1 AND d.doc_id = $2 ORDER BY c.seq",
-    )
-    .bind(store.0)
-    .bind(DocId::store(store).0.to_vec())
-    .fetch_all(pool)
-    .await?;
-    rows_to_chunks(rows)
+    doc_chunks(pool, store, DocId::store(store)).await
 }
 
 fn rows_to_chunks(rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Chunk>, DbError> {

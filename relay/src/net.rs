@@ -632,7 +632,8 @@ impl Relay {
         // Documents parked by an earlier load stay out of memory; signatures are read for
         // what is loaded only.
         let parked = db::parked_docs(&self.inner.pool, store).await?;
-        let chunks = db::unparked_chunks(&self.inner.pool, store).await?;
+        let parked_ids: Vec<DocId> = parked.iter().map(|(p, _)| p.doc.id).collect();
+        let chunks = db::unparked_chunks(&self.inner.pool, store, &parked_ids).await?;
         let sigs = if parked.is_empty() {
             db::sigs(&self.inner.pool, store, None).await?
         } else {

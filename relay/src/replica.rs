@@ -1036,6 +1036,18 @@ mod tests {
         )
     }
 
+    /// A replica of `store` loaded from `stored`, with no signatures.
+    fn loaded(store: StoreId, stored: Vec<Chunk>) -> StoreReplica {
+        StoreReplica::load(
+            store,
+            Uuid::new_v4(),
+            None,
+            Identity::generate(),
+            stored,
+            Vec::new(),
+        )
+    }
+
     #[test]
     fn replica_parks_a_closed_day_and_reads_it_back_unchanged() {
         let store = StoreId(Uuid::new_v4());
@@ -1048,15 +1060,7 @@ mod tests {
             chunk(&today_ref, today.doc().save(), 2),
         ];
         source.chunks.lock().expect("lock").extend(stored.clone());
-        let mut r = StoreReplica::load(
-            store,
-            Uuid::new_v4(),
-            None,
-            Identity::generate(),
-            stored,
-            Vec::new(),
-        )
-        .with_source(source.clone());
+        let mut r = loaded(store, stored).with_source(source.clone());
         let manifest = |r: &mut StoreReplica| -> BTreeMap<DocId, [u8; 32]> {
             r.manifest()
                 .expect("manifest")
@@ -1120,14 +1124,7 @@ mod tests {
         let store = StoreId(Uuid::new_v4());
         let (r_ref, mut l) = ledger(store, DeviceId([1; 32]), "2026-11-20");
         let stored = vec![chunk(&r_ref, l.doc().save(), 1)];
-        let mut r = StoreReplica::load(
-            store,
-            Uuid::new_v4(),
-            None,
-            Identity::generate(),
-            stored,
-            Vec::new(),
-        );
+        let mut r = loaded(store, stored);
         let today: BusinessDate = "2026-12-03".parse().expect("date");
         assert!(r.park_candidates(&today, Duration::ZERO).is_empty());
         assert!(r.park(r_ref.id).is_none());
