@@ -418,8 +418,7 @@ fn relay_dashboard_owner_sees_outlets_and_csv_and_other_tenants_see_nothing() {
     let submit_price = |sku: &str, price: &str| {
         b.type_into("#price-form input[name=sku]", sku);
         b.type_into("#price-form input[name=price]", price);
-        b.click("#price-form button.primary");
-        b.wait_until("the price notice", |b| b.count("#price-result") == 1);
+        b.click_and_load("#price-form button.primary");
         b.text("#price-result")
     };
     let done = submit_price("SUSU", "6.500");

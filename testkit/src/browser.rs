@@ -151,6 +151,21 @@ impl Browser {
         self.on(css, "click", |e| Box::pin(async move { e.click().await }));
     }
 
+    /// Clicks the element matching `css` (a plain form's submit button or a link) and
+    /// waits for the page it leads to: until then the old page, and any notice on it,
+    /// is still there to be read.
+    pub fn click_and_load(&self, css: &str) {
+        self.execute("window.__kasirLeaving = true; return null");
+        self.click(css);
+        self.wait_until(&format!("the page after {css}"), |b| {
+            let fresh = b.rt.block_on(b.client().execute(
+                "return document.readyState === 'complete' && !window.__kasirLeaving",
+                Vec::new(),
+            ));
+            matches!(fresh, Ok(Value::Bool(true)))
+        });
+    }
+
     /// Types `text` into the element matching `css` as a keyboard (or a scanner) does.
     pub fn type_into(&self, css: &str, text: &str) {
         let e = self.find(css);
