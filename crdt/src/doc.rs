@@ -88,6 +88,19 @@ pub struct Doc {
     /// Automerge's own cursor starts empty after a load, which would re-save the whole
     /// history with the first incremental save.
     saved_heads: Vec<ChangeHash>,
+    /// The last whole [`Doc::footprint`], with the heads it was taken between, until it
+    /// is asked for again: a merge asks twice (the trust check's depth, then the
+    /// records to index), and listing a day's changes again costs as much as the first
+    /// time.
+    footprint_memo: Option<FootprintMemo>,
+}
+
+/// A [`Footprint`] of the changes from `before` to `heads`.
+#[derive(Debug, Clone)]
+struct FootprintMemo {
+    before: Vec<ChangeHash>,
+    heads: Vec<ChangeHash>,
+    footprint: Footprint,
 }
 
 /// A scalar written into the genesis change.
@@ -124,6 +137,7 @@ impl Doc {
             kind,
             am,
             saved_heads: Vec::new(),
+            footprint_memo: None,
         })
     }
 
@@ -148,6 +162,7 @@ impl Doc {
             kind,
             am,
             saved_heads,
+            footprint_memo: None,
         };
         doc.check_shape()?;
         Ok(doc)
@@ -172,6 +187,7 @@ impl Doc {
             kind: self.kind,
             am: incoming,
             saved_heads: Vec::new(),
+            footprint_memo: None,
         }
         .check_shape()
     }
@@ -186,6 +202,7 @@ impl Doc {
     pub(crate) fn replace_with(&mut self, other: Doc) {
         self.am = other.am;
         self.saved_heads = other.saved_heads;
+        self.footprint_memo = other.footprint_memo;
     }
 
     fn check_shape(&self) -> Result<(), DocError> {
@@ -219,7 +236,46 @@ impl Doc {
             kind: self.kind,
             am: self.am.clone(),
             saved_heads: self.saved_heads.clone(),
+            footprint_memo: None,
         }
+    }
+
+    /// The document `chunk` holds, when it is one whole saved document (Automerge sends
+    /// its saved document when more than a third of its history is new to the peer)
+    /// that holds every change of this one: the columnar load of such a chunk replaces
+    /// rebuilding each of its changes and applying them one by one, the cost of a new
+    /// till's catch-up. `None` sends the caller down the general path: other chunk
+    /// types, a chunk that does not load whole, one that lacks some of this replica's
+    /// changes, or a replica holding changes back for a missing predecessor (a load
+    /// would drop them).
+    pub(crate) fn bulk_successor(&mut self, chunk: &[u8]) -> Option<Doc> {
+        const DOCUMENT_CHUNK: u8 = 0;
+        let is_document =
+            chunk.len() > 8 && chunk[..4] == [0x85, 0x6f, 0x4a, 0x83] && chunk[8] == DOCUMENT_CHUNK;
+        if !is_document || self.has_waiting_changes() {
+            return None;
+        }
+        let options = LoadOptions::new()
+            .on_partial_load(OnPartialLoad::Error)
+            .verification_mode(VerificationMode::Check);
+        let am = catch_unwind(AssertUnwindSafe(|| {
+            AutoCommit::load_with_options(chunk, options)
+        }))
+        .ok()?
+        .ok()?
+        .with_actor(self.am.get_actor().clone());
+        let mut successor = Doc {
+            id: self.id,
+            kind: self.kind,
+            am,
+            saved_heads: self.saved_heads.clone(),
+            footprint_memo: None,
+        };
+        let heads = self.heads();
+        heads
+            .iter()
+            .all(|h| successor.has_change(h))
+            .then_some(successor)
     }
 
     /// A copy of the applied history alone, for stepping through a merge one change at
@@ -246,6 +302,7 @@ impl Doc {
             kind: self.kind,
             am,
             saved_heads: self.saved_heads.clone(),
+            footprint_memo: None,
         })
     }
 
@@ -311,6 +368,31 @@ impl Doc {
     /// the document's parents (once each). With `stop_past_depth` the walk ends as soon
     /// as a value lies deeper than [`MAX_DEPTH`].
     pub fn footprint(
+        &mut self,
+        before: &[ChangeHash],
+        stop_past_depth: bool,
+    ) -> Result<Footprint, DocError> {
+        let heads = self.am.get_heads();
+        if let Some(memo) = self.footprint_memo.take()
+            && memo.before == before
+            && memo.heads == heads
+        {
+            // Asked once more (the second of a merge's two uses): handed over, not kept.
+            return Ok(memo.footprint);
+        }
+        let footprint = self.walk_footprint(before, stop_past_depth)?;
+        if !stop_past_depth || footprint.deepest <= MAX_DEPTH {
+            // Walked to the end: the whole footprint, worth keeping.
+            self.footprint_memo = Some(FootprintMemo {
+                before: before.to_vec(),
+                heads,
+                footprint: footprint.clone(),
+            });
+        }
+        Ok(footprint)
+    }
+
+    fn walk_footprint(
         &mut self,
         before: &[ChangeHash],
         stop_past_depth: bool,
@@ -796,7 +878,6 @@ fn check_depth(am: &AutoCommit, obj: &ObjId, key: &str) -> Result<(), DocError> 
     Ok(())
 }
 
-/// Runs an Automerge call on untrusted bytes: errors and panics both become `Corrupt`.
 /// Where a merge's changes wrote ([`Doc::footprint`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Footprint {

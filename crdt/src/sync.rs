@@ -137,15 +137,31 @@ impl Doc {
             .map_err(|e| DocError::Corrupt(e.to_string()))?;
             return Ok(Ok(false));
         }
-        let mut after = self.fork_for_check();
         let mut state = peer.0.clone();
         let before = self.heads();
-        let am = after.automerge();
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            am.sync().receive_sync_message(&mut state, message)
-        }))
-        .map_err(|_| DocError::Corrupt("sync message rejected".into()))?
-        .map_err(|e| DocError::Corrupt(e.to_string()))?;
+        let bulk = match (message.changes.len(), message.changes.iter().next()) {
+            (1, Some(chunk)) if !state.read_only => self.bulk_successor(chunk),
+            _ => None,
+        };
+        let mut after = match bulk {
+            Some(mut loaded) => {
+                // The changes are in already: let Automerge take the rest of the message
+                // (their heads, needs and Bloom filter) with applying switched off, after
+                // advancing the shared heads as its own apply would have.
+                let now = loaded.heads();
+                state.shared_heads = advance_heads(&before, &now, &state.shared_heads);
+                state.read_only = true;
+                let received = receive(&mut loaded, &mut state, message);
+                state.read_only = false;
+                received?;
+                loaded
+            }
+            None => {
+                let mut after = self.fork_for_check();
+                receive(&mut after, &mut state, message)?;
+                after
+            }
+        };
         let added = after.changes_after(&before);
         if !added.is_empty() {
             after.check_identity()?;
@@ -178,5 +194,200 @@ impl Doc {
         }))
         .map_err(|_| DocError::Corrupt("sync message rejected".into()))?
         .map_err(|e| DocError::Corrupt(e.to_string()))
+    }
+}
+
+/// Applies `message` to `doc` through Automerge, a panic or an error being a corrupt
+/// message.
+fn receive(doc: &mut Doc, state: &mut sync::State, message: sync::Message) -> Result<(), DocError> {
+    let am = doc.automerge();
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        am.sync().receive_sync_message(state, message)
+    }))
+    .map_err(|_| DocError::Corrupt("sync message rejected".into()))?
+    .map_err(|e| DocError::Corrupt(e.to_string()))
+}
+
+/// The shared heads after a merge moved this side from `before` to `now` (Automerge's
+/// own rule, which is private to it): the new heads, and the old shared heads that are
+/// still heads.
+fn advance_heads(
+    before: &[ChangeHash],
+    now: &[ChangeHash],
+    shared: &[ChangeHash],
+) -> Vec<ChangeHash> {
+    let mut heads: Vec<ChangeHash> = now
+        .iter()
+        .filter(|h| !before.contains(h))
+        .chain(shared.iter().filter(|h| now.contains(h)))
+        .copied()
+        .collect();
+    heads.sort();
+    heads.dedup();
+    heads
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::transaction::Transactable;
+    use automerge::{ObjType, ROOT, ReadDoc};
+
+    use super::*;
+    use crate::ActorId;
+    use crate::ids::{DeviceId, StoreId};
+    use crate::ledger::{LedgerDoc, LedgerMeta};
+
+    /// A till's ledger as every replica starts it (the shared genesis).
+    fn ledger(actor: ActorId) -> Doc {
+        let meta = LedgerMeta {
+            store: StoreId(uuid::Uuid::from_u128(7)),
+            till: DeviceId([3; 32]),
+            date: "2026-12-04".parse().expect("date"),
+        };
+        LedgerDoc::create(meta, actor).expect("ledger").into_doc()
+    }
+
+    /// `n` changes, each a record of a few nested fields under `sales`.
+    fn write(doc: &mut Doc, from: usize, n: usize) {
+        for i in from..from + n {
+            let am = doc.automerge();
+            let sales = match am.get(ROOT, "sales").expect("get") {
+                Some((automerge::Value::Object(ObjType::Map), id)) => id,
+                _ => am.put_object(ROOT, "sales", ObjType::Map).expect("sales"),
+            };
+            let sale = am
+                .put_object(&sales, format!("s{i}"), ObjType::Map)
+                .expect("sale");
+            am.put(&sale, "total", i as i64).expect("total");
+            let lines = am.put_object(&sale, "lines", ObjType::List).expect("lines");
+            let line = am.insert_object(&lines, 0, ObjType::Map).expect("line");
+            am.put(&line, "sku", "GULA").expect("sku");
+            am.commit();
+        }
+    }
+
+    /// Runs the protocol until both sides are quiet, `to` merging through the checked
+    /// path; returns how many changes `to`'s checks saw.
+    fn sync_checked(from: &mut Doc, to: &mut Doc) -> usize {
+        let (mut from_state, mut to_state) = (PeerState::new(), PeerState::new());
+        let mut seen = 0;
+        for _ in 0..32 {
+            let out = from.generate_sync_message(&mut from_state);
+            let back = to.generate_sync_message(&mut to_state);
+            if out.is_none() && back.is_none() {
+                return seen;
+            }
+            if let Some(m) = out {
+                let merged = to
+                    .receive_sync_message_checked(&mut to_state, &m, |_, _, added| {
+                        seen += added.len();
+                        Ok::<(), ()>(())
+                    })
+                    .expect("a replica's message applies");
+                assert!(merged.is_ok());
+            }
+            if let Some(m) = back {
+                from.receive_sync_message(&mut from_state, &m)
+                    .expect("a replica's message applies");
+            }
+        }
+        panic!("the protocol did not settle");
+    }
+
+    #[test]
+    fn bulk_a_new_replica_loads_the_senders_document_and_keeps_syncing() {
+        let mut source = ledger(ActorId::random());
+        write(&mut source, 0, 300);
+        let mut fresh = ledger(ActorId::random());
+        // What Automerge sends a replica that lacks most of the history: one saved
+        // document, which the new replica takes whole.
+        let whole = source.save();
+        let mut loaded = fresh.bulk_successor(&whole).expect("the bulk path");
+        assert_eq!(loaded.heads(), source.heads());
+
+        assert_eq!(
+            sync_checked(&mut source, &mut fresh),
+            300,
+            "every change checked"
+        );
+        assert_eq!(fresh.heads(), source.heads());
+        // The same history merged change by change ends in the same document.
+        let mut slow = ledger(ActorId::random());
+        let (mut a, mut b) = (PeerState::new(), PeerState::new());
+        for _ in 0..32 {
+            match (
+                source.generate_sync_message(&mut a),
+                slow.generate_sync_message(&mut b),
+            ) {
+                (None, None) => break,
+                (out, back) => {
+                    if let Some(m) = out {
+                        slow.receive_sync_message(&mut b, &m).expect("apply");
+                    }
+                    if let Some(m) = back {
+                        source.receive_sync_message(&mut a, &m).expect("apply");
+                    }
+                }
+            }
+        }
+        assert_eq!(slow.heads(), fresh.heads());
+        assert_eq!(
+            slow.automerge_ref().hydrate(ROOT, None).expect("hydrate"),
+            fresh.automerge_ref().hydrate(ROOT, None).expect("hydrate")
+        );
+        // The sync state stayed true: later sales arrive as changes, and the new
+        // replica's own write reaches the source.
+        write(&mut source, 300, 3);
+        write(&mut fresh, 1_000, 1);
+        assert_eq!(sync_checked(&mut source, &mut fresh), 3);
+        assert_eq!(fresh.heads(), source.heads());
+        // What it saves next is what it merged since its last save, loadable on top.
+        let genesis = ledger(ActorId::random()).save();
+        let all = [genesis.as_slice(), &fresh.save_incremental()];
+        let mut reloaded =
+            Doc::load(fresh.id(), fresh.kind(), all, ActorId::random()).expect("load");
+        assert_eq!(reloaded.heads(), fresh.heads());
+    }
+
+    #[test]
+    fn bulk_a_replica_with_history_of_its_own_merges_change_by_change() {
+        let mut source = ledger(ActorId::random());
+        write(&mut source, 0, 300);
+        let mut other = ledger(ActorId::random());
+        write(&mut other, 5_000, 2);
+        let whole = source.save();
+        assert!(
+            other.bulk_successor(&whole).is_none(),
+            "a load would drop the replica's own changes"
+        );
+        let own = other.heads();
+        assert_eq!(sync_checked(&mut source, &mut other), 300);
+        assert!(source.heads().iter().all(|h| other.has_change(h)));
+        assert!(
+            own.iter().all(|h| other.has_change(h)),
+            "its own changes kept"
+        );
+        assert_eq!(other.heads().len(), 2, "two branches, both held");
+    }
+
+    #[test]
+    fn bulk_path_takes_only_whole_documents() {
+        let mut source = ledger(ActorId::random());
+        write(&mut source, 0, 50);
+        let mut fresh = ledger(ActorId::random());
+        let whole = source.save();
+        assert!(
+            fresh.bulk_successor(&whole[..whole.len() - 9]).is_none(),
+            "cut short"
+        );
+        let mut flipped = whole.clone();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 0xff;
+        assert!(fresh.bulk_successor(&flipped).is_none(), "damaged");
+        let mut again = ledger(ActorId::random());
+        write(&mut again, 0, 1);
+        let change = again.save_incremental();
+        assert!(fresh.bulk_successor(&change).is_none(), "a change chunk");
+        assert!(fresh.bulk_successor(&[]).is_none(), "nothing");
     }
 }

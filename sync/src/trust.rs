@@ -31,7 +31,7 @@
 //!   own ledger, the till) that it vouches for a change already in its history, made
 //!   once by `kasir upgrade` / `kasir-relay migrate`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use kasir_crdt::author::actor_device;
 use kasir_crdt::doc::{ChangeHash, Doc, IncomingChange, MAX_DEPTH};
@@ -100,9 +100,12 @@ impl ChangeSig {
 
     /// Whether the signature is the signer's over the hash.
     pub fn is_valid(&self) -> bool {
-        let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&self.signer) else {
-            return false;
-        };
+        ed25519_dalek::VerifyingKey::from_bytes(&self.signer).is_ok_and(|k| self.is_valid_with(&k))
+    }
+
+    /// [`ChangeSig::is_valid`] with the signer's key decoded already (it must be the
+    /// key of `self.signer`).
+    fn is_valid_with(&self, key: &ed25519_dalek::VerifyingKey) -> bool {
         let Ok(sig) = ed25519_dalek::Signature::from_slice(&self.sig) else {
             return false;
         };
@@ -132,11 +135,13 @@ impl WaitingSigs {
     /// keeps those of the frame's `sigs` whose change `doc` does not hold (Automerge
     /// holds it back).
     pub fn after_merge(&mut self, doc: &mut Doc, sigs: &[ChangeSig], merged: &[ChangeSig]) {
-        for sig in merged {
-            self.by_hash.remove(&sig.hash);
+        let merged: HashSet<[u8; 32]> = merged.iter().map(|s| s.hash).collect();
+        for hash in &merged {
+            self.by_hash.remove(hash);
         }
         for sig in sigs {
-            if !self.by_hash.contains_key(&sig.hash)
+            if !merged.contains(&sig.hash)
+                && !self.by_hash.contains_key(&sig.hash)
                 && !doc.has_change(&ChangeHash(sig.hash))
                 && sig.is_valid()
             {
@@ -453,6 +458,12 @@ fn check(
         };
         writers.push(writer);
     }
+    if let Some(bad) = first_invalid(&sigs) {
+        return Err(Refusal::new(
+            RefusalReason::BadSignature,
+            format!("the signature of change {} does not verify", bad.change()),
+        ));
+    }
     let verdict = match (ctx.kind, ctx.roster) {
         (DocKind::Store, _) => check_store(before, after, added, &writers)?,
         (_, None) => {
@@ -470,8 +481,9 @@ fn check(
     Ok(verdict.map(|()| sigs))
 }
 
-/// The valid signature `change` needs: its author's, or (history from before
-/// signatures, `author` `None`) any device's adoption, whose standing the rules check.
+/// The signature `change` needs: its author's, or (history from before signatures,
+/// `author` `None`) any device's adoption, whose standing the rules check. Whether it
+/// verifies is [`first_invalid`]'s to say, for all of a merge's signatures at once.
 fn signature_of(
     ctx: &MergeContext<'_>,
     change: &IncomingChange,
@@ -492,13 +504,60 @@ fn signature_of(
             ),
         ));
     }
-    if sig.hash != change.hash.0 || !sig.is_valid() {
+    if sig.hash != change.hash.0 {
         return Err(Refusal::new(
             RefusalReason::BadSignature,
             format!("the signature of change {} does not verify", change.hash),
         ));
     }
     Ok(sig)
+}
+
+/// The first of `sigs` that does not verify. A day's catch-up carries thousands of
+/// signatures, ed25519 verification the most costly step of its check: they are
+/// verified on every core, in slices of at least [`SIGS_PER_THREAD`], each slice
+/// decoding its signer's key once for the run of signatures by the same device.
+fn first_invalid(sigs: &[ChangeSig]) -> Option<&ChangeSig> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(sigs.len() / SIGS_PER_THREAD).max(1);
+    let slice = sigs.len().div_ceil(threads).max(1);
+    let bad = if threads == 1 {
+        first_invalid_in(sigs)
+    } else {
+        std::thread::scope(|scope| {
+            let runs: Vec<_> = sigs
+                .chunks(slice)
+                .enumerate()
+                .map(|(i, part)| {
+                    scope.spawn(move || first_invalid_in(part).map(|at| i * slice + at))
+                })
+                .collect();
+            runs.into_iter()
+                .enumerate()
+                // A verifier that panicked vouches for nothing in its slice.
+                .filter_map(|(i, run)| run.join().unwrap_or(Some(i * slice)))
+                .min()
+        })
+    };
+    bad.and_then(|at| sigs.get(at))
+}
+
+/// Signatures below which a verifying thread costs more than it saves.
+const SIGS_PER_THREAD: usize = 256;
+
+/// The index of the first of `sigs` that does not verify, one thread.
+fn first_invalid_in(sigs: &[ChangeSig]) -> Option<usize> {
+    let mut key: Option<([u8; 32], Option<ed25519_dalek::VerifyingKey>)> = None;
+    sigs.iter().position(|sig| {
+        let signer = match &key {
+            Some((bytes, k)) if *bytes == sig.signer => k,
+            _ => {
+                let k = ed25519_dalek::VerifyingKey::from_bytes(&sig.signer).ok();
+                &key.insert((sig.signer, k)).1
+            }
+        };
+        !signer.as_ref().is_some_and(|k| sig.is_valid_with(k))
+    })
 }
 
 /// The roster as a merge's check reads it: each device's entry looked up once (a day's
@@ -934,6 +993,30 @@ mod tests {
         let mut short = sig;
         short.sig.truncate(10);
         assert!(!short.is_valid());
+    }
+
+    #[test]
+    fn a_catch_up_finds_the_first_bad_signature_among_thousands() {
+        let (a, b) = (Identity::generate(), Identity::generate());
+        // Runs of two signers, long enough that the check splits them over threads.
+        let mut sigs: Vec<ChangeSig> = (0..1_200u32)
+            .map(|i| {
+                let mut hash = [0; 32];
+                hash[..4].copy_from_slice(&i.to_le_bytes());
+                let by = if (i / 250) % 2 == 0 { &a } else { &b };
+                ChangeSig::sign(by, &ChangeHash(hash))
+            })
+            .collect();
+        assert!(first_invalid(&sigs).is_none(), "all verify");
+        // A signature moved onto another change, late in the list and early: the
+        // earliest is the one named, whichever slice found it.
+        sigs[1_100].hash = [9; 32];
+        assert_eq!(first_invalid(&sigs).map(|s| s.hash), Some([9; 32]));
+        sigs[650].signer = b.device_id().0;
+        sigs[650].hash = [5; 32];
+        assert_eq!(first_invalid(&sigs).map(|s| s.hash), Some([5; 32]));
+        let one = &sigs[1_100..1_101];
+        assert!(first_invalid(one).is_some(), "one alone, one thread");
     }
 
     #[test]
