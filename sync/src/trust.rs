@@ -427,6 +427,9 @@ fn check(
     after: &mut Doc,
     added: &[IncomingChange],
 ) -> Checked<Vec<ChangeSig>> {
+    if let Some(unknown) = unknown_author(ctx, added) {
+        return Ok(Err(unknown));
+    }
     let before_heads = before.heads();
     let depth = after.changed_depth(&before_heads).map_err(malformed)?;
     if depth > MAX_DEPTH {
@@ -479,6 +482,29 @@ fn check(
         (DocKind::Catalog, Some(roster)) => check_catalog(roster, before, after, added, &writers)?,
     };
     Ok(verdict.map(|()| sigs))
+}
+
+/// The first author of `added` (by its actor, no signature needed to say so) that the
+/// roster does not list yet. Such a merge waits for the roster whatever else it holds,
+/// so it is told before the costly checks: a new till's catch-up of a day may arrive
+/// before the store document that admits the day's till, and is then checked once, not
+/// twice. Merges into the store document itself have no roster to wait for.
+fn unknown_author(ctx: &MergeContext<'_>, added: &[IncomingChange]) -> Option<DeviceId> {
+    let mut roster = Roster::new(ctx.roster?);
+    let mut last = None;
+    for change in added {
+        let Some(author) = actor_device(&change.actor) else {
+            continue;
+        };
+        if last == Some(author) {
+            continue; // a day's changes come in long runs by one till
+        }
+        last = Some(author);
+        if roster.entry(author).is_none() {
+            return Some(author);
+        }
+    }
+    None
 }
 
 /// The signature `change` needs: its author's, or (history from before signatures,
