@@ -7,7 +7,7 @@
 //!   `KASIR_BENCH_CATCHUP`, default 10000) restarts; time until it holds them all;
 //! - `bytes_per_sale`: sync frame bytes sent by A per sale (from `/metrics`).
 //!
-//! Run: `cargo bench -p kasir-node --bench lan`.
+//! Run: `cargo bench --workspace --bench lan` (env `KASIR_BENCH_LOG`: see `Till::start`).
 
 use kasir_testkit::percentile;
 use std::path::Path;
@@ -76,10 +76,23 @@ impl Till {
         for p in peers {
             cmd.args(["--peer", p]);
         }
+        // Diagnosis: `KASIR_BENCH_LOG=kasir_node=debug` keeps each daemon's log in
+        // `kasir-lan-PORT.log` under the temp dir (`merged a sync message` lines time
+        // each merge).
+        let stderr = match std::env::var("KASIR_BENCH_LOG") {
+            Ok(filter) => {
+                cmd.env("KASIR_LOG", filter);
+                let path = std::env::temp_dir().join(format!("kasir-lan-{}.log", self.sync_port));
+                Stdio::from(std::fs::File::create(path).expect("log file"))
+            }
+            Err(_) => {
+                cmd.env("KASIR_LOG", "error");
+                Stdio::null()
+            }
+        };
         self.child = Some(
-            cmd.env("KASIR_LOG", "error")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
+            cmd.stdout(Stdio::null())
+                .stderr(stderr)
                 .spawn()
                 .expect("run"),
         );

@@ -93,6 +93,10 @@ pub struct Doc {
     /// records to index), and listing a day's changes again costs as much as the first
     /// time.
     footprint_memo: Option<FootprintMemo>,
+    /// The whole-document chunk a bulk merge loaded ([`Doc::bulk_successor`]), with its
+    /// heads, until the next [`Doc::save_incremental`] hands it on instead of encoding
+    /// the same changes again.
+    bulk_chunk: Option<(Vec<ChangeHash>, Vec<u8>)>,
 }
 
 /// A [`Footprint`] of the changes from `before` to `heads`.
@@ -138,6 +142,7 @@ impl Doc {
             am,
             saved_heads: Vec::new(),
             footprint_memo: None,
+            bulk_chunk: None,
         })
     }
 
@@ -163,6 +168,7 @@ impl Doc {
             am,
             saved_heads,
             footprint_memo: None,
+            bulk_chunk: None,
         };
         doc.check_shape()?;
         Ok(doc)
@@ -188,6 +194,7 @@ impl Doc {
             am: incoming,
             saved_heads: Vec::new(),
             footprint_memo: None,
+            bulk_chunk: None,
         }
         .check_shape()
     }
@@ -203,6 +210,7 @@ impl Doc {
         self.am = other.am;
         self.saved_heads = other.saved_heads;
         self.footprint_memo = other.footprint_memo;
+        self.bulk_chunk = other.bulk_chunk;
     }
 
     fn check_shape(&self) -> Result<(), DocError> {
@@ -237,6 +245,7 @@ impl Doc {
             am: self.am.clone(),
             saved_heads: self.saved_heads.clone(),
             footprint_memo: None,
+            bulk_chunk: None,
         }
     }
 
@@ -270,12 +279,14 @@ impl Doc {
             am,
             saved_heads: self.saved_heads.clone(),
             footprint_memo: None,
+            bulk_chunk: None,
         };
         let heads = self.heads();
-        heads
-            .iter()
-            .all(|h| successor.has_change(h))
-            .then_some(successor)
+        if !heads.iter().all(|h| successor.has_change(h)) {
+            return None;
+        }
+        successor.bulk_chunk = Some((successor.heads(), chunk.to_vec()));
+        Some(successor)
     }
 
     /// A copy of the applied history alone, for stepping through a merge one change at
@@ -303,6 +314,7 @@ impl Doc {
             am,
             saved_heads: self.saved_heads.clone(),
             footprint_memo: None,
+            bulk_chunk: None,
         })
     }
 
@@ -586,8 +598,17 @@ impl Doc {
         out
     }
 
-    /// The changes since the last `save_incremental` or `save`.
+    /// The changes since the last `save_incremental` or `save` (after a bulk merge, the
+    /// whole document it loaded).
     pub fn save_incremental(&mut self) -> Vec<u8> {
+        if let Some((heads, chunk)) = self.bulk_chunk.take()
+            && heads == self.am.get_heads()
+        {
+            // Everything up to these heads, what was saved before included: loading it
+            // after the earlier chunks merges what they share.
+            self.saved_heads = heads;
+            return chunk;
+        }
         let bytes = self.am.save_after(&self.saved_heads);
         if !bytes.is_empty() {
             self.saved_heads = self.am.get_heads();
@@ -597,6 +618,7 @@ impl Doc {
 
     /// The whole document, compacted.
     pub fn save(&mut self) -> Vec<u8> {
+        self.bulk_chunk = None;
         let bytes = self.am.save();
         self.saved_heads = self.am.get_heads();
         bytes

@@ -85,6 +85,38 @@ pub struct LedgerRecords {
     pub undecodable: usize,
 }
 
+impl LedgerRecords {
+    /// Adds `other`'s records after this one's.
+    pub fn append(&mut self, other: LedgerRecords) {
+        let LedgerRecords {
+            sales,
+            voids,
+            refunds,
+            movements,
+            shift_opens,
+            shift_closes,
+            cash_moves,
+            audit,
+            customers,
+            debt_payments,
+            feedback,
+            undecodable,
+        } = other;
+        self.sales.extend(sales);
+        self.voids.extend(voids);
+        self.refunds.extend(refunds);
+        self.movements.extend(movements);
+        self.shift_opens.extend(shift_opens);
+        self.shift_closes.extend(shift_closes);
+        self.cash_moves.extend(cash_moves);
+        self.audit.extend(audit);
+        self.customers.extend(customers);
+        self.debt_payments.extend(debt_payments);
+        self.feedback.extend(feedback);
+        self.undecodable += undecodable;
+    }
+}
+
 /// A till's ledger for one day.
 #[derive(Debug)]
 pub struct LedgerDoc {
@@ -384,69 +416,33 @@ impl LedgerDoc {
         )
     }
 
-    /// The records added by changes after `before` (what a merge brought in).
+    /// The records added by changes after `before` (what a merge brought in), in
+    /// `(map, key)` order. A day's catch-up brings thousands: they are decoded on every
+    /// core, in slices of at least [`RECORDS_PER_THREAD`].
     pub fn records_since(&mut self, before: &[automerge::ChangeHash]) -> LedgerRecords {
-        let mut out = LedgerRecords::default();
-        for (map, key) in self.doc.changed_records(before) {
-            let obj = match map.as_str() {
-                SALES | VOIDS | REFUNDS | MOVEMENTS | SHIFTS_OPEN | SHIFTS_CLOSE | FEEDBACK
-                | CASH_MOVES | AUDIT | CUSTOMERS | DEBT_PAYMENTS => {
-                    self.doc.existing_root_map(&map)
-                }
-                _ => None,
-            };
-            let Some(obj) = obj else {
-                continue;
-            };
-            let bad = |out: &mut LedgerRecords| out.undecodable += 1;
-            match map.as_str() {
-                SALES => match self.doc.get_record(&obj, &key) {
-                    Ok(Some(r)) => out.sales.push(r),
-                    _ => bad(&mut out),
-                },
-                VOIDS => match self.doc.get_record(&obj, &key) {
-                    Ok(Some(r)) => out.voids.push(r),
-                    _ => bad(&mut out),
-                },
-                REFUNDS => match self.doc.get_record(&obj, &key) {
-                    Ok(Some(r)) => out.refunds.push(r),
-                    _ => bad(&mut out),
-                },
-                MOVEMENTS => match self.doc.get_record(&obj, &key) {
-                    Ok(Some(r)) => out.movements.push(r),
-                    _ => bad(&mut out),
-                },
-                SHIFTS_OPEN => match self.doc.get_record(&obj, &key) {
-                    Ok(Some(r)) => out.shift_opens.push(r),
-                    _ => bad(&mut out),
-                },
-                FEEDBACK => match self.doc.get_record(&obj, &key) {
-                    Ok(Some(r)) => out.feedback.push((key.clone(), r)),
-                    _ => bad(&mut out),
-                },
-                CASH_MOVES => match self.doc.get_record(&obj, &key) {
-                    Ok(Some(r)) => out.cash_moves.push(r),
-                    _ => bad(&mut out),
-                },
-                AUDIT => match self.doc.get_record(&obj, &key) {
-                    Ok(Some(r)) => out.audit.push(r),
-                    _ => bad(&mut out),
-                },
-                CUSTOMERS => match self.doc.get_record(&obj, &key) {
-                    Ok(Some(r)) => out.customers.push(r),
-                    _ => bad(&mut out),
-                },
-                DEBT_PAYMENTS => match self.doc.get_record(&obj, &key) {
-                    Ok(Some(r)) => out.debt_payments.push(r),
-                    _ => bad(&mut out),
-                },
-                _ => match self.doc.get_record(&obj, &key) {
-                    Ok(Some(r)) => out.shift_closes.push(r),
-                    _ => bad(&mut out),
-                },
-            }
+        let keys: Vec<(String, String)> = self.doc.changed_records(before).into_iter().collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = cores.min(keys.len() / RECORDS_PER_THREAD).max(1);
+        if threads == 1 {
+            return decode_records(&self.doc, &keys);
         }
-        out
+        let slice = keys.len().div_ceil(threads);
+        let doc = &self.doc;
+        std::thread::scope(|scope| {
+            let parts: Vec<_> = keys
+                .chunks(slice)
+                .map(|part| scope.spawn(move || decode_records(doc, part)))
+                .collect();
+            let mut out = LedgerRecords::default();
+            for (part, keys) in parts.into_iter().zip(keys.chunks(slice)) {
+                match part.join() {
+                    Ok(records) => out.append(records),
+                    // A decoder that panicked decoded nothing of its slice.
+                    Err(_) => out.undecodable += keys.len(),
+                }
+            }
+            out
+        })
     }
 
     /// Every stock effect in this ledger; undecodable records are skipped and counted.
@@ -533,5 +529,105 @@ pub fn movement_effect(m: &StockMovement) -> StockEffect {
         sku: m.sku.clone(),
         qty: m.qty,
         at_ms: m.at_ms,
+    }
+}
+
+/// Records a merge added to one ledger below which a decoding thread costs more than it
+/// saves.
+const RECORDS_PER_THREAD: usize = 256;
+
+/// Decodes the records at `keys` (`(map, key)` pairs) of a ledger's document.
+fn decode_records(doc: &Doc, keys: &[(String, String)]) -> LedgerRecords {
+    let mut out = LedgerRecords::default();
+    for (map, key) in keys {
+        let obj = match map.as_str() {
+            SALES | VOIDS | REFUNDS | MOVEMENTS | SHIFTS_OPEN | SHIFTS_CLOSE | FEEDBACK
+            | CASH_MOVES | AUDIT | CUSTOMERS | DEBT_PAYMENTS => doc.existing_root_map(map),
+            _ => None,
+        };
+        let Some(obj) = obj else {
+            continue;
+        };
+        let bad = |out: &mut LedgerRecords| out.undecodable += 1;
+        match map.as_str() {
+            SALES => match doc.get_record(&obj, key) {
+                Ok(Some(r)) => out.sales.push(r),
+                _ => bad(&mut out),
+            },
+            VOIDS => match doc.get_record(&obj, key) {
+                Ok(Some(r)) => out.voids.push(r),
+                _ => bad(&mut out),
+            },
+            REFUNDS => match doc.get_record(&obj, key) {
+                Ok(Some(r)) => out.refunds.push(r),
+                _ => bad(&mut out),
+            },
+            MOVEMENTS => match doc.get_record(&obj, key) {
+                Ok(Some(r)) => out.movements.push(r),
+                _ => bad(&mut out),
+            },
+            SHIFTS_OPEN => match doc.get_record(&obj, key) {
+                Ok(Some(r)) => out.shift_opens.push(r),
+                _ => bad(&mut out),
+            },
+            FEEDBACK => match doc.get_record(&obj, key) {
+                Ok(Some(r)) => out.feedback.push((key.clone(), r)),
+                _ => bad(&mut out),
+            },
+            CASH_MOVES => match doc.get_record(&obj, key) {
+                Ok(Some(r)) => out.cash_moves.push(r),
+                _ => bad(&mut out),
+            },
+            AUDIT => match doc.get_record(&obj, key) {
+                Ok(Some(r)) => out.audit.push(r),
+                _ => bad(&mut out),
+            },
+            CUSTOMERS => match doc.get_record(&obj, key) {
+                Ok(Some(r)) => out.customers.push(r),
+                _ => bad(&mut out),
+            },
+            DEBT_PAYMENTS => match doc.get_record(&obj, key) {
+                Ok(Some(r)) => out.debt_payments.push(r),
+                _ => bad(&mut out),
+            },
+            _ => match doc.get_record(&obj, key) {
+                Ok(Some(r)) => out.shift_closes.push(r),
+                _ => bad(&mut out),
+            },
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_since_decodes_a_days_catch_up_on_every_core_in_key_order() {
+        let meta = LedgerMeta {
+            store: StoreId(uuid::Uuid::from_u128(9)),
+            till: crate::DeviceId([4; 32]),
+            date: "2026-12-03".parse().expect("date"),
+        };
+        let mut source = LedgerDoc::create(meta.clone(), ActorId::random()).expect("ledger");
+        let genesis = source.doc().heads();
+        let sales: Vec<Sale> = (0..3 * RECORDS_PER_THREAD)
+            .map(|i| {
+                let mut s = crate::record_de::tests::sale(1 + i % 3, 1_000 + i as i64);
+                s.id = format!("sale-{i:05}");
+                s
+            })
+            .collect();
+        for s in &sales {
+            assert!(source.record_sale(s).expect("record"));
+        }
+        let mut fresh = LedgerDoc::create(meta, ActorId::random()).expect("ledger");
+        fresh.doc().merge(source.doc()).expect("merge");
+        let recs = fresh.records_since(&genesis);
+        assert_eq!(recs.undecodable, 0);
+        assert_eq!(recs.sales, sales, "every sale, whole, in key order");
+        let now = fresh.doc().heads();
+        assert!(fresh.records_since(&now).sales.is_empty());
     }
 }

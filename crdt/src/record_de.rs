@@ -246,7 +246,7 @@ impl<'de, 'a> VariantAccess<'de> for DocDe<'a> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::HashMap;
 
     use automerge::ScalarValue;
@@ -318,7 +318,8 @@ mod tests {
         }
     }
 
-    fn sale(lines: usize, price: i64) -> Sale {
+    /// A sale of `lines` lines at `price` each (shared with other modules' tests).
+    pub(crate) fn sale(lines: usize, price: i64) -> Sale {
         let lines: Vec<SaleLine> = (0..lines)
             .map(|i| SaleLine {
                 product_id: format!("p{i}"),

@@ -139,13 +139,20 @@ impl Doc {
         }
         let mut state = peer.0.clone();
         let before = self.heads();
+        // Every change the message carries is an ancestor of its heads: when this side
+        // holds those heads (a second peer serving the same catch-up), there is nothing
+        // to parse or apply.
+        let held_already =
+            !message.heads.is_empty() && message.heads.iter().all(|h| self.has_change(h));
         let bulk = match (message.changes.len(), message.changes.iter().next()) {
-            (1, Some(chunk)) if !state.read_only => self.bulk_successor(chunk),
+            _ if state.read_only => None,
+            _ if held_already => Some(self.fork_for_check()),
+            (1, Some(chunk)) => self.bulk_successor(chunk),
             _ => None,
         };
         let mut after = match bulk {
             Some(mut loaded) => {
-                // The changes are in already: let Automerge take the rest of the message
+                // The changes are in (or were): let Automerge take the rest of the message
                 // (their heads, needs and Bloom filter) with applying switched off, after
                 // advancing the shared heads as its own apply would have.
                 let now = loaded.heads();
@@ -311,6 +318,9 @@ mod tests {
             "every change checked"
         );
         assert_eq!(fresh.heads(), source.heads());
+        // What it stores for the merge is the document it loaded, as received.
+        let merged = fresh.save_incremental();
+        assert_eq!(merged.get(8), Some(&0), "a whole-document chunk");
         // The same history merged change by change ends in the same document.
         let mut slow = ledger(ActorId::random());
         let (mut a, mut b) = (PeerState::new(), PeerState::new());
@@ -343,7 +353,7 @@ mod tests {
         assert_eq!(fresh.heads(), source.heads());
         // What it saves next is what it merged since its last save, loadable on top.
         let genesis = ledger(ActorId::random()).save();
-        let all = [genesis.as_slice(), &fresh.save_incremental()];
+        let all = [genesis.as_slice(), &merged, &fresh.save_incremental()];
         let mut reloaded =
             Doc::load(fresh.id(), fresh.kind(), all, ActorId::random()).expect("load");
         assert_eq!(reloaded.heads(), fresh.heads());
@@ -368,6 +378,66 @@ mod tests {
             "its own changes kept"
         );
         assert_eq!(other.heads().len(), 2, "two branches, both held");
+    }
+
+    #[test]
+    fn bulk_the_same_history_from_a_second_peer_is_not_applied_again() {
+        let mut first = ledger(ActorId::random());
+        write(&mut first, 0, 300);
+        let mut second = Doc::load(
+            first.id(),
+            first.kind(),
+            [first.save().as_slice()],
+            ActorId::random(),
+        )
+        .expect("a copy");
+        let mut fresh = ledger(ActorId::random());
+        let (mut a, mut b) = (PeerState::new(), PeerState::new());
+        // Both peers open at once: each sends the whole history before hearing back.
+        let hello_a = first.generate_sync_message(&mut a).expect("hello");
+        let hello_b = second.generate_sync_message(&mut b).expect("hello");
+        let (mut fa, mut fb) = (PeerState::new(), PeerState::new());
+        let apply = |doc: &mut Doc, st: &mut PeerState, m: &[u8]| {
+            let mut n = 0;
+            doc.receive_sync_message_checked(st, m, |_, _, added| {
+                n = added.len();
+                Ok::<(), ()>(())
+            })
+            .expect("applies")
+            .expect("accepted");
+            n
+        };
+        apply(&mut fresh, &mut fa, &hello_a);
+        apply(&mut fresh, &mut fb, &hello_b);
+        let to_a = fresh.generate_sync_message(&mut fa).expect("answer");
+        let to_b = fresh.generate_sync_message(&mut fb).expect("answer");
+        first.receive_sync_message(&mut a, &to_a).expect("apply");
+        second.receive_sync_message(&mut b, &to_b).expect("apply");
+        let from_a = first.generate_sync_message(&mut a).expect("the history");
+        let from_b = second.generate_sync_message(&mut b).expect("the history");
+        assert_eq!(apply(&mut fresh, &mut fa, &from_a), 300);
+        assert_eq!(apply(&mut fresh, &mut fb, &from_b), 0, "held already");
+        assert_eq!(fresh.heads(), first.heads());
+        // Both sessions still settle.
+        for (peer, mine, theirs) in [
+            (&mut first, &mut fa, &mut a),
+            (&mut second, &mut fb, &mut b),
+        ] {
+            for _ in 0..8 {
+                let out = fresh.generate_sync_message(mine);
+                let back = peer.generate_sync_message(theirs);
+                if out.is_none() && back.is_none() {
+                    break;
+                }
+                if let Some(m) = out {
+                    peer.receive_sync_message(theirs, &m).expect("apply");
+                }
+                if let Some(m) = back {
+                    assert_eq!(apply(&mut fresh, mine, &m), 0);
+                }
+            }
+            assert!(fresh.generate_sync_message(mine).is_none(), "settled");
+        }
     }
 
     #[test]

@@ -430,42 +430,78 @@ fn check(
     if let Some(unknown) = unknown_author(ctx, added) {
         return Ok(Err(unknown));
     }
-    let before_heads = before.heads();
-    let depth = after.changed_depth(&before_heads).map_err(malformed)?;
-    if depth > MAX_DEPTH {
-        return Err(Refusal::new(
-            RefusalReason::TooDeep,
-            format!("a change nests {depth} levels deep (at most {MAX_DEPTH})"),
-        ));
-    }
     let gallery_map = match ctx.kind {
         DocKind::Catalog => after.lazy_map_change_hash(GALLERY),
         _ => None,
     };
     let mut sigs = Vec::with_capacity(added.len());
     let mut writers = Vec::with_capacity(added.len());
+    // Told after the depth, as a too-deep merge is refused for that first.
+    let mut unsigned = None;
     for change in added {
         let writer = match actor_device(&change.actor) {
-            Some(author) => {
-                let sig = signature_of(ctx, change, Some(author))?;
-                sigs.push(sig);
-                Writer::Device(author)
-            }
+            Some(author) => match signature_of(ctx, change, Some(author)) {
+                Ok(sig) => {
+                    sigs.push(sig);
+                    Writer::Device(author)
+                }
+                Err(refusal) => {
+                    unsigned = Some(refusal);
+                    break;
+                }
+            },
             None if Some(change.hash) == gallery_map => Writer::WellKnown,
-            None => {
-                let sig = signature_of(ctx, change, None)?;
-                let adopter = sig.signer();
-                sigs.push(sig);
-                Writer::Adopted(adopter)
-            }
+            None => match signature_of(ctx, change, None) {
+                Ok(sig) => {
+                    let adopter = sig.signer();
+                    sigs.push(sig);
+                    Writer::Adopted(adopter)
+                }
+                Err(refusal) => {
+                    unsigned = Some(refusal);
+                    break;
+                }
+            },
         };
         writers.push(writer);
     }
-    if let Some(bad) = first_invalid(&sigs) {
+    // The two costly steps of a large merge, side by side: the depth walk here, the
+    // signatures on the other cores.
+    let before_heads = before.heads();
+    let (depth, bad) = if sigs.len() < SIGS_PER_THREAD {
+        let depth = after.changed_depth(&before_heads);
+        (depth, Ok(first_invalid(&sigs).map(ChangeSig::change)))
+    } else {
+        std::thread::scope(|scope| {
+            let verifying = scope.spawn(|| first_invalid(&sigs).map(ChangeSig::change));
+            let depth = after.changed_depth(&before_heads);
+            (depth, verifying.join())
+        })
+    };
+    let depth = depth.map_err(malformed)?;
+    if depth > MAX_DEPTH {
         return Err(Refusal::new(
-            RefusalReason::BadSignature,
-            format!("the signature of change {} does not verify", bad.change()),
+            RefusalReason::TooDeep,
+            format!("a change nests {depth} levels deep (at most {MAX_DEPTH})"),
         ));
+    }
+    if let Some(refusal) = unsigned {
+        return Err(refusal);
+    }
+    match bad {
+        Ok(None) => {}
+        Ok(Some(change)) => {
+            return Err(Refusal::new(
+                RefusalReason::BadSignature,
+                format!("the signature of change {change} does not verify"),
+            ));
+        }
+        Err(_) => {
+            return Err(Refusal::new(
+                RefusalReason::BadSignature,
+                "the signatures could not be verified",
+            ));
+        }
     }
     let verdict = match (ctx.kind, ctx.roster) {
         (DocKind::Store, _) => check_store(before, after, added, &writers)?,
