@@ -11,7 +11,8 @@
 //!   runs only this);
 //! - `records`: reading a day's sales out of its ledger with the typed record decoder
 //!   against the old detour (hydrate → `serde_json::Value` → `Sale`), alternating in one
-//!   run (`KASIR_BENCH_ONLY=records` runs only this);
+//!   run (`KASIR_BENCH_ONLY=records` runs only this; `KASIR_BENCH_ONLY=commit` runs
+//!   only `sale_commit`);
 //! - `search`: product search over 50,000 products (prefix, typo, barcode);
 //! - `encryption`: sale commit and search on a plain and an encrypted (SQLCipher) node,
 //!   alternating in one run (`KASIR_BENCH_ONLY=encryption` runs only this);
@@ -862,6 +863,16 @@ fn main() {
         println!(
             "{}",
             serde_json::to_string_pretty(&json!({ "catch_up": catch_up })).unwrap_or_default()
+        );
+        return;
+    }
+    if std::env::var("KASIR_BENCH_ONLY").is_ok_and(|v| v == "commit") {
+        eprintln!("sale commit...");
+        let sale_commit = bench_sale_commit(tmp.path(), 2_000);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "sale_commit": sale_commit }))
+                .unwrap_or_default()
         );
         return;
     }
