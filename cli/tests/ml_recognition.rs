@@ -6,7 +6,6 @@
 //! counts as known.
 
 use kasir_testkit::fixture_photo as photo;
-use std::path::PathBuf;
 
 use kasir_testkit::Till;
 
@@ -71,8 +70,7 @@ fn enroll_recognize_feedback_over_cli_and_http() {
     // Refusals: unknown SKU, not an image.
     let e = till.fails(&["ml", "enroll", "--sku", "NOPE", &photo("coffee")]);
     assert!(e.contains("NOPE"), "{e}");
-    let not_a_photo =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ml/tests/fixtures/LICENSES.md");
+    let not_a_photo = kasir_testkit::foreign::root().join("ml/tests/fixtures/LICENSES.md");
     let e = till.fails(&["ml", "recognize", &not_a_photo.to_string_lossy()]);
     assert!(e.starts_with("error"), "{e}");
 

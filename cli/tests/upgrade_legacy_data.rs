@@ -10,7 +10,7 @@
 //!   adoption signatures verify — and a new sale reaches PostgreSQL through the relay;
 //!   no honest peer refuses anything.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use kasir_testkit::pg::{fresh_database, postgres};
 use kasir_testkit::relay::RelayProc;
@@ -18,7 +18,7 @@ use kasir_testkit::{Till, copy_dir, totals, wait_for};
 use serde_json::Value;
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/legacy-a46887f")
+    kasir_testkit::foreign::root().join("tests/fixtures/legacy-a46887f")
 }
 
 fn sale_ids(till: &Till) -> Vec<String> {

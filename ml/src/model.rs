@@ -17,9 +17,24 @@ pub const BUNDLED_MODEL_BLAKE3: &str =
 /// Number of ImageNet classes in the logits.
 pub const CLASSES: usize = 1000;
 
-/// The path of the committed model inside the source tree (tests, benches, dev nodes).
+/// The path of the committed model inside the source tree (tests, benches, dev nodes):
+/// the tree this process runs in (its working directory or one above it), else the one
+/// this crate was built from. Clones share one target directory (`.cargo/config.toml`),
+/// and a build made in another clone that is gone since would name that clone's file.
 pub fn bundled_model_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("models/efficientnet_lite0.onnx")
+    const IN_TREE: &str = "ml/models/efficientnet_lite0.onnx";
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            cwd.ancestors()
+                .map(|dir| dir.join(IN_TREE))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(IN_TREE)
+        })
 }
 
 /// A model version: the blake3 hash of the ONNX file, shown as 64 hex digits.

@@ -27,7 +27,7 @@ fn exported(text: &str) -> BTreeSet<String> {
 
 /// The `kasir_*` names in every query of the dashboard.
 fn dashboard_series() -> BTreeSet<String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/grafana/kasir.json");
+    let path = kasir_testkit::foreign::root().join("docs/grafana/kasir.json");
     let dashboard: Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("dashboard")).expect("json");
     let mut names = BTreeSet::new();

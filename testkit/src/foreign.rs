@@ -6,9 +6,19 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// The workspace root.
+/// The workspace root: the tree the test runs in (cargo starts a test in its package's
+/// directory), else the one this crate was built from. Clones share one target
+/// directory (`.cargo/config.toml`), and a build made in another clone that is gone
+/// since would name that clone.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| {
+            cwd.ancestors()
+                .find(|dir| dir.join("Cargo.lock").is_file())
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".."))
 }
 
 /// This build's `libkasir_ffi.so`: `cargo test` builds it next to the test binary

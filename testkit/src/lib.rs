@@ -144,8 +144,8 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// A photo of the product-recognition fixtures (`ml/tests/fixtures/<name>.jpg`), as a
 /// command-line argument.
 pub fn fixture_photo(name: &str) -> String {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../ml/tests/fixtures")
+    foreign::root()
+        .join("ml/tests/fixtures")
         .join(format!("{name}.jpg"))
         .to_string_lossy()
         .into_owned()

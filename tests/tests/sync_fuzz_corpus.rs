@@ -11,7 +11,7 @@ use kasir_tests::member_fuzz::{Input, run};
 
 #[test]
 fn sync_fuzz_corpus_replays_without_a_broken_rule() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus/sync_members");
+    let dir = kasir_testkit::foreign::root().join("fuzz/corpus/sync_members");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .expect("the kept corpus")
         .map(|e| e.expect("entry").path())
