@@ -239,10 +239,16 @@ impl Doc {
     /// A copy to try changes on before they are kept (see
     /// [`Doc::receive_sync_message_checked`]).
     pub fn fork_for_check(&self) -> Doc {
+        self.with_history(self.am.clone())
+    }
+
+    /// This document holding the history `am` (a copy, or a successor of it): same
+    /// identity and save position, nothing memoised.
+    fn with_history(&self, am: AutoCommit) -> Doc {
         Doc {
             id: self.id,
             kind: self.kind,
-            am: self.am.clone(),
+            am,
             saved_heads: self.saved_heads.clone(),
             footprint_memo: None,
             bulk_chunk: None,
@@ -264,23 +270,11 @@ impl Doc {
         if !is_document || self.has_waiting_changes() {
             return None;
         }
-        let options = LoadOptions::new()
-            .on_partial_load(OnPartialLoad::Error)
-            .verification_mode(VerificationMode::Check);
-        let am = catch_unwind(AssertUnwindSafe(|| {
-            AutoCommit::load_with_options(chunk, options)
-        }))
-        .ok()?
-        .ok()?
-        .with_actor(self.am.get_actor().clone());
-        let mut successor = Doc {
-            id: self.id,
-            kind: self.kind,
-            am,
-            saved_heads: self.saved_heads.clone(),
-            footprint_memo: None,
-            bulk_chunk: None,
-        };
+        let am = load_checked(chunk, OnPartialLoad::Error)
+            .ok()?
+            .ok()?
+            .with_actor(self.am.get_actor().clone());
+        let mut successor = self.with_history(am);
         let heads = self.heads();
         if !heads.iter().all(|h| successor.has_change(h)) {
             return None;
@@ -308,14 +302,7 @@ impl Doc {
             am.set_actor(actor);
             am
         };
-        Ok(Doc {
-            id: self.id,
-            kind: self.kind,
-            am,
-            saved_heads: self.saved_heads.clone(),
-            footprint_memo: None,
-            bulk_chunk: None,
-        })
+        Ok(self.with_history(am))
     }
 
     /// The changes not covered by `heads`, in causal order.
@@ -541,7 +528,9 @@ impl Doc {
     /// Whether the document holds (has merged) the change `hash`; a change Automerge
     /// holds back until its predecessors arrive does not count.
     pub fn has_change(&mut self, hash: &ChangeHash) -> bool {
-        self.am.get_change_by_hash(hash).is_some()
+        // The metadata, not the change rebuilt from the op set: asked of every incoming
+        // message's heads.
+        self.am.get_change_meta_by_hash(hash).is_some()
     }
 
     /// The current heads.
@@ -845,15 +834,21 @@ impl Doc {
 /// Loads bytes that must parse completely. Changes whose predecessors the bytes do not
 /// carry are allowed (they wait, "parked", for history a replica may already hold);
 /// anything that does not parse is `Corrupt`.
+/// Automerge's load of untrusted bytes with every hash verified; a panic is caught.
+fn load_checked(
+    bytes: &[u8],
+    on_partial: OnPartialLoad,
+) -> std::thread::Result<Result<AutoCommit, automerge::AutomergeError>> {
+    let options = LoadOptions::new()
+        .on_partial_load(on_partial)
+        .verification_mode(VerificationMode::Check);
+    catch_unwind(AssertUnwindSafe(|| {
+        AutoCommit::load_with_options(bytes, options)
+    }))
+}
+
 fn load_strict(bytes: &[u8]) -> Result<AutoCommit, DocError> {
-    let load = |on_partial| {
-        let options = LoadOptions::new()
-            .on_partial_load(on_partial)
-            .verification_mode(VerificationMode::Check);
-        catch_unwind(AssertUnwindSafe(|| {
-            AutoCommit::load_with_options(bytes, options)
-        }))
-    };
+    let load = |on_partial| load_checked(bytes, on_partial);
     let corrupt = |e: &dyn std::fmt::Display| DocError::Corrupt(e.to_string());
     match load(OnPartialLoad::Error) {
         Ok(Ok(am)) => Ok(am),

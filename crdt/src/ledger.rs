@@ -421,28 +421,18 @@ impl LedgerDoc {
     /// core, in slices of at least [`RECORDS_PER_THREAD`].
     pub fn records_since(&mut self, before: &[automerge::ChangeHash]) -> LedgerRecords {
         let keys: Vec<(String, String)> = self.doc.changed_records(before).into_iter().collect();
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let threads = cores.min(keys.len() / RECORDS_PER_THREAD).max(1);
-        if threads == 1 {
-            return decode_records(&self.doc, &keys);
-        }
-        let slice = keys.len().div_ceil(threads);
         let doc = &self.doc;
-        std::thread::scope(|scope| {
-            let parts: Vec<_> = keys
-                .chunks(slice)
-                .map(|part| scope.spawn(move || decode_records(doc, part)))
-                .collect();
-            let mut out = LedgerRecords::default();
-            for (part, keys) in parts.into_iter().zip(keys.chunks(slice)) {
-                match part.join() {
-                    Ok(records) => out.append(records),
-                    // A decoder that panicked decoded nothing of its slice.
-                    Err(_) => out.undecodable += keys.len(),
-                }
+        let mut out = LedgerRecords::default();
+        for (range, part) in
+            crate::parallel::slices(&keys, RECORDS_PER_THREAD, |part| decode_records(doc, part))
+        {
+            match part {
+                Ok(records) => out.append(records),
+                // A decoder that panicked decoded nothing of its slice.
+                Err(_) => out.undecodable += range.len(),
             }
-            out
-        })
+        }
+        out
     }
 
     /// Every stock effect in this ledger; undecodable records are skipped and counted.

@@ -53,6 +53,7 @@ pub mod doc;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod parallel;
 pub mod pricing;
 pub mod promo;
 mod record_de;

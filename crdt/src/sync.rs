@@ -273,9 +273,18 @@ mod tests {
         }
     }
 
-    /// Runs the protocol until both sides are quiet, `to` merging through the checked
-    /// path; returns how many changes `to`'s checks saw.
-    fn sync_checked(from: &mut Doc, to: &mut Doc) -> usize {
+    /// How the receiving side of [`sync`] merges.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Merging {
+        /// Through the checked path (bulk when it can), every check accepting.
+        Checked,
+        /// Automerge's own merge, change by change.
+        ChangeByChange,
+    }
+
+    /// Runs the protocol until both sides are quiet; returns how many changes `to`'s
+    /// checks saw.
+    fn sync(from: &mut Doc, to: &mut Doc, merging: Merging) -> usize {
         let (mut from_state, mut to_state) = (PeerState::new(), PeerState::new());
         let mut seen = 0;
         for _ in 0..32 {
@@ -285,13 +294,18 @@ mod tests {
                 return seen;
             }
             if let Some(m) = out {
-                let merged = to
-                    .receive_sync_message_checked(&mut to_state, &m, |_, _, added| {
-                        seen += added.len();
-                        Ok::<(), ()>(())
-                    })
-                    .expect("a replica's message applies");
-                assert!(merged.is_ok());
+                if merging == Merging::Checked {
+                    let merged = to
+                        .receive_sync_message_checked(&mut to_state, &m, |_, _, added| {
+                            seen += added.len();
+                            Ok::<(), ()>(())
+                        })
+                        .expect("a replica's message applies");
+                    assert!(merged.is_ok());
+                } else {
+                    to.receive_sync_message(&mut to_state, &m)
+                        .expect("a replica's message applies");
+                }
             }
             if let Some(m) = back {
                 from.receive_sync_message(&mut from_state, &m)
@@ -299,6 +313,11 @@ mod tests {
             }
         }
         panic!("the protocol did not settle");
+    }
+
+    /// [`sync`] through the checked path.
+    fn sync_checked(from: &mut Doc, to: &mut Doc) -> usize {
+        sync(from, to, Merging::Checked)
     }
 
     #[test]
@@ -323,23 +342,7 @@ mod tests {
         assert_eq!(merged.get(8), Some(&0), "a whole-document chunk");
         // The same history merged change by change ends in the same document.
         let mut slow = ledger(ActorId::random());
-        let (mut a, mut b) = (PeerState::new(), PeerState::new());
-        for _ in 0..32 {
-            match (
-                source.generate_sync_message(&mut a),
-                slow.generate_sync_message(&mut b),
-            ) {
-                (None, None) => break,
-                (out, back) => {
-                    if let Some(m) = out {
-                        slow.receive_sync_message(&mut b, &m).expect("apply");
-                    }
-                    if let Some(m) = back {
-                        source.receive_sync_message(&mut a, &m).expect("apply");
-                    }
-                }
-            }
-        }
+        sync(&mut source, &mut slow, Merging::ChangeByChange);
         assert_eq!(slow.heads(), fresh.heads());
         assert_eq!(
             slow.automerge_ref().hydrate(ROOT, None).expect("hydrate"),

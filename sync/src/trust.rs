@@ -580,28 +580,14 @@ fn signature_of(
 /// verified on every core, in slices of at least [`SIGS_PER_THREAD`], each slice
 /// decoding its signer's key once for the run of signatures by the same device.
 fn first_invalid(sigs: &[ChangeSig]) -> Option<&ChangeSig> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cores.min(sigs.len() / SIGS_PER_THREAD).max(1);
-    let slice = sigs.len().div_ceil(threads).max(1);
-    let bad = if threads == 1 {
-        first_invalid_in(sigs)
-    } else {
-        std::thread::scope(|scope| {
-            let runs: Vec<_> = sigs
-                .chunks(slice)
-                .enumerate()
-                .map(|(i, part)| {
-                    scope.spawn(move || first_invalid_in(part).map(|at| i * slice + at))
-                })
-                .collect();
-            runs.into_iter()
-                .enumerate()
-                // A verifier that panicked vouches for nothing in its slice.
-                .filter_map(|(i, run)| run.join().unwrap_or(Some(i * slice)))
-                .min()
+    kasir_crdt::parallel::slices(sigs, SIGS_PER_THREAD, first_invalid_in)
+        .into_iter()
+        .find_map(|(range, found)| match found {
+            Ok(at) => at.map(|at| range.start + at),
+            // A verifier that panicked vouches for nothing in its slice.
+            Err(_) => Some(range.start),
         })
-    };
-    bad.and_then(|at| sigs.get(at))
+        .and_then(|at| sigs.get(at))
 }
 
 /// Signatures below which a verifying thread costs more than it saves.
